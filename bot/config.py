@@ -1,0 +1,208 @@
+"""Load and validate bot.yaml.
+
+Every key is declared here with its default, and unknown keys are errors: a typo in a config file
+must be reported, not silently ignored. Problems come back as one line each, naming the file, the
+key path and what is allowed, so `python -m bot check` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.styles import Style
+
+DEFAULT_CONFIG_PATH = Path("bot.yaml")
+Snowflake = Annotated[int, Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscordConfig(Section):
+    token: str = Field(default="", repr=False)
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str | None = None
+    guild_ids: list[Snowflake] = []
+    attachment_hosts: list[str] = ["cdn.discordapp.com", "media.discordapp.net"]
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    shard_count: int | None = Field(default=None, ge=1)
+
+    @field_validator("api_base", "gateway_url")
+    @classmethod
+    def _is_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be a URL starting with http(s):// or ws(s)://")
+        return value.rstrip("/") if value else value
+
+
+class ModelConfig(Section):
+    id: str = Field(default="stabilityai/sd-turbo", min_length=1)
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    compile: bool = False
+    warmup: bool = True
+    max_batch: int = Field(default=4, ge=1, le=64)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    guidance: float | None = Field(default=None, ge=0, le=30)
+    size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    max_count: int = Field(default=4, ge=1, le=4)
+    max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    preview_every: int = Field(default=2, ge=1)
+
+
+class RayConfig(Section):
+    address: str | None = None
+    num_gpus: float = Field(default=1, ge=0)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    target_ongoing_requests: float = Field(default=2, gt=0)
+    batch_size: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> RayConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class EngineConfig(Section):
+    backend: Literal["local", "ray"] = "local"
+    ray: RayConfig = RayConfig()
+
+
+class StorageConfig(Section):
+    dir: Path = Path("data")
+    image_ttl_hours: float = Field(default=24 * 30, gt=0)
+    housekeeping_minutes: float = Field(default=60, gt=0)
+
+
+class RoleOverride(Section):
+    role_id: Snowflake
+    rate_per_minute: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    max_pending_per_user: int | None = Field(default=None, ge=1)
+
+
+class QueueConfig(Section):
+    rate_per_minute: float = Field(default=6, gt=0)
+    burst: int = Field(default=3, ge=1)
+    max_pending_per_user: int = Field(default=3, ge=1)
+    max_queue: int = Field(default=200, ge=1)
+    batch_window_ms: float = Field(default=50, ge=0)
+    job_timeout_s: float = Field(default=600, gt=0)
+    role_overrides: list[RoleOverride] = []
+
+
+class ChannelRules(Section):
+    allow: list[Snowflake] = []
+    deny: list[Snowflake] = []
+
+
+class ModerationConfig(Section):
+    banned_terms: list[str] = []
+    default_negative: str = "lowres, blurry, watermark, text, signature, jpeg artifacts"
+    channels: dict[Snowflake, ChannelRules] = {}
+
+
+class ServerConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9090, ge=0, le=65535)
+
+
+class PlaygroundConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = None
+
+
+class Config(Section):
+    discord: DiscordConfig = DiscordConfig()
+    admins: list[Snowflake] = []
+    model: ModelConfig = ModelConfig()
+    engine: EngineConfig = EngineConfig()
+    storage: StorageConfig = StorageConfig()
+    queue: QueueConfig = QueueConfig()
+    moderation: ModerationConfig = ModerationConfig()
+    server: ServerConfig = ServerConfig()
+    playground: PlaygroundConfig = PlaygroundConfig()
+    logging: LoggingConfig = LoggingConfig()
+    styles: list[Style] = []
+
+    @field_validator("styles")
+    @classmethod
+    def _unique_names(cls, styles: list[Style]) -> list[Style]:
+        seen: set[str] = set()
+        for style in styles:
+            if style.name.lower() in seen:
+                raise ValueError(f"style '{style.name}' is defined twice")
+            seen.add(style.name.lower())
+        return styles
+
+    @property
+    def token(self) -> str:
+        """The bot token: the DISCORD_TOKEN environment variable wins over the file."""
+        return os.environ.get("DISCORD_TOKEN") or self.discord.token
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``problems`` holds one printable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _describe(path: Path, error: dict) -> str:
+    keys = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: {keys}: unknown key (check the spelling; bot.yaml documents every key)"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{path}: {keys}: is required"
+    return f"{path}: {keys}: {message} (got {error['input']!r})"
+
+
+def parse_config(data: object, path: Path) -> Config:
+    """Validate already-parsed YAML; ``path`` is only used to name the file in messages."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the file must hold a mapping of keys (like 'discord:' and 'model:')"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError([_describe(path, e) for e in error.errors()]) from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> Config:
+    """Read and validate a config file; raises ConfigError listing every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file (copy bot.yaml from the repository, or pass --config FILE)"]) from None
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot be read: {error.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError([f"{path}: is not valid YAML{where}: {reason}"]) from None
+    config = parse_config(data, path)
+    if not config.storage.dir.is_absolute():
+        config.storage.dir = (path.parent / config.storage.dir).resolve()
+    return config
