@@ -163,8 +163,11 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def _describe(path: Path, error: dict) -> str:
+def _describe(path: Path, error: dict, sources: dict[str, str]) -> str:
     keys = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    origin = next((f"${name}" for key, name in sources.items() if keys == key or keys.startswith(key + ".")), None)
+    if origin:
+        path = Path(f"{origin} (overriding {path})")
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{path}: {keys}: unknown key (check the spelling; bot.yaml documents every key)"
@@ -174,7 +177,7 @@ def _describe(path: Path, error: dict) -> str:
     return f"{path}: {keys}: {message} (got {error['input']!r})"
 
 
-def parse_config(data: object, path: Path) -> Config:
+def parse_config(data: object, path: Path, sources: dict[str, str] | None = None) -> Config:
     """Validate already-parsed YAML; ``path`` is only used to name the file in messages."""
     if data is None:
         data = {}
@@ -183,16 +186,48 @@ def parse_config(data: object, path: Path) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError([_describe(path, e) for e in error.errors()]) from None
+        raise ConfigError([_describe(path, e, sources or {}) for e in error.errors()]) from None
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> Config:
-    """Read and validate a config file; raises ConfigError listing every problem found."""
+ENV_PREFIX = "IMAGEBOT__"
+
+
+def apply_env_overrides(data: dict, environ: dict[str, str]) -> dict[str, str]:
+    """Override keys from ``IMAGEBOT__SECTION__KEY=value`` variables (values parsed as YAML scalars).
+
+    Containers configure a deployment this way (the Dockerfile turns the health server on) without
+    editing the mounted bot.yaml. Returns the overridden key paths and the variables that set them,
+    so that a bad value is reported under the variable's name.
+    """
+    sources = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [key.lower() for key in name.removeprefix(ENV_PREFIX).split("__")]
+        target = data
+        for key in keys[:-1]:
+            if not isinstance(target.get(key, {}), dict):
+                target = None
+                break
+            target = target.setdefault(key, {})
+        if target is None:
+            raise ConfigError([f"${name}: {'.'.join(keys[:-1])} is a value, not a section"])
+        try:
+            target[keys[-1]] = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            target[keys[-1]] = raw
+        sources[".".join(keys)] = name
+    return sources
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_PATH, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file plus IMAGEBOT__ overrides; raises ConfigError listing every problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file (copy bot.yaml from the repository, or pass --config FILE)"]) from None
+        hint = "copy bot.yaml from the repository, or pass --config FILE"
+        raise ConfigError([f"{path}: no such file ({hint})"]) from None
     except OSError as error:
         raise ConfigError([f"{path}: cannot be read: {error.strerror}"]) from None
     try:
@@ -202,7 +237,11 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(error, "problem", None) or str(error)
         raise ConfigError([f"{path}: is not valid YAML{where}: {reason}"]) from None
-    config = parse_config(data, path)
+    if data is None:
+        data = {}
+    environ = dict(os.environ) if environ is None else environ
+    sources = apply_env_overrides(data, environ) if isinstance(data, dict) else {}
+    config = parse_config(data, path, sources)
     if not config.storage.dir.is_absolute():
         config.storage.dir = (path.parent / config.storage.dir).resolve()
     return config

@@ -1,0 +1,53 @@
+# The two commands a newcomer needs:  `make run`  (set up and start the bot)  and  `make test`  (set up and test).
+PYTHON ?= python3
+VENV ?= .venv
+CONFIG ?= bot.yaml
+# torch is installed before the project so each machine gets the right build: set TORCH_SPEC to pick another one,
+# e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124" for a specific CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: setup setup-dev run playground test lint bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH_SPEC)
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+# Starts the bot with Discord when a token is set (DISCORD_TOKEN or discord.token), otherwise the local playground.
+run: setup
+	$(BIN)/python -m bot run --config $(CONFIG) --playground-without-token
+
+playground: setup
+	$(BIN)/python -m bot playground --config $(CONFIG)
+
+# Chromium for the browser test of the playground: Debian's package (root only); the test skips, saying why, without it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "note: chromium not installed; the playground browser test will be skipped"; }
+
+lint: setup-dev
+	$(BIN)/ruff check .
+
+test: setup-dev browser lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: setup-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/queue.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

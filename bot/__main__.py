@@ -1,0 +1,158 @@
+"""The command line: ``python -m bot [run|check|imagine|tiny-model|playground] [--config FILE]``.
+
+Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+NO_TOKEN = """\
+No Discord bot token is set, so the bot cannot log in.
+  1. Create an application at https://discord.com/developers/applications, open "Bot" and press "Reset Token".
+  2. Give the token to the bot:  export DISCORD_TOKEN=...   (or set discord.token in {config})
+  3. Invite the bot with the "bot" and "applications.commands" scopes (OAuth2 -> URL Generator).
+To try the bot without Discord, run:  python -m bot playground --config {config}"""
+
+
+def _config_option(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    # A subcommand's options default to SUPPRESS so that `--config F` given before the command is not overwritten.
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH if top_level else argparse.SUPPRESS,
+        metavar="FILE",
+        help=f"config file (default: ./{DEFAULT_CONFIG_PATH})",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=False if top_level else argparse.SUPPRESS, help="log at DEBUG"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="imagebot: a self-hosted Discord image bot.")
+    _config_option(parser, top_level=True)
+    parser.set_defaults(handler=run_command)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        _config_option(sub, top_level=False)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command("run", run_command, "Run the bot in the foreground (the default command).")
+    run.add_argument(
+        "--playground-without-token",
+        action="store_true",
+        help="with no Discord token, start the local playground instead of stopping (what `make run` does)",
+    )
+    command("check", check_command, "Validate the config file and print every problem.")
+    playground = command("playground", playground_command, "Try the bot in a browser, no Discord account needed.")
+    playground.add_argument("--port", type=int, help="port for the page (default: playground.port)")
+
+    tiny = command("tiny-model", tiny_model_command, "Write the tiny random test pipeline (images are noise).")
+    tiny.add_argument("directory", type=Path, metavar="DIR")
+
+    imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
+    imagine.add_argument("prompt")
+    imagine.add_argument("--style", default="", help="style name from the config (default: the first style)")
+    imagine.add_argument("--image", type=Path, metavar="FILE", help="restyle this picture (img2img)")
+    imagine.add_argument("--strength", type=float, help="img2img strength: 0 keeps the picture, 1 ignores it")
+    imagine.add_argument("--negative", default="", help="what to keep out of the image")
+    imagine.add_argument("--aspect", default="square", help="square, portrait, landscape, wide or tall")
+    imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")
+    imagine.add_argument("--count", type=int, default=1, help="number of images (default: 1)")
+    imagine.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    imagine.add_argument("-o", "--output", type=Path, default=Path("imagine.png"), metavar="OUT.png")
+    return parser
+
+
+def load_or_report(path: Path) -> Config | None:
+    """Load the config, printing one line per problem to stderr when it cannot be used."""
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return None
+
+
+def _setup_logging(config: Config, verbose: bool) -> None:
+    from bot.logs import setup_logging
+
+    setup_logging("DEBUG" if verbose else config.logging.level, file=config.logging.file, secrets=[config.token])
+
+
+def check_command(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    print(
+        f"{args.config}: ok — model {config.model.id} on {config.model.device}, {len(config.styles)} styles, "
+        f"{config.engine.backend} backend, data in {config.storage.dir}"
+        + ("" if config.token else " (no Discord token set: export DISCORD_TOKEN=...)")
+    )
+    return EXIT_OK
+
+
+def run_command(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    if not config.token:
+        if getattr(args, "playground_without_token", False):
+            print("No DISCORD_TOKEN is set, so this starts the local playground instead of the Discord bot.")
+            return playground_command(args)
+        print(NO_TOKEN.format(config=args.config), file=sys.stderr)
+        return EXIT_USAGE
+    _setup_logging(config, args.verbose)
+    from bot.client import run_bot
+
+    return run_bot(config)
+
+
+def playground_command(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    _setup_logging(config, args.verbose)
+    from bot.playground import run_playground
+
+    return run_playground(config, config_path=args.config, port=getattr(args, "port", None))
+
+
+def tiny_model_command(args: argparse.Namespace) -> int:
+    from models.tiny import write_tiny_pipeline
+
+    path = write_tiny_pipeline(args.directory)
+    print(f"wrote the tiny random pipeline to {path} (its images are noise; load it with from_pretrained)")
+    return EXIT_OK
+
+
+def imagine_command(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    _setup_logging(config, args.verbose)
+    from bot.imagine_cli import imagine
+
+    return imagine(config, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

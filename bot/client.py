@@ -1,0 +1,127 @@
+"""The bot: a small AutoShardedBot subclass that opens shared resources and loads the cogs.
+
+Shaped like RoboDanny's bot.py: ``setup_hook`` opens storage, loads ``INITIAL_EXTENSIONS`` (the
+generation cog first, because every other cog submits work to it) and syncs the slash commands
+only when their definitions changed, so restarts don't burn Discord's daily command-creation limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import signal
+from pathlib import Path
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord.ext import commands
+
+from bot.config import Config
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
+
+
+def use_endpoints(api_base: str, gateway_url: str | None) -> None:
+    """Point discord.py at another REST base (a proxy, the emulator) and optionally another gateway.
+
+    discord.py keeps both as class attributes; the webhook adapter used for interaction followups
+    shares ``Route`` with the HTTP client, so one assignment covers both.
+    """
+    discord.http.Route.BASE = api_base
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class ImageBot(commands.AutoShardedBot):
+    def __init__(self, config: Config) -> None:
+        use_endpoints(config.discord.api_base, config.discord.gateway_url)
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            shard_count=config.discord.shard_count,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False),
+            enable_debug_events=True,
+        )
+        self.config = config
+        self.storage: Storage | None = None
+
+    async def setup_hook(self) -> None:
+        self.storage = await Storage.open(self.config.storage.dir)
+        for extension in INITIAL_EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    def _command_payloads(self, guild: discord.abc.Snowflake | None) -> list[dict]:
+        return [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+
+    async def sync_commands(self) -> None:
+        """Sync to ``discord.guild_ids`` (instant) or globally, skipping targets whose definitions are unchanged."""
+        marker_file = Path(self.config.storage.dir) / "synced-commands.json"
+        try:
+            synced: dict[str, str] = json.loads(marker_file.read_text())
+        except (OSError, ValueError):
+            synced = {}
+        targets: list[discord.Object | None] = [discord.Object(id=g) for g in self.config.discord.guild_ids] or [None]
+        for guild in targets:
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            payload = json.dumps(self._command_payloads(guild), sort_keys=True, default=str)
+            digest = hashlib.sha256(f"{self.application_id}:{payload}".encode()).hexdigest()
+            key = str(guild.id) if guild else "global"
+            if synced.get(key) == digest:
+                log.info("Slash commands for %s are up to date; not syncing", key)
+                continue
+            commands_synced = await self.tree.sync(guild=guild)
+            synced[key] = digest
+            log.info("Synced %d slash commands to %s", len(commands_synced), key)
+        marker_file.parent.mkdir(parents=True, exist_ok=True)
+        marker_file.write_text(json.dumps(synced, indent=1))
+
+    async def close(self) -> None:
+        # Unloading the extensions first lets the generation cog finish or persist its batch while the
+        # HTTP session can still deliver results; storage closes last.
+        await super().close()
+        if self.storage is not None:
+            await self.storage.close()
+            self.storage = None
+
+
+async def _serve(config: Config) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with ImageBot(config) as bot:
+        runner = asyncio.create_task(bot.start(config.token), name="discord")
+        stopper = asyncio.create_task(stop.wait(), name="signals")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            stopper.cancel()
+            runner.result()
+            return 0
+        log.info("Stopping: finishing the running batch, then saving the queue for the next start")
+        await bot.close()
+        await runner
+    return 0
+
+
+def run_bot(config: Config) -> int:
+    """Run until SIGTERM/SIGINT or a fatal error; the exit code for the command line."""
+    try:
+        return asyncio.run(_serve(config))
+    except discord.LoginFailure:
+        log.error("Discord refused the token. Reset it in the developer portal and set DISCORD_TOKEN again.")
+        return 2
+    except discord.PrivilegedIntentsRequired as error:
+        log.error("%s", error)
+        return 2

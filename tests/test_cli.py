@@ -1,0 +1,81 @@
+"""The command line, run as a person runs it: a real subprocess, real files, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    environment.pop("DISCORD_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_accepts_the_shipped_config():
+    result = run_cli("check", "--config", str(REPO / "bot.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_check_names_each_bad_key_and_exits_2(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((REPO / "bot.yaml").read_text().replace("device: auto", "device: gpu").replace(
+        "max_batch: 4", "max_bach: 4"
+    ))
+    result = run_cli("check", "--config", str(broken))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert any("model.device" in line and "gpu" in line for line in lines)
+    assert any("model.max_bach: unknown key" in line for line in lines)
+
+
+def test_run_without_a_token_explains_how_to_get_one(tmp_path):
+    config = tmp_path / "bot.yaml"
+    config.write_text("storage:\n  dir: data\n")
+    result = run_cli("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "discord.com/developers" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_usage_exits_2():
+    assert run_cli("imagine").returncode == 2
+    assert run_cli("no-such-command").returncode == 2
+
+
+@pytest.mark.parametrize("command", ["run", "check", "imagine", "tiny-model", "playground"])
+def test_every_command_has_help(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "--config" in result.stdout
+
+
+def test_tiny_model_is_loadable_with_from_pretrained_offline(tmp_path):
+    result = run_cli("tiny-model", str(tmp_path / "tiny"))
+    assert result.returncode == 0, result.stderr
+    script = (
+        "import sys, torch\n"
+        "from diffusers import AutoPipelineForText2Image\n"
+        "pipe = AutoPipelineForText2Image.from_pretrained(sys.argv[1])\n"
+        "image = pipe('a cat', num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]\n"
+        "print(image.size)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "tiny")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "(64, 64)"
