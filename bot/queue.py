@@ -1,0 +1,561 @@
+"""The job queue: who may queue, who goes next, and making sure every accepted request gets an answer.
+
+- Admission: a token bucket per user (``rate_per_minute``, ``burst``), a cap on one user's pending jobs and a cap on
+  the whole queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
+- Order: round-robin across users. Each batch starts with the head job of the user whose turn it is, then takes the
+  head jobs of the following users whose plans share its ``batch_key`` while the images fit ``backend.max_batch``,
+  then further head jobs of the users already taken. A user's single job therefore waits behind at most one batch
+  of anyone else's, however many jobs they queued.
+- In-flight work is bounded by ``await backend.capacity()`` (counted in images): the queue, not the backend, decides
+  who goes next, and several batches run at once only when the backend says it has room (Ray).
+- Durability: every state change is written to Storage before anyone is told about it; ``start()`` delivers
+  results that were stored but not confirmed, resumes jobs whose interaction can still be answered and expires the
+  rest. Delivery is store results + 'done' (one transaction) -> ``on_result`` -> mark delivered: a crash between the
+  last two (the callback returned but the flag was not yet written, a few milliseconds) delivers that job again on
+  the next start; no other window loses or repeats a job.
+
+The worker is one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside
+``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.config import QueueConfig
+from bot.storage import Job, JobState, Storage, StoredImage
+
+if TYPE_CHECKING:
+    from models.backend import Backend
+    from models.engine import GeneratedImage, Plan, Progress
+
+__all__ = ["Job", "JobQueue", "JobState", "Refused"]
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""A job started this many times without finishing (each start died with the process) is failed, not resumed."""
+ETA_SMOOTHING = 0.3
+"""Weight of the newest batch in the moving average of seconds per image."""
+
+OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
+OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
+OnFailure = Callable[[Job, str], Awaitable[None]]
+OnExpired = Callable[[Job], Awaitable[None]]
+OnPosition = Callable[[Job, int, float], Awaitable[None]]
+
+
+class Refused(Exception):
+    """A job the queue will not take; ``reason`` is written for the person, ``retry_after`` in seconds if known."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limits:
+    rate_per_s: float
+    burst: int
+    max_pending: int
+
+
+@dataclass(eq=False)
+class _Entry:
+    job: Job
+    plan: Plan
+    images: int
+    cancelled: bool = False
+    deadline: float = math.inf
+
+
+@dataclass(eq=False)
+class _Batch:
+    entries: list[_Entry]
+    images: int
+    started: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class JobQueue:
+    def __init__(
+        self,
+        storage: Storage,
+        backend: Backend,
+        config: QueueConfig,
+        *,
+        on_progress: OnProgress,
+        on_result: OnResult,
+        on_failure: OnFailure,
+        on_expired: OnExpired,
+        on_position: OnPosition | None = None,
+        clock: Callable[[], float] = time.time,
+        seconds_per_image: float = 5.0,
+        housekeeping_minutes: float = 60.0,
+    ) -> None:
+        """``clock`` (Unix seconds) drives rate limits, ETAs, timeouts and timestamps; ``seconds_per_image`` is the
+        ETA's starting guess until the first batch is measured."""
+        self._storage = storage
+        self._backend = backend
+        self.config = config
+        self._on_progress = on_progress
+        self._on_result = on_result
+        self._on_failure = on_failure
+        self._on_expired = on_expired
+        self._on_position = on_position
+        self._clock = clock
+        self._housekeeping_s = housekeeping_minutes * 60
+        self.seconds_per_image = seconds_per_image
+        self._overrides = {o.role_id: o for o in config.role_overrides}
+        self._buckets: dict[int, list[float]] = {}  # user -> [tokens, updated_at]
+        self._pending: dict[int, int] = {}  # user -> queued + running jobs (+ submits being written)
+        self._lines: dict[int, deque[_Entry]] = {}  # user -> their queued jobs, oldest first
+        self._turns: deque[int] = deque()  # users with queued jobs, whose turn is next first
+        self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
+        self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
+        self._batches: set[_Batch] = set()
+        self._queued = 0
+        self._queued_images = 0
+        self._reserved = 0
+        self._inflight_images = 0
+        self._capacity = backend.max_batch
+        self._first_arrival = 0.0
+        self._paused = False
+        self._closing = False
+        self._abandoning = False
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
+        self._callbacks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover what the last run left behind, then start the worker and the periodic housekeeping."""
+        await self._recover()
+        self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
+        self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
+
+    async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a grace period, not a deadline)
+        """Stop taking work; let running batches finish for up to ``timeout`` seconds.
+
+        Queued jobs stay queued in the database. Batches still running at the deadline are told to cancel and their
+        jobs are put back to 'queued', so the next start resumes them (if their interaction is still answerable).
+        """
+        self._closing = True
+        self._wake.set()
+        for task in (self._worker, self._housekeeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        tasks = [batch.task for batch in self._batches if batch.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            if late:
+                self._abandoning = True
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                unfinished = [e.job.id for e in self._entries.values() if e.job.state == JobState.RUNNING]
+                log.warning("stopped with %d jobs running; they will resume on the next start", len(unfinished))
+                await self._storage.set_state(unfinished, JobState.QUEUED)
+        for task in list(self._callbacks):
+            task.cancel()
+        await asyncio.gather(*self._callbacks, return_exceptions=True)
+
+    def pause(self) -> None:
+        """Keep accepting jobs but start no new batch (running ones finish)."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for their turn (not counting the running ones)."""
+        return self._queued
+
+    @property
+    def running(self) -> int:
+        return len(self._entries) - self._queued
+
+    # --- admission ------------------------------------------------------------------------------------------------
+
+    def limits(self, role_ids: Iterable[int] = ()) -> Limits:
+        """The limits that apply to someone with these roles: the most generous value of each across overrides."""
+        rate, burst, pending = self.config.rate_per_minute, self.config.burst, self.config.max_pending_per_user
+        for role_id in role_ids:
+            override = self._overrides.get(role_id)
+            if override is None:
+                continue
+            rate = max(rate, override.rate_per_minute or 0)
+            burst = max(burst, override.burst or 0)
+            pending = max(pending, override.max_pending_per_user or 0)
+        return Limits(rate / 60, burst, pending)
+
+    async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
+        """Plan, admit and persist a job; when this returns the job is safely queued.
+
+        Raises whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages) and ``Refused``.
+        """
+        if self._closing:
+            raise Refused("The bot is restarting; try again in a minute.", 60.0)
+        plan = self._backend.plan(job.request)
+        now = self._clock()
+        self._admit(job.user_id, self.limits(role_ids), now)
+        self._reserved += 1
+        job.state, job.created_at = JobState.QUEUED, now
+        try:
+            await self._storage.insert_job(job)
+        except BaseException:
+            self._release(job.user_id)
+            self._refund(job.user_id)
+            raise
+        finally:
+            self._reserved -= 1
+        self._enqueue(_Entry(job, plan, len(plan.recipes)))
+        return job
+
+    def _admit(self, user_id: int, limits: Limits, now: float) -> None:
+        """Check every limit, then take a token and count the job as pending (all synchronous: no race)."""
+        pending = self._pending.get(user_id, 0)
+        if pending >= limits.max_pending:
+            jobs = "job" if limits.max_pending == 1 else "jobs"
+            raise Refused(f"You can queue {limits.max_pending} {jobs} at a time; wait for one to finish.")
+        if self._queued + self._reserved >= self.config.max_queue:
+            raise Refused(f"The queue is full ({self.config.max_queue} jobs); try again in a minute.", 60.0)
+        bucket = self._buckets.get(user_id)
+        tokens = float(limits.burst)
+        if bucket is not None:
+            tokens = min(tokens, bucket[0] + (now - bucket[1]) * limits.rate_per_s)
+        if tokens < 1:
+            wait = (1 - tokens) / limits.rate_per_s
+            raise Refused(f"You're going a bit fast. Try again in {math.ceil(wait)} s.", wait)
+        self._buckets[user_id] = [tokens - 1, now]
+        self._pending[user_id] = pending + 1
+
+    def _refund(self, user_id: int) -> None:
+        bucket = self._buckets.get(user_id)
+        if bucket is not None:
+            bucket[0] += 1
+
+    def _release(self, user_id: int) -> None:
+        left = self._pending.get(user_id, 0) - 1
+        if left > 0:
+            self._pending[user_id] = left
+        else:
+            self._pending.pop(user_id, None)
+
+    def _enqueue(self, entry: _Entry) -> None:
+        if self._queued == 0:
+            self._first_arrival = asyncio.get_running_loop().time()
+        user = entry.job.user_id
+        line = self._lines.get(user)
+        if line is None:
+            line = self._lines[user] = deque()
+            self._turns.append(user)
+        line.append(entry)
+        self._entries[entry.job.id] = entry
+        self._queued += 1
+        self._queued_images += entry.images
+        self._wake.set()
+
+    # --- what the cog asks --------------------------------------------------------------------------------------
+
+    def position(self, job_id: str) -> tuple[int, float] | None:
+        """(1-based place in line, ETA in seconds) for a queued job; (0, seconds left) while it runs; None if the
+        job is finished or unknown. The ETA is the images ahead of it times the measured seconds per image."""
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return None
+        now = self._clock()
+        if entry.job.state == JobState.RUNNING:
+            batch = next((b for b in self._batches if entry in b.entries), None)
+            return 0, 0.0 if batch is None else max(0.0, batch.started + batch.images * self.seconds_per_image - now)
+        for place, (other, eta) in enumerate(self._projection(now), start=1):
+            if other is entry:
+                return place, eta
+        return None
+
+    def positions(self) -> list[tuple[Job, int, float]]:
+        """Every queued job with its place and ETA, in the order the queue expects to run them (O(queued))."""
+        return [(entry.job, place, eta) for place, (entry, eta) in enumerate(self._projection(self._clock()), 1)]
+
+    def _projection(self, now: float) -> Iterator[tuple[_Entry, float]]:
+        """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
+        parallel = max(1, self._capacity // max(1, self._backend.max_batch))
+        work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
+        users, depth = list(self._turns), 0
+        while users:
+            still = []
+            for user in users:
+                line = self._lines[user]
+                entry = line[depth]
+                work += entry.images * self.seconds_per_image / parallel
+                yield entry, work
+                if len(line) > depth + 1:
+                    still.append(user)
+            users, depth = still, depth + 1
+
+    def jobs_of(self, user_id: int) -> list[Job]:
+        """A person's live jobs: running first, then queued in their order."""
+        mine = [e.job for e in self._entries.values() if e.job.user_id == user_id]
+        return sorted(mine, key=lambda job: (job.state != JobState.RUNNING, job.created_at))
+
+    async def cancel(self, job_id: str, user_id: int, *, force: bool = False) -> bool:
+        """Cancel a queued or running job of ``user_id`` (anyone's with ``force``, for admins).
+
+        A queued job is cancelled at once; a running one is flagged and the backend stops it at its next step
+        (through ``is_cancelled``) — its state becomes 'cancelled' when the batch returns. False if there is no such
+        live job or it belongs to someone else.
+        """
+        entry = self._entries.get(job_id)
+        if entry is None or entry.cancelled or (entry.job.user_id != user_id and not force):
+            return False
+        entry.cancelled = True
+        if entry.job.state == JobState.RUNNING:
+            return True
+        user = entry.job.user_id
+        line = self._lines[user]
+        line.remove(entry)
+        if not line:
+            del self._lines[user]
+            self._turns.remove(user)
+        self._queued -= 1
+        self._queued_images -= entry.images
+        del self._entries[job_id]
+        self._release(user)
+        entry.job.state = JobState.CANCELLED
+        await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
+        return True
+
+    async def forget_user(self, user_id: int) -> int:
+        """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs)."""
+        for job in self.jobs_of(user_id):
+            await self.cancel(job.id, user_id)
+        self._buckets.pop(user_id, None)
+        return await self._storage.forget_user(user_id)
+
+    # --- the worker -------------------------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        window = self.config.batch_window_ms / 1000
+        while not self._closing:
+            self._wake.clear()
+            if self._paused or not self._turns:
+                await self._wake.wait()
+                continue
+            try:
+                self._capacity = await self._backend.capacity()
+            except Exception:
+                log.exception("backend.capacity() failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            limit = self._backend.max_batch
+            if self._inflight_images:
+                limit = min(limit, self._capacity - self._inflight_images)
+            wait = self._first_arrival + window - loop.time()
+            if self._queued_images < limit and wait > 0:
+                await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
+                continue
+            batch = self._take_batch(limit) if limit > 0 else None
+            if batch is None:
+                await self._wake.wait()  # a running batch finishing (or a cancel, resume, submit) wakes us
+                continue
+            self._batches.add(batch)
+            batch.task = asyncio.create_task(self._run_batch(batch), name="imagebot-batch")
+            if self._on_position is not None:
+                for job, place, eta in self.positions():
+                    self._spawn(self._on_position(job, place, eta), "on_position")
+
+    def _take_batch(self, limit: int) -> _Batch | None:
+        """Take the next batch off the lines (see the module docstring for the order); None if the head of the user
+        whose turn it is does not fit in ``limit`` images yet."""
+        first = self._lines[self._turns[0]][0]
+        if first.images > limit and (self._inflight_images or first.images <= self._backend.max_batch):
+            return None  # wait for room; a job larger than max_batch runs alone when nothing else does
+        key, taken, total = first.plan.batch_key, [], 0
+        picked: list[int] = []
+        skipped: list[int] = []
+        for _ in range(len(self._turns)):
+            if taken and total >= limit:
+                break
+            user = self._turns.popleft()
+            head = self._lines[user][0]
+            if not taken or (head.plan.batch_key == key and total + head.images <= limit):
+                taken.append(self._lines[user].popleft())
+                total += head.images
+                picked.append(user)
+            else:
+                skipped.append(user)
+        more = True
+        while more and total < limit:
+            more = False
+            for user in picked:
+                line = self._lines[user]
+                if line and line[0].plan.batch_key == key and total + line[0].images <= limit:
+                    taken.append(line.popleft())
+                    total += taken[-1].images
+                    more = True
+        self._turns.extendleft(reversed(skipped))
+        for user in picked:
+            if self._lines[user]:
+                self._turns.append(user)
+            else:
+                del self._lines[user]
+        self._queued -= len(taken)
+        self._queued_images -= total
+        self._inflight_images += total
+        for entry in taken:
+            entry.job.state = JobState.RUNNING
+            self._by_request[entry.plan.request_id] = entry
+        return _Batch(taken, total)
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        entries = batch.entries
+        batch.started = now = self._clock()
+        results: Sequence[list[GeneratedImage] | BaseException]
+        try:
+            await self._storage.mark_running([e.job.id for e in entries], now)
+            for entry in entries:
+                entry.job.started_at, entry.deadline = now, now + self.config.job_timeout_s
+            results = await self._backend.run([e.plan for e in entries], self._progress, self._is_cancelled)
+            if len(results) != len(entries):
+                raise RuntimeError(f"backend returned {len(results)} results for {len(entries)} plans")
+        except asyncio.CancelledError:
+            raise  # stop() gave up on this batch; its jobs go back to 'queued'
+        except Exception as error:
+            log.exception("a batch of %d jobs failed as a whole", len(entries))
+            results = [error] * len(entries)
+        finally:
+            self._inflight_images -= batch.images
+            self._wake.set()
+        made = sum(len(r) for r in results if not isinstance(r, BaseException))
+        if made:
+            per_image = (self._clock() - now) / made
+            self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
+        await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
+        self._batches.discard(batch)
+
+    async def _finish(self, entry: _Entry, result: list[GeneratedImage] | BaseException) -> None:
+        job = entry.job
+        try:
+            if entry.cancelled:
+                job.state = JobState.CANCELLED
+                await self._storage.set_state(job.id, JobState.CANCELLED, now=self._clock())
+            elif isinstance(result, BaseException):
+                if self._clock() > entry.deadline:
+                    message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
+                               f"(job {job.id})")
+                else:
+                    log.error("job %s failed", job.id, exc_info=result)
+                    message = (f"Something went wrong while making this image. If it happens again, "
+                               f"tell the bot's operators: job {job.id}")
+                await self._fail(job, message)
+            else:
+                stored = await self._storage.save_results(job, result)
+                await self._call(self._on_result, job, stored)
+                await self._storage.mark_delivered(job.id)
+                job.delivered = True
+        except Exception:
+            log.exception("job %s could not be finished", job.id)
+        finally:
+            self._entries.pop(job.id, None)
+            self._by_request.pop(entry.plan.request_id, None)
+            self._release(job.user_id)
+
+    async def _fail(self, job: Job, message: str) -> None:
+        job.state, job.error = JobState.FAILED, message
+        await self._storage.set_state(job.id, JobState.FAILED, error=message, now=self._clock())
+        await self._call(self._on_failure, job, message)
+
+    def _progress(self, request_id: str, progress: Progress) -> None:
+        entry = self._by_request.get(request_id)
+        if entry is not None and not entry.cancelled:
+            self._spawn(self._on_progress(entry.job, progress), "on_progress")
+
+    def _is_cancelled(self, request_id: str) -> bool:
+        """Called by the backend between steps, possibly from its worker thread (reads only)."""
+        entry = self._by_request.get(request_id)
+        return entry is None or entry.cancelled or self._abandoning or self._clock() > entry.deadline
+
+    async def _call(self, callback: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await callback(*args)
+        except Exception:
+            log.exception("%s raised; the queue carries on", getattr(callback, "__name__", callback))
+
+    def _spawn(self, awaitable: Awaitable[None], what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await awaitable
+            except Exception:
+                log.exception("%s callback raised; the queue carries on", what)
+
+        task = asyncio.create_task(guarded())
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    # --- recovery and housekeeping ----------------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Deliver stored-but-unconfirmed results, then resume or expire jobs left queued or running."""
+        for job in await self._storage.undelivered_jobs():
+            log.info("delivering job %s, stored before the last stop but not confirmed", job.id)
+            await self._call(self._on_result, job, await self._storage.get_images(job.id))
+            await self._storage.mark_delivered(job.id)
+            job.delivered = True
+        now = self._clock()
+        resumed: list[str] = []
+        for job in await self._storage.active_jobs():
+            if job.attempts >= MAX_ATTEMPTS:
+                await self._fail(job, f"This request was started {job.attempts} times and never finished, so I "
+                                      f"gave up on it. Please tell the bot's operators: job {job.id}")
+            elif not job.resumable(now):
+                job.state = JobState.EXPIRED
+                await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
+                await self._call(self._on_expired, job)
+            else:
+                try:
+                    plan = self._backend.plan(job.request)
+                except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
+                    await self._fail(job, str(error))
+                    continue
+                job.state = JobState.QUEUED
+                self._pending[job.user_id] = self._pending.get(job.user_id, 0) + 1
+                self._enqueue(_Entry(job, plan, len(plan.recipes)))
+                resumed.append(job.id)
+        if resumed:
+            await self._storage.set_state(resumed, JobState.QUEUED)
+            log.info("resumed %d jobs from the last run", len(resumed))
+
+    async def _housekeep_forever(self) -> None:
+        while True:
+            try:
+                await self._storage.housekeep()
+                self._prune_buckets()
+            except Exception:
+                log.exception("housekeeping failed; trying again next period")
+            await asyncio.sleep(self._housekeeping_s)
+
+    def _prune_buckets(self) -> None:
+        """Forget buckets that have refilled (for the base limits): they hold no information any more."""
+        now, full = self._clock(), self.config.burst
+        rate = self.config.rate_per_minute / 60
+        for user, (tokens, at) in list(self._buckets.items()):
+            if tokens + (now - at) * rate >= full and user not in self._pending:
+                del self._buckets[user]

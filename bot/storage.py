@@ -1,0 +1,508 @@
+"""Durable jobs and images: one SQLite database (WAL) and a folder of PNG files under ``storage.dir``.
+
+Everything a person was promised lives here before they are told about it: a job row is written before
+/imagine answers "queued", and a result's images and its ``done`` state are written in one transaction
+before the bot posts them. Button clicks days later find their source image through ``get_image``.
+
+The schema is versioned by numbered files in ``bot/migrations`` (``0001_initial.sql``, ...), applied in order at
+open, each in its own transaction; an older database is upgraded in place, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+import aiosqlite
+from PIL import Image
+
+from models.images import encode_image
+
+if TYPE_CHECKING:
+    from bot.config import StorageConfig
+    from models.engine import GeneratedImage, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DATABASE_NAME = "imagebot.sqlite3"
+INTERACTION_LIFETIME_S = 15 * 60
+"""Discord accepts followups on an interaction token for 15 minutes after the interaction was created."""
+RESUME_WINDOW_S = 14 * 60
+"""A stored job is resumed only while its token has a minute left to deliver the answer."""
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
+
+
+class ImageNotFound(LookupError):
+    """No such image: a made-up id, or the owner asked the bot to forget their images. The message is for people."""
+
+    def __init__(self, message: str = "I can't find that image any more.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ImageExpired(ImageNotFound):
+    """The image existed but housekeeping deleted it after ``storage.image_ttl_hours``."""
+
+    def __init__(self, message: str = "This image has expired.") -> None:
+        super().__init__(message)
+
+
+@dataclass(eq=False)
+class Job:
+    """One person's request and everything needed to answer it, even after a restart.
+
+    ``token`` is the interaction token (secret: excluded from repr); with ``application_id`` it lets a resumed job
+    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old.
+    """
+
+    user_id: int
+    request: GenerationRequest
+    kind: str = "imagine"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    application_id: int | None = None
+    token: str | None = field(default=None, repr=False)
+    interaction_created_at: float | None = None
+    source_job_id: str | None = None
+    source_index: int | None = None
+    progress_message_id: int | None = None
+    result_message_id: int | None = None
+    id: str = field(default_factory=lambda: uuid4().hex)
+    state: JobState = JobState.QUEUED
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    delivered: bool = False
+    attempts: int = 0
+
+    @property
+    def source(self) -> tuple[str, int] | None:
+        if self.source_job_id is None or self.source_index is None:
+            return None
+        return self.source_job_id, self.source_index
+
+    def can_respond(self, now: float) -> bool:
+        """Whether the interaction token still accepts followups (jobs without one, e.g. from the CLI, always can)."""
+        return self.interaction_created_at is None or now - self.interaction_created_at < INTERACTION_LIFETIME_S
+
+    def resumable(self, now: float) -> bool:
+        """Whether a job found unfinished at start is worth running: its answer can still reach the person."""
+        return self.interaction_created_at is None or now - self.interaction_created_at < RESUME_WINDOW_S
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks."""
+
+    job_id: str
+    index: int
+    path: Path
+    recipe: dict[str, Any]
+    created_at: float
+
+    def open(self) -> Image.Image:
+        """Load the pixels (blocking: call through asyncio.to_thread on the event loop)."""
+        return _open_rgb(self.path)
+
+
+def _recipe_dict(recipe: Any) -> dict[str, Any]:
+    return recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
+
+
+def _write_png(image: Image.Image, path: Path, recipe: dict[str, Any]) -> None:
+    """A PNG with the recipe in text chunks (each field, plus all of it as JSON under 'recipe').
+
+    Written to a temporary name and renamed, so a crash never leaves a half-written file behind a 'done' row.
+    """
+    metadata = {key: str(value) for key, value in recipe.items() if value is not None}
+    if recipe:
+        metadata["recipe"] = json.dumps(recipe, sort_keys=True)
+    encoded = encode_image(image, max_bytes=sys.maxsize, metadata=metadata)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(encoded.data)
+    partial.replace(path)
+
+
+def _load_request(data: dict[str, Any], init_image: Image.Image | None) -> GenerationRequest:
+    from models.engine import GenerationRequest  # torch comes with it: import only when a job is read back
+
+    return GenerationRequest.from_dict(data, init_image=init_image)
+
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    """The numbered migration files in order; numbers must run 1, 2, 3 ... with no gap or duplicate."""
+    found = sorted(
+        (int(match.group(1)), path)
+        for path in directory.iterdir()
+        if (match := _MIGRATION_NAME.match(path.name))
+    )
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations in {directory} must be numbered 0001, 0002, ... without gaps: {numbers}")
+    return found
+
+
+class Storage:
+    """The SQLite database and image folder. Open with ``await Storage(dir).open()`` (or ``async with``).
+
+    One aiosqlite connection in autocommit mode; every write runs in an explicit transaction under a lock, so two
+    coroutines never interleave their statements inside one transaction.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        image_ttl_hours: float = 24 * 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = Path(directory)
+        self.images_dir = self.directory / "images"
+        self.inputs_dir = self.directory / "inputs"
+        self.image_ttl_s = image_ttl_hours * 3600
+        self.clock = clock
+        self._db: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
+        return cls(config.dir, image_ttl_hours=config.image_ttl_hours, clock=clock)
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("Storage is not open; await storage.open() first")
+        return self._db
+
+    async def open(self) -> Storage:
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.inputs_dir.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.directory / DATABASE_NAME, isolation_level=None)
+        self._db.row_factory = aiosqlite.Row
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "busy_timeout = 5000"):
+            await self._db.execute(f"PRAGMA {pragma}")
+        await self._migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> Storage:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    # --- schema -----------------------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT version FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def _migrate(self) -> None:
+        await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = await self.schema_version()
+        available = migrations()
+        if current > len(available):
+            raise RuntimeError(
+                f"{self.directory / DATABASE_NAME} has schema version {current}, newer than this code knows "
+                f"({len(available)}); run the newer version of the bot or restore a backup"
+            )
+        for number, path in available[current:]:
+            statements = [s.strip() for s in _split_sql(path.read_text(encoding="utf-8")) if s.strip()]
+            async with self._transaction() as db:
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute("DELETE FROM schema_version")
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            log.info("database upgraded to schema version %d (%s)", number, path.name)
+
+    # --- jobs ---------------------------------------------------------------------------------------------------
+
+    async def insert_job(self, job: Job) -> None:
+        """Persist a new job (state queued). An img2img source image is saved to inputs/ so it can be resumed."""
+        init_path = None
+        init_image = getattr(job.request, "init_image", None)
+        if init_image is not None:
+            init_path = f"inputs/{job.id}.png"
+            await asyncio.to_thread(_write_png, init_image, self.directory / init_path, {})
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
+                " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
+                " result_message_id, delivered, created_at, attempts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)",
+                (
+                    job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
+                    json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
+                    str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
+                    job.progress_message_id, job.result_message_id, job.created_at,
+                ),
+            )
+
+    async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
+        """One transaction for a whole batch; counts an attempt for each job."""
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?",
+                [(now, job_id) for job_id in job_ids],
+            )
+
+    async def set_state(
+        self, job_ids: str | Iterable[str], state: JobState, *, error: str | None = None, now: float | None = None
+    ) -> None:
+        """Move jobs to ``state``; finished states also record ``finished_at``."""
+        ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+        finished_at = (self.clock() if now is None else now) if state in FINISHED_STATES else None
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                [(str(state), error, finished_at, job_id) for job_id in ids],
+            )
+
+    async def set_messages(
+        self, job_id: str, *, progress_message_id: int | None = None, result_message_id: int | None = None
+    ) -> None:
+        """Remember the Discord messages that show a job, so later clicks and edits can find them."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET progress_message_id = coalesce(?, progress_message_id),"
+                " result_message_id = coalesce(?, result_message_id) WHERE id = ?",
+                (progress_message_id, result_message_id, job_id),
+            )
+
+    async def save_results(self, job: Job, images: Sequence[GeneratedImage]) -> list[StoredImage]:
+        """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
+
+        Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
+        """
+        now = self.clock()
+        stored = []
+        for index, generated in enumerate(images):
+            recipe = _recipe_dict(generated.recipe)
+            relative = f"images/{job.id}-{index}.png"
+            await asyncio.to_thread(_write_png, generated.image, self.directory / relative, recipe)
+            stored.append((index, relative, recipe))
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
+                " VALUES (?, ?, ?, ?, ?, 0)",
+                [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
+            )
+            await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id)
+            )
+        job.state, job.finished_at = JobState.DONE, now
+        return [StoredImage(job.id, index, self.directory / rel, recipe, now) for index, rel, recipe in stored]
+
+    async def mark_delivered(self, job_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET delivered = 1 WHERE id = ?", (job_id,))
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job as stored; its request has no init image loaded (see ``active_jobs`` for that)."""
+        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else await self._job_from_row(row, load_init=False)
+
+    async def active_jobs(self) -> list[Job]:
+        """Jobs left queued or running (by a stop or a crash), oldest first, with their init images loaded.
+
+        A row whose request can no longer be read (say, a removed field) is marked failed and skipped.
+        """
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, rowid"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(await self._job_from_row(row, load_init=True))
+            except Exception as error:
+                log.exception("job %s cannot be loaded to resume; marking it failed", row["id"])
+                message = f"Could not be resumed after a restart ({error})"
+                await self.set_state(row["id"], JobState.FAILED, error=message)
+        return jobs
+
+    async def undelivered_jobs(self) -> list[Job]:
+        """Jobs whose results were stored but whose delivery was not confirmed (the process died in between)."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE state = 'done' AND delivered = 0 ORDER BY finished_at, rowid"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [await self._job_from_row(row, load_init=False) for row in rows]
+
+    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
+        init_image = None
+        if load_init and row["init_path"]:
+            init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
+        return Job(
+            id=row["id"],
+            user_id=row["user_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            kind=row["kind"],
+            request=_load_request(json.loads(row["request"]), init_image),
+            application_id=row["application_id"],
+            token=row["token"],
+            interaction_created_at=row["interaction_created_at"],
+            source_job_id=row["source_job_id"],
+            source_index=row["source_index"],
+            progress_message_id=row["progress_message_id"],
+            result_message_id=row["result_message_id"],
+            state=JobState(row["state"]),
+            error=row["error"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            delivered=bool(row["delivered"]),
+            attempts=row["attempts"],
+        )
+
+    # --- images -------------------------------------------------------------------------------------------------
+
+    async def get_image(self, job_id: str, index: int) -> StoredImage:
+        """The image behind a button; raises ImageExpired / ImageNotFound with a message fit to show as is."""
+        async with self.db.execute(
+            "SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise ImageNotFound()
+        path = self.directory / row["path"]
+        if row["expired"] or not path.exists():
+            raise ImageExpired()
+        return StoredImage(job_id, index, path, json.loads(row["recipe"]), row["created_at"])
+
+    async def get_images(self, job_id: str) -> list[StoredImage]:
+        async with self.db.execute(
+            "SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            StoredImage(job_id, row["idx"], self.directory / row["path"], json.loads(row["recipe"]), row["created_at"])
+            for row in rows
+        ]
+
+    # --- housekeeping and operations ----------------------------------------------------------------------------
+
+    async def housekeep(self) -> int:
+        """Delete image files older than the TTL (rows stay, marked expired) and inputs of finished jobs.
+
+        Returns how many images expired.
+        """
+        cutoff = self.clock() - self.image_ttl_s
+        async with self.db.execute(
+            "SELECT job_id, idx, path FROM images WHERE expired = 0 AND created_at < ?", (cutoff,)
+        ) as cursor:
+            old = await cursor.fetchall()
+        async with self.db.execute(
+            "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL"
+            " AND state IN ('done', 'failed', 'cancelled', 'expired')"
+        ) as cursor:
+            inputs = await cursor.fetchall()
+        await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
+        await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
+            )
+            await db.executemany("UPDATE jobs SET init_path = NULL WHERE id = ?", [(r["id"],) for r in inputs])
+        if old:
+            log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
+        return len(old)
+
+    async def forget_user(self, user_id: int) -> int:
+        """Delete every job, image and file of one person; returns how many jobs were deleted.
+
+        While the bot runs, call ``JobQueue.forget_user`` instead: it first cancels the person's live jobs.
+        """
+        async with self.db.execute(
+            "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", (user_id,)
+        ) as cursor:
+            paths = [self.directory / row["path"] for row in await cursor.fetchall()]
+        async with self.db.execute(
+            "SELECT init_path FROM jobs WHERE user_id = ? AND init_path IS NOT NULL", (user_id,)
+        ) as cursor:
+            paths += [self.directory / row["init_path"] for row in await cursor.fetchall()]
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
+            deleted = cursor.rowcount
+        await asyncio.to_thread(_unlink_all, paths)
+        log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
+        return deleted
+
+    async def jobs_by_state(self) -> dict[str, int]:
+        """Counts of jobs in each state (every state present, zero included)."""
+        counts = {str(state): 0 for state in JobState}
+        async with self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state") as cursor:
+            for state, count in await cursor.fetchall():
+                counts[state] = count
+        return counts
+
+    async def jobs_per_user(self, limit: int = 10, *, since: float | None = None) -> list[tuple[int, int]]:
+        """The busiest users as (user_id, jobs), most jobs first; ``since`` (Unix time) limits to recent jobs."""
+        async with self.db.execute(
+            "SELECT user_id, count(*) AS n FROM jobs WHERE created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id"
+            " LIMIT ?",
+            (since if since is not None else float("-inf"), limit),
+        ) as cursor:
+            return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _unlink_all(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our migrations keep ';' out of strings and comments)."""
+    without_comments = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return without_comments.split(";")
