@@ -1,0 +1,165 @@
+"""bot/storage.py against a real SQLite file: migrations, results, image lookups, housekeeping, forgetting."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.storage import DATABASE_NAME, MIGRATIONS_DIR, ImageExpired, ImageNotFound, Job, JobState, Storage, migrations
+from models.engine import GeneratedImage, GenerationRequest, Recipe
+from models.images import read_metadata
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recipe(seed: int = 1) -> Recipe:
+    return Recipe(prompt="a red fox", negative="", style="none", seed=seed, steps=1, guidance=0.0, width=8,
+                  height=8, strength=None, model="tiny")
+
+
+def generated(count: int = 2) -> list[GeneratedImage]:
+    return [GeneratedImage(Image.new("RGB", (8, 8), (40 * i, 0, 0)), recipe(i)) for i in range(count)]
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    clock = Clock()
+    async with Storage(tmp_path, image_ttl_hours=1, clock=clock) as opened:
+        yield opened
+
+
+async def test_fresh_database_is_current_and_in_wal_mode(storage: Storage) -> None:
+    assert await storage.schema_version() == len(migrations())
+    async with storage.db.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"
+
+
+async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> None:
+    """A database made by the first release (schema 1, with a job and an image) is upgraded in place."""
+    path = tmp_path / DATABASE_NAME
+    with sqlite3.connect(path) as db:
+        db.executescript((MIGRATIONS_DIR / "0001_initial.sql").read_text())
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        request = GenerationRequest("an old fox", seed=7)
+        db.execute("INSERT INTO jobs (id, user_id, kind, request, state, delivered, created_at)"
+                   " VALUES ('old', 5, 'imagine', ?, 'done', 1, ?)", (json.dumps(request.to_dict()), T0))
+        db.execute("INSERT INTO images (job_id, idx, path, recipe, created_at) VALUES ('old', 0, 'images/old-0.png',"
+                   " ?, ?)", (json.dumps(recipe().to_dict()), T0))
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "old-0.png")
+
+    async with Storage(tmp_path, clock=Clock()) as storage:
+        assert await storage.schema_version() == 2
+        job = await storage.get_job("old")
+        assert job is not None and job.request.prompt == "an old fox" and job.request.seed == 7
+        assert job.state == JobState.DONE and job.attempts == 0  # the new column, with its default
+        assert (await storage.get_image("old", 0)).recipe["seed"] == 1
+        async with storage.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
+            indexes = {row[0] for row in await cursor.fetchall()}
+        assert {"jobs_by_user", "images_by_age"} <= indexes
+    async with Storage(tmp_path) as storage:  # opening a current database again changes nothing
+        assert await storage.schema_version() == 2
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (99)")
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        await Storage(tmp_path).open()
+
+
+async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -> None:
+    job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
+    await storage.insert_job(job)
+    stored = await storage.save_results(job, generated(2))
+    assert [s.index for s in stored] == [0, 1]
+    again = await storage.get_job(job.id)
+    assert again is not None and again.state == JobState.DONE and not again.delivered
+    assert [j.id for j in await storage.undelivered_jobs()] == [job.id]
+    await storage.mark_delivered(job.id)
+    assert await storage.undelivered_jobs() == []
+
+    image = await storage.get_image(job.id, 1)
+    assert image.recipe == recipe(1).to_dict()
+    metadata = read_metadata(image.path.read_bytes())
+    assert metadata["prompt"] == "a red fox" and json.loads(metadata["recipe"])["seed"] == 1
+    assert image.open().getpixel((0, 0)) == (40, 0, 0)
+    with pytest.raises(ImageNotFound, match="can't find"):
+        await storage.get_image(job.id, 2)
+
+
+async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:
+    source = Image.new("RGB", (16, 8), (1, 2, 3))
+    job = Job(user_id=1, request=GenerationRequest("restyle", init_image=source, strength=0.5), kind="variation",
+              source_job_id="abc", source_index=0, created_at=T0)
+    await storage.insert_job(job)
+    [resumed] = await storage.active_jobs()
+    assert resumed.request.init_image is not None and resumed.request.init_image.size == (16, 8)
+    assert resumed.request.init_image.getpixel((0, 0)) == (1, 2, 3)
+    assert resumed.source == ("abc", 0) and resumed.request.strength == 0.5
+    await storage.set_state(job.id, JobState.DONE)
+    await storage.housekeep()  # inputs of finished jobs are deleted
+    assert list(storage.inputs_dir.iterdir()) == []
+
+
+async def test_housekeeping_expires_old_images(storage: Storage) -> None:
+    job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
+    await storage.insert_job(job)
+    [first, _] = await storage.save_results(job, generated(2))
+    assert await storage.housekeep() == 0
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    assert await storage.housekeep() == 2
+    assert not first.path.exists()
+    with pytest.raises(ImageExpired, match="This image has expired"):
+        await storage.get_image(job.id, 0)
+    assert (await storage.get_job(job.id)) is not None  # the history stays; only the pixels go
+
+
+async def test_forget_user_deletes_history_and_files(storage: Storage) -> None:
+    mine = Job(user_id=1, request=GenerationRequest("mine", init_image=Image.new("RGB", (8, 8))), created_at=T0)
+    theirs = Job(user_id=2, request=GenerationRequest("theirs"), created_at=T0)
+    for job in (mine, theirs):
+        await storage.insert_job(job)
+    [image] = await storage.save_results(mine, generated(1))
+    assert await storage.forget_user(1) == 1
+    assert await storage.get_job(mine.id) is None and not image.path.exists()
+    assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageNotFound):
+        await storage.get_image(mine.id, 0)
+    assert await storage.get_job(theirs.id) is not None
+
+
+async def test_stats(storage: Storage) -> None:
+    for user, state in ((1, JobState.DONE), (1, JobState.FAILED), (2, JobState.QUEUED), (1, JobState.QUEUED)):
+        job = Job(user_id=user, request=GenerationRequest("x"), created_at=T0)
+        await storage.insert_job(job)
+        await storage.set_state(job.id, state)
+    counts = await storage.jobs_by_state()
+    assert counts["done"] == 1 and counts["failed"] == 1 and counts["queued"] == 2 and counts["expired"] == 0
+    assert await storage.jobs_per_user() == [(1, 3), (2, 1)]
+    assert await storage.jobs_per_user(1) == [(1, 3)]
+
+
+async def test_message_ids_are_kept(storage: Storage) -> None:
+    job = Job(user_id=1, request=GenerationRequest("x"), created_at=T0)
+    await storage.insert_job(job)
+    await storage.set_messages(job.id, progress_message_id=11)
+    await storage.set_messages(job.id, result_message_id=22)
+    again = await storage.get_job(job.id)
+    assert again is not None and (again.progress_message_id, again.result_message_id) == (11, 22)
+    assert "secret" not in repr(Job(user_id=1, request=GenerationRequest("x"), token="secret"))
+
