@@ -296,6 +296,7 @@ def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
 
 def _load_reason(model_id: str, error: BaseException) -> str:
     """One human line for why from_pretrained failed."""
+    from huggingface_hub import constants
     from huggingface_hub.errors import (
         GatedRepoError,
         HFValidationError,
@@ -303,16 +304,26 @@ def _load_reason(model_id: str, error: BaseException) -> str:
         RepositoryNotFoundError,
     )
 
+    chain = []
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    error = next((e for e in chain if isinstance(e, (torch.OutOfMemoryError, GatedRepoError,
+                                                        RepositoryNotFoundError, LocalEntryNotFoundError))), chain[0])
+    local = Path(model_id).expanduser()
+    if local.is_dir() and not (local / "model_index.json").exists() and not isinstance(error, torch.OutOfMemoryError):
+        return "the directory has no model_index.json (is it a diffusers pipeline saved with save_pretrained?)"
     if isinstance(error, torch.OutOfMemoryError):
         return "out of memory while loading (try dtype float16, a smaller model or another device)"
     if isinstance(error, GatedRepoError):
         return "the repository is gated; accept its licence on huggingface.co and log in"
     if isinstance(error, RepositoryNotFoundError):
         return "not found on the Hugging Face Hub"
-    if isinstance(error, LocalEntryNotFoundError) or "offline" in str(error).lower():
-        return "not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set or no network)"
-    if isinstance(error, HFValidationError) or (model_id.startswith(("/", ".", "~")) and not Path(model_id).exists()):
+    if (model_id.startswith(("/", ".", "~")) and not local.exists()) or isinstance(error, HFValidationError):
         return "no such local directory, and not a valid Hugging Face id"
+    if not local.exists() and (isinstance(error, LocalEntryNotFoundError) or constants.HF_HUB_OFFLINE
+                               or "offline" in str(error).lower()):
+        return "not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set or no network)"
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return f"{type(error).__name__}: {first_line[:300]}"
 
