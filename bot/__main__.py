@@ -6,6 +6,7 @@ Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def imagine_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # transformers warns at import time about optional packages the bot does not use.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

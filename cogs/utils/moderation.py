@@ -17,10 +17,43 @@ from bot.config import ChannelRules
 # Letters that render like Latin ones but are other code points (NFKC leaves them alone).
 LOOKALIKES = str.maketrans(
     {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "ɡ": "g", "ο": "o", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u",
-        "χ": "x", "β": "b", "η": "n", "μ": "u", "ω": "w", "ℓ": "l", "ı": "i",
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ɡ": "g",
+        "ο": "o",
+        "α": "a",
+        "ε": "e",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "β": "b",
+        "η": "n",
+        "μ": "u",
+        "ω": "w",
+        "ℓ": "l",
+        "ı": "i",
     }
 )
 
@@ -59,3 +92,9 @@ def channel_allowed(rules: dict[int, ChannelRules], guild_id: int | None, channe
     if channel_id in rule.deny:
         return False
     return not rule.allow or channel_id in rule.allow
+
+
+def is_age_restricted(channel: object) -> bool:
+    """Whether a channel is marked age-restricted (NSFW); DMs and unknown channel types are not."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False

@@ -1,0 +1,65 @@
+"""From config to a running backend: the one place that knows how bot.yaml maps onto the engine.
+
+The command line, the generation cog and the Ray replicas all load the model through ``load_engine``,
+so ``model.*`` means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.config import Config
+from models.backend import Backend, LocalBackend
+from models.engine import Engine
+from models.styles import StyleBook
+
+TINY_MODEL_ID = "tiny"
+"""``model.id: tiny`` builds the tiny random pipeline under storage.dir on first use: plumbing without a download."""
+
+
+def model_location(config: Config) -> str:
+    """The id or directory ``from_pretrained`` gets for ``model.id``."""
+    if config.model.id != TINY_MODEL_ID:
+        return config.model.id
+    from models.tiny import write_tiny_pipeline
+
+    directory = Path(config.storage.dir) / "tiny-model"
+    if not (directory / "model_index.json").exists():
+        write_tiny_pipeline(directory)
+    return str(directory)
+
+
+def load_engine(config: Config, styles: StyleBook | None = None) -> Engine:
+    """Load the configured model (blocking; raises ModelLoadError with one clear line)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()  # the bot's log is no terminal; per-step progress goes to Discord
+    model = config.model
+    return Engine.load(
+        model_location(config),
+        device=model.device,
+        dtype=model.dtype,
+        compile=model.compile,
+        warmup=model.warmup,
+        max_batch=model.max_batch,
+        styles=styles or StyleBook(config.styles),
+        default_negative=config.moderation.default_negative,
+        steps=model.steps,
+        guidance=model.guidance,
+        size=model.size,
+        preview_every=model.preview_every,
+        max_count=model.max_count,
+    )
+
+
+async def build_backend(config: Config, styles: StyleBook) -> Backend:
+    """The started backend ``engine.backend`` names."""
+    if config.engine.backend == "ray":
+        from models.ray_backend import RayBackend
+
+        backend: Backend = await RayBackend.connect(config, styles)
+    else:
+        backend = LocalBackend(await asyncio.to_thread(load_engine, config, styles))
+    await backend.start()
+    return backend

@@ -1,0 +1,234 @@
+"""The GPU generation cog: it owns the engine backend and the queue worker, and delivers their results.
+
+``cog_load`` loads the model and starts the queue; ``cog_unload`` stops taking work, lets the running
+batch finish (up to a grace period) and leaves the rest queued in storage for the next start — so
+``reload cogs.generation`` reloads the model. Everything a job shows in Discord after it was accepted
+(its place in line, progress with a preview, the result, a failure) is sent from here, through the
+interaction's webhook rebuilt from the stored token, which works the same after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.backends import build_backend
+from bot.queue import JobQueue
+from bot.storage import Job, Storage, StoredImage
+from cogs.utils import results
+from cogs.utils.buttons import cancel_view, result_view, single_view
+from models.styles import StyleBook
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+    from models.backend import Backend
+    from models.engine import Progress
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL_S = 1.0
+"""Progress edits per message are spaced at least this far apart (Discord rate-limits webhook edits)."""
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+"""Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
+STOP_GRACE_S = 60.0
+
+
+@dataclass
+class Live:
+    """What the running process knows about a job beyond storage: when it may be edited, and how big files can be."""
+
+    filesize_limit: int = DEFAULT_FILESIZE_LIMIT
+    responded: asyncio.Event = field(default_factory=asyncio.Event)
+    last_edit: float = 0.0
+    editing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finished: bool = False
+
+
+class Generation(commands.Cog):
+    """Runs the model and the queue."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+        self.config = bot.config
+        self.styles = StyleBook(bot.config.styles)
+        self.backend: Backend | None = None
+        self.queue: JobQueue | None = None
+        self.live: dict[str, Live] = {}
+        self.blocked: set[int] = set()
+
+    @property
+    def storage(self) -> Storage:
+        assert self.bot.storage is not None
+        return self.bot.storage
+
+    async def cog_load(self) -> None:
+        self.backend = await build_backend(self.config, self.styles)
+        self.queue = JobQueue(
+            self.storage,
+            self.backend,
+            self.config.queue,
+            on_progress=self.on_progress,
+            on_result=self.on_result,
+            on_failure=self.on_failure,
+            on_expired=self.on_expired,
+            on_position=self.on_position,
+            housekeeping_minutes=self.config.storage.housekeeping_minutes,
+        )
+        # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
+        await self.queue.start()
+
+    async def cog_unload(self) -> None:
+        if self.queue is not None:
+            await self.queue.stop(timeout=STOP_GRACE_S)
+        if self.backend is not None:
+            await self.backend.close()
+
+    # -- used by the other cogs -----------------------------------------------------------------------------------
+
+    def is_blocked(self, user_id: int) -> bool:
+        return user_id in self.blocked
+
+    async def submit(self, job: Job, *, role_ids: list[int], filesize_limit: int) -> Job:
+        """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person)."""
+        assert self.queue is not None
+        self.live[job.id] = Live(filesize_limit=filesize_limit)
+        try:
+            return await self.queue.submit(job, role_ids=role_ids)
+        except BaseException:
+            self.live.pop(job.id, None)
+            raise
+
+    def responded(self, job_id: str) -> None:
+        """The interaction's public message exists now, so it may be edited."""
+        live = self.live.get(job_id)
+        if live is not None:
+            live.responded.set()
+
+    def position_text(self, job: Job) -> str:
+        assert self.queue is not None
+        where = self.queue.position(job.id)
+        if where is None:
+            return results.progress_text(job, 0, 1)
+        return results.queued_text(job, *where)
+
+    async def cancel(self, job_id: str, user_id: int) -> str:
+        assert self.queue is not None
+        job = await self.storage.get_job(job_id)
+        if job is None:
+            return "I can't find that request."
+        if job.user_id != user_id:
+            return "Only the person who asked for this can cancel it."
+        if not await self.queue.cancel(job_id, user_id):
+            return f"That request has already finished ({job.state})."
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
+        self.live.pop(job_id, None)
+        return "Cancelled."
+
+    # -- delivery ---------------------------------------------------------------------------------------------------
+
+    def _live(self, job: Job) -> Live:
+        live = self.live.get(job.id)
+        if live is None:  # a job resumed after a restart: its public message exists already
+            live = self.live[job.id] = Live()
+            live.responded.set()
+        return live
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        assert job.application_id is not None and job.token is not None
+        return discord.Webhook.partial(job.application_id, job.token, client=self.bot)
+
+    async def _edit(self, job: Job, *, final: bool = False, **fields: object) -> bool:
+        """Edit the job's public message; False when it can't be (token expired, message deleted)."""
+        live = self._live(job)
+        if job.token is None or not job.can_respond(time.time()):
+            return False
+        if not final and (live.finished or live.editing.locked()):
+            return False
+        try:
+            async with asyncio.timeout(10):
+                await live.responded.wait()
+        except TimeoutError:
+            return False
+        async with live.editing:
+            if live.finished:
+                return False
+            live.finished = final
+            live.last_edit = time.monotonic()
+            try:
+                await self._webhook(job).edit_message("@original", **fields)  # type: ignore[arg-type]
+                return True
+            except discord.HTTPException as error:
+                log.info("could not edit the message of job %s: %s", job.id, error)
+                return False
+
+    async def on_position(self, job: Job, position: int, eta: float) -> None:
+        live = self._live(job)
+        if time.monotonic() - live.last_edit >= EDIT_INTERVAL_S * 2:
+            await self._edit(job, content=results.queued_text(job, position, eta), view=cancel_view(job.id))
+
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        live = self._live(job)
+        last_step = progress.step >= progress.total
+        if last_step or time.monotonic() - live.last_edit < EDIT_INTERVAL_S:
+            return
+        fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
+        if progress.preview is not None:
+            fields["attachments"] = [await asyncio.to_thread(results.preview_file, progress.preview)]
+        await self._edit(job, view=cancel_view(job.id), **fields)
+
+    async def on_result(self, job: Job, images: list[StoredImage]) -> None:
+        live = self._live(job)
+        pictures = await asyncio.gather(*(asyncio.to_thread(image.open) for image in images))
+        file = await asyncio.to_thread(
+            results.image_file,
+            pictures,
+            images[0].recipe,
+            name=f"imagebot-{job.id[:8]}",
+            max_bytes=live.filesize_limit,
+        )
+        view = single_view(job.id, 0) if job.kind == "upscale" else result_view(job.id, len(images))
+        fields = {
+            "content": results.headline(job),
+            "embed": results.recipe_embed(job, images),
+            "attachments": [file],
+            "view": view,
+        }
+        if not await self._edit(job, final=True, **fields):
+            # The token expired (a long queue) or the message was deleted: post in the channel instead.
+            file.reset()
+            channel = self.bot.get_partial_messageable(job.channel_id) if job.channel_id else None
+            if channel is None:
+                raise RuntimeError(f"job {job.id} has no message and no channel to deliver to")
+            message = await channel.send(content=results.headline(job), embed=fields["embed"], file=file, view=view)  # type: ignore[arg-type]
+            await self.storage.set_messages(job.id, result_message_id=message.id)
+        self.live.pop(job.id, None)
+
+    async def on_failure(self, job: Job, message: str) -> None:
+        failed = f"{results.headline(job)}\n❌ This request failed."
+        await self._edit(job, final=True, content=failed, attachments=[], view=None)
+        if job.token is not None and job.can_respond(time.time()):
+            try:
+                await self._webhook(job).send(message, ephemeral=True)
+            except discord.HTTPException as error:
+                log.info("could not tell the person about failed job %s: %s", job.id, error)
+        self.live.pop(job.id, None)
+
+    async def on_expired(self, job: Job) -> None:
+        if job.channel_id is None:
+            return
+        channel = self.bot.get_partial_messageable(job.channel_id)
+        await channel.send(
+            f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
+            "while the bot was restarting. Please run /imagine again.",
+            allowed_mentions=discord.AllowedMentions(users=True),
+        )
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Generation(bot))

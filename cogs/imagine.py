@@ -1,0 +1,289 @@
+"""/imagine and the buttons under its results.
+
+Every way a request can go wrong ends in an ephemeral reply that says what happened and what to
+do. Checks that need no I/O run before the interaction is answered, so their refusals are the
+ephemeral initial response; anything found later (a bad attachment, a full queue) deletes the
+public "queued" message and follows up ephemerally — a followup after a real message (not a
+defer) is a message of its own, so it really is private (see DESIGN.md, "Discord facts that bite").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.queue import Refused
+from bot.storage import ImageNotFound, Job
+from cogs.utils import results
+from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
+from cogs.utils.buttons import Action, JobButton, single_view
+from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
+from models.engine import ASPECTS, GenerationRequest
+from models.images import InvalidImage, load_image
+from models.styles import Style, UnknownStyle
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+    from cogs.generation import Generation
+
+log = logging.getLogger(__name__)
+
+MAX_SEED = 2**32 - 1
+VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
+UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
+ASPECT_CHOICES = [
+    app_commands.Choice(name="Square (1:1)", value="square"),
+    app_commands.Choice(name="Portrait (2:3)", value="portrait"),
+    app_commands.Choice(name="Landscape (3:2)", value="landscape"),
+    app_commands.Choice(name="Wide (16:9)", value="wide"),
+    app_commands.Choice(name="Tall (9:16)", value="tall"),
+]
+assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
+
+
+class Rejected(Exception):
+    """A request that will not be queued; the message is shown to the person as is."""
+
+
+class Imagine(commands.Cog):
+    """Make images from a prompt, and explore them with the buttons under each result."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+        self.session: aiohttp.ClientSession | None = None
+        self.banned = BannedTerms(bot.config.moderation.banned_terms)
+
+    async def cog_load(self) -> None:
+        self.session = aiohttp.ClientSession()
+        self.bot.add_dynamic_items(JobButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(JobButton)
+        if self.session is not None:
+            await self.session.close()
+
+    def reload_moderation(self) -> None:
+        self.banned = BannedTerms(self.bot.config.moderation.banned_terms)
+
+    @property
+    def generation(self) -> Generation:
+        cog = self.bot.get_cog("Generation")
+        if cog is None:
+            raise Rejected("Image generation is reloading; try again in a minute.")
+        return cog  # type: ignore[return-value]
+
+    # -- checks shared by the command and the buttons -------------------------------------------------------------
+
+    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None) -> None:
+        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles."""
+        config = self.bot.config
+        if self.generation.is_blocked(interaction.user.id):
+            raise Rejected("You can't use this bot right now. Ask a server admin if you think that's a mistake.")
+        if not channel_allowed(config.moderation.channels, interaction.guild_id, interaction.channel_id):
+            raise Rejected("Images can't be made in this channel. Try another channel on this server.")
+        for text in texts:
+            term = self.banned.find(text)
+            if term is not None:
+                raise Rejected(f"Your prompt contains a blocked term (“{term}”). Please rephrase it.")
+        if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
+            raise Rejected(f"The style '{style.name}' can only be used in age-restricted channels.")
+
+    @staticmethod
+    def role_ids(interaction: discord.Interaction) -> list[int]:
+        return [role.id for role in getattr(interaction.user, "roles", [])]
+
+    def new_job(self, interaction: discord.Interaction, request: GenerationRequest, **fields: object) -> Job:
+        return Job(
+            user_id=interaction.user.id,
+            request=request,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            interaction_created_at=interaction.created_at.timestamp(),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    async def refuse(self, interaction: discord.Interaction, message: str) -> None:
+        """An ephemeral reply, as the initial response or, once answered, as a private followup."""
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
+    async def enqueue(self, interaction: discord.Interaction, job: Job) -> None:
+        """Queue the job, then answer publicly with its place in line (the message the result will replace)."""
+        generation = self.generation
+        await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit)
+        position = generation.position_text(job)
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=position)
+        else:
+            await interaction.response.send_message(position)
+        generation.responded(job.id)
+
+    # -- /imagine -------------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="imagine", description="Make images from a prompt")
+    @app_commands.describe(
+        prompt="What to draw",
+        style="A look for the image (start typing to search)",
+        image="A picture to restyle (optional)",
+        negative="What to keep out of the image",
+        aspect="Shape of the image",
+        seed="Same seed + same prompt = same image",
+        count="How many images (1-4)",
+    )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 1000],
+        style: app_commands.Range[str, 1, 100] | None = None,
+        image: discord.Attachment | None = None,
+        negative: app_commands.Range[str, 0, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        count: app_commands.Range[int, 1, 4] | None = None,
+    ) -> None:
+        config = self.bot.config
+        try:
+            chosen = self.generation.styles.get(style)
+            self.check_requester(interaction, prompt, negative or "", style=chosen)
+            wanted = count if count is not None else config.model.max_count
+            if wanted > config.model.max_count:
+                raise Rejected(f"You can ask for at most {config.model.max_count} images at a time.")
+            request = GenerationRequest(
+                prompt=prompt,
+                style=chosen.name,
+                negative=negative or "",
+                aspect=aspect.value if aspect else "square",
+                seed=seed,
+                count=wanted,
+            )
+            if image is not None:
+                check_attachment(
+                    image,
+                    allowed_hosts=config.discord.attachment_hosts,
+                    max_bytes=config.discord.max_attachment_bytes,
+                )
+            job = self.new_job(interaction, request, kind="imagine")
+            if image is None:
+                await self.enqueue(interaction, job)
+                return
+            # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
+            await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
+            data = await fetch_attachment(
+                self.session,  # type: ignore[arg-type]
+                image,
+                allowed_hosts=config.discord.attachment_hosts,
+                max_bytes=config.discord.max_attachment_bytes,
+            )
+            request.init_image = await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels)
+            await self.enqueue(interaction, job)
+        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError) as error:
+            await self.reject(interaction, error)
+
+    async def reject(self, interaction: discord.Interaction, error: Exception) -> None:
+        message = error.reason if isinstance(error, Refused) else str(error)
+        if interaction.response.is_done():
+            # The public "queued" message must not stay behind for a request that will never run.
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException:
+                log.debug("could not delete the original response of %s", interaction.id)
+        await self.refuse(interaction, message)
+
+    @imagine.autocomplete("style")
+    async def style_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        age_restricted = is_age_restricted(interaction.channel)
+        return [
+            app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
+            for style in self.generation.styles.search(current)
+            if age_restricted or not style.nsfw
+        ]
+
+    # -- buttons --------------------------------------------------------------------------------------------------
+
+    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+        try:
+            await self._handle_button(interaction, action, job_id, index)
+        except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError) as error:
+            message = error.reason if isinstance(error, Refused) else str(error)
+            await self.refuse(interaction, message)
+
+    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+        generation = self.generation
+        if action is Action.CANCEL:
+            await self.refuse(interaction, await generation.cancel(job_id, interaction.user.id))
+            return
+        source = await generation.storage.get_job(job_id)
+        if source is None:
+            raise ImageNotFound("I can't find that request any more; it may have been deleted.")
+        if action is Action.DELETE:
+            if interaction.user.id != source.user_id:
+                raise Rejected("Only the person who asked for these images can delete them.")
+            await interaction.response.defer()
+            if interaction.message is not None:
+                await interaction.message.delete()
+            return
+        self.check_requester(interaction, source.request.prompt, source.request.negative)
+        if action is Action.UPSCALE:
+            await self.show_single(interaction, source, index)
+            return
+        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index))
+
+    async def show_single(self, interaction: discord.Interaction, source: Job, index: int) -> None:
+        stored = await self.generation.storage.get_image(source.id, index)
+        picture = await asyncio.to_thread(stored.open)
+        file = await asyncio.to_thread(
+            results.image_file,
+            [picture],
+            stored.recipe,
+            name=f"image-{index + 1}",
+            max_bytes=interaction.filesize_limit,
+        )
+        await interaction.response.send_message(
+            f"{results.headline(source)} — image {index + 1}",
+            file=file,
+            embed=results.recipe_embed(source, [stored]),
+            view=single_view(source.id, index),
+        )
+
+    async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
+        """The job a V, reroll or upscale click asks for, built from the source job's stored request."""
+        original = source.request
+        fields = {key: value for key, value in original.to_dict().items() if key != "id"}
+        fields["seed"] = None
+        if action is Action.REROLL:
+            request = GenerationRequest(**fields)
+            request.init_image = original.init_image
+            return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)
+        stored = await self.generation.storage.get_image(source.id, index)
+        picture = await asyncio.to_thread(stored.open)
+        if action is Action.UPSCALE_2X:
+            fields.update(
+                count=1,
+                width=picture.width * UPSCALE_FACTOR,
+                height=picture.height * UPSCALE_FACTOR,
+                strength=UPSCALE_STRENGTH,
+            )
+            kind = "upscale"
+        else:
+            fields.update(strength=VARY_STRENGTH[action], width=picture.width, height=picture.height)
+            kind = "variation"
+        request = GenerationRequest(**fields)
+        request.init_image = picture
+        return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Imagine(bot))

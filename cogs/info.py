@@ -1,0 +1,91 @@
+"""/help, /styles and /queue: what the bot can do, which looks it knows, and where your jobs are."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.utils import results
+from cogs.utils.buttons import Action, JobButton
+from cogs.utils.moderation import is_age_restricted
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+    from cogs.generation import Generation
+
+STYLES_PER_PAGE = 25  # an embed holds at most 25 fields
+MAX_LISTED_JOBS = 5  # one cancel button per job, five to a row
+
+
+HELP = """\
+**/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
+`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4).
+Under each result: **U1…U4** shows that image alone (then *Upscale 2×* or *Vary*), **V1…V4** makes variations \
+of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
+**/styles** — browse the styles. **/queue** — your waiting jobs, with cancel buttons.
+**/forget-me** — delete every image and request of yours that the bot stored.
+Images are kept for {ttl} and then deleted; their buttons then say so."""
+
+
+class Info(commands.Cog):
+    """Help and status commands."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @property
+    def generation(self) -> Generation:
+        return self.bot.get_cog("Generation")  # type: ignore[return-value]
+
+    @app_commands.command(name="help", description="How to use the image bot")
+    async def help(self, interaction: discord.Interaction) -> None:
+        hours = self.bot.config.storage.image_ttl_hours
+        ttl = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"
+        await interaction.response.send_message(HELP.format(ttl=ttl), ephemeral=True)
+
+    @app_commands.command(name="styles", description="Browse the styles /imagine can use")
+    @app_commands.describe(page="Page number")
+    async def styles(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
+        everything = [s for s in self.generation.styles if not s.nsfw or is_age_restricted(interaction.channel)]
+        pages = max(1, -(-len(everything) // STYLES_PER_PAGE))
+        if page > pages:
+            await interaction.response.send_message(f"There are only {pages} pages of styles.", ephemeral=True)
+            return
+        embed = discord.Embed(title=f"Styles ({len(everything)})", colour=discord.Colour.blurple())
+        for style in everything[(page - 1) * STYLES_PER_PAGE : page * STYLES_PER_PAGE]:
+            embed.add_field(name=style.name, value=style.description or style.prompt[:100], inline=True)
+        embed.set_footer(text=f"Page {page} of {pages} · use them with /imagine style:<name>")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="queue", description="Your waiting and running image jobs")
+    async def queue(self, interaction: discord.Interaction) -> None:
+        generation = self.generation
+        queue = generation.queue
+        assert queue is not None
+        mine = queue.jobs_of(interaction.user.id)
+        if not mine:
+            total = queue.depth
+            await interaction.response.send_message(
+                f"You have no jobs waiting. The queue holds {total} job{'s' if total != 1 else ''}.", ephemeral=True
+            )
+            return
+        lines, view = [], discord.ui.View(timeout=None)
+        for number, job in enumerate(mine[:MAX_LISTED_JOBS], start=1):
+            where = queue.position(job.id)
+            if where is None or where[0] == 0:
+                status = "running now"
+            else:
+                status = f"position {where[0]}, about {results.format_wait(where[1])}"
+            lines.append(f"**{number}.** {results.short_prompt(job.request.prompt, 80)} — {status}")
+            view.add_item(JobButton(Action.CANCEL, job.id, label=f"Cancel {number}"))
+        if len(mine) > MAX_LISTED_JOBS:
+            lines.append(f"…and {len(mine) - MAX_LISTED_JOBS} more.")
+        paused = "\n⏸️ The queue is paused by the bot's admins." if queue.paused else ""
+        await interaction.response.send_message("\n".join(lines) + paused, view=view, ephemeral=True)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Info(bot))
