@@ -522,6 +522,8 @@ class JobQueue:
         now = self._clock()
         resumed: list[str] = []
         for job in await self._storage.active_jobs():
+            if job.id in self._entries:
+                continue  # submitted to this queue before start()
             if job.attempts >= MAX_ATTEMPTS:
                 await self._fail(job, f"This request was started {job.attempts} times and never finished, so I "
                                       f"gave up on it. Please tell the bot's operators: job {job.id}")

@@ -1,0 +1,451 @@
+"""bot/queue.py: admission, fair batching, cancel, ETA, failures, stop, and recovery after a SIGKILL.
+
+The queue runs against a real SQLite file and ``InstantBackend``: the real planner (``resolve_plan``) with flat-colour
+images instead of a diffusion model, so a batch takes no time unless a test holds it. One test runs the real
+LocalBackend with the tiny model. This file is also the child process of the SIGKILL test (see ``_child``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.config import QueueConfig, RoleOverride
+from bot.queue import JobQueue, Refused
+from bot.storage import Job, JobState, Storage, StoredImage
+from models.engine import (
+    GeneratedImage,
+    GenerationRequest,
+    JobCancelled,
+    Plan,
+    Progress,
+    make_defaults,
+    resolve_plan,
+)
+from models.styles import Style, StyleBook, UnknownStyle
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = 1_700_000_000.0
+STYLES = StyleBook([Style(name="none"), Style(name="slow", prompt="slow {prompt}", steps=3)])
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class InstantBackend:
+    """The Backend protocol with real planning and instant flat-colour images.
+
+    ``hold`` (when set) keeps every batch running until the test releases it; ``seconds_per_image`` advances the
+    test clock as if the batch had taken that long; a prompt "boom" fails its plan.
+    """
+
+    def __init__(self, max_batch: int = 4, *, clock: Clock | None = None, seconds_per_image: float = 0.0,
+                 delay: float = 0.0) -> None:
+        self.max_batch = max_batch
+        self.defaults = make_defaults("turbo", 64, 8)
+        self.batches: list[list[Plan]] = []
+        self.hold: asyncio.Event | None = None
+        self.started = asyncio.Event()
+        self.clock, self.seconds_per_image, self.delay = clock, seconds_per_image, delay
+
+    async def capacity(self) -> int:
+        return self.max_batch
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        return resolve_plan(request, self.defaults, STYLES, "", "instant")
+
+    async def run(self, plans, on_progress, is_cancelled):
+        self.batches.append(list(plans))
+        self.started.set()
+        for plan in plans:
+            on_progress(plan.request_id, Progress(1, 2, None))
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.clock is not None:
+            self.clock.now += self.seconds_per_image * sum(len(plan.recipes) for plan in plans)
+        results: list[list[GeneratedImage] | BaseException] = []
+        for plan in plans:
+            if is_cancelled(plan.request_id):
+                results.append(JobCancelled())
+            elif plan.recipes[0].prompt == "boom":
+                results.append(RuntimeError("the GPU caught fire"))
+            else:
+                results.append([GeneratedImage(Image.new("RGB", (8, 8), (r.seed % 256, 0, 0)), r)
+                                 for r in plan.recipes])
+        return results
+
+
+class Recorder:
+    """The cog's side of the callbacks, recorded; ``done`` is set once ``expect`` jobs reached a final callback."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[Job, list[StoredImage]]] = []
+        self.failures: list[tuple[Job, str]] = []
+        self.expired: list[Job] = []
+        self.progress: list[tuple[str, int]] = []
+        self.expect = 0
+        self.done = asyncio.Event()
+
+    def _check(self) -> None:
+        if len(self.results) + len(self.failures) + len(self.expired) >= self.expect:
+            self.done.set()
+
+    async def on_result(self, job: Job, images: list[StoredImage]) -> None:
+        self.results.append((job, images))
+        self._check()
+
+    async def on_failure(self, job: Job, message: str) -> None:
+        self.failures.append((job, message))
+        self._check()
+
+    async def on_expired(self, job: Job) -> None:
+        self.expired.append(job)
+        self._check()
+
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        self.progress.append((job.id, progress.step))
+
+    async def wait(self, count: int, seconds: float = 10) -> None:
+        self.expect = count
+        self._check()
+        await asyncio.wait_for(self.done.wait(), seconds)
+
+
+def make_queue(storage: Storage, backend, recorder: Recorder, clock=time.time, **limits) -> JobQueue:
+    config = QueueConfig(**{"batch_window_ms": 0, "rate_per_minute": 600, "burst": 100,
+                            "max_pending_per_user": 100, **limits})
+    return JobQueue(storage, backend, config, on_progress=recorder.on_progress, on_result=recorder.on_result,
+                    on_failure=recorder.on_failure, on_expired=recorder.on_expired, clock=clock,
+                    seconds_per_image=2.0)
+
+
+def job(user: int, prompt: str = "a fox", *, created: float | None = None, **request) -> Job:
+    return Job(user_id=user, request=GenerationRequest(prompt, **request), channel_id=9,
+               interaction_created_at=time.time() if created is None else created)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    async with Storage(tmp_path) as opened:
+        yield opened
+
+
+# --- admission ------------------------------------------------------------------------------------------------------
+
+async def test_token_bucket_refuses_with_a_wait_time(storage: Storage) -> None:
+    clock = Clock()
+    queue = make_queue(storage, InstantBackend(), Recorder(), clock, rate_per_minute=6, burst=2)
+    await queue.submit(job(1))
+    await queue.submit(job(1))
+    with pytest.raises(Refused) as refused:
+        await queue.submit(job(1))
+    assert refused.value.reason == "You're going a bit fast. Try again in 10 s." and refused.value.retry_after == 10
+    await queue.submit(job(2))  # others are not affected
+    clock.now += 4
+    with pytest.raises(Refused, match="Try again in 6 s"):
+        await queue.submit(job(1))
+    clock.now += 6
+    await queue.submit(job(1))
+    assert queue.depth == 4 and (await storage.jobs_by_state())["queued"] == 4
+
+
+async def test_pending_cap_global_cap_and_role_override(storage: Storage) -> None:
+    config = {"max_pending_per_user": 2, "max_queue": 4,
+              "role_overrides": [RoleOverride(role_id=42, max_pending_per_user=4, burst=10)]}
+    queue = make_queue(storage, InstantBackend(), Recorder(), Clock(), **config)
+    await queue.submit(job(1))
+    await queue.submit(job(1))
+    with pytest.raises(Refused) as refused:
+        await queue.submit(job(1))
+    assert refused.value.reason == "You can queue 2 jobs at a time; wait for one to finish."
+    assert refused.value.retry_after is None
+    await queue.submit(job(1), role_ids=[7, 42])  # a supporter may queue 4
+    await queue.submit(job(1), role_ids=[42])
+    with pytest.raises(Refused, match="queue 4 jobs"):
+        await queue.submit(job(1), role_ids=[42])
+    with pytest.raises(Refused) as full:
+        await queue.submit(job(2))
+    assert full.value.reason == "The queue is full (4 jobs); try again in a minute." and full.value.retry_after == 60
+
+
+async def test_planning_errors_reach_the_caller_and_cost_nothing(storage: Storage) -> None:
+    queue = make_queue(storage, InstantBackend(), Recorder(), Clock(), burst=1)
+    with pytest.raises(UnknownStyle, match="no style called 'nope'"):
+        await queue.submit(job(1, style="nope"))
+    with pytest.raises(ValueError, match="prompt is empty"):
+        await queue.submit(job(1, "  "))
+    await queue.submit(job(1))  # the one token was not spent on the bad requests
+    assert (await storage.jobs_by_state())["queued"] == 1
+
+
+# --- order ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("b_style", ["none", "slow"])
+async def test_a_single_job_waits_at_most_one_batch_behind_a_flood(storage: Storage, b_style: str) -> None:
+    backend, recorder = InstantBackend(max_batch=4), Recorder()
+    queue = make_queue(storage, backend, recorder)
+    flood = [await queue.submit(job(1, f"a{i}")) for i in range(10)]
+    single = await queue.submit(job(2, "b", style=b_style))
+    assert queue.position(single.id)[0] == 2  # second in line: round-robin, not first-come
+    await queue.start()
+    await recorder.wait(11)
+    await queue.stop()
+    first, second = ([p.request_id for p in batch] for batch in backend.batches[:2])
+    if b_style == "none":  # compatible: it joins the very first batch, right after A's head
+        assert first[:2] == [flood[0].request.id, single.request.id] and len(first) == 4
+    else:  # incompatible with A's jobs: it runs alone in the next batch
+        assert second == [single.request.id]
+    assert all(len({p.batch_key for p in batch}) == 1 for batch in backend.batches)
+    assert all(sum(len(p.recipes) for p in batch) <= 4 for batch in backend.batches)
+    ran = [p.request_id for batch in backend.batches for p in batch]
+    assert [r for r in ran if r != single.request.id] == [j.request.id for j in flood]  # A's own order is kept
+
+
+async def test_batches_take_compatible_heads_across_users(storage: Storage) -> None:
+    backend, recorder = InstantBackend(max_batch=4), Recorder()
+    queue = make_queue(storage, backend, recorder)
+    a = await queue.submit(job(1, "a", count=2))
+    b = await queue.submit(job(2, "b", style="slow"))
+    c = await queue.submit(job(3, "c"))
+    d = await queue.submit(job(4, "d", count=3))  # compatible but too big to fit after a and c
+    e = await queue.submit(job(5, "e"))
+    await queue.start()
+    await recorder.wait(5)
+    await queue.stop()
+    runs = [[p.request_id for p in batch] for batch in backend.batches]
+    assert runs == [[a.request.id, c.request.id, e.request.id], [b.request.id], [d.request.id]]
+    assert {len(images) for _, images in recorder.results} == {1, 2, 3}
+
+
+# --- cancel, ETA, failures -------------------------------------------------------------------------------------------
+
+async def test_cancel_queued_and_running(storage: Storage) -> None:
+    backend, recorder = InstantBackend(max_batch=1), Recorder()
+    backend.hold = asyncio.Event()
+    queue = make_queue(storage, backend, recorder)
+    running = await queue.submit(job(1, "first"))
+    queued = await queue.submit(job(1, "second"))
+    await queue.start()
+    await backend.started.wait()
+    assert queue.position(running.id)[0] == 0 and queue.position(queued.id)[0] == 1
+    assert not await queue.cancel(queued.id, user_id=2)  # not theirs
+    assert await queue.cancel(queued.id, user_id=1)
+    assert queue.position(queued.id) is None and (await storage.get_job(queued.id)).state == JobState.CANCELLED
+    assert await queue.cancel(running.id, user_id=1)
+    backend.hold.set()
+    for _ in range(100):
+        if queue.running == 0:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    assert (await storage.get_job(running.id)).state == JobState.CANCELLED
+    assert recorder.results == [] and recorder.failures == []
+    assert len(backend.batches) == 1 and queue.jobs_of(1) == []
+
+
+async def test_positions_and_eta_follow_measured_throughput(storage: Storage) -> None:
+    clock = Clock()
+    backend, recorder = InstantBackend(max_batch=1, clock=clock, seconds_per_image=4.0), Recorder()
+    queue = make_queue(storage, backend, recorder, clock)
+    a1, a2 = await queue.submit(job(1, "a1")), await queue.submit(job(1, "a2", count=2))
+    b1 = await queue.submit(job(2, "b1"))
+    # Starting guess 2 s per image; order a1, b1, a2 (round-robin), a2 has two images.
+    assert [queue.position(j.id) for j in (a1, b1, a2)] == [(1, 2.0), (2, 4.0), (3, 8.0)]
+    assert [(j.id, place) for j, place, _ in queue.positions()] == [(a1.id, 1), (b1.id, 2), (a2.id, 3)]
+    queue.pause()
+    await queue.start()
+    queue.resume()
+    await recorder.wait(3)
+    await queue.stop()
+    assert queue.seconds_per_image == pytest.approx(2 + 0.3 * 2 + 0.3 * 0.7 * 2 + 0.3 * 0.49 * 2)  # moving to 4
+    assert clock.now == T0 + 16
+
+
+async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Storage) -> None:
+    backend, recorder = InstantBackend(), Recorder()
+    queue = make_queue(storage, backend, recorder)
+
+    async def broken_result(job: Job, images: list[StoredImage]) -> None:
+        recorder.results.append((job, images))
+        recorder._check()
+        raise RuntimeError("Discord said no")
+
+    queue._on_result = broken_result  # a callback that raises must not stop the worker
+    bad, good, later = await queue.submit(job(1, "boom")), await queue.submit(job(2)), await queue.submit(job(3))
+    await queue.start()
+    await recorder.wait(3)
+    await queue.stop()
+    [(failed, message)] = recorder.failures
+    assert failed.id == bad.id and bad.id in message and "went wrong" in message
+    assert (await storage.get_job(bad.id)).state == JobState.FAILED
+    for ok in (good, later):
+        stored = await storage.get_job(ok.id)
+        assert stored.state == JobState.DONE and stored.delivered
+    assert {job_id for job_id, _ in recorder.progress} >= {good.id, later.id}
+
+
+async def test_stop_leaves_work_queued_for_the_next_start(storage: Storage) -> None:
+    backend, recorder = InstantBackend(max_batch=1), Recorder()
+    backend.hold = asyncio.Event()
+    queue = make_queue(storage, backend, recorder)
+    jobs = [await queue.submit(job(user)) for user in (1, 2, 3)]
+    await queue.start()
+    await backend.started.wait()
+    await queue.stop(timeout=0.05)  # the running batch does not finish in time
+    assert (await storage.jobs_by_state())["queued"] == 3
+    with pytest.raises(Refused, match="restarting"):
+        await queue.submit(job(4))
+
+    recorder2 = Recorder()
+    again = make_queue(storage, InstantBackend(), recorder2)
+    await again.start()
+    await recorder2.wait(3)
+    await again.stop()
+    assert sorted(j.id for j, _ in recorder2.results) == sorted(j.id for j in jobs)
+
+
+# --- recovery ---------------------------------------------------------------------------------------------------------
+
+async def test_start_delivers_stored_results_resumes_live_jobs_and_expires_old_ones(storage: Storage) -> None:
+    now = time.time()
+    stored_not_sent = job(1, "stored")
+    fresh, stale = job(2, "fresh", created=now - 60), job(3, "stale", created=now - 20 * 60)
+    lost_style = job(4, "restyled", created=now - 60)
+    for j in (stored_not_sent, fresh, stale, lost_style):
+        await storage.insert_job(j)
+    [recipe] = InstantBackend().plan(stored_not_sent.request).recipes
+    await storage.save_results(stored_not_sent, [GeneratedImage(Image.new("RGB", (8, 8)), recipe)])
+    await storage.db.execute("UPDATE jobs SET request = json_set(request, '$.style', 'gone') WHERE id = ?",
+                             (lost_style.id,))
+    await storage.mark_running([fresh.id], now)  # it was running when the process died
+
+    recorder = Recorder()
+    queue = make_queue(storage, InstantBackend(), recorder)
+    await queue.start()
+    await recorder.wait(4)
+    await queue.stop()
+    assert sorted(j.id for j, _ in recorder.results) == sorted([stored_not_sent.id, fresh.id])
+    assert [j.id for j in recorder.expired] == [stale.id]
+    assert [j.id for j, _ in recorder.failures] == [lost_style.id]
+    assert "no style called 'gone'" in recorder.failures[0][1]
+    counts = await storage.jobs_by_state()
+    assert (counts["done"], counts["expired"], counts["failed"], counts["queued"]) == (2, 1, 1, 0)
+
+    recorder2 = Recorder()
+    queue2 = make_queue(storage, InstantBackend(), recorder2)
+    await queue2.start()
+    await queue2.stop()
+    assert recorder2.results == [] and recorder2.expired == []  # delivered exactly once
+
+
+async def test_a_job_that_keeps_killing_the_process_is_given_up(storage: Storage) -> None:
+    poison = job(1, "poison")
+    await storage.insert_job(poison)
+    for _ in range(3):
+        await storage.mark_running([poison.id], time.time())
+    recorder = Recorder()
+    queue = make_queue(storage, InstantBackend(), recorder)
+    await queue.start()
+    await queue.stop()
+    [(failed, message)] = recorder.failures
+    assert failed.id == poison.id and "3 times" in message
+
+
+async def _child(directory: Path, count: int) -> None:
+    """Run in a separate process: submit ``count`` jobs to a slow backend, log acks and deliveries, run forever."""
+    acked, delivered = (directory / "acked.log").open("a"), (directory / "delivered.log").open("a")
+    marks = (directory / "batches.log").open("a")
+
+    class SlowBackend(InstantBackend):
+        async def run(self, plans, on_progress, is_cancelled):
+            await asyncio.sleep(0.05)  # the previous batch's delivery is complete by now
+            marks.write("batch\n")
+            marks.flush()
+            await asyncio.sleep(0.2)
+            return await super().run(plans, on_progress, is_cancelled)
+
+    async def on_result(job: Job, images: list[StoredImage]) -> None:
+        delivered.write(job.id + "\n")
+        delivered.flush()
+
+    storage = await Storage(directory).open()
+    recorder = Recorder()
+    recorder.on_result = on_result  # type: ignore[method-assign]
+    queue = make_queue(storage, SlowBackend(max_batch=2), recorder)
+    await queue.start()
+    for index in range(count):
+        submitted = await queue.submit(job(index % 3, f"job {index}"))
+        acked.write(submitted.id + "\n")
+        acked.flush()
+    await asyncio.Event().wait()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+async def test_sigkill_mid_queue_loses_nothing_and_delivers_nothing_twice(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = await asyncio.create_subprocess_exec(sys.executable, __file__, str(tmp_path), "12", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while len(_lines(tmp_path / "batches.log")) < 3 or len(_lines(tmp_path / "acked.log")) < 12:
+            assert child.returncode is None and time.monotonic() < deadline, "the child queue did not get going"
+            await asyncio.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    acked, first_run = _lines(tmp_path / "acked.log"), _lines(tmp_path / "delivered.log")
+    assert 2 <= len(first_run) < 12
+
+    async with Storage(tmp_path) as storage:
+        recorder = Recorder()
+        queue = make_queue(storage, InstantBackend(), recorder)
+        await queue.start()
+        await recorder.wait(12 - len(first_run))
+        await queue.stop()
+        counts = collections.Counter(first_run + [j.id for j, _ in recorder.results])
+        assert set(counts) == set(acked) and set(counts.values()) == {1}
+        assert (await storage.jobs_by_state())["done"] == 12 and await storage.undelivered_jobs() == []
+
+
+# --- the real engine --------------------------------------------------------------------------------------------------
+
+async def test_queue_drives_the_real_local_backend(storage: Storage, tiny_model_dir: Path) -> None:
+    from models.backend import LocalBackend
+    from models.engine import Engine
+
+    engine = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, max_batch=2,
+                         styles=StyleBook([]), steps=2)
+    backend = LocalBackend(engine)
+    recorder = Recorder()
+    queue = make_queue(storage, backend, recorder)
+    jobs = [await queue.submit(job(user, f"tiny {user}", seed=user)) for user in (1, 2, 3)]
+    await queue.start()
+    await recorder.wait(3, seconds=60)
+    await queue.stop()
+    await backend.close()
+    assert recorder.failures == []
+    for j in jobs:
+        [image] = await storage.get_images(j.id)
+        assert image.recipe["seed"] == j.request.seed and image.open().size == (64, 64)
+    assert recorder.progress  # progress from the worker thread reached the loop
+
+
+if __name__ == "__main__":
+    asyncio.run(_child(Path(sys.argv[1]), int(sys.argv[2])))
