@@ -1,0 +1,27 @@
+"""A loopback emulator of Discord's REST API and gateway for end-to-end tests, benchmarks and the playground.
+
+    emu = await FakeDiscord().start()
+    # run the real bot with discord.api_base = emu.api_base and DISCORD_TOKEN = emu.token
+    await emu.wait_until_ready()
+    inter = await emu.invoke(emu.add_user("ada"), "imagine", {"prompt": "a cat"})
+    message = await inter.wait_for_message()
+
+See README.md in this folder.
+"""
+
+from .emulator import ApiError, FakeDiscord, Fault, RequestRecord
+from .models import Attachment, Channel, Interaction, Message, Role, User, Violation
+
+__all__ = [
+    "ApiError",
+    "Attachment",
+    "Channel",
+    "FakeDiscord",
+    "Fault",
+    "Interaction",
+    "Message",
+    "RequestRecord",
+    "Role",
+    "User",
+    "Violation",
+]

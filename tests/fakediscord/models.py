@@ -1,0 +1,336 @@
+"""The emulator's state: users, roles, channels, messages, attachments and interactions, each able to render itself
+as the JSON Discord would send. Plain dataclasses so tests (and the playground) can read them directly."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .emulator import FakeDiscord
+
+DISCORD_EPOCH_MS = 1420070400000
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+
+_counter = itertools.count()
+
+
+def snowflake() -> int:
+    """A real-looking snowflake (timestamp in the high bits), so discord.py's `created_at` makes sense."""
+    ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    return (ms << 22) | (next(_counter) % (1 << 22))
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class User:
+    id: int
+    name: str
+    bot: bool = False
+    roles: list[int] = field(default_factory=list)
+    joined_at: datetime = field(default_factory=now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "global_name": None if self.bot else self.name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": self.bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
+
+    def member_dict(self, permissions: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "user": self.to_dict(),
+            "roles": [str(r) for r in self.roles],
+            "joined_at": iso(self.joined_at),
+            "nick": None,
+            "avatar": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "premium_since": None,
+            "communication_disabled_until": None,
+        }
+        if permissions is not None:
+            data["permissions"] = str(permissions)
+        return data
+
+
+@dataclass(eq=False)
+class Role:
+    id: int
+    name: str
+    permissions: int = 0
+    position: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Channel:
+    id: int
+    guild_id: int
+    name: str
+    nsfw: bool = False
+    position: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": self.name,
+            "position": self.position,
+            "permission_overwrites": [],
+            "nsfw": self.nsfw,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Attachment:
+    """A stored file: what a user uploaded with a command, or what the bot sent. `data` is the exact bytes."""
+
+    id: int
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    url: str = ""
+    width: int | None = None
+    height: int | None = None
+    description: str | None = None
+    ephemeral: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url,
+            "content_type": self.content_type,
+        }
+        if self.width is not None:
+            data["width"], data["height"] = self.width, self.height
+        if self.description:
+            data["description"] = self.description
+        if self.ephemeral:
+            data["ephemeral"] = True
+        return data
+
+
+@dataclass(eq=False)
+class Message:
+    """A message in a channel; edits update it in place and push the previous state onto `history`."""
+
+    id: int
+    channel_id: int
+    guild_id: int | None
+    author: User
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    flags: int = 0
+    type: int = 0
+    created_at: datetime = field(default_factory=now)
+    edited_at: datetime | None = None
+    deleted: bool = False
+    interaction: Interaction | None = field(default=None, repr=False)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        """True while this is a deferred "Bot is thinking..." message that no followup or edit has filled yet."""
+        return bool(self.flags & LOADING)
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """Every button (type 2) in the message, flattened over action rows and containers."""
+        return [c for c in _walk(self.components) if c.get("type") == 2]
+
+    def component(self, custom_id: str) -> dict[str, Any] | None:
+        return next((c for c in _walk(self.components) if c.get("custom_id") == custom_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "channel_id": str(self.channel_id),
+            "author": self.author.to_dict(),
+            "content": self.content,
+            "timestamp": iso(self.created_at),
+            "edited_timestamp": iso(self.edited_at) if self.edited_at else None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [a.to_dict() for a in self.attachments],
+            "embeds": self.embeds,
+            "components": self.components,
+            "pinned": False,
+            "type": self.type,
+            "flags": self.flags,
+        }
+        if self.guild_id is not None:
+            data["guild_id"] = str(self.guild_id)
+        inter = self.interaction
+        if inter is not None:
+            data["application_id"] = str(inter.application_id)
+            data["webhook_id"] = str(inter.application_id)
+            data["interaction_metadata"] = {
+                "id": str(inter.id),
+                "type": inter.type,
+                "name": inter.command_name or "",
+                "user": inter.user.to_dict(),
+                "authorizing_integration_owners": {"0": str(inter.guild_id)},
+            }
+        return data
+
+
+def _walk(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for c in components:
+        out.append(c)
+        out.extend(_walk(c.get("components") or []))
+        if isinstance(c.get("accessory"), dict):
+            out.append(c["accessory"])
+    return out
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A Discord rule the bot broke. `kind` is stable; `route` is "METHOD /path" when an HTTP request broke it."""
+
+    kind: str
+    message: str
+    route: str | None = None
+    interaction_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        where = f" [{self.route}]" if self.route else ""
+        inter = f" (interaction {self.interaction_id})" if self.interaction_id else ""
+        return f"{self.kind}: {self.message}{where}{inter}"
+
+
+@dataclass(eq=False)
+class Interaction:
+    """The test's handle on one dispatched interaction and everything the bot did with it."""
+
+    emulator: FakeDiscord = field(repr=False)
+    id: int
+    token: str = field(repr=False)
+    type: int
+    user: User
+    application_id: int
+    guild_id: int
+    channel_id: int
+    command_name: str | None
+    payload: dict[str, Any] = field(repr=False)
+    created_at: float  # emulator clock (seconds); age_interaction() moves it back
+    attachment_size_limit: int
+    source_message: Message | None = field(default=None, repr=False)  # the clicked message (components)
+    response: dict[str, Any] | None = None  # the initial callback body: {"type": 4|5|6|7|8|9, "data": ...}
+    acked_after: float | None = None
+    original: Message | None = field(default=None, repr=False)
+    followups: list[Message] = field(default_factory=list, repr=False)
+    choices: list[dict[str, Any]] | None = None  # autocomplete result
+    modal: dict[str, Any] | None = None
+
+    @property
+    def response_type(self) -> int | None:
+        return None if self.response is None else self.response["type"]
+
+    @property
+    def acked(self) -> bool:
+        return self.response is not None
+
+    @property
+    def messages(self) -> list[Message]:
+        """The original response (if the interaction made one) then each followup, in order, deleted ones included."""
+        out = [self.original] if self.original is not None and self.original is not self.source_message else []
+        return out + [m for m in self.followups if m is not self.original]
+
+    async def wait_acked(self, timeout: float = 5.0) -> Interaction:  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+        await self.emulator.wait_until(lambda: self.acked, timeout, f"interaction {self.id} was never acknowledged")
+        return self
+
+    async def wait_for_message(
+        self, predicate: Callable[[Message], bool] | None = None, timeout: float = 10.0  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    ) -> Message:
+        """The first message of this interaction (original or followup) that satisfies `predicate`.
+
+        By default: the first one that is not a deferred "thinking" placeholder. Edits count: a message that
+        starts as a placeholder and is later filled satisfies the default predicate once it is filled.
+        """
+        check = predicate or (lambda m: not m.loading and not m.deleted)
+
+        def found() -> Message | None:
+            candidates = self.messages
+            if self.source_message is not None and self.original is self.source_message:
+                candidates = [self.source_message, *candidates]
+            return next((m for m in candidates if check(m)), None)
+
+        return await self.emulator.wait_until(found, timeout, f"interaction {self.id}: no matching message")
+
+
+async def wait_until(
+    condition: Callable[[], Any], changed: Callable[[], asyncio.Future[None]], timeout: float, what: str  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+) -> Any:
+    """Re-evaluate `condition` each time the emulator's state changes until it is truthy or `timeout` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError(f"{what} within {timeout:.1f}s")
+        try:
+            await asyncio.wait_for(asyncio.shield(changed()), remaining)
+        except TimeoutError:
+            continue

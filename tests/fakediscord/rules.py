@@ -1,0 +1,210 @@
+"""Discord's request rules: the explicit limits a bot trips over, then the official OpenAPI schemas.
+
+Every check returns a list of `Problem`s instead of raising, so the emulator can both answer like Discord
+(400 + code 50035 with a nested `errors` object) and record each problem as a violation for the tests.
+The explicit checks come first because they name the rule (``custom_id_too_long``) where a schema error from
+a ``oneOf`` of component types would only say "is not valid under any of the given schemas".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve()
+# The spec lives in the workspace's shared/ folder (next to the repository, or inside a copy of it).
+SCHEMA_FILE = (
+    next(
+        (
+            p
+            for p in (_HERE.parents[2] / "shared", _HERE.parents[3] / "shared")
+            if (p / "discord-openapi-subset.json").exists()
+        ),
+        _HERE.parents[3] / "shared",
+    )
+    / "discord-openapi-subset.json"
+)
+
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_FIELDS = 25
+MAX_EMBED_CHARS = 6000
+MAX_ACTION_ROWS = 5
+MAX_ROW_ITEMS = 5
+MAX_CUSTOM_ID = 100
+IS_COMPONENTS_V2 = 1 << 15
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: `kind` is stable (tests match on it), `path` is where in the body, `message` is Discord's."""
+
+    kind: str
+    path: tuple[str | int, ...]
+    message: str
+    code: str = "BASE_TYPE_INVALID"
+
+
+def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0) -> list[Problem]:
+    """The limits Discord enforces on a message body (create or edit) that discord.py does not check first."""
+    problems: list[Problem] = []
+    content = body.get("content")
+    if _len(content) > MAX_CONTENT:
+        problems.append(
+            Problem(
+                "content_too_long", ("content",), f"Must be {MAX_CONTENT} or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+            )
+        )
+    embeds = _list(body.get("embeds"))
+    if len(embeds) > MAX_EMBEDS:
+        problems.append(
+            Problem("too_many_embeds", ("embeds",), f"Must be {MAX_EMBEDS} or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+        )
+    total_chars = 0
+    for i, embed in enumerate(embeds):
+        if not isinstance(embed, dict):
+            continue
+        fields = _list(embed.get("fields"))
+        if len(fields) > MAX_FIELDS:
+            problems.append(
+                Problem(
+                    "too_many_fields",
+                    ("embeds", i, "fields"),
+                    f"Must be {MAX_FIELDS} or fewer in length.",
+                    "BASE_TYPE_MAX_LENGTH",
+                )
+            )
+        total_chars += _embed_chars(embed)
+    if total_chars > MAX_EMBED_CHARS:
+        problems.append(
+            Problem(
+                "embeds_too_long",
+                ("embeds",),
+                f"Embed size exceeds maximum size of {MAX_EMBED_CHARS}",
+                "MAX_EMBED_SIZE_EXCEEDED",
+            )
+        )
+    components = _list(body.get("components"))
+    flags = body.get("flags") if isinstance(body.get("flags"), int) else 0
+    if not flags & IS_COMPONENTS_V2:
+        if len(components) > MAX_ACTION_ROWS:
+            problems.append(
+                Problem(
+                    "too_many_action_rows",
+                    ("components",),
+                    f"Must be {MAX_ACTION_ROWS} or fewer in length.",
+                    "BASE_TYPE_MAX_LENGTH",
+                )
+            )
+        for r, row in enumerate(components):
+            items = _list(row.get("components")) if isinstance(row, dict) else []
+            if len(items) > MAX_ROW_ITEMS:
+                problems.append(
+                    Problem(
+                        "too_many_buttons",
+                        ("components", r, "components"),
+                        f"Must be {MAX_ROW_ITEMS} or fewer in length.",
+                        "BASE_TYPE_MAX_LENGTH",
+                    )
+                )
+    for path, custom_id in _custom_ids(components, ("components",)):
+        if not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+            problems.append(
+                Problem(
+                    "custom_id_too_long" if len(custom_id) > MAX_CUSTOM_ID else "custom_id_empty",
+                    (*path, "custom_id"),
+                    f"Must be between 1 and {MAX_CUSTOM_ID} in length.",
+                    "BASE_TYPE_BAD_LENGTH",
+                )
+            )
+    if creating and not (content or embeds or components or file_count or body.get("sticker_ids") or body.get("poll")):
+        problems.append(Problem("empty_message", (), "Cannot send an empty message", "EMPTY_MESSAGE"))
+    return problems
+
+
+def _embed_chars(embed: dict[str, Any]) -> int:
+    """Discord's 6,000-character budget counts titles, descriptions, field names/values, footer and author text."""
+    total = _len(embed.get("title")) + _len(embed.get("description"))
+    for field in _list(embed.get("fields")):
+        if isinstance(field, dict):
+            total += _len(field.get("name")) + _len(field.get("value"))
+    for part, key in (("footer", "text"), ("author", "name")):
+        if isinstance(embed.get(part), dict):
+            total += _len(embed[part].get(key))
+    return total
+
+
+def _len(value: Any) -> int:
+    """Length of a string field; wrong types are left to the schema check."""
+    return len(value) if isinstance(value, str) else 0
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _custom_ids(components: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if not isinstance(components, list):
+        return found
+    for i, component in enumerate(components):
+        if not isinstance(component, dict):
+            continue
+        if isinstance(component.get("custom_id"), str):
+            found.append(((*path, i), component["custom_id"]))
+        found.extend(_custom_ids(component.get("components"), (*path, i, "components")))
+        accessory = component.get("accessory")
+        if isinstance(accessory, dict) and isinstance(accessory.get("custom_id"), str):
+            found.append(((*path, i, "accessory"), accessory["custom_id"]))
+    return found
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())["schemas"]
+
+
+@cache
+def _validator(name: str) -> Any:
+    """A Draft 2020-12 validator for one schema; `#/components/schemas/...` refs resolve in the same document."""
+    from jsonschema import Draft202012Validator
+
+    schema = {"$ref": f"#/components/schemas/{name}", "components": {"schemas": _schemas()}}
+    return Draft202012Validator(schema)
+
+
+def check_schema(name: str, body: Any) -> list[Problem]:
+    """Validate against one schema of Discord's OpenAPI spec; one problem per failing location (best match first)."""
+    from jsonschema.exceptions import best_match
+
+    problems = []
+    for error in _validator(name).iter_errors(body):
+        best = best_match([error])  # descend into oneOf/anyOf to the most relevant cause
+        message = best.message if len(best.message) <= 300 else best.message[:300] + "..."
+        problems.append(Problem("schema", tuple(best.absolute_path), f"{name}: {message}"))
+    return problems
+
+
+CALLBACK_SCHEMAS = {
+    1: "PongInteractionCallbackRequest",
+    4: "CreateMessageInteractionCallbackRequest",
+    5: "CreateMessageInteractionCallbackRequest",
+    6: "UpdateMessageInteractionCallbackRequest",
+    7: "UpdateMessageInteractionCallbackRequest",
+    8: "ApplicationCommandAutocompleteCallbackRequest",
+    9: "ModalInteractionCallbackRequest",
+}
+
+
+def form_errors(problems: list[Problem]) -> dict[str, Any]:
+    """Discord's nested 50035 `errors` object: {"content": {"_errors": [{"code": ..., "message": ...}]}}."""
+    errors: dict[str, Any] = {}
+    for problem in problems:
+        node = errors
+        for key in problem.path:
+            node = node.setdefault(str(key), {})
+        node.setdefault("_errors", []).append({"code": problem.code, "message": problem.message})
+    return errors

@@ -1,0 +1,390 @@
+"""The Discord emulator, driven by a real discord.py AutoShardedBot running in this process.
+
+If these pass, the end-to-end tests can trust that what the emulator accepts, real Discord accepts, and that what
+the bot sees (gateway events, interaction payloads, REST answers) is shaped like Discord's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+from PIL import Image
+
+from tests.fakediscord import FakeDiscord, Interaction, Message
+
+ACK_TIMEOUT = 1.0
+SIZE_LIMIT = 256 * 1024
+STYLES = ["anime", "analog film", "watercolor", "pixel art"]
+
+
+def png(width: int = 8, height: int = 6, color: str = "red") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class Bump(discord.ui.DynamicItem[discord.ui.Button], template=r"bump:(?P<n>[0-9]+)"):
+    """A restart-proof button: its state lives in the custom_id, like the bot's U1/V1 buttons."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(discord.ui.Button(label=f"Bump {n}", custom_id=f"bump:{n}", emoji="🔄"))
+        self.n = n
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> Bump:
+        return cls(int(match["n"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        view = discord.ui.View(timeout=None).add_item(Bump(self.n + 1))
+        await interaction.response.edit_message(content=f"bumped to {self.n + 1}", view=view)
+
+
+class DemoBot(commands.AutoShardedBot):
+    """A minimal bot with the same moves as imagebot: defer, followup with a file and a button, autocomplete."""
+
+    def __init__(self) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
+        self.errors: list[discord.HTTPException] = []
+        self.release = asyncio.Event()
+        self.inputs: list[bytes] = []
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(Bump)
+        self.tree.add_command(draw)
+        self.tree.add_command(misbehave)
+        self.tree.add_command(admin)
+        await self.tree.sync()
+
+
+@app_commands.command(description="Draw something")
+@app_commands.describe(prompt="What to draw", style="A style", image="Start from this", private="Only you see it")
+async def draw(
+    interaction: discord.Interaction[DemoBot],
+    prompt: str,
+    style: str | None = None,
+    image: discord.Attachment | None = None,
+    count: app_commands.Range[int, 1, 4] = 1,
+    private: bool = False,
+) -> None:
+    await interaction.response.defer(ephemeral=private, thinking=True)
+    note = ""
+    if image is not None:
+        data = await image.read()
+        interaction.client.inputs.append(data)
+        note = f" from {image.filename} ({len(data)} bytes, {image.width}x{image.height})"
+    view = discord.ui.View(timeout=None).add_item(Bump(1))
+    # ephemeral=True on purpose: after a public defer Discord keeps the message public.
+    await interaction.followup.send(
+        f"{prompt} in {style or 'no style'} x{count}{note}",
+        file=discord.File(io.BytesIO(png(64, 48, "blue")), "result.png"),
+        view=view,
+        ephemeral=True,
+    )
+
+
+@draw.autocomplete("style")
+async def draw_style(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=s.title(), value=s) for s in STYLES if s.startswith(current.lower())]
+
+
+@app_commands.command(description="Break a Discord rule on purpose")
+async def misbehave(interaction: discord.Interaction[DemoBot], case: str) -> None:
+    bot = interaction.client
+    try:
+        if case == "silent":
+            return
+        if case == "late":
+            await asyncio.sleep(ACK_TIMEOUT + 0.3)
+            await interaction.response.send_message("too late")
+        elif case == "twice":
+            await interaction.response.send_message("once")
+            interaction.response._response_type = None  # get past discord.py's own guard to reach Discord's
+            await interaction.response.send_message("twice")
+        elif case == "long_content":
+            await interaction.response.send_message("x" * 2001)
+        elif case == "long_custom_id":
+            view = discord.ui.View().add_item(discord.ui.Button(label="x", custom_id="c" * 101))
+            await interaction.response.send_message("button", view=view)
+        elif case == "big_file":
+            await interaction.response.send_message(file=discord.File(io.BytesIO(b"\0" * (SIZE_LIMIT + 1)), "big.bin"))
+        elif case == "expired":
+            await interaction.response.defer()
+            await bot.release.wait()
+            await interaction.followup.send("hours later")
+    except discord.HTTPException as exc:
+        bot.errors.append(exc)
+
+
+admin = app_commands.Group(name="admin", description="Owner tools")
+models_group = app_commands.Group(name="models", description="Models", parent=admin)
+
+
+@models_group.command(name="reload", description="Reload a model")
+async def admin_models_reload(interaction: discord.Interaction, name: str, force: bool = False) -> None:
+    await interaction.response.send_message(f"reloaded {name} force={force}", ephemeral=True)
+
+
+@pytest.fixture(scope="module")
+async def emu() -> AsyncIterator[FakeDiscord]:
+    emulator = await FakeDiscord(attachment_size_limit=SIZE_LIMIT, ack_timeout=ACK_TIMEOUT).start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture(scope="module")
+async def bot(emu: FakeDiscord) -> AsyncIterator[DemoBot]:
+    old_base = discord.http.Route.BASE
+    discord.http.Route.BASE = emu.api_base
+    client = DemoBot()
+    task = asyncio.create_task(client.start(emu.token))
+    try:
+        await emu.wait_until_ready(timeout=10)
+        yield client
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 5)
+        discord.http.Route.BASE = old_base
+
+
+@pytest.fixture(autouse=True)
+def clean(emu: FakeDiscord) -> Any:
+    """Every test must leave no unexpected violations; tests that provoke some take them first."""
+    yield
+    emu.assert_no_violations()
+
+
+@pytest.fixture
+def ada(emu: FakeDiscord) -> Any:
+    return emu.add_user("ada", roles=[emu.add_role("artists")])
+
+
+async def test_login_ready_and_command_sync(emu: FakeDiscord, bot: DemoBot) -> None:
+    assert bot.user is not None and bot.user.id == emu.application_id
+    assert bot.application_id == emu.application_id
+    assert bot.shard_count == 1
+    identify = next(e for e in emu.gateway_log if e["op"] == "identify")
+    assert identify["ok"] and identify["shard"] == [0, 1]
+    await emu.wait_until(lambda: bot.get_guild(emu.guild_id) is not None, 5, "GUILD_CREATE not processed")
+    guild = bot.get_guild(emu.guild_id)
+    assert guild is not None and guild.get_channel(emu.nsfw_channel_id).is_nsfw()
+    assert (await bot.application_info()).owner.id == emu.owner.id
+
+    draw_def = emu.commands["draw"]
+    assert draw_def["application_id"] == str(emu.application_id) and draw_def["id"] and draw_def["version"]
+    types = {o["name"]: o["type"] for o in draw_def["options"]}
+    assert types == {"prompt": 3, "style": 3, "image": 11, "count": 4, "private": 5}
+    assert next(o for o in draw_def["options"] if o["name"] == "style")["autocomplete"] is True
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http:
+        async with http.get(f"{emu.api_base}/applications/{emu.application_id}/commands") as resp:
+            assert resp.headers["Content-Type"] == "application/json"
+            assert {c["name"] for c in await resp.json()} == {"draw", "misbehave", "admin"}
+        async with http.get(f"{emu.api_base}/channels/{emu.channel_id}/messages/1") as resp:
+            assert resp.status == 404 and await resp.json() == {"message": "Unknown Message", "code": 10008}
+
+
+async def test_bad_token_is_refused(emu: FakeDiscord) -> None:
+    client = discord.Client(intents=discord.Intents.none())
+    old_base = discord.http.Route.BASE
+    discord.http.Route.BASE = emu.api_base
+    try:
+        with pytest.raises(discord.LoginFailure):
+            await client.login("not-the-token")
+    finally:
+        discord.http.Route.BASE = old_base
+        await client.close()
+
+
+async def test_defer_then_followup_edits_original_and_keeps_visibility(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    cat = png(10, 7, "white")
+    inter = await emu.invoke(
+        ada, "draw", {"prompt": "a cat", "style": "anime", "count": 2}, attachments={"image": ("cat.png", cat)}
+    )
+    await inter.wait_acked(5)
+    assert inter.response_type == 5 and inter.acked_after is not None and inter.acked_after < ACK_TIMEOUT
+    message = await inter.wait_for_message(timeout=5)
+    assert message is inter.original and inter.followups == []  # the followup edited the thinking message
+    assert not message.ephemeral  # the defer was public, so the "ephemeral" followup is public too
+    assert message.history[0]["flags"] & 128  # it started as "thinking..."
+    assert message.content == "a cat in anime x2 from cat.png (%d bytes, 10x7)" % len(cat)
+    assert bot.inputs[-1] == cat
+
+    [att] = message.attachments
+    assert (att.filename, att.content_type, att.width, att.height) == ("result.png", "image/png", 64, 48)
+    async with aiohttp.ClientSession() as http, http.get(att.url) as resp:
+        served = await resp.read()
+    assert served == emu.file_bytes(att) == emu.file_bytes(att.to_dict()) and served.startswith(b"\x89PNG")
+    assert [b["custom_id"] for b in message.buttons()] == ["bump:1"]
+    assert message in emu.channel_messages()
+    event = await emu.wait_for(lambda e: e["type"] == "message_update" and e["message"]["id"] == str(message.id))
+    assert event["message"]["attachments"][0]["size"] == len(served)
+
+
+async def test_private_defer_keeps_followup_ephemeral(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    inter = await emu.invoke(ada, "draw", {"prompt": "secret", "private": True})
+    message = await inter.wait_for_message(timeout=5)
+    assert message.ephemeral and message.attachments[0].ephemeral
+    assert message not in emu.channel_messages(ephemeral=False)
+
+
+async def test_autocomplete(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    choices = await emu.autocomplete(ada, "draw", {"prompt": "x", "style": "an"}, focused="style")
+    assert choices == [{"name": "Anime", "value": "anime"}, {"name": "Analog Film", "value": "analog film"}]
+
+
+async def test_button_click_updates_message(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    inter = await emu.invoke(ada, "draw", {"prompt": "dog"})
+    message = await inter.wait_for_message(timeout=5)
+    click = await emu.click(ada, message, "bump:1")
+    await click.wait_acked(5)
+    assert click.response_type == 7 and click.original is message
+    assert message.content == "bumped to 2" and message.buttons()[0]["custom_id"] == "bump:2"
+    assert message.history[-1]["content"].startswith("dog")
+    with pytest.raises(ValueError, match="no component"):
+        await emu.click(ada, message, "bump:1")
+
+
+async def test_subcommand_group(emu: FakeDiscord, bot: DemoBot) -> None:
+    inter = await emu.invoke(emu.owner, "admin models reload", {"name": "sd15", "force": True})
+    message = await inter.wait_for_message(timeout=5)
+    assert inter.response_type == 4 and message.ephemeral and message.content == "reloaded sd15 force=True"
+    with pytest.raises(ValueError, match="needs options"):
+        await emu.invoke(emu.owner, "admin models reload", {})
+
+
+async def test_429_with_via_is_retried_once(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    fault = emu.fail_next("POST /webhooks/{app_id}/{token}", 1, status=429, retry_after=0.2)
+    inter = await emu.invoke(ada, "draw", {"prompt": "rate limited"})
+    message = await inter.wait_for_message(timeout=5)
+    assert fault.served == 1 and fault.remaining == 0
+    await asyncio.sleep(0.3)
+    assert inter.messages == [message] and message.content.startswith("rate limited")
+    posts = [r for r in emu.requests if r.method == "POST" and r.route == "/webhooks/{app_id}/{token}"]
+    assert [r.status for r in posts[-2:]] == [429, 200]
+
+
+async def test_gateway_close_4000_resumes_and_replays(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    await emu.close_gateway(4000, reconnect_delay=0.3)
+    inter = await emu.invoke(ada, "draw", {"prompt": "while away"})  # dispatched while the bot is disconnected
+    await inter.wait_for_message(timeout=5)
+    resume = next(e for e in reversed(emu.gateway_log) if e["op"] == "resume")
+    assert resume["ok"] and resume["replayed"] >= 1
+    assert sum(1 for e in emu.gateway_log if e["op"] == "identify") == 1  # resumed, not re-identified
+
+
+async def test_no_response_within_window(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    await emu.invoke(ada, "misbehave", {"case": "silent"})
+    await emu.wait_for(lambda e: e["type"] == "violation", timeout=ACK_TIMEOUT + 2)
+    assert [v.kind for v in emu.take_violations()] == ["no_initial_response"]
+
+
+async def test_late_response_is_unknown_interaction(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    await emu.invoke(ada, "misbehave", {"case": "late"})
+    await emu.wait_until(lambda: bot.errors, ACK_TIMEOUT + 3, "no error")
+    assert bot.errors.pop().code == 10062
+    assert [v.kind for v in emu.take_violations()] == ["no_initial_response"]
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "code"),
+    [
+        ("twice", "already_acknowledged", 40060),
+        ("long_content", "content_too_long", 50035),
+        ("long_custom_id", "custom_id_too_long", 50035),
+        ("big_file", "file_too_large", 40005),
+    ],
+)
+async def test_bot_side_rules(emu: FakeDiscord, bot: DemoBot, ada, case: str, kind: str, code: int) -> None:
+    await emu.invoke(ada, "misbehave", {"case": case})
+    await emu.wait_until(lambda: bot.errors, 5, f"{case}: the bot got no error")
+    assert bot.errors.pop().code == code
+    assert [v.kind for v in emu.take_violations()] == [kind]
+
+
+async def test_expired_token(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    inter = await emu.invoke(ada, "misbehave", {"case": "expired"})
+    await inter.wait_acked(5)
+    emu.age_interaction(inter, minutes=16)
+    bot.release.set()
+    await emu.wait_until(lambda: bot.errors, 5, "no error")
+    assert bot.errors.pop().code == 50027
+    assert [v.kind for v in emu.take_violations()] == ["token_expired"]
+
+
+def _rows(rows: int, per_row: int) -> list[dict[str, Any]]:
+    return [
+        {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": f"{r}:{i}"} for i in range(per_row)]}
+        for r in range(rows)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"components": _rows(6, 1)}, "too_many_action_rows"),
+        ({"components": _rows(1, 6)}, "too_many_buttons"),
+        ({"embeds": [{"title": "e"}] * 11}, "too_many_embeds"),
+        ({"embeds": [{"fields": [{"name": "n", "value": "v"}] * 26}]}, "too_many_fields"),
+        ({"content": "x" * 2001}, "content_too_long"),
+        ({"embeds": [{"title": 5}]}, "schema"),
+        ({}, "empty_message"),
+    ],
+)
+async def test_channel_message_rules(emu: FakeDiscord, body: dict[str, Any], kind: str) -> None:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http,
+        http.post(f"{emu.api_base}/channels/{emu.channel_id}/messages", json=body) as resp,
+    ):
+        data = await resp.json()
+    assert resp.status == 400 and data["code"] in (50035, 50006) and data["message"]
+    assert [v.kind for v in emu.take_violations()] == [kind]
+
+
+async def test_wrong_content_type_and_message_routes(emu: FakeDiscord) -> None:
+    url = f"{emu.api_base}/channels/{emu.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http:
+        async with http.post(url, data=b'{"content": "hi"}', headers={"Content-Type": "text/plain"}) as resp:
+            assert resp.status == 400
+        assert [v.kind for v in emu.take_violations()] == ["content_type"]
+        async with http.post(url, json={"content": "hello"}) as resp:
+            created = await resp.json()
+        async with http.patch(f"{url}/{created['id']}", json={"content": "edited"}) as resp:
+            assert (await resp.json())["edited_timestamp"]
+        message = emu.message(created["id"])
+        assert message.content == "edited" and message.history[0]["content"] == "hello"
+        async with http.delete(f"{url}/{created['id']}") as resp:
+            assert resp.status == 204
+        async with http.get(f"{url}/{created['id']}") as resp:
+            assert resp.status == 404 and (await resp.json())["code"] == 10008
+    assert message.deleted and message not in emu.channel_messages()
+
+
+async def test_event_feed(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    feed = emu.subscribe()
+    try:
+        inter = await emu.invoke(ada, "draw", {"prompt": "feed"})
+        await inter.wait_for_message(timeout=5)
+        kinds = []
+        while not feed.empty():
+            kinds.append(feed.get_nowait()["type"])
+        assert kinds[:4] == ["interaction_create", "interaction_ack", "message_create", "message_update"] or kinds[
+            :4
+        ] == ["interaction_create", "message_create", "interaction_ack", "message_update"]
+    finally:
+        emu.unsubscribe(feed)
+
+
+async def test_message_handles(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    inter: Interaction = await emu.invoke(ada, "draw", {"prompt": "handles"})
+    message: Message = await inter.wait_for_message(lambda m: bool(m.attachments), timeout=5)
+    assert message.to_dict()["interaction_metadata"]["user"]["id"] == str(ada.id)
+    assert inter.payload["attachment_size_limit"] == SIZE_LIMIT and inter.payload["member"]["roles"]
