@@ -2,7 +2,7 @@
 
 ``LocalBackend`` runs the engine in this process on one dedicated worker thread: the event loop stays free for
 Discord while the GPU works, and one thread means one pipeline call at a time, which is what one GPU can do well.
-A Ray backend (later) implements the same Protocol with replicas elsewhere.
+``RayBackend`` (models/ray_backend.py) implements the same Protocol with replicas on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -14,11 +14,29 @@ from typing import Protocol
 
 from models.engine import Engine, GeneratedImage, GenerationRequest, JobCancelled, Plan, Progress
 
-__all__ = ["Backend", "JobCancelled", "LocalBackend"]
+__all__ = ["Backend", "BackendUnavailable", "JobCancelled", "LocalBackend", "ServerLost"]
 
 ProgressCallback = Callable[[str, Progress], None]
 CancelCheck = Callable[[str], bool]
 Results = list[list[GeneratedImage] | BaseException]
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot be reached at all (a lost Ray cluster): nothing ran, or what ran is lost.
+
+    run() raises it instead of returning per-plan errors, so the queue puts the batch back at the head of its lines
+    and pauses until ``capacity()`` answers again; no job fails for an outage.
+    """
+
+
+SERVER_LOST_MESSAGE = "The generation server stopped while making this image; please try again"
+
+
+class ServerLost(RuntimeError):
+    """A plan's result when the server running it stopped (and the retry did too); the message is for the person."""
+
+    def __init__(self, message: str = SERVER_LOST_MESSAGE) -> None:
+        super().__init__(message)
 
 
 class Backend(Protocol):
