@@ -198,7 +198,7 @@ class FakeDiscord:
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self._changed: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timers: list[asyncio.TimerHandle] = []
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -218,7 +218,7 @@ class FakeDiscord:
         return self
 
     async def stop(self) -> None:
-        for timer in self._timers:
+        for timer in self._timers.values():
             timer.cancel()
         for conn in list(self._connections):
             with contextlib.suppress(Exception):
@@ -535,12 +535,13 @@ class FakeDiscord:
         inter.payload = payload
         self.interactions[inter.id] = inter
         self._by_token[inter.token] = inter
-        self._timers.append(asyncio.get_running_loop().call_later(self.ack_timeout, self._ack_deadline, inter))
+        self._timers[inter.id] = asyncio.get_running_loop().call_later(self.ack_timeout, self._ack_deadline, inter)
         self._emit("interaction_create", interaction=self._interaction_summary(inter))
         await session.dispatch("INTERACTION_CREATE", payload)
         return inter
 
     def _ack_deadline(self, inter: Interaction) -> None:
+        self._timers.pop(inter.id, None)
         if not inter.acked and inter.id not in self._late:
             self._late.add(inter.id)
             self._violate(
@@ -1065,43 +1066,30 @@ class FakeDiscord:
             message.embeds = [{"type": "rich", **e} for e in body["embeds"] or []]
         if "components" in body:
             message.components = _number_components(body["components"] or [])
-        by_index = {u.index: u for u in uploads}
-        used: set[int] = set()
-        new: list[Attachment] = []
-        if body.get("attachments") is not None:
-            kept_ids = {str(a.get("id")) for a in body["attachments"]}
-            kept = [a for a in message.attachments if str(a.id) in kept_ids]
-            for entry in body["attachments"]:
-                index = _int_or_none(entry.get("id"))
-                if (
-                    index is not None
-                    and index in by_index
-                    and index not in used
-                    and str(entry.get("id")) not in {str(a.id) for a in kept}
-                ):
-                    used.add(index)
-                    upload = by_index[index]
-                    new.append(
-                        self._store_file(
-                            message.channel_id,
-                            entry.get("filename") or upload.filename,
-                            upload.data,
-                            None,
-                            ephemeral=message.ephemeral,
-                            description=entry.get("description"),
-                        )
-                    )
-        else:
-            kept = [] if creating else list(message.attachments)
-        for upload in uploads:
-            if upload.index not in used:
-                new.append(
-                    self._store_file(
-                        message.channel_id, upload.filename, upload.data, None, ephemeral=message.ephemeral
-                    )
+        entries = body.get("attachments")
+        if entries is None and not uploads:
+            return
+        if entries is None:  # no list: a create gets just the uploads, an edit adds them to what is there
+            kept, meta = ([] if creating else list(message.attachments)), {}
+        else:  # the list names the existing attachments to keep and describes uploads by their files[n] index
+            wanted = {str(e.get("id")) for e in entries}
+            kept = [a for a in message.attachments if str(a.id) in wanted]
+            meta = {_int_or_none(e.get("id")): e for e in entries}
+        new = []
+        for upload in sorted(uploads, key=lambda u: u.index):
+            entry = meta.get(upload.index) or {}
+            filename = entry.get("filename") or upload.filename
+            new.append(
+                self._store_file(
+                    message.channel_id,
+                    filename,
+                    upload.data,
+                    None,
+                    ephemeral=message.ephemeral,
+                    description=entry.get("description"),
                 )
-        if body.get("attachments") is not None or uploads:
-            message.attachments = kept + new
+            )
+        message.attachments = kept + new
 
     # ------------------------------------------------------------------ REST handlers: identity and gateway
 
@@ -1341,6 +1329,9 @@ class FakeDiscord:
         elif kind == 9:
             inter.modal = data
         inter.response = body
+        timer = self._timers.pop(inter.id, None)
+        if timer is not None:
+            timer.cancel()
         inter.acked_after = elapsed
         self._emit(
             "interaction_ack",

@@ -4,6 +4,7 @@ as the JSON Discord would send. Plain dataclasses so tests (and the playground) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -317,10 +318,17 @@ class Interaction:
         return await self.emulator.wait_until(found, timeout, f"interaction {self.id}: no matching message")
 
 
+POLL_INTERVAL = 0.05
+
+
 async def wait_until(
-    condition: Callable[[], Any], changed: Callable[[], asyncio.Future[None]], timeout: float, what: str  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    condition: Callable[[], Any],
+    changed: Callable[[], asyncio.Future[None]],
+    timeout: float,  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    what: str,
 ) -> Any:
-    """Re-evaluate `condition` each time the emulator's state changes until it is truthy or `timeout` passes."""
+    """Re-evaluate `condition` until it is truthy or `timeout` passes: at once after each emulator state change,
+    and every POLL_INTERVAL otherwise, so conditions on the bot's own state (outside the emulator) work too."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -330,7 +338,5 @@ async def wait_until(
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise TimeoutError(f"{what} within {timeout:.1f}s")
-        try:
-            await asyncio.wait_for(asyncio.shield(changed()), remaining)
-        except TimeoutError:
-            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(changed()), min(remaining, POLL_INTERVAL))
