@@ -25,7 +25,7 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -56,7 +56,7 @@ class ImageBot(commands.AutoShardedBot):
         self.storage: Storage | None = None
 
     async def setup_hook(self) -> None:
-        self.storage = await Storage.open(self.config.storage.dir)
+        self.storage = await Storage.from_config(self.config.storage).open()
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
