@@ -6,8 +6,9 @@
   head jobs of the following users whose plans share its ``batch_key`` while the images fit ``backend.max_batch``,
   then further head jobs of the users already taken. A user's single job therefore waits behind at most one batch
   of anyone else's, however many jobs they queued.
-- In-flight work is bounded by ``await backend.capacity()`` (counted in images): the queue, not the backend, decides
-  who goes next, and several batches run at once only when the backend says it has room (Ray).
+- In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
+  when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
+  batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
 - Durability: every state change is written to Storage before anyone is told about it; ``start()`` delivers
   results that were stored but not confirmed, resumes jobs whose interaction can still be answered and expires the
   rest. Delivery is store results + 'done' (one transaction) -> ``on_result`` -> mark delivered: a crash between the
@@ -366,29 +367,26 @@ class JobQueue:
                 await asyncio.sleep(1)
                 continue
             limit = self._backend.max_batch
-            if self._inflight_images:
-                limit = min(limit, self._capacity - self._inflight_images)
+            if self._inflight_images and self._capacity - self._inflight_images < limit:
+                await self._wake.wait()  # no room for another whole batch: a batch finishing wakes us
+                continue
             wait = self._first_arrival + window - loop.time()
             if self._queued_images < limit and wait > 0:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
                 continue
-            batch = self._take_batch(limit) if limit > 0 else None
-            if batch is None:
-                await self._wake.wait()  # a running batch finishing (or a cancel, resume, submit) wakes us
-                continue
+            batch = self._take_batch(limit)
             self._batches.add(batch)
             batch.task = asyncio.create_task(self._run_batch(batch), name="imagebot-batch")
             if self._on_position is not None:
                 for job, place, eta in self.positions():
                     self._spawn(self._on_position(job, place, eta), "on_position")
 
-    def _take_batch(self, limit: int) -> _Batch | None:
-        """Take the next batch off the lines (see the module docstring for the order); None if the head of the user
-        whose turn it is does not fit in ``limit`` images yet."""
-        first = self._lines[self._turns[0]][0]
-        if first.images > limit and (self._inflight_images or first.images <= self._backend.max_batch):
-            return None  # wait for room; a job larger than max_batch runs alone when nothing else does
-        key, taken, total = first.plan.batch_key, [], 0
+    def _take_batch(self, limit: int) -> _Batch:
+        """Take the next batch of at most ``limit`` images off the lines (the order is in the module docstring).
+
+        The head job of the user whose turn it is always goes, even if it alone has more images than ``limit``.
+        """
+        key, taken, total = self._lines[self._turns[0]][0].plan.batch_key, [], 0
         picked: list[int] = []
         skipped: list[int] = []
         for _ in range(len(self._turns)):
