@@ -1,0 +1,387 @@
+"""Scale-out: the engine on a Ray Serve deployment, one application per model, replicas wherever the GPUs are.
+
+The bot's queue stays the single place for fairness and rate limits; this backend only carries its batches to the
+replicas and the answers back:
+
+- Each replica loads the model with ``bot.backends.load_engine`` (so ``model.*`` means what it means locally) and
+  runs ``Engine.generate`` on one worker thread, exactly like ``LocalBackend``: same batching, styles, seeds, images.
+- ``run()`` is one streaming call: the replica yields progress events (with previews) while the engine works, then the
+  results. Cancellation flows the other way through a tiny ``_CancelBoard`` actor that the bot writes and the
+  replica polls, because a streaming call has no way back in.
+- ``plan()`` is local and pure (``resolve_plan`` with the defaults a replica reported at connect): a bad request costs
+  no round trip.
+- ``capacity()`` is learned from Serve: enough batches in flight to keep each live replica at
+  ``target_ongoing_requests`` (one running, the rest waiting on the replica), plus one more while the deployment may
+  still grow, so Serve's autoscaler — which only sees what is sent — sees the demand. With ``target_ongoing_requests:
+  1`` and ``min_replicas == max_replicas`` that is exactly replicas x ``batch_size``.
+- Faults: a replica that dies mid-batch -> the batch is retried once (Serve routes it to a live replica), then each
+  plan fails with ``ServerLost``. A cluster that cannot be reached -> ``BackendUnavailable``; the queue keeps the jobs
+  and polls ``capacity()``, which reconnects (and redeploys if the cluster came back empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import pickle
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ray
+from ray import serve
+from ray.exceptions import RayActorError, RaySystemError
+
+from models.backend import BackendUnavailable, CancelCheck, ProgressCallback, Results, ServerLost
+from models.engine import GenerationRequest, ModelDefaults, Plan, Progress, resolve_plan
+from models.styles import Style, StyleBook
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+__all__ = ["RayBackend", "RayStartupError", "app_name"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "imagebot"
+DEPLOYMENT = "ImageEngine"
+CAPACITY_TTL_S = 1.5
+"""How long capacity() trusts its last look at Serve: the queue asks before every batch."""
+CANCEL_POLL_S = 0.25
+"""How often a replica asks the cancel board about its plans (a job stops within this plus one step)."""
+DEPLOY_TIMEOUT_S = 600.0
+"""How long connect() waits for the replicas to load the model (a large model on a cold node takes minutes)."""
+
+
+class RayStartupError(RuntimeError):
+    """The cluster or the deployment cannot be used at start; one line saying which address and why."""
+
+
+def app_name(model_id: str) -> str:
+    """The Serve application for a model: readable, and unique per id (a slug alone could collide)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")[-40:] or "model"
+    return f"imagebot-{slug}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}"
+
+
+def fingerprint(config: Config, styles: list[Style]) -> str:
+    """Everything a replica's behaviour depends on; a running app with another fingerprint is redeployed."""
+    relevant = {
+        "model": config.model.model_dump(mode="json"),
+        "ray": config.engine.ray.model_dump(mode="json"),
+        "default_negative": config.moderation.default_negative,
+        "storage": str(config.storage.dir),  # where model.id 'tiny' is built
+        "styles": [style.model_dump(mode="json") for style in styles],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a replica tells the bot at connect: enough to plan locally."""
+
+    model_id: str
+    defaults: ModelDefaults
+    default_negative: str
+    max_count: int
+    fingerprint: str
+
+
+# --------------------------------------------------------------------------------------------------- cluster side
+
+
+@ray.remote(num_cpus=0)
+class _CancelBoard:
+    """Request ids the bot has cancelled; replicas poll it for the plans they are running."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    def cancel(self, ids: list[str]) -> None:
+        self._ids.update(ids)
+
+    def which(self, ids: list[str]) -> list[str]:
+        return [request_id for request_id in ids if request_id in self._ids]
+
+    def forget(self, ids: list[str]) -> None:
+        self._ids.difference_update(ids)
+
+
+class ImageEngine:
+    """One replica: the engine on one worker thread, streaming progress and results back to the bot."""
+
+    def __init__(self, config: Config, styles: list[Style], fingerprint: str) -> None:
+        from bot.backends import load_engine
+
+        self.engine = load_engine(config, StyleBook(styles))
+        self.engine.max_batch = config.engine.ray.batch_size  # the images one replica puts in one pipeline call
+        self.fingerprint = fingerprint
+        self.replica = serve.get_replica_context().replica_id.to_full_id_str()  # also its actor's name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+    def info(self) -> ModelInfo:
+        engine = self.engine
+        return ModelInfo(engine.model_id, engine.defaults, engine.default_negative, engine.max_count,
+                         self.fingerprint)
+
+    async def generate(self, plans: list[Plan], board: Any) -> AsyncIterator[tuple]:
+        """Yield ("progress", request_id, Progress) while the engine runs, then ("results", replica, results).
+
+        If the bot cancels this stream (its batch was abandoned), every plan is cancelled at the engine's next step.
+        """
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, Progress]] = asyncio.Queue()
+        cancelled: set[str] = set()
+        abandon = threading.Event()
+
+        def on_progress(request_id: str, progress: Progress) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, (request_id, progress))
+
+        def is_cancelled(request_id: str) -> bool:
+            return abandon.is_set() or request_id in cancelled
+
+        work = loop.run_in_executor(self._executor, self.engine.generate, plans, on_progress, is_cancelled)
+        poller = asyncio.create_task(self._poll(board, [plan.request_id for plan in plans], cancelled))
+        try:
+            while True:
+                if not events.empty():
+                    yield ("progress", *events.get_nowait())
+                    continue
+                if work.done():
+                    break
+                waiter = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({waiter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if waiter in done:
+                    yield ("progress", *waiter.result())
+                else:
+                    waiter.cancel()
+            yield ("results", self.replica, [_portable(result) for result in work.result()])
+        finally:
+            abandon.set()
+            poller.cancel()
+
+    @staticmethod
+    async def _poll(board: Any, ids: list[str], cancelled: set[str]) -> None:
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            try:
+                cancelled.update(await board.which.remote(ids))
+            except Exception:  # the bot went away: its board with it; the stream is cancelled next
+                log.debug("cancel board unreachable", exc_info=True)
+
+
+def _portable(result: Any) -> Any:
+    """An exception that will not unpickle on the bot (a library's own type) travels as a RuntimeError."""
+    if isinstance(result, BaseException):
+        try:
+            pickle.loads(pickle.dumps(result))
+        except Exception:
+            return RuntimeError(f"{type(result).__name__}: {result}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- bot side
+
+
+class RayBackend:
+    """The Backend protocol over a Serve application; build it with ``await RayBackend.connect(config, styles)``."""
+
+    def __init__(self, config: Config, styles: StyleBook, handle: Any, info: ModelInfo) -> None:
+        self.config = config
+        self.styles = styles
+        self.app = app_name(config.model.id)
+        self.max_batch = config.engine.ray.batch_size
+        self.replica_batches: Counter[str] = Counter()
+        """Batches finished per replica (its actor name): which replicas did the work."""
+        self._handle = handle
+        self._info = info
+        self._board: Any = None
+        self._capacity = (0.0, self.max_batch)  # (when learned, images)
+        self._lock = asyncio.Lock()
+
+    # --- start and stop -------------------------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, config: Config, styles: StyleBook) -> RayBackend:
+        """Connect to ``engine.ray.address`` (or start Ray here), deploy or reuse the model's app, learn its defaults.
+
+        Raises RayStartupError (one line: the address and why) when the cluster cannot be reached or the replicas
+        do not come up.
+        """
+        await asyncio.to_thread(_init_ray, config)
+        handle, info = await asyncio.to_thread(_deploy, config, list(styles))
+        return cls(config, styles, handle, info)
+
+    async def start(self) -> None:
+        if self._board is None:
+            self._board = _CancelBoard.remote()
+
+    async def close(self) -> None:
+        """Forget this process's board; the deployment keeps running for the next start (or other bots)."""
+        board, self._board = self._board, None
+        if board is not None:
+            try:
+                ray.kill(board)
+            except Exception:
+                log.debug("cancel board already gone", exc_info=True)
+
+    # --- the Backend protocol ---------------------------------------------------------------------------------------
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        info = self._info
+        return resolve_plan(request, info.defaults, self.styles, info.default_negative, info.model_id,
+                            max_count=info.max_count)
+
+    async def capacity(self) -> int:
+        """Images that may be in flight: see the module docstring. Raises BackendUnavailable if Ray is gone."""
+        learned, images = self._capacity
+        if time.monotonic() - learned < CAPACITY_TTL_S:
+            return images
+        async with self._lock:
+            try:
+                running = await asyncio.to_thread(self._running_replicas)
+            except Exception as error:
+                raise BackendUnavailable(f"Ray at {_address(self.config)} does not answer: {_reason(error)}") from None
+            ray_config = self.config.engine.ray
+            batches = math.ceil(running * ray_config.target_ongoing_requests)
+            if running < ray_config.max_replicas:
+                batches += 1
+            images = max(1, batches) * self.max_batch
+            self._capacity = (time.monotonic(), images)
+            return images
+
+    async def run(self, plans: list[Plan], on_progress: ProgressCallback | None = None,
+                  is_cancelled: CancelCheck | None = None) -> Results:
+        """Run plans on a replica; a replica dying mid-batch is retried once on another, then fails as ServerLost."""
+        check = is_cancelled or (lambda _id: False)
+        if self._board is None:
+            await self.start()
+        for attempt in (1, 2):
+            try:
+                return await self._run_once(plans, on_progress, check)
+            except RayActorError as error:
+                if not await asyncio.to_thread(_cluster_alive):
+                    raise BackendUnavailable(f"Ray at {_address(self.config)} went away: {_reason(error)}") from None
+                self._capacity = (0.0, self._capacity[1])  # look again: a replica is gone
+                log.warning("a replica stopped during a batch of %d plans (attempt %d): %s", len(plans), attempt,
+                            _reason(error))
+            except (ConnectionError, RaySystemError) as error:
+                raise BackendUnavailable(f"Ray at {_address(self.config)} went away: {_reason(error)}") from None
+        return [ServerLost() for _ in plans]
+
+    async def _run_once(self, plans: list[Plan], on_progress: ProgressCallback | None, check: CancelCheck) -> Results:
+        ids = [plan.request_id for plan in plans]
+        stream = self._handle.options(stream=True).generate.remote(plans, self._board)
+        watcher = asyncio.create_task(self._watch_cancels(ids, check))
+        try:
+            async for event in stream:
+                if event[0] == "progress":
+                    if on_progress is not None:
+                        on_progress(event[1], event[2])
+                else:
+                    _, replica, results = event
+                    self.replica_batches[replica] += 1
+                    return results
+            raise RuntimeError("the replica ended the stream without results")
+        except asyncio.CancelledError:
+            stream.cancel()  # raises in the replica, which stops the engine at its next step
+            raise
+        finally:
+            watcher.cancel()
+            self._board.forget.remote(ids)
+
+    async def _watch_cancels(self, ids: list[str], check: CancelCheck) -> None:
+        """Copy the queue's cancellations (cancel button, timeouts) to the board the replica polls."""
+        sent: set[str] = set()
+        while len(sent) < len(ids):
+            new = [request_id for request_id in ids if request_id not in sent and check(request_id)]
+            if new:
+                sent.update(new)
+                self._board.cancel.remote(new)
+            await asyncio.sleep(CANCEL_POLL_S)
+
+    def _running_replicas(self) -> int:
+        """Live replicas of this model's deployment; reconnects and redeploys after an outage."""
+        if not ray.is_initialized():
+            _init_ray(self.config)
+        status = serve.status().applications.get(self.app)
+        if status is None:  # the cluster came back without our app
+            self._handle, self._info = _deploy(self.config, list(self.styles))
+            status = serve.status().applications[self.app]
+        deployment = status.deployments.get(DEPLOYMENT)
+        return 0 if deployment is None else int(deployment.replica_states.get("RUNNING", 0))
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def _address(config: Config) -> str:
+    return config.engine.ray.address or "a local Ray instance"
+
+
+def _reason(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+
+
+def _cluster_alive() -> bool:
+    try:
+        return ray.is_initialized() and bool(ray.nodes())
+    except Exception:
+        return False
+
+
+def _init_ray(config: Config) -> None:
+    """Connect (``ray://host:10001``, ``host:6379``, ``auto``) or, with no address, start a small local instance."""
+    address = config.engine.ray.address
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = dict(namespace=NAMESPACE, ignore_reinit_error=True, log_to_driver=False)
+    if address is None:
+        ray_config = config.engine.ray
+        # Logical CPUs: one per replica (Serve's default) plus one for Serve's controller and the cancel board.
+        options.update(num_cpus=ray_config.max_replicas + 1, include_dashboard=False)
+    try:
+        ray.init(address=address, **options)
+    except Exception as error:
+        raise RayStartupError(f"Cannot connect to Ray at {_address(config)}: {_reason(error)}") from None
+
+
+def _deploy(config: Config, styles: list[Style]) -> tuple[Any, ModelInfo]:
+    """Reuse the model's app when it runs with the same fingerprint; otherwise (re)deploy it and wait for it."""
+    name, wanted = app_name(config.model.id), fingerprint(config, styles)
+    try:
+        serve.start(proxy_location="Disabled")  # the bot talks through handles; no HTTP proxy
+        if name in serve.status().applications:
+            handle = serve.get_app_handle(name)
+            info = handle.info.remote().result(timeout_s=DEPLOY_TIMEOUT_S)
+            if info.fingerprint == wanted:
+                log.info("reusing Ray Serve app %s", name)
+                return handle, info
+            log.info("redeploying Ray Serve app %s: model or settings changed", name)
+        ray_config = config.engine.ray
+        deployment = serve.deployment(ImageEngine).options(
+            name=DEPLOYMENT,
+            ray_actor_options={"num_gpus": ray_config.num_gpus},
+            autoscaling_config={
+                "min_replicas": ray_config.min_replicas,
+                "initial_replicas": max(1, ray_config.min_replicas),  # one loads now, so the defaults are known
+                "max_replicas": ray_config.max_replicas,
+                "target_ongoing_requests": ray_config.target_ongoing_requests,
+            },
+            max_ongoing_requests=max(1, math.ceil(ray_config.target_ongoing_requests)),
+        )
+        handle = serve.run(deployment.bind(config, styles, wanted), name=name, route_prefix=None)
+        info = handle.info.remote().result(timeout_s=DEPLOY_TIMEOUT_S)
+    except Exception as error:
+        raise RayStartupError(f"Cannot start the model on Ray at {_address(config)}: {_reason(error)}") from None
+    log.info("deployed Ray Serve app %s (%s replicas)", name,
+             f"{ray_config.min_replicas}-{ray_config.max_replicas}")
+    return handle, info
