@@ -18,6 +18,7 @@ import discord
 import discord.gateway
 import discord.http
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Config
@@ -56,6 +57,7 @@ class ImageBot(commands.AutoShardedBot):
         self.storage: Storage | None = None
 
     async def setup_hook(self) -> None:
+        self.tree.on_error = self.on_app_command_error
         self.storage = await Storage.from_config(self.config.storage).open()
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -87,6 +89,17 @@ class ImageBot(commands.AutoShardedBot):
         marker_file.parent.mkdir(parents=True, exist_ok=True)
         marker_file.write_text(json.dumps(synced, indent=1))
 
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """The last resort: whatever went wrong, the person gets a private answer instead of "interaction failed"."""
+        if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
+            message = str(error)
+        else:
+            log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
+            message = (
+                f"Something went wrong on my side. If it keeps happening, tell the bot's operators: {interaction.id}"
+            )
+        await reply_privately(interaction, message)
+
     async def close(self) -> None:
         # Unloading the extensions first lets the generation cog finish or persist its batch while the
         # HTTP session can still deliver results; storage closes last.
@@ -94,6 +107,17 @@ class ImageBot(commands.AutoShardedBot):
         if self.storage is not None:
             await self.storage.close()
             self.storage = None
+
+
+async def reply_privately(interaction: discord.Interaction, message: str) -> None:
+    """An ephemeral answer, whether or not the interaction was answered already."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException as error:
+        log.warning("could not answer interaction %s: %s", interaction.id, error)
 
 
 async def _serve(config: Config) -> int:

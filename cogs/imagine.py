@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import reply_privately
 from bot.queue import Refused
 from bot.storage import ImageNotFound, Job
 from cogs.utils import results
@@ -112,10 +113,7 @@ class Imagine(commands.Cog):
 
     async def refuse(self, interaction: discord.Interaction, message: str) -> None:
         """An ephemeral reply, as the initial response or, once answered, as a private followup."""
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
+        await reply_privately(interaction, message)
 
     async def enqueue(self, interaction: discord.Interaction, job: Job) -> None:
         """Queue the job, then answer publicly with its place in line (the message the result will replace)."""
@@ -219,6 +217,12 @@ class Imagine(commands.Cog):
         except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError) as error:
             message = error.reason if isinstance(error, Refused) else str(error)
             await self.refuse(interaction, message)
+        except Exception:
+            log.exception("button %s on job %s failed", action, job_id)
+            await self.refuse(
+                interaction,
+                f"Something went wrong on my side. If it keeps happening, tell the bot's operators: {interaction.id}",
+            )
 
     async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
         generation = self.generation
