@@ -8,6 +8,7 @@ missed, exactly as Discord does; a connection only carries frames. Everything se
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 import zlib
@@ -73,13 +74,14 @@ class Session:
         async with conn.lock:
             if conn is not self.conn or conn.closed:
                 return
-            for frame in list(self.buffer):
-                if frame["s"] > self.sent_seq:
-                    try:
-                        await conn.send(frame)
-                    except (ConnectionError, RuntimeError):
-                        return  # the client went away mid-send; it will RESUME and get the rest replayed
-                    self.sent_seq = frame["s"]
+            # Sequence numbers in the buffer are consecutive, so the unsent tail starts at a known index.
+            start = max(0, self.sent_seq + 1 - self.buffer[0]["s"]) if self.buffer else 0
+            for frame in list(itertools.islice(self.buffer, start, None)):
+                try:
+                    await conn.send(frame)
+                except (ConnectionError, RuntimeError):
+                    return  # the client went away mid-send; it will RESUME and get the rest replayed
+                self.sent_seq = frame["s"]
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         self.append(event, data)
