@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, urlparse
 
 from aiohttp import WSMsgType, web
 
@@ -1491,7 +1491,7 @@ class FakeDiscord:
 
     async def _serve_attachment(self, request: web.Request) -> web.Response:
         att = self._files.get(_int_or_none(request.match_info["attachment_id"]) or -1)
-        if att is None or unquote(request.match_info["filename"]) != att.filename:
+        if att is None or request.match_info["filename"] != att.filename:  # aiohttp has already URL-decoded it
             return web.Response(status=404, text="Not Found")
         if self.attachment_delay:
             await asyncio.sleep(self.attachment_delay)
