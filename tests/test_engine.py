@@ -60,7 +60,7 @@ def test_missing_model_is_one_clear_line(tmp_path):
         Engine.load(str(tmp_path / "nope"), styles=STYLES, warmup=False)
     message = str(caught.value)
     assert "nope" in message and "\n" not in message
-    with pytest.raises(ModelLoadError, match="offline|not found"):
+    with pytest.raises(ModelLoadError, match=r"offline|not found"):
         Engine.load("someone/not-a-cached-model", styles=STYLES, warmup=False)
 
 

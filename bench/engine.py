@@ -1,0 +1,209 @@
+"""Benchmark: does the engine's batching pay, and does img2img really share the txt2img weights?
+
+On one model and the same N concurrent requests it measures images/second of
+  (a) naive: one plain ``pipe()`` call per request, one after another;
+  (b) engine: the N requests submitted at once to a LocalBackend, which batches up to max_batch per call;
+  (c) ideal: one hand-written batched ``pipe()`` call with all N prompts and generators;
+and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
+Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
+
+    python bench/engine.py                      # tiny model on the CPU
+    python bench/engine.py --arch sd15 --device cuda --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Run as a script, Python puts bench/ first on sys.path, where bench/queue.py would shadow the stdlib's queue.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import psutil  # noqa: E402
+import torch  # noqa: E402
+
+from models.engine import Engine, GenerationRequest, pick_device, pick_dtype  # noqa: E402
+from models.styles import StyleBook  # noqa: E402
+
+
+def write_sd15(directory: Path) -> Path:
+    """SD 1.5's real UNet, VAE and CLIP text shapes with random weights (no download): realistic cost."""
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from models.tiny import _byte_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.5's
+    vae = AutoencoderKL(
+        block_out_channels=[128, 256, 512, 512], latent_channels=4, sample_size=512,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, layers_per_block=2,
+    )
+    tokenizer = _byte_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+        num_attention_heads=12, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    ))
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(directory)
+    return directory
+
+
+def rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+async def timed(functions: list, repeats: int) -> list[float]:
+    """Median seconds of each function after a warm-up; the functions take turns, so a noisy machine (other
+    processes on the same cores) slows all of them alike instead of whichever happened to run during the noise."""
+    for function in functions:
+        await function()
+    times: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            await function()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[index].append(time.perf_counter() - started)
+    return [statistics.median(column) for column in times]
+
+
+def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None:
+    """RSS of txt2img alone, then with img2img attached through from_pipe (on CUDA also allocated VRAM)."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+    gc.collect()
+    before, vram_before = rss(), torch.cuda.memory_allocated() if device.type == "cuda" else 0
+    pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype).to(device)
+    gc.collect()
+    alone, vram_alone = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
+    img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    gc.collect()
+    both, vram_both = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
+    params = sum(p.numel() * p.element_size() for c in pipe.components.values() if isinstance(c, torch.nn.Module)
+                 for p in c.parameters())
+    print(f"memory: txt2img {alone / 2**20:.0f} MiB RSS ({params / 2**20:.0f} MiB params); with img2img "
+          f"{both / 2**20:.0f} MiB: +{(both - alone) / max(alone, 1):.1%} (target < 5%)")
+    if device.type == "cuda":
+        print(f"vram: txt2img {vram_alone / 2**20:.0f} MiB; with img2img {vram_both / 2**20:.0f} MiB")
+    del pipe, img2img
+    gc.collect()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
+    parser.add_argument("--model", help="an existing model id or directory instead of building one")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--backend", choices=["local", "ray"], default="local")
+    parser.add_argument("-n", "--requests", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if args.backend == "ray":
+        print("--backend ray: not available yet")
+        return 2
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model
+        if model is None:
+            if args.arch == "sd15":
+                model = str(write_sd15(Path(scratch) / "sd15"))
+            else:
+                from models.tiny import write_tiny_pipeline
+                model = str(write_tiny_pipeline(Path(scratch) / "tiny"))
+        return run(args, model)
+
+
+def run(args: argparse.Namespace, model: str) -> int:
+    device = pick_device(args.device)
+    dtype = pick_dtype(device)
+    print(f"model {args.arch if not args.model else model} on {device} ({dtype}), torch threads "
+          f"{torch.get_num_threads()}, N={args.requests}, max_batch={args.max_batch}, steps={args.steps}")
+
+    measure_memory(model, device, dtype)
+    engine = Engine.load(model, device=args.device, max_batch=args.max_batch, styles=StyleBook([]),
+                         steps=args.steps, guidance=7.0)
+    pipe = engine.txt2img  # (a) and (c) run the very same modules as the engine
+
+    prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+
+    def naive() -> None:
+        for index, prompt in enumerate(prompts):
+            pipe(prompt, num_inference_steps=args.steps, guidance_scale=7.0, width=side, height=side,
+                 generator=torch.Generator(device.type).manual_seed(index))
+
+    def ideal() -> None:
+        pipe(prompts, num_inference_steps=args.steps, guidance_scale=7.0, width=side, height=side,
+             generator=[torch.Generator(device.type).manual_seed(i) for i in range(len(prompts))])
+
+
+    from models.backend import LocalBackend
+
+    async def measure() -> list[float]:
+        # Everything torch does runs on worker threads, as in the bot: (a) and (c) on one, the engine on its own.
+        loop = asyncio.get_running_loop()
+        plain = ThreadPoolExecutor(max_workers=1)
+        backend = LocalBackend(engine)
+        await backend.start()
+
+        async def engine_round() -> None:
+            # The queue hands the backend compatible plans together, up to its capacity per run().
+            plans = [backend.plan(GenerationRequest(p, seed=i)) for i, p in enumerate(prompts)]
+            capacity = await backend.capacity()
+            runs = [backend.run(plans[i:i + capacity], lambda _rid, _p: None) for i in range(0, len(plans), capacity)]
+            for results in await asyncio.gather(*runs):
+                assert all(isinstance(r, list) for r in results), results
+
+        async def on_plain(function) -> None:
+            await loop.run_in_executor(plain, function)
+
+        try:
+            return await timed([lambda: on_plain(naive), engine_round, lambda: on_plain(ideal)], args.repeats)
+        finally:
+            await backend.close()
+            plain.shutdown()
+
+    naive_s, engine_s, ideal_s = asyncio.run(measure())
+    n = len(prompts)
+    a, b, c = n / naive_s, n / engine_s, n / ideal_s
+    print(f"(a) naive sequential : {a:7.2f} images/s")
+    print(f"(b) engine (batched) : {b:7.2f} images/s")
+    print(f"(c) one batched call : {c:7.2f} images/s")
+    ok_ba, ok_bc = b / a >= 1.3, b / c >= 0.9
+    print(f"b/a = {b / a:.2f} (target >= 1.3) {'ok' if ok_ba else 'MISSED'}")
+    print(f"b/c = {b / c:.2f} (target >= 0.9) {'ok' if ok_bc else 'MISSED'}")
+    return 0 if ok_ba and ok_bc else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
