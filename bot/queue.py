@@ -145,7 +145,7 @@ class JobQueue:
         self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
         self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
 
-    async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a grace period, not a deadline)
+    async def stop(self, timeout: float = 30.0) -> None:
         """Stop taking work; let running batches finish for up to ``timeout`` seconds.
 
         Queued jobs stay queued in the database. Batches still running at the deadline are told to cancel and their

@@ -361,7 +361,7 @@ class FakeDiscord:
         focused: str,
         *,
         channel_id: int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+        timeout: float = 5.0,
     ) -> list[dict[str, Any]]:
         """Type into option `focused` of `command`; returns the bot's choices ([{"name", "value"}, ...])."""
         data = self._command_data(command, options, channel_id or self.channel_id, focused=focused)
@@ -610,12 +610,12 @@ class FakeDiscord:
         if self._changed is not None and not self._changed.done():
             self._changed.set_result(None)
 
-    async def wait_until(self, condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    async def wait_until(self, condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         """Wait until `condition()` is truthy (re-checked after every state change); returns its value."""
         return await wait_until(condition, self._changed_future, timeout, what)
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0, *, past: bool = True  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0, *, past: bool = True
     ) -> dict[str, Any]:
         """The first event (see `subscribe`) matching `predicate`; `past=False` ignores events already recorded."""
         start = 0 if past else len(self.events)
@@ -631,7 +631,7 @@ class FakeDiscord:
 
         return await self.wait_until(find, timeout, "no matching event")
 
-    async def wait_until_ready(self, timeout: float = 15.0, *, commands: bool = True) -> None:  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    async def wait_until_ready(self, timeout: float = 15.0, *, commands: bool = True) -> None:
         """Wait until a bot has IDENTIFYed (READY and GUILD_CREATE sent) and, by default, synced its commands."""
 
         def ready() -> bool:

@@ -295,12 +295,12 @@ class Interaction:
         out = [self.original] if self.original is not None and self.original is not self.source_message else []
         return out + [m for m in self.followups if m is not self.original]
 
-    async def wait_acked(self, timeout: float = 5.0) -> Interaction:  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    async def wait_acked(self, timeout: float = 5.0) -> Interaction:
         await self.emulator.wait_until(lambda: self.acked, timeout, f"interaction {self.id} was never acknowledged")
         return self
 
     async def wait_for_message(
-        self, predicate: Callable[[Message], bool] | None = None, timeout: float = 10.0  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+        self, predicate: Callable[[Message], bool] | None = None, timeout: float = 10.0
     ) -> Message:
         """The first message of this interaction (original or followup) that satisfies `predicate`.
 
@@ -324,7 +324,7 @@ POLL_INTERVAL = 0.05
 async def wait_until(
     condition: Callable[[], Any],
     changed: Callable[[], asyncio.Future[None]],
-    timeout: float,  # noqa: ASYNC109 - a per-call timeout is the test API (like discord.py's wait_for)
+    timeout: float,
     what: str,
 ) -> Any:
     """Re-evaluate `condition` until it is truthy or `timeout` passes: at once after each emulator state change,
