@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -226,11 +227,14 @@ class Storage:
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while awaiting BEGIN has still queued it on the connection's
+                # thread, and must not release the lock with a transaction left open for the next writer to join.
+                await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active" if BEGIN failed
+                    await self.db.execute("ROLLBACK")
                 raise
             await self.db.execute("COMMIT")
 
