@@ -14,19 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve()
-# The spec lives in the workspace's shared/ folder (next to the repository, or inside a copy of it).
-SCHEMA_FILE = (
-    next(
-        (
-            p
-            for p in (_HERE.parents[2] / "shared", _HERE.parents[3] / "shared")
-            if (p / "discord-openapi-subset.json").exists()
-        ),
-        _HERE.parents[3] / "shared",
-    )
-    / "discord-openapi-subset.json"
-)
+SCHEMA_FILE = Path(__file__).with_name("discord-openapi-subset.json")
+"""Discord's official OpenAPI schemas (discord/discord-api-spec, MIT licence) for the routes the bot calls, with one
+change: attachment ``id`` in request bodies also accepts an integer, as discord.py sends it."""
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
