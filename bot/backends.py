@@ -33,8 +33,11 @@ def model_location(config: Config) -> str:
 def load_engine(config: Config, styles: StyleBook | None = None) -> Engine:
     """Load the configured model (blocking; raises ModelLoadError with one clear line)."""
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
-    diffusers_logging.disable_progress_bar()  # the bot's log is no terminal; per-step progress goes to Discord
+    # The bot's log is no terminal: loading bars would only clutter it (per-step progress goes to Discord).
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     model = config.model
     return Engine.load(
         model_location(config),

@@ -22,11 +22,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Config
+from bot.metrics import Metrics
+from bot.monitor import LoopLagMonitor
+from bot.server import OpsServer
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -41,8 +44,9 @@ def use_endpoints(api_base: str, gateway_url: str | None) -> None:
 
 
 class ImageBot(commands.AutoShardedBot):
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         use_endpoints(config.discord.api_base, config.discord.gateway_url)
+        metrics = Metrics()
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -52,12 +56,24 @@ class ImageBot(commands.AutoShardedBot):
             shard_count=config.discord.shard_count,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False),
             enable_debug_events=True,
+            http_trace=metrics.http_trace(),
         )
         self.config = config
+        self.config_path = config_path
+        """The file ``config`` came from; /admin reload reads it again (None: reload is not possible)."""
         self.storage: Storage | None = None
+        self.metrics = metrics
+        self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
+        self.ops_server: OpsServer | None = None
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error
+        self.loop_lag.start()
+        if self.config.server.enabled:
+            # First, so that /healthz answers (503, "model not loaded") while the model loads.
+            server = self.config.server
+            self.ops_server = OpsServer(self, self.metrics, server.host, server.port)
+            await self.ops_server.start(port_file_dir=Path(self.config.storage.dir))
         self.storage = await Storage.from_config(self.config.storage).open()
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -83,7 +99,12 @@ class ImageBot(commands.AutoShardedBot):
             if synced.get(key) == digest:
                 log.info("Slash commands for %s are up to date; not syncing", key)
                 continue
-            commands_synced = await self.tree.sync(guild=guild)
+            try:
+                commands_synced = await self.tree.sync(guild=guild)
+            except discord.HTTPException as error:
+                # The bot still works with the commands Discord already has; the next start tries again.
+                log.error("Could not sync slash commands to %s (%s); keeping the registered ones", key, error)
+                continue
             synced[key] = digest
             log.info("Synced %d slash commands to %s", len(commands_synced), key)
         marker_file.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +128,10 @@ class ImageBot(commands.AutoShardedBot):
         if self.storage is not None:
             await self.storage.close()
             self.storage = None
+        await self.loop_lag.stop()
+        if self.ops_server is not None:
+            await self.ops_server.stop()
+            self.ops_server = None
 
 
 async def reply_privately(interaction: discord.Interaction, message: str) -> None:
@@ -120,12 +145,12 @@ async def reply_privately(interaction: discord.Interaction, message: str) -> Non
         log.warning("could not answer interaction %s: %s", interaction.id, error)
 
 
-async def _serve(config: Config) -> int:
+async def _serve(config: Config, config_path: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with ImageBot(config) as bot:
+    async with ImageBot(config, config_path=config_path) as bot:
         runner = asyncio.create_task(bot.start(config.token), name="discord")
         stopper = asyncio.create_task(stop.wait(), name="signals")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -139,10 +164,10 @@ async def _serve(config: Config) -> int:
     return 0
 
 
-def run_bot(config: Config) -> int:
+def run_bot(config: Config, config_path: Path | None = None) -> int:
     """Run until SIGTERM/SIGINT or a fatal error; the exit code for the command line."""
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, config_path))
     except discord.LoginFailure:
         log.error("Discord refused the token. Reset it in the developer portal and set DISCORD_TOKEN again.")
         return 2
