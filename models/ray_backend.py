@@ -28,6 +28,7 @@ import logging
 import math
 import pickle
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -55,6 +56,8 @@ NAMESPACE = "imagebot"
 DEPLOYMENT = "ImageEngine"
 CAPACITY_TTL_S = 1.5
 """How long capacity() trusts its last look at Serve: the queue asks before every batch."""
+CONNECT_TIMEOUT_S = 5.0
+"""How long connect() waits for the cluster's port to answer."""
 CANCEL_POLL_S = 0.25
 """How often a replica asks the cancel board about its plans (a job stops within this plus one step)."""
 DEPLOY_TIMEOUT_S = 600.0
@@ -200,6 +203,8 @@ class RayBackend:
         self.max_batch = config.engine.ray.batch_size
         self.replica_batches: Counter[str] = Counter()
         """Batches finished per replica (its actor name): which replicas did the work."""
+        self.replicas_lost = 0
+        """Batches whose replica stopped under them (each retried once)."""
         self._handle = handle
         self._info = info
         self._board: Any = None
@@ -270,6 +275,7 @@ class RayBackend:
                 if not await asyncio.to_thread(_cluster_alive):
                     raise BackendUnavailable(f"Ray at {_address(self.config)} went away: {_reason(error)}") from None
                 self._capacity = (0.0, self._capacity[1])  # look again: a replica is gone
+                self.replicas_lost += 1
                 log.warning("a replica stopped during a batch of %d plans (attempt %d): %s", len(plans), attempt,
                             _reason(error))
             except (ConnectionError, RaySystemError) as error:
@@ -341,6 +347,8 @@ def _cluster_alive() -> bool:
 def _init_ray(config: Config) -> None:
     """Connect (``ray://host:10001``, ``host:6379``, ``auto``) or, with no address, start a small local instance."""
     address = config.engine.ray.address
+    if address is not None and address != "auto":
+        _check_reachable(address)
     if ray.is_initialized():
         return
     options: dict[str, Any] = dict(namespace=NAMESPACE, ignore_reinit_error=True, log_to_driver=False)
@@ -352,6 +360,17 @@ def _init_ray(config: Config) -> None:
         ray.init(address=address, **options)
     except Exception as error:
         raise RayStartupError(f"Cannot connect to Ray at {_address(config)}: {_reason(error)}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes: ray.init waits 30 s (ray://) or forever (GCS) for an address nobody answers."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayStartupError(f"Cannot connect to Ray at {address}: expected ray://HOST:PORT, HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise RayStartupError(f"Cannot connect to Ray at {address}: {error.strerror or error}") from None
 
 
 def _deploy(config: Config, styles: list[Style]) -> tuple[Any, ModelInfo]:

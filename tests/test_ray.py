@@ -1,0 +1,200 @@
+"""RayBackend against a real local Ray instance with the tiny model: spread, replica loss, pixels, cancellation.
+
+One Ray instance and one Serve app (two CPU replicas, ``num_gpus: 0``) serve the whole module; ``-m "not ray"``
+deselects these tests. The queue's pause on a lost cluster is tested without Ray (a backend that is "down" on cue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import ImageChops
+
+from bot.config import Config, QueueConfig
+from bot.queue import JobQueue
+from bot.storage import Job, JobState, Storage, StoredImage
+from models.backend import LocalBackend
+from models.engine import GenerationRequest, JobCancelled, Progress
+from models.styles import StyleBook
+
+STEPS = 4
+
+
+def ray_config(model_dir: Path, storage_dir: Path, **ray: object) -> Config:
+    return Config.model_validate({
+        "model": {"id": str(model_dir), "device": "cpu", "dtype": "float32", "warmup": False, "steps": STEPS},
+        "storage": {"dir": str(storage_dir)},
+        "engine": {"backend": "ray", "ray": {"num_gpus": 0, "min_replicas": 2, "max_replicas": 2,
+                                             "target_ongoing_requests": 1, "batch_size": 2, **ray}},
+    })
+
+
+class Recorder:
+    """The queue's callbacks, remembered."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, list[StoredImage]] = {}
+        self.failures: list[tuple[str, str]] = []
+        self.progress: list[tuple[str, Progress]] = []
+        self.changed = asyncio.Event()
+
+    async def on_result(self, job: Job, images: list[StoredImage]) -> None:
+        self.results[job.id] = images
+        self.changed.set()
+
+    async def on_failure(self, job: Job, message: str) -> None:
+        self.failures.append((job.id, message))
+        self.changed.set()
+
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        self.progress.append((job.id, progress))
+        self.changed.set()
+
+    async def on_expired(self, job: Job) -> None:
+        self.failures.append((job.id, "expired"))
+
+    async def until(self, condition, seconds: float = 60) -> None:
+        async def wait() -> None:
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), seconds)
+
+    def queue(self, storage: Storage, backend) -> JobQueue:
+        config = QueueConfig(batch_window_ms=0, rate_per_minute=600, burst=100, max_pending_per_user=100)
+        return JobQueue(storage, backend, config, on_progress=self.on_progress, on_result=self.on_result,
+                        on_failure=self.on_failure, on_expired=self.on_expired)
+
+
+def job(user: int, prompt: str, seed: int, **request: object) -> Job:
+    return Job(user_id=user, request=GenerationRequest(prompt, seed=seed, **request), channel_id=9,
+               interaction_created_at=time.time())
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    async with Storage(tmp_path / "bot") as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray instance and one Serve app for the module; shut down at the end."""
+    from ray import serve
+
+    from models.ray_backend import RayBackend
+
+    config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"))
+    backend = await RayBackend.connect(config, StyleBook([]))
+    await backend.start()
+    yield backend
+    await backend.close()
+    import ray
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_backend(ray_backend) -> LocalBackend:
+    """The same config loaded in this process, as ``engine.backend: local`` would."""
+    from bot.backends import load_engine
+
+    return LocalBackend(load_engine(ray_backend.config))
+
+
+def live_replicas(app: str) -> list[str]:
+    import ray
+
+    prefix = f"SERVE_REPLICA::{app}#"
+    return [actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+            if actor["name"].startswith(prefix)]
+
+
+def same_pixels(a, b) -> bool:
+    return a.size == b.size and ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
+
+
+# --- through the queue ----------------------------------------------------------------------------------------------
+
+@pytest.mark.ray
+async def test_queue_spreads_jobs_over_two_replicas_with_local_pixels(ray_backend, local_backend,
+                                                                      storage: Storage) -> None:
+    assert ray_backend.max_batch == 2 and await ray_backend.capacity() == 4  # 2 live replicas x batch_size 2
+    recorder = Recorder()
+    queue = recorder.queue(storage, ray_backend)
+    before = sum(ray_backend.replica_batches.values())
+    jobs = [await queue.submit(job(user, f"a fox {user}", seed=100 + user)) for user in range(8)]
+    await queue.start()
+    await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs))
+    await queue.stop()
+    assert recorder.failures == []
+    assert len(ray_backend.replica_batches) == 2 and sum(ray_backend.replica_batches.values()) - before >= 4
+    assert any(progress.preview is not None for _, progress in recorder.progress)  # previews crossed the wire
+
+    # Ray gives each replica OMP_NUM_THREADS = its num_cpus (1); a float sum split over another number of threads
+    # can differ in the last bit, so the local reference runs on one thread too. Nothing else may differ.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = await local_backend.run([local_backend.plan(j.request) for j in jobs])
+    finally:
+        torch.set_num_threads(threads)
+    for j, expected in zip(jobs, local, strict=True):
+        assert not isinstance(expected, BaseException)
+        [stored] = recorder.results[j.id]
+        assert stored.recipe == expected[0].recipe.to_dict()
+        assert same_pixels(stored.open(), expected[0].image), f"job {j.id} differs from the local backend"
+
+
+@pytest.mark.ray
+async def test_replica_killed_mid_batch_loses_no_job(ray_backend, storage: Storage) -> None:
+    import ray
+
+    recorder = Recorder()
+    queue = recorder.queue(storage, ray_backend)
+    lost_before = ray_backend.replicas_lost
+    jobs = [await queue.submit(job(user, f"a slow fox {user}", seed=user, steps=40)) for user in range(4)]
+    await queue.start()
+    # Both batches (two jobs each, one per replica) are running once every job has reported progress.
+    await recorder.until(lambda: len({job_id for job_id, _ in recorder.progress}) == len(jobs))
+    [victim, *_] = live_replicas(ray_backend.app)
+    ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
+    await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs), seconds=90)
+    await queue.stop()
+    assert recorder.failures == []
+    assert ray_backend.replicas_lost > lost_before  # the batch was retried, not just lucky
+    assert (await storage.jobs_by_state())[JobState.DONE] == len(jobs)
+
+
+# --- the backend directly -------------------------------------------------------------------------------------------
+
+@pytest.mark.ray
+async def test_cancellation_reaches_the_replica(ray_backend) -> None:
+    [keep, cancel] = [ray_backend.plan(GenerationRequest(f"fox {i}", seed=i, steps=150)) for i in range(2)]
+    progressed: set[str] = set()
+    started = time.monotonic()
+    results = await ray_backend.run([keep, cancel], lambda request_id, _: progressed.add(request_id),
+                                    lambda request_id: request_id == cancel.request_id and bool(progressed))
+    assert isinstance(results[1], JobCancelled)  # the engine on the replica saw it, between two steps
+    assert not isinstance(results[0], BaseException) and len(results[0]) == 1
+    assert time.monotonic() - started < 60
+
+
+# --- connection errors ----------------------------------------------------------------------------------------------
+
+async def test_unreachable_cluster_is_one_clear_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from models.ray_backend import RayBackend, RayStartupError
+
+    config = ray_config(tiny_model_dir, tmp_path, address="ray://127.0.0.1:1")
+    started = time.monotonic()
+    with pytest.raises(RayStartupError) as error:
+        await RayBackend.connect(config, StyleBook([]))
+    message = str(error.value)
+    assert message.startswith("Cannot connect to Ray at ray://127.0.0.1:1: ") and "\n" not in message
+    assert "refused" in message.lower() and time.monotonic() - started < 10
