@@ -116,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
     _setup_logging(config, args.verbose)
     from bot.client import run_bot
 
-    return run_bot(config)
+    return run_bot(config, config_path=args.config)
 
 
 def playground_command(args: argparse.Namespace) -> int:

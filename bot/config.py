@@ -96,6 +96,7 @@ class QueueConfig(Section):
     max_queue: int = Field(default=200, ge=1)
     batch_window_ms: float = Field(default=50, ge=0)
     job_timeout_s: float = Field(default=600, gt=0)
+    stop_grace_s: float = Field(default=60, ge=0)
     role_overrides: list[RoleOverride] = []
 
 

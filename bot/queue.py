@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import QueueConfig
 from bot.storage import Job, JobState, Storage, StoredImage
@@ -51,6 +51,14 @@ OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
 OnFailure = Callable[[Job, str], Awaitable[None]]
 OnExpired = Callable[[Job], Awaitable[None]]
 OnPosition = Callable[[Job, int, float], Awaitable[None]]
+
+
+class QueueObserver(Protocol):
+    """What the queue reports for metrics (``bot.metrics.Metrics`` implements it); called on the event loop."""
+
+    def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None: ...
+    def batch_finished(self, made: int, seconds: float) -> None: ...
+    def job_finished(self, outcome: str) -> None: ...
 
 
 class Refused(Exception):
@@ -101,6 +109,7 @@ class JobQueue:
         clock: Callable[[], float] = time.time,
         seconds_per_image: float = 5.0,
         housekeeping_minutes: float = 60.0,
+        observer: QueueObserver | None = None,
     ) -> None:
         """``clock`` (Unix seconds) drives rate limits, ETAs, timeouts and timestamps; ``seconds_per_image`` is the
         ETA's starting guess until the first batch is measured."""
@@ -114,6 +123,7 @@ class JobQueue:
         self._on_position = on_position
         self._clock = clock
         self._housekeeping_s = housekeeping_minutes * 60
+        self._observer = observer
         self.seconds_per_image = seconds_per_image
         self._overrides = {o.role_id: o for o in config.role_overrides}
         self._buckets: dict[int, list[float]] = {}  # user -> [tokens, updated_at]
@@ -341,6 +351,7 @@ class JobQueue:
         self._release(user)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
+        self._observe_outcome(JobState.CANCELLED)
         return True
 
     async def forget_user(self, user_id: int) -> int:
@@ -431,6 +442,8 @@ class JobQueue:
             await self._storage.mark_running([e.job.id for e in entries], now)
             for entry in entries:
                 entry.job.started_at, entry.deadline = now, now + self.config.job_timeout_s
+            if self._observer is not None:
+                self._observer.batch_started([e.job for e in entries], batch.images, now)
             results = await self._backend.run([e.plan for e in entries], self._progress, self._is_cancelled)
             if len(results) != len(entries):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(entries)} plans")
@@ -446,6 +459,8 @@ class JobQueue:
         if made:
             per_image = (self._clock() - now) / made
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
+            if self._observer is not None:
+                self._observer.batch_finished(made, self._clock() - now)
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
 
@@ -455,6 +470,7 @@ class JobQueue:
             if entry.cancelled:
                 job.state = JobState.CANCELLED
                 await self._storage.set_state(job.id, JobState.CANCELLED, now=self._clock())
+                self._observe_outcome(JobState.CANCELLED)
             elif isinstance(result, BaseException):
                 if self._clock() > entry.deadline:
                     message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
@@ -466,6 +482,7 @@ class JobQueue:
                 await self._fail(job, message)
             else:
                 stored = await self._storage.save_results(job, result)
+                self._observe_outcome(JobState.DONE)
                 await self._call(self._on_result, job, stored)
                 await self._storage.mark_delivered(job.id)
                 job.delivered = True
@@ -479,7 +496,15 @@ class JobQueue:
     async def _fail(self, job: Job, message: str) -> None:
         job.state, job.error = JobState.FAILED, message
         await self._storage.set_state(job.id, JobState.FAILED, error=message, now=self._clock())
+        self._observe_outcome(JobState.FAILED)
         await self._call(self._on_failure, job, message)
+
+    def _observe_outcome(self, state: JobState) -> None:
+        if self._observer is not None:
+            try:
+                self._observer.job_finished(str(state))
+            except Exception:
+                log.exception("the queue observer raised; the queue carries on")
 
     def _progress(self, request_id: str, progress: Progress) -> None:
         entry = self._by_request.get(request_id)
@@ -528,6 +553,7 @@ class JobQueue:
             elif not job.resumable(now):
                 job.state = JobState.EXPIRED
                 await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
+                self._observe_outcome(JobState.EXPIRED)
                 await self._call(self._on_expired, job)
             else:
                 try:

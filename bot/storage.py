@@ -478,6 +478,25 @@ class Storage:
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
 
+    async def block_user(self, user_id: int, *, by: int | None = None, reason: str | None = None) -> bool:
+        """Remember that ``user_id`` may not use the bot; False if they already were blocked."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO blocked_users (user_id, blocked_by, reason, created_at) VALUES (?, ?, ?, ?)",
+                (user_id, by, reason, self.clock()),
+            )
+            return cursor.rowcount > 0
+
+    async def unblock_user(self, user_id: int) -> bool:
+        """False if they were not blocked."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM blocked_users WHERE user_id = ?", (user_id,))
+            return cursor.rowcount > 0
+
+    async def blocked_users(self) -> set[int]:
+        async with self.db.execute("SELECT user_id FROM blocked_users") as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
     async def jobs_by_state(self) -> dict[str, int]:
         """Counts of jobs in each state (every state present, zero included)."""
         counts = {str(state): 0 for state in JobState}

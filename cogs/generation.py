@@ -36,7 +36,6 @@ EDIT_INTERVAL_S = 1.0
 """Progress edits per message are spaced at least this far apart (Discord rate-limits webhook edits)."""
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
-STOP_GRACE_S = 60.0
 
 
 @dataclass
@@ -79,13 +78,15 @@ class Generation(commands.Cog):
             on_expired=self.on_expired,
             on_position=self.on_position,
             housekeeping_minutes=self.config.storage.housekeeping_minutes,
+            observer=self.bot.metrics,
         )
+        self.blocked = await self.storage.blocked_users()
         # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
         await self.queue.start()
 
     async def cog_unload(self) -> None:
         if self.queue is not None:
-            await self.queue.stop(timeout=STOP_GRACE_S)
+            await self.queue.stop(timeout=self.config.queue.stop_grace_s)
         if self.backend is not None:
             await self.backend.close()
 

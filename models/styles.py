@@ -64,6 +64,10 @@ class StyleBook:
         if not self._styles:
             self._styles[NO_STYLE.name] = NO_STYLE
 
+    def replace(self, styles: Iterable[Style]) -> None:
+        """Swap in new styles in place, so every holder of this book (engine, backend, cogs) sees them at once."""
+        self._styles = StyleBook(styles)._styles
+
     def __iter__(self):
         return iter(self._styles.values())
 

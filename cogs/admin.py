@@ -1,0 +1,275 @@
+"""Owner tools (/admin ...) and /forget-me.
+
+/admin is for the application's owner (from Discord's application info, team members included) and the user ids
+in ``admins`` of bot.yaml. Discord hides it from members without Administrator (``default_permissions``), but that
+is only a default a server can change, so every subcommand also checks in code and refuses anyone else privately.
+Every answer is ephemeral.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+    from cogs.generation import Generation
+
+log = logging.getLogger(__name__)
+
+NOT_ADMIN = "Only the bot's owner and the admins listed in bot.yaml can use /admin."
+LIVE_SECTIONS = ("styles", "moderation", "admins")
+"""What /admin reload applies at once; a change anywhere else is reported as needing a restart."""
+CONFIRM_TIMEOUT_S = 120.0
+MAX_MESSAGE = 2000
+
+
+class NotAdmin(app_commands.CheckFailure):
+    """Shown as is (privately) by the bot's app command error handler."""
+
+
+async def is_admin(bot: ImageBot, user: discord.abc.User) -> bool:
+    return user.id in bot.config.admins or await bot.is_owner(user)  # type: ignore[arg-type]
+
+
+class AdminGroup(app_commands.Group):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if await is_admin(interaction.client, interaction.user):  # type: ignore[arg-type]
+            return True
+        log.info("refused /%s to %s (%d)", getattr(interaction.command, "qualified_name", "admin"),
+                 interaction.user, interaction.user.id)
+        raise NotAdmin(NOT_ADMIN)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def restart_needed(old: Config, new: Config) -> list[str]:
+    """Top-level sections that differ between two configs but are only read at start."""
+    fields = [name for name in type(old).model_fields if name not in LIVE_SECTIONS]
+    return [name for name in fields if getattr(old, name) != getattr(new, name)]
+
+
+class Admin(commands.Cog):
+    """Owner tools and /forget-me."""
+
+    admin = AdminGroup(
+        name="admin",
+        description="Owner tools for the image bot",
+        default_permissions=discord.Permissions(administrator=True),
+        guild_only=True,
+    )
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @property
+    def generation(self) -> Generation:
+        cog = self.bot.get_cog("Generation")
+        if cog is None or cog.queue is None:  # type: ignore[attr-defined]
+            raise app_commands.CheckFailure("Image generation is reloading; try again in a minute.")
+        return cog  # type: ignore[return-value]
+
+    async def reply(self, interaction: discord.Interaction, message: str, **kwargs: object) -> None:
+        await interaction.response.send_message(
+            clip(message), ephemeral=True, allowed_mentions=discord.AllowedMentions.none(), **kwargs  # type: ignore[arg-type]
+        )
+
+    # -- /admin stats ---------------------------------------------------------------------------------------------
+
+    @admin.command(name="stats", description="Queue, jobs by state, busiest users, speed")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        generation = self.generation
+        queue = generation.queue
+        assert queue is not None
+        storage = generation.storage
+        states = await storage.jobs_by_state()
+        week_ago = time.time() - 7 * 24 * 3600
+        top = await storage.jobs_per_user(5, since=week_ago)
+        lines = [
+            f"**Queue:** {queue.depth} waiting, {queue.running} running — "
+            + ("⏸️ paused (/admin resume)" if queue.paused else "▶️ running"),
+            f"**Speed:** {queue.seconds_per_image:.2f} s per image (moving average)",
+            "**Jobs:** " + " · ".join(f"{state} {count}" for state, count in states.items()),
+            "**Top users (7 days):** " + (", ".join(f"<@{user}> {count}" for user, count in top) or "nobody yet"),
+            f"**Blocked users:** {len(generation.blocked)}",
+        ]
+        await self.reply(interaction, "\n".join(lines))
+
+    # -- /admin pause, /admin resume ------------------------------------------------------------------------------
+
+    @admin.command(name="pause", description="Stop starting new batches (requests are still queued)")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        queue = self.generation.queue
+        assert queue is not None
+        if queue.paused:
+            await self.reply(interaction, "The queue is already paused. /admin resume starts it again.")
+            return
+        queue.pause()
+        log.warning("queue paused by %s (%d)", interaction.user, interaction.user.id)
+        await self.reply(
+            interaction,
+            f"⏸️ Paused. The running batch finishes; {queue.depth} waiting jobs stay queued, and new requests are "
+            "still accepted. /admin resume starts it again.",
+        )
+
+    @admin.command(name="resume", description="Start batches again after /admin pause")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        queue = self.generation.queue
+        assert queue is not None
+        if not queue.paused:
+            await self.reply(interaction, "The queue is not paused.")
+            return
+        queue.resume()
+        log.warning("queue resumed by %s (%d)", interaction.user, interaction.user.id)
+        await self.reply(interaction, f"▶️ Resumed; {queue.depth} jobs waiting.")
+
+    # -- /admin reload --------------------------------------------------------------------------------------------
+
+    @admin.command(name="reload", description="Re-read bot.yaml: styles, moderation lists and admins")
+    async def reload(self, interaction: discord.Interaction) -> None:
+        path = self.bot.config_path
+        if path is None:
+            await self.reply(interaction, "This bot was not started from a config file, so there is none to reload.")
+            return
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except ConfigError as error:
+            problems = "\n".join(f"• {problem}" for problem in error.problems)
+            await self.reply(interaction, f"❌ {path} has problems, so nothing was changed:\n{problems}")
+            return
+        generation = self.generation
+        config = self.bot.config
+        later = restart_needed(config, new)
+        # The style book is shared with the engine (and the Ray backend's planner), so replacing its contents
+        # in place changes what every holder sees at once.
+        generation.styles.replace(new.styles)
+        config.styles = new.styles
+        config.moderation = new.moderation
+        config.admins = new.admins
+        engine = getattr(generation.backend, "engine", None)
+        if engine is not None and hasattr(engine, "default_negative"):
+            engine.default_negative = new.moderation.default_negative
+        imagine = self.bot.get_cog("Imagine")
+        if imagine is not None:
+            imagine.reload_moderation()  # type: ignore[attr-defined]
+        log.warning("config reloaded from %s by %s (%d)", path, interaction.user, interaction.user.id)
+        message = (
+            f"✅ Reloaded {path}: {len(generation.styles)} styles, "
+            f"{len(new.moderation.banned_terms)} banned terms, {len(new.admins)} admins."
+        )
+        if later:
+            message += f"\nChanges to {', '.join(later)} take effect after a restart."
+        await self.reply(interaction, message)
+
+    # -- /admin block, unblock, purge -----------------------------------------------------------------------------
+
+    @admin.command(name="block", description="Refuse every request from someone (kept across restarts)")
+    @app_commands.describe(user="Who to block", reason="Why (kept in the database, not shown to them)")
+    async def block(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User,
+        reason: app_commands.Range[str, 0, 200] | None = None,
+    ) -> None:
+        if user.id == interaction.user.id:
+            await self.reply(interaction, "You can't block yourself.")
+            return
+        generation = self.generation
+        added = await generation.storage.block_user(user.id, by=interaction.user.id, reason=reason)
+        generation.blocked.add(user.id)
+        log.warning("%s (%d) blocked user %d: %s", interaction.user, interaction.user.id, user.id, reason or "-")
+        await self.reply(
+            interaction,
+            f"🚫 {user.mention} is blocked; their requests and buttons are refused. /admin unblock undoes it."
+            if added else f"{user.mention} was already blocked.",
+        )
+
+    @admin.command(name="unblock", description="Let a blocked person use the bot again")
+    @app_commands.describe(user="Who to unblock")
+    async def unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
+        generation = self.generation
+        removed = await generation.storage.unblock_user(user.id)
+        generation.blocked.discard(user.id)
+        log.warning("%s (%d) unblocked user %d", interaction.user, interaction.user.id, user.id)
+        await self.reply(
+            interaction, f"✅ {user.mention} can use the bot again." if removed else f"{user.mention} was not blocked."
+        )
+
+    @admin.command(name="purge", description="Delete someone's stored images and request history")
+    @app_commands.describe(user="Whose images and history to delete")
+    async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
+        queue = self.generation.queue
+        assert queue is not None
+        deleted = await queue.forget_user(user.id)
+        log.warning("%s (%d) purged user %d: %d jobs", interaction.user, interaction.user.id, user.id, deleted)
+        await self.reply(
+            interaction,
+            f"🗑️ Deleted {deleted} requests of {user.mention} with their images; their buttons now say the images "
+            "are gone.",
+        )
+
+    # -- /forget-me -----------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="forget-me", description="Delete every image and request of yours that the bot stored")
+    @app_commands.describe(confirm="True: delete at once, without the confirmation button")
+    async def forget_me(self, interaction: discord.Interaction, confirm: bool = False) -> None:
+        if confirm:
+            deleted = await self.forget(interaction.user.id)
+            await self.reply(interaction, forgotten_text(deleted))
+            return
+        await self.reply(
+            interaction,
+            "This deletes every image and request of yours that the bot stored, and cancels your waiting requests. "
+            "Buttons under your old results will say the images are gone. This can't be undone.",
+            view=ConfirmForget(self, interaction.user.id),
+        )
+
+    async def forget(self, user_id: int) -> int:
+        queue = self.generation.queue
+        assert queue is not None
+        deleted = await queue.forget_user(user_id)
+        log.info("user %d asked to be forgotten: %d jobs deleted", user_id, deleted)
+        return deleted
+
+
+def forgotten_text(deleted: int) -> str:
+    requests = "request" if deleted == 1 else "requests"
+    return f"🗑️ Done: {deleted} {requests} and their images are deleted."
+
+
+class ConfirmForget(discord.ui.View):
+    def __init__(self, cog: Admin, user_id: int) -> None:
+        super().__init__(timeout=CONFIRM_TIMEOUT_S)
+        self.cog = cog
+        self.user_id = user_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message("This button is not for you.", ephemeral=True)
+            return False
+        return True
+
+    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.stop()
+        deleted = await self.cog.forget(self.user_id)
+        await interaction.response.edit_message(content=forgotten_text(deleted), view=None)
+
+    @discord.ui.button(label="Keep my images", style=discord.ButtonStyle.secondary)
+    async def keep(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Admin(bot))
