@@ -23,7 +23,7 @@ from bot.queue import Refused
 from bot.storage import ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from cogs.utils.buttons import Action, JobButton, single_view
+from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from models.engine import ASPECTS, GenerationRequest
 from models.images import InvalidImage, load_image
@@ -120,10 +120,11 @@ class Imagine(commands.Cog):
         generation = self.generation
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit)
         position = generation.position_text(job)
+        view = cancel_view(job.id)
         if interaction.response.is_done():
-            await interaction.edit_original_response(content=position)
+            await interaction.edit_original_response(content=position, view=view)
         else:
-            await interaction.response.send_message(position)
+            await interaction.response.send_message(position, view=view)
         generation.responded(job.id)
 
     # -- /imagine -------------------------------------------------------------------------------------------------
