@@ -1,0 +1,494 @@
+"""The playground: try the bot in a browser page that looks and behaves like a Discord channel, no account needed.
+
+``python -m bot playground --config FILE`` starts three things in one process tree:
+
+- ``tests/fakediscord``'s loopback Discord (REST + gateway) — so the playground needs the repository checkout;
+- the real, unmodified bot (``python -m bot run``) as a child process, with a config derived from the user's one
+  (same model, styles, queue and moderation; ``discord.api_base`` pointed at the emulator; its own storage folder
+  ``<storage.dir>/playground`` so history survives restarts). If the bot process dies it is started again;
+- an aiohttp server for the page (``static/``: plain HTML, CSS and JS, no build step) and its JSON/websocket API.
+
+The page talks only to this server: ``/api/state`` (channel history as this user sees it), ``/api/imagine``,
+``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/attachments/...`` and ``/ws`` (live events from the
+emulator's feed, filtered so ephemeral messages reach only the user they belong to). Each display name is one
+emulator user, so several tabs with different names are different people to the bot's queue and rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from aiohttp import WSMsgType, web
+
+from bot.config import Config
+
+if TYPE_CHECKING:
+    from tests.fakediscord import FakeDiscord, User
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent.parent
+STATIC = Path(__file__).resolve().parent / "static"
+NEEDS_CHECKOUT = (
+    "The playground needs the repository checkout (it runs the Discord emulator in tests/fakediscord): "
+    "run it from a clone of the imagebot repository."
+)
+MAX_NAME = 32
+MAX_UPLOAD = 25 * 1024 * 1024
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)  # between restarts of a bot that keeps dying; reset after STABLE_AFTER
+STABLE_AFTER = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def import_emulator() -> type[FakeDiscord] | None:
+    """``FakeDiscord`` from the checkout next to this package, or None when this is no checkout."""
+    if (REPO / "tests" / "fakediscord" / "__init__.py").exists() and str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    try:
+        from tests.fakediscord import FakeDiscord
+    except ImportError as error:
+        log.debug("cannot import the emulator: %s", error)
+        return None
+    return FakeDiscord
+
+
+def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
+    """The bot's config for the playground: the user's model, styles, queue and moderation against ``emu``."""
+    data = config.model_dump(mode="json")
+    data["discord"].update(
+        token="",
+        api_base=emu.api_base,
+        gateway_url=None,
+        guild_ids=[emu.guild_id],
+        attachment_hosts=["127.0.0.1"],
+        shard_count=None,
+    )
+    data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
+    data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's
+    return data
+
+
+class BotProcess:
+    """``python -m bot run`` against the emulator, started again whenever it exits (until ``stop``)."""
+
+    def __init__(self, config: dict[str, Any], token: str, on_status) -> None:
+        self.config = config
+        self.token = token
+        self.on_status = on_status
+        self.directory = Path(config["storage"]["dir"])
+        self.config_path = self.directory / "bot.yaml"
+        self.log_path = self.directory / "bot.log"
+        self.process: asyncio.subprocess.Process | None = None
+        self.starts = 0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.returncode is None else None
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            "# Written by `python -m bot playground` at every start; edit your own config instead.\n"
+            + yaml.safe_dump(self.config, sort_keys=False),
+            encoding="utf-8",
+        )
+        self._task = asyncio.create_task(self._supervise())
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {**os.environ, "DISCORD_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        env.pop("IMAGEBOT__SERVER__ENABLED", None)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        with self.log_path.open("ab") as log_file:
+            log_file.write(f"\n=== playground: starting the bot ({time.strftime('%Y-%m-%d %H:%M:%S')}) ===\n".encode())
+            log_file.flush()
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                "--config",
+                str(self.config_path),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the playground only; it stops the bot itself
+            )
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self.starts += 1
+            self.on_status("starting")
+            self.process = await self._spawn()
+            started = time.monotonic()
+            code = await self.process.wait()
+            if self._stopping:
+                break
+            failures = 0 if time.monotonic() - started > STABLE_AFTER else failures + 1
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1] if failures else RESTART_DELAYS[0]
+            print(
+                f"playground: the bot exited with code {code}; restarting it in {delay:g} s. "
+                f"The end of its log ({self.log_path}):\n{self.tail(8)}",
+                flush=True,
+            )
+            self.on_status("restarting")
+            await asyncio.sleep(delay)
+
+    def tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return ""
+
+    async def stop(self) -> None:
+        self._stopping = True
+        process = self.process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGTERM)  # the bot finishes or persists its batch, then exits 0
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class Client:
+    """One open page: a websocket, the user it speaks for, and its outgoing events in order."""
+
+    def __init__(self, ws: web.WebSocketResponse, user: User) -> None:
+        self.ws = ws
+        self.user = user
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+
+    async def send_forever(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            await self.ws.send_str(text)
+
+
+class Playground:
+    """The emulator, the bot process and the page's server, started and stopped together."""
+
+    def __init__(self, config: Config, emulator_class: type[FakeDiscord]) -> None:
+        self.config = config
+        self.emu = emulator_class(bot_name="imagebot", guild_name="imagebot playground")
+        self.bot: BotProcess | None = None
+        self.status = "starting"
+        self.clients: set[Client] = set()
+        self._people: dict[str, User] = {}
+        self._feed: asyncio.Queue[dict[str, Any]] | None = None
+        self._feed_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> str:
+        await self.emu.start()
+        self._feed = self.emu.subscribe()
+        self._feed_task = asyncio.create_task(self._pump())
+        app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
+        self._routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound = self._runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{bound}/"
+        self.bot = BotProcess(playground_config(self.config, self.emu), self.emu.token, self._set_status)
+        self.bot.start()
+        return self.url
+
+    async def stop(self) -> None:
+        if self.bot is not None:
+            await self.bot.stop()
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1001, message=b"playground stopped")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed_task
+        await self.emu.stop()
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self._broadcast({"type": "status", "status": status})
+
+    # -- people -----------------------------------------------------------------------------------------------------
+
+    def person(self, name: str | None) -> User:
+        name = " ".join((name or "").split())[:MAX_NAME] or "guest"
+        user = self._people.get(name.lower())
+        if user is None:
+            user = self.emu.add_user(name)
+            self._people[name.lower()] = user
+            self._broadcast({"type": "users", "users": self._users()})
+        return user
+
+    def _users(self) -> dict[str, dict[str, Any]]:
+        return {str(u.id): {"name": u.name, "bot": u.bot} for u in self.emu.users.values()}
+
+    # -- the event feed -------------------------------------------------------------------------------------------
+
+    def _message_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Discord's message JSON with attachment URLs made relative to this server (the emulator's port is private)."""
+        data = dict(data)
+        data["attachments"] = [
+            {**a, "url": a["url"].removeprefix(self.emu.http_base), "proxy_url": None} for a in data["attachments"]
+        ]
+        return data
+
+    def _message_from(self, message) -> dict[str, Any]:
+        data = message.to_dict()
+        data["deleted"] = message.deleted
+        inter = message.interaction
+        data["interaction_id"] = str(inter.id) if inter else None
+        data["visible_to"] = str(inter.user.id) if inter and message.ephemeral else None
+        return self._message_json(data)
+
+    async def _pump(self) -> None:
+        assert self._feed is not None
+        while True:
+            event = await self._feed.get()
+            try:
+                self._forward(event)
+            except Exception:
+                log.exception("could not forward %s", event.get("type"))
+
+    def _forward(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind in ("message_create", "message_update"):
+            message = event["message"]
+            if int(message["channel_id"]) != self.emu.channel_id:
+                return
+            out = {"type": kind, "message": self._message_json(message)}
+            visible_to = message.get("visible_to")
+            self._broadcast(out, only=int(visible_to) if visible_to else None)
+        elif kind == "message_delete":
+            self._broadcast({"type": kind, "message_id": event["message_id"]})
+        elif kind == "gateway" and event.get("action") in ("identify", "resume"):
+            self._set_status("online")
+        elif kind == "violation":
+            # What Discord would have refused, or "The application did not respond": shown to whoever acted.
+            violation = event["violation"]
+            inter = self.emu.interactions.get(int(violation["interaction_id"] or 0))
+            text = (
+                "The application did not respond."
+                if violation["kind"] == "no_initial_response"
+                else f"Discord would refuse what the bot sent ({violation['kind']}): {violation['message']}"
+            )
+            self._broadcast({"type": "notice", "level": "error", "text": text}, only=inter.user.id if inter else None)
+
+    def _broadcast(self, event: dict[str, Any], *, only: int | None = None) -> None:
+        text = json.dumps(event)
+        for client in self.clients:
+            if only is None or client.user.id == only:
+                client.outbox.put_nowait(text)
+
+    # -- HTTP -------------------------------------------------------------------------------------------------------
+
+    def _routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self._index)
+        r.add_static("/static", STATIC)
+        r.add_get("/api/state", self._state)
+        r.add_get("/api/autocomplete", self._autocomplete)
+        r.add_post("/api/imagine", self._imagine)
+        r.add_post("/api/command", self._command)
+        r.add_post("/api/click", self._click)
+        r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
+        r.add_get("/ws", self._ws)
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    def _ready(self) -> None:
+        if self.status != "online":
+            word = "is restarting" if self.status == "restarting" else "is still starting"
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": f"The bot {word}; try again in a moment."}), content_type="application/json"
+            )
+
+    @staticmethod
+    def _bad(message: str) -> web.HTTPBadRequest:
+        return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+    async def _state(self, request: web.Request) -> web.Response:
+        user = self.person(request.query.get("name"))
+        messages = [
+            self._message_from(m)
+            for m in self.emu.channel_messages(self.emu.channel_id)
+            if not m.ephemeral or (m.interaction is not None and m.interaction.user.id == user.id)
+        ]
+        channel = self.emu.channels[self.emu.channel_id]
+        return web.json_response(
+            {
+                "me": {"id": str(user.id), "name": user.name},
+                "bot": {"id": str(self.emu.bot_user.id), "name": self.emu.bot_user.name},
+                "guild": self.emu.guild_name,
+                "channel": {"id": str(channel.id), "name": channel.name},
+                "users": self._users(),
+                "status": self.status,
+                "bot_pid": self.bot.pid if self.bot else None,
+                "bot_starts": self.bot.starts if self.bot else 0,
+                "commands": sorted(self.emu.commands),
+                "messages": messages,
+            }
+        )
+
+    async def _autocomplete(self, request: web.Request) -> web.Response:
+        self._ready()
+        user = self.person(request.query.get("name"))
+        options = {"prompt": request.query.get("prompt") or "", "style": request.query.get("style") or ""}
+        try:
+            choices = await self.emu.autocomplete(user, "imagine", options, focused="style", timeout=5)
+        except (TimeoutError, ValueError, RuntimeError) as error:
+            log.debug("autocomplete failed: %s", error)
+            choices = []
+        return web.json_response({"choices": choices})
+
+    async def _imagine(self, request: web.Request) -> web.Response:
+        self._ready()
+        form = await request.post()
+        user = self.person(str(form.get("name") or ""))
+        options: dict[str, Any] = {}
+        prompt = str(form.get("prompt") or "").strip()
+        if not prompt:
+            raise self._bad("Type a prompt first.")
+        options["prompt"] = prompt
+        for key in ("style", "negative", "aspect"):
+            value = str(form.get(key) or "").strip()
+            if value:
+                options[key] = value
+        for key in ("seed", "count"):
+            value = str(form.get(key) or "").strip()
+            if value:
+                try:
+                    options[key] = int(value)
+                except ValueError:
+                    raise self._bad(f"{key} must be a whole number.") from None
+        attachments = {}
+        image = form.get("image")
+        if isinstance(image, web.FileField):
+            data = image.file.read()
+            if data:
+                attachments["image"] = (image.filename or "image", data, image.content_type)
+        return await self._invoke(user, "imagine", options, attachments)
+
+    async def _command(self, request: web.Request) -> web.Response:
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        command = str(body.get("command") or "")
+        if command not in self.emu.commands:
+            raise self._bad(f"There is no /{command} command.")
+        return await self._invoke(user, command, dict(body.get("options") or {}), {})
+
+    async def _invoke(self, user: User, command: str, options: dict[str, Any], attachments: dict) -> web.Response:
+        try:
+            inter = await self.emu.invoke(user, command, options, attachments=attachments or None)
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        except RuntimeError as error:  # no bot connected
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": str(error)}), content_type="application/json"
+            ) from None
+        return web.json_response({"interaction_id": str(inter.id)})
+
+    async def _click(self, request: web.Request) -> web.Response:
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        try:
+            message = self.emu.message(body.get("message_id"))
+        except (KeyError, TypeError, ValueError):
+            raise self._bad("That message is gone.") from None
+        if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
+            raise self._bad("That message is gone.")
+        try:
+            inter = await self.emu.click(user, message, str(body.get("custom_id") or ""), values=body.get("values"))
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        return web.json_response({"interaction_id": str(inter.id)})
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        try:
+            attachment = self.emu._files[int(request.match_info["attachment_id"])]
+        except (KeyError, ValueError):
+            raise web.HTTPNotFound() from None
+        return web.Response(
+            body=attachment.data,
+            content_type=attachment.content_type.split(";")[0],
+            headers={"Cache-Control": "private, max-age=86400"},
+        )
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        client = Client(ws, self.person(request.query.get("name")))
+        client.outbox.put_nowait(json.dumps({"type": "status", "status": self.status}))
+        self.clients.add(client)
+        sender = asyncio.create_task(client.send_forever())
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await sender
+        return ws
+
+
+async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, port: int) -> int:
+    playground = Playground(config, emulator_class)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            url = await playground.start(host, port)
+        except OSError as error:
+            print(f"playground: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+            return 1
+        print(f"Playground: open {url} in your browser (Ctrl-C stops it)", flush=True)
+        await stop.wait()
+        print("playground: stopping the bot…", flush=True)
+        return 0
+    finally:
+        await playground.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_playground(config: Config, *, config_path: Path | None = None, port: int | None = None) -> int:
+    """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code."""
+    emulator_class = import_emulator()
+    if emulator_class is None:
+        print(NEEDS_CHECKOUT, file=sys.stderr)
+        return 1
+    port = config.playground.port if port is None else port
+    return asyncio.run(serve(config, emulator_class, config.playground.host, port))

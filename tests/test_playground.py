@@ -1,0 +1,221 @@
+"""The playground in a real browser: `python -m bot playground` (emulator + the real bot process + the page),
+driven by headless Chromium through Playwright like a person would use it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import ClientSession
+
+from tests.harness import REPO, TEST_STYLES
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "artifacts"
+
+
+class Playground:
+    """`python -m bot playground --port 0` as a child process; `url` once it has printed it."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.process: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+        self.url = ""
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 30) -> str:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env.pop("DISCORD_TOKEN", None)
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "playground", "--config", str(self.config_path), "--port", "0",
+            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        async with asyncio.timeout(timeout):
+            while not self.url:
+                if self.process.returncode is not None:
+                    raise RuntimeError("the playground exited:\n" + "\n".join(self.output))
+                await asyncio.sleep(0.05)
+        return self.url
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self.output.append(line)
+            found = re.search(r"http://\S+/", line)
+            if found and not self.url:
+                self.url = found.group(0)
+
+    async def stop(self, timeout: float = 40) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        finally:
+            if self.process.returncode is None:
+                self.process.kill()
+            if self._reader is not None:
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(self._reader, 5)
+
+
+async def state(session: ClientSession, url: str, name: str = "probe") -> dict:
+    async with session.get(f"{url}api/state", params={"name": name}) as response:
+        return await response.json()
+
+
+async def wait_online(session: ClientSession, url: str, timeout: float = 60, *, other_than: int | None = None) -> dict:
+    async with asyncio.timeout(timeout):
+        while True:
+            data = await state(session, url)
+            if data["status"] == "online" and data["bot_pid"] and data["bot_pid"] != other_than:
+                return data
+            await asyncio.sleep(0.2)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(120)
+async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    from playwright.async_api import async_playwright, expect
+
+    config = {
+        # Enough steps that the generation lasts past the bot's 1 s edit interval, so progress is shown.
+        "model": {"id": str(tiny_model_dir), "steps": 40, "warmup": False, "max_batch": 4, "preview_every": 2},
+        "storage": {"dir": str(tmp_path / "data")},
+        "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
+        "styles": TEST_STYLES,
+    }
+    config_path = tmp_path / "bot.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    playground = Playground(config_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session, async_playwright() as p:
+            first = await wait_online(session, url)
+            assert (tmp_path / "data" / "playground" / "bot.yaml").exists()  # its own storage under storage.dir
+            browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            ada_context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            await ada_context.add_init_script("localStorage.setItem('playground.name', 'ada')")
+            page = await ada_context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(url)
+            await expect(page.locator("#status")).to_have_text("bot online")
+            await expect(page.locator("#name")).to_have_value("ada")
+
+            # /imagine with a style picked from the bot's own autocomplete
+            await page.fill("#prompt", "a lighthouse at dusk")
+            await page.click("#style")
+            await page.keyboard.type("wat")
+            choice = page.locator(".ac-item", has_text="watercolor")
+            await expect(choice).to_be_visible()
+            await expect(page.locator(".ac-item")).to_have_count(1)
+            await choice.click()
+            await expect(page.locator("#style")).to_have_value("watercolor")
+            await page.select_option("#count", "4")
+            await page.click("#send")
+
+            grid = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:v:']")).first
+            await expect(grid).to_be_visible(timeout=40_000)
+            await expect(grid.locator(".reply")).to_contain_text("ada used /imagine")
+            await expect(grid.locator(".content")).to_contain_text("a lighthouse at dusk")
+            await expect(grid.locator(".embed-field-name", has_text="Seeds")).to_be_visible()
+            await expect(grid.locator("img.attachment-image")).to_have_count(1)
+            assert await grid.locator("img.attachment-image").evaluate("img => img.complete && img.naturalWidth > 0")
+            labels = await grid.locator("button.button").evaluate_all("bs => bs.map(b => b.textContent.trim())")
+            assert labels[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
+            seen = await page.evaluate("window.playgroundSeen")
+            grid_id = await grid.get_attribute("data-id")
+            states = [s for s in seen if s["id"] == grid_id]
+            assert any("Generating" in s["content"] and "preview.jpg" in s["attachments"] for s in states), states
+            assert states[-1]["kind"] == "update"  # the queued message was edited in place into the result
+
+            # V1: a variation of the first image, as a new message
+            await grid.locator("button", has_text="V1").click()
+            variation = page.locator("article.msg", has_text="Variation of").filter(
+                has=page.locator("button[data-custom-id^='ib:v:']")
+            )
+            await expect(variation).to_have_count(1, timeout=40_000)
+            await expect(variation.locator("img.attachment-image")).to_have_count(1)
+
+            # a corrupt upload: the error is ephemeral, shown only to ada
+            await page.fill("#prompt", "restyle this")
+            await page.set_input_files(
+                "#image", {"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\nnot really"}
+            )
+            await expect(page.locator("#image-name")).to_have_text("broken.png")
+            await page.click("#send")
+            error = page.locator("article.msg.ephemeral", has_text="Only you can see this").last
+            await expect(error).to_be_visible(timeout=20_000)
+            error_text = await error.locator(".content").inner_text()
+            assert "image" in error_text.lower(), error_text
+
+            # /styles from the shortcut: an ephemeral embed with one field per style
+            await page.click("button[data-command=styles]")
+            styles = page.locator("article.msg.ephemeral", has=page.locator(".embed-title", has_text="Styles"))
+            await expect(styles.locator(".embed-field")).to_have_count(3)  # the age-restricted style is left out
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = tmp_path / "playground.png"
+            await page.screenshot(path=str(shot))
+            shutil.copy(shot, ARTIFACTS / "playground.png")
+
+            # another tab, another person: public messages yes, ada's ephemeral ones no
+            bob_context = await browser.new_context(viewport={"width": 1200, "height": 800})
+            await bob_context.add_init_script("localStorage.setItem('playground.name', 'bob')")
+            bob = await bob_context.new_page()
+            await bob.goto(url)
+            await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(1)
+            await expect(bob.locator("article.msg.ephemeral")).to_have_count(0)
+            await expect(bob.locator(".member-name", has_text="ada")).to_be_visible()
+
+            # the bot process dies: it is restarted, the page keeps its history and the buttons still work
+            os.kill(first["bot_pid"], signal.SIGKILL)
+            await expect(page.locator("#status")).not_to_have_text("bot online")
+            second = await wait_online(session, url, other_than=first["bot_pid"])
+            await expect(page.locator("#status")).to_have_text("bot online")
+            assert second["bot_starts"] == 2
+            await expect(page.locator("article.msg", has_text="Variation of")).to_have_count(1)
+            await grid.locator("button", has_text="U2").click()
+            upscale = page.locator("article.msg", has=page.locator(".reply", has_text="ada clicked a button")).filter(
+                has=page.locator("img.attachment-image")
+            )
+            await expect(upscale).to_have_count(2, timeout=40_000)  # the variation and the single image
+            assert errors == []
+            await browser.close()
+    finally:
+        code = await playground.stop()
+        log = "\n".join(playground.output)
+    assert code == 0, log
+    assert not pid_alive(second["bot_pid"]), "Ctrl-C must stop the bot process too"
