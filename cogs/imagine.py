@@ -20,7 +20,7 @@ from discord.ext import commands
 
 from bot.client import reply_privately
 from bot.queue import Refused
-from bot.storage import ImageNotFound, Job
+from bot.storage import ImageExpired, ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
@@ -215,6 +215,14 @@ class Imagine(commands.Cog):
     async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
         try:
             await self._handle_button(interaction, action, job_id, index)
+        except ImageExpired:
+            hours = self.bot.config.storage.image_ttl_hours
+            kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
+            await self.refuse(
+                interaction,
+                f"This image has expired: images are kept for {kept}, then deleted. "
+                "Run /imagine again (the recipe is in the message) to make it anew.",
+            )
         except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError) as error:
             message = error.reason if isinstance(error, Refused) else str(error)
             await self.refuse(interaction, message)

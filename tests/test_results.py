@@ -70,8 +70,8 @@ def test_single_image_is_not_a_grid() -> None:
 
 
 @pytest.mark.parametrize(
-    ("step", "total", "filled", "percent"), [(0, 4, 0, 0), (1, 4, 3, 25), (2, 4, 6, 50), (4, 4, 12, 100), (9, 4, 12, 100),
-                                             (1, 0, 0, 0)]
+    ("step", "total", "filled", "percent"),
+    [(0, 4, 0, 0), (1, 4, 3, 25), (2, 4, 6, 50), (4, 4, 12, 100), (9, 4, 12, 100), (1, 0, 0, 0)],
 )
 def test_progress_bar(step: int, total: int, filled: int, percent: int) -> None:
     bar = results.progress_bar(step, total)

@@ -1,0 +1,360 @@
+"""/imagine and everything under its results, end to end: the real bot process against the local Discord emulator.
+
+One bot process serves the whole module (starting one takes seconds); each test uses its own users so limits and
+queues don't interfere. Every test ends with ``emu.assert_no_violations()``: no interaction left unanswered for 3 s,
+nothing sent that Discord would refuse.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import datetime
+from itertools import count, pairwise
+
+import pytest
+from PIL import Image
+
+from bot.config import StorageConfig
+from bot.storage import Storage
+from models.images import read_metadata
+from tests.fakediscord import FakeDiscord
+from tests.harness import BotUnderTest, bot_config
+
+pytestmark = pytest.mark.timeout(120)
+
+MAX_ATTACHMENT = 60_000
+_names = count()
+
+
+@pytest.fixture(scope="module")
+async def emu():
+    async with FakeDiscord() as emulator:
+        emulator.denied = emulator.add_channel("no-images")  # type: ignore[attr-defined]
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e-imagine")
+    config = bot_config(
+        emu,
+        tiny_model_dir,
+        workdir / "data",
+        discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id],
+                 "max_attachment_bytes": MAX_ATTACHMENT},
+        model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "preview_every": 1},
+        moderation={"banned_terms": ["gore", "blood bath"],
+                    "channels": {emu.guild_id: {"deny": [emu.denied.id]}}},
+    )
+    process = BotUnderTest(emu, config, workdir)
+    await process.start()
+    yield process
+    await process.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh(emu, bot):
+    """Violations of earlier tests are theirs; each test asserts its own at the end."""
+    emu.take_violations()
+    yield
+
+
+def user(emu: FakeDiscord):
+    return emu.add_user(f"user{next(_names)}")
+
+
+def labels(message) -> list[str]:
+    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
+
+
+def button(message, label: str) -> str:
+    for b in message.buttons():
+        if (b.get("label") or b.get("emoji", {}).get("name")) == label:
+            return b["custom_id"]
+    raise AssertionError(f"no button {label!r} in {labels(message)}")
+
+
+def is_grid(message) -> bool:
+    return "V1" in labels(message) and bool(message.attachments)
+
+
+def is_single(message) -> bool:
+    return "Upscale 2×" in labels(message) and bool(message.attachments)
+
+
+def embed_fields(message) -> dict[str, str]:
+    return {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
+
+
+def png_bytes(size: int = 64, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def imagine(emu, who, **options):
+    attachments = options.pop("attachments", None)
+    channel_id = options.pop("channel_id", None)
+    interaction = await emu.invoke(who, "imagine", {"prompt": "a cat", **options}, attachments=attachments,
+                                   channel_id=channel_id)
+    await interaction.wait_acked(3)
+    return interaction
+
+
+async def result_of(interaction, single: bool = False, timeout: float = 60):
+    return await interaction.wait_for_message(is_single if single else is_grid, timeout=timeout)
+
+
+async def private_reply(interaction, timeout: float = 10) -> str:
+    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=timeout)
+    return message.content
+
+
+def public_messages(emu, interaction):
+    return [m for m in interaction.messages if not m.ephemeral and not m.deleted]
+
+
+# --- /imagine ---------------------------------------------------------------------------------------------------------
+
+
+async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
+    interaction = await imagine(emu, user(emu), prompt="a lighthouse at dusk", style="anime", count=4, seed=1234)
+    result = await result_of(interaction)
+    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert not result.ephemeral
+    fields = embed_fields(result)
+    seeds = fields["Seeds"].split(", ")
+    assert fields["Style"] == "anime" and seeds[0] == "1234" and len(seeds) == 4
+    [attachment] = result.attachments
+    assert attachment.filename.endswith(".png") and (attachment.width, attachment.height) == (128, 128)
+    recipe = json.loads(read_metadata(emu.file_bytes(attachment))["imagebot"])
+    assert recipe["prompt"] == "a lighthouse at dusk" and recipe["style"] == "anime" and recipe["seed"] == 1234
+    assert recipe["steps"] == 4 and recipe.get("strength") is None
+    emu.assert_no_violations()
+
+
+async def test_progress_shows_position_then_a_bar_with_a_preview_then_the_result(emu, bot):
+    interaction = await imagine(emu, user(emu), prompt="a slow boat", count=4)
+    result = await result_of(interaction)
+    states = [*result.history, result.to_dict()]
+    contents = [state["content"] for state in states]
+    assert "Waiting in the queue: position" in contents[0] and "about" in contents[0]
+    queued_buttons = [c["label"] for row in states[0]["components"] for c in row["components"]]
+    assert queued_buttons == ["Cancel"]
+    progress = [state for state in states if "🎨 Generating" in state["content"]]
+    assert progress, contents
+    assert any(a["filename"] == "preview.jpg" for state in progress for a in state["attachments"]), progress
+    assert all("%" in state["content"] for state in progress)
+    assert not any("🎨" in c for c in contents[contents.index(progress[-1]["content"]) + 1:])  # result is last
+    # Edits at most about once a second (the final result may follow a progress edit at once).
+    times = [datetime.fromisoformat(s["edited_timestamp"]) for s in progress if s.get("edited_timestamp")]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    emu.assert_no_violations()
+
+
+async def test_restyle_an_attached_picture(emu, bot):
+    interaction = await imagine(emu, user(emu), prompt="make it blue", style="watercolor", count=2,
+                                attachments={"image": ("photo.png", png_bytes())})
+    result = await result_of(interaction)
+    assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
+    fields = embed_fields(result)
+    assert "Strength" in fields
+    recipe = json.loads(read_metadata(emu.file_bytes(result.attachments[0]))["imagebot"])
+    assert recipe["strength"] is not None and recipe["style"] == "watercolor"
+    emu.assert_no_violations()
+
+
+async def test_corrupt_picture_is_refused_privately_and_leaves_nothing_public(emu, bot):
+    interaction = await imagine(emu, user(emu), attachments={"image": ("photo.png", b"\x89PNG\r\n\x1a\nnot really")})
+    text = await private_reply(interaction)
+    assert "image" in text.lower() or "picture" in text.lower(), text
+    await emu.wait_until(lambda: not public_messages(emu, interaction), timeout=5, what="public placeholder deleted")
+    assert not [m for m in emu.channel_messages(ephemeral=False) if m.interaction and m.id in
+                {x.id for x in interaction.messages}]
+    emu.assert_no_violations()
+
+
+@pytest.mark.parametrize(
+    ("attachment", "expected"),
+    [
+        (("notes.txt", b"just some words", "text/plain"), "is not an image"),
+        (("huge.png", b"\x89PNG" + bytes(MAX_ATTACHMENT + 10)), "the limit is"),
+    ],
+    ids=["not-an-image", "too-large"],
+)
+async def test_unusable_attachments_are_refused_before_download(emu, bot, attachment, expected):
+    interaction = await imagine(emu, user(emu), attachments={"image": attachment})
+    assert interaction.response["data"]["flags"] & 64  # the initial response itself is ephemeral
+    assert expected in await private_reply(interaction)
+    assert not public_messages(emu, interaction)
+    emu.assert_no_violations()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prompt": "a gore scene"}, "blocked term"),
+        ({"prompt": "a blооd  bаth"}, "blocked term"),  # Cyrillic о/а and a double space
+        ({"prompt": "a cat", "negative": "G\u200bORE"}, "blocked term"),  # zero-width space inside
+        ({"prompt": "a cat", "style": "spicy"}, "age-restricted"),
+        ({"prompt": "a cat", "style": "anim"}, "anime"),  # unknown style: close matches listed
+    ],
+    ids=["banned", "lookalike", "invisible", "nsfw-style", "unknown-style"],
+)
+async def test_refusals_are_private_and_queue_nothing(emu, bot, options, expected):
+    interaction = await imagine(emu, user(emu), **options)
+    text = await private_reply(interaction)
+    assert expected in text, text
+    assert not public_messages(emu, interaction)
+    emu.assert_no_violations()
+
+
+async def test_unknown_style_lists_close_matches(emu, bot):
+    interaction = await imagine(emu, user(emu), style="watercolour")
+    text = await private_reply(interaction)
+    assert "watercolor" in text, text
+    emu.assert_no_violations()
+
+
+async def test_nsfw_style_works_in_an_age_restricted_channel(emu, bot):
+    interaction = await imagine(emu, user(emu), style="spicy", count=1, channel_id=emu.nsfw_channel_id)
+    result = await result_of(interaction)
+    assert embed_fields(result)["Style"] == "spicy"
+    emu.assert_no_violations()
+
+
+async def test_denied_channel(emu, bot):
+    interaction = await imagine(emu, user(emu), channel_id=emu.denied.id)
+    assert "can't be made in this channel" in await private_reply(interaction)
+    emu.assert_no_violations()
+
+
+async def test_style_autocomplete(emu, bot):
+    who = user(emu)
+    choices = await emu.autocomplete(who, "imagine", {"prompt": "x", "style": "wat"}, focused="style", timeout=3)
+    assert {"name": "watercolor — Soft watercolor painting", "value": "watercolor"} in choices
+    everything = await emu.autocomplete(who, "imagine", {"prompt": "x", "style": ""}, focused="style", timeout=3)
+    assert "spicy" not in {c["value"] for c in everything} and "anime" in {c["value"] for c in everything}
+    nsfw = await emu.autocomplete(who, "imagine", {"prompt": "x", "style": "spi"}, focused="style", timeout=3,
+                                  channel_id=emu.nsfw_channel_id)
+    assert [c["value"] for c in nsfw] == ["spicy"]
+    emu.assert_no_violations()
+
+
+# --- buttons ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def grid(emu, bot):
+    """One 4-image result shared by the button tests (they don't change it, except where noted)."""
+    owner = user(emu)
+    interaction = await imagine(emu, owner, prompt="a red fox", count=4, seed=99)
+    return owner, await result_of(interaction)
+
+
+async def test_u1_shows_one_image_with_its_own_buttons(emu, bot, grid):
+    owner, result = grid
+    click = await emu.click(owner, result, button(result, "U1"))
+    await click.wait_acked(3)
+    single = await result_of(click, single=True)
+    assert labels(single) == ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "🗑️"]
+    assert (single.attachments[0].width, single.attachments[0].height) == (64, 64)
+    assert embed_fields(single)["Seed"] == "99"
+    # Upscale 2× makes a bigger copy of that image.
+    click = await emu.click(owner, single, button(single, "Upscale 2×"))
+    await click.wait_acked(3)
+    bigger = await result_of(click, single=True)
+    assert (bigger.attachments[0].width, bigger.attachments[0].height) == (128, 128)
+    assert bigger.content.startswith("Upscale of ")
+    emu.assert_no_violations()
+
+
+async def test_v1_makes_variations_with_the_same_buttons(emu, bot, grid):
+    owner, result = grid
+    click = await emu.click(owner, result, button(result, "V1"))
+    await click.wait_acked(3)
+    variation = await result_of(click)
+    assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert variation.content.startswith("Variation of ")
+    assert float(embed_fields(variation)["Strength"]) > 0
+    recipe = json.loads(read_metadata(emu.file_bytes(variation.attachments[0]))["imagebot"])
+    assert recipe["strength"] is not None
+    emu.assert_no_violations()
+
+
+async def test_reroll_uses_new_seeds(emu, bot, grid):
+    owner, result = grid
+    click = await emu.click(owner, result, button(result, "🔄"))
+    await click.wait_acked(3)
+    reroll = await result_of(click)
+    assert reroll.content.startswith("Reroll of ")
+    old, new = embed_fields(result)["Seeds"].split(", "), embed_fields(reroll)["Seeds"].split(", ")
+    assert len(new) == 4 and not set(old) & set(new)
+    emu.assert_no_violations()
+
+
+async def test_delete_only_by_the_requester(emu, bot):
+    owner, stranger = user(emu), user(emu)
+    result = await result_of(await imagine(emu, owner, count=1))
+    click = await emu.click(stranger, result, button(result, "🗑️"))
+    assert "Only the person who asked" in await private_reply(click)
+    assert not emu.message(result.id).deleted
+    click = await emu.click(owner, result, button(result, "🗑️"))
+    await click.wait_acked(3)
+    await emu.wait_until(lambda: emu.message(result.id).deleted, timeout=5, what="result deleted")
+    emu.assert_no_violations()
+
+
+async def test_cancel_from_queue_and_from_the_queued_message(emu, bot):
+    owner, stranger = user(emu), user(emu)
+    jobs = [await imagine(emu, owner, prompt=f"job {n}", count=4) for n in range(5)]
+    listing = await emu.invoke(owner, "queue")
+    await listing.wait_acked(3)
+    message = await listing.wait_for_message()
+    assert message.ephemeral and "job 4" in message.content
+    cancel_last = [b for b in message.buttons() if b["label"].startswith("Cancel")][-1]
+    click = await emu.click(owner, message, cancel_last["custom_id"])
+    assert await private_reply(click) == "Cancelled."
+    # The queued message's own Cancel button; someone else may not press it.
+    queued = jobs[3].original
+    click = await emu.click(stranger, queued, button(queued, "Cancel"))
+    assert "Only the person who asked" in await private_reply(click)
+    click = await emu.click(owner, queued, button(queued, "Cancel"))
+    assert await private_reply(click) == "Cancelled."
+    for interaction in jobs[3:]:
+        await interaction.wait_for_message(lambda m: "Cancelled" in m.content, timeout=10)
+    for interaction in jobs[:3]:
+        await result_of(interaction)
+    assert not any(is_grid(m) for i in jobs[3:] for m in i.messages)
+    emu.assert_no_violations()
+
+
+async def test_styles_help_and_queue(emu, bot):
+    who = user(emu)
+    styles = await emu.invoke(who, "styles")
+    message = await styles.wait_for_message()
+    names = {field["name"] for field in message.embeds[0]["fields"]}
+    assert message.ephemeral and {"anime", "watercolor"} <= names and "spicy" not in names
+    help_ = await emu.invoke(who, "help")
+    message = await help_.wait_for_message()
+    assert message.ephemeral and "/imagine" in message.content and "U1" in message.content
+    queue = await emu.invoke(who, "queue")
+    message = await queue.wait_for_message()
+    assert message.ephemeral and "You have no jobs waiting" in message.content
+    emu.assert_no_violations()
+
+
+async def test_expired_image_says_so(emu, bot):
+    owner = user(emu)
+    result = await result_of(await imagine(emu, owner, count=1))
+    # Housekeeping as it would run days later, on the bot's own database.
+    storage = Storage.from_config(StorageConfig(**bot.config["storage"]), clock=lambda: time.time() + 10 * 365 * 86400)
+    async with storage:
+        assert await storage.housekeep() >= 1
+    click = await emu.click(owner, result, button(result, "U1"))
+    text = await private_reply(click)
+    assert "expired" in text and "days" in text, text
+    emu.assert_no_violations()
