@@ -81,8 +81,8 @@ class Playground:
                     await asyncio.wait_for(self._reader, 5)
 
 
-async def state(session: ClientSession, url: str, name: str = "probe") -> dict:
-    async with session.get(f"{url}api/state", params={"name": name}) as response:
+async def state(session: ClientSession, url: str) -> dict:
+    async with session.get(f"{url}api/state") as response:
         return await response.json()
 
 
@@ -111,7 +111,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
     config = {
         # Enough steps that the generation lasts past the bot's 1 s edit interval, so progress is shown.
-        "model": {"id": str(tiny_model_dir), "steps": 40, "warmup": False, "max_batch": 4, "preview_every": 2},
+        "model": {"id": str(tiny_model_dir), "steps": 12, "warmup": False, "max_batch": 4, "preview_every": 2},
         "storage": {"dir": str(tmp_path / "data")},
         "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
         "styles": TEST_STYLES,
@@ -125,7 +125,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             first = await wait_online(session, url)
             assert (tmp_path / "data" / "playground" / "bot.yaml").exists()  # its own storage under storage.dir
             browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            ada_context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            ada_context = await browser.new_context(viewport={"width": 1400, "height": 1300})
             await ada_context.add_init_script("localStorage.setItem('playground.name', 'ada')")
             page = await ada_context.new_page()
             errors: list[str] = []

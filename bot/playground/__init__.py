@@ -335,16 +335,17 @@ class Playground:
         return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
     async def _state(self, request: web.Request) -> web.Response:
-        user = self.person(request.query.get("name"))
+        # Without a name: the public view (for scripts and health checks), which adds no one to the guild.
+        user = self.person(request.query["name"]) if "name" in request.query else None
         messages = [
             self._message_from(m)
             for m in self.emu.channel_messages(self.emu.channel_id)
-            if not m.ephemeral or (m.interaction is not None and m.interaction.user.id == user.id)
+            if not m.ephemeral or (user and m.interaction is not None and m.interaction.user.id == user.id)
         ]
         channel = self.emu.channels[self.emu.channel_id]
         return web.json_response(
             {
-                "me": {"id": str(user.id), "name": user.name},
+                "me": {"id": str(user.id), "name": user.name} if user else None,
                 "bot": {"id": str(self.emu.bot_user.id), "name": self.emu.bot_user.name},
                 "guild": self.emu.guild_name,
                 "channel": {"id": str(channel.id), "name": channel.name},
