@@ -219,3 +219,48 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
         log = "\n".join(playground.output)
     assert code == 0, log
     assert not pid_alive(second["bot_pid"]), "Ctrl-C must stop the bot process too"
+
+
+def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
+    from bot.config import parse_config
+    from bot.playground import playground_config
+    from tests.fakediscord import FakeDiscord
+
+    user = parse_config(
+        {
+            "discord": {"token": "secret", "guild_ids": [1], "gateway_url": "wss://gateway.discord.gg"},
+            "model": {"id": "tiny", "steps": 3},
+            "storage": {"dir": str(tmp_path / "data")},
+            "queue": {"rate_per_minute": 2, "burst": 1},
+            "moderation": {"banned_terms": ["forbidden"]},
+            "server": {"enabled": True},
+            "styles": TEST_STYLES,
+        },
+        tmp_path / "bot.yaml",
+    )
+    emu = FakeDiscord()
+    emu.port = 4321
+    data = playground_config(user, emu)
+    derived = parse_config(yaml.safe_load(yaml.safe_dump(data)), tmp_path / "derived.yaml")
+    assert derived.discord.api_base == "http://127.0.0.1:4321/api/v10"
+    assert derived.discord.token == "" and derived.discord.gateway_url is None
+    assert derived.discord.guild_ids == [emu.guild_id]
+    assert derived.discord.attachment_hosts == ["127.0.0.1"]
+    assert derived.storage.dir == tmp_path / "data" / "playground"
+    assert not derived.server.enabled
+    assert (derived.model, derived.queue, derived.moderation, derived.styles) == (
+        user.model,
+        user.queue,
+        user.moderation,
+        user.styles,
+    )
+
+
+def test_playground_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
+    import bot.playground as playground
+    from bot.config import parse_config
+
+    monkeypatch.setattr(playground, "REPO", tmp_path)
+    monkeypatch.setitem(sys.modules, "tests.fakediscord", None)  # as if tests/ were not there
+    assert playground.run_playground(parse_config({}, tmp_path / "bot.yaml")) == 1
+    assert capsys.readouterr().err.strip() == playground.NEEDS_CHECKOUT

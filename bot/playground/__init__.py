@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -188,7 +189,9 @@ class Playground:
 
     def __init__(self, config: Config, emulator_class: type[FakeDiscord]) -> None:
         self.config = config
-        self.emu = emulator_class(bot_name="imagebot", guild_name="imagebot playground")
+        # Discord's OpenAPI schema checks need jsonschema, a dev dependency that `make run` does not install.
+        validate = importlib.util.find_spec("jsonschema") is not None
+        self.emu = emulator_class(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
         self.bot: BotProcess | None = None
         self.status = "starting"
         self.clients: set[Client] = set()
