@@ -6,9 +6,12 @@ On one model and the same N concurrent requests it measures images/second of
   (c) ideal: one hand-written batched ``pipe()`` call with all N prompts and generators;
 and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
 Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
+With ``--backend ray`` it measures instead the same N requests through RayBackend on one replica, then two, and
+prints both images/s and their ratio (on a CPU-only machine the replicas share its cores, so no doubling).
 
     python bench/engine.py                      # tiny model on the CPU
     python bench/engine.py --arch sd15 --device cuda --steps 20
+    python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
 """
 
 from __future__ import annotations
@@ -128,9 +131,6 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if args.backend == "ray":
-        print("--backend ray: not available yet")
-        return 2
 
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model
@@ -140,7 +140,74 @@ def main() -> int:
             else:
                 from models.tiny import write_tiny_pipeline
                 model = str(write_tiny_pipeline(Path(scratch) / "tiny"))
+        if args.backend == "ray":
+            return run_ray(args, model, Path(scratch))
         return run(args, model)
+
+
+def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:
+    """Images/s of the same N requests on one replica, then on two (each replica on its own GPU, or one CPU core)."""
+    import ray
+    from ray import serve
+
+    from bot.config import Config
+    from models.ray_backend import RayBackend, _init_ray
+
+    device = pick_device(args.device)
+
+    def config(replicas: int) -> Config:
+        return Config.model_validate({
+            "model": {"id": model, "device": device.type, "steps": args.steps, "guidance": 7.0},
+            "storage": {"dir": str(scratch)},
+            "engine": {"backend": "ray", "ray": {
+                "num_gpus": 1 if device.type == "cuda" else 0, "min_replicas": replicas, "max_replicas": replicas,
+                "target_ongoing_requests": 1, "batch_size": args.max_batch}},
+        })
+
+    prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
+
+    async def measure(replicas: int) -> float:
+        backend = await RayBackend.connect(config(replicas), StyleBook([]))
+        await backend.start()
+        assert await backend.capacity() == replicas * args.max_batch
+
+        async def round_() -> None:
+            # What the queue does: batches of max_batch, as many in flight as capacity() allows.
+            plans = [backend.plan(GenerationRequest(p, seed=i)) for i, p in enumerate(prompts)]
+            room = asyncio.Semaphore(await backend.capacity() // backend.max_batch)
+
+            async def one(batch) -> None:
+                async with room:
+                    results = await backend.run(batch, lambda _rid, _p: None)
+                assert all(isinstance(r, list) for r in results), results
+
+            await asyncio.gather(*(one(plans[i:i + backend.max_batch])
+                                   for i in range(0, len(plans), backend.max_batch)))
+
+        try:
+            [seconds] = await timed([round_], args.repeats)
+        finally:
+            await backend.close()
+        print(f"ray, {replicas} replica{'s' if replicas > 1 else ''}: {len(prompts) / seconds:7.2f} images/s "
+              f"(replicas used: {len(backend.replica_batches)})")
+        return len(prompts) / seconds
+
+    print(f"model {args.arch if not args.model else model} on Ray, {device}, N={args.requests}, "
+          f"batch_size={args.max_batch}, steps={args.steps}")
+    _init_ray(config(2))  # sized for two replicas (on CPU: one logical CPU, one torch thread, per replica)
+    async def both() -> tuple[float, float]:
+        return await measure(1), await measure(2)
+
+    try:
+        one, two = asyncio.run(both())
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    print(f"2 replicas / 1 replica: {two / one:.2f}x")
+    if device.type != "cuda":
+        print(f"note: on this CPU-only machine the replicas share {os.cpu_count()} cores (and the bot's process),"
+              " so two replicas do not double the throughput; on two GPUs they should come close.")
+    return 0
 
 
 def run(args: argparse.Namespace, model: str) -> int:

@@ -301,7 +301,10 @@ class RayBackend:
             raise
         finally:
             watcher.cancel()
-            self._board.forget.remote(ids)
+            try:
+                self._board.forget.remote(ids)
+            except Exception:  # Ray is gone: the error that matters is already on its way up
+                log.debug("cannot clear the cancel board", exc_info=True)
 
     async def _watch_cancels(self, ids: list[str], check: CancelCheck) -> None:
         """Copy the queue's cancellations (cancel button, timeouts) to the board the replica polls."""
