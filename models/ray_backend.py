@@ -74,14 +74,17 @@ def app_name(model_id: str) -> str:
     return f"imagebot-{slug}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}"
 
 
-def fingerprint(config: Config, styles: list[Style]) -> str:
-    """Everything a replica's behaviour depends on; a running app with another fingerprint is redeployed."""
+def fingerprint(config: Config) -> str:
+    """Everything a replica's behaviour depends on; a running app with another fingerprint is redeployed.
+
+    Styles are not in it: plans are made on the bot and carry their prompts and LoRA, so editing a style needs no
+    model reload.
+    """
     relevant = {
         "model": config.model.model_dump(mode="json"),
         "ray": config.engine.ray.model_dump(mode="json"),
         "default_negative": config.moderation.default_negative,
         "storage": str(config.storage.dir),  # where model.id 'tiny' is built
-        "styles": [style.model_dump(mode="json") for style in styles],
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -378,7 +381,7 @@ def _check_reachable(address: str) -> None:
 
 def _deploy(config: Config, styles: list[Style]) -> tuple[Any, ModelInfo]:
     """Reuse the model's app when it runs with the same fingerprint; otherwise (re)deploy it and wait for it."""
-    name, wanted = app_name(config.model.id), fingerprint(config, styles)
+    name, wanted = app_name(config.model.id), fingerprint(config)
     try:
         serve.start(proxy_location="Disabled")  # the bot talks through handles; no HTTP proxy
         if name in serve.status().applications:
