@@ -103,7 +103,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)  # ~40 s on an idle 2-core machine
 async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
     if not HAVE_CHROMIUM:
         pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
@@ -212,6 +212,18 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
                 has=page.locator("img.attachment-image")
             )
             await expect(upscale).to_have_count(2, timeout=40_000)  # the variation and the single image
+            # 🗑️ on the variation: deleted live, for everyone
+            await variation.locator("button[data-custom-id^='ib:d:']").click()
+            await expect(page.locator("article.msg", has_text="Variation of")).to_have_count(0, timeout=20_000)
+            await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(0)
+
+            # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
+            thinking = await page.evaluate(
+                """() => renderMessage({id: "1", author: {id: "2", username: "imagebot", bot: true}, content: "",
+                    timestamp: new Date().toISOString(), flags: 128, attachments: [], embeds: [], components: [],
+                    interaction_metadata: {name: "imagine", user: {id: "3", username: "ada"}}}).innerText"""
+            )
+            assert "imagebot is thinking" in thinking and "ada used /imagine" in thinking
             assert errors == []
             await browser.close()
     finally:
