@@ -29,6 +29,7 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
+STOP_RUNNER_TIMEOUT_S = 10.0
 INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
 
 
@@ -160,7 +161,14 @@ async def _serve(config: Config, config_path: Path | None = None) -> int:
             return 0
         log.info("Stopping: finishing the running batch, then saving the queue for the next start")
         await bot.close()
-        await runner
+        # The queue is saved by now. If the stop came before discord.py got going (during login or setup_hook,
+        # say while the model loads), its task may still be busy: don't let that keep the process alive.
+        try:
+            await asyncio.wait_for(runner, timeout=STOP_RUNNER_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("discord.py did not finish within %.0f s of closing; exiting anyway", STOP_RUNNER_TIMEOUT_S)
+        except Exception:
+            log.warning("discord.py raised while stopping; the queue was saved, exiting normally", exc_info=True)
     return 0
 
 
