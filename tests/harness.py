@@ -59,6 +59,7 @@ class BotUnderTest:
     async def start(self, *, ready_timeout: float = 90.0) -> None:
         """Start the process and wait until it is connected (and its commands are synced)."""
         self.write_config()
+        identified = self._identifies()
         env = {**os.environ, "DISCORD_TOKEN": self.emu.token, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         env.pop("IMAGEBOT__SERVER__ENABLED", None)
         log = self.log_path.open("ab")
@@ -70,13 +71,20 @@ class BotUnderTest:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        ready = asyncio.create_task(self.emu.wait_until_ready(ready_timeout, commands=False))
+        # A restarted bot must IDENTIFY anew: the killed process's connection may not be noticed as closed yet.
+        ready = asyncio.create_task(
+            self.emu.wait_until(lambda: self._identifies() > identified, ready_timeout, "the bot did not connect")
+        )
         while not ready.done():
             if self.process.poll() is not None:
                 ready.cancel()
                 raise RuntimeError(f"the bot exited with {self.process.returncode}:\n{self.log()}")
             await asyncio.sleep(0.05)
         ready.result()
+        await self.emu.wait_until_ready(ready_timeout, commands=False)
+
+    def _identifies(self) -> int:
+        return sum(entry.get("op") == "identify" for entry in self.emu.gateway_log)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
