@@ -9,6 +9,9 @@
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
+- Outages: a backend that cannot be reached at all (``BackendUnavailable``: the Ray cluster is gone) fails nobody.
+  The batch goes back to the head of its lines, no new batch starts, and ``backend.capacity()`` is polled until it
+  answers; then the queue carries on where it stopped.
 - Durability: every state change is written to Storage before anyone is told about it; ``start()`` delivers
   results that were stored but not confirmed, resumes jobs whose interaction can still be answered and expires the
   rest. Delivery is store results + 'done' (one transaction) -> ``on_result`` -> mark delivered: a crash between the
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import QueueConfig
 from bot.storage import Job, JobState, Storage, StoredImage
+from models.backend import BackendUnavailable
 
 if TYPE_CHECKING:
     from models.backend import Backend
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 """A job started this many times without finishing (each start died with the process) is failed, not resumed."""
+OUTAGE_POLL_S = (1.0, 15.0)
+"""While the backend is unavailable: first and longest wait between two ``capacity()`` polls (doubling between)."""
 ETA_SMOOTHING = 0.3
 """Weight of the newest batch in the moving average of seconds per image."""
 
@@ -145,6 +151,7 @@ class JobQueue:
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._housekeeper: asyncio.Task[None] | None = None
+        self._outage: asyncio.Task[None] | None = None  # polls the backend while it is unavailable
         self._callbacks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
@@ -163,7 +170,7 @@ class JobQueue:
         """
         self._closing = True
         self._wake.set()
-        for task in (self._worker, self._housekeeper):
+        for task in (self._worker, self._housekeeper, self._outage):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -368,7 +375,7 @@ class JobQueue:
         window = self.config.batch_window_ms / 1000
         while not self._closing:
             self._wake.clear()
-            if self._paused or not self._turns:
+            if self._paused or self._outage is not None or not self._turns:
                 await self._wake.wait()
                 continue
             try:
@@ -449,6 +456,9 @@ class JobQueue:
                 raise RuntimeError(f"backend returned {len(results)} results for {len(entries)} plans")
         except asyncio.CancelledError:
             raise  # stop() gave up on this batch; its jobs go back to 'queued'
+        except BackendUnavailable as error:
+            await self._put_back(batch, error)
+            return
         except Exception as error:
             log.exception("a batch of %d jobs failed as a whole", len(entries))
             results = [error] * len(entries)
@@ -463,6 +473,48 @@ class JobQueue:
                 self._observer.batch_finished(made, self._clock() - now)
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
+
+    async def _put_back(self, batch: _Batch, error: BackendUnavailable) -> None:
+        """The backend is gone: the batch's jobs go back to the head of their lines (their users' turns first) and the
+        queue waits for the backend. Jobs cancelled meanwhile finish as cancelled."""
+        log.warning("backend unavailable (%s); %d jobs go back to the queue until it answers", error,
+                    len(batch.entries))
+        self._batches.discard(batch)
+        back = []
+        for entry in batch.entries:
+            self._by_request.pop(entry.plan.request_id, None)
+            if entry.cancelled:
+                await self._finish(entry, error)
+            else:
+                back.append(entry)
+        if back:
+            if self._queued == 0:
+                self._first_arrival = asyncio.get_running_loop().time()
+            users = list(dict.fromkeys(entry.job.user_id for entry in back))
+            for entry in reversed(back):
+                entry.job.state = JobState.QUEUED
+                self._lines.setdefault(entry.job.user_id, deque()).appendleft(entry)
+                self._queued += 1
+                self._queued_images += entry.images
+            self._turns = deque([*users, *(user for user in self._turns if user not in users)])
+            await self._storage.set_state([entry.job.id for entry in back], JobState.QUEUED)
+        if self._outage is None and not self._closing:
+            self._outage = asyncio.create_task(self._wait_for_backend(), name="imagebot-outage")
+
+    async def _wait_for_backend(self) -> None:
+        delay, longest = OUTAGE_POLL_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                self._capacity = await self._backend.capacity()
+            except Exception as error:
+                log.info("backend still unavailable: %s", error)
+                delay = min(delay * 2, longest)
+                continue
+            break
+        log.info("backend answers again; resuming the queue")
+        self._outage = None
+        self._wake.set()
 
     async def _finish(self, entry: _Entry, result: list[GeneratedImage] | BaseException) -> None:
         job = entry.job

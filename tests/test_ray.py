@@ -17,7 +17,7 @@ from PIL import ImageChops
 from bot.config import Config, QueueConfig
 from bot.queue import JobQueue
 from bot.storage import Job, JobState, Storage, StoredImage
-from models.backend import LocalBackend
+from models.backend import BackendUnavailable, LocalBackend
 from models.engine import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
 
@@ -198,3 +198,58 @@ async def test_unreachable_cluster_is_one_clear_line(tiny_model_dir: Path, tmp_p
     message = str(error.value)
     assert message.startswith("Cannot connect to Ray at ray://127.0.0.1:1: ") and "\n" not in message
     assert "refused" in message.lower() and time.monotonic() - started < 10
+
+
+# --- a lost cluster pauses the queue --------------------------------------------------------------------------------
+
+class OutageBackend:
+    """The real local engine behind a switch: the cluster 'goes away' during the first run() and comes back on cue.
+
+    Ray itself is not stopped here: a driver that loses its local cluster cannot get it back in the same process.
+    """
+
+    def __init__(self, local: LocalBackend) -> None:
+        self.local = local
+        self.max_batch = local.max_batch
+        self.down = False
+        self.lost = asyncio.Event()
+        self.runs: list[list[str]] = []
+
+    async def capacity(self) -> int:
+        if self.down:
+            raise BackendUnavailable("Ray at ray://head:10001 does not answer")
+        return await self.local.capacity()
+
+    def plan(self, request: GenerationRequest):
+        return self.local.plan(request)
+
+    async def run(self, plans, on_progress=None, is_cancelled=None):
+        if not self.lost.is_set():
+            self.down = True
+            self.lost.set()
+        if self.down:
+            raise BackendUnavailable("Ray at ray://head:10001 went away")
+        self.runs.append([plan.request_id for plan in plans])
+        return await self.local.run(plans, on_progress, is_cancelled)
+
+
+async def test_lost_cluster_pauses_the_queue_and_resumes(tiny_model_dir: Path, storage: Storage) -> None:
+    from models.engine import Engine
+
+    engine = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, max_batch=2,
+                         styles=StyleBook([]), steps=2)
+    backend = OutageBackend(LocalBackend(engine))
+    recorder = Recorder()
+    queue = recorder.queue(storage, backend)
+    jobs = [await queue.submit(job(user, f"fox {user}", seed=user)) for user in (1, 2, 3)]
+    await queue.start()
+    await asyncio.wait_for(backend.lost.wait(), 10)
+    await asyncio.sleep(1.5)  # a poll or two of capacity() while the cluster is away
+    assert recorder.failures == [] and recorder.results == {}
+    assert queue.depth == 3 and (await storage.jobs_by_state())[JobState.QUEUED] == 3  # nobody failed or lost
+    backend.down = False
+    await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs), seconds=30)
+    await queue.stop()
+    await backend.local.close()
+    assert recorder.failures == []
+    assert backend.runs[0] == [jobs[0].request.id, jobs[1].request.id]  # the interrupted batch went first again
