@@ -380,6 +380,10 @@ class JobQueue:
                 continue
             try:
                 self._capacity = await self._backend.capacity()
+            except BackendUnavailable as error:
+                log.warning("backend unavailable (%s); waiting for it", error)
+                self._begin_outage()
+                continue
             except Exception:
                 log.exception("backend.capacity() failed; retrying in 1 s")
                 await asyncio.sleep(1)
@@ -498,6 +502,9 @@ class JobQueue:
                 self._queued_images += entry.images
             self._turns = deque([*users, *(user for user in self._turns if user not in users)])
             await self._storage.set_state([entry.job.id for entry in back], JobState.QUEUED)
+        self._begin_outage()
+
+    def _begin_outage(self) -> None:
         if self._outage is None and not self._closing:
             self._outage = asyncio.create_task(self._wait_for_backend(), name="imagebot-outage")
 
