@@ -48,7 +48,7 @@ async def strict(tiny_model_dir, tmp_path_factory):
 
 async def test_limits_are_private_refusals_that_say_what_to_do(strict):
     emu = strict
-    first, second, third = emu.add_user("first"), emu.add_user("second"), emu.add_user("third")
+    first, second = emu.add_user("first"), emu.add_user("second")
 
     too_many = await imagine(emu, first, count=3)
     assert "at most 2 images" in await private_reply(too_many)
@@ -79,9 +79,7 @@ async def test_limits_are_private_refusals_that_say_what_to_do(strict):
     refusals = [too_many, pending, full, limited]
     assert all(not public_messages(emu, i) for i in refusals)
     assert all(i.acked_after < 3 for i in [*refusals, queued])
-    emu.take_violations()  # the U1 click above is not a refusal; nothing else to excuse
     emu.assert_no_violations()
-    assert third  # a user who did nothing has nothing queued
 
 
 # --- restarts ---------------------------------------------------------------------------------------------------------
