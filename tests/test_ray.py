@@ -176,7 +176,7 @@ async def test_replica_killed_mid_batch_loses_no_job(ray_backend, storage: Stora
 
 @pytest.mark.ray
 async def test_cancellation_reaches_the_replica(ray_backend) -> None:
-    [keep, cancel] = [ray_backend.plan(GenerationRequest(f"fox {i}", seed=i, steps=150)) for i in range(2)]
+    [keep, cancel] = [ray_backend.plan(GenerationRequest(f"fox {i}", seed=i, steps=60)) for i in range(2)]
     progressed: set[str] = set()
     started = time.monotonic()
     results = await ray_backend.run([keep, cancel], lambda request_id, _: progressed.add(request_id),
