@@ -115,3 +115,40 @@ def test_preview_is_a_small_jpeg() -> None:
     assert file.filename == "preview.jpg"
     with Image.open(io.BytesIO(file_bytes(file))) as image:
         assert image.format == "JPEG"
+
+
+# --- attachment checks before any download (cogs/utils/attachments.py) --------------------------------------------------
+
+
+class FakeAttachment:
+    def __init__(self, filename: str, size: int, content_type: str | None, url: str) -> None:
+        self.filename, self.size, self.content_type, self.url = filename, size, content_type, url
+
+
+HOSTS = ["cdn.discordapp.com"]
+
+
+@pytest.mark.parametrize(
+    ("attachment", "message"),
+    [
+        (FakeAttachment("notes.txt", 10, "text/plain", "https://cdn.discordapp.com/a/notes.txt"), "is not an image"),
+        (FakeAttachment("big.png", 11 * 1024 * 1024, "image/png", "https://cdn.discordapp.com/a/big.png"),
+         "is 11.0 MB; the limit is 10.0 MB"),
+        (FakeAttachment("cat.png", 10, "image/png", "http://169.254.169.254/cat.png"), "not hosted by Discord"),
+        (FakeAttachment("cat.png", 10, "image/png", "file:///etc/passwd"), "not hosted by Discord"),
+    ],
+    ids=["not-an-image", "too-large", "foreign-host", "file-url"],
+)
+def test_attachments_refused_from_metadata(attachment: FakeAttachment, message: str) -> None:
+    from cogs.utils.attachments import AttachmentRefused, check_attachment
+
+    with pytest.raises(AttachmentRefused, match=message):
+        check_attachment(attachment, allowed_hosts=HOSTS, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("filename", "content_type"), [("cat.PNG", None), ("cat", "image/webp"), ("c.jpeg", "")])
+def test_images_pass_by_type_or_suffix(filename: str, content_type: str | None) -> None:
+    from cogs.utils.attachments import check_attachment
+
+    attachment = FakeAttachment(filename, 1000, content_type, f"https://cdn.discordapp.com/a/{filename}")
+    check_attachment(attachment, allowed_hosts=HOSTS, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]
