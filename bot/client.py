@@ -14,6 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -26,8 +27,10 @@ from bot.metrics import Metrics
 from bot.monitor import LoopLagMonitor
 from bot.server import OpsServer
 from bot.storage import Storage
+from models.engine import StartupError
 
 log = logging.getLogger(__name__)
+
 
 STOP_RUNNER_TIMEOUT_S = 10.0
 INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
@@ -182,3 +185,15 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
     except discord.PrivilegedIntentsRequired as error:
         log.error("%s", error)
         return 2
+    except aiohttp.ClientConnectionError as error:
+        log.error(
+            "Cannot reach Discord at %s (%s). Check the network or discord.api_base.", discord.http.Route.BASE, error
+        )
+        return 1
+    except commands.ExtensionFailed as error:
+        # A model that cannot load or a Ray cluster that cannot be reached is the operator's to fix: say so in one
+        # line (the engine and the Ray backend word these errors for people), with no traceback to dig through.
+        if isinstance(error.original, StartupError):
+            log.error("Cannot start: %s", error.original)
+            return 1
+        raise

@@ -59,7 +59,11 @@ _SDXL_LATENT_RGB = ((0.3651, 0.4232, 0.4341), (-0.2533, -0.0042, 0.1068), (0.107
 _SDXL_LATENT_BIAS = (0.1084, -0.0175, -0.0011)
 
 
-class ModelLoadError(RuntimeError):
+class StartupError(RuntimeError):
+    """A problem at start that one line explains to the operator (the model, the Ray cluster): no traceback needed."""
+
+
+class ModelLoadError(StartupError):
     """A model that cannot be loaded; the message is one line naming the model and the reason."""
 
 

@@ -42,7 +42,7 @@ from ray import serve
 from ray.exceptions import RayActorError, RaySystemError
 
 from models.backend import BackendUnavailable, CancelCheck, ProgressCallback, Results, ServerLost
-from models.engine import GenerationRequest, ModelDefaults, Plan, Progress, resolve_plan
+from models.engine import GenerationRequest, ModelDefaults, Plan, Progress, StartupError, resolve_plan
 from models.styles import Style, StyleBook
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ DEPLOY_TIMEOUT_S = 600.0
 """How long connect() waits for the replicas to load the model (a large model on a cold node takes minutes)."""
 
 
-class RayStartupError(RuntimeError):
+class RayStartupError(StartupError):
     """The cluster or the deployment cannot be used at start; one line saying which address and why."""
 
 

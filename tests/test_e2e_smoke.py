@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator):
     user = emulator.add_user("ada")
@@ -12,3 +14,36 @@ async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator):
     labels = [button.get("label") or button.get("emoji", {}).get("name") for button in result.buttons()]
     assert labels[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
     emulator.assert_no_violations()
+
+
+async def test_a_model_that_cannot_load_stops_the_bot_with_one_line(emulator, tmp_path):
+    from tests.harness import BotUnderTest, bot_config
+
+    config = bot_config(emulator, tmp_path / "no-such-model", tmp_path / "data")
+    bot = BotUnderTest(emulator, config, tmp_path)
+    with pytest.raises(RuntimeError, match="the bot exited with 1"):
+        await bot.start(ready_timeout=60)
+    errors = [line for line in bot.log().splitlines() if "Cannot start:" in line]
+    assert len(errors) == 1 and "no-such-model" in errors[0]
+    assert "Traceback" not in bot.log()
+
+
+async def test_an_unreachable_discord_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.harness import REPO
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"discord:\n  api_base: http://127.0.0.1:9/api/v10\nstorage:\n  dir: {tmp_path}/data\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(config)],
+        cwd=REPO,
+        env={"DISCORD_TOKEN": "x", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Cannot reach Discord at http://127.0.0.1:9/api/v10" in result.stderr
+    assert "Traceback" not in result.stderr
