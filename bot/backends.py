@@ -7,11 +7,14 @@ so ``model.*`` means the same thing everywhere.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+
+import torch
 
 from bot.config import Config
 from models.backend import Backend, LocalBackend
-from models.engine import Engine
+from models.engine import Engine, pick_device
 from models.styles import StyleBook
 
 TINY_MODEL_ID = "tiny"
@@ -39,6 +42,10 @@ def load_engine(config: Config, styles: StyleBook | None = None) -> Engine:
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     model = config.model
+    if pick_device(model.device).type == "cpu":
+        # torch's CPU kernels spin on every core by default; the event loop, the gateway and the HTTP uploads
+        # then stall behind them. Leaving one core free keeps the bot responsive at little cost per image.
+        torch.set_num_threads(model.cpu_threads or max(1, (os.cpu_count() or 1) - 1))
     return Engine.load(
         model_location(config),
         device=model.device,

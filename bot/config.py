@@ -54,6 +54,7 @@ class ModelConfig(Section):
     max_count: int = Field(default=4, ge=1, le=4)
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     preview_every: int = Field(default=2, ge=1)
+    cpu_threads: int | None = Field(default=None, ge=1)
 
 
 class RayConfig(Section):

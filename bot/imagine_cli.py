@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from bot.backends import load_engine
 from bot.config import Config
 from models.engine import GenerationRequest, ModelLoadError, Progress
-from models.images import InvalidImage, encode_image, load_image, make_grid
+from models.images import InvalidImage, encode_image, load_image, make_grid, recipe_metadata
 from models.styles import StyleBook, UnknownStyle
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -25,7 +24,7 @@ def _progress_bar(request_id: str, progress: Progress) -> None:
 
 
 def _write_png(image, recipe: dict, path: Path) -> None:
-    encoded = encode_image(image, max_bytes=NO_SIZE_LIMIT, metadata={"imagebot": json.dumps(recipe, sort_keys=True)})
+    encoded = encode_image(image, max_bytes=NO_SIZE_LIMIT, metadata=recipe_metadata(recipe))
     path.write_bytes(encoded.data)
 
 

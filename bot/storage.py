@@ -28,7 +28,7 @@ from uuid import uuid4
 import aiosqlite
 from PIL import Image
 
-from models.images import encode_image
+from models.images import encode_image, recipe_metadata
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
@@ -136,14 +136,11 @@ def _recipe_dict(recipe: Any) -> dict[str, Any]:
 
 
 def _write_png(image: Image.Image, path: Path, recipe: dict[str, Any]) -> None:
-    """A PNG with the recipe in text chunks (each field, plus all of it as JSON under 'recipe').
+    """A PNG with the recipe in text chunks (``recipe_metadata``), so the stored file can be sent as it is.
 
     Written to a temporary name and renamed, so a crash never leaves a half-written file behind a 'done' row.
     """
-    metadata = {key: str(value) for key, value in recipe.items() if value is not None}
-    if recipe:
-        metadata["recipe"] = json.dumps(recipe, sort_keys=True)
-    encoded = encode_image(image, max_bytes=sys.maxsize, metadata=metadata)
+    encoded = encode_image(image, max_bytes=sys.maxsize, metadata=recipe_metadata(recipe))
     partial = path.with_suffix(".part")
     partial.write_bytes(encoded.data)
     partial.replace(path)

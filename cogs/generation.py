@@ -190,14 +190,9 @@ class Generation(commands.Cog):
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         live = self._live(job)
-        pictures = await asyncio.gather(*(asyncio.to_thread(image.open) for image in images))
         try:
             file = await asyncio.to_thread(
-                results.image_file,
-                pictures,
-                images[0].recipe,
-                name=f"imagebot-{job.id[:8]}",
-                max_bytes=live.filesize_limit,
+                results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit
             )
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
             await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")

@@ -256,13 +256,8 @@ class Imagine(commands.Cog):
 
     async def show_single(self, interaction: discord.Interaction, source: Job, index: int) -> None:
         stored = await self.generation.storage.get_image(source.id, index)
-        picture = await asyncio.to_thread(stored.open)
         file = await asyncio.to_thread(
-            results.image_file,
-            [picture],
-            stored.recipe,
-            name=f"image-{index + 1}",
-            max_bytes=interaction.filesize_limit,
+            results.stored_file, [stored], name=f"image-{index + 1}", max_bytes=interaction.filesize_limit
         )
         await interaction.response.send_message(
             f"{results.headline(source)} — image {index + 1}",

@@ -8,8 +8,10 @@ and the dimensions in the header are checked against ``max_pixels`` before the p
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
@@ -150,6 +152,17 @@ def encode_image(image: Image.Image, *, max_bytes: int, metadata: dict[str, str]
         current = current.resize((max(1, current.width * 3 // 4), max(1, current.height * 3 // 4)),
                                  Image.Resampling.LANCZOS)
     raise ValueError(f"cannot encode a {image.width}x{image.height} image in {max_bytes:,} bytes")
+
+
+RECIPE_CHUNK = "imagebot"
+"""The PNG text chunk holding a whole recipe as JSON; every image the project writes carries it."""
+
+
+def recipe_metadata(recipe: dict[str, Any]) -> dict[str, str]:
+    """Text chunks for a recipe: each field on its own (readable in any image viewer) and all of it as JSON."""
+    chunks = {str(key): str(value) for key, value in recipe.items() if value is not None}
+    chunks[RECIPE_CHUNK] = json.dumps(recipe, sort_keys=True)
+    return chunks
 
 
 def read_metadata(data: bytes) -> dict[str, str]:

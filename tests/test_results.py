@@ -117,7 +117,7 @@ def test_preview_is_a_small_jpeg() -> None:
         assert image.format == "JPEG"
 
 
-# --- attachment checks before any download (cogs/utils/attachments.py) --------------------------------------------------
+# --- attachment checks before any download (cogs/utils/attachments.py) ----------------------------------------------
 
 
 class FakeAttachment:

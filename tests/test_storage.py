@@ -96,7 +96,7 @@ async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -
     image = await storage.get_image(job.id, 1)
     assert image.recipe == recipe(1).to_dict()
     metadata = read_metadata(image.path.read_bytes())
-    assert metadata["prompt"] == "a red fox" and json.loads(metadata["recipe"])["seed"] == 1
+    assert metadata["prompt"] == "a red fox" and json.loads(metadata["imagebot"])["seed"] == 1
     assert image.open().getpixel((0, 0)) == (40, 0, 0)
     with pytest.raises(ImageNotFound, match="can't find"):
         await storage.get_image(job.id, 2)

@@ -6,14 +6,13 @@ Kept apart from the cogs so the wording and the size fallbacks can be tested wit
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 
 import discord
 from PIL import Image
 
 from bot.storage import Job, StoredImage
-from models.images import encode_image, make_grid
+from models.images import encode_image, make_grid, recipe_metadata
 
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
@@ -83,9 +82,23 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
 def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_bytes: int) -> discord.File:
     """One attachment: the image (or a grid of several) as PNG with the recipe, or WebP/JPEG when too large."""
     picture = images[0] if len(images) == 1 else make_grid(list(images))
-    metadata = {"imagebot": json.dumps(recipe, sort_keys=True)}
-    encoded = encode_image(picture, max_bytes=max(1024, max_bytes - ATTACHMENT_MARGIN), metadata=metadata)
+    limit = max(1024, max_bytes - ATTACHMENT_MARGIN)
+    encoded = encode_image(picture, max_bytes=limit, metadata=recipe_metadata(recipe))
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
+
+
+def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int) -> discord.File:
+    """The attachment for stored results (blocking: run it in a thread).
+
+    A single stored PNG already carries its recipe, so when it fits it is sent byte for byte; a grid, or a file
+    over the limit, is composed and encoded again.
+    """
+    if len(images) == 1 and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
+        return discord.File(images[0].path, filename=f"{name}.png")
+    recipe = dict(images[0].recipe)
+    if len(images) > 1:  # a grid: the shared recipe, with each image's seed in grid order
+        recipe["seeds"] = [image.recipe.get("seed") for image in images]
+    return image_file([image.open() for image in images], recipe, name=name, max_bytes=max_bytes)
 
 
 def failure_text(job: Job, message: str) -> str:
