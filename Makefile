@@ -35,7 +35,7 @@ playground: setup
 # Chromium for the browser test of the playground: Debian's package (root only); the test skips, saying why, without it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		&& (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 		|| echo "note: chromium not installed; the playground browser test will be skipped"; }
 
 lint: setup-dev

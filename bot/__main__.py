@@ -109,7 +109,10 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not config.token:
         if getattr(args, "playground_without_token", False):
-            print("No DISCORD_TOKEN is set, so this starts the local playground instead of the Discord bot.")
+            print(
+                "No DISCORD_TOKEN is set, so this starts the local playground instead of the Discord bot "
+                "(README, 'Discord setup', says how to get a token)."
+            )
             return playground_command(args)
         print(NO_TOKEN.format(config=args.config), file=sys.stderr)
         return EXIT_USAGE

@@ -187,10 +187,12 @@ class Admin(commands.Cog):
         generation = self.generation
         added = await generation.storage.block_user(user.id, by=interaction.user.id, reason=reason)
         generation.blocked.add(user.id)
+        cancelled = await generation.cancel_all(user.id)
         log.warning("%s (%d) blocked user %d: %s", interaction.user, interaction.user.id, user.id, reason or "-")
+        dropped = f" {cancelled} of their waiting jobs were cancelled." if cancelled else ""
         await self.reply(
             interaction,
-            f"🚫 {user.mention} is blocked; their requests and buttons are refused. /admin unblock undoes it."
+            f"🚫 {user.mention} is blocked; their requests and buttons are refused.{dropped} /admin unblock undoes it."
             if added else f"{user.mention} was already blocked.",
         )
 

@@ -129,9 +129,22 @@ class Generation(commands.Cog):
             return "Only the person who asked for this can cancel it."
         if not await self.queue.cancel(job_id, user_id):
             return f"That request has already finished ({job.state})."
-        await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
-        self.live.pop(job_id, None)
+        await self._show_cancelled(job)
         return "Cancelled."
+
+    async def cancel_all(self, user_id: int) -> int:
+        """Cancel everything a person has queued or running (an admin blocked them); returns how many jobs."""
+        assert self.queue is not None
+        cancelled = 0
+        for job in self.queue.jobs_of(user_id):
+            if await self.queue.cancel(job.id, user_id, force=True):
+                await self._show_cancelled(job)
+                cancelled += 1
+        return cancelled
+
+    async def _show_cancelled(self, job: Job) -> None:
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
+        self.live.pop(job.id, None)
 
     # -- delivery ---------------------------------------------------------------------------------------------------
 

@@ -221,6 +221,21 @@ async def test_block_and_unblock(ops: Ops) -> None:
     assert (await ops.result(await ops.imagine(user, "hello again"))).attachments
 
 
+async def test_blocking_cancels_the_waiting_jobs(ops: Ops) -> None:
+    owner, user = ops.emu.owner, ops.emu.add_user("flooder")
+    assert "Paused" in await ops.admin(owner, "admin pause")
+    try:
+        waiting = [await ops.imagine(user, f"spam {n}") for n in range(2)]
+        answer = await ops.admin(owner, "admin block", {"user": user})
+        assert "is blocked" in answer and "2 of their waiting jobs were cancelled" in answer, answer
+        await ops.emu.wait_until(lambda: all("Cancelled" in i.original.content for i in waiting), 10, "cancelled")
+    finally:
+        await ops.admin(owner, "admin unblock", {"user": user})
+        assert "Resumed" in await ops.admin(owner, "admin resume")
+    _, body = await ops.health()
+    assert body["queue"]["depth"] == 0, body
+
+
 async def test_purge_and_forget_me_delete_images_so_their_buttons_say_so(ops: Ops) -> None:
     owner, ada, bob = ops.emu.owner, ops.emu.add_user("ada-purged"), ops.emu.add_user("bob-forgets")
     ada_result = await ops.result(await ops.imagine(ada, "a fox"))
