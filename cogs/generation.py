@@ -47,6 +47,7 @@ class Live:
     filesize_limit: int = DEFAULT_FILESIZE_LIMIT
     responded: asyncio.Event = field(default_factory=asyncio.Event)
     last_edit: float = 0.0
+    progress_shown: bool = False
     editing: asyncio.Lock = field(default_factory=asyncio.Lock)
     finished: bool = False
 
@@ -194,12 +195,16 @@ class Generation(commands.Cog):
     async def on_progress(self, job: Job, progress: Progress) -> None:
         live = self._live(job)
         last_step = progress.step >= progress.total
-        if last_step or time.monotonic() - live.last_edit < EDIT_INTERVAL_S:
+        # The first progress edit always goes out (even right after a position edit): it is the moment the person
+        # learns their images are being made. Later ones wait out the interval.
+        recent = time.monotonic() - live.last_edit < EDIT_INTERVAL_S
+        if last_step or (live.progress_shown and recent):
             return
         fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
         if progress.preview is not None:
             fields["attachments"] = [await asyncio.to_thread(results.preview_file, progress.preview)]
-        await self._edit(job, view=cancel_view(job.id), **fields)
+        if await self._edit(job, view=cancel_view(job.id), **fields):
+            live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         live = self._live(job)

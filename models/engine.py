@@ -536,7 +536,8 @@ class Engine:
         def on_step_end(pipe, step: int, _timestep, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             done = step + 1
             total = pipe.num_timesteps
-            want_preview = run.on_progress is not None and (done % self.preview_every == 0 or done == total)
+            # The first step always gets a preview: it is what the first progress edit a person sees shows.
+            want_preview = run.on_progress is not None and (done == 1 or done % self.preview_every == 0)
             for plan_index, row in plan_rows.items():
                 if not run.alive(plan_index):
                     continue

@@ -193,8 +193,9 @@ def test_progress_previews_and_cancellation(engine: Engine):
     assert isinstance(dropped, JobCancelled) and isinstance(kept, list)
     mine = [p for rid, p in events if rid == keep.request_id]
     assert [p.step for p in mine] == [1, 2, 3, 4, 5, 6] and all(p.total == 6 for p in mine)
-    previews = [p.preview for p in mine if p.preview is not None]
-    assert len(previews) == 2 and previews[0].size == (32, 32)  # steps 2 and 4: latent-sized, no VAE decode
+    previews = [p for p in mine if p.preview is not None]
+    assert [p.step for p in previews] == [1, 2, 4]  # the first step, then every preview_every (not the last)
+    assert previews[0].preview.size == (32, 32)  # latent-sized: no VAE decode
     assert [p.step for rid, p in events if rid == drop.request_id] == [1]
 
 
