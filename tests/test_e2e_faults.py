@@ -18,7 +18,16 @@ import pytest
 from models.images import read_metadata
 from tests.fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
-from tests.test_e2e_imagine import button, imagine, is_grid, labels, private_reply, public_messages, result_of
+from tests.test_e2e_imagine import (
+    button,
+    imagine,
+    is_grid,
+    labels,
+    png_bytes,
+    private_reply,
+    public_messages,
+    result_of,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -138,6 +147,39 @@ async def test_result_delivered_once_through_a_429(steady):
     assert results_in_channel(emu, "through a rate limit") == [result]
     limited = [r for r in emu.requests if r.status == 429]
     assert limited and limited[-1].method == "PATCH"
+    emu.assert_no_violations()
+
+
+async def test_result_delivered_once_through_a_server_error(steady):
+    emu = steady
+    emu.take_violations()
+    owner = emu.add_user("resilient")
+    interaction = await imagine(emu, owner, prompt="through a server error", count=4)
+    await interaction.wait_for_message(lambda m: "🎨 Generating" in m.content, timeout=30)
+    fault = emu.fail_next("PATCH /webhooks/*", n=1, status=500)
+    result = await result_of(interaction)
+    await asyncio.sleep(1.0)  # room for a duplicate to show up
+    assert fault.served == 1
+    assert results_in_channel(emu, "through a server error") == [result]
+    emu.assert_no_violations()
+
+
+async def test_a_slow_attachment_is_acknowledged_in_time_and_then_restyled(steady):
+    emu = steady
+    emu.take_violations()
+    emu.slow_attachments(4.0)  # longer than Discord's 3 s to answer
+    try:
+        interaction = await imagine(
+            emu, emu.add_user("slow-uploader"), prompt="a slow picture", count=1,
+            attachments={"image": ("photo.png", png_bytes())},
+        )
+        assert interaction.acked_after < 3
+        assert "Reading your picture" in interaction.original.content
+        result = await result_of(interaction)
+    finally:
+        emu.slow_attachments(0.0)
+    recipe = json.loads(read_metadata(emu.file_bytes(result.attachments[0]))["imagebot"])
+    assert recipe["strength"] is not None
     emu.assert_no_violations()
 
 
