@@ -79,3 +79,49 @@ def test_tiny_model_is_loadable_with_from_pretrained_offline(tmp_path):
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "(64, 64)"
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_model_dir) -> Path:
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        f"model:\n  id: {tiny_model_dir}\n  steps: 3\n  warmup: false\nstorage:\n  dir: {tmp_path}/data\n"
+        "styles:\n  - name: none\n  - name: anime\n    prompt: 'anime {prompt}'\n"
+    )
+    return config
+
+
+def test_imagine_writes_images_that_carry_their_recipe(tmp_path, tiny_config):
+    import json
+
+    from models.images import read_metadata
+
+    output = tmp_path / "out" / "cats.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--style", "anime", "--seed", "7",
+                     "--count", "2", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "step 3/3" in result.stderr  # the progress bar
+    first = json.loads(read_metadata((tmp_path / "out" / "cats-1.png").read_bytes())["imagebot"])
+    second = json.loads(read_metadata((tmp_path / "out" / "cats-2.png").read_bytes())["imagebot"])
+    assert (first["prompt"], first["style"], first["seed"], second["seed"]) == ("a cat", "anime", 7, 8)
+    assert output.exists()  # the grid of both
+
+    again = tmp_path / "again.png"
+    assert run_cli("imagine", "a cat", "--config", str(tiny_config), "--style", "anime", "--seed", "7",
+                   "-o", str(again)).returncode == 0
+    from PIL import Image
+
+    with Image.open(again) as repeated, Image.open(tmp_path / "out" / "cats-1.png") as original:
+        assert repeated.tobytes() == original.tobytes()  # the same recipe makes the same image
+
+
+def test_imagine_refuses_bad_inputs_with_exit_2(tmp_path, tiny_config):
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(corrupt))
+    assert result.returncode == 2
+    assert f"{corrupt}: That file is not an image I can read" in result.stderr
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--style", "anme")
+    assert result.returncode == 2 and "Did you mean anime" in result.stderr
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(tmp_path / "missing.png"))
+    assert result.returncode == 2 and "missing.png: cannot be read" in result.stderr
