@@ -2,7 +2,8 @@
 
 On one model and the same N concurrent requests it measures images/second of
   (a) naive: one plain ``pipe()`` call per request, one after another;
-  (b) engine: the N requests submitted at once to a LocalBackend, which batches up to max_batch per call;
+  (b) engine: the N requests submitted at once to a LocalBackend, which batches up to max_batch per call
+      (by default N, the batch (c) uses, so the two differ only by what the engine adds);
   (c) ideal: one hand-written batched ``pipe()`` call with all N prompts and generators;
 and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
 Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
@@ -98,6 +99,20 @@ async def timed(functions: list, repeats: int) -> list[float]:
     return [statistics.median(column) for column in times]
 
 
+def weight_bytes(*pipes) -> int:
+    """Bytes of distinct tensor storage behind the pipelines' modules: shared weights count once."""
+    seen, total = set(), 0
+    for pipe in pipes:
+        for component in pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                for tensor in (*component.parameters(), *component.buffers()):
+                    storage = tensor.untyped_storage()
+                    if storage.data_ptr() not in seen:
+                        seen.add(storage.data_ptr())
+                        total += storage.nbytes()
+    return total
+
+
 def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None:
     """RSS of txt2img alone, then with img2img attached through from_pipe (on CUDA also allocated VRAM)."""
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
@@ -110,10 +125,12 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
     img2img = AutoPipelineForImage2Image.from_pipe(pipe)
     gc.collect()
     both, vram_both = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
-    params = sum(p.numel() * p.element_size() for c in pipe.components.values() if isinstance(c, torch.nn.Module)
-                 for p in c.parameters())
-    print(f"memory: txt2img {alone / 2**20:.0f} MiB RSS ({params / 2**20:.0f} MiB params); with img2img "
-          f"{both / 2**20:.0f} MiB: +{(both - alone) / max(alone, 1):.1%} (target < 5%)")
+    weights_alone, weights_both = weight_bytes(pipe), weight_bytes(pipe, img2img)
+    print(f"weights in memory: txt2img {weights_alone / 2**20:.0f} MiB; with img2img {weights_both / 2**20:.0f} MiB: "
+          f"+{(weights_both - weights_alone) / max(weights_alone, 1):.1%} (target < 5%)")
+    # safetensors maps weight files lazily, so RSS can stay far below the weights until they are first used.
+    print(f"process RSS: txt2img +{alone / 2**20:.0f} MiB; with img2img +{both / 2**20:.0f} MiB: "
+          f"+{(both - alone) / max(alone, 1):.1%}")
     if device.type == "cuda":
         print(f"vram: txt2img {vram_alone / 2**20:.0f} MiB; with img2img {vram_both / 2**20:.0f} MiB")
     del pipe, img2img
@@ -127,10 +144,13 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["local", "ray"], default="local")
     parser.add_argument("-n", "--requests", type=int, default=8)
-    parser.add_argument("--max-batch", type=int, default=4)
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="images per pipeline call (default: N locally, so (b) and (c) batch alike; 4 on Ray)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if args.max_batch is None:
+        args.max_batch = 4 if args.backend == "ray" else args.requests
 
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model
