@@ -25,7 +25,8 @@ from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
-from models.engine import ASPECTS, GenerationRequest
+from cogs.utils.options import Rejected, imagine_request
+from models.engine import ASPECTS, MAX_SEED, GenerationRequest
 from models.images import InvalidImage, load_image
 from models.styles import Style, UnknownStyle
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_SEED = 2**32 - 1
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
 ASPECT_CHOICES = [
@@ -46,10 +46,6 @@ ASPECT_CHOICES = [
     app_commands.Choice(name="Tall (9:16)", value="tall"),
 ]
 assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
-
-
-class Rejected(Exception):
-    """A request that will not be queued; the message is shown to the person as is."""
 
 
 class Imagine(commands.Cog):
@@ -148,23 +144,21 @@ class Imagine(commands.Cog):
         image: discord.Attachment | None = None,
         negative: app_commands.Range[str, 0, 1000] | None = None,
         aspect: app_commands.Choice[str] | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
     ) -> None:
         config = self.bot.config
         try:
             chosen = self.generation.styles.get(style)
             self.check_requester(interaction, prompt, negative or "", style=chosen)
-            wanted = count if count is not None else config.model.max_count
-            if wanted > config.model.max_count:
-                raise Rejected(f"You can ask for at most {config.model.max_count} images at a time.")
-            request = GenerationRequest(
+            request = imagine_request(
                 prompt=prompt,
-                style=chosen.name,
-                negative=negative or "",
-                aspect=aspect.value if aspect else "square",
+                style=chosen,
+                negative=negative,
+                aspect=aspect.value if aspect else None,
                 seed=seed,
-                count=wanted,
+                count=count,
+                max_count=config.model.max_count,
             )
             if image is not None:
                 check_attachment(

@@ -60,7 +60,7 @@ async def test_limits_are_private_refusals_that_say_what_to_do(strict):
     first, second = emu.add_user("first"), emu.add_user("second")
 
     too_many = await imagine(emu, first, count=3)
-    assert "at most 2 images" in await private_reply(too_many)
+    assert "1 to 2 images at a time" in await private_reply(too_many)
 
     # The 3 s batch window keeps the first job waiting, so the queue (of one) is full meanwhile.
     queued = await imagine(emu, first, prompt="the only job", count=2)
