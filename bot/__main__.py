@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
@@ -151,8 +152,10 @@ def imagine_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # transformers warns at import time about optional packages the bot does not use.
+    # transformers warns at import time about optional packages the bot does not use, and diffusers still passes
+    # huggingface_hub an argument it deprecated; neither is something an operator can act on.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", message="The `local_dir_use_symlinks` argument is deprecated")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

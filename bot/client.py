@@ -28,7 +28,7 @@ from bot.metrics import Metrics
 from bot.monitor import LoopLagMonitor
 from bot.server import OpsServer
 from bot.storage import Storage
-from models.engine import StartupError
+from models.engine import ModelLoadError, StartupError
 
 log = logging.getLogger(__name__)
 
@@ -201,5 +201,7 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
         # line (the engine and the Ray backend word these errors for people), with no traceback to dig through.
         if isinstance(error.original, StartupError):
             log.error("Cannot start: %s", error.original)
+            if isinstance(error.original, ModelLoadError):
+                log.error("To try the bot without downloading a model, set model.id: tiny (its images are noise).")
             return 1
         raise
