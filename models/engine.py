@@ -420,14 +420,6 @@ class Engine:
                  time.monotonic() - started)
         return engine
 
-    @classmethod
-    def from_config(cls, model, *, styles: StyleBook, default_negative: str = "") -> Engine:
-        """Load from bot.config's ``model`` section (``config.model``)."""
-        return cls.load(model.id, device=model.device, dtype=model.dtype, compile=model.compile, warmup=model.warmup,
-                        max_batch=model.max_batch, styles=styles, default_negative=default_negative,
-                        steps=model.steps, guidance=model.guidance, size=model.size,
-                        preview_every=model.preview_every, max_count=model.max_count)
-
     def warmup(self) -> None:
         """One small run so the first person does not pay for lazy initialisation (and compilation)."""
         plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps)),
