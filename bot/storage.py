@@ -53,7 +53,6 @@ class JobState(StrEnum):
     EXPIRED = "expired"
 
 
-ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
 
 

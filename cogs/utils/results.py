@@ -99,7 +99,3 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int) -> 
     if len(images) > 1:  # a grid: the shared recipe, with each image's seed in grid order
         recipe["seeds"] = [image.recipe.get("seed") for image in images]
     return image_file([image.open() for image in images], recipe, name=name, max_bytes=max_bytes)
-
-
-def failure_text(job: Job, message: str) -> str:
-    return f"{headline(job)}\n❌ {message}"
