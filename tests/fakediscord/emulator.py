@@ -79,6 +79,11 @@ class ApiError(Exception):
         super().__init__(f"{status} {code} {message}")
         self.status, self.code, self.message, self.errors = status, code, message, errors
 
+    @classmethod
+    def invalid_form(cls, errors: dict[str, Any]) -> ApiError:
+        """Discord's answer to a body that breaks its rules: 400, code 50035, with the nested ``errors``."""
+        return cls(400, 50035, "Invalid Form Body", errors)
+
     def response(self) -> web.Response:
         body: dict[str, Any] = {"message": self.message, "code": self.code}
         if self.errors is not None:
@@ -957,10 +962,7 @@ class FakeDiscord:
                 route=route,
                 inter=inter,
             )
-            raise ApiError(
-                400,
-                50035,
-                "Invalid Form Body",
+            raise ApiError.invalid_form(
                 {"_errors": [{"code": "CONTENT_TYPE_INVALID", "message": f"Expected application/json, got {ctype!r}"}]},
             )
         try:
@@ -1003,7 +1005,7 @@ class FakeDiscord:
                 self._violate(
                     problem.kind, f"{where}: {problem.message}", route=route, inter=inter, path=list(problem.path)
                 )
-            raise ApiError(400, 50035, "Invalid Form Body", rules.form_errors(problems))
+            raise ApiError.invalid_form(rules.form_errors(problems))
 
     # ------------------------------------------------------------------ messages
 
@@ -1182,10 +1184,7 @@ class FakeDiscord:
         route = f"PUT {request.path[len(API_PREFIX) :]}"
         body, _ = await self._read_body(request, route)
         if not isinstance(body, list):
-            raise ApiError(
-                400,
-                50035,
-                "Invalid Form Body",
+            raise ApiError.invalid_form(
                 {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Must be an array."}]},
             )
         problems = [
@@ -1196,7 +1195,7 @@ class FakeDiscord:
         if problems:
             for p in problems:
                 self._violate(p.kind, p.message, route=route, path=list(p.path))
-            raise ApiError(400, 50035, "Invalid Form Body", rules.form_errors(problems))
+            raise ApiError.invalid_form(rules.form_errors(problems))
         synced: dict[str, dict[str, Any]] = {}
         for item in body:
             previous = store.get(item["name"])
@@ -1275,10 +1274,7 @@ class FakeDiscord:
                 route=route,
                 inter=inter,
             )
-            raise ApiError(
-                400,
-                50035,
-                "Invalid Form Body",
+            raise ApiError.invalid_form(
                 {
                     "type": {
                         "_errors": [
