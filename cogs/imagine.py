@@ -107,10 +107,6 @@ class Imagine(commands.Cog):
             **fields,  # type: ignore[arg-type]
         )
 
-    async def refuse(self, interaction: discord.Interaction, message: str) -> None:
-        """An ephemeral reply, as the initial response or, once answered, as a private followup."""
-        await reply_privately(interaction, message)
-
     async def enqueue(self, interaction: discord.Interaction, job: Job) -> None:
         """Queue the job, then answer publicly with its place in line (the message the result will replace)."""
         generation = self.generation
@@ -191,7 +187,7 @@ class Imagine(commands.Cog):
                 await interaction.delete_original_response()
             except discord.HTTPException:
                 log.debug("could not delete the original response of %s", interaction.id)
-        await self.refuse(interaction, message)
+        await reply_privately(interaction, message)
 
     @imagine.autocomplete("style")
     async def style_autocomplete(
@@ -212,17 +208,17 @@ class Imagine(commands.Cog):
         except ImageExpired:
             hours = self.bot.config.storage.image_ttl_hours
             kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
-            await self.refuse(
+            await reply_privately(
                 interaction,
                 f"This image has expired: images are kept for {kept}, then deleted. "
                 "Run /imagine again (the recipe is in the message) to make it anew.",
             )
         except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError) as error:
             message = error.reason if isinstance(error, Refused) else str(error)
-            await self.refuse(interaction, message)
+            await reply_privately(interaction, message)
         except Exception:
             log.exception("button %s on job %s failed", action, job_id)
-            await self.refuse(
+            await reply_privately(
                 interaction,
                 f"Something went wrong on my side. If it keeps happening, tell the bot's operators: {interaction.id}",
             )
@@ -230,7 +226,7 @@ class Imagine(commands.Cog):
     async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
         generation = self.generation
         if action is Action.CANCEL:
-            await self.refuse(interaction, await generation.cancel(job_id, interaction.user.id))
+            await reply_privately(interaction, await generation.cancel(job_id, interaction.user.id))
             return
         source = await generation.storage.get_job(job_id)
         if source is None:
