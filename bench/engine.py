@@ -40,7 +40,8 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from models.engine import Engine, GenerationRequest, pick_device, pick_dtype  # noqa: E402
+from models.engine import Engine, pick_device, pick_dtype  # noqa: E402
+from models.plan import GenerationRequest  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def write_sd15(directory: Path) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from models.tiny import _byte_tokenizer
+    from models.tiny.tokenizers import byte_clip_tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.5's
@@ -62,7 +63,7 @@ def write_sd15(directory: Path) -> Path:
         block_out_channels=[128, 256, 512, 512], latent_channels=4, sample_size=512,
         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, layers_per_block=2,
     )
-    tokenizer = _byte_tokenizer()
+    tokenizer = byte_clip_tokenizer()
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
         num_attention_heads=12, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
@@ -170,6 +171,7 @@ def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:
     import ray
     from ray import serve
 
+    from bot.backends import engine_settings, ray_settings
     from bot.config import Config
     from models.ray_backend import RayBackend, _init_ray
 
@@ -187,7 +189,8 @@ def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
 
     async def measure(replicas: int) -> float:
-        backend = await RayBackend.connect(config(replicas), StyleBook([]))
+        parsed = config(replicas)
+        backend = await RayBackend.connect(engine_settings(parsed), ray_settings(parsed), StyleBook([]))
         await backend.start()
         assert await backend.capacity() == replicas * args.max_batch
 
@@ -214,7 +217,8 @@ def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:
 
     print(f"model {args.arch if not args.model else model} on Ray, {device}, N={args.requests}, "
           f"batch_size={args.max_batch}, steps={args.steps}")
-    _init_ray(config(2))  # sized for two replicas (on CPU: one logical CPU, one torch thread, per replica)
+    # sized for two replicas (on CPU: one logical CPU, one torch thread, per replica)
+    _init_ray(ray_settings(config(2)))
     async def both() -> tuple[float, float]:
         return await measure(1), await measure(2)
 
@@ -254,7 +258,7 @@ def run(args: argparse.Namespace, model: str) -> int:
              generator=[torch.Generator(device.type).manual_seed(i) for i in range(len(prompts))])
 
 
-    from models.backend import LocalBackend
+    from models.local_backend import LocalBackend
 
     async def measure() -> list[float]:
         # Everything torch does runs on worker threads, as in the bot: (a) and (c) on one, the engine on its own.

@@ -53,12 +53,13 @@ class EngineAlone:
     """The engine in this process making the batches the bot would make, timed between the bot's rounds."""
 
     def __init__(self, config: dict, users: int, count: int) -> None:
-        from bot.backends import load_engine
-        from models.engine import GenerationRequest
+        from bot.backends import engine_settings
+        from models.engine import load_engine
+        from models.plan import GenerationRequest
         from models.styles import StyleBook
 
         parsed = Config.model_validate(config)
-        self.engine = load_engine(parsed, StyleBook(parsed.styles))
+        self.engine = load_engine(engine_settings(parsed), StyleBook(parsed.styles))
         self.per_batch = max(1, self.engine.max_batch // count)
         self.plans = [self.engine.plan(GenerationRequest(f"user {n} a cat", count=count)) for n in range(users)]
         self.engine.generate(self.plans[: self.per_batch])  # lazy initialisation, as the bot's warm-up would

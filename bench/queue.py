@@ -32,7 +32,8 @@ from PIL import Image  # noqa: E402
 from bot.config import QueueConfig  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
 from bot.storage import Job, Storage  # noqa: E402
-from models.engine import GeneratedImage, GenerationRequest, Plan, make_defaults, resolve_plan  # noqa: E402
+from models.families import BY_NAME  # noqa: E402
+from models.plan import GeneratedImage, GenerationRequest, Plan, resolve_plan  # noqa: E402
 from models.styles import Style, StyleBook  # noqa: E402
 
 STYLES = StyleBook([Style(name="none"), Style(name="slow", prompt="slow {prompt}", steps=3)])
@@ -75,7 +76,7 @@ class InstantEngine:
     def __init__(self, max_batch: int = 4, pause: float = 0.0) -> None:
         self.max_batch = max_batch
         self.pause = pause
-        self.defaults = make_defaults("turbo", 512, 8)
+        self.defaults = BY_NAME["turbo"].defaults(512, 8)
         self.batches: list[list[str]] = []
 
     async def capacity(self) -> int:

@@ -12,8 +12,7 @@ import warnings
 from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+from bot.exit_codes import ExitCode
 
 NO_TOKEN = """\
 No Discord bot token is set, so the bot cannot log in.
@@ -61,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tiny = command("tiny-model", tiny_model_command, "Write the tiny random test pipeline (images are noise).")
     tiny.add_argument("directory", type=Path, metavar="DIR")
+    tiny.add_argument("--family", default="sd", help="which model family's tiny pipeline (default: sd)")
 
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
@@ -95,19 +95,19 @@ def _setup_logging(config: Config, verbose: bool) -> None:
 def check_command(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(
         f"{args.config}: ok — model {config.model.id} on {config.model.device}, {len(config.styles)} styles, "
         f"{config.engine.backend} backend, data in {config.storage.dir}"
         + ("" if config.token else " (no Discord token set: export DISCORD_TOKEN=...)")
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_command(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if not config.token:
         if getattr(args, "playground_without_token", False):
             print(
@@ -116,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
             )
             return playground_command(args)
         print(NO_TOKEN.format(config=args.config), file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     _setup_logging(config, args.verbose)
     from bot.client import run_bot
 
@@ -126,7 +126,7 @@ def run_command(args: argparse.Namespace) -> int:
 def playground_command(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     _setup_logging(config, args.verbose)
     from bot.playground import run_playground
 
@@ -134,17 +134,22 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import write_tiny_pipeline
+    from models.tiny import BUILDERS, write_tiny_pipeline
 
-    path = write_tiny_pipeline(args.directory)
-    print(f"wrote the tiny random pipeline to {path} (its images are noise; load it with from_pretrained)")
-    return EXIT_OK
+    if args.family not in BUILDERS:
+        print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(BUILDERS)}",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    path = write_tiny_pipeline(args.directory, args.family)
+    print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
+          "from_pretrained)")
+    return ExitCode.OK
 
 
 def imagine_command(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     _setup_logging(config, args.verbose)
     from bot.imagine_cli import imagine
 

@@ -14,6 +14,7 @@ import json
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -24,11 +25,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Config
+from bot.exit_codes import ExitCode
+from bot.messages import something_went_wrong
 from bot.metrics import Metrics
 from bot.monitor import LoopLagMonitor
 from bot.server import OpsServer
+from bot.service import GenerationService
 from bot.storage import Storage
-from models.engine import ModelLoadError, StartupError
+from models.plan import ModelLoadError, StartupError
+
+if TYPE_CHECKING:
+    from cogs.utils.buttons import ButtonHandler
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,13 @@ def use_endpoints(api_base: str, gateway_url: str | None) -> None:
     discord.http.Route.BASE = api_base
     if gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class GenerationUnavailable(app_commands.CheckFailure):
+    """Image generation is loading or reloading; the message is shown as it is, privately."""
+
+    def __init__(self) -> None:
+        super().__init__("Image generation is reloading; try again in a minute.")
 
 
 class ImageBot(commands.AutoShardedBot):
@@ -67,9 +81,20 @@ class ImageBot(commands.AutoShardedBot):
         self.config_path = config_path
         """The file ``config`` came from; /admin reload reads it again (None: reload is not possible)."""
         self.storage: Storage | None = None
+        self.generation: GenerationService | None = None
+        """Set by the generation cog while it is loaded (None while the model loads or reloads)."""
+        self.button_handler: ButtonHandler | None = None
+        """Set by the cog that answers the result buttons while it is loaded."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None
+
+    @property
+    def service(self) -> GenerationService:
+        """The generation service, or GenerationUnavailable (shown to the person) while it is not loaded."""
+        if self.generation is None:
+            raise GenerationUnavailable()
+        return self.generation
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error
@@ -126,9 +151,7 @@ class ImageBot(commands.AutoShardedBot):
             message = str(error)
         else:
             log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
-            message = (
-                f"Something went wrong on my side. If it keeps happening, tell the bot's operators: {interaction.id}"
-            )
+            message = something_went_wrong(interaction.id)
         await reply_privately(interaction, message)
 
     async def close(self) -> None:
@@ -167,7 +190,7 @@ async def _serve(config: Config, config_path: Path | None = None) -> int:
         if runner in done:
             stopper.cancel()
             runner.result()
-            return 0
+            return ExitCode.OK
         log.info("Stopping: finishing the running batch, then saving the queue for the next start")
         await bot.close()
         # The queue is saved by now. If the stop came before discord.py got going (during login or setup_hook,
@@ -178,7 +201,7 @@ async def _serve(config: Config, config_path: Path | None = None) -> int:
             log.warning("discord.py did not finish within %.0f s of closing; exiting anyway", STOP_RUNNER_TIMEOUT_S)
         except Exception:
             log.warning("discord.py raised while stopping; the queue was saved, exiting normally", exc_info=True)
-    return 0
+    return ExitCode.OK
 
 
 def run_bot(config: Config, config_path: Path | None = None) -> int:
@@ -187,15 +210,15 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
         return asyncio.run(_serve(config, config_path))
     except discord.LoginFailure:
         log.error("Discord refused the token. Reset it in the developer portal and set DISCORD_TOKEN again.")
-        return 2
+        return ExitCode.USAGE
     except discord.PrivilegedIntentsRequired as error:
         log.error("%s", error)
-        return 2
+        return ExitCode.USAGE
     except aiohttp.ClientConnectionError as error:
         log.error(
             "Cannot reach Discord at %s (%s). Check the network or discord.api_base.", discord.http.Route.BASE, error
         )
-        return 1
+        return ExitCode.FAILURE
     except commands.ExtensionFailed as error:
         # A model that cannot load or a Ray cluster that cannot be reached is the operator's to fix: say so in one
         # line (the engine and the Ray backend word these errors for people), with no traceback to dig through.
@@ -203,5 +226,5 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
             log.error("Cannot start: %s", error.original)
             if isinstance(error.original, ModelLoadError):
                 log.error("To try the bot without downloading a model, set model.id: tiny (its images are noise).")
-            return 1
+            return ExitCode.FAILURE
         raise

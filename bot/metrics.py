@@ -127,9 +127,8 @@ class Metrics:
 
     def refresh(self, bot: ImageBot) -> None:
         """Read the gauges from the running bot."""
-        generation = bot.get_cog("Generation")
-        queue = getattr(generation, "queue", None)
-        if queue is not None:
+        if bot.generation is not None:
+            queue = bot.generation.queue
             self.queue_depth.set(queue.depth)
             self.jobs_running.set(queue.running)
             self.queue_paused.set(1 if queue.paused else 0)

@@ -39,7 +39,7 @@ from models.backend import BackendUnavailable
 
 if TYPE_CHECKING:
     from models.backend import Backend
-    from models.engine import GeneratedImage, Plan, Progress
+    from models.plan import GeneratedImage, Plan, Progress
 
 __all__ = ["Job", "JobQueue", "JobState", "Refused"]
 

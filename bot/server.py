@@ -34,8 +34,7 @@ def health_problems(bot: ImageBot) -> list[str]:
     gateway = gateway_problem(bot)
     if gateway is not None:
         problems.append(gateway)
-    generation = bot.get_cog("Generation")
-    if generation is None or getattr(generation, "backend", None) is None:
+    if bot.generation is None:
         problems.append("model not loaded")
     if bot.storage is None:
         problems.append("storage not open")
@@ -63,8 +62,7 @@ class OpsServer:
 
     async def healthz(self, request: web.Request) -> web.Response:
         problems = health_problems(self.bot)
-        generation = self.bot.get_cog("Generation")
-        queue = getattr(generation, "queue", None)
+        queue = None if self.bot.generation is None else self.bot.generation.queue
         body = {
             "status": "unavailable" if problems else "ok",
             "problems": problems,

@@ -16,7 +16,6 @@ import json
 import logging
 import re
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +27,12 @@ from uuid import uuid4
 import aiosqlite
 from PIL import Image
 
-from models.images import encode_image, recipe_metadata
+from models.images import write_recipe_png
+from models.plan import GenerationRequest
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
-    from models.engine import GeneratedImage, GenerationRequest
+    from models.plan import GeneratedImage
 
 log = logging.getLogger(__name__)
 
@@ -130,24 +130,7 @@ class StoredImage:
         return _open_rgb(self.path)
 
 
-def _recipe_dict(recipe: Any) -> dict[str, Any]:
-    return recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
-
-
-def _write_png(image: Image.Image, path: Path, recipe: dict[str, Any]) -> None:
-    """A PNG with the recipe in text chunks (``recipe_metadata``), so the stored file can be sent as it is.
-
-    Written to a temporary name and renamed, so a crash never leaves a half-written file behind a 'done' row.
-    """
-    encoded = encode_image(image, max_bytes=sys.maxsize, metadata=recipe_metadata(recipe))
-    partial = path.with_suffix(".part")
-    partial.write_bytes(encoded.data)
-    partial.replace(path)
-
-
 def _load_request(data: dict[str, Any], init_image: Image.Image | None) -> GenerationRequest:
-    from models.engine import GenerationRequest  # torch comes with it: import only when a job is read back
-
     return GenerationRequest.from_dict(data, init_image=init_image)
 
 
@@ -267,7 +250,7 @@ class Storage:
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
-            await asyncio.to_thread(_write_png, init_image, self.directory / init_path, {})
+            await asyncio.to_thread(write_recipe_png, init_image, {}, self.directory / init_path)
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
@@ -321,9 +304,9 @@ class Storage:
         now = self.clock()
         stored = []
         for index, generated in enumerate(images):
-            recipe = _recipe_dict(generated.recipe)
+            recipe = generated.recipe.to_dict()
             relative = f"images/{job.id}-{index}.png"
-            await asyncio.to_thread(_write_png, generated.image, self.directory / relative, recipe)
+            await asyncio.to_thread(write_recipe_png, generated.image, recipe, self.directory / relative)
             stored.append((index, relative, recipe))
         async with self._transaction() as db:
             await db.executemany(

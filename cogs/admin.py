@@ -21,7 +21,7 @@ from bot.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from cogs.generation import Generation
+    from bot.service import GenerationService
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,8 @@ class Admin(commands.Cog):
         self.bot = bot
 
     @property
-    def generation(self) -> Generation:
-        cog = self.bot.get_cog("Generation")
-        if cog is None or cog.queue is None:  # type: ignore[attr-defined]
-            raise app_commands.CheckFailure("Image generation is reloading; try again in a minute.")
-        return cog  # type: ignore[return-value]
+    def generation(self) -> GenerationService:
+        return self.bot.service
 
     async def reply(self, interaction: discord.Interaction, message: str, **kwargs: object) -> None:
         await interaction.response.send_message(
@@ -90,7 +87,6 @@ class Admin(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         generation = self.generation
         queue = generation.queue
-        assert queue is not None
         storage = generation.storage
         states = await storage.jobs_by_state()
         week_ago = time.time() - 7 * 24 * 3600
@@ -110,7 +106,6 @@ class Admin(commands.Cog):
     @admin.command(name="pause", description="Stop starting new batches (requests are still queued)")
     async def pause(self, interaction: discord.Interaction) -> None:
         queue = self.generation.queue
-        assert queue is not None
         if queue.paused:
             await self.reply(interaction, "The queue is already paused. /admin resume starts it again.")
             return
@@ -125,7 +120,6 @@ class Admin(commands.Cog):
     @admin.command(name="resume", description="Start batches again after /admin pause")
     async def resume(self, interaction: discord.Interaction) -> None:
         queue = self.generation.queue
-        assert queue is not None
         if not queue.paused:
             await self.reply(interaction, "The queue is not paused.")
             return
@@ -150,18 +144,13 @@ class Admin(commands.Cog):
         generation = self.generation
         config = self.bot.config
         later = restart_needed(config, new)
-        # The style book is shared with the engine (and the Ray backend's planner), so replacing its contents
-        # in place changes what every holder sees at once.
-        generation.styles.replace(new.styles)
         config.styles = new.styles
         config.moderation = new.moderation
         config.admins = new.admins
-        engine = getattr(generation.backend, "engine", None)
-        if engine is not None and hasattr(engine, "default_negative"):
-            engine.default_negative = new.moderation.default_negative
-        imagine = self.bot.get_cog("Imagine")
-        if imagine is not None:
-            imagine.reload_moderation()  # type: ignore[attr-defined]
+        # The style book is shared with the engine (and the Ray backend's planner), so replacing its contents
+        # in place changes what every holder sees at once; the default negative goes to the backend's planner.
+        generation.reload(config)
+        self.bot.dispatch("config_reload", config)  # cogs that compile parts of it (banned terms) listen
         log.warning("config reloaded from %s by %s (%d)", path, interaction.user, interaction.user.id)
         message = (
             f"✅ Reloaded {path}: {len(generation.styles)} styles, "
@@ -184,10 +173,8 @@ class Admin(commands.Cog):
         if user.id == interaction.user.id:
             await self.reply(interaction, "You can't block yourself.")
             return
-        generation = self.generation
-        added = await generation.storage.block_user(user.id, by=interaction.user.id, reason=reason)
-        generation.blocked.add(user.id)
-        cancelled = await generation.cancel_all(user.id)
+        outcome = await self.generation.block(user.id, by=interaction.user.id, reason=reason)
+        added, cancelled = outcome.added, outcome.cancelled
         log.warning("%s (%d) blocked user %d: %s", interaction.user, interaction.user.id, user.id, reason or "-")
         dropped = f" {cancelled} of their waiting jobs were cancelled." if cancelled else ""
         await self.reply(
@@ -199,9 +186,7 @@ class Admin(commands.Cog):
     @admin.command(name="unblock", description="Let a blocked person use the bot again")
     @app_commands.describe(user="Who to unblock")
     async def unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
-        generation = self.generation
-        removed = await generation.storage.unblock_user(user.id)
-        generation.blocked.discard(user.id)
+        removed = await self.generation.unblock(user.id)
         log.warning("%s (%d) unblocked user %d", interaction.user, interaction.user.id, user.id)
         await self.reply(
             interaction, f"✅ {user.mention} can use the bot again." if removed else f"{user.mention} was not blocked."
@@ -210,9 +195,7 @@ class Admin(commands.Cog):
     @admin.command(name="purge", description="Delete someone's stored images and request history")
     @app_commands.describe(user="Whose images and history to delete")
     async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
-        queue = self.generation.queue
-        assert queue is not None
-        deleted = await queue.forget_user(user.id)
+        deleted = await self.generation.forget_user(user.id)
         log.warning("%s (%d) purged user %d: %d jobs", interaction.user, interaction.user.id, user.id, deleted)
         await self.reply(
             interaction,
@@ -237,9 +220,7 @@ class Admin(commands.Cog):
         )
 
     async def forget(self, user_id: int) -> int:
-        queue = self.generation.queue
-        assert queue is not None
-        deleted = await queue.forget_user(user_id)
+        deleted = await self.generation.forget_user(user_id)
         log.info("user %d asked to be forgotten: %d jobs deleted", user_id, deleted)
         return deleted
 

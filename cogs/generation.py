@@ -1,4 +1,4 @@
-"""The GPU generation cog: it owns the engine backend and the queue worker, and delivers their results.
+"""The GPU generation cog: it starts the generation service (``bot.generation``) and delivers its results.
 
 ``cog_load`` loads the model and starts the queue; ``cog_unload`` stops taking work, lets the running
 batch finish (up to a grace period) and leaves the rest queued in storage for the next start — so
@@ -18,17 +18,14 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.backends import build_backend
-from bot.queue import JobQueue
-from bot.storage import Job, Storage, StoredImage
+from bot.service import GenerationService
+from bot.storage import Job, StoredImage
 from cogs.utils import results
 from cogs.utils.buttons import cancel_view, result_view, single_view
-from models.styles import StyleBook
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from models.backend import Backend
-    from models.engine import Progress
+    from models.plan import Progress
 
 log = logging.getLogger(__name__)
 
@@ -53,60 +50,28 @@ class Live:
 
 
 class Generation(commands.Cog):
-    """Runs the model and the queue."""
+    """Runs the generation service and shows what it does in Discord (it is the service's ``Delivery``)."""
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
-        self.config = bot.config
-        self.styles = StyleBook(bot.config.styles)
-        self.backend: Backend | None = None
-        self.queue: JobQueue | None = None
         self.live: dict[str, Live] = {}
-        self.blocked: set[int] = set()
-
-    @property
-    def storage(self) -> Storage:
-        assert self.bot.storage is not None
-        return self.bot.storage
 
     async def cog_load(self) -> None:
-        self.backend = await build_backend(self.config, self.styles)
-        self.queue = JobQueue(
-            self.storage,
-            self.backend,
-            self.config.queue,
-            on_progress=self.on_progress,
-            on_result=self.on_result,
-            on_failure=self.on_failure,
-            on_expired=self.on_expired,
-            on_position=self.on_position,
-            housekeeping_minutes=self.config.storage.housekeeping_minutes,
-            observer=self.bot.metrics,
-        )
-        self.blocked = await self.storage.blocked_users()
         # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
-        await self.queue.start()
+        assert self.bot.storage is not None
+        self.bot.generation = await GenerationService.start(
+            self.bot.config, self.bot.storage, delivery=self, observer=self.bot.metrics
+        )
 
     async def cog_unload(self) -> None:
-        if self.queue is not None:
-            await self.queue.stop(timeout=self.config.queue.stop_grace_s)
-        if self.backend is not None:
-            await self.backend.close()
+        service, self.bot.generation = self.bot.generation, None
+        if service is not None:
+            await service.stop(self.bot.config.queue.stop_grace_s)
 
-    # -- used by the other cogs -----------------------------------------------------------------------------------
+    # -- what the service tells its delivery ----------------------------------------------------------------------
 
-    def is_blocked(self, user_id: int) -> bool:
-        return user_id in self.blocked
-
-    async def submit(self, job: Job, *, role_ids: list[int], filesize_limit: int) -> Job:
-        """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person)."""
-        assert self.queue is not None
-        self.live[job.id] = Live(filesize_limit=filesize_limit)
-        try:
-            return await self.queue.submit(job, role_ids=role_ids)
-        except BaseException:
-            self.live.pop(job.id, None)
-            raise
+    def expect(self, job_id: str, filesize_limit: int) -> None:
+        self.live[job_id] = Live(filesize_limit=filesize_limit)
 
     def responded(self, job_id: str) -> None:
         """The interaction's public message exists now, so it may be edited."""
@@ -114,36 +79,10 @@ class Generation(commands.Cog):
         if live is not None:
             live.responded.set()
 
-    def position_text(self, job: Job) -> str:
-        assert self.queue is not None
-        where = self.queue.position(job.id)
-        if where is None:
-            return results.progress_text(job, 0, 1)
-        return results.queued_text(job, *where)
+    def forget(self, job_id: str) -> None:
+        self.live.pop(job_id, None)
 
-    async def cancel(self, job_id: str, user_id: int) -> str:
-        assert self.queue is not None
-        job = await self.storage.get_job(job_id)
-        if job is None:
-            return "I can't find that request."
-        if job.user_id != user_id:
-            return "Only the person who asked for this can cancel it."
-        if not await self.queue.cancel(job_id, user_id):
-            return f"That request has already finished ({job.state})."
-        await self._show_cancelled(job)
-        return "Cancelled."
-
-    async def cancel_all(self, user_id: int) -> int:
-        """Cancel everything a person has queued or running (an admin blocked them); returns how many jobs."""
-        assert self.queue is not None
-        cancelled = 0
-        for job in self.queue.jobs_of(user_id):
-            if await self.queue.cancel(job.id, user_id, force=True):
-                await self._show_cancelled(job)
-                cancelled += 1
-        return cancelled
-
-    async def _show_cancelled(self, job: Job) -> None:
+    async def on_cancelled(self, job: Job) -> None:
         await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
         self.live.pop(job.id, None)
 
@@ -229,7 +168,8 @@ class Generation(commands.Cog):
             if channel is None:
                 raise RuntimeError(f"job {job.id} has no message and no channel to deliver to")
             message = await channel.send(content=results.headline(job), embed=fields["embed"], file=file, view=view)  # type: ignore[arg-type]
-            await self.storage.set_messages(job.id, result_message_id=message.id)
+            assert self.bot.storage is not None
+            await self.bot.storage.set_messages(job.id, result_message_id=message.id)
         self.live.pop(job.id, None)
 
     async def on_failure(self, job: Job, message: str) -> None:

@@ -18,7 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import reply_privately
+from bot.client import GenerationUnavailable, reply_privately
+from bot.messages import something_went_wrong
 from bot.queue import Refused
 from bot.storage import ImageExpired, ImageNotFound, Job
 from cogs.utils import results
@@ -26,13 +27,14 @@ from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_at
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import Rejected, imagine_request
-from models.engine import ASPECTS, MAX_SEED, GenerationRequest
 from models.images import InvalidImage, load_image
+from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style, UnknownStyle
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from cogs.generation import Generation
+    from bot.config import Config
+    from bot.service import GenerationService
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +61,21 @@ class Imagine(commands.Cog):
     async def cog_load(self) -> None:
         self.session = aiohttp.ClientSession()
         self.bot.add_dynamic_items(JobButton)
+        self.bot.button_handler = self
 
     async def cog_unload(self) -> None:
+        self.bot.button_handler = None
         self.bot.remove_dynamic_items(JobButton)
         if self.session is not None:
             await self.session.close()
 
-    def reload_moderation(self) -> None:
-        self.banned = BannedTerms(self.bot.config.moderation.banned_terms)
+    @commands.Cog.listener()
+    async def on_config_reload(self, config: Config) -> None:
+        self.banned = BannedTerms(config.moderation.banned_terms)
 
     @property
-    def generation(self) -> Generation:
-        cog = self.bot.get_cog("Generation")
-        if cog is None:
-            raise Rejected("Image generation is reloading; try again in a minute.")
-        return cog  # type: ignore[return-value]
+    def generation(self) -> GenerationService:
+        return self.bot.service
 
     # -- checks shared by the command and the buttons -------------------------------------------------------------
 
@@ -111,7 +113,8 @@ class Imagine(commands.Cog):
         """Queue the job, then answer publicly with its place in line (the message the result will replace)."""
         generation = self.generation
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit)
-        position = generation.position_text(job)
+        where = generation.position(job.id)
+        position = results.progress_text(job, 0, 1) if where is None else results.queued_text(job, *where)
         view = cancel_view(job.id)
         if interaction.response.is_done():
             await interaction.edit_original_response(content=position, view=view)
@@ -176,7 +179,8 @@ class Imagine(commands.Cog):
             )
             request.init_image = await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels)
             await self.enqueue(interaction, job)
-        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError) as error:
+        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
+                GenerationUnavailable) as error:
             await self.reject(interaction, error)
 
     async def reject(self, interaction: discord.Interaction, error: Exception) -> None:
@@ -193,6 +197,8 @@ class Imagine(commands.Cog):
     async def style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if self.bot.generation is None:  # reloading: no suggestions rather than an error
+            return []
         age_restricted = is_age_restricted(interaction.channel)
         return [
             app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
@@ -213,15 +219,12 @@ class Imagine(commands.Cog):
                 f"This image has expired: images are kept for {kept}, then deleted. "
                 "Run /imagine again (the recipe is in the message) to make it anew.",
             )
-        except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError) as error:
+        except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError, GenerationUnavailable) as error:
             message = error.reason if isinstance(error, Refused) else str(error)
             await reply_privately(interaction, message)
         except Exception:
             log.exception("button %s on job %s failed", action, job_id)
-            await reply_privately(
-                interaction,
-                f"Something went wrong on my side. If it keeps happening, tell the bot's operators: {interaction.id}",
-            )
+            await reply_privately(interaction, something_went_wrong(interaction.id))
 
     async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
         generation = self.generation

@@ -14,7 +14,7 @@ from cogs.utils.moderation import is_age_restricted
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from cogs.generation import Generation
+    from bot.service import GenerationService
 
 STYLES_PER_PAGE = 25  # an embed holds at most 25 fields
 MAX_LISTED_JOBS = 5  # one cancel button per job, five to a row
@@ -37,8 +37,8 @@ class Info(commands.Cog):
         self.bot = bot
 
     @property
-    def generation(self) -> Generation:
-        return self.bot.get_cog("Generation")  # type: ignore[return-value]
+    def generation(self) -> GenerationService:
+        return self.bot.service
 
     @app_commands.command(name="help", description="How to use the image bot")
     async def help(self, interaction: discord.Interaction) -> None:
@@ -64,7 +64,6 @@ class Info(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         generation = self.generation
         queue = generation.queue
-        assert queue is not None
         mine = queue.jobs_of(interaction.user.id)
         if not mine:
             total = queue.depth

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -132,13 +134,13 @@ def _lossy(image: Image.Image, fmt: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def encode_image(image: Image.Image, *, max_bytes: int, metadata: dict[str, str] | None = None) -> EncodedImage:
+def encode_image(image: Image.Image, *, max_bytes: int, recipe: dict[str, Any] | None = None) -> EncodedImage:
     """PNG with the recipe in text chunks if it fits; else WebP, then JPEG at falling quality, then fewer pixels.
 
     Lossy fallbacks lose the text chunks; the recipe is still stored by the bot, only the file lacks it.
     """
     image = image.convert("RGB")
-    data = _png(image, metadata)
+    data = _png(image, None if recipe is None else recipe_metadata(recipe))
     if len(data) <= max_bytes:
         return _encoded(data, "png")
     current = image
@@ -163,6 +165,17 @@ def recipe_metadata(recipe: dict[str, Any]) -> dict[str, str]:
     chunks = {str(key): str(value) for key, value in recipe.items() if value is not None}
     chunks[RECIPE_CHUNK] = json.dumps(recipe, sort_keys=True)
     return chunks
+
+
+def write_recipe_png(image: Image.Image, recipe: dict[str, Any], path: Path) -> None:
+    """Save a PNG with its recipe, whatever its size: the one way the project writes an image file.
+
+    Written to a temporary name and renamed, so a crash never leaves a half-written file behind.
+    """
+    encoded = encode_image(image, max_bytes=sys.maxsize, recipe=recipe)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(encoded.data)
+    partial.replace(path)
 
 
 def read_metadata(data: bytes) -> dict[str, str]:

@@ -3,11 +3,12 @@
 The bot's queue stays the single place for fairness and rate limits; this backend only carries its batches to the
 replicas and the answers back:
 
-- Each replica loads the model with ``bot.backends.load_engine`` (so ``model.*`` means what it means locally) and
-  runs ``Engine.generate`` on one worker thread, exactly like ``LocalBackend``: same batching, styles, seeds, images.
-- ``run()`` is one streaming call: the replica yields progress events (with previews) while the engine works, then the
-  results. Cancellation flows the other way through a tiny ``_CancelBoard`` actor that the bot writes and the
-  replica polls, because a streaming call has no way back in.
+- Each replica (``EngineReplica``) loads the model with ``models.engine.load_engine`` from the ``EngineSettings`` the
+  bot made (so ``model.*`` means what it means locally; the bot's config, and its token, never travel) and runs
+  ``Engine.generate`` on one worker thread, exactly like ``LocalBackend``: same batching, styles, seeds, images.
+- ``run()`` is one streaming call: the replica yields ``ProgressEvent``s (with previews) while the engine works, then
+  one ``ResultsEvent``. Cancellation flows the other way through a tiny ``_CancelBoard`` actor that the bot writes
+  and the replica polls, because a streaming call has no way back in.
 - ``plan()`` is local and pure (``resolve_plan`` with the defaults a replica reported at connect): a bad request costs
   no round trip.
 - ``capacity()`` is learned from Serve: enough batches in flight to keep each live replica at
@@ -34,26 +35,35 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import ray
 from ray import serve
 from ray.exceptions import RayActorError, RaySystemError
 
-from models.backend import BackendUnavailable, CancelCheck, ProgressCallback, Results, ServerLost
-from models.engine import GenerationRequest, ModelDefaults, Plan, Progress, StartupError, resolve_plan
+from models.backend import BackendUnavailable, ServerLost
+from models.engine import load_engine
+from models.plan import (
+    CancelCheck,
+    GenerationRequest,
+    ModelDefaults,
+    Plan,
+    Progress,
+    ProgressCallback,
+    Results,
+    StartupError,
+    resolve_plan,
+)
+from models.settings import EngineSettings, RaySettings
 from models.styles import Style, StyleBook
-
-if TYPE_CHECKING:
-    from bot.config import Config
 
 __all__ = ["RayBackend", "RayStartupError", "app_name"]
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "imagebot"
-DEPLOYMENT = "ImageEngine"
+DEPLOYMENT = "EngineReplica"
 CAPACITY_TTL_S = 1.5
 """How long capacity() trusts its last look at Serve: the queue asks before every batch."""
 CONNECT_TIMEOUT_S = 5.0
@@ -74,18 +84,13 @@ def app_name(model_id: str) -> str:
     return f"imagebot-{slug}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}"
 
 
-def fingerprint(config: Config) -> str:
+def fingerprint(settings: EngineSettings, ray_settings: RaySettings) -> str:
     """Everything a replica's behaviour depends on; a running app with another fingerprint is redeployed.
 
     Styles are not in it: plans are made on the bot and carry their prompts and LoRA, so editing a style needs no
-    model reload.
+    model reload. Nor is the default negative: plans carry it too.
     """
-    relevant = {
-        "model": config.model.model_dump(mode="json"),
-        "ray": config.engine.ray.model_dump(mode="json"),
-        "default_negative": config.moderation.default_negative,
-        "storage": str(config.storage.dir),  # where model.id 'tiny' is built
-    }
+    relevant = {"model": asdict(replace(settings, default_negative="")), "ray": asdict(ray_settings)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -95,9 +100,24 @@ class ModelInfo:
 
     model_id: str
     defaults: ModelDefaults
-    default_negative: str
     max_count: int
     fingerprint: str
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A replica's progress on one plan, streamed while the engine works."""
+
+    request_id: str
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class ResultsEvent:
+    """The last event of a stream: every plan's result, and which replica made them."""
+
+    replica: str
+    results: Results
 
 
 # --------------------------------------------------------------------------------------------------- cluster side
@@ -120,35 +140,32 @@ class _CancelBoard:
         self._ids.difference_update(ids)
 
 
-class ImageEngine:
+class EngineReplica:
     """One replica: the engine on one worker thread, streaming progress and results back to the bot."""
 
-    def __init__(self, config: Config, styles: list[Style], fingerprint: str) -> None:
-        from bot.backends import load_engine
-
-        self.engine = load_engine(config, StyleBook(styles))
-        self.engine.max_batch = config.engine.ray.batch_size  # the images one replica puts in one pipeline call
+    def __init__(self, settings: EngineSettings, batch_size: int, styles: list[Style], fingerprint: str) -> None:
+        # the images one replica puts in one pipeline call
+        self.engine = load_engine(replace(settings, max_batch=batch_size), StyleBook(styles))
         self.fingerprint = fingerprint
         self.replica = serve.get_replica_context().replica_id.to_full_id_str()  # also its actor's name
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
     def info(self) -> ModelInfo:
         engine = self.engine
-        return ModelInfo(engine.model_id, engine.defaults, engine.default_negative, engine.max_count,
-                         self.fingerprint)
+        return ModelInfo(engine.model_id, engine.defaults, engine.max_count, self.fingerprint)
 
-    async def generate(self, plans: list[Plan], board: Any) -> AsyncIterator[tuple]:
-        """Yield ("progress", request_id, Progress) while the engine runs, then ("results", replica, results).
+    async def generate(self, plans: list[Plan], board: Any) -> AsyncIterator[ProgressEvent | ResultsEvent]:
+        """Yield a ProgressEvent for each step report while the engine runs, then one ResultsEvent.
 
         If the bot cancels this stream (its batch was abandoned), every plan is cancelled at the engine's next step.
         """
         loop = asyncio.get_running_loop()
-        events: asyncio.Queue[tuple[str, Progress]] = asyncio.Queue()
+        events: asyncio.Queue[ProgressEvent] = asyncio.Queue()
         cancelled: set[str] = set()
         abandon = threading.Event()
 
         def on_progress(request_id: str, progress: Progress) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, (request_id, progress))
+            loop.call_soon_threadsafe(events.put_nowait, ProgressEvent(request_id, progress))
 
         def is_cancelled(request_id: str) -> bool:
             return abandon.is_set() or request_id in cancelled
@@ -158,17 +175,17 @@ class ImageEngine:
         try:
             while True:
                 if not events.empty():
-                    yield ("progress", *events.get_nowait())
+                    yield events.get_nowait()
                     continue
                 if work.done():
                     break
                 waiter = asyncio.ensure_future(events.get())
                 done, _ = await asyncio.wait({waiter, work}, return_when=asyncio.FIRST_COMPLETED)
                 if waiter in done:
-                    yield ("progress", *waiter.result())
+                    yield waiter.result()
                 else:
                     waiter.cancel()
-            yield ("results", self.replica, [_portable(result) for result in work.result()])
+            yield ResultsEvent(self.replica, [_portable(result) for result in work.result()])
         finally:
             abandon.set()
             poller.cancel()
@@ -197,13 +214,16 @@ def _portable(result: Any) -> Any:
 
 
 class RayBackend:
-    """The Backend protocol over a Serve application; build it with ``await RayBackend.connect(config, styles)``."""
+    """The Backend protocol over a Serve application; build it with ``await RayBackend.connect(...)``."""
 
-    def __init__(self, config: Config, styles: StyleBook, handle: Any, info: ModelInfo) -> None:
-        self.config = config
+    def __init__(self, settings: EngineSettings, ray_settings: RaySettings, styles: StyleBook, handle: Any,
+                 info: ModelInfo) -> None:
+        self.settings = settings
+        self.ray = ray_settings
         self.styles = styles
-        self.app = app_name(config.model.id)
-        self.max_batch = config.engine.ray.batch_size
+        self.app = app_name(settings.model_id)
+        self.max_batch = ray_settings.batch_size
+        self.default_negative = settings.default_negative
         self.replica_batches: Counter[str] = Counter()
         """Batches finished per replica (its actor name): which replicas did the work."""
         self.replicas_lost = 0
@@ -217,15 +237,15 @@ class RayBackend:
     # --- start and stop -------------------------------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, config: Config, styles: StyleBook) -> RayBackend:
+    async def connect(cls, settings: EngineSettings, ray_settings: RaySettings, styles: StyleBook) -> RayBackend:
         """Connect to ``engine.ray.address`` (or start Ray here), deploy or reuse the model's app, learn its defaults.
 
         Raises RayStartupError (one line: the address and why) when the cluster cannot be reached or the replicas
         do not come up.
         """
-        await asyncio.to_thread(_init_ray, config)
-        handle, info = await asyncio.to_thread(_deploy, config, list(styles))
-        return cls(config, styles, handle, info)
+        await asyncio.to_thread(_init_ray, ray_settings)
+        handle, info = await asyncio.to_thread(_deploy, settings, ray_settings, list(styles))
+        return cls(settings, ray_settings, styles, handle, info)
 
     async def start(self) -> None:
         if self._board is None:
@@ -244,8 +264,12 @@ class RayBackend:
 
     def plan(self, request: GenerationRequest) -> Plan:
         info = self._info
-        return resolve_plan(request, info.defaults, self.styles, info.default_negative, info.model_id,
+        return resolve_plan(request, info.defaults, self.styles, self.default_negative, info.model_id,
                             max_count=info.max_count)
+
+    def set_default_negative(self, negative: str) -> None:
+        """Plans are made here, on the bot, so the replicas need no word of it."""
+        self.default_negative = negative
 
     async def capacity(self) -> int:
         """Images that may be in flight: see the module docstring. Raises BackendUnavailable if Ray is gone."""
@@ -256,10 +280,9 @@ class RayBackend:
             try:
                 running = await asyncio.to_thread(self._running_replicas)
             except Exception as error:
-                raise BackendUnavailable(f"Ray at {_address(self.config)} does not answer: {_reason(error)}") from None
-            ray_config = self.config.engine.ray
-            batches = math.ceil(running * ray_config.target_ongoing_requests)
-            if running < ray_config.max_replicas:
+                raise BackendUnavailable(f"Ray at {_address(self.ray)} does not answer: {_reason(error)}") from None
+            batches = math.ceil(running * self.ray.target_ongoing_requests)
+            if running < self.ray.max_replicas:
                 batches += 1
             images = max(1, batches) * self.max_batch
             self._capacity = (time.monotonic(), images)
@@ -276,13 +299,13 @@ class RayBackend:
                 return await self._run_once(plans, on_progress, check)
             except RayActorError as error:
                 if not await asyncio.to_thread(_cluster_alive):
-                    raise BackendUnavailable(f"Ray at {_address(self.config)} went away: {_reason(error)}") from None
+                    raise BackendUnavailable(f"Ray at {_address(self.ray)} went away: {_reason(error)}") from None
                 self._capacity = (0.0, self._capacity[1])  # look again: a replica is gone
                 self.replicas_lost += 1
                 log.warning("a replica stopped during a batch of %d plans (attempt %d): %s", len(plans), attempt,
                             _reason(error))
             except (ConnectionError, RaySystemError) as error:
-                raise BackendUnavailable(f"Ray at {_address(self.config)} went away: {_reason(error)}") from None
+                raise BackendUnavailable(f"Ray at {_address(self.ray)} went away: {_reason(error)}") from None
         return [ServerLost() for _ in plans]
 
     async def _run_once(self, plans: list[Plan], on_progress: ProgressCallback | None, check: CancelCheck) -> Results:
@@ -291,13 +314,12 @@ class RayBackend:
         watcher = asyncio.create_task(self._watch_cancels(ids, check))
         try:
             async for event in stream:
-                if event[0] == "progress":
+                if isinstance(event, ProgressEvent):
                     if on_progress is not None:
-                        on_progress(event[1], event[2])
+                        on_progress(event.request_id, event.progress)
                 else:
-                    _, replica, results = event
-                    self.replica_batches[replica] += 1
-                    return results
+                    self.replica_batches[event.replica] += 1
+                    return event.results
             raise RuntimeError("the replica ended the stream without results")
         except asyncio.CancelledError:
             stream.cancel()  # raises in the replica, which stops the engine at its next step
@@ -322,10 +344,10 @@ class RayBackend:
     def _running_replicas(self) -> int:
         """Live replicas of this model's deployment; reconnects and redeploys after an outage."""
         if not ray.is_initialized():
-            _init_ray(self.config)
+            _init_ray(self.ray)
         status = serve.status().applications.get(self.app)
         if status is None:  # the cluster came back without our app
-            self._handle, self._info = _deploy(self.config, list(self.styles))
+            self._handle, self._info = _deploy(self.settings, self.ray, list(self.styles))
             status = serve.status().applications[self.app]
         deployment = status.deployments.get(DEPLOYMENT)
         return 0 if deployment is None else int(deployment.replica_states.get("RUNNING", 0))
@@ -334,8 +356,8 @@ class RayBackend:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _address(config: Config) -> str:
-    return config.engine.ray.address or "a local Ray instance"
+def _address(ray_settings: RaySettings) -> str:
+    return ray_settings.address or "a local Ray instance"
 
 
 def _reason(error: BaseException) -> str:
@@ -350,22 +372,21 @@ def _cluster_alive() -> bool:
         return False
 
 
-def _init_ray(config: Config) -> None:
+def _init_ray(ray_settings: RaySettings) -> None:
     """Connect (``ray://host:10001``, ``host:6379``, ``auto``) or, with no address, start a small local instance."""
-    address = config.engine.ray.address
+    address = ray_settings.address
     if address is not None and address != "auto":
         _check_reachable(address)
     if ray.is_initialized():
         return
     options: dict[str, Any] = dict(namespace=NAMESPACE, ignore_reinit_error=True, log_to_driver=False)
     if address is None:
-        ray_config = config.engine.ray
         # Logical CPUs: one per replica (Serve's default) plus one for Serve's controller and the cancel board.
-        options.update(num_cpus=ray_config.max_replicas + 1, include_dashboard=False)
+        options.update(num_cpus=ray_settings.max_replicas + 1, include_dashboard=False)
     try:
         ray.init(address=address, **options)
     except Exception as error:
-        raise RayStartupError(f"Cannot connect to Ray at {_address(config)}: {_reason(error)}") from None
+        raise RayStartupError(f"Cannot connect to Ray at {_address(ray_settings)}: {_reason(error)}") from None
 
 
 def _check_reachable(address: str) -> None:
@@ -379,9 +400,9 @@ def _check_reachable(address: str) -> None:
         raise RayStartupError(f"Cannot connect to Ray at {address}: {error.strerror or error}") from None
 
 
-def _deploy(config: Config, styles: list[Style]) -> tuple[Any, ModelInfo]:
+def _deploy(settings: EngineSettings, ray_settings: RaySettings, styles: list[Style]) -> tuple[Any, ModelInfo]:
     """Reuse the model's app when it runs with the same fingerprint; otherwise (re)deploy it and wait for it."""
-    name, wanted = app_name(config.model.id), fingerprint(config)
+    name, wanted = app_name(settings.model_id), fingerprint(settings, ray_settings)
     try:
         serve.start(proxy_location="Disabled")  # the bot talks through handles; no HTTP proxy
         if name in serve.status().applications:
@@ -391,22 +412,22 @@ def _deploy(config: Config, styles: list[Style]) -> tuple[Any, ModelInfo]:
                 log.info("reusing Ray Serve app %s", name)
                 return handle, info
             log.info("redeploying Ray Serve app %s: model or settings changed", name)
-        ray_config = config.engine.ray
-        deployment = serve.deployment(ImageEngine).options(
+        deployment = serve.deployment(EngineReplica).options(
             name=DEPLOYMENT,
-            ray_actor_options={"num_gpus": ray_config.num_gpus},
+            ray_actor_options={"num_gpus": ray_settings.num_gpus},
             autoscaling_config={
-                "min_replicas": ray_config.min_replicas,
-                "initial_replicas": max(1, ray_config.min_replicas),  # one loads now, so the defaults are known
-                "max_replicas": ray_config.max_replicas,
-                "target_ongoing_requests": ray_config.target_ongoing_requests,
+                "min_replicas": ray_settings.min_replicas,
+                "initial_replicas": max(1, ray_settings.min_replicas),  # one loads now, so the defaults are known
+                "max_replicas": ray_settings.max_replicas,
+                "target_ongoing_requests": ray_settings.target_ongoing_requests,
             },
-            max_ongoing_requests=max(1, math.ceil(ray_config.target_ongoing_requests)),
+            max_ongoing_requests=max(1, math.ceil(ray_settings.target_ongoing_requests)),
         )
-        handle = serve.run(deployment.bind(config, styles, wanted), name=name, route_prefix=None)
+        replica = deployment.bind(settings, ray_settings.batch_size, styles, wanted)
+        handle = serve.run(replica, name=name, route_prefix=None)
         info = handle.info.remote().result(timeout_s=DEPLOY_TIMEOUT_S)
     except Exception as error:
-        raise RayStartupError(f"Cannot start the model on Ray at {_address(config)}: {_reason(error)}") from None
+        raise RayStartupError(f"Cannot start the model on Ray at {_address(ray_settings)}: {_reason(error)}") from None
     log.info("deployed Ray Serve app %s (%s replicas)", name,
-             f"{ray_config.min_replicas}-{ray_config.max_replicas}")
+             f"{ray_settings.min_replicas}-{ray_settings.max_replicas}")
     return handle, info

@@ -10,16 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from models.backend import JobCancelled, LocalBackend
-from models.engine import (
-    OOM_MESSAGE,
-    Engine,
+from models import families
+from models.engine import OOM_MESSAGE, Engine
+from models.families import BY_NAME
+from models.local_backend import LocalBackend
+from models.plan import (
     GenerationRequest,
+    JobCancelled,
     ModelLoadError,
     Progress,
     Recipe,
-    detect_family,
-    make_defaults,
     resolve_plan,
 )
 from models.styles import Style, StyleBook, UnknownStyle
@@ -64,13 +64,13 @@ def test_missing_model_is_one_clear_line(tmp_path):
         Engine.load("someone/not-a-cached-model", styles=STYLES, warmup=False)
 
 
-def test_family_detection_and_overrides():
-    assert detect_family("stabilityai/sd-turbo", "StableDiffusionPipeline") == "turbo"
-    assert detect_family("stabilityai/stable-diffusion-xl-base-1.0", "StableDiffusionXLPipeline") == "sdxl"
-    assert detect_family("x/y", "StableDiffusionPipeline", {"timestep_spacing": "trailing"}) == "turbo"
-    turbo = make_defaults("turbo", 512, 64)
+def test_family_detection_and_overrides(engine: Engine):
+    pipe = engine.txt2img
+    assert families.detect(pipe, "stabilityai/sd-turbo").name == "turbo"
+    assert families.detect(pipe, "stable-diffusion-v1-5/stable-diffusion-v1-5").name == "sd"
+    turbo = BY_NAME["turbo"].defaults(512, 64)
     assert (turbo.steps, turbo.guidance, turbo.strength) == (1, 0.0, 0.5)
-    sdxl = make_defaults("sdxl", 1024, 64, steps=20, size=768)
+    sdxl = BY_NAME["sdxl"].defaults(1024, 64, steps=20, size=768)
     assert (sdxl.steps, sdxl.guidance, sdxl.width) == (20, 6.0, 768)
 
 
@@ -97,7 +97,7 @@ def test_aspects_keep_the_area_and_snap(engine: Engine):
         assert recipe.width % 4 == 0 and recipe.height % 4 == 0
         assert abs(recipe.width * recipe.height - 64 * 64) / (64 * 64) < 0.15
     assert sizes["portrait"].height > sizes["portrait"].width and sizes["wide"].width > sizes["wide"].height
-    sd = make_defaults("sd", 512, 64)
+    sd = BY_NAME["sd"].defaults(512, 64)
     assert resolve_plan(request(aspect="landscape"), sd, STYLES, "", "m").recipes[0].width == 640
 
 
@@ -122,7 +122,7 @@ def test_unknown_style_suggests_close_names(engine: Engine):
 
 
 def test_img2img_plan_fits_the_image_and_keeps_one_step():
-    turbo = make_defaults("turbo", 64, 4)
+    turbo = BY_NAME["turbo"].defaults(64, 4)
     source = Image.new("RGB", (300, 100), "red")
     plan = resolve_plan(GenerationRequest("a cat", init_image=source, strength=0.3), turbo, STYLES, "", "m")
     recipe = plan.recipes[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zlib
@@ -144,9 +145,11 @@ def test_grid_shapes(count: int, size: tuple[int, int]):
 
 
 def test_png_with_recipe_metadata_round_trips():
-    encoded = encode_image(Image.new("RGB", (32, 32)), max_bytes=1_000_000, metadata={"prompt": "un chat 🐱"})
+    encoded = encode_image(Image.new("RGB", (32, 32)), max_bytes=1_000_000, recipe={"prompt": "un chat 🐱"})
     assert encoded.format == "png" and encoded.filename_suffix == ".png"
-    assert read_metadata(encoded.data) == {"prompt": "un chat 🐱"}
+    metadata = read_metadata(encoded.data)
+    assert metadata["prompt"] == "un chat 🐱"
+    assert json.loads(metadata["imagebot"]) == {"prompt": "un chat 🐱"}
 
 
 def test_encoding_falls_back_under_a_byte_limit():

@@ -21,13 +21,13 @@ from PIL import Image
 from bot.config import QueueConfig, RoleOverride
 from bot.queue import JobQueue, Refused
 from bot.storage import Job, JobState, Storage, StoredImage
-from models.engine import (
+from models.families import BY_NAME
+from models.plan import (
     GeneratedImage,
     GenerationRequest,
     JobCancelled,
     Plan,
     Progress,
-    make_defaults,
     resolve_plan,
 )
 from models.styles import Style, StyleBook, UnknownStyle
@@ -55,7 +55,7 @@ class InstantBackend:
     def __init__(self, max_batch: int = 4, *, clock: Clock | None = None, seconds_per_image: float = 0.0,
                  delay: float = 0.0) -> None:
         self.max_batch = max_batch
-        self.defaults = make_defaults("turbo", 64, 8)
+        self.defaults = BY_NAME["turbo"].defaults(64, 8)
         self.batches: list[list[Plan]] = []
         self.hold: asyncio.Event | None = None
         self.started = asyncio.Event()
@@ -427,8 +427,8 @@ async def test_sigkill_mid_queue_loses_nothing_and_delivers_nothing_twice(tmp_pa
 # --- the real engine --------------------------------------------------------------------------------------------------
 
 async def test_queue_drives_the_real_local_backend(storage: Storage, tiny_model_dir: Path) -> None:
-    from models.backend import LocalBackend
     from models.engine import Engine
+    from models.local_backend import LocalBackend
 
     engine = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, max_batch=2,
                          styles=StyleBook([]), steps=2)

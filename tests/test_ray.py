@@ -14,11 +14,13 @@ import pytest
 import torch
 from PIL import ImageChops
 
+from bot.backends import engine_settings, ray_settings
 from bot.config import Config, QueueConfig
 from bot.queue import JobQueue
 from bot.storage import Job, JobState, Storage, StoredImage
-from models.backend import BackendUnavailable, LocalBackend
-from models.engine import GenerationRequest, JobCancelled, Progress
+from models.backend import BackendUnavailable
+from models.local_backend import LocalBackend
+from models.plan import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
 
 STEPS = 4
@@ -90,7 +92,7 @@ async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     from models.ray_backend import RayBackend
 
     config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"))
-    backend = await RayBackend.connect(config, StyleBook([]))
+    backend = await RayBackend.connect(engine_settings(config), ray_settings(config), StyleBook([]))
     await backend.start()
     yield backend
     await backend.close()
@@ -103,9 +105,9 @@ async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="module")
 def local_backend(ray_backend) -> LocalBackend:
     """The same config loaded in this process, as ``engine.backend: local`` would."""
-    from bot.backends import load_engine
+    from models.engine import load_engine
 
-    return LocalBackend(load_engine(ray_backend.config))
+    return LocalBackend(load_engine(ray_backend.settings, StyleBook([])))
 
 
 def live_replicas(app: str) -> list[str]:
@@ -194,7 +196,7 @@ async def test_unreachable_cluster_is_one_clear_line(tiny_model_dir: Path, tmp_p
     config = ray_config(tiny_model_dir, tmp_path, address="ray://127.0.0.1:1")
     started = time.monotonic()
     with pytest.raises(RayStartupError) as error:
-        await RayBackend.connect(config, StyleBook([]))
+        await RayBackend.connect(engine_settings(config), ray_settings(config), StyleBook([]))
     message = str(error.value)
     assert message.startswith("Cannot connect to Ray at ray://127.0.0.1:1: ") and "\n" not in message
     assert "refused" in message.lower() and time.monotonic() - started < 10

@@ -13,8 +13,8 @@ from PIL import Image
 
 from bot.storage import Job, StoredImage
 from cogs.utils import results
-from models.engine import GenerationRequest
 from models.images import read_metadata
+from models.plan import GenerationRequest
 
 RECIPE = {"prompt": "a cat", "style": "anime", "seed": 7, "steps": 4, "guidance": 0.0, "model": "tiny",
           "width": 64, "height": 64, "strength": None}

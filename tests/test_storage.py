@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from bot.storage import DATABASE_NAME, MIGRATIONS_DIR, ImageExpired, ImageNotFound, Job, JobState, Storage, migrations
-from models.engine import GeneratedImage, GenerationRequest, Recipe
 from models.images import read_metadata
+from models.plan import GeneratedImage, GenerationRequest, Recipe
 
 T0 = 1_700_000_000.0
 

@@ -3,7 +3,8 @@
 Nothing about a button lives in memory: ``ib:<action>:<job id>:<index>`` is enough to find the source
 image in storage, so a button works on any message the bot ever sent, after any restart
 (discord.py's examples/views/dynamic_counter.py is the model). The item only parses and hands the
-click to the cog named ``HANDLER_COG``, so reloading that cog changes what buttons do.
+click to ``bot.button_handler`` (the cog that answers buttons sets it), so reloading that cog changes what buttons
+do.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Action(StrEnum):
 
 
 TEMPLATE = r"ib:(?P<action>[uvsrdxc]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
-HANDLER_COG = "Imagine"
 
 
 class ButtonHandler(Protocol):
@@ -65,7 +65,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         return cls(Action(match["action"]), match["job"], int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        handler: ButtonHandler | None = interaction.client.get_cog(HANDLER_COG)  # type: ignore[assignment]
+        handler: ButtonHandler | None = interaction.client.button_handler  # type: ignore[attr-defined]
         if handler is None:
             await interaction.response.send_message(
                 "The bot is reloading its image tools; press the button again in a minute.", ephemeral=True

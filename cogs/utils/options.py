@@ -6,7 +6,7 @@ bot checks again and says what to change instead of failing later in the engine.
 
 from __future__ import annotations
 
-from models.engine import ASPECTS, MAX_SEED, GenerationRequest
+from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style
 
 

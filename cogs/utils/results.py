@@ -12,7 +12,7 @@ import discord
 from PIL import Image
 
 from bot.storage import Job, StoredImage
-from models.images import encode_image, make_grid, recipe_metadata
+from models.images import encode_image, make_grid
 
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
@@ -83,7 +83,7 @@ def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_by
     """One attachment: the image (or a grid of several) as PNG with the recipe, or WebP/JPEG when too large."""
     picture = images[0] if len(images) == 1 else make_grid(list(images))
     limit = max(1024, max_bytes - ATTACHMENT_MARGIN)
-    encoded = encode_image(picture, max_bytes=limit, metadata=recipe_metadata(recipe))
+    encoded = encode_image(picture, max_bytes=limit, recipe=recipe)
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
 
 

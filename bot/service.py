@@ -1,0 +1,143 @@
+"""The generation service: the bot's one typed way to the generator (backend, queue, blocked users, styles).
+
+Cogs, the ops server and the metrics reach it as ``bot.generation`` (RoboDanny's typed bot properties are the
+model); nothing looks a cog up by name. It knows no Discord widgets: what a job shows in Discord is the
+``Delivery``'s business (the generation cog implements it), so the same service could drive another front end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from bot.backends import build_backend
+from bot.queue import JobQueue, QueueObserver
+from bot.storage import Job, Storage, StoredImage
+from models.styles import StyleBook
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from models.backend import Backend
+    from models.plan import Progress
+
+
+class Delivery(Protocol):
+    """What happens in front of the person as a job moves; called on the event loop, exceptions are logged."""
+
+    def expect(self, job_id: str, filesize_limit: int) -> None: ...  # a job is being submitted
+    def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited
+    def forget(self, job_id: str) -> None: ...  # the submit was refused: nothing will be shown
+    async def on_position(self, job: Job, position: int, eta: float) -> None: ...
+    async def on_progress(self, job: Job, progress: Progress) -> None: ...
+    async def on_result(self, job: Job, images: list[StoredImage]) -> None: ...
+    async def on_failure(self, job: Job, message: str) -> None: ...
+    async def on_expired(self, job: Job) -> None: ...
+    async def on_cancelled(self, job: Job) -> None: ...
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    added: bool
+    cancelled: int  # waiting or running jobs of theirs that were cancelled
+
+
+class GenerationService:
+    """Owns the backend and the queue; started by the generation cog's ``cog_load``, stopped by its unload."""
+
+    def __init__(self, storage: Storage, backend: Backend, queue: JobQueue, styles: StyleBook,
+                 delivery: Delivery, blocked: set[int]) -> None:
+        self.storage = storage
+        self.backend = backend
+        self.queue = queue
+        self.styles = styles
+        self.delivery = delivery
+        self.blocked = blocked
+
+    @classmethod
+    async def start(cls, config: Config, storage: Storage, delivery: Delivery,
+                    observer: QueueObserver | None = None) -> GenerationService:
+        """Load the model (or connect to Ray), then deliver what the last run left behind and start the queue."""
+        styles = StyleBook(config.styles)
+        backend = await build_backend(config, styles)
+        queue = JobQueue(
+            storage,
+            backend,
+            config.queue,
+            on_progress=delivery.on_progress,
+            on_result=delivery.on_result,
+            on_failure=delivery.on_failure,
+            on_expired=delivery.on_expired,
+            on_position=delivery.on_position,
+            housekeeping_minutes=config.storage.housekeeping_minutes,
+            observer=observer,
+        )
+        service = cls(storage, backend, queue, styles, delivery, await storage.blocked_users())
+        await queue.start()
+        return service
+
+    async def stop(self, grace_s: float) -> None:
+        """Let the running batch finish (up to ``grace_s``), keep the rest queued in storage, release the model."""
+        await self.queue.stop(timeout=grace_s)
+        await self.backend.close()
+
+    # -- requests ---------------------------------------------------------------------------------------------------
+
+    def is_blocked(self, user_id: int) -> bool:
+        return user_id in self.blocked
+
+    async def submit(self, job: Job, *, role_ids: Iterable[int], filesize_limit: int) -> Job:
+        """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person)."""
+        self.delivery.expect(job.id, filesize_limit)
+        try:
+            return await self.queue.submit(job, role_ids=role_ids)
+        except BaseException:
+            self.delivery.forget(job.id)
+            raise
+
+    def responded(self, job_id: str) -> None:
+        self.delivery.responded(job_id)
+
+    def position(self, job_id: str) -> tuple[int, float] | None:
+        """(place, seconds to wait) of a queued job; place 0 while it runs; None when it is not in the queue."""
+        return self.queue.position(job_id)
+
+    async def cancel(self, job_id: str, user_id: int) -> str:
+        """Cancel someone's own job; the answer is for them."""
+        job = await self.storage.get_job(job_id)
+        if job is None:
+            return "I can't find that request."
+        if job.user_id != user_id:
+            return "Only the person who asked for this can cancel it."
+        if not await self.queue.cancel(job_id, user_id):
+            return f"That request has already finished ({job.state})."
+        await self.delivery.on_cancelled(job)
+        return "Cancelled."
+
+    # -- people -----------------------------------------------------------------------------------------------------
+
+    async def block(self, user_id: int, *, by: int, reason: str | None) -> BlockOutcome:
+        """Refuse everything from someone from now on, and cancel what they have queued or running."""
+        added = await self.storage.block_user(user_id, by=by, reason=reason)
+        self.blocked.add(user_id)
+        cancelled = 0
+        for job in self.queue.jobs_of(user_id):
+            if await self.queue.cancel(job.id, user_id, force=True):
+                await self.delivery.on_cancelled(job)
+                cancelled += 1
+        return BlockOutcome(added, cancelled)
+
+    async def unblock(self, user_id: int) -> bool:
+        self.blocked.discard(user_id)
+        return await self.storage.unblock_user(user_id)
+
+    async def forget_user(self, user_id: int) -> int:
+        """Cancel their jobs and delete every job and image of theirs; returns how many jobs were deleted."""
+        return await self.queue.forget_user(user_id)
+
+    # -- operators --------------------------------------------------------------------------------------------------
+
+    def reload(self, config: Config) -> None:
+        """Apply what /admin reload changes live: the styles (shared with the planner) and the default negative."""
+        self.styles.replace(config.styles)
+        self.backend.set_default_negative(config.moderation.default_negative)

@@ -1,0 +1,43 @@
+"""The model families the engine serves: one module each, and this one table that names each family once.
+
+Shaped like diffusers' ``auto_pipeline.py`` mapping: the engine loads a pipeline, asks ``detect`` which family it
+is, and from then on talks to the family alone. Adding a family is adding its module and one line here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.families.base import CallSpec, Family
+from models.families.sd import StableDiffusion, StableDiffusionTurbo
+from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
+from models.plan import ModelLoadError
+
+FAMILIES: tuple[type[Family], ...] = (
+    StableDiffusionTurbo,  # before StableDiffusion: the same pipeline class, told apart by id or scheduler
+    StableDiffusion,
+    StableDiffusionXLTurbo,
+    StableDiffusionXL,
+)
+BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
+
+__all__ = ["BY_NAME", "FAMILIES", "CallSpec", "Family", "UnsupportedPipeline", "detect", "supported"]
+
+
+class UnsupportedPipeline(ModelLoadError):
+    """A pipeline no family module knows; the message names its class and what is supported."""
+
+
+def supported() -> str:
+    return ", ".join(f"{family.label} ({family.name})" for family in FAMILIES)
+
+
+def detect(pipe: Any, model_id: str) -> type[Family]:
+    """The family of a loaded text-to-image pipeline, or UnsupportedPipeline with one line for the operator."""
+    for family in FAMILIES:
+        if family.matches(pipe, model_id):
+            return family
+    raise UnsupportedPipeline(
+        f"Cannot serve model '{model_id}': its pipeline {type(pipe).__name__} belongs to no supported family "
+        f"({supported()})"
+    )

@@ -1,0 +1,225 @@
+"""What every model family declares, and the standard way a diffusers pipeline is called.
+
+A family module is the only place that knows a family's quirks. It subclasses ``Family``, sets the class attributes
+that describe it (how it is recognised, its numbers, what it supports, the design it carries) and overrides only
+the hooks where its pipelines differ from diffusers' common ``__call__`` (a prior to run first, a second stage, no
+list of generators, an older progress callback). The engine sees nothing else.
+
+An instance is one loaded model: its pipelines (txt2img, and img2img sharing the same modules through
+``from_pipe``), on one device.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+
+from models.plan import MAX_STEPS, ModelDefaults, snap
+
+PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
+"""Runs one pipeline with keyword arguments and returns its images (the engine's hook, so tests can fake OOM)."""
+StepHook = Callable[[int, int, "torch.Tensor | None"], bool]
+"""Called after each denoising step with (steps done, steps in all, the latents); True asks the pipeline to stop."""
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One pipeline call's worth of images, every number decided: what the engine asks a family to make."""
+
+    prompts: list[str]
+    negatives: list[str]
+    seeds: list[int]
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    init_images: list[Image.Image] | None = None
+    strength: float | None = None
+
+    @property
+    def img2img(self) -> bool:
+        return self.init_images is not None
+
+
+class Family:
+    """A model family: subclass it, set the class attributes, override hooks only where the family differs."""
+
+    name: ClassVar[str]
+    """Short name used in configs, recipes and ``tiny-NAME`` (e.g. ``sd``, ``flux``)."""
+    label: ClassVar[str]
+    """What people call it (e.g. "FLUX.1")."""
+    design: ClassVar[str]
+    """The design it carries, in a few words (shown by /models and the README)."""
+    pipeline_classes: ClassVar[tuple[str, ...]]
+    """diffusers text-to-image pipeline classes that load as this family."""
+    steps: ClassVar[int]
+    guidance: ClassVar[float]
+    strength: ClassVar[float] = 0.6
+    """img2img default: how much of the source picture is redrawn."""
+    max_steps: ClassVar[int] = MAX_STEPS
+    negative_prompt: ClassVar[bool] = True
+    img2img: ClassVar[bool] = True
+    generator_lists: ClassVar[bool] = True
+    """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
+    each still depends on its own seed alone."""
+    licence: ClassVar[str | None] = None
+    """For gated models: what to accept, and where (shown when the Hub refuses the download)."""
+
+    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device) -> None:
+        self.txt2img = txt2img
+        self.img2img_pipe = img2img
+        self.model_id = model_id
+        self.device = device
+
+    # -- recognising and loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def matches(cls, pipe: Any, model_id: str) -> bool:
+        return type(pipe).__name__ in cls.pipeline_classes
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
+        """Attach what the family needs to a loaded text-to-image pipeline: img2img on the same modules."""
+        img2img = None
+        if cls.img2img:
+            from diffusers import AutoPipelineForImage2Image
+
+            img2img = AutoPipelineForImage2Image.from_pipe(pipe)  # the same modules, not a copy
+        return cls(pipe, img2img, model_id=model_id, device=device)
+
+    def pipelines(self) -> list[Any]:
+        return [pipe for pipe in (self.txt2img, self.img2img_pipe) if pipe is not None]
+
+    def to(self, device: torch.device) -> None:
+        for pipe in self.pipelines():
+            pipe.to(device)
+
+    def enable_memory_savers(self) -> None:
+        """Decode one image at a time where there is a VAE: peak memory stays flat with the batch size, and an
+        image's decode does not depend on its batch-mates."""
+        vae = getattr(self.txt2img, "vae", None)
+        if vae is not None and hasattr(vae, "enable_slicing"):
+            vae.enable_slicing()
+
+    def denoiser(self) -> torch.nn.Module:
+        """The network every step runs (a UNet or a transformer): what ``compile`` compiles."""
+        return getattr(self.txt2img, "unet", None) or self.txt2img.transformer
+
+    # -- numbers -----------------------------------------------------------------------------------------------
+
+    def native_size(self) -> int:
+        """The side the model was trained at, in pixels."""
+        pipe = self.txt2img
+        return int(self.denoiser().config.sample_size) * int(pipe.vae_scale_factor)
+
+    def size_multiple(self) -> int:
+        """Width and height must be multiples of this."""
+        pipe = self.txt2img
+        blocks = getattr(self.denoiser().config, "block_out_channels", (0,))
+        return int(pipe.vae_scale_factor) * 2 ** (len(blocks) - 1)
+
+    @classmethod
+    def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,
+                 size: int | None = None) -> ModelDefaults:
+        """The family's numbers, overridden by the config's steps/guidance/size where those are set."""
+        side = snap(size, multiple) if size else native
+        return ModelDefaults(
+            family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
+            width=side, height=side, strength=cls.strength, multiple=multiple,
+            max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
+        )
+
+    # -- running -----------------------------------------------------------------------------------------------
+
+    def generators(self, seeds: list[int]) -> list[torch.Generator]:
+        # MPS generators are not reproducible across runs; CPU noise moved to the device is (diffusers' advice).
+        device = "cpu" if self.device.type == "mps" else self.device.type
+        return [torch.Generator(device).manual_seed(seed) for seed in seeds]
+
+    def run(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
+        """Make ``spec``'s images: in one call, or one by one where the pipeline takes a single generator."""
+        if self.generator_lists or len(spec.seeds) == 1:
+            return self.call(spec, on_step, call)
+        images: list[Image.Image] = []
+        for index in range(len(spec.seeds)):
+            single = CallSpec(
+                prompts=spec.prompts[index:index + 1], negatives=spec.negatives[index:index + 1],
+                seeds=spec.seeds[index:index + 1], steps=spec.steps, guidance=spec.guidance, width=spec.width,
+                height=spec.height, strength=spec.strength,
+                init_images=None if spec.init_images is None else spec.init_images[index:index + 1],
+            )
+            images.extend(self.call(single, on_step, call))
+        return images
+
+    def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
+        """diffusers' common ``__call__``: prompts, seeds, steps, guidance, then size or source images."""
+        pipe = self.img2img_pipe if spec.img2img else self.txt2img
+        kwargs: dict[str, Any] = dict(
+            num_inference_steps=spec.steps, guidance_scale=spec.guidance,
+            generator=self.generators(spec.seeds) if self.generator_lists else self.generators(spec.seeds)[0],
+        )
+        kwargs.update(self.prompt_kwargs(pipe, spec))
+        if spec.img2img:
+            kwargs.update(image=spec.init_images, strength=spec.strength)
+        else:
+            kwargs.update(width=spec.width, height=spec.height)
+        kwargs.update(step_kwargs(pipe, on_step))
+        return call(pipe, kwargs)
+
+    def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"prompt": spec.prompts}
+        if self.negative_prompt:
+            kwargs["negative_prompt"] = spec.negatives
+        return kwargs
+
+    def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
+        """A rough picture of one image's latents mid-way (no decode), or None where the family has none."""
+        return None
+
+
+def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
+    """The pipeline's progress hook: ``callback_on_step_end`` where it has one, the older ``callback`` otherwise.
+
+    Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``); pipelines with only the
+    older callback stop at the step after.
+    """
+    parameters = inspect.signature(pipe.__call__).parameters
+    if "callback_on_step_end" in parameters:
+        def on_step_end(pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if on_step(step + 1, pipe.num_timesteps, tensors.get("latents")):
+                pipe._interrupt = True
+            return tensors
+
+        return {"callback_on_step_end": on_step_end}
+    if "callback" in parameters:
+        total = [0]
+
+        def callback(step: int, _timestep: Any, latents: Any) -> None:
+            total[0] = total[0] or len(getattr(pipe.scheduler, "timesteps", ())) or step + 1
+            if on_step(step + 1, total[0], latents):
+                pipe._interrupt = True
+
+        return {"callback": callback, "callback_steps": 1}
+    return {}
+
+
+def linear_preview(latents: torch.Tensor, factors: torch.Tensor, bias: torch.Tensor) -> Image.Image | None:
+    """A rough RGB picture of one latent (C, H, W) by a C x 3 linear projection: microseconds, no VAE decode."""
+    if latents.dim() != 3 or latents.shape[0] != factors.shape[0]:
+        return None
+    rgb = torch.einsum("chw,cr->hwr", latents.float().cpu(), factors) + bias
+    pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).numpy()
+    return Image.fromarray(pixels, "RGB")
+
+
+def pixel_preview(pixels: torch.Tensor) -> Image.Image | None:
+    """Pixel-space stages (IF) denoise the picture itself, in [-1, 1]: the preview is the picture."""
+    if pixels.dim() != 3 or pixels.shape[0] != 3:
+        return None
+    array = ((pixels.float().cpu().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array, "RGB")

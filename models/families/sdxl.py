@@ -1,0 +1,41 @@
+"""SDXL and its few-step distillations (SDXL-Turbo, Lightning): latent diffusion with two CLIP text encoders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+
+from models.families.base import CallSpec, Family, linear_preview
+from models.families.sd import few_step
+
+SDXL_LATENT_RGB = torch.tensor(((0.3651, 0.4232, 0.4341), (-0.2533, -0.0042, 0.1068), (0.1076, 0.1111, -0.0362),
+                                (-0.3165, -0.2492, -0.2188)))
+SDXL_LATENT_BIAS = torch.tensor((0.1084, -0.0175, -0.0011))
+
+
+class StableDiffusionXL(Family):
+    name = "sdxl"
+    label = "SDXL"
+    design = "latent diffusion (UNet) with two CLIP text encoders"
+    pipeline_classes = ("StableDiffusionXLPipeline",)
+    steps, guidance, strength = 30, 6.0, 0.6
+
+    @classmethod
+    def matches(cls, pipe: Any, model_id: str) -> bool:
+        return super().matches(pipe, model_id) and not few_step(pipe, model_id)
+
+    def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
+        return linear_preview(latents[row], SDXL_LATENT_RGB, SDXL_LATENT_BIAS)
+
+
+class StableDiffusionXLTurbo(StableDiffusionXL):
+    name = "sdxl-turbo"
+    label = "SDXL-Turbo / Lightning"
+    design = "latent diffusion (UNet) with two CLIP text encoders, distilled to 1-4 steps"
+    steps, guidance, strength, max_steps = 1, 0.0, 0.5, 8
+
+    @classmethod
+    def matches(cls, pipe: Any, model_id: str) -> bool:
+        return type(pipe).__name__ in cls.pipeline_classes and few_step(pipe, model_id)

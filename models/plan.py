@@ -1,0 +1,236 @@
+"""Requests, recipes and plans: what a person asked for, resolved into every number a pipeline call needs.
+
+This half of generation is pure and imports no torch, so the bot core, the cogs and the Ray backend's planner use it
+cheaply: ``resolve_plan`` turns a request plus the model's defaults and the styles into a ``Plan`` with every number
+decided (size, steps, seeds, prompts). A failed validation costs nothing, and a plan made on the bot runs the same
+on any replica. ``models/engine.py`` is the other half: the only code that touches the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+from uuid import uuid4
+
+from PIL import Image
+
+from models.images import fit_image
+from models.styles import StyleBook
+
+ASPECTS: dict[str, tuple[int, int]] = {
+    "square": (1, 1),
+    "portrait": (2, 3),
+    "landscape": (3, 2),
+    "wide": (16, 9),
+    "tall": (9, 16),
+}
+MAX_SEED = 2**32
+MAX_STEPS = 150
+MAX_GUIDANCE = 30.0
+MAX_SIDE = 2048
+class StartupError(RuntimeError):
+    """A problem at start that one line explains to the operator (the model, the Ray cluster): no traceback needed."""
+
+
+class ModelLoadError(StartupError):
+    """A model that cannot be loaded; the message is one line naming the model and the reason."""
+
+
+class JobCancelled(Exception):
+    """The plan was cancelled before it finished; stands in for its result."""
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that reproduces one image: the person's own prompt and negative, plus every resolved number."""
+
+    prompt: str
+    negative: str
+    style: str
+    seed: int
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    strength: float | None
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
+        """A request that plans back to exactly this recipe (img2img needs the same source image)."""
+        return GenerationRequest(
+            prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
+            steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
+            init_image=init_image, strength=self.strength,
+        )
+
+
+@dataclass
+class GenerationRequest:
+    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the img2img source image."""
+
+    prompt: str
+    style: str = ""
+    negative: str = ""
+    aspect: str = "square"
+    seed: int | None = None
+    count: int = 1
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    init_image: Image.Image | None = None
+    strength: float | None = None
+    id: str = field(default_factory=lambda: uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "init_image"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None) -> GenerationRequest:
+        known = {f.name for f in fields(cls)} - {"init_image"}
+        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved against the model and styles; plans with equal batch_key can share one pipeline call."""
+
+    request_id: str
+    recipes: tuple[Recipe, ...]
+    prompt: str  # after the style template
+    negative: str  # style negative, the person's negative and the default negative
+    init_image: Image.Image | None
+    batch_key: tuple
+    lora: tuple[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    preview: Image.Image | None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    image: Image.Image
+    recipe: Recipe
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """The model family's numbers after config overrides; styles and requests override these per image."""
+
+    family: str  # a family's name (models/families)
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    strength: float  # img2img default
+    multiple: int  # width and height are snapped to multiples of this
+    max_steps: int = MAX_STEPS
+    negative_prompt: bool = True  # the family takes a negative prompt
+    img2img: bool = True  # the family can restyle a picture
+
+
+def snap(value: float, multiple: int) -> int:
+    """Nearest multiple of ``multiple`` (at least one multiple)."""
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
+    """Width and height for an aspect ratio with about the native pixel area, snapped to the size multiple."""
+    try:
+        ratio_w, ratio_h = ASPECTS[aspect]
+    except KeyError:
+        raise ValueError(f"Unknown aspect '{aspect}'; choose one of {', '.join(ASPECTS)}.") from None
+    area = defaults.width * defaults.height
+    width = math.sqrt(area * ratio_w / ratio_h)
+    return snap(width, defaults.multiple), snap(area / width, defaults.multiple)
+
+
+# --------------------------------------------------------------------------------------------------- planning
+
+
+def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
+                 model_id: str, *, max_count: int = 4) -> Plan:
+    """Turn a request into a Plan, or raise UnknownStyle/ValueError with a message for the person. Pure, cheap."""
+    style = styles.get(request.style)
+    raw_prompt = request.prompt.strip()
+    if not raw_prompt:
+        raise ValueError("Your prompt is empty; describe the image you want.")
+    if not 1 <= request.count <= max_count:
+        raise ValueError(f"You can ask for 1 to {max_count} images at a time.")
+    img2img = request.init_image is not None
+    if img2img and not defaults.img2img:
+        raise ValueError(f"This model ({defaults.family}) can't restyle a picture; leave the image out, or ask for "
+                         "a model that can.")
+    if request.negative.strip() and not defaults.negative_prompt:
+        raise ValueError(f"This model ({defaults.family}) doesn't take a negative prompt; leave it out and describe "
+                         "what you want instead.")
+
+    steps = _first(request.steps, style.steps, defaults.steps)
+    if not 1 <= steps <= defaults.max_steps:
+        raise ValueError(f"Steps must be between 1 and {defaults.max_steps} for this model.")
+    guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
+    if not 0 <= guidance <= MAX_GUIDANCE:
+        raise ValueError(f"Guidance must be between 0 and {MAX_GUIDANCE:g}.")
+    strength: float | None = None
+    if img2img:
+        strength = float(_first(request.strength, style.strength, defaults.strength))
+        if not 0 < strength <= 1:
+            raise ValueError("Strength must be more than 0 and at most 1.")
+        # img2img runs int(steps * strength) denoising steps; zero would be a silent no-op (or a diffusers error).
+        if int(steps * strength) < 1:
+            steps = math.ceil(1 / strength - 1e-9)
+
+    if request.width is not None or request.height is not None:
+        width = snap(request.width or defaults.width, defaults.multiple)
+        height = snap(request.height or defaults.height, defaults.multiple)
+    else:
+        width, height = aspect_size(request.aspect, defaults)
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"Images can be at most {MAX_SIDE} pixels on a side.")
+
+    seed = request.seed if request.seed is not None else random.randrange(MAX_SEED - max_count)
+    if seed < 0 or seed + request.count > MAX_SEED:
+        raise ValueError(f"The seed must be between 0 and {MAX_SEED - request.count}.")
+
+    prompt, negative = style.apply(raw_prompt, request.negative.strip())
+    # The style's and the operator's negatives are ours, not the person's: dropped where the family has no use.
+    negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
+    recipes = tuple(
+        Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
+               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model_id)
+        for index in range(request.count)
+    )
+    lora = (style.lora, style.lora_scale) if style.lora else None
+    init_image = fit_image(request.init_image, width, height) if img2img else None
+    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora)
+    return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
+                batch_key=batch_key, lora=lora)
+
+
+def _first(*values):
+    return next(value for value in values if value is not None)
+
+
+ProgressCallback = Callable[[str, Progress], None]
+"""Called with a plan's request id and its progress (on the engine's thread, or the event loop: see the caller)."""
+CancelCheck = Callable[[str], bool]
+"""Asked between steps whether a request id was cancelled."""
+Results = list[list[GeneratedImage] | BaseException]
+"""One entry per plan, in order: its images, or the exception that stands in for them."""

@@ -1,0 +1,43 @@
+"""What a model needs to load and run, and nothing else: the engine's side of bot.yaml.
+
+The bot maps its config onto these (``bot/backends.py``); the engine and the Ray replicas receive only them. So
+``models/`` never imports the bot's config, and no Discord token can travel to a Ray cluster with a replica's
+arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """One model and how to run it (bot.yaml's ``model`` section plus the moderation's default negative)."""
+
+    model_id: str
+    """A Hugging Face id, a local directory, or ``tiny`` (built under ``cache_dir`` on first use)."""
+    cache_dir: str = "data"
+    device: str = "auto"
+    dtype: str = "auto"
+    compile: bool = False
+    warmup: bool = True
+    max_batch: int = 4
+    steps: int | None = None
+    guidance: float | None = None
+    size: int | None = None
+    preview_every: int = 2
+    max_count: int = 4
+    cpu_threads: int | None = None
+    default_negative: str = ""
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """bot.yaml's ``engine.ray`` section: where the cluster is and how each model's Serve app scales."""
+
+    address: str | None = None
+    num_gpus: float = 1
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target_ongoing_requests: float = 2
+    batch_size: int = 4

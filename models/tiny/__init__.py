@@ -1,0 +1,52 @@
+"""Tiny random pipelines, one builder per model family, for tests, benchmarks and the playground.
+
+No weights can be downloaded where the tests run, so the project makes its own models: each family's real
+architecture at a toy size, with random weights, written with ``save_pretrained`` so that everything else loads
+them through ``from_pretrained`` exactly like a model from the Hub. Their images are noise; every code path that
+touches them is the real one.
+
+``model.id: tiny`` (Stable Diffusion) or ``tiny-NAME`` (any family in ``BUILDERS``) builds one under the cache
+directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+SEED = 0
+"""Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
+TINY_MODEL_ID = "tiny"
+BUILDERS = {"sd": "models.tiny.sd"}
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
+
+
+def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
+    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path."""
+    if family not in BUILDERS:
+        raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(BUILDERS)}")
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    importlib.import_module(BUILDERS[family]).build(SEED).save_pretrained(path)
+    return path
+
+
+def tiny_family(model_id: str) -> str | None:
+    """The family a ``tiny``/``tiny-NAME`` model id asks for, or None for any other id."""
+    if model_id == TINY_MODEL_ID:
+        return "sd"
+    if model_id.startswith(TINY_MODEL_ID + "-") and model_id.removeprefix(TINY_MODEL_ID + "-") in BUILDERS:
+        return model_id.removeprefix(TINY_MODEL_ID + "-")
+    return None
+
+
+def model_location(model_id: str, cache_dir: str | Path) -> str:
+    """The id or directory ``from_pretrained`` gets: a tiny model is built once under ``cache_dir``, anything else is
+    passed through as it is."""
+    family = tiny_family(model_id)
+    if family is None:
+        return model_id
+    directory = Path(cache_dir) / ("tiny-model" if family == "sd" else f"tiny-{family}")
+    if not (directory / "model_index.json").exists():
+        write_tiny_pipeline(directory, family)
+    return str(directory)

@@ -1,0 +1,53 @@
+"""Tokenizers for the tiny models, built offline: a byte-level CLIP BPE and a T5 unigram over printable ASCII.
+
+Real models ship their tokenizers; the tiny ones must not download any, so these are made from scratch with the
+same classes (and file formats) the real ones load with.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable stand-ins GPT-2 and CLIP use for raw bytes, in their canonical order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [byte for byte in range(256) if byte not in printable]
+    return [chr(code) for code in printable] + [chr(256 + index) for index in range(len(others))]
+
+
+def byte_clip_tokenizer(model_max_length: int = 77):
+    """A byte-level CLIP tokenizer whose vocabulary is the 256 byte symbols (and their end-of-word forms)."""
+    from transformers import CLIPTokenizer
+
+    symbols = _byte_symbols()
+    vocab = {symbol: index for index, symbol in enumerate(symbols)}
+    vocab.update({symbol + "</w>": len(symbols) + index for index, symbol in enumerate(symbols)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_file = Path(scratch) / "vocab.json"
+        merges_file = Path(scratch) / "merges.txt"
+        vocab_file.write_text(json.dumps(vocab), encoding="utf-8")
+        merges_file.write_text("#version: 0.2\n", encoding="utf-8")
+        return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=model_max_length)
+
+
+def t5_tokenizer(model_max_length: int = 77):
+    """A T5 tokenizer (SentencePiece-style unigram) whose pieces are the printable ASCII characters."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    symbols = [chr(code) for code in range(32, 127)]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    vocab += [(symbol, -2.0) for symbol in symbols] + [("\u2581" + symbol, -1.5) for symbol in symbols]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    return T5TokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                           extra_ids=0, model_max_length=model_max_length)

@@ -1,0 +1,119 @@
+"""Every model family through the same engine: each tiny random pipeline, loaded with from_pretrained like a real one.
+
+The expectations come from what each family declares (img2img, negative prompts), so a family module that claims
+a feature is held to it, and one that lacks it must refuse it with a message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models import families
+from models.engine import Engine
+from models.plan import GenerationRequest, JobCancelled, Progress
+from models.styles import StyleBook
+from models.tiny import BUILDERS, write_tiny_pipeline
+
+STEPS = 3
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    directory = write_tiny_pipeline(tmp_path_factory.mktemp(f"tiny-{request.param}"), request.param)
+    return Engine.load(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
+                       styles=StyleBook([]), default_negative="lowres", steps=STEPS)
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def make(engine: Engine, prompt: str, **fields) -> list[Image.Image]:
+    [result] = engine.generate([engine.plan(GenerationRequest(prompt, **fields))])
+    assert not isinstance(result, BaseException), result
+    return [generated.image for generated in result]
+
+
+def test_the_family_is_detected_and_its_defaults_apply(engine: Engine) -> None:
+    family = families.detect(engine.txt2img, engine.model_id)
+    assert engine.model.name == family.name == engine.defaults.family
+    assert engine.defaults.steps == STEPS
+    assert engine.defaults.width % engine.defaults.multiple == 0
+
+
+def test_txt2img_makes_images_of_the_planned_size(engine: Engine) -> None:
+    plan = engine.plan(GenerationRequest("a red fox", seed=1, count=2))
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    recipe = plan.recipes[0]
+    assert [generated.image.size for generated in result] == [(recipe.width, recipe.height)] * 2
+
+
+def test_same_recipe_same_pixels_alone_or_in_a_batch(engine: Engine) -> None:
+    [alone] = make(engine, "a lighthouse", seed=5)
+    again = make(engine, "a lighthouse", seed=5)[0]
+    assert np.array_equal(pixels(alone), pixels(again))
+    plans = [engine.plan(GenerationRequest("a dog", seed=1, count=2)),
+             engine.plan(GenerationRequest("a lighthouse", seed=5))]
+    results = engine.generate(plans)
+    batched = results[1]
+    assert not isinstance(batched, BaseException), batched
+    assert np.array_equal(pixels(batched[0].image), pixels(alone))
+    assert not np.array_equal(pixels(results[0][0].image), pixels(results[0][1].image))  # type: ignore[index]
+
+
+def test_img2img_works_or_is_refused_with_a_message(engine: Engine) -> None:
+    source = Image.new("RGB", (96, 80), "orange")
+    request = GenerationRequest("a cat", init_image=source, strength=0.7, seed=3)
+    if not engine.model.img2img:
+        with pytest.raises(ValueError, match="can't restyle"):
+            engine.plan(request)
+        return
+    plan = engine.plan(request)
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    assert result[0].image.size == (plan.recipes[0].width, plan.recipes[0].height)
+
+
+def test_a_negative_prompt_is_used_or_refused_with_a_message(engine: Engine) -> None:
+    request = GenerationRequest("a cat", negative="dogs", seed=3)
+    if engine.model.negative_prompt:
+        assert engine.plan(request).negative == "dogs, lowres"
+    else:
+        with pytest.raises(ValueError, match="negative prompt"):
+            engine.plan(request)
+        assert engine.plan(GenerationRequest("a cat")).negative == ""  # the operator's default is dropped quietly
+
+
+def test_progress_reports_every_step_and_cancel_stops_between_steps(engine: Engine) -> None:
+    seen: list[Progress] = []
+    plan = engine.plan(GenerationRequest("a tree", seed=2))
+    [result] = engine.generate([plan], on_progress=lambda _id, progress: seen.append(progress))
+    assert not isinstance(result, BaseException), result
+    assert seen and seen[-1].step == seen[-1].total and [p.step for p in seen] == sorted(p.step for p in seen)
+
+    steps: list[int] = []
+    plan = engine.plan(GenerationRequest("a tree", seed=2))
+    [cancelled] = engine.generate([plan], on_progress=lambda _id, progress: steps.append(progress.step),
+                                  is_cancelled=lambda _id: len(steps) >= 1)
+    assert isinstance(cancelled, JobCancelled)
+    assert len(steps) < len(seen)
+
+
+def test_every_tiny_family_is_a_served_family() -> None:
+    served = {family.name for family in families.FAMILIES}
+    assert set(BUILDERS) <= served
+
+
+def test_an_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
+    class SomePipeline:
+        pass
+
+    with pytest.raises(families.UnsupportedPipeline) as caught:
+        families.detect(SomePipeline(), "someone/some-model")
+    message = str(caught.value)
+    assert "SomePipeline" in message and "Stable Diffusion" in message and "\n" not in message
