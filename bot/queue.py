@@ -1,7 +1,7 @@
 """The job queue: who may queue, who goes next, and making sure every accepted request gets an answer.
 
-- Admission: a token bucket per user (``rate_per_minute``, ``burst``), a cap on one user's pending jobs and a cap on
-  the whole queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
+- Admission (``bot.admission``): a token bucket per user, a cap on one user's pending jobs and a cap on the whole
+  queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
 - Order: round-robin across users. Each batch starts with the head job of the user whose turn it is, then takes the
   head jobs of the following users whose plans share its ``batch_key`` while the images fit ``backend.max_batch``,
   then further head jobs of the users already taken. A user's single job therefore waits behind at most one batch
@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.admission import Admission, Refused
 from bot.config import QueueConfig
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
@@ -65,22 +66,6 @@ class QueueObserver(Protocol):
     def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None: ...
     def batch_finished(self, made: int, seconds: float) -> None: ...
     def job_finished(self, outcome: str) -> None: ...
-
-
-class Refused(Exception):
-    """A job the queue will not take; ``reason`` is written for the person, ``retry_after`` in seconds if known."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Limits:
-    rate_per_s: float
-    burst: int
-    max_pending: int
 
 
 @dataclass(eq=False)
@@ -131,9 +116,7 @@ class JobQueue:
         self._housekeeping_s = housekeeping_minutes * 60
         self._observer = observer
         self.seconds_per_image = seconds_per_image
-        self._overrides = {o.role_id: o for o in config.role_overrides}
-        self._buckets: dict[int, list[float]] = {}  # user -> [tokens, updated_at]
-        self._pending: dict[int, int] = {}  # user -> queued + running jobs (+ submits being written)
+        self._admission = Admission(config)
         self._lines: dict[int, deque[_Entry]] = {}  # user -> their queued jobs, oldest first
         self._turns: deque[int] = deque()  # users with queued jobs, whose turn is next first
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
@@ -141,7 +124,6 @@ class JobQueue:
         self._batches: set[_Batch] = set()
         self._queued = 0
         self._queued_images = 0
-        self._reserved = 0
         self._inflight_images = 0
         self._capacity = backend.max_batch
         self._first_arrival = 0.0
@@ -210,19 +192,7 @@ class JobQueue:
     def running(self) -> int:
         return len(self._entries) - self._queued
 
-    # --- admission ------------------------------------------------------------------------------------------------
-
-    def limits(self, role_ids: Iterable[int] = ()) -> Limits:
-        """The limits that apply to someone with these roles: the most generous value of each across overrides."""
-        rate, burst, pending = self.config.rate_per_minute, self.config.burst, self.config.max_pending_per_user
-        for role_id in role_ids:
-            override = self._overrides.get(role_id)
-            if override is None:
-                continue
-            rate = max(rate, override.rate_per_minute or 0)
-            burst = max(burst, override.burst or 0)
-            pending = max(pending, override.max_pending_per_user or 0)
-        return Limits(rate / 60, burst, pending)
+    # --- taking jobs ----------------------------------------------------------------------------------------------
 
     async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
         """Plan, admit and persist a job; when this returns the job is safely queued.
@@ -233,49 +203,11 @@ class JobQueue:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
         plan = self._backend.plan(job.request)
         now = self._clock()
-        self._admit(job.user_id, self.limits(role_ids), now)
-        self._reserved += 1
-        job.state, job.created_at = JobState.QUEUED, now
-        try:
+        with self._admission.admit(job.user_id, role_ids, now=now, queued=self._queued):
+            job.state, job.created_at = JobState.QUEUED, now
             await self._storage.insert_job(job)
-        except BaseException:
-            self._release(job.user_id)
-            self._refund(job.user_id)
-            raise
-        finally:
-            self._reserved -= 1
         self._enqueue(_Entry(job, plan, len(plan.recipes)))
         return job
-
-    def _admit(self, user_id: int, limits: Limits, now: float) -> None:
-        """Check every limit, then take a token and count the job as pending (all synchronous: no race)."""
-        pending = self._pending.get(user_id, 0)
-        if pending >= limits.max_pending:
-            jobs = "job" if limits.max_pending == 1 else "jobs"
-            raise Refused(f"You can queue {limits.max_pending} {jobs} at a time; wait for one to finish.")
-        if self._queued + self._reserved >= self.config.max_queue:
-            raise Refused(f"The queue is full ({self.config.max_queue} jobs); try again in a minute.", 60.0)
-        bucket = self._buckets.get(user_id)
-        tokens = float(limits.burst)
-        if bucket is not None:
-            tokens = min(tokens, bucket[0] + (now - bucket[1]) * limits.rate_per_s)
-        if tokens < 1:
-            wait = (1 - tokens) / limits.rate_per_s
-            raise Refused(f"You're going a bit fast. Try again in {math.ceil(wait)} s.", wait)
-        self._buckets[user_id] = [tokens - 1, now]
-        self._pending[user_id] = pending + 1
-
-    def _refund(self, user_id: int) -> None:
-        bucket = self._buckets.get(user_id)
-        if bucket is not None:
-            bucket[0] += 1
-
-    def _release(self, user_id: int) -> None:
-        left = self._pending.get(user_id, 0) - 1
-        if left > 0:
-            self._pending[user_id] = left
-        else:
-            self._pending.pop(user_id, None)
 
     def _enqueue(self, entry: _Entry) -> None:
         if self._queued == 0:
@@ -355,7 +287,7 @@ class JobQueue:
         self._queued -= 1
         self._queued_images -= entry.images
         del self._entries[job_id]
-        self._release(user)
+        self._admission.release(user)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
@@ -365,7 +297,7 @@ class JobQueue:
         """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs)."""
         for job in self.jobs_of(user_id):
             await self.cancel(job.id, user_id)
-        self._buckets.pop(user_id, None)
+        self._admission.forget(user_id)
         return await self._storage.forget_user(user_id)
 
     # --- the worker -------------------------------------------------------------------------------------------------
@@ -550,7 +482,7 @@ class JobQueue:
         finally:
             self._entries.pop(job.id, None)
             self._by_request.pop(entry.plan.request_id, None)
-            self._release(job.user_id)
+            self._admission.release(job.user_id)
 
     async def _fail(self, job: Job, message: str) -> None:
         job.state, job.error = JobState.FAILED, message
@@ -621,7 +553,7 @@ class JobQueue:
                     await self._fail(job, str(error))
                     continue
                 job.state = JobState.QUEUED
-                self._pending[job.user_id] = self._pending.get(job.user_id, 0) + 1
+                self._admission.resume(job.user_id)
                 self._enqueue(_Entry(job, plan, len(plan.recipes)))
                 resumed.append(job.id)
         if resumed:
@@ -632,15 +564,7 @@ class JobQueue:
         while True:
             try:
                 await self._storage.housekeep()
-                self._prune_buckets()
+                self._admission.prune(self._clock())
             except Exception:
                 log.exception("housekeeping failed; trying again next period")
             await asyncio.sleep(self._housekeeping_s)
-
-    def _prune_buckets(self) -> None:
-        """Forget buckets that have refilled (for the base limits): they hold no information any more."""
-        now, full = self._clock(), self.config.burst
-        rate = self.config.rate_per_minute / 60
-        for user, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * rate >= full and user not in self._pending:
-                del self._buckets[user]
