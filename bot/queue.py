@@ -2,10 +2,9 @@
 
 - Admission (``bot.admission``): a token bucket per user, a cap on one user's pending jobs and a cap on the whole
   queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
-- Order: round-robin across users. Each batch starts with the head job of the user whose turn it is, then takes the
-  head jobs of the following users whose plans share its ``batch_key`` while the images fit ``backend.max_batch``,
-  then further head jobs of the users already taken. A user's single job therefore waits behind at most one batch
-  of anyone else's, however many jobs they queued.
+- Order (``bot.lines``): round-robin across users, batches formed from the heads of their lines with one
+  ``batch_key`` and at most ``backend.max_batch`` images. A user's single job waits behind at most one batch of
+  anyone else's, however many jobs they queued.
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
@@ -18,8 +17,9 @@
   last two (the callback returned but the flag was not yet written, a few milliseconds) delivers that job again on
   the next start; no other window loses or repeats a job.
 
-The worker is one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside
-``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
+This module is the orchestrator around those two: storage, the backend, the worker and the callbacks. The worker is
+one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside ``_call``, which
+logs and swallows their exceptions so a bad message edit never stops the queue.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.admission import Admission, Refused
 from bot.config import QueueConfig
+from bot.lines import FairLines
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
 
@@ -70,11 +70,24 @@ class QueueObserver(Protocol):
 
 @dataclass(eq=False)
 class _Entry:
+    """A live job with its plan; what ``FairLines`` orders and what the backend's callbacks find by request id."""
+
     job: Job
     plan: Plan
-    images: int
     cancelled: bool = False
     deadline: float = math.inf
+
+    @property
+    def user_id(self) -> int:
+        return self.job.user_id
+
+    @property
+    def batch_key(self) -> Hashable:
+        return self.plan.batch_key
+
+    @property
+    def images(self) -> int:
+        return len(self.plan.recipes)
 
 
 @dataclass(eq=False)
@@ -117,13 +130,10 @@ class JobQueue:
         self._observer = observer
         self.seconds_per_image = seconds_per_image
         self._admission = Admission(config)
-        self._lines: dict[int, deque[_Entry]] = {}  # user -> their queued jobs, oldest first
-        self._turns: deque[int] = deque()  # users with queued jobs, whose turn is next first
+        self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
         self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
         self._batches: set[_Batch] = set()
-        self._queued = 0
-        self._queued_images = 0
         self._inflight_images = 0
         self._capacity = backend.max_batch
         self._first_arrival = 0.0
@@ -186,11 +196,11 @@ class JobQueue:
     @property
     def depth(self) -> int:
         """Jobs waiting for their turn (not counting the running ones)."""
-        return self._queued
+        return len(self._lines)
 
     @property
     def running(self) -> int:
-        return len(self._entries) - self._queued
+        return len(self._entries) - len(self._lines)
 
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
@@ -203,24 +213,25 @@ class JobQueue:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
         plan = self._backend.plan(job.request)
         now = self._clock()
-        with self._admission.admit(job.user_id, role_ids, now=now, queued=self._queued):
+        with self._admission.admit(job.user_id, role_ids, now=now, queued=len(self._lines)):
             job.state, job.created_at = JobState.QUEUED, now
             await self._storage.insert_job(job)
-        self._enqueue(_Entry(job, plan, len(plan.recipes)))
+        self._line_up([_Entry(job, plan)])
         return job
 
-    def _enqueue(self, entry: _Entry) -> None:
-        if self._queued == 0:
+    def _line_up(self, entries: Sequence[_Entry], *, at_head: bool = False) -> None:
+        """Queue new, resumed or put-back jobs: at the end of their users' lines, or ``at_head`` (a batch that could
+        not run goes back where it was taken from). Wakes the worker."""
+        if not self._lines:
             self._first_arrival = asyncio.get_running_loop().time()
-        user = entry.job.user_id
-        line = self._lines.get(user)
-        if line is None:
-            line = self._lines[user] = deque()
-            self._turns.append(user)
-        line.append(entry)
-        self._entries[entry.job.id] = entry
-        self._queued += 1
-        self._queued_images += entry.images
+        for entry in entries:
+            entry.job.state = JobState.QUEUED
+            self._entries[entry.job.id] = entry
+        if at_head:
+            self._lines.push_front(entries)
+        else:
+            for entry in entries:
+                self._lines.push(entry)
         self._wake.set()
 
     # --- what the cog asks --------------------------------------------------------------------------------------
@@ -248,17 +259,9 @@ class JobQueue:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
         parallel = max(1, self._capacity // max(1, self._backend.max_batch))
         work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
-        users, depth = list(self._turns), 0
-        while users:
-            still = []
-            for user in users:
-                line = self._lines[user]
-                entry = line[depth]
-                work += entry.images * self.seconds_per_image / parallel
-                yield entry, work
-                if len(line) > depth + 1:
-                    still.append(user)
-            users, depth = still, depth + 1
+        for entry in self._lines:
+            work += entry.images * self.seconds_per_image / parallel
+            yield entry, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
@@ -278,16 +281,9 @@ class JobQueue:
         entry.cancelled = True
         if entry.job.state == JobState.RUNNING:
             return True
-        user = entry.job.user_id
-        line = self._lines[user]
-        line.remove(entry)
-        if not line:
-            del self._lines[user]
-            self._turns.remove(user)
-        self._queued -= 1
-        self._queued_images -= entry.images
+        self._lines.remove(entry)
         del self._entries[job_id]
-        self._admission.release(user)
+        self._admission.release(entry.job.user_id)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
@@ -307,7 +303,7 @@ class JobQueue:
         window = self.config.batch_window_ms / 1000
         while not self._closing:
             self._wake.clear()
-            if self._paused or self._outage is not None or not self._turns:
+            if self._paused or self._outage is not None or not self._lines:
                 await self._wake.wait()
                 continue
             try:
@@ -325,7 +321,7 @@ class JobQueue:
                 await self._wake.wait()  # no room for another whole batch: a batch finishing wakes us
                 continue
             wait = self._first_arrival + window - loop.time()
-            if self._queued_images < limit and wait > 0:
+            if self._lines.images < limit and wait > 0:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
                 continue
             batch = self._take_batch(limit)
@@ -336,46 +332,14 @@ class JobQueue:
                     self._spawn(self._on_position(job, place, eta), "on_position")
 
     def _take_batch(self, limit: int) -> _Batch:
-        """Take the next batch of at most ``limit`` images off the lines (the order is in the module docstring).
-
-        The head job of the user whose turn it is always goes, even if it alone has more images than ``limit``.
-        """
-        key, taken, total = self._lines[self._turns[0]][0].plan.batch_key, [], 0
-        picked: list[int] = []
-        skipped: list[int] = []
-        for _ in range(len(self._turns)):
-            if taken and total >= limit:
-                break
-            user = self._turns.popleft()
-            head = self._lines[user][0]
-            if not taken or (head.plan.batch_key == key and total + head.images <= limit):
-                taken.append(self._lines[user].popleft())
-                total += head.images
-                picked.append(user)
-            else:
-                skipped.append(user)
-        more = True
-        while more and total < limit:
-            more = False
-            for user in picked:
-                line = self._lines[user]
-                if line and line[0].plan.batch_key == key and total + line[0].images <= limit:
-                    taken.append(line.popleft())
-                    total += taken[-1].images
-                    more = True
-        self._turns.extendleft(reversed(skipped))
-        for user in picked:
-            if self._lines[user]:
-                self._turns.append(user)
-            else:
-                del self._lines[user]
-        self._queued -= len(taken)
-        self._queued_images -= total
-        self._inflight_images += total
+        """Take the next batch of at most ``limit`` images off the lines and count it as running."""
+        taken = self._lines.take(limit)
+        images = sum(entry.images for entry in taken)
+        self._inflight_images += images
         for entry in taken:
             entry.job.state = JobState.RUNNING
             self._by_request[entry.plan.request_id] = entry
-        return _Batch(taken, total)
+        return _Batch(taken, images)
 
     async def _run_batch(self, batch: _Batch) -> None:
         entries = batch.entries
@@ -412,9 +376,13 @@ class JobQueue:
 
     async def _put_back(self, batch: _Batch, error: BackendUnavailable) -> None:
         """The backend is gone: the batch's jobs go back to the head of their lines (their users' turns first) and the
-        queue waits for the backend. Jobs cancelled meanwhile finish as cancelled."""
+        queue waits for the backend. Jobs cancelled meanwhile finish as cancelled.
+
+        The outage begins first, so the worker, woken by the jobs coming back, starts nothing until the backend
+        answers again."""
         log.warning("backend unavailable (%s); %d jobs go back to the queue until it answers", error,
                     len(batch.entries))
+        self._begin_outage()
         self._batches.discard(batch)
         back = []
         for entry in batch.entries:
@@ -424,17 +392,8 @@ class JobQueue:
             else:
                 back.append(entry)
         if back:
-            if self._queued == 0:
-                self._first_arrival = asyncio.get_running_loop().time()
-            users = list(dict.fromkeys(entry.job.user_id for entry in back))
-            for entry in reversed(back):
-                entry.job.state = JobState.QUEUED
-                self._lines.setdefault(entry.job.user_id, deque()).appendleft(entry)
-                self._queued += 1
-                self._queued_images += entry.images
-            self._turns = deque([*users, *(user for user in self._turns if user not in users)])
+            self._line_up(back, at_head=True)
             await self._storage.set_state([entry.job.id for entry in back], JobState.QUEUED)
-        self._begin_outage()
 
     def _begin_outage(self) -> None:
         if self._outage is None and not self._closing:
@@ -552,9 +511,8 @@ class JobQueue:
                 except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
                     await self._fail(job, str(error))
                     continue
-                job.state = JobState.QUEUED
                 self._admission.resume(job.user_id)
-                self._enqueue(_Entry(job, plan, len(plan.recipes)))
+                self._line_up([_Entry(job, plan)])
                 resumed.append(job.id)
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)
