@@ -52,6 +52,8 @@ OUTAGE_POLL_S = (1.0, 15.0)
 """While the backend is unavailable: first and longest wait between two ``capacity()`` polls (doubling between)."""
 ETA_SMOOTHING = 0.3
 """Weight of the newest batch in the moving average of seconds per image."""
+CAPACITY_RETRY_S = 1.0
+"""Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
 OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
@@ -299,6 +301,9 @@ class JobQueue:
     # --- the worker -------------------------------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """Each pass of the loop either starts one batch or waits for one of: a wake-up (paused, an outage, nothing
+        queued, no room for another whole batch), ``CAPACITY_RETRY_S`` (``capacity()`` failed), or the rest of the
+        batch window (a partial batch may still fill up). Whatever changes one of those conditions sets ``_wake``."""
         loop = asyncio.get_running_loop()
         window = self.config.batch_window_ms / 1000
         while not self._closing:
@@ -313,8 +318,8 @@ class JobQueue:
                 self._begin_outage()
                 continue
             except Exception:
-                log.exception("backend.capacity() failed; retrying in 1 s")
-                await asyncio.sleep(1)
+                log.exception("backend.capacity() failed; retrying in %.0f s", CAPACITY_RETRY_S)
+                await asyncio.sleep(CAPACITY_RETRY_S)
                 continue
             limit = self._backend.max_batch
             if self._inflight_images and self._capacity - self._inflight_images < limit:
