@@ -1,11 +1,10 @@
 """The job queue: who may queue, who goes next, and making sure every accepted request gets an answer.
 
-- Admission: a token bucket per user (``rate_per_minute``, ``burst``), a cap on one user's pending jobs and a cap on
-  the whole queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
-- Order: round-robin across users. Each batch starts with the head job of the user whose turn it is, then takes the
-  head jobs of the following users whose plans share its ``batch_key`` while the images fit ``backend.max_batch``,
-  then further head jobs of the users already taken. A user's single job therefore waits behind at most one batch
-  of anyone else's, however many jobs they queued.
+- Admission (``bot.admission``): a token bucket per user, a cap on one user's pending jobs and a cap on the whole
+  queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
+- Order (``bot.lines``): round-robin across users, batches formed from the heads of their lines with one
+  ``batch_key`` and at most ``backend.max_batch`` images. A user's single job waits behind at most one batch of
+  anyone else's, however many jobs they queued.
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
@@ -18,8 +17,9 @@
   last two (the callback returned but the flag was not yet written, a few milliseconds) delivers that job again on
   the next start; no other window loses or repeats a job.
 
-The worker is one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside
-``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
+This module is the orchestrator around those two: storage, the backend, the worker and the callbacks. The worker is
+one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside ``_call``, which
+logs and swallows their exceptions so a bad message edit never stops the queue.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.admission import Admission, Refused
 from bot.config import QueueConfig
+from bot.lines import FairLines
+from bot.messages import something_went_wrong
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
 
@@ -51,6 +53,8 @@ OUTAGE_POLL_S = (1.0, 15.0)
 """While the backend is unavailable: first and longest wait between two ``capacity()`` polls (doubling between)."""
 ETA_SMOOTHING = 0.3
 """Weight of the newest batch in the moving average of seconds per image."""
+CAPACITY_RETRY_S = 1.0
+"""Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
 OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
@@ -67,29 +71,26 @@ class QueueObserver(Protocol):
     def job_finished(self, outcome: str) -> None: ...
 
 
-class Refused(Exception):
-    """A job the queue will not take; ``reason`` is written for the person, ``retry_after`` in seconds if known."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Limits:
-    rate_per_s: float
-    burst: int
-    max_pending: int
-
-
 @dataclass(eq=False)
 class _Entry:
+    """A live job with its plan; what ``FairLines`` orders and what the backend's callbacks find by request id."""
+
     job: Job
     plan: Plan
-    images: int
     cancelled: bool = False
     deadline: float = math.inf
+
+    @property
+    def user_id(self) -> int:
+        return self.job.user_id
+
+    @property
+    def batch_key(self) -> Hashable:
+        return self.plan.batch_key
+
+    @property
+    def images(self) -> int:
+        return len(self.plan.recipes)
 
 
 @dataclass(eq=False)
@@ -131,17 +132,11 @@ class JobQueue:
         self._housekeeping_s = housekeeping_minutes * 60
         self._observer = observer
         self.seconds_per_image = seconds_per_image
-        self._overrides = {o.role_id: o for o in config.role_overrides}
-        self._buckets: dict[int, list[float]] = {}  # user -> [tokens, updated_at]
-        self._pending: dict[int, int] = {}  # user -> queued + running jobs (+ submits being written)
-        self._lines: dict[int, deque[_Entry]] = {}  # user -> their queued jobs, oldest first
-        self._turns: deque[int] = deque()  # users with queued jobs, whose turn is next first
+        self._admission = Admission(config)
+        self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
         self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
         self._batches: set[_Batch] = set()
-        self._queued = 0
-        self._queued_images = 0
-        self._reserved = 0
         self._inflight_images = 0
         self._capacity = backend.max_batch
         self._first_arrival = 0.0
@@ -204,25 +199,13 @@ class JobQueue:
     @property
     def depth(self) -> int:
         """Jobs waiting for their turn (not counting the running ones)."""
-        return self._queued
+        return len(self._lines)
 
     @property
     def running(self) -> int:
-        return len(self._entries) - self._queued
+        return len(self._entries) - len(self._lines)
 
-    # --- admission ------------------------------------------------------------------------------------------------
-
-    def limits(self, role_ids: Iterable[int] = ()) -> Limits:
-        """The limits that apply to someone with these roles: the most generous value of each across overrides."""
-        rate, burst, pending = self.config.rate_per_minute, self.config.burst, self.config.max_pending_per_user
-        for role_id in role_ids:
-            override = self._overrides.get(role_id)
-            if override is None:
-                continue
-            rate = max(rate, override.rate_per_minute or 0)
-            burst = max(burst, override.burst or 0)
-            pending = max(pending, override.max_pending_per_user or 0)
-        return Limits(rate / 60, burst, pending)
+    # --- taking jobs ----------------------------------------------------------------------------------------------
 
     async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
         """Plan, admit and persist a job; when this returns the job is safely queued.
@@ -233,62 +216,25 @@ class JobQueue:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
         plan = self._backend.plan(job.request)
         now = self._clock()
-        self._admit(job.user_id, self.limits(role_ids), now)
-        self._reserved += 1
-        job.state, job.created_at = JobState.QUEUED, now
-        try:
+        with self._admission.admit(job.user_id, role_ids, now=now, queued=len(self._lines)):
+            job.state, job.created_at = JobState.QUEUED, now
             await self._storage.insert_job(job)
-        except BaseException:
-            self._release(job.user_id)
-            self._refund(job.user_id)
-            raise
-        finally:
-            self._reserved -= 1
-        self._enqueue(_Entry(job, plan, len(plan.recipes)))
+        self._line_up([_Entry(job, plan)])
         return job
 
-    def _admit(self, user_id: int, limits: Limits, now: float) -> None:
-        """Check every limit, then take a token and count the job as pending (all synchronous: no race)."""
-        pending = self._pending.get(user_id, 0)
-        if pending >= limits.max_pending:
-            jobs = "job" if limits.max_pending == 1 else "jobs"
-            raise Refused(f"You can queue {limits.max_pending} {jobs} at a time; wait for one to finish.")
-        if self._queued + self._reserved >= self.config.max_queue:
-            raise Refused(f"The queue is full ({self.config.max_queue} jobs); try again in a minute.", 60.0)
-        bucket = self._buckets.get(user_id)
-        tokens = float(limits.burst)
-        if bucket is not None:
-            tokens = min(tokens, bucket[0] + (now - bucket[1]) * limits.rate_per_s)
-        if tokens < 1:
-            wait = (1 - tokens) / limits.rate_per_s
-            raise Refused(f"You're going a bit fast. Try again in {math.ceil(wait)} s.", wait)
-        self._buckets[user_id] = [tokens - 1, now]
-        self._pending[user_id] = pending + 1
-
-    def _refund(self, user_id: int) -> None:
-        bucket = self._buckets.get(user_id)
-        if bucket is not None:
-            bucket[0] += 1
-
-    def _release(self, user_id: int) -> None:
-        left = self._pending.get(user_id, 0) - 1
-        if left > 0:
-            self._pending[user_id] = left
-        else:
-            self._pending.pop(user_id, None)
-
-    def _enqueue(self, entry: _Entry) -> None:
-        if self._queued == 0:
+    def _line_up(self, entries: Sequence[_Entry], *, at_head: bool = False) -> None:
+        """Queue new, resumed or put-back jobs: at the end of their users' lines, or ``at_head`` (a batch that could
+        not run goes back where it was taken from). Wakes the worker."""
+        if not self._lines:
             self._first_arrival = asyncio.get_running_loop().time()
-        user = entry.job.user_id
-        line = self._lines.get(user)
-        if line is None:
-            line = self._lines[user] = deque()
-            self._turns.append(user)
-        line.append(entry)
-        self._entries[entry.job.id] = entry
-        self._queued += 1
-        self._queued_images += entry.images
+        for entry in entries:
+            entry.job.state = JobState.QUEUED
+            self._entries[entry.job.id] = entry
+        if at_head:
+            self._lines.push_front(entries)
+        else:
+            for entry in entries:
+                self._lines.push(entry)
         self._wake.set()
 
     # --- what the cog asks --------------------------------------------------------------------------------------
@@ -316,17 +262,9 @@ class JobQueue:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
         parallel = max(1, self._capacity // max(1, self._backend.max_batch))
         work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
-        users, depth = list(self._turns), 0
-        while users:
-            still = []
-            for user in users:
-                line = self._lines[user]
-                entry = line[depth]
-                work += entry.images * self.seconds_per_image / parallel
-                yield entry, work
-                if len(line) > depth + 1:
-                    still.append(user)
-            users, depth = still, depth + 1
+        for entry in self._lines:
+            work += entry.images * self.seconds_per_image / parallel
+            yield entry, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
@@ -346,16 +284,9 @@ class JobQueue:
         entry.cancelled = True
         if entry.job.state == JobState.RUNNING:
             return True
-        user = entry.job.user_id
-        line = self._lines[user]
-        line.remove(entry)
-        if not line:
-            del self._lines[user]
-            self._turns.remove(user)
-        self._queued -= 1
-        self._queued_images -= entry.images
+        self._lines.remove(entry)
         del self._entries[job_id]
-        self._release(user)
+        self._admission.release(entry.job.user_id)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
@@ -365,17 +296,20 @@ class JobQueue:
         """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs)."""
         for job in self.jobs_of(user_id):
             await self.cancel(job.id, user_id)
-        self._buckets.pop(user_id, None)
+        self._admission.forget(user_id)
         return await self._storage.forget_user(user_id)
 
     # --- the worker -------------------------------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """Each pass of the loop either starts one batch or waits for one of: a wake-up (paused, an outage, nothing
+        queued, no room for another whole batch), ``CAPACITY_RETRY_S`` (``capacity()`` failed), or the rest of the
+        batch window (a partial batch may still fill up). Whatever changes one of those conditions sets ``_wake``."""
         loop = asyncio.get_running_loop()
         window = self.config.batch_window_ms / 1000
         while not self._closing:
             self._wake.clear()
-            if self._paused or self._outage is not None or not self._turns:
+            if self._paused or self._outage is not None or not self._lines:
                 await self._wake.wait()
                 continue
             try:
@@ -385,15 +319,15 @@ class JobQueue:
                 self._begin_outage()
                 continue
             except Exception:
-                log.exception("backend.capacity() failed; retrying in 1 s")
-                await asyncio.sleep(1)
+                log.exception("backend.capacity() failed; retrying in %.0f s", CAPACITY_RETRY_S)
+                await asyncio.sleep(CAPACITY_RETRY_S)
                 continue
             limit = self._backend.max_batch
             if self._inflight_images and self._capacity - self._inflight_images < limit:
                 await self._wake.wait()  # no room for another whole batch: a batch finishing wakes us
                 continue
             wait = self._first_arrival + window - loop.time()
-            if self._queued_images < limit and wait > 0:
+            if self._lines.images < limit and wait > 0:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
                 continue
             batch = self._take_batch(limit)
@@ -404,46 +338,14 @@ class JobQueue:
                     self._spawn(self._on_position(job, place, eta), "on_position")
 
     def _take_batch(self, limit: int) -> _Batch:
-        """Take the next batch of at most ``limit`` images off the lines (the order is in the module docstring).
-
-        The head job of the user whose turn it is always goes, even if it alone has more images than ``limit``.
-        """
-        key, taken, total = self._lines[self._turns[0]][0].plan.batch_key, [], 0
-        picked: list[int] = []
-        skipped: list[int] = []
-        for _ in range(len(self._turns)):
-            if taken and total >= limit:
-                break
-            user = self._turns.popleft()
-            head = self._lines[user][0]
-            if not taken or (head.plan.batch_key == key and total + head.images <= limit):
-                taken.append(self._lines[user].popleft())
-                total += head.images
-                picked.append(user)
-            else:
-                skipped.append(user)
-        more = True
-        while more and total < limit:
-            more = False
-            for user in picked:
-                line = self._lines[user]
-                if line and line[0].plan.batch_key == key and total + line[0].images <= limit:
-                    taken.append(line.popleft())
-                    total += taken[-1].images
-                    more = True
-        self._turns.extendleft(reversed(skipped))
-        for user in picked:
-            if self._lines[user]:
-                self._turns.append(user)
-            else:
-                del self._lines[user]
-        self._queued -= len(taken)
-        self._queued_images -= total
-        self._inflight_images += total
+        """Take the next batch of at most ``limit`` images off the lines and count it as running."""
+        taken = self._lines.take(limit)
+        images = sum(entry.images for entry in taken)
+        self._inflight_images += images
         for entry in taken:
             entry.job.state = JobState.RUNNING
             self._by_request[entry.plan.request_id] = entry
-        return _Batch(taken, total)
+        return _Batch(taken, images)
 
     async def _run_batch(self, batch: _Batch) -> None:
         entries = batch.entries
@@ -480,9 +382,13 @@ class JobQueue:
 
     async def _put_back(self, batch: _Batch, error: BackendUnavailable) -> None:
         """The backend is gone: the batch's jobs go back to the head of their lines (their users' turns first) and the
-        queue waits for the backend. Jobs cancelled meanwhile finish as cancelled."""
+        queue waits for the backend. Jobs cancelled meanwhile finish as cancelled.
+
+        The outage begins first, so the worker, woken by the jobs coming back, starts nothing until the backend
+        answers again."""
         log.warning("backend unavailable (%s); %d jobs go back to the queue until it answers", error,
                     len(batch.entries))
+        self._begin_outage()
         self._batches.discard(batch)
         back = []
         for entry in batch.entries:
@@ -492,17 +398,8 @@ class JobQueue:
             else:
                 back.append(entry)
         if back:
-            if self._queued == 0:
-                self._first_arrival = asyncio.get_running_loop().time()
-            users = list(dict.fromkeys(entry.job.user_id for entry in back))
-            for entry in reversed(back):
-                entry.job.state = JobState.QUEUED
-                self._lines.setdefault(entry.job.user_id, deque()).appendleft(entry)
-                self._queued += 1
-                self._queued_images += entry.images
-            self._turns = deque([*users, *(user for user in self._turns if user not in users)])
+            self._line_up(back, at_head=True)
             await self._storage.set_state([entry.job.id for entry in back], JobState.QUEUED)
-        self._begin_outage()
 
     def _begin_outage(self) -> None:
         if self._outage is None and not self._closing:
@@ -536,8 +433,7 @@ class JobQueue:
                                f"(job {job.id})")
                 else:
                     log.error("job %s failed", job.id, exc_info=result)
-                    message = (f"Something went wrong while making this image. If it happens again, "
-                               f"tell the bot's operators: job {job.id}")
+                    message = something_went_wrong(f"job {job.id}")
                 await self._fail(job, message)
             else:
                 stored = await self._storage.save_results(job, result)
@@ -550,7 +446,7 @@ class JobQueue:
         finally:
             self._entries.pop(job.id, None)
             self._by_request.pop(entry.plan.request_id, None)
-            self._release(job.user_id)
+            self._admission.release(job.user_id)
 
     async def _fail(self, job: Job, message: str) -> None:
         job.state, job.error = JobState.FAILED, message
@@ -620,9 +516,8 @@ class JobQueue:
                 except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
                     await self._fail(job, str(error))
                     continue
-                job.state = JobState.QUEUED
-                self._pending[job.user_id] = self._pending.get(job.user_id, 0) + 1
-                self._enqueue(_Entry(job, plan, len(plan.recipes)))
+                self._admission.resume(job.user_id)
+                self._line_up([_Entry(job, plan)])
                 resumed.append(job.id)
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)
@@ -632,15 +527,7 @@ class JobQueue:
         while True:
             try:
                 await self._storage.housekeep()
-                self._prune_buckets()
+                self._admission.prune(self._clock())
             except Exception:
                 log.exception("housekeeping failed; trying again next period")
             await asyncio.sleep(self._housekeeping_s)
-
-    def _prune_buckets(self) -> None:
-        """Forget buckets that have refilled (for the base limits): they hold no information any more."""
-        now, full = self._clock(), self.config.burst
-        rate = self.config.rate_per_minute / 60
-        for user, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * rate >= full and user not in self._pending:
-                del self._buckets[user]

@@ -21,6 +21,7 @@ from PIL import Image
 from bot.config import QueueConfig, RoleOverride
 from bot.queue import JobQueue, Refused
 from bot.storage import Job, JobState, Storage, StoredImage
+from models.backend import BackendUnavailable
 from models.families import BY_NAME
 from models.plan import (
     GeneratedImage,
@@ -297,6 +298,47 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
         stored = await storage.get_job(ok.id)
         assert stored.state == JobState.DONE and stored.delivered
     assert {job_id for job_id, _ in recorder.progress} >= {good.id, later.id}
+
+
+class OutageBackend(InstantBackend):
+    """Goes away during its first batch and answers again when the test sets ``down`` back to False."""
+
+    def __init__(self, max_batch: int) -> None:
+        super().__init__(max_batch)
+        self.down = False
+        self.lost = asyncio.Event()
+
+    async def capacity(self) -> int:
+        if self.down:
+            raise BackendUnavailable("the cluster is gone")
+        return self.max_batch
+
+    async def run(self, plans, on_progress, is_cancelled):
+        if not self.lost.is_set():
+            self.down = True
+            self.lost.set()
+        if self.down:
+            raise BackendUnavailable("the cluster went away")
+        return await super().run(plans, on_progress, is_cancelled)
+
+
+async def test_an_outage_puts_the_batch_back_at_the_head_and_fails_nobody(storage: Storage, monkeypatch) -> None:
+    monkeypatch.setattr("bot.queue.OUTAGE_POLL_S", (0.01, 0.05))
+    backend, recorder = OutageBackend(max_batch=2), Recorder()
+    queue = make_queue(storage, backend, recorder)
+    a, b, c = [await queue.submit(job(user, name)) for user, name in ((1, "a"), (2, "b"), (3, "c"))]
+    await queue.start()
+    await asyncio.wait_for(backend.lost.wait(), 10)
+    d = await queue.submit(job(4, "d"))  # arrives during the outage: queued behind the jobs put back
+    await asyncio.sleep(0.2)  # several polls of capacity() while the backend is away
+    assert queue.depth == 4 and queue.running == 0 and backend.batches == []
+    assert [place for place, _ in map(queue.position, (a.id, b.id, c.id, d.id))] == [1, 2, 3, 4]
+    assert (await storage.jobs_by_state())["queued"] == 4 and recorder.failures == []
+    backend.down = False
+    await recorder.wait(4)
+    await queue.stop()
+    runs = [[p.request_id for p in batch] for batch in backend.batches]
+    assert runs == [[a.request.id, b.request.id], [c.request.id, d.request.id]]  # the interrupted batch goes first
 
 
 async def test_stop_leaves_work_queued_for_the_next_start(storage: Storage) -> None:

@@ -1,0 +1,129 @@
+"""Admission: whether the queue takes one more job from someone, decided before anything is written.
+
+A token bucket per user (``rate_per_minute``, ``burst``) stops bursts of clicks from one person, a cap on one user's
+pending jobs keeps anyone from owning the line, and a cap on the whole queue keeps the wait bounded for everybody.
+Roles can raise each limit. A refusal is a ``Refused`` whose ``reason`` can be shown to the person as is.
+
+Everything here is synchronous and takes ``now`` as an argument: checking and taking happen in one step of the
+event loop, so two submits cannot both pass a check meant for one, and tests need no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from bot.config import QueueConfig
+
+__all__ = ["Admission", "Limits", "Refused", "TokenBucket"]
+
+
+class Refused(Exception):
+    """A job the queue will not take; ``reason`` is written for the person, ``retry_after`` in seconds if known."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits for one person, after their roles' overrides."""
+
+    rate_per_s: float
+    burst: int
+    max_pending: int
+
+
+@dataclass
+class TokenBucket:
+    """Tokens as they were at ``at``; the refill is computed when asked, so idle buckets cost nothing.
+
+    The capacity is not stored: it depends on the roles of the person at each request.
+    """
+
+    tokens: float
+    at: float
+
+    def level(self, now: float, rate_per_s: float, burst: float) -> float:
+        return min(burst, self.tokens + (now - self.at) * rate_per_s)
+
+
+class Admission:
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self._overrides = {o.role_id: o for o in config.role_overrides}
+        self._buckets: dict[int, TokenBucket] = {}
+        self._pending: dict[int, int] = {}  # user -> queued + running jobs (+ submits being written)
+        self._writing = 0  # submits admitted whose job is not yet stored: they count against max_queue already
+
+    def limits(self, role_ids: Iterable[int] = ()) -> Limits:
+        """The most generous value of each limit across the person's roles, so a role can only ever help."""
+        rate, burst, pending = self.config.rate_per_minute, self.config.burst, self.config.max_pending_per_user
+        for role_id in role_ids:
+            override = self._overrides.get(role_id)
+            if override is None:
+                continue
+            rate = max(rate, override.rate_per_minute or 0)
+            burst = max(burst, override.burst or 0)
+            pending = max(pending, override.max_pending_per_user or 0)
+        return Limits(rate / 60, burst, pending)
+
+    @contextmanager
+    def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int) -> Iterator[None]:
+        """Check every limit, take a token and count the job as pending, for the time its ``with`` block stores it.
+
+        ``queued`` is how many jobs wait in line now. If the block raises (the job could not be stored), the person
+        gets their token and pending slot back: a failed submit costs nothing.
+        """
+        limits = self.limits(role_ids)
+        pending = self._pending.get(user_id, 0)
+        if pending >= limits.max_pending:
+            jobs = "job" if limits.max_pending == 1 else "jobs"
+            raise Refused(f"You can queue {limits.max_pending} {jobs} at a time; wait for one to finish.")
+        if queued + self._writing >= self.config.max_queue:
+            raise Refused(f"The queue is full ({self.config.max_queue} jobs); try again in a minute.", 60.0)
+        bucket = self._buckets.get(user_id)
+        tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
+        if tokens < 1:
+            wait = (1 - tokens) / limits.rate_per_s
+            raise Refused(f"You're going a bit fast. Try again in {math.ceil(wait)} s.", wait)
+        self._buckets[user_id] = TokenBucket(tokens - 1, now)
+        self._pending[user_id] = pending + 1
+        self._writing += 1
+        try:
+            yield
+        except BaseException:
+            self.release(user_id)
+            refund = self._buckets.get(user_id)  # a later submit may have replaced it, or forget() dropped it
+            if refund is not None:
+                refund.tokens += 1
+            raise
+        finally:
+            self._writing -= 1
+
+    def resume(self, user_id: int) -> None:
+        """Count a job from the last run as pending: it was admitted then, so it takes no token and meets no cap."""
+        self._pending[user_id] = self._pending.get(user_id, 0) + 1
+
+    def release(self, user_id: int) -> None:
+        """A job of ``user_id`` ended (done, failed, cancelled): it no longer counts against their pending cap."""
+        left = self._pending.get(user_id, 0) - 1
+        if left > 0:
+            self._pending[user_id] = left
+        else:
+            self._pending.pop(user_id, None)
+
+    def forget(self, user_id: int) -> None:
+        """Drop what is remembered of a person's request rate (they asked to be forgotten)."""
+        self._buckets.pop(user_id, None)
+
+    def prune(self, now: float) -> None:
+        """Forget buckets that have refilled (for the base limits): they hold no information any more."""
+        rate, full = self.config.rate_per_minute / 60, self.config.burst
+        for user, bucket in list(self._buckets.items()):
+            if bucket.level(now, rate, full) >= full and user not in self._pending:
+                del self._buckets[user]
