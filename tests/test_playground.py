@@ -236,7 +236,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     from bot.config import parse_config
     from bot.playground import playground_config
-    from tests.fakediscord import FakeDiscord
+    from fakediscord import FakeDiscord
 
     user = parse_config(
         {
@@ -266,13 +266,3 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
         user.moderation,
         user.styles,
     )
-
-
-def test_playground_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
-    import bot.playground as playground
-    from bot.config import parse_config
-
-    monkeypatch.setattr(playground, "REPO", tmp_path)
-    monkeypatch.setitem(sys.modules, "tests.fakediscord", None)  # as if tests/ were not there
-    assert playground.run_playground(parse_config({}, tmp_path / "bot.yaml")) == 1
-    assert capsys.readouterr().err.strip() == playground.NEEDS_CHECKOUT

@@ -2,7 +2,7 @@
 
 ``python -m bot playground --config FILE`` starts three things in one process tree:
 
-- ``tests/fakediscord``'s loopback Discord (REST + gateway) — so the playground needs the repository checkout;
+- ``fakediscord``'s loopback Discord (REST + gateway);
 - the real, unmodified bot (``python -m bot run``) as a child process, with a config derived from the user's one
   (same model, styles, queue and moderation; ``discord.api_base`` pointed at the emulator; its own storage folder
   ``<storage.dir>/playground`` so history survives restarts). If the bot process dies it is started again;
@@ -27,41 +27,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from aiohttp import WSMsgType, web
 
 from bot.config import Config
-
-if TYPE_CHECKING:
-    from tests.fakediscord import FakeDiscord, User
+from fakediscord import FakeDiscord, User
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
-NEEDS_CHECKOUT = (
-    "The playground needs the repository checkout (it runs the Discord emulator in tests/fakediscord): "
-    "run it from a clone of the imagebot repository."
-)
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)  # between restarts of a bot that keeps dying; reset after STABLE_AFTER
 STABLE_AFTER = 60.0
 STOP_TIMEOUT = 30.0
-
-
-def import_emulator() -> type[FakeDiscord] | None:
-    """``FakeDiscord`` from the checkout next to this package, or None when this is no checkout."""
-    if (REPO / "tests" / "fakediscord" / "__init__.py").exists() and str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    try:
-        from tests.fakediscord import FakeDiscord
-    except ImportError as error:
-        log.debug("cannot import the emulator: %s", error)
-        return None
-    return FakeDiscord
 
 
 def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
@@ -111,7 +92,6 @@ class BotProcess:
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {**os.environ, "DISCORD_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
         env.pop("IMAGEBOT__SERVER__ENABLED", None)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log_file:
             log_file.write(f"\n=== playground: starting the bot ({time.strftime('%Y-%m-%d %H:%M:%S')}) ===\n".encode())
             log_file.flush()
@@ -187,11 +167,11 @@ class Client:
 class Playground:
     """The emulator, the bot process and the page's server, started and stopped together."""
 
-    def __init__(self, config: Config, emulator_class: type[FakeDiscord]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         # Discord's OpenAPI schema checks need jsonschema, a dev dependency that `make run` does not install.
         validate = importlib.util.find_spec("jsonschema") is not None
-        self.emu = emulator_class(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
+        self.emu = FakeDiscord(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
         self.bot: BotProcess | None = None
         self.status = "starting"
         self.clients: set[Client] = set()
@@ -466,8 +446,8 @@ class Playground:
         return ws
 
 
-async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, port: int) -> int:
-    playground = Playground(config, emulator_class)
+async def serve(config: Config, host: str, port: int) -> int:
+    playground = Playground(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -490,9 +470,5 @@ async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, po
 
 def run_playground(config: Config, *, config_path: Path | None = None, port: int | None = None) -> int:
     """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code."""
-    emulator_class = import_emulator()
-    if emulator_class is None:
-        print(NEEDS_CHECKOUT, file=sys.stderr)
-        return 1
     port = config.playground.port if port is None else port
-    return asyncio.run(serve(config, emulator_class, config.playground.host, port))
+    return asyncio.run(serve(config, config.playground.host, port))
