@@ -235,8 +235,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
 def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     from bot.config import parse_config
-    from bot.playground import playground_config
     from fakediscord import FakeDiscord
+    from playground import playground_config
 
     user = parse_config(
         {
