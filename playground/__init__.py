@@ -4,7 +4,7 @@
 
 - ``fakediscord``'s loopback Discord (REST + gateway);
 - the real, unmodified bot (``python -m bot run``) as a child process against it (``supervisor.py``: the derived
-  config and restarts);
+  config, restarts, and a stop with the reason and its fix when the bot cannot start);
 - an aiohttp server for the page and its JSON/websocket API (``server.py``, ``static/``).
 """
 

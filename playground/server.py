@@ -1,9 +1,10 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
-The page talks only to this server: ``/api/state`` (channel history as this user sees it), ``/api/imagine``,
-``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/attachments/...`` and ``/ws`` (live events from the
-emulator's feed, filtered so ephemeral messages reach only the user they belong to). Each display name is one
-emulator user, so several tabs with different names are different people to the bot's queue and rate limits.
+The page talks only to this server: ``/api/state`` (channel history as this user sees it, the bot's status and why
+it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/api/retry``
+(start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
+filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
+several tabs with different names are different people to the bot's queue and rate limits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from bot.config import Config
 from fakediscord import FakeDiscord, User
-from playground.supervisor import BotProcess, playground_config
+from playground.supervisor import BotProcess
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,13 @@ class Client:
 class Playground:
     """The emulator, the bot process and the page's server, started and stopped together."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         # Discord's OpenAPI schema checks need jsonschema, a dev dependency that `make run` does not install.
         validate = importlib.util.find_spec("jsonschema") is not None
         self.emu = FakeDiscord(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
         self.bot: BotProcess | None = None
-        self.status = "starting"
         self.clients: set[Client] = set()
         self._people: dict[str, User] = {}
         self._feed: asyncio.Queue[dict[str, Any]] | None = None
@@ -76,7 +78,7 @@ class Playground:
         bound = self._runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{bound}/"
-        self.bot = BotProcess(playground_config(self.config, self.emu), self.emu.token, self._set_status)
+        self.bot = BotProcess(self.config, self.emu, self._status_changed, config_path=self.config_path)
         self.bot.start()
         return self.url
 
@@ -94,10 +96,16 @@ class Playground:
                 await self._feed_task
         await self.emu.stop()
 
-    def _set_status(self, status: str) -> None:
-        if status != self.status:
-            self.status = status
-            self._broadcast({"type": "status", "status": status})
+    @property
+    def status(self) -> str:
+        return self.bot.status if self.bot is not None else "starting"
+
+    def _status_event(self) -> dict[str, Any]:
+        failure = self.bot.failure if self.bot is not None else None
+        return {"type": "status", "status": self.status, "failure": asdict(failure) if failure else None}
+
+    def _status_changed(self, status: str) -> None:
+        self._broadcast(self._status_event())
 
     # -- people -----------------------------------------------------------------------------------------------------
 
@@ -151,8 +159,8 @@ class Playground:
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
             self._broadcast({"type": kind, "message_id": event["message_id"]})
-        elif kind == "gateway" and event.get("action") in ("identify", "resume"):
-            self._set_status("online")
+        elif kind == "gateway" and event.get("action") in ("identify", "resume") and self.bot is not None:
+            self.bot.connected()
         elif kind == "violation":
             # What Discord would have refused, or "The application did not respond": shown to whoever acted.
             violation = event["violation"]
@@ -181,6 +189,7 @@ class Playground:
         r.add_post("/api/imagine", self._imagine)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
+        r.add_post("/api/retry", self._retry)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         r.add_get("/ws", self._ws)
 
@@ -188,11 +197,15 @@ class Playground:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     def _ready(self) -> None:
-        if self.status != "online":
+        if self.status == "failed" and self.bot is not None and self.bot.failure is not None:
+            failure = self.bot.failure
+            error = f"The bot could not start: {failure.message} {failure.fix}"
+        elif self.status != "online":
             word = "is restarting" if self.status == "restarting" else "is still starting"
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": f"The bot {word}; try again in a moment."}), content_type="application/json"
-            )
+            error = f"The bot {word}; try again in a moment."
+        else:
+            return
+        raise web.HTTPServiceUnavailable(text=json.dumps({"error": error}), content_type="application/json")
 
     @staticmethod
     def _bad(message: str) -> web.HTTPBadRequest:
@@ -215,6 +228,7 @@ class Playground:
                 "channel": {"id": str(channel.id), "name": channel.name},
                 "users": self._users(),
                 "status": self.status,
+                "failure": self._status_event()["failure"],
                 "bot_pid": self.bot.pid if self.bot else None,
                 "bot_starts": self.bot.starts if self.bot else 0,
                 "commands": sorted(self.emu.commands),
@@ -297,6 +311,13 @@ class Playground:
             raise self._bad(str(error)) from None
         return web.json_response({"interaction_id": str(inter.id)})
 
+    async def _retry(self, request: web.Request) -> web.Response:
+        if self.bot is None or not self.bot.retry():
+            return web.json_response(
+                {"error": f"The bot is {self.status}: Retry is for a bot that could not start."}, status=409
+            )
+        return web.json_response({"status": self.status})
+
     async def _attachment(self, request: web.Request) -> web.Response:
         try:
             attachment = self.emu._files[int(request.match_info["attachment_id"])]
@@ -312,7 +333,7 @@ class Playground:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         client = Client(ws, self.person(request.query.get("name")))
-        client.outbox.put_nowait(json.dumps({"type": "status", "status": self.status}))
+        client.outbox.put_nowait(json.dumps(self._status_event()))
         self.clients.add(client)
         sender = asyncio.create_task(client.send_forever())
         try:
@@ -327,8 +348,8 @@ class Playground:
         return ws
 
 
-async def serve(config: Config, host: str, port: int) -> int:
-    playground = Playground(config)
+async def serve(config: Config, config_path: Path | None, host: str, port: int) -> int:
+    playground = Playground(config, config_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -350,6 +371,9 @@ async def serve(config: Config, host: str, port: int) -> int:
 
 
 def run_playground(config: Config, *, config_path: Path | None = None, port: int | None = None) -> int:
-    """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code."""
+    """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code.
+
+    ``config_path`` is the file ``config`` came from: while the bot cannot start, saving it starts the bot again.
+    """
     port = config.playground.port if port is None else port
-    return asyncio.run(serve(config, config.playground.host, port))
+    return asyncio.run(serve(config, config_path, config.playground.host, port))
