@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.config import Config
+from bot.exit_codes import ExitCode
 from fakediscord import FakeDiscord, User
 from playground.supervisor import BotProcess
 
@@ -359,11 +360,11 @@ async def serve(config: Config, config_path: Path | None, host: str, port: int) 
             url = await playground.start(host, port)
         except OSError as error:
             print(f"playground: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
-            return 1
+            return ExitCode.FAILURE
         print(f"Playground: open {url} in your browser (Ctrl-C stops it)", flush=True)
         await stop.wait()
         print("playground: stopping the bot…", flush=True)
-        return 0
+        return ExitCode.OK
     finally:
         await playground.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
