@@ -6,7 +6,8 @@ card names the prior repo, which is fetched alongside); a tiny model saves both 
 runs the two halves itself instead of the combined ``__call__``: the prior once per image with that image's own
 generator, then the decoder once for the batch with the list of generators. The combined call would hand one list
 of generators to the prior, which cannot take it once a negative prompt doubles the prior's batch; running images one
-by one instead would make a batch of four four decoder runs.
+by one instead would make a batch of four four decoder runs. For a single image this is the combined call exactly:
+the same seed gives the same pixels as ``pipe(prompt, negative_prompt=..., generator=...)``.
 """
 
 from __future__ import annotations
