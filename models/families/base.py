@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
-from models.plan import MAX_STEPS, ModelDefaults, snap
+from models.plan import MAX_STEPS, JobCancelled, ModelDefaults, snap
 
 PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
 """Runs one pipeline with keyword arguments and returns its images (the engine's hook, so tests can fake OOM)."""
@@ -189,7 +189,8 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
     """The pipeline's progress hook: ``callback_on_step_end`` where it has one, the older ``callback`` otherwise.
 
     Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``); pipelines with only the
-    older callback stop at the step after.
+    older callback stop at the step after, and those whose loop reads no flag at all (PixArt) are stopped by
+    raising JobCancelled from the callback: by then every request in the call is cancelled.
     """
     parameters = inspect.signature(pipe.__call__).parameters
     if "callback_on_step_end" in parameters:
@@ -205,6 +206,8 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
         def callback(step: int, _timestep: Any, latents: Any) -> None:
             total[0] = total[0] or len(getattr(pipe.scheduler, "timesteps", ())) or step + 1
             if on_step(step + 1, total[0], latents):
+                if not hasattr(type(pipe), "interrupt"):
+                    raise JobCancelled("every request in this call was cancelled")
                 pipe._interrupt = True
 
         return {"callback": callback, "callback_steps": 1}
