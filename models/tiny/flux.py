@@ -19,7 +19,7 @@ def build(seed: int):
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
         patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
+        num_attention_heads=1, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
         axes_dims_rope=(4, 4, 8),
     )
     vae = AutoencoderKL(
