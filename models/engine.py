@@ -246,6 +246,8 @@ class Engine:
             return
         try:
             images = self._call(run, items)
+        except JobCancelled:  # stopped mid-way because every plan in it was cancelled (see step_kwargs)
+            return
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:

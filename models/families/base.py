@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
-from models.plan import MAX_STEPS, ModelDefaults, snap
+from models.plan import MAX_STEPS, JobCancelled, ModelDefaults, snap
 
 PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
 """Runs one pipeline with keyword arguments and returns its images (the engine's hook, so tests can fake OOM)."""
@@ -185,8 +185,9 @@ class Family:
 def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
     """The pipeline's progress hook: ``callback_on_step_end`` where it has one, the older ``callback`` otherwise.
 
-    Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``); pipelines with only the
-    older callback stop at the step after.
+    Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``). Loops with only the older
+    callback never look at that flag, so there the callback raises ``JobCancelled`` out of the loop: every image of
+    the call is cancelled by then, and the engine drops the call.
     """
     parameters = inspect.signature(pipe.__call__).parameters
     if "callback_on_step_end" in parameters:
@@ -202,7 +203,7 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
         def callback(step: int, _timestep: Any, latents: Any) -> None:
             total[0] = total[0] or len(getattr(pipe.scheduler, "timesteps", ())) or step + 1
             if on_step(step + 1, total[0], latents):
-                pipe._interrupt = True
+                raise JobCancelled("every image of this call was cancelled")
 
         return {"callback": callback, "callback_steps": 1}
     return {}
