@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.families.amused import Amused
 from models.families.base import CallSpec, Family
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
@@ -18,6 +19,7 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusion,
     StableDiffusionXLTurbo,
     StableDiffusionXL,
+    Amused,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

@@ -17,7 +17,10 @@ from pathlib import Path
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
 TINY_MODEL_ID = "tiny"
-BUILDERS = {"sd": "models.tiny.sd"}
+BUILDERS = {
+    "sd": "models.tiny.sd",
+    "amused": "models.tiny.amused",
+}
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
 
 
