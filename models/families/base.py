@@ -209,6 +209,21 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
     return {}
 
 
+def encode_each(spec: CallSpec, encode: Callable[[str, str], tuple[torch.Tensor | None, ...]]) -> list[Any]:
+    """Each distinct (prompt, negative) pair encoded alone, the results stacked in the batch's order.
+
+    Text encoders run batched pick different BLAS kernels with the row count, so a prompt encoded beside others
+    came out a last bit different from the same prompt alone, and so did its image. ``encode`` returns a fixed
+    tuple of tensors (None where classifier-free guidance is off); so does this, one row per image.
+    """
+    cache: dict[tuple[str, str], tuple[torch.Tensor | None, ...]] = {}
+    keys = list(zip(spec.prompts, spec.negatives, strict=True))
+    for key in keys:
+        if key not in cache:
+            cache[key] = encode(*key)
+    return [None if parts[0] is None else torch.cat(parts) for parts in zip(*(cache[key] for key in keys), strict=True)]
+
+
 def linear_preview(latents: torch.Tensor, factors: torch.Tensor, bias: torch.Tensor) -> Image.Image | None:
     """A rough RGB picture of one latent (C, H, W) by a C x 3 linear projection: microseconds, no VAE decode."""
     if latents.dim() != 3 or latents.shape[0] != factors.shape[0]:

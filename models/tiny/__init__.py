@@ -20,6 +20,7 @@ TINY_MODEL_ID = "tiny"
 BUILDERS = {
     "sd": "models.tiny.sd",
     "amused": "models.tiny.amused",
+    "sdxl": "models.tiny.sdxl",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
 
