@@ -246,6 +246,8 @@ class Engine:
             return
         try:
             images = self._call(run, items)
+        except JobCancelled:  # stopped mid-way because every plan in it was cancelled (see step_kwargs)
+            return
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:
@@ -256,8 +258,6 @@ class Engine:
             log.info("out of memory with %d images; retrying as %d + %d", len(items), half, len(items) - half)
             self._run_chunk(run, items[:half])
             self._run_chunk(run, items[half:])
-            return
-        except JobCancelled:  # a step hook stopped a pipeline that reads no interrupt flag: its plans are cancelled
             return
         except Exception as error:  # one bad call fails its plans, never the whole batch or the worker
             log.exception("generation failed for %d image(s)", len(items))
@@ -337,10 +337,8 @@ class Engine:
 
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
     """Load the text-to-image pipeline, find its family, let the family attach the rest (img2img, stages)."""
-    from diffusers import AutoPipelineForText2Image
-
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype)
+        pipe = _text_to_image(model_id, dtype)
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
@@ -350,6 +348,20 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Fam
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
     return model
+
+
+def _text_to_image(model_id: str, dtype: torch.dtype) -> Any:
+    """The text-to-image pipeline AutoPipeline picks; one it no longer maps (diffusers moves retired pipelines, such
+    as aMUSEd's, out of its tables) loads as the class the model names, where a family serves that class."""
+    from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+
+    try:
+        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype)
+    except ValueError:
+        class_name = DiffusionPipeline.load_config(model_id)["_class_name"]
+        if not any(class_name in family.pipeline_classes for family in families.FAMILIES):
+            raise
+        return DiffusionPipeline.from_pretrained(model_id, dtype=dtype)
 
 
 def _ensure_sdpa(unet: torch.nn.Module) -> None:

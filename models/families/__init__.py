@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.families.amused import Amused
 from models.families.base import CallSpec, Family
 from models.families.flux import Flux, FluxSchnell
 from models.families.kandinsky import Kandinsky22
@@ -27,6 +28,7 @@ FAMILIES: tuple[type[Family], ...] = (
     FluxSchnell,  # before Flux: the same pipeline class, told apart by id or the transformer's guidance input
     Flux,
     PixArtSigma,
+    Amused,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

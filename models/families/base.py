@@ -188,9 +188,9 @@ class Family:
 def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
     """The pipeline's progress hook: ``callback_on_step_end`` where it has one, the older ``callback`` otherwise.
 
-    Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``); pipelines with only the
-    older callback stop at the step after, and those whose loop reads no flag at all (PixArt) are stopped by
-    raising JobCancelled from the callback: by then every request in the call is cancelled.
+    Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``). Loops with only the older
+    callback never look at that flag, so there the callback raises ``JobCancelled`` out of the loop: every image of
+    the call is cancelled by then, and the engine drops the call.
     """
     parameters = inspect.signature(pipe.__call__).parameters
     if "callback_on_step_end" in parameters:
@@ -206,9 +206,7 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
         def callback(step: int, _timestep: Any, latents: Any) -> None:
             total[0] = total[0] or len(getattr(pipe.scheduler, "timesteps", ())) or step + 1
             if on_step(step + 1, total[0], latents):
-                if not hasattr(type(pipe), "interrupt"):
-                    raise JobCancelled("every request in this call was cancelled")
-                pipe._interrupt = True
+                raise JobCancelled("every image of this call was cancelled")
 
         return {"callback": callback, "callback_steps": 1}
     return {}

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, linear_preview
+from models.families.base import CallSpec, Family, encode_one_by_one, linear_preview
 
 # Cheap latent -> RGB projections for previews (community-measured least-squares fits, as used by ComfyUI and
 # A1111's "approx NN" previews): one matrix multiply instead of a VAE decode.
@@ -42,15 +42,10 @@ class StableDiffusion(Family):
     def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
         """Prompts encoded one distinct prompt at a time, so an image's embeddings never depend on its batch-mates."""
         cfg = spec.guidance > 1
-        cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor | None]] = {}
-        keys = list(zip(spec.prompts, spec.negatives, strict=True))
-        for key in keys:
-            if key not in cache:
-                cache[key] = pipe.encode_prompt(key[0], self.device, 1, cfg, key[1])
-        kwargs: dict[str, Any] = {"prompt_embeds": torch.cat([cache[key][0] for key in keys])}
-        if cfg:
-            kwargs["negative_prompt_embeds"] = torch.cat([cache[key][1] for key in keys])  # type: ignore[misc]
-        return kwargs
+        embeds, negative_embeds = encode_one_by_one(
+            list(zip(spec.prompts, spec.negatives, strict=True)),
+            lambda key: pipe.encode_prompt(key[0], self.device, 1, cfg, key[1]))
+        return {"prompt_embeds": embeds, "negative_prompt_embeds": negative_embeds}
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         return linear_preview(latents[row], SD_LATENT_RGB, SD_LATENT_BIAS)

@@ -23,6 +23,8 @@ BUILDERS = {
     "sd3": "models.tiny.sd3",
     "flux": "models.tiny.flux",
     "pixart": "models.tiny.pixart",
+    "amused": "models.tiny.amused",
+    "sdxl": "models.tiny.sdxl",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
 
