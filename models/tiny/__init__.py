@@ -17,8 +17,9 @@ from pathlib import Path
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
 TINY_MODEL_ID = "tiny"
-BUILDERS = {"sd": "models.tiny.sd"}
-"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
+BUILDERS = {"sd": "models.tiny.sd", "if": "models.tiny.deepfloyd_if"}
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
+more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
@@ -27,7 +28,13 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
         raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(BUILDERS)}")
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    importlib.import_module(BUILDERS[family]).build(SEED).save_pretrained(path)
+    builder = importlib.import_module(BUILDERS[family])
+    pipe = builder.build(SEED)
+    save = getattr(builder, "save", None)
+    if save is None:
+        pipe.save_pretrained(path)
+    else:
+        save(pipe, path)
     return path
 
 
