@@ -28,7 +28,7 @@ STAGE_2_STEP_RATIO = 0.5
 STAGE_2_GUIDANCE = 4.0
 """DeepFloyd's and diffusers' guidance for stage II: more over-sharpens the upscale. Lower guidance asked for stage
 I lowers it too (so 1, no guidance, means none in either stage)."""
-HUB_STAGE_1 = re.compile(r"^(?P<owner>.*/)?IF-I-(?P<size>XL|L|M)-(?P<version>v[\w.]+)$")
+STAGE_1_NAME = re.compile(r"^IF-I-(?P<size>XL|L|M)-(?P<version>v[\w.]+)$")
 STAGE_2_SIZE = {"XL": "L", "L": "L", "M": "M"}
 """The stage II DeepFloyd pairs with each stage I size (there is no IF-II-XL)."""
 
@@ -42,7 +42,7 @@ def stage_2_location(model_id: str) -> str:
     local = Path(model_id).expanduser() / STAGE_2
     if (local / "model_index.json").exists():
         return str(local)
-    found = HUB_STAGE_1.match(Path(model_id).name if Path(model_id).expanduser().is_dir() else model_id)
+    found = STAGE_1_NAME.match(Path(model_id).name)  # a Hub id, or a local copy of one keeping its name
     if found is None:
         raise ValueError(f"no stage II for this IF model: put its IFSuperResolutionPipeline in {STAGE_2}/ beside "
                          "model_index.json")
@@ -69,10 +69,11 @@ class DeepFloydIF(Family):
     # Stage I: DeepFloyd's 100 steps halved, a good trade for a bot (their 'fast27' schedule shows ~30 is usable);
     # guidance 7, DeepFloyd's and diffusers' default.
     steps, guidance, strength = 50, 7.0, 0.6
-    licence = "the DeepFloyd IF licence (accept it for both the IF-I and the IF-II model on the Hub)"
+    licence = ("the DeepFloyd IF licence, on the Hub pages of both stages (e.g. huggingface.co/DeepFloyd/IF-I-XL-v1.0 "
+               "and huggingface.co/DeepFloyd/IF-II-L-v1.0)")
 
-    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
-                 stage_2: Any = None, stage_2_img2img: Any | None = None) -> None:
+    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device, stage_2: Any,
+                 stage_2_img2img: Any) -> None:
         super().__init__(txt2img, img2img, model_id=model_id, device=device)
         self.stage_2 = stage_2
         self.stage_2_img2img = stage_2_img2img
