@@ -355,8 +355,8 @@ def _ensure_sdpa(unet: torch.nn.Module) -> None:
     """Use PyTorch's fused scaled-dot-product attention; diffusers does by default on torch 2, unless a model
     config or an earlier call picked something else.
 
-    Each processor is swapped for its own SDPA twin only: attention with extra text keys and values (IF's UNets)
-    computes something else than plain attention, and any other processor is the model's own choice.
+    Only the classic processors are swapped, each for its fused twin: any other one (already fused, the added-KV
+    attention of Kandinsky's UNet, IP-adapter, a transformer's own) is what the model needs and stays.
     """
     from diffusers.models.attention_processor import (
         AttnAddedKVProcessor,
@@ -365,14 +365,11 @@ def _ensure_sdpa(unet: torch.nn.Module) -> None:
         AttnProcessor2_0,
     )
 
-    twins = {AttnProcessor: AttnProcessor2_0, AttnAddedKVProcessor: AttnAddedKVProcessor2_0}
+    fused: dict[type, type] = {AttnProcessor: AttnProcessor2_0, AttnAddedKVProcessor: AttnAddedKVProcessor2_0}
     processors = getattr(unet, "attn_processors", {})
-    if any(type(p) in twins for p in processors.values()):
-        try:
-            unet.set_attn_processor({name: twins[type(p)]() if type(p) in twins else p
-                                     for name, p in processors.items()})
-        except (ValueError, TypeError) as error:  # e.g. IP-adapter or custom processors: keep the model's own
-            log.info("keeping the model's attention processors: %s", error)
+    if any(type(processor) in fused for processor in processors.values()):
+        unet.set_attn_processor({name: fused[type(processor)]() if type(processor) in fused else processor
+                                 for name, processor in processors.items()})
 
 
 class _Run:

@@ -18,8 +18,8 @@ from PIL import Image
 
 from bot.config import StorageConfig
 from bot.storage import Storage
+from fakediscord import FakeDiscord
 from models.images import read_metadata
-from tests.fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,6 +10,7 @@ from typing import Any
 
 from models.families.base import CallSpec, Family
 from models.families.deepfloyd_if import DeepFloydIF
+from models.families.kandinsky import Kandinsky22
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
 from models.plan import ModelLoadError
@@ -19,6 +20,7 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusion,
     StableDiffusionXLTurbo,
     StableDiffusionXL,
+    Kandinsky22,
     DeepFloydIF,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}

@@ -17,7 +17,11 @@ from pathlib import Path
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
 TINY_MODEL_ID = "tiny"
-BUILDERS = {"sd": "models.tiny.sd", "if": "models.tiny.deepfloyd_if"}
+BUILDERS = {
+    "sd": "models.tiny.sd",
+    "kandinsky": "models.tiny.kandinsky",
+    "if": "models.tiny.deepfloyd_if",
+}
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
 
