@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from fakediscord import FakeDiscord
 from models.images import read_metadata
 from models.tiny import write_tiny_pipeline
-from tests.fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(240)
