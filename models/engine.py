@@ -106,14 +106,15 @@ def _load_reason(model_id: str, error: BaseException) -> str:
 
 
 def _make_linears_batch_invariant(module: torch.nn.Module) -> None:
-    """On CPU, compute 2-D Linear inputs (timestep embeddings: one row per image) row by row.
+    """On CPU, compute Linear inputs of one row per image (timestep embeddings; IF's pooled text query, shaped
+    (batch, 1, features)) row by row.
 
     BLAS picks different kernels for small row counts, so a row's result changed in the last bit with the batch
     size, and an image made alone differed slightly from the same recipe in a batch. These layers run once per step
     on a handful of rows, so doing them row by row costs nothing measurable.
     """
     def forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2 and x.shape[0] > 1:
+        if x.dim() >= 2 and x.shape[0] > 1 and x.numel() == x.shape[0] * x.shape[-1]:
             return torch.cat([torch.nn.functional.linear(row, self.weight, self.bias) for row in x.split(1)])
         return torch.nn.functional.linear(x, self.weight, self.bias)
 
@@ -196,12 +197,12 @@ class Engine:
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
-        denoiser = model.denoiser()
-        if torch_device.type == "cpu":
-            _make_linears_batch_invariant(denoiser)
-        _ensure_sdpa(denoiser)
-        if compile:
-            denoiser.compile()  # in place, so every pipeline sharing it is compiled too
+        for denoiser in model.denoisers():
+            if torch_device.type == "cpu":
+                _make_linears_batch_invariant(denoiser)
+            _ensure_sdpa(denoiser)
+            if compile:
+                denoiser.compile()  # in place, so every pipeline sharing it is compiled too
         defaults = model.defaults(model.native_size(), model.size_multiple(), steps=steps, guidance=guidance,
                                   size=size)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,

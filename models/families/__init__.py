@@ -10,6 +10,7 @@ from typing import Any
 
 from models.families.amused import Amused
 from models.families.base import CallSpec, Family
+from models.families.deepfloyd_if import DeepFloydIF
 from models.families.flux import Flux, FluxSchnell
 from models.families.kandinsky import Kandinsky22
 from models.families.pixart import PixArtSigma
@@ -29,6 +30,7 @@ FAMILIES: tuple[type[Family], ...] = (
     Flux,
     PixArtSigma,
     Amused,
+    DeepFloydIF,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

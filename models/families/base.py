@@ -110,6 +110,11 @@ class Family:
         """The network every step runs (a UNet or a transformer): what ``compile`` compiles."""
         return getattr(self.txt2img, "unet", None) or self.txt2img.transformer
 
+    def denoisers(self) -> list[torch.nn.Module]:
+        """Every network the steps run, each tuned by the engine (compiled, batch-invariant on CPU): a cascade has
+        one per stage."""
+        return [self.denoiser()]
+
     # -- numbers -----------------------------------------------------------------------------------------------
 
     def native_size(self) -> int:

@@ -25,8 +25,10 @@ BUILDERS = {
     "pixart": "models.tiny.pixart",
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
+    "if": "models.tiny.deepfloyd_if",
 }
-"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
+more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
@@ -35,7 +37,13 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
         raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(BUILDERS)}")
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    importlib.import_module(BUILDERS[family]).build(SEED).save_pretrained(path)
+    builder = importlib.import_module(BUILDERS[family])
+    pipe = builder.build(SEED)
+    save = getattr(builder, "save", None)
+    if save is None:
+        pipe.save_pretrained(path)
+    else:
+        save(pipe, path)
     return path
 
 
