@@ -212,6 +212,8 @@ class Engine:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", model_id, model.name, torch_device, torch_dtype,
                  time.monotonic() - started)
+        if model.licence:  # what the operator accepted to download it is what they serve under
+            log.info("%s is used under %s", model_id, model.licence)
         return engine
 
     def warmup(self) -> None:

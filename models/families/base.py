@@ -68,7 +68,7 @@ class Family:
     """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
     each still depends on its own seed alone."""
     licence: ClassVar[str | None] = None
-    """For gated models: what to accept, and where (shown when the Hub refuses the download)."""
+    """For licensed models: the terms accepted to download it, and where; logged when it loads."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device) -> None:
         self.txt2img = txt2img
