@@ -125,3 +125,25 @@ def test_imagine_refuses_bad_inputs_with_exit_2(tmp_path, tiny_config):
     assert result.returncode == 2 and "Did you mean anime" in result.stderr
     result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(tmp_path / "missing.png"))
     assert result.returncode == 2 and "missing.png: cannot be read" in result.stderr
+
+
+def test_an_option_the_family_lacks_is_refused_by_name(tmp_path):
+    """PixArt-Σ has no img2img pipeline: restyling is refused with a message, not silently dropped."""
+    from PIL import Image
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"model:\n  id: tiny-pixart\n  warmup: false\n  steps: 2\nstorage:\n  dir: {tmp_path / 'data'}\n")
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), "red").save(picture)
+    result = run_cli("imagine", "a cat", "--config", str(config), "--image", str(picture), "-o", str(tmp_path / "o.png"))
+    assert result.returncode == 2, result.stderr
+    assert "can't restyle a picture" in result.stderr and "pixart" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_tiny_model_writes_every_family_and_refuses_an_unknown_one(tmp_path):
+    result = run_cli("tiny-model", str(tmp_path / "kandinsky"), "--family", "kandinsky")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "kandinsky" / "model_index.json").exists()
+    result = run_cli("tiny-model", str(tmp_path / "x"), "--family", "gan")
+    assert result.returncode == 2 and "--family" in result.stderr and "kandinsky" in result.stderr
