@@ -135,10 +135,11 @@ def test_an_option_the_family_lacks_is_refused_by_name(tmp_path):
     config.write_text(f"model:\n  id: tiny-pixart\n  warmup: false\n  steps: 2\nstorage:\n  dir: {tmp_path / 'data'}\n")
     picture = tmp_path / "in.png"
     Image.new("RGB", (32, 32), "red").save(picture)
-    result = run_cli("imagine", "a cat", "--config", str(config), "--image", str(picture), "-o", str(tmp_path / "o.png"))
+    output = tmp_path / "o.png"
+    result = run_cli("imagine", "a cat", "--config", str(config), "--image", str(picture), "-o", str(output))
     assert result.returncode == 2, result.stderr
     assert "can't restyle a picture" in result.stderr and "pixart" in result.stderr
-    assert not (tmp_path / "o.png").exists()
+    assert not output.exists()
 
 
 def test_tiny_model_writes_every_family_and_refuses_an_unknown_one(tmp_path):
