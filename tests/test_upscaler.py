@@ -40,7 +40,7 @@ def noise(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(pixels.numpy())
 
 
-# --- the tiny file and loading ------------------------------------------------------------------------------------------
+# --- the tiny file and loading ----------------------------------------------------------------------------------------
 
 def test_tiny_esrgan_is_a_real_esrgan_file_to_spandrel(esrgan):
     saved = torch.load(esrgan, weights_only=True)
@@ -104,7 +104,7 @@ def test_a_hub_file_offline_fails_in_one_line_naming_the_key():
     assert "upscaler.model" in str(failed.value) and "offline" in str(failed.value)
 
 
-# --- plans and the engine -----------------------------------------------------------------------------------------------
+# --- plans and the engine ---------------------------------------------------------------------------------------------
 
 def test_upscaled_size_keeps_within_the_side_limit():
     assert upscaled_size(64, 48, 4) == (256, 192)
@@ -165,7 +165,7 @@ def test_single_view_offers_the_gan_only_when_there_is_one():
     assert all(re.fullmatch(TEMPLATE, custom_id) for custom_id in ids)
 
 
-# --- python -m bot upscale / tiny-model ---------------------------------------------------------------------------------
+# --- python -m bot upscale / tiny-model -------------------------------------------------------------------------------
 
 def test_tiny_model_command_writes_an_upscaler(tmp_path):
     result = run_cli("tiny-model", str(tmp_path / "up"), "--family", "esrgan")
