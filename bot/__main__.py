@@ -158,21 +158,27 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def imagine_command(args: argparse.Namespace) -> int:
+def _configured(args: argparse.Namespace) -> Config | None:
+    """The config with logging set up, for the commands that work without Discord; None after reporting problems."""
     config = load_or_report(args.config)
+    if config is not None:
+        _setup_logging(config, args.verbose)
+    return config
+
+
+def imagine_command(args: argparse.Namespace) -> int:
+    config = _configured(args)
     if config is None:
         return ExitCode.USAGE
-    _setup_logging(config, args.verbose)
     from bot.imagine_cli import imagine
 
     return imagine(config, args)
 
 
 def upscale_command(args: argparse.Namespace) -> int:
-    config = load_or_report(args.config)
+    config = _configured(args)
     if config is None:
         return ExitCode.USAGE
-    _setup_logging(config, args.verbose)
     from bot.upscale_cli import upscale
 
     return upscale(config, args)
