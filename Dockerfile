@@ -17,6 +17,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
 COPY models ./models
+COPY fakediscord ./fakediscord
+COPY playground ./playground
 RUN python -c "import torch, torchvision" && pip install ".[ray]" && useradd --create-home --uid 1000 imagebot \
     && mkdir -p /data /cache/huggingface /config && chown -R imagebot /data /cache /config
 COPY bot.yaml /config/bot.yaml

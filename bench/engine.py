@@ -1,16 +1,20 @@
 """Benchmark: does the engine's batching pay, and does img2img really share the txt2img weights?
 
 On one model and the same N concurrent requests it measures images/second of
-  (a) naive: one plain ``pipe()`` call per request, one after another;
+  (a) naive: one direct pipeline call per request, one after another;
   (b) engine: the N requests submitted at once to a LocalBackend, which batches up to max_batch per call
       (by default N, the batch (c) uses, so the two differ only by what the engine adds);
-  (c) ideal: one hand-written batched ``pipe()`` call with all N prompts and generators;
+  (c) ideal: one direct batched pipeline call with all N prompts and generators.
+A direct call is the family's own pipeline call (``Family.call``: the pipeline's ``__call__`` with the prompts,
+seeds, steps and size, for Kandinsky its prior too, for IF both stages), without the engine's planning, grouping,
+progress or cancellation.
 and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
 Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
 With ``--backend ray`` it measures instead the same N requests through RayBackend on one replica, then two, and
 prints both images/s and their ratio (on a CPU-only machine the replicas share its cores, so no doubling).
 
     python bench/engine.py                      # tiny model on the CPU
+    python bench/engine.py --family kandinsky   # the tiny model of another family (models/tiny)
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
 """
@@ -41,8 +45,10 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from models.engine import Engine, pick_device, pick_dtype  # noqa: E402
+from models.families import CallSpec  # noqa: E402
 from models.plan import GenerationRequest  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
+from models.tiny import BUILDERS, write_tiny_pipeline  # noqa: E402
 
 
 def write_sd15(directory: Path) -> Path:
@@ -118,11 +124,16 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
     """RSS of txt2img alone, then with img2img attached through from_pipe (on CUDA also allocated VRAM)."""
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
+    from models import families
+
     gc.collect()
     before, vram_before = rss(), torch.cuda.memory_allocated() if device.type == "cuda" else 0
     pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype).to(device)
     gc.collect()
     alone, vram_alone = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
+    if not families.detect(pipe, model).img2img:
+        print(f"weights in memory: txt2img {weight_bytes(pipe) / 2**20:.0f} MiB (the family has no img2img)")
+        return
     img2img = AutoPipelineForImage2Image.from_pipe(pipe)
     gc.collect()
     both, vram_both = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
@@ -141,6 +152,7 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
+    parser.add_argument("--family", choices=sorted(BUILDERS), default="sd", help="which tiny model (--arch tiny)")
     parser.add_argument("--model", help="an existing model id or directory instead of building one")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["local", "ray"], default="local")
@@ -159,8 +171,7 @@ def main() -> int:
             if args.arch == "sd15":
                 model = str(write_sd15(Path(scratch) / "sd15"))
             else:
-                from models.tiny import write_tiny_pipeline
-                model = str(write_tiny_pipeline(Path(scratch) / "tiny"))
+                model = str(write_tiny_pipeline(Path(scratch) / "tiny", args.family))
         if args.backend == "ray":
             return run_ray(args, model, Path(scratch))
         return run(args, model)
@@ -237,25 +248,29 @@ def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:
 def run(args: argparse.Namespace, model: str) -> int:
     device = pick_device(args.device)
     dtype = pick_dtype(device)
-    print(f"model {args.arch if not args.model else model} on {device} ({dtype}), torch threads "
+    name = args.model or (f"tiny {args.family}" if args.arch == "tiny" else args.arch)
+    print(f"model {name} on {device} ({dtype}), torch threads "
           f"{torch.get_num_threads()}, N={args.requests}, max_batch={args.max_batch}, steps={args.steps}")
 
     measure_memory(model, device, dtype)
     engine = Engine.load(model, device=args.device, max_batch=args.max_batch, styles=StyleBook([]),
                          steps=args.steps, guidance=7.0)
-    pipe = engine.txt2img  # (a) and (c) run the very same modules as the engine
-
+    family = engine.model  # (a) and (c) run the very same modules as the engine
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
-    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    side = engine.defaults.width
+
+    def direct(indices: list[int]) -> None:
+        spec = CallSpec(prompts=[prompts[i] for i in indices], negatives=[""] * len(indices), seeds=indices,
+                        steps=args.steps, guidance=7.0, width=side, height=side)
+        with torch.inference_mode():
+            family.run(spec, lambda _done, _total, _latents: False, lambda pipe, kwargs: pipe(**kwargs).images)
 
     def naive() -> None:
-        for index, prompt in enumerate(prompts):
-            pipe(prompt, num_inference_steps=args.steps, guidance_scale=7.0, width=side, height=side,
-                 generator=torch.Generator(device.type).manual_seed(index))
+        for index in range(len(prompts)):
+            direct([index])
 
     def ideal() -> None:
-        pipe(prompts, num_inference_steps=args.steps, guidance_scale=7.0, width=side, height=side,
-             generator=[torch.Generator(device.type).manual_seed(i) for i in range(len(prompts))])
+        direct(list(range(len(prompts))))
 
 
     from models.local_backend import LocalBackend

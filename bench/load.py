@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bot.config import Config  # noqa: E402
-from tests.fakediscord import FakeDiscord  # noqa: E402
+from fakediscord import FakeDiscord  # noqa: E402
 from tests.harness import BotUnderTest, bot_config  # noqa: E402
 
 LAG_TARGET_S = 0.050

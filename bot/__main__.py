@@ -136,7 +136,7 @@ def playground_command(args: argparse.Namespace) -> int:
     if config is None:
         return ExitCode.USAGE
     _setup_logging(config, args.verbose)
-    from bot.playground import run_playground
+    from playground import run_playground
 
     return run_playground(config, config_path=args.config, port=getattr(args, "port", None))
 

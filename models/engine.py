@@ -392,15 +392,23 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Fam
 
 def _ensure_sdpa(unet: torch.nn.Module) -> None:
     """Use PyTorch's fused scaled-dot-product attention; diffusers does by default on torch 2, unless a model
-    config or an earlier call picked something else."""
-    from diffusers.models.attention_processor import AttnProcessor2_0
+    config or an earlier call picked something else.
 
+    Only the classic processors are swapped, each for its fused twin: any other one (already fused, the added-KV
+    attention of Kandinsky's UNet, IP-adapter, a transformer's own) is what the model needs and stays.
+    """
+    from diffusers.models.attention_processor import (
+        AttnAddedKVProcessor,
+        AttnAddedKVProcessor2_0,
+        AttnProcessor,
+        AttnProcessor2_0,
+    )
+
+    fused: dict[type, type] = {AttnProcessor: AttnProcessor2_0, AttnAddedKVProcessor: AttnAddedKVProcessor2_0}
     processors = getattr(unet, "attn_processors", {})
-    if processors and not all(isinstance(p, AttnProcessor2_0) for p in processors.values()):
-        try:
-            unet.set_attn_processor(AttnProcessor2_0())
-        except (ValueError, TypeError) as error:  # e.g. IP-adapter or custom processors: keep the model's own
-            log.info("keeping the model's attention processors: %s", error)
+    if any(type(processor) in fused for processor in processors.values()):
+        unet.set_attn_processor({name: fused[type(processor)]() if type(processor) in fused else processor
+                                 for name, processor in processors.items()})
 
 
 class _Run:

@@ -26,7 +26,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def emulator():
     """A fresh local Discord for one test."""
-    from tests.fakediscord import FakeDiscord
+    from fakediscord import FakeDiscord
 
     async with FakeDiscord() as emu:
         yield emu

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.fakediscord import FakeDiscord
+from fakediscord import FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_STYLES = [

@@ -15,8 +15,8 @@ from datetime import datetime
 
 import pytest
 
+from fakediscord import FakeDiscord
 from models.images import read_metadata
-from tests.fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 from tests.test_e2e_imagine import (
     button,

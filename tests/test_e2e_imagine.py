@@ -18,9 +18,9 @@ from PIL import Image
 
 from bot.config import StorageConfig
 from bot.storage import Storage
+from fakediscord import FakeDiscord
 from models.images import read_metadata
 from models.tiny import write_tiny_pipeline
-from tests.fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(120)

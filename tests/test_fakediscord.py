@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakediscord import FakeDiscord, Interaction, Message
+from fakediscord import FakeDiscord, Interaction, Message
 
 ACK_TIMEOUT = 1.0
 SIZE_LIMIT = 256 * 1024

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.fakediscord import FakeDiscord
+from fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 
 RESULT_TIMEOUT = 60

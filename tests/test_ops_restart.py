@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.fakediscord import FakeDiscord
+from fakediscord import FakeDiscord
 from tests.harness import BotUnderTest, bot_config
 
 

@@ -1,5 +1,5 @@
-"""The playground in a real browser: `python -m bot playground` (emulator + the real bot process + the page),
-driven by headless Chromium through Playwright like a person would use it."""
+"""The playground: `python -m bot playground` (emulator + the real bot process + the page) in a real browser, driven
+by headless Chromium through Playwright like a person would use it, and through its API when the bot cannot start."""
 
 from __future__ import annotations
 
@@ -34,14 +34,20 @@ ARTIFACTS = REPO / "artifacts"
 
 
 class Playground:
-    """`python -m bot playground --port 0` as a child process; `url` once it has printed it."""
+    """`python -m bot playground --port 0` as a child process on ``config`` (written to ``directory/bot.yaml``);
+    `url` once it has printed it."""
 
-    def __init__(self, config_path: Path) -> None:
-        self.config_path = config_path
+    def __init__(self, config: dict, directory: Path) -> None:
+        self.config = config
+        self.config_path = directory / "bot.yaml"
+        self.write_config()
         self.process: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
         self.url = ""
         self._reader: asyncio.Task[None] | None = None
+
+    def write_config(self) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.config), encoding="utf-8")
 
     async def start(self, timeout: float = 30) -> str:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -86,13 +92,19 @@ async def state(session: ClientSession, url: str) -> dict:
         return await response.json()
 
 
-async def wait_online(session: ClientSession, url: str, timeout: float = 60, *, other_than: int | None = None) -> dict:
+async def wait_state(session: ClientSession, url: str, condition, timeout: float = 60) -> dict:
     async with asyncio.timeout(timeout):
         while True:
             data = await state(session, url)
-            if data["status"] == "online" and data["bot_pid"] and data["bot_pid"] != other_than:
+            if condition(data):
                 return data
             await asyncio.sleep(0.2)
+
+
+async def wait_online(session: ClientSession, url: str, timeout: float = 60, *, other_than: int | None = None) -> dict:
+    return await wait_state(
+        session, url, lambda s: s["status"] == "online" and s["bot_pid"] and s["bot_pid"] != other_than, timeout
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -116,9 +128,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
         "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
         "styles": TEST_STYLES,
     }
-    config_path = tmp_path / "bot.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    playground = Playground(config_path)
+    playground = Playground(config, tmp_path)
     url = await playground.start()
     try:
         async with ClientSession() as session, async_playwright() as p:
@@ -235,8 +245,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
 def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     from bot.config import parse_config
-    from bot.playground import playground_config
-    from tests.fakediscord import FakeDiscord
+    from fakediscord import FakeDiscord
+    from playground import playground_config
 
     user = parse_config(
         {
@@ -268,11 +278,70 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     )
 
 
-def test_playground_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
-    import bot.playground as playground
-    from bot.config import parse_config
+async def press_retry_on_the_page(url: str) -> None:
+    from playwright.async_api import async_playwright, expect
 
-    monkeypatch.setattr(playground, "REPO", tmp_path)
-    monkeypatch.setitem(sys.modules, "tests.fakediscord", None)  # as if tests/ were not there
-    assert playground.run_playground(parse_config({}, tmp_path / "bot.yaml")) == 1
-    assert capsys.readouterr().err.strip() == playground.NEEDS_CHECKOUT
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        await page.goto(url)
+        await expect(page.locator("#status")).to_have_text("bot stopped")
+        banner = page.locator("#banner")
+        await expect(banner).to_contain_text("The bot could not start: Cannot load model")
+        await expect(banner).to_contain_text("model.id: tiny")
+        await page.click("#retry")
+        await expect(page.locator("#status")).to_have_text("bot starting…")
+        await expect(page.locator("#retry")).to_be_enabled(timeout=60_000)  # failed again: a fresh banner
+        await browser.close()
+
+
+@pytest.mark.timeout(180)  # ~40 s on an idle 2-core machine: four bot starts
+async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path):
+    """A model that cannot load: the error and its fix on the page and in the terminal, once; no restarts until
+    Retry is pressed or the config file is saved. A bot that dies after it had connected is still restarted."""
+    config = {
+        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            failed = await wait_state(session, url, lambda s: s["status"] == "failed")
+            assert failed["bot_starts"] == 1 and failed["bot_pid"] is None
+            assert failed["failure"]["message"].startswith("Cannot load model"), failed["failure"]
+            assert "model.id: tiny" in failed["failure"]["fix"]
+            assert str(playground.config_path) in failed["failure"]["fix"]
+            async with session.post(f"{url}api/command", json={"name": "ada", "command": "help"}) as response:
+                assert response.status == 503 and "model.id: tiny" in (await response.json())["error"]
+            await asyncio.sleep(3.5)  # the old crash loop restarted it after 1 s, then 2 s
+            assert (await state(session, url))["bot_starts"] == 1
+
+            # Retry (the page's button, or its endpoint): one more start, which fails the same way and stops again
+            if HAVE_CHROMIUM:
+                await press_retry_on_the_page(url)
+            else:
+                async with session.post(f"{url}api/retry") as response:
+                    assert response.status == 200, await response.text()
+            again = await wait_state(session, url, lambda s: s["bot_starts"] == 2 and s["status"] == "failed")
+            assert again["failure"]["message"] == failed["failure"]["message"]
+
+            # saving the config file with a model that loads starts it again
+            playground.config["model"]["id"] = str(tiny_model_dir)
+            playground.write_config()
+            online = await wait_online(session, url)
+            assert online["bot_starts"] == 3 and online["failure"] is None
+            async with session.post(f"{url}api/retry") as response:
+                assert response.status == 409  # nothing to retry
+
+            # a bot that had connected and then dies is a crash, not a start-up error: restarted at once
+            os.kill(online["bot_pid"], signal.SIGKILL)
+            restarted = await wait_online(session, url, other_than=online["bot_pid"])
+            assert restarted["bot_starts"] == 4
+    finally:
+        code = await playground.stop()
+    output = "\n".join(playground.output)
+    assert code == 0, output
+    assert output.count("playground: the bot could not start: Cannot load model") == 2, output  # once per start
+    assert "starting the bot again" in output and "restarting it in 1 s" in output, output

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.families.base import CallSpec, Family
+from models.families.kandinsky import Kandinsky22
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
 from models.plan import ModelLoadError
@@ -18,6 +19,7 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusion,
     StableDiffusionXLTurbo,
     StableDiffusionXL,
+    Kandinsky22,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

@@ -18,7 +18,10 @@ from pathlib import Path
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
 TINY_MODEL_ID = "tiny"
-BUILDERS = {"sd": "models.tiny.sd"}
+BUILDERS = {
+    "sd": "models.tiny.sd",
+    "kandinsky": "models.tiny.kandinsky",
+}
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""

@@ -1,17 +1,10 @@
-"""The playground: try the bot in a browser page that looks and behaves like a Discord channel, no account needed.
+"""The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
-``python -m bot playground --config FILE`` starts three things in one process tree:
-
-- ``tests/fakediscord``'s loopback Discord (REST + gateway) — so the playground needs the repository checkout;
-- the real, unmodified bot (``python -m bot run``) as a child process, with a config derived from the user's one
-  (same model, styles, queue and moderation; ``discord.api_base`` pointed at the emulator; its own storage folder
-  ``<storage.dir>/playground`` so history survives restarts). If the bot process dies it is started again;
-- an aiohttp server for the page (``static/``: plain HTML, CSS and JS, no build step) and its JSON/websocket API.
-
-The page talks only to this server: ``/api/state`` (channel history as this user sees it), ``/api/imagine``,
-``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/attachments/...`` and ``/ws`` (live events from the
-emulator's feed, filtered so ephemeral messages reach only the user they belong to). Each display name is one
-emulator user, so several tabs with different names are different people to the bot's queue and rate limits.
+The page talks only to this server: ``/api/state`` (channel history as this user sees it, the bot's status and why
+it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/api/retry``
+(start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
+filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
+several tabs with different names are different people to the bot's queue and rate limits.
 """
 
 from __future__ import annotations
@@ -21,153 +14,24 @@ import contextlib
 import importlib.util
 import json
 import logging
-import os
 import signal
-import subprocess
 import sys
-import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
 from aiohttp import WSMsgType, web
 
 from bot.config import Config
-
-if TYPE_CHECKING:
-    from tests.fakediscord import FakeDiscord, User
+from bot.exit_codes import ExitCode
+from fakediscord import FakeDiscord, User
+from playground.supervisor import BotProcess
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
-NEEDS_CHECKOUT = (
-    "The playground needs the repository checkout (it runs the Discord emulator in tests/fakediscord): "
-    "run it from a clone of the imagebot repository."
-)
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
-RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)  # between restarts of a bot that keeps dying; reset after STABLE_AFTER
-STABLE_AFTER = 60.0
-STOP_TIMEOUT = 30.0
-
-
-def import_emulator() -> type[FakeDiscord] | None:
-    """``FakeDiscord`` from the checkout next to this package, or None when this is no checkout."""
-    if (REPO / "tests" / "fakediscord" / "__init__.py").exists() and str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    try:
-        from tests.fakediscord import FakeDiscord
-    except ImportError as error:
-        log.debug("cannot import the emulator: %s", error)
-        return None
-    return FakeDiscord
-
-
-def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
-    """The bot's config for the playground: the user's model, styles, queue and moderation against ``emu``."""
-    data = config.model_dump(mode="json")
-    data["discord"].update(
-        token="",
-        api_base=emu.api_base,
-        gateway_url=None,
-        guild_ids=[emu.guild_id],
-        attachment_hosts=["127.0.0.1"],
-        shard_count=None,
-    )
-    data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
-    data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's
-    return data
-
-
-class BotProcess:
-    """``python -m bot run`` against the emulator, started again whenever it exits (until ``stop``)."""
-
-    def __init__(self, config: dict[str, Any], token: str, on_status) -> None:
-        self.config = config
-        self.token = token
-        self.on_status = on_status
-        self.directory = Path(config["storage"]["dir"])
-        self.config_path = self.directory / "bot.yaml"
-        self.log_path = self.directory / "bot.log"
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None and self.process.returncode is None else None
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            "# Written by `python -m bot playground` at every start; edit your own config instead.\n"
-            + yaml.safe_dump(self.config, sort_keys=False),
-            encoding="utf-8",
-        )
-        self._task = asyncio.create_task(self._supervise())
-
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, "DISCORD_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
-        env.pop("IMAGEBOT__SERVER__ENABLED", None)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        with self.log_path.open("ab") as log_file:
-            log_file.write(f"\n=== playground: starting the bot ({time.strftime('%Y-%m-%d %H:%M:%S')}) ===\n".encode())
-            log_file.flush()
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--config",
-                str(self.config_path),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the playground only; it stops the bot itself
-            )
-
-    async def _supervise(self) -> None:
-        failures = 0
-        while not self._stopping:
-            self.starts += 1
-            self.on_status("starting")
-            self.process = await self._spawn()
-            started = time.monotonic()
-            code = await self.process.wait()
-            if self._stopping:
-                break
-            failures = 0 if time.monotonic() - started > STABLE_AFTER else failures + 1
-            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1] if failures else RESTART_DELAYS[0]
-            print(
-                f"playground: the bot exited with code {code}; restarting it in {delay:g} s. "
-                f"The end of its log ({self.log_path}):\n{self.tail(8)}",
-                flush=True,
-            )
-            self.on_status("restarting")
-            await asyncio.sleep(delay)
-
-    def tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-        return ""
-
-    async def stop(self) -> None:
-        self._stopping = True
-        process = self.process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)  # the bot finishes or persists its batch, then exits 0
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class Client:
@@ -187,13 +51,13 @@ class Client:
 class Playground:
     """The emulator, the bot process and the page's server, started and stopped together."""
 
-    def __init__(self, config: Config, emulator_class: type[FakeDiscord]) -> None:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         # Discord's OpenAPI schema checks need jsonschema, a dev dependency that `make run` does not install.
         validate = importlib.util.find_spec("jsonschema") is not None
-        self.emu = emulator_class(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
+        self.emu = FakeDiscord(bot_name="imagebot", guild_name="imagebot playground", validate_schemas=validate)
         self.bot: BotProcess | None = None
-        self.status = "starting"
         self.clients: set[Client] = set()
         self._people: dict[str, User] = {}
         self._feed: asyncio.Queue[dict[str, Any]] | None = None
@@ -215,7 +79,7 @@ class Playground:
         bound = self._runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{bound}/"
-        self.bot = BotProcess(playground_config(self.config, self.emu), self.emu.token, self._set_status)
+        self.bot = BotProcess(self.config, self.emu, self._status_changed, config_path=self.config_path)
         self.bot.start()
         return self.url
 
@@ -233,10 +97,16 @@ class Playground:
                 await self._feed_task
         await self.emu.stop()
 
-    def _set_status(self, status: str) -> None:
-        if status != self.status:
-            self.status = status
-            self._broadcast({"type": "status", "status": status})
+    @property
+    def status(self) -> str:
+        return self.bot.status if self.bot is not None else "starting"
+
+    def _status_event(self) -> dict[str, Any]:
+        failure = self.bot.failure if self.bot is not None else None
+        return {"type": "status", "status": self.status, "failure": asdict(failure) if failure else None}
+
+    def _status_changed(self, status: str) -> None:
+        self._broadcast(self._status_event())
 
     # -- people -----------------------------------------------------------------------------------------------------
 
@@ -290,8 +160,8 @@ class Playground:
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
             self._broadcast({"type": kind, "message_id": event["message_id"]})
-        elif kind == "gateway" and event.get("action") in ("identify", "resume"):
-            self._set_status("online")
+        elif kind == "gateway" and event.get("action") in ("identify", "resume") and self.bot is not None:
+            self.bot.connected()
         elif kind == "violation":
             # What Discord would have refused, or "The application did not respond": shown to whoever acted.
             violation = event["violation"]
@@ -320,6 +190,7 @@ class Playground:
         r.add_post("/api/imagine", self._imagine)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
+        r.add_post("/api/retry", self._retry)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         r.add_get("/ws", self._ws)
 
@@ -327,11 +198,15 @@ class Playground:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     def _ready(self) -> None:
-        if self.status != "online":
+        if self.status == "failed" and self.bot is not None and self.bot.failure is not None:
+            failure = self.bot.failure
+            error = f"The bot could not start: {failure.message} {failure.fix}"
+        elif self.status != "online":
             word = "is restarting" if self.status == "restarting" else "is still starting"
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": f"The bot {word}; try again in a moment."}), content_type="application/json"
-            )
+            error = f"The bot {word}; try again in a moment."
+        else:
+            return
+        raise web.HTTPServiceUnavailable(text=json.dumps({"error": error}), content_type="application/json")
 
     @staticmethod
     def _bad(message: str) -> web.HTTPBadRequest:
@@ -354,6 +229,7 @@ class Playground:
                 "channel": {"id": str(channel.id), "name": channel.name},
                 "users": self._users(),
                 "status": self.status,
+                "failure": self._status_event()["failure"],
                 "bot_pid": self.bot.pid if self.bot else None,
                 "bot_starts": self.bot.starts if self.bot else 0,
                 "commands": sorted(self.emu.commands),
@@ -436,6 +312,13 @@ class Playground:
             raise self._bad(str(error)) from None
         return web.json_response({"interaction_id": str(inter.id)})
 
+    async def _retry(self, request: web.Request) -> web.Response:
+        if self.bot is None or not self.bot.retry():
+            return web.json_response(
+                {"error": f"The bot is {self.status}: Retry is for a bot that could not start."}, status=409
+            )
+        return web.json_response({"status": self.status})
+
     async def _attachment(self, request: web.Request) -> web.Response:
         try:
             attachment = self.emu._files[int(request.match_info["attachment_id"])]
@@ -451,7 +334,7 @@ class Playground:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         client = Client(ws, self.person(request.query.get("name")))
-        client.outbox.put_nowait(json.dumps({"type": "status", "status": self.status}))
+        client.outbox.put_nowait(json.dumps(self._status_event()))
         self.clients.add(client)
         sender = asyncio.create_task(client.send_forever())
         try:
@@ -466,8 +349,8 @@ class Playground:
         return ws
 
 
-async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, port: int) -> int:
-    playground = Playground(config, emulator_class)
+async def serve(config: Config, config_path: Path | None, host: str, port: int) -> int:
+    playground = Playground(config, config_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -477,11 +360,11 @@ async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, po
             url = await playground.start(host, port)
         except OSError as error:
             print(f"playground: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
-            return 1
+            return ExitCode.FAILURE
         print(f"Playground: open {url} in your browser (Ctrl-C stops it)", flush=True)
         await stop.wait()
         print("playground: stopping the bot…", flush=True)
-        return 0
+        return ExitCode.OK
     finally:
         await playground.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -489,10 +372,9 @@ async def serve(config: Config, emulator_class: type[FakeDiscord], host: str, po
 
 
 def run_playground(config: Config, *, config_path: Path | None = None, port: int | None = None) -> int:
-    """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code."""
-    emulator_class = import_emulator()
-    if emulator_class is None:
-        print(NEEDS_CHECKOUT, file=sys.stderr)
-        return 1
+    """The ``playground`` command: emulator + bot + page until Ctrl-C. Returns the exit code.
+
+    ``config_path`` is the file ``config`` came from: while the bot cannot start, saving it starts the bot again.
+    """
     port = config.playground.port if port is None else port
-    return asyncio.run(serve(config, emulator_class, config.playground.host, port))
+    return asyncio.run(serve(config, config_path, config.playground.host, port))

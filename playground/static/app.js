@@ -465,14 +465,47 @@ function notice(text) {
   if (stick) scrollToBottom();
 }
 
-function setStatus(status) {
+function setStatus(status, failure = null) {
   state.status = status;
   const el = $("#status");
   el.className = `status ${status}`;
-  el.textContent = { online: "bot online", starting: "bot starting…", restarting: "bot restarting…", offline: "playground offline" }[status] || status;
+  el.textContent = {
+    online: "bot online", starting: "bot starting…", restarting: "bot restarting…", failed: "bot stopped",
+    offline: "playground offline",
+  }[status] || status;
   const banner = $("#banner");
+  banner.classList.toggle("failed", status === "failed");
   if (status === "online") {
     banner.hidden = true;
+  } else if (status === "failed" && failure) {
+    // A start-up error: the bot is not restarted until the config file changes or Retry is pressed.
+    banner.hidden = false;
+    banner.replaceChildren();
+    const message = document.createElement("div");
+    message.className = "failure-message";
+    message.textContent = `The bot could not start: ${failure.message}`;
+    const fix = document.createElement("div");
+    fix.className = "failure-fix";
+    fix.textContent = `${failure.fix} Saving the config file starts it again, or:`;
+    const retry = document.createElement("button");
+    retry.id = "retry";
+    retry.type = "button";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", async () => {
+      retry.disabled = true;
+      try { await api("/api/retry", { method: "POST" }); } catch (error) { notice(error.message); retry.disabled = false; }
+    });
+    fix.append(" ", retry);
+    banner.append(message, fix);
+    if (failure.log) {
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "the end of the bot's log";
+      const pre = document.createElement("pre");
+      pre.textContent = failure.log;
+      details.append(summary, pre);
+      banner.append(details);
+    }
   } else {
     banner.hidden = false;
     banner.textContent = {
@@ -530,7 +563,7 @@ async function loadState() {
   list.replaceChildren();
   state.messages.clear();
   for (const message of data.messages) upsert(message);
-  setStatus(data.status);
+  setStatus(data.status, data.failure);
   scrollToBottom();
 }
 
@@ -545,7 +578,7 @@ function connect() {
     switch (data.type) {
       case "message_create": case "message_update": upsert(data.message); break;
       case "message_delete": remove(data.message_id); break;
-      case "status": setStatus(data.status); break;
+      case "status": setStatus(data.status, data.failure); break;
       case "users": state.users = data.users; renderMembers(); break;
       case "notice": notice(data.text); break;
       default: break;

@@ -1,0 +1,48 @@
+"""/imagine end to end on families other than Stable Diffusion: the real bot process, the Discord emulator, and a
+tiny random model of the family loaded by directory exactly as an operator's ``model.id`` would load it.
+
+Each test starts its own bot on its own model, so they stay independent of each other and of the SD suite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.images import read_metadata
+from models.tiny import write_tiny_pipeline
+from tests.fakediscord import FakeDiscord
+from tests.harness import BotUnderTest, bot_config
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_imagine_on_tiny_kandinsky_gives_a_grid_of_four_with_upscale_and_variation_buttons(
+    emulator: FakeDiscord, tmp_path: Path
+) -> None:
+    model_dir = write_tiny_pipeline(tmp_path / "tiny-kandinsky", "kandinsky")
+    bot = BotUnderTest(emulator, bot_config(emulator, model_dir, tmp_path / "data"), tmp_path)
+    await bot.start()
+    try:
+        interaction = await emulator.invoke(emulator.add_user("painter"), "imagine",
+                                            {"prompt": "a fox in the snow", "count": 4, "seed": 7})
+        await interaction.wait_acked(3)
+
+        def labels(message) -> list[str]:
+            return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
+
+        result = await interaction.wait_for_message(lambda m: "V1" in labels(m) and bool(m.attachments),
+                                                    timeout=180)
+    finally:
+        await bot.close()
+    assert "(kandinsky)" in bot.log()  # served by the Kandinsky family, not mistaken for another
+    assert labels(result)[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
+    seeds = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}["Seeds"].split(", ")
+    assert len(seeds) == 4 and seeds[0] == "7"
+    [grid] = result.attachments
+    recipe = json.loads(read_metadata(emulator.file_bytes(grid))["imagebot"])
+    assert recipe["prompt"] == "a fox in the snow" and recipe["seed"] == 7 and recipe["steps"] == 4
+    assert grid.filename.endswith(".png") and (grid.width, grid.height) == (2 * recipe["width"], 2 * recipe["height"])
+    emulator.assert_no_violations()
