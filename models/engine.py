@@ -275,6 +275,8 @@ class Engine:
             self._run_chunk(run, items[:half])
             self._run_chunk(run, items[half:])
             return
+        except JobCancelled:  # a step hook stopped a pipeline that reads no interrupt flag: its plans are cancelled
+            return
         except Exception as error:  # one bad call fails its plans, never the whole batch or the worker
             log.exception("generation failed for %d image(s)", len(items))
             for plan_index, _ in items:

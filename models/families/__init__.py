@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.families.base import CallSpec, Family
+from models.families.flux import Flux, FluxSchnell
 from models.families.kandinsky import Kandinsky22
+from models.families.pixart import PixArtSigma
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
+from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
 from models.plan import ModelLoadError
 
@@ -20,6 +23,10 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusionXLTurbo,
     StableDiffusionXL,
     Kandinsky22,
+    StableDiffusion3,
+    FluxSchnell,  # before Flux: the same pipeline class, told apart by id or the transformer's guidance input
+    Flux,
+    PixArtSigma,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

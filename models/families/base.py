@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
-from models.plan import MAX_STEPS, ModelDefaults, snap
+from models.plan import MAX_STEPS, JobCancelled, ModelDefaults, snap
 
 PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
 """Runs one pipeline with keyword arguments and returns its images (the engine's hook, so tests can fake OOM)."""
@@ -118,10 +118,12 @@ class Family:
         return int(self.denoiser().config.sample_size) * int(pipe.vae_scale_factor)
 
     def size_multiple(self) -> int:
-        """Width and height must be multiples of this."""
+        """Width and height must be multiples of this: a UNet halves the latents once per extra block, a
+        transformer cuts them into patch_size x patch_size tokens."""
         pipe = self.txt2img
-        blocks = getattr(self.denoiser().config, "block_out_channels", (0,))
-        return int(pipe.vae_scale_factor) * 2 ** (len(blocks) - 1)
+        config = self.denoiser().config
+        blocks = getattr(config, "block_out_channels", (0,))
+        return int(pipe.vae_scale_factor) * 2 ** (len(blocks) - 1) * int(getattr(config, "patch_size", None) or 1)
 
     @classmethod
     def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,
@@ -166,7 +168,8 @@ class Family:
         kwargs.update(self.prompt_kwargs(pipe, spec))
         if spec.img2img:
             kwargs.update(image=spec.init_images, strength=spec.strength)
-        else:
+        if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
+            # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
         kwargs.update(step_kwargs(pipe, on_step))
         return call(pipe, kwargs)
@@ -186,7 +189,8 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
     """The pipeline's progress hook: ``callback_on_step_end`` where it has one, the older ``callback`` otherwise.
 
     Stopping uses the flag diffusers' denoising loops check each step (``_interrupt``); pipelines with only the
-    older callback stop at the step after.
+    older callback stop at the step after, and those whose loop reads no flag at all (PixArt) are stopped by
+    raising JobCancelled from the callback: by then every request in the call is cancelled.
     """
     parameters = inspect.signature(pipe.__call__).parameters
     if "callback_on_step_end" in parameters:
@@ -202,6 +206,8 @@ def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:
         def callback(step: int, _timestep: Any, latents: Any) -> None:
             total[0] = total[0] or len(getattr(pipe.scheduler, "timesteps", ())) or step + 1
             if on_step(step + 1, total[0], latents):
+                if not hasattr(type(pipe), "interrupt"):
+                    raise JobCancelled("every request in this call was cancelled")
                 pipe._interrupt = True
 
         return {"callback": callback, "callback_steps": 1}
@@ -223,3 +229,20 @@ def pixel_preview(pixels: torch.Tensor) -> Image.Image | None:
         return None
     array = ((pixels.float().cpu().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).numpy()
     return Image.fromarray(array, "RGB")
+
+
+def encode_one_by_one(keys: list[Any], encode: Callable[[Any], tuple[torch.Tensor | None, ...]]) -> list[Any]:
+    """Encode each distinct key (a prompt, or a prompt and its negative) alone, then stack them in ``keys``' order.
+
+    On a CPU the text encoders' matrix multiplies give different last bits for different batch sizes, so an image
+    made in a batch would differ from the same recipe made alone; encoding one prompt at a time keeps each image's
+    embeddings its own (and repeated prompts are encoded once). ``encode`` returns the pipeline's tensors for one
+    key, each with a batch dimension of one, or None where the pipeline gives none (no guidance: no negatives).
+    """
+    cache: dict[Any, tuple[torch.Tensor | None, ...]] = {}
+    for key in keys:
+        if key not in cache:
+            cache[key] = encode(key)
+    first = cache[keys[0]]
+    return [None if first[index] is None else torch.cat([cache[key][index] for key in keys])  # type: ignore[misc]
+            for index in range(len(first))]

@@ -21,6 +21,9 @@ TINY_MODEL_ID = "tiny"
 BUILDERS = {
     "sd": "models.tiny.sd",
     "kandinsky": "models.tiny.kandinsky",
+    "sd3": "models.tiny.sd3",
+    "flux": "models.tiny.flux",
+    "pixart": "models.tiny.pixart",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
