@@ -262,8 +262,6 @@ class Engine:
             return
         try:
             images = self._upscale(run, items) if run.plans[items[0][0]].upscale else self._call(run, items)
-        except JobCancelled:  # stopped between tiles of an upscale; the run recorded the cancellation
-            return
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:
@@ -275,8 +273,8 @@ class Engine:
             self._run_chunk(run, items[:half])
             self._run_chunk(run, items[half:])
             return
-        except JobCancelled:  # a step hook stopped a pipeline that reads no interrupt flag: its plans are cancelled
-            return
+        except JobCancelled:  # a step hook stopped a pipeline that reads no interrupt flag, or an upscale between
+            return  # tiles: its plans are cancelled
         except Exception as error:  # one bad call fails its plans, never the whole batch or the worker
             log.exception("generation failed for %d image(s)", len(items))
             for plan_index, _ in items:
