@@ -1,5 +1,6 @@
 # imagebot for a GPU host: docker compose up (see README, "Docker").
-# The base image carries Python, CUDA and a CUDA build of PyTorch, so pip keeps that torch. Ray is included so the
+# The base image carries Python, CUDA and a CUDA build of PyTorch with its matching torchvision (spandrel, the
+# upscaler's loader, needs both), so pip keeps those (the build checks both import). Ray is included so the
 # same image runs the bot, a Ray head and Ray GPU workers (docs/scaling.md): client and cluster must match exactly.
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
@@ -18,7 +19,7 @@ COPY cogs ./cogs
 COPY models ./models
 COPY fakediscord ./fakediscord
 COPY playground ./playground
-RUN pip install ".[ray]" && useradd --create-home --uid 1000 imagebot \
+RUN python -c "import torch, torchvision" && pip install ".[ray]" && useradd --create-home --uid 1000 imagebot \
     && mkdir -p /data /cache/huggingface /config && chown -R imagebot /data /cache /config
 COPY bot.yaml /config/bot.yaml
 

@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 CONFIG ?= bot.yaml
-# torch is installed before the project so each machine gets the right build: set TORCH_SPEC to pick another one,
-# e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124" for a specific CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+# torch (and the torchvision built for it: spandrel, the upscaler's loader, needs it) is installed before the project
+# so each machine gets the right build: set TORCH_SPEC to pick another one, e.g.
+# TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu124" for a specific CUDA build.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
 .PHONY: setup setup-dev run playground test lint bench browser clean
@@ -14,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH_SPEC)
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install $(TORCH_SPEC)
 	$(BIN)/python -m pip install -e .
 	touch $@
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot [run|check|imagine|tiny-model|playground] [--config FILE]``.
+"""The command line: ``python -m bot [run|check|imagine|upscale|tiny-model|playground] [--config FILE]``.
 
 Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 1 for anything else.
 """
@@ -58,9 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     playground = command("playground", playground_command, "Try the bot in a browser, no Discord account needed.")
     playground.add_argument("--port", type=int, help="port for the page (default: playground.port)")
 
-    tiny = command("tiny-model", tiny_model_command, "Write the tiny random test pipeline (images are noise).")
+    tiny = command("tiny-model", tiny_model_command,
+                   "Write the tiny random test pipeline, or upscaler (images are noise).")
     tiny.add_argument("directory", type=Path, metavar="DIR")
-    tiny.add_argument("--family", default="sd", help="which model family's tiny pipeline (default: sd)")
+    tiny.add_argument("--family", default="sd",
+                      help="which model family's tiny pipeline, or esrgan for an upscaler (default: sd)")
+
+    upscale = command("upscale", upscale_command,
+                      "Upscale a picture with the configured GAN upscaler (upscaler.model), without Discord.")
+    upscale.add_argument("input", type=Path, metavar="IN.png")
+    upscale.add_argument("-o", "--output", type=Path, default=Path("upscale.png"), metavar="OUT.png")
 
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
@@ -99,6 +106,7 @@ def check_command(args: argparse.Namespace) -> int:
     print(
         f"{args.config}: ok — model {config.model.id} on {config.model.device}, {len(config.styles)} styles, "
         f"{config.engine.backend} backend, data in {config.storage.dir}"
+        + (f", upscaler {config.upscaler.model}" if config.upscaler.model else "")
         + ("" if config.token else " (no Discord token set: export DISCORD_TOKEN=...)")
     )
     return ExitCode.OK
@@ -134,26 +142,46 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import BUILDERS, write_tiny_pipeline
+    from models.tiny import UPSCALERS, tiny_families, write_tiny_pipeline
 
-    if args.family not in BUILDERS:
-        print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(BUILDERS)}",
+    if args.family not in tiny_families():
+        print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
               file=sys.stderr)
         return ExitCode.USAGE
     path = write_tiny_pipeline(args.directory, args.family)
-    print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
-          "from_pretrained)")
+    if args.family in UPSCALERS:
+        print(f"wrote the tiny random {args.family} upscaler to {path} (its images are noise; set upscaler.model "
+              "to it)")
+    else:
+        print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
+              "from_pretrained)")
     return ExitCode.OK
 
 
-def imagine_command(args: argparse.Namespace) -> int:
+def _configured(args: argparse.Namespace) -> Config | None:
+    """The config with logging set up, for the commands that work without Discord; None after reporting problems."""
     config = load_or_report(args.config)
+    if config is not None:
+        _setup_logging(config, args.verbose)
+    return config
+
+
+def imagine_command(args: argparse.Namespace) -> int:
+    config = _configured(args)
     if config is None:
         return ExitCode.USAGE
-    _setup_logging(config, args.verbose)
     from bot.imagine_cli import imagine
 
     return imagine(config, args)
+
+
+def upscale_command(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    if config is None:
+        return ExitCode.USAGE
+    from bot.upscale_cli import upscale
+
+    return upscale(config, args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,8 @@ def engine_settings(config: Config) -> EngineSettings:
         max_count=model.max_count,
         cpu_threads=model.cpu_threads,
         default_negative=config.moderation.default_negative,
+        upscaler=config.upscaler.model,
+        upscaler_tile=config.upscaler.tile,
     )
 
 

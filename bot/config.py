@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.settings import UPSCALER_SUFFIXES, hub_file
 from models.styles import Style
 
 DEFAULT_CONFIG_PATH = Path("bot.yaml")
@@ -55,6 +56,24 @@ class ModelConfig(Section):
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     preview_every: int = Field(default=2, ge=1)
     cpu_threads: int | None = Field(default=None, ge=1)
+
+
+class UpscalerConfig(Section):
+    model: str | None = None
+    tile: int = Field(default=256, ge=32, le=4096)
+
+    @field_validator("model")
+    @classmethod
+    def _is_weights_file(cls, value: str | None) -> str | None:
+        """A missing local file or one that holds no weights shows in ``check``, not first at start."""
+        if value is None:
+            return value
+        if not value.lower().endswith(UPSCALER_SUFFIXES):
+            raise ValueError(f"must be a {' or '.join(UPSCALER_SUFFIXES)} file (a path, or a Hub file "
+                             "'owner/repo/name.pth')")
+        if hub_file(value) is None and not Path(value).expanduser().is_file():
+            raise ValueError("no such file (and not a Hub file 'owner/repo/name.pth')")
+        return value
 
 
 class RayConfig(Section):
@@ -132,6 +151,7 @@ class Config(Section):
     discord: DiscordConfig = DiscordConfig()
     admins: list[Snowflake] = []
     model: ModelConfig = ModelConfig()
+    upscaler: UpscalerConfig = UpscalerConfig()
     engine: EngineConfig = EngineConfig()
     storage: StorageConfig = StorageConfig()
     queue: QueueConfig = QueueConfig()

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 
 from bot.backends import engine_settings
@@ -17,7 +18,7 @@ from models.plan import GenerationRequest, ModelLoadError, Progress
 from models.styles import StyleBook, UnknownStyle
 
 
-class _ProgressBar:
+class ProgressBar:
     """The engine's progress as a tqdm bar on stderr (the engine reports steps; tqdm draws them)."""
 
     def __init__(self) -> None:
@@ -33,19 +34,27 @@ class _ProgressBar:
             self.bar.close()
 
 
+def read_picture(path: Path, max_pixels: int) -> tuple[Image.Image, bytes] | None:
+    """The picture in ``path`` and its bytes, or None after printing one line that names the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        print(f"error: {path}: cannot be read: {error.strerror}", file=sys.stderr)
+        return None
+    try:
+        return load_image(data, max_pixels=max_pixels), data
+    except InvalidImage as error:
+        print(f"error: {path}: {error}", file=sys.stderr)
+        return None
+
+
 def imagine(config: Config, args: argparse.Namespace) -> int:
     init_image = None
     if args.image is not None:
-        try:
-            data = args.image.read_bytes()
-        except OSError as error:
-            print(f"error: {args.image}: cannot be read: {error.strerror}", file=sys.stderr)
+        picture = read_picture(args.image, config.model.max_input_pixels)
+        if picture is None:
             return ExitCode.USAGE
-        try:
-            init_image = load_image(data, max_pixels=config.model.max_input_pixels)
-        except InvalidImage as error:
-            print(f"error: {args.image}: {error}", file=sys.stderr)
-            return ExitCode.USAGE
+        init_image = picture[0]
     request = GenerationRequest(
         prompt=args.prompt,
         style=args.style,
@@ -73,7 +82,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    bar = _ProgressBar()
+    bar = ProgressBar()
     try:
         [result] = engine.generate([plan], on_progress=bar)
     finally:

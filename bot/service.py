@@ -98,6 +98,12 @@ class GenerationService:
     def responded(self, job_id: str) -> None:
         self.delivery.responded(job_id)
 
+    @property
+    def upscale_factor(self) -> int | None:
+        """What the GAN upscaler multiplies a side by; None when no upscaler is configured (upscaler.model)."""
+        defaults = self.backend.defaults
+        return defaults.upscale_factor if defaults.upscaler is not None else None
+
     def position(self, job_id: str) -> tuple[int, float] | None:
         """(place, seconds to wait) of a queued job; place 0 while it runs; None when it is not in the queue."""
         return self.queue.position(job_id)

@@ -154,7 +154,12 @@ class Generation(commands.Cog):
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
             await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
             return
-        view = single_view(job.id, 0) if job.kind == "upscale" else result_view(job.id, len(images))
+        if job.kind in results.SINGLE_KINDS:
+            # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
+            service = self.bot.generation
+            view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
+        else:
+            view = result_view(job.id, len(images))
         fields = {
             "content": results.headline(job),
             "embed": results.recipe_embed(job, images),

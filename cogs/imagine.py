@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -28,7 +29,7 @@ from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import Rejected, imagine_request
 from models.images import InvalidImage, load_image
-from models.plan import ASPECTS, MAX_SEED, GenerationRequest
+from models.plan import ASPECTS, MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
 
 if TYPE_CHECKING:
@@ -256,11 +257,12 @@ class Imagine(commands.Cog):
             f"{results.headline(source)} — image {index + 1}",
             file=file,
             embed=results.recipe_embed(source, [stored]),
-            view=single_view(source.id, index),
+            view=single_view(source.id, index, self.generation.upscale_factor),
         )
 
     async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
-        """The job a V, reroll or upscale click asks for, built from the source job's stored request."""
+        """The job a V, reroll or upscale click asks for, built from the source job's stored request (a GAN upscale:
+        from the source image's recipe, which it keeps)."""
         original = source.request
         fields = {key: value for key, value in original.to_dict().items() if key != "id"}
         fields["seed"] = None
@@ -270,7 +272,12 @@ class Imagine(commands.Cog):
             return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)
-        if action is Action.UPSCALE_2X:
+        # Without an upscaler (or after it was removed from the config) the GAN button falls back to img2img's.
+        if action is Action.UPSCALE_GAN and self.generation.upscale_factor is not None:
+            request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True)
+            return self.new_job(interaction, request, kind="gan-upscale", source_job_id=source.id,
+                                source_index=index)
+        if action in (Action.UPSCALE_2X, Action.UPSCALE_GAN):
             fields.update(
                 count=1,
                 width=picture.width * UPSCALE_FACTOR,

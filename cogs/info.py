@@ -23,7 +23,7 @@ MAX_LISTED_JOBS = 5  # one cancel button per job, five to a row
 HELP = """\
 **/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
 `negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4).
-Under each result: **U1…U4** shows that image alone (then *Upscale 2×* or *Vary*), **V1…V4** makes variations \
+Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*), **V1…V4** makes variations \
 of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
 **/styles** — browse the styles. **/queue** — your waiting jobs, with cancel buttons.
 **/forget-me** — delete every image and request of yours that the bot stored.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from models.plan import CancelCheck, GenerationRequest, Plan, ProgressCallback, Results
+from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, ProgressCallback, Results
 
 __all__ = ["Backend", "BackendUnavailable", "ServerLost"]
 
@@ -35,6 +35,9 @@ class Backend(Protocol):
     max_batch: int  # images per pipeline call
 
     async def capacity(self) -> int: ...  # how many plans may be in flight at once
+
+    @property
+    def defaults(self) -> ModelDefaults: ...  # what the model (and its upscaler) offers, e.g. for the buttons
 
     def plan(self, request: GenerationRequest) -> Plan: ...
 

@@ -16,8 +16,9 @@ import logging
 import os
 import time
 import types
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -41,6 +42,9 @@ from models.plan import (
 from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny import model_location
+
+if TYPE_CHECKING:
+    from models.upscaler import TileCallback, Upscaler
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +157,22 @@ def load_engine(settings: EngineSettings, styles: StyleBook) -> Engine:
         size=settings.size,
         preview_every=settings.preview_every,
         max_count=settings.max_count,
+        upscaler=settings.upscaler,
+        upscaler_tile=settings.upscaler_tile,
     )
 
 
 # --------------------------------------------------------------------------------------------------- engine
 
 class Engine:
-    """One model (txt2img and img2img sharing one set of weights) and the code that runs plans on it."""
+    """One model (txt2img and img2img sharing one set of weights), optionally a GAN upscaler beside it, and the code
+    that runs plans on them."""
 
     def __init__(self, model: Family, *, model_id: str, device: torch.device, dtype: torch.dtype,
                  defaults: ModelDefaults, styles: StyleBook, default_negative: str = "", max_batch: int = 4,
-                 max_count: int = 4, preview_every: int = 2) -> None:
+                 max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None) -> None:
         self.model = model
+        self.upscaler = upscaler
         self.model_id = model_id
         self.device = device
         self.dtype = dtype
@@ -188,8 +196,10 @@ class Engine:
     def load(cls, model_id: str, *, device: str = "auto", dtype: str = "auto", compile: bool = False,
              warmup: bool = True, max_batch: int = 4, styles: StyleBook, default_negative: str = "",
              steps: int | None = None, guidance: float | None = None, size: int | None = None,
-             preview_every: int = 2, max_count: int = 4) -> Engine:
-        """Load ``model_id`` (Hub id or local directory); raises ModelLoadError with one clear line."""
+             preview_every: int = 2, max_count: int = 4, upscaler: str | None = None,
+             upscaler_tile: int = 256) -> Engine:
+        """Load ``model_id`` (Hub id or local directory) and the ``upscaler`` file if one is given; raises
+        ModelLoadError with one clear line."""
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
         started = time.monotonic()
@@ -205,9 +215,15 @@ class Engine:
                 denoiser.compile()  # in place, so every pipeline sharing it is compiled too
         defaults = model.defaults(model.native_size(), model.size_multiple(), steps=steps, guidance=guidance,
                                   size=size)
+        gan = None
+        if upscaler is not None:
+            from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
+
+            gan = Upscaler.load(upscaler, torch_device, torch_dtype, tile=upscaler_tile)
+            defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=default_negative, max_batch=max_batch, max_count=max_count,
-                     preview_every=preview_every)
+                     preview_every=preview_every, upscaler=gan)
         if warmup:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", model_id, model.name, torch_device, torch_dtype,
@@ -248,9 +264,7 @@ class Engine:
         if not items:
             return
         try:
-            images = self._call(run, items)
-        except JobCancelled:  # stopped mid-way because every plan in it was cancelled (see step_kwargs)
-            return
+            images = self._upscale(run, items) if run.plans[items[0][0]].upscale else self._call(run, items)
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:
@@ -262,6 +276,8 @@ class Engine:
             self._run_chunk(run, items[:half])
             self._run_chunk(run, items[half:])
             return
+        except JobCancelled:  # a step hook stopped a pipeline that reads no interrupt flag, or an upscale between
+            return  # tiles: its plans are cancelled
         except Exception as error:  # one bad call fails its plans, never the whole batch or the worker
             log.exception("generation failed for %d image(s)", len(items))
             for plan_index, _ in items:
@@ -283,6 +299,28 @@ class Engine:
         )
         with torch.inference_mode():
             return self.model.run(spec, self._step_hook(run, items, spec), self._pipeline_call)
+
+    def _upscale(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image]:
+        """Upscale plans' source pictures with the GAN; progress and cancellation go by tiles, not steps."""
+        if self.upscaler is None:  # a plan made against another replica's settings
+            raise RuntimeError("No upscaler is loaded here (upscaler.model)")
+        images = []
+        for plan_index, image_index in items:
+            plan = run.plans[plan_index]
+            recipe = plan.recipes[image_index]
+            assert plan.init_image is not None  # resolve_plan makes no upscale plan without one
+            images.append(self.upscaler.upscale(plan.init_image, size=(recipe.width, recipe.height),
+                                                on_tile=self._tile_hook(run, plan_index)))
+        return images
+
+    def _tile_hook(self, run: _Run, plan_index: int) -> TileCallback:
+        def on_tile(done: int, total: int) -> None:
+            if not run.alive(plan_index):
+                raise JobCancelled(run.plans[plan_index].request_id)
+            if run.on_progress is not None:
+                run.report(plan_index, Progress(done, total, None))
+
+        return on_tile
 
     def _pipeline_call(self, pipe, kwargs: dict[str, Any]) -> list[Image.Image]:
         """The one place a pipeline runs (tests replace it to simulate CUDA OOM on CPU)."""

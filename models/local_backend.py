@@ -10,7 +10,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from models.engine import Engine
-from models.plan import CancelCheck, GenerationRequest, Plan, Progress, ProgressCallback, Results
+from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, Progress, ProgressCallback, Results
 
 __all__ = ["LocalBackend"]
 
@@ -30,6 +30,10 @@ class LocalBackend:
         compatible plans; running more than one pipeline call at a time on one GPU would only add latency.
         """
         return self.engine.max_batch
+
+    @property
+    def defaults(self) -> ModelDefaults:
+        return self.engine.defaults
 
     def plan(self, request: GenerationRequest) -> Plan:
         return self.engine.plan(request)

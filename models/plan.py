@@ -60,20 +60,22 @@ class Recipe:
     height: int
     strength: float | None
     model: str
+    upscaler: str | None = None  # set when the image is the GAN upscale of the image this recipe otherwise describes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        # Fields with defaults came later: images stored before them lack them.
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img needs the same source image)."""
+        """A request that plans back to exactly this recipe (img2img and upscales need the same source image)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
-            init_image=init_image, strength=self.strength,
+            init_image=init_image, strength=self.strength, upscale=self.upscaler is not None,
         )
 
 
@@ -93,6 +95,8 @@ class GenerationRequest:
     height: int | None = None
     init_image: Image.Image | None = None
     strength: float | None = None
+    upscale: bool = False
+    """Upscale ``init_image`` with the GAN upscaler instead of generating; the other fields are its recipe."""
     id: str = field(default_factory=lambda: uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +119,7 @@ class Plan:
     init_image: Image.Image | None
     batch_key: tuple
     lora: tuple[str, float] | None = None
+    upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ class ModelDefaults:
     max_steps: int = MAX_STEPS
     negative_prompt: bool = True  # the family takes a negative prompt
     img2img: bool = True  # the family can restyle a picture
+    upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
+    upscale_factor: int = 1  # what that upscaler multiplies each side by
 
 
 def snap(value: float, multiple: int) -> int:
@@ -168,6 +175,8 @@ def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
 def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
                  model_id: str, *, max_count: int = 4) -> Plan:
     """Turn a request into a Plan, or raise UnknownStyle/ValueError with a message for the person. Pure, cheap."""
+    if request.upscale:
+        return _upscale_plan(request, defaults, model_id)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
     if not raw_prompt:
@@ -222,6 +231,33 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
                 batch_key=batch_key, lora=lora)
+
+
+def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
+    """The size an upscale by ``factor`` ends at: as much of the factor as ``MAX_SIDE`` allows, aspect kept.
+
+    Raises ValueError (for the person) when the picture cannot get any larger.
+    """
+    scale = min(factor, MAX_SIDE / max(width, height))
+    if scale <= 1:
+        raise ValueError(f"This image is already {width}×{height}; images can be at most {MAX_SIDE} pixels on a side.")
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model_id: str) -> Plan:
+    """A GAN upscale of ``request.init_image``: its recipe is the source's recipe (the request carries it, see
+    ``Recipe.request``) at the new size, with the upscaler named."""
+    if defaults.upscaler is None:
+        raise ValueError("No upscaler is configured (upscaler.model), so images can't be upscaled with it.")
+    if request.init_image is None or request.seed is None or request.steps is None or request.guidance is None:
+        raise ValueError("An upscale needs its source image and that image's recipe (seed, steps, guidance).")
+    width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
+    recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
+                    steps=request.steps, guidance=request.guidance, width=width, height=height,
+                    strength=request.strength, model=model_id, upscaler=defaults.upscaler)
+    # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
+    return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
+                init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)
 
 
 def _first(*values):

@@ -262,6 +262,11 @@ class RayBackend:
 
     # --- the Backend protocol ---------------------------------------------------------------------------------------
 
+    @property
+    def defaults(self) -> ModelDefaults:
+        """The replicas' (as reported at connect, or at the last redeploy)."""
+        return self._info.defaults
+
     def plan(self, request: GenerationRequest) -> Plan:
         info = self._info
         return resolve_plan(request, info.defaults, self.styles, self.default_negative, info.model_id,

@@ -8,11 +8,16 @@ arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+UPSCALER_SUFFIXES = (".pth", ".safetensors")
+"""The files an upscaler comes in: PyTorch pickles (loaded with spandrel's restricted unpickler) and safetensors."""
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """One model and how to run it (bot.yaml's ``model`` section plus the moderation's default negative)."""
+    """One model and how to run it (bot.yaml's ``model`` and ``upscaler`` sections plus the moderation's default
+    negative)."""
 
     model_id: str
     """A Hugging Face id, a local directory, or ``tiny`` (built under ``cache_dir`` on first use)."""
@@ -29,6 +34,22 @@ class EngineSettings:
     max_count: int = 4
     cpu_threads: int | None = None
     default_negative: str = ""
+    upscaler: str | None = None
+    """bot.yaml's ``upscaler.model``: a Real-ESRGAN-class file (a path, or a Hub file ``owner/repo/name.pth``)."""
+    upscaler_tile: int = 256
+
+
+def hub_file(model: str) -> tuple[str, str] | None:
+    """``(repo id, file name)`` when ``model`` names a file in a Hub repository (``owner/repo/path/name.pth``).
+
+    A path that exists, or that is written as one (``/``, ``.``, ``~``), is a local file, never a Hub file: a typo in
+    a local path must say "no such file" rather than try a download.
+    """
+    if model.startswith(("/", ".", "~")) or Path(model).expanduser().exists():
+        return None
+    owner, _, rest = model.partition("/")
+    repo, _, filename = rest.partition("/")
+    return (f"{owner}/{repo}", filename) if owner and repo and filename else None
 
 
 @dataclass(frozen=True)

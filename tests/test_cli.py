@@ -53,7 +53,7 @@ def test_bad_usage_exits_2():
     assert run_cli("no-such-command").returncode == 2
 
 
-@pytest.mark.parametrize("command", ["run", "check", "imagine", "tiny-model", "playground"])
+@pytest.mark.parametrize("command", ["run", "check", "imagine", "upscale", "tiny-model", "playground"])
 def test_every_command_has_help(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0

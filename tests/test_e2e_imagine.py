@@ -20,6 +20,7 @@ from bot.config import StorageConfig
 from bot.storage import Storage
 from fakediscord import FakeDiscord
 from models.images import read_metadata
+from models.tiny import write_tiny_pipeline
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -47,6 +48,7 @@ async def bot(emu, tiny_model_dir, tmp_path_factory):
         model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "preview_every": 1},
         moderation={"banned_terms": ["gore", "blood bath"],
                     "channels": {emu.guild_id: {"deny": [emu.denied.id]}}},
+        upscaler={"model": str(write_tiny_pipeline(workdir / "upscaler", "esrgan")), "tile": 32},
     )
     process = BotUnderTest(emu, config, workdir)
     await process.start()
@@ -81,7 +83,7 @@ def is_grid(message) -> bool:
 
 
 def is_single(message) -> bool:
-    return "Upscale 2×" in labels(message) and bool(message.attachments)
+    return "Vary (subtle)" in labels(message) and bool(message.attachments)
 
 
 def embed_fields(message) -> dict[str, str]:
@@ -260,15 +262,32 @@ async def test_u1_shows_one_image_with_its_own_buttons(emu, bot, grid):
     click = await emu.click(owner, result, button(result, "U1"))
     await click.wait_acked(3)
     single = await result_of(click, single=True)
-    assert labels(single) == ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "🗑️"]
+    assert labels(single) == ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "🗑️"]
     assert (single.attachments[0].width, single.attachments[0].height) == (64, 64)
     assert embed_fields(single)["Seed"] == "99"
-    # Upscale 2× makes a bigger copy of that image.
-    click = await emu.click(owner, single, button(single, "Upscale 2×"))
+    # Upscale (creative) makes a bigger, re-detailed copy of that image with img2img.
+    click = await emu.click(owner, single, button(single, "Upscale (creative)"))
     await click.wait_acked(3)
     bigger = await result_of(click, single=True)
     assert (bigger.attachments[0].width, bigger.attachments[0].height) == (128, 128)
     assert bigger.content.startswith("Upscale of ")
+    emu.assert_no_violations()
+
+
+async def test_upscale_4x_goes_through_the_gan_and_keeps_the_recipe(emu, bot, grid):
+    owner, result = grid
+    click = await emu.click(owner, result, button(result, "U2"))
+    await click.wait_acked(3)
+    single = await result_of(click, single=True)
+    click = await emu.click(owner, single, button(single, "Upscale 4×"))
+    await click.wait_acked(3)
+    bigger = await result_of(click, single=True)
+    assert (bigger.attachments[0].width, bigger.attachments[0].height) == (256, 256)
+    assert bigger.content.startswith("Upscale of ")
+    fields = embed_fields(bigger)
+    assert fields["Seed"] == "100" and fields["Size"] == "256×256"  # the source's recipe, at the new size
+    assert fields["Upscaler"].endswith("tiny-esrgan-x4.pth")
+    assert labels(bigger)[:2] == ["Upscale 4×", "Upscale (creative)"]
     emu.assert_no_violations()
 
 

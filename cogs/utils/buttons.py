@@ -22,11 +22,12 @@ class Action(StrEnum):
     VARY_SUBTLE = "s"
     REROLL = "r"  # same prompt, new seeds
     DELETE = "d"  # requester only
-    UPSCALE_2X = "x"  # a larger, re-detailed copy of a single image
+    UPSCALE_2X = "x"  # a larger, re-detailed copy of a single image (img2img: "Upscale (creative)")
+    UPSCALE_GAN = "g"  # the same image, larger, through the GAN upscaler ("Upscale 4×")
     CANCEL = "c"  # a queued or running job
 
 
-TEMPLATE = r"ib:(?P<action>[uvsrdxc]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = r"ib:(?P<action>[uvsrdxgc]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
 
 
 class ButtonHandler(Protocol):
@@ -86,10 +87,18 @@ def result_view(job_id: str, count: int) -> discord.ui.View:
     return view
 
 
-def single_view(job_id: str, index: int) -> discord.ui.View:
-    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, delete."""
+def single_view(job_id: str, index: int, upscale_factor: int | None) -> discord.ui.View:
+    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, delete.
+
+    With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
+    re-detailed "creative" one; without, only img2img's, as before there was a GAN.
+    """
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label="Upscale 2×", emoji="🔍"))
+    if upscale_factor is None:
+        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label="Upscale 2×", emoji="🔍"))
+    else:
+        view.add_item(JobButton(Action.UPSCALE_GAN, job_id, index, label=f"Upscale {upscale_factor}×", emoji="🔍"))
+        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label="Upscale (creative)"))
     view.add_item(JobButton(Action.VARY_SUBTLE, job_id, index, label="Vary (subtle)"))
     view.add_item(JobButton(Action.VARY, job_id, index, label="Vary (strong)"))
     view.add_item(JobButton(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger))

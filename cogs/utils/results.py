@@ -18,7 +18,10 @@ BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
-KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "reroll": "Reroll"}
+KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
+              "reroll": "Reroll"}
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
+"""Jobs whose result is one image, shown with the single image's buttons."""
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -73,6 +76,8 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
     embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
         embed.add_field(name="Strength", value=f"{recipe['strength']}")
+    if recipe.get("upscaler"):
+        embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
         embed.add_field(name="Negative", value=short_prompt(job.request.negative, 1000), inline=False)
     embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")

@@ -6,7 +6,8 @@ them through ``from_pretrained`` exactly like a model from the Hub. Their images
 touches them is the real one.
 
 ``model.id: tiny`` (Stable Diffusion) or ``tiny-NAME`` (any family in ``BUILDERS``) builds one under the cache
-directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere.
+directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere. Upscalers
+(``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``.
 """
 
 from __future__ import annotations
@@ -29,14 +30,24 @@ BUILDERS = {
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
+UPSCALERS = {"esrgan": "models.tiny.esrgan"}
+"""Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
+
+
+def tiny_families() -> list[str]:
+    """Every name ``write_tiny_pipeline`` accepts."""
+    return [*BUILDERS, *UPSCALERS]
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
-    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path."""
-    if family not in BUILDERS:
-        raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(BUILDERS)}")
+    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path; an upscaler
+    family's is the path of its weights file in ``directory``."""
+    if family not in tiny_families():
+        raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(tiny_families())}")
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    if family in UPSCALERS:
+        return importlib.import_module(UPSCALERS[family]).write(path, SEED)
     builder = importlib.import_module(BUILDERS[family])
     pipe = builder.build(SEED)
     save = getattr(builder, "save", None)
