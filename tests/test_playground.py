@@ -278,6 +278,15 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     )
 
 
+def unloadable_model_config(tmp_path: Path) -> dict:
+    """A config whose model cannot load, so the bot stops at once and the page's server runs without it."""
+    return {
+        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+
+
 async def press_retry_on_the_page(url: str) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -299,12 +308,7 @@ async def press_retry_on_the_page(url: str) -> None:
 async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path):
     """A model that cannot load: the error and its fix on the page and in the terminal, once; no restarts until
     Retry is pressed or the config file is saved. A bot that dies after it had connected is still restarted."""
-    config = {
-        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
-        "storage": {"dir": str(tmp_path / "data")},
-        "styles": TEST_STYLES,
-    }
-    playground = Playground(config, tmp_path)
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
     url = await playground.start()
     try:
         async with ClientSession() as session:
@@ -352,12 +356,7 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
     """A page on another site open in the same browser, or one reached through DNS rebinding, cannot drive the
     playground: 403 for a foreign Origin or Host, for a POST that is neither JSON nor the page's own upload, and
     for the websocket from another origin. The page's own requests still get through (here: 503, no bot yet)."""
-    config = {
-        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
-        "storage": {"dir": str(tmp_path / "data")},
-        "styles": TEST_STYLES,
-    }
-    playground = Playground(config, tmp_path)
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
     url = await playground.start()
     own = url.rstrip("/")
     evil = "http://evil.example"
