@@ -7,8 +7,8 @@ Banned terms are matched on a folded form of the prompt, so that the usual disgu
 - letters of other scripts that look like Latin ones (Cyrillic "а", Armenian "ս", Greek "υ", small capitals) become
   the Latin letter they imitate, by Unicode's confusables data (TR39, as shipped by ``confusable-homoglyphs``),
   so the table is maintained upstream rather than here;
-- everything that is not a letter — spaces, punctuation, digits, underscores, zero-width characters and the Hangul
-  and Braille fillers that render as blanks — only separates letters.
+- zero-width characters vanish, as they do on screen; everything else that is not a letter — spaces, punctuation,
+  digits, underscores, and the Hangul and Braille fillers that render as blanks — only separates letters.
 
 A term matches when its letters appear in order with nothing but separators between them, starting and ending at a
 word edge: "nude_statue", "nude1" and "n.u.d.e" match "nude", and "blood-bath" and "bloodbath" match "blood bath".
