@@ -258,6 +258,7 @@ class Bench:
         self.engine: InstantEngine | None = None
         self.delivered = 0
         self.all_delivered = asyncio.Event()
+        self.all_queued = asyncio.Event()
         self.expected = 0
 
         @self.tree.command(name="imagine", description="bench")
@@ -270,6 +271,8 @@ class Bench:
             self.cog.expect(job.id, interaction.filesize_limit)
             await self.queue.submit(job)
             self.cog.responded(job.id)
+            if self.queue.depth >= self.expected:
+                self.all_queued.set()
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         await self.cog.on_result(job, images)
@@ -305,6 +308,7 @@ class Bench:
                               on_expired=self.cog.on_expired)
         self.delivered, self.expected = 0, jobs
         self.all_delivered.clear()
+        self.all_queued.clear()
         people = [emu.add_user(f"{label}{size}-{n}") for n in range(jobs)]
         await self.queue.start()
         try:
@@ -314,8 +318,7 @@ class Bench:
             for person in people:
                 await self.emulator.call(emu.invoke(person, "imagine", {"prompt": f"{person.name} a cat",
                                                                         "count": BATCH}))
-            while self.queue.depth < jobs:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(self.all_queued.wait(), 60)
             stages.reset()
             async with LoopLagMonitor() as lag:
                 started = time.perf_counter()
@@ -350,7 +353,7 @@ class Bench:
 
 def shares(seconds: dict[str, float], images: int) -> str:
     total = sum(seconds.values()) or 1.0
-    return "  ".join(f"{stage} {seconds.get(stage, 0.0) / total * 100:.0f}% ({seconds.get(stage, 0.0) / images * 1000:.1f})"
+    return "  ".join(f"{stage} {seconds.get(stage, 0.0) / total:.0%} ({seconds.get(stage, 0.0) / images * 1000:.1f})"
                      for stage in STAGES)
 
 
