@@ -208,9 +208,30 @@ def _old_png(image: Image.Image, metadata: dict[str, str] | None) -> bytes:
     return buffer.getvalue()
 
 
+async def _old_save_results(storage: Storage, job: Job, images: Sequence[GeneratedImage]) -> list[StoredImage]:
+    now = storage.clock()
+    stored = []
+    for index, generated in enumerate(images):
+        recipe = generated.recipe.to_dict()
+        relative = f"images/{job.id}-{index}.png"
+        await asyncio.to_thread(bot.storage.write_recipe_png, generated.image, recipe, storage.directory / relative)
+        stored.append((index, relative, recipe))
+    async with storage._transaction() as db:
+        await db.executemany(
+            "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired) VALUES (?, ?, ?, ?, ?, 0)",
+            [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
+        )
+        await db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
+    job.state, job.finished_at = JobState.DONE, now
+    return [StoredImage(job.id, index, storage.directory / rel, recipe, now) for index, rel, recipe in stored]
+
+
 @contextlib.contextmanager
 def old_path(stages: Stages) -> Iterator[None]:
-    with mock.patch.object(models.images, "_png", stages.sync("encode", _old_png)):
+    """PNG at level 6, files written one after the other and decoded again for the grid, no bound on finishing."""
+    with (mock.patch.object(models.images, "_png", stages.sync("encode", _old_png)),
+          mock.patch.object(Storage, "save_results", _old_save_results),
+          mock.patch.object(bot.queue, "FINISHING_BATCHES", sys.maxsize)):
         yield
 
 

@@ -11,6 +11,7 @@ import io
 import json
 import sys
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,13 @@ class EncodedImage:
 
 _SUFFIXES = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}
 
+PNG_COMPRESS_LEVEL = 1
+PNG_COMPRESS_TYPE = zlib.Z_RLE
+"""zlib's fastest level with run-length matching only: after PNG's row filters, a generated picture's redundancy is
+mostly runs, so this is as small as Pillow's default (level 6) to within a few per cent at 3-4x its speed (105 ->
+~20 ms for 512², ~440 -> ~70 ms for 1024², bench/results.py). Every image goes through here, on a CPU that must
+keep pace with the GPU; the files stay far under Discord's attachment limit, and the pixels are the same."""
+
 
 def _encoded(data: bytes, fmt: str) -> EncodedImage:
     return EncodedImage(data, fmt, _SUFFIXES[fmt])
@@ -124,7 +132,8 @@ def _png(image: Image.Image, metadata: dict[str, str] | None) -> bytes:
     for key, value in (metadata or {}).items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so prompts in any language survive
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=PNG_COMPRESS_LEVEL,
+               compress_type=PNG_COMPRESS_TYPE)
     return buffer.getvalue()
 
 
