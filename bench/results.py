@@ -45,6 +45,7 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 
 import bot.queue  # noqa: E402
 import bot.storage  # noqa: E402
+import cogs.generation  # noqa: E402
 import cogs.utils.results  # noqa: E402
 import models.images  # noqa: E402
 from bot.client import use_endpoints  # noqa: E402
@@ -228,10 +229,12 @@ async def _old_save_results(storage: Storage, job: Job, images: Sequence[Generat
 
 @contextlib.contextmanager
 def old_path(stages: Stages) -> Iterator[None]:
-    """PNG at level 6, files written one after the other and decoded again for the grid, no bound on finishing."""
+    """PNG at level 6, files written one after the other and decoded again for the grid, no bound on finishing,
+    encoding on asyncio's default executor."""
     with (mock.patch.object(models.images, "_png", stages.sync("encode", _old_png)),
           mock.patch.object(Storage, "save_results", _old_save_results),
-          mock.patch.object(bot.queue, "FINISHING_BATCHES", sys.maxsize)):
+          mock.patch.object(bot.queue, "FINISHING_BATCHES", sys.maxsize),
+          mock.patch.object(cogs.generation, "in_encoder", asyncio.to_thread)):
         yield
 
 

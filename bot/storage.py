@@ -27,6 +27,7 @@ from uuid import uuid4
 import aiosqlite
 from PIL import Image
 
+from bot.encoding import in_encoder
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
 
@@ -257,7 +258,7 @@ class Storage:
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
-            await asyncio.to_thread(write_recipe_png, init_image, {}, self.directory / init_path)
+            await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
@@ -307,14 +308,13 @@ class Storage:
         """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
 
         Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
-        They are encoded in parallel threads (Pillow's encoder releases the GIL), each on a core the event loop
-        does not need.
+        They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core.
         """
         now = self.clock()
         stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
                   for index, generated in enumerate(images)]
         await asyncio.gather(*(
-            asyncio.to_thread(write_recipe_png, generated.image, recipe, self.directory / relative)
+            in_encoder(write_recipe_png, generated.image, recipe, self.directory / relative)
             for generated, (_, relative, recipe) in zip(images, stored, strict=True)
         ))
         async with self._transaction() as db:
