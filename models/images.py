@@ -117,10 +117,10 @@ _SUFFIXES = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}
 
 PNG_COMPRESS_LEVEL = 1
 PNG_COMPRESS_TYPE = zlib.Z_RLE
-"""zlib's fastest level with run-length matching only: after PNG's row filters, a generated picture's redundancy is
-mostly runs, so this is as small as Pillow's default (level 6) to within a few per cent at 3-4x its speed (105 ->
-~20 ms for 512², ~440 -> ~70 ms for 1024², bench/results.py). Every image goes through here, on a CPU that must
-keep pace with the GPU; the files stay far under Discord's attachment limit, and the pixels are the same."""
+"""zlib's fastest level with run-length matching only: after PNG's row filters, what is left of a generated picture's
+redundancy is mostly runs, so the files are as small as at Pillow's default level 6 to within 3 % (smaller than at
+level 1 alone), at 3-7x its speed (measured here: 54 -> 17 ms for a 512² picture, 210-530 -> 46-74 ms for 1024²).
+Every image goes through here on a CPU that must keep pace with the GPU; the pixels are the same (PNG is lossless)."""
 
 
 def _encoded(data: bytes, fmt: str) -> EncodedImage:
