@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.encoding import in_encoder
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import results
@@ -141,14 +142,14 @@ class Generation(commands.Cog):
             return
         fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
         if progress.preview is not None:
-            fields["attachments"] = [await asyncio.to_thread(results.preview_file, progress.preview)]
+            fields["attachments"] = [await in_encoder(results.preview_file, progress.preview)]
         if await self._edit(job, view=cancel_view(job.id), **fields):
             live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         live = self._live(job)
         try:
-            file = await asyncio.to_thread(
+            file = await in_encoder(
                 results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit
             )
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent

@@ -277,6 +277,40 @@ async def test_positions_and_eta_follow_measured_throughput(storage: Storage) ->
     assert clock.now == T0 + 16
 
 
+async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number_is_bounded(
+        storage: Storage) -> None:
+    from bot.queue import FINISHING_BATCHES
+
+    backend, recorder = InstantBackend(max_batch=1), Recorder()
+    queue = make_queue(storage, backend, recorder)
+    deliver = asyncio.Event()
+    delivering: list[str] = []
+
+    async def slow_result(job: Job, images: list[StoredImage]) -> None:
+        # Called only once the job's files and its 'done' row are written.
+        assert (await storage.get_job(job.id)).state == JobState.DONE and images[0].path.exists()
+        delivering.append(job.id)
+        await deliver.wait()
+        await recorder.on_result(job, images)
+
+    queue._on_result = slow_result
+    jobs = [await queue.submit(job(user, f"job {user}")) for user in range(FINISHING_BATCHES + 2)]
+    await queue.start()
+    for _ in range(200):
+        if len(delivering) == FINISHING_BATCHES:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    # Batches after the first started while it was being delivered, up to the bound, and no further.
+    assert len(delivering) == FINISHING_BATCHES and len(backend.batches) == FINISHING_BATCHES
+    deliver.set()
+    await recorder.wait(len(jobs))
+    await queue.stop()
+    assert [j.id for j, _ in recorder.results] == [j.id for j in jobs]  # in order, each once
+    for submitted in jobs:
+        assert (await storage.get_job(submitted.id)).delivered
+
+
 async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Storage) -> None:
     backend, recorder = InstantBackend(), Recorder()
     queue = make_queue(storage, backend, recorder)

@@ -102,6 +102,19 @@ async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -
         await storage.get_image(job.id, 2)
 
 
+async def test_results_keep_their_pixels_for_delivery_and_the_files_hold_the_same(storage: Storage) -> None:
+    job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
+    await storage.insert_job(job)
+    made = generated(3)
+    stored = await storage.save_results(job, made)
+    # The grid is composed from memory while the job is delivered; the files and the rows are already there.
+    assert [s.open() for s in stored] == [g.image for g in made]
+    again = await storage.get_images(job.id)
+    assert [s.pixels for s in again] == [None] * 3
+    assert [s.open().tobytes() for s in again] == [g.image.tobytes() for g in made]
+    assert (await storage.get_job(job.id)).state == JobState.DONE
+
+
 async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:
     source = Image.new("RGB", (16, 8), (1, 2, 3))
     job = Job(user_id=1, request=GenerationRequest("restyle", init_image=source, strength=0.5), kind="variation",

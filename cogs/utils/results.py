@@ -96,7 +96,8 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int) -> 
     """The attachment for stored results (blocking: run it in a thread).
 
     A single stored PNG already carries its recipe, so when it fits it is sent byte for byte; a grid, or a file
-    over the limit, is composed and encoded again.
+    over the limit, is composed and encoded again, from the generated pixels when the results were just made
+    (``StoredImage.pixels``) and from the files only for results delivered after a restart.
     """
     if len(images) == 1 and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
         return discord.File(images[0].path, filename=f"{name}.png")
