@@ -59,7 +59,7 @@ from models.families import BY_NAME  # noqa: E402
 from models.images import RECIPE_CHUNK, read_metadata  # noqa: E402
 from models.plan import GeneratedImage, GenerationRequest, Plan, Progress, resolve_plan  # noqa: E402
 from models.styles import Style, StyleBook  # noqa: E402
-from tests.fakediscord import FakeDiscord  # noqa: E402
+from fakediscord import FakeDiscord  # noqa: E402
 
 T = TypeVar("T")
 STYLES = StyleBook([Style(name="none")])
