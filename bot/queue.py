@@ -214,17 +214,24 @@ class JobQueue:
 
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
-    async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
-        """Plan, admit and persist a job; when this returns the job is safely queued.
+    async def submit(self, job: Job, *, role_ids: Iterable[int] = (),
+                     prepare: Callable[[], Awaitable[None]] | None = None) -> Job:
+        """Admit, plan and persist a job; when this returns the job is safely queued.
 
-        Raises whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages) and ``Refused``.
+        The limits come first: ``prepare`` (downloading and decoding a picture into the request) runs only once the
+        person's place is reserved, so nobody makes the bot fetch or decode anything past their limits, and a
+        ``prepare`` that fails gives the place back. Planning (resizing the picture) runs off the event loop, and
+        the job keeps only the picture at the planned size. Raises ``Refused``, whatever ``prepare`` raises, and
+        whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
         """
         if self._closing:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
-        plan = self._backend.plan(job.request)
-        now = self._clock()
-        with self._admission.admit(job.user_id, role_ids, now=now, queued=len(self._lines)):
-            job.state, job.created_at = JobState.QUEUED, now
+        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
+            if prepare is not None:
+                await prepare()
+            plan = await asyncio.to_thread(self._backend.plan, job.request)
+            job.request.init_image = plan.init_image
+            job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
         self._line_up([_Entry(job, plan)])
         return job

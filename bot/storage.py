@@ -334,9 +334,15 @@ class Storage:
         async with self._transaction() as db:
             await db.execute("UPDATE jobs SET delivered = 1 WHERE id = ?", (job_id,))
 
-    async def get_job(self, job_id: str) -> Job | None:
-        """The job as stored; its request has no init image loaded (see ``active_jobs`` for that)."""
+    async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
+        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else await self._job_from_row(row, load_init=load_init)
+
+    async def job_of_message(self, message_id: int) -> Job | None:
+        """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
+        async with self.db.execute("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else await self._job_from_row(row, load_init=False)
 
@@ -369,6 +375,8 @@ class Storage:
 
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
         init_image = None
+        if load_init and row["init_path"] == "":
+            raise ImageExpired("The picture this was made from has expired.")
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
         return Job(
@@ -422,7 +430,9 @@ class Storage:
     # --- housekeeping and operations ----------------------------------------------------------------------------
 
     async def housekeep(self) -> int:
-        """Delete image files older than the TTL (rows stay, marked expired) and inputs of finished jobs.
+        """Delete image files older than the TTL (rows stay, marked expired), and the source pictures of finished
+        jobs as old: a reroll of a restyle restyles the same picture for as long as the results are kept. An expired
+        source picture leaves ``init_path`` empty (not NULL), so such a reroll says so instead of drawing from text.
 
         Returns how many images expired.
         """
@@ -432,8 +442,8 @@ class Storage:
         ) as cursor:
             old = await cursor.fetchall()
         async with self.db.execute(
-            "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL"
-            " AND state IN ('done', 'failed', 'cancelled', 'expired')"
+            "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL AND init_path != ''"
+            " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) as cursor:
             inputs = await cursor.fetchall()
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
@@ -442,7 +452,7 @@ class Storage:
             await db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
-            await db.executemany("UPDATE jobs SET init_path = NULL WHERE id = ?", [(r["id"],) for r in inputs])
+            await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
         if old:
             log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
         return len(old)

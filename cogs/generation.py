@@ -118,7 +118,9 @@ class Generation(commands.Cog):
             live.finished = final
             live.last_edit = time.monotonic()
             try:
-                await self._webhook(job).edit_message("@original", **fields)  # type: ignore[arg-type]
+                await self._webhook(job).edit_message(  # type: ignore[arg-type]
+                    "@original", allowed_mentions=results.requester_only(job), **fields
+                )
                 return True
             except discord.HTTPException as error:
                 log.info("could not edit the message of job %s: %s", job.id, error)
@@ -173,7 +175,10 @@ class Generation(commands.Cog):
             channel = self.bot.get_partial_messageable(job.channel_id) if job.channel_id else None
             if channel is None:
                 raise RuntimeError(f"job {job.id} has no message and no channel to deliver to")
-            message = await channel.send(content=results.headline(job), embed=fields["embed"], file=file, view=view)  # type: ignore[arg-type]
+            message = await channel.send(  # type: ignore[arg-type]
+                content=results.headline(job), embed=fields["embed"], file=file, view=view,
+                allowed_mentions=results.requester_only(job),
+            )
             assert self.bot.storage is not None
             await self.bot.storage.set_messages(job.id, result_message_id=message.id)
         self.live.pop(job.id, None)
@@ -195,7 +200,7 @@ class Generation(commands.Cog):
         await channel.send(
             f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
             "while the bot was restarting. Please run /imagine again.",
-            allowed_mentions=discord.AllowedMentions(users=True),
+            allowed_mentions=results.requester_only(job),
         )
 
 

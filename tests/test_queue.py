@@ -194,6 +194,33 @@ async def test_planning_errors_reach_the_caller_and_cost_nothing(storage: Storag
     assert (await storage.jobs_by_state())["queued"] == 1
 
 
+async def test_limits_come_before_the_picture_is_read_and_only_the_planned_size_is_kept(storage: Storage) -> None:
+    queue = make_queue(storage, InstantBackend(), Recorder(), Clock(), max_pending_per_user=1)
+    reads: list[int] = []
+    picture = Image.new("RGB", (4000, 3000), "red")  # 12 megapixels, as a phone sends them
+
+    async def read(who: Job) -> None:
+        reads.append(who.user_id)
+        who.request.init_image = picture
+
+    first = job(1)
+    await queue.submit(first, prepare=lambda: read(first))
+    assert reads == [1]
+    assert first.request.init_image is not None and first.request.init_image.size == (64, 64)  # the plan's size
+    second = job(1)
+    with pytest.raises(Refused, match="1 job at a time"):
+        await queue.submit(second, prepare=lambda: read(second))
+    assert reads == [1]  # refused before anything was downloaded or decoded
+
+    async def broken() -> None:
+        raise ValueError("That file is not an image.")
+
+    with pytest.raises(ValueError, match="not an image"):
+        await queue.submit(job(2), prepare=broken)
+    await queue.submit(job(2))  # the failed read gave the place (and the token) back
+    assert (await storage.jobs_by_state())["queued"] == 2
+
+
 # --- order ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("b_style", ["none", "slow"])

@@ -125,8 +125,15 @@ async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) 
     assert resumed.request.init_image.getpixel((0, 0)) == (1, 2, 3)
     assert resumed.source == ("abc", 0) and resumed.request.strength == 0.5
     await storage.set_state(job.id, JobState.DONE)
-    await storage.housekeep()  # inputs of finished jobs are deleted
+    await storage.housekeep()  # a finished restyle keeps its picture as long as its results: a reroll restyles it
+    again = await storage.get_job(job.id, load_init=True)
+    assert again is not None and again.request.init_image is not None
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    await storage.housekeep()
     assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageExpired, match="picture this was made from has expired"):
+        await storage.get_job(job.id, load_init=True)
+    assert (await storage.get_job(job.id)) is not None
 
 
 async def test_housekeeping_expires_old_images(storage: Storage) -> None:

@@ -25,8 +25,16 @@ SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
+    """A person's text, shortened and made unable to mention anyone (``<@id>``, ``<@&id>``, @everyone, @here)."""
     prompt = " ".join(prompt.split())
-    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+    prompt = prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+    return discord.utils.escape_mentions(prompt)
+
+
+def requester_only(job: Job) -> discord.AllowedMentions:
+    """The most any message about a job may ping: the person who asked, never whoever their text names."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)],
+                                   replied_user=False)
 
 
 def headline(job: Job) -> str:
