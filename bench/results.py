@@ -6,7 +6,7 @@ An instant engine hands back realistic images (smooth colour fields with a littl
 output, not noise) at once, in batches of 4 (one /imagine of 4 images per batch). Everything after the engine is
 the real thing: the job queue (bot/queue.py), storage (SQLite rows and PNG files with the recipe), the generation
 cog's delivery (grid, encoding under the attachment limit, progress previews) and the upload through discord.py to
-the Discord emulator (tests/fakediscord, fast mode: no OpenAPI checks). The emulator runs on its own thread and
+the Discord emulator (fakediscord, fast mode: no OpenAPI checks). The emulator runs on its own thread and
 event loop, so the bot's event loop carries only the bot's work; its lag is measured with bot/monitor.py.
 
 The same workload runs twice per round, once through today's path and once through the path as it was before the
@@ -55,11 +55,11 @@ from bot.monitor import LoopLagMonitor  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
 from bot.storage import Job, JobState, Storage, StoredImage  # noqa: E402
 from cogs.generation import Generation  # noqa: E402
+from fakediscord import FakeDiscord  # noqa: E402
 from models.families import BY_NAME  # noqa: E402
 from models.images import RECIPE_CHUNK, read_metadata  # noqa: E402
 from models.plan import GeneratedImage, GenerationRequest, Plan, Progress, resolve_plan  # noqa: E402
 from models.styles import Style, StyleBook  # noqa: E402
-from fakediscord import FakeDiscord  # noqa: E402
 
 T = TypeVar("T")
 STYLES = StyleBook([Style(name="none")])
