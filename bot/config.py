@@ -117,6 +117,7 @@ class QueueConfig(Section):
     batch_window_ms: float = Field(default=50, ge=0)
     job_timeout_s: float = Field(default=600, gt=0)
     stop_grace_s: float = Field(default=60, ge=0)
+    undeliverable_after_h: float = Field(default=6, gt=0)
     role_overrides: list[RoleOverride] = []
 
 

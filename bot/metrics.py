@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from bot.client import ImageBot
     from bot.storage import Job
 
-OUTCOMES = ("done", "failed", "cancelled", "expired")
+OUTCOMES = ("done", "failed", "cancelled", "expired", "undeliverable")
+"""``undeliverable``: a job counted 'done' when made whose delivery was given up (queue.undeliverable_after_h)."""
 WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 PER_IMAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)

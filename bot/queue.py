@@ -19,15 +19,20 @@
   rest. Delivery is store results + 'done' (one transaction) -> ``on_result`` -> mark delivered: a crash between the
   last two (the callback returned but the flag was not yet written, a few milliseconds) delivers that job again on
   the next start; no other window loses or repeats a job.
+- Confirmed delivery: ``on_result`` returns only once Discord has the result and raises when it could not deliver
+  it. Then the job stays undelivered, its attempt count and next try (``DELIVERY_BACKOFF_S``: 5 s doubling to
+  10 min) are stored, and one loop (``_retry_deliveries``) tries again when it is due, after a restart too. A job
+  still undelivered ``queue.undeliverable_after_h`` after it was made becomes 'undeliverable'.
 
 This module is the orchestrator around those two: storage, the backend, the worker and the callbacks. The worker is
-one loop (``_work``) that forms batches and starts a task per batch; callbacks are awaited inside ``_call``, which
-logs and swallows their exceptions so a bad message edit never stops the queue.
+one loop (``_work``) that forms batches and starts a task per batch; the other callbacks are awaited inside
+``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
     from models.backend import Backend
     from models.plan import GeneratedImage, Plan, Progress
 
-__all__ = ["Job", "JobQueue", "JobState", "Refused"]
+__all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +63,16 @@ ETA_SMOOTHING = 0.3
 """Weight of the newest batch in the moving average of seconds per image."""
 CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
+DELIVERY_BACKOFF_S = (5.0, 600.0)
+"""Wait before the first retry of a failed delivery, and the longest wait (doubling between)."""
 FINISHING_BATCHES = 2
 """Batches being saved and delivered while the next one runs: two keep two cores encoding and the GPU busy; more
 would only hold more images in memory when the CPU side is the slower one."""
+
+class DeliveryFailed(Exception):
+    """Raised by ``on_result`` when Discord did not take the result (it said no, or could not be reached); the
+    queue tries again later. Its message is for the log: the reason is known, so no traceback is logged."""
+
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
 OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
@@ -154,6 +166,9 @@ class JobQueue:
         self._worker: asyncio.Task[None] | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self._outage: asyncio.Task[None] | None = None  # polls the backend while it is unavailable
+        self._redeliverer: asyncio.Task[None] | None = None  # retries failed deliveries when they are due
+        self._redeliver = asyncio.Event()  # a failed delivery was scheduled: the retry loop looks again
+        self._delivering: set[str] = set()  # ids of jobs whose on_result is being awaited
         self._callbacks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
@@ -163,6 +178,7 @@ class JobQueue:
         await self._recover()
         self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
         self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
+        self._redeliverer = asyncio.create_task(self._retry_deliveries(), name="imagebot-redelivery")
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop taking work; let running batches finish for up to ``timeout`` seconds.
@@ -172,7 +188,7 @@ class JobQueue:
         """
         self._closing = True
         self._wake.set()
-        for task in (self._worker, self._housekeeper, self._outage):
+        for task in (self._worker, self._housekeeper, self._outage, self._redeliverer):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -457,15 +473,46 @@ class JobQueue:
             else:
                 stored = await self._storage.save_results(job, result)
                 self._observe_outcome(JobState.DONE)
-                await self._call(self._on_result, job, stored)
-                await self._storage.mark_delivered(job.id)
-                job.delivered = True
+                await self._deliver(job, stored)
         except Exception:
             log.exception("job %s could not be finished", job.id)
         finally:
             self._entries.pop(job.id, None)
             self._by_request.pop(entry.plan.request_id, None)
             self._admission.release(job.user_id)
+
+    async def _deliver(self, job: Job, images: list[StoredImage]) -> None:
+        """One delivery attempt of a stored result: marked delivered only when ``on_result`` returned (Discord
+        confirmed it); otherwise the next attempt is scheduled, or the job given up as undeliverable."""
+        self._delivering.add(job.id)
+        try:
+            try:
+                await self._on_result(job, images)
+            except Exception as error:
+                await self._delivery_failed(job, error)
+                return
+            await self._storage.mark_delivered(job.id)
+            job.delivered = True
+        finally:
+            self._delivering.discard(job.id)
+
+    async def _delivery_failed(self, job: Job, error: Exception) -> None:
+        now = self._clock()
+        job.delivery_attempts += 1
+        made = job.finished_at if job.finished_at is not None else now
+        if now - made >= self.config.undeliverable_after_h * 3600:
+            log.error("job %s could not be delivered for %.1f h (%d attempts, last: %r); giving up on it",
+                      job.id, (now - made) / 3600, job.delivery_attempts, error)
+            job.state = JobState.UNDELIVERABLE
+            await self._storage.set_state(job.id, JobState.UNDELIVERABLE, error=f"not delivered: {error!r}", now=now)
+            self._observe_outcome(JobState.UNDELIVERABLE)
+            return
+        first, longest = DELIVERY_BACKOFF_S
+        wait = min(first * 2 ** (job.delivery_attempts - 1), longest)
+        log.warning("job %s could not be delivered (attempt %d: %r); trying again in %.0f s", job.id,
+                    job.delivery_attempts, error, wait, exc_info=not isinstance(error, DeliveryFailed))
+        await self._storage.delivery_failed(job.id, job.delivery_attempts, now + wait)
+        self._redeliver.set()
 
     async def _fail(self, job: Job, message: str) -> None:
         job.state, job.error = JobState.FAILED, message
@@ -513,9 +560,7 @@ class JobQueue:
         """Deliver stored-but-unconfirmed results, then resume or expire jobs left queued or running."""
         for job in await self._storage.undelivered_jobs():
             log.info("delivering job %s, stored before the last stop but not confirmed", job.id)
-            await self._call(self._on_result, job, await self._storage.get_images(job.id))
-            await self._storage.mark_delivered(job.id)
-            job.delivered = True
+            await self._deliver(job, await self._storage.get_images(job.id))
         now = self._clock()
         resumed: list[str] = []
         for job in await self._storage.active_jobs():
@@ -541,6 +586,25 @@ class JobQueue:
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)
             log.info("resumed %d jobs from the last run", len(resumed))
+
+    async def _retry_deliveries(self) -> None:
+        """Deliver again each stored result whose retry is due; sleep until the next one is (or one is scheduled)."""
+        while True:
+            self._redeliver.clear()
+            try:
+                due = await self._storage.next_delivery_due()
+                now = self._clock()
+                if due is None or due > now:
+                    wait = None if due is None else due - now
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._redeliver.wait(), wait)
+                    continue
+                for job in await self._storage.undelivered_jobs(due_by=now):
+                    if job.id not in self._delivering:
+                        await self._deliver(job, await self._storage.get_images(job.id))
+            except Exception:
+                log.exception("retrying deliveries failed; trying again in %.0f s", DELIVERY_BACKOFF_S[0])
+                await asyncio.sleep(DELIVERY_BACKOFF_S[0])
 
     async def _housekeep_forever(self) -> None:
         while True:

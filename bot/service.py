@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 
 
 class Delivery(Protocol):
-    """What happens in front of the person as a job moves; called on the event loop, exceptions are logged."""
+    """What happens in front of the person as a job moves; called on the event loop, exceptions are logged.
+
+    ``on_result`` alone returns only once the result was delivered and raises otherwise: the queue marks a job
+    delivered on its return and tries again later when it raised.
+    """
 
     def expect(self, job_id: str, filesize_limit: int) -> None: ...  # a job is being submitted
     def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited

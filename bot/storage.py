@@ -52,9 +52,10 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    UNDELIVERABLE = "undeliverable"  # made and stored, but Discord refused every delivery for hours
 
 
-FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.UNDELIVERABLE)
 
 
 class ImageNotFound(LookupError):
@@ -100,6 +101,7 @@ class Job:
     finished_at: float | None = None
     delivered: bool = False
     attempts: int = 0
+    delivery_attempts: int = 0
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -195,9 +197,12 @@ class Storage:
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.directory / DATABASE_NAME, isolation_level=None)
         self._db.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "busy_timeout = 5000"):
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 5000"):
             await self._db.execute(f"PRAGMA {pragma}")
+        # Foreign keys are turned on only after migrating: a migration that rebuilds a table (the only way SQLite
+        # changes a constraint) drops the old one, and with them on that would cascade into the images.
         await self._migrate()
+        await self._db.execute("PRAGMA foreign_keys = ON")
         return self
 
     async def close(self) -> None:
@@ -332,7 +337,21 @@ class Storage:
 
     async def mark_delivered(self, job_id: str) -> None:
         async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET delivered = 1 WHERE id = ?", (job_id,))
+            await db.execute("UPDATE jobs SET delivered = 1, next_delivery_at = NULL WHERE id = ?", (job_id,))
+
+    async def delivery_failed(self, job_id: str, attempts: int, next_at: float) -> None:
+        """Remember a failed delivery and when to try again, so a restart carries on with the same wait."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET delivery_attempts = ?, next_delivery_at = ? WHERE id = ?",
+                             (attempts, next_at, job_id))
+
+    async def next_delivery_due(self) -> float | None:
+        """When the earliest retry of a failed delivery is due (None: no delivery is waiting for a retry)."""
+        async with self.db.execute(
+            "SELECT min(next_delivery_at) FROM jobs WHERE state = 'done' AND delivered = 0"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
 
     async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
@@ -365,10 +384,22 @@ class Storage:
                 await self.set_state(row["id"], JobState.FAILED, error=message)
         return jobs
 
-    async def undelivered_jobs(self) -> list[Job]:
-        """Jobs whose results were stored but whose delivery was not confirmed (the process died in between)."""
+    async def undelivered_jobs(self, *, due_by: float | None = None) -> list[Job]:
+        """Jobs whose results were stored but whose delivery was not confirmed: the process died in between, or
+        Discord refused it. ``due_by``: only those whose retry (after a failed delivery) is due by then."""
+        due = "" if due_by is None else " AND next_delivery_at <= ?"
         async with self.db.execute(
-            "SELECT * FROM jobs WHERE state = 'done' AND delivered = 0 ORDER BY finished_at, rowid"
+            f"SELECT * FROM jobs WHERE state = 'done' AND delivered = 0{due} ORDER BY finished_at, rowid",
+            () if due_by is None else (due_by,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [await self._job_from_row(row, load_init=False) for row in rows]
+
+    async def undeliverable_jobs_of(self, user_id: int, limit: int) -> list[Job]:
+        """A person's newest results that could never be delivered, for their /queue."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE user_id = ? AND state = 'undeliverable' ORDER BY finished_at DESC LIMIT ?",
+            (user_id, limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [await self._job_from_row(row, load_init=False) for row in rows]
@@ -400,6 +431,7 @@ class Storage:
             finished_at=row["finished_at"],
             delivered=bool(row["delivered"]),
             attempts=row["attempts"],
+            delivery_attempts=row["delivery_attempts"],
         )
 
     # --- images -------------------------------------------------------------------------------------------------

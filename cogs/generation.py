@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.encoding import in_encoder
+from bot.queue import DeliveryFailed
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import results
@@ -149,11 +152,18 @@ class Generation(commands.Cog):
             live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
+        """Show the result; returns once Discord has it and raises when it could not (the queue tries again later).
+
+        Through the interaction while its token lives; in the channel when the token expired (a long queue) or the
+        message was deleted.
+        """
         live = self._live(job)
+
+        def encode() -> Awaitable[discord.File]:
+            return in_encoder(results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit)
+
         try:
-            file = await in_encoder(
-                results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit
-            )
+            file = await encode()
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
             await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
             return
@@ -163,25 +173,32 @@ class Generation(commands.Cog):
             view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
         else:
             view = result_view(job.id, len(images))
-        fields = {
-            "content": results.headline(job),
-            "embed": results.recipe_embed(job, images),
-            "attachments": [file],
-            "view": view,
-        }
-        if not await self._edit(job, final=True, **fields):
-            # The token expired (a long queue) or the message was deleted: post in the channel instead.
-            file.reset()
-            channel = self.bot.get_partial_messageable(job.channel_id) if job.channel_id else None
-            if channel is None:
-                raise RuntimeError(f"job {job.id} has no message and no channel to deliver to")
-            message = await channel.send(  # type: ignore[arg-type]
-                content=results.headline(job), embed=fields["embed"], file=file, view=view,
+        embed = results.recipe_embed(job, images)
+        try:
+            if not await self._edit(job, final=True, content=results.headline(job), embed=embed, attachments=[file],
+                                    view=view):
+                # A new file: discord.py closes a file it sent, even when Discord refused the request.
+                await self._post_result(job, await encode(), embed, view)
+        except BaseException:
+            live.finished = False  # the next attempt may edit the message again
+            raise
+        self.live.pop(job.id, None)
+
+    async def _post_result(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
+        """Post a result in the job's channel and remember the message (its delete button finds the job by it)."""
+        if job.channel_id is None:
+            raise DeliveryFailed(f"job {job.id}: its interaction can't be used and it has no channel")
+        channel = self.bot.get_partial_messageable(job.channel_id)
+        try:
+            message = await channel.send(
+                content=results.headline(job), embed=embed, file=file, view=view,
                 allowed_mentions=results.requester_only(job),
             )
-            assert self.bot.storage is not None
-            await self.bot.storage.set_messages(job.id, result_message_id=message.id)
-        self.live.pop(job.id, None)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: channel {job.channel_id} did not take the result either: "
+                                 f"{error!r}") from error
+        assert self.bot.storage is not None
+        await self.bot.storage.set_messages(job.id, result_message_id=message.id)
 
     async def on_failure(self, job: Job, message: str) -> None:
         failed = f"{results.headline(job)}\n❌ This request failed."

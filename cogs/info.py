@@ -65,10 +65,15 @@ class Info(commands.Cog):
         generation = self.generation
         queue = generation.queue
         mine = queue.jobs_of(interaction.user.id)
+        lost = await generation.storage.undeliverable_jobs_of(interaction.user.id, MAX_LISTED_JOBS)
+        undelivered = [f"• {results.short_prompt(job.request.prompt, 80)} — couldn't be delivered (job {job.id}); "
+                       "ask the bot's operators" for job in lost]
         if not mine:
             total = queue.depth
             await interaction.response.send_message(
-                f"You have no jobs waiting. The queue holds {total} job{'s' if total != 1 else ''}.", ephemeral=True
+                "\n".join([f"You have no jobs waiting. The queue holds {total} job{'s' if total != 1 else ''}.",
+                           *undelivered]),
+                ephemeral=True,
             )
             return
         lines, view = [], discord.ui.View(timeout=None)
@@ -82,6 +87,7 @@ class Info(commands.Cog):
             view.add_item(JobButton(Action.CANCEL, job.id, label=f"Cancel {number}"))
         if len(mine) > MAX_LISTED_JOBS:
             lines.append(f"…and {len(mine) - MAX_LISTED_JOBS} more.")
+        lines += undelivered
         paused = "\n⏸️ The queue is paused by the bot's admins." if queue.paused else ""
         await interaction.response.send_message("\n".join(lines) + paused, view=view, ephemeral=True)
 

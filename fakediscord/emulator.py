@@ -727,6 +727,10 @@ class FakeDiscord:
         self.faults.append(fault)
         return fault
 
+    def delete_message(self, message: Message) -> None:
+        """Delete a message as a person with Manage Messages would: the bot's later edits of it get 404 10008."""
+        self._delete_message(message)
+
     def slow_attachments(self, delay_s: float) -> None:
         """Delay every attachment download by `delay_s` seconds (0 turns it off)."""
         self.attachment_delay = delay_s

@@ -152,6 +152,26 @@ async def test_result_delivered_once_through_an_api_error(steady, status):
     emu.assert_no_violations()
 
 
+async def test_a_result_refused_in_the_interaction_and_the_channel_is_delivered_by_a_retry(steady):
+    """The interaction's message is gone and the channel answers 403 Missing Permissions once: the result is not
+    marked delivered but posted by the retry (5 s later), once."""
+    emu = steady
+    emu.take_violations()
+    assert "Paused" in await private_reply(await emu.invoke(emu.owner, "admin pause", {}))
+    prompt = "behind a locked door"
+    try:
+        interaction = await imagine(emu, emu.add_user("locked-out"), prompt=prompt, count=1)
+        await interaction.wait_for_message(lambda m: "Waiting in the queue" in m.content, timeout=10)
+        emu.delete_message(interaction.original)  # someone deleted it: the result has to go to the channel
+        fault = emu.fail_next(f"POST /channels/{emu.channel_id}/messages", status=403)
+    finally:
+        assert "Resumed" in await private_reply(await emu.invoke(emu.owner, "admin resume", {}))
+    await emu.wait_until(lambda: results_in_channel(emu, prompt), timeout=45, what="the result, posted by a retry")
+    await asyncio.sleep(0.5)
+    assert fault.served == 1 and len(results_in_channel(emu, prompt)) == 1
+    emu.assert_no_violations()
+
+
 async def test_a_slow_attachment_is_acknowledged_in_time_and_then_restyled(steady):
     emu = steady
     emu.take_violations()

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bot.config import QueueConfig, RoleOverride
-from bot.queue import JobQueue, Refused
+from bot.queue import DeliveryFailed, JobQueue, Refused
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
 from models.families import BY_NAME
@@ -355,10 +355,69 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
     [(failed, message)] = recorder.failures
     assert failed.id == bad.id and bad.id in message and "went wrong" in message
     assert (await storage.get_job(bad.id)).state == JobState.FAILED
-    for ok in (good, later):
+    for ok in (good, later):  # made and stored; not delivered, so they are tried again
         stored = await storage.get_job(ok.id)
-        assert stored.state == JobState.DONE and stored.delivered
+        assert stored.state == JobState.DONE and not stored.delivered and stored.delivery_attempts == 1
     assert {job_id for job_id, _ in recorder.progress} >= {good.id, later.id}
+
+
+class Outcomes:
+    """A QueueObserver that keeps the outcomes."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def batch_started(self, jobs, images, started) -> None: ...
+    def batch_finished(self, made, seconds) -> None: ...
+
+    def job_finished(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+async def test_a_result_is_delivered_only_when_confirmed_retried_across_restarts_then_given_up(
+        storage: Storage, monkeypatch) -> None:
+    monkeypatch.setattr("bot.queue.DELIVERY_BACKOFF_S", (0.05, 0.2))
+    refusals: list[str] = []
+
+    async def refused(job: Job, images: list[StoredImage]) -> None:
+        refusals.append(job.id)
+        raise DeliveryFailed("403 Missing Permissions, in the interaction and in the channel")
+
+    recorder = Recorder()
+    queue = make_queue(storage, InstantBackend(), recorder)
+    queue._on_result = refused
+    first = await queue.submit(job(1, "refused, then delivered after a restart"))
+    await queue.start()
+    for _ in range(200):
+        if len(refusals) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    stored = await storage.get_job(first.id)
+    assert len(refusals) >= 2, "a refused delivery is tried again"
+    assert stored.state == JobState.DONE and not stored.delivered and stored.delivery_attempts == len(refusals)
+
+    again = Recorder()
+    queue = make_queue(storage, InstantBackend(), again)
+    await queue.start()
+    await again.wait(1)
+    await queue.stop()
+    assert [j.id for j, _ in again.results] == [first.id] and (await storage.get_job(first.id)).delivered
+
+    observer = Outcomes()
+    queue = make_queue(storage, InstantBackend(), Recorder(), undeliverable_after_h=0.3 / 3600)
+    queue._observer, queue._on_result = observer, refused
+    lost = await queue.submit(job(2, "never deliverable"))
+    await queue.start()
+    for _ in range(300):
+        if (await storage.get_job(lost.id)).state == JobState.UNDELIVERABLE:
+            break
+        await asyncio.sleep(0.01)
+    await queue.stop()
+    assert (await storage.get_job(lost.id)).state == JobState.UNDELIVERABLE
+    assert observer.outcomes == ["done", "undeliverable"]
+    assert (await storage.jobs_by_state())["undeliverable"] == 1
+    assert [j.id for j in await storage.undeliverable_jobs_of(2, 5)] == [lost.id]
 
 
 class OutageBackend(InstantBackend):

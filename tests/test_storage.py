@@ -69,7 +69,12 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
         assert (await storage.get_image("old", 0)).recipe["seed"] == 1
         async with storage.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
             indexes = {row[0] for row in await cursor.fetchall()}
-        assert {"jobs_by_user", "images_by_age"} <= indexes
+        assert {"jobs_by_user", "images_by_age", "jobs_by_state", "jobs_result_message"} <= indexes
+        # 0005 rebuilt the jobs table: the images still point at their jobs, and foreign keys are on again.
+        async with storage.db.execute("PRAGMA foreign_key_check") as cursor:
+            assert await cursor.fetchall() == []
+        async with storage.db.execute("PRAGMA foreign_keys") as cursor:
+            assert (await cursor.fetchone())[0] == 1
     async with Storage(tmp_path) as storage:  # opening a current database again changes nothing
         assert await storage.schema_version() == len(migrations())
 
