@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,8 @@ EDIT_INTERVAL_S = 1.0
 """Progress edits per message are spaced at least this far apart (Discord rate-limits webhook edits)."""
 FRONT_OF_LINE = 10
 """Queued jobs up to this place get their position refreshed every 2 s; those further back every 15 s."""
+NONCE_LENGTH = 25
+"""Discord takes a message nonce of at most 25 characters; 25 of a job id's 32 hex digits keep it unique."""
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
 
@@ -103,8 +105,15 @@ class Generation(commands.Cog):
         assert job.application_id is not None and job.token is not None
         return discord.Webhook.partial(job.application_id, job.token, client=self.bot)
 
-    async def _edit(self, job: Job, *, final: bool = False, **fields: object) -> bool:
-        """Edit the job's public message; False when it can't be (token expired, message deleted)."""
+    async def _edit(self, job: Job, *, final: bool = False, confirm: Callable[[discord.Message], bool] | None = None,
+                    **fields: object) -> bool:
+        """Edit the job's public message; False when it can't be (token expired, message deleted).
+
+        An edit that fails without a clean refusal (a 5xx after discord.py's retries, a dropped connection, a
+        timeout) may have been applied all the same. With ``confirm`` the message is read back then, and the edit
+        counts as made when ``confirm`` finds it there; when it is not there, or the message can't be read,
+        ``DeliveryFailed`` says to try again later. Without ``confirm`` such an edit is just not made (False).
+        """
         live = self._live(job)
         if job.token is None or not job.can_respond(time.time()):
             return False
@@ -126,8 +135,25 @@ class Generation(commands.Cog):
                 )
                 return True
             except discord.HTTPException as error:
-                log.info("could not edit the message of job %s: %s", job.id, error)
-                return False
+                if error.status < 500:
+                    log.info("could not edit the message of job %s: %s", job.id, error)
+                    return False
+                uncertain: Exception = error
+            except (aiohttp.ClientError, TimeoutError) as error:
+                uncertain = error
+            log.warning("editing the message of job %s failed (%r); Discord may have applied it", job.id, uncertain)
+            return confirm is not None and await self._confirm(job, confirm)
+
+    async def _confirm(self, job: Job, confirm: Callable[[discord.Message], bool]) -> bool:
+        """Read the job's message back after an edit whose answer was lost: True when the edit is there."""
+        try:
+            message = await self._webhook(job).fetch_message("@original")
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: the edit's answer was lost and the message can't be read: "
+                                 f"{error!r}") from error
+        if not confirm(message):
+            raise DeliveryFailed(f"job {job.id}: the edit's answer was lost and the message does not show it")
+        return True
 
     async def on_position(self, job: Job, position: int, eta: float) -> None:
         live = self._live(job)
@@ -174,9 +200,14 @@ class Generation(commands.Cog):
         else:
             view = result_view(job.id, len(images))
         embed = results.recipe_embed(job, images)
+
+        def shows_result(message: discord.Message) -> bool:
+            footer = f"job {job.id}"
+            return bool(message.attachments) and any(footer in (e.footer.text or "") for e in message.embeds)
+
         try:
-            if not await self._edit(job, final=True, content=results.headline(job), embed=embed, attachments=[file],
-                                    view=view):
+            if not await self._edit(job, final=True, confirm=shows_result, content=results.headline(job),
+                                    embed=embed, attachments=[file], view=view):
                 # A new file: discord.py closes a file it sent, even when Discord refused the request.
                 await self._post_result(job, await encode(), embed, view)
         except BaseException:
@@ -185,20 +216,29 @@ class Generation(commands.Cog):
         self.live.pop(job.id, None)
 
     async def _post_result(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
-        """Post a result in the job's channel and remember the message (its delete button finds the job by it)."""
+        """Post a result in the job's channel and remember the message (its delete button finds the job by it).
+
+        Never twice: a post remembered from an earlier attempt (Discord answered it, only marking the job delivered
+        failed) is not repeated, and the job's id is the post's nonce, so Discord returns the post an earlier attempt
+        made (its answer lost) instead of making another.
+        """
+        if job.result_message_id is not None:
+            log.info("job %s was posted in its channel already (message %d)", job.id, job.result_message_id)
+            return
         if job.channel_id is None:
             raise DeliveryFailed(f"job {job.id}: its interaction can't be used and it has no channel")
         channel = self.bot.get_partial_messageable(job.channel_id)
         try:
             message = await channel.send(
                 content=results.headline(job), embed=embed, file=file, view=view,
-                allowed_mentions=results.requester_only(job),
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH],
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: channel {job.channel_id} did not take the result either: "
                                  f"{error!r}") from error
         assert self.bot.storage is not None
         await self.bot.storage.set_messages(job.id, result_message_id=message.id)
+        job.result_message_id = message.id
 
     async def on_failure(self, job: Job, message: str) -> None:
         failed = f"{results.headline(job)}\n❌ This request failed."

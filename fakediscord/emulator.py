@@ -69,6 +69,8 @@ BOT_PERMISSIONS = (
 EVERYONE_PERMISSIONS = BOT_PERMISSIONS
 ALL_PERMISSIONS = (1 << 51) - 1
 # Which callback types Discord accepts for each interaction type.
+NONCE_WINDOW_S = 5 * 60
+"""How long Discord remembers a channel message's nonce for ``enforce_nonce`` ("the past few minutes")."""
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 
 
@@ -100,23 +102,41 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 @dataclass
 class Fault:
-    """An injected failure for the next `remaining` requests whose "METHOD /path" matches `pattern`."""
+    """An injected failure for the next `remaining` requests whose "METHOD /path" matches `pattern`.
+
+    `applied`: the request is handled first and only its answer is lost: replaced by `status`, or with no answer at
+    all (the connection closed) when `status` is None; `when` (given the answer's JSON) picks which answers.
+    """
 
     pattern: str
     remaining: int
-    status: int
+    status: int | None
     retry_after: float
     is_global: bool
     served: int = 0
+    applied: bool = False
+    when: Callable[[Any], bool] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         want_method, _, want_path = self.pattern.partition(" ") if " " in self.pattern else ("*", "", self.pattern)
         want_path = re.sub(r"\{[^}]*\}", "*", want_path)
         return fnmatch.fnmatchcase(method, want_method.upper()) and fnmatch.fnmatchcase(path, want_path)
 
-    def response(self) -> web.Response:
+    def loses(self, answer: web.Response) -> bool:
+        """Whether this (`applied`) fault loses this answer of a matching request."""
+        if self.when is None:
+            return True
+        if not isinstance(answer.body, bytes) or answer.content_type != "application/json":
+            return False
+        return bool(self.when(json.loads(answer.body)))
+
+    def response(self, request: web.Request) -> web.Response:
         self.remaining -= 1
         self.served += 1
+        if self.status is None:  # the answer never arrives: the client sees the connection close
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
         if self.status == 429:
             # discord.py retries a 429 only with a Via header and a JSON retry_after, as Discord's edge sends.
             body = {"message": "You are being rate limited.", "retry_after": self.retry_after, "global": self.is_global}
@@ -212,6 +232,7 @@ class FakeDiscord:
         self.attachment_delay = 0.0
 
         self._messages: dict[int, Message] = {}
+        self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
         self._channel_messages: dict[int, list[Message]] = {c: [] for c in self.channels}
         self._files: dict[int, Attachment] = {}
         self._by_token: dict[str, Interaction] = {}
@@ -727,6 +748,16 @@ class FakeDiscord:
         self.faults.append(fault)
         return fault
 
+    def lose_answer_next(
+        self, route: str, n: int = 1, *, status: int | None = None, when: Callable[[Any], bool] | None = None
+    ) -> Fault:
+        """Handle the next `n` requests matching `route` (and `when`, given the answer's JSON), then lose the answer:
+        answer `status` instead, or close the connection without one (None). Discord did what was asked; the bot
+        cannot tell, as when an edit is applied and the connection drops before the answer comes."""
+        fault = Fault(route, n, status, 0.0, False, applied=True, when=when)
+        self.faults.append(fault)
+        return fault
+
     def delete_message(self, message: Message) -> None:
         """Delete a message as a person with Manage Messages would: the bot's later edits of it get 404 10008."""
         self._delete_message(message)
@@ -912,10 +943,11 @@ class FakeDiscord:
         info = request.match_info.route.resource
         template = info.canonical[len(API_PREFIX) :] if info is not None else ""
         response: web.StreamResponse
-        fault = next((f for f in self.faults if f.remaining > 0 and f.matches(request.method, path)), None)
+        faults = [f for f in self.faults if f.remaining > 0 and f.matches(request.method, path)]
+        fault = next((f for f in faults if not f.applied), None)
         if fault is not None:
             await request.read()
-            response = fault.response()
+            response = fault.response(request)
         elif not self._authorized(request, path):
             response = json_response({"message": "401: Unauthorized", "code": 0}, 401)
         else:
@@ -930,6 +962,9 @@ class FakeDiscord:
             except web.HTTPMethodNotAllowed:
                 self.unhandled.append(f"{request.method} {path}")
                 response = json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
+            lost = next((f for f in faults if f.applied and f.loses(response)), None)  # type: ignore[arg-type]
+            if lost is not None:
+                response = lost.response(request)
         self.requests.append(RequestRecord(request.method, path, template, response.status, time.monotonic()))
         return response
 
@@ -1479,10 +1514,18 @@ class FakeDiscord:
             uploads=uploads,
             limit=self.attachment_size_limit,
         )
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: the same author's message with this nonce in the last few minutes is returned, not repeated.
+            earlier = self._nonces.get(str(nonce))
+            if earlier is not None and self.clock() - earlier[1] < NONCE_WINDOW_S:
+                return json_response(earlier[0].to_dict())
         flags = (body.get("flags") or 0) & SETTABLE_FLAGS & ~EPHEMERAL  # channel messages cannot be ephemeral
         message = self._new_message(
             channel.id, body, uploads, kind=19 if body.get("message_reference") else 0, flags=flags
         )
+        if nonce is not None:
+            self._nonces[str(nonce)] = (message, self.clock())
         return json_response(message.to_dict())
 
     async def _channel_message(self, request: web.Request) -> web.Response:

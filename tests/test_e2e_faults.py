@@ -172,6 +172,27 @@ async def test_a_result_refused_in_the_interaction_and_the_channel_is_delivered_
     emu.assert_no_violations()
 
 
+@pytest.mark.parametrize("status", [500, None], ids=["answered-500", "connection-dropped"])
+async def test_a_result_edit_applied_but_not_answered_is_not_posted_again(steady, status):
+    """Discord applies the result edit but its answer is lost: five 500s (all of discord.py's tries), or a dropped
+    connection. The bot reads the message back, finds its result there and posts no second copy in the channel."""
+    emu = steady
+    emu.take_violations()
+    prompt = f"applied then lost {status}"
+    tries = 5 if status else 1
+    fault = emu.lose_answer_next("PATCH /webhooks/*", tries, status=status,
+                                 when=lambda message: prompt in message["content"] and bool(message["embeds"]))
+    try:
+        interaction = await imagine(emu, emu.add_user(f"unanswered-{status}"), prompt=prompt, count=1)
+        result = await result_of(interaction)
+        await emu.wait_until(lambda: fault.served == tries, timeout=60, what="every try answered badly")
+        await asyncio.sleep(2.0)  # room for a channel post to show up
+    finally:
+        fault.remaining = 0
+    assert results_in_channel(emu, prompt) == [result]
+    emu.assert_no_violations()
+
+
 async def test_a_slow_attachment_is_acknowledged_in_time_and_then_restyled(steady):
     emu = steady
     emu.take_violations()

@@ -439,3 +439,20 @@ async def test_message_handles(emu: FakeDiscord, bot: DemoBot, ada) -> None:
     message: Message = await inter.wait_for_message(lambda m: bool(m.attachments), timeout=5)
     assert message.to_dict()["interaction_metadata"]["user"]["id"] == str(ada.id)
     assert inter.payload["attachment_size_limit"] == SIZE_LIMIT and inter.payload["member"]["roles"]
+
+
+async def test_an_applied_request_whose_answer_is_lost(emu: FakeDiscord, bot: DemoBot) -> None:
+    """lose_answer_next: the channel post is made, then the answer is a 500 (discord.py retries, and the nonce makes
+    Discord return the first post) or no answer at all (the connection closes)."""
+    channel = bot.get_partial_messageable(emu.channel_id)
+    fault = emu.lose_answer_next(f"POST /channels/{emu.channel_id}/messages", status=500,
+                                 when=lambda message: message["content"] == "once, with a nonce")
+    sent = await channel.send("once, with a nonce", nonce="nonce-1")
+    assert fault.served == 1
+    assert [m.id for m in emu.channel_messages(emu.channel_id) if m.content == "once, with a nonce"] == [sent.id]
+
+    dropped = emu.lose_answer_next(f"POST /channels/{emu.channel_id}/messages")
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await channel.send("made, never answered")
+    assert dropped.served == 1
+    assert [m.content for m in emu.channel_messages(emu.channel_id)][-1] == "made, never answered"
