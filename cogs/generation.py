@@ -241,14 +241,22 @@ class Generation(commands.Cog):
         job.result_message_id = message.id
 
     async def on_failure(self, job: Job, message: str) -> None:
+        """Mark the message failed and tell the person why: privately while the interaction lives, else (a failure
+        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them."""
         failed = f"{results.headline(job)}\n❌ This request failed."
         await self._edit(job, final=True, content=failed, attachments=[], view=None)
+        self.live.pop(job.id, None)
         if job.token is not None and job.can_respond(time.time()):
             try:
                 await self._webhook(job).send(message, ephemeral=True)
-            except discord.HTTPException as error:
-                log.info("could not tell the person about failed job %s: %s", job.id, error)
-        self.live.pop(job.id, None)
+                return
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+                log.info("could not tell the person about failed job %s privately: %r", job.id, error)
+        if job.channel_id is not None:
+            await self.bot.get_partial_messageable(job.channel_id).send(
+                f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” failed: {message}",
+                allowed_mentions=results.requester_only(job),
+            )
 
     async def on_expired(self, job: Job) -> None:
         if job.channel_id is None:
