@@ -44,7 +44,7 @@ from bot.admission import Admission, Refused
 from bot.config import QueueConfig
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
-from bot.storage import Job, JobState, Storage, StoredImage
+from bot.storage import Job, JobGone, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class _Entry:
     job: Job
     plan: Plan
     cancelled: bool = False
+    finishing: bool = False  # its batch has returned: being saved and delivered, too late to cancel
     deadline: float = math.inf
 
     @property
@@ -306,10 +307,12 @@ class JobQueue:
 
         A queued job is cancelled at once; a running one is flagged and the backend stops it at its next step
         (through ``is_cancelled``) — its state becomes 'cancelled' when the batch returns. False if there is no such
-        live job or it belongs to someone else.
+        live job, it belongs to someone else, or its batch has returned: a result being saved and delivered is
+        finished, not cancelled (saying "cancelled" and then showing it would be both wrong and a race for the
+        message).
         """
         entry = self._entries.get(job_id)
-        if entry is None or entry.cancelled or (entry.job.user_id != user_id and not force):
+        if entry is None or entry.cancelled or entry.finishing or (entry.job.user_id != user_id and not force):
             return False
         entry.cancelled = True
         if entry.job.state == JobState.RUNNING:
@@ -411,6 +414,8 @@ class JobQueue:
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
             if self._observer is not None:
                 self._observer.batch_finished(made, self._clock() - now)
+        for entry in entries:
+            entry.finishing = True
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
         self._wake.set()
@@ -474,6 +479,8 @@ class JobQueue:
                 stored = await self._storage.save_results(job, result)
                 self._observe_outcome(JobState.DONE)
                 await self._deliver(job, stored)
+        except JobGone:
+            log.info("job %s was deleted while it finished (its owner asked to be forgotten)", job.id)
         except Exception:
             log.exception("job %s could not be finished", job.id)
         finally:

@@ -7,6 +7,7 @@ model); nothing looks a cog up by name. It knows no Discord widgets: what a job 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from bot.config import Config
     from models.backend import Backend
     from models.plan import Progress
+
+
+log = logging.getLogger(__name__)
 
 
 class Delivery(Protocol):
@@ -122,9 +126,17 @@ class GenerationService:
         if job.user_id != user_id:
             return "Only the person who asked for this can cancel it."
         if not await self.queue.cancel(job_id, user_id):
-            return f"That request has already finished ({job.state})."
-        await self.delivery.on_cancelled(job)
+            return "That request has already finished; there is nothing left to cancel."
+        await self._show_cancelled(job)
         return "Cancelled."
+
+    async def _show_cancelled(self, job: Job) -> None:
+        """Mark a cancelled job's message; the job is cancelled whatever Discord says, so a failed edit is only
+        logged (raising here would turn a done cancel into "something went wrong", or stop a block halfway)."""
+        try:
+            await self.delivery.on_cancelled(job)
+        except Exception:
+            log.exception("could not show job %s as cancelled", job.id)
 
     # -- people -----------------------------------------------------------------------------------------------------
 
@@ -135,7 +147,7 @@ class GenerationService:
         cancelled = 0
         for job in self.queue.jobs_of(user_id):
             if await self.queue.cancel(job.id, user_id, force=True):
-                await self.delivery.on_cancelled(job)
+                await self._show_cancelled(job)
                 cancelled += 1
         return BlockOutcome(added, cancelled)
 

@@ -58,6 +58,10 @@ class JobState(StrEnum):
 FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.UNDELIVERABLE)
 
 
+class JobGone(LookupError):
+    """The job's row was deleted (its owner asked to be forgotten) while its results were being saved."""
+
+
 class ImageNotFound(LookupError):
     """No such image: a made-up id, or the owner asked the bot to forget their images. The message is for people."""
 
@@ -313,7 +317,8 @@ class Storage:
         """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
 
         Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
-        They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core.
+        They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core. A job
+        deleted meanwhile (``forget_user`` while it finished) gets its files deleted again and raises ``JobGone``.
         """
         now = self.clock()
         stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
@@ -323,14 +328,18 @@ class Storage:
             for generated, (_, relative, recipe) in zip(images, stored, strict=True)
         ))
         async with self._transaction() as db:
-            await db.executemany(
-                "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
-                " VALUES (?, ?, ?, ?, ?, 0)",
-                [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
-            )
-            await db.execute(
+            cursor = await db.execute(
                 "UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id)
             )
+            if cursor.rowcount:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
+                    " VALUES (?, ?, ?, ?, ?, 0)",
+                    [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
+                )
+        if not cursor.rowcount:
+            await asyncio.to_thread(_unlink_all, [self.directory / relative for _, relative, _ in stored])
+            raise JobGone(job.id)
         job.state, job.finished_at = JobState.DONE, now
         return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image)
                 for (index, rel, recipe), generated in zip(stored, images, strict=True)]

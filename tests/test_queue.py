@@ -420,6 +420,68 @@ async def test_a_result_is_delivered_only_when_confirmed_retried_across_restarts
     assert [j.id for j in await storage.undeliverable_jobs_of(2, 5)] == [lost.id]
 
 
+class Unreachable:
+    """The Delivery's cancel side when Discord can't be reached: every attempt to mark a message cancelled raises."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def on_cancelled(self, job: Job) -> None:
+        self.cancelled.append(job.id)
+        raise ConnectionResetError("Discord went away")
+
+
+async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(storage: Storage, monkeypatch) -> None:
+    from bot.service import GenerationService
+
+    backend, recorder, delivery = InstantBackend(max_batch=1), Recorder(), Unreachable()
+    queue = make_queue(storage, backend, recorder)
+    service = GenerationService(storage, backend, queue, STYLES, delivery, set())  # type: ignore[arg-type]
+    delivering, deliver = asyncio.Event(), asyncio.Event()
+
+    async def slow_result(job: Job, images: list[StoredImage]) -> None:
+        delivering.set()
+        await deliver.wait()
+        await recorder.on_result(job, images)
+
+    queue._on_result = slow_result
+    finishing = await queue.submit(job(1, "being delivered"))
+    await queue.start()
+    await asyncio.wait_for(delivering.wait(), 10)
+    assert "already finished" in await service.cancel(finishing.id, 1)  # not "Cancelled", then the result anyway
+    deliver.set()
+    await recorder.wait(1)
+
+    # /forget-me while the result is being saved: nothing of theirs stays behind, and nothing raises.
+    saving, save = asyncio.Event(), asyncio.Event()
+    real_save = storage.save_results
+
+    async def held_save(job: Job, images):
+        saving.set()
+        await save.wait()
+        return await real_save(job, images)
+
+    monkeypatch.setattr(storage, "save_results", held_save)
+    forgotten = await queue.submit(job(2, "forgotten while saved"))
+    await asyncio.wait_for(saving.wait(), 10)
+    assert await service.forget_user(2) == 1
+    save.set()
+    for _ in range(200):
+        if not queue.jobs_of(2):
+            break
+        await asyncio.sleep(0.01)
+    assert not list(storage.images_dir.glob(f"{forgotten.id}-*")) and await storage.get_job(forgotten.id) is None
+
+    # /admin block with Discord unreachable: every waiting job is cancelled, none is left halfway.
+    queue.pause()
+    waiting = [await queue.submit(job(3, f"waiting {n}")) for n in range(2)]
+    outcome = await service.block(3, by=1, reason=None)
+    assert outcome.cancelled == 2 and delivery.cancelled == [j.id for j in waiting]
+    await queue.stop()
+    assert [j.id for j, _ in recorder.results] == [finishing.id]
+    assert {(await storage.get_job(j.id)).state for j in waiting} == {JobState.CANCELLED}
+
+
 class OutageBackend(InstantBackend):
     """Goes away during its first batch and answers again when the test sets ``down`` back to False."""
 
