@@ -1,6 +1,7 @@
 """The command line: ``python -m bot [run|check|imagine|upscale|tiny-model|playground] [--config FILE]``.
 
-Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 1 for anything else.
+Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 3 when ``run`` stopped because
+the engine hung (start it again: a supervisor does), 1 for anything else.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,17 @@ class ImageBot(commands.AutoShardedBot):
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None
+        self.stopping = asyncio.Event()
+        """Set to stop the process gracefully: by SIGTERM/SIGINT, or by ``engine_hung``."""
+        self.exit_code = ExitCode.OK
+
+    def engine_hung(self) -> None:
+        """A pipeline call hung (``bot.queue``): stop gracefully and exit with ``ExitCode.ENGINE_HUNG``, so the
+        supervisor (Docker's restart policy, systemd, the playground) starts a process with a working engine."""
+        log.critical("the engine hung; stopping so that the supervisor restarts the bot (exit code %d)",
+                     ExitCode.ENGINE_HUNG)
+        self.exit_code = ExitCode.ENGINE_HUNG
+        self.stopping.set()
 
     @property
     def service(self) -> GenerationService:
@@ -181,12 +193,11 @@ async def reply_privately(interaction: discord.Interaction, message: str) -> Non
 
 async def _serve(config: Config, config_path: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     async with ImageBot(config, config_path=config_path) as bot:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, bot.stopping.set)
         runner = asyncio.create_task(bot.start(config.token), name="discord")
-        stopper = asyncio.create_task(stop.wait(), name="signals")
+        stopper = asyncio.create_task(bot.stopping.wait(), name="signals")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if runner in done:
             stopper.cancel()
@@ -202,13 +213,19 @@ async def _serve(config: Config, config_path: Path | None = None) -> int:
             log.warning("discord.py did not finish within %.0f s of closing; exiting anyway", STOP_RUNNER_TIMEOUT_S)
         except Exception:
             log.warning("discord.py raised while stopping; the queue was saved, exiting normally", exc_info=True)
-    return ExitCode.OK
+    return bot.exit_code
 
 
 def run_bot(config: Config, config_path: Path | None = None) -> int:
-    """Run until SIGTERM/SIGINT or a fatal error; the exit code for the command line."""
+    """Run until SIGTERM/SIGINT, a hung engine or a fatal error; the exit code for the command line."""
     try:
-        return asyncio.run(_serve(config, config_path))
+        code = asyncio.run(_serve(config, config_path))
+        if code == ExitCode.ENGINE_HUNG:
+            # The engine's worker thread is stuck in a call that never returns, and the interpreter would wait for
+            # it at exit forever. Everything is saved and closed by now: leave without waiting.
+            logging.shutdown()
+            os._exit(code)
+        return code
     except discord.LoginFailure:
         log.error("Discord refused the token. Reset it in the developer portal and set DISCORD_TOKEN again.")
         return ExitCode.USAGE

@@ -11,6 +11,10 @@
 - Outages: a backend that cannot be reached at all (``BackendUnavailable``: the Ray cluster is gone) fails nobody.
   The batch goes back to the head of its lines, no new batch starts, and ``backend.capacity()`` is polled until it
   answers; then the queue carries on where it stopped.
+- Hangs: a pipeline call still running ``HANG_GRACE_S`` past ``queue.job_timeout_s`` fails its jobs with a
+  message (``EngineHung``), the queue starts nothing more, and ``on_hang`` is called once: a thread stuck inside a
+  step can't be stopped or replaced in-process (it holds the GPU and its memory), so the service's owner exits and
+  a supervisor starts a fresh process, which resumes the queued jobs.
 - Overlap: once the backend hands a batch back, the next batch may start while this one's images are encoded, saved
   and delivered; at most ``FINISHING_BATCHES`` batches wait on that CPU side at once, so a backend faster than it
   waits for a free slot instead of piling pixels up in memory.
@@ -65,6 +69,9 @@ CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
 DELIVERY_BACKOFF_S = (5.0, 600.0)
 """Wait before the first retry of a failed delivery, and the longest wait (doubling between)."""
+HANG_GRACE_S = 60.0
+"""A pipeline call still running this long past ``queue.job_timeout_s`` is hung: the engine stops a slow batch at
+its next step, so one that overruns by this much is stuck inside a step (a driver that never returns)."""
 FINISHING_BATCHES = 2
 """Batches being saved and delivered while the next one runs: two keep two cores encoding and the GPU busy; more
 would only hold more images in memory when the CPU side is the slower one."""
@@ -72,6 +79,14 @@ would only hold more images in memory when the CPU side is the slower one."""
 class DeliveryFailed(Exception):
     """Raised by ``on_result`` when Discord did not take the result (it said no, or could not be reached); the
     queue tries again later. Its message is for the log: the reason is known, so no traceback is logged."""
+
+
+class EngineHung(RuntimeError):
+    """The result of every job of a batch whose pipeline call hung; the message is for the person."""
+
+    def __init__(self) -> None:
+        super().__init__("The image generator stopped responding, so this request was stopped. The bot restarts "
+                         "itself to recover; please try again in a minute.")
 
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
@@ -137,6 +152,7 @@ class JobQueue:
         seconds_per_image: float = 5.0,
         housekeeping_minutes: float = 60.0,
         observer: QueueObserver | None = None,
+        on_hang: Callable[[], None] | None = None,
     ) -> None:
         """``clock`` (Unix seconds) drives rate limits, ETAs, timeouts and timestamps; ``seconds_per_image`` is the
         ETA's starting guess until the first batch is measured."""
@@ -151,6 +167,9 @@ class JobQueue:
         self._clock = clock
         self._housekeeping_s = housekeeping_minutes * 60
         self._observer = observer
+        self._on_hang = on_hang
+        self.hung = False
+        """A pipeline call hung: no batch starts any more, and the backend can't be closed (its worker is stuck)."""
         self.seconds_per_image = seconds_per_image
         self._admission = Admission(config)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
@@ -342,7 +361,7 @@ class JobQueue:
         window = self.config.batch_window_ms / 1000
         while not self._closing:
             self._wake.clear()
-            if self._paused or self._outage is not None or not self._lines:
+            if self._paused or self.hung or self._outage is not None or not self._lines:
                 await self._wake.wait()
                 continue
             try:
@@ -387,13 +406,15 @@ class JobQueue:
         entries = batch.entries
         batch.started = now = self._clock()
         results: Sequence[list[GeneratedImage] | BaseException]
+        hang = asyncio.timeout(self.config.job_timeout_s + HANG_GRACE_S)
         try:
             await self._storage.mark_running([e.job.id for e in entries], now)
             for entry in entries:
                 entry.job.started_at, entry.deadline = now, now + self.config.job_timeout_s
             if self._observer is not None:
                 self._observer.batch_started([e.job for e in entries], batch.images, now)
-            results = await self._backend.run([e.plan for e in entries], self._progress, self._is_cancelled)
+            async with hang:
+                results = await self._backend.run([e.plan for e in entries], self._progress, self._is_cancelled)
             if len(results) != len(entries):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(entries)} plans")
         except asyncio.CancelledError:
@@ -402,8 +423,12 @@ class JobQueue:
             await self._put_back(batch, error)
             return
         except Exception as error:
-            log.exception("a batch of %d jobs failed as a whole", len(entries))
-            results = [error] * len(entries)
+            if hang.expired():
+                self._engine_hung(len(entries))
+                results = [EngineHung()] * len(entries)
+            else:
+                log.exception("a batch of %d jobs failed as a whole", len(entries))
+                results = [error] * len(entries)
         finally:
             self._inflight_images -= batch.images
             batch.finishing = True
@@ -419,6 +444,14 @@ class JobQueue:
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
         self._wake.set()
+
+    def _engine_hung(self, jobs: int) -> None:
+        log.critical("a pipeline call of %d jobs is still running %.0f s past queue.job_timeout_s: the engine is "
+                     "stuck; failing its jobs and starting no more batches", jobs, HANG_GRACE_S)
+        if not self.hung:
+            self.hung = True
+            if self._on_hang is not None:
+                self._on_hang()
 
     async def _put_back(self, batch: _Batch, error: BackendUnavailable) -> None:
         """The backend is gone: the batch's jobs go back to the head of their lines (their users' turns first) and the
@@ -468,7 +501,9 @@ class JobQueue:
                 await self._storage.set_state(job.id, JobState.CANCELLED, now=self._clock())
                 self._observe_outcome(JobState.CANCELLED)
             elif isinstance(result, BaseException):
-                if self._clock() > entry.deadline:
+                if isinstance(result, EngineHung):
+                    message = f"{result} (job {job.id})"
+                elif self._clock() > entry.deadline:
                     message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
                                f"(job {job.id})")
                 else:

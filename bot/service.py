@@ -64,8 +64,13 @@ class GenerationService:
 
     @classmethod
     async def start(cls, config: Config, storage: Storage, delivery: Delivery,
-                    observer: QueueObserver | None = None) -> GenerationService:
-        """Load the model (or connect to Ray), then deliver what the last run left behind and start the queue."""
+                    observer: QueueObserver | None = None,
+                    on_hang: Callable[[], None] | None = None) -> GenerationService:
+        """Load the model (or connect to Ray), then deliver what the last run left behind and start the queue.
+
+        ``on_hang`` is called once if a pipeline call hangs (see ``bot.queue``): the process should then stop and
+        be started again, as nothing in it can take the stuck engine's place.
+        """
         styles = StyleBook(config.styles)
         backend = await build_backend(config, styles)
         queue = JobQueue(
@@ -79,14 +84,21 @@ class GenerationService:
             on_position=delivery.on_position,
             housekeeping_minutes=config.storage.housekeeping_minutes,
             observer=observer,
+            on_hang=on_hang,
         )
         service = cls(storage, backend, queue, styles, delivery, await storage.blocked_users())
         await queue.start()
         return service
 
     async def stop(self, grace_s: float) -> None:
-        """Let the running batch finish (up to ``grace_s``), keep the rest queued in storage, release the model."""
+        """Let the running batch finish (up to ``grace_s``), keep the rest queued in storage, release the model.
+
+        After a hang the model is left as it is: closing the backend would wait for its stuck worker forever, and
+        the process exits anyway."""
         await self.queue.stop(timeout=grace_s)
+        if self.queue.hung:
+            log.warning("not waiting for the hung engine to finish its call; the process exit releases it")
+            return
         await self.backend.close()
 
     # -- requests ---------------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class Generation(commands.Cog):
         # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
         assert self.bot.storage is not None
         self.bot.generation = await GenerationService.start(
-            self.bot.config, self.bot.storage, delivery=self, observer=self.bot.metrics
+            self.bot.config, self.bot.storage, delivery=self, observer=self.bot.metrics, on_hang=self.bot.engine_hung
         )
 
     async def cog_unload(self) -> None:

@@ -482,6 +482,36 @@ async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(sto
     assert {(await storage.get_job(j.id)).state for j in waiting} == {JobState.CANCELLED}
 
 
+class HangingBackend(InstantBackend):
+    """A pipeline call that never returns (a driver stuck inside a step); closing it would wait for it forever."""
+
+    async def run(self, plans, on_progress, is_cancelled):
+        self.batches.append(list(plans))
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_hung_pipeline_call_fails_its_jobs_and_asks_for_a_restart(storage: Storage, monkeypatch) -> None:
+    from bot.service import GenerationService
+
+    monkeypatch.setattr("bot.queue.HANG_GRACE_S", 0.1)
+    backend, recorder, hangs = HangingBackend(max_batch=1), Recorder(), []
+    queue = make_queue(storage, backend, recorder, job_timeout_s=0.1)
+    queue._on_hang = lambda: hangs.append(queue.hung)
+    service = GenerationService(storage, backend, queue, STYLES, Unreachable(), set())  # type: ignore[arg-type]
+    stuck, waiting = await queue.submit(job(1, "stuck")), await queue.submit(job(2, "next in line"))
+    await queue.start()
+    await recorder.wait(1)
+    [(failed, message)] = recorder.failures
+    assert failed.id == stuck.id and "stopped responding" in message and stuck.id in message
+    assert hangs == [True] and len(backend.batches) == 1  # nothing more is handed to the stuck engine
+    await asyncio.wait_for(service.stop(grace_s=0.1), 5)  # without waiting for the stuck call
+    assert (await storage.get_job(stuck.id)).state == JobState.FAILED
+    assert (await storage.get_job(waiting.id)).state == JobState.QUEUED  # the next process runs it
+
+
 class OutageBackend(InstantBackend):
     """Goes away during its first batch and answers again when the test sets ``down`` back to False."""
 
