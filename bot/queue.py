@@ -637,9 +637,11 @@ class JobQueue:
                 due = await self._storage.next_delivery_due()
                 now = self._clock()
                 if due is None or due > now:
-                    wait = None if due is None else due - now
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of stop() when
+                    # the event is set at the same moment, and this loop would then never end.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._redeliver.wait(), wait)
+                        async with asyncio.timeout(None if due is None else due - now):
+                            await self._redeliver.wait()
                     continue
                 for job in await self._storage.undelivered_jobs(due_by=now):
                     if job.id not in self._delivering:
