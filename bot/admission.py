@@ -98,9 +98,7 @@ class Admission:
             yield
         except BaseException:
             self.release(user_id)
-            refund = self._buckets.get(user_id)  # a later submit may have replaced it, or forget() dropped it
-            if refund is not None:
-                refund.tokens += 1
+            self._buckets[user_id].tokens += 1  # it exists: prune() spares people with a job pending
             raise
         finally:
             self._writing -= 1
@@ -116,10 +114,6 @@ class Admission:
             self._pending[user_id] = left
         else:
             self._pending.pop(user_id, None)
-
-    def forget(self, user_id: int) -> None:
-        """Drop what is remembered of a person's request rate (they asked to be forgotten)."""
-        self._buckets.pop(user_id, None)
 
     def prune(self, now: float) -> None:
         """Forget buckets that have refilled (for the base limits): they hold no information any more."""

@@ -36,6 +36,7 @@ one loop (``_work``) that forms batches and starts a task per batch; the other c
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -190,6 +191,7 @@ class JobQueue:
         self._redeliver = asyncio.Event()  # a failed delivery was scheduled: the retry loop looks again
         self._delivering: set[str] = set()  # ids of jobs whose on_result is being awaited
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._forgotten: collections.Counter[int] = collections.Counter()  # user id -> forget_user calls
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -262,6 +264,7 @@ class JobQueue:
         """
         if self._closing:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
+        forgotten = self._forgotten[job.user_id]
         with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
             if prepare is not None:
                 await prepare()
@@ -269,6 +272,11 @@ class JobQueue:
             job.request.init_image = plan.init_image
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
+            if self._forgotten[job.user_id] != forgotten:
+                # They asked to be forgotten while this was on its way: forget_user may have missed this job (not
+                # yet queued), so it goes now, and nothing of it stays.
+                await self._storage.forget_user(job.user_id)
+                raise Refused("You asked me to forget you while this request was on its way, so I dropped it.")
         self._line_up([_Entry(job, plan)])
         return job
 
@@ -345,10 +353,14 @@ class JobQueue:
         return True
 
     async def forget_user(self, user_id: int) -> int:
-        """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs)."""
+        """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs).
+
+        A submit of theirs still on its way (reading a picture, planning, being written) sees the change of
+        ``_forgotten`` once written and deletes itself. Their rate limit stays: forgetting is not a way around it.
+        """
+        self._forgotten[user_id] += 1
         for job in self.jobs_of(user_id):
             await self.cancel(job.id, user_id)
-        self._admission.forget(user_id)
         return await self._storage.forget_user(user_id)
 
     # --- the worker -------------------------------------------------------------------------------------------------

@@ -45,6 +45,16 @@ RESUME_WINDOW_S = 14 * 60
 """A stored job is resumed only while its token has a minute left to deliver the answer."""
 
 
+PROMPT_REMOVED = "(removed at the author's request)"
+"""The prompt (and negative) of someone else's job derived from the images of a person who asked to be forgotten."""
+_REDACT = (
+    "json_set({column}, '$.prompt', :text, '$.negative',"
+    " CASE WHEN coalesce(json_extract({column}, '$.negative'), '') = '' THEN '' ELSE :text END)"
+)
+"""SQL that replaces the person's words in a request or recipe JSON column with ``:text`` (a negative only when
+there was one)."""
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -474,6 +484,7 @@ class Storage:
         """Delete image files older than the TTL (rows stay, marked expired), and the source pictures of finished
         jobs as old: a reroll of a restyle restyles the same picture for as long as the results are kept. An expired
         source picture leaves ``init_path`` empty (not NULL), so such a reroll says so instead of drawing from text.
+        Finished jobs as old also lose their prompt and negative (left empty) and their interaction token.
 
         Returns how many images expired.
         """
@@ -494,6 +505,18 @@ class Storage:
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
             await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
+            # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
+            await db.execute(
+                f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL"
+                " WHERE created_at < :cutoff AND state IN ('done', 'failed', 'cancelled', 'expired', 'undeliverable')"
+                " AND (token IS NOT NULL OR json_extract(request, '$.prompt') != '')",
+                {"text": "", "cutoff": cutoff},
+            )
+            await db.execute(
+                f"UPDATE images SET recipe = {_REDACT.format(column='recipe')}"
+                " WHERE created_at < :cutoff AND json_extract(recipe, '$.prompt') != ''",
+                {"text": "", "cutoff": cutoff},
+            )
         if old:
             log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
         return len(old)
@@ -501,8 +524,12 @@ class Storage:
     async def forget_user(self, user_id: int) -> int:
         """Delete every job, image and file of one person; returns how many jobs were deleted.
 
-        While the bot runs, call ``JobQueue.forget_user`` instead: it first cancels the person's live jobs.
+        Others' jobs derived from theirs (variations, rerolls, upscales, and those derived from these) keep their
+        images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes), and
+        the source pictures they kept (the person's images) are deleted. While the bot runs, call
+        ``JobQueue.forget_user`` instead: it first cancels the person's live jobs.
         """
+        await self._redact_derived(user_id)
         async with self.db.execute(
             "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", (user_id,)
         ) as cursor:
@@ -517,6 +544,44 @@ class Storage:
         await asyncio.to_thread(_unlink_all, paths)
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
+
+    async def _redact_derived(self, user_id: int) -> None:
+        async with self.db.execute(
+            "WITH RECURSIVE derived(id) AS ("
+            " SELECT id FROM jobs WHERE user_id != :user"
+            "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
+            " UNION SELECT jobs.id FROM jobs JOIN derived ON jobs.source_job_id = derived.id"
+            "  WHERE jobs.user_id != :user)"
+            " SELECT jobs.id, jobs.init_path,"
+            "  jobs.source_job_id IN (SELECT id FROM jobs WHERE user_id = :user) AS direct"
+            " FROM jobs JOIN derived USING (id)",
+            {"user": user_id},
+        ) as cursor:
+            derived = await cursor.fetchall()
+        if not derived:
+            return
+        ids = [(row["id"],) for row in derived]
+        # A job made straight from theirs kept their picture as its source: that picture goes.
+        pictures = [row for row in derived if row["direct"] and row["init_path"]]
+        async with self._transaction() as db:
+            await db.executemany(
+                f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
+                [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
+            )
+            await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
+            await db.executemany(
+                f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
+                [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
+            )
+        async with self.db.execute(
+            f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({', '.join('?' * len(ids))})",
+            [job_id for job_id, in ids],
+        ) as cursor:
+            files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await cursor.fetchall()]
+        await asyncio.to_thread(_rewrite_recipes, files)
+        await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in pictures])
+        log.info("forgetting user %d: the prompts of %d jobs of others derived from theirs were removed", user_id,
+                 len(ids))
 
     async def block_user(self, user_id: int, *, by: int | None = None, reason: str | None = None) -> bool:
         """Remember that ``user_id`` may not use the bot; False if they already were blocked."""
@@ -558,6 +623,13 @@ class Storage:
 def _open_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
+    """Write images again with new recipes in their text chunks (the pixels stay as they are)."""
+    for path, recipe in files:
+        if path.exists():
+            write_recipe_png(_open_rgb(path), recipe, path)
 
 
 def _unlink_all(paths: Iterable[Path]) -> None:

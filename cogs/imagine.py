@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.client import GenerationUnavailable, reply_privately
 from bot.messages import something_went_wrong
 from bot.queue import Refused
-from bot.storage import ImageExpired, ImageNotFound, Job
+from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
@@ -252,6 +252,13 @@ class Imagine(commands.Cog):
         source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
         if source is None:
             raise ImageNotFound("I can't find that request any more; it may have been deleted.")
+        if action is not Action.UPSCALE and source.request.prompt in ("", PROMPT_REMOVED):
+            # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
+            # nothing new can be made from it, though its images can still be looked at while they are kept.
+            if source.request.prompt:
+                raise ImageNotFound("Its prompt was removed at its author's request, so nothing new can be made "
+                                    "from it.")
+            raise ImageExpired()
         # Every click is checked like a new /imagine: the channel or the person's standing may have changed since.
         style = generation.styles.get(source.request.style)
         self.check_requester(interaction, source.request.prompt, source.request.negative, style=style)

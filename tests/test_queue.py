@@ -512,6 +512,30 @@ async def test_a_hung_pipeline_call_fails_its_jobs_and_asks_for_a_restart(storag
     assert (await storage.get_job(waiting.id)).state == JobState.QUEUED  # the next process runs it
 
 
+async def test_forgetting_keeps_the_rate_limit_and_cannot_be_outrun_by_a_submit_in_flight(storage: Storage) -> None:
+    queue = make_queue(storage, InstantBackend(), Recorder(), Clock(), burst=2, rate_per_minute=1)
+    await queue.submit(job(1))
+    await queue.submit(job(1))
+    assert await queue.forget_user(1) == 2
+    with pytest.raises(Refused, match="going a bit fast"):  # forgetting is no way around the rate limit
+        await queue.submit(job(1))
+
+    await queue.submit(job(2))
+    reading, read = asyncio.Event(), asyncio.Event()
+
+    async def slow_picture() -> None:
+        reading.set()
+        await read.wait()
+
+    in_flight = asyncio.create_task(queue.submit(job(2, "on its way"), prepare=slow_picture))
+    await asyncio.wait_for(reading.wait(), 5)
+    assert await queue.forget_user(2) == 1  # the queued job; the one on its way is not written yet
+    read.set()
+    with pytest.raises(Refused, match="forget you while this request was on its way"):
+        await in_flight
+    assert await storage.jobs_per_user() == [] and queue.jobs_of(2) == []
+
+
 class OutageBackend(InstantBackend):
     """Goes away during its first batch and answers again when the test sets ``down`` back to False."""
 

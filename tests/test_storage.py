@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.storage import DATABASE_NAME, MIGRATIONS_DIR, ImageExpired, ImageNotFound, Job, JobState, Storage, migrations
+from bot.storage import (
+    DATABASE_NAME,
+    MIGRATIONS_DIR,
+    PROMPT_REMOVED,
+    ImageExpired,
+    ImageNotFound,
+    Job,
+    JobState,
+    Storage,
+    migrations,
+)
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
 
@@ -166,6 +176,52 @@ async def test_forget_user_deletes_history_and_files(storage: Storage) -> None:
     with pytest.raises(ImageNotFound):
         await storage.get_image(mine.id, 0)
     assert await storage.get_job(theirs.id) is not None
+
+
+async def test_forget_user_removes_their_words_from_others_jobs_derived_from_theirs(storage: Storage) -> None:
+    """B's variation of A's image, and C's reroll of B's variation, keep their images; A's prompt leaves them (rows
+    and PNG recipes), and B's copy of A's picture goes."""
+    a = Job(user_id=1, request=GenerationRequest("a secret fox", negative="my secret"), created_at=T0)
+    b = Job(user_id=2, request=GenerationRequest("a secret fox", negative="my secret",
+                                                 init_image=Image.new("RGB", (8, 8))),
+            kind="variation", source_job_id=a.id, source_index=0, created_at=T0)
+    c = Job(user_id=3, request=GenerationRequest("a secret fox"), kind="reroll", source_job_id=b.id, created_at=T0)
+    unrelated = Job(user_id=2, request=GenerationRequest("a secret fox of my own"), created_at=T0)
+    for job in (a, b, c, unrelated):
+        await storage.insert_job(job)
+    for job in (a, b, c):
+        await storage.save_results(job, generated(1))
+    assert await storage.forget_user(1) == 1
+    assert await storage.get_job(a.id) is None
+    for job in (b, c):
+        kept = await storage.get_job(job.id)
+        assert kept is not None and kept.request.prompt == PROMPT_REMOVED, job.kind
+        image = await storage.get_image(job.id, 0)  # their images stay theirs
+        assert image.recipe["prompt"] == PROMPT_REMOVED
+        assert "secret" not in read_metadata(image.path.read_bytes())["imagebot"]
+    assert (await storage.get_job(b.id)).request.negative == PROMPT_REMOVED
+    assert (await storage.get_job(c.id)).request.negative == ""
+    assert list(storage.inputs_dir.iterdir()) == []  # B's source picture was A's image
+    with pytest.raises(ImageExpired):
+        await storage.get_job(b.id, load_init=True)
+    assert (await storage.get_job(unrelated.id)).request.prompt == "a secret fox of my own"
+
+
+async def test_housekeeping_removes_prompts_and_tokens_of_old_jobs(storage: Storage) -> None:
+    old = Job(user_id=1, request=GenerationRequest("an old secret", negative="old"), token="old-token", created_at=T0)
+    await storage.insert_job(old)
+    await storage.save_results(old, generated(1))
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    new = Job(user_id=1, request=GenerationRequest("a new one"), token="new-token", created_at=storage.clock())
+    await storage.insert_job(new)
+    await storage.set_state(new.id, JobState.DONE)
+    await storage.housekeep()
+    gone = await storage.get_job(old.id)
+    assert (gone.request.prompt, gone.request.negative, gone.token) == ("", "", None)
+    async with storage.db.execute("SELECT recipe FROM images WHERE job_id = ?", (old.id,)) as cursor:
+        assert json.loads((await cursor.fetchone())[0])["prompt"] == ""
+    kept = await storage.get_job(new.id)
+    assert (kept.request.prompt, kept.token) == ("a new one", "new-token")
 
 
 async def test_stats(storage: Storage) -> None:
