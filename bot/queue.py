@@ -40,6 +40,7 @@ import collections
 import contextlib
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -523,7 +524,13 @@ class JobQueue:
                     message = something_went_wrong(f"job {job.id}")
                 await self._fail(job, message)
             else:
-                stored = await self._storage.save_results(job, result)
+                try:
+                    stored = await self._storage.save_results(job, result)
+                except (OSError, sqlite3.Error) as error:  # a full disk, a locked or broken database
+                    log.exception("the results of job %s could not be saved", job.id)
+                    await self._fail(job, f"Your images were made but could not be saved ({error}), so I can't "
+                                          f"show them. Please try again later. (job {job.id})")
+                    return
                 self._observe_outcome(JobState.DONE)
                 await self._deliver(job, stored)
         except JobGone:
@@ -569,8 +576,13 @@ class JobQueue:
         self._redeliver.set()
 
     async def _fail(self, job: Job, message: str) -> None:
+        """Record a failure and tell the person; they are told even when the database can't record it (it may be
+        what failed), since a restart that runs the job again beats silence."""
         job.state, job.error = JobState.FAILED, message
-        await self._storage.set_state(job.id, JobState.FAILED, error=message, now=self._clock())
+        try:
+            await self._storage.set_state(job.id, JobState.FAILED, error=message, now=self._clock())
+        except (OSError, sqlite3.Error):
+            log.exception("job %s failed and the failure could not be stored either", job.id)
         self._observe_outcome(JobState.FAILED)
         await self._call(self._on_failure, job, message)
 

@@ -361,6 +361,23 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
     assert {job_id for job_id, _ in recorder.progress} >= {good.id, later.id}
 
 
+async def test_results_that_cannot_be_saved_are_a_failure_the_person_hears_about(storage: Storage,
+                                                                                    monkeypatch) -> None:
+    async def full(job: Job, images) -> list[StoredImage]:
+        raise OSError(28, "No space left on device")
+
+    recorder = Recorder()
+    queue = make_queue(storage, InstantBackend(), recorder)
+    monkeypatch.setattr(storage, "save_results", full)
+    unsaved = await queue.submit(job(1, "nowhere to put it"))
+    await queue.start()
+    await recorder.wait(1)
+    await queue.stop()
+    [(failed, message)] = recorder.failures
+    assert failed.id == unsaved.id and "could not be saved" in message and "No space left" in message
+    assert (await storage.get_job(unsaved.id)).state == JobState.FAILED
+
+
 class Outcomes:
     """A QueueObserver that keeps the outcomes."""
 
