@@ -4,6 +4,11 @@ Each batch starts with the head job of the user whose turn it is, then takes the
 whose ``batch_key`` matches while the images fit the limit, then further head jobs of the users already taken. A
 user's single job therefore waits behind at most one batch of anyone else's, however many jobs they queued.
 
+A ``Preference`` bends the order for one group of jobs (the queue's: the model already on the GPU): a batch may
+start at the first user in turn order whose head job the preference wants, passing over the users before it, as
+long as the preference lets each of them be passed (the queue's bound: not for longer than a set delay in all). It
+never changes anyone's place: a passed user keeps their turn at the front for when the preference lets go.
+
 Nothing here knows about storage, backends or time; the queue decides when to call ``take``.
 """
 
@@ -13,7 +18,7 @@ from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["FairLines", "Waiting"]
+__all__ = ["FairLines", "Preference", "Waiting"]
 
 
 class Waiting(Protocol):
@@ -28,6 +33,15 @@ class Waiting(Protocol):
 
 
 W = TypeVar("W", bound=Waiting)
+W_contra = TypeVar("W_contra", bound=Waiting, contravariant=True)
+
+
+class Preference(Protocol[W_contra]):
+    """Which head jobs a batch should rather start with, and whom that may pass over (see the module doc)."""
+
+    def wants(self, item: W_contra) -> bool: ...
+    def may_pass(self, item: W_contra) -> bool: ...  # asked of every head the wanted one would pass over
+    def passed(self, item: W_contra) -> None: ...  # told of each head actually passed over
 
 
 class FairLines(Generic[W]):
@@ -72,27 +86,26 @@ class FairLines(Generic[W]):
         self._count -= 1
         self.images -= item.images
 
-    def take(self, limit: int) -> list[W]:
+    def take(self, limit: int, prefer: Preference[W] | None = None) -> list[W]:
         """The next batch of at most ``limit`` images, all with one ``batch_key`` (the order is in the module doc).
 
-        The head job of the user whose turn it is always goes, even if it alone has more images than ``limit``:
-        otherwise a job bigger than the backend's batch would never run. The users taken from go to the end of the
-        turns; users skipped (incompatible or too big) keep their place at the front.
+        The batch starts with the head job of the user whose turn it is (or, with ``prefer``, of the first user whose
+        head it wants), and that job always goes, even if it alone has more images than ``limit``: otherwise a job
+        bigger than the backend's batch would never run. The users taken from go to the end of the turns; users
+        passed over or skipped (incompatible or too big) keep their place at the front.
         """
-        key, taken, total = self._lines[self._turns[0]][0].batch_key, [], 0
+        turns = list(self._turns)
+        start = self._start(turns, prefer)
+        key, taken, total = self._lines[turns[start]][0].batch_key, [], 0
         picked: list[int] = []
-        skipped: list[int] = []
-        for _ in range(len(self._turns)):
+        for user in turns[start:]:
             if taken and total >= limit:
                 break
-            user = self._turns.popleft()
             head = self._lines[user][0]
             if not taken or (head.batch_key == key and total + head.images <= limit):
                 taken.append(self._lines[user].popleft())
                 total += head.images
                 picked.append(user)
-            else:
-                skipped.append(user)
         more = True
         while more and total < limit:
             more = False
@@ -102,15 +115,28 @@ class FairLines(Generic[W]):
                     taken.append(line.popleft())
                     total += taken[-1].images
                     more = True
-        self._turns.extendleft(reversed(skipped))
+        chosen = set(picked)
+        self._turns = deque([*(user for user in turns if user not in chosen),
+                             *(user for user in picked if self._lines[user])])
         for user in picked:
-            if self._lines[user]:
-                self._turns.append(user)
-            else:
+            if not self._lines[user]:
                 del self._lines[user]
         self._count -= len(taken)
         self.images -= total
         return taken
+
+    def _start(self, turns: list[int], prefer: Preference[W] | None) -> int:
+        """Where in ``turns`` the batch starts: the first user whose head ``prefer`` wants, if every head before it may
+        be passed over (they are then told so); else the user whose turn it is."""
+        if prefer is None:
+            return 0
+        heads = [self._lines[user][0] for user in turns]
+        wanted = next((index for index, head in enumerate(heads) if prefer.wants(head)), 0)
+        if not all(prefer.may_pass(head) for head in heads[:wanted]):
+            return 0
+        for head in heads[:wanted]:
+            prefer.passed(head)
+        return wanted
 
     def __iter__(self) -> Iterator[W]:
         """Queued jobs in the order the turns would take them one at a time (batching ignored), lazily: asking for

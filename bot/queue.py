@@ -3,8 +3,12 @@
 - Admission (``bot.admission``): a token bucket per user, a cap on one user's pending jobs and a cap on the whole
   queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
 - Order (``bot.lines``): round-robin across users, batches formed from the heads of their lines with one
-  ``batch_key`` and at most ``backend.max_batch`` images. A user's single job waits behind at most one batch of
-  anyone else's, however many jobs they queued.
+  ``batch_key`` (the model is part of it) and at most ``backend.max_batch`` images. A user's single job waits behind
+  at most one batch of anyone else's, however many jobs they queued.
+- Several models: batches for the model already loaded (``backend.warm_model()``) may go ahead of the turn, so a mix
+  of requests does not load a model per batch; a job is passed over that way for at most
+  ``queue.model_switch_delay_s`` seconds, then plain round-robin serves it. ETAs count a load where the projected
+  order changes model (``backend.switch_cost``).
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
@@ -37,7 +41,7 @@ from bot.config import QueueConfig
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
 from bot.storage import Job, JobState, Storage, StoredImage
-from models.backend import BackendUnavailable
+from models.backend import BackendUnavailable, ModelUnavailable
 
 if TYPE_CHECKING:
     from models.backend import Backend
@@ -67,7 +71,7 @@ class QueueObserver(Protocol):
     """What the queue reports for metrics (``bot.metrics.Metrics`` implements it); called on the event loop."""
 
     def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None: ...
-    def batch_finished(self, made: int, seconds: float) -> None: ...
+    def batch_finished(self, made: int, seconds: float, model: str) -> None: ...
     def job_finished(self, outcome: str) -> None: ...
 
 
@@ -79,10 +83,16 @@ class _Entry:
     plan: Plan
     cancelled: bool = False
     deadline: float = math.inf
+    passed_at: float | None = None
+    """When a batch of the loaded model first went ahead of it (``_StayOnModel``)."""
 
     @property
     def user_id(self) -> int:
         return self.job.user_id
+
+    @property
+    def model(self) -> str:
+        return self.plan.model
 
     @property
     def batch_key(self) -> Hashable:
@@ -91,6 +101,26 @@ class _Entry:
     @property
     def images(self) -> int:
         return len(self.plan.recipes)
+
+
+@dataclass(frozen=True)
+class _StayOnModel:
+    """The lines' ``Preference``: batches of the model on the GPU first, but nobody passed over for longer than
+    ``delay`` seconds (counted from the first time they were)."""
+
+    model: str
+    now: float
+    delay: float
+
+    def wants(self, item: _Entry) -> bool:
+        return item.model == self.model
+
+    def may_pass(self, item: _Entry) -> bool:
+        return item.passed_at is None or self.now - item.passed_at < self.delay
+
+    def passed(self, item: _Entry) -> None:
+        if item.passed_at is None:
+            item.passed_at = self.now
 
 
 @dataclass(eq=False)
@@ -132,6 +162,8 @@ class JobQueue:
         self._housekeeping_s = housekeeping_minutes * 60
         self._observer = observer
         self.seconds_per_image = seconds_per_image
+        self.model_seconds: dict[str, float] = {}
+        """Per model: the moving average of seconds per image (its first batch seeds it)."""
         self._admission = Admission(config)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
@@ -205,6 +237,13 @@ class JobQueue:
     def running(self) -> int:
         return len(self._entries) - len(self._lines)
 
+    def depth_by_model(self) -> dict[str, int]:
+        """Waiting jobs per model (models with none are left out)."""
+        depth: dict[str, int] = {}
+        for entry in self._lines:
+            depth[entry.model] = depth.get(entry.model, 0) + 1
+        return depth
+
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
     async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
@@ -262,8 +301,12 @@ class JobQueue:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
         parallel = max(1, self._capacity // max(1, self._backend.max_batch))
         work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
+        loaded = self._backend.warm_model()
         for entry in self._lines:
-            work += entry.images * self.seconds_per_image / parallel
+            if loaded is not None and entry.model != loaded:  # the model must be loaded first
+                work += self._backend.switch_cost(entry.model) / parallel
+                loaded = entry.model
+            work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
             yield entry, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
@@ -339,7 +382,10 @@ class JobQueue:
 
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
-        taken = self._lines.take(limit)
+        loaded = self._backend.warm_model()
+        delay = self.config.model_switch_delay_s
+        prefer = _StayOnModel(loaded, self._clock(), delay) if loaded is not None and delay > 0 else None
+        taken = self._lines.take(limit, prefer)
         images = sum(entry.images for entry in taken)
         self._inflight_images += images
         for entry in taken:
@@ -375,8 +421,11 @@ class JobQueue:
         if made:
             per_image = (self._clock() - now) / made
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
+            model = entries[0].model
+            before = self.model_seconds.get(model, per_image)
+            self.model_seconds[model] = before + ETA_SMOOTHING * (per_image - before)
             if self._observer is not None:
-                self._observer.batch_finished(made, self._clock() - now)
+                self._observer.batch_finished(made, self._clock() - now, model)
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
 
@@ -431,6 +480,8 @@ class JobQueue:
                 if self._clock() > entry.deadline:
                     message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
                                f"(job {job.id})")
+                elif isinstance(result, ModelUnavailable):  # its message is for the person, and says what to do
+                    message = str(result)
                 else:
                     log.error("job %s failed", job.id, exc_info=result)
                     message = something_went_wrong(f"job {job.id}")

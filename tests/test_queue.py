@@ -68,6 +68,12 @@ class InstantBackend:
     def plan(self, request: GenerationRequest) -> Plan:
         return resolve_plan(request, self.defaults, STYLES, "", "instant")
 
+    def warm_model(self) -> str | None:
+        return None
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
+
     async def run(self, plans, on_progress, is_cancelled):
         self.batches.append(list(plans))
         self.started.set()
