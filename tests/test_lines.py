@@ -70,3 +70,41 @@ def test_remove_takes_a_job_out_and_an_emptied_line_loses_its_turn() -> None:
     assert names(lines) == ["a1", "c1"] and len(lines) == 2 and lines.images == 2
     lines.push(Item("b2", 2))  # back in line: their turn is the last one
     assert names(lines) == ["a1", "c1", "b2"]
+
+
+@dataclass
+class StayOn:
+    """A Preference like the queue's: batches with ``key`` first, each other head passed over at most ``times``."""
+
+    key: str
+    times: int = 1
+    passes: dict[str, int] | None = None
+
+    def wants(self, item: Item) -> bool:
+        return item.batch_key == self.key
+
+    def may_pass(self, item: Item) -> bool:
+        return (self.passes or {}).get(item.name, 0) < self.times
+
+    def passed(self, item: Item) -> None:
+        self.passes = self.passes or {}
+        self.passes[item.name] = self.passes.get(item.name, 0) + 1
+
+
+def test_a_preference_starts_the_batch_at_the_first_wanted_head_and_passed_users_keep_their_turn() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "sd"), Item("d1", 4, "flux"),
+                     Item("b2", 2, "flux"))
+    prefer = StayOn("flux")
+    assert names(lines.take(4, prefer)) == ["b1", "d1", "b2"]  # a1 passed over once
+    assert prefer.passes == {"a1": 1}
+    assert names(lines) == ["a1", "c1"]  # a's turn is still first
+    assert names(lines.take(4, prefer)) == ["a1", "c1"]  # nothing wanted left: plain round-robin
+
+
+def test_a_head_passed_over_its_limit_stops_the_preference() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("b2", 2, "flux"), Item("b3", 2, "flux"))
+    prefer = StayOn("flux", times=1)
+    assert names(lines.take(1, prefer)) == ["b1"]
+    assert names(lines.take(1, prefer)) == ["a1"]  # a1 may not be passed again: its turn comes first
+    assert names(lines.take(1, prefer)) == ["b2"]
+    assert names(lines.take(1)) == ["b3"]

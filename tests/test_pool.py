@@ -97,7 +97,7 @@ def test_a_model_that_fails_to_load_fails_only_its_jobs(cache: Path, sizes: dict
 
 
 def test_a_model_larger_than_the_whole_budget_is_refused_at_start(cache: Path) -> None:
-    with pytest.raises(ModelLoadError, match="more than the whole engine.memory_budget"):
+    with pytest.raises(ModelLoadError, match=r"more than the whole engine\.memory_budget"):
         ModelPool.open(settings(cache)[:1], STYLES, default="sd", budget=1024)
 
 
