@@ -223,6 +223,65 @@ async def test_a_single_job_waits_at_most_one_batch_behind_a_flood(storage: Stor
     assert [r for r in ran if r != single.request.id] == [j.request.id for j in flood]  # A's own order is kept
 
 
+class TwoModelBackend(InstantBackend):
+    """Plans on the model the request names; the model of the last batch is the warm one, a switch costs 10 s."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.loaded: str | None = None
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        return resolve_plan(request, self.defaults, STYLES, "", request.model)
+
+    def warm_model(self) -> str | None:
+        return self.loaded
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0 if model == self.loaded else 10.0
+
+    async def run(self, plans, on_progress, is_cancelled):
+        self.loaded = plans[0].model
+        return await super().run(plans, on_progress, is_cancelled)
+
+
+@pytest.mark.parametrize("delay", [0, 60])
+async def test_batches_of_the_loaded_model_go_first_within_the_switch_delay(storage: Storage, delay: float) -> None:
+    clock = Clock()
+    backend, recorder = TwoModelBackend(max_batch=1, clock=clock, seconds_per_image=5), Recorder()
+    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=delay)
+    for round_ in range(3):
+        for user, model in ((1, "sd"), (2, "flux"), (3, "sd")):
+            await queue.submit(job(user, f"{model} {round_}", model=model))
+    backend.loaded = "flux"
+    [(first, place, eta)] = [row for row in queue.positions() if row[1] == 1]
+    assert first.request.model == "sd" and eta == pytest.approx(10 + 2)  # a load, then one image at 2 s
+    await queue.start()
+    await recorder.wait(9)
+    await queue.stop()
+    models = [batch[0].model for batch in backend.batches]
+    if delay == 0:  # pure round-robin: the models alternate
+        assert models == ["sd", "flux", "sd", "sd", "flux", "sd", "sd", "flux", "sd"]
+    else:  # the loaded flux goes first, then all of sd: one switch (each batch takes 5 s, well within 60)
+        assert models == ["flux", "flux", "flux", "sd", "sd", "sd", "sd", "sd", "sd"]
+    assert queue.depth_by_model() == {} and set(queue.model_seconds) == {"sd", "flux"}
+
+
+async def test_a_job_passed_over_for_the_loaded_model_waits_no_longer_than_the_delay(storage: Storage) -> None:
+    clock = Clock()
+    backend, recorder = TwoModelBackend(max_batch=1, clock=clock, seconds_per_image=5), Recorder()
+    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=12)
+    await queue.submit(job(1, "the odd one", model="sd"))
+    for index in range(8):
+        await queue.submit(job(2 + index, f"flux {index}", model="flux"))
+    backend.loaded = "flux"
+    await queue.start()
+    await recorder.wait(9)
+    await queue.stop()
+    models = [batch[0].model for batch in backend.batches]
+    # passed over at 0 s, 5 s and 10 s (under 12 s); at 15 s its turn is kept: 3 batches (15 s) later than its turn
+    assert models.index("sd") == 3
+
+
 async def test_batches_take_compatible_heads_across_users(storage: Storage) -> None:
     backend, recorder = InstantBackend(max_batch=4), Recorder()
     queue = make_queue(storage, backend, recorder)
