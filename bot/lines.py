@@ -126,17 +126,17 @@ class FairLines(Generic[W]):
         return taken
 
     def _start(self, turns: list[int], prefer: Preference[W] | None) -> int:
-        """Where in ``turns`` the batch starts: the first user whose head ``prefer`` wants, if every head before it may
-        be passed over (they are then told so); else the user whose turn it is."""
+        """Where in ``turns`` the batch starts: the first user whose head ``prefer`` wants, or, when a head before it
+        may not be passed over any more, that head's user (it has waited its share); the heads passed over are told.
+        Without a preference, or with nothing wanted, the user whose turn it is."""
         if prefer is None:
             return 0
         heads = [self._lines[user][0] for user in turns]
-        wanted = next((index for index, head in enumerate(heads) if prefer.wants(head)), 0)
-        if not all(prefer.may_pass(head) for head in heads[:wanted]):
-            return 0
-        for head in heads[:wanted]:
+        start = next((index for index, head in enumerate(heads) if prefer.wants(head)), 0)
+        start = next((index for index, head in enumerate(heads[:start]) if not prefer.may_pass(head)), start)
+        for head in heads[:start]:
             prefer.passed(head)
-        return wanted
+        return start
 
     def __iter__(self) -> Iterator[W]:
         """Queued jobs in the order the turns would take them one at a time (batching ignored), lazily: asking for

@@ -253,7 +253,7 @@ async def test_batches_of_the_loaded_model_go_first_within_the_switch_delay(stor
         for user, model in ((1, "sd"), (2, "flux"), (3, "sd")):
             await queue.submit(job(user, f"{model} {round_}", model=model))
     backend.loaded = "flux"
-    [(first, place, eta)] = [row for row in queue.positions() if row[1] == 1]
+    [(first, _place, eta)] = [row for row in queue.positions() if row[1] == 1]
     assert first.request.model == "sd" and eta == pytest.approx(10 + 2)  # a load, then one image at 2 s
     await queue.start()
     await recorder.wait(9)
