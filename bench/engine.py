@@ -126,20 +126,21 @@ def weight_bytes(*pipes) -> int:
 
 
 def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None:
-    """RSS of txt2img alone, then with img2img attached through from_pipe (on CUDA also allocated VRAM)."""
-    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
-
+    """RSS of txt2img alone, then with the family's img2img attached through from_pipe (on CUDA also allocated VRAM).
+    """
     from models import families
+    from models.engine import load_text_to_image
 
     gc.collect()
     before, vram_before = rss(), torch.cuda.memory_allocated() if device.type == "cuda" else 0
-    pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype).to(device)
+    pipe = load_text_to_image(model, dtype).to(device)
     gc.collect()
     alone, vram_alone = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
-    if not families.detect(pipe, model).img2img:
+    family = families.detect(pipe, model)
+    if not family.img2img:
         print(f"weights in memory: txt2img {weight_bytes(pipe) / 2**20:.0f} MiB (the family has no img2img)")
         return
-    img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    img2img = family.from_pipeline(pipe, model_id=model, device=device, dtype=dtype).img2img_pipe
     gc.collect()
     both, vram_both = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
     weights_alone, weights_both = weight_bytes(pipe), weight_bytes(pipe, img2img)
@@ -352,8 +353,13 @@ def run(args: argparse.Namespace, model: str) -> int:
     print(f"(a) naive sequential : {a:7.2f} images/s")
     print(f"(b) engine (batched) : {b:7.2f} images/s")
     print(f"(c) one batched call : {c:7.2f} images/s")
-    ok_ba, ok_bc = b / a >= 1.3, b / c >= 0.9
-    print(f"b/a = {b / a:.2f} (target >= 1.3) {'ok' if ok_ba else 'MISSED'}")
+    ok_bc = b / c >= 0.9
+    if family.generator_lists:
+        ok_ba = b / a >= 1.3
+        print(f"b/a = {b / a:.2f} (target >= 1.3) {'ok' if ok_ba else 'MISSED'}")
+    else:  # the family's pipeline takes one generator: every image is its own call, batched or not
+        ok_ba = True
+        print(f"b/a = {b / a:.2f} (no target: {family.name} makes its images one by one)")
     print(f"b/c = {b / c:.2f} (target >= 0.9) {'ok' if ok_bc else 'MISSED'}")
     return 0 if ok_ba and ok_bc else 1
 

@@ -73,7 +73,8 @@ class ImageBot(commands.AutoShardedBot):
             intents=intents,
             help_command=None,
             shard_count=config.discord.shard_count,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False),
+            # Nothing pings by default: messages about a job allow its requester alone (results.requester_only).
+            allowed_mentions=discord.AllowedMentions.none(),
             enable_debug_events=True,
             http_trace=metrics.http_trace(),
         )

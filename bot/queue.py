@@ -15,6 +15,9 @@
 - Outages: a backend that cannot be reached at all (``BackendUnavailable``: the Ray cluster is gone) fails nobody.
   The batch goes back to the head of its lines, no new batch starts, and ``backend.capacity()`` is polled until it
   answers; then the queue carries on where it stopped.
+- Overlap: once the backend hands a batch back, the next batch may start while this one's images are encoded, saved
+  and delivered; at most ``FINISHING_BATCHES`` batches wait on that CPU side at once, so a backend faster than it
+  waits for a free slot instead of piling pixels up in memory.
 - Durability: every state change is written to Storage before anyone is told about it; ``start()`` delivers
   results that were stored but not confirmed, resumes jobs whose interaction can still be answered and expires the
   rest. Delivery is store results + 'done' (one transaction) -> ``on_result`` -> mark delivered: a crash between the
@@ -59,6 +62,9 @@ ETA_SMOOTHING = 0.3
 """Weight of the newest batch in the moving average of seconds per image."""
 CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
+FINISHING_BATCHES = 2
+"""Batches being saved and delivered while the next one runs: two keep two cores encoding and the GPU busy; more
+would only hold more images in memory when the CPU side is the slower one."""
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
 OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
@@ -128,6 +134,7 @@ class _Batch:
     entries: list[_Entry]
     images: int
     started: float = 0.0
+    finishing: bool = False  # the backend has returned; its jobs are being saved and delivered
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -246,17 +253,24 @@ class JobQueue:
 
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
-    async def submit(self, job: Job, *, role_ids: Iterable[int] = ()) -> Job:
-        """Plan, admit and persist a job; when this returns the job is safely queued.
+    async def submit(self, job: Job, *, role_ids: Iterable[int] = (),
+                     prepare: Callable[[], Awaitable[None]] | None = None) -> Job:
+        """Admit, plan and persist a job; when this returns the job is safely queued.
 
-        Raises whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages) and ``Refused``.
+        The limits come first: ``prepare`` (downloading and decoding a picture into the request) runs only once the
+        person's place is reserved, so nobody makes the bot fetch or decode anything past their limits, and a
+        ``prepare`` that fails gives the place back. Planning (resizing the picture) runs off the event loop, and
+        the job keeps only the picture at the planned size. Raises ``Refused``, whatever ``prepare`` raises, and
+        whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
         """
         if self._closing:
             raise Refused("The bot is restarting; try again in a minute.", 60.0)
-        plan = self._backend.plan(job.request)
-        now = self._clock()
-        with self._admission.admit(job.user_id, role_ids, now=now, queued=len(self._lines)):
-            job.state, job.created_at = JobState.QUEUED, now
+        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
+            if prepare is not None:
+                await prepare()
+            plan = await asyncio.to_thread(self._backend.plan, job.request)
+            job.request.init_image = plan.init_image
+            job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
         self._line_up([_Entry(job, plan)])
         return job
@@ -369,6 +383,9 @@ class JobQueue:
             if self._inflight_images and self._capacity - self._inflight_images < limit:
                 await self._wake.wait()  # no room for another whole batch: a batch finishing wakes us
                 continue
+            if sum(batch.finishing for batch in self._batches) >= FINISHING_BATCHES:
+                await self._wake.wait()  # the CPU side is behind: a batch delivered wakes us
+                continue
             wait = self._first_arrival + window - loop.time()
             if self._lines.images < limit and wait > 0:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
@@ -416,6 +433,7 @@ class JobQueue:
             results = [error] * len(entries)
         finally:
             self._inflight_images -= batch.images
+            batch.finishing = True
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
         if made:
@@ -428,6 +446,7 @@ class JobQueue:
                 self._observer.batch_finished(made, self._clock() - now, model)
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
         self._batches.discard(batch)
+        self._wake.set()
 
     async def _put_back(self, batch: _Batch, error: BackendUnavailable) -> None:
         """The backend is gone: the batch's jobs go back to the head of their lines (their users' turns first) and the

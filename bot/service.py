@@ -7,7 +7,7 @@ model); nothing looks a cog up by name. It knows no Discord widgets: what a job 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -102,11 +102,13 @@ class GenerationService:
     def is_blocked(self, user_id: int) -> bool:
         return user_id in self.blocked
 
-    async def submit(self, job: Job, *, role_ids: Iterable[int], filesize_limit: int) -> Job:
-        """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person)."""
+    async def submit(self, job: Job, *, role_ids: Iterable[int], filesize_limit: int,
+                     prepare: Callable[[], Awaitable[None]] | None = None) -> Job:
+        """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person); ``prepare`` runs
+        once the person's place is reserved (see ``JobQueue.submit``)."""
         self.delivery.expect(job.id, filesize_limit)
         try:
-            return await self.queue.submit(job, role_ids=role_ids)
+            return await self.queue.submit(job, role_ids=role_ids, prepare=prepare)
         except BaseException:
             self.delivery.forget(job.id)
             raise

@@ -27,6 +27,7 @@ from uuid import uuid4
 import aiosqlite
 from PIL import Image
 
+from bot.encoding import in_encoder
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
 
@@ -117,17 +118,24 @@ class Job:
 
 @dataclass(frozen=True)
 class StoredImage:
-    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks."""
+    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks.
+
+    ``pixels`` is the generated image itself while the job that made it is being delivered (``save_results`` keeps
+    it), so the grid is composed from memory instead of decoding the files just written.
+    """
 
     job_id: str
     index: int
     path: Path
     recipe: dict[str, Any]
     created_at: float
+    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
 
     def open(self) -> Image.Image:
-        """Load the pixels (blocking: call through asyncio.to_thread on the event loop)."""
-        return _open_rgb(self.path)
+        """The pixels: kept from generation, else loaded from the file (blocking: call it in a thread)."""
+        if self.pixels is None:
+            return _open_rgb(self.path)
+        return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
 
 
 def _load_request(data: dict[str, Any], init_image: Image.Image | None) -> GenerationRequest:
@@ -250,7 +258,7 @@ class Storage:
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
-            await asyncio.to_thread(write_recipe_png, init_image, {}, self.directory / init_path)
+            await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
@@ -300,14 +308,15 @@ class Storage:
         """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
 
         Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
+        They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core.
         """
         now = self.clock()
-        stored = []
-        for index, generated in enumerate(images):
-            recipe = generated.recipe.to_dict()
-            relative = f"images/{job.id}-{index}.png"
-            await asyncio.to_thread(write_recipe_png, generated.image, recipe, self.directory / relative)
-            stored.append((index, relative, recipe))
+        stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
+                  for index, generated in enumerate(images)]
+        await asyncio.gather(*(
+            in_encoder(write_recipe_png, generated.image, recipe, self.directory / relative)
+            for generated, (_, relative, recipe) in zip(images, stored, strict=True)
+        ))
         async with self._transaction() as db:
             await db.executemany(
                 "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
@@ -318,15 +327,22 @@ class Storage:
                 "UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id)
             )
         job.state, job.finished_at = JobState.DONE, now
-        return [StoredImage(job.id, index, self.directory / rel, recipe, now) for index, rel, recipe in stored]
+        return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image)
+                for (index, rel, recipe), generated in zip(stored, images, strict=True)]
 
     async def mark_delivered(self, job_id: str) -> None:
         async with self._transaction() as db:
             await db.execute("UPDATE jobs SET delivered = 1 WHERE id = ?", (job_id,))
 
-    async def get_job(self, job_id: str) -> Job | None:
-        """The job as stored; its request has no init image loaded (see ``active_jobs`` for that)."""
+    async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
+        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else await self._job_from_row(row, load_init=load_init)
+
+    async def job_of_message(self, message_id: int) -> Job | None:
+        """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
+        async with self.db.execute("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else await self._job_from_row(row, load_init=False)
 
@@ -359,6 +375,8 @@ class Storage:
 
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
         init_image = None
+        if load_init and row["init_path"] == "":
+            raise ImageExpired("The picture this was made from has expired.")
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
         return Job(
@@ -412,7 +430,9 @@ class Storage:
     # --- housekeeping and operations ----------------------------------------------------------------------------
 
     async def housekeep(self) -> int:
-        """Delete image files older than the TTL (rows stay, marked expired) and inputs of finished jobs.
+        """Delete image files older than the TTL (rows stay, marked expired), and the source pictures of finished
+        jobs as old: a reroll of a restyle restyles the same picture for as long as the results are kept. An expired
+        source picture leaves ``init_path`` empty (not NULL), so such a reroll says so instead of drawing from text.
 
         Returns how many images expired.
         """
@@ -422,8 +442,8 @@ class Storage:
         ) as cursor:
             old = await cursor.fetchall()
         async with self.db.execute(
-            "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL"
-            " AND state IN ('done', 'failed', 'cancelled', 'expired')"
+            "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL AND init_path != ''"
+            " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) as cursor:
             inputs = await cursor.fetchall()
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
@@ -432,7 +452,7 @@ class Storage:
             await db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
-            await db.executemany("UPDATE jobs SET init_path = NULL WHERE id = ?", [(r["id"],) for r in inputs])
+            await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
         if old:
             log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
         return len(old)

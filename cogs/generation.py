@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.encoding import in_encoder
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import results
@@ -117,7 +118,9 @@ class Generation(commands.Cog):
             live.finished = final
             live.last_edit = time.monotonic()
             try:
-                await self._webhook(job).edit_message("@original", **fields)  # type: ignore[arg-type]
+                await self._webhook(job).edit_message(  # type: ignore[arg-type]
+                    "@original", allowed_mentions=results.requester_only(job), **fields
+                )
                 return True
             except discord.HTTPException as error:
                 log.info("could not edit the message of job %s: %s", job.id, error)
@@ -144,14 +147,14 @@ class Generation(commands.Cog):
             return
         fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
         if progress.preview is not None:
-            fields["attachments"] = [await asyncio.to_thread(results.preview_file, progress.preview)]
+            fields["attachments"] = [await in_encoder(results.preview_file, progress.preview)]
         if await self._edit(job, view=cancel_view(job.id), **fields):
             live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         live = self._live(job)
         try:
-            file = await asyncio.to_thread(
+            file = await in_encoder(
                 results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit
             )
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
@@ -175,7 +178,10 @@ class Generation(commands.Cog):
             channel = self.bot.get_partial_messageable(job.channel_id) if job.channel_id else None
             if channel is None:
                 raise RuntimeError(f"job {job.id} has no message and no channel to deliver to")
-            message = await channel.send(content=results.headline(job), embed=fields["embed"], file=file, view=view)  # type: ignore[arg-type]
+            message = await channel.send(  # type: ignore[arg-type]
+                content=results.headline(job), embed=fields["embed"], file=file, view=view,
+                allowed_mentions=results.requester_only(job),
+            )
             assert self.bot.storage is not None
             await self.bot.storage.set_messages(job.id, result_message_id=message.id)
         self.live.pop(job.id, None)
@@ -197,7 +203,7 @@ class Generation(commands.Cog):
         await channel.send(
             f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
             "while the bot was restarting. Please run /imagine again.",
-            allowed_mentions=discord.AllowedMentions(users=True),
+            allowed_mentions=results.requester_only(job),
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_DOWNLOADS = 4
+"""Attachments read at once: past this, restyles wait for a download slot instead of piling up sockets and memory."""
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
 ASPECT_CHOICES = [
@@ -58,6 +61,7 @@ class Imagine(commands.Cog):
         self.bot = bot
         self.session: aiohttp.ClientSession | None = None
         self.banned = BannedTerms(bot.config.moderation.banned_terms)
+        self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
 
     async def cog_load(self) -> None:
         self.session = aiohttp.ClientSession()
@@ -114,10 +118,15 @@ class Imagine(commands.Cog):
             **fields,  # type: ignore[arg-type]
         )
 
-    async def enqueue(self, interaction: discord.Interaction, job: Job) -> None:
-        """Queue the job, then answer publicly with its place in line (the message the result will replace)."""
+    async def enqueue(self, interaction: discord.Interaction, job: Job,
+                      prepare: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Queue the job, then answer publicly with its place in line (the message the result will replace).
+
+        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved.
+        """
         generation = self.generation
-        await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit)
+        await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
+                                prepare=prepare)
         where = generation.position(job.id)
         position = results.progress_text(job, 0, 1) if where is None else results.queued_text(job, *where)
         view = cancel_view(job.id)
@@ -177,16 +186,21 @@ class Imagine(commands.Cog):
             if image is None:
                 await self.enqueue(interaction, job)
                 return
-            # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
-            await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
-            data = await fetch_attachment(
-                self.session,  # type: ignore[arg-type]
-                image,
-                allowed_hosts=config.discord.attachment_hosts,
-                max_bytes=config.discord.max_attachment_bytes,
-            )
-            request.init_image = await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels)
-            await self.enqueue(interaction, job)
+
+            async def read_picture() -> None:
+                # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
+                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
+                async with self.downloads:
+                    data = await fetch_attachment(
+                        self.session,  # type: ignore[arg-type]
+                        image,
+                        allowed_hosts=config.discord.attachment_hosts,
+                        max_bytes=config.discord.max_attachment_bytes,
+                    )
+                request.init_image = await asyncio.to_thread(load_image, data,
+                                                             max_pixels=config.model.max_input_pixels)
+
+            await self.enqueue(interaction, job, prepare=read_picture)
         except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
                 GenerationUnavailable) as error:
             await self.reject(interaction, error)
@@ -255,21 +269,41 @@ class Imagine(commands.Cog):
         if action is Action.CANCEL:
             await reply_privately(interaction, await generation.cancel(job_id, interaction.user.id))
             return
-        source = await generation.storage.get_job(job_id)
+        if action is Action.DELETE:
+            await self.delete(interaction)
+            return
+        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
         if source is None:
             raise ImageNotFound("I can't find that request any more; it may have been deleted.")
-        if action is Action.DELETE:
-            if interaction.user.id != source.user_id:
-                raise Rejected("Only the person who asked for these images can delete them.")
-            await interaction.response.defer()
-            if interaction.message is not None:
-                await interaction.message.delete()
-            return
-        self.check_requester(interaction, source.request.prompt, source.request.negative, model=source.request.model)
+        # Every click is checked like a new /imagine: the channel or the person's standing may have changed since.
+        style = generation.styles.get(source.request.style)
+        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style,
+                             model=source.request.model)
         if action is Action.UPSCALE:
             await self.show_single(interaction, source, index)
             return
         await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index))
+
+    async def delete(self, interaction: discord.Interaction) -> None:
+        """Delete the message the button is on, for the person whose click or command produced that message.
+
+        Who that is comes from Discord (the message's interaction metadata) or, for a result the bot had to post in
+        the channel, from the job stored with that message; never from the button's custom_id, which names only the
+        source job (B's U1 of A's grid carries A's job id, yet it is B's to delete).
+        """
+        message = interaction.message
+        if message is None:
+            raise Rejected("I can't find that message any more.")
+        metadata = message.interaction_metadata
+        if metadata is not None:
+            owner = metadata.user.id
+        else:
+            posted = await self.generation.storage.job_of_message(message.id)
+            owner = posted.user_id if posted is not None else None
+        if owner != interaction.user.id:
+            raise Rejected("Only the person who asked for this message can delete it.")
+        await interaction.response.defer()
+        await message.delete()
 
     async def show_single(self, interaction: discord.Interaction, source: Job, index: int) -> None:
         stored = await self.generation.storage.get_image(source.id, index)
@@ -289,7 +323,7 @@ class Imagine(commands.Cog):
         original = source.request
         fields = {key: value for key, value in original.to_dict().items() if key != "id"}
         fields["seed"] = None
-        if action is Action.REROLL:
+        if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it)
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
             return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)

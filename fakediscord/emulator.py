@@ -144,6 +144,25 @@ class _Upload:
     data: bytes = field(repr=False)
 
 
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE = re.compile(r"@(?:everyone|here)")
+
+
+def mentioned(content: str, allowed: dict[str, Any] | None) -> set[str]:
+    """Who ``content`` pings under an allowed_mentions object: no object means everything parses, as for Discord."""
+    if allowed is None:
+        allowed = {"parse": ["users", "roles", "everyone"]}
+    parse = set(allowed.get("parse") or [])
+    users = {str(user) for user in allowed.get("users") or []}
+    roles = {str(role) for role in allowed.get("roles") or []}
+    out = {f"user:{user}" for user in _USER_MENTION.findall(content) if "users" in parse or user in users}
+    out |= {f"role:{role}" for role in _ROLE_MENTION.findall(content) if "roles" in parse or role in roles}
+    if "everyone" in parse and _EVERYONE.search(content):
+        out.add("everyone")
+    return out
+
+
 class FakeDiscord:
     """A Discord for one guild, one bot and as many users as a test adds. See README.md for the full API."""
 
@@ -264,6 +283,12 @@ class FakeDiscord:
         user = User(snowflake(), name, roles=[r.id if isinstance(r, Role) else int(r) for r in roles])
         self.users[user.id] = user
         return user
+
+    async def update_channel(self, channel: Channel, *, nsfw: bool) -> None:
+        """Change a channel's age-restricted flag and tell connected bots (CHANNEL_UPDATE), as Discord does."""
+        channel.nsfw = nsfw
+        for session in list(self._sessions.values()):
+            await session.dispatch("CHANNEL_UPDATE", channel.to_dict())
 
     def add_channel(self, name: str, *, nsfw: bool = False) -> Channel:
         channel = Channel(snowflake(), self.guild_id, name, nsfw=nsfw, position=len(self.channels))
@@ -1064,6 +1089,7 @@ class FakeDiscord:
     def _apply(self, message: Message, body: dict[str, Any], uploads: list[_Upload], *, creating: bool) -> None:
         if "content" in body:
             message.content = body["content"] or ""
+            message.pings |= mentioned(message.content, body.get("allowed_mentions"))
         if "embeds" in body:
             message.embeds = [{"type": "rich", **e} for e in body["embeds"] or []]
         if "components" in body:

@@ -179,6 +179,9 @@ class Message:
     deleted: bool = False
     interaction: Interaction | None = field(default=None, repr=False)
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    pings: set[str] = field(default_factory=set, repr=False)
+    """Whom the content mentions under the body's allowed_mentions ("user:ID", "role:ID", "everyone"), as Discord
+    resolves them: what the bot made ping, on any create or edit of this message."""
 
     @property
     def ephemeral(self) -> bool:

@@ -400,7 +400,7 @@ class Engine:
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
     """Load the text-to-image pipeline, find its family, let the family attach the rest (img2img, stages)."""
     try:
-        pipe = _text_to_image(model_id, dtype)
+        pipe = load_text_to_image(model_id, dtype)
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
@@ -412,7 +412,7 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Fam
     return model
 
 
-def _text_to_image(model_id: str, dtype: torch.dtype) -> Any:
+def load_text_to_image(model_id: str, dtype: torch.dtype) -> Any:
     """The text-to-image pipeline AutoPipeline picks; one it no longer maps (diffusers moves retired pipelines, such
     as aMUSEd's, out of its tables) loads as the class the model names, where a family serves that class."""
     from diffusers import AutoPipelineForText2Image, DiffusionPipeline
@@ -493,4 +493,4 @@ class _Run:
         return out
 
 
-__all__ = ["Engine", "load_engine", "pick_device", "pick_dtype"]
+__all__ = ["Engine", "load_engine", "load_text_to_image", "pick_device", "pick_dtype"]

@@ -11,6 +11,7 @@ import io
 import json
 import sys
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,13 @@ class EncodedImage:
 
 _SUFFIXES = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}
 
+PNG_COMPRESS_LEVEL = 1
+PNG_COMPRESS_TYPE = zlib.Z_RLE
+"""zlib's fastest level with run-length matching only: after PNG's row filters, what is left of a generated picture's
+redundancy is mostly runs, so the files are as small as at Pillow's default level 6 to within 3 % (smaller than at
+level 1 alone), at 3-7x its speed (measured here: 54 -> 17 ms for a 512² picture, 210-530 -> 46-74 ms for 1024²).
+Every image goes through here on a CPU that must keep pace with the GPU; the pixels are the same (PNG is lossless)."""
+
 
 def _encoded(data: bytes, fmt: str) -> EncodedImage:
     return EncodedImage(data, fmt, _SUFFIXES[fmt])
@@ -124,7 +132,8 @@ def _png(image: Image.Image, metadata: dict[str, str] | None) -> bytes:
     for key, value in (metadata or {}).items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so prompts in any language survive
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=PNG_COMPRESS_LEVEL,
+               compress_type=PNG_COMPRESS_TYPE)
     return buffer.getvalue()
 
 

@@ -22,25 +22,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 
 from models.backend import ModelStatus, ModelUnavailable, Residence
 from models.engine import Engine, load_engine
-from models.plan import (
-    CancelCheck,
-    GenerationRequest,
-    ModelDefaults,
-    ModelLoadError,
-    Plan,
-    Progress,
-    ProgressCallback,
-    Results,
-    resolve_model,
-    resolve_plan,
-)
+from models.plan import GenerationRequest, ModelLoadError, Plan, Progress, resolve_model, resolve_plan
 from models.settings import EngineSettings
 from models.styles import StyleBook
+
+if TYPE_CHECKING:
+    from models.plan import CancelCheck, ModelDefaults, ProgressCallback, Results
 
 __all__ = ["ModelPool", "host_available"]
 

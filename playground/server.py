@@ -5,6 +5,14 @@ it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, 
 (start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
 filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
 several tabs with different names are different people to the bot's queue and rate limits.
+
+The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
+(``_guard``). Every request must name a host that is this playground: an IP address, ``localhost`` or the host it
+listens on; a name that only resolves here (DNS rebinding) is refused. A state-changing request (any method but GET,
+HEAD and OPTIONS, and the websocket) that carries an ``Origin`` must come from this playground's own origin, and a
+POST must be JSON (``Content-Type: application/json``) or the page's picture upload, which is
+``multipart/form-data`` with an ``X-Imagebot: 1`` header. A cross-site page can send neither without a CORS
+preflight, which this server never grants. Refusals are 403 with a short JSON error.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import signal
@@ -20,7 +29,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
+from aiohttp.typedefs import Handler
+from yarl import URL
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
@@ -32,6 +43,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
+# Sent by the page with its multipart upload: a header a cross-site form cannot add.
+PAGE_HEADER = "X-Imagebot"
 
 
 class Client:
@@ -63,6 +76,7 @@ class Playground:
         self._feed: asyncio.Queue[dict[str, Any]] | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._host = ""
         self.url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
@@ -71,7 +85,8 @@ class Playground:
         await self.emu.start()
         self._feed = self.emu.subscribe()
         self._feed_task = asyncio.create_task(self._pump())
-        app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
+        self._host = host
+        app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024, middlewares=[self._guard])
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -180,6 +195,48 @@ class Playground:
                 client.outbox.put_nowait(text)
 
     # -- HTTP -------------------------------------------------------------------------------------------------------
+
+    def _is_own_host(self, host: str) -> bool:
+        """Whether a Host header names this playground: an IP address, ``localhost`` or the host it listens on.
+
+        A name that resolves here only because someone pointed it here (DNS rebinding) is none of these.
+        """
+        try:
+            name = (URL(f"http://{host}").host or "").rstrip(".").lower()
+        except ValueError:
+            return False
+        if name in ("localhost", self._host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+    def _refusal(self, request: web.Request) -> str | None:
+        """Why ``request`` may have come from another site's page (see the module's docstring), or None."""
+        host = request.headers.get(hdrs.HOST, "")
+        if not self._is_own_host(host):
+            return f"This playground does not answer to {host or 'no host'}: open {self.url}"
+        websocket = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+        if request.method in ("GET", "HEAD", "OPTIONS") and not websocket:
+            return None
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None and origin != f"http://{host}":
+            return "Requests from other sites are refused."
+        if websocket or request.content_type == "application/json":
+            return None
+        if request.content_type == "multipart/form-data" and request.headers.get(PAGE_HEADER) == "1":
+            return None
+        return "Send JSON (Content-Type: application/json)."
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, refusal)
+            return web.json_response({"error": refusal}, status=403)
+        return await handler(request)
 
     def _routes(self, app: web.Application) -> None:
         r = app.router

@@ -162,3 +162,27 @@ def test_encoding_falls_back_under_a_byte_limit():
     assert len(tiny.data) <= 4000 and Image.open(io.BytesIO(tiny.data)).width < 256
     with pytest.raises(ValueError):
         encode_image(noise, max_bytes=10)
+
+
+def smooth_picture(size: int = 256) -> Image.Image:
+    """Like a generated picture: smooth colour fields with a little grain (random noise would not compress)."""
+    cells = Image.frombytes("RGB", (8, 8), bytes(range(192)))
+    grain = Image.effect_noise((size, size), 4).convert("RGB")
+    return Image.blend(cells.resize((size, size), Image.Resampling.BICUBIC), grain, 0.05)
+
+
+def test_fast_png_keeps_every_pixel_and_the_recipe_at_about_the_default_size():
+    picture = smooth_picture()
+    encoded = encode_image(picture, max_bytes=10_000_000, recipe={"prompt": "a fox", "seed": 7})
+    assert encoded.format == "png"
+    decoded = Image.open(io.BytesIO(encoded.data))
+    assert decoded.mode == "RGB" and decoded.tobytes() == picture.tobytes()
+    assert json.loads(read_metadata(encoded.data)["imagebot"]) == {"prompt": "a fox", "seed": 7}
+    assert len(encoded.data) < 1.35 * len(encode(picture, "PNG", compress_level=6))
+
+
+def test_a_file_over_the_limit_still_falls_back_to_webp_or_jpeg():
+    picture = smooth_picture()
+    png = encode_image(picture, max_bytes=10_000_000)
+    smaller = encode_image(picture, max_bytes=len(png.data) - 1)
+    assert smaller.format in ("webp", "jpeg") and len(smaller.data) < len(png.data)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import ClientSession
+from aiohttp import ClientSession, FormData, WSServerHandshakeError
 
 from tests.harness import REPO, TEST_STYLES
 
@@ -278,6 +278,15 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     )
 
 
+def unloadable_model_config(tmp_path: Path) -> dict:
+    """A config whose model cannot load, so the bot stops at once and the page's server runs without it."""
+    return {
+        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+
+
 async def press_retry_on_the_page(url: str) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -299,12 +308,7 @@ async def press_retry_on_the_page(url: str) -> None:
 async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path):
     """A model that cannot load: the error and its fix on the page and in the terminal, once; no restarts until
     Retry is pressed or the config file is saved. A bot that dies after it had connected is still restarted."""
-    config = {
-        "model": {"id": str(tmp_path / "no-such-model"), "warmup": False},
-        "storage": {"dir": str(tmp_path / "data")},
-        "styles": TEST_STYLES,
-    }
-    playground = Playground(config, tmp_path)
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
     url = await playground.start()
     try:
         async with ClientSession() as session:
@@ -322,7 +326,7 @@ async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path)
             if HAVE_CHROMIUM:
                 await press_retry_on_the_page(url)
             else:
-                async with session.post(f"{url}api/retry") as response:
+                async with session.post(f"{url}api/retry", json={}) as response:
                     assert response.status == 200, await response.text()
             again = await wait_state(session, url, lambda s: s["bot_starts"] == 2 and s["status"] == "failed")
             assert again["failure"]["message"] == failed["failure"]["message"]
@@ -332,7 +336,7 @@ async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path)
             playground.write_config()
             online = await wait_online(session, url)
             assert online["bot_starts"] == 3 and online["failure"] is None
-            async with session.post(f"{url}api/retry") as response:
+            async with session.post(f"{url}api/retry", json={}) as response:
                 assert response.status == 409  # nothing to retry
 
             # a bot that had connected and then dies is a crash, not a start-up error: restarted at once
@@ -345,3 +349,58 @@ async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path)
     assert code == 0, output
     assert output.count("playground: the bot could not start: Cannot load model") == 2, output  # once per start
     assert "starting the bot again" in output and "restarting it in 1 s" in output, output
+
+
+@pytest.mark.timeout(120)
+async def test_the_playground_refuses_cross_site_requests(tmp_path):
+    """A page on another site open in the same browser, or one reached through DNS rebinding, cannot drive the
+    playground: 403 for a foreign Origin or Host, for a POST that is neither JSON nor the page's own upload, and
+    for the websocket from another origin. The page's own requests still get through (here: 503, no bot yet)."""
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
+    url = await playground.start()
+    own = url.rstrip("/")
+    evil = "http://evil.example"
+    command = {"name": "mallory", "command": "help"}
+    try:
+        async with ClientSession() as session:
+
+            async def status(method: str, path: str, **kwargs) -> int:
+                async with session.request(method, f"{url}{path}", **kwargs) as response:
+                    if response.status == 403:
+                        assert "error" in await response.json()
+                    return response.status
+
+            def upload(name: str) -> FormData:
+                form = FormData()
+                form.add_field("name", name)
+                form.add_field("prompt", "a cat")
+                form.add_field("image", b"\x89PNG", filename="cat.png", content_type="image/png")
+                return form
+
+            # what another site's page can send without asking (no CORS preflight): refused
+            assert await status("POST", "api/command", json=command, headers={"Origin": evil}) == 403
+            assert await status("POST", "api/command", data="{}", headers={"Content-Type": "text/plain"}) == 403
+            assert await status("POST", "api/click", data={"message_id": "1"}) == 403  # a form post
+            assert await status("POST", "api/retry") == 403
+            assert await status("POST", "api/imagine", data=upload("mallory")) == 403  # no X-Imagebot header
+            assert await status("POST", "api/imagine", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
+            assert await status("POST", "api/command", json=command, headers={"Origin": "null"}) == 403
+            # DNS rebinding: a name that resolves to this machine, but is not this playground
+            port = url.rsplit(":", 1)[1].strip("/")
+            assert await status("GET", "api/state", headers={"Host": f"evil.example:{port}"}) == 403
+            assert await status("POST", "api/command", json=command, headers={"Host": f"evil.example:{port}"}) == 403
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await session.ws_connect(f"{url}ws?name=mallory", origin=evil)
+            assert refused.value.status == 403
+
+            # the page itself: same origin, JSON or its own upload header
+            assert await status("POST", "api/command", json=command, headers={"Origin": own}) == 503
+            assert await status("POST", "api/command", json=command) == 503  # scripts and curl send no Origin
+            assert await status("POST", "api/imagine", data=upload("ada"), headers={"Origin": own, "X-Imagebot": "1"}) == 503  # noqa: E501
+            assert await status("GET", "api/state", headers={"Host": f"localhost:{port}"}) == 200
+            ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
+            assert (await ws.receive_json(timeout=10))["type"] == "status"
+            await ws.close()
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)

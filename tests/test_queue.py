@@ -200,6 +200,33 @@ async def test_planning_errors_reach_the_caller_and_cost_nothing(storage: Storag
     assert (await storage.jobs_by_state())["queued"] == 1
 
 
+async def test_limits_come_before_the_picture_is_read_and_only_the_planned_size_is_kept(storage: Storage) -> None:
+    queue = make_queue(storage, InstantBackend(), Recorder(), Clock(), max_pending_per_user=1)
+    reads: list[int] = []
+    picture = Image.new("RGB", (4000, 3000), "red")  # 12 megapixels, as a phone sends them
+
+    async def read(who: Job) -> None:
+        reads.append(who.user_id)
+        who.request.init_image = picture
+
+    first = job(1)
+    await queue.submit(first, prepare=lambda: read(first))
+    assert reads == [1]
+    assert first.request.init_image is not None and first.request.init_image.size == (64, 64)  # the plan's size
+    second = job(1)
+    with pytest.raises(Refused, match="1 job at a time"):
+        await queue.submit(second, prepare=lambda: read(second))
+    assert reads == [1]  # refused before anything was downloaded or decoded
+
+    async def broken() -> None:
+        raise ValueError("That file is not an image.")
+
+    with pytest.raises(ValueError, match="not an image"):
+        await queue.submit(job(2), prepare=broken)
+    await queue.submit(job(2))  # the failed read gave the place (and the token) back
+    assert (await storage.jobs_by_state())["queued"] == 2
+
+
 # --- order ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("b_style", ["none", "slow"])
@@ -340,6 +367,40 @@ async def test_positions_and_eta_follow_measured_throughput(storage: Storage) ->
     await queue.stop()
     assert queue.seconds_per_image == pytest.approx(2 + 0.3 * 2 + 0.3 * 0.7 * 2 + 0.3 * 0.49 * 2)  # moving to 4
     assert clock.now == T0 + 16
+
+
+async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number_is_bounded(
+        storage: Storage) -> None:
+    from bot.queue import FINISHING_BATCHES
+
+    backend, recorder = InstantBackend(max_batch=1), Recorder()
+    queue = make_queue(storage, backend, recorder)
+    deliver = asyncio.Event()
+    delivering: list[str] = []
+
+    async def slow_result(job: Job, images: list[StoredImage]) -> None:
+        # Called only once the job's files and its 'done' row are written.
+        assert (await storage.get_job(job.id)).state == JobState.DONE and images[0].path.exists()
+        delivering.append(job.id)
+        await deliver.wait()
+        await recorder.on_result(job, images)
+
+    queue._on_result = slow_result
+    jobs = [await queue.submit(job(user, f"job {user}")) for user in range(FINISHING_BATCHES + 2)]
+    await queue.start()
+    for _ in range(200):
+        if len(delivering) == FINISHING_BATCHES:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    # Batches after the first started while it was being delivered, up to the bound, and no further.
+    assert len(delivering) == FINISHING_BATCHES and len(backend.batches) == FINISHING_BATCHES
+    deliver.set()
+    await recorder.wait(len(jobs))
+    await queue.stop()
+    assert [j.id for j, _ in recorder.results] == [j.id for j in jobs]  # in order, each once
+    for submitted in jobs:
+        assert (await storage.get_job(submitted.id)).delivered
 
 
 async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Storage) -> None:

@@ -102,6 +102,19 @@ async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -
         await storage.get_image(job.id, 2)
 
 
+async def test_results_keep_their_pixels_for_delivery_and_the_files_hold_the_same(storage: Storage) -> None:
+    job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
+    await storage.insert_job(job)
+    made = generated(3)
+    stored = await storage.save_results(job, made)
+    # The grid is composed from memory while the job is delivered; the files and the rows are already there.
+    assert [s.open() for s in stored] == [g.image for g in made]
+    again = await storage.get_images(job.id)
+    assert [s.pixels for s in again] == [None] * 3
+    assert [s.open().tobytes() for s in again] == [g.image.tobytes() for g in made]
+    assert (await storage.get_job(job.id)).state == JobState.DONE
+
+
 async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:
     source = Image.new("RGB", (16, 8), (1, 2, 3))
     job = Job(user_id=1, request=GenerationRequest("restyle", init_image=source, strength=0.5), kind="variation",
@@ -112,8 +125,15 @@ async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) 
     assert resumed.request.init_image.getpixel((0, 0)) == (1, 2, 3)
     assert resumed.source == ("abc", 0) and resumed.request.strength == 0.5
     await storage.set_state(job.id, JobState.DONE)
-    await storage.housekeep()  # inputs of finished jobs are deleted
+    await storage.housekeep()  # a finished restyle keeps its picture as long as its results: a reroll restyles it
+    again = await storage.get_job(job.id, load_init=True)
+    assert again is not None and again.request.init_image is not None
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    await storage.housekeep()
     assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageExpired, match="picture this was made from has expired"):
+        await storage.get_job(job.id, load_init=True)
+    assert (await storage.get_job(job.id)) is not None
 
 
 async def test_housekeeping_expires_old_images(storage: Storage) -> None:

@@ -25,8 +25,16 @@ SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
+    """A person's text, shortened and made unable to mention anyone (``<@id>``, ``<@&id>``, @everyone, @here)."""
     prompt = " ".join(prompt.split())
-    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+    prompt = prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+    return discord.utils.escape_mentions(prompt)
+
+
+def requester_only(job: Job) -> discord.AllowedMentions:
+    """The most any message about a job may ping: the person who asked, never whoever their text names."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)],
+                                   replied_user=False)
 
 
 def headline(job: Job) -> str:
@@ -101,7 +109,8 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int) -> 
     """The attachment for stored results (blocking: run it in a thread).
 
     A single stored PNG already carries its recipe, so when it fits it is sent byte for byte; a grid, or a file
-    over the limit, is composed and encoded again.
+    over the limit, is composed and encoded again, from the generated pixels when the results were just made
+    (``StoredImage.pixels``) and from the files only for results delivered after a restart.
     """
     if len(images) == 1 and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
         return discord.File(images[0].path, filename=f"{name}.png")

@@ -493,7 +493,7 @@ function setStatus(status, failure = null) {
     retry.textContent = "Retry";
     retry.addEventListener("click", async () => {
       retry.disabled = true;
-      try { await api("/api/retry", { method: "POST" }); } catch (error) { notice(error.message); retry.disabled = false; }
+      try { await api("/api/retry", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" }); } catch (error) { notice(error.message); retry.disabled = false; }
     });
     fix.append(" ", retry);
     banner.append(message, fix);
@@ -706,7 +706,8 @@ async function submit(event) {
   const send = $("#send");
   send.disabled = true;
   try {
-    await api("/api/imagine", { method: "POST", body: form });
+    // The server takes a multipart upload only with this header, which another site's form cannot send.
+    await api("/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
     for (const id of ["prompt", "style", "model", "negative", "seed"]) $(`#${id}`).value = "";
     $("#image").value = "";
     updateFileName();

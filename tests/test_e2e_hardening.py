@@ -1,0 +1,102 @@
+"""What a hostile or unlucky person might try, end to end against the local Discord emulator: nobody is pinged by
+someone's text, nobody deletes a message that is not theirs, no age-restricted style escapes its channel through a
+button, and a reroll of a restyle keeps its picture, after a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import count
+
+import pytest
+
+from fakediscord import FakeDiscord
+from tests.harness import BotUnderTest, bot_config
+from tests.test_e2e_imagine import button, embed_fields, imagine, png_bytes, private_reply, result_of
+
+pytestmark = pytest.mark.timeout(180)
+_names = count()
+
+
+@pytest.fixture(scope="module")
+async def emu():
+    async with FakeDiscord() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e-hardening")
+    process = BotUnderTest(emu, bot_config(emu, tiny_model_dir, workdir / "data"), workdir)
+    await process.start()
+    yield process
+    await process.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh(emu, bot):
+    emu.take_violations()
+    yield
+
+
+def person(emu: FakeDiscord):
+    return emu.add_user(f"hardening{next(_names)}")
+
+
+async def test_text_from_a_person_never_pings_anyone_else(emu, bot):
+    requester, victim = person(emu), person(emu)
+    role = emu.add_role("moderators")
+    prompt = f"a cat <@{victim.id}> <@!{victim.id}> <@&{role.id}> @everyone @here"
+    interaction = await imagine(emu, requester, prompt=prompt, negative=f"<@{victim.id}>", count=1)
+    result = await result_of(interaction)
+    sent = [m for m in emu.channel_messages() if m.interaction is interaction or m.id == result.id]
+    assert sent and all(m.pings <= {f"user:{requester.id}"} for m in sent), [m.pings for m in sent]
+    assert f"<@{victim.id}>" not in result.content and "@everyone" not in result.content
+    assert "a cat" in result.content
+    emu.assert_no_violations()
+
+
+async def test_a_message_is_deleted_only_by_whoever_made_it(emu, bot):
+    owner, other = person(emu), person(emu)
+    grid = await result_of(await imagine(emu, owner, count=2))
+    click = await emu.click(other, grid, button(grid, "U1"))  # the single image is the other person's message
+    single = await result_of(click, single=True)
+    refused = await emu.click(owner, single, button(single, "🗑️"))  # its buttons carry the owner's job id
+    assert "Only the person who asked" in await private_reply(refused)
+    assert not emu.message(single.id).deleted
+    deleted = await emu.click(other, single, button(single, "🗑️"))
+    await deleted.wait_acked(3)
+    await emu.wait_until(lambda: emu.message(single.id).deleted, timeout=5, what="their single image deleted")
+    refused = await emu.click(other, grid, button(grid, "🗑️"))
+    assert "Only the person who asked" in await private_reply(refused)
+    assert not emu.message(grid.id).deleted
+    emu.assert_no_violations()
+
+
+async def test_an_age_restricted_style_is_checked_again_on_every_click(emu, bot):
+    who = person(emu)
+    channel = emu.add_channel("after-hours", nsfw=True)
+    result = await result_of(await imagine(emu, who, style="spicy", count=1, channel_id=channel.id))
+    await emu.update_channel(channel, nsfw=False)
+    await asyncio.sleep(0.5)  # the CHANNEL_UPDATE reaches the bot's cache
+    click = await emu.click(who, result, button(result, "V1"))
+    assert "age-restricted" in await private_reply(click)
+    click = await emu.click(who, result, button(result, "🔄"))
+    assert "age-restricted" in await private_reply(click)
+    emu.assert_no_violations()
+
+
+async def test_a_reroll_of_a_restyle_restyles_the_same_picture_after_a_restart_too(emu, bot):
+    who = person(emu)
+    interaction = await imagine(emu, who, prompt="make it blue", count=1,
+                                attachments={"image": ("photo.png", png_bytes(48, (10, 200, 30)))})
+    original = await result_of(interaction)
+    assert "Strength" in embed_fields(original)
+    reroll = await result_of(await emu.click(who, original, button(original, "🔄")))
+    assert reroll.content.startswith("Reroll of ") and "Strength" in embed_fields(reroll)
+    await bot.stop()
+    await bot.start()
+    again = await result_of(await emu.click(who, original, button(original, "🔄")))
+    assert "Strength" in embed_fields(again)
+    assert embed_fields(again)["Seed"] != embed_fields(original)["Seed"]
+    emu.assert_no_violations()
