@@ -49,12 +49,13 @@ class SimulatedClock:
 
 
 class SimulatedGPU:
-    """The Backend protocol on a simulated clock: one model loaded at a time, a load costs ``load_s``."""
+    """The Backend protocol on a simulated clock: one model on the GPU at a time (the first, the default, at start);
+    loading another costs ``load_s``."""
 
     def __init__(self, clock: SimulatedClock, *, max_batch: int, load_s: float, per_image_s: float) -> None:
         self.clock, self.max_batch, self.load_s, self.per_image_s = clock, max_batch, load_s, per_image_s
         self.defaults = BY_NAME["sd"].defaults(512, 8)
-        self.loaded: str | None = None
+        self.loaded = "model-1"  # the default model, loaded at start as the pool does
         self.switches = 0
         self.started: dict[str, float] = {}  # request id -> simulated time its batch began
 
@@ -76,7 +77,7 @@ class SimulatedGPU:
         for plan in plans:
             self.started[plan.request_id] = self.clock.now
         if model != self.loaded:
-            self.switches += self.loaded is not None
+            self.switches += 1
             self.loaded = model
             self.clock.now += self.load_s
         self.clock.now += self.per_image_s * sum(len(plan.recipes) for plan in plans)
