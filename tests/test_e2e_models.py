@@ -83,6 +83,13 @@ async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
         styled = await emulator.invoke(who, "imagine", {"prompt": "a boat", "style": "poster"})
         assert recipe_of(emulator, await styled.wait_for_message(is_grid, timeout=120))["model"] == "pixart"
 
+        listing = await emulator.invoke(who, "models")
+        shown = await listing.wait_for_message(lambda m: bool(m.embeds), timeout=10)
+        fields = {field["name"]: field["value"] for field in shown.embeds[0]["fields"]}
+        assert list(fields) == ["sd (default)", "pixart"] and "Transformer drawings" in fields["pixart"]
+        assert "PixArt" in fields["pixart"] and "s per image" in fields["pixart"]
+        assert sum("🟢 loaded" in value for value in fields.values()) == 1  # the budget holds one at a time
+
         unknown = await emulator.invoke(who, "imagine", {"prompt": "a fox", "model": "flux"})
         refusal = await unknown.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=10)
         assert "Unknown model 'flux'; choose one of sd, pixart" in refusal.content

@@ -6,9 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from models.backend import ModelUnavailable
 from models.engine import load_engine
+from models.families import BY_NAME
 from models.plan import GeneratedImage, GenerationRequest, ModelLoadError, Progress
 from models.pool import ModelPool
 from models.settings import EngineSettings
@@ -105,3 +107,59 @@ def test_a_single_engine_is_a_pool_of_one(cache: Path) -> None:
     engine = load_engine(replace(settings(cache)[0], name="my-model"), STYLES)
     pool = ModelPool.of(engine)
     assert pool.names == ["my-model"] and pool.plan(GenerationRequest("a")).model == "my-model"
+
+
+class StubFamily:
+    label, design, name = "Stub", "a stand-in", "stub"
+
+    def __init__(self) -> None:
+        self.device = torch.device("meta")
+
+
+class StubEngine:
+    """What the pool uses of an Engine, on a pretend GPU (``meta``): where its weights are, their size, a run."""
+
+    def __init__(self, name: str, size: int, *, on_host: bool) -> None:
+        self.name, self.size, self.device = name, size, torch.device("meta")
+        self.model = StubFamily()
+        self.model.device = torch.device("cpu") if on_host else self.device
+        self.defaults = BY_NAME["sd"].defaults(64, 8)
+        self.default_negative = ""
+        self.moves: list[str] = []
+
+    @property
+    def on_device(self) -> bool:
+        return self.model.device == self.device
+
+    def to(self, device: torch.device) -> None:
+        self.model.device = device
+        self.moves.append(device.type)
+
+    def weight_bytes(self) -> int:
+        return self.size
+
+    def generate(self, plans, on_progress=None, is_cancelled=None):
+        return [[] for _ in plans]
+
+
+def test_on_a_gpu_idle_models_move_to_host_memory_or_are_unloaded_when_it_is_short() -> None:
+    made: dict[str, StubEngine] = {}
+
+    def stub(entry: EngineSettings, styles: StyleBook, on_host: bool = False) -> StubEngine:
+        made[entry.label] = StubEngine(entry.label, 100, on_host=on_host)
+        return made[entry.label]
+
+    host = [1000]
+    entries = [EngineSettings(model_id=name, name=name) for name in ("a", "b", "c")]
+    pool = ModelPool.open(entries, STYLES, default="a", budget=250, loader=stub,  # type: ignore[arg-type]
+                          host_free=lambda: host[0])
+    assert [s.where for s in pool.models()] == ["device", "host", "host"]  # the others wait in host memory
+    pool.generate([pool.plan(GenerationRequest("x", model="b"))])
+    assert [s.where for s in pool.models()] == ["device", "device", "host"] and made["b"].moves == ["meta"]
+    pool.generate([pool.plan(GenerationRequest("x", model="c"))])  # 300 > 250: the least recently used (a) goes
+    assert [s.where for s in pool.models()] == ["host", "device", "device"] and made["a"].moves == ["cpu"]
+    host[0] = 50  # host memory short now: b is dropped rather than parked
+    pool.generate([pool.plan(GenerationRequest("x", model="a"))])
+    assert [s.where for s in pool.models()] == ["device", "unloaded", "device"]
+    [again] = pool.generate([pool.plan(GenerationRequest("x", model="b"))])  # read from disk again
+    assert again == [] and pool.models()[1].where == "device" and pool.models()[1].loads == 2
