@@ -126,14 +126,18 @@ class FairLines(Generic[W]):
         return taken
 
     def _start(self, turns: list[int], prefer: Preference[W] | None) -> int:
-        """Where in ``turns`` the batch starts: the first user whose head ``prefer`` wants, or, when a head before it
-        may not be passed over any more, that head's user (it has waited its share); the heads passed over are told.
-        Without a preference, or with nothing wanted, the user whose turn it is."""
+        """Where in ``turns`` the batch starts: the first user whose head ``prefer`` wants; but when a head before it
+        may not be passed over any more (it has waited its share) and no head that may not be passed is wanted, that
+        head's user (the due heads of the wanted group go first, so a batch of due jobs costs no extra switch). The
+        heads before the start are told they were passed over. Without a preference, or with nothing wanted, the
+        user whose turn it is."""
         if prefer is None:
             return 0
         heads = [self._lines[user][0] for user in turns]
         start = next((index for index, head in enumerate(heads) if prefer.wants(head)), 0)
-        start = next((index for index, head in enumerate(heads[:start]) if not prefer.may_pass(head)), start)
+        due = [index for index, head in enumerate(heads) if not prefer.may_pass(head)]
+        if any(index < start for index in due) and not any(prefer.wants(heads[index]) for index in due):
+            start = due[0]
         for head in heads[:start]:
             prefer.passed(head)
         return start

@@ -115,8 +115,10 @@ class ModelPool:
         slots: dict[str, _Slot] = {}
         by_name = {entry.label: entry for entry in settings}
         for entry in [*(s for s in settings if s.label != default), by_name[default]]:
+            started = time.monotonic()
             engine = loader(entry, styles, on_host=entry.label != default)
             slot = slots[entry.label] = _slot(entry, engine)
+            slot.load_seconds = time.monotonic() - started  # the ETA's first guess at what a switch to it costs
             if budget is not None and slot.size > budget:
                 raise ModelLoadError(f"Cannot serve model '{entry.label}': its weights take {_gib(slot.size)}, more "
                                      f"than the whole engine.memory_budget ({_gib(budget)})")

@@ -108,3 +108,10 @@ def test_a_head_passed_over_its_limit_stops_the_preference() -> None:
     assert names(lines.take(1, prefer)) == ["a1"]  # a1 may not be passed again: its turn comes first
     assert names(lines.take(1, prefer)) == ["b2"]
     assert names(lines.take(1)) == ["b3"]
+
+
+def test_due_heads_of_the_wanted_group_go_before_due_heads_of_another() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "flux"))
+    prefer = StayOn("flux", times=0)  # every head has waited its share
+    assert names(lines.take(4, prefer)) == ["b1", "c1"]  # due, and no switch needed for them
+    assert names(lines.take(4, prefer)) == ["a1"]  # then the due head of the other model, before anything else
