@@ -129,7 +129,6 @@ class ModelPool:
                 slot.engine = engine = None
                 _collect()
         pool = cls(slots, default=default, styles=styles, budget=budget, loader=loader, host_free=host_free)
-        pool.current = default
         pool._touch(slots[default])
         pool._fit(slots[default])  # on a CPU the others are on the device too: over the budget, they go
         return pool
