@@ -5,10 +5,12 @@
 - Order (``bot.lines``): round-robin across users, batches formed from the heads of their lines with one
   ``batch_key`` (the model is part of it) and at most ``backend.max_batch`` images. A user's single job waits behind
   at most one batch of anyone else's, however many jobs they queued.
-- Several models: batches for the model already loaded (``backend.warm_model()``) may go ahead of the turn, so a mix
-  of requests does not load a model per batch; a job is passed over that way for at most
-  ``queue.model_switch_delay_s`` seconds, then plain round-robin serves it. ETAs count a load where the projected
-  order changes model (``backend.switch_cost``).
+- Several models: jobs for the model already loaded (``backend.warm_model()``) may go ahead of the turn, so a mix
+  of requests does not load a model per batch. Each job gets a due time when first seen by the worker: when plain
+  round-robin would start it from there (``FairLines.plain``, with the measured seconds per image and the loads),
+  plus ``queue.model_switch_delay_s``; a job that could not wait for another batch (and a load) goes in the next
+  one. ETAs count a load where the projected order changes model (``backend.switch_cost``); the seconds per image
+  are measured without the load.
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
@@ -89,8 +91,9 @@ class _Entry:
     plan: Plan
     cancelled: bool = False
     deadline: float = math.inf
-    passed_at: float | None = None
-    """When a batch of the loaded model first went ahead of it (``_StayOnModel``)."""
+    due_at: float | None = None
+    """The latest start the switch delay allows: its start under plain round-robin, estimated at the first batch
+    taken after it was queued, plus the delay (``_StayOnModel``)."""
 
     @property
     def user_id(self) -> int:
@@ -111,22 +114,17 @@ class _Entry:
 
 @dataclass(frozen=True)
 class _StayOnModel:
-    """The lines' ``Preference``: batches of the model on the GPU first, but nobody passed over for longer than
-    ``delay`` seconds (counted from the first time they were)."""
+    """The lines' ``Preference``: jobs of the model on the GPU first, but a job whose ``due_at`` comes before the
+    next chance to start it (``horizon``: after the batch being formed and a load) goes now."""
 
     model: str
-    now: float
-    delay: float
+    horizon: float
 
     def wants(self, item: _Entry) -> bool:
         return item.model == self.model
 
-    def may_pass(self, item: _Entry) -> bool:
-        return item.passed_at is None or self.now - item.passed_at < self.delay
-
-    def passed(self, item: _Entry) -> None:
-        if item.passed_at is None:
-            item.passed_at = self.now
+    def due(self, item: _Entry) -> bool:
+        return item.due_at is not None and item.due_at <= self.horizon
 
 
 @dataclass(eq=False)
@@ -313,8 +311,7 @@ class JobQueue:
 
     def _projection(self, now: float) -> Iterator[tuple[_Entry, float]]:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
-        parallel = max(1, self._capacity // max(1, self._backend.max_batch))
-        work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
+        parallel, work = self._running_work(now)
         loaded = self._backend.warm_model()
         for entry in self._lines:
             if loaded is not None and entry.model != loaded:  # the model must be loaded first
@@ -322,6 +319,12 @@ class JobQueue:
                 loaded = entry.model
             work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
             yield entry, work
+
+    def _running_work(self, now: float) -> tuple[int, float]:
+        """How many batches the backend runs side by side, and the seconds until the running ones leave room."""
+        parallel = max(1, self._capacity // max(1, self._backend.max_batch))
+        work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
+        return parallel, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
@@ -400,8 +403,13 @@ class JobQueue:
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
         loaded = self._backend.warm_model()
-        delay = self.config.model_switch_delay_s
-        prefer = _StayOnModel(loaded, self._clock(), delay) if loaded is not None and delay > 0 else None
+        prefer = None
+        if loaded is not None and self.config.model_switch_delay_s > 0:
+            now = self._clock()
+            self._set_due(limit, loaded, now)
+            # The next chance to start a job of another model: after this batch, and after its load.
+            load = max(self._backend.switch_cost(model) for model in self.depth_by_model())
+            prefer = _StayOnModel(loaded, now + load + limit * self.model_seconds.get(loaded, self.seconds_per_image))
         taken = self._lines.take(limit, prefer)
         images = sum(entry.images for entry in taken)
         self._inflight_images += images
@@ -410,9 +418,30 @@ class JobQueue:
             self._by_request[entry.plan.request_id] = entry
         return _Batch(taken, images)
 
+    def _set_due(self, limit: int, loaded: str, now: float) -> None:
+        """Give the jobs queued since the last batch their ``due_at``: when plain round-robin would start them from
+        here (its batches one after another, each model change costing a load), plus the switch delay. Later
+        arrivals only push a job back under round-robin, so the bound stays on the safe side."""
+        fresh = sum(1 for entry in self._lines if entry.due_at is None)
+        parallel, start = self._running_work(now)
+        start += now
+        for batch in self._lines.plain(limit) if fresh else ():
+            model = batch[0].model
+            for entry in batch:
+                if entry.due_at is None:
+                    entry.due_at = start + self.config.model_switch_delay_s
+                    fresh -= 1
+            if not fresh:
+                break
+            if model != loaded:
+                start += self._backend.switch_cost(model) / parallel
+                loaded = model
+            start += sum(e.images for e in batch) * self.model_seconds.get(model, self.seconds_per_image) / parallel
+
     async def _run_batch(self, batch: _Batch) -> None:
         entries = batch.entries
         batch.started = now = self._clock()
+        load = self._backend.switch_cost(entries[0].model)  # timed apart: the ETAs add loads where they happen
         results: Sequence[list[GeneratedImage] | BaseException]
         try:
             await self._storage.mark_running([e.job.id for e in entries], now)
@@ -437,7 +466,7 @@ class JobQueue:
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
         if made:
-            per_image = (self._clock() - now) / made
+            per_image = max(0.0, self._clock() - now - load) / made
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
             model = entries[0].model
             before = self.model_seconds.get(model, per_image)

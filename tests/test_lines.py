@@ -74,44 +74,56 @@ def test_remove_takes_a_job_out_and_an_emptied_line_loses_its_turn() -> None:
 
 @dataclass
 class StayOn:
-    """A Preference like the queue's: batches with ``key`` first, each other head passed over at most ``times``."""
+    """A Preference like the queue's: jobs with ``key`` first, unless one named in ``overdue`` may wait no longer."""
 
     key: str
-    times: int = 1
-    passes: dict[str, int] | None = None
+    overdue: frozenset[str] = frozenset()
 
     def wants(self, item: Item) -> bool:
         return item.batch_key == self.key
 
-    def may_pass(self, item: Item) -> bool:
-        return (self.passes or {}).get(item.name, 0) < self.times
-
-    def passed(self, item: Item) -> None:
-        self.passes = self.passes or {}
-        self.passes[item.name] = self.passes.get(item.name, 0) + 1
+    def due(self, item: Item) -> bool:
+        return item.name in self.overdue
 
 
-def test_a_preference_starts_the_batch_at_the_first_wanted_head_and_passed_users_keep_their_turn() -> None:
+def test_a_preference_starts_the_batch_at_the_first_wanted_job_and_passed_users_keep_their_turn() -> None:
     lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "sd"), Item("d1", 4, "flux"),
                      Item("b2", 2, "flux"))
     prefer = StayOn("flux")
-    assert names(lines.take(4, prefer)) == ["b1", "d1", "b2"]  # a1 passed over once
-    assert prefer.passes == {"a1": 1}
+    assert names(lines.take(4, prefer)) == ["b1", "d1", "b2"]
     assert names(lines) == ["a1", "c1"]  # a's turn is still first
     assert names(lines.take(4, prefer)) == ["a1", "c1"]  # nothing wanted left: plain round-robin
 
 
-def test_a_head_passed_over_its_limit_stops_the_preference() -> None:
+def test_a_preference_takes_a_persons_first_wanted_job_behind_their_head_of_another_model() -> None:
+    jobs = (Item("a1", 1, "sd"), Item("a2", 1, "flux"), Item("b1", 2, "sd"), Item("a3", 1, "flux"))
+    assert names(lines_of(*jobs).take(4)) == ["a1", "b1"]  # plain round-robin: each line strictly in order
+    lines = lines_of(*jobs)
+    assert names(lines.take(4, StayOn("flux"))) == ["a2", "a3"]  # a's flux jobs, in their order
+    assert names(lines) == ["b1", "a1"]  # a had a turn: b goes first now
+
+
+def test_a_due_job_goes_first_and_due_jobs_fill_the_batch_first() -> None:
     lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("b2", 2, "flux"), Item("b3", 2, "flux"))
-    prefer = StayOn("flux", times=1)
-    assert names(lines.take(1, prefer)) == ["b1"]
-    assert names(lines.take(1, prefer)) == ["a1"]  # a1 may not be passed again: its turn comes first
-    assert names(lines.take(1, prefer)) == ["b2"]
-    assert names(lines.take(1)) == ["b3"]
+    assert names(lines.take(1, StayOn("flux"))) == ["b1"]
+    assert names(lines.take(1, StayOn("flux", frozenset({"a1"})))) == ["a1"]  # it may wait no longer
+    assert names(lines.take(1, StayOn("flux"))) == ["b2"]
+    crowd = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "sd"), Item("c1", 3, "sd"), Item("d1", 4, "sd"))
+    assert names(crowd.take(2, StayOn("flux", frozenset({"b1", "d1"})))) == ["b1", "d1"]  # not a1, in turn first
+    assert names(crowd) == ["a1", "c1"]
 
 
-def test_due_heads_of_the_wanted_group_go_before_due_heads_of_another() -> None:
+def test_due_jobs_of_the_wanted_group_go_before_due_jobs_of_another() -> None:
     lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "flux"))
-    prefer = StayOn("flux", times=0)  # every head has waited its share
+    prefer = StayOn("flux", frozenset({"a1", "b1", "c1"}))  # every job has waited its share
     assert names(lines.take(4, prefer)) == ["b1", "c1"]  # due, and no switch needed for them
-    assert names(lines.take(4, prefer)) == ["a1"]  # then the due head of the other model, before anything else
+    assert names(lines.take(4, prefer)) == ["a1"]  # then the due job of the other model, before anything else
+
+
+def test_plain_lists_the_round_robin_batches_and_takes_nothing() -> None:
+    jobs = (Item("a1", 1, "sd"), Item("a2", 1, "flux"), Item("b1", 2, "flux"), Item("c1", 3, "sd"))
+    lines = lines_of(*jobs)
+    assert [names(batch) for batch in lines.plain(4)] == [["a1", "c1"], ["b1", "a2"]]
+    assert names(lines) == ["a1", "b1", "c1", "a2"] and len(lines) == 4 and lines.images == 4
+    again = lines_of(*jobs)
+    assert [names(again.take(4)) for _ in range(2)] == [["a1", "c1"], ["b1", "a2"]]

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -296,7 +297,7 @@ async def test_batches_of_the_loaded_model_go_first_within_the_switch_delay(stor
 async def test_a_job_passed_over_for_the_loaded_model_waits_no_longer_than_the_delay(storage: Storage) -> None:
     clock = Clock()
     backend, recorder = TwoModelBackend(max_batch=1, clock=clock, seconds_per_image=5), Recorder()
-    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=12)
+    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=22)
     await queue.submit(job(1, "the odd one", model="sd"))
     for index in range(8):
         await queue.submit(job(2 + index, f"flux {index}", model="flux"))
@@ -305,8 +306,48 @@ async def test_a_job_passed_over_for_the_loaded_model_waits_no_longer_than_the_d
     await recorder.wait(9)
     await queue.stop()
     models = [batch[0].model for batch in backend.batches]
-    # passed over at 0 s, 5 s and 10 s (under 12 s); at 15 s its turn is kept: 3 batches (15 s) later than its turn
-    assert models.index("sd") == 3
+    # its turn was at 0 s, so it is due by 22 s; passed over at 0 s and 5 s; at 10 s, after another batch (5 s) and
+    # a load (10 s) it would be too late: it goes, 10 s after its turn
+    assert models.index("sd") == 2
+
+
+class LoadingBackend(TwoModelBackend):
+    """TwoModelBackend whose loads take their 10 s on the test clock; records when each prompt's batch began."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.began: dict[str, float] = {}
+
+    async def run(self, plans, on_progress, is_cancelled):
+        assert self.clock is not None
+        for plan in plans:
+            self.began[plan.recipes[0].prompt] = self.clock.now
+        if plans[0].model != self.loaded:
+            self.clock.now += 10
+        return await super().run(plans, on_progress, is_cancelled)
+
+
+async def test_no_job_starts_later_than_under_round_robin_by_more_than_the_delay(tmp_path: Path) -> None:
+    """Every job, not only those at the head of a line: people whose jobs mix models, the later ones included."""
+    began, switches = {}, {}
+    for delay in (0, 20):
+        clock = Clock()
+        backend, recorder = LoadingBackend(max_batch=2, clock=clock, seconds_per_image=5), Recorder()
+        async with Storage(tmp_path / str(delay)) as storage:
+            queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=delay)
+            for round_ in range(4):
+                for user in range(1, 6):
+                    model = ("sd", "flux")[(user * round_ + user) % 3 == 0]
+                    await queue.submit(job(user, f"{user}.{round_}", model=model))
+            backend.loaded = "sd"
+            await queue.start()
+            await recorder.wait(20)
+            await queue.stop()
+        began[delay] = backend.began
+        models = [batch[0].model for batch in backend.batches]
+        switches[delay] = sum(a != b for a, b in pairwise(models))
+    assert switches[20] < switches[0]
+    assert max(began[20][prompt] - began[0][prompt] for prompt in began[0]) <= 20
 
 
 async def test_batches_take_compatible_heads_across_users(storage: Storage) -> None:
