@@ -49,6 +49,7 @@ bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/queue.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/models.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/results.py
 
 clean:

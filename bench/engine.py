@@ -10,6 +10,9 @@ seeds, steps and size, for Kandinsky its prior too, for IF both stages), without
 progress or cancellation.
 and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
 Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
+With ``--moves`` it measures instead what the model pool (models/pool.py) pays to switch models: loading from disk,
+moving the weights to host memory (offload) and back to the device (reload from host), and loading from disk again
+after an unload. On a CPU the device is host memory, so there is nothing to move: only the loads are measured.
 With ``--backend ray`` it measures instead the same N requests through RayBackend on one replica, then two, and
 prints both images/s and their ratio (on a CPU-only machine the replicas share its cores, so no doubling).
 
@@ -17,6 +20,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
     python bench/engine.py --family kandinsky   # the tiny model of another family (models/tiny)
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
+    python bench/engine.py --arch sd15 --moves    # load, offload to host, reload of an SD 1.5-shaped model
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from models.engine import Engine, pick_device, pick_dtype  # noqa: E402
+from models.engine import Engine, load_engine, pick_device, pick_dtype  # noqa: E402
 from models.families import CallSpec  # noqa: E402
 from models.plan import GenerationRequest  # noqa: E402
+from models.settings import EngineSettings  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
 from models.tiny import BUILDERS, write_tiny_pipeline  # noqa: E402
 
@@ -162,6 +167,7 @@ def main() -> int:
                         help="images per pipeline call (default: N locally, so (b) and (c) batch alike; 4 on Ray)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--moves", action="store_true", help="time load / offload to host / reload (the pool's costs)")
     args = parser.parse_args()
     if args.max_batch is None:
         args.max_batch = 4 if args.backend == "ray" else args.requests
@@ -173,9 +179,50 @@ def main() -> int:
                 model = str(write_sd15(Path(scratch) / "sd15"))
             else:
                 model = str(write_tiny_pipeline(Path(scratch) / "tiny", args.family))
+        if args.moves:
+            return measure_moves(args, model)
         if args.backend == "ray":
             return run_ray(args, model, Path(scratch))
         return run(args, model)
+
+
+def measure_moves(args: argparse.Namespace, model: str) -> int:
+    """The model pool's costs, median of ``--repeats``: a load from disk, an offload to host memory, a reload from
+    host memory, and a load from disk again after an unload (the reference the offload must beat)."""
+    settings = EngineSettings(model_id=model, device=args.device, warmup=False)
+    device = pick_device(args.device)
+    host = torch.device("cpu")
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def clock(action) -> float:
+        started = time.perf_counter()
+        action()
+        sync()
+        return time.perf_counter() - started
+
+    times: dict[str, list[float]] = {"load from disk": [], "offload to host": [], "reload from host": []}
+    size = 0
+    loaded: list[Engine] = []
+    for _ in range(args.repeats):
+        times["load from disk"].append(clock(lambda: loaded.append(load_engine(settings, StyleBook([])))))
+        engine = loaded.pop()
+        size = engine.weight_bytes()
+        if device != host:
+            times["offload to host"].append(clock(lambda engine=engine: engine.to(host)))
+            times["reload from host"].append(clock(lambda engine=engine: engine.to(device)))
+        del engine
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print(f"model moves: {Path(model).name} ({size / 2**20:.0f} MiB of weights) on {device}, median of "
+          f"{args.repeats}")
+    for name, samples in times.items():
+        value = f"{statistics.median(samples):.3f} s" if samples else "- (the device is host memory)"
+        print(f"  {name:<18} {value}")
+    return 0
 
 
 def run_ray(args: argparse.Namespace, model: str, scratch: Path) -> int:

@@ -85,6 +85,12 @@ class InstantEngine:
     def plan(self, request: GenerationRequest) -> Plan:
         return resolve_plan(request, self.defaults, STYLES, "", "instant")
 
+    def warm_model(self) -> str | None:
+        return None
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
+
     async def run(self, plans: list[Plan], on_progress: Any, is_cancelled: Any) -> list[list[GeneratedImage]]:
         self.batches.append([plan.request_id for plan in plans])
         await asyncio.sleep(self.pause)

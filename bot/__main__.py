@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")
     imagine.add_argument("--count", type=int, default=1, help="number of images (default: 1)")
     imagine.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    imagine.add_argument("--model", default="", metavar="NAME",
+                         help="which configured model (bot.yaml's models:; default: the style's, else the default)")
     imagine.add_argument("-o", "--output", type=Path, default=Path("imagine.png"), metavar="OUT.png")
     return parser
 
@@ -104,12 +106,19 @@ def check_command(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return ExitCode.USAGE
+    catalogue = config.catalogue
+    models = (f"model {config.model.id}" if not config.models else
+              "models " + ", ".join(entry.name + (" (default)" if index == 0 else "")
+                                    for index, entry in enumerate(catalogue)))
     print(
-        f"{args.config}: ok — model {config.model.id} on {config.model.device}, {len(config.styles)} styles, "
+        f"{args.config}: ok — {models} on {config.model.device}, {len(config.styles)} styles, "
         f"{config.engine.backend} backend, data in {config.storage.dir}"
         + (f", upscaler {config.upscaler.model}" if config.upscaler.model else "")
         + ("" if config.token else " (no Discord token set: export DISCORD_TOKEN=...)")
     )
+    if not config.models:
+        print("  (one model: to serve several, list them under models: with a name and id each, and keep in model: "
+              "what they share; README, 'Several models')")
     return ExitCode.OK
 
 

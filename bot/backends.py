@@ -10,25 +10,32 @@ import asyncio
 
 from bot.config import Config
 from models.backend import Backend
-from models.engine import load_engine
 from models.local_backend import LocalBackend
+from models.pool import ModelPool
 from models.settings import EngineSettings, RaySettings
 from models.styles import StyleBook
 
 
-def engine_settings(config: Config) -> EngineSettings:
+def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
+    """The settings of the model called ``name`` (default: the default model): its own entry in ``models:`` (or the
+    lone ``model:`` section) plus what every model shares (``model.device``, ``dtype``, ``max_batch``, ...)."""
+    catalogue = config.catalogue
+    entry = next((entry for entry in catalogue if entry.name == name), None) if name else catalogue[0]
+    if entry is None:
+        raise ValueError(f"no model called '{name}'; configured: {', '.join(entry.name for entry in catalogue)}")
     model = config.model
     return EngineSettings(
-        model_id=model.id,
+        model_id=entry.id,
+        name=entry.name,
         cache_dir=str(config.storage.dir),
         device=model.device,
         dtype=model.dtype,
         compile=model.compile,
         warmup=model.warmup,
         max_batch=model.max_batch,
-        steps=model.steps,
-        guidance=model.guidance,
-        size=model.size,
+        steps=entry.steps,
+        guidance=entry.guidance,
+        size=entry.size,
         preview_every=model.preview_every,
         max_count=model.max_count,
         cpu_threads=model.cpu_threads,
@@ -43,13 +50,19 @@ def ray_settings(config: Config) -> RaySettings:
 
 
 async def build_backend(config: Config, styles: StyleBook) -> Backend:
-    """The started backend ``engine.backend`` names."""
-    settings = engine_settings(config)
+    """The started backend ``engine.backend`` names, serving every configured model."""
+    settings = [engine_settings(config, entry.name) for entry in config.catalogue]
     if config.engine.backend == "ray":
-        from models.ray_backend import RayBackend
+        from models.ray_backend import RayBackend, RayRouter
 
-        backend: Backend = await RayBackend.connect(settings, ray_settings(config), styles)
+        backend: Backend
+        if len(settings) == 1:
+            backend = await RayBackend.connect(settings[0], ray_settings(config), styles)
+        else:
+            backend = await RayRouter.connect(settings, ray_settings(config), styles)
     else:
-        backend = LocalBackend(await asyncio.to_thread(load_engine, settings, styles))
+        pool = await asyncio.to_thread(ModelPool.open, settings, styles, default=settings[0].label,
+                                       budget=config.engine.memory_budget)
+        backend = LocalBackend(pool)
     await backend.start()
     return backend

@@ -8,6 +8,7 @@ key path and what is allowed, so `python -m bot check` can print them all at onc
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -58,6 +59,32 @@ class ModelConfig(Section):
     cpu_threads: int | None = Field(default=None, ge=1)
 
 
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
+MODEL_KEYS = ("id", "steps", "guidance", "size")
+"""The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
+
+
+class NamedModel(Section):
+    """One entry of bot.yaml's ``models`` list: a model people pick by name with /imagine's ``model`` option."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=MODEL_NAME)
+    id: str = Field(min_length=1)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    guidance: float | None = Field(default=None, ge=0, le=30)
+    size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    description: str = Field(default="", max_length=100)
+    nsfw: bool = False
+    default: bool = False
+
+
+def model_name(model_id: str) -> str:
+    """The name a lone ``model:`` section is shown by: a Hub id as it is, a local directory by its own name only (the
+    server's paths are nobody's business in Discord)."""
+    if model_id.startswith(("/", ".", "~")) or Path(model_id).expanduser().exists():
+        model_id = Path(model_id).expanduser().name or "model"
+    return re.sub(r"[^A-Za-z0-9 ._/-]", "-", model_id).lstrip(" ._/-") or "model"
+
+
 class UpscalerConfig(Section):
     model: str | None = None
     tile: int = Field(default=256, ge=32, le=4096)
@@ -91,9 +118,26 @@ class RayConfig(Section):
         return self
 
 
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
 class EngineConfig(Section):
     backend: Literal["local", "ray"] = "local"
     ray: RayConfig = RayConfig()
+    memory_budget: int | None = Field(default=None, gt=0)
+    """Bytes of model weights kept on the GPU (host RAM on a CPU) at once; None: every model stays once loaded."""
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _bytes(cls, value: object) -> object:
+        """Operators write sizes as they think of them: ``24GiB``, ``500 MB`` or a plain number of bytes."""
+        if not isinstance(value, str):
+            return value
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+        if match is None or match.group(2).lower() not in UNITS:
+            raise ValueError("must be a size like 24GiB, 500MB or a number of bytes")
+        return int(float(match.group(1)) * UNITS[match.group(2).lower()])
 
 
 class StorageConfig(Section):
@@ -115,6 +159,8 @@ class QueueConfig(Section):
     max_pending_per_user: int = Field(default=3, ge=1)
     max_queue: int = Field(default=200, ge=1)
     batch_window_ms: float = Field(default=50, ge=0)
+    model_switch_delay_s: float = Field(default=30, ge=0)
+    """How much longer than under pure round-robin a job may wait while batches of the loaded model go first."""
     job_timeout_s: float = Field(default=600, gt=0)
     stop_grace_s: float = Field(default=60, ge=0)
     undeliverable_after_h: float = Field(default=6, gt=0)
@@ -152,6 +198,7 @@ class Config(Section):
     discord: DiscordConfig = DiscordConfig()
     admins: list[Snowflake] = []
     model: ModelConfig = ModelConfig()
+    models: list[NamedModel] = []
     upscaler: UpscalerConfig = UpscalerConfig()
     engine: EngineConfig = EngineConfig()
     storage: StorageConfig = StorageConfig()
@@ -171,6 +218,38 @@ class Config(Section):
                 raise ValueError(f"style '{style.name}' is defined twice")
             seen.add(style.name.lower())
         return styles
+
+    @model_validator(mode="after")
+    def _one_catalogue(self) -> Config:
+        """``models:`` names every model; ``model:`` then keeps only the settings shared by all of them."""
+        if self.models:
+            both = [key for key in MODEL_KEYS if key in self.model.model_fields_set]
+            if both:
+                raise ValueError(f"model.{', model.'.join(both)} and models: both describe a model; with models:, "
+                                 "give each entry its own id (and steps, guidance, size) and keep in model: only "
+                                 "what all share (device, dtype, max_batch, ...)")
+            names = [entry.name for entry in self.models]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"models: {', '.join(twice)} defined twice")
+            if sum(entry.default for entry in self.models) > 1:
+                raise ValueError("models: only one entry may say default: true")
+        names = [entry.name for entry in self.catalogue]
+        for style in self.styles:
+            if style.model is not None and style.model not in names:
+                raise ValueError(f"style '{style.name}' names the model '{style.model}', which is not configured "
+                                 f"(models: {', '.join(names)})")
+        return self
+
+    @property
+    def catalogue(self) -> list[NamedModel]:
+        """Every model the bot serves, the default first: ``models:``, or the lone ``model:`` section as one."""
+        if not self.models:
+            model = self.model
+            return [NamedModel(name=model_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
+                               size=model.size, default=True)]
+        default = next((entry for entry in self.models if entry.default), self.models[0])
+        return [default, *(entry for entry in self.models if entry is not default)]
 
     @property
     def token(self) -> str:
@@ -197,6 +276,8 @@ def _describe(path: Path, error: dict, sources: dict[str, str]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if kind == "missing":
         return f"{path}: {keys}: is required"
+    if not error["loc"]:  # a rule across sections: the whole file as "got" would bury the message
+        return f"{path}: {message}"
     return f"{path}: {keys}: {message} (got {error['input']!r})"
 
 

@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.exit_codes import ExitCode
 from models.engine import load_engine
 from models.images import InvalidImage, load_image, make_grid, write_recipe_png
-from models.plan import GenerationRequest, ModelLoadError, Progress
+from models.plan import GenerationRequest, ModelLoadError, Progress, resolve_model
 from models.styles import StyleBook, UnknownStyle
 
 
@@ -65,6 +65,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         steps=args.steps,
         init_image=init_image,
         strength=args.strength,
+        model=args.model,
     )
     styles = StyleBook(config.styles)
     try:
@@ -72,8 +73,13 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     except UnknownStyle as error:
         print(f"error: --style: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    try:  # only the chosen model is loaded
+        request.model = resolve_model(request, styles, [entry.name for entry in config.catalogue])
+    except ValueError as error:
+        print(f"error: --model: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
-        engine = load_engine(engine_settings(config), styles)
+        engine = load_engine(engine_settings(config, request.model), styles)
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILURE

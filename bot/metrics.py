@@ -8,7 +8,9 @@ Where each figure comes from:
   (``http_trace=`` of the client), which also carries every interaction webhook call: each answer with a status of
   400 or more counts under its status, each 429 also as a rate-limit hit, and a request that got no answer at all
   counts as status "connection";
-- gauges (queue depth, running jobs, paused, gateway latency, GPU memory, event loop lag) are read when scraped.
+- gauges (queue depth, running jobs, paused, gateway latency, GPU memory, event loop lag) are read when scraped;
+- per model (label ``model``, the configured name): seconds per image from the queue's reports, and queue depth,
+  loads, switches and whether it is on the device, read from the queue and the backend when scraped.
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ class Metrics:
             "imagebot_event_loop_lag", "Lateness of a 10 ms sleep on the event loop, seconds", buckets=LAG_BUCKETS,
             registry=registry,
         )
+        self.model_seconds_per_image = Histogram(
+            "imagebot_model_seconds_per_image", "Pipeline time of a batch divided by its images, per model", ["model"],
+            buckets=PER_IMAGE_BUCKETS, registry=registry,
+        )
+        self.model_queue_depth = Gauge("imagebot_model_queue_depth", "Jobs waiting, per model", ["model"],
+                                       registry=registry)
+        self.model_loads = Gauge("imagebot_model_loads", "Times the model was put on the device since start",
+                                 ["model"], registry=registry)
+        self.model_switches = Gauge("imagebot_model_switches", "Batches on the model right after another model's",
+                                    ["model"], registry=registry)
+        self.model_on_device = Gauge("imagebot_model_on_device", "1 while the model's weights are on the device",
+                                     ["model"], registry=registry)
         self.gpu_memory: Gauge | None = None  # registered on the first scrape that finds CUDA in use
         self._lag_since_scrape = 0.0
 
@@ -89,9 +103,10 @@ class Metrics:
                 self.queue_wait.observe(max(0.0, started - job.created_at))
         self.batch_images.observe(images)
 
-    def batch_finished(self, made: int, seconds: float) -> None:
+    def batch_finished(self, made: int, seconds: float, model: str) -> None:
         if made:
             self.seconds_per_image.observe(seconds / made)
+            self.model_seconds_per_image.labels(model).observe(seconds / made)
 
     def job_finished(self, outcome: str) -> None:
         self.jobs.labels(outcome).inc()
@@ -133,6 +148,12 @@ class Metrics:
             self.queue_depth.set(queue.depth)
             self.jobs_running.set(queue.running)
             self.queue_paused.set(1 if queue.paused else 0)
+            depth = queue.depth_by_model()
+            for status in bot.generation.backend.models():
+                self.model_queue_depth.labels(status.name).set(depth.get(status.name, 0))
+                self.model_loads.labels(status.name).set(status.loads)
+                self.model_switches.labels(status.name).set(status.switches)
+                self.model_on_device.labels(status.name).set(1 if status.where in ("device", "replicas") else 0)
         latency = bot.latency
         self.gateway_latency.set(latency if math.isfinite(latency) else math.nan)
         self.gateway_connected.set(1 if gateway_problem(bot) is None else 0)

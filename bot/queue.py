@@ -3,8 +3,14 @@
 - Admission (``bot.admission``): a token bucket per user, a cap on one user's pending jobs and a cap on the whole
   queue, with per-role overrides. A refusal is a ``Refused`` whose ``reason`` can be shown as is.
 - Order (``bot.lines``): round-robin across users, batches formed from the heads of their lines with one
-  ``batch_key`` and at most ``backend.max_batch`` images. A user's single job waits behind at most one batch of
-  anyone else's, however many jobs they queued.
+  ``batch_key`` (the model is part of it) and at most ``backend.max_batch`` images. A user's single job waits behind
+  at most one batch of anyone else's, however many jobs they queued.
+- Several models: jobs for the model already loaded (``backend.warm_model()``) may go ahead of the turn, so a mix
+  of requests does not load a model per batch. Each job gets a due time when first seen by the worker: when plain
+  round-robin would start it from there (``FairLines.plain``, with the measured seconds per image and the loads),
+  plus ``queue.model_switch_delay_s``; a job that could not wait for another batch (and a load) goes in the next
+  one. ETAs count a load where the projected order changes model (``backend.switch_cost``); the seconds per image
+  are measured without the load.
 - In-flight work is bounded by ``await backend.capacity()`` (counted in images): a batch starts when nothing runs or
   when there is room for another whole ``max_batch``, so the queue, not the backend, decides who goes next; several
   batches run at once only when the backend says it has room for them (Ray: replicas x batch size).
@@ -51,7 +57,7 @@ from bot.config import QueueConfig
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
 from bot.storage import Job, JobGone, JobState, Storage, StoredImage
-from models.backend import BackendUnavailable
+from models.backend import BackendUnavailable, ModelUnavailable
 
 if TYPE_CHECKING:
     from models.backend import Backend
@@ -102,7 +108,7 @@ class QueueObserver(Protocol):
     """What the queue reports for metrics (``bot.metrics.Metrics`` implements it); called on the event loop."""
 
     def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None: ...
-    def batch_finished(self, made: int, seconds: float) -> None: ...
+    def batch_finished(self, made: int, seconds: float, model: str) -> None: ...
     def job_finished(self, outcome: str) -> None: ...
 
 
@@ -115,10 +121,17 @@ class _Entry:
     cancelled: bool = False
     finishing: bool = False  # its batch has returned: being saved and delivered, too late to cancel
     deadline: float = math.inf
+    due_at: float | None = None
+    """The latest start the switch delay allows: its start under plain round-robin, estimated at the first batch
+    taken after it was queued, plus the delay (``_StayOnModel``)."""
 
     @property
     def user_id(self) -> int:
         return self.job.user_id
+
+    @property
+    def model(self) -> str:
+        return self.plan.model
 
     @property
     def batch_key(self) -> Hashable:
@@ -127,6 +140,21 @@ class _Entry:
     @property
     def images(self) -> int:
         return len(self.plan.recipes)
+
+
+@dataclass(frozen=True)
+class _StayOnModel:
+    """The lines' ``Preference``: jobs of the model on the GPU first, but a job whose ``due_at`` comes before the
+    next chance to start it (``horizon``: after the batch being formed and a load) goes now."""
+
+    model: str
+    horizon: float
+
+    def wants(self, item: _Entry) -> bool:
+        return item.model == self.model
+
+    def due(self, item: _Entry) -> bool:
+        return item.due_at is not None and item.due_at <= self.horizon
 
 
 @dataclass(eq=False)
@@ -173,6 +201,8 @@ class JobQueue:
         self.hung = False
         """A pipeline call hung: no batch starts any more, and the backend can't be closed (its worker is stuck)."""
         self.seconds_per_image = seconds_per_image
+        self.model_seconds: dict[str, float] = {}
+        """Per model: the moving average of seconds per image (its first batch seeds it)."""
         self._admission = Admission(config)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
@@ -251,6 +281,13 @@ class JobQueue:
     def running(self) -> int:
         return len(self._entries) - len(self._lines)
 
+    def depth_by_model(self) -> dict[str, int]:
+        """Waiting jobs per model (models with none are left out)."""
+        depth: dict[str, int] = {}
+        for entry in self._lines:
+            depth[entry.model] = depth.get(entry.model, 0) + 1
+        return depth
+
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
     async def submit(self, job: Job, *, role_ids: Iterable[int] = (),
@@ -319,11 +356,20 @@ class JobQueue:
 
     def _projection(self, now: float) -> Iterator[tuple[_Entry, float]]:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
+        parallel, work = self._running_work(now)
+        loaded = self._backend.warm_model()
+        for entry in self._lines:
+            if loaded is not None and entry.model != loaded:  # the model must be loaded first
+                work += self._backend.switch_cost(entry.model) / parallel
+                loaded = entry.model
+            work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            yield entry, work
+
+    def _running_work(self, now: float) -> tuple[int, float]:
+        """How many batches the backend runs side by side, and the seconds until the running ones leave room."""
         parallel = max(1, self._capacity // max(1, self._backend.max_batch))
         work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
-        for entry in self._lines:
-            work += entry.images * self.seconds_per_image / parallel
-            yield entry, work
+        return parallel, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
@@ -407,7 +453,15 @@ class JobQueue:
 
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
-        taken = self._lines.take(limit)
+        loaded = self._backend.warm_model()
+        prefer = None
+        if loaded is not None and self.config.model_switch_delay_s > 0:
+            now = self._clock()
+            self._set_due(limit, loaded, now)
+            # The next chance to start a job of another model: after this batch, and after its load.
+            load = max(self._backend.switch_cost(model) for model in self.depth_by_model())
+            prefer = _StayOnModel(loaded, now + load + limit * self.model_seconds.get(loaded, self.seconds_per_image))
+        taken = self._lines.take(limit, prefer)
         images = sum(entry.images for entry in taken)
         self._inflight_images += images
         for entry in taken:
@@ -415,9 +469,30 @@ class JobQueue:
             self._by_request[entry.plan.request_id] = entry
         return _Batch(taken, images)
 
+    def _set_due(self, limit: int, loaded: str, now: float) -> None:
+        """Give the jobs queued since the last batch their ``due_at``: when plain round-robin would start them from
+        here (its batches one after another, each model change costing a load), plus the switch delay. Later
+        arrivals only push a job back under round-robin, so the bound stays on the safe side."""
+        fresh = sum(1 for entry in self._lines if entry.due_at is None)
+        parallel, start = self._running_work(now)
+        start += now
+        for batch in self._lines.plain(limit) if fresh else ():
+            model = batch[0].model
+            for entry in batch:
+                if entry.due_at is None:
+                    entry.due_at = start + self.config.model_switch_delay_s
+                    fresh -= 1
+            if not fresh:
+                break
+            if model != loaded:
+                start += self._backend.switch_cost(model) / parallel
+                loaded = model
+            start += sum(e.images for e in batch) * self.model_seconds.get(model, self.seconds_per_image) / parallel
+
     async def _run_batch(self, batch: _Batch) -> None:
         entries = batch.entries
         batch.started = now = self._clock()
+        load = self._backend.switch_cost(entries[0].model)  # timed apart: the ETAs add loads where they happen
         results: Sequence[list[GeneratedImage] | BaseException]
         hang = asyncio.timeout(self.config.job_timeout_s + HANG_GRACE_S)
         try:
@@ -448,10 +523,13 @@ class JobQueue:
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
         if made:
-            per_image = (self._clock() - now) / made
+            per_image = max(0.0, self._clock() - now - load) / made
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
+            model = entries[0].model
+            before = self.model_seconds.get(model, per_image)
+            self.model_seconds[model] = before + ETA_SMOOTHING * (per_image - before)
             if self._observer is not None:
-                self._observer.batch_finished(made, self._clock() - now)
+                self._observer.batch_finished(made, self._clock() - now, model)
         for entry in entries:
             entry.finishing = True
         await asyncio.gather(*(self._finish(entry, result) for entry, result in zip(entries, results, strict=True)))
@@ -519,6 +597,8 @@ class JobQueue:
                 elif self._clock() > entry.deadline:
                     message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
                                f"(job {job.id})")
+                elif isinstance(result, ModelUnavailable):  # its message is for the person, and says what to do
+                    message = str(result)
                 else:
                     log.error("job %s failed", job.id, exc_info=result)
                     message = something_went_wrong(f"job {job.id}")

@@ -18,8 +18,8 @@ from bot.storage import Job, Storage, StoredImage
 from models.styles import StyleBook
 
 if TYPE_CHECKING:
-    from bot.config import Config
-    from models.backend import Backend
+    from bot.config import Config, NamedModel
+    from models.backend import Backend, ModelStatus
     from models.plan import Progress
 
 
@@ -50,12 +50,28 @@ class BlockOutcome:
     cancelled: int  # waiting or running jobs of theirs that were cancelled
 
 
+@dataclass(frozen=True)
+class ModelView:
+    """One configured model as people and operators see it: bot.yaml's entry, where it is, how it performs."""
+
+    entry: NamedModel
+    status: ModelStatus
+    waiting: int  # jobs queued for it
+    seconds_per_image: float | None  # measured; None before its first batch
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
 class GenerationService:
     """Owns the backend and the queue; started by the generation cog's ``cog_load``, stopped by its unload."""
 
     def __init__(self, storage: Storage, backend: Backend, queue: JobQueue, styles: StyleBook,
-                 delivery: Delivery, blocked: set[int]) -> None:
+                 delivery: Delivery, blocked: set[int], catalogue: list[NamedModel]) -> None:
         self.storage = storage
+        self.catalogue = catalogue
+        """bot.yaml's models (``models:``, or the lone ``model:`` as one), the default first."""
         self.backend = backend
         self.queue = queue
         self.styles = styles
@@ -86,7 +102,7 @@ class GenerationService:
             observer=observer,
             on_hang=on_hang,
         )
-        service = cls(storage, backend, queue, styles, delivery, await storage.blocked_users())
+        service = cls(storage, backend, queue, styles, delivery, await storage.blocked_users(), config.catalogue)
         await queue.start()
         return service
 
@@ -125,6 +141,18 @@ class GenerationService:
         """What the GAN upscaler multiplies a side by; None when no upscaler is configured (upscaler.model)."""
         defaults = self.backend.defaults
         return defaults.upscale_factor if defaults.upscaler is not None else None
+
+    def models(self) -> list[ModelView]:
+        """Every configured model with its state, the default first."""
+        statuses = {status.name: status for status in self.backend.models()}
+        waiting = self.queue.depth_by_model()
+        return [ModelView(entry, statuses[entry.name], waiting.get(entry.name, 0),
+                          self.queue.model_seconds.get(entry.name))
+                for entry in self.catalogue if entry.name in statuses]
+
+    def model_entry(self, name: str) -> NamedModel | None:
+        """The configured model called ``name`` (empty: the default)."""
+        return next((entry for entry in self.catalogue if entry.name == (name or self.catalogue[0].name)), None)
 
     def position(self, job_id: str) -> tuple[int, float] | None:
         """(place, seconds to wait) of a queued job; place 0 while it runs; None when it is not in the queue."""

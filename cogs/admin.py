@@ -95,6 +95,7 @@ class Admin(commands.Cog):
             f"**Queue:** {queue.depth} waiting, {queue.running} running — "
             + ("⏸️ paused (/admin resume)" if queue.paused else "▶️ running"),
             f"**Speed:** {queue.seconds_per_image:.2f} s per image (moving average)",
+            *model_lines(generation),
             "**Jobs:** " + " · ".join(f"{state} {count}" for state, count in states.items()),
             "**Top users (7 days):** " + (", ".join(f"<@{user}> {count}" for user, count in top) or "nobody yet"),
             f"**Blocked users:** {len(generation.blocked)}",
@@ -252,6 +253,19 @@ class ConfirmForget(discord.ui.View):
     async def keep(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+
+
+def model_lines(generation: GenerationService) -> list[str]:
+    """One line per model for /admin stats (none when only one model is served: the lines above say it all)."""
+    views = generation.models()
+    if len(views) < 2:
+        return []
+    lines = ["**Models:**"]
+    for view in views:
+        speed = f"{view.seconds_per_image:.2f} s/image" if view.seconds_per_image is not None else "no batch yet"
+        lines.append(f"• `{view.name}` ({view.status.where}) — {view.waiting} waiting · {view.status.loads} loads · "
+                     f"{view.status.switches} switches · {speed}")
+    return lines
 
 
 async def setup(bot: ImageBot) -> None:

@@ -165,6 +165,9 @@ class Generation(commands.Cog):
 
     async def on_progress(self, job: Job, progress: Progress) -> None:
         live = self._live(job)
+        if progress.loading is not None:  # before any step: says why the first step takes a while
+            await self._edit(job, content=results.loading_text(job, progress.loading), view=cancel_view(job.id))
+            return
         last_step = progress.step >= progress.total
         # The first progress edit always goes out (even right after a position edit): it is the moment the person
         # learns their images are being made. Later ones wait out the interval.

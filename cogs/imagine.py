@@ -84,8 +84,9 @@ class Imagine(commands.Cog):
 
     # -- checks shared by the command and the buttons -------------------------------------------------------------
 
-    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None) -> None:
-        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles."""
+    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
+                        model: str = "") -> None:
+        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models."""
         config = self.bot.config
         if self.generation.is_blocked(interaction.user.id):
             raise Rejected("You can't use this bot right now. Ask a server admin if you think that's a mistake.")
@@ -97,6 +98,9 @@ class Imagine(commands.Cog):
                 raise Rejected(f"Your prompt contains a blocked term (“{term}”). Please rephrase it.")
         if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
             raise Rejected(f"The style '{style.name}' can only be used in age-restricted channels.")
+        entry = self.generation.model_entry(model)
+        if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
+            raise Rejected(f"The model '{entry.name}' can only be used in age-restricted channels.")
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -143,6 +147,7 @@ class Imagine(commands.Cog):
         aspect="Shape of the image",
         seed="Same seed + same prompt = same image",
         count="How many images (1-4)",
+        model="Which model draws it (start typing to search; /models lists them)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -155,11 +160,12 @@ class Imagine(commands.Cog):
         aspect: app_commands.Choice[str] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
+        model: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         config = self.bot.config
         try:
             chosen = self.generation.styles.get(style)
-            self.check_requester(interaction, prompt, negative or "", style=chosen)
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
             request = imagine_request(
                 prompt=prompt,
                 style=chosen,
@@ -169,6 +175,7 @@ class Imagine(commands.Cog):
                 count=count,
                 max_count=config.model.max_count,
             )
+            request.model = model or ""
             if image is not None:
                 check_attachment(
                     image,
@@ -221,6 +228,22 @@ class Imagine(commands.Cog):
             if age_restricted or not style.nsfw
         ]
 
+    @imagine.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if self.bot.generation is None:
+            return []
+        age_restricted = is_age_restricted(interaction.channel)
+        wanted = current.strip().lower()
+        return [
+            app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
+                                value=entry.name)
+            for entry in self.generation.catalogue
+            if (age_restricted or not entry.nsfw)
+            and (wanted in entry.name.lower() or wanted in entry.description.lower())
+        ][:25]
+
     # -- buttons --------------------------------------------------------------------------------------------------
 
     async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
@@ -261,7 +284,8 @@ class Imagine(commands.Cog):
             raise ImageExpired()
         # Every click is checked like a new /imagine: the channel or the person's standing may have changed since.
         style = generation.styles.get(source.request.style)
-        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style)
+        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style,
+                             model=source.request.model)
         if action is Action.UPSCALE:
             await self.show_single(interaction, source, index)
             return
@@ -314,7 +338,8 @@ class Imagine(commands.Cog):
         picture = await asyncio.to_thread(stored.open)
         # Without an upscaler (or after it was removed from the config) the GAN button falls back to img2img's.
         if action is Action.UPSCALE_GAN and self.generation.upscale_factor is not None:
-            request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True)
+            # The job's own choice of model, not the recipe's name: recipes stored before models had names hold a path.
+            request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True, model=original.model)
             return self.new_job(interaction, request, kind="gan-upscale", source_job_id=source.id,
                                 source_index=index)
         if action in (Action.UPSCALE_2X, Action.UPSCALE_GAN):

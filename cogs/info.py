@@ -1,4 +1,4 @@
-"""/help, /styles and /queue: what the bot can do, which looks it knows, and where your jobs are."""
+"""/help, /styles, /models and /queue: what the bot can do, which looks and models it knows, and where your jobs are."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ if TYPE_CHECKING:
 
 STYLES_PER_PAGE = 25  # an embed holds at most 25 fields
 MAX_LISTED_JOBS = 5  # one cancel button per job, five to a row
+WHERE = {"device": "🟢 loaded", "host": "🟡 in memory, loads in seconds", "unloaded": "⚪ loads on first use",
+         "replicas": "🟢 on its own servers"}
 
 
 HELP = """\
 **/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
-`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4).
+`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`.
 Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*), **V1…V4** makes variations \
 of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
-**/styles** — browse the styles. **/queue** — your waiting jobs, with cancel buttons.
+**/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
+with cancel buttons.
 **/forget-me** — delete every image and request of yours that the bot stored.
 Images are kept for {ttl} and then deleted; their buttons then say so."""
 
@@ -58,6 +61,22 @@ class Info(commands.Cog):
         for style in everything[(page - 1) * STYLES_PER_PAGE : page * STYLES_PER_PAGE]:
             embed.add_field(name=style.name, value=style.description or style.prompt[:100], inline=True)
         embed.set_footer(text=f"Page {page} of {pages} · use them with /imagine style:<name>")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="models", description="The models /imagine can use, and which are loaded")
+    async def models(self, interaction: discord.Interaction) -> None:
+        age_restricted = is_age_restricted(interaction.channel)
+        views = [view for view in self.generation.models() if age_restricted or not view.entry.nsfw]
+        embed = discord.Embed(title=f"Models ({len(views)})", colour=discord.Colour.blurple())
+        for number, view in enumerate(views[:STYLES_PER_PAGE]):
+            status = view.status
+            speed = (f"~{view.seconds_per_image:.1f} s per image" if view.seconds_per_image is not None
+                     else "speed not measured yet")
+            where = WHERE[status.where]
+            value = "\n".join(part for part in (view.entry.description, f"{status.family}: {status.design}",
+                                                  f"{where} · {speed}") if part)
+            embed.add_field(name=view.name + (" (default)" if number == 0 else ""), value=value[:1024], inline=False)
+        embed.set_footer(text="use one with /imagine model:<name>")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="queue", description="Your waiting and running image jobs")

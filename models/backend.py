@@ -6,11 +6,32 @@ process, ``RayBackend`` (models/ray_backend.py) on replicas of a Ray cluster.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, ProgressCallback, Results
 
-__all__ = ["Backend", "BackendUnavailable", "ServerLost"]
+__all__ = ["Backend", "BackendUnavailable", "ModelStatus", "ModelUnavailable", "ServerLost"]
+
+Residence = Literal["device", "host", "unloaded", "replicas"]
+"""Where a model's weights are: on the GPU (or in RAM on a CPU), parked in host memory, not loaded, or on Ray."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One configured model as /models, /admin stats and /metrics show it."""
+
+    name: str  # the configured name
+    family: str  # the family's label, e.g. "Stable Diffusion 1.x/2.x"
+    design: str  # the design it carries, in a few words
+    where: Residence
+    loads: int  # times it was put on the device (from disk or from host memory)
+    switches: int  # batches that ran on it right after a batch of another model
+    load_seconds: float  # the last load's duration (the ETA's cost of a switch); 0 before the first
+
+
+class ModelUnavailable(RuntimeError):
+    """A plan's result when its model could not be loaded: that job fails with this message, the others run on."""
 
 
 class BackendUnavailable(Exception):
@@ -42,6 +63,12 @@ class Backend(Protocol):
     def plan(self, request: GenerationRequest) -> Plan: ...
 
     def set_default_negative(self, negative: str) -> None: ...  # /admin reload: applies to plans made from now on
+
+    def models(self) -> list[ModelStatus]: ...  # every configured model, the default first
+
+    def warm_model(self) -> str | None: ...  # the model a batch starts soonest on; None: all alike (Ray)
+
+    def switch_cost(self, model: str) -> float: ...  # seconds before a batch of ``model`` could start (its load)
 
     async def run(self, plans: list[Plan], on_progress: ProgressCallback | None = None,
                   is_cancelled: CancelCheck | None = None) -> Results: ...

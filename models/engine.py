@@ -127,11 +127,12 @@ def _make_linears_batch_invariant(module: torch.nn.Module) -> None:
             layer.forward = types.MethodType(forward, layer)
 
 
-def load_engine(settings: EngineSettings, styles: StyleBook) -> Engine:
+def load_engine(settings: EngineSettings, styles: StyleBook, *, on_host: bool = False) -> Engine:
     """Load the configured model (blocking; raises ModelLoadError with one clear line).
 
-    The one place settings become an engine: the command line, the generation cog and the Ray replicas all load
-    through it, so ``model.*`` means the same thing everywhere.
+    The one place settings become an engine: the command line, the generation cog, the model pool and the Ray
+    replicas all load through it, so ``model.*`` means the same thing everywhere. ``on_host`` leaves the weights in
+    host memory, unwarmed (the pool reads every model once at start and moves it to the device on first use).
     """
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -145,6 +146,8 @@ def load_engine(settings: EngineSettings, styles: StyleBook) -> Engine:
         torch.set_num_threads(settings.cpu_threads or max(1, (os.cpu_count() or 1) - 1))
     return Engine.load(
         model_location(settings.model_id, settings.cache_dir),
+        name=settings.label,
+        on_host=on_host,
         device=settings.device,
         dtype=settings.dtype,
         compile=settings.compile,
@@ -170,11 +173,15 @@ class Engine:
 
     def __init__(self, model: Family, *, model_id: str, device: torch.device, dtype: torch.dtype,
                  defaults: ModelDefaults, styles: StyleBook, default_negative: str = "", max_batch: int = 4,
-                 max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None) -> None:
+                 max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None,
+                 name: str | None = None) -> None:
         self.model = model
         self.upscaler = upscaler
         self.model_id = model_id
+        self.name = name or model_id
+        """What recipes record: the configured name (a local directory's path is the server's business)."""
         self.device = device
+        """Where the model runs; ``model.device`` differs while the pool keeps it parked in host memory."""
         self.dtype = dtype
         self.defaults = defaults
         self.styles = styles
@@ -192,18 +199,32 @@ class Engine:
     def img2img(self) -> Any:
         return self.model.img2img_pipe
 
+    @property
+    def on_device(self) -> bool:
+        """False while the pool keeps the weights in host memory."""
+        return self.model.device == self.device
+
+    def to(self, device: torch.device) -> None:
+        """Move the weights (the model's and its upscaler's): the pool parks idle models on the host and back."""
+        self.model.to(device)
+        if self.upscaler is not None:
+            self.upscaler.to(device)
+
+    def weight_bytes(self) -> int:
+        return self.model.weight_bytes() + (self.upscaler.weight_bytes() if self.upscaler is not None else 0)
+
     @classmethod
     def load(cls, model_id: str, *, device: str = "auto", dtype: str = "auto", compile: bool = False,
              warmup: bool = True, max_batch: int = 4, styles: StyleBook, default_negative: str = "",
              steps: int | None = None, guidance: float | None = None, size: int | None = None,
              preview_every: int = 2, max_count: int = 4, upscaler: str | None = None,
-             upscaler_tile: int = 256) -> Engine:
+             upscaler_tile: int = 256, name: str | None = None, on_host: bool = False) -> Engine:
         """Load ``model_id`` (Hub id or local directory) and the ``upscaler`` file if one is given; raises
-        ModelLoadError with one clear line."""
+        ModelLoadError with one clear line. ``on_host``: see ``load_engine``."""
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
         started = time.monotonic()
-        model = _load_family(model_id, torch_device, torch_dtype)
+        model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype)
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
@@ -219,14 +240,14 @@ class Engine:
         if upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
 
-            gan = Upscaler.load(upscaler, torch_device, torch_dtype, tile=upscaler_tile)
+            gan = Upscaler.load(upscaler, model.device, torch_dtype, tile=upscaler_tile)
             defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=default_negative, max_batch=max_batch, max_count=max_count,
-                     preview_every=preview_every, upscaler=gan)
-        if warmup:
+                     preview_every=preview_every, upscaler=gan, name=name)
+        if warmup and not on_host:
             engine.warmup()
-        log.info("loaded %s (%s) on %s as %s in %.1fs", model_id, model.name, torch_device, torch_dtype,
+        log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
                  time.monotonic() - started)
         if model.licence:  # what the operator accepted to download it is what they serve under
             log.info("%s is used under %s", model_id, model.licence)
@@ -235,13 +256,13 @@ class Engine:
     def warmup(self) -> None:
         """One small run so the first person does not pay for lazy initialisation (and compilation)."""
         plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps)),
-                            self.defaults, StyleBook([]), "", self.model_id, max_count=1)
+                            self.defaults, StyleBook([]), "", self.name, max_count=1)
         [result] = self.generate([plan])
         if isinstance(result, BaseException):
             raise ModelLoadError(f"Cannot load model '{self.model_id}': the warm-up run failed: {result}")
 
     def plan(self, request: GenerationRequest) -> Plan:
-        return resolve_plan(request, self.defaults, self.styles, self.default_negative, self.model_id,
+        return resolve_plan(request, self.defaults, self.styles, self.default_negative, self.name,
                             max_count=self.max_count)
 
     # ----------------------------------------------------------------------------------------------- running

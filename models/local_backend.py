@@ -1,7 +1,7 @@
 """The engine in this process, on one dedicated worker thread.
 
 The event loop stays free for Discord while the GPU works, and one thread means one pipeline call at a time, which
-is what one GPU can do well.
+is what one GPU can do well. Several models are a ``ModelPool``: the worker loads and moves them between batches.
 """
 
 from __future__ import annotations
@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from models.backend import ModelStatus
 from models.engine import Engine
 from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, Progress, ProgressCallback, Results
+from models.pool import ModelPool
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """The engine in this process, on one worker thread."""
+    """The engine (or a pool of them, one per configured model) in this process, on one worker thread."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.max_batch = engine.max_batch
+    def __init__(self, models: Engine | ModelPool) -> None:
+        self.pool = models if isinstance(models, ModelPool) else ModelPool.of(models)
+        self.max_batch = self.pool.max_batch
         self._executor: ThreadPoolExecutor | None = None
 
     async def capacity(self) -> int:
@@ -29,17 +31,26 @@ class LocalBackend:
         Counted in plans, each plan of at least one image, so this is an upper bound the queue fills with
         compatible plans; running more than one pipeline call at a time on one GPU would only add latency.
         """
-        return self.engine.max_batch
+        return self.max_batch
 
     @property
     def defaults(self) -> ModelDefaults:
-        return self.engine.defaults
+        return self.pool.defaults()
 
     def plan(self, request: GenerationRequest) -> Plan:
-        return self.engine.plan(request)
+        return self.pool.plan(request)
 
     def set_default_negative(self, negative: str) -> None:
-        self.engine.default_negative = negative
+        self.pool.set_default_negative(negative)
+
+    def models(self) -> list[ModelStatus]:
+        return self.pool.models()
+
+    def warm_model(self) -> str | None:
+        return self.pool.current
+
+    def switch_cost(self, model: str) -> float:
+        return self.pool.switch_cost(model)
 
     async def start(self) -> None:
         if self._executor is None:
@@ -65,4 +76,4 @@ class LocalBackend:
             def marshalled(request_id: str, progress: Progress) -> None:
                 loop.call_soon_threadsafe(callback, request_id, progress)
 
-        return await loop.run_in_executor(self._executor, self.engine.generate, plans, marshalled, is_cancelled)
+        return await loop.run_in_executor(self._executor, self.pool.generate, plans, marshalled, is_cancelled)

@@ -75,7 +75,7 @@ class Recipe:
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
-            init_image=init_image, strength=self.strength, upscale=self.upscaler is not None,
+            init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
         )
 
 
@@ -97,6 +97,8 @@ class GenerationRequest:
     strength: float | None = None
     upscale: bool = False
     """Upscale ``init_image`` with the GAN upscaler instead of generating; the other fields are its recipe."""
+    model: str = ""
+    """The configured name of the model to use (bot.yaml's ``models``); empty: the style's model, else the default."""
     id: str = field(default_factory=lambda: uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,12 +123,19 @@ class Plan:
     lora: tuple[str, float] | None = None
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
 
+    @property
+    def model(self) -> str:
+        """The configured name of the model it runs on: every recipe of a plan names the same one."""
+        return self.recipes[0].model
+
 
 @dataclass(frozen=True)
 class Progress:
     step: int
     total: int
     preview: Image.Image | None
+    loading: str | None = None
+    """Set (to the model's name) while the model the plan needs is being loaded, before any step."""
 
 
 @dataclass(frozen=True)
@@ -173,10 +182,14 @@ def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
 
 
 def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
-                 model_id: str, *, max_count: int = 4) -> Plan:
-    """Turn a request into a Plan, or raise UnknownStyle/ValueError with a message for the person. Pure, cheap."""
+                 model: str, *, max_count: int = 4) -> Plan:
+    """Turn a request into a Plan, or raise UnknownStyle/ValueError with a message for the person. Pure, cheap.
+
+    ``model`` is the name recipes record: the configured name, never where the weights lie on the server. It is part
+    of the batch key, so one pipeline call never mixes models.
+    """
     if request.upscale:
-        return _upscale_plan(request, defaults, model_id)
+        return _upscale_plan(request, defaults, model)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
     if not raw_prompt:
@@ -223,14 +236,30 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
     recipes = tuple(
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
-               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model_id)
+               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model)
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
     init_image = fit_image(request.init_image, width, height) if img2img else None
-    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora)
+    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
                 batch_key=batch_key, lora=lora)
+
+
+def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str]) -> str:
+    """The configured model a request runs on: its own choice, else its style's, else the default (``names[0]``).
+
+    Raises ValueError for the person. A style made for one model pins it: asking for another with that style is
+    refused rather than silently changed, since the style's prompt and numbers were tuned for its model.
+    """
+    pinned = styles.get(request.style).model if request.style else None
+    name = request.model or pinned or names[0]
+    if name not in names:
+        raise ValueError(f"Unknown model '{name}'; choose one of {', '.join(names)} (see /models).")
+    if pinned and name != pinned:
+        raise ValueError(f"The style '{request.style}' is made for the model '{pinned}'; leave the model out or pick "
+                         "another style.")
+    return name
 
 
 def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
@@ -244,7 +273,7 @@ def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model_id: str) -> Plan:
+def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: str) -> Plan:
     """A GAN upscale of ``request.init_image``: its recipe is the source's recipe (the request carries it, see
     ``Recipe.request``) at the new size, with the upscaler named."""
     if defaults.upscaler is None:
@@ -254,7 +283,7 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model_id:
     width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
-                    strength=request.strength, model=model_id, upscaler=defaults.upscaler)
+                    strength=request.strength, model=model, upscaler=defaults.upscaler)
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

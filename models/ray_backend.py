@@ -42,8 +42,9 @@ import ray
 from ray import serve
 from ray.exceptions import RayActorError, RaySystemError
 
-from models.backend import BackendUnavailable, ServerLost
+from models.backend import BackendUnavailable, ModelStatus, ServerLost
 from models.engine import load_engine
+from models.families import BY_NAME
 from models.plan import (
     CancelCheck,
     GenerationRequest,
@@ -53,12 +54,13 @@ from models.plan import (
     ProgressCallback,
     Results,
     StartupError,
+    resolve_model,
     resolve_plan,
 )
 from models.settings import EngineSettings, RaySettings
 from models.styles import Style, StyleBook
 
-__all__ = ["RayBackend", "RayStartupError", "app_name"]
+__all__ = ["RayBackend", "RayRouter", "RayStartupError", "app_name"]
 
 log = logging.getLogger(__name__)
 
@@ -268,13 +270,24 @@ class RayBackend:
         return self._info.defaults
 
     def plan(self, request: GenerationRequest) -> Plan:
-        info = self._info
-        return resolve_plan(request, info.defaults, self.styles, self.default_negative, info.model_id,
-                            max_count=info.max_count)
+        info, name = self._info, self.settings.label
+        resolve_model(request, self.styles, [name])
+        return resolve_plan(request, info.defaults, self.styles, self.default_negative, name, max_count=info.max_count)
 
     def set_default_negative(self, negative: str) -> None:
         """Plans are made here, on the bot, so the replicas need no word of it."""
         self.default_negative = negative
+
+    def models(self) -> list[ModelStatus]:
+        family = BY_NAME[self._info.defaults.family]
+        return [ModelStatus(self.settings.label, family.label, family.design, "replicas", 0, 0, 0.0)]
+
+    def warm_model(self) -> str | None:
+        """None: the model has replicas of its own, so no batch waits for a load."""
+        return None
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
 
     async def capacity(self) -> int:
         """Images that may be in flight: see the module docstring. Raises BackendUnavailable if Ray is gone."""
@@ -356,6 +369,64 @@ class RayBackend:
             status = serve.status().applications[self.app]
         deployment = status.deployments.get(DEPLOYMENT)
         return 0 if deployment is None else int(deployment.replica_states.get("RUNNING", 0))
+
+
+class RayRouter:
+    """Several models on Ray: one Serve application per model (each a ``RayBackend`` with its own replicas and
+    autoscaling), and plans routed to their model's application.
+
+    Each replica holds one model, so the memory budget has nothing to move there; the bot's queue still orders the
+    work fairly across people, and ``warm_model`` is None so it never holds a model's batches back for another.
+    """
+
+    def __init__(self, backends: dict[str, RayBackend], styles: StyleBook) -> None:
+        self.backends = backends  # the default first
+        self.styles = styles
+        self.max_batch = next(iter(backends.values())).max_batch
+
+    @classmethod
+    async def connect(cls, settings: list[EngineSettings], ray_settings: RaySettings, styles: StyleBook) -> RayRouter:
+        """Deploy or reuse each model's app (``settings[0]`` is the default), one after another."""
+        backends = {entry.label: await RayBackend.connect(entry, ray_settings, styles) for entry in settings}
+        return cls(backends, styles)
+
+    async def start(self) -> None:
+        for backend in self.backends.values():
+            await backend.start()
+
+    async def close(self) -> None:
+        for backend in self.backends.values():
+            await backend.close()
+
+    @property
+    def defaults(self) -> ModelDefaults:
+        return next(iter(self.backends.values())).defaults
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        name = resolve_model(request, self.styles, list(self.backends))
+        return self.backends[name].plan(replace(request, model=name))
+
+    def set_default_negative(self, negative: str) -> None:
+        for backend in self.backends.values():
+            backend.set_default_negative(negative)
+
+    def models(self) -> list[ModelStatus]:
+        return [status for backend in self.backends.values() for status in backend.models()]
+
+    def warm_model(self) -> str | None:
+        return None
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
+
+    async def capacity(self) -> int:
+        """The sum over the models' apps: the queue keeps that many images in flight, each batch on its own app."""
+        return sum(await asyncio.gather(*(backend.capacity() for backend in self.backends.values())))
+
+    async def run(self, plans: list[Plan], on_progress: ProgressCallback | None = None,
+                  is_cancelled: CancelCheck | None = None) -> Results:
+        """The queue's batches never mix models (the model is in the batch key): the batch goes to its model's app."""
+        return await self.backends[plans[0].model].run(plans, on_progress, is_cancelled)
 
 
 # --------------------------------------------------------------------------------------------------- helpers

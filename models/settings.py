@@ -21,6 +21,8 @@ class EngineSettings:
 
     model_id: str
     """A Hugging Face id, a local directory, or ``tiny`` (built under ``cache_dir`` on first use)."""
+    name: str = ""
+    """The configured name recipes, embeds and /models show (never a server path); empty: ``model_id``."""
     cache_dir: str = "data"
     device: str = "auto"
     dtype: str = "auto"
@@ -37,6 +39,10 @@ class EngineSettings:
     upscaler: str | None = None
     """bot.yaml's ``upscaler.model``: a Real-ESRGAN-class file (a path, or a Hub file ``owner/repo/name.pth``)."""
     upscaler_tile: int = 256
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model_id
 
 
 def hub_file(model: str) -> tuple[str, str] | None:

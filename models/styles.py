@@ -26,6 +26,8 @@ class Style(BaseModel):
     lora: str | None = None
     lora_scale: float = Field(default=1.0, ge=0, le=2)
     nsfw: bool = False
+    model: str | None = None
+    """The configured model (bot.yaml's ``models``) this style is made for: it pins requests with it to that one."""
 
     @field_validator("prompt")
     @classmethod

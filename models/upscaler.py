@@ -47,6 +47,14 @@ class Upscaler:
     def scale(self) -> int:
         return self.descriptor.scale
 
+    def to(self, device: torch.device) -> None:
+        """Follow the diffusion model it is loaded beside when the pool parks that on the host and back."""
+        self.descriptor.to(device=device)
+
+    def weight_bytes(self) -> int:
+        model = self.descriptor.model
+        return sum(tensor.numel() * tensor.element_size() for tensor in (*model.parameters(), *model.buffers()))
+
     @classmethod
     def load(cls, model: str, device: torch.device, dtype: torch.dtype, *, tile: int = 256) -> Upscaler:
         """Load ``model`` (a file, or a Hub file ``owner/repo/name.pth``); raises ModelLoadError with one line."""

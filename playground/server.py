@@ -297,9 +297,10 @@ class Playground:
     async def _autocomplete(self, request: web.Request) -> web.Response:
         self._ready()
         user = self.person(request.query.get("name"))
-        options = {"prompt": request.query.get("prompt") or "", "style": request.query.get("style") or ""}
+        focused = "model" if request.query.get("focused") == "model" else "style"
+        options = {"prompt": request.query.get("prompt") or "", focused: request.query.get(focused) or ""}
         try:
-            choices = await self.emu.autocomplete(user, "imagine", options, focused="style", timeout=5)
+            choices = await self.emu.autocomplete(user, "imagine", options, focused=focused, timeout=5)
         except (TimeoutError, ValueError, RuntimeError) as error:
             log.debug("autocomplete failed: %s", error)
             choices = []
@@ -314,7 +315,7 @@ class Playground:
         if not prompt:
             raise self._bad("Type a prompt first.")
         options["prompt"] = prompt
-        for key in ("style", "negative", "aspect"):
+        for key in ("style", "model", "negative", "aspect"):
             value = str(form.get(key) or "").strip()
             if value:
                 options[key] = value

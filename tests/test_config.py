@@ -90,3 +90,59 @@ def test_duplicate_style_names_are_refused(tmp_path):
     path = write(tmp_path, "styles:\n  - {name: a}\n  - {name: a}\n")
     with pytest.raises(ConfigError, match="style 'a' is defined twice"):
         load_config(path, environ={})
+
+
+def test_models_list_names_the_default_and_model_keeps_the_shared_settings(tmp_path):
+    path = write(
+        tmp_path,
+        """
+model:
+  device: cpu
+  max_batch: 2
+models:
+  - {name: turbo, id: stabilityai/sd-turbo, description: Fast drafts}
+  - {name: sdxl, id: stabilityai/stable-diffusion-xl-base-1.0, steps: 30, default: true}
+engine:
+  memory_budget: 20GiB
+queue:
+  model_switch_delay_s: 12
+styles:
+  - {name: poster, prompt: "poster of {prompt}", model: sdxl}
+""",
+    )
+    config = load_config(path, environ={})
+    assert [entry.name for entry in config.catalogue] == ["sdxl", "turbo"]  # the default first
+    assert config.engine.memory_budget == 20 * 2**30 and config.queue.model_switch_delay_s == 12
+    assert config.model.max_batch == 2 and config.styles[0].model == "sdxl"
+
+
+def test_a_lone_model_section_is_a_catalogue_of_one_named_without_the_servers_path(tmp_path):
+    (tmp_path / "weights").mkdir()
+    config = load_config(write(tmp_path, f"model:\n  id: {tmp_path / 'weights'}\n  steps: 4\n"), environ={})
+    [entry] = config.catalogue
+    assert entry.name == "weights" and entry.id == str(tmp_path / "weights") and entry.steps == 4 and entry.default
+
+
+def test_models_mistakes_are_explained(tmp_path):
+    path = write(
+        tmp_path,
+        """
+model:
+  id: stabilityai/sd-turbo
+models:
+  - {name: a, id: x}
+""",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [problem] = caught.value.problems
+    assert "model.id and models: both describe a model" in problem and "got" not in problem
+    for text, expected in [
+        ("models:\n  - {name: a, id: x}\n  - {name: a, id: y}\n", "models: a defined twice"),
+        ("models:\n  - {name: a, id: x, default: true}\n  - {name: b, id: y, default: true}\n", "only one entry"),
+        ("styles:\n  - {name: s, model: nope}\n", "style 's' names the model 'nope', which is not configured"),
+        ("engine:\n  memory_budget: lots\n", "must be a size like 24GiB"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text), environ={})
+        assert expected in caught.value.problems[0], caught.value.problems

@@ -70,3 +70,60 @@ def test_remove_takes_a_job_out_and_an_emptied_line_loses_its_turn() -> None:
     assert names(lines) == ["a1", "c1"] and len(lines) == 2 and lines.images == 2
     lines.push(Item("b2", 2))  # back in line: their turn is the last one
     assert names(lines) == ["a1", "c1", "b2"]
+
+
+@dataclass
+class StayOn:
+    """A Preference like the queue's: jobs with ``key`` first, unless one named in ``overdue`` may wait no longer."""
+
+    key: str
+    overdue: frozenset[str] = frozenset()
+
+    def wants(self, item: Item) -> bool:
+        return item.batch_key == self.key
+
+    def due(self, item: Item) -> bool:
+        return item.name in self.overdue
+
+
+def test_a_preference_starts_the_batch_at_the_first_wanted_job_and_passed_users_keep_their_turn() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "sd"), Item("d1", 4, "flux"),
+                     Item("b2", 2, "flux"))
+    prefer = StayOn("flux")
+    assert names(lines.take(4, prefer)) == ["b1", "d1", "b2"]
+    assert names(lines) == ["a1", "c1"]  # a's turn is still first
+    assert names(lines.take(4, prefer)) == ["a1", "c1"]  # nothing wanted left: plain round-robin
+
+
+def test_a_preference_takes_a_persons_first_wanted_job_behind_their_head_of_another_model() -> None:
+    jobs = (Item("a1", 1, "sd"), Item("a2", 1, "flux"), Item("b1", 2, "sd"), Item("a3", 1, "flux"))
+    assert names(lines_of(*jobs).take(4)) == ["a1", "b1"]  # plain round-robin: each line strictly in order
+    lines = lines_of(*jobs)
+    assert names(lines.take(4, StayOn("flux"))) == ["a2", "a3"]  # a's flux jobs, in their order
+    assert names(lines) == ["b1", "a1"]  # a had a turn: b goes first now
+
+
+def test_a_due_job_goes_first_and_due_jobs_fill_the_batch_first() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("b2", 2, "flux"), Item("b3", 2, "flux"))
+    assert names(lines.take(1, StayOn("flux"))) == ["b1"]
+    assert names(lines.take(1, StayOn("flux", frozenset({"a1"})))) == ["a1"]  # it may wait no longer
+    assert names(lines.take(1, StayOn("flux"))) == ["b2"]
+    crowd = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "sd"), Item("c1", 3, "sd"), Item("d1", 4, "sd"))
+    assert names(crowd.take(2, StayOn("flux", frozenset({"b1", "d1"})))) == ["b1", "d1"]  # not a1, in turn first
+    assert names(crowd) == ["a1", "c1"]
+
+
+def test_due_jobs_of_the_wanted_group_go_before_due_jobs_of_another() -> None:
+    lines = lines_of(Item("a1", 1, "sd"), Item("b1", 2, "flux"), Item("c1", 3, "flux"))
+    prefer = StayOn("flux", frozenset({"a1", "b1", "c1"}))  # every job has waited its share
+    assert names(lines.take(4, prefer)) == ["b1", "c1"]  # due, and no switch needed for them
+    assert names(lines.take(4, prefer)) == ["a1"]  # then the due job of the other model, before anything else
+
+
+def test_plain_lists_the_round_robin_batches_and_takes_nothing() -> None:
+    jobs = (Item("a1", 1, "sd"), Item("a2", 1, "flux"), Item("b1", 2, "flux"), Item("c1", 3, "sd"))
+    lines = lines_of(*jobs)
+    assert [names(batch) for batch in lines.plain(4)] == [["a1", "c1"], ["b1", "a2"]]
+    assert names(lines) == ["a1", "b1", "c1", "a2"] and len(lines) == 4 and lines.images == 4
+    again = lines_of(*jobs)
+    assert [names(again.take(4)) for _ in range(2)] == [["a1", "c1"], ["b1", "a2"]]

@@ -134,6 +134,12 @@ async def test_metrics_count_jobs_batches_and_discord_rate_limits(ops: Ops) -> N
     assert value("imagebot_discord_rate_limits_total") >= 1
     assert value(r'imagebot_discord_http_errors_total\{status="429"\}') >= 1
     assert value("imagebot_event_loop_lag_count") > 10
+    # Per model, under its configured name (the lone model: section is named after its directory).
+    model = re.search(r'^imagebot_model_loads\{model="([^"]+)"\} 1\.0$', text, re.MULTILINE)
+    assert model, text
+    assert value(rf'imagebot_model_on_device\{{model="{model.group(1)}"\}}') == 1
+    assert value(rf'imagebot_model_seconds_per_image_count\{{model="{model.group(1)}"\}}') >= 1
+    assert value(rf'imagebot_model_queue_depth\{{model="{model.group(1)}"\}}') == 0
     assert 0 <= value("imagebot_gateway_latency_seconds") < 5
     assert "imagebot_gpu_memory_allocated_bytes" not in text  # CPU only: no CUDA gauge
     ops.emu.assert_no_violations()

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,12 @@ class InstantBackend:
 
     def plan(self, request: GenerationRequest) -> Plan:
         return resolve_plan(request, self.defaults, STYLES, "", "instant")
+
+    def warm_model(self) -> str | None:
+        return None
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
 
     async def run(self, plans, on_progress, is_cancelled):
         self.batches.append(list(plans))
@@ -244,6 +251,105 @@ async def test_a_single_job_waits_at_most_one_batch_behind_a_flood(storage: Stor
     assert [r for r in ran if r != single.request.id] == [j.request.id for j in flood]  # A's own order is kept
 
 
+class TwoModelBackend(InstantBackend):
+    """Plans on the model the request names; the model of the last batch is the warm one, a switch costs 10 s."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.loaded: str | None = None
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        return resolve_plan(request, self.defaults, STYLES, "", request.model)
+
+    def warm_model(self) -> str | None:
+        return self.loaded
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0 if model == self.loaded else 10.0
+
+    async def run(self, plans, on_progress, is_cancelled):
+        self.loaded = plans[0].model
+        return await super().run(plans, on_progress, is_cancelled)
+
+
+@pytest.mark.parametrize("delay", [0, 60])
+async def test_batches_of_the_loaded_model_go_first_within_the_switch_delay(storage: Storage, delay: float) -> None:
+    clock = Clock()
+    backend, recorder = TwoModelBackend(max_batch=1, clock=clock, seconds_per_image=5), Recorder()
+    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=delay)
+    for round_ in range(3):
+        for user, model in ((1, "sd"), (2, "flux"), (3, "sd")):
+            await queue.submit(job(user, f"{model} {round_}", model=model))
+    backend.loaded = "flux"
+    [(first, _place, eta)] = [row for row in queue.positions() if row[1] == 1]
+    assert first.request.model == "sd" and eta == pytest.approx(10 + 2)  # a load, then one image at 2 s
+    await queue.start()
+    await recorder.wait(9)
+    await queue.stop()
+    models = [batch[0].model for batch in backend.batches]
+    if delay == 0:  # pure round-robin: the models alternate
+        assert models == ["sd", "flux", "sd", "sd", "flux", "sd", "sd", "flux", "sd"]
+    else:  # the loaded flux goes first, then all of sd: one switch (each batch takes 5 s, well within 60)
+        assert models == ["flux", "flux", "flux", "sd", "sd", "sd", "sd", "sd", "sd"]
+    assert queue.depth_by_model() == {} and set(queue.model_seconds) == {"sd", "flux"}
+
+
+async def test_a_job_passed_over_for_the_loaded_model_waits_no_longer_than_the_delay(storage: Storage) -> None:
+    clock = Clock()
+    backend, recorder = TwoModelBackend(max_batch=1, clock=clock, seconds_per_image=5), Recorder()
+    queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=22)
+    await queue.submit(job(1, "the odd one", model="sd"))
+    for index in range(8):
+        await queue.submit(job(2 + index, f"flux {index}", model="flux"))
+    backend.loaded = "flux"
+    await queue.start()
+    await recorder.wait(9)
+    await queue.stop()
+    models = [batch[0].model for batch in backend.batches]
+    # its turn was at 0 s, so it is due by 22 s; passed over at 0 s and 5 s; at 10 s, after another batch (5 s) and
+    # a load (10 s) it would be too late: it goes, 10 s after its turn
+    assert models.index("sd") == 2
+
+
+class LoadingBackend(TwoModelBackend):
+    """TwoModelBackend whose loads take their 10 s on the test clock; records when each prompt's batch began."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.began: dict[str, float] = {}
+
+    async def run(self, plans, on_progress, is_cancelled):
+        assert self.clock is not None
+        for plan in plans:
+            self.began[plan.recipes[0].prompt] = self.clock.now
+        if plans[0].model != self.loaded:
+            self.clock.now += 10
+        return await super().run(plans, on_progress, is_cancelled)
+
+
+async def test_no_job_starts_later_than_under_round_robin_by_more_than_the_delay(tmp_path: Path) -> None:
+    """Every job, not only those at the head of a line: people whose jobs mix models, the later ones included."""
+    began, switches = {}, {}
+    for delay in (0, 20):
+        clock = Clock()
+        backend, recorder = LoadingBackend(max_batch=2, clock=clock, seconds_per_image=5), Recorder()
+        async with Storage(tmp_path / str(delay)) as storage:
+            queue = make_queue(storage, backend, recorder, clock, model_switch_delay_s=delay)
+            for round_ in range(4):
+                for user in range(1, 6):
+                    model = ("sd", "flux")[(user * round_ + user) % 3 == 0]
+                    await queue.submit(job(user, f"{user}.{round_}", model=model))
+            backend.loaded = "sd"
+            await queue.start()
+            await recorder.wait(20)
+            await queue.stop()
+        began[delay] = backend.began
+        models = [batch[0].model for batch in backend.batches]
+        switches[delay] = sum(a != b for a, b in pairwise(models))
+    assert switches[20] < switches[0]
+    assert max(began[20][prompt] - began[0][prompt] for prompt in began[0]) <= 20
+
+
 async def test_batches_take_compatible_heads_across_users(storage: Storage) -> None:
     backend, recorder = InstantBackend(max_batch=4), Recorder()
     queue = make_queue(storage, backend, recorder)
@@ -385,7 +491,7 @@ class Outcomes:
         self.outcomes: list[str] = []
 
     def batch_started(self, jobs, images, started) -> None: ...
-    def batch_finished(self, made, seconds) -> None: ...
+    def batch_finished(self, made, seconds, model) -> None: ...
 
     def job_finished(self, outcome: str) -> None:
         self.outcomes.append(outcome)
@@ -453,7 +559,7 @@ async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(sto
 
     backend, recorder, delivery = InstantBackend(max_batch=1), Recorder(), Unreachable()
     queue = make_queue(storage, backend, recorder)
-    service = GenerationService(storage, backend, queue, STYLES, delivery, set())  # type: ignore[arg-type]
+    service = GenerationService(storage, backend, queue, STYLES, delivery, set(), [])  # type: ignore[arg-type]
     delivering, deliver = asyncio.Event(), asyncio.Event()
 
     async def slow_result(job: Job, images: list[StoredImage]) -> None:
@@ -517,7 +623,7 @@ async def test_a_hung_pipeline_call_fails_its_jobs_and_asks_for_a_restart(storag
     backend, recorder, hangs = HangingBackend(max_batch=1), Recorder(), []
     queue = make_queue(storage, backend, recorder, job_timeout_s=0.1)
     queue._on_hang = lambda: hangs.append(queue.hung)
-    service = GenerationService(storage, backend, queue, STYLES, Unreachable(), set())  # type: ignore[arg-type]
+    service = GenerationService(storage, backend, queue, STYLES, Unreachable(), set(), [])  # type: ignore[arg-type]
     stuck, waiting = await queue.submit(job(1, "stuck")), await queue.submit(job(2, "next in line"))
     await queue.start()
     await recorder.wait(1)

@@ -225,6 +225,12 @@ class OutageBackend:
     def plan(self, request: GenerationRequest):
         return self.local.plan(request)
 
+    def warm_model(self) -> str | None:
+        return self.local.warm_model()
+
+    def switch_cost(self, model: str) -> float:
+        return self.local.switch_cost(model)
+
     async def run(self, plans, on_progress=None, is_cancelled=None):
         if not self.lost.is_set():
             self.down = True

@@ -66,6 +66,10 @@ def progress_text(job: Job, step: int, total: int) -> str:
     return f"{headline(job)}\n🎨 Generating… {progress_bar(step, total)}"
 
 
+def loading_text(job: Job, model: str) -> str:
+    return f"{headline(job)}\n⏳ Loading model {model}… (it was not on the GPU; the images start right after)"
+
+
 def preview_file(preview: Image.Image) -> discord.File:
     buffer = io.BytesIO()
     preview.convert("RGB").save(buffer, format="JPEG", quality=70)
@@ -76,6 +80,7 @@ def preview_file(preview: Image.Image) -> discord.File:
 def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
     recipe = images[0].recipe
     embed = discord.Embed(colour=discord.Colour.blurple())
+    embed.add_field(name="Model", value=str(recipe.get("model")))
     seeds = ", ".join(str(image.recipe.get("seed")) for image in images)
     embed.add_field(name="Style", value=recipe.get("style") or "none")
     embed.add_field(name="Seed" if len(images) == 1 else "Seeds", value=seeds or "?")

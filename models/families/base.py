@@ -96,8 +96,24 @@ class Family:
         return [pipe for pipe in (self.txt2img, self.img2img_pipe) if pipe is not None]
 
     def to(self, device: torch.device) -> None:
+        """Move every pipeline's modules; the pool also calls it to park an idle model in host memory and back."""
         for pipe in self.pipelines():
             pipe.to(device)
+        self.device = device  # prompts are encoded and noise is drawn where the modules are
+
+    def weight_bytes(self) -> int:
+        """Bytes of every module's parameters and buffers, each shared module once: what the model takes on a device.
+
+        Measured from the modules rather than the process, because host memory figures (RSS) move with allocator
+        caches and lazily mapped files, and the memory budget needs the model's own size.
+        """
+        seen: dict[int, torch.nn.Module] = {}
+        for pipe in self.pipelines():
+            for component in pipe.components.values():
+                if isinstance(component, torch.nn.Module):
+                    seen.setdefault(id(component), component)
+        return sum(tensor.numel() * tensor.element_size() for module in seen.values()
+                   for tensor in (*module.parameters(), *module.buffers()))
 
     def enable_memory_savers(self) -> None:
         """Decode one image at a time where there is a VAE: peak memory stays flat with the batch size, and an

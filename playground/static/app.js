@@ -666,6 +666,22 @@ function queryChoices() {
   }, 150);
 }
 
+async function queryModels() {
+  // /imagine's model option, autocompleted by the bot like Discord's client would: offered as the field's datalist.
+  const query = new URLSearchParams({ name: state.name, prompt: $("#prompt").value, model: $("#model").value, focused: "model" });
+  try {
+    const data = await api(`/api/autocomplete?${query}`);
+    $("#model-choices").replaceChildren(...data.choices.map((choice) => {
+      const option = document.createElement("option");
+      option.value = choice.value;
+      option.label = choice.name;
+      return option;
+    }));
+  } catch (error) {
+    $("#composer-error").textContent = error.message;
+  }
+}
+
 function moveChoice(step) {
   const items = $("#ac-items").querySelectorAll(".ac-item");
   if (!items.length) return;
@@ -692,7 +708,7 @@ async function submit(event) {
   try {
     // The server takes a multipart upload only with this header, which another site's form cannot send.
     await api("/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
-    for (const id of ["prompt", "style", "negative", "seed"]) $(`#${id}`).value = "";
+    for (const id of ["prompt", "style", "model", "negative", "seed"]) $(`#${id}`).value = "";
     $("#image").value = "";
     updateFileName();
   } catch (e) {
@@ -726,6 +742,8 @@ function init() {
   $("#name").addEventListener("keydown", (event) => { if (event.key === "Enter") $("#name").blur(); });
   $("#composer").addEventListener("submit", submit);
   $("#style").addEventListener("input", queryChoices);
+  $("#model").addEventListener("focus", queryModels);
+  $("#model").addEventListener("input", queryModels);
   $("#style").addEventListener("focus", queryChoices);
   $("#style").addEventListener("blur", () => setTimeout(hideChoices, 100));
   $("#style").addEventListener("keydown", (event) => {
