@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 STYLES_PER_PAGE = 25  # an embed holds at most 25 fields
 MAX_LISTED_JOBS = 5  # one cancel button per job, five to a row
 WHERE = {"device": "🟢 loaded", "host": "🟡 in memory, loads in seconds", "unloaded": "⚪ loads on first use",
-         "replicas": "🟢 on its own servers"}
+         "replicas": "🟢 on its own servers", "unavailable": "🔴 unavailable (could not be loaded)"}
 
 
 HELP = """\

@@ -13,8 +13,9 @@ from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, Pro
 
 __all__ = ["Backend", "BackendUnavailable", "ModelStatus", "ModelUnavailable", "ServerLost"]
 
-Residence = Literal["device", "host", "unloaded", "replicas"]
-"""Where a model's weights are: on the GPU (or in RAM on a CPU), parked in host memory, not loaded, or on Ray."""
+Residence = Literal["device", "host", "unloaded", "replicas", "unavailable"]
+"""Where a model's weights are: on the GPU (or in RAM on a CPU), parked in host memory, not loaded, on Ray, or
+nowhere (it could not be loaded at start: its requests are refused, the other models serve)."""
 
 
 @dataclass(frozen=True)

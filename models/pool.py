@@ -64,7 +64,7 @@ class _Slot:
 
     settings: EngineSettings
     engine: Engine | None
-    defaults: ModelDefaults
+    defaults: ModelDefaults | None  # None: it could not be read at start (``failure`` says why)
     family: str
     design: str
     size: int  # weight bytes
@@ -73,9 +73,12 @@ class _Slot:
     loads: int = 0
     switches: int = 0
     load_seconds: float = 0.0
+    failure: str | None = None
 
     @property
     def where(self) -> Residence:
+        if self.failure is not None:
+            return "unavailable"
         if self.engine is None:
             return "unloaded"
         return "device" if self.engine.on_device else "host"
@@ -110,13 +113,22 @@ class ModelPool:
              loader: Loader = load_engine, host_free: Callable[[], int] = host_available) -> ModelPool:
         """Read every model once (blocking): the others into host memory, then the default onto the device.
 
-        Raises ModelLoadError (one line) when a model cannot be loaded, or is larger than the budget on its own.
+        Raises ModelLoadError (one line) when the default model cannot be loaded, or a model is larger than the
+        budget on its own. Another model that cannot be read is logged and marked unavailable: its requests are
+        refused with a message, and the rest of the bot serves the others.
         """
         slots: dict[str, _Slot] = {}
         by_name = {entry.label: entry for entry in settings}
         for entry in [*(s for s in settings if s.label != default), by_name[default]]:
             started = time.monotonic()
-            engine = loader(entry, styles, on_host=entry.label != default)
+            try:
+                engine = loader(entry, styles, on_host=entry.label != default)
+            except ModelLoadError as error:
+                if entry.label == default:
+                    raise
+                log.error("model %s is unavailable: %s", entry.label, error)
+                slots[entry.label] = _Slot(entry, None, None, "?", "?", 0, failure=str(error))
+                continue
             slot = slots[entry.label] = _slot(entry, engine)
             slot.load_seconds = time.monotonic() - started  # the ETA's first guess at what a switch to it costs
             if budget is not None and slot.size > budget:
@@ -141,10 +153,15 @@ class ModelPool:
         return [self.default, *(name for name in self._slots if name != self.default)]
 
     def defaults(self, name: str | None = None) -> ModelDefaults:
-        return self._slots[name or self.default].defaults
+        defaults = self._slots[name or self.default].defaults
+        assert defaults is not None, "an unavailable model has no defaults"
+        return defaults
 
     def plan(self, request: GenerationRequest) -> Plan:
         slot = self._slots[resolve_model(request, self.styles, self.names)]
+        if slot.defaults is None:
+            raise ValueError(f"The model '{slot.settings.label}' is unavailable: it could not be loaded when the bot "
+                             "started (the operators' log says why). Pick another (see /models).")
         return resolve_plan(request, slot.defaults, self.styles, self.default_negative, slot.settings.label,
                             max_count=slot.settings.max_count)
 

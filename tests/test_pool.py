@@ -98,6 +98,22 @@ def test_a_model_that_fails_to_load_fails_only_its_jobs(cache: Path, sizes: dict
     assert images(done)[0].recipe.model == "sd"
 
 
+def test_a_model_that_cannot_be_read_at_start_leaves_the_others_serving(cache: Path) -> None:
+    def gated(entry: EngineSettings, styles: StyleBook, **options: bool):
+        if entry.label == "pixart":
+            raise ModelLoadError("Cannot load model 'PixArt-alpha/x': the repository is gated")
+        return load_engine(entry, styles, **options)
+
+    pool = ModelPool.open(settings(cache), STYLES, default="sd", budget=None, loader=gated)
+    assert [(status.name, status.where) for status in pool.models()] == [("sd", "device"), ("pixart", "unavailable")]
+    with pytest.raises(ValueError, match="The model 'pixart' is unavailable"):
+        pool.plan(GenerationRequest("a fox", model="pixart"))
+    [done] = pool.generate([pool.plan(GenerationRequest("a fox", model="sd"))])
+    assert images(done)[0].recipe.model == "sd"
+    with pytest.raises(ModelLoadError, match="gated"):  # the default model is what the bot is for: it must load
+        ModelPool.open(settings(cache), STYLES, default="pixart", budget=None, loader=gated)
+
+
 def test_a_model_larger_than_the_whole_budget_is_refused_at_start(cache: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"more than the whole engine\.memory_budget"):
         ModelPool.open(settings(cache)[:1], STYLES, default="sd", budget=1024)
