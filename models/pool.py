@@ -105,7 +105,8 @@ class ModelPool:
     @classmethod
     def of(cls, engine: Engine) -> ModelPool:
         """One model already loaded (scripts, tests, the single ``model:`` section loaded by the caller)."""
-        settings = EngineSettings(model_id=engine.model_id, name=engine.name, max_batch=engine.max_batch)
+        settings = EngineSettings(model_id=engine.model_id, name=engine.name, max_batch=engine.max_batch,
+                                  max_count=engine.max_count, default_negative=engine.default_negative)
         return cls({engine.name: _slot(settings, engine)}, default=engine.name, styles=engine.styles, budget=None)
 
     @classmethod

@@ -179,3 +179,12 @@ def test_on_a_gpu_idle_models_move_to_host_memory_or_are_unloaded_when_it_is_sho
     assert [s.where for s in pool.models()] == ["device", "unloaded", "device"]
     [again] = pool.generate([pool.plan(GenerationRequest("x", model="b"))])  # read from disk again
     assert again == [] and pool.models()[1].where == "device" and pool.models()[1].loads == 2
+
+
+def test_a_pool_of_one_plans_like_its_engine(cache: Path) -> None:
+    engine = load_engine(replace(settings(cache)[0], default_negative="lowres", max_count=2), STYLES)
+    pool = ModelPool.of(engine)
+    request = GenerationRequest("a fox", negative="dogs", seed=1)
+    assert pool.plan(request).negative == engine.plan(request).negative == "dogs, lowres"
+    with pytest.raises(ValueError, match="1 to 2 images"):
+        pool.plan(GenerationRequest("a fox", count=3))
