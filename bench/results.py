@@ -100,6 +100,12 @@ class InstantEngine:
     def set_default_negative(self, negative: str) -> None:
         return None
 
+    def warm_model(self) -> str | None:
+        return None  # one model: every batch starts as soon as any would
+
+    def switch_cost(self, model: str) -> float:
+        return 0.0
+
     async def start(self) -> None:
         return None
 
