@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -170,12 +170,9 @@ class Family:
             return self.call(spec, on_step, call)
         images: list[Image.Image] = []
         for index in range(len(spec.seeds)):
-            single = CallSpec(
-                prompts=spec.prompts[index:index + 1], negatives=spec.negatives[index:index + 1],
-                seeds=spec.seeds[index:index + 1], steps=spec.steps, guidance=spec.guidance, width=spec.width,
-                height=spec.height, strength=spec.strength,
-                init_images=None if spec.init_images is None else spec.init_images[index:index + 1],
-            )
+            one = slice(index, index + 1)
+            single = replace(spec, prompts=spec.prompts[one], negatives=spec.negatives[one], seeds=spec.seeds[one],
+                             init_images=None if spec.init_images is None else spec.init_images[one])
             images.extend(self.call(single, on_step, call))
         return images
 
