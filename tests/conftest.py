@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,25 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random pipeline, saved once per test session and loaded by tests through from_pretrained."""
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Each family's tiny random model (or the tiny upscaler file), written once per test session on first use and
+    loaded by tests through from_pretrained (spandrel) like a real one. Tests read them, never change them."""
     from models.tiny import write_tiny_pipeline
 
-    return write_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
+    written: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in written:
+            written[family] = write_tiny_pipeline(tmp_path_factory.mktemp(f"tiny-{family}"), family)
+        return written[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model: Callable[[str], Path]) -> Path:
+    """The tiny Stable Diffusion pipeline, the model most tests run on."""
+    return tiny_model("sd")
 
 
 @pytest.fixture

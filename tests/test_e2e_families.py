@@ -13,16 +13,15 @@ import pytest
 
 from fakediscord import FakeDiscord
 from models.images import read_metadata
-from models.tiny import write_tiny_pipeline
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(240)
 
 
 async def test_imagine_on_tiny_kandinsky_gives_a_grid_of_four_with_upscale_and_variation_buttons(
-    emulator: FakeDiscord, tmp_path: Path
+    emulator: FakeDiscord, tiny_model, tmp_path: Path
 ) -> None:
-    model_dir = write_tiny_pipeline(tmp_path / "tiny-kandinsky", "kandinsky")
+    model_dir = tiny_model("kandinsky")
     bot = BotUnderTest(emulator, bot_config(emulator, model_dir, tmp_path / "data"), tmp_path)
     await bot.start()
     try:
@@ -48,12 +47,12 @@ async def test_imagine_on_tiny_kandinsky_gives_a_grid_of_four_with_upscale_and_v
     emulator.assert_no_violations()
 
 
-async def test_imagine_with_deepfloyd_if(emulator: FakeDiscord, tmp_path: Path) -> None:
+async def test_imagine_with_deepfloyd_if(emulator: FakeDiscord, tiny_model, tmp_path: Path) -> None:
     """Both IF stages load from the model directory (stage II from stage_2/) and one /imagine makes a grid."""
     def labels(message) -> list[str]:
         return [button.get("label") or button.get("emoji", {}).get("name") for button in message.buttons()]
 
-    model_dir = write_tiny_pipeline(tmp_path / "tiny-if", "if")
+    model_dir = tiny_model("if")
     config = bot_config(emulator, model_dir, tmp_path / "data",
                         model={"id": str(model_dir), "steps": 3, "warmup": False, "max_batch": 4})
     bot = BotUnderTest(emulator, config, tmp_path)

@@ -20,7 +20,6 @@ from bot.config import StorageConfig
 from bot.storage import Storage
 from fakediscord import FakeDiscord
 from models.images import read_metadata
-from models.tiny import write_tiny_pipeline
 from tests.harness import BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,7 +36,7 @@ async def emu():
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e-imagine")
     config = bot_config(
         emu,
@@ -48,7 +47,7 @@ async def bot(emu, tiny_model_dir, tmp_path_factory):
         model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "preview_every": 1},
         moderation={"banned_terms": ["gore", "blood bath"],
                     "channels": {emu.guild_id: {"deny": [emu.denied.id]}}},
-        upscaler={"model": str(write_tiny_pipeline(workdir / "upscaler", "esrgan")), "tile": 32},
+        upscaler={"model": str(tiny_model("esrgan")), "tile": 32},
     )
     process = BotUnderTest(emu, config, workdir)
     await process.start()

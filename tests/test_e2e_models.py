@@ -14,7 +14,6 @@ from models.engine import load_engine
 from models.images import read_metadata
 from models.settings import EngineSettings
 from models.styles import StyleBook
-from models.tiny import write_tiny_pipeline
 from tests.harness import TEST_STYLES, BotUnderTest, bot_config
 
 pytestmark = pytest.mark.timeout(300)
@@ -37,9 +36,9 @@ def recipe_of(emulator: FakeDiscord, message) -> dict:
 
 
 async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
-    emulator: FakeDiscord, tiny_model_dir: Path, tmp_path: Path
+    emulator: FakeDiscord, tiny_model_dir: Path, tiny_model, tmp_path: Path
 ) -> None:
-    pixart_dir = write_tiny_pipeline(tmp_path / "tiny-pixart", "pixart")
+    pixart_dir = tiny_model("pixart")
     sizes = {name: load_engine(EngineSettings(model_id=str(path), device="cpu", warmup=False),
                                StyleBook([])).weight_bytes()
              for name, path in (("sd", tiny_model_dir), ("pixart", pixart_dir))}

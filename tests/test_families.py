@@ -16,14 +16,14 @@ from models import families
 from models.engine import Engine
 from models.plan import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
-from models.tiny import BUILDERS, write_tiny_pipeline
+from models.tiny import BUILDERS
 
 STEPS = 3
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    directory = write_tiny_pipeline(tmp_path_factory.mktemp(f"tiny-{request.param}"), request.param)
+def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
+    directory = tiny_model(request.param)
     return Engine.load(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
                        styles=StyleBook([]), default_negative="lowres", steps=STEPS)
 

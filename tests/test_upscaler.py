@@ -21,7 +21,6 @@ from models.engine import Engine
 from models.images import RECIPE_CHUNK, read_metadata, write_recipe_png
 from models.plan import GenerationRequest, JobCancelled, ModelLoadError, resolve_plan, upscaled_size
 from models.styles import StyleBook
-from models.tiny import write_tiny_pipeline
 from models.tiny.esrgan import state_dict
 from models.upscaler import Upscaler
 from tests.test_cli import run_cli
@@ -30,8 +29,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def esrgan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_pipeline(tmp_path_factory.mktemp("esrgan"), "esrgan")
+def esrgan(tiny_model) -> Path:
+    return tiny_model("esrgan")
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
