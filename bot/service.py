@@ -16,6 +16,7 @@ from bot.backends import build_backend
 from bot.queue import JobQueue, QueueObserver
 from bot.storage import Job, Storage, StoredImage
 from models.styles import StyleBook
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
@@ -158,17 +159,17 @@ class GenerationService:
         """(place, seconds to wait) of a queued job; place 0 while it runs; None when it is not in the queue."""
         return self.queue.position(job_id)
 
-    async def cancel(self, job_id: str, user_id: int) -> str:
+    async def cancel(self, job_id: str, user_id: int) -> Text:
         """Cancel someone's own job; the answer is for them."""
         job = await self.storage.get_job(job_id)
         if job is None:
-            return "I can't find that request."
+            return Text("I can't find that request.")
         if job.user_id != user_id:
-            return "Only the person who asked for this can cancel it."
+            return Text("Only the person who asked for this can cancel it.")
         if not await self.queue.cancel(job_id, user_id):
-            return "That request has already finished; there is nothing left to cancel."
+            return Text("That request has already finished; there is nothing left to cancel.")
         await self._show_cancelled(job)
-        return "Cancelled."
+        return Text("Cancelled.")
 
     async def _show_cancelled(self, job: Job) -> None:
         """Mark a cancelled job's message; the job is cancelled whatever Discord says, so a failed edit is only

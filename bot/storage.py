@@ -30,6 +30,7 @@ from PIL import Image
 from bot.encoding import in_encoder
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
@@ -75,7 +76,7 @@ class JobGone(LookupError):
 class ImageNotFound(LookupError):
     """No such image: a made-up id, or the owner asked the bot to forget their images. The message is for people."""
 
-    def __init__(self, message: str = "I can't find that image any more.") -> None:
+    def __init__(self, message: str = Text("I can't find that image any more.")) -> None:
         super().__init__(message)
         self.message = message
 
@@ -83,7 +84,7 @@ class ImageNotFound(LookupError):
 class ImageExpired(ImageNotFound):
     """The image existed but housekeeping deleted it after ``storage.image_ttl_hours``."""
 
-    def __init__(self, message: str = "This image has expired.") -> None:
+    def __init__(self, message: str = Text("This image has expired.")) -> None:
         super().__init__(message)
 
 
@@ -116,6 +117,9 @@ class Job:
     delivered: bool = False
     attempts: int = 0
     delivery_attempts: int = 0
+    locale: str | None = None
+    """The requester's Discord locale, for the messages about the job (``bot.i18n``). Known while this process
+    runs; not stored, so a job resumed after a restart speaks English."""
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -426,7 +430,7 @@ class Storage:
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
-            raise ImageExpired("The picture this was made from has expired.")
+            raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
         return Job(

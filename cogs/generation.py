@@ -21,11 +21,13 @@ import discord
 from discord.ext import commands
 
 from bot.encoding import in_encoder
+from bot.i18n import t, translate
 from bot.queue import DeliveryFailed
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import results
 from cogs.utils.buttons import cancel_view, result_view, single_view
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -89,7 +91,8 @@ class Generation(commands.Cog):
         self.live.pop(job_id, None)
 
     async def on_cancelled(self, job: Job) -> None:
-        await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n" + t(job.locale, "🚫 Cancelled."),
+                         attachments=[], view=None)
         self.live.pop(job.id, None)
 
     # -- delivery ---------------------------------------------------------------------------------------------------
@@ -161,12 +164,13 @@ class Generation(commands.Cog):
         # 2 s (over Discord's global 50 requests/s with ~100 waiting): only the front of the line updates that often.
         interval = EDIT_INTERVAL_S * (2 if position <= FRONT_OF_LINE else 15)
         if time.monotonic() - live.last_edit >= interval:
-            await self._edit(job, content=results.queued_text(job, position, eta), view=cancel_view(job.id))
+            await self._edit(job, content=results.queued_text(job, position, eta), view=cancel_view(job.id, job.locale))
 
     async def on_progress(self, job: Job, progress: Progress) -> None:
         live = self._live(job)
         if progress.loading is not None:  # before any step: says why the first step takes a while
-            await self._edit(job, content=results.loading_text(job, progress.loading), view=cancel_view(job.id))
+            await self._edit(job, content=results.loading_text(job, progress.loading),
+                             view=cancel_view(job.id, job.locale))
             return
         last_step = progress.step >= progress.total
         # The first progress edit always goes out (even right after a position edit): it is the moment the person
@@ -177,7 +181,7 @@ class Generation(commands.Cog):
         fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
         if progress.preview is not None:
             fields["attachments"] = [await in_encoder(results.preview_file, progress.preview)]
-        if await self._edit(job, view=cancel_view(job.id), **fields):
+        if await self._edit(job, view=cancel_view(job.id, job.locale), **fields):
             live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
@@ -194,12 +198,12 @@ class Generation(commands.Cog):
         try:
             file = await encode()
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
-            await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
+            await self.on_failure(job, Text("The image is too large to attach in this channel, even compressed."))
             return
         if job.kind in results.SINGLE_KINDS:
             # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
             service = self.bot.generation
-            view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
+            view = single_view(job.id, 0, service.upscale_factor if service is not None else None, job.locale)
         else:
             view = result_view(job.id, len(images))
         embed = results.recipe_embed(job, images)
@@ -245,9 +249,11 @@ class Generation(commands.Cog):
 
     async def on_failure(self, job: Job, message: str) -> None:
         """Mark the message failed and tell the person why: privately while the interaction lives, else (a failure
-        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them."""
-        failed = f"{results.headline(job)}\n❌ This request failed."
+        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them. ``message`` is
+        a ``Text`` from the queue, said in their language."""
+        failed = f"{results.headline(job)}\n" + t(job.locale, "❌ This request failed.")
         await self._edit(job, final=True, content=failed, attachments=[], view=None)
+        message = translate(job.locale, message)
         self.live.pop(job.id, None)
         if job.token is not None and job.can_respond(time.time()):
             try:
@@ -257,7 +263,8 @@ class Generation(commands.Cog):
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
         if job.channel_id is not None:
             await self.bot.get_partial_messageable(job.channel_id).send(
-                f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” failed: {message}",
+                f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” failed: {reason}",
+                                         prompt=results.short_prompt(job.request.prompt, 100), reason=message),
                 allowed_mentions=results.requester_only(job),
             )
 
@@ -266,8 +273,9 @@ class Generation(commands.Cog):
             return
         channel = self.bot.get_partial_messageable(job.channel_id)
         await channel.send(
-            f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
-            "while the bot was restarting. Please run /imagine again.",
+            f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” could not be finished while the bot was "
+                                     "restarting. Please run /imagine again.",
+                                     prompt=results.short_prompt(job.request.prompt, 100)),
             allowed_mentions=results.requester_only(job),
         )
 

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import GenerationUnavailable, reply_privately
+from bot.i18n import t
 from bot.messages import something_went_wrong
 from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
@@ -32,6 +33,7 @@ from cogs.utils.options import Rejected, imagine_request
 from models.images import InvalidImage, load_image
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -89,18 +91,19 @@ class Imagine(commands.Cog):
         """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models."""
         config = self.bot.config
         if self.generation.is_blocked(interaction.user.id):
-            raise Rejected("You can't use this bot right now. Ask a server admin if you think that's a mistake.")
+            raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
+                                "mistake."))
         if not channel_allowed(config.moderation.channels, interaction.guild_id, interaction.channel_id):
-            raise Rejected("Images can't be made in this channel. Try another channel on this server.")
+            raise Rejected(Text("Images can't be made in this channel. Try another channel on this server."))
         for text in texts:
             term = self.banned.find(text)
             if term is not None:
-                raise Rejected(f"Your prompt contains a blocked term (“{term}”). Please rephrase it.")
+                raise Rejected(Text("Your prompt contains a blocked term (“{term}”). Please rephrase it.", term=term))
         if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
-            raise Rejected(f"The style '{style.name}' can only be used in age-restricted channels.")
+            raise Rejected(Text("The style '{style}' can only be used in age-restricted channels.", style=style.name))
         entry = self.generation.model_entry(model)
         if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
-            raise Rejected(f"The model '{entry.name}' can only be used in age-restricted channels.")
+            raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -115,6 +118,7 @@ class Imagine(commands.Cog):
             application_id=interaction.application_id,
             token=interaction.token,
             interaction_created_at=interaction.created_at.timestamp(),
+            locale=interaction.locale.value,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -129,7 +133,7 @@ class Imagine(commands.Cog):
                                 prepare=prepare)
         where = generation.position(job.id)
         position = results.progress_text(job, 0, 1) if where is None else results.queued_text(job, *where)
-        view = cancel_view(job.id)
+        view = cancel_view(job.id, job.locale)
         if interaction.response.is_done():
             await interaction.edit_original_response(content=position, view=view)
         else:
@@ -189,7 +193,9 @@ class Imagine(commands.Cog):
 
             async def read_picture() -> None:
                 # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
-                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
+                await interaction.response.send_message(
+                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…")
+                )
                 async with self.downloads:
                     data = await fetch_attachment(
                         self.session,  # type: ignore[arg-type]
@@ -206,14 +212,13 @@ class Imagine(commands.Cog):
             await self.reject(interaction, error)
 
     async def reject(self, interaction: discord.Interaction, error: Exception) -> None:
-        message = error.reason if isinstance(error, Refused) else str(error)
         if interaction.response.is_done():
             # The public "queued" message must not stay behind for a request that will never run.
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException:
                 log.debug("could not delete the original response of %s", interaction.id)
-        await reply_privately(interaction, message)
+        await reply_privately(interaction, error)
 
     @imagine.autocomplete("style")
     async def style_autocomplete(
@@ -250,16 +255,12 @@ class Imagine(commands.Cog):
         try:
             await self._handle_button(interaction, action, job_id, index)
         except ImageExpired:
-            hours = self.bot.config.storage.image_ttl_hours
-            kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
-            await reply_privately(
-                interaction,
-                f"This image has expired: images are kept for {kept}, then deleted. "
-                "Run /imagine again (the recipe is in the message) to make it anew.",
-            )
+            await reply_privately(interaction, Text(
+                "This image has expired: images are kept for {kept}, then deleted. Run /imagine again (the recipe is "
+                "in the message) to make it anew.", kept=results.kept_for(self.bot.config.storage.image_ttl_hours),
+            ))
         except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError, GenerationUnavailable) as error:
-            message = error.reason if isinstance(error, Refused) else str(error)
-            await reply_privately(interaction, message)
+            await reply_privately(interaction, error)
         except Exception:
             log.exception("button %s on job %s failed", action, job_id)
             await reply_privately(interaction, something_went_wrong(interaction.id))
@@ -274,13 +275,13 @@ class Imagine(commands.Cog):
             return
         source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
         if source is None:
-            raise ImageNotFound("I can't find that request any more; it may have been deleted.")
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
         if action is not Action.UPSCALE and source.request.prompt in ("", PROMPT_REMOVED):
             # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
             # nothing new can be made from it, though its images can still be looked at while they are kept.
             if source.request.prompt:
-                raise ImageNotFound("Its prompt was removed at its author's request, so nothing new can be made "
-                                    "from it.")
+                raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
+                                         "made from it."))
             raise ImageExpired()
         # Every click is checked like a new /imagine: the channel or the person's standing may have changed since.
         style = generation.styles.get(source.request.style)
@@ -300,7 +301,7 @@ class Imagine(commands.Cog):
         """
         message = interaction.message
         if message is None:
-            raise Rejected("I can't find that message any more.")
+            raise Rejected(Text("I can't find that message any more."))
         metadata = message.interaction_metadata
         if metadata is not None:
             owner = metadata.user.id
@@ -308,7 +309,7 @@ class Imagine(commands.Cog):
             posted = await self.generation.storage.job_of_message(message.id)
             owner = posted.user_id if posted is not None else None
         if owner != interaction.user.id:
-            raise Rejected("Only the person who asked for this message can delete it.")
+            raise Rejected(Text("Only the person who asked for this message can delete it."))
         await interaction.response.defer()
         await message.delete()
 
@@ -317,11 +318,12 @@ class Imagine(commands.Cog):
         file = await asyncio.to_thread(
             results.stored_file, [stored], name=f"image-{index + 1}", max_bytes=interaction.filesize_limit
         )
+        shown = replace(source, locale=interaction.locale.value)  # for whoever clicked, in their language
         await interaction.response.send_message(
-            f"{results.headline(source)} — image {index + 1}",
+            f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=index + 1),
             file=file,
-            embed=results.recipe_embed(source, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor),
+            embed=results.recipe_embed(shown, [stored]),
+            view=single_view(source.id, index, self.generation.upscale_factor, shown.locale),
         )
 
     async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:

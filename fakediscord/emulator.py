@@ -413,17 +413,19 @@ class FakeDiscord:
         *,
         channel_id: int | None = None,
         timeout: float = 5.0,
+        locale: str = "en-US",
     ) -> list[dict[str, Any]]:
         """Type into option `focused` of `command`; returns the bot's choices ([{"name", "value"}, ...])."""
         data = self._command_data(command, options, channel_id or self.channel_id, focused=focused)
-        inter = await self._dispatch(4, user, data, channel_id=channel_id, command_name=command)
+        inter = await self._dispatch(4, user, data, channel_id=channel_id, command_name=command, locale=locale)
         await self.wait_until(lambda: inter.choices is not None, timeout, f"no autocomplete answer for {command}")
         return inter.choices or []
 
     async def click(
-        self, user: User, message: Message, custom_id: str, *, values: list[str] | None = None
+        self, user: User, message: Message, custom_id: str, *, values: list[str] | None = None, locale: str = "en-US"
     ) -> Interaction:
-        """Click the button (or choose `values` in the select) with `custom_id` on `message`."""
+        """Click the button (or choose `values` in the select) with `custom_id` on `message`; `locale` is the
+        clicking user's client language, as Discord sends it with every interaction."""
         if message.deleted:
             raise ValueError(f"message {message.id} was deleted")
         component = message.component(custom_id)
@@ -435,9 +437,11 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if values is not None or component["type"] != 2:
             data["values"] = list(values or [])
-        return await self._dispatch(3, user, data, channel_id=message.channel_id, message=message)
+        return await self._dispatch(3, user, data, channel_id=message.channel_id, message=message, locale=locale)
 
-    async def submit_modal(self, user: User, opened_by: Interaction, values: dict[str, str]) -> Interaction:
+    async def submit_modal(
+        self, user: User, opened_by: Interaction, values: dict[str, str], *, locale: str = "en-US"
+    ) -> Interaction:
         """Submit the modal the bot opened in answer to `opened_by`; `values` maps text input custom_id to text."""
         if opened_by.modal is None:
             raise ValueError(f"interaction {opened_by.id} did not open a modal")
@@ -445,7 +449,7 @@ class FakeDiscord:
             {"type": 1, "components": [{"type": 4, "custom_id": cid, "value": value}]} for cid, value in values.items()
         ]
         data = {"custom_id": opened_by.modal["custom_id"], "components": rows}
-        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id)
+        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id, locale=locale)
 
     def _command_data(
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
@@ -543,6 +547,8 @@ class FakeDiscord:
         command_name: str | None = None,
         locale: str = "en-US",
     ) -> Interaction:
+        if locale not in rules.LOCALES:
+            raise ValueError(f"{locale!r} is not a Discord locale; Discord sends one of {sorted(rules.LOCALES)}")
         session = self._active_session()
         channel = self.channels[channel_id or self.channel_id]
         inter = Interaction(
@@ -1255,7 +1261,10 @@ class FakeDiscord:
         problems = [
             rules.Problem(p.kind, (i, *p.path), p.message, p.code)
             for i, item in enumerate(body)
-            for p in (rules.check_schema("ApplicationCommandUpdateRequest", item) if self.validate_schemas else [])
+            for p in (
+                (rules.check_command(item) if isinstance(item, dict) else [])
+                or (rules.check_schema("ApplicationCommandUpdateRequest", item) if self.validate_schemas else [])
+            )
         ]
         if problems:
             for p in problems:

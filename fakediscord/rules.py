@@ -9,6 +9,7 @@ a ``oneOf`` of component types would only say "is not valid under any of the giv
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,17 @@ MAX_ACTION_ROWS = 5
 MAX_ROW_ITEMS = 5
 MAX_CUSTOM_ID = 100
 IS_COMPONENTS_V2 = 1 << 15
+LOCALES = frozenset({
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl", "pt-BR",
+    "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko",
+})
+"""The locales Discord accepts as keys of ``name_localizations`` / ``description_localizations`` (its docs'
+"Locales" table); anything else is refused with 50035."""
+COMMAND_NAME = re.compile(r"^[-_'\w\u0900-\u097F\u0E00-\u0E7F]{1,32}$")
+r"""Discord's CHAT_INPUT name rule (``^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$``); letters must also be lowercase
+where the script has case."""
+MAX_DESCRIPTION = 100
+MAX_CHOICE_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,58 @@ def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0) 
             )
     if creating and not (content or embeds or components or file_count or body.get("sticker_ids") or body.get("poll")):
         problems.append(Problem("empty_message", (), "Cannot send an empty message", "EMPTY_MESSAGE"))
+    return problems
+
+
+def check_command(command: dict[str, Any]) -> list[Problem]:
+    """The naming rules of a slash command (create/sync), its options and choices, localizations included: names
+    and their translations lowercase 1-32, descriptions 1-100, choice names 1-100, localization keys Discord locales.
+    """
+    return _check_named(command, (), is_command=True)
+
+
+def _check_named(item: dict[str, Any], path: tuple[str | int, ...], *, is_command: bool) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def name_ok(name: Any) -> bool:
+        return isinstance(name, str) and bool(COMMAND_NAME.match(name)) and name == name.lower()
+
+    if not name_ok(item.get("name")):
+        problems.append(Problem("command_name_invalid", (*path, "name"), "Command name is invalid",
+                                "APPLICATION_COMMAND_INVALID_NAME"))
+    for key, valid, limit in (("name_localizations", name_ok, 32),
+                              ("description_localizations", None, MAX_DESCRIPTION)):
+        localizations = item.get(key) or {}
+        if not isinstance(localizations, dict):
+            continue
+        for locale, text in localizations.items():
+            where = (*path, key, locale)
+            if locale not in LOCALES:
+                problems.append(Problem("localization_locale_invalid", where, "Invalid Form Body", "LOCALE_INVALID"))
+            elif not isinstance(text, str) or not 1 <= len(text) <= limit or (valid is not None and not valid(text)):
+                problems.append(Problem("localization_invalid", where, f"Must be between 1 and {limit} in length.",
+                                        "BASE_TYPE_BAD_LENGTH"))
+    description = item.get("description")
+    if is_command and (not isinstance(description, str) or not 1 <= len(description) <= MAX_DESCRIPTION):
+        problems.append(Problem("description_invalid", (*path, "description"),
+                                f"Must be between 1 and {MAX_DESCRIPTION} in length.", "BASE_TYPE_BAD_LENGTH"))
+    for i, option in enumerate(_list(item.get("options"))):
+        if isinstance(option, dict):
+            problems += _check_named(option, (*path, "options", i), is_command=True)
+    for i, choice in enumerate(_list(item.get("choices"))):
+        if not isinstance(choice, dict):
+            continue
+        where = (*path, "choices", i)
+        if not 1 <= _len(choice.get("name")) <= MAX_CHOICE_NAME:
+            problems.append(Problem("choice_name_invalid", (*where, "name"),
+                                    f"Must be between 1 and {MAX_CHOICE_NAME} in length.", "BASE_TYPE_BAD_LENGTH"))
+        for locale, text in (choice.get("name_localizations") or {}).items():
+            if locale not in LOCALES:
+                problems.append(Problem("localization_locale_invalid", (*where, "name_localizations", locale),
+                                        "Invalid Form Body", "LOCALE_INVALID"))
+            elif not 1 <= _len(text) <= MAX_CHOICE_NAME:
+                problems.append(Problem("localization_invalid", (*where, "name_localizations", locale),
+                                        f"Must be between 1 and {MAX_CHOICE_NAME} in length.", "BASE_TYPE_BAD_LENGTH"))
     return problems
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from models.images import fit_image
 from models.styles import StyleBook
+from models.text import Text
 
 ASPECTS: dict[str, tuple[int, int]] = {
     "square": (1, 1),
@@ -172,7 +173,8 @@ def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
     try:
         ratio_w, ratio_h = ASPECTS[aspect]
     except KeyError:
-        raise ValueError(f"Unknown aspect '{aspect}'; choose one of {', '.join(ASPECTS)}.") from None
+        raise ValueError(Text("Unknown aspect '{aspect}'; choose one of {aspects}.", aspect=aspect,
+                              aspects=", ".join(ASPECTS))) from None
     area = defaults.width * defaults.height
     width = math.sqrt(area * ratio_w / ratio_h)
     return snap(width, defaults.multiple), snap(area / width, defaults.multiple)
@@ -193,28 +195,28 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
     if not raw_prompt:
-        raise ValueError("Your prompt is empty; describe the image you want.")
+        raise ValueError(Text("Your prompt is empty; describe the image you want."))
     if not 1 <= request.count <= max_count:
-        raise ValueError(f"You can ask for 1 to {max_count} images at a time.")
+        raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
     img2img = request.init_image is not None
     if img2img and not defaults.img2img:
-        raise ValueError(f"This model ({defaults.family}) can't restyle a picture; leave the image out, or ask for "
-                         "a model that can.")
+        raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
+                              "model that can.", family=defaults.family))
     if request.negative.strip() and not defaults.negative_prompt:
-        raise ValueError(f"This model ({defaults.family}) doesn't take a negative prompt; leave it out and describe "
-                         "what you want instead.")
+        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
+                              "you want instead.", family=defaults.family))
 
     steps = _first(request.steps, style.steps, defaults.steps)
     if not 1 <= steps <= defaults.max_steps:
-        raise ValueError(f"Steps must be between 1 and {defaults.max_steps} for this model.")
+        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
     guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
     if not 0 <= guidance <= MAX_GUIDANCE:
-        raise ValueError(f"Guidance must be between 0 and {MAX_GUIDANCE:g}.")
+        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
     strength: float | None = None
     if img2img:
         strength = float(_first(request.strength, style.strength, defaults.strength))
         if not 0 < strength <= 1:
-            raise ValueError("Strength must be more than 0 and at most 1.")
+            raise ValueError(Text("Strength must be more than 0 and at most 1."))
         # img2img runs int(steps * strength) denoising steps; zero would be a silent no-op (or a diffusers error).
         if int(steps * strength) < 1:
             steps = math.ceil(1 / strength - 1e-9)
@@ -225,11 +227,11 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     else:
         width, height = aspect_size(request.aspect, defaults)
     if max(width, height) > MAX_SIDE:
-        raise ValueError(f"Images can be at most {MAX_SIDE} pixels on a side.")
+        raise ValueError(Text("Images can be at most {max_side} pixels on a side.", max_side=MAX_SIDE))
 
     seed = request.seed if request.seed is not None else random.randrange(MAX_SEED - max_count)
     if seed < 0 or seed + request.count > MAX_SEED:
-        raise ValueError(f"The seed must be between 0 and {MAX_SEED - request.count}.")
+        raise ValueError(Text("The seed must be between 0 and {max_seed}.", max_seed=MAX_SEED - request.count))
 
     prompt, negative = style.apply(raw_prompt, request.negative.strip())
     # The style's and the operator's negatives are ours, not the person's: dropped where the family has no use.
@@ -255,10 +257,11 @@ def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str
     pinned = styles.get(request.style).model if request.style else None
     name = request.model or pinned or names[0]
     if name not in names:
-        raise ValueError(f"Unknown model '{name}'; choose one of {', '.join(names)} (see /models).")
+        raise ValueError(Text("Unknown model '{name}'; choose one of {names} (see /models).", name=name,
+                              names=", ".join(names)))
     if pinned and name != pinned:
-        raise ValueError(f"The style '{request.style}' is made for the model '{pinned}'; leave the model out or pick "
-                         "another style.")
+        raise ValueError(Text("The style '{style}' is made for the model '{model}'; leave the model out or pick "
+                              "another style.", style=request.style, model=pinned))
     return name
 
 
@@ -269,7 +272,8 @@ def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
     """
     scale = min(factor, MAX_SIDE / max(width, height))
     if scale <= 1:
-        raise ValueError(f"This image is already {width}×{height}; images can be at most {MAX_SIDE} pixels on a side.")
+        raise ValueError(Text("This image is already {width}×{height}; images can be at most {max_side} pixels on "
+                              "a side.", width=width, height=height, max_side=MAX_SIDE))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -277,9 +281,9 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
     """A GAN upscale of ``request.init_image``: its recipe is the source's recipe (the request carries it, see
     ``Recipe.request``) at the new size, with the upscaler named."""
     if defaults.upscaler is None:
-        raise ValueError("No upscaler is configured (upscaler.model), so images can't be upscaled with it.")
+        raise ValueError(Text("No upscaler is configured (upscaler.model), so images can't be upscaled with it."))
     if request.init_image is None or request.seed is None or request.steps is None or request.guidance is None:
-        raise ValueError("An upscale needs its source image and that image's recipe (seed, steps, guidance).")
+        raise ValueError(Text("An upscale needs its source image and that image's recipe (seed, steps, guidance)."))
     width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,

@@ -31,6 +31,7 @@ from models.engine import Engine, load_engine
 from models.plan import GenerationRequest, ModelLoadError, Plan, Progress, resolve_model, resolve_plan
 from models.settings import EngineSettings
 from models.styles import StyleBook
+from models.text import Text
 
 if TYPE_CHECKING:
     from models.plan import CancelCheck, ModelDefaults, ProgressCallback, Results
@@ -225,7 +226,8 @@ class ModelPool:
         before a load. Raises ModelUnavailable with a message for the person when it cannot be loaded."""
         slot = self._slots.get(name)
         if slot is None:
-            raise ModelUnavailable(f"The model '{name}' is not configured any more; pick another (see /models).")
+            raise ModelUnavailable(Text("The model '{name}' is not configured any more; pick another (see /models).",
+                                        name=name))
         if name != self.current:
             slot.switches += 1
             self.current = name
@@ -244,8 +246,9 @@ class ModelPool:
         except (ModelLoadError, ModelUnavailable, torch.OutOfMemoryError) as error:
             log.error("loading model %s failed: %s", name, error)
             self.current = None
-            raise ModelUnavailable(f"The model '{name}' could not be loaded just now, so this request failed; the "
-                                   "other models still work. Try again later or pick another (see /models).") from None
+            raise ModelUnavailable(Text("The model '{name}' could not be loaded just now, so this request failed; the "
+                                        "other models still work. Try again later or pick another (see /models).",
+                                        name=name)) from None
         slot.loads += 1
         slot.load_seconds = self._clock() - started
         self._touch(slot)
@@ -267,7 +270,8 @@ class ModelPool:
             idle = [slot for slot in self._slots.values()
                     if slot is not wanted and slot.where == "device" and not slot.running]
             if not idle:
-                raise ModelUnavailable(f"The model '{wanted.settings.label}' does not fit beside the running ones.")
+                raise ModelUnavailable(Text("The model '{name}' does not fit beside the running ones.",
+                                            name=wanted.settings.label))
             self._evict(min(idle, key=lambda slot: slot.last_used))
 
     def _evict(self, slot: _Slot) -> None:

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import discord
 
+from bot.i18n import t
+
 
 class Action(StrEnum):
     UPSCALE = "u"  # U1..Un: that image alone at full size, with further options
@@ -69,7 +71,8 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         handler: ButtonHandler | None = interaction.client.button_handler  # type: ignore[attr-defined]
         if handler is None:
             await interaction.response.send_message(
-                "The bot is reloading its image tools; press the button again in a minute.", ephemeral=True
+                t(interaction.locale, "The bot is reloading its image tools; press the button again in a minute."),
+                ephemeral=True,
             )
             return
         await handler.handle_button(interaction, self.action, self.job_id, self.index)
@@ -87,25 +90,28 @@ def result_view(job_id: str, count: int) -> discord.ui.View:
     return view
 
 
-def single_view(job_id: str, index: int, upscale_factor: int | None) -> discord.ui.View:
-    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, delete.
+def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str | None = None) -> discord.ui.View:
+    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, delete; the labels in the
+    language of ``locale`` (the person the message is for).
 
     With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
     re-detailed "creative" one; without, only img2img's, as before there was a GAN.
     """
     view = discord.ui.View(timeout=None)
     if upscale_factor is None:
-        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label="Upscale 2×", emoji="🔍"))
+        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale {factor}×", factor=2),
+                                emoji="🔍"))
     else:
-        view.add_item(JobButton(Action.UPSCALE_GAN, job_id, index, label=f"Upscale {upscale_factor}×", emoji="🔍"))
-        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label="Upscale (creative)"))
-    view.add_item(JobButton(Action.VARY_SUBTLE, job_id, index, label="Vary (subtle)"))
-    view.add_item(JobButton(Action.VARY, job_id, index, label="Vary (strong)"))
+        view.add_item(JobButton(Action.UPSCALE_GAN, job_id, index,
+                                label=t(locale, "Upscale {factor}×", factor=upscale_factor), emoji="🔍"))
+        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale (creative)")))
+    view.add_item(JobButton(Action.VARY_SUBTLE, job_id, index, label=t(locale, "Vary (subtle)")))
+    view.add_item(JobButton(Action.VARY, job_id, index, label=t(locale, "Vary (strong)")))
     view.add_item(JobButton(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger))
     return view
 
 
-def cancel_view(job_id: str) -> discord.ui.View:
+def cancel_view(job_id: str, locale: str | None = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(Action.CANCEL, job_id, label="Cancel", style=discord.ButtonStyle.secondary))
+    view.add_item(JobButton(Action.CANCEL, job_id, label=t(locale, "Cancel"), style=discord.ButtonStyle.secondary))
     return view

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style
+from models.text import Text
 
 
 class Rejected(Exception):
-    """A request that will not be queued; the message is shown to the person as is."""
+    """A request that will not be queued; the message (a ``Text``) is shown to the person, in their language."""
 
 
 def imagine_request(
@@ -27,14 +28,15 @@ def imagine_request(
     """The request /imagine's options ask for; ``count`` defaults to ``max_count`` (a grid, as people expect)."""
     prompt = prompt.strip()
     if not prompt:
-        raise Rejected("Tell me what to draw: the `prompt` is empty.")
+        raise Rejected(Text("Tell me what to draw: the `prompt` is empty."))
     wanted = max_count if count is None else count
     if not 1 <= wanted <= max_count:
-        raise Rejected(f"You can ask for 1 to {max_count} images at a time.")
+        raise Rejected(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
     if aspect is not None and aspect not in ASPECTS:
-        raise Rejected(f"Unknown aspect '{aspect}'; choose one of {', '.join(ASPECTS)}.")
+        raise Rejected(Text("Unknown aspect '{aspect}'; choose one of {aspects}.", aspect=aspect,
+                            aspects=", ".join(ASPECTS)))
     if seed is not None and not 0 <= seed < MAX_SEED:
-        raise Rejected(f"The seed must be a whole number from 0 to {MAX_SEED - 1}.")
+        raise Rejected(Text("The seed must be a whole number from 0 to {max_seed}.", max_seed=MAX_SEED - 1))
     return GenerationRequest(
         prompt=prompt,
         style=style.name,

@@ -1,6 +1,7 @@
 """What a job looks like in Discord: queued and progress text, the recipe embed and the result files.
 
-Kept apart from the cogs so the wording and the size fallbacks can be tested without a gateway.
+Kept apart from the cogs so the wording and the size fallbacks can be tested without a gateway. Every text is in
+the language of the job's requester (``Job.locale``, see ``bot.i18n``); prompts, style and model names stay as typed.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from collections.abc import Sequence
 import discord
 from PIL import Image
 
+from bot.i18n import t, translate
 from bot.storage import Job, StoredImage
 from models.images import encode_image, make_grid
+from models.text import Text, plural
 
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
-KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
-              "reroll": "Reroll"}
+KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
+                 "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}")}
+"""How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
@@ -39,10 +43,19 @@ def requester_only(job: Job) -> discord.AllowedMentions:
 
 def headline(job: Job) -> str:
     """First line of every message about a job: the prompt, who asked, and what kind of job it is."""
-    label = KIND_LABEL.get(job.kind, "")
-    prefix = f"{label} of " if label else ""
+    prompt = f"**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**"
+    kind = KIND_HEADLINE.get(job.kind)
+    if kind is not None:
+        prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
-    return f"{prefix}**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**{style} — <@{job.user_id}>"
+    return f"{prompt}{style} — <@{job.user_id}>"
+
+
+def kept_for(hours: float) -> Text:
+    """How long images are kept (``storage.image_ttl_hours``), said in days from two days up."""
+    if hours >= 48:
+        return plural("{n} day", "{n} days", n=round(hours / 24))
+    return plural("{n} hour", "{n} hours", n=max(1, round(hours)))
 
 
 def format_wait(seconds: float) -> str:
@@ -52,8 +65,12 @@ def format_wait(seconds: float) -> str:
 
 
 def queued_text(job: Job, position: int, eta: float | None) -> str:
-    wait = f", about {format_wait(eta)}" if eta is not None else ""
-    return f"{headline(job)}\n⏳ Waiting in the queue: position {position}{wait}."
+    if eta is None:
+        where = t(job.locale, "⏳ Waiting in the queue: position {position}.", position=position)
+    else:
+        where = t(job.locale, "⏳ Waiting in the queue: position {position}, about {wait}.", position=position,
+                  wait=format_wait(eta))
+    return f"{headline(job)}\n{where}"
 
 
 def progress_bar(step: int, total: int) -> str:
@@ -63,11 +80,12 @@ def progress_bar(step: int, total: int) -> str:
 
 
 def progress_text(job: Job, step: int, total: int) -> str:
-    return f"{headline(job)}\n🎨 Generating… {progress_bar(step, total)}"
+    return f"{headline(job)}\n" + t(job.locale, "🎨 Generating… {bar}", bar=progress_bar(step, total))
 
 
 def loading_text(job: Job, model: str) -> str:
-    return f"{headline(job)}\n⏳ Loading model {model}… (it was not on the GPU; the images start right after)"
+    return f"{headline(job)}\n" + t(job.locale, "⏳ Loading model {model}… (it was not on the GPU; the images start "
+                                     "right after)", model=model)
 
 
 def preview_file(preview: Image.Image) -> discord.File:
@@ -78,21 +96,23 @@ def preview_file(preview: Image.Image) -> discord.File:
 
 
 def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
-    recipe = images[0].recipe
+    """The recipe under a result. Its footer stays the same in every language: ``job <id>`` is how a result is
+    recognised on a message whose edit went unanswered (``cogs.generation``), and what operators are told."""
+    recipe, locale = images[0].recipe, job.locale
     embed = discord.Embed(colour=discord.Colour.blurple())
-    embed.add_field(name="Model", value=str(recipe.get("model")))
+    embed.add_field(name=t(locale, "Model"), value=str(recipe.get("model")))
     seeds = ", ".join(str(image.recipe.get("seed")) for image in images)
-    embed.add_field(name="Style", value=recipe.get("style") or "none")
-    embed.add_field(name="Seed" if len(images) == 1 else "Seeds", value=seeds or "?")
-    embed.add_field(name="Size", value=f"{recipe.get('width')}×{recipe.get('height')}")
-    embed.add_field(name="Steps", value=str(recipe.get("steps")))
-    embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
+    embed.add_field(name=t(locale, "Style"), value=recipe.get("style") or "none")
+    embed.add_field(name=t(locale, "Seed") if len(images) == 1 else t(locale, "Seeds"), value=seeds or "?")
+    embed.add_field(name=t(locale, "Size"), value=f"{recipe.get('width')}×{recipe.get('height')}")
+    embed.add_field(name=t(locale, "Steps"), value=str(recipe.get("steps")))
+    embed.add_field(name=t(locale, "Guidance"), value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
-        embed.add_field(name="Strength", value=f"{recipe['strength']}")
+        embed.add_field(name=t(locale, "Strength"), value=f"{recipe['strength']}")
     if recipe.get("upscaler"):
-        embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
+        embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
-        embed.add_field(name="Negative", value=short_prompt(job.request.negative, 1000), inline=False)
+        embed.add_field(name=t(locale, "Negative"), value=short_prompt(job.request.negative, 1000), inline=False)
     embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")
     return embed
 
