@@ -16,9 +16,9 @@ Making a new message translatable — where a person will read it:
   the English sentence, so logs and ``str()`` are unchanged; whoever answers the person passes it (or the
   exception carrying it as its first argument) through ``translate(locale, ...)`` — ``bot.client.reply_privately``
   and ``results``' texts do. ``Text`` arguments that are ``Text`` themselves are translated too.
-- Command descriptions, option descriptions and choice names: ``app_commands.describe(x=locale_str("..."))`` and
-  ``Choice(name=locale_str("..."), ...)`` (command and group descriptions are picked up as they are). They are
-  translated by ``CatalogueTranslator`` when the commands sync; command and option *names* stay English.
+- Command and group descriptions, option descriptions (``app_commands.describe``) and choice names need nothing:
+  discord.py hands every one of them to ``CatalogueTranslator`` when the commands sync, and
+  ``bot.i18n_catalogue`` reads them from the extensions' cogs. Command and option *names* stay English.
 - Then run ``make messages``: it adds the new msgids to every catalogue (and drops the ones no longer used);
   fill in their ``msgstr`` in ``bot/locales/it.po``. ``tests/test_i18n.py`` fails while any msgid lacks an Italian
   translation, a catalogue keeps a stale one, or a translation's ``{placeholders}`` differ from its msgid's.
