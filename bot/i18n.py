@@ -16,12 +16,18 @@ Making a new message translatable — where a person will read it:
   the English sentence, so logs and ``str()`` are unchanged; whoever answers the person passes it (or the
   exception carrying it as its first argument) through ``translate(locale, ...)`` — ``bot.client.reply_privately``
   and ``results``' texts do. ``Text`` arguments that are ``Text`` themselves are translated too.
+- Messages about a job (queued, progress, result, failure) speak its requester's ``Job.locale``, which
+  ``Imagine.new_job`` takes from the interaction: a new kind of job built with it needs nothing more. A view whose
+  labels are words takes the locale too (``cancel_view(job_id, locale)``); a persistent ``DynamicItem`` rebuilt
+  from its custom_id needs no label.
 - Command and group descriptions, option descriptions (``app_commands.describe``) and choice names need nothing:
   discord.py hands every one of them to ``CatalogueTranslator`` when the commands sync, and
   ``bot.i18n_catalogue`` reads them from the extensions' cogs. Command and option *names* stay English.
 - Then run ``make messages``: it adds the new msgids to every catalogue (and drops the ones no longer used);
   fill in their ``msgstr`` in ``bot/locales/it.po``. ``tests/test_i18n.py`` fails while any msgid lacks an Italian
-  translation, a catalogue keeps a stale one, or a translation's ``{placeholders}`` differ from its msgid's.
+  translation, a catalogue keeps a stale one, or a translation's ``{placeholders}`` differ from its msgid's — and
+  lists, file:line, every reply, label, embed title or refusal still written as a plain literal (a line that must
+  read the same in every language says why with ``# not translated: ...``).
 
 Adding a language: ``python -m bot.i18n_catalogue init fr`` writes ``bot/locales/fr.po`` with every msgid and the
 language's plural rule; translate its ``msgstr``s. The file is found at the next start; nothing else changes.

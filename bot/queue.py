@@ -302,7 +302,7 @@ class JobQueue:
         whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
         """
         if self._closing:
-            raise Refused("The bot is restarting; try again in a minute.", 60.0)
+            raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
             if prepare is not None:
@@ -315,7 +315,7 @@ class JobQueue:
                 # They asked to be forgotten while this was on its way: forget_user may have missed this job (not
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
-                raise Refused("You asked me to forget you while this request was on its way, so I dropped it.")
+                raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
         self._line_up([_Entry(job, plan)])
         return job
 

@@ -257,13 +257,13 @@ class ConfirmForget(discord.ui.View):
             return False
         return True
 
-    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
+    @discord.ui.button(style=discord.ButtonStyle.danger)  # labelled in __init__
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         deleted = await self.cog.forget(self.user_id)
         await interaction.response.edit_message(content=forgotten_text(deleted, interaction.locale), view=None)
 
-    @discord.ui.button(label="Keep my images", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(style=discord.ButtonStyle.secondary)
     async def keep(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         await interaction.response.edit_message(content=t(interaction.locale, "Nothing was deleted."), view=None)

@@ -199,7 +199,7 @@ class ModelPool:
                  is_cancelled: CancelCheck | None = None) -> Results:
         """Run plans (blocking) on their models, one model after another; a model that cannot be loaded fails only
         its own plans (``ModelUnavailable``)."""
-        results: Results = [ModelUnavailable("not run")] * len(plans)
+        results: Results = [ModelUnavailable("not run")] * len(plans)  # not translated: every slot is filled below
         groups: dict[str, list[int]] = {}
         for index, plan in enumerate(plans):
             groups.setdefault(plan.model, []).append(index)

@@ -8,7 +8,9 @@ msgid's, or a catalogue entry no code uses any more. ``make messages`` brings th
 
 from __future__ import annotations
 
+import ast
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from discord import Locale, app_commands
 from bot.admission import Admission, Refused
 from bot.config import QueueConfig
 from bot.i18n import LOCALES_DIR, CatalogueTranslator, catalogue_for, placeholders, t, translate
-from bot.i18n_catalogue import expected_msgids, init, read_catalogue, write_catalogue
+from bot.i18n_catalogue import KEYWORDS, REPO, SOURCE_PACKAGES, expected_msgids, init, read_catalogue, write_catalogue
 from models.plan import GenerationRequest, resolve_model
 from models.styles import StyleBook
 from models.text import Text, plural, text_of
@@ -53,10 +55,74 @@ def test_every_message_the_code_words_has_an_italian_translation_and_none_is_sta
 
 
 def test_msgids_are_literals_not_formatted_strings() -> None:
-    """``Text(f"...")`` would make the values part of the msgid: no catalogue could ever translate it."""
-    for msgid in expected_msgids():
-        for form in _forms(msgid):
-            assert form == form.strip() and form, repr(msgid)
+    """``Text(f"...")`` or ``t(locale, "a " + b)`` would put values into the msgid: the extractor skips the first
+    (silently English forever) and takes a fragment of the second. Values go in as keyword arguments."""
+    positions = {name: [spec - 1 for spec in (specs or (1,))] for name, specs in KEYWORDS.items()}
+    offences = []
+    for package in SOURCE_PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                for index in positions.get(name, ()):
+                    if index < len(node.args) and isinstance(node.args[index], ast.JoinedStr | ast.BinOp):
+                        offences.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offences == []
+
+
+REPLY_ARGUMENT = {"send_message": 0, "send": 0, "reply_privately": 1, "reply": 1, "_fail": 1, "on_failure": 1,
+                  "_refuse": 0}
+"""Calls whose argument at this position is read by a person (a message's content, a job's failure)."""
+PERSON_ERRORS = {"Rejected", "Refused", "AttachmentRefused", "ImageNotFound", "ImageExpired", "UnknownStyle",
+                 "InvalidImage", "ModelUnavailable", "NotAdmin", "GenerationUnavailable"}
+"""Exceptions whose message is shown to the person (their first argument); ``ValueError`` too in models/plan.py."""
+WORDED_KEYWORDS = {"content", "label", "placeholder", "title", "text"}
+"""Keyword arguments people read: message content, button/select/modal labels, embed titles and footers."""
+TRANSLATING = {"t", "translate", "Text", "plural"}
+WORD = re.compile(r"[^\W\d_]{2,}")
+UNTRANSLATED_MARK = "# not translated:"
+COMMAND_LINE = {"bot/__main__.py", "bot/imagine_cli.py", "bot/upscale_cli.py", "bot/i18n_catalogue.py"}
+"""Read in a terminal by the operator: English."""
+
+
+def _untranslated_words(node: ast.AST) -> bool:
+    """Whether an expression has literal words outside a translating call (``t(...)``, ``Text(...)``, ...)."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in TRANSLATING:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and bool(WORD.search(node.value))
+    return any(_untranslated_words(child) for child in ast.iter_child_nodes(node))
+
+
+def test_what_people_read_is_worded_for_translation() -> None:
+    """A reply, button label, embed title or refusal written as a plain literal would stay English for everyone:
+    this lists each one (file:line) so that wording it with ``t``/``Text`` is mechanical. A line that must stay
+    the same in every language says why with ``# not translated: ...``."""
+    offences = []
+    for package in SOURCE_PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            if str(path.relative_to(REPO)) in COMMAND_LINE:
+                continue
+            source = path.read_text(encoding="utf-8")
+            lines = source.splitlines()
+            for node in ast.walk(ast.parse(source)):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                read: list[ast.AST] = [k.value for k in node.keywords if k.arg in WORDED_KEYWORDS]
+                if name == "add_field":
+                    read += [k.value for k in node.keywords if k.arg == "name"]
+                index = REPLY_ARGUMENT.get(name)
+                if name in PERSON_ERRORS or (name == "ValueError" and path.name == "plan.py" and package == "models"):
+                    index = 0
+                if index is not None and index < len(node.args):
+                    read.append(node.args[index])
+                if any(_untranslated_words(value) for value in read) and not any(
+                    UNTRANSLATED_MARK in line for line in lines[node.lineno - 1 : node.end_lineno]
+                ):
+                    offences.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert offences == [], "word these with t(locale, ...) or Text(...) (bot/i18n.py):\n" + "\n".join(offences)
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
         embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
         embed.add_field(name=t(locale, "Negative"), value=short_prompt(job.request.negative, 1000), inline=False)
-    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")
+    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")  # not translated: see the docstring
     return embed
 
 
