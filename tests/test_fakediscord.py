@@ -404,6 +404,43 @@ async def test_channel_message_rules(emu: FakeDiscord, body: dict[str, Any], kin
     assert [v.kind for v in emu.take_violations()] == [kind]
 
 
+def _command(**changes: Any) -> dict[str, Any]:
+    option = {"type": 3, "name": "prompt", "description": "What to draw"}
+    return {"name": "paint", "description": "Paint something", "options": [option], **changes}
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        (_command(name="Paint"), "command_name_invalid"),
+        (_command(name_localizations={"it": "dipingi qualcosa"}), "localization_invalid"),
+        (_command(description_localizations={"it": "d" * 101}), "localization_invalid"),
+        (_command(description_localizations={"it-IT": "Dipingi"}), "localization_locale_invalid"),
+        (_command(description=""), "description_invalid"),
+        (_command(options=[{"type": 3, "name": "prompt", "description": "x",
+                            "description_localizations": {"it": ""}}]), "localization_invalid"),
+        (_command(options=[{"type": 3, "name": "aspect", "description": "Shape",
+                            "choices": [{"name": "Wide", "value": "wide", "name_localizations": {"xx": "Largo"}}]}]),
+         "localization_locale_invalid"),
+    ],
+    ids=["uppercase-name", "name-with-space", "long-description", "unknown-locale", "empty-description",
+         "empty-option-description", "choice-locale"],
+)
+async def test_command_sync_follows_discords_naming_and_localization_rules(emu: FakeDiscord, bot: DemoBot,
+                                                                           command: dict[str, Any],
+                                                                           kind: str) -> None:
+    before = dict(emu.commands)
+    url = f"{emu.api_base}/applications/{emu.application_id}/commands"
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http,
+        http.put(url, json=[command]) as resp,
+    ):
+        data = await resp.json()
+    assert resp.status == 400 and data["code"] == 50035
+    assert [v.kind for v in emu.take_violations()] == [kind]
+    assert emu.commands == before  # a refused sync changes nothing
+
+
 async def test_wrong_content_type_and_message_routes(emu: FakeDiscord) -> None:
     url = f"{emu.api_base}/channels/{emu.channel_id}/messages"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http:
