@@ -28,6 +28,13 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
+from bot.settings import (
+    ChannelSettings,
+    UserSettings,
+    changed,
+    channel_settings_from_row,
+    user_settings_from_row,
+)
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
 
@@ -478,6 +485,46 @@ class Storage:
             for row in rows
         ]
 
+    # --- settings (/settings) -----------------------------------------------------------------------------------
+
+    async def user_settings(self, user_id: int) -> UserSettings:
+        """A person's defaults (all "not set" for someone who never used /settings)."""
+        async with self.db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+            return user_settings_from_row(await cursor.fetchone())
+
+    async def update_user_settings(self, user_id: int, **changes: Any) -> UserSettings:
+        """Apply ``changes`` (``None`` clears a value) and return the settings now stored; raises ``UnknownSetting``
+        for a name that is not a setting or a value of the wrong kind (nothing is stored then)."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+                settings = changed(user_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
+                 int(settings.private), self.clock()),
+            )
+        return settings
+
+    async def channel_settings(self, channel_id: int) -> ChannelSettings:
+        """A channel's defaults and limits (none for a channel no admin configured)."""
+        async with self.db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+            return channel_settings_from_row(await cursor.fetchone())
+
+    async def update_channel_settings(self, channel_id: int, *, by: int | None = None,
+                                      **changes: Any) -> ChannelSettings:
+        """Like ``update_user_settings`` for a channel; ``by`` records which admin changed it."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+                settings = changed(channel_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
+                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
+                 json.dumps(list(settings.allowed_models)), by, self.clock()),
+            )
+        return settings
+
     # --- housekeeping and operations ----------------------------------------------------------------------------
 
     async def housekeep(self) -> int:
@@ -522,7 +569,7 @@ class Storage:
         return len(old)
 
     async def forget_user(self, user_id: int) -> int:
-        """Delete every job, image and file of one person; returns how many jobs were deleted.
+        """Delete every job, image and file of one person, and their settings; returns how many jobs were deleted.
 
         Others' jobs derived from theirs (variations, rerolls, upscales, and those derived from these) keep their
         images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes), and
@@ -541,6 +588,7 @@ class Storage:
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
             deleted = cursor.rowcount
+            await db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
         await asyncio.to_thread(_unlink_all, paths)
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
