@@ -91,7 +91,7 @@ async def made(emu, who, channel_id: int | None = None, **options):
     return await interaction.wait_for_message(is_grid, timeout=60)
 
 
-# --- /settings me ---------------------------------------------------------------------------------------------------
+# --- /settings me -----------------------------------------------------------------------------------------------------
 
 
 async def test_personal_settings_are_shown_changed_refused_and_applied(emu, bot):
@@ -153,4 +153,99 @@ async def test_channel_settings_are_for_managers_and_bind_commands_and_buttons(e
     assert "Count: 4 → here: 1" in mine and "only the models sketch" in mine
     elsewhere = fields(await made(emu, member))
     assert len(elsewhere["Seeds"].split(", ")) == 4 and elsewhere["Model"] == "detail"
+    emu.assert_no_violations()
+
+
+# --- private results --------------------------------------------------------------------------------------------------
+
+
+async def test_private_results_come_by_dm_and_their_buttons_work_there(emu, bot):
+    owner, other = user(emu), user(emu)
+    await answer(await run(emu, owner, "settings me", private=True, count=2))
+    asked = await run(emu, owner, "imagine", prompt="a secret garden")
+    assert asked.response["data"]["flags"] & 64  # the queued answer is ephemeral
+    delivered = await emu.wait_until(lambda: [m for m in emu.dm_messages(owner) if is_grid(m)], timeout=60,
+                                     what="the result by direct message")
+    result = delivered[0]
+    assert "a secret garden" in result.content and result.guild_id is None
+    note = await asked.wait_for_message(lambda m: "Sent to your direct messages" in m.content, timeout=10)
+    assert note.ephemeral and not note.attachments
+    assert not [m for m in emu.channel_messages(ephemeral=False) if "a secret garden" in m.content]
+
+    variation = await emu.click(owner, result, button(result, "V1"))  # a button inside the DM
+    await variation.wait_acked(3)
+    second = await emu.wait_until(lambda: [m for m in emu.dm_messages(owner) if is_grid(m)][1:], timeout=60,
+                                  what="the variation by direct message")
+    assert "by variation" in fields(second[0])["Made"]
+
+    secret = job_id_of(result)
+    refused = await answer(await run(emu, other, "show", job=secret))
+    assert f"Job `{secret}` is private" in refused
+    shown = await (await run(emu, owner, "show", job=secret)).wait_for_message(is_grid, timeout=30)
+    assert shown.ephemeral and job_id_of(shown) == secret
+
+    closed = user(emu)
+    emu.close_dms(closed)
+    await answer(await run(emu, closed, "settings me", private=True, count=1))
+    asked = await run(emu, closed, "imagine", prompt="a locked diary")
+    in_place = await asked.wait_for_message(is_grid, timeout=60)
+    assert in_place.ephemeral  # the private answer itself shows the result
+    assert emu.refused_dms == [closed.id] and emu.dm_messages(closed) == []
+    emu.assert_no_violations()
+
+
+# --- /show and /history -----------------------------------------------------------------------------------------------
+
+
+async def test_show_brings_a_job_back_with_live_buttons_and_refuses_bad_ids(emu, bot):
+    who, viewer = user(emu), user(emu)
+    original = await made(emu, who, prompt="a red kite", count=2)
+    variation = await (await emu.click(who, original, button(original, "V2"))).wait_for_message(is_grid, timeout=60)
+    source = job_id_of(original)
+    assert fields(variation)["Made"] == f"from job {source}, image 2, by variation"
+    assert "Made" not in fields(original)
+
+    shown = await (await run(emu, viewer, "show", job=f"job {source}")).wait_for_message(is_grid, timeout=30)
+    assert not shown.ephemeral and labels(shown) == labels(original) and job_id_of(shown) == source
+    single = await (await emu.click(viewer, shown, button(shown, "U1"))).wait_for_message(
+        lambda m: bool(m.attachments), timeout=30)
+    assert "Vary (subtle)" in labels(single)
+
+    for typed, refusal in (("nonsense", "That isn't a job id"),
+                           ("0" * 32, f"I can't find job `{'0' * 32}`")):
+        assert refusal in await answer(await run(emu, viewer, "show", job=typed))
+    emu.assert_no_violations()
+
+
+async def history_text(interaction) -> str:
+    message = await interaction.wait_for_message(lambda m: "Your jobs" in m.content, timeout=10)
+    assert message.ephemeral
+    return message.content
+
+
+async def test_history_pages_and_opens_jobs_and_its_buttons_outlive_a_restart(emu, bot):
+    who, stranger = user(emu), user(emu)
+    assert "no stored jobs yet" in await answer(await run(emu, who, "history"))
+    asked = [await run(emu, who, "imagine", prompt=f"lantern number {n}", count=1) for n in range(6)]
+    for interaction in asked:
+        await interaction.wait_for_message(is_grid, timeout=90)
+
+    listing = await run(emu, who, "history")
+    first = await history_text(listing)
+    assert "page 1 of 2 (6 in all)" in first and "lantern number 5" in first and "lantern number 0" not in first
+    page = listing.original
+    assert labels(page) == ["1", "2", "3", "4", "5", "Previous", "Next"]
+    assert page.component(button(page, "Previous"))["disabled"]
+
+    assert "someone else's history" in await answer(await emu.click(stranger, page, button(page, "Next")))
+    opened = await (await emu.click(who, page, button(page, "1"))).wait_for_message(is_grid, timeout=30)
+    assert "lantern number 5" in opened.content
+
+    await bot.stop()
+    await bot.start()
+    await (await emu.click(who, page, button(page, "Next"))).wait_acked(5)
+    assert "page 2 of 2" in page.content and "lantern number 0" in page.content
+    assert labels(page) == ["6", "Previous", "Next"] and page.component(button(page, "Next"))["disabled"]
+    await (await emu.click(who, page, button(page, "Previous"))).wait_acked(5)
+    assert "page 1 of 2" in page.content
     emu.assert_no_violations()
