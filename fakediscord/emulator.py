@@ -508,8 +508,8 @@ class FakeDiscord:
             return int(value)
         if kind == 10:
             return float(value)
-        if kind == 5:
-            return bool(value)
+        if kind == 5:  # a client sends true or false; "false" typed as text is false too
+            return value.strip().lower() in ("true", "yes", "on", "1") if isinstance(value, str) else bool(value)
         if kind == 11:
             if isinstance(value, Attachment):
                 att = value
