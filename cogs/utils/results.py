@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.i18n import t, translate
 from bot.storage import Job, StoredImage
+from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
 from models.text import Text, plural
 
@@ -26,6 +27,34 @@ KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Up
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
+
+
+KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
+               "gan-upscale": Text("upscale"), "reroll": Text("reroll")}
+"""How lineage and /history name the action that made a job of each kind."""
+
+
+def kind_name(job: Job) -> str:
+    """The action that made ``job``, in its requester's language (an unknown kind: as stored)."""
+    action = KIND_ACTION.get(job.kind)
+    return job.kind if action is None else translate(job.locale, action)
+
+
+def lineage(job: Job) -> str | None:
+    """Where a job came from ("from job <id>, image 2, by variation"); None for a job made from a prompt alone."""
+    if job.source_job_id is None:
+        return None
+    if job.source_index is None:
+        return t(job.locale, "from job {job}, by {action}", job=job.source_job_id, action=kind_name(job))
+    return t(job.locale, "from job {job}, image {number}, by {action}", job=job.source_job_id,
+             number=job.source_index + 1, action=kind_name(job))
+
+
+def result_view_for(job: Job, count: int, upscale_factor: int | None) -> discord.ui.View:
+    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show)."""
+    if job.kind in SINGLE_KINDS:
+        return single_view(job.id, 0, upscale_factor, job.locale)
+    return result_view(job.id, count)
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -113,6 +142,9 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
         embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
         embed.add_field(name=t(locale, "Negative"), value=short_prompt(job.request.negative, 1000), inline=False)
+    made_from = lineage(job)
+    if made_from is not None:
+        embed.add_field(name=t(locale, "Made"), value=made_from, inline=False)
     embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")  # not translated: see the docstring
     return embed
 
