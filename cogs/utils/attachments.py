@@ -33,7 +33,7 @@ def check_attachment(attachment: discord.Attachment, *, allowed_hosts: Iterable[
     )
     if not looks_like_image:
         raise AttachmentRefused(
-            f"`{attachment.filename}` is not an image. Attach a PNG, JPEG, WebP or GIF picture to restyle it."
+            f"`{attachment.filename}` is not an image. Attach a PNG, JPEG, WebP or GIF picture."
         )
     if attachment.size > max_bytes:
         raise AttachmentRefused(

@@ -19,7 +19,7 @@ ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
 KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
-              "reroll": "Reroll"}
+              "reroll": "Reroll", "blend": "Blend"}
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
@@ -42,7 +42,12 @@ def headline(job: Job) -> str:
     label = KIND_LABEL.get(job.kind, "")
     prefix = f"{label} of " if label else ""
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
-    return f"{prefix}**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**{style} — <@{job.user_id}>"
+    pictures = len(job.request.reference_weights or ())
+    subject = " + ".join(part for part in (
+        discord.utils.escape_markdown(short_prompt(job.request.prompt)),
+        f"{pictures} picture{'s' if pictures > 1 else ''}" if pictures else "",
+    ) if part)
+    return f"{prefix}**{subject}**{style} — <@{job.user_id}>"
 
 
 def format_wait(seconds: float) -> str:
@@ -89,6 +94,12 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
     embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
         embed.add_field(name="Strength", value=f"{recipe['strength']}")
+    if recipe.get("reference_weights"):
+        shares = recipe["reference_weights"]
+        rest = 1 - sum(shares)
+        prompt = f"; prompt {rest:.2f}" if rest > 0.005 else ""
+        embed.add_field(name="Pictures", value=f"{len(shares)} weighted {', '.join(f'{s:.2f}' for s in shares)}"
+                                               f"{prompt}")
     if recipe.get("upscaler"):
         embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
