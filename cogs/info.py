@@ -24,7 +24,10 @@ WHERE = {"device": "🟢 loaded", "host": "🟡 in memory, loads in seconds", "u
 
 HELP = """\
 **/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
-`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`.
+`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`, \
+`reference` (a picture whose look to follow) with `reference_weight`.
+**/blend** `image1` `image2` … `image5` — mix 2-5 pictures into new images, with an optional `prompt` and \
+`weights` (e.g. `1,1,0.5`: each picture's, then the prompt's).
 Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*), **V1…V4** makes variations \
 of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
 **/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
@@ -73,8 +76,9 @@ class Info(commands.Cog):
             speed = (f"~{view.seconds_per_image:.1f} s per image" if view.seconds_per_image is not None
                      else "speed not measured yet")
             where = WHERE[status.where]
+            blends = "🖼️ takes pictures: /blend, `reference`" if status.references else ""
             value = "\n".join(part for part in (view.entry.description, f"{status.family}: {status.design}",
-                                                  f"{where} · {speed}") if part)
+                                                  f"{where} · {speed}", blends) if part)
             embed.add_field(name=view.name + (" (default)" if number == 0 else ""), value=value[:1024], inline=False)
         embed.set_footer(text="use one with /imagine model:<name>")
         await interaction.response.send_message(embed=embed, ephemeral=True)
