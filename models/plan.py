@@ -76,7 +76,11 @@ class Recipe:
     conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON's shapes (what the PNG and the database hold): the weights as a list."""
+        data = asdict(self)
+        if self.reference_weights is not None:
+            data["reference_weights"] = list(self.reference_weights)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
@@ -287,8 +291,8 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
                 batch_key=batch_key, lora=lora, references=references, reference_weights=reference_weights)
 
 
-def _references(request: GenerationRequest, defaults: ModelDefaults) -> tuple[tuple[Image.Image, ...],
-                                                                               tuple[float, ...]]:
+def _references(request: GenerationRequest,
+                defaults: ModelDefaults) -> tuple[tuple[Image.Image, ...], tuple[float, ...]]:
     """The request's reference pictures (each as the square the image encoders see) and their shares, checked."""
     pictures = request.references or []
     weights = request.reference_weights or []

@@ -83,8 +83,8 @@ class Kandinsky22(Family):
         kwargs.update(step_kwargs(decoder, on_step))
         return call(decoder, kwargs)
 
-    def embed(self, prior: Any, spec: CallSpec, index: int, generator: torch.Generator) -> tuple[torch.Tensor,
-                                                                                                  torch.Tensor]:
+    def embed(self, prior: Any, spec: CallSpec, index: int,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Image ``index``'s CLIP image embedding and the decoder's negative one.
 
         From the prompt, the prior's job; with reference pictures, the unCLIP way of mixing: the prior's
