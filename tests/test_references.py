@@ -144,6 +144,10 @@ def test_kandinsky_blends_in_its_prior_reproducibly(tiny_model) -> None:
     [mixed] = engine.generate([engine.plan(GenerationRequest("a bowl", seed=3, references=[RED],
                                                              reference_weights=[0.5]))])
     assert not np.array_equal(pixels(text)[0], pixels(mixed)[0])
+    # a variation of a blend: img2img's own prior mixes the same pictures
+    [varied] = engine.generate([engine.plan(GenerationRequest("", seed=4, init_image=RED, strength=0.6,
+                                                              references=[RED, BLUE], reference_weights=[0.5, 0.5]))])
+    assert pixels(varied)[0].shape == pixels(alone)[0].shape
 
 
 def test_an_ip_adapter_on_a_family_without_one_stops_the_start_with_one_line(tiny_model) -> None:
