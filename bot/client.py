@@ -38,13 +38,15 @@ from models.plan import ModelLoadError, StartupError
 from models.text import Text
 
 if TYPE_CHECKING:
+    from cogs.imagine import Imagine
     from cogs.utils.buttons import ButtonHandler
 
 log = logging.getLogger(__name__)
 
 
 STOP_RUNNER_TIMEOUT_S = 10.0
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin", "cogs.library", "cogs.settings")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.blend", "cogs.info", "cogs.admin", "cogs.library",
+                      "cogs.settings")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -89,6 +91,9 @@ class ImageBot(commands.AutoShardedBot):
         """Set by the generation cog while it is loaded (None while the model loads or reloads)."""
         self.button_handler: ButtonHandler | None = None
         """Set by the cog that answers the result buttons while it is loaded."""
+        self.imagine: Imagine | None = None
+        """Set by the /imagine cog while it is loaded: the checks, downloads and queueing that other commands making
+        images (/blend) share with it."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None

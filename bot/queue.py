@@ -298,7 +298,7 @@ class JobQueue:
         The limits come first: ``prepare`` (downloading and decoding a picture into the request) runs only once the
         person's place is reserved, so nobody makes the bot fetch or decode anything past their limits, and a
         ``prepare`` that fails gives the place back. Planning (resizing the picture) runs off the event loop, and
-        the job keeps only the picture at the planned size. Raises ``Refused``, whatever ``prepare`` raises, and
+        the job keeps only the pictures at the planned sizes. Raises ``Refused``, whatever ``prepare`` raises, and
         whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
         """
         if self._closing:
@@ -309,6 +309,7 @@ class JobQueue:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
             job.request.init_image = plan.init_image
+            job.request.references = list(plan.references) or None
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
             if self._forgotten[job.user_id] != forgotten:

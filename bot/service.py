@@ -151,6 +151,22 @@ class GenerationService:
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
 
+    def reference_models(self) -> list[str]:
+        """The models reference pictures can steer (/blend, /imagine's reference), the default first."""
+        return [status.name for status in self.backend.models() if status.references]
+
+    def check_references(self, model: str) -> None:
+        """Raise ValueError (for the person) when the model (empty: the default) can't take reference pictures."""
+        name = model or self.catalogue[0].name
+        if name in self.reference_models():
+            return
+        able = self.reference_models()
+        if not able:
+            raise ValueError("None of this bot's models can use reference pictures (the operators can add one: "
+                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter).")
+        raise ValueError(f"The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                         f"{', '.join(able)}.")
+
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""
         return next((entry for entry in self.catalogue if entry.name == (name or self.catalogue[0].name)), None)

@@ -167,10 +167,6 @@ class StoredImage:
         return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
 
 
-def _load_request(data: dict[str, Any], init_image: Image.Image | None) -> GenerationRequest:
-    return GenerationRequest.from_dict(data, init_image=init_image)
-
-
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -285,21 +281,27 @@ class Storage:
     # --- jobs ---------------------------------------------------------------------------------------------------
 
     async def insert_job(self, job: Job) -> None:
-        """Persist a new job (state queued). An img2img source image is saved to inputs/ so it can be resumed."""
+        """Persist a new job (state queued). Its pictures (an img2img source, reference pictures) are saved to
+        inputs/ so it can be resumed and its buttons can use them again."""
         init_path = None
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
             await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
+        references = job.request.references or []
+        reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
+        await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
+                               for picture, path in zip(references, reference_paths, strict=True)))
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
-                " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
-                " result_message_id, delivered, created_at, attempts, private)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
+                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
+                " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
+                " progress_message_id, result_message_id, delivered, created_at, attempts, private)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
-                    json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
+                    json.dumps(job.request.to_dict()), init_path,
+                    json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
                     job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
                 ),
@@ -385,11 +387,13 @@ class Storage:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
-    async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
-        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
+    async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
+        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
+        reference pictures only when ``load_references``."""
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
             row = await cursor.fetchone()
-        return None if row is None else await self._job_from_row(row, load_init=load_init)
+        return None if row is None else await self._job_from_row(row, load_init=load_init,
+                                                                  load_references=load_references)
 
     async def job_of_message(self, message_id: int) -> Job | None:
         """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
@@ -409,7 +413,7 @@ class Storage:
         jobs = []
         for row in rows:
             try:
-                jobs.append(await self._job_from_row(row, load_init=True))
+                jobs.append(await self._job_from_row(row, load_init=True, load_references=True))
             except Exception as error:
                 log.exception("job %s cannot be loaded to resume; marking it failed", row["id"])
                 message = f"Could not be resumed after a restart ({error})"
@@ -450,19 +454,25 @@ class Storage:
             row = await cursor.fetchone()
         return row[0] if row else 0
 
-    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
+    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
             raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
+        references = None
+        if load_references and row["reference_paths"] == "":
+            raise ImageExpired(Text("The pictures this was blended from have expired."))
+        if load_references and row["reference_paths"]:
+            references = await asyncio.to_thread(
+                lambda: [_open_rgb(self.directory / path) for path in json.loads(row["reference_paths"])])
         return Job(
             id=row["id"],
             user_id=row["user_id"],
             guild_id=row["guild_id"],
             channel_id=row["channel_id"],
             kind=row["kind"],
-            request=_load_request(json.loads(row["request"]), init_image),
+            request=GenerationRequest.from_dict(json.loads(row["request"]), init_image, references),
             application_id=row["application_id"],
             token=row["token"],
             interaction_created_at=row["interaction_created_at"],
@@ -566,13 +576,21 @@ class Storage:
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) as cursor:
             inputs = await cursor.fetchall()
+        async with self.db.execute(
+            "SELECT id, reference_paths FROM jobs WHERE reference_paths IS NOT NULL AND reference_paths != ''"
+            " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
+        ) as cursor:
+            references = await cursor.fetchall()
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
+        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
+                                              for path in json.loads(row["reference_paths"])])
         async with self._transaction() as db:
             await db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
             await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
+            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
             await db.execute(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL"
@@ -603,9 +621,13 @@ class Storage:
         ) as cursor:
             paths = [self.directory / row["path"] for row in await cursor.fetchall()]
         async with self.db.execute(
-            "SELECT init_path FROM jobs WHERE user_id = ? AND init_path IS NOT NULL", (user_id,)
+            "SELECT init_path, reference_paths FROM jobs WHERE user_id = ?"
+            " AND (init_path IS NOT NULL OR reference_paths IS NOT NULL)", (user_id,)
         ) as cursor:
-            paths += [self.directory / row["init_path"] for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        paths += [self.directory / row["init_path"] for row in rows if row["init_path"]]
+        paths += [self.directory / path for row in rows if row["reference_paths"]
+                  for path in json.loads(row["reference_paths"])]
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
             deleted = cursor.rowcount
@@ -621,7 +643,7 @@ class Storage:
             "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
             " UNION SELECT jobs.id FROM jobs JOIN derived ON jobs.source_job_id = derived.id"
             "  WHERE jobs.user_id != :user)"
-            " SELECT jobs.id, jobs.init_path,"
+            " SELECT jobs.id, jobs.init_path, jobs.reference_paths,"
             "  jobs.source_job_id IN (SELECT id FROM jobs WHERE user_id = :user) AS direct"
             " FROM jobs JOIN derived USING (id)",
             {"user": user_id},
@@ -630,14 +652,18 @@ class Storage:
         if not derived:
             return
         ids = [(row["id"],) for row in derived]
-        # A job made straight from theirs kept their picture as its source: that picture goes.
+        # A job made straight from theirs kept their picture as its source, and a variation or reroll of their blend
+        # kept their reference pictures: those pictures go.
         pictures = [row for row in derived if row["direct"] and row["init_path"]]
+        references = [row for row in derived if row["direct"] and row["reference_paths"]]
         async with self._transaction() as db:
             await db.executemany(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
             )
             await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
+            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?",
+                                 [(row["id"],) for row in references])
             await db.executemany(
                 f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
@@ -649,6 +675,8 @@ class Storage:
             files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await cursor.fetchall()]
         await asyncio.to_thread(_rewrite_recipes, files)
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in pictures])
+        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
+                                              for path in json.loads(row["reference_paths"])])
         log.info("forgetting user %d: the prompts of %d jobs of others derived from theirs were removed", user_id,
                  len(ids))
 

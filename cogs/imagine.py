@@ -19,6 +19,7 @@ import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
+from PIL import Image
 
 from bot.client import GenerationUnavailable, reply_privately
 from bot.i18n import t
@@ -34,7 +35,7 @@ from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_
 from models.images import InvalidImage, load_image
 from models.plan import MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
-from models.text import Text
+from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -46,6 +47,12 @@ log = logging.getLogger(__name__)
 MAX_DOWNLOADS = 4
 """Attachments read at once: past this, restyles wait for a download slot instead of piling up sockets and memory."""
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
+NEW_IMAGE_ACTIONS = frozenset({Action.VARY, Action.VARY_SUBTLE, Action.REROLL, Action.UPSCALE_2X,
+                               Action.UPSCALE_GAN})
+"""Buttons that draw anew with the source's recipe, its reference pictures included (the GAN upscale too: without
+an upscaler it falls back to drawing)."""
+DEFAULT_REFERENCE_WEIGHT, MIN_REFERENCE_WEIGHT = 0.5, 0.05
+"""/imagine's reference picture: its share of the conditioning against the prompt's, by default and at least."""
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
 
 
@@ -62,8 +69,10 @@ class Imagine(commands.Cog):
         self.session = aiohttp.ClientSession()
         self.bot.add_dynamic_items(JobButton)
         self.bot.button_handler = self
+        self.bot.imagine = self
 
     async def cog_unload(self) -> None:
+        self.bot.imagine = None
         self.bot.button_handler = None
         self.bot.remove_dynamic_items(JobButton)
         if self.session is not None:
@@ -97,6 +106,28 @@ class Imagine(commands.Cog):
         entry = self.generation.model_entry(model)
         if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
             raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
+
+    def check_picture(self, attachment: discord.Attachment) -> None:
+        """Refuse an attached picture from its declared name, type, size and host, before anything is read."""
+        discord_config = self.bot.config.discord
+        check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
+                         max_bytes=discord_config.max_attachment_bytes)
+
+    async def read_picture(self, attachment: discord.Attachment) -> Image.Image:
+        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture; AttachmentRefused or
+        InvalidImage, naming the file, for the person."""
+        config = self.bot.config
+        async with self.downloads:
+            data = await fetch_attachment(
+                self.session,  # type: ignore[arg-type]
+                attachment,
+                allowed_hosts=config.discord.attachment_hosts,
+                max_bytes=config.discord.max_attachment_bytes,
+            )
+        try:
+            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels)
+        except InvalidImage as error:
+            raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -159,6 +190,8 @@ class Imagine(commands.Cog):
         seed="Same seed + same prompt = same image",
         count="How many images (1-4)",
         model="Which model draws it (start typing to search; /models lists them)",
+        reference="A picture whose look to follow (a style reference; optional)",
+        reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -172,6 +205,8 @@ class Imagine(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         model: app_commands.Range[str, 1, 100] | None = None,
+        reference: discord.Attachment | None = None,
+        reference_weight: app_commands.Range[float, MIN_REFERENCE_WEIGHT, 1.0] | None = None,
     ) -> None:
         config = self.bot.config
         try:
@@ -190,33 +225,34 @@ class Imagine(commands.Cog):
             )
             request.model = model
             if image is not None:
-                check_attachment(
-                    image,
-                    allowed_hosts=config.discord.attachment_hosts,
-                    max_bytes=config.discord.max_attachment_bytes,
-                )
+                self.check_picture(image)
+            if reference is None and reference_weight is not None:
+                raise Rejected(Text("`reference_weight` weighs a `reference` picture; attach one, or leave the weight "
+                                    "out."))
+            if reference is not None:
+                self.generation.check_references(request.model or chosen.model or "")
+                self.check_picture(reference)
+                weight = DEFAULT_REFERENCE_WEIGHT if reference_weight is None else reference_weight
+                if not MIN_REFERENCE_WEIGHT <= weight <= 1:
+                    raise Rejected(Text("`reference_weight` must be from {min} to 1.", min=MIN_REFERENCE_WEIGHT))
+                request.reference_weights = [weight]
             job = self.new_job(interaction, request, kind="imagine", private=preferences.user.private)
-            if image is None:
+            if image is None and reference is None:
                 await self.enqueue(interaction, job)
                 return
 
-            async def read_picture() -> None:
-                # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
+            async def read_pictures() -> None:
+                # Downloading can outlast Discord's 3 s, so answer first and queue once the pictures are in.
                 await interaction.response.send_message(
                     f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
                     ephemeral=job.private,
                 )
-                async with self.downloads:
-                    data = await fetch_attachment(
-                        self.session,  # type: ignore[arg-type]
-                        image,
-                        allowed_hosts=config.discord.attachment_hosts,
-                        max_bytes=config.discord.max_attachment_bytes,
-                    )
-                request.init_image = await asyncio.to_thread(load_image, data,
-                                                             max_pixels=config.model.max_input_pixels)
+                if image is not None:
+                    request.init_image = await self.read_picture(image)
+                if reference is not None:
+                    request.references = [await self.read_picture(reference)]
 
-            await self.enqueue(interaction, job, prepare=read_picture)
+            await self.enqueue(interaction, job, prepare=read_pictures)
         except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
                 GenerationUnavailable) as error:
             await self.reject(interaction, error)
@@ -266,10 +302,13 @@ class Imagine(commands.Cog):
         if action is Action.DELETE:
             await self.delete(interaction)
             return
-        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
+        # A new image from a blend (a variation, a reroll) is steered by the same reference pictures again.
+        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL,
+                                                  load_references=action in NEW_IMAGE_ACTIONS)
         if source is None:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
-        if action is not Action.UPSCALE and source.request.prompt in ("", PROMPT_REMOVED):
+        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
+        if action is not Action.UPSCALE and (wordless or source.request.prompt == PROMPT_REMOVED):
             # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
             # nothing new can be made from it, though its images can still be looked at while they are kept.
             if source.request.prompt:
@@ -335,6 +374,7 @@ class Imagine(commands.Cog):
         if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it)
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
+            request.references = original.references
             return self.new_job(interaction, request, kind="reroll", source_job_id=source.id, private=private)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)
@@ -357,6 +397,7 @@ class Imagine(commands.Cog):
             kind = "variation"
         request = GenerationRequest(**fields)
         request.init_image = picture
+        request.references = original.references
         return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index,
                             private=private)
 

@@ -27,7 +27,10 @@ WHERE = {"device": Text("🟢 loaded"), "host": Text("🟡 in memory, loads in s
 
 HELP = Text("""\
 **/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
-`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`.
+`negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`, \
+`reference` (a picture whose look to follow) with `reference_weight`.
+**/blend** `image1` `image2` … `image5` — mix 2-5 pictures into new images, with an optional `prompt` and \
+`weights` (e.g. `1,1,0.5`: each picture's, then the prompt's).
 Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*), **V1…V4** makes variations \
 of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
 **/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
@@ -85,8 +88,9 @@ class Info(commands.Cog):
             speed = (t(locale, "~{seconds:.1f} s per image", seconds=view.seconds_per_image)
                      if view.seconds_per_image is not None else t(locale, "speed not measured yet"))
             where = translate(locale, WHERE[status.where])
+            blends = t(locale, "🖼️ takes pictures: /blend, `reference`") if status.references else ""
             value = "\n".join(part for part in (view.entry.description, f"{status.family}: {status.design}",
-                                                  f"{where} · {speed}") if part)
+                                                  f"{where} · {speed}", blends) if part)
             name = t(locale, "{model} (default)", model=view.name) if number == 0 else view.name
             embed.add_field(name=name, value=value[:1024], inline=False)
         embed.set_footer(text=t(locale, "use one with /imagine model:<name>"))

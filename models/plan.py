@@ -8,6 +8,7 @@ on any replica. ``models/engine.py`` is the other half: the only code that touch
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable
@@ -32,6 +33,15 @@ MAX_SEED = 2**32
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_SIDE = 2048
+MAX_REFERENCES = 5
+"""Most reference pictures one request may carry (/blend's five attachments)."""
+WEIGHT_TOLERANCE = 1e-3
+"""Shares are stored rounded, so "together at most 1" allows this much over."""
+REFERENCE_SIDE = 512
+"""Reference pictures are kept as their square centre at this side: what the CLIP image encoders look at (they
+centre-crop to a square of 224 px or so), with room to spare, and a bounded size to store and send to replicas."""
+
+
 class StartupError(RuntimeError):
     """A problem at start that one line explains to the operator (the model, the Ray cluster): no traceback needed."""
 
@@ -62,27 +72,40 @@ class Recipe:
     strength: float | None
     model: str
     upscaler: str | None = None  # set when the image is the GAN upscale of the image this recipe otherwise describes
+    reference_weights: tuple[float, ...] | None = None
+    """Set when reference pictures (/blend, /imagine's ``reference``) steered the image: each picture's share of the
+    conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON's shapes (what the PNG and the database hold): the weights as a list."""
+        data = asdict(self)
+        if self.reference_weights is not None:
+            data["reference_weights"] = list(self.reference_weights)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         # Fields with defaults came later: images stored before them lack them.
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if known.get("reference_weights") is not None:  # JSON has no tuples
+            known["reference_weights"] = tuple(known["reference_weights"])
+        return cls(**known)
 
     def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img and upscales need the same source image)."""
+        """A request that plans back to exactly this recipe (img2img and upscales need the same source image; a
+        recipe with reference weights needs its reference pictures too, set on the request)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
+            reference_weights=None if self.reference_weights is None else list(self.reference_weights),
         )
 
 
 @dataclass
 class GenerationRequest:
-    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the img2img source image."""
+    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the pictures (the img2img source
+    and the references), which storage keeps as files beside the job."""
 
     prompt: str
     style: str = ""
@@ -100,15 +123,26 @@ class GenerationRequest:
     """Upscale ``init_image`` with the GAN upscaler instead of generating; the other fields are its recipe."""
     model: str = ""
     """The configured name of the model to use (bot.yaml's ``models``); empty: the style's model, else the default."""
+    references: list[Image.Image] | None = None
+    """Reference pictures (/blend's, /imagine's ``reference``): the image is steered towards what they show."""
+    reference_weights: list[float] | None = None
+    """Each reference picture's share of the conditioning (more than 0, together at most 1); the prompt has the
+    rest, so a blend without a prompt has shares summing to 1. Set with the pictures, and kept (JSON) when they are
+    stored apart."""
     id: str = field(default_factory=lambda: uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "init_image"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None) -> GenerationRequest:
-        known = {f.name for f in fields(cls)} - {"init_image"}
-        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image)
+    def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None,
+                  references: list[Image.Image] | None = None) -> GenerationRequest:
+        known = {f.name for f in fields(cls)} - PICTURE_FIELDS
+        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image, references=references)
+
+
+PICTURE_FIELDS = frozenset({"init_image", "references"})
+"""The request's fields that hold pictures: not JSON, stored as files."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +157,8 @@ class Plan:
     batch_key: tuple
     lora: tuple[str, float] | None = None
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
+    references: tuple[Image.Image, ...] = ()  # reference pictures, each REFERENCE_SIDE square
+    reference_weights: tuple[float, ...] = ()  # their shares (the recipes record them too)
 
     @property
     def model(self) -> str:
@@ -161,6 +197,7 @@ class ModelDefaults:
     img2img: bool = True  # the family can restyle a picture
     upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
     upscale_factor: int = 1  # what that upscaler multiplies each side by
+    references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -194,8 +231,12 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         return _upscale_plan(request, defaults, model)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
-    if not raw_prompt:
+    references, reference_weights = _references(request, defaults)
+    if not raw_prompt and not references:
         raise ValueError(Text("Your prompt is empty; describe the image you want."))
+    if not raw_prompt and sum(reference_weights) < 1 - WEIGHT_TOLERANCE:
+        raise ValueError(Text("Without a prompt the pictures' weights are the whole mix; give a prompt, or leave "
+                              "the weights as they are."))
     if not 1 <= request.count <= max_count:
         raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
     img2img = request.init_image is not None
@@ -238,14 +279,56 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
     recipes = tuple(
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
-               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model)
+               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
+               reference_weights=reference_weights or None)
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
     init_image = fit_image(request.init_image, width, height) if img2img else None
-    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model)
+    # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
+    reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
+    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model,
+                 reference_key)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
-                batch_key=batch_key, lora=lora)
+                batch_key=batch_key, lora=lora, references=references, reference_weights=reference_weights)
+
+
+def _references(request: GenerationRequest,
+                defaults: ModelDefaults) -> tuple[tuple[Image.Image, ...], tuple[float, ...]]:
+    """The request's reference pictures (each as the square the image encoders see) and their shares, checked."""
+    pictures = request.references or []
+    weights = request.reference_weights or []
+    if not pictures and not weights:
+        return (), ()
+    if not defaults.references:
+        raise ValueError(f"This model ({defaults.family}) can't take reference pictures; leave them out, or ask for "
+                         "a model that can (see /models).")
+    if not 1 <= len(pictures) <= MAX_REFERENCES:
+        raise ValueError(f"You can give 1 to {MAX_REFERENCES} reference pictures.")
+    if len(weights) != len(pictures):
+        raise ValueError(f"Give one weight per picture: {len(pictures)} pictures, {len(weights)} weights.")
+    if any(not 0 < weight <= 1 for weight in weights) or sum(weights) > 1 + WEIGHT_TOLERANCE:
+        raise ValueError("Each picture's share must be more than 0, and together at most 1.")
+    return (tuple(fit_image(picture, REFERENCE_SIDE, REFERENCE_SIDE) for picture in pictures),
+            tuple(round(weight, 4) for weight in weights))
+
+
+def picture_digest(picture: Image.Image) -> str:
+    """A short fingerprint of a picture's pixels: equal pictures, equal digests (batch keys compare pictures so)."""
+    return hashlib.sha1(picture.tobytes()).hexdigest()[:16]
+
+
+def reference_shares(weights: list[float], prompt_weight: float) -> list[float]:
+    """Relative weights of the pictures and of the prompt (0: no prompt) as the pictures' shares of the mix.
+
+    Raises ValueError for the person when a weight is negative or nothing is left to mix.
+    """
+    if any(weight < 0 for weight in [*weights, prompt_weight]):
+        raise ValueError("Weights can't be negative.")
+    total = sum(weights) + prompt_weight
+    if total <= 0 or not all(weights):
+        raise ValueError("Every picture needs a weight above 0.")
+    return [weight / total for weight in weights]
 
 
 def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str]) -> str:
@@ -287,7 +370,8 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
     width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
-                    strength=request.strength, model=model, upscaler=defaults.upscaler)
+                    strength=request.strength, model=model, upscaler=defaults.upscaler,
+                    reference_weights=tuple(request.reference_weights) if request.reference_weights else None)
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

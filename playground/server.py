@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, hdrs, web
 from aiohttp.typedefs import Handler
+from multidict import MultiDictProxy
 from yarl import URL
 
 from bot.config import Config
@@ -44,6 +45,21 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
+BLEND_PICTURES = (2, 5)
+"""/blend's image1..image5: two required, three optional (Discord's client offers exactly those slots)."""
+
+
+def _uploads(form: MultiDictProxy[str | bytes | web.FileField], key: str) -> list[tuple[str, bytes, str]]:
+    """The non-empty files uploaded under ``key``, as the emulator's attachments (name, bytes, content type)."""
+    files = []
+    for field in form.getall(key, []):
+        if isinstance(field, web.FileField):
+            data = field.file.read()
+            if data:
+                files.append((field.filename or key, data, field.content_type))
+    return files
+
+
 # Sent by the page with its multipart upload: a header a cross-site form cannot add.
 PAGE_HEADER = "X-Imagebot"
 
@@ -260,6 +276,7 @@ class Playground:
         r.add_get("/api/state", self._state)
         r.add_get("/api/autocomplete", self._autocomplete)
         r.add_post("/api/imagine", self._imagine)
+        r.add_post("/api/blend", self._blend)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
         r.add_post("/api/retry", self._retry)
@@ -344,13 +361,30 @@ class Playground:
                     options[key] = int(value)
                 except ValueError:
                     raise self._bad(f"{key} must be a whole number.") from None
+        value = str(form.get("reference_weight") or "").strip()
+        if value:
+            try:
+                options["reference_weight"] = float(value)
+            except ValueError:
+                raise self._bad("reference_weight must be a number, like 0.5.") from None
         attachments = {}
-        image = form.get("image")
-        if isinstance(image, web.FileField):
-            data = image.file.read()
-            if data:
-                attachments["image"] = (image.filename or "image", data, image.content_type)
+        for key in ("image", "reference"):
+            for upload in _uploads(form, key)[:1]:  # the page sends one file per option
+                attachments[key] = upload
         return await self._invoke(user, "imagine", options, attachments)
+
+    async def _blend(self, request: web.Request) -> web.Response:
+        """/blend with the pictures picked on the page (one file field, several files) as image1, image2, ..."""
+        self._ready()
+        form = await request.post()
+        user = self.person(str(form.get("name") or ""))
+        pictures = _uploads(form, "images")
+        if not BLEND_PICTURES[0] <= len(pictures) <= BLEND_PICTURES[1]:
+            raise self._bad(f"/blend takes {BLEND_PICTURES[0]} to {BLEND_PICTURES[1]} pictures; you picked "
+                            f"{len(pictures)}.")
+        options = {key: value for key in ("prompt", "weights", "model") if (value := str(form.get(key) or "").strip())}
+        attachments = {f"image{number}": picture for number, picture in enumerate(pictures, start=1)}
+        return await self._invoke(user, "blend", options, attachments)
 
     async def _command(self, request: web.Request) -> web.Response:
         self._ready()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp import ClientSession, FormData, WSServerHandshakeError
+from PIL import Image
 
 from tests.harness import REPO, TEST_STYLES
 
@@ -87,6 +90,12 @@ class Playground:
                     await asyncio.wait_for(self._reader, 5)
 
 
+def png_bytes(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 async def state(session: ClientSession, url: str) -> dict:
     async with session.get(f"{url}api/state") as response:
         return await response.json()
@@ -123,7 +132,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
     config = {
         # Enough steps that the generation lasts past the bot's 1 s edit interval, so progress is shown.
-        "model": {"id": str(tiny_model_dir), "steps": 12, "warmup": False, "max_batch": 4, "preview_every": 2},
+        "model": {"id": str(tiny_model_dir), "steps": 12, "warmup": False, "max_batch": 4, "preview_every": 2,
+                  "ip_adapter": {"id": "tiny"}},
         "storage": {"dir": str(tmp_path / "data")},
         "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
         "styles": TEST_STYLES,
@@ -203,6 +213,21 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await page.press("#command-line", "Enter")
             history = page.locator("article.msg.ephemeral", has_text="Your jobs")
             await expect(history.locator("button", has_text="Next")).to_be_visible(timeout=20_000)
+            # /blend: the command chip switches the composer, one file field takes several pictures
+            await page.click("#command")
+            await expect(page.locator("#command")).to_have_text("/blend")
+            await expect(page.locator("#style")).to_be_hidden()
+            await page.set_input_files("#images", [
+                {"name": name, "mimeType": "image/png", "buffer": png_bytes(colour)}
+                for name, colour in (("red.png", (200, 20, 20)), ("blue.png", (20, 20, 200)))])
+            await expect(page.locator("#images + .file-name")).to_have_text("red.png, blue.png")
+            await page.fill("#weights", "1,3")
+            await page.click("#send")
+            blended = page.locator("article.msg", has_text="Blend of").filter(
+                has=page.locator("button[data-custom-id^='ib:v:']"))
+            await expect(blended).to_have_count(1, timeout=40_000)
+            await expect(blended.locator(".reply")).to_contain_text("ada used /blend")
+            await page.click("#command")  # back to /imagine
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = tmp_path / "playground.png"
@@ -485,6 +510,59 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
             assert (await ws.receive_json(timeout=10))["type"] == "status"
             await ws.close()
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
+@pytest.mark.timeout(180)
+async def test_blend_through_the_playground_api(tiny_model_dir, tmp_path):
+    """The page's /blend: several files in one field become image1, image2, ...; a wrong number of pictures is
+    refused before the bot sees it, and a file that is no picture gets the bot's private answer."""
+    config = {
+        "model": {"id": str(tiny_model_dir), "steps": 3, "warmup": False, "max_count": 1,
+                  "ip_adapter": {"id": "tiny"}},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    red, blue = png_bytes((200, 20, 20)), png_bytes((20, 20, 200))
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+
+            async def blend(*files: tuple[str, bytes, str], **fields: str) -> tuple[int, dict]:
+                form = FormData()
+                form.add_field("name", "ada")
+                for key, value in fields.items():
+                    form.add_field(key, value)
+                for filename, data, content_type in files:
+                    form.add_field("images", data, filename=filename, content_type=content_type)
+                async with session.post(f"{url}api/blend", data=form, headers={"X-Imagebot": "1"}) as response:
+                    return response.status, await response.json()
+
+            status, body = await blend(("a.png", red, "image/png"), ("b.png", blue, "image/png"), prompt="fruit",
+                                       weights="1,1,2")
+            assert status == 200 and "interaction_id" in body
+            await wait_state(session, url, lambda s: any(  # the result, with its buttons
+                m["content"].startswith("Blend of **fruit + 2 pictures**") and "ib:v:" in json.dumps(m["components"])
+                and any(a["filename"].endswith(".png") for a in m["attachments"]) for m in s["messages"]), timeout=90)
+
+            status, body = await blend(*[(f"{n}.png", red, "image/png") for n in range(6)])
+            assert (status, body["error"]) == (400, "/blend takes 2 to 5 pictures; you picked 6.")
+            status, body = await blend(("a.png", red, "image/png"))
+            assert (status, body["error"]) == (400, "/blend takes 2 to 5 pictures; you picked 1.")
+
+            assert (await blend(("a.png", red, "image/png"), ("notes.txt", b"words", "text/plain")))[0] == 200
+            async with asyncio.timeout(30):
+                while True:  # ada's own view: her ephemeral messages are in it, nobody else's view has them
+                    async with session.get(f"{url}api/state", params={"name": "ada"}) as response:
+                        mine = (await response.json())["messages"]
+                    if any("`notes.txt` is not an image" in m["content"] for m in mine):
+                        break
+                    await asyncio.sleep(0.2)
+            assert not any("notes.txt" in m["content"] for m in (await state(session, url))["messages"])
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)

@@ -281,3 +281,27 @@ async def test_forget_user_deletes_their_settings(storage: Storage) -> None:
     await storage.forget_user(1)
     assert await storage.user_settings(1) == UserSettings()
     assert await storage.user_settings(2) == UserSettings(count=1)
+
+
+async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
+    pictures = [Image.new("RGB", (8, 8), (200, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 200))]
+    job = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
+              kind="blend", created_at=T0)
+    await storage.insert_job(job)
+    [resumed] = await storage.active_jobs()
+    assert [picture.getpixel((0, 0)) for picture in resumed.request.references or []] == [(200, 0, 0), (0, 0, 200)]
+    assert resumed.request.reference_weights == [0.5, 0.5]
+    assert (await storage.get_job(job.id)).request.references is None  # type: ignore[union-attr]  # only on demand
+    await storage.set_state(job.id, JobState.DONE)
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    await storage.housekeep()
+    assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageExpired, match="pictures this was blended from have expired"):
+        await storage.get_job(job.id, load_references=True)
+
+    again = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
+                kind="blend", created_at=storage.clock.now)  # type: ignore[attr-defined]
+    await storage.insert_job(again)
+    assert len(list(storage.inputs_dir.iterdir())) == 2
+    assert await storage.forget_user(1) == 2
+    assert list(storage.inputs_dir.iterdir()) == []

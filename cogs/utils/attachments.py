@@ -35,7 +35,7 @@ def check_attachment(attachment: discord.Attachment, *, allowed_hosts: Iterable[
     )
     if not looks_like_image:
         raise AttachmentRefused(Text(
-            "`{file}` is not an image. Attach a PNG, JPEG, WebP or GIF picture to restyle it.", file=attachment.filename
+            "`{file}` is not an image. Attach a PNG, JPEG, WebP or GIF picture.", file=attachment.filename
         ))
     if attachment.size > max_bytes:
         raise AttachmentRefused(Text(

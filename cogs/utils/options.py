@@ -81,8 +81,9 @@ def style_choices(generation: GenerationService | None, interaction: discord.Int
 
 
 def model_choices(generation: GenerationService | None, interaction: discord.Interaction,
-                  current: str) -> list[app_commands.Choice[str]]:
-    """Configured models matching what was typed in their name or description."""
+                  current: str, only: list[str] | None = None) -> list[app_commands.Choice[str]]:
+    """Configured models matching what was typed in their name or description (of ``only``, if given); the NSFW
+    ones only in age-restricted channels."""
     if generation is None:
         return []
     age_restricted = is_age_restricted(interaction.channel)
@@ -91,6 +92,6 @@ def model_choices(generation: GenerationService | None, interaction: discord.Int
         app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
                             value=entry.name)
         for entry in generation.catalogue
-        if (age_restricted or not entry.nsfw)
+        if (age_restricted or not entry.nsfw) and (only is None or entry.name in only)
         and (wanted in entry.name.lower() or wanted in entry.description.lower())
     ][:25]

@@ -23,14 +23,15 @@ ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
-                 "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}")}
+                 "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
+                 "blend": Text("Blend of {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
 
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
-               "gan-upscale": Text("upscale"), "reroll": Text("reroll")}
+               "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -72,7 +73,12 @@ def requester_only(job: Job) -> discord.AllowedMentions:
 
 def headline(job: Job) -> str:
     """First line of every message about a job: the prompt, who asked, and what kind of job it is."""
-    prompt = f"**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**"
+    pictures = len(job.request.reference_weights or ())
+    subject = " + ".join(part for part in (
+        discord.utils.escape_markdown(short_prompt(job.request.prompt)),
+        translate(job.locale, plural("{n} picture", "{n} pictures", n=pictures)) if pictures else "",
+    ) if part)
+    prompt = f"**{subject}**"
     kind = KIND_HEADLINE.get(job.kind)
     if kind is not None:
         prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
@@ -138,6 +144,13 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
     embed.add_field(name=t(locale, "Guidance"), value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
         embed.add_field(name=t(locale, "Strength"), value=f"{recipe['strength']}")
+    if recipe.get("reference_weights"):
+        shares = recipe["reference_weights"]
+        rest = 1 - sum(shares)
+        weighted = ", ".join(f"{share:.2f}" for share in shares)
+        value = (t(locale, "{n} weighted {shares}; prompt {rest:.2f}", n=len(shares), shares=weighted, rest=rest)
+                 if rest > 0.005 else t(locale, "{n} weighted {shares}", n=len(shares), shares=weighted))
+        embed.add_field(name=t(locale, "Pictures"), value=value)
     if recipe.get("upscaler"):
         embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:

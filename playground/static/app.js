@@ -718,27 +718,50 @@ function moveChoice(step) {
   items[autocomplete.active].scrollIntoView({ block: "nearest" });
 }
 
+function blending() {
+  return $("#composer").dataset.command === "blend";
+}
+
+function switchCommand() {
+  // /imagine and /blend share the composer: each shows only its own options.
+  $("#composer").dataset.command = blending() ? "imagine" : "blend";
+  $("#command").textContent = `/${$("#composer").dataset.command}`;
+  $("#prompt").placeholder = blending() ? "Words to mix in (optional)" : "What to draw";
+  $("#composer-error").textContent = "";
+}
+
+function commandForm() {
+  // Only the shown command's options go, and no empty file fields.
+  const form = new FormData();
+  form.set("name", state.name);
+  const fields = blending() ? ["prompt", "model", "weights"]
+    : ["prompt", "style", "model", "negative", "aspect", "seed", "count", "reference_weight"];
+  for (const id of fields) form.set(id, $(`#${id}`).value);
+  const files = blending() ? ["images"] : ["image", "reference"];
+  for (const id of files) for (const file of $(`#${id}`).files) form.append(id, file);
+  return form;
+}
+
 async function submit(event) {
   event.preventDefault();
   const error = $("#composer-error");
   error.textContent = "";
-  if (!$("#prompt").value.trim()) {
+  if (!blending() && !$("#prompt").value.trim()) {
     error.textContent = "Type a prompt first.";
     $("#prompt").focus();
     return;
   }
-  const form = new FormData($("#composer"));
-  form.set("name", state.name);
-  const file = $("#image").files[0];
-  if (!file) form.delete("image");
+  const form = commandForm();
   const send = $("#send");
   send.disabled = true;
   try {
     // The server takes a multipart upload only with this header, which another site's form cannot send.
-    await api("/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
-    for (const id of ["prompt", "style", "model", "negative", "seed"]) $(`#${id}`).value = "";
-    $("#image").value = "";
-    updateFileName();
+    await api(blending() ? "/api/blend" : "/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    for (const id of ["prompt", "style", "model", "negative", "seed", "reference_weight", "weights"]) $(`#${id}`).value = "";
+    for (const id of ["image", "reference", "images"]) {
+      $(`#${id}`).value = "";
+      updateFileName($(`#${id}`));
+    }
   } catch (e) {
     error.textContent = e.message;
   } finally {
@@ -747,10 +770,11 @@ async function submit(event) {
   }
 }
 
-function updateFileName() {
-  const file = $("#image").files[0];
-  $("#image-name").textContent = file ? file.name : "attach…";
-  $("#image-name").closest(".file-chip").classList.toggle("has-file", Boolean(file));
+function updateFileName(input) {
+  const files = [...input.files];
+  const label = input.closest(".file-chip").querySelector(".file-name");
+  label.textContent = files.length ? files.map((file) => file.name).join(", ") : (input.multiple ? "attach 2–5…" : "attach…");
+  input.closest(".file-chip").classList.toggle("has-file", files.length > 0);
 }
 
 function setName(name) {
@@ -782,7 +806,9 @@ function init() {
       if (autocomplete.active >= 0) { event.preventDefault(); pickChoice(autocomplete.active); }
     } else if (event.key === "Escape") hideChoices();
   });
-  $("#image").addEventListener("change", updateFileName);
+  for (const id of ["image", "reference", "images"]) $(`#${id}`).addEventListener("change", () => updateFileName($(`#${id}`)));
+  $("#composer").dataset.command = "imagine";
+  $("#command").addEventListener("click", switchCommand);
   for (const button of document.querySelectorAll(".shortcut")) {
     button.addEventListener("click", () => runCommand(button.dataset.command));
   }
