@@ -36,13 +36,14 @@ from bot.storage import Storage
 from models.plan import ModelLoadError, StartupError
 
 if TYPE_CHECKING:
+    from cogs.editing import Editing
     from cogs.utils.buttons import ButtonHandler
 
 log = logging.getLogger(__name__)
 
 
 STOP_RUNNER_TIMEOUT_S = 10.0
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.editing", "cogs.info", "cogs.admin")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -87,6 +88,8 @@ class ImageBot(commands.AutoShardedBot):
         """Set by the generation cog while it is loaded (None while the model loads or reloads)."""
         self.button_handler: ButtonHandler | None = None
         """Set by the cog that answers the result buttons while it is loaded."""
+        self.editor: Editing | None = None
+        """Set by the editing cog (remix, zoom, pan, Vary (Region)) while it is loaded."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None

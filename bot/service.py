@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Protocol
 from bot.backends import build_backend
 from bot.queue import JobQueue, QueueObserver
 from bot.storage import Job, Storage, StoredImage
+from models.plan import resolve_model
 from models.styles import StyleBook
 
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
     from models.backend import Backend, ModelStatus
-    from models.plan import Progress
+    from models.plan import GenerationRequest, Progress
 
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,18 @@ class GenerationService:
         return [ModelView(entry, statuses[entry.name], waiting.get(entry.name, 0),
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
+
+    def can_inpaint(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
+        try:
+            name = resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
+        except ValueError:  # a style or model since removed from the config: its image can't be edited
+            return False
+        return any(status.name == name and status.inpaint for status in self.backend.models())
+
+    def inpainting_models(self) -> list[str]:
+        """The configured models that can repaint part of a picture, the default first."""
+        return [view.name for view in self.models() if view.status.inpaint]
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

@@ -199,7 +199,8 @@ class Generation(commands.Cog):
         if job.kind in results.SINGLE_KINDS:
             # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
             service = self.bot.generation
-            view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
+            view = (single_view(job.id, 0, service.upscale_factor, inpaint=service.can_inpaint(job.request))
+                    if service is not None else single_view(job.id, 0, None))
         else:
             view = result_view(job.id, len(images))
         embed = results.recipe_embed(job, images)

@@ -26,7 +26,7 @@ from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
+from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import Rejected, imagine_request
 from models.images import InvalidImage, load_image
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from bot.client import ImageBot
     from bot.config import Config
     from bot.service import GenerationService
+    from cogs.editing import Editing
 
 log = logging.getLogger(__name__)
 
@@ -246,9 +247,10 @@ class Imagine(commands.Cog):
 
     # -- buttons --------------------------------------------------------------------------------------------------
 
-    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                            arg: str = "") -> None:
         try:
-            await self._handle_button(interaction, action, job_id, index)
+            await self._handle_button(interaction, action, job_id, index, arg)
         except ImageExpired:
             hours = self.bot.config.storage.image_ttl_hours
             kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
@@ -264,7 +266,8 @@ class Imagine(commands.Cog):
             log.exception("button %s on job %s failed", action, job_id)
             await reply_privately(interaction, something_went_wrong(interaction.id))
 
-    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                             arg: str) -> None:
         generation = self.generation
         if action is Action.CANCEL:
             await reply_privately(interaction, await generation.cancel(job_id, interaction.user.id))
@@ -272,7 +275,7 @@ class Imagine(commands.Cog):
         if action is Action.DELETE:
             await self.delete(interaction)
             return
-        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
+        source = await generation.storage.get_job(job_id, load_init=action in (Action.REROLL, Action.REMIX))
         if source is None:
             raise ImageNotFound("I can't find that request any more; it may have been deleted.")
         if action is not Action.UPSCALE and source.request.prompt in ("", PROMPT_REMOVED):
@@ -286,10 +289,26 @@ class Imagine(commands.Cog):
         style = generation.styles.get(source.request.style)
         self.check_requester(interaction, source.request.prompt, source.request.negative, style=style,
                              model=source.request.model)
+        if await self.edits(interaction, action):
+            await self.editor.handle_edit(self, interaction, action, source, index, arg)
+            return
         if action is Action.UPSCALE:
             await self.show_single(interaction, source, index)
             return
         await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index))
+
+    async def edits(self, interaction: discord.Interaction, action: Action) -> bool:
+        """Whether the editing cog answers this: its own buttons and forms, and V/Vary in the person's remix mode."""
+        if action in EDIT_ACTIONS or interaction.type is discord.InteractionType.modal_submit:
+            return True
+        return action in VARY_STRENGTH and await self.editor.remix_mode(interaction.user.id)
+
+    @property
+    def editor(self) -> Editing:
+        """The editing cog (remix, zoom, pan, Vary (Region)); GenerationUnavailable while it reloads."""
+        if self.bot.editor is None:
+            raise GenerationUnavailable()
+        return self.bot.editor
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.
@@ -321,18 +340,20 @@ class Imagine(commands.Cog):
             f"{results.headline(source)} — image {index + 1}",
             file=file,
             embed=results.recipe_embed(source, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor),
+            view=single_view(source.id, index, self.generation.upscale_factor,
+                             inpaint=self.generation.can_inpaint(source.request)),
         )
 
     async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
         """The job a V, reroll or upscale click asks for, built from the source job's stored request (a GAN upscale:
         from the source image's recipe, which it keeps)."""
         original = source.request
-        fields = {key: value for key, value in original.to_dict().items() if key != "id"}
+        fields = {key: value for key, value in original.to_dict().items() if key not in ("id", "edit")}
         fields["seed"] = None
-        if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it)
+        if action is Action.REROLL:  # a restyle's (or an edit's) reroll redoes it on the same picture (get_job loaded it)
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
+            request.edit = original.edit
             return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)
