@@ -435,7 +435,7 @@ class Storage:
         if load_init and row["init_path"] == "":
             raise ImageExpired("The picture this was made from has expired.")
         if load_init and row["init_path"]:
-            init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
+            init_image = await asyncio.to_thread(_open_source, self.directory / row["init_path"])
         return Job(
             id=row["id"],
             user_id=row["user_id"],
@@ -671,6 +671,12 @@ class Storage:
 def _open_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def _open_source(path: Path) -> Image.Image:
+    """A job's source picture as it was given: RGB, or RGBA where its transparency marks what an edit repaints."""
+    with Image.open(path) as image:
+        return image.convert("RGBA" if "A" in image.getbands() else "RGB")
 
 
 def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:

@@ -146,12 +146,14 @@ def _lossy(image: Image.Image, fmt: str, quality: int) -> bytes:
 def encode_image(image: Image.Image, *, max_bytes: int, recipe: dict[str, Any] | None = None) -> EncodedImage:
     """PNG with the recipe in text chunks if it fits; else WebP, then JPEG at falling quality, then fewer pixels.
 
-    Lossy fallbacks lose the text chunks; the recipe is still stored by the bot, only the file lacks it.
+    Lossy fallbacks lose the text chunks; the recipe is still stored by the bot, only the file lacks it. A PNG keeps
+    an alpha channel (an edit's source picture marks what to repaint with it); the fallbacks drop it.
     """
-    image = image.convert("RGB")
+    image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     data = _png(image, None if recipe is None else recipe_metadata(recipe))
     if len(data) <= max_bytes:
         return _encoded(data, "png")
+    image = image.convert("RGB")
     current = image
     for _ in range(6):
         for fmt, quality in (("WEBP", 90), ("JPEG", 90), ("JPEG", 75), ("JPEG", 60)):

@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from PIL import Image
 
+from models.edits import EDIT_STRENGTH, Edit, prepare
 from models.images import fit_image
 from models.styles import StyleBook
 
@@ -61,6 +62,7 @@ class Recipe:
     strength: float | None
     model: str
     upscaler: str | None = None  # set when the image is the GAN upscale of the image this recipe otherwise describes
+    edit: dict[str, Any] | None = None  # Edit.to_dict() when the image is an edit (zoom, pan, region) of a source
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,17 +73,18 @@ class Recipe:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img and upscales need the same source image)."""
+        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
+            edit=None if self.edit is None else Edit.from_dict(self.edit),
         )
 
 
 @dataclass
 class GenerationRequest:
-    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the img2img source image."""
+    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the source image."""
 
     prompt: str
     style: str = ""
@@ -100,14 +103,20 @@ class GenerationRequest:
     model: str = ""
     """The configured name of the model to use (bot.yaml's ``models``); empty: the style's model, else the default."""
     id: str = field(default_factory=lambda: uuid4().hex)
+    edit: Edit | None = None
+    """Edit ``init_image`` (zoom out, pan, repaint regions or its transparent parts) instead of restyling it all."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "init_image"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "init_image"}
+        data["edit"] = None if self.edit is None else self.edit.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None) -> GenerationRequest:
-        known = {f.name for f in fields(cls)} - {"init_image"}
-        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image)
+        known = {f.name for f in fields(cls)} - {"init_image", "edit"}
+        edit = data.get("edit")  # requests stored before edits existed have none
+        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image,
+                   edit=None if edit is None else Edit.from_dict(edit))
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,9 @@ class Plan:
     batch_key: tuple
     lora: tuple[str, float] | None = None
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
+    mask_image: Image.Image | None = None
+    """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
+    the rest pixel for pixel (``models.edits.keep_outside``)."""
 
     @property
     def model(self) -> str:
@@ -158,6 +170,7 @@ class ModelDefaults:
     max_steps: int = MAX_STEPS
     negative_prompt: bool = True  # the family takes a negative prompt
     img2img: bool = True  # the family can restyle a picture
+    inpaint: bool = False  # the family can repaint part of a picture: zoom out, pan, vary a region (models/edits.py)
     upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
     upscale_factor: int = 1  # what that upscaler multiplies each side by
 
@@ -196,7 +209,14 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         raise ValueError("Your prompt is empty; describe the image you want.")
     if not 1 <= request.count <= max_count:
         raise ValueError(f"You can ask for 1 to {max_count} images at a time.")
-    img2img = request.init_image is not None
+    edit = request.edit
+    if edit is not None:
+        if request.init_image is None:
+            raise ValueError("An edit needs the picture to edit.")
+        if not defaults.inpaint:
+            raise ValueError(f"This model ({defaults.family}) can't repaint part of a picture (zoom out, pan, vary a "
+                             "region); ask for a model that can.")
+    img2img = request.init_image is not None and edit is None
     if img2img and not defaults.img2img:
         raise ValueError(f"This model ({defaults.family}) can't restyle a picture; leave the image out, or ask for "
                          "a model that can.")
@@ -213,13 +233,21 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     strength: float | None = None
     if img2img:
         strength = float(_first(request.strength, style.strength, defaults.strength))
+    elif edit is not None:  # the style's strength is tuned for restyling a whole picture, not for filling a hole
+        strength = float(_first(request.strength, EDIT_STRENGTH))
+    if strength is not None:
         if not 0 < strength <= 1:
             raise ValueError("Strength must be more than 0 and at most 1.")
         # img2img runs int(steps * strength) denoising steps; zero would be a silent no-op (or a diffusers error).
         if int(steps * strength) < 1:
             steps = math.ceil(1 / strength - 1e-9)
 
-    if request.width is not None or request.height is not None:
+    canvas = None
+    if edit is not None:  # the edit's size follows its source picture (models/edits.py says how)
+        assert request.init_image is not None
+        canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE)
+        width, height = canvas.image.size
+    elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)
     else:
@@ -236,10 +264,16 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
     recipes = tuple(
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
-               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model)
+               steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
+               edit=None if edit is None else edit.to_dict())
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
+    if canvas is not None:
+        # Any edits of one size batch together: each image brings its own canvas and mask.
+        return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
+                    batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
+                    mask_image=canvas.mask)
     init_image = fit_image(request.init_image, width, height) if img2img else None
     batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
@@ -283,7 +317,8 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
     width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
-                    strength=request.strength, model=model, upscaler=defaults.upscaler)
+                    strength=request.strength, model=model, upscaler=defaults.upscaler,
+                    edit=None if request.edit is None else request.edit.to_dict())
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

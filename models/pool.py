@@ -177,7 +177,8 @@ class ModelPool:
                 slot.engine.default_negative = negative
 
     def models(self) -> list[ModelStatus]:
-        return [ModelStatus(name, slot.family, slot.design, slot.where, slot.loads, slot.switches, slot.load_seconds)
+        return [ModelStatus(name, slot.family, slot.design, slot.where, slot.loads, slot.switches, slot.load_seconds,
+                            inpaint=slot.defaults is not None and slot.defaults.inpaint)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
     def switch_cost(self, name: str) -> float:

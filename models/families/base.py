@@ -5,8 +5,8 @@ that describe it (how it is recognised, its numbers, what it supports, the desig
 the hooks where its pipelines differ from diffusers' common ``__call__`` (a prior to run first, a second stage, no
 list of generators, an older progress callback). The engine sees nothing else.
 
-An instance is one loaded model: its pipelines (txt2img, and img2img sharing the same modules through
-``from_pipe``), on one device.
+An instance is one loaded model: its pipelines (txt2img, and img2img and inpainting sharing the same modules
+through ``from_pipe``), on one device.
 """
 
 from __future__ import annotations
@@ -40,10 +40,17 @@ class CallSpec:
     height: int
     init_images: list[Image.Image] | None = None
     strength: float | None = None
+    mask_images: list[Image.Image] | None = None
+    """Inpainting (edits): white where each init image is repainted."""
 
     @property
     def img2img(self) -> bool:
+        """A source picture is given (restyled whole, or inpainted where ``mask_images`` say)."""
         return self.init_images is not None
+
+    @property
+    def inpaint(self) -> bool:
+        return self.mask_images is not None
 
 
 class Family:
@@ -64,15 +71,19 @@ class Family:
     max_steps: ClassVar[int] = MAX_STEPS
     negative_prompt: ClassVar[bool] = True
     img2img: ClassVar[bool] = True
+    inpaint: ClassVar[bool] = False
+    """The family can repaint part of a picture (``models/edits.py``): it has an inpainting pipeline."""
     generator_lists: ClassVar[bool] = True
     """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
     each still depends on its own seed alone."""
     licence: ClassVar[str | None] = None
     """For licensed models: the terms accepted to download it, and where; logged when it loads."""
 
-    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device) -> None:
+    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
+                 inpaint: Any | None = None) -> None:
         self.txt2img = txt2img
         self.img2img_pipe = img2img
+        self.inpaint_pipe = inpaint
         self.model_id = model_id
         self.device = device
 
@@ -84,16 +95,16 @@ class Family:
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        """Attach what the family needs to a loaded text-to-image pipeline: img2img on the same modules."""
-        img2img = None
-        if cls.img2img:
-            from diffusers import AutoPipelineForImage2Image
+        """Attach what the family needs to a loaded text-to-image pipeline: img2img and inpainting on the same
+        modules (``from_pipe`` shares them, so each adds a pipeline object, not weights)."""
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
-            img2img = AutoPipelineForImage2Image.from_pipe(pipe)  # the same modules, not a copy
-        return cls(pipe, img2img, model_id=model_id, device=device)
+        img2img = AutoPipelineForImage2Image.from_pipe(pipe) if cls.img2img else None
+        inpaint = AutoPipelineForInpainting.from_pipe(pipe) if cls.inpaint else None
+        return cls(pipe, img2img, model_id=model_id, device=device, inpaint=inpaint)
 
     def pipelines(self) -> list[Any]:
-        return [pipe for pipe in (self.txt2img, self.img2img_pipe) if pipe is not None]
+        return [pipe for pipe in (self.txt2img, self.img2img_pipe, self.inpaint_pipe) if pipe is not None]
 
     def to(self, device: torch.device) -> None:
         """Move every pipeline's modules; the pool also calls it to park an idle model in host memory and back."""
@@ -155,6 +166,7 @@ class Family:
             family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
             width=side, height=side, strength=cls.strength, multiple=multiple,
             max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
+            inpaint=cls.inpaint,
         )
 
     # -- running -----------------------------------------------------------------------------------------------
@@ -172,13 +184,14 @@ class Family:
         for index in range(len(spec.seeds)):
             one = slice(index, index + 1)
             single = replace(spec, prompts=spec.prompts[one], negatives=spec.negatives[one], seeds=spec.seeds[one],
-                             init_images=None if spec.init_images is None else spec.init_images[one])
+                             init_images=None if spec.init_images is None else spec.init_images[one],
+                             mask_images=None if spec.mask_images is None else spec.mask_images[one])
             images.extend(self.call(single, on_step, call))
         return images
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
-        """diffusers' common ``__call__``: prompts, seeds, steps, guidance, then size or source images."""
-        pipe = self.img2img_pipe if spec.img2img else self.txt2img
+        """diffusers' common ``__call__``: prompts, seeds, steps, guidance, then size or source images (and masks)."""
+        pipe = self.pipeline_for(spec)
         kwargs: dict[str, Any] = dict(
             num_inference_steps=spec.steps, guidance_scale=spec.guidance,
             generator=self.generators(spec.seeds) if self.generator_lists else self.generators(spec.seeds)[0],
@@ -186,11 +199,21 @@ class Family:
         kwargs.update(self.prompt_kwargs(pipe, spec))
         if spec.img2img:
             kwargs.update(image=spec.init_images, strength=spec.strength)
+        if spec.inpaint:
+            kwargs.update(mask_image=spec.mask_images)
         if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
             # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
         kwargs.update(step_kwargs(pipe, on_step))
         return call(pipe, kwargs)
+
+    def pipeline_for(self, spec: CallSpec) -> Any:
+        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img."""
+        if spec.inpaint:
+            if self.inpaint_pipe is None:  # a plan made against another replica's model
+                raise RuntimeError(f"This model ({self.name}) can't repaint part of a picture")
+            return self.inpaint_pipe
+        return self.img2img_pipe if spec.img2img else self.txt2img
 
     def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"prompt": spec.prompts}

@@ -34,6 +34,7 @@ class StableDiffusion(Family):
     design = "latent diffusion (UNet) with a CLIP text encoder"
     pipeline_classes = ("StableDiffusionPipeline",)
     steps, guidance, strength = 25, 7.0, 0.6
+    inpaint = True
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:
