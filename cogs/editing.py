@@ -22,7 +22,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import reply_privately
 from bot.storage import Job
 from cogs.imagine import VARY_STRENGTH
 from cogs.utils.buttons import TEMPLATE, Action, RegionSelect, custom_id, hand_over, region_view

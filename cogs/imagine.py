@@ -350,7 +350,8 @@ class Imagine(commands.Cog):
         original = source.request
         fields = {key: value for key, value in original.to_dict().items() if key not in ("id", "edit")}
         fields["seed"] = None
-        if action is Action.REROLL:  # a restyle's (or an edit's) reroll redoes it on the same picture (get_job loaded it)
+        # A restyle's (or an edit's) reroll redoes it on the same picture (get_job loaded it).
+        if action is Action.REROLL:
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
             request.edit = original.edit

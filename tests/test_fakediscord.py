@@ -142,8 +142,10 @@ async def feedback(interaction: discord.Interaction) -> None:
 class Renamer(discord.ui.Modal, title="Rename"):
     """A modal in today's layout (label components, type 18) with a prefilled input, opened from a button."""
 
-    name = discord.ui.Label(text="New name", component=discord.ui.TextInput(custom_id="name", default="old", max_length=8))
-    note = discord.ui.Label(text="Note", component=discord.ui.TextInput(custom_id="note", required=False, min_length=2))
+    name = discord.ui.Label(text="New name",
+                            component=discord.ui.TextInput(custom_id="name", default="old", max_length=8))
+    note = discord.ui.Label(text="Note",
+                            component=discord.ui.TextInput(custom_id="note", required=False, min_length=2))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         name, note = self.name.component.value, self.note.component.value  # type: ignore[attr-defined]
