@@ -1,9 +1,10 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, the bot's status and why
-it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/api/retry``
-(start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
-filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
+it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, ``/api/click`` (a button, or a
+select's choices), ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start
+again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages and the
+forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
 several tabs with different names are different people to the bot's queue and rate limits.
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
@@ -175,6 +176,12 @@ class Playground:
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
             self._broadcast({"type": kind, "message_id": event["message_id"]})
+        elif kind == "interaction_ack" and event.get("modal"):
+            # The bot answered with a form: it opens over the page of the person who clicked, and no one else's.
+            inter = self.emu.interactions.get(int(event["interaction_id"]))
+            if inter is not None:
+                self._broadcast({"type": "modal", "interaction_id": event["interaction_id"], "modal": event["modal"]},
+                                only=inter.user.id)
         elif kind == "gateway" and event.get("action") in ("identify", "resume") and self.bot is not None:
             self.bot.connected()
         elif kind == "violation":
@@ -247,6 +254,7 @@ class Playground:
         r.add_post("/api/imagine", self._imagine)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
+        r.add_post("/api/modal", self._modal)
         r.add_post("/api/retry", self._retry)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         r.add_get("/ws", self._ws)
@@ -370,6 +378,23 @@ class Playground:
             raise self._bad(str(error)) from None
         return web.json_response({"interaction_id": str(inter.id)})
 
+    async def _modal(self, request: web.Request) -> web.Response:
+        """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        inter = self.emu.interactions.get(_int(body.get("interaction_id")))
+        if inter is None or inter.user.id != user.id or inter.modal is None:
+            raise self._bad("That form is gone.")
+        values = body.get("values")
+        if not isinstance(values, dict):
+            raise self._bad("A form's values must map each input to its text.")
+        try:
+            submitted = await self.emu.submit_modal(user, inter, values)
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        return web.json_response({"interaction_id": str(submitted.id)})
+
     async def _retry(self, request: web.Request) -> web.Response:
         if self.bot is None or not self.bot.retry():
             return web.json_response(
@@ -405,6 +430,14 @@ class Playground:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await sender
         return ws
+
+
+def _int(value: Any) -> int:
+    """An id the page sent (a string of digits); -1 for anything else, which no interaction has."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 async def serve(config: Config, config_path: Path | None, host: str, port: int) -> int:

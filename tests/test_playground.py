@@ -227,6 +227,31 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(page.locator("article.msg", has_text="Variation of")).to_have_count(0, timeout=20_000)
             await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(0)
 
+            # 🖌️ Remix: the bot's form opens over ada's page only, prefilled; submitting it makes the remix
+            await grid.locator("button", has_text="Remix").click()
+            form = page.locator("#modal-backdrop .modal")
+            await expect(form.locator("h2")).to_have_text("Remix")
+            await expect(bob.locator("#modal-backdrop")).to_have_count(0)
+            prompt = form.locator("textarea.modal-input[data-custom-id=prompt]")
+            await expect(prompt).to_have_value("a lighthouse at dusk")
+            await prompt.fill("a lighthouse at dawn")
+            await form.locator("button", has_text="Submit").click()
+            await expect(page.locator("#modal-backdrop")).to_have_count(0)
+            remix = page.locator("article.msg", has_text="Remix of").filter(has=page.locator("img.attachment-image"))
+            await expect(remix.locator(".content")).to_contain_text("a lighthouse at dawn", timeout=40_000)
+
+            # Vary (Region): a private multi-select under the single image, then "Redo these parts"
+            single = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:q:']")).first
+            await single.locator("button", has_text="Vary (Region)").click()
+            chooser = page.locator("article.msg.ephemeral", has=page.locator(".multi-select")).last
+            await chooser.locator(".multi-select select").select_option(["1", "5"])
+            await chooser.locator(".multi-select button", has_text="Choose").click()
+            await expect(chooser).to_contain_text("Top left, Middle", timeout=10_000)
+            await chooser.locator("button", has_text="Redo these parts").click()
+            region = page.locator("article.msg", has_text="Vary (region 1, 5)").filter(
+                has=page.locator("img.attachment-image"))
+            await expect(region).to_have_count(1, timeout=40_000)
+
             # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
             thinking = await page.evaluate(
                 """() => renderMessage({id: "1", author: {id: "2", username: "imagebot", bot: true}, content: "",
