@@ -25,8 +25,10 @@ WHERE = {"device": "🟢 loaded", "host": "🟡 in memory, loads in seconds", "u
 HELP = """\
 **/imagine** `prompt` — make images. Options: `style` (type to search), `image` (a picture to restyle), \
 `negative` (what to keep out), `aspect`, `seed` (same seed + prompt = same image), `count` (1-4), `model`.
-Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*), **V1…V4** makes variations \
-of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
+Under each result: **U1…U4** shows that image alone (then *Upscale*, *Vary*, *Remix*, and where the model can \
+repaint: *Zoom out*, *Custom zoom*, *Vary (Region)* and the pan arrows), **V1…V4** makes variations of it, **🔄** \
+rerolls the prompt with new seeds, **🖌️ Remix** opens a form to change the prompt, negative or style, **🗑️** \
+deletes it (only the person who asked). **/remix** turns remix mode on or off: V buttons then open that form first.
 **/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
 with cancel buttons.
 **/forget-me** — delete every image and request of yours that the bot stored.

@@ -19,8 +19,10 @@ ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
 KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
-              "reroll": "Reroll", "remix": "Remix", "zoom": "Zoom out", "pan": "Pan", "region": "Vary (Region)"}
-SINGLE_KINDS = frozenset({"upscale", "gan-upscale", "zoom", "pan", "region"})
+              "reroll": "Reroll", "remix": "Remix"}
+EDIT_KINDS = frozenset({"zoom", "pan", "region"})
+"""Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2×")."""
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
 
@@ -39,7 +41,8 @@ def requester_only(job: Job) -> discord.AllowedMentions:
 
 def headline(job: Job) -> str:
     """First line of every message about a job: the prompt, who asked, and what kind of job it is."""
-    label = job.request.edit.describe() if job.request.edit is not None else KIND_LABEL.get(job.kind, "")
+    edit = job.request.edit
+    label = edit.describe() if edit is not None and job.kind in EDIT_KINDS else KIND_LABEL.get(job.kind, "")
     prefix = f"{label} of " if label else ""
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
     return f"{prefix}**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**{style} — <@{job.user_id}>"
