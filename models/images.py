@@ -33,8 +33,11 @@ def _refuse(reason: str) -> InvalidImage:
     return InvalidImage(f"That file is not an image I can read ({reason}).")
 
 
-def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode untrusted bytes into an upright RGB image, or raise InvalidImage with a message fit for a person."""
+def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Image.Image:
+    """Decode untrusted bytes into an upright RGB image, or raise InvalidImage with a message fit for a person.
+
+    ``keep_alpha``: a picture with transparency stays RGBA (an edit repaints its transparent parts).
+    """
     if not data:
         raise _refuse("the file is empty")
     with warnings.catch_warnings():
@@ -58,11 +61,17 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
             image.seek(0)  # animated images: the first frame only
             image.load()
             image = ImageOps.exif_transpose(image)
+            if keep_alpha and _has_alpha(image):
+                return image.convert("RGBA")
             return _to_rgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _refuse("it is far too large") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise _refuse("the file is damaged or cut short") from None
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from models.edits import (
@@ -21,7 +22,7 @@ from models.edits import (
 )
 from models.engine import Engine
 from models.families import BY_NAME
-from models.plan import MAX_SIDE, GenerationRequest, Recipe, resolve_plan
+from models.plan import MAX_SIDE, GenerationRequest, JobCancelled, Recipe, resolve_plan
 from models.styles import StyleBook
 
 SD = BY_NAME["sd"].defaults(64, 8)
@@ -35,12 +36,11 @@ def noise(width: int, height: int, mode: str = "RGB") -> Image.Image:
 
 
 def far_from(mask: Image.Image, distance: int) -> np.ndarray:
-    """True where a pixel is more than ``distance`` (square metric) from every white mask pixel."""
-    white = np.argwhere(np.asarray(mask) > 0)
-    ys, xs = np.mgrid[0:mask.height, 0:mask.width]
-    near = np.zeros(ys.shape, dtype=bool)
-    for y, x in white:
-        near |= (abs(ys - y) <= distance) & (abs(xs - x) <= distance)
+    """True where a pixel is more than ``distance`` (square metric) from every white mask pixel: computed here
+    pixel by pixel, independently of the module's integral-image arithmetic."""
+    near = np.zeros((mask.height, mask.width), dtype=bool)
+    for y, x in np.argwhere(np.asarray(mask) > 0):
+        near[max(0, y - distance):y + distance + 1, max(0, x - distance):x + distance + 1] = True
     return ~near
 
 
@@ -203,3 +203,32 @@ def test_vary_region_and_zoom_out_keep_their_kept_part_pixel_exact(engine: Engin
         assert (image[inside] != canvas[inside]).any(axis=-1).mean() > 0.5, edit
         if edit.kind == "region":  # the picture fits the model's size: what is kept is the person's own pixels
             assert np.array_equal(image[far], np.asarray(source)[far])
+
+
+def test_edits_report_progress_cancel_and_halve_on_out_of_memory_like_any_plan(engine: Engine, monkeypatch) -> None:
+    source = noise(64, 64)
+    plans = [engine.plan(GenerationRequest("a cat", init_image=source, edit=edit, seed=seed))
+             for seed, edit in enumerate((Edit.pan("left"), Edit.pan("right")))]
+    steps: list[int] = []
+    expected = engine.generate(plans, on_progress=lambda _id, progress: steps.append(progress.step))
+    assert all(isinstance(result, list) for result in expected) and steps[-1] == 3
+
+    calls: list[int] = []
+    real = Engine._pipeline_call
+
+    def small_gpu(self, pipe, kwargs):
+        calls.append(len(kwargs["mask_image"]))
+        if len(kwargs["mask_image"]) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, pipe, kwargs)
+
+    monkeypatch.setattr(Engine, "_pipeline_call", small_gpu)
+    results = engine.generate(plans)
+    assert calls == [2, 1, 1]  # one call for both compatible edits, then halves down to single images
+    for got, want in zip(results, expected, strict=True):
+        assert [np.asarray(g.image).tobytes() for g in got] == [np.asarray(w.image).tobytes() for w in want]
+
+    seen: list[int] = []
+    [cancelled] = engine.generate(plans[:1], on_progress=lambda _id, progress: seen.append(progress.step),
+                                  is_cancelled=lambda _id: bool(seen))
+    assert isinstance(cancelled, JobCancelled) and seen == [1]
