@@ -123,6 +123,8 @@ class Job:
     delivered: bool = False
     attempts: int = 0
     delivery_attempts: int = 0
+    private: bool = False
+    """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -289,13 +291,13 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
                 " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
-                " result_message_id, delivered, created_at, attempts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)",
+                " result_message_id, delivered, created_at, attempts, private)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.progress_message_id, job.result_message_id, job.created_at,
+                    job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
                 ),
             )
 
@@ -430,6 +432,20 @@ class Storage:
             rows = await cursor.fetchall()
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
+    async def jobs_of(self, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
+        """A person's jobs, newest first, for /history (``offset`` skips that many of the newest)."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [await self._job_from_row(row, load_init=False) for row in rows]
+
+    async def count_jobs_of(self, user_id: int) -> int:
+        async with self.db.execute("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
@@ -458,6 +474,7 @@ class Storage:
             delivered=bool(row["delivered"]),
             attempts=row["attempts"],
             delivery_attempts=row["delivery_attempts"],
+            private=bool(row["private"]),
         )
 
     # --- images -------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.client import ImageBot
     from bot.service import GenerationService
     from cogs.imagine import Imagine
+    from cogs.utils.defaults import Preferences
 
 REMIX_STRENGTH = 0.7
 """How far a remix of one image may move from it: further than "Vary (strong)", so new words can show."""
@@ -79,10 +80,6 @@ class Editing(commands.Cog):
             text = "Remix mode is **off**: V1…V4 and the Vary buttons make variations at once. /remix turns it on."
         await interaction.response.send_message(text, ephemeral=True)
 
-    async def remix_mode(self, user_id: int) -> bool:
-        """Whether the person turned remix mode on (V buttons open the form first)."""
-        return (await self.generation.storage.user_settings(user_id)).remix
-
     # -- forms: their submissions come back as interactions, handed over like clicks ------------------------------
 
     @commands.Cog.listener()
@@ -97,13 +94,14 @@ class Editing(commands.Cog):
     # -- what the Imagine cog hands over --------------------------------------------------------------------------
 
     async def handle_edit(self, imagine: Imagine, interaction: discord.Interaction, action: Action, source: Job,
-                          index: int, arg: str) -> None:
-        """Answer a click, a choice or a submitted form on ``source``'s result (already checked by ``imagine``).
+                          index: int, arg: str, preferences: Preferences) -> None:
+        """Answer a click, a choice or a submitted form on ``source``'s result (already checked by ``imagine``, with
+        the clicker's ``preferences`` in this channel: what they make is private when they or the source are).
 
         Raises ``Rejected`` and ValueError with a message for the person; ``imagine`` shows it privately.
         """
         if interaction.type is discord.InteractionType.modal_submit:
-            await self.submitted(imagine, interaction, action, source, index, arg)
+            await self.submitted(imagine, interaction, action, source, index, arg, preferences)
         elif action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):  # V/Vary come here in remix mode
             await interaction.response.send_modal(remix_form(action, source, index))
         elif action is Action.ZOOM and not arg:
@@ -128,10 +126,10 @@ class Editing(commands.Cog):
             edit = parse_edit(action, arg)
             self.require_inpainting(source)
             await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit,
-                                                                   source.request.prompt))
+                                                                   source.request.prompt, preferences))
 
     async def submitted(self, imagine: Imagine, interaction: discord.Interaction, action: Action, source: Job,
-                        index: int, arg: str) -> None:
+                        index: int, arg: str, preferences: Preferences) -> None:
         values = form_values(interaction.data or {})
         original = source.request
         if action is Action.ZOOM:
@@ -141,15 +139,16 @@ class Editing(commands.Cog):
             edit = parse_regions(arg)
             prompt = values.get("prompt", "").strip() or original.prompt
         else:
-            await self.submit_remix(imagine, interaction, action, source, index, values)
+            await self.submit_remix(imagine, interaction, action, source, index, values, preferences)
             return
         self.require_inpainting(source)
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
-        await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit, prompt))
+        await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit, prompt,
+                                                               preferences))
 
     async def submit_remix(self, imagine: Imagine, interaction: discord.Interaction, action: Action, source: Job,
-                           index: int, values: dict[str, str]) -> None:
+                           index: int, values: dict[str, str], preferences: Preferences) -> None:
         """A remix: the grid's request again with the new words (new seeds), or one image redrawn with them."""
         prompt = values.get("prompt", "").strip()
         if not prompt:
@@ -157,15 +156,19 @@ class Editing(commands.Cog):
         negative = values.get("negative", "").strip()
         style = self.generation.styles.get(values.get("style", "").strip() or None)
         original = source.request
-        imagine.check_requester(interaction, prompt, negative, style=style, model=original.model or style.model or "")
+        model = original.model or style.model or ""
+        imagine.check_requester(interaction, prompt, negative, style=style, model=model)
+        preferences.check_model(model or imagine.default_model)
         fields = request_fields(original)
-        fields.update(prompt=prompt, negative=negative, style=style.name)
+        fields.update(prompt=prompt, negative=negative, style=style.name,
+                      count=preferences.button_count(original.count, self.bot.config.model.max_count))
+        private = preferences.user.private or source.private
         if action is Action.REMIX:  # a restyle's remix restyles the same picture (the Imagine cog loaded it)
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
             request.edit = original.edit
             await imagine.enqueue(interaction, imagine.new_job(interaction, request, kind="remix",
-                                                               source_job_id=source.id))
+                                                               source_job_id=source.id, private=private))
             return
         picture = await self.picture(source, index)
         strength = REMIX_STRENGTH if action is Action.REMIX_IMAGE else VARY_STRENGTH[action]
@@ -173,17 +176,18 @@ class Editing(commands.Cog):
         request = GenerationRequest(**fields)
         request.init_image = picture
         await imagine.enqueue(interaction, imagine.new_job(interaction, request, kind="remix", source_job_id=source.id,
-                                                           source_index=index))
+                                                           source_index=index, private=private))
 
     async def edit_job(self, imagine: Imagine, interaction: discord.Interaction, source: Job, index: int, edit: Edit,
-                       prompt: str) -> Job:
+                       prompt: str, preferences: Preferences) -> Job:
         """One image: ``source``'s image ``index`` edited, with the source's words (or a new ``prompt``)."""
         fields = request_fields(source.request)
         fields.update(prompt=prompt, count=1, strength=None, width=None, height=None)
         request = GenerationRequest(**fields)
         request.init_image = await self.picture(source, index)
         request.edit = edit
-        return imagine.new_job(interaction, request, kind=edit.kind, source_job_id=source.id, source_index=index)
+        return imagine.new_job(interaction, request, kind=edit.kind, source_job_id=source.id, source_index=index,
+                               private=preferences.user.private or source.private)
 
     async def picture(self, source: Job, index: int) -> Any:
         stored = await self.generation.storage.get_image(source.id, index)

@@ -45,6 +45,7 @@ from .models import (
     LOADING,
     Attachment,
     Channel,
+    DMChannel,
     Interaction,
     Message,
     Role,
@@ -230,6 +231,9 @@ class FakeDiscord:
         self.gateway_log: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.attachment_delay = 0.0
+        self.dm_channels: dict[int, DMChannel] = {}  # by channel id
+        self.dms_closed: set[int] = set()  # user ids that do not accept DMs from the bot (close_dms)
+        self.refused_dms: list[int] = []  # the user id of every DM refused because their DMs were closed
 
         self._messages: dict[int, Message] = {}
         self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
@@ -540,8 +544,8 @@ class FakeDiscord:
             return int(value)
         if kind == 10:
             return float(value)
-        if kind == 5:
-            return bool(value)
+        if kind == 5:  # a client sends true or false; "false" typed as text is false too
+            return value.strip().lower() in ("true", "yes", "on", "1") if isinstance(value, str) else bool(value)
         if kind == 11:
             if isinstance(value, Attachment):
                 att = value
@@ -580,7 +584,8 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> Interaction:
         session = self._active_session()
-        channel = self.channels[channel_id or self.channel_id]
+        dm = self.dm_channels.get(channel_id or 0)
+        channel = dm or self.channels[channel_id or self.channel_id]
         inter = Interaction(
             emulator=self,
             id=snowflake(),
@@ -588,7 +593,7 @@ class FakeDiscord:
             type=kind,
             user=user,
             application_id=self.application_id,
-            guild_id=self.guild_id,
+            guild_id=None if dm else self.guild_id,
             channel_id=channel.id,
             command_name=command_name.split()[0] if command_name else None,
             payload={},
@@ -617,6 +622,8 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
+        if dm is not None:
+            self._make_dm_interaction(payload, user, dm)
         if message is not None:
             payload["message"] = message.to_dict()
         inter.payload = payload
@@ -1016,6 +1023,7 @@ class FakeDiscord:
         r.add_get("/gateway", self._gateway)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment)
         r.add_get(f"{api}/users/@me", self._get_me)
+        r.add_post(f"{api}/users/@me/channels", self._open_dm)
         r.add_get(f"{api}/users/{{user_id}}", self._get_user)
         r.add_get(f"{api}/oauth2/applications/@me", self._get_application)
         r.add_get(f"{api}/applications/@me", self._get_application)
@@ -1147,7 +1155,8 @@ class FakeDiscord:
         kind: int = 0,
         flags: int | None = None,
     ) -> Message:
-        message = Message(snowflake(), channel_id, self.guild_id, self.bot_user, interaction=inter, type=kind)
+        guild_id = None if channel_id in self.dm_channels else self.guild_id
+        message = Message(snowflake(), channel_id, guild_id, self.bot_user, interaction=inter, type=kind)
         message.flags = (body.get("flags") or 0) & SETTABLE_FLAGS if flags is None else flags
         self._apply(message, body, uploads, creating=True)
         self._messages[message.id] = message
@@ -1531,8 +1540,9 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST handlers: channels
 
-    def _channel(self, channel_id: str) -> Channel:
-        channel = self.channels.get(_int_or_none(channel_id) or -1)
+    def _channel(self, channel_id: str) -> Channel | DMChannel:
+        key = _int_or_none(channel_id) or -1
+        channel = self.channels.get(key) or self.dm_channels.get(key)
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return channel
@@ -1548,6 +1558,8 @@ class FakeDiscord:
         channel = self._channel(request.match_info["channel_id"])
         route = f"POST /channels/{channel.id}/messages"
         body, uploads = await self._read_body(request, route)
+        if isinstance(channel, DMChannel):
+            self._check_dm_open(channel)
         self._check(
             route,
             body,
@@ -1598,6 +1610,48 @@ class FakeDiscord:
         )
         self._edit_message(message, body, uploads)
         return json_response(message.to_dict())
+
+    # ------------------------------------------------------------------ direct messages
+
+    def close_dms(self, user: User, closed: bool = True) -> None:
+        """Make `user` refuse (or accept again) direct messages from the bot: a DM then fails with 403/50007."""
+        (self.dms_closed.add if closed else self.dms_closed.discard)(user.id)
+
+    def dm_channel(self, user: User) -> DMChannel | None:
+        """The DM channel the bot opened with `user`, if it did."""
+        return next((dm for dm in self.dm_channels.values() if dm.recipient.id == user.id), None)
+
+    def dm_messages(self, user: User) -> list[Message]:
+        """What the bot sent `user` by direct message, oldest first, without deleted ones."""
+        dm = self.dm_channel(user)
+        return [] if dm is None else self.channel_messages(dm.id)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {"recipient_id"}: the DM channel with that user (the same one every time)."""
+        body, _ = await self._read_body(request, "POST /users/@me/channels")
+        recipient = self.users.get(_int_or_none((body or {}).get("recipient_id")) or -1)
+        if recipient is None or recipient.bot:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        dm = self.dm_channel(recipient)
+        if dm is None:
+            dm = DMChannel(snowflake(), recipient)
+            self.dm_channels[dm.id] = dm
+            self._channel_messages[dm.id] = []
+        return json_response(dm.to_dict())
+
+    def _check_dm_open(self, dm: DMChannel) -> None:
+        if dm.recipient.id in self.dms_closed:
+            self.refused_dms.append(dm.recipient.id)
+            self._emit("dm_refused", user_id=str(dm.recipient.id))
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+
+    @staticmethod
+    def _make_dm_interaction(payload: dict[str, Any], user: User, dm: DMChannel) -> None:
+        """How an interaction inside a DM differs from one in the guild: no guild or member, the user instead."""
+        for key in ("guild_id", "guild", "guild_locale", "member"):
+            payload.pop(key, None)
+        payload.update(user=user.to_dict(), channel=dm.to_dict(), authorizing_integration_owners={"0": "0"},
+                       context=1)
 
     # ------------------------------------------------------------------ files
 

@@ -550,3 +550,31 @@ async def test_an_applied_request_whose_answer_is_lost(emu: FakeDiscord, bot: De
         await channel.send("made, never answered")
     assert dropped.served == 1
     assert [m.content for m in emu.channel_messages(emu.channel_id)][-1] == "made, never answered"
+
+
+async def test_direct_messages(emu: FakeDiscord, bot: DemoBot) -> None:
+    """The bot opens a DM channel (POST /users/@me/channels), posts and reads there; a click inside the DM comes
+    without a guild; a person with DMs closed refuses the post with 403/50007, and the emulator records it."""
+    grace = emu.add_user("grace")
+    dm = await bot.create_dm(discord.Object(grace.id))
+    assert emu.dm_channel(grace) is not None and emu.dm_channel(grace).id == dm.id
+    again = await bot.http.start_private_message(grace.id)
+    assert int(again["id"]) == dm.id  # the same channel every time
+    sent = await dm.send("just for you", view=discord.ui.View(timeout=None).add_item(Bump(1)))
+    assert (await dm.fetch_message(sent.id)).content == "just for you"
+    [message] = emu.dm_messages(grace)
+    assert message.guild_id is None and "guild_id" not in message.to_dict()
+
+    click = await emu.click(grace, message, "bump:1")
+    await click.wait_acked(2)
+    assert "guild_id" not in click.payload and "member" not in click.payload
+    assert click.payload["user"]["id"] == str(grace.id) and click.payload["context"] == 1
+    assert message.content == "bumped to 2"
+
+    emu.close_dms(grace)
+    with pytest.raises(discord.Forbidden) as refused:
+        await dm.send("not delivered")
+    assert refused.value.code == 50007 and emu.refused_dms == [grace.id]
+    emu.close_dms(grace, closed=False)
+    await dm.send("open again")
+    assert [m.content for m in emu.dm_messages(grace)] == ["bumped to 2", "open again"]

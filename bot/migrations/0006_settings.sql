@@ -20,3 +20,7 @@ CREATE TABLE channel_settings (
     updated_by     INTEGER,
     updated_at     REAL NOT NULL
 );
+-- A job made with private results on: its messages go to the person alone (ephemeral answers, the result by DM),
+-- and /show refuses it to anyone else. /history lists a person's jobs newest first.
+ALTER TABLE jobs ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_user_and_age ON jobs (user_id, created_at);

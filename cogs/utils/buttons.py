@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 
 from models.edits import PAN_DIRECTIONS, ZOOM_PRESETS
+
+if TYPE_CHECKING:
+    from models.styles import Style
 
 
 class Action(StrEnum):
@@ -40,7 +43,7 @@ class Action(StrEnum):
 
 EDIT_ACTIONS = frozenset({Action.REMIX, Action.REMIX_IMAGE, Action.ZOOM, Action.PAN, Action.REGION,
                           Action.REGION_SELECT, Action.REGION_GO, Action.REGION_PROMPT})
-"""The actions the editing cog answers (``bot.edit_handler``)."""
+"""The actions the editing cog answers (``bot.editor``), through the Imagine cog."""
 ARGUMENT = r"[a-z0-9.,]{1,40}"
 TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnf]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
@@ -49,9 +52,14 @@ SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})
 
 
 class ButtonHandler(Protocol):
+    """The cog that answers result buttons; it also vets whoever asks to see or use a stored job (/show)."""
+
     async def handle_button(
         self, interaction: discord.Interaction, action: Action, job_id: str, index: int, arg: str = ""
     ) -> None: ...
+
+    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
+                        model: str = "") -> None: ...
 
 
 def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str:

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from PIL import Image
 
 from bot.storage import Job, StoredImage
+from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
+
+if TYPE_CHECKING:
+    from bot.service import GenerationService
 
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
@@ -24,6 +29,27 @@ EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2×")."""
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
+
+
+def lineage(job: Job) -> str | None:
+    """Where a job came from ("from job <id>, image 2, by variation"); None for a job made from a prompt alone."""
+    if job.source_job_id is None:
+        return None
+    image = f", image {job.source_index + 1}" if job.source_index is not None else ""
+    action = (KIND_LABEL.get(job.kind) or job.kind).lower()
+    return f"from job {job.source_job_id}{image}, by {action}"
+
+
+def result_view_for(job: Job, count: int, service: GenerationService | None) -> discord.ui.View:
+    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show).
+
+    The service says whether there is a GAN upscaler and whether the job's model can inpaint (zoom, pan, Vary
+    (Region)); results recovered while it starts (``None``) offer img2img's upscale and no edits."""
+    if job.kind in SINGLE_KINDS:
+        if service is None:
+            return single_view(job.id, 0, None)
+        return single_view(job.id, 0, service.upscale_factor, inpaint=service.can_inpaint(job.request))
+    return result_view(job.id, count)
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -96,6 +122,9 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
         embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
         embed.add_field(name="Negative", value=short_prompt(job.request.negative, 1000), inline=False)
+    made_from = lineage(job)
+    if made_from is not None:
+        embed.add_field(name="Made", value=made_from, inline=False)
     embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")
     return embed
 
