@@ -43,6 +43,7 @@ async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},
                 {"name": "pixart", "id": str(tiny_model("pixart")), "steps": 2}],
         moderation={"banned_terms": ["gore"]},
+        queue={"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 3, "max_queue": 500},
         styles=TEST_STYLES,
     )
     process = BotUnderTest(emu, config, workdir)
@@ -218,6 +219,26 @@ async def test_pan_left_and_up_grow_the_picture_on_that_side(emu, bot):
     emu.assert_no_violations()
 
 
+async def test_edits_wait_in_the_same_queue_under_the_same_limits(emu, bot):
+    who = person(emu)
+    alone = await single(emu, who, prompt="a harbour")
+    paused = await emu.invoke(emu.owner, "admin pause")
+    assert "Paused" in await private_reply(paused)
+    try:
+        queued = [await emu.click(who, alone, button(alone, label)) for label in ("⬅️", "➡️", "Zoom out 2×")]
+        for click in queued:
+            message = await click.wait_for_message(lambda m: "Waiting in the queue" in m.content, timeout=10)
+            assert not message.ephemeral
+        refused = await emu.click(who, alone, button(alone, "⬇️"))
+        assert "You can queue 3 jobs at a time" in await private_reply(refused)
+    finally:
+        resumed = await emu.invoke(emu.owner, "admin resume")
+        assert "Resumed" in await private_reply(resumed)
+    for click in queued:
+        await click.wait_for_message(is_single, timeout=60)
+    emu.assert_no_violations()
+
+
 # --- Vary (Region) ----------------------------------------------------------------------------------------------------
 
 
@@ -288,6 +309,10 @@ async def test_a_model_without_inpainting_gets_no_edit_buttons_and_old_ones_are_
         refused = await emu.click(who, old, button(old, label))
         text = await private_reply(refused)
         assert "can't do" in text and "Models that can: sd" in text, text
+    # Remix needs only img2img, which pixart lacks too: the form opens, and its submission is refused, saying why.
+    opened = await form(emu, who, alone, "Remix")
+    refused = await emu.submit_modal(who, opened, {"prompt": "a fox in snow"})
+    assert "This model (pixart) can't restyle a picture" in await private_reply(refused)
     emu.assert_no_violations()
 
 
