@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
+from PIL import Image
 
 from bot.storage import Job
 from cogs.imagine import VARY_STRENGTH
@@ -189,7 +190,8 @@ class Editing(commands.Cog):
         return imagine.new_job(interaction, request, kind=edit.kind, source_job_id=source.id, source_index=index,
                                private=preferences.user.private or source.private)
 
-    async def picture(self, source: Job, index: int) -> Any:
+    async def picture(self, source: Job, index: int) -> Image.Image:
+        """The source job's image ``index``, read from storage off the event loop."""
         stored = await self.generation.storage.get_image(source.id, index)
         return await asyncio.to_thread(stored.open)
 
