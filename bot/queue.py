@@ -307,7 +307,8 @@ class JobQueue:
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
-            job.request.init_image = plan.init_image
+            if job.request.edit is None:  # an edit's plan holds its canvas: planning again needs the source
+                job.request.init_image = plan.init_image
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
             if self._forgotten[job.user_id] != forgotten:

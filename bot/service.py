@@ -151,17 +151,18 @@ class GenerationService:
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
 
+    def model_of(self, request: GenerationRequest) -> str | None:
+        """The configured model ``request`` runs on (its own, its style's or the default); None when its style or
+        model has since been removed from the config."""
+        try:
+            return resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
+        except ValueError:
+            return None
+
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
-        try:
-            name = resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
-        except ValueError:  # a style or model since removed from the config: its image can't be edited
-            return False
+        name = self.model_of(request)
         return any(status.name == name and status.inpaint for status in self.backend.models())
-
-    def inpainting_models(self) -> list[str]:
-        """The configured models that can repaint part of a picture, the default first."""
-        return [view.name for view in self.models() if view.status.inpaint]
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

@@ -106,10 +106,10 @@ class Editing(commands.Cog):
         elif action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):  # V/Vary come here in remix mode
             await interaction.response.send_modal(remix_form(action, source, index))
         elif action is Action.ZOOM and not arg:
-            self.require_inpainting(source)
+            self.require_inpainting(imagine, source)
             await interaction.response.send_modal(zoom_form(source, index))
         elif action is Action.REGION:
-            self.require_inpainting(source)
+            self.require_inpainting(imagine, source)
             await interaction.response.send_message(REGION_HELP, view=region_view(source.id, index, REGION_CHOICES,
                                                                                   []), ephemeral=True)
         elif action is Action.REGION_SELECT:
@@ -120,12 +120,12 @@ class Editing(commands.Cog):
                 view=region_view(source.id, index, REGION_CHOICES, list(chosen)),
             )
         elif action is Action.REGION_PROMPT:
-            self.require_inpainting(source)
+            self.require_inpainting(imagine, source)
             parse_regions(arg)
             await interaction.response.send_modal(region_form(source, index, arg))
         else:
             edit = parse_edit(action, arg)
-            self.require_inpainting(source)
+            self.require_inpainting(imagine, source)
             await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit,
                                                                    source.request.prompt, preferences))
 
@@ -142,7 +142,7 @@ class Editing(commands.Cog):
         else:
             await self.submit_remix(imagine, interaction, action, source, index, values, preferences)
             return
-        self.require_inpainting(source)
+        self.require_inpainting(imagine, source)
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
         await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit, prompt,
@@ -195,16 +195,12 @@ class Editing(commands.Cog):
         stored = await self.generation.storage.get_image(source.id, index)
         return await asyncio.to_thread(stored.open)
 
-    def require_inpainting(self, source: Job) -> None:
+    def require_inpainting(self, imagine: Imagine, source: Job) -> None:
         """Refuse zoom, pan and Vary (Region) for an image whose model can't repaint part of a picture."""
-        generation = self.generation
-        if generation.can_inpaint(source.request):
-            return
-        able = generation.inpainting_models()
-        which = (f"Models that can: {', '.join(able)} (pick one with /imagine model:)." if able
-                 else "None of this bot's models can.")
-        raise Rejected(f"Zoom out, pan and Vary (Region) repaint part of the picture, which the model that made this "
-                       f"image can't do. {which}")
+        model = self.generation.model_of(source.request)
+        if model is None:
+            raise Rejected("The model or style that made this image is no longer configured, so it can't be edited.")
+        imagine.check_can_edit(model)
 
 
 # --------------------------------------------------------------------------------------------------- pieces

@@ -1,4 +1,4 @@
-"""/imagine and the buttons under its results.
+"""/imagine, /edit and the buttons under their results.
 
 Every way a request can go wrong ends in an ephemeral reply that says what happened and what to
 do. Checks that need no I/O run before the interaction is answered, so their refusals are the
@@ -30,11 +30,14 @@ from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, sin
 from cogs.utils.defaults import Preferences
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_choices, style_choices
+from models.edits import Edit, with_mask
 from models.images import InvalidImage, load_image
 from models.plan import MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from bot.client import ImageBot
     from bot.config import Config
     from bot.service import GenerationService
@@ -95,6 +98,18 @@ class Imagine(commands.Cog):
         entry = self.generation.model_entry(model)
         if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
             raise Rejected(f"The model '{entry.name}' can only be used in age-restricted channels.")
+
+    def check_can_edit(self, model: str) -> None:
+        """Refuse an edit (zoom, pan, vary a region, /edit) on a model without inpainting, naming those with it."""
+        name = model or self.generation.catalogue[0].name
+        views = self.generation.models()
+        if any(view.name == name and view.status.inpaint for view in views):
+            return
+        able = [view.name for view in views if view.status.inpaint]
+        if not able:
+            raise Rejected("None of this bot's models can edit pictures (repaint part of one).")
+        raise Rejected(f"The model '{name}' can't edit pictures (repaint part of one); use "
+                       f"{' or '.join(f'`{n}`' for n in able)} (the `model` option).")
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -198,17 +213,73 @@ class Imagine(commands.Cog):
                 # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
                 await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…",
                                                         ephemeral=job.private)
-                async with self.downloads:
-                    data = await fetch_attachment(
-                        self.session,  # type: ignore[arg-type]
-                        image,
-                        allowed_hosts=config.discord.attachment_hosts,
-                        max_bytes=config.discord.max_attachment_bytes,
-                    )
-                request.init_image = await asyncio.to_thread(load_image, data,
-                                                             max_pixels=config.model.max_input_pixels)
+                request.init_image = await self.read_attachment(image)
 
             await self.enqueue(interaction, job, prepare=read_picture)
+        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
+                GenerationUnavailable) as error:
+            await self.reject(interaction, error)
+
+    async def read_attachment(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
+        """Download and decode a person's picture (once their place in the queue is reserved)."""
+        config = self.bot.config
+        async with self.downloads:
+            data = await fetch_attachment(
+                self.session,  # type: ignore[arg-type]
+                attachment,
+                allowed_hosts=config.discord.attachment_hosts,
+                max_bytes=config.discord.max_attachment_bytes,
+            )
+        return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
+                                       keep_alpha=keep_alpha)
+
+    # -- /edit ----------------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="edit", description="Repaint part of a picture: where it is transparent, or a mask")
+    @app_commands.describe(
+        image="The picture: its transparent parts are repainted (or those the mask marks)",
+        prompt="What to paint there",
+        mask="Optional: a black-and-white picture of the same size, white where to repaint",
+        style="A look for the new part (start typing to search)",
+        negative="What to keep out of it",
+        seed="Same seed + same picture + same prompt = same result",
+        model="Which model paints it (start typing to search; /models lists them)",
+    )
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: app_commands.Range[str, 1, 1000],
+        mask: discord.Attachment | None = None,
+        style: app_commands.Range[str, 1, 100] | None = None,
+        negative: app_commands.Range[str, 0, 1000] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
+        model: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        config = self.bot.config
+        try:
+            chosen = self.generation.styles.get(style)
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
+            self.check_can_edit(model or chosen.model or "")
+            request = imagine_request(prompt=prompt, style=chosen, negative=negative, aspect=None, seed=seed,
+                                      count=1, max_count=config.model.max_count)
+            request.model = model or ""
+            request.edit = Edit.mask()
+            for attachment in (image, mask):
+                if attachment is not None:
+                    check_attachment(attachment, allowed_hosts=config.discord.attachment_hosts,
+                                     max_bytes=config.discord.max_attachment_bytes)
+            job = self.new_job(interaction, request, kind="edit")
+
+            async def read_pictures() -> None:
+                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
+                picture = await self.read_attachment(image, keep_alpha=mask is None)
+                if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
+                    marked = await self.read_attachment(mask)
+                    picture = await asyncio.to_thread(with_mask, picture, marked)
+                request.init_image = picture
+
+            await self.enqueue(interaction, job, prepare=read_pictures)
         except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
                 GenerationUnavailable) as error:
             await self.reject(interaction, error)
@@ -223,12 +294,14 @@ class Imagine(commands.Cog):
                 log.debug("could not delete the original response of %s", interaction.id)
         await reply_privately(interaction, message)
 
+    @edit.autocomplete("style")
     @imagine.autocomplete("style")
     async def style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return style_choices(self.bot.generation, interaction, current)
 
+    @edit.autocomplete("model")
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str

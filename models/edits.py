@@ -10,9 +10,11 @@ half (Pillow and numpy, no torch), shared by the planner on the bot, the engine 
   seam of ``seam_width`` pixels into the kept part, so the new paint blends in; beyond that seam the result is the
   canvas exactly (a VAE round trip would otherwise change every pixel a little).
 
-Sizes: a zoom keeps the source's size (the frame widens, the picture shrinks by the factor); a pan grows the canvas
-by ``PAN_FRACTION`` of the picture's side in its direction; a region or mask edit keeps the size. Every result is
-snapped to the model's size multiple and scaled down, rather than refused, to fit ``max_side``.
+Sizes: a source larger than the model's own images (its native area, ``max_area``) is first scaled down to that
+area, so an uploaded photo is edited at the size the model draws (the bot's own images already are). Then a zoom
+keeps the size (the frame widens, the picture shrinks by the factor); a pan grows the canvas by ``PAN_FRACTION`` of
+the picture's side in its direction; a region or mask edit keeps the size. Every result is snapped to the model's
+size multiple and scaled down, rather than refused, to fit ``max_side``.
 """
 
 from __future__ import annotations
@@ -169,8 +171,12 @@ class Canvas:
     mask: Image.Image  # L, 0 or 255
 
 
-def prepare(edit: Edit, source: Image.Image, *, multiple: int, max_side: int) -> Canvas:
+def prepare(edit: Edit, source: Image.Image, *, multiple: int, max_side: int, max_area: int | None = None) -> Canvas:
     """Lay ``source`` on the canvas ``edit`` asks for; raises ValueError for the person (e.g. no transparency)."""
+    if max_area is not None and source.width * source.height > max_area:
+        scale = math.sqrt(max_area / (source.width * source.height))
+        source = source.resize((max(1, round(source.width * scale)), max(1, round(source.height * scale))),
+                               Image.Resampling.LANCZOS)
     if edit.kind == "zoom":
         return _zoom(source.convert("RGB"), edit.factor or ZOOM_MIN, multiple, max_side)
     if edit.kind == "pan":

@@ -245,7 +245,8 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     canvas = None
     if edit is not None:  # the edit's size follows its source picture (models/edits.py says how)
         assert request.init_image is not None
-        canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE)
+        canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE,
+                         max_area=defaults.width * defaults.height)
         width, height = canvas.image.size
     elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)

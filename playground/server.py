@@ -1,9 +1,10 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
-them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/command`` (any
-command, subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's
-choices), ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
+them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/edit`` (a picture and
+the mask painted on it in the page's brush editor, sent as /edit's two attachments), ``/api/command`` (any command,
+subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
+``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
 ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
 messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
 several tabs with different names are different people to the bot's queue and rate limits.
@@ -267,6 +268,7 @@ class Playground:
         r.add_get("/api/state", self._state)
         r.add_get("/api/autocomplete", self._autocomplete)
         r.add_post("/api/imagine", self._imagine)
+        r.add_post("/api/edit", self._edit)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
         r.add_post("/api/modal", self._modal)
@@ -333,6 +335,17 @@ class Playground:
         return web.json_response({"choices": choices})
 
     async def _imagine(self, request: web.Request) -> web.Response:
+        return await self._upload(request, "imagine", texts=("style", "model", "negative", "aspect"),
+                                  numbers=("seed", "count"), files=("image",))
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        """The brush editor's submit: the picture and the painted mask (white = repaint) as /edit's attachments."""
+        return await self._upload(request, "edit", texts=("style", "model", "negative"), numbers=("seed",),
+                                  files=("image", "mask"), required_file="image")
+
+    async def _upload(self, request: web.Request, command: str, *, texts: tuple[str, ...], numbers: tuple[str, ...],
+                      files: tuple[str, ...], required_file: str | None = None) -> web.Response:
+        """A command from the page's multipart form: a prompt, the named text and number options, and pictures."""
         self._ready()
         form = await request.post()
         user = self.person(str(form.get("name") or ""))
@@ -341,11 +354,11 @@ class Playground:
         if not prompt:
             raise self._bad("Type a prompt first.")
         options["prompt"] = prompt
-        for key in ("style", "model", "negative", "aspect"):
+        for key in texts:
             value = str(form.get(key) or "").strip()
             if value:
                 options[key] = value
-        for key in ("seed", "count"):
+        for key in numbers:
             value = str(form.get(key) or "").strip()
             if value:
                 try:
@@ -353,12 +366,15 @@ class Playground:
                 except ValueError:
                     raise self._bad(f"{key} must be a whole number.") from None
         attachments = {}
-        image = form.get("image")
-        if isinstance(image, web.FileField):
-            data = image.file.read()
-            if data:
-                attachments["image"] = (image.filename or "image", data, image.content_type)
-        return await self._invoke(user, "imagine", options, attachments)
+        for key in files:
+            upload = form.get(key)
+            if isinstance(upload, web.FileField):
+                data = upload.file.read()
+                if data:
+                    attachments[key] = (upload.filename or key, data, upload.content_type)
+        if required_file is not None and required_file not in attachments:
+            raise self._bad(f"Attach the {required_file} first.")
+        return await self._invoke(user, command, options, attachments)
 
     async def _command(self, request: web.Request) -> web.Response:
         self._ready()

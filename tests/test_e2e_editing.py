@@ -308,7 +308,7 @@ async def test_a_model_without_inpainting_gets_no_edit_buttons_and_old_ones_are_
     for label in old_buttons:
         refused = await emu.click(who, old, button(old, label))
         text = await private_reply(refused)
-        assert "can't do" in text and "Models that can: sd" in text, text
+        assert "The model 'pixart' can't edit pictures" in text and "use `sd`" in text, text
     # Remix needs only img2img, which pixart lacks too: the form opens, and its submission is refused, saying why.
     opened = await form(emu, who, alone, "Remix")
     refused = await emu.submit_modal(who, opened, {"prompt": "a fox in snow"})

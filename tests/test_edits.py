@@ -232,3 +232,13 @@ def test_edits_report_progress_cancel_and_halve_on_out_of_memory_like_any_plan(e
     [cancelled] = engine.generate(plans[:1], on_progress=lambda _id, progress: seen.append(progress.step),
                                   is_cancelled=lambda _id: bool(seen))
     assert isinstance(cancelled, JobCancelled) and seen == [1]
+
+
+def test_a_large_upload_is_edited_at_the_models_own_size() -> None:
+    plan = resolve_plan(GenerationRequest("a cat", init_image=noise(400, 200), edit=Edit.zoom(2)), SD, NO_STYLES,
+                        "", "m")
+    width, height = plan.recipes[0].width, plan.recipes[0].height
+    assert width * height <= SD.width * SD.height * 1.1 and (width, height) == (88, 48)
+    plan = resolve_plan(GenerationRequest("a cat", init_image=noise(400, 200), edit=Edit.pan("right")), SD,
+                        NO_STYLES, "", "m")
+    assert (plan.recipes[0].width, plan.recipes[0].height) == (144, 48)  # the 96 x 48 picture and half again

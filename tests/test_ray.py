@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import ImageChops
+from PIL import Image, ImageChops
 
 from bot.backends import engine_settings, ray_settings
 from bot.config import Config, QueueConfig
 from bot.queue import JobQueue
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
+from models.edits import Edit
 from models.local_backend import LocalBackend
 from models.plan import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
@@ -131,7 +132,12 @@ async def test_queue_spreads_jobs_over_two_replicas_with_local_pixels(ray_backen
     recorder = Recorder()
     queue = recorder.queue(storage, ray_backend)
     before = sum(ray_backend.replica_batches.values())
-    jobs = [await queue.submit(job(user, f"a fox {user}", seed=100 + user)) for user in range(8)]
+    jobs = [await queue.submit(job(user, f"a fox {user}", seed=100 + user)) for user in range(7)]
+    # An edit crosses the wire too: its source's transparency (the mask) survives storage, its plan carries the
+    # canvas and mask to the replica, and the kept part comes back the same as here.
+    hole = Image.new("RGBA", (64, 64), (200, 40, 40, 255))
+    hole.paste((0, 0, 0, 0), (16, 16, 40, 48))
+    jobs.append(await queue.submit(job(7, "a hat", seed=107, init_image=hole, edit=Edit.mask())))
     await queue.start()
     await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs))
     await queue.stop()
