@@ -142,9 +142,12 @@ class Imagine(commands.Cog):
         """Queue the job, then answer with its place in line (the message the result will replace): publicly, or
         for a private job (/settings) ephemerally.
 
-        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved.
+        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved. Every
+        job passes the channel's limits (/settings channel) here, whichever command or button built it.
         """
         generation = self.generation
+        preferences = await self.preferences(interaction)
+        preferences.check_limits(job.request.count, job.request.model or self.default_model)
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
                                 prepare=prepare)
         where = generation.position(job.id)
@@ -187,7 +190,7 @@ class Imagine(commands.Cog):
             preferences = await self.preferences(interaction)
             chosen = self.generation.styles.get(style or preferences.style)
             model = preferences.model(model, chosen.model or self.default_model)
-            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model)
             request = imagine_request(
                 prompt=prompt,
                 style=chosen,

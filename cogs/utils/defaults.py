@@ -33,13 +33,17 @@ class Preferences:
         return min(bot_max, self.channel.max_count or bot_max)
 
     def count(self, given: int | None, bot_max: int) -> int:
-        """How many images: ``given`` (refused above this channel's limit), else a default held to the limit."""
-        limit = self.max_count(bot_max)
+        """How many images: ``given`` (refused above this channel's limit; bot.yaml's is checked with the other
+        options), else a default held to the limit."""
         if given is not None:
-            if given > limit:
-                raise Rejected(f"This channel allows at most {limit} image{'s' if limit > 1 else ''} per request.")
+            self.check_count(given)
             return given
-        return min(self.user.count or self.channel.count or bot_max, limit)
+        return min(self.user.count or self.channel.count or bot_max, self.max_count(bot_max))
+
+    def check_count(self, count: int) -> None:
+        limit = self.channel.max_count
+        if limit is not None and count > limit:
+            raise Rejected(f"This channel allows at most {limit} image{'s' if limit > 1 else ''} per request.")
 
     def button_count(self, source_count: int, bot_max: int) -> int:
         """How many images a button's new job makes: the clicker's default, the channel's, else as many as the
@@ -47,15 +51,18 @@ class Preferences:
         return min(self.user.count or self.channel.count or source_count, self.max_count(bot_max))
 
     def model(self, given: str | None, default_model: str) -> str:
-        """The model to use ("" for bot.yaml's default). One the person named (now, or as a button's source) must be
-        allowed here; a default that is not falls back to the channel's first allowed model."""
+        """The model to use, by name. One the person named must be allowed here; their default, or else
+        ``default_model`` (the style's model or bot.yaml's default), falls back to the channel's first allowed one."""
         if given:
             self.check_model(given)
             return given
-        chosen = self.user.model or ""
-        if self.channel.allows_model(chosen or default_model):
-            return chosen
-        return self.channel.allowed_models[0]
+        chosen = self.user.model or default_model
+        return chosen if self.channel.allows_model(chosen) else self.channel.allowed_models[0]
+
+    def check_limits(self, count: int, model: str) -> None:
+        """The channel's limits, checked once more on every job just before it is queued (whatever built it)."""
+        self.check_count(count)
+        self.check_model(model)
 
     def check_model(self, name: str) -> None:
         if not self.channel.allows_model(name):
