@@ -267,6 +267,12 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(bob.locator("#modal-backdrop")).to_have_count(0)
             prompt = form.locator("textarea.modal-input[data-custom-id=prompt]")
             await expect(prompt).to_have_value("a lighthouse at dusk")
+            opened = await page.evaluate("window.playgroundModal.interactionId")
+            for who, values, error in (("bob", {"prompt": "mine now"}, "That form is gone."),
+                                       ("ada", {"colour": "red"}, "the modal has no input ['colour']")):
+                status, body = await post_json(session, url, "api/modal",
+                                               {"name": who, "interaction_id": opened, "values": values})
+                assert status == 400 and error in body["error"], body
             await prompt.fill("a lighthouse at dawn")
             await form.locator("button", has_text="Submit").click()
             await expect(page.locator("#modal-backdrop")).to_have_count(0)

@@ -188,6 +188,7 @@ function renderMultiSelect(message, component) {
 // A form the bot opened in answer to this person's click: shown over the page until submitted or cancelled.
 function openModal(interactionId, modal) {
   closeModal();
+  window.playgroundModal = { interactionId, modal }; // the open form, for tests and for curiosity
   const backdrop = document.createElement("div");
   backdrop.id = "modal-backdrop";
   const form = document.createElement("form");
