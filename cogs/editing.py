@@ -139,9 +139,11 @@ class Editing(commands.Cog):
         elif action is Action.REGION_PROMPT:
             edit = parse_regions(arg)
             prompt = values.get("prompt", "").strip() or original.prompt
-        else:
+        elif action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):
             await self.submit_remix(imagine, interaction, action, source, index, values, preferences)
             return
+        else:
+            raise ValueError("That form is not one this bot knows.")
         self.require_inpainting(imagine, source)
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
