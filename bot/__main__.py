@@ -73,7 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
     imagine.add_argument("--style", default="", help="style name from the config (default: the first style)")
-    imagine.add_argument("--image", type=Path, metavar="FILE", help="restyle this picture (img2img)")
+    imagine.add_argument("--image", type=Path, metavar="FILE", help="restyle this picture (img2img), or edit it")
+    edits = imagine.add_mutually_exclusive_group()
+    edits.add_argument("--zoom", metavar="F", help="edit --image: zoom out by F (1.1 to 2) and paint the new border")
+    edits.add_argument("--pan", metavar="DIR", help="edit --image: extend it left, right, up or down and paint that")
+    edits.add_argument("--region", metavar="CELLS",
+                       help="edit --image: repaint cells of a 3x3 grid (1-9, row by row from the top left; e.g. "
+                            "1,2,5), centre or edges, and keep the rest")
+    edits.add_argument("--mask", action="store_true",
+                       help="edit --image: repaint its transparent parts (its alpha channel is the mask)")
     imagine.add_argument("--strength", type=float, help="img2img strength: 0 keeps the picture, 1 ignores it")
     imagine.add_argument("--negative", default="", help="what to keep out of the image")
     imagine.add_argument("--aspect", default="square", help="square, portrait, landscape, wide or tall")

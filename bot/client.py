@@ -38,6 +38,7 @@ from models.plan import ModelLoadError, StartupError
 from models.text import Text
 
 if TYPE_CHECKING:
+    from cogs.editing import Editing
     from cogs.imagine import Imagine
     from cogs.utils.buttons import ButtonHandler
 
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 
 
 STOP_RUNNER_TIMEOUT_S = 10.0
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.blend", "cogs.info", "cogs.admin", "cogs.library",
-                      "cogs.settings")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.editing", "cogs.blend", "cogs.info", "cogs.admin",
+                      "cogs.library", "cogs.settings")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -94,6 +95,8 @@ class ImageBot(commands.AutoShardedBot):
         self.imagine: Imagine | None = None
         """Set by the /imagine cog while it is loaded: the checks, downloads and queueing that other commands making
         images (/blend) share with it."""
+        self.editor: Editing | None = None
+        """Set by the editing cog (remix, zoom, pan, Vary (Region)) while it is loaded."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None

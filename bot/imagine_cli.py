@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from bot.backends import engine_settings
 from bot.config import Config
 from bot.exit_codes import ExitCode
+from models.edits import Edit, parse_regions
 from models.engine import load_engine
 from models.images import InvalidImage, load_image, make_grid, write_recipe_png
 from models.plan import GenerationRequest, ModelLoadError, Progress, resolve_model
@@ -34,7 +36,8 @@ class ProgressBar:
             self.bar.close()
 
 
-def read_picture(path: Path, max_pixels: int) -> tuple[Image.Image, bytes] | None:
+def read_picture(path: Path, max_pixels: int, *, keep_alpha: bool = False
+                 ) -> tuple[Image.Image, bytes] | None:
     """The picture in ``path`` and its bytes, or None after printing one line that names the file."""
     try:
         data = path.read_bytes()
@@ -42,16 +45,40 @@ def read_picture(path: Path, max_pixels: int) -> tuple[Image.Image, bytes] | Non
         print(f"error: {path}: cannot be read: {error.strerror}", file=sys.stderr)
         return None
     try:
-        return load_image(data, max_pixels=max_pixels), data
+        return load_image(data, max_pixels=max_pixels, keep_alpha=keep_alpha), data
     except InvalidImage as error:
         print(f"error: {path}: {error}", file=sys.stderr)
         return None
 
 
+def requested_edit(args: argparse.Namespace) -> Edit | None:
+    """The edit ``--zoom``/``--pan``/``--region``/``--mask`` ask for (argparse keeps them exclusive), or None;
+    raises ValueError naming the flag."""
+    makers: dict[str, Callable[[], Edit]] = {
+        "--zoom": lambda: Edit.zoom(args.zoom), "--pan": lambda: Edit.pan(args.pan),
+        "--region": lambda: parse_regions(args.region), "--mask": Edit.mask,
+    }
+    given = [flag for flag in makers if getattr(args, flag[2:]) not in (None, False)]
+    if not given:
+        return None
+    flag = given[0]
+    if args.image is None:
+        raise ValueError(f"{flag}: give the picture to edit with --image")
+    try:
+        return makers[flag]()
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+
+
 def imagine(config: Config, args: argparse.Namespace) -> int:
+    try:
+        edit = requested_edit(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     init_image = None
     if args.image is not None:
-        picture = read_picture(args.image, config.model.max_input_pixels)
+        picture = read_picture(args.image, config.model.max_input_pixels, keep_alpha=edit is not None)
         if picture is None:
             return ExitCode.USAGE
         init_image = picture[0]
@@ -66,6 +93,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         init_image=init_image,
         strength=args.strength,
         model=args.model,
+        edit=edit,
     )
     styles = StyleBook(config.styles)
     try:

@@ -308,7 +308,8 @@ class JobQueue:
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
-            job.request.init_image = plan.init_image
+            if job.request.edit is None:  # an edit's plan holds its canvas: planning again needs the source
+                job.request.init_image = plan.init_image
             job.request.references = list(plan.references) or None
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Protocol
 from bot.backends import build_backend
 from bot.queue import JobQueue, QueueObserver
 from bot.storage import Job, Storage, StoredImage
+from models.plan import resolve_model
 from models.styles import StyleBook
 from models.text import Text
 
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
     from models.backend import Backend, ModelStatus
-    from models.plan import Progress
+    from models.plan import GenerationRequest, Progress
 
 
 log = logging.getLogger(__name__)
@@ -162,10 +163,23 @@ class GenerationService:
             return
         able = self.reference_models()
         if not able:
-            raise ValueError("None of this bot's models can use reference pictures (the operators can add one: "
-                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter).")
-        raise ValueError(f"The model '{name}' can't use reference pictures; pick one that can with `model:`: "
-                         f"{', '.join(able)}.")
+            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
+                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+        raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                              "{models}.", name=name, models=", ".join(able)))
+
+    def model_of(self, request: GenerationRequest) -> str | None:
+        """The configured model ``request`` runs on (its own, its style's or the default); None when its style or
+        model has since been removed from the config."""
+        try:
+            return resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
+        except ValueError:
+            return None
+
+    def can_inpaint(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
+        name = self.model_of(request)
+        return any(status.name == name and status.inpaint for status in self.backend.models())
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

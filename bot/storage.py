@@ -459,7 +459,7 @@ class Storage:
         if load_init and row["init_path"] == "":
             raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
-            init_image = await asyncio.to_thread(_open_rgb, self.directory / row["init_path"])
+            init_image = await asyncio.to_thread(_open_source, self.directory / row["init_path"])
         references = None
         if load_references and row["reference_paths"] == "":
             raise ImageExpired(Text("The pictures this was blended from have expired."))
@@ -720,6 +720,12 @@ class Storage:
 def _open_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def _open_source(path: Path) -> Image.Image:
+    """A job's source picture as it was given: RGB, or RGBA where its transparency marks what an edit repaints."""
+    with Image.open(path) as image:
+        return image.convert("RGBA" if "A" in image.getbands() else "RGB")
 
 
 def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:

@@ -210,8 +210,7 @@ class Generation(commands.Cog):
             await self.on_failure(job, Text("The image is too large to attach in this channel, even compressed."))
             return
         # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
-        service = self.bot.generation
-        view = results.result_view_for(job, len(images), service.upscale_factor if service is not None else None)
+        view = results.result_view_for(job, len(images), self.bot.generation)
         embed = results.recipe_embed(job, images)
         try:
             if job.private:

@@ -1,4 +1,4 @@
-"""/imagine and the buttons under its results.
+"""/imagine, /edit and the buttons under their results.
 
 Every way a request can go wrong ends in an ephemeral reply that says what happened and what to
 do. Checks that need no I/O run before the interaction is answered, so their refusals are the
@@ -28,19 +28,23 @@ from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
+from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, single_view
 from cogs.utils.defaults import Preferences
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_choices, style_choices
+from models.edits import Edit, with_mask
 from models.images import InvalidImage, load_image
 from models.plan import MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
 from models.text import Text, text_of
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from bot.client import ImageBot
     from bot.config import Config
     from bot.service import GenerationService
+    from cogs.editing import Editing
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +117,9 @@ class Imagine(commands.Cog):
         check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
                          max_bytes=discord_config.max_attachment_bytes)
 
-    async def read_picture(self, attachment: discord.Attachment) -> Image.Image:
-        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture; AttachmentRefused or
-        InvalidImage, naming the file, for the person."""
+    async def read_picture(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
+        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture (with its transparency, for
+        /edit: ``keep_alpha``); AttachmentRefused or InvalidImage, naming the file, for the person."""
         config = self.bot.config
         async with self.downloads:
             data = await fetch_attachment(
@@ -125,9 +129,22 @@ class Imagine(commands.Cog):
                 max_bytes=config.discord.max_attachment_bytes,
             )
         try:
-            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels)
+            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
+                                           keep_alpha=keep_alpha)
         except InvalidImage as error:
             raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
+
+    def check_can_edit(self, model: str) -> None:
+        """Refuse an edit (zoom, pan, vary a region, /edit) on a model without inpainting, naming those with it."""
+        name = model or self.generation.catalogue[0].name
+        views = self.generation.models()
+        if any(view.name == name and view.status.inpaint for view in views):
+            return
+        able = [view.name for view in views if view.status.inpaint]
+        if not able:
+            raise Rejected("None of this bot's models can edit pictures (repaint part of one).")
+        raise Rejected(f"The model '{name}' can't edit pictures (repaint part of one); use "
+                       f"{' or '.join(f'`{n}`' for n in able)} (the `model` option).")
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -257,6 +274,60 @@ class Imagine(commands.Cog):
                 GenerationUnavailable) as error:
             await self.reject(interaction, error)
 
+    # -- /edit ----------------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="edit", description="Repaint part of a picture: where it is transparent, or a mask")
+    @app_commands.describe(
+        image="The picture: its transparent parts are repainted (or those the mask marks)",
+        prompt="What to paint there",
+        mask="Optional: a black-and-white picture of the same size, white where to repaint",
+        style="A look for the new part (start typing to search)",
+        negative="What to keep out of it",
+        seed="Same seed + same picture + same prompt = same result",
+        model="Which model paints it (start typing to search; /models lists them)",
+    )
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: app_commands.Range[str, 1, 1000],
+        mask: discord.Attachment | None = None,
+        style: app_commands.Range[str, 1, 100] | None = None,
+        negative: app_commands.Range[str, 0, 1000] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
+        model: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        config = self.bot.config
+        try:
+            preferences = await self.preferences(interaction)
+            chosen = self.generation.styles.get(style)
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
+            self.check_can_edit(model or chosen.model or "")
+            request = imagine_request(prompt=prompt, style=chosen, negative=negative, aspect=None, seed=seed,
+                                      count=1, max_count=config.model.max_count)
+            request.model = model or ""
+            request.edit = Edit.mask()
+            for attachment in (image, mask):
+                if attachment is not None:
+                    self.check_picture(attachment)
+            job = self.new_job(interaction, request, kind="edit", private=preferences.user.private)
+
+            async def read_pictures() -> None:
+                await interaction.response.send_message(
+                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
+                    ephemeral=job.private,
+                )
+                picture = await self.read_picture(image, keep_alpha=mask is None)
+                if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
+                    marked = await self.read_picture(mask)
+                    picture = await asyncio.to_thread(with_mask, picture, marked)
+                request.init_image = picture
+
+            await self.enqueue(interaction, job, prepare=read_pictures)
+        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
+                GenerationUnavailable) as error:
+            await self.reject(interaction, error)
+
     async def reject(self, interaction: discord.Interaction, error: Exception) -> None:
         if interaction.response.is_done():
             # The public "queued" message must not stay behind for a request that will never run.
@@ -266,12 +337,14 @@ class Imagine(commands.Cog):
                 log.debug("could not delete the original response of %s", interaction.id)
         await reply_privately(interaction, error)
 
+    @edit.autocomplete("style")
     @imagine.autocomplete("style")
     async def style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return style_choices(self.bot.generation, interaction, current)
 
+    @edit.autocomplete("model")
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -280,9 +353,10 @@ class Imagine(commands.Cog):
 
     # -- buttons --------------------------------------------------------------------------------------------------
 
-    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                            arg: str = "") -> None:
         try:
-            await self._handle_button(interaction, action, job_id, index)
+            await self._handle_button(interaction, action, job_id, index, arg)
         except ImageExpired:
             await reply_privately(interaction, Text(
                 "This image has expired: images are kept for {kept}, then deleted. Run /imagine again (the recipe is "
@@ -294,7 +368,8 @@ class Imagine(commands.Cog):
             log.exception("button %s on job %s failed", action, job_id)
             await reply_privately(interaction, something_went_wrong(interaction.id))
 
-    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                             arg: str) -> None:
         generation = self.generation
         if action is Action.CANCEL:
             await reply_privately(interaction, await generation.cancel(job_id, interaction.user.id))
@@ -303,7 +378,7 @@ class Imagine(commands.Cog):
             await self.delete(interaction)
             return
         # A new image from a blend (a variation, a reroll) is steered by the same reference pictures again.
-        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL,
+        source = await generation.storage.get_job(job_id, load_init=action in (Action.REROLL, Action.REMIX),
                                                   load_references=action in NEW_IMAGE_ACTIONS)
         if source is None:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
@@ -324,7 +399,19 @@ class Imagine(commands.Cog):
             return
         preferences = await self.preferences(interaction)
         preferences.check_model(source.request.model or self.default_model)
+        # The editing cog answers its own buttons and forms, and V/Vary in the person's remix mode (/remix).
+        if (action in EDIT_ACTIONS or interaction.type is discord.InteractionType.modal_submit
+                or (action in VARY_STRENGTH and preferences.user.remix)):
+            await self.editor.handle_edit(self, interaction, action, source, index, arg, preferences)
+            return
         await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index, preferences))
+
+    @property
+    def editor(self) -> Editing:
+        """The editing cog (remix, zoom, pan, Vary (Region)); GenerationUnavailable while it reloads."""
+        if self.bot.editor is None:
+            raise GenerationUnavailable()
+        return self.bot.editor
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.
@@ -357,7 +444,8 @@ class Imagine(commands.Cog):
             f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=index + 1),
             file=file,
             embed=results.recipe_embed(shown, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor, shown.locale),
+            view=single_view(source.id, index, self.generation.upscale_factor, shown.locale,
+                             inpaint=self.generation.can_inpaint(source.request)),
             ephemeral=source.private,
         )
 
@@ -367,14 +455,16 @@ class Imagine(commands.Cog):
         from the source image's recipe, which it keeps). How many images it makes follows the clicker's settings
         and the channel's limit; it is private when they want private results or the source was private."""
         original = source.request
-        fields = {key: value for key, value in original.to_dict().items() if key != "id"}
+        fields = {key: value for key, value in original.to_dict().items() if key not in ("id", "edit")}
         fields["seed"] = None
         fields["count"] = preferences.button_count(original.count, self.bot.config.model.max_count)
         private = preferences.user.private or source.private
-        if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it)
+        # A restyle's (or an edit's) reroll redoes it on the same picture (get_job loaded it).
+        if action is Action.REROLL:
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
             request.references = original.references
+            request.edit = original.edit
             return self.new_job(interaction, request, kind="reroll", source_job_id=source.id, private=private)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)

@@ -100,7 +100,7 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
                             max_bytes=interaction.filesize_limit)
     await interaction.followup.send(
         results.headline(job), file=file, embed=results.recipe_embed(job, images),
-        view=results.result_view_for(job, len(images), generation.upscale_factor), ephemeral=private,
+        view=results.result_view_for(job, len(images), generation), ephemeral=private,
         allowed_mentions=discord.AllowedMentions.none(),
     )
 

@@ -441,19 +441,54 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if values is not None or component["type"] != 2:
             data["values"] = list(values or [])
+            if component["type"] == rules.STRING_SELECT:
+                _check_choice(component, data["values"])
         return await self._dispatch(3, user, data, channel_id=message.channel_id, message=message, locale=locale)
 
     async def submit_modal(
-        self, user: User, opened_by: Interaction, values: dict[str, str], *, locale: str = "en-US"
+        self, user: User, opened_by: Interaction, values: dict[str, str | list[str]], *, locale: str = "en-US"
     ) -> Interaction:
-        """Submit the modal the bot opened in answer to `opened_by`; `values` maps text input custom_id to text."""
+        """Submit the modal the bot opened in answer to `opened_by`, as Discord's client would.
+
+        `values` maps an input's custom_id to its text (a select's: to the chosen values); inputs left out keep the
+        text the bot prefilled. Like the client, this refuses (ValueError) what a person could not submit: an
+        unknown input, a required one left empty, text outside the input's lengths, a choice the select lacks. The
+        submission mirrors the modal's layout (action rows or labels) and, for a modal opened from a component,
+        carries that component's message, as Discord's does.
+        """
         if opened_by.modal is None:
             raise ValueError(f"interaction {opened_by.id} did not open a modal")
-        rows = [
-            {"type": 1, "components": [{"type": 4, "custom_id": cid, "value": value}]} for cid, value in values.items()
-        ]
+        inputs = {item.get("custom_id"): item for _path, item, _label in rules.modal_inputs(
+            opened_by.modal.get("components"), ())}
+        unknown = sorted(set(values) - set(inputs))
+        if unknown:
+            raise ValueError(f"the modal has no input {unknown}; inputs: {sorted(map(str, inputs))}")
+
+        def submitted(item: dict[str, Any]) -> dict[str, Any]:
+            cid = item.get("custom_id")
+            if item.get("type") == rules.STRING_SELECT:
+                chosen = values.get(cid, [o["value"] for o in item.get("options") or [] if o.get("default")])
+                _check_choice(item, list(chosen))
+                return {"type": rules.STRING_SELECT, "custom_id": cid, "values": list(chosen)}
+            text = values.get(cid, item.get("value") or "")
+            if not isinstance(text, str):
+                raise ValueError(f"input {cid!r} takes text, not {text!r}")
+            if not text and item.get("required", True):
+                raise ValueError(f"input {cid!r} is required")
+            low, high = item.get("min_length") or 0, item.get("max_length") or rules.MAX_INPUT_VALUE
+            if text and not low <= len(text) <= high:
+                raise ValueError(f"input {cid!r} takes {low}-{high} characters, not {len(text)}")
+            return {"type": rules.TEXT_INPUT, "custom_id": cid, "value": text}
+
+        rows: list[dict[str, Any]] = []
+        for component in opened_by.modal.get("components") or []:
+            if component.get("type") == 1:
+                rows.append({"type": 1, "components": [submitted(item) for item in component.get("components") or []]})
+            elif component.get("type") == rules.LABEL:
+                rows.append({"type": rules.LABEL, "component": submitted(component["component"])})
         data = {"custom_id": opened_by.modal["custom_id"], "components": rows}
-        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id, locale=locale)
+        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id, message=opened_by.source_message,
+                                    locale=locale)
 
     def _command_data(
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
@@ -1060,8 +1095,10 @@ class FakeDiscord:
         uploads: list[_Upload],
         limit: int,
         inter: Interaction | None = None,
+        modal: bool = False,
     ) -> None:
-        """Apply Discord's rules to a body; record and raise (400/50035, or 413/40005 for big files) if broken."""
+        """Apply Discord's rules to a body (a message's, or with ``modal`` a modal's); record and raise (400/50035,
+        or 413/40005 for big files) if broken."""
         for upload in uploads:
             if len(upload.data) > limit:
                 self._violate(
@@ -1075,6 +1112,8 @@ class FakeDiscord:
         problems: list[rules.Problem] = []
         if message and isinstance(body, dict):
             problems = rules.check_message(body, creating=creating, file_count=len(uploads))
+        elif modal:
+            problems = rules.check_modal(body)
         if not problems and schema and self.validate_schemas:
             problems = rules.check_schema(schema, body)
         if problems:
@@ -1378,6 +1417,9 @@ class FakeDiscord:
                 limit=inter.attachment_size_limit,
                 inter=inter,
             )
+        elif kind == 9:
+            self._check(route, data, None, message=False, creating=False, uploads=uploads,
+                        limit=inter.attachment_size_limit, inter=inter, modal=True)
         self._check(
             route,
             body,
@@ -1628,6 +1670,17 @@ class FakeDiscord:
         if self.attachment_delay:
             await asyncio.sleep(self.attachment_delay)
         return web.Response(body=att.data, headers={"Content-Type": att.content_type})
+
+
+def _check_choice(select: dict[str, Any], chosen: list[str]) -> None:
+    """What Discord's client lets a person choose in a string select: its own options, between min and max of them."""
+    options = {option.get("value") for option in select.get("options") or []}
+    strange = [value for value in chosen if value not in options]
+    if strange:
+        raise ValueError(f"select {select.get('custom_id')!r} has no option {strange}; options: {sorted(options)}")
+    low, high = select.get("min_values", 1), select.get("max_values", 1)
+    if not low <= len(chosen) <= high:
+        raise ValueError(f"select {select.get('custom_id')!r} takes {low}-{high} choices, not {len(chosen)}")
 
 
 def _int_or_none(value: Any) -> int | None:

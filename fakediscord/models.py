@@ -213,6 +213,10 @@ class Message:
         """Every button (type 2) in the message, flattened over action rows and containers."""
         return [c for c in _walk(self.components) if c.get("type") == 2]
 
+    def selects(self) -> list[dict[str, Any]]:
+        """Every select menu (types 3 and 5-8) in the message, flattened like ``buttons``."""
+        return [c for c in _walk(self.components) if c.get("type") in (3, 5, 6, 7, 8)]
+
     def component(self, custom_id: str) -> dict[str, Any] | None:
         return next((c for c in _walk(self.components) if c.get("custom_id") == custom_id), None)
 

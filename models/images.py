@@ -35,8 +35,11 @@ def _refuse(reason: Text) -> InvalidImage:
     return InvalidImage(Text("That file is not an image I can read ({reason}).", reason=reason))
 
 
-def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode untrusted bytes into an upright RGB image, or raise InvalidImage with a message fit for a person."""
+def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Image.Image:
+    """Decode untrusted bytes into an upright RGB image, or raise InvalidImage with a message fit for a person.
+
+    ``keep_alpha``: a picture with transparency stays RGBA (an edit repaints its transparent parts).
+    """
     if not data:
         raise _refuse(Text("the file is empty"))
     with warnings.catch_warnings():
@@ -61,11 +64,17 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
             image.seek(0)  # animated images: the first frame only
             image.load()
             image = ImageOps.exif_transpose(image)
+            if keep_alpha and _has_alpha(image):
+                return image.convert("RGBA")
             return _to_rgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _refuse(Text("it is far too large")) from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise _refuse(Text("the file is damaged or cut short")) from None
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -149,12 +158,14 @@ def _lossy(image: Image.Image, fmt: str, quality: int) -> bytes:
 def encode_image(image: Image.Image, *, max_bytes: int, recipe: dict[str, Any] | None = None) -> EncodedImage:
     """PNG with the recipe in text chunks if it fits; else WebP, then JPEG at falling quality, then fewer pixels.
 
-    Lossy fallbacks lose the text chunks; the recipe is still stored by the bot, only the file lacks it.
+    Lossy fallbacks lose the text chunks; the recipe is still stored by the bot, only the file lacks it. A PNG keeps
+    an alpha channel (an edit's source picture marks what to repaint with it); the fallbacks drop it.
     """
-    image = image.convert("RGB")
+    image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     data = _png(image, None if recipe is None else recipe_metadata(recipe))
     if len(data) <= max_bytes:
         return _encoded(data, "png")
+    image = image.convert("RGB")
     current = image
     for _ in range(6):
         for fmt, quality in (("WEBP", 90), ("JPEG", 90), ("JPEG", 75), ("JPEG", 60)):

@@ -18,6 +18,7 @@ from uuid import uuid4
 
 from PIL import Image
 
+from models.edits import EDIT_STRENGTH, Edit, prepare
 from models.images import fit_image
 from models.styles import StyleBook
 from models.text import Text
@@ -75,6 +76,7 @@ class Recipe:
     reference_weights: tuple[float, ...] | None = None
     """Set when reference pictures (/blend, /imagine's ``reference``) steered the image: each picture's share of the
     conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
+    edit: dict[str, Any] | None = None  # Edit.to_dict() when the image is an edit (zoom, pan, region) of a source
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights as a list."""
@@ -92,13 +94,14 @@ class Recipe:
         return cls(**known)
 
     def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img and upscales need the same source image; a
+        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image; a
         recipe with reference weights needs its reference pictures too, set on the request)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
+            edit=None if self.edit is None else Edit.from_dict(self.edit),
         )
 
 
@@ -130,15 +133,21 @@ class GenerationRequest:
     rest, so a blend without a prompt has shares summing to 1. Set with the pictures, and kept (JSON) when they are
     stored apart."""
     id: str = field(default_factory=lambda: uuid4().hex)
+    edit: Edit | None = None
+    """Edit ``init_image`` (zoom out, pan, repaint regions or its transparent parts) instead of restyling it all."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
+        data["edit"] = None if self.edit is None else self.edit.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None,
                   references: list[Image.Image] | None = None) -> GenerationRequest:
-        known = {f.name for f in fields(cls)} - PICTURE_FIELDS
-        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image, references=references)
+        known = {f.name for f in fields(cls)} - PICTURE_FIELDS - {"edit"}
+        edit = data.get("edit")  # requests stored before edits existed have none
+        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image, references=references,
+                   edit=None if edit is None else Edit.from_dict(edit))
 
 
 PICTURE_FIELDS = frozenset({"init_image", "references"})
@@ -159,6 +168,9 @@ class Plan:
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
     references: tuple[Image.Image, ...] = ()  # reference pictures, each REFERENCE_SIDE square
     reference_weights: tuple[float, ...] = ()  # their shares (the recipes record them too)
+    mask_image: Image.Image | None = None
+    """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
+    the rest pixel for pixel (``models.edits.keep_outside``)."""
 
     @property
     def model(self) -> str:
@@ -195,6 +207,7 @@ class ModelDefaults:
     max_steps: int = MAX_STEPS
     negative_prompt: bool = True  # the family takes a negative prompt
     img2img: bool = True  # the family can restyle a picture
+    inpaint: bool = False  # the family can repaint part of a picture: zoom out, pan, vary a region (models/edits.py)
     upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
     upscale_factor: int = 1  # what that upscaler multiplies each side by
     references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
@@ -239,7 +252,14 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
                               "the weights as they are."))
     if not 1 <= request.count <= max_count:
         raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
-    img2img = request.init_image is not None
+    edit = request.edit
+    if edit is not None:
+        if request.init_image is None:
+            raise ValueError(Text("An edit needs the picture to edit."))
+        if not defaults.inpaint:
+            raise ValueError(Text("This model ({family}) can't repaint part of a picture (zoom out, pan, vary a "
+                                  "region); ask for a model that can.", family=defaults.family))
+    img2img = request.init_image is not None and edit is None
     if img2img and not defaults.img2img:
         raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
                               "model that can.", family=defaults.family))
@@ -256,13 +276,23 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     strength: float | None = None
     if img2img:
         strength = float(_first(request.strength, style.strength, defaults.strength))
+    elif edit is not None:  # the style's strength is tuned for restyling a whole picture, not for filling a hole
+        strength = float(_first(request.strength, EDIT_STRENGTH))
+    if strength is not None:
         if not 0 < strength <= 1:
             raise ValueError(Text("Strength must be more than 0 and at most 1."))
         # img2img runs int(steps * strength) denoising steps; zero would be a silent no-op (or a diffusers error).
         if int(steps * strength) < 1:
             steps = math.ceil(1 / strength - 1e-9)
 
-    if request.width is not None or request.height is not None:
+    canvas = None
+    if edit is not None:  # the edit's size follows its source picture (models/edits.py says how)
+        assert request.init_image is not None
+        canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE,
+                         max_area=defaults.width * defaults.height)
+        width, height = canvas.image.size
+        references, reference_weights = (), ()  # an edit repaints from its canvas and words alone
+    elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)
     else:
@@ -280,10 +310,16 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     recipes = tuple(
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
-               reference_weights=reference_weights or None)
+               reference_weights=reference_weights or None,
+               edit=None if edit is None else edit.to_dict())
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
+    if canvas is not None:
+        # Any edits of one size batch together: each image brings its own canvas and mask.
+        return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
+                    batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
+                    mask_image=canvas.mask)
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
@@ -371,7 +407,8 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
                     strength=request.strength, model=model, upscaler=defaults.upscaler,
-                    reference_weights=tuple(request.reference_weights) if request.reference_weights else None)
+                    reference_weights=tuple(request.reference_weights) if request.reference_weights else None,
+                    edit=None if request.edit is None else request.edit.to_dict())
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

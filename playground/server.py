@@ -1,11 +1,13 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
-them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/command`` (any
-command, subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click``, ``/api/retry``
-(start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
-filtered so ephemeral messages and direct messages reach only the user they belong to). Each display name is one
-emulator user, so several tabs with different names are different people to the bot's queue and rate limits.
+them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/edit`` (a picture and
+the mask painted on it in the page's brush editor, sent as /edit's two attachments), ``/api/command`` (any command,
+subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
+``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
+``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
+messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
+several tabs with different names are different people to the bot's queue and rate limits.
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
 (``_guard``). Every request must name a host that is this playground: an IP address, ``localhost`` or the host it
@@ -206,6 +208,12 @@ class Playground:
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
             self._broadcast({"type": kind, "message_id": event["message_id"]})
+        elif kind == "interaction_ack" and event.get("modal"):
+            # The bot answered with a form: it opens over the page of the person who clicked, and no one else's.
+            inter = self.emu.interactions.get(int(event["interaction_id"]))
+            if inter is not None:
+                self._broadcast({"type": "modal", "interaction_id": event["interaction_id"], "modal": event["modal"]},
+                                only=inter.user.id)
         elif kind == "gateway" and event.get("action") in ("identify", "resume") and self.bot is not None:
             self.bot.connected()
         elif kind == "violation":
@@ -277,8 +285,10 @@ class Playground:
         r.add_get("/api/autocomplete", self._autocomplete)
         r.add_post("/api/imagine", self._imagine)
         r.add_post("/api/blend", self._blend)
+        r.add_post("/api/edit", self._edit)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
+        r.add_post("/api/modal", self._modal)
         r.add_post("/api/retry", self._retry)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         r.add_get("/ws", self._ws)
@@ -342,6 +352,17 @@ class Playground:
         return web.json_response({"choices": choices})
 
     async def _imagine(self, request: web.Request) -> web.Response:
+        return await self._upload(request, "imagine", texts=("style", "model", "negative", "aspect"),
+                                  numbers=("seed", "count"), files=("image", "reference"))
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        """The brush editor's submit: the picture and the painted mask (white = repaint) as /edit's attachments."""
+        return await self._upload(request, "edit", texts=("style", "model", "negative"), numbers=("seed",),
+                                  files=("image", "mask"), required_file="image")
+
+    async def _upload(self, request: web.Request, command: str, *, texts: tuple[str, ...], numbers: tuple[str, ...],
+                      files: tuple[str, ...], required_file: str | None = None) -> web.Response:
+        """A command from the page's multipart form: a prompt, the named text and number options, and pictures."""
         self._ready()
         form = await request.post()
         user = self.person(str(form.get("name") or ""))
@@ -350,11 +371,11 @@ class Playground:
         if not prompt:
             raise self._bad("Type a prompt first.")
         options["prompt"] = prompt
-        for key in ("style", "model", "negative", "aspect"):
+        for key in texts:
             value = str(form.get(key) or "").strip()
             if value:
                 options[key] = value
-        for key in ("seed", "count"):
+        for key in numbers:
             value = str(form.get(key) or "").strip()
             if value:
                 try:
@@ -368,10 +389,12 @@ class Playground:
             except ValueError:
                 raise self._bad("reference_weight must be a number, like 0.5.") from None
         attachments = {}
-        for key in ("image", "reference"):
+        for key in files:
             for upload in _uploads(form, key)[:1]:  # the page sends one file per option
                 attachments[key] = upload
-        return await self._invoke(user, "imagine", options, attachments)
+        if required_file is not None and required_file not in attachments:
+            raise self._bad(f"Attach the {required_file} first.")
+        return await self._invoke(user, command, options, attachments)
 
     async def _blend(self, request: web.Request) -> web.Response:
         """/blend with the pictures picked on the page (one file field, several files) as image1, image2, ..."""
@@ -425,6 +448,23 @@ class Playground:
             raise self._bad(str(error)) from None
         return web.json_response({"interaction_id": str(inter.id)})
 
+    async def _modal(self, request: web.Request) -> web.Response:
+        """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        inter = self.emu.interactions.get(_int(body.get("interaction_id")))
+        if inter is None or inter.user.id != user.id or inter.modal is None:
+            raise self._bad("That form is gone.")
+        values = body.get("values")
+        if not isinstance(values, dict):
+            raise self._bad("A form's values must map each input to its text.")
+        try:
+            submitted = await self.emu.submit_modal(user, inter, values)
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        return web.json_response({"interaction_id": str(submitted.id)})
+
     async def _retry(self, request: web.Request) -> web.Response:
         if self.bot is None or not self.bot.retry():
             return web.json_response(
@@ -460,6 +500,14 @@ class Playground:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await sender
         return ws
+
+
+def _int(value: Any) -> int:
+    """An id the page sent (a string of digits); -1 for anything else, which no interaction has."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 async def serve(config: Config, config_path: Path | None, host: str, port: int) -> int:

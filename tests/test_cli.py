@@ -148,3 +148,52 @@ def test_tiny_model_writes_every_family_and_refuses_an_unknown_one(tmp_path):
     assert (tmp_path / "kandinsky" / "model_index.json").exists()
     result = run_cli("tiny-model", str(tmp_path / "x"), "--family", "gan")
     assert result.returncode == 2 and "--family" in result.stderr and "kandinsky" in result.stderr
+
+
+def test_imagine_edits_a_picture_and_names_the_flag_of_a_bad_edit(tmp_path, tiny_config):
+    """--zoom/--pan/--region/--mask run the same engine as /edit; the kept part of the picture comes back exact."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from models.edits import seam_width
+    from models.images import read_metadata
+
+    rng = np.random.default_rng(1)
+    source = Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA")
+    alpha = np.full((64, 64), 255, dtype=np.uint8)
+    alpha[8:24, 8:24] = 0  # the hole to repaint
+    source.putalpha(Image.fromarray(alpha))
+    picture = tmp_path / "in.png"
+    source.save(picture)
+
+    zoomed = tmp_path / "zoomed.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--zoom", "2",
+                     "--seed", "1", "-o", str(zoomed))
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(read_metadata(zoomed.read_bytes())["imagebot"])
+    assert recipe["edit"] == {"kind": "zoom", "factor": 2.0} and (recipe["width"], recipe["height"]) == (64, 64)
+
+    masked = tmp_path / "masked.png"
+    result = run_cli("imagine", "a hat", "--config", str(tiny_config), "--image", str(picture), "--mask",
+                     "-o", str(masked))
+    assert result.returncode == 0, result.stderr
+    with Image.open(masked) as made:
+        assert json.loads(made.text["imagebot"])["edit"] == {"kind": "mask"}
+        seam = seam_width(64, 64)
+        far = np.ones((64, 64), dtype=bool)
+        far[8 - seam:24 + seam, 8 - seam:24 + seam] = False  # the hole and its seam
+        assert np.array_equal(np.asarray(made.convert("RGB"))[far], np.asarray(source.convert("RGB"))[far])
+
+    for flags, message in ((["--zoom", "3"], "error: --zoom: The zoom must be from 1.1 to 2"),
+                           (["--region", "1,10"], "error: --region: Unknown region '10'"),
+                           (["--pan", "north"], "error: --pan: Pan left, right, up or down")):
+        result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), *flags)
+        assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--pan", "left")
+    assert result.returncode == 2 and "--pan: give the picture to edit with --image" in result.stderr
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--zoom", "2",
+                     "--pan", "left")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr

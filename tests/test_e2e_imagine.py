@@ -123,7 +123,7 @@ def public_messages(emu, interaction):
 async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
     interaction = await imagine(emu, user(emu), prompt="a lighthouse at dusk", style="anime", count=4, seed=1234)
     result = await result_of(interaction)
-    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert not result.ephemeral
     fields = embed_fields(result)
     seeds = fields["Seeds"].split(", ")
@@ -261,7 +261,9 @@ async def test_u1_shows_one_image_with_its_own_buttons(emu, bot, grid):
     click = await emu.click(owner, result, button(result, "U1"))
     await click.wait_acked(3)
     single = await result_of(click, single=True)
-    assert labels(single) == ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "🗑️"]
+    assert labels(single) == ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "Remix",
+                              "Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)", "⬅️", "➡️", "⬆️", "⬇️",
+                              "🗑️"]
     assert (single.attachments[0].width, single.attachments[0].height) == (64, 64)
     assert embed_fields(single)["Seed"] == "99"
     # Upscale (creative) makes a bigger, re-detailed copy of that image with img2img.
@@ -295,7 +297,7 @@ async def test_v1_makes_variations_with_the_same_buttons(emu, bot, grid):
     click = await emu.click(owner, result, button(result, "V1"))
     await click.wait_acked(3)
     variation = await result_of(click)
-    assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert variation.content.startswith("Variation of ")
     assert float(embed_fields(variation)["Strength"]) > 0
     recipe = json.loads(read_metadata(emu.file_bytes(variation.attachments[0]))["imagebot"])

@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 
 from models import families
+from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
 from models.plan import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
 from models.tiny import BUILDERS
+from tests.test_edits import far_from
 
 STEPS = 3
 
@@ -77,6 +79,32 @@ def test_img2img_works_or_is_refused_with_a_message(engine: Engine) -> None:
     [result] = engine.generate([plan])
     assert not isinstance(result, BaseException), result
     assert result[0].image.size == (plan.recipes[0].width, plan.recipes[0].height)
+
+
+def test_edits_keep_their_kept_part_exact_and_batch_or_are_refused_with_a_message(engine: Engine) -> None:
+    """Vary (Region) keeps the person's pixels and Zoom out the shrunk picture, exactly, beyond the seam; the
+    masked part is repainted; an edit in a batch is the same as alone. Families without inpainting refuse."""
+    side = engine.defaults.width
+    source = Image.fromarray(np.random.default_rng(4).integers(0, 256, (side, side, 3), dtype=np.uint8))
+    region = GenerationRequest("a cat", init_image=source, edit=parse_regions("1,5"), seed=3)
+    if not engine.model.inpaint:
+        with pytest.raises(ValueError, match=rf"This model \({engine.model.name}\) can't repaint"):
+            engine.plan(region)
+        return
+    plans = [engine.plan(region), engine.plan(GenerationRequest("a cat", init_image=source, edit=Edit.zoom(2),
+                                                                seed=4))]
+    results = engine.generate(plans)
+    for plan, result in zip(plans, results, strict=True):
+        assert not isinstance(result, BaseException), result
+        assert plan.init_image is not None and plan.mask_image is not None
+        made, canvas, mask = pixels(result[0].image), pixels(plan.init_image), np.asarray(plan.mask_image)
+        far = far_from(plan.mask_image, seam_width(side, side))
+        assert far.any() and np.array_equal(made[far], canvas[far])
+        assert (made[mask > 0] != canvas[mask > 0]).any(axis=-1).mean() > 0.5
+    assert np.array_equal(pixels(plans[0].init_image), pixels(source))  # type: ignore[arg-type]
+    [alone] = engine.generate([engine.plan(region)])
+    assert not isinstance(alone, BaseException), alone
+    assert np.array_equal(pixels(alone[0].image), pixels(results[0][0].image))  # type: ignore[index]
 
 
 def test_a_negative_prompt_is_used_or_refused_with_a_message(engine: Engine) -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TORCH_FREE = ["bot.config", "bot.storage", "bot.queue", "models.plan", "models.backend", "models.settings"]
+TORCH_FREE = ["bot.config", "bot.storage", "bot.queue", "models.plan", "models.edits", "models.backend",
+              "models.settings"]
 SHIPPED = ["bot", "cogs", "models", "fakediscord", "playground"]
 
 

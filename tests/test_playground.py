@@ -189,6 +189,31 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(variation).to_have_count(1, timeout=40_000)
             await expect(variation.locator("img.attachment-image")).to_have_count(1)
 
+            # the brush mask editor: paint over part of the grid, say what to paint, and it is an /edit of it
+            await grid.locator(".attachment-frame").hover()
+            await grid.locator("button.edit-picture").click()
+            editor = page.locator("#mask-editor")
+            await expect(editor).to_be_visible()
+            box = await editor.locator("canvas.editor-mask").bounding_box()
+            assert box is not None
+            await page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+            await page.mouse.down()
+            await page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4, steps=5)
+            await page.mouse.up()
+            painted = await editor.locator("canvas.editor-mask").evaluate(
+                "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                " let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 127; return n / (d.length / 4); }")
+            assert 0 < painted < 0.5, painted
+            await editor.locator("button.editor-submit").click()
+            await expect(editor.locator(".editor-error")).to_have_text("Type what to paint first.")
+            await editor.locator("input.editor-prompt").fill("a kite")
+            await editor.locator("button.editor-submit").click()
+            await expect(editor).to_have_count(0)
+            edited = page.locator("article.msg", has=page.locator(".reply", has_text="ada used /edit")).filter(
+                has=page.locator("button[data-custom-id^='ib:v:']"))
+            await expect(edited).to_have_count(1, timeout=40_000)
+            await expect(edited.locator("img.attachment-image")).to_have_count(1)
+
             # a corrupt upload: the error is ephemeral, shown only to ada
             await page.fill("#prompt", "restyle this")
             await page.set_input_files(
@@ -259,6 +284,37 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await variation.locator("button[data-custom-id^='ib:d:']").click()
             await expect(page.locator("article.msg", has_text="Variation of")).to_have_count(0, timeout=20_000)
             await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(0)
+
+            # 🖌️ Remix: the bot's form opens over ada's page only, prefilled; submitting it makes the remix
+            await grid.locator("button", has_text="Remix").click()
+            form = page.locator("#modal-backdrop .modal")
+            await expect(form.locator("h2")).to_have_text("Remix")
+            await expect(bob.locator("#modal-backdrop")).to_have_count(0)
+            prompt = form.locator("textarea.modal-input[data-custom-id=prompt]")
+            await expect(prompt).to_have_value("a lighthouse at dusk")
+            opened = await page.evaluate("window.playgroundModal.interactionId")
+            for who, values, error in (("bob", {"prompt": "mine now"}, "That form is gone."),
+                                       ("ada", {"colour": "red"}, "the modal has no input ['colour']")):
+                status, body = await post_json(session, url, "api/modal",
+                                               {"name": who, "interaction_id": opened, "values": values})
+                assert status == 400 and error in body["error"], body
+            await prompt.fill("a lighthouse at dawn")
+            await form.locator("button", has_text="Submit").click()
+            await expect(page.locator("#modal-backdrop")).to_have_count(0)
+            remix = page.locator("article.msg", has_text="Remix of").filter(has=page.locator("img.attachment-image"))
+            await expect(remix.locator(".content")).to_contain_text("a lighthouse at dawn", timeout=40_000)
+
+            # Vary (Region): a private multi-select under the single image, then "Redo these parts"
+            single = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:q:']")).first
+            await single.locator("button", has_text="Vary (Region)").click()
+            chooser = page.locator("article.msg.ephemeral", has=page.locator(".multi-select")).last
+            await chooser.locator(".multi-select select").select_option(["1", "5"])
+            await chooser.locator(".multi-select button", has_text="Choose").click()
+            await expect(chooser).to_contain_text("Top left, Middle", timeout=10_000)
+            await chooser.locator("button", has_text="Redo these parts").click()
+            region = page.locator("article.msg", has_text="Vary (region 1, 5)").filter(
+                has=page.locator("img.attachment-image"))
+            await expect(region).to_have_count(1, timeout=40_000)
 
             # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
             thinking = await page.evaluate(
@@ -460,6 +516,66 @@ async def test_a_bot_that_cannot_start_waits_for_a_fix(tiny_model_dir, tmp_path)
     assert "starting the bot again" in output and "restarting it in 1 s" in output, output
 
 
+@pytest.mark.timeout(180)
+async def test_the_brush_editors_picture_and_mask_go_to_edit(tiny_model_dir, tmp_path):
+    """What the page's brush editor sends (the picture and the painted mask, white = repaint) becomes an /edit with
+    both attachments; the result keeps the unpainted part of the picture and records the edit in its recipe."""
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from models.edits import seam_width
+    from models.images import read_metadata
+
+    config = {"model": {"id": str(tiny_model_dir), "steps": 3, "warmup": False},
+              "storage": {"dir": str(tmp_path / "data")}, "styles": TEST_STYLES}
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (32, 0, 64, 32))  # the top right quarter, painted
+
+    def png(image: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def form(*files: str) -> FormData:
+        data = FormData()
+        data.add_field("name", "ada")
+        data.add_field("prompt", "a red balloon")
+        for name, image in (("image", picture), ("mask", mask)):
+            if name in files:
+                data.add_field(name, png(image), filename=f"{name}.png", content_type="image/png")
+        return data
+
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+            page = {"X-Imagebot": "1"}
+            async with session.post(f"{url}api/edit", data=form("mask"), headers=page) as response:
+                assert response.status == 400 and (await response.json())["error"] == "Attach the image first."
+            async with session.post(f"{url}api/edit", data=form("image", "mask"), headers=page) as response:
+                assert response.status == 200, await response.text()
+            def finished(message: dict) -> bool:  # the result, with its V1 button (not a progress preview)
+                return "ib:v:" in json.dumps(message["components"]) and bool(message["attachments"])
+
+            done = await wait_state(session, url, lambda s: any(finished(m) for m in s["messages"]))
+            [result] = [m for m in done["messages"] if finished(m)]
+            assert result["interaction_metadata"]["name"] == "edit"
+            async with session.get(f"{url}{result['attachments'][0]['url'].lstrip('/')}") as response:
+                data = await response.read()
+            assert json.loads(read_metadata(data)["imagebot"])["edit"] == {"kind": "mask"}
+            made = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+            keep = 32 - seam_width(64, 64)
+            assert np.array_equal(made[:, :keep], np.asarray(picture)[:, :keep])  # the unpainted left half
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
 @pytest.mark.timeout(120)
 async def test_the_playground_refuses_cross_site_requests(tmp_path):
     """A page on another site open in the same browser, or one reached through DNS rebinding, cannot drive the
@@ -492,6 +608,7 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             assert await status("POST", "api/click", data={"message_id": "1"}) == 403  # a form post
             assert await status("POST", "api/retry") == 403
             assert await status("POST", "api/imagine", data=upload("mallory")) == 403  # no X-Imagebot header
+            assert await status("POST", "api/edit", data=upload("mallory")) == 403
             assert await status("POST", "api/imagine", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
             assert await status("POST", "api/command", json=command, headers={"Origin": "null"}) == 403
             # DNS rebinding: a name that resolves to this machine, but is not this playground

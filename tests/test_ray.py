@@ -20,6 +20,7 @@ from bot.config import Config, QueueConfig
 from bot.queue import JobQueue
 from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
+from models.edits import Edit
 from models.local_backend import LocalBackend
 from models.plan import GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
@@ -142,6 +143,11 @@ async def test_queue_spreads_jobs_over_two_replicas_with_local_pixels(ray_backen
     # a blend: plans made here carry the reference pictures to the replicas
     jobs.append(await queue.submit(job(7, "a fox", seed=107, references=[Image.new("RGB", (40, 30), "red")],
                                        reference_weights=[0.6])))
+    # An edit crosses the wire too: its source's transparency (the mask) survives storage, its plan carries the
+    # canvas and mask to the replica, and the kept part comes back the same as here.
+    hole = Image.new("RGBA", (64, 64), (200, 40, 40, 255))
+    hole.paste((0, 0, 0, 0), (16, 16, 40, 48))
+    jobs.append(await queue.submit(job(8, "a hat", seed=108, init_image=hole, edit=Edit.mask())))
     await queue.start()
     await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs))
     await queue.stop()

@@ -21,6 +21,7 @@ from bot.storage import (
     Storage,
     migrations,
 )
+from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
 
@@ -129,6 +130,19 @@ async def test_results_keep_their_pixels_for_delivery_and_the_files_hold_the_sam
     assert [s.pixels for s in again] == [None] * 3
     assert [s.open().tobytes() for s in again] == [g.image.tobytes() for g in made]
     assert (await storage.get_job(job.id)).state == JobState.DONE
+
+
+async def test_an_edit_keeps_its_source_transparency_its_edit_and_its_lineage(storage: Storage) -> None:
+    """A mask edit's source carries the mask in its alpha channel: stored as given, it resumes the same edit."""
+    source = Image.new("RGBA", (16, 8), (1, 2, 3, 255))
+    source.putpixel((4, 4), (9, 9, 9, 0))
+    job = Job(user_id=1, request=GenerationRequest("a hat", init_image=source, edit=Edit.mask()), kind="edit",
+              source_job_id="abc", source_index=1, created_at=T0)
+    await storage.insert_job(job)
+    [resumed] = await storage.active_jobs()
+    assert resumed.request.init_image is not None and resumed.request.init_image.mode == "RGBA"
+    assert resumed.request.init_image.tobytes() == source.tobytes()
+    assert resumed.request.edit == Edit.mask() and resumed.kind == "edit" and resumed.source == ("abc", 1)
 
 
 async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:

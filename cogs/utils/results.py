@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from PIL import Image
@@ -18,20 +19,27 @@ from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
 from models.text import Text, plural
 
+if TYPE_CHECKING:
+    from bot.service import GenerationService
+
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
-                 "blend": Text("Blend of {prompt}")}
+                 "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
-SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
+EDIT_KINDS = frozenset({"zoom", "pan", "region"})
+"""Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
 
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
-               "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend")}
+               "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
+               "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
+               "edit": Text("edit")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -51,10 +59,15 @@ def lineage(job: Job) -> str | None:
              number=job.source_index + 1, action=kind_name(job))
 
 
-def result_view_for(job: Job, count: int, upscale_factor: int | None) -> discord.ui.View:
-    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show)."""
+def result_view_for(job: Job, count: int, service: GenerationService | None) -> discord.ui.View:
+    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show).
+
+    The service says whether there is a GAN upscaler and whether the job's model can inpaint (zoom, pan, Vary
+    (Region)); results recovered while it starts (``None``) offer img2img's upscale and no edits."""
     if job.kind in SINGLE_KINDS:
-        return single_view(job.id, 0, upscale_factor, job.locale)
+        if service is None:
+            return single_view(job.id, 0, None, job.locale)
+        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
     return result_view(job.id, count)
 
 
@@ -79,8 +92,10 @@ def headline(job: Job) -> str:
         translate(job.locale, plural("{n} picture", "{n} pictures", n=pictures)) if pictures else "",
     ) if part)
     prompt = f"**{subject}**"
-    kind = KIND_HEADLINE.get(job.kind)
-    if kind is not None:
+    edit = job.request.edit
+    if edit is not None and job.kind in EDIT_KINDS:
+        prompt = t(job.locale, "{edit} of {prompt}", edit=translate(job.locale, edit.describe()), prompt=prompt)
+    elif (kind := KIND_HEADLINE.get(job.kind)) is not None:
         prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
     return f"{prompt}{style} — <@{job.user_id}>"

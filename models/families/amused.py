@@ -3,7 +3,7 @@
 No noise and no latents: generation starts from an all-masked token grid and commits the most confident tokens
 step by step (AmusedScheduler), then the VQ model decodes the codes. diffusers 0.42 keeps its pipelines among the
 deprecated ones, outside the AutoPipeline tables, so the engine loads them as the class the model names and this
-module pairs the img2img pipeline itself.
+module pairs the img2img and inpainting pipelines itself.
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ class Amused(Family):
     design = "masked image-token generation (U-ViT transformer over VQ tokens) with a CLIP text encoder"
     pipeline_classes = ("AmusedPipeline",)
     steps, guidance, strength = 12, 10.0, 0.5  # AmusedPipeline's and AmusedImg2ImgPipeline's own defaults
+    inpaint = True
     generator_lists = False
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        from diffusers import AmusedImg2ImgPipeline
+        from diffusers import AmusedImg2ImgPipeline, AmusedInpaintPipeline
 
-        return cls(pipe, AmusedImg2ImgPipeline.from_pipe(pipe), model_id=model_id, device=device)
+        return cls(pipe, AmusedImg2ImgPipeline.from_pipe(pipe), model_id=model_id, device=device,
+                   inpaint=AmusedInpaintPipeline.from_pipe(pipe))
 
     def size_multiple(self) -> int:
         """The VQ factor, doubled where the U-ViT halves the token grid inside (amused-512 does)."""

@@ -5,8 +5,8 @@ that describe it (how it is recognised, its numbers, what it supports, the desig
 the hooks where its pipelines differ from diffusers' common ``__call__`` (a prior to run first, a second stage, no
 list of generators, an older progress callback). The engine sees nothing else.
 
-An instance is one loaded model: its pipelines (txt2img, and img2img sharing the same modules through
-``from_pipe``), on one device.
+An instance is one loaded model: its pipelines (txt2img, and img2img and inpainting sharing the same modules
+through ``from_pipe``), on one device.
 """
 
 from __future__ import annotations
@@ -45,16 +45,24 @@ class CallSpec:
     """Per image, its reference pictures (None: no image of the call has any; the batch key keeps them together)."""
     reference_weights: list[tuple[float, ...]] | None = None
     """Per image, each reference picture's share of the conditioning (the prompt has the rest)."""
+    mask_images: list[Image.Image] | None = None
+    """Inpainting (edits): white where each init image is repainted."""
 
     @property
     def img2img(self) -> bool:
+        """A source picture is given (restyled whole, or inpainted where ``mask_images`` say)."""
         return self.init_images is not None
+
+    @property
+    def inpaint(self) -> bool:
+        return self.mask_images is not None
 
     def rows(self, index: int) -> CallSpec:
         """The spec of image ``index`` alone: the same call for one image."""
         one = slice(index, index + 1)
         return replace(self, prompts=self.prompts[one], negatives=self.negatives[one], seeds=self.seeds[one],
                        init_images=None if self.init_images is None else self.init_images[one],
+                       mask_images=None if self.mask_images is None else self.mask_images[one],
                        references=None if self.references is None else self.references[one],
                        reference_weights=None if self.reference_weights is None else self.reference_weights[one])
 
@@ -77,6 +85,8 @@ class Family:
     max_steps: ClassVar[int] = MAX_STEPS
     negative_prompt: ClassVar[bool] = True
     img2img: ClassVar[bool] = True
+    inpaint: ClassVar[bool] = False
+    """The family can repaint part of a picture (``models/edits.py``): it has an inpainting pipeline."""
     generator_lists: ClassVar[bool] = True
     """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
     each still depends on its own seed alone."""
@@ -89,9 +99,11 @@ class Family:
     """The family's pipelines take an IP-Adapter (diffusers' ``load_ip_adapter``): with one configured (a model's
     ``ip_adapter`` in bot.yaml), reference pictures steer it as image prompts."""
 
-    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device) -> None:
+    def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
+                 inpaint: Any | None = None) -> None:
         self.txt2img = txt2img
         self.img2img_pipe = img2img
+        self.inpaint_pipe = inpaint
         self.model_id = model_id
         self.device = device
 
@@ -103,13 +115,13 @@ class Family:
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        """Attach what the family needs to a loaded text-to-image pipeline: img2img on the same modules."""
-        img2img = None
-        if cls.img2img:
-            from diffusers import AutoPipelineForImage2Image
+        """Attach what the family needs to a loaded text-to-image pipeline: img2img and inpainting on the same
+        modules (``from_pipe`` shares them, so each adds a pipeline object, not weights)."""
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
-            img2img = AutoPipelineForImage2Image.from_pipe(pipe)  # the same modules, not a copy
-        return cls(pipe, img2img, model_id=model_id, device=device)
+        img2img = AutoPipelineForImage2Image.from_pipe(pipe) if cls.img2img else None
+        inpaint = AutoPipelineForInpainting.from_pipe(pipe) if cls.inpaint else None
+        return cls(pipe, img2img, model_id=model_id, device=device, inpaint=inpaint)
 
     @classmethod
     def attach_ip_adapter(cls, pipe: Any, settings: IPAdapterSettings, cache_dir: str) -> None:
@@ -132,7 +144,7 @@ class Family:
         return self.reference_images or has_ip_adapter(self.txt2img)
 
     def pipelines(self) -> list[Any]:
-        return [pipe for pipe in (self.txt2img, self.img2img_pipe) if pipe is not None]
+        return [pipe for pipe in (self.txt2img, self.img2img_pipe, self.inpaint_pipe) if pipe is not None]
 
     def to(self, device: torch.device) -> None:
         """Move every pipeline's modules; the pool also calls it to park an idle model in host memory and back."""
@@ -194,6 +206,7 @@ class Family:
             family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
             width=side, height=side, strength=cls.strength, multiple=multiple,
             max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
+            inpaint=cls.inpaint,
         )
 
     # -- running -----------------------------------------------------------------------------------------------
@@ -213,8 +226,8 @@ class Family:
         return images
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
-        """diffusers' common ``__call__``: prompts, seeds, steps, guidance, then size or source images."""
-        pipe = self.img2img_pipe if spec.img2img else self.txt2img
+        """diffusers' common ``__call__``: prompts, seeds, steps, guidance, then size or source images (and masks)."""
+        pipe = self.pipeline_for(spec)
         kwargs: dict[str, Any] = dict(
             num_inference_steps=spec.steps, guidance_scale=spec.guidance,
             generator=self.generators(spec.seeds) if self.generator_lists else self.generators(spec.seeds)[0],
@@ -224,11 +237,21 @@ class Family:
             kwargs.update(self.image_prompt_kwargs(pipe, spec))
         if spec.img2img:
             kwargs.update(image=spec.init_images, strength=spec.strength)
+        if spec.inpaint:
+            kwargs.update(mask_image=spec.mask_images)
         if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
             # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
         kwargs.update(step_kwargs(pipe, on_step))
         return call(pipe, kwargs)
+
+    def pipeline_for(self, spec: CallSpec) -> Any:
+        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img."""
+        if spec.inpaint:
+            if self.inpaint_pipe is None:  # a plan made against another replica's model
+                raise RuntimeError(f"This model ({self.name}) can't repaint part of a picture")
+            return self.inpaint_pipe
+        return self.img2img_pipe if spec.img2img else self.txt2img
 
     def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"prompt": spec.prompts}

@@ -52,6 +52,13 @@ def stage_steps(steps: int, strength: float | None) -> int:
     return steps if strength is None else min(int(steps * strength), steps)
 
 
+def _mask(mask: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """A mask as IF's inpainting pipelines take it ready-made (1, H, W) in {0, 1}, at ``size``: a pixel that is
+    repainted anywhere in its area is repainted (given PIL masks, they would resize them to their own size)."""
+    covered = np.asarray(mask.convert("L").resize(size, Image.Resampling.BOX)) > 0
+    return torch.from_numpy(covered.astype(np.float32))[None]
+
+
 def _pixels(image: Image.Image) -> torch.Tensor:
     """A picture as IF's pipelines take it ready-made (3, H, W) in [-1, 1]: given tensors they keep our size, where
     given a PIL image they would resize it to their own."""
@@ -66,19 +73,27 @@ class DeepFloydIF(Family):
     # Stage I: DeepFloyd's 100 steps halved, a good trade for a bot (their 'fast27' schedule shows ~30 is usable);
     # guidance 7, DeepFloyd's and diffusers' default.
     steps, guidance, strength = 50, 7.0, 0.6
+    inpaint = True
     licence = ("the DeepFloyd IF licence, on the Hub pages of both stages (e.g. huggingface.co/DeepFloyd/IF-I-XL-v1.0 "
                "and huggingface.co/DeepFloyd/IF-II-L-v1.0)")
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device, stage_2: Any,
-                 stage_2_img2img: Any) -> None:
-        super().__init__(txt2img, img2img, model_id=model_id, device=device)
+                 stage_2_img2img: Any, inpaint: Any | None = None, stage_2_inpaint: Any | None = None) -> None:
+        super().__init__(txt2img, img2img, model_id=model_id, device=device, inpaint=inpaint)
         self.stage_2 = stage_2
         self.stage_2_img2img = stage_2_img2img
+        self.stage_2_inpaint = stage_2_inpaint
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
         """Stage II loads without a text encoder: it takes stage I's T5 embeddings (the XXL encoder is ~9 GB)."""
-        from diffusers import AutoPipelineForImage2Image, IFImg2ImgSuperResolutionPipeline, IFSuperResolutionPipeline
+        from diffusers import (
+            AutoPipelineForImage2Image,
+            AutoPipelineForInpainting,
+            IFImg2ImgSuperResolutionPipeline,
+            IFInpaintingSuperResolutionPipeline,
+            IFSuperResolutionPipeline,
+        )
         from huggingface_hub.errors import GatedRepoError
 
         location = stage_2_location(model_id)
@@ -91,10 +106,12 @@ class DeepFloydIF(Family):
             raise RuntimeError(f"its stage II {location} is gated too: accept its licence at "
                                f"https://huggingface.co/{location} with the account whose token is in HF_TOKEN")
         return cls(pipe, AutoPipelineForImage2Image.from_pipe(pipe), model_id=model_id, device=device,
-                   stage_2=stage_2, stage_2_img2img=IFImg2ImgSuperResolutionPipeline.from_pipe(stage_2))
+                   stage_2=stage_2, stage_2_img2img=IFImg2ImgSuperResolutionPipeline.from_pipe(stage_2),
+                   inpaint=AutoPipelineForInpainting.from_pipe(pipe),
+                   stage_2_inpaint=IFInpaintingSuperResolutionPipeline.from_pipe(stage_2))
 
     def pipelines(self) -> list[Any]:
-        return [*super().pipelines(), self.stage_2, self.stage_2_img2img]
+        return [*super().pipelines(), self.stage_2, self.stage_2_img2img, self.stage_2_inpaint]
 
     def denoisers(self) -> list[torch.nn.Module]:
         return [self.txt2img.unet, self.stage_2.unet]
@@ -144,14 +161,21 @@ class DeepFloydIF(Family):
             sources = torch.stack([_pixels(image) for image in spec.init_images])
             smaller = torch.stack([_pixels(image.resize(small, Image.Resampling.BICUBIC))
                                    for image in spec.init_images])
+            stage_1, stage_2 = self.img2img_pipe, self.stage_2_img2img
+            masks: dict[str, torch.Tensor] = {}
+            if spec.inpaint:  # the same two stages, each repainting its size's mask
+                assert spec.mask_images is not None
+                stage_1, stage_2 = self.inpaint_pipe, self.stage_2_inpaint
+                masks = {"small": torch.stack([_mask(mask, small) for mask in spec.mask_images]),
+                         "full": torch.stack([_mask(mask, (spec.width, spec.height)) for mask in spec.mask_images])}
             # output_type "pt": stage I's drafts stay tensors (``call`` returns whatever ``.images`` is), and
             # only the final pictures go through the safety checker and watermark.
-            drafts = call(self.img2img_pipe, dict(shared, image=smaller, strength=spec.strength,
-                                                  num_inference_steps=spec.steps,
-                                                  guidance_scale=spec.guidance, output_type="pt"))
-            return call(self.stage_2_img2img, dict(shared, image=drafts, original_image=sources,
-                                                   strength=spec.strength, num_inference_steps=steps_2,
-                                                   guidance_scale=min(spec.guidance, STAGE_2_GUIDANCE)))
+            drafts = call(stage_1, dict(shared, image=smaller, strength=spec.strength, num_inference_steps=spec.steps,
+                                        guidance_scale=spec.guidance, output_type="pt",
+                                        **({"mask_image": masks["small"]} if masks else {})))
+            return call(stage_2, dict(shared, image=drafts, original_image=sources, strength=spec.strength,
+                                      num_inference_steps=steps_2, guidance_scale=min(spec.guidance, STAGE_2_GUIDANCE),
+                                      **({"mask_image": masks["full"]} if masks else {})))
         drafts = call(self.txt2img, dict(shared, width=small[0], height=small[1], num_inference_steps=spec.steps,
                                          guidance_scale=spec.guidance, output_type="pt"))
         return call(self.stage_2, dict(shared, image=drafts, width=spec.width, height=spec.height,

@@ -43,6 +43,9 @@ class Kandinsky22(Family):
     # strength: diffusers' Kandinsky img2img default is 0.3, but the decoder sees only the prompt's embedding, never
     # the source picture's, so at 0.3 a restyle barely shows; 0.6 is the bot's usual "visibly redrawn".
     # No ``preview``: MoVQ latents have no published latent-to-RGB projection (unlike SD's VAE).
+    # No inpainting: KandinskyV22InpaintPipeline feeds the UNet the masked picture and the mask beside the latents,
+    # which only the separate 9-channel inpainting decoder (kandinsky-2-2-decoder-inpaint) takes; the text-to-image
+    # decoder the family loads has 4 input channels. (Its loop also blends every image with the first's latents.)
 
     def _movq_factor(self) -> int:
         return 2 ** (len(self.txt2img.movq.config.block_out_channels) - 1)

@@ -35,6 +35,7 @@ class StableDiffusion(Family):
     pipeline_classes = ("StableDiffusionPipeline",)
     steps, guidance, strength = 25, 7.0, 0.6
     ip_adapter = True
+    inpaint = True
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:

@@ -31,6 +31,7 @@ class StableDiffusion3(Family):
     design = "rectified-flow latent diffusion (MMDiT) with two CLIP encoders and T5, 16-channel latents"
     pipeline_classes = ("StableDiffusion3Pipeline",)
     steps, guidance, strength = 40, 4.5, 0.6
+    inpaint = True
     licence = ("the Stability AI Community License: accept it on the model's page at huggingface.co (e.g. "
                "https://huggingface.co/stabilityai/stable-diffusion-3.5-medium) while logged in")
 

@@ -22,6 +22,7 @@ class StableDiffusionXL(Family):
     pipeline_classes = ("StableDiffusionXLPipeline",)
     steps, guidance, strength = 30, 6.0, 0.6
     ip_adapter = True
+    inpaint = True
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:

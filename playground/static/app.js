@@ -132,7 +132,18 @@ function renderButton(message, component) {
   return el;
 }
 
+function selectOptions(select, component) {
+  for (const option of component.options || []) {
+    const el = document.createElement("option");
+    el.value = option.value;
+    el.textContent = `${option.emoji ? option.emoji.name + " " : ""}${option.label}`;
+    el.selected = Boolean(option.default);
+    select.append(el);
+  }
+}
+
 function renderSelect(message, component) {
+  if ((component.max_values || 1) > 1) return renderMultiSelect(message, component);
   const select = document.createElement("select");
   select.className = "select";
   select.disabled = Boolean(component.disabled);
@@ -140,16 +151,124 @@ function renderSelect(message, component) {
   placeholder.textContent = component.placeholder || "Make a selection";
   placeholder.value = "";
   select.append(placeholder);
-  for (const option of component.options || []) {
-    const el = document.createElement("option");
-    el.value = option.value;
-    el.textContent = `${option.emoji ? option.emoji.name + " " : ""}${option.label}`;
-    select.append(el);
-  }
+  selectOptions(select, component);
   select.addEventListener("change", () => {
     if (select.value) click(message.id, component.custom_id, select, [select.value]);
   });
   return select;
+}
+
+// Several choices at once: Discord sends them when its dropdown closes; here, when "Choose" is pressed.
+function renderMultiSelect(message, component) {
+  const box = document.createElement("div");
+  box.className = "multi-select";
+  const select = document.createElement("select");
+  select.className = "select";
+  select.multiple = true;
+  select.size = Math.min(6, (component.options || []).length);
+  select.disabled = Boolean(component.disabled);
+  select.title = component.placeholder || "Make a selection";
+  select.dataset.customId = component.custom_id || "";
+  selectOptions(select, component);
+  const choose = document.createElement("button");
+  choose.type = "button";
+  choose.className = "button s1";
+  choose.textContent = "Choose";
+  choose.disabled = select.disabled;
+  choose.addEventListener("click", () => {
+    const values = Array.from(select.selectedOptions, (option) => option.value);
+    click(message.id, component.custom_id, choose, values);
+  });
+  box.append(select, choose);
+  return box;
+}
+
+// ------------------------------------------------------------------------------------------------ forms (modals)
+
+// A form the bot opened in answer to this person's click: shown over the page until submitted or cancelled.
+function openModal(interactionId, modal) {
+  closeModal();
+  window.playgroundModal = { interactionId, modal }; // the open form, for tests and for curiosity
+  const backdrop = document.createElement("div");
+  backdrop.id = "modal-backdrop";
+  const form = document.createElement("form");
+  form.className = "modal";
+  form.setAttribute("role", "dialog");
+  form.setAttribute("aria-label", modal.title || "Form");
+  const title = document.createElement("h2");
+  title.textContent = modal.title || "";
+  form.append(title);
+  const fields = [];
+  for (const component of modal.components || []) {
+    // Today's layout: a label component (type 18) around its input; the legacy one: an action row of inputs.
+    const items = component.type === 18 ? [[component.component, component.label, component.description]]
+      : (component.components || []).map((input) => [input, input.label, null]);
+    for (const [input, labelText, description] of items) {
+      const field = document.createElement("label");
+      field.className = "modal-field";
+      const name = document.createElement("span");
+      name.className = "modal-label";
+      name.textContent = labelText || "";
+      if (input.required !== false && input.type === 4) name.append(Object.assign(document.createElement("span"), { className: "required", textContent: " *" }));
+      field.append(name);
+      if (description) field.append(Object.assign(document.createElement("span"), { className: "modal-description", textContent: description }));
+      let control;
+      if (input.type === 4) {
+        control = document.createElement(input.style === 2 ? "textarea" : "input");
+        control.value = input.value || "";
+        control.placeholder = input.placeholder || "";
+        if (input.max_length) control.maxLength = input.max_length;
+        if (input.min_length) control.minLength = input.min_length;
+        control.required = input.required !== false;
+      } else {
+        control = document.createElement("select");
+        control.multiple = (input.max_values || 1) > 1;
+        selectOptions(control, input);
+      }
+      control.className = "modal-input";
+      control.dataset.customId = input.custom_id;
+      field.append(control);
+      form.append(field);
+      fields.push([input, control]);
+    }
+  }
+  const error = Object.assign(document.createElement("div"), { className: "modal-error", role: "alert" });
+  const buttons = document.createElement("div");
+  buttons.className = "modal-buttons";
+  const cancel = Object.assign(document.createElement("button"), { type: "button", className: "button s2", textContent: "Cancel" });
+  cancel.addEventListener("click", closeModal);
+  const submit = Object.assign(document.createElement("button"), { type: "submit", className: "button s1", textContent: "Submit" });
+  buttons.append(cancel, submit);
+  form.append(error, buttons);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const [input, control] of fields) {
+      values[input.custom_id] = input.type === 4 ? control.value : Array.from(control.selectedOptions, (o) => o.value);
+    }
+    submit.disabled = true;
+    try {
+      await api("/api/modal", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: state.name, interaction_id: interactionId, values }),
+      });
+      closeModal();
+    } catch (failure) {
+      error.textContent = failure.message;
+      submit.disabled = false;
+    }
+  });
+  backdrop.addEventListener("keydown", (event) => { if (event.key === "Escape") closeModal(); });
+  backdrop.append(form);
+  document.body.append(backdrop);
+  const first = form.querySelector(".modal-input");
+  if (first) first.focus();
+}
+
+function closeModal() {
+  const open = document.getElementById("modal-backdrop");
+  if (open) open.remove();
 }
 
 function renderComponents(message, components, parent) {
@@ -300,7 +419,21 @@ function renderAttachments(message) {
         if (scale > 1) img.style.imageRendering = "pixelated";
       }
       img.addEventListener("click", () => openLightbox(attachment.url));
-      box.append(img);
+      if (/^preview\./.test(attachment.filename)) {
+        box.append(img);
+      } else {
+        // Every finished picture can be edited: paint where to repaint, then /edit it with that mask.
+        const frame = document.createElement("div");
+        frame.className = "attachment-frame";
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.className = "edit-picture";
+        edit.textContent = "✏️ Edit";
+        edit.title = "Paint over a part and repaint it (/edit)";
+        edit.addEventListener("click", () => openMaskEditor(attachment));
+        frame.append(img, edit);
+        box.append(frame);
+      }
     } else {
       const file = document.createElement("div");
       file.className = "file";
@@ -318,6 +451,129 @@ function openLightbox(url) {
   box.innerHTML = `<img src="${escapeHtml(url)}" alt="">`;
   box.addEventListener("click", () => box.remove());
   document.body.append(box);
+}
+
+// ------------------------------------------------------------------------------------------------ brush mask editor
+
+// The mask is a canvas at the picture's own size: black = keep, white = repaint (what /edit's `mask` option takes).
+// It lies over the picture with a screen blend, so painted strokes show as a light veil over what will change.
+function openMaskEditor(attachment) {
+  closeMaskEditor();
+  const width = attachment.width || 512;
+  const height = attachment.height || 512;
+  const box = document.createElement("div");
+  box.id = "mask-editor";
+  box.setAttribute("role", "dialog");
+  box.setAttribute("aria-label", "Edit a picture");
+  box.innerHTML = `<div class="editor-panel">
+      <div class="editor-title">Paint over what to repaint</div>
+      <div class="editor-stage"><img alt="the picture"><canvas class="editor-mask"></canvas></div>
+      <div class="editor-tools">
+        <label>brush <input type="range" class="editor-brush" min="1" max="100" value="12"></label>
+        <button type="button" class="editor-clear">Clear</button>
+        <button type="button" class="editor-invert">Invert</button>
+      </div>
+      <label class="option-chip prompt-chip"><span>prompt</span>
+        <input class="editor-prompt" placeholder="What to paint there" maxlength="1000"></label>
+      <div class="editor-actions">
+        <span class="editor-error" role="alert"></span>
+        <button type="button" class="editor-cancel">Cancel</button>
+        <button type="button" class="editor-submit">Edit</button>
+      </div>
+    </div>`;
+  const stage = box.querySelector(".editor-stage");
+  const img = box.querySelector("img");
+  img.src = attachment.url;
+  const scale = Math.min(512 / width, 512 / height, 8);
+  stage.style.width = `${Math.round(width * scale)}px`;
+  stage.style.height = `${Math.round(height * scale)}px`;
+  const mask = box.querySelector(".editor-mask");
+  mask.width = width;
+  mask.height = height;
+  const ctx = mask.getContext("2d");
+  clearMask(ctx);
+
+  let painting = false;
+  let last = null;
+  const brush = box.querySelector(".editor-brush");
+  const at = (event) => {
+    const rect = mask.getBoundingClientRect();
+    return { x: (event.clientX - rect.left) * (width / rect.width), y: (event.clientY - rect.top) * (height / rect.height) };
+  };
+  const stroke = (from, to) => {
+    // The brush size is a share of the picture's shorter side, so it feels the same on 64 px and 1024 px pictures.
+    ctx.globalCompositeOperation = "source-over";
+    ctx.strokeStyle = ctx.fillStyle = "#fff";
+    ctx.lineCap = "round";
+    ctx.lineWidth = Math.max(1, (Number(brush.value) / 200) * Math.min(width, height));
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(to.x, to.y);
+    ctx.stroke();
+  };
+  mask.addEventListener("pointerdown", (event) => {
+    painting = true;
+    mask.setPointerCapture(event.pointerId);
+    last = at(event);
+    stroke(last, last);
+  });
+  mask.addEventListener("pointermove", (event) => {
+    if (!painting) return;
+    const point = at(event);
+    stroke(last, point);
+    last = point;
+  });
+  for (const end of ["pointerup", "pointercancel"]) mask.addEventListener(end, () => { painting = false; });
+  box.querySelector(".editor-clear").addEventListener("click", () => clearMask(ctx));
+  box.querySelector(".editor-invert").addEventListener("click", () => {
+    ctx.globalCompositeOperation = "difference";
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
+    ctx.globalCompositeOperation = "source-over";
+  });
+  box.querySelector(".editor-cancel").addEventListener("click", closeMaskEditor);
+  box.querySelector(".editor-submit").addEventListener("click", () => submitEdit(box, attachment, mask));
+  box.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMaskEditor(); });
+  document.body.append(box);
+  box.querySelector(".editor-prompt").focus();
+}
+
+function clearMask(ctx) {
+  ctx.globalCompositeOperation = "source-over";
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+}
+
+function closeMaskEditor() {
+  const open = $("#mask-editor");
+  if (open) open.remove();
+}
+
+async function submitEdit(box, attachment, mask) {
+  const error = box.querySelector(".editor-error");
+  const prompt = box.querySelector(".editor-prompt").value.trim();
+  error.textContent = "";
+  if (!prompt) {
+    error.textContent = "Type what to paint first.";
+    return;
+  }
+  const send = box.querySelector(".editor-submit");
+  send.disabled = true;
+  try {
+    const picture = await (await fetch(attachment.url)).blob();
+    const painted = await new Promise((resolve) => mask.toBlob(resolve, "image/png"));
+    const form = new FormData();
+    form.set("name", state.name);
+    form.set("prompt", prompt);
+    form.set("image", picture, attachment.filename);
+    form.set("mask", painted, "mask.png");
+    // Like /imagine's upload: a multipart body only with the header another site's form cannot send.
+    await api("/api/edit", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    closeMaskEditor();
+  } catch (e) {
+    error.textContent = e.message;
+    send.disabled = false;
+  }
 }
 
 function ephemeralNote(onDismiss) {
@@ -587,6 +843,7 @@ function connect() {
       case "status": setStatus(data.status, data.failure); break;
       case "users": state.users = data.users; renderMembers(); break;
       case "notice": notice(data.text); break;
+      case "modal": openModal(data.interaction_id, data.modal); break;
       default: break;
     }
   });
