@@ -162,10 +162,10 @@ class GenerationService:
             return
         able = self.reference_models()
         if not able:
-            raise ValueError("None of this bot's models can use reference pictures (the operators can add one: "
-                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter).")
-        raise ValueError(f"The model '{name}' can't use reference pictures; pick one that can with `model:`: "
-                         f"{', '.join(able)}.")
+            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add "
+                                  "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+        raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                              "{models}.", name=name, models=", ".join(able)))
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""
