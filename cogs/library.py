@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -97,6 +98,8 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
         if job.error:
             raise Rejected(Text(NOT_MADE_BECAUSE[job.state].msgid, job=job_id, reason=job.error))
         raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
+    # A stored job has no locale (bot.storage.Job.locale): brought back, it speaks the language of whoever asked.
+    job = replace(job, locale=interaction.locale.value)
     images = await storage.get_images(job.id)
     if not images:
         raise Rejected(Text("The images of job `{job}` have expired: images are kept for {kept}, then deleted.",
@@ -124,7 +127,8 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
 
 
 def history_line(locale: discord.Locale, number: int, job: Job) -> str:
-    """One /history entry in the viewer's language (a job's own texts, like its lineage, speak its requester's)."""
+    """One /history entry, in the language of the viewer (the jobs' owner)."""
+    job = replace(job, locale=locale.value)  # stored jobs have none: their lineage and kind speak the viewer's
     label = results.kind_name(job)
     state = "" if job.state is JobState.DONE else f" · {translate(locale, STATE_NAMES.get(job.state, job.state))}"
     made_from = results.lineage(job)
