@@ -162,8 +162,8 @@ class GenerationService:
             return
         able = self.reference_models()
         if not able:
-            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add "
-                                  "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
+                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
         raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
                               "{models}.", name=name, models=", ".join(able)))
 
