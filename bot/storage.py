@@ -92,7 +92,8 @@ class Job:
     """One person's request and everything needed to answer it, even after a restart.
 
     ``token`` is the interaction token (secret: excluded from repr); with ``application_id`` it lets a resumed job
-    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old.
+    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old. ``webhook_only``:
+    asked for where the bot is not a member (a user-installed command), so nothing about it may go to the channel.
     """
 
     user_id: int
@@ -107,6 +108,7 @@ class Job:
     source_index: int | None = None
     progress_message_id: int | None = None
     result_message_id: int | None = None
+    webhook_only: bool = False
     id: str = field(default_factory=lambda: uuid4().hex)
     state: JobState = JobState.QUEUED
     error: str | None = None
@@ -282,13 +284,13 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
                 " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
-                " result_message_id, delivered, created_at, attempts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)",
+                " result_message_id, delivered, created_at, attempts, webhook_only)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.progress_message_id, job.result_message_id, job.created_at,
+                    job.progress_message_id, job.result_message_id, job.created_at, int(job.webhook_only),
                 ),
             )
 
@@ -443,6 +445,7 @@ class Storage:
             source_index=row["source_index"],
             progress_message_id=row["progress_message_id"],
             result_message_id=row["result_message_id"],
+            webhook_only=bool(row["webhook_only"]),
             state=JobState(row["state"]),
             error=row["error"],
             created_at=row["created_at"],

@@ -21,10 +21,10 @@ import discord
 from discord.ext import commands
 
 from bot.encoding import in_encoder
-from bot.queue import DeliveryFailed
+from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
-from cogs.utils import results
+from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view, result_view, single_view
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ NONCE_LENGTH = 25
 """Discord takes a message nonce of at most 25 characters; 25 of a job id's 32 hex digits keep it unique."""
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
+WEBHOOK_EXPIRED = ("Its interaction expired before the result could be shown, and the bot may not post where it was "
+                   "asked (a user-installed command in a server or group DM the bot is not in).")
 
 
 @dataclass
@@ -183,42 +185,59 @@ class Generation(commands.Cog):
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         """Show the result; returns once Discord has it and raises when it could not (the queue tries again later).
 
-        Through the interaction while its token lives; in the channel when the token expired (a long queue) or the
-        message was deleted.
+        Through the interaction while its token lives; when the token expired (a long queue) or the message was
+        deleted: in the channel, or, for a job asked for where the bot is not a member (``webhook_only``), as a new
+        followup while the token lives and nowhere once it expired (``Undeliverable``: it can't be shown anywhere).
         """
         live = self._live(job)
-
-        def encode() -> Awaitable[discord.File]:
-            return in_encoder(results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit)
-
-        try:
-            file = await encode()
-        except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
-            await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
-            return
         if job.kind in results.SINGLE_KINDS:
             # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
             service = self.bot.generation
-            view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
+            buttons = single_view(job.id, 0, service.upscale_factor if service is not None else None)
         else:
-            view = result_view(job.id, len(images))
-        embed = results.recipe_embed(job, images)
+            buttons = result_view(job.id, len(images))
 
-        def shows_result(message: discord.Message) -> bool:
-            footer = f"job {job.id}"
-            return bool(message.attachments) and any(footer in (e.footer.text or "") for e in message.embeds)
+        def render() -> Awaitable[layouts.ResultMessage]:
+            return layouts.render(job, images, layout=self.bot.config.discord.layout, buttons=buttons,
+                                  max_bytes=live.filesize_limit, name=f"imagebot-{job.id[:8]}")
 
         try:
-            if not await self._edit(job, final=True, confirm=shows_result, content=results.headline(job),
-                                    embed=embed, attachments=[file], view=view):
-                # A new file: discord.py closes a file it sent, even when Discord refused the request.
-                await self._post_result(job, await encode(), embed, view)
+            message = await render()
+        except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
+            await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
+            return
+        try:
+            if not await self._edit(job, final=True, confirm=lambda sent: message.shows(sent, job),
+                                    **message.edit_fields()):
+                # New files: discord.py closes a file it sent, even when Discord refused the request.
+                if job.webhook_only:
+                    await self._follow_up_result(job, await render())
+                else:
+                    await self._post_result(job, await render())
         except BaseException:
             live.finished = False  # the next attempt may edit the message again
             raise
         self.live.pop(job.id, None)
 
-    async def _post_result(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
+    async def _follow_up_result(self, job: Job, message: layouts.ResultMessage) -> None:
+        """Send the result of a job the bot may not post in the channel of as a new followup of its interaction (its
+        message was deleted, or could not be edited); once the token expired there is no way left to show it."""
+        if job.result_message_id is not None:
+            log.info("job %s was sent as a followup already (message %d)", job.id, job.result_message_id)
+            return
+        if job.token is None or not job.can_respond(time.time()):
+            raise Undeliverable(WEBHOOK_EXPIRED)
+        try:
+            sent = await self._webhook(job).send(wait=True, allowed_mentions=results.requester_only(job),
+                                                 **message.send_fields())  # type: ignore[call-overload]
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: its interaction did not take the result as a followup either: "
+                                 f"{error!r}") from error
+        assert self.bot.storage is not None
+        await self.bot.storage.set_messages(job.id, result_message_id=sent.id)
+        job.result_message_id = sent.id
+
+    async def _post_result(self, job: Job, result: layouts.ResultMessage) -> None:
         """Post a result in the job's channel and remember the message (its delete button finds the job by it).
 
         Never twice: a post remembered from an earlier attempt (Discord answered it, only marking the job delivered
@@ -232,9 +251,8 @@ class Generation(commands.Cog):
             raise DeliveryFailed(f"job {job.id}: its interaction can't be used and it has no channel")
         channel = self.bot.get_partial_messageable(job.channel_id)
         try:
-            message = await channel.send(
-                content=results.headline(job), embed=embed, file=file, view=view,
-                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH],
+            message = await channel.send(  # type: ignore[call-overload]
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH], **result.send_fields(),
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: channel {job.channel_id} did not take the result either: "
@@ -255,6 +273,10 @@ class Generation(commands.Cog):
                 return
             except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
+        if job.webhook_only:  # the bot may not post where it was asked; /queue shows failed requests' reasons
+            log.info("job %s failed and its interaction can't tell the person, where the bot can't post: %s", job.id,
+                     message)
+            return
         if job.channel_id is not None:
             await self.bot.get_partial_messageable(job.channel_id).send(
                 f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” failed: {message}",
@@ -262,7 +284,7 @@ class Generation(commands.Cog):
             )
 
     async def on_expired(self, job: Job) -> None:
-        if job.channel_id is None:
+        if job.channel_id is None or job.webhook_only:  # nowhere the bot may say it: the job shows as expired
             return
         channel = self.bot.get_partial_messageable(job.channel_id)
         await channel.send(

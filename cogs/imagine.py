@@ -24,11 +24,12 @@ from bot.client import GenerationUnavailable, reply_privately
 from bot.messages import something_went_wrong
 from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
-from cogs.utils import results
+from cogs.utils import layouts, results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import Rejected, imagine_request
+from cogs.utils.reach import anywhere, bot_is_member, installed_guild_id
 from models.images import InvalidImage, load_image
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
@@ -90,7 +91,8 @@ class Imagine(commands.Cog):
         config = self.bot.config
         if self.generation.is_blocked(interaction.user.id):
             raise Rejected("You can't use this bot right now. Ask a server admin if you think that's a mistake.")
-        if not channel_allowed(config.moderation.channels, interaction.guild_id, interaction.channel_id):
+        # A server's channel rules are its operator's only where the bot is installed (not through a user install).
+        if not channel_allowed(config.moderation.channels, installed_guild_id(interaction), interaction.channel_id):
             raise Rejected("Images can't be made in this channel. Try another channel on this server.")
         for text in texts:
             term = self.banned.find(text)
@@ -104,6 +106,10 @@ class Imagine(commands.Cog):
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
+        """The person's roles for ``queue.role_overrides``: only in a server the bot is installed in (elsewhere a user
+        install reaches, limits are the person's own)."""
+        if installed_guild_id(interaction) is None:
+            return []
         return [role.id for role in getattr(interaction.user, "roles", [])]
 
     def new_job(self, interaction: discord.Interaction, request: GenerationRequest, **fields: object) -> Job:
@@ -115,6 +121,7 @@ class Imagine(commands.Cog):
             application_id=interaction.application_id,
             token=interaction.token,
             interaction_created_at=interaction.created_at.timestamp(),
+            webhook_only=not bot_is_member(interaction),
             **fields,  # type: ignore[arg-type]
         )
 
@@ -139,6 +146,7 @@ class Imagine(commands.Cog):
     # -- /imagine -------------------------------------------------------------------------------------------------
 
     @app_commands.command(name="imagine", description="Make images from a prompt")
+    @anywhere
     @app_commands.describe(
         prompt="What to draw",
         style="A look for the image (start typing to search)",
@@ -314,15 +322,13 @@ class Imagine(commands.Cog):
 
     async def show_single(self, interaction: discord.Interaction, source: Job, index: int) -> None:
         stored = await self.generation.storage.get_image(source.id, index)
-        file = await asyncio.to_thread(
-            results.stored_file, [stored], name=f"image-{index + 1}", max_bytes=interaction.filesize_limit
+        message = await layouts.render(
+            source, [stored], layout=self.bot.config.discord.layout,
+            buttons=single_view(source.id, index, self.generation.upscale_factor),
+            max_bytes=interaction.filesize_limit, name=f"image-{index + 1}",
+            headline=f"{results.headline(source)} — image {index + 1}",
         )
-        await interaction.response.send_message(
-            f"{results.headline(source)} — image {index + 1}",
-            file=file,
-            embed=results.recipe_embed(source, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor),
-        )
+        await interaction.response.send_message(**message.send_fields())  # type: ignore[arg-type]
 
     async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
         """The job a V, reroll or upscale click asks for, built from the source job's stored request (a GAN upscale:

@@ -11,6 +11,7 @@ from discord.ext import commands
 from cogs.utils import results
 from cogs.utils.buttons import Action, JobButton
 from cogs.utils.moderation import is_age_restricted
+from cogs.utils.reach import anywhere
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -44,12 +45,14 @@ class Info(commands.Cog):
         return self.bot.service
 
     @app_commands.command(name="help", description="How to use the image bot")
+    @anywhere
     async def help(self, interaction: discord.Interaction) -> None:
         hours = self.bot.config.storage.image_ttl_hours
         ttl = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"
         await interaction.response.send_message(HELP.format(ttl=ttl), ephemeral=True)
 
     @app_commands.command(name="styles", description="Browse the styles /imagine can use")
+    @anywhere
     @app_commands.describe(page="Page number")
     async def styles(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
         everything = [s for s in self.generation.styles if not s.nsfw or is_age_restricted(interaction.channel)]
@@ -64,6 +67,7 @@ class Info(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="models", description="The models /imagine can use, and which are loaded")
+    @anywhere
     async def models(self, interaction: discord.Interaction) -> None:
         age_restricted = is_age_restricted(interaction.channel)
         views = [view for view in self.generation.models() if age_restricted or not view.entry.nsfw]
@@ -80,13 +84,14 @@ class Info(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="queue", description="Your waiting and running image jobs")
+    @anywhere
     async def queue(self, interaction: discord.Interaction) -> None:
         generation = self.generation
         queue = generation.queue
         mine = queue.jobs_of(interaction.user.id)
         lost = await generation.storage.undeliverable_jobs_of(interaction.user.id, MAX_LISTED_JOBS)
-        undelivered = [f"• {results.short_prompt(job.request.prompt, 80)} — couldn't be delivered (job {job.id}); "
-                       "ask the bot's operators" for job in lost]
+        undelivered = [f"• {results.short_prompt(job.request.prompt, 80)} — couldn't be delivered (job {job.id}): "
+                       + (f"{job.error}" if job.webhook_only else "ask the bot's operators") for job in lost]
         if not mine:
             total = queue.depth
             await interaction.response.send_message(

@@ -99,18 +99,38 @@ class Role:
         }
 
 
+GUILD_TEXT, DM, GROUP_DM = 0, 1, 3
+"""Channel types: a server's text channel, a DM (with the bot, or between two people), a group DM."""
+
+
 @dataclass(eq=False)
 class Channel:
+    """A channel: in the emulator's server, in another server (``guild_id`` not the emulator's: a place only a user
+    install reaches), or a DM / group DM (``guild_id`` None, ``recipients`` the people in it besides the bot)."""
+
     id: int
-    guild_id: int
+    guild_id: int | None
     name: str
     nsfw: bool = False
     position: int = 0
+    type: int = GUILD_TEXT
+    recipients: list[User] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.type in (DM, GROUP_DM):
+            data: dict[str, Any] = {
+                "id": str(self.id),
+                "type": self.type,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.to_dict() for user in self.recipients],
+            }
+            if self.type == GROUP_DM:
+                data.update(name=self.name, icon=None, owner_id=str(self.recipients[0].id))
+            return data
         return {
             "id": str(self.id),
-            "type": 0,
+            "type": self.type,
             "guild_id": str(self.guild_id),
             "name": self.name,
             "position": self.position,
@@ -229,7 +249,7 @@ class Message:
                 "type": inter.type,
                 "name": inter.command_name or "",
                 "user": inter.user.to_dict(),
-                "authorizing_integration_owners": {"0": str(inter.guild_id)},
+                "authorizing_integration_owners": inter.payload.get("authorizing_integration_owners", {}),
             }
         return data
 
@@ -270,7 +290,7 @@ class Interaction:
     type: int
     user: User
     application_id: int
-    guild_id: int
+    guild_id: int | None
     channel_id: int
     command_name: str | None
     payload: dict[str, Any] = field(repr=False)

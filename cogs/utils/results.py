@@ -77,24 +77,47 @@ def preview_file(preview: Image.Image) -> discord.File:
     return discord.File(buffer, filename="preview.jpg")
 
 
-def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
+def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, str, bool]]:
+    """The recipe as (name, value, inline) fields: the grid layout's embed and the gallery layout's text show these."""
     recipe = images[0].recipe
-    embed = discord.Embed(colour=discord.Colour.blurple())
-    embed.add_field(name="Model", value=str(recipe.get("model")))
     seeds = ", ".join(str(image.recipe.get("seed")) for image in images)
-    embed.add_field(name="Style", value=recipe.get("style") or "none")
-    embed.add_field(name="Seed" if len(images) == 1 else "Seeds", value=seeds or "?")
-    embed.add_field(name="Size", value=f"{recipe.get('width')}×{recipe.get('height')}")
-    embed.add_field(name="Steps", value=str(recipe.get("steps")))
-    embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
+    fields = [
+        ("Model", str(recipe.get("model")), True),
+        ("Style", recipe.get("style") or "none", True),
+        ("Seed" if len(images) == 1 else "Seeds", seeds or "?", True),
+        ("Size", f"{recipe.get('width')}×{recipe.get('height')}", True),
+        ("Steps", str(recipe.get("steps")), True),
+        ("Guidance", f"{recipe.get('guidance')}", True),
+    ]
     if recipe.get("strength") is not None:
-        embed.add_field(name="Strength", value=f"{recipe['strength']}")
+        fields.append(("Strength", f"{recipe['strength']}", True))
     if recipe.get("upscaler"):
-        embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
+        fields.append(("Upscaler", short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
-        embed.add_field(name="Negative", value=short_prompt(job.request.negative, 1000), inline=False)
-    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")
+        fields.append(("Negative", short_prompt(job.request.negative, 1000), False))
+    return fields
+
+
+def recipe_footer(job: Job, images: Sequence[StoredImage]) -> str:
+    """The last line under a result; it names the job, which is how a result is recognised when read back."""
+    return f"{images[0].recipe.get('model')} · job {job.id}"
+
+
+def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
+    embed = discord.Embed(colour=discord.Colour.blurple())
+    for name, value, inline in recipe_fields(job, images):
+        embed.add_field(name=name, value=value, inline=inline)
+    embed.set_footer(text=recipe_footer(job, images))
     return embed
+
+
+def recipe_text(job: Job, images: Sequence[StoredImage]) -> str:
+    """The recipe as markdown, for a text display: the short fields on one line, long ones on their own."""
+    fields = recipe_fields(job, images)
+    short = " · ".join(f"**{name}** {discord.utils.escape_markdown(value)}" for name, value, inline in fields
+                       if inline)
+    long = [f"**{name}** {discord.utils.escape_markdown(value)}" for name, value, inline in fields if not inline]
+    return "\n".join([short, *long, f"-# {recipe_footer(job, images)}"])
 
 
 def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_bytes: int) -> discord.File:
