@@ -374,6 +374,22 @@ class Storage:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
+    async def leave_notice(self, job_id: str, text: str) -> None:
+        """Keep what the person could not be told about a job (where the bot may not post), for their next request."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET notice = ? WHERE id = ?", (text, job_id))
+
+    async def take_notices(self, user_id: int) -> list[tuple[str, str]]:
+        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
+                " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
+        return [(row[1] or "", row[2]) for row in rows]
+
     async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:

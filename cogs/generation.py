@@ -226,6 +226,8 @@ class Generation(commands.Cog):
             log.info("job %s was sent as a followup already (message %d)", job.id, job.result_message_id)
             return
         if job.token is None or not job.can_respond(time.time()):
+            await self._leave_notice(job, "its images were made, but its 15 minutes to answer ran out before they "
+                                          "could be shown, and I can't post where you asked (I'm not a member there).")
             raise Undeliverable(WEBHOOK_EXPIRED)
         try:
             sent = await self._webhook(job).send(wait=True, allowed_mentions=results.requester_only(job),
@@ -273,9 +275,10 @@ class Generation(commands.Cog):
                 return
             except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
-        if job.webhook_only:  # the bot may not post where it was asked; /queue shows failed requests' reasons
+        if job.webhook_only:  # the bot may not post where it was asked: it tells them at their next request
             log.info("job %s failed and its interaction can't tell the person, where the bot can't post: %s", job.id,
                      message)
+            await self._leave_notice(job, f"it failed: {message}")
             return
         if job.channel_id is not None:
             await self.bot.get_partial_messageable(job.channel_id).send(
@@ -283,8 +286,17 @@ class Generation(commands.Cog):
                 allowed_mentions=results.requester_only(job),
             )
 
+    async def _leave_notice(self, job: Job, text: str) -> None:
+        """For a job asked for where the bot is not a member: what to tell the person the next time they use /imagine
+        or a button (``Imagine.tell_notices``), since the bot can neither reach them now nor post there."""
+        assert self.bot.storage is not None
+        await self.bot.storage.leave_notice(job.id, text)
+
     async def on_expired(self, job: Job) -> None:
-        if job.channel_id is None or job.webhook_only:  # nowhere the bot may say it: the job shows as expired
+        if job.webhook_only:  # nowhere the bot may say it now: at the person's next request
+            await self._leave_notice(job, "it could not be finished while the bot was restarting.")
+            return
+        if job.channel_id is None:
             return
         channel = self.bot.get_partial_messageable(job.channel_id)
         await channel.send(

@@ -142,6 +142,15 @@ class Imagine(commands.Cog):
         else:
             await interaction.response.send_message(position, view=view)
         generation.responded(job.id)
+        await self.tell_notices(interaction)
+
+    async def tell_notices(self, interaction: discord.Interaction) -> None:
+        """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
+        where the bot is not a member, their interaction expired before their result (or failure) was shown."""
+        notices = await self.generation.storage.take_notices(interaction.user.id)
+        if notices:
+            lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
+            await reply_privately(interaction, "\n".join(["About your earlier requests:", *lines])[:2000])
 
     # -- /imagine -------------------------------------------------------------------------------------------------
 

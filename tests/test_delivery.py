@@ -84,11 +84,19 @@ async def test_a_result_posted_in_the_channel_before_is_not_posted_again(bot: Bo
 
 async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bot: Bot, tmp_path: Path) -> None:
     """A job asked for through a user install (webhook_only): once its interaction expired, its result is
-    undeliverable at once (with the reason), and its failure or expiry is never posted in the channel."""
+    undeliverable at once (with the reason), and its failure or expiry is never posted in the channel: the person is
+    told at their next request."""
     cog = Generation(bot)  # type: ignore[arg-type]
     bot.config.discord.layout = "gallery"
+    jobs = [old_job(webhook_only=True) for _ in range(3)]
+    for job in jobs:
+        await bot.storage.insert_job(job)
     with pytest.raises(Undeliverable, match="interaction expired"):
-        await cog.on_result(old_job(webhook_only=True), stored_images(tmp_path))
-    await cog.on_failure(old_job(webhook_only=True), "This took longer than 600 s and was stopped.")
-    await cog.on_expired(old_job(webhook_only=True))
+        await cog.on_result(jobs[0], stored_images(tmp_path))
+    await cog.on_failure(jobs[1], "This took longer than 600 s and was stopped.")
+    await cog.on_expired(jobs[2])
     assert bot.channel.sent == []
+    # What happened is kept for the person's next request, and told once.
+    notices = await bot.storage.take_notices(42)
+    assert [text.split(":")[0].split(" ")[1] for _, text in notices] == ["images", "failed", "could"]
+    assert "longer than 600 s" in notices[1][1] and await bot.storage.take_notices(42) == []

@@ -167,6 +167,14 @@ async def test_result_whose_token_expired_where_the_bot_is_not_a_member_is_undel
     assert bot_posts(emu, emu.foreign_channel_id) == []  # never a channel fallback there
     listing = await emu.invoke(who, "queue", channel_id=emu.foreign_channel_id)
     assert "interaction expired" in await private_reply(listing)
+    # The next request tells them, privately and once, what became of it.
+    later = await imagine(emu, who, emu.foreign_channel_id, prompt="another try", count=1)
+    notice = await private_reply(later)
+    assert "“too late”" in notice and "15 minutes to answer ran out" in notice, notice
+    await gallery_of(later)
+    again = await imagine(emu, who, emu.foreign_channel_id, prompt="a third", count=1)
+    await gallery_of(again)
+    assert not [m for m in again.messages if m.ephemeral]
     emu.assert_no_violations()
 
 
