@@ -9,6 +9,7 @@ v2 rule broken.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -240,4 +241,28 @@ async def test_gallery_of_large_files_falls_back_to_webp_or_jpeg_per_image(emu, 
     assert len(result.attachments) == 4 and len(gallery_items(result)) == 4
     for attachment in result.attachments:
         assert attachment.filename.endswith((".webp", ".jpg")) and attachment.size <= limit, attachment
+    emu.assert_no_violations()
+
+
+async def test_a_gallery_edit_applied_but_not_answered_is_read_back_and_not_posted_again(emu, bot):
+    """The result edit reaches Discord but the connection drops before its answer: the bot reads the message back,
+    recognises its v2 result there (the recipe text names the job) and posts no second copy in the channel."""
+    prompt = "applied then lost"
+    fault = emu.lose_answer_next("PATCH /webhooks/*", 1, status=None,
+                                 when=lambda message: bool(message["flags"] & IS_COMPONENTS_V2))
+    started = time.monotonic()
+    try:
+        interaction = await imagine(emu, user(emu), prompt=prompt, count=2)
+        result = await gallery_of(interaction)
+        await emu.wait_until(
+            lambda: any(r.at >= started and r.method == "GET" and r.path.endswith("/messages/@original")
+                        for r in emu.requests), 60, "the bot read its message back")
+        await asyncio.sleep(2.0)  # room for a channel post to show up
+    finally:
+        fault.remaining = 0
+    assert fault.served == 1
+    assert [m for m in emu.channel_messages() if prompt in text_of(m)] == [result]
+    job_id = text_of(result).rsplit("job ", 1)[1].strip()
+    with sqlite3.connect(bot.workdir / "data" / DATABASE_NAME) as db:  # confirmed at once, not by a retry
+        assert db.execute("SELECT delivered, delivery_attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == (1, 0)
     emu.assert_no_violations()
