@@ -266,3 +266,25 @@ async def test_a_gallery_edit_applied_but_not_answered_is_read_back_and_not_post
     with sqlite3.connect(bot.workdir / "data" / DATABASE_NAME) as db:  # confirmed at once, not by a retry
         assert db.execute("SELECT delivered, delivery_attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == (1, 0)
     emu.assert_no_violations()
+
+
+async def test_a_gallery_whose_message_was_deleted_is_posted_in_the_channel_where_the_bot_is(emu, bot):
+    """In the bot's own server the channel fallback still works for a gallery: posted as a v2 message, its delete
+    button finds its owner through the stored job."""
+    owner = user(emu)
+    assert "Paused" in await private_reply(await emu.invoke(emu.owner, "admin pause", {}))
+    try:
+        interaction = await imagine(emu, owner, prompt="posted instead", count=2)
+        await interaction.wait_for_message(lambda m: "Waiting in the queue" in m.content, timeout=10)
+        emu.delete_message(interaction.original)
+    finally:
+        assert "Resumed" in await private_reply(await emu.invoke(emu.owner, "admin resume", {}))
+
+    def posted():
+        return next((m for m in bot_posts(emu, emu.channel_id) if "posted instead" in text_of(m)), None)
+
+    post = await emu.wait_until(posted, 60, "the gallery posted in the channel")
+    assert is_gallery(post) and len(gallery_items(post)) == 2 and not post.content
+    await (await emu.click(owner, post, button(post, "🗑️"))).wait_acked(3)
+    await emu.wait_until(lambda: emu.message(post.id).deleted, 5, "the posted gallery was deleted")
+    emu.assert_no_violations()
