@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -147,7 +148,11 @@ class Imagine(commands.Cog):
     async def tell_notices(self, interaction: discord.Interaction) -> None:
         """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
         where the bot is not a member, their interaction expired before their result (or failure) was shown."""
-        notices = await self.generation.storage.take_notices(interaction.user.id)
+        try:
+            notices = await self.generation.storage.take_notices(interaction.user.id)
+        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
+            log.exception("could not read the notices of user %d", interaction.user.id)
+            return
         if notices:
             lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
             await reply_privately(interaction, "\n".join(["About your earlier requests:", *lines])[:2000])
