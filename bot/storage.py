@@ -28,6 +28,13 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
+from bot.settings import (
+    ChannelSettings,
+    UserSettings,
+    changed,
+    channel_settings_from_row,
+    user_settings_from_row,
+)
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
 
@@ -118,6 +125,8 @@ class Job:
     delivered: bool = False
     attempts: int = 0
     delivery_attempts: int = 0
+    private: bool = False
+    """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -284,13 +293,14 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
                 " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
-                " result_message_id, delivered, created_at, attempts, webhook_only)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
+                " result_message_id, delivered, created_at, attempts, private, webhook_only)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.progress_message_id, job.result_message_id, job.created_at, int(job.webhook_only),
+                    job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
+                    int(job.webhook_only),
                 ),
             )
 
@@ -441,6 +451,20 @@ class Storage:
             rows = await cursor.fetchall()
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
+    async def jobs_of(self, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
+        """A person's jobs, newest first, for /history (``offset`` skips that many of the newest)."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [await self._job_from_row(row, load_init=False) for row in rows]
+
+    async def count_jobs_of(self, user_id: int) -> int:
+        async with self.db.execute("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
@@ -470,6 +494,7 @@ class Storage:
             delivered=bool(row["delivered"]),
             attempts=row["attempts"],
             delivery_attempts=row["delivery_attempts"],
+            private=bool(row["private"]),
         )
 
     # --- images -------------------------------------------------------------------------------------------------
@@ -496,6 +521,46 @@ class Storage:
             StoredImage(job_id, row["idx"], self.directory / row["path"], json.loads(row["recipe"]), row["created_at"])
             for row in rows
         ]
+
+    # --- settings (/settings) -----------------------------------------------------------------------------------
+
+    async def user_settings(self, user_id: int) -> UserSettings:
+        """A person's defaults (all "not set" for someone who never used /settings)."""
+        async with self.db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+            return user_settings_from_row(await cursor.fetchone())
+
+    async def update_user_settings(self, user_id: int, **changes: Any) -> UserSettings:
+        """Apply ``changes`` (``None`` clears a value) and return the settings now stored; raises ``UnknownSetting``
+        for a name that is not a setting or a value of the wrong kind (nothing is stored then)."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+                settings = changed(user_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
+                 int(settings.private), self.clock()),
+            )
+        return settings
+
+    async def channel_settings(self, channel_id: int) -> ChannelSettings:
+        """A channel's defaults and limits (none for a channel no admin configured)."""
+        async with self.db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+            return channel_settings_from_row(await cursor.fetchone())
+
+    async def update_channel_settings(self, channel_id: int, *, by: int | None = None,
+                                      **changes: Any) -> ChannelSettings:
+        """Like ``update_user_settings`` for a channel; ``by`` records which admin changed it."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+                settings = changed(channel_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
+                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
+                 json.dumps(list(settings.allowed_models)), by, self.clock()),
+            )
+        return settings
 
     # --- housekeeping and operations ----------------------------------------------------------------------------
 
@@ -541,7 +606,7 @@ class Storage:
         return len(old)
 
     async def forget_user(self, user_id: int) -> int:
-        """Delete every job, image and file of one person; returns how many jobs were deleted.
+        """Delete every job, image and file of one person, and their settings; returns how many jobs were deleted.
 
         Others' jobs derived from theirs (variations, rerolls, upscales, and those derived from these) keep their
         images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes), and
@@ -560,6 +625,7 @@ class Storage:
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
             deleted = cursor.rowcount
+            await db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
         await asyncio.to_thread(_unlink_all, paths)
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted

@@ -25,7 +25,7 @@ from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import layouts, results
-from cogs.utils.buttons import cancel_view, result_view, single_view
+from cogs.utils.buttons import cancel_view
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -43,6 +43,12 @@ DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
 WEBHOOK_EXPIRED = ("Its interaction expired before the result could be shown, and the bot may not post where it was "
                    "asked (a user-installed command in a server or group DM the bot is not in).")
+CANNOT_DM = 50007
+"""Discord's error code for a direct message the person does not accept (DMs closed, or no server in common)."""
+
+
+class DMsClosed(Exception):
+    """The person does not accept direct messages from the bot."""
 
 
 @dataclass
@@ -105,7 +111,10 @@ class Generation(commands.Cog):
 
     def _webhook(self, job: Job) -> discord.Webhook:
         assert job.application_id is not None and job.token is not None
-        return discord.Webhook.partial(job.application_id, job.token, client=self.bot)
+        webhook = discord.Webhook.partial(job.application_id, job.token, client=self.bot)
+        # An interaction's webhook is an application webhook: discord.py sends ephemeral followups only through one.
+        webhook.type = discord.WebhookType.application
+        return webhook
 
     async def _edit(self, job: Job, *, final: bool = False, confirm: Callable[[discord.Message], bool] | None = None,
                     **fields: object) -> bool:
@@ -188,14 +197,12 @@ class Generation(commands.Cog):
         Through the interaction while its token lives; when the token expired (a long queue) or the message was
         deleted: in the channel, or, for a job asked for where the bot is not a member (``webhook_only``), as a new
         followup while the token lives and nowhere once it expired (``Undeliverable``: it can't be shown anywhere).
+        A private job's result goes by direct message (``_deliver_privately``).
         """
         live = self._live(job)
-        if job.kind in results.SINGLE_KINDS:
-            # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
-            service = self.bot.generation
-            buttons = single_view(job.id, 0, service.upscale_factor if service is not None else None)
-        else:
-            buttons = result_view(job.id, len(images))
+        # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
+        service = self.bot.generation
+        buttons = results.result_view_for(job, len(images), service.upscale_factor if service is not None else None)
 
         def render() -> Awaitable[layouts.ResultMessage]:
             return layouts.render(job, images, layout=self.bot.config.discord.layout, buttons=buttons,
@@ -207,8 +214,10 @@ class Generation(commands.Cog):
             await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
             return
         try:
-            if not await self._edit(job, final=True, confirm=lambda sent: message.shows(sent, job),
-                                    **message.edit_fields()):
+            if job.private:
+                await self._deliver_privately(job, message, render)
+            elif not await self._edit(job, final=True, confirm=lambda sent: message.shows(sent, job),
+                                      **message.edit_fields()):
                 # New files: discord.py closes a file it sent, even when Discord refused the request.
                 if job.webhook_only:
                     await self._follow_up_result(job, await render())
@@ -218,6 +227,43 @@ class Generation(commands.Cog):
             live.finished = False  # the next attempt may edit the message again
             raise
         self.live.pop(job.id, None)
+
+    async def _deliver_privately(self, job: Job, message: layouts.ResultMessage,
+                                 render: Callable[[], Awaitable[layouts.ResultMessage]]) -> None:
+        """A private job's result goes to its owner alone, never to the channel: by direct message, after which
+        their ephemeral answer says where it went; with their DMs closed, that ephemeral answer shows the result."""
+        try:
+            await self._post_direct(job, message)
+        except DMsClosed:
+            log.info("job %s: %d does not accept direct messages; answering ephemerally", job.id, job.user_id)
+            fresh = await render()  # discord.py closed the files it tried to send
+            if await self._edit(job, final=True, confirm=lambda sent: fresh.shows(sent, job), **fresh.edit_fields()):
+                return
+            raise DeliveryFailed(f"job {job.id}: private, the person's DMs are closed and their interaction has "
+                                 "expired") from None
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n📬 Sent to your direct messages.",
+                         attachments=[], view=None)
+
+    async def _post_direct(self, job: Job, result: layouts.ResultMessage) -> None:
+        """Send a result by direct message, once (as ``_post_result`` does in a channel); ``DMsClosed`` when the
+        person does not accept DMs from the bot."""
+        if job.result_message_id is not None:
+            log.info("job %s was sent by direct message already (message %d)", job.id, job.result_message_id)
+            return
+        try:
+            channel = await self.bot.create_dm(discord.Object(job.user_id))
+            message = await channel.send(  # type: ignore[call-overload]
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH], **result.send_fields(),
+            )
+        except discord.Forbidden as error:
+            if error.code == CANNOT_DM:
+                raise DMsClosed() from error
+            raise DeliveryFailed(f"job {job.id}: the direct message was refused: {error!r}") from error
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: the direct message failed: {error!r}") from error
+        assert self.bot.storage is not None
+        await self.bot.storage.set_messages(job.id, result_message_id=message.id)
+        job.result_message_id = message.id
 
     async def _follow_up_result(self, job: Job, message: layouts.ResultMessage) -> None:
         """Send the result of a job the bot may not post in the channel of as a new followup of its interaction (its
@@ -265,7 +311,8 @@ class Generation(commands.Cog):
 
     async def on_failure(self, job: Job, message: str) -> None:
         """Mark the message failed and tell the person why: privately while the interaction lives, else (a failure
-        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them."""
+        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them (a private job's
+        owner: by direct message)."""
         failed = f"{results.headline(job)}\n❌ This request failed."
         await self._edit(job, final=True, content=failed, attachments=[], view=None)
         self.live.pop(job.id, None)
@@ -275,16 +322,13 @@ class Generation(commands.Cog):
                 return
             except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
-        if job.webhook_only:  # the bot may not post where it was asked: it tells them at their next request
-            log.info("job %s failed and its interaction can't tell the person, where the bot can't post: %s", job.id,
-                     message)
-            await self._leave_notice(job, f"it failed: {message}")
-            return
-        if job.channel_id is not None:
-            await self.bot.get_partial_messageable(job.channel_id).send(
-                f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” failed: {message}",
-                allowed_mentions=results.requester_only(job),
-            )
+        await self._tell(job, f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” "
+                              f"failed: {message}", notice=f"it failed: {message}")
+
+    async def on_expired(self, job: Job) -> None:
+        await self._tell(job, f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could "
+                              "not be finished while the bot was restarting. Please run /imagine again.",
+                         notice="it could not be finished while the bot was restarting.")
 
     async def _leave_notice(self, job: Job, text: str) -> None:
         """For a job asked for where the bot is not a member: what to tell the person the next time they use /imagine
@@ -292,18 +336,26 @@ class Generation(commands.Cog):
         assert self.bot.storage is not None
         await self.bot.storage.leave_notice(job.id, text)
 
-    async def on_expired(self, job: Job) -> None:
-        if job.webhook_only:  # nowhere the bot may say it now: at the person's next request
-            await self._leave_notice(job, "it could not be finished while the bot was restarting.")
+    async def _tell(self, job: Job, text: str, *, notice: str) -> None:
+        """A note about a job whose interaction can't be used: in its channel, or by DM when the job is private (its
+        prompt stays out of the channel; with the person's DMs closed the note is dropped, logged). Where the bot is
+        not a member (``webhook_only``) it can't post: ``notice`` is kept for the person's next request instead."""
+        if job.private:
+            try:
+                channel = await self.bot.create_dm(discord.Object(job.user_id))
+                await channel.send(text, allowed_mentions=results.requester_only(job))
+            except discord.Forbidden as error:
+                log.info("could not tell %d about private job %s by direct message: %s", job.user_id, job.id, error)
             return
-        if job.channel_id is None:
+        if job.webhook_only:
+            log.info("job %s: its interaction can't tell the person and the bot can't post there; telling them at "
+                     "their next request", job.id)
+            await self._leave_notice(job, notice)
             return
-        channel = self.bot.get_partial_messageable(job.channel_id)
-        await channel.send(
-            f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
-            "while the bot was restarting. Please run /imagine again.",
-            allowed_mentions=results.requester_only(job),
-        )
+        if job.channel_id is not None:
+            await self.bot.get_partial_messageable(job.channel_id).send(
+                text, allowed_mentions=results.requester_only(job)
+            )
 
 
 async def setup(bot: ImageBot) -> None:

@@ -28,11 +28,12 @@ from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
 from cogs.utils import layouts, results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
+from cogs.utils.defaults import Preferences
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
-from cogs.utils.options import Rejected, imagine_request
+from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_choices, style_choices
 from cogs.utils.reach import anywhere, bot_is_member, installed_guild_id
 from models.images import InvalidImage, load_image
-from models.plan import ASPECTS, MAX_SEED, GenerationRequest, Recipe
+from models.plan import MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
 
 if TYPE_CHECKING:
@@ -46,14 +47,6 @@ MAX_DOWNLOADS = 4
 """Attachments read at once: past this, restyles wait for a download slot instead of piling up sockets and memory."""
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
-ASPECT_CHOICES = [
-    app_commands.Choice(name="Square (1:1)", value="square"),
-    app_commands.Choice(name="Portrait (2:3)", value="portrait"),
-    app_commands.Choice(name="Landscape (3:2)", value="landscape"),
-    app_commands.Choice(name="Wide (16:9)", value="wide"),
-    app_commands.Choice(name="Tall (9:16)", value="tall"),
-]
-assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
 
 
 class Imagine(commands.Cog):
@@ -113,6 +106,16 @@ class Imagine(commands.Cog):
             return []
         return [role.id for role in getattr(interaction.user, "roles", [])]
 
+    async def preferences(self, interaction: discord.Interaction) -> Preferences:
+        """The person's /settings in this channel (a DM has no channel settings)."""
+        storage = self.generation.storage
+        return Preferences(await storage.user_settings(interaction.user.id),
+                           await storage.channel_settings(interaction.channel_id or 0))
+
+    @property
+    def default_model(self) -> str:
+        return self.generation.catalogue[0].name
+
     def new_job(self, interaction: discord.Interaction, request: GenerationRequest, **fields: object) -> Job:
         return Job(
             user_id=interaction.user.id,
@@ -128,11 +131,15 @@ class Imagine(commands.Cog):
 
     async def enqueue(self, interaction: discord.Interaction, job: Job,
                       prepare: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Queue the job, then answer publicly with its place in line (the message the result will replace).
+        """Queue the job, then answer with its place in line (the message the result will replace): publicly, or
+        for a private job (/settings) ephemerally.
 
-        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved.
+        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved. Every
+        job passes the channel's limits (/settings channel) here, whichever command or button built it.
         """
         generation = self.generation
+        preferences = await self.preferences(interaction)
+        preferences.check_limits(job.request.count, job.request.model or self.default_model)
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
                                 prepare=prepare)
         where = generation.position(job.id)
@@ -141,7 +148,7 @@ class Imagine(commands.Cog):
         if interaction.response.is_done():
             await interaction.edit_original_response(content=position, view=view)
         else:
-            await interaction.response.send_message(position, view=view)
+            await interaction.response.send_message(position, view=view, ephemeral=job.private)
         generation.responded(job.id)
         await self.tell_notices(interaction)
 
@@ -186,32 +193,35 @@ class Imagine(commands.Cog):
     ) -> None:
         config = self.bot.config
         try:
-            chosen = self.generation.styles.get(style)
-            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
+            preferences = await self.preferences(interaction)
+            chosen = self.generation.styles.get(style or preferences.style)
+            model = preferences.model(model, chosen.model or self.default_model)
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model)
             request = imagine_request(
                 prompt=prompt,
                 style=chosen,
                 negative=negative,
-                aspect=aspect.value if aspect else None,
+                aspect=aspect.value if aspect else preferences.aspect,
                 seed=seed,
-                count=count,
+                count=preferences.count(count, config.model.max_count),
                 max_count=config.model.max_count,
             )
-            request.model = model or ""
+            request.model = model
             if image is not None:
                 check_attachment(
                     image,
                     allowed_hosts=config.discord.attachment_hosts,
                     max_bytes=config.discord.max_attachment_bytes,
                 )
-            job = self.new_job(interaction, request, kind="imagine")
+            job = self.new_job(interaction, request, kind="imagine", private=preferences.user.private)
             if image is None:
                 await self.enqueue(interaction, job)
                 return
 
             async def read_picture() -> None:
                 # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
-                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
+                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…",
+                                                        ephemeral=job.private)
                 async with self.downloads:
                     data = await fetch_attachment(
                         self.session,  # type: ignore[arg-type]
@@ -241,30 +251,13 @@ class Imagine(commands.Cog):
     async def style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if self.bot.generation is None:  # reloading: no suggestions rather than an error
-            return []
-        age_restricted = is_age_restricted(interaction.channel)
-        return [
-            app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
-            for style in self.generation.styles.search(current)
-            if age_restricted or not style.nsfw
-        ]
+        return style_choices(self.bot.generation, interaction, current)
 
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if self.bot.generation is None:
-            return []
-        age_restricted = is_age_restricted(interaction.channel)
-        wanted = current.strip().lower()
-        return [
-            app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
-                                value=entry.name)
-            for entry in self.generation.catalogue
-            if (age_restricted or not entry.nsfw)
-            and (wanted in entry.name.lower() or wanted in entry.description.lower())
-        ][:25]
+        return model_choices(self.bot.generation, interaction, current)
 
     # -- buttons --------------------------------------------------------------------------------------------------
 
@@ -311,7 +304,9 @@ class Imagine(commands.Cog):
         if action is Action.UPSCALE:
             await self.show_single(interaction, source, index)
             return
-        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index))
+        preferences = await self.preferences(interaction)
+        preferences.check_model(source.request.model or self.default_model)
+        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index, preferences))
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.
@@ -342,18 +337,23 @@ class Imagine(commands.Cog):
             max_bytes=interaction.filesize_limit, name=f"image-{index + 1}",
             headline=f"{results.headline(source)} — image {index + 1}",
         )
-        await interaction.response.send_message(**message.send_fields())  # type: ignore[arg-type]
+        await interaction.response.send_message(ephemeral=source.private,
+                                                **message.send_fields())  # type: ignore[arg-type]
 
-    async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
+    async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int,
+                            preferences: Preferences) -> Job:
         """The job a V, reroll or upscale click asks for, built from the source job's stored request (a GAN upscale:
-        from the source image's recipe, which it keeps)."""
+        from the source image's recipe, which it keeps). How many images it makes follows the clicker's settings
+        and the channel's limit; it is private when they want private results or the source was private."""
         original = source.request
         fields = {key: value for key, value in original.to_dict().items() if key != "id"}
         fields["seed"] = None
+        fields["count"] = preferences.button_count(original.count, self.bot.config.model.max_count)
+        private = preferences.user.private or source.private
         if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it)
             request = GenerationRequest(**fields)
             request.init_image = original.init_image
-            return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)
+            return self.new_job(interaction, request, kind="reroll", source_job_id=source.id, private=private)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)
         # Without an upscaler (or after it was removed from the config) the GAN button falls back to img2img's.
@@ -361,7 +361,7 @@ class Imagine(commands.Cog):
             # The job's own choice of model, not the recipe's name: recipes stored before models had names hold a path.
             request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True, model=original.model)
             return self.new_job(interaction, request, kind="gan-upscale", source_job_id=source.id,
-                                source_index=index)
+                                source_index=index, private=private)
         if action in (Action.UPSCALE_2X, Action.UPSCALE_GAN):
             fields.update(
                 count=1,
@@ -375,7 +375,8 @@ class Imagine(commands.Cog):
             kind = "variation"
         request = GenerationRequest(**fields)
         request.init_image = picture
-        return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index)
+        return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index,
+                            private=private)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -30,6 +30,9 @@ Under each result: **U1…U4** shows that image alone (then *Upscale* or *Vary*)
 of it, **🔄** rerolls the prompt with new seeds, **🗑️** deletes it (only the person who asked).
 **/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
 with cancel buttons.
+**/show** `job` — bring a result back with its buttons (the id is at the bottom of each result). **/history** — \
+your recent jobs. **/settings me** — your defaults (style, aspect, count, model, remix, private results by DM); \
+**/settings channel** — this channel's defaults and limits (channel managers).
 **/forget-me** — delete every image and request of yours that the bot stored.
 Images are kept for {ttl} and then deleted; their buttons then say so."""
 

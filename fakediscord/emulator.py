@@ -41,12 +41,12 @@ from .gateway import (
     Session,
 )
 from .models import (
-    DM,
     EPHEMERAL,
     GROUP_DM,
     LOADING,
     Attachment,
     Channel,
+    DMChannel,
     Interaction,
     Message,
     Role,
@@ -229,7 +229,6 @@ class FakeDiscord:
         elsewhere_nsfw = Channel(snowflake(), self.foreign_guild_id, "elsewhere-after-dark", nsfw=True, position=1)
         self.channels.update({elsewhere.id: elsewhere, elsewhere_nsfw.id: elsewhere_nsfw})
         self.foreign_channel_id, self.foreign_nsfw_channel_id = elsewhere.id, elsewhere_nsfw.id
-        self._dms: dict[int, Channel] = {}  # each user's DM with the bot, by user id
 
         self.global_commands: dict[str, dict[str, Any]] = {}
         self.guild_command_defs: dict[int, dict[str, dict[str, Any]]] = {}
@@ -242,6 +241,9 @@ class FakeDiscord:
         self.gateway_log: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.attachment_delay = 0.0
+        self.dm_channels: dict[int, DMChannel] = {}  # by channel id
+        self.dms_closed: set[int] = set()  # user ids that do not accept DMs from the bot (close_dms)
+        self.refused_dms: list[int] = []  # the user id of every DM refused because their DMs were closed
 
         self._messages: dict[int, Message] = {}
         self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
@@ -331,14 +333,6 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ places the bot is not in (user installs)
 
-    def dm_channel(self, user: User) -> Channel:
-        """``user``'s DM with the bot (made on first use): commands there come with context 1 (BOT_DM)."""
-        channel = self._dms.get(user.id)
-        if channel is None:
-            channel = self._add_place(Channel(snowflake(), None, "", type=DM, recipients=[user]))
-            self._dms[user.id] = channel
-        return channel
-
     def add_group_dm(self, *users: User, name: str = "group") -> Channel:
         """A group DM of ``users`` without the bot: only their user installs reach the app there (context 2)."""
         return self._add_place(Channel(snowflake(), None, name, type=GROUP_DM, recipients=list(users)))
@@ -352,16 +346,20 @@ class FakeDiscord:
         self._channel_messages[channel.id] = []
         return channel
 
-    def bot_is_member(self, channel: Channel) -> bool:
+    def bot_is_member(self, channel: Channel | DMChannel) -> bool:
         """Whether the bot may use the channel's own routes: a channel of its server, or its DM with someone."""
-        return channel.guild_id == self.guild_id or channel.type == DM
+        return isinstance(channel, DMChannel) or channel.guild_id == self.guild_id
 
-    def _place(self, user: User, channel: Channel) -> dict[str, Any]:
+    def _place_channel(self, channel_id: int) -> Channel | DMChannel:
+        """Where an interaction happens: a channel of any server, a group DM, or a DM with the bot."""
+        return self.dm_channels.get(channel_id) or self.channels[channel_id]
+
+    def _place(self, user: User, channel: Channel | DMChannel) -> dict[str, Any]:
         """The INTERACTION_CREATE keys that depend on where it happens, as Discord sends them: in the bot's server
         (guild install, context 0), in another server through the person's user install (context 0, the owner is the
         user), in the DM with the bot (context 1, the guild install's owner is "0"), in a group DM (context 2)."""
-        if channel.guild_id is None:
-            dm = channel.type == DM
+        if isinstance(channel, DMChannel) or channel.guild_id is None:
+            dm = isinstance(channel, DMChannel)
             return {
                 "channel_id": str(channel.id),
                 "channel": channel.to_dict(),
@@ -387,19 +385,19 @@ class FakeDiscord:
             "context": 0,
         }
 
-    def _command_in(self, name: str, channel: Channel) -> dict[str, Any]:
+    def _command_in(self, name: str, channel: Channel | DMChannel) -> dict[str, Any]:
         """The definition of ``name`` as offered in ``channel``; ValueError where Discord would not offer it.
 
         Outside the bot's server only global commands exist, and only those whose ``integration_types`` and
         ``contexts`` allow the place: a user install (1) in another server or a group DM, the guild install (0) in the
         DM with the bot.
         """
-        if channel.guild_id == self.guild_id:
+        if isinstance(channel, Channel) and channel.guild_id == self.guild_id:
             return self._command(name)
         definition = self.global_commands.get(name)
         if definition is None:
             raise ValueError(f"/{name} is not a global command: Discord offers it only in the servers it was synced to")
-        context = 0 if channel.guild_id is not None else (1 if channel.type == DM else 2)
+        context = 1 if isinstance(channel, DMChannel) else 0 if channel.guild_id is not None else 2
         install = 0 if context == 1 else 1
         contexts = definition.get("contexts") or ([0, 1] if definition.get("dm_permission", True) else [0])
         installs = definition.get("integration_types") or [0]
@@ -542,7 +540,7 @@ class FakeDiscord:
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
     ) -> dict[str, Any]:
         name, *path = command.split()
-        definition = self._command_in(name, self.channels[channel_id])
+        definition = self._command_in(name, self._place_channel(channel_id))
         option_defs: list[dict[str, Any]] = definition.get("options") or []
         sub_types: list[int] = []
         for sub in path:
@@ -595,8 +593,8 @@ class FakeDiscord:
             return int(value)
         if kind == 10:
             return float(value)
-        if kind == 5:
-            return bool(value)
+        if kind == 5:  # a client sends true or false; "false" typed as text is false too
+            return value.strip().lower() in ("true", "yes", "on", "1") if isinstance(value, str) else bool(value)
         if kind == 11:
             if isinstance(value, Attachment):
                 att = value
@@ -635,7 +633,7 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> Interaction:
         session = self._active_session()
-        channel = self.channels[channel_id or self.channel_id]
+        channel = self._place_channel(channel_id or self.channel_id)
         inter = Interaction(
             emulator=self,
             id=snowflake(),
@@ -643,7 +641,7 @@ class FakeDiscord:
             type=kind,
             user=user,
             application_id=self.application_id,
-            guild_id=channel.guild_id,
+            guild_id=None if isinstance(channel, DMChannel) else channel.guild_id,
             channel_id=channel.id,
             command_name=command_name.split()[0] if command_name else None,
             payload={},
@@ -1063,6 +1061,7 @@ class FakeDiscord:
         r.add_get("/gateway", self._gateway)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment)
         r.add_get(f"{api}/users/@me", self._get_me)
+        r.add_post(f"{api}/users/@me/channels", self._open_dm)
         r.add_get(f"{api}/users/{{user_id}}", self._get_user)
         r.add_get(f"{api}/oauth2/applications/@me", self._get_application)
         r.add_get(f"{api}/applications/@me", self._get_application)
@@ -1199,7 +1198,7 @@ class FakeDiscord:
         kind: int = 0,
         flags: int | None = None,
     ) -> Message:
-        guild_id = self.channels[channel_id].guild_id
+        guild_id = None if channel_id in self.dm_channels else self.channels[channel_id].guild_id
         message = Message(snowflake(), channel_id, guild_id, self.bot_user, interaction=inter, type=kind)
         message.flags = (body.get("flags") or 0) & SETTABLE_FLAGS if flags is None else flags
         self._apply(message, body, uploads, creating=True)
@@ -1586,8 +1585,9 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST handlers: channels
 
-    def _channel(self, channel_id: str, route: str | None = None) -> Channel:
-        channel = self.channels.get(_int_or_none(channel_id) or -1)
+    def _channel(self, channel_id: str, route: str | None = None) -> Channel | DMChannel:
+        key = _int_or_none(channel_id) or -1
+        channel = self.channels.get(key) or self.dm_channels.get(key)
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
         if not self.bot_is_member(channel):
@@ -1610,6 +1610,8 @@ class FakeDiscord:
         route = f"POST /channels/{request.match_info['channel_id']}/messages"
         channel = self._channel(request.match_info["channel_id"], route)
         body, uploads = await self._read_body(request, route)
+        if isinstance(channel, DMChannel):
+            self._check_dm_open(channel)
         self._check(
             route,
             body,
@@ -1661,6 +1663,45 @@ class FakeDiscord:
         )
         self._edit_message(message, body, uploads)
         return json_response(message.to_dict())
+
+    # ------------------------------------------------------------------ direct messages
+
+    def close_dms(self, user: User, closed: bool = True) -> None:
+        """Make `user` refuse (or accept again) direct messages from the bot: a DM then fails with 403/50007."""
+        (self.dms_closed.add if closed else self.dms_closed.discard)(user.id)
+
+    def dm_channel(self, user: User) -> DMChannel | None:
+        """The DM channel the bot opened with `user`, if it did."""
+        return next((dm for dm in self.dm_channels.values() if dm.recipient.id == user.id), None)
+
+    def dm_messages(self, user: User) -> list[Message]:
+        """What the bot sent `user` by direct message, oldest first, without deleted ones."""
+        dm = self.dm_channel(user)
+        return [] if dm is None else self.channel_messages(dm.id)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {"recipient_id"}: the DM channel with that user (the same one every time)."""
+        body, _ = await self._read_body(request, "POST /users/@me/channels")
+        recipient = self.users.get(_int_or_none((body or {}).get("recipient_id")) or -1)
+        if recipient is None or recipient.bot:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        return json_response(self.open_dm(recipient).to_dict())
+
+    def open_dm(self, user: User) -> DMChannel:
+        """``user``'s DM channel with the bot, made on first use: by the bot (POST /users/@me/channels), or by the
+        person, who can type commands there (context 1) before the bot ever wrote to them."""
+        dm = self.dm_channel(user)
+        if dm is None:
+            dm = DMChannel(snowflake(), user)
+            self.dm_channels[dm.id] = dm
+            self._channel_messages[dm.id] = []
+        return dm
+
+    def _check_dm_open(self, dm: DMChannel) -> None:
+        if dm.recipient.id in self.dms_closed:
+            self.refused_dms.append(dm.recipient.id)
+            self._emit("dm_refused", user_id=str(dm.recipient.id))
+            raise ApiError(403, 50007, "Cannot send messages to this user")
 
     # ------------------------------------------------------------------ files
 

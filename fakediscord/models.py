@@ -99,14 +99,14 @@ class Role:
         }
 
 
-GUILD_TEXT, DM, GROUP_DM = 0, 1, 3
-"""Channel types: a server's text channel, a DM (with the bot, or between two people), a group DM."""
+GUILD_TEXT, GROUP_DM = 0, 3
+"""Channel types: a server's text channel, a group DM (a DM with the bot is a ``DMChannel``, type 1)."""
 
 
 @dataclass(eq=False)
 class Channel:
     """A channel: in the emulator's server, in another server (``guild_id`` not the emulator's: a place only a user
-    install reaches), or a DM / group DM (``guild_id`` None, ``recipients`` the people in it besides the bot)."""
+    install reaches), or a group DM (``guild_id`` None, ``recipients`` the people in it; the bot is not one)."""
 
     id: int
     guild_id: int | None
@@ -117,17 +117,17 @@ class Channel:
     recipients: list[User] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        if self.type in (DM, GROUP_DM):
-            data: dict[str, Any] = {
+        if self.type == GROUP_DM:
+            return {
                 "id": str(self.id),
                 "type": self.type,
+                "name": self.name,
+                "icon": None,
+                "owner_id": str(self.recipients[0].id),
                 "last_message_id": None,
                 "flags": 0,
                 "recipients": [user.to_dict() for user in self.recipients],
             }
-            if self.type == GROUP_DM:
-                data.update(name=self.name, icon=None, owner_id=str(self.recipients[0].id))
-            return data
         return {
             "id": str(self.id),
             "type": self.type,
@@ -140,6 +140,23 @@ class Channel:
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "parent_id": None,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class DMChannel:
+    """A direct-message channel between the bot and one user (type 1), opened by POST /users/@me/channels."""
+
+    id: int
+    recipient: User
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "type": 1,
+            "recipients": [self.recipient.to_dict()],
+            "last_message_id": None,
             "flags": 0,
         }
 
@@ -290,7 +307,7 @@ class Interaction:
     type: int
     user: User
     application_id: int
-    guild_id: int | None
+    guild_id: int | None  # None inside a DM or a group DM
     channel_id: int
     command_name: str | None
     payload: dict[str, Any] = field(repr=False)

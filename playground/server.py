@@ -1,10 +1,11 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
-The page talks only to this server: ``/api/state`` (channel history as this user sees it, the bot's status and why
-it could not start), ``/api/imagine``, ``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/api/retry``
+The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
+them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/command`` (any
+command, subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click``, ``/api/retry``
 (start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
-filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
-several tabs with different names are different people to the bot's queue and rate limits.
+filtered so ephemeral messages and direct messages reach only the user they belong to). Each display name is one
+emulator user, so several tabs with different names are different people to the bot's queue and rate limits.
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
 (``_guard``). Every request must name a host that is this playground: an IP address, ``localhost`` or the host it
@@ -173,7 +174,20 @@ class Playground:
         inter = message.interaction
         data["interaction_id"] = str(inter.id) if inter else None
         data["visible_to"] = str(inter.user.id) if inter and message.ephemeral else None
-        return self._message_json(data)
+        return self._with_dm(self._message_json(data))
+
+    def _dm_recipient(self, channel_id: int | str) -> User | None:
+        """The person a direct-message channel is with (None for the guild's channels)."""
+        dm = self.emu.dm_channels.get(int(channel_id))
+        return dm.recipient if dm is not None else None
+
+    def _with_dm(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A message the bot sent by direct message is shown, marked as one, to its recipient alone."""
+        recipient = self._dm_recipient(data["channel_id"])
+        if recipient is not None:
+            data["dm"] = True
+            data["visible_to"] = str(recipient.id)
+        return data
 
     async def _pump(self) -> None:
         assert self._feed is not None
@@ -188,9 +202,10 @@ class Playground:
         kind = event["type"]
         if kind in ("message_create", "message_update"):
             message = event["message"]
-            if int(message["channel_id"]) != self.emu.channel_id:
+            if int(message["channel_id"]) != self.emu.channel_id and self._dm_recipient(message["channel_id"]) is None:
                 return
-            out = {"type": kind, "message": self._message_json(message)}
+            message = self._with_dm(self._message_json(message))
+            out = {"type": kind, "message": message}
             visible_to = message.get("visible_to")
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
@@ -297,6 +312,9 @@ class Playground:
             for m in self.emu.channel_messages(self.emu.channel_id)
             if not m.ephemeral or (user and m.interaction is not None and m.interaction.user.id == user.id)
         ]
+        if user is not None:
+            messages += [self._message_from(m) for m in self.emu.dm_messages(user)]
+            messages.sort(key=lambda m: int(m["id"]))
         channel = self.emu.channels[self.emu.channel_id]
         return web.json_response(
             {
@@ -358,8 +376,8 @@ class Playground:
         self._ready()
         body = await request.json()
         user = self.person(body.get("name"))
-        command = str(body.get("command") or "")
-        if command not in self.emu.commands:
+        command = " ".join(str(body.get("command") or "").removeprefix("/").split())
+        if command.split(" ")[0] not in self.emu.commands:
             raise self._bad(f"There is no /{command} command.")
         return await self._invoke(user, command, dict(body.get("options") or {}), {})
 
@@ -383,6 +401,9 @@ class Playground:
         except (KeyError, TypeError, ValueError):
             raise self._bad("That message is gone.") from None
         if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
+            raise self._bad("That message is gone.")
+        recipient = self._dm_recipient(message.channel_id)
+        if recipient is not None and recipient.id != user.id:
             raise self._bad("That message is gone.")
         try:
             inter = await self.emu.click(user, message, str(body.get("custom_id") or ""), values=body.get("values"))

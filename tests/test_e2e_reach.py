@@ -108,7 +108,7 @@ async def test_commands_declare_where_they_can_be_installed_and_used(emu, bot):
     admin = emu.global_commands["admin"]
     assert admin["integration_types"] == [0] and admin["contexts"] == [0]
     with pytest.raises(ValueError, match="not offered"):
-        await emu.invoke(user(emu), "admin stats", channel_id=emu.dm_channel(user(emu)).id)
+        await emu.invoke(user(emu), "admin stats", channel_id=emu.open_dm(user(emu)).id)
     emu.assert_no_violations()
 
 
@@ -184,7 +184,7 @@ async def test_result_whose_token_expired_where_the_bot_is_not_a_member_is_undel
 
 async def test_imagine_and_its_buttons_in_a_dm_with_the_bot(emu, bot):
     who = user(emu)
-    dm = emu.dm_channel(who)
+    dm = emu.open_dm(who)
     interaction = await imagine(emu, who, dm.id, prompt="a quiet harbour", count=2)
     assert interaction.payload["context"] == 1 and interaction.payload["authorizing_integration_owners"] == {"0": "0"}
     assert "member" not in interaction.payload and interaction.payload["user"]["id"] == str(who.id)
@@ -285,6 +285,12 @@ async def test_a_gallery_whose_message_was_deleted_is_posted_in_the_channel_wher
 
     post = await emu.wait_until(posted, 60, "the gallery posted in the channel")
     assert is_gallery(post) and len(gallery_items(post)) == 2 and not post.content
+
+    def remembered() -> bool:  # the bot stores the post's id just after Discord answers it
+        with sqlite3.connect(bot.workdir / "data" / DATABASE_NAME) as db:
+            return db.execute("SELECT 1 FROM jobs WHERE result_message_id = ?", (post.id,)).fetchone() is not None
+
+    await emu.wait_until(remembered, 10, "the post remembered")
     await (await emu.click(owner, post, button(post, "🗑️"))).wait_acked(3)
     await emu.wait_until(lambda: emu.message(post.id).deleted, 5, "the posted gallery was deleted")
     emu.assert_no_violations()

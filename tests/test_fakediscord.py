@@ -496,7 +496,33 @@ async def test_places_the_bot_is_not_in(emu: FakeDiscord, bot: DemoBot, ada) -> 
     with pytest.raises(discord.Forbidden):
         await bot.get_partial_messageable(group.id).send("hello, group")
     assert [v.kind for v in emu.take_violations()] == ["not_a_member", "not_a_member"]
-    dm = emu.dm_channel(ada)
-    assert dm is emu.dm_channel(ada) and dm.to_dict()["recipients"][0]["id"] == str(ada.id)
+    dm = emu.open_dm(ada)  # ada writes to the bot first: the DM exists without the bot opening it
+    assert dm is emu.open_dm(ada) is emu.dm_channel(ada) and dm.to_dict()["recipients"][0]["id"] == str(ada.id)
     sent = await bot.get_partial_messageable(dm.id).send("hello, ada")
     assert emu.message(sent.id).guild_id is None and emu.channel_messages(dm.id)[0].content == "hello, ada"
+async def test_direct_messages(emu: FakeDiscord, bot: DemoBot) -> None:
+    """The bot opens a DM channel (POST /users/@me/channels), posts and reads there; a click inside the DM comes
+    without a guild; a person with DMs closed refuses the post with 403/50007, and the emulator records it."""
+    grace = emu.add_user("grace")
+    dm = await bot.create_dm(discord.Object(grace.id))
+    assert emu.dm_channel(grace) is not None and emu.dm_channel(grace).id == dm.id
+    again = await bot.http.start_private_message(grace.id)
+    assert int(again["id"]) == dm.id  # the same channel every time
+    sent = await dm.send("just for you", view=discord.ui.View(timeout=None).add_item(Bump(1)))
+    assert (await dm.fetch_message(sent.id)).content == "just for you"
+    [message] = emu.dm_messages(grace)
+    assert message.guild_id is None and "guild_id" not in message.to_dict()
+
+    click = await emu.click(grace, message, "bump:1")
+    await click.wait_acked(2)
+    assert "guild_id" not in click.payload and "member" not in click.payload
+    assert click.payload["user"]["id"] == str(grace.id) and click.payload["context"] == 1
+    assert message.content == "bumped to 2"
+
+    emu.close_dms(grace)
+    with pytest.raises(discord.Forbidden) as refused:
+        await dm.send("not delivered")
+    assert refused.value.code == 50007 and emu.refused_dms == [grace.id]
+    emu.close_dms(grace, closed=False)
+    await dm.send("open again")
+    assert [m.content for m in emu.dm_messages(grace)] == ["bumped to 2", "open again"]

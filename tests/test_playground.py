@@ -280,6 +280,82 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     )
 
 
+async def post_json(session: ClientSession, url: str, path: str, body: dict) -> tuple[int, dict]:
+    async with session.post(f"{url}{path}", json=body) as response:
+        return response.status, await response.json()
+
+
+def labels_of(message: dict) -> list[str]:
+    return [c.get("label") or "" for row in message["components"] for c in row["components"]]
+
+
+@pytest.mark.timeout(180)
+async def test_settings_private_results_history_and_show_through_the_playground_api(tiny_model_dir, tmp_path):
+    """/settings me, a private result delivered by direct message (shown to its recipient alone, its buttons working
+    there), /history with its buttons and /show's refusals, through the page's API."""
+    config = {
+        "model": {"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4},
+        "storage": {"dir": str(tmp_path / "data")},
+        "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+
+            async def ada_sees(condition) -> dict:
+                """The first message in ada's view of the page that satisfies ``condition``, once there is one."""
+                async with asyncio.timeout(60):
+                    while True:
+                        async with session.get(f"{url}api/state", params={"name": "ada"}) as response:
+                            messages = (await response.json())["messages"]
+                        found = next((m for m in messages if condition(m)), None)
+                        if found is not None:
+                            return found
+                        await asyncio.sleep(0.2)
+
+            status, _ = await post_json(session, url, "api/command", {
+                "name": "ada", "command": "/settings me", "options": {"private": "true", "count": "1"}})
+            assert status == 200
+            assert "Private results: on" in (await ada_sees(lambda m: "Your settings" in m["content"]))["content"]
+
+            form = FormData(default_to_multipart=True)  # as the page sends it
+            form.add_field("name", "ada")
+            form.add_field("prompt", "a paper boat")
+            async with session.post(f"{url}api/imagine", data=form, headers={"X-Imagebot": "1"}) as response:
+                assert response.status == 200
+            result = await ada_sees(lambda m: m.get("dm") and "V1" in labels_of(m))
+            assert "a paper boat" in result["content"] and result["attachments"]
+            async with session.get(f"{url}api/state", params={"name": "bob"}) as response:
+                assert not [m for m in (await response.json())["messages"] if m.get("dm")]  # ada's alone
+            v1 = next(c["custom_id"] for row in result["components"] for c in row["components"] if c["label"] == "V1")
+            status, body = await post_json(session, url, "api/click",
+                                           {"name": "bob", "message_id": result["id"], "custom_id": v1})
+            assert status == 400 and body["error"] == "That message is gone."
+            status, _ = await post_json(session, url, "api/click",
+                                        {"name": "ada", "message_id": result["id"], "custom_id": v1})
+            assert status == 200
+            await ada_sees(lambda m: m.get("dm") and "Variation of" in m["content"] and m["attachments"])
+
+            await post_json(session, url, "api/command", {"name": "ada", "command": "history"})
+            history = await ada_sees(lambda m: "Your jobs" in m["content"])
+            assert "page 1 of 1 (2 in all)" in history["content"] and labels_of(history)[:2] == ["1", "2"]
+            show = next(c["custom_id"] for row in history["components"] for c in row["components"] if c["label"] == "2")
+            await post_json(session, url, "api/click", {"name": "ada", "message_id": history["id"], "custom_id": show})
+            shown = await ada_sees(lambda m: m["interaction_id"] and "a paper boat" in m["content"]
+                                   and not m.get("dm") and m["attachments"])
+            assert shown["flags"] & 64  # a private job is shown privately
+
+            await post_json(session, url, "api/command", {"name": "ada", "command": "show",
+                                                          "options": {"job": "nonsense"}})
+            assert (await ada_sees(lambda m: "That isn't a job id" in m["content"]))["flags"] & 64
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
 def gallery_items(message: dict) -> list[dict]:
     def walk(components: list[dict]) -> list[dict]:
         return [c for component in components for c in (component, *walk(component.get("components") or []))]

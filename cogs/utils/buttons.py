@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import discord
+
+if TYPE_CHECKING:
+    from models.styles import Style
 
 
 class Action(StrEnum):
@@ -31,9 +34,14 @@ TEMPLATE = r"ib:(?P<action>[uvsrdxgc]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2
 
 
 class ButtonHandler(Protocol):
+    """The cog that answers result buttons; it also vets whoever asks to see or use a stored job (/show)."""
+
     async def handle_button(
         self, interaction: discord.Interaction, action: Action, job_id: str, index: int
     ) -> None: ...
+
+    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
+                        model: str = "") -> None: ...
 
 
 def custom_id(action: Action, job_id: str, index: int = 0) -> str:

@@ -12,6 +12,7 @@ import discord
 from PIL import Image
 
 from bot.storage import Job, StoredImage
+from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
 
 BAR_WIDTH = 12
@@ -22,6 +23,22 @@ KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "ga
               "reroll": "Reroll"}
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
+
+
+def lineage(job: Job) -> str | None:
+    """Where a job came from ("from job <id>, image 2, by variation"); None for a job made from a prompt alone."""
+    if job.source_job_id is None:
+        return None
+    image = f", image {job.source_index + 1}" if job.source_index is not None else ""
+    action = (KIND_LABEL.get(job.kind) or job.kind).lower()
+    return f"from job {job.source_job_id}{image}, by {action}"
+
+
+def result_view_for(job: Job, count: int, upscale_factor: int | None) -> discord.ui.View:
+    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show)."""
+    if job.kind in SINGLE_KINDS:
+        return single_view(job.id, 0, upscale_factor)
+    return result_view(job.id, count)
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -95,6 +112,9 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
         fields.append(("Upscaler", short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
         fields.append(("Negative", short_prompt(job.request.negative, 1000), False))
+    made_from = lineage(job)
+    if made_from is not None:
+        fields.append(("Made", made_from, False))
     return fields
 
 

@@ -400,7 +400,13 @@ function renderMessage(message) {
     renderComponents(message, message.components, components);
     el.append(components);
   }
-  if (ephemeral) el.append(ephemeralNote(() => { state.messages.delete(message.id); el.remove(); }));
+  if (message.dm) {
+    el.classList.add("dm");
+    const note = document.createElement("div");
+    note.className = "dm-note";
+    note.textContent = "📬 Direct message — sent to you alone";
+    el.append(note);
+  } else if (ephemeral) el.append(ephemeralNote(() => { state.messages.delete(message.id); el.remove(); }));
   return el;
 }
 
@@ -617,16 +623,38 @@ async function click(messageId, customId, el, values) {
   }
 }
 
-async function runCommand(command) {
+async function runCommand(command, options = {}) {
   try {
     await api("/api/command", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: state.name, command }),
+      body: JSON.stringify({ name: state.name, command, options }),
     });
   } catch (error) {
     notice(error.message);
   }
+}
+
+// "/settings me private:true count:2" -> {command: "settings me", options: {private: "true", count: "2"}}: the words
+// before the first "name:" are the command (with its subcommand), each "name:" takes the text up to the next one.
+function parseCommandLine(text) {
+  const line = ` ${text.trim().replace(/^\//, "")}`;
+  const first = line.search(/\s[\w-]+:/);
+  const command = (first < 0 ? line : line.slice(0, first)).trim();
+  const options = {};
+  if (first >= 0) {
+    for (const match of line.slice(first).matchAll(/\s([\w-]+):(.*?)(?=\s[\w-]+:|$)/g)) options[match[1]] = match[2].trim();
+  }
+  return { command, options };
+}
+
+async function runCommandLine(event) {
+  event.preventDefault();
+  const input = $("#command-line");
+  const { command, options } = parseCommandLine(input.value);
+  if (!command) return;
+  await runCommand(command, options);
+  input.value = "";
 }
 
 // ------------------------------------------------------------------------------------------------ composer
@@ -769,6 +797,7 @@ function init() {
   for (const button of document.querySelectorAll(".shortcut")) {
     button.addEventListener("click", () => runCommand(button.dataset.command));
   }
+  $("#command-form").addEventListener("submit", runCommandLine);
   connect();
 }
 
