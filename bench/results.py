@@ -299,7 +299,9 @@ class Bench:
         self.emulator = emulator
         self.workdir = workdir
         self.client = discord.Client(intents=discord.Intents.none())
-        self.client.config = Config()  # type: ignore[attr-defined]  # the generation cog reads its layout there
+        # What the generation cog reads from its bot: the result layout, and the service (for the upscale button).
+        self.client.config = Config()  # type: ignore[attr-defined]
+        self.client.generation = None  # type: ignore[attr-defined]
         self.tree = app_commands.CommandTree(self.client)
         self.cog = Generation(self.client)  # type: ignore[arg-type]
         self.queue: JobQueue | None = None
