@@ -196,6 +196,14 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             styles = page.locator("article.msg.ephemeral", has=page.locator(".embed-title", has_text="Styles"))
             await expect(styles.locator(".embed-field")).to_have_count(3)  # the age-restricted style is left out
 
+            # any command from the command line: the words before the first "name:" are the command
+            parsed = await page.evaluate("parseCommandLine('/settings me private:true count:2')")
+            assert parsed == {"command": "settings me", "options": {"private": "true", "count": "2"}}
+            await page.fill("#command-line", "/history")
+            await page.press("#command-line", "Enter")
+            history = page.locator("article.msg.ephemeral", has_text="Your jobs")
+            await expect(history.locator("button", has_text="Next")).to_be_visible(timeout=20_000)
+
             ARTIFACTS.mkdir(exist_ok=True)
             shot = tmp_path / "playground.png"
             await page.screenshot(path=str(shot))
