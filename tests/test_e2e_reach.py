@@ -294,3 +294,18 @@ async def test_a_gallery_whose_message_was_deleted_is_posted_in_the_channel_wher
     await (await emu.click(owner, post, button(post, "🗑️"))).wait_acked(3)
     await emu.wait_until(lambda: emu.message(post.id).deleted, 5, "the posted gallery was deleted")
     emu.assert_no_violations()
+
+
+async def test_a_private_result_comes_by_direct_message_as_a_gallery(emu, bot):
+    """/settings me private: the result goes by DM in the configured layout, and its buttons work there."""
+    who = user(emu)
+    settings = await emu.invoke(who, "settings me", {"private": True})
+    assert "Private results: on" in await private_reply(settings)
+    interaction = await imagine(emu, who, prompt="just for me", count=2)
+    await interaction.wait_for_message(lambda m: "Sent to your direct messages" in m.content, timeout=60)
+    [sent] = emu.dm_messages(who)
+    assert is_gallery(sent) and len(gallery_items(sent)) == 2 and "just for me" in text_of(sent)
+    single = await gallery_of(await emu.click(who, sent, button(sent, "U2")))
+    assert single.ephemeral and "image 2" in text_of(single)
+    assert [m for m in emu.channel_messages() if "just for me" in text_of(m)] == []
+    emu.assert_no_violations()
