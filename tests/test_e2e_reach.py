@@ -207,7 +207,7 @@ async def test_gallery_result_and_its_buttons_after_a_restart(emu, bot):
     result = await gallery_of(interaction)
     # The queued and progress states came first, as classic messages; the result turned the message into v2.
     assert "Waiting in the queue" in result.history[0]["content"] or "Generating" in result.history[0]["content"]
-    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     items = gallery_items(result)
     assert len(items) == 4 and len(result.attachments) == 4
     assert [item["media"]["attachment_id"] for item in items] == [str(a.id) for a in result.attachments]
