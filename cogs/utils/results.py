@@ -12,6 +12,7 @@ import discord
 from PIL import Image
 
 from bot.storage import Job, StoredImage
+from models.edits import Edit
 from models.images import encode_image, make_grid
 
 BAR_WIDTH = 12
@@ -19,7 +20,7 @@ ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
 KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
-              "reroll": "Reroll"}
+              "reroll": "Reroll", "edit": "Edit"}
 SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
@@ -89,6 +90,8 @@ def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
     embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
         embed.add_field(name="Strength", value=f"{recipe['strength']}")
+    if recipe.get("edit"):
+        embed.add_field(name="Edit", value=Edit.from_dict(recipe["edit"]).describe())
     if recipe.get("upscaler"):
         embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
