@@ -8,7 +8,7 @@ CONFIG ?= bot.yaml
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-dev run playground test lint bench browser clean
+.PHONY: setup setup-dev run playground test lint bench browser clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ run: setup
 
 playground: setup
 	$(BIN)/python -m bot playground --config $(CONFIG)
+
+# After adding or changing a message for people: every catalogue (bot/locales/*.po) gets the new msgids to
+# translate and loses the unused ones (README: "Languages").
+messages: setup
+	$(BIN)/python -m bot.i18n_catalogue update
 
 # Chromium for the browser test of the playground: Debian's package (root only); the test skips, saying why, without it.
 browser:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bot.config import QueueConfig
+from models.text import Text, plural
 
 __all__ = ["Admission", "Limits", "Refused", "TokenBucket"]
 
@@ -82,15 +83,16 @@ class Admission:
         limits = self.limits(role_ids)
         pending = self._pending.get(user_id, 0)
         if pending >= limits.max_pending:
-            jobs = "job" if limits.max_pending == 1 else "jobs"
-            raise Refused(f"You can queue {limits.max_pending} {jobs} at a time; wait for one to finish.")
+            raise Refused(plural("You can queue {n} job at a time; wait for one to finish.",
+                                 "You can queue {n} jobs at a time; wait for one to finish.", n=limits.max_pending))
         if queued + self._writing >= self.config.max_queue:
-            raise Refused(f"The queue is full ({self.config.max_queue} jobs); try again in a minute.", 60.0)
+            raise Refused(Text("The queue is full ({max_queue} jobs); try again in a minute.",
+                               max_queue=self.config.max_queue), 60.0)
         bucket = self._buckets.get(user_id)
         tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
         if tokens < 1:
             wait = (1 - tokens) / limits.rate_per_s
-            raise Refused(f"You're going a bit fast. Try again in {math.ceil(wait)} s.", wait)
+            raise Refused(Text("You're going a bit fast. Try again in {seconds} s.", seconds=math.ceil(wait)), wait)
         self._buckets[user_id] = TokenBucket(tokens - 1, now)
         self._pending[user_id] = pending + 1
         self._writing += 1

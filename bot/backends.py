@@ -12,7 +12,7 @@ from bot.config import Config
 from models.backend import Backend
 from models.local_backend import LocalBackend
 from models.pool import ModelPool
-from models.settings import EngineSettings, RaySettings
+from models.settings import EngineSettings, IPAdapterSettings, RaySettings
 from models.styles import StyleBook
 
 
@@ -42,6 +42,7 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         default_negative=config.moderation.default_negative,
         upscaler=config.upscaler.model,
         upscaler_tile=config.upscaler.tile,
+        ip_adapter=None if entry.ip_adapter is None else IPAdapterSettings(**entry.ip_adapter.model_dump()),
     )
 
 

@@ -27,6 +27,7 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
+from bot.i18n import CatalogueTranslator, load_catalogues, translate
 from bot.messages import something_went_wrong
 from bot.metrics import Metrics
 from bot.monitor import LoopLagMonitor
@@ -34,15 +35,19 @@ from bot.server import OpsServer
 from bot.service import GenerationService
 from bot.storage import Storage
 from models.plan import ModelLoadError, StartupError
+from models.text import Text
 
 if TYPE_CHECKING:
+    from cogs.editing import Editing
+    from cogs.imagine import Imagine
     from cogs.utils.buttons import ButtonHandler
 
 log = logging.getLogger(__name__)
 
 
 STOP_RUNNER_TIMEOUT_S = 10.0
-INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.info", "cogs.admin")
+INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.editing", "cogs.blend", "cogs.info", "cogs.admin",
+                      "cogs.library", "cogs.settings")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:
@@ -60,7 +65,7 @@ class GenerationUnavailable(app_commands.CheckFailure):
     """Image generation is loading or reloading; the message is shown as it is, privately."""
 
     def __init__(self) -> None:
-        super().__init__("Image generation is reloading; try again in a minute.")
+        super().__init__(Text("Image generation is reloading; try again in a minute."))
 
 
 class ImageBot(commands.AutoShardedBot):
@@ -87,6 +92,11 @@ class ImageBot(commands.AutoShardedBot):
         """Set by the generation cog while it is loaded (None while the model loads or reloads)."""
         self.button_handler: ButtonHandler | None = None
         """Set by the cog that answers the result buttons while it is loaded."""
+        self.imagine: Imagine | None = None
+        """Set by the /imagine cog while it is loaded: the checks, downloads and queueing that other commands making
+        images (/blend) share with it."""
+        self.editor: Editing | None = None
+        """Set by the editing cog (remix, zoom, pan, Vary (Region)) while it is loaded."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None
@@ -118,6 +128,9 @@ class ImageBot(commands.AutoShardedBot):
             self.ops_server = OpsServer(self, self.metrics, server.host, server.port)
             await self.ops_server.start(port_file_dir=Path(self.config.storage.dir))
         self.storage = await Storage.from_config(self.config.storage).open()
+        # Read the catalogues now, so that a broken one stops the start instead of the first Italian reply.
+        await asyncio.to_thread(load_catalogues)
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -127,8 +140,12 @@ class ImageBot(commands.AutoShardedBot):
         gc.collect()
         gc.freeze()
 
-    def _command_payloads(self, guild: discord.abc.Snowflake | None) -> list[dict]:
-        return [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+    async def _command_payloads(self, guild: discord.abc.Snowflake | None) -> list[dict]:
+        """What a sync sends, translations included (so a changed translation is synced too)."""
+        translator = self.tree.translator
+        assert translator is not None
+        return [await command.get_translated_payload(self.tree, translator)
+                for command in self.tree.get_commands(guild=guild)]
 
     async def sync_commands(self) -> None:
         """Sync to ``discord.guild_ids`` (instant) or globally, skipping targets whose definitions are unchanged."""
@@ -141,7 +158,7 @@ class ImageBot(commands.AutoShardedBot):
         for guild in targets:
             if guild is not None:
                 self.tree.copy_global_to(guild=guild)
-            payload = json.dumps(self._command_payloads(guild), sort_keys=True, default=str)
+            payload = json.dumps(await self._command_payloads(guild), sort_keys=True, default=str)
             digest = hashlib.sha256(f"{self.application_id}:{payload}".encode()).hexdigest()
             key = str(guild.id) if guild else "global"
             if synced.get(key) == digest:
@@ -161,7 +178,7 @@ class ImageBot(commands.AutoShardedBot):
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """The last resort: whatever went wrong, the person gets a private answer instead of "interaction failed"."""
         if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
-            message = str(error)
+            message: str | BaseException = error
         else:
             log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
             message = something_went_wrong(interaction.id)
@@ -180,8 +197,10 @@ class ImageBot(commands.AutoShardedBot):
             self.ops_server = None
 
 
-async def reply_privately(interaction: discord.Interaction, message: str) -> None:
-    """An ephemeral answer, whether or not the interaction was answered already."""
+async def reply_privately(interaction: discord.Interaction, message: str | BaseException) -> None:
+    """An ephemeral answer, whether or not the interaction was answered already, in the person's language: a
+    ``Text``, or an exception whose message is one (a refusal), is translated (``bot.i18n.translate``)."""
+    message = translate(interaction.locale, message)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

@@ -43,6 +43,21 @@ class DiscordConfig(Section):
         return value.rstrip("/") if value else value
 
 
+class IPAdapterConfig(Section):
+    """An IP-Adapter for a Stable Diffusion / SDXL model: what lets /blend and /imagine's reference steer it."""
+
+    id: str = Field(min_length=1)
+    weight_name: str = ""
+    subfolder: str = "models"
+    image_encoder: str = "image_encoder"
+
+    @model_validator(mode="after")
+    def _weights_named(self) -> IPAdapterConfig:
+        if self.id != "tiny" and not self.weight_name:
+            raise ValueError("weight_name is required: the adapter's weights file (e.g. ip-adapter_sd15.safetensors)")
+        return self
+
+
 class ModelConfig(Section):
     id: str = Field(default="stabilityai/sd-turbo", min_length=1)
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
@@ -57,10 +72,11 @@ class ModelConfig(Section):
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     preview_every: int = Field(default=2, ge=1)
     cpu_threads: int | None = Field(default=None, ge=1)
+    ip_adapter: IPAdapterConfig | None = None
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 
 
@@ -75,6 +91,7 @@ class NamedModel(Section):
     description: str = Field(default="", max_length=100)
     nsfw: bool = False
     default: bool = False
+    ip_adapter: IPAdapterConfig | None = None
 
 
 def model_name(model_id: str) -> str:
@@ -247,7 +264,7 @@ class Config(Section):
         if not self.models:
             model = self.model
             return [NamedModel(name=model_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
-                               size=model.size, default=True)]
+                               size=model.size, default=True, ip_adapter=model.ip_adapter)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

@@ -58,6 +58,7 @@ from bot.lines import FairLines
 from bot.messages import something_went_wrong
 from bot.storage import Job, JobGone, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable, ModelUnavailable
+from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from models.backend import Backend
@@ -93,8 +94,8 @@ class EngineHung(RuntimeError):
     """The result of every job of a batch whose pipeline call hung; the message is for the person."""
 
     def __init__(self) -> None:
-        super().__init__("The image generator stopped responding, so this request was stopped. The bot restarts "
-                         "itself to recover; please try again in a minute.")
+        super().__init__(Text("The image generator stopped responding, so this request was stopped. The bot "
+                              "restarts itself to recover; please try again in a minute."))
 
 
 OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
@@ -297,11 +298,11 @@ class JobQueue:
         The limits come first: ``prepare`` (downloading and decoding a picture into the request) runs only once the
         person's place is reserved, so nobody makes the bot fetch or decode anything past their limits, and a
         ``prepare`` that fails gives the place back. Planning (resizing the picture) runs off the event loop, and
-        the job keeps only the picture at the planned size. Raises ``Refused``, whatever ``prepare`` raises, and
+        the job keeps only the pictures at the planned sizes. Raises ``Refused``, whatever ``prepare`` raises, and
         whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
         """
         if self._closing:
-            raise Refused("The bot is restarting; try again in a minute.", 60.0)
+            raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
             if prepare is not None:
@@ -309,13 +310,14 @@ class JobQueue:
             plan = await asyncio.to_thread(self._backend.plan, job.request)
             if job.request.edit is None:  # an edit's plan holds its canvas: planning again needs the source
                 job.request.init_image = plan.init_image
+            job.request.references = list(plan.references) or None
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
             if self._forgotten[job.user_id] != forgotten:
                 # They asked to be forgotten while this was on its way: forget_user may have missed this job (not
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
-                raise Refused("You asked me to forget you while this request was on its way, so I dropped it.")
+                raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
         self._line_up([_Entry(job, plan)])
         return job
 
@@ -594,12 +596,12 @@ class JobQueue:
                 self._observe_outcome(JobState.CANCELLED)
             elif isinstance(result, BaseException):
                 if isinstance(result, EngineHung):
-                    message = f"{result} (job {job.id})"
+                    message = Text("{reason} (job {job})", reason=text_of(result), job=job.id)
                 elif self._clock() > entry.deadline:
-                    message = (f"This took longer than {self.config.job_timeout_s:.0f} s and was stopped. "
-                               f"(job {job.id})")
+                    message = Text("This took longer than {seconds:.0f} s and was stopped. (job {job})",
+                                   seconds=self.config.job_timeout_s, job=job.id)
                 elif isinstance(result, ModelUnavailable):  # its message is for the person, and says what to do
-                    message = str(result)
+                    message = text_of(result)
                 else:
                     log.error("job %s failed", job.id, exc_info=result)
                     message = something_went_wrong(f"job {job.id}")
@@ -609,8 +611,9 @@ class JobQueue:
                     stored = await self._storage.save_results(job, result)
                 except (OSError, sqlite3.Error) as error:  # a full disk, a locked or broken database
                     log.exception("the results of job %s could not be saved", job.id)
-                    await self._fail(job, f"Your images were made but could not be saved ({error}), so I can't "
-                                          f"show them. Please try again later. (job {job.id})")
+                    await self._fail(job, Text("Your images were made but could not be saved ({error}), so I "
+                                               "can't show them. Please try again later. (job {job})",
+                                               error=str(error), job=job.id))
                     return
                 self._observe_outcome(JobState.DONE)
                 await self._deliver(job, stored)
@@ -714,8 +717,9 @@ class JobQueue:
             if job.id in self._entries:
                 continue  # submitted to this queue before start()
             if job.attempts >= MAX_ATTEMPTS:
-                await self._fail(job, f"This request was started {job.attempts} times and never finished, so I "
-                                      f"gave up on it. Please tell the bot's operators: job {job.id}")
+                await self._fail(job, Text("This request was started {attempts} times and never finished, so I "
+                                           "gave up on it. Please tell the bot's operators: job {job}",
+                                           attempts=job.attempts, job=job.id))
             elif not job.resumable(now):
                 job.state = JobState.EXPIRED
                 await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
@@ -725,7 +729,7 @@ class JobQueue:
                 try:
                     plan = self._backend.plan(job.request)
                 except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
-                    await self._fail(job, str(error))
+                    await self._fail(job, text_of(error))
                     continue
                 self._admission.resume(job.user_id)
                 self._line_up([_Entry(job, plan)])

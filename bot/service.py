@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Protocol
 from bot.backends import build_backend
 from bot.queue import JobQueue, QueueObserver
 from bot.storage import Job, Storage, StoredImage
+from models.plan import resolve_model
 from models.styles import StyleBook
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
     from models.backend import Backend, ModelStatus
-    from models.plan import Progress
+    from models.plan import GenerationRequest, Progress
 
 
 log = logging.getLogger(__name__)
@@ -150,6 +152,35 @@ class GenerationService:
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
 
+    def reference_models(self) -> list[str]:
+        """The models reference pictures can steer (/blend, /imagine's reference), the default first."""
+        return [status.name for status in self.backend.models() if status.references]
+
+    def check_references(self, model: str) -> None:
+        """Raise ValueError (for the person) when the model (empty: the default) can't take reference pictures."""
+        name = model or self.catalogue[0].name
+        if name in self.reference_models():
+            return
+        able = self.reference_models()
+        if not able:
+            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
+                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+        raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                              "{models}.", name=name, models=", ".join(able)))
+
+    def model_of(self, request: GenerationRequest) -> str | None:
+        """The configured model ``request`` runs on (its own, its style's or the default); None when its style or
+        model has since been removed from the config."""
+        try:
+            return resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
+        except ValueError:
+            return None
+
+    def can_inpaint(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
+        name = self.model_of(request)
+        return any(status.name == name and status.inpaint for status in self.backend.models())
+
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""
         return next((entry for entry in self.catalogue if entry.name == (name or self.catalogue[0].name)), None)
@@ -158,17 +189,17 @@ class GenerationService:
         """(place, seconds to wait) of a queued job; place 0 while it runs; None when it is not in the queue."""
         return self.queue.position(job_id)
 
-    async def cancel(self, job_id: str, user_id: int) -> str:
+    async def cancel(self, job_id: str, user_id: int) -> Text:
         """Cancel someone's own job; the answer is for them."""
         job = await self.storage.get_job(job_id)
         if job is None:
-            return "I can't find that request."
+            return Text("I can't find that request.")
         if job.user_id != user_id:
-            return "Only the person who asked for this can cancel it."
+            return Text("Only the person who asked for this can cancel it.")
         if not await self.queue.cancel(job_id, user_id):
-            return "That request has already finished; there is nothing left to cancel."
+            return Text("That request has already finished; there is nothing left to cancel.")
         await self._show_cancelled(job)
-        return "Cancelled."
+        return Text("Cancelled.")
 
     async def _show_cancelled(self, job: Job) -> None:
         """Mark a cancelled job's message; the job is cancelled whatever Discord says, so a failed edit is only

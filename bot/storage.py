@@ -28,8 +28,16 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
+from bot.settings import (
+    ChannelSettings,
+    UserSettings,
+    changed,
+    channel_settings_from_row,
+    user_settings_from_row,
+)
 from models.images import write_recipe_png
 from models.plan import GenerationRequest
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
@@ -75,7 +83,7 @@ class JobGone(LookupError):
 class ImageNotFound(LookupError):
     """No such image: a made-up id, or the owner asked the bot to forget their images. The message is for people."""
 
-    def __init__(self, message: str = "I can't find that image any more.") -> None:
+    def __init__(self, message: str = Text("I can't find that image any more.")) -> None:
         super().__init__(message)
         self.message = message
 
@@ -83,7 +91,7 @@ class ImageNotFound(LookupError):
 class ImageExpired(ImageNotFound):
     """The image existed but housekeeping deleted it after ``storage.image_ttl_hours``."""
 
-    def __init__(self, message: str = "This image has expired.") -> None:
+    def __init__(self, message: str = Text("This image has expired.")) -> None:
         super().__init__(message)
 
 
@@ -116,6 +124,11 @@ class Job:
     delivered: bool = False
     attempts: int = 0
     delivery_attempts: int = 0
+    locale: str | None = None
+    """The requester's Discord locale, for the messages about the job (``bot.i18n``). Known while this process
+    runs; not stored, so a job resumed after a restart speaks English."""
+    private: bool = False
+    """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -152,10 +165,6 @@ class StoredImage:
         if self.pixels is None:
             return _open_rgb(self.path)
         return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
-
-
-def _load_request(data: dict[str, Any], init_image: Image.Image | None) -> GenerationRequest:
-    return GenerationRequest.from_dict(data, init_image=init_image)
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -272,23 +281,29 @@ class Storage:
     # --- jobs ---------------------------------------------------------------------------------------------------
 
     async def insert_job(self, job: Job) -> None:
-        """Persist a new job (state queued). An img2img source image is saved to inputs/ so it can be resumed."""
+        """Persist a new job (state queued). Its pictures (an img2img source, reference pictures) are saved to
+        inputs/ so it can be resumed and its buttons can use them again."""
         init_path = None
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
             await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
+        references = job.request.references or []
+        reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
+        await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
+                               for picture, path in zip(references, reference_paths, strict=True)))
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, source_job_id,"
-                " source_index, state, error, application_id, token, interaction_created_at, progress_message_id,"
-                " result_message_id, delivered, created_at, attempts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)",
+                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
+                " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
+                " progress_message_id, result_message_id, delivered, created_at, attempts, private)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
-                    json.dumps(job.request.to_dict()), init_path, job.source_job_id, job.source_index,
+                    json.dumps(job.request.to_dict()), init_path,
+                    json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.progress_message_id, job.result_message_id, job.created_at,
+                    job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
                 ),
             )
 
@@ -372,11 +387,13 @@ class Storage:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
-    async def get_job(self, job_id: str, *, load_init: bool = False) -> Job | None:
-        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``."""
+    async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
+        """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
+        reference pictures only when ``load_references``."""
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
             row = await cursor.fetchone()
-        return None if row is None else await self._job_from_row(row, load_init=load_init)
+        return None if row is None else await self._job_from_row(row, load_init=load_init,
+                                                                  load_references=load_references)
 
     async def job_of_message(self, message_id: int) -> Job | None:
         """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
@@ -396,7 +413,7 @@ class Storage:
         jobs = []
         for row in rows:
             try:
-                jobs.append(await self._job_from_row(row, load_init=True))
+                jobs.append(await self._job_from_row(row, load_init=True, load_references=True))
             except Exception as error:
                 log.exception("job %s cannot be loaded to resume; marking it failed", row["id"])
                 message = f"Could not be resumed after a restart ({error})"
@@ -423,19 +440,39 @@ class Storage:
             rows = await cursor.fetchall()
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
-    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool) -> Job:
+    async def jobs_of(self, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
+        """A person's jobs, newest first, for /history (``offset`` skips that many of the newest)."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [await self._job_from_row(row, load_init=False) for row in rows]
+
+    async def count_jobs_of(self, user_id: int) -> int:
+        async with self.db.execute("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
-            raise ImageExpired("The picture this was made from has expired.")
+            raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_source, self.directory / row["init_path"])
+        references = None
+        if load_references and row["reference_paths"] == "":
+            raise ImageExpired(Text("The pictures this was blended from have expired."))
+        if load_references and row["reference_paths"]:
+            references = await asyncio.to_thread(
+                lambda: [_open_rgb(self.directory / path) for path in json.loads(row["reference_paths"])])
         return Job(
             id=row["id"],
             user_id=row["user_id"],
             guild_id=row["guild_id"],
             channel_id=row["channel_id"],
             kind=row["kind"],
-            request=_load_request(json.loads(row["request"]), init_image),
+            request=GenerationRequest.from_dict(json.loads(row["request"]), init_image, references),
             application_id=row["application_id"],
             token=row["token"],
             interaction_created_at=row["interaction_created_at"],
@@ -451,6 +488,7 @@ class Storage:
             delivered=bool(row["delivered"]),
             attempts=row["attempts"],
             delivery_attempts=row["delivery_attempts"],
+            private=bool(row["private"]),
         )
 
     # --- images -------------------------------------------------------------------------------------------------
@@ -478,6 +516,46 @@ class Storage:
             for row in rows
         ]
 
+    # --- settings (/settings) -----------------------------------------------------------------------------------
+
+    async def user_settings(self, user_id: int) -> UserSettings:
+        """A person's defaults (all "not set" for someone who never used /settings)."""
+        async with self.db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+            return user_settings_from_row(await cursor.fetchone())
+
+    async def update_user_settings(self, user_id: int, **changes: Any) -> UserSettings:
+        """Apply ``changes`` (``None`` clears a value) and return the settings now stored; raises ``UnknownSetting``
+        for a name that is not a setting or a value of the wrong kind (nothing is stored then)."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
+                settings = changed(user_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
+                 int(settings.private), self.clock()),
+            )
+        return settings
+
+    async def channel_settings(self, channel_id: int) -> ChannelSettings:
+        """A channel's defaults and limits (none for a channel no admin configured)."""
+        async with self.db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+            return channel_settings_from_row(await cursor.fetchone())
+
+    async def update_channel_settings(self, channel_id: int, *, by: int | None = None,
+                                      **changes: Any) -> ChannelSettings:
+        """Like ``update_user_settings`` for a channel; ``by`` records which admin changed it."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
+                settings = changed(channel_settings_from_row(await cursor.fetchone()), changes)
+            await db.execute(
+                "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
+                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
+                 json.dumps(list(settings.allowed_models)), by, self.clock()),
+            )
+        return settings
+
     # --- housekeeping and operations ----------------------------------------------------------------------------
 
     async def housekeep(self) -> int:
@@ -498,13 +576,21 @@ class Storage:
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) as cursor:
             inputs = await cursor.fetchall()
+        async with self.db.execute(
+            "SELECT id, reference_paths FROM jobs WHERE reference_paths IS NOT NULL AND reference_paths != ''"
+            " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
+        ) as cursor:
+            references = await cursor.fetchall()
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
+        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
+                                              for path in json.loads(row["reference_paths"])])
         async with self._transaction() as db:
             await db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
             await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
+            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
             await db.execute(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL"
@@ -522,7 +608,7 @@ class Storage:
         return len(old)
 
     async def forget_user(self, user_id: int) -> int:
-        """Delete every job, image and file of one person; returns how many jobs were deleted.
+        """Delete every job, image and file of one person, and their settings; returns how many jobs were deleted.
 
         Others' jobs derived from theirs (variations, rerolls, upscales, and those derived from these) keep their
         images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes), and
@@ -535,12 +621,17 @@ class Storage:
         ) as cursor:
             paths = [self.directory / row["path"] for row in await cursor.fetchall()]
         async with self.db.execute(
-            "SELECT init_path FROM jobs WHERE user_id = ? AND init_path IS NOT NULL", (user_id,)
+            "SELECT init_path, reference_paths FROM jobs WHERE user_id = ?"
+            " AND (init_path IS NOT NULL OR reference_paths IS NOT NULL)", (user_id,)
         ) as cursor:
-            paths += [self.directory / row["init_path"] for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        paths += [self.directory / row["init_path"] for row in rows if row["init_path"]]
+        paths += [self.directory / path for row in rows if row["reference_paths"]
+                  for path in json.loads(row["reference_paths"])]
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
             deleted = cursor.rowcount
+            await db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
         await asyncio.to_thread(_unlink_all, paths)
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
@@ -552,7 +643,7 @@ class Storage:
             "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
             " UNION SELECT jobs.id FROM jobs JOIN derived ON jobs.source_job_id = derived.id"
             "  WHERE jobs.user_id != :user)"
-            " SELECT jobs.id, jobs.init_path,"
+            " SELECT jobs.id, jobs.init_path, jobs.reference_paths,"
             "  jobs.source_job_id IN (SELECT id FROM jobs WHERE user_id = :user) AS direct"
             " FROM jobs JOIN derived USING (id)",
             {"user": user_id},
@@ -561,14 +652,18 @@ class Storage:
         if not derived:
             return
         ids = [(row["id"],) for row in derived]
-        # A job made straight from theirs kept their picture as its source: that picture goes.
+        # A job made straight from theirs kept their picture as its source, and a variation or reroll of their blend
+        # kept their reference pictures: those pictures go.
         pictures = [row for row in derived if row["direct"] and row["init_path"]]
+        references = [row for row in derived if row["direct"] and row["reference_paths"]]
         async with self._transaction() as db:
             await db.executemany(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
             )
             await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
+            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?",
+                                 [(row["id"],) for row in references])
             await db.executemany(
                 f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
@@ -580,6 +675,8 @@ class Storage:
             files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await cursor.fetchall()]
         await asyncio.to_thread(_rewrite_recipes, files)
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in pictures])
+        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
+                                              for path in json.loads(row["reference_paths"])])
         log.info("forgetting user %d: the prompts of %d jobs of others derived from theirs were removed", user_id,
                  len(ids))
 

@@ -18,6 +18,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Config, ConfigError, load_config
+from bot.i18n import t, translate
+from models.text import Text, plural
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOT_ADMIN = "Only the bot's owner and the admins listed in bot.yaml can use /admin."
+NOT_ADMIN = Text("Only the bot's owner and the admins listed in bot.yaml can use /admin.")
 LIVE_SECTIONS = ("styles", "moderation", "admins")
 """What /admin reload applies at once; a change anywhere else is reported as needing a restart."""
 CONFIRM_TIMEOUT_S = 120.0
@@ -85,6 +87,7 @@ class Admin(commands.Cog):
 
     @admin.command(name="stats", description="Queue, jobs by state, busiest users, speed")
     async def stats(self, interaction: discord.Interaction) -> None:
+        locale = interaction.locale
         generation = self.generation
         queue = generation.queue
         storage = generation.storage
@@ -92,13 +95,15 @@ class Admin(commands.Cog):
         week_ago = time.time() - 7 * 24 * 3600
         top = await storage.jobs_per_user(5, since=week_ago)
         lines = [
-            f"**Queue:** {queue.depth} waiting, {queue.running} running — "
-            + ("⏸️ paused (/admin resume)" if queue.paused else "▶️ running"),
-            f"**Speed:** {queue.seconds_per_image:.2f} s per image (moving average)",
-            *model_lines(generation),
-            "**Jobs:** " + " · ".join(f"{state} {count}" for state, count in states.items()),
-            "**Top users (7 days):** " + (", ".join(f"<@{user}> {count}" for user, count in top) or "nobody yet"),
-            f"**Blocked users:** {len(generation.blocked)}",
+            t(locale, "**Queue:** {waiting} waiting, {running} running — {state}", waiting=queue.depth,
+              running=queue.running,
+              state=t(locale, "⏸️ paused (/admin resume)") if queue.paused else t(locale, "▶️ running")),
+            t(locale, "**Speed:** {seconds:.2f} s per image (moving average)", seconds=queue.seconds_per_image),
+            *model_lines(generation, locale),
+            t(locale, "**Jobs:** {states}", states=" · ".join(f"{state} {count}" for state, count in states.items())),
+            t(locale, "**Top users (7 days):** {users}",
+              users=", ".join(f"<@{user}> {count}" for user, count in top) or t(locale, "nobody yet")),
+            t(locale, "**Blocked users:** {count}", count=len(generation.blocked)),
         ]
         await self.reply(interaction, "\n".join(lines))
 
@@ -108,39 +113,42 @@ class Admin(commands.Cog):
     async def pause(self, interaction: discord.Interaction) -> None:
         queue = self.generation.queue
         if queue.paused:
-            await self.reply(interaction, "The queue is already paused. /admin resume starts it again.")
+            await self.reply(interaction, t(interaction.locale,
+                                            "The queue is already paused. /admin resume starts it again."))
             return
         queue.pause()
         log.warning("queue paused by %s (%d)", interaction.user, interaction.user.id)
-        await self.reply(
-            interaction,
-            f"⏸️ Paused. The running batch finishes; {queue.depth} waiting jobs stay queued, and new requests are "
-            "still accepted. /admin resume starts it again.",
-        )
+        await self.reply(interaction, t(
+            interaction.locale, "⏸️ Paused. The running batch finishes; {waiting} waiting jobs stay queued, and new "
+            "requests are still accepted. /admin resume starts it again.", waiting=queue.depth,
+        ))
 
     @admin.command(name="resume", description="Start batches again after /admin pause")
     async def resume(self, interaction: discord.Interaction) -> None:
         queue = self.generation.queue
         if not queue.paused:
-            await self.reply(interaction, "The queue is not paused.")
+            await self.reply(interaction, t(interaction.locale, "The queue is not paused."))
             return
         queue.resume()
         log.warning("queue resumed by %s (%d)", interaction.user, interaction.user.id)
-        await self.reply(interaction, f"▶️ Resumed; {queue.depth} jobs waiting.")
+        await self.reply(interaction, t(interaction.locale, "▶️ Resumed; {waiting} jobs waiting.", waiting=queue.depth))
 
     # -- /admin reload --------------------------------------------------------------------------------------------
 
     @admin.command(name="reload", description="Re-read bot.yaml: styles, moderation lists and admins")
     async def reload(self, interaction: discord.Interaction) -> None:
+        locale = interaction.locale
         path = self.bot.config_path
         if path is None:
-            await self.reply(interaction, "This bot was not started from a config file, so there is none to reload.")
+            await self.reply(interaction, t(locale, "This bot was not started from a config file, so there is none "
+                                                    "to reload."))
             return
         try:
             new = await asyncio.to_thread(load_config, path)
         except ConfigError as error:
             problems = "\n".join(f"• {problem}" for problem in error.problems)
-            await self.reply(interaction, f"❌ {path} has problems, so nothing was changed:\n{problems}")
+            await self.reply(interaction, t(locale, "❌ {path} has problems, so nothing was changed:\n{problems}",
+                                            path=path, problems=problems))
             return
         generation = self.generation
         config = self.bot.config
@@ -153,12 +161,10 @@ class Admin(commands.Cog):
         generation.reload(config)
         self.bot.dispatch("config_reload", config)  # cogs that compile parts of it (banned terms) listen
         log.warning("config reloaded from %s by %s (%d)", path, interaction.user, interaction.user.id)
-        message = (
-            f"✅ Reloaded {path}: {len(generation.styles)} styles, "
-            f"{len(new.moderation.banned_terms)} banned terms, {len(new.admins)} admins."
-        )
+        message = t(locale, "✅ Reloaded {path}: {styles} styles, {terms} banned terms, {admins} admins.", path=path,
+                    styles=len(generation.styles), terms=len(new.moderation.banned_terms), admins=len(new.admins))
         if later:
-            message += f"\nChanges to {', '.join(later)} take effect after a restart."
+            message += "\n" + t(locale, "Changes to {sections} take effect after a restart.", sections=", ".join(later))
         await self.reply(interaction, message)
 
     # -- /admin block, unblock, purge -----------------------------------------------------------------------------
@@ -171,38 +177,40 @@ class Admin(commands.Cog):
         user: discord.User,
         reason: app_commands.Range[str, 0, 200] | None = None,
     ) -> None:
+        locale = interaction.locale
         if user.id == interaction.user.id:
-            await self.reply(interaction, "You can't block yourself.")
+            await self.reply(interaction, t(locale, "You can't block yourself."))
             return
         outcome = await self.generation.block(user.id, by=interaction.user.id, reason=reason)
         added, cancelled = outcome.added, outcome.cancelled
         log.warning("%s (%d) blocked user %d: %s", interaction.user, interaction.user.id, user.id, reason or "-")
-        dropped = f" {cancelled} of their waiting jobs were cancelled." if cancelled else ""
-        await self.reply(
-            interaction,
-            f"🚫 {user.mention} is blocked; their requests and buttons are refused.{dropped} /admin unblock undoes it."
-            if added else f"{user.mention} was already blocked.",
-        )
+        if not added:
+            await self.reply(interaction, t(locale, "{user} was already blocked.", user=user.mention))
+            return
+        blocked = t(locale, "🚫 {user} is blocked; their requests and buttons are refused.", user=user.mention)
+        if cancelled:
+            blocked += " " + translate(locale, plural("{n} of their waiting jobs was cancelled.",
+                                                      "{n} of their waiting jobs were cancelled.", n=cancelled))
+        await self.reply(interaction, blocked + " " + t(locale, "/admin unblock undoes it."))
 
     @admin.command(name="unblock", description="Let a blocked person use the bot again")
     @app_commands.describe(user="Who to unblock")
     async def unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
         removed = await self.generation.unblock(user.id)
         log.warning("%s (%d) unblocked user %d", interaction.user, interaction.user.id, user.id)
-        await self.reply(
-            interaction, f"✅ {user.mention} can use the bot again." if removed else f"{user.mention} was not blocked."
-        )
+        await self.reply(interaction, t(interaction.locale, "✅ {user} can use the bot again.", user=user.mention)
+                         if removed else t(interaction.locale, "{user} was not blocked.", user=user.mention))
 
     @admin.command(name="purge", description="Delete someone's stored images and request history")
     @app_commands.describe(user="Whose images and history to delete")
     async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
         deleted = await self.generation.forget_user(user.id)
         log.warning("%s (%d) purged user %d: %d jobs", interaction.user, interaction.user.id, user.id, deleted)
-        await self.reply(
-            interaction,
-            f"🗑️ Deleted {deleted} requests of {user.mention} with their images; their buttons now say the images "
-            "are gone.",
-        )
+        await self.reply(interaction, translate(interaction.locale, plural(
+            "🗑️ Deleted {n} request of {user} with its images; its buttons now say the images are gone.",
+            "🗑️ Deleted {n} requests of {user} with their images; their buttons now say the images are gone.",
+            n=deleted, user=user.mention,
+        )))
 
     # -- /forget-me -----------------------------------------------------------------------------------------------
 
@@ -211,13 +219,14 @@ class Admin(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction, confirm: bool = False) -> None:
         if confirm:
             deleted = await self.forget(interaction.user.id)
-            await self.reply(interaction, forgotten_text(deleted))
+            await self.reply(interaction, forgotten_text(deleted, interaction.locale))
             return
         await self.reply(
             interaction,
-            "This deletes every image and request of yours that the bot stored, and cancels your waiting requests. "
-            "Buttons under your old results will say the images are gone. This can't be undone.",
-            view=ConfirmForget(self, interaction.user.id),
+            t(interaction.locale, "This deletes every image and request of yours that the bot stored, and cancels "
+              "your waiting requests. Buttons under your old results will say the images are gone. This can't be "
+              "undone."),
+            view=ConfirmForget(self, interaction.user.id, interaction.locale),
         )
 
     async def forget(self, user_id: int) -> int:
@@ -226,45 +235,52 @@ class Admin(commands.Cog):
         return deleted
 
 
-def forgotten_text(deleted: int) -> str:
-    requests = "request" if deleted == 1 else "requests"
-    return f"🗑️ Done: {deleted} {requests} and their images are deleted."
+def forgotten_text(deleted: int, locale: discord.Locale) -> str:
+    return translate(locale, plural("🗑️ Done: {n} request and its images are deleted.",
+                                    "🗑️ Done: {n} requests and their images are deleted.", n=deleted))
 
 
 class ConfirmForget(discord.ui.View):
-    def __init__(self, cog: Admin, user_id: int) -> None:
+    """The confirmation under /forget-me: its labels in the language of the person who asked."""
+
+    def __init__(self, cog: Admin, user_id: int, locale: discord.Locale) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
         self.cog = cog
         self.user_id = user_id
+        self.confirm.label = t(locale, "Delete everything")
+        self.keep.label = t(locale, "Keep my images")
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message("This button is not for you.", ephemeral=True)
+            await interaction.response.send_message(t(interaction.locale, "This button is not for you."),
+                                                    ephemeral=True)
             return False
         return True
 
-    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
+    @discord.ui.button(style=discord.ButtonStyle.danger)  # labelled in __init__
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         deleted = await self.cog.forget(self.user_id)
-        await interaction.response.edit_message(content=forgotten_text(deleted), view=None)
+        await interaction.response.edit_message(content=forgotten_text(deleted, interaction.locale), view=None)
 
-    @discord.ui.button(label="Keep my images", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(style=discord.ButtonStyle.secondary)
     async def keep(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+        await interaction.response.edit_message(content=t(interaction.locale, "Nothing was deleted."), view=None)
 
 
-def model_lines(generation: GenerationService) -> list[str]:
+def model_lines(generation: GenerationService, locale: discord.Locale) -> list[str]:
     """One line per model for /admin stats (none when only one model is served: the lines above say it all)."""
     views = generation.models()
     if len(views) < 2:
         return []
-    lines = ["**Models:**"]
+    lines = [t(locale, "**Models:**")]
     for view in views:
-        speed = f"{view.seconds_per_image:.2f} s/image" if view.seconds_per_image is not None else "no batch yet"
-        lines.append(f"• `{view.name}` ({view.status.where}) — {view.waiting} waiting · {view.status.loads} loads · "
-                     f"{view.status.switches} switches · {speed}")
+        speed = (t(locale, "{seconds:.2f} s/image", seconds=view.seconds_per_image)
+                 if view.seconds_per_image is not None else t(locale, "no batch yet"))
+        lines.append(t(locale, "• `{model}` ({where}) — {waiting} waiting · {loads} loads · {switches} switches · "
+                               "{speed}", model=view.name, where=view.status.where, waiting=view.waiting,
+                       loads=view.status.loads, switches=view.status.switches, speed=speed))
     return lines
 
 

@@ -21,11 +21,13 @@ import discord
 from discord.ext import commands
 
 from bot.encoding import in_encoder
+from bot.i18n import t, translate
 from bot.queue import DeliveryFailed
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import results
-from cogs.utils.buttons import cancel_view, result_view, single_view
+from cogs.utils.buttons import cancel_view
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -41,6 +43,12 @@ NONCE_LENGTH = 25
 """Discord takes a message nonce of at most 25 characters; 25 of a job id's 32 hex digits keep it unique."""
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
+CANNOT_DM = 50007
+"""Discord's error code for a direct message the person does not accept (DMs closed, or no server in common)."""
+
+
+class DMsClosed(Exception):
+    """The person does not accept direct messages from the bot."""
 
 
 @dataclass
@@ -89,7 +97,8 @@ class Generation(commands.Cog):
         self.live.pop(job_id, None)
 
     async def on_cancelled(self, job: Job) -> None:
-        await self._edit(job, final=True, content=f"{results.headline(job)}\n🚫 Cancelled.", attachments=[], view=None)
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n" + t(job.locale, "🚫 Cancelled."),
+                         attachments=[], view=None)
         self.live.pop(job.id, None)
 
     # -- delivery ---------------------------------------------------------------------------------------------------
@@ -103,7 +112,10 @@ class Generation(commands.Cog):
 
     def _webhook(self, job: Job) -> discord.Webhook:
         assert job.application_id is not None and job.token is not None
-        return discord.Webhook.partial(job.application_id, job.token, client=self.bot)
+        webhook = discord.Webhook.partial(job.application_id, job.token, client=self.bot)
+        # An interaction's webhook is an application webhook: discord.py sends ephemeral followups only through one.
+        webhook.type = discord.WebhookType.application
+        return webhook
 
     async def _edit(self, job: Job, *, final: bool = False, confirm: Callable[[discord.Message], bool] | None = None,
                     **fields: object) -> bool:
@@ -161,12 +173,13 @@ class Generation(commands.Cog):
         # 2 s (over Discord's global 50 requests/s with ~100 waiting): only the front of the line updates that often.
         interval = EDIT_INTERVAL_S * (2 if position <= FRONT_OF_LINE else 15)
         if time.monotonic() - live.last_edit >= interval:
-            await self._edit(job, content=results.queued_text(job, position, eta), view=cancel_view(job.id))
+            await self._edit(job, content=results.queued_text(job, position, eta), view=cancel_view(job.id, job.locale))
 
     async def on_progress(self, job: Job, progress: Progress) -> None:
         live = self._live(job)
         if progress.loading is not None:  # before any step: says why the first step takes a while
-            await self._edit(job, content=results.loading_text(job, progress.loading), view=cancel_view(job.id))
+            await self._edit(job, content=results.loading_text(job, progress.loading),
+                             view=cancel_view(job.id, job.locale))
             return
         last_step = progress.step >= progress.total
         # The first progress edit always goes out (even right after a position edit): it is the moment the person
@@ -177,7 +190,7 @@ class Generation(commands.Cog):
         fields: dict[str, object] = {"content": results.progress_text(job, progress.step, progress.total)}
         if progress.preview is not None:
             fields["attachments"] = [await in_encoder(results.preview_file, progress.preview)]
-        if await self._edit(job, view=cancel_view(job.id), **fields):
+        if await self._edit(job, view=cancel_view(job.id, job.locale), **fields):
             live.progress_shown = True
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
@@ -194,29 +207,60 @@ class Generation(commands.Cog):
         try:
             file = await encode()
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
-            await self.on_failure(job, "The image is too large to attach in this channel, even compressed.")
+            await self.on_failure(job, Text("The image is too large to attach in this channel, even compressed."))
             return
-        if job.kind in results.SINGLE_KINDS:
-            # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
-            service = self.bot.generation
-            view = single_view(job.id, 0, service.upscale_factor if service is not None else None)
-        else:
-            view = result_view(job.id, len(images))
+        # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
+        view = results.result_view_for(job, len(images), self.bot.generation)
         embed = results.recipe_embed(job, images)
-
-        def shows_result(message: discord.Message) -> bool:
-            footer = f"job {job.id}"
-            return bool(message.attachments) and any(footer in (e.footer.text or "") for e in message.embeds)
-
         try:
-            if not await self._edit(job, final=True, confirm=shows_result, content=results.headline(job),
-                                    embed=embed, attachments=[file], view=view):
+            if job.private:
+                await self._deliver_privately(job, file, encode, embed, view)
+            elif not await self._edit(job, final=True, confirm=_shows_result(job), content=results.headline(job),
+                                      embed=embed, attachments=[file], view=view):
                 # A new file: discord.py closes a file it sent, even when Discord refused the request.
                 await self._post_result(job, await encode(), embed, view)
         except BaseException:
             live.finished = False  # the next attempt may edit the message again
             raise
         self.live.pop(job.id, None)
+
+    async def _deliver_privately(self, job: Job, file: discord.File, encode: Callable[[], Awaitable[discord.File]],
+                                 embed: discord.Embed, view: discord.ui.View) -> None:
+        """A private job's result goes to its owner alone, never to the channel: by direct message, after which
+        their ephemeral answer says where it went; with their DMs closed, that ephemeral answer shows the result."""
+        try:
+            await self._post_direct(job, file, embed, view)
+        except DMsClosed:
+            log.info("job %s: %d does not accept direct messages; answering ephemerally", job.id, job.user_id)
+            if await self._edit(job, final=True, confirm=_shows_result(job), content=results.headline(job),
+                                embed=embed, attachments=[await encode()], view=view):
+                return
+            raise DeliveryFailed(f"job {job.id}: private, the person's DMs are closed and their interaction has "
+                                 "expired") from None
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n📬 Sent to your direct messages.",
+                         attachments=[], view=None)
+
+    async def _post_direct(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
+        """Send a result by direct message, once (as ``_post_result`` does in a channel); ``DMsClosed`` when the
+        person does not accept DMs from the bot."""
+        if job.result_message_id is not None:
+            log.info("job %s was sent by direct message already (message %d)", job.id, job.result_message_id)
+            return
+        try:
+            channel = await self.bot.create_dm(discord.Object(job.user_id))
+            message = await channel.send(
+                content=results.headline(job), embed=embed, file=file, view=view,
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH],
+            )
+        except discord.Forbidden as error:
+            if error.code == CANNOT_DM:
+                raise DMsClosed() from error
+            raise DeliveryFailed(f"job {job.id}: the direct message was refused: {error!r}") from error
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: the direct message failed: {error!r}") from error
+        assert self.bot.storage is not None
+        await self.bot.storage.set_messages(job.id, result_message_id=message.id)
+        job.result_message_id = message.id
 
     async def _post_result(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
         """Post a result in the job's channel and remember the message (its delete button finds the job by it).
@@ -245,9 +289,11 @@ class Generation(commands.Cog):
 
     async def on_failure(self, job: Job, message: str) -> None:
         """Mark the message failed and tell the person why: privately while the interaction lives, else (a failure
-        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them."""
-        failed = f"{results.headline(job)}\n❌ This request failed."
+        after its 15 minutes, or a followup Discord refused) in the channel, mentioning only them (a private job's
+        owner: by direct message). ``message`` is a ``Text`` from the queue, said in their language."""
+        failed = f"{results.headline(job)}\n" + t(job.locale, "❌ This request failed.")
         await self._edit(job, final=True, content=failed, attachments=[], view=None)
+        message = translate(job.locale, message)
         self.live.pop(job.id, None)
         if job.token is not None and job.can_respond(time.time()):
             try:
@@ -255,21 +301,39 @@ class Generation(commands.Cog):
                 return
             except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
-        if job.channel_id is not None:
-            await self.bot.get_partial_messageable(job.channel_id).send(
-                f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” failed: {message}",
-                allowed_mentions=results.requester_only(job),
-            )
+        await self._tell(job, f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” failed: {reason}",
+                                                       prompt=results.short_prompt(job.request.prompt, 100),
+                                                       reason=message))
 
     async def on_expired(self, job: Job) -> None:
-        if job.channel_id is None:
+        await self._tell(job, f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” could not be finished "
+                                                       "while the bot was restarting. Please run /imagine again.",
+                                                       prompt=results.short_prompt(job.request.prompt, 100)))
+
+    async def _tell(self, job: Job, text: str) -> None:
+        """A note about a job whose interaction can't be used: in its channel, or by DM when the job is private (its
+        prompt stays out of the channel; with the person's DMs closed the note is dropped, logged)."""
+        if job.private:
+            try:
+                channel = await self.bot.create_dm(discord.Object(job.user_id))
+                await channel.send(text, allowed_mentions=results.requester_only(job))
+            except discord.Forbidden as error:
+                log.info("could not tell %d about private job %s by direct message: %s", job.user_id, job.id, error)
             return
-        channel = self.bot.get_partial_messageable(job.channel_id)
-        await channel.send(
-            f"<@{job.user_id}> your request “{results.short_prompt(job.request.prompt, 100)}” could not be finished "
-            "while the bot was restarting. Please run /imagine again.",
-            allowed_mentions=results.requester_only(job),
-        )
+        if job.channel_id is not None:
+            await self.bot.get_partial_messageable(job.channel_id).send(
+                text, allowed_mentions=results.requester_only(job)
+            )
+
+
+def _shows_result(job: Job) -> Callable[[discord.Message], bool]:
+    """Whether a message read back after a lost answer shows the job's result (its file and its recipe embed)."""
+
+    def shows(message: discord.Message) -> bool:
+        footer = f"job {job.id}"
+        return bool(message.attachments) and any(footer in (e.footer.text or "") for e in message.embeds)
+
+    return shows
 
 
 async def setup(bot: ImageBot) -> None:

@@ -19,20 +19,24 @@ import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
+from PIL import Image
 
 from bot.client import GenerationUnavailable, reply_privately
+from bot.i18n import t
 from bot.messages import something_went_wrong
 from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from cogs.utils.buttons import Action, JobButton, cancel_view, single_view
+from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, single_view
+from cogs.utils.defaults import Preferences
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
-from cogs.utils.options import Rejected, imagine_request
+from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_choices, style_choices
 from models.edits import Edit, with_mask
 from models.images import InvalidImage, load_image
-from models.plan import ASPECTS, MAX_SEED, GenerationRequest, Recipe
+from models.plan import MAX_SEED, GenerationRequest, Recipe
 from models.styles import Style, UnknownStyle
+from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,21 +44,20 @@ if TYPE_CHECKING:
     from bot.client import ImageBot
     from bot.config import Config
     from bot.service import GenerationService
+    from cogs.editing import Editing
 
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOADS = 4
 """Attachments read at once: past this, restyles wait for a download slot instead of piling up sockets and memory."""
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
+NEW_IMAGE_ACTIONS = frozenset({Action.VARY, Action.VARY_SUBTLE, Action.REROLL, Action.UPSCALE_2X,
+                               Action.UPSCALE_GAN})
+"""Buttons that draw anew with the source's recipe, its reference pictures included (the GAN upscale too: without
+an upscaler it falls back to drawing)."""
+DEFAULT_REFERENCE_WEIGHT, MIN_REFERENCE_WEIGHT = 0.5, 0.05
+"""/imagine's reference picture: its share of the conditioning against the prompt's, by default and at least."""
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
-ASPECT_CHOICES = [
-    app_commands.Choice(name="Square (1:1)", value="square"),
-    app_commands.Choice(name="Portrait (2:3)", value="portrait"),
-    app_commands.Choice(name="Landscape (3:2)", value="landscape"),
-    app_commands.Choice(name="Wide (16:9)", value="wide"),
-    app_commands.Choice(name="Tall (9:16)", value="tall"),
-]
-assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
 
 
 class Imagine(commands.Cog):
@@ -70,8 +73,10 @@ class Imagine(commands.Cog):
         self.session = aiohttp.ClientSession()
         self.bot.add_dynamic_items(JobButton)
         self.bot.button_handler = self
+        self.bot.imagine = self
 
     async def cog_unload(self) -> None:
+        self.bot.imagine = None
         self.bot.button_handler = None
         self.bot.remove_dynamic_items(JobButton)
         if self.session is not None:
@@ -92,18 +97,42 @@ class Imagine(commands.Cog):
         """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models."""
         config = self.bot.config
         if self.generation.is_blocked(interaction.user.id):
-            raise Rejected("You can't use this bot right now. Ask a server admin if you think that's a mistake.")
+            raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
+                                "mistake."))
         if not channel_allowed(config.moderation.channels, interaction.guild_id, interaction.channel_id):
-            raise Rejected("Images can't be made in this channel. Try another channel on this server.")
+            raise Rejected(Text("Images can't be made in this channel. Try another channel on this server."))
         for text in texts:
             term = self.banned.find(text)
             if term is not None:
-                raise Rejected(f"Your prompt contains a blocked term (“{term}”). Please rephrase it.")
+                raise Rejected(Text("Your prompt contains a blocked term (“{term}”). Please rephrase it.", term=term))
         if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
-            raise Rejected(f"The style '{style.name}' can only be used in age-restricted channels.")
+            raise Rejected(Text("The style '{style}' can only be used in age-restricted channels.", style=style.name))
         entry = self.generation.model_entry(model)
         if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
-            raise Rejected(f"The model '{entry.name}' can only be used in age-restricted channels.")
+            raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
+
+    def check_picture(self, attachment: discord.Attachment) -> None:
+        """Refuse an attached picture from its declared name, type, size and host, before anything is read."""
+        discord_config = self.bot.config.discord
+        check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
+                         max_bytes=discord_config.max_attachment_bytes)
+
+    async def read_picture(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
+        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture (with its transparency, for
+        /edit: ``keep_alpha``); AttachmentRefused or InvalidImage, naming the file, for the person."""
+        config = self.bot.config
+        async with self.downloads:
+            data = await fetch_attachment(
+                self.session,  # type: ignore[arg-type]
+                attachment,
+                allowed_hosts=config.discord.attachment_hosts,
+                max_bytes=config.discord.max_attachment_bytes,
+            )
+        try:
+            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
+                                           keep_alpha=keep_alpha)
+        except InvalidImage as error:
+            raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
 
     def check_can_edit(self, model: str) -> None:
         """Refuse an edit (zoom, pan, vary a region, /edit) on a model without inpainting, naming those with it."""
@@ -113,13 +142,23 @@ class Imagine(commands.Cog):
             return
         able = [view.name for view in views if view.status.inpaint]
         if not able:
-            raise Rejected("None of this bot's models can edit pictures (repaint part of one).")
-        raise Rejected(f"The model '{name}' can't edit pictures (repaint part of one); use "
-                       f"{' or '.join(f'`{n}`' for n in able)} (the `model` option).")
+            raise Rejected(Text("None of this bot's models can edit pictures (repaint part of one)."))
+        raise Rejected(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
+                            "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
         return [role.id for role in getattr(interaction.user, "roles", [])]
+
+    async def preferences(self, interaction: discord.Interaction) -> Preferences:
+        """The person's /settings in this channel (a DM has no channel settings)."""
+        storage = self.generation.storage
+        return Preferences(await storage.user_settings(interaction.user.id),
+                           await storage.channel_settings(interaction.channel_id or 0))
+
+    @property
+    def default_model(self) -> str:
+        return self.generation.catalogue[0].name
 
     def new_job(self, interaction: discord.Interaction, request: GenerationRequest, **fields: object) -> Job:
         return Job(
@@ -130,25 +169,30 @@ class Imagine(commands.Cog):
             application_id=interaction.application_id,
             token=interaction.token,
             interaction_created_at=interaction.created_at.timestamp(),
+            locale=interaction.locale.value,
             **fields,  # type: ignore[arg-type]
         )
 
     async def enqueue(self, interaction: discord.Interaction, job: Job,
                       prepare: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Queue the job, then answer publicly with its place in line (the message the result will replace).
+        """Queue the job, then answer with its place in line (the message the result will replace): publicly, or
+        for a private job (/settings) ephemerally.
 
-        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved.
+        ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved. Every
+        job passes the channel's limits (/settings channel) here, whichever command or button built it.
         """
         generation = self.generation
+        preferences = await self.preferences(interaction)
+        preferences.check_limits(job.request.count, job.request.model or self.default_model)
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
                                 prepare=prepare)
         where = generation.position(job.id)
         position = results.progress_text(job, 0, 1) if where is None else results.queued_text(job, *where)
-        view = cancel_view(job.id)
+        view = cancel_view(job.id, job.locale)
         if interaction.response.is_done():
             await interaction.edit_original_response(content=position, view=view)
         else:
-            await interaction.response.send_message(position, view=view)
+            await interaction.response.send_message(position, view=view, ephemeral=job.private)
         generation.responded(job.id)
 
     # -- /imagine -------------------------------------------------------------------------------------------------
@@ -163,6 +207,8 @@ class Imagine(commands.Cog):
         seed="Same seed + same prompt = same image",
         count="How many images (1-4)",
         model="Which model draws it (start typing to search; /models lists them)",
+        reference="A picture whose look to follow (a style reference; optional)",
+        reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -176,54 +222,57 @@ class Imagine(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         model: app_commands.Range[str, 1, 100] | None = None,
+        reference: discord.Attachment | None = None,
+        reference_weight: app_commands.Range[float, MIN_REFERENCE_WEIGHT, 1.0] | None = None,
     ) -> None:
         config = self.bot.config
         try:
-            chosen = self.generation.styles.get(style)
-            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
+            preferences = await self.preferences(interaction)
+            chosen = self.generation.styles.get(style or preferences.style)
+            model = preferences.model(model, chosen.model or self.default_model)
+            self.check_requester(interaction, prompt, negative or "", style=chosen, model=model)
             request = imagine_request(
                 prompt=prompt,
                 style=chosen,
                 negative=negative,
-                aspect=aspect.value if aspect else None,
+                aspect=aspect.value if aspect else preferences.aspect,
                 seed=seed,
-                count=count,
+                count=preferences.count(count, config.model.max_count),
                 max_count=config.model.max_count,
             )
-            request.model = model or ""
+            request.model = model
             if image is not None:
-                check_attachment(
-                    image,
-                    allowed_hosts=config.discord.attachment_hosts,
-                    max_bytes=config.discord.max_attachment_bytes,
-                )
-            job = self.new_job(interaction, request, kind="imagine")
-            if image is None:
+                self.check_picture(image)
+            if reference is None and reference_weight is not None:
+                raise Rejected(Text("`reference_weight` weighs a `reference` picture; attach one, or leave the weight "
+                                    "out."))
+            if reference is not None:
+                self.generation.check_references(request.model or chosen.model or "")
+                self.check_picture(reference)
+                weight = DEFAULT_REFERENCE_WEIGHT if reference_weight is None else reference_weight
+                if not MIN_REFERENCE_WEIGHT <= weight <= 1:
+                    raise Rejected(Text("`reference_weight` must be from {min} to 1.", min=MIN_REFERENCE_WEIGHT))
+                request.reference_weights = [weight]
+            job = self.new_job(interaction, request, kind="imagine", private=preferences.user.private)
+            if image is None and reference is None:
                 await self.enqueue(interaction, job)
                 return
 
-            async def read_picture() -> None:
-                # Downloading can outlast Discord's 3 s, so answer first and restyle once the picture is in.
-                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
-                request.init_image = await self.read_attachment(image)
+            async def read_pictures() -> None:
+                # Downloading can outlast Discord's 3 s, so answer first and queue once the pictures are in.
+                await interaction.response.send_message(
+                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
+                    ephemeral=job.private,
+                )
+                if image is not None:
+                    request.init_image = await self.read_picture(image)
+                if reference is not None:
+                    request.references = [await self.read_picture(reference)]
 
-            await self.enqueue(interaction, job, prepare=read_picture)
+            await self.enqueue(interaction, job, prepare=read_pictures)
         except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
                 GenerationUnavailable) as error:
             await self.reject(interaction, error)
-
-    async def read_attachment(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
-        """Download and decode a person's picture (once their place in the queue is reserved)."""
-        config = self.bot.config
-        async with self.downloads:
-            data = await fetch_attachment(
-                self.session,  # type: ignore[arg-type]
-                attachment,
-                allowed_hosts=config.discord.attachment_hosts,
-                max_bytes=config.discord.max_attachment_bytes,
-            )
-        return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
-                                       keep_alpha=keep_alpha)
 
     # -- /edit ----------------------------------------------------------------------------------------------------
 
@@ -250,6 +299,7 @@ class Imagine(commands.Cog):
     ) -> None:
         config = self.bot.config
         try:
+            preferences = await self.preferences(interaction)
             chosen = self.generation.styles.get(style)
             self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
             self.check_can_edit(model or chosen.model or "")
@@ -259,15 +309,17 @@ class Imagine(commands.Cog):
             request.edit = Edit.mask()
             for attachment in (image, mask):
                 if attachment is not None:
-                    check_attachment(attachment, allowed_hosts=config.discord.attachment_hosts,
-                                     max_bytes=config.discord.max_attachment_bytes)
-            job = self.new_job(interaction, request, kind="edit")
+                    self.check_picture(attachment)
+            job = self.new_job(interaction, request, kind="edit", private=preferences.user.private)
 
             async def read_pictures() -> None:
-                await interaction.response.send_message(f"{results.headline(job)}\n📥 Reading your picture…")
-                picture = await self.read_attachment(image, keep_alpha=mask is None)
+                await interaction.response.send_message(
+                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
+                    ephemeral=job.private,
+                )
+                picture = await self.read_picture(image, keep_alpha=mask is None)
                 if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
-                    marked = await self.read_attachment(mask)
+                    marked = await self.read_picture(mask)
                     picture = await asyncio.to_thread(with_mask, picture, marked)
                 request.init_image = picture
 
@@ -277,67 +329,47 @@ class Imagine(commands.Cog):
             await self.reject(interaction, error)
 
     async def reject(self, interaction: discord.Interaction, error: Exception) -> None:
-        message = error.reason if isinstance(error, Refused) else str(error)
         if interaction.response.is_done():
             # The public "queued" message must not stay behind for a request that will never run.
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException:
                 log.debug("could not delete the original response of %s", interaction.id)
-        await reply_privately(interaction, message)
+        await reply_privately(interaction, error)
 
     @edit.autocomplete("style")
     @imagine.autocomplete("style")
     async def style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if self.bot.generation is None:  # reloading: no suggestions rather than an error
-            return []
-        age_restricted = is_age_restricted(interaction.channel)
-        return [
-            app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
-            for style in self.generation.styles.search(current)
-            if age_restricted or not style.nsfw
-        ]
+        return style_choices(self.bot.generation, interaction, current)
 
     @edit.autocomplete("model")
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if self.bot.generation is None:
-            return []
-        age_restricted = is_age_restricted(interaction.channel)
-        wanted = current.strip().lower()
-        return [
-            app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
-                                value=entry.name)
-            for entry in self.generation.catalogue
-            if (age_restricted or not entry.nsfw)
-            and (wanted in entry.name.lower() or wanted in entry.description.lower())
-        ][:25]
+        return model_choices(self.bot.generation, interaction, current)
 
     # -- buttons --------------------------------------------------------------------------------------------------
 
-    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                            arg: str = "") -> None:
         try:
-            await self._handle_button(interaction, action, job_id, index)
+            await self._handle_button(interaction, action, job_id, index, arg)
         except ImageExpired:
-            hours = self.bot.config.storage.image_ttl_hours
-            kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
-            await reply_privately(
-                interaction,
-                f"This image has expired: images are kept for {kept}, then deleted. "
-                "Run /imagine again (the recipe is in the message) to make it anew.",
-            )
+            await reply_privately(interaction, Text(
+                "This image has expired: images are kept for {kept}, then deleted. Run /imagine again (the recipe is "
+                "in the message) to make it anew.", kept=results.kept_for(self.bot.config.storage.image_ttl_hours),
+            ))
         except (Rejected, Refused, ImageNotFound, UnknownStyle, ValueError, GenerationUnavailable) as error:
-            message = error.reason if isinstance(error, Refused) else str(error)
-            await reply_privately(interaction, message)
+            await reply_privately(interaction, error)
         except Exception:
             log.exception("button %s on job %s failed", action, job_id)
             await reply_privately(interaction, something_went_wrong(interaction.id))
 
-    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int) -> None:
+    async def _handle_button(self, interaction: discord.Interaction, action: Action, job_id: str, index: int,
+                             arg: str) -> None:
         generation = self.generation
         if action is Action.CANCEL:
             await reply_privately(interaction, await generation.cancel(job_id, interaction.user.id))
@@ -345,15 +377,18 @@ class Imagine(commands.Cog):
         if action is Action.DELETE:
             await self.delete(interaction)
             return
-        source = await generation.storage.get_job(job_id, load_init=action is Action.REROLL)
+        # A new image from a blend (a variation, a reroll) is steered by the same reference pictures again.
+        source = await generation.storage.get_job(job_id, load_init=action in (Action.REROLL, Action.REMIX),
+                                                  load_references=action in NEW_IMAGE_ACTIONS)
         if source is None:
-            raise ImageNotFound("I can't find that request any more; it may have been deleted.")
-        if action is not Action.UPSCALE and source.request.prompt in ("", PROMPT_REMOVED):
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
+        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
+        if action is not Action.UPSCALE and (wordless or source.request.prompt == PROMPT_REMOVED):
             # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
             # nothing new can be made from it, though its images can still be looked at while they are kept.
             if source.request.prompt:
-                raise ImageNotFound("Its prompt was removed at its author's request, so nothing new can be made "
-                                    "from it.")
+                raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
+                                         "made from it."))
             raise ImageExpired()
         # Every click is checked like a new /imagine: the channel or the person's standing may have changed since.
         style = generation.styles.get(source.request.style)
@@ -362,7 +397,21 @@ class Imagine(commands.Cog):
         if action is Action.UPSCALE:
             await self.show_single(interaction, source, index)
             return
-        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index))
+        preferences = await self.preferences(interaction)
+        preferences.check_model(source.request.model or self.default_model)
+        # The editing cog answers its own buttons and forms, and V/Vary in the person's remix mode (/remix).
+        if (action in EDIT_ACTIONS or interaction.type is discord.InteractionType.modal_submit
+                or (action in VARY_STRENGTH and preferences.user.remix)):
+            await self.editor.handle_edit(self, interaction, action, source, index, arg, preferences)
+            return
+        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index, preferences))
+
+    @property
+    def editor(self) -> Editing:
+        """The editing cog (remix, zoom, pan, Vary (Region)); GenerationUnavailable while it reloads."""
+        if self.bot.editor is None:
+            raise GenerationUnavailable()
+        return self.bot.editor
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.
@@ -373,7 +422,7 @@ class Imagine(commands.Cog):
         """
         message = interaction.message
         if message is None:
-            raise Rejected("I can't find that message any more.")
+            raise Rejected(Text("I can't find that message any more."))
         metadata = message.interaction_metadata
         if metadata is not None:
             owner = metadata.user.id
@@ -381,7 +430,7 @@ class Imagine(commands.Cog):
             posted = await self.generation.storage.job_of_message(message.id)
             owner = posted.user_id if posted is not None else None
         if owner != interaction.user.id:
-            raise Rejected("Only the person who asked for this message can delete it.")
+            raise Rejected(Text("Only the person who asked for this message can delete it."))
         await interaction.response.defer()
         await message.delete()
 
@@ -390,23 +439,33 @@ class Imagine(commands.Cog):
         file = await asyncio.to_thread(
             results.stored_file, [stored], name=f"image-{index + 1}", max_bytes=interaction.filesize_limit
         )
+        shown = replace(source, locale=interaction.locale.value)  # for whoever clicked, in their language
         await interaction.response.send_message(
-            f"{results.headline(source)} — image {index + 1}",
+            f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=index + 1),
             file=file,
-            embed=results.recipe_embed(source, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor),
+            embed=results.recipe_embed(shown, [stored]),
+            view=single_view(source.id, index, self.generation.upscale_factor, shown.locale,
+                             inpaint=self.generation.can_inpaint(source.request)),
+            ephemeral=source.private,
         )
 
-    async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int) -> Job:
+    async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int,
+                            preferences: Preferences) -> Job:
         """The job a V, reroll or upscale click asks for, built from the source job's stored request (a GAN upscale:
-        from the source image's recipe, which it keeps)."""
+        from the source image's recipe, which it keeps). How many images it makes follows the clicker's settings
+        and the channel's limit; it is private when they want private results or the source was private."""
         original = source.request
         fields = {key: value for key, value in original.to_dict().items() if key not in ("id", "edit")}
         fields["seed"] = None
-        if action is Action.REROLL:  # a restyle's reroll restyles the same picture (get_job loaded it), an edit's
-            request = GenerationRequest(**fields, edit=original.edit)  # redoes the same edit of the same source
+        fields["count"] = preferences.button_count(original.count, self.bot.config.model.max_count)
+        private = preferences.user.private or source.private
+        # A restyle's (or an edit's) reroll redoes it on the same picture (get_job loaded it).
+        if action is Action.REROLL:
+            request = GenerationRequest(**fields)
             request.init_image = original.init_image
-            return self.new_job(interaction, request, kind="reroll", source_job_id=source.id)
+            request.references = original.references
+            request.edit = original.edit
+            return self.new_job(interaction, request, kind="reroll", source_job_id=source.id, private=private)
         stored = await self.generation.storage.get_image(source.id, index)
         picture = await asyncio.to_thread(stored.open)
         # Without an upscaler (or after it was removed from the config) the GAN button falls back to img2img's.
@@ -414,7 +473,7 @@ class Imagine(commands.Cog):
             # The job's own choice of model, not the recipe's name: recipes stored before models had names hold a path.
             request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True, model=original.model)
             return self.new_job(interaction, request, kind="gan-upscale", source_job_id=source.id,
-                                source_index=index)
+                                source_index=index, private=private)
         if action in (Action.UPSCALE_2X, Action.UPSCALE_GAN):
             fields.update(
                 count=1,
@@ -428,7 +487,9 @@ class Imagine(commands.Cog):
             kind = "variation"
         request = GenerationRequest(**fields)
         request.init_image = picture
-        return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index)
+        request.references = original.references
+        return self.new_job(interaction, request, kind=kind, source_job_id=source.id, source_index=index,
+                            private=private)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -10,12 +10,13 @@ See README.md in this folder.
 """
 
 from .emulator import ApiError, FakeDiscord, Fault, RequestRecord
-from .models import Attachment, Channel, Interaction, Message, Role, User, Violation
+from .models import Attachment, Channel, DMChannel, Interaction, Message, Role, User, Violation
 
 __all__ = [
     "ApiError",
     "Attachment",
     "Channel",
+    "DMChannel",
     "FakeDiscord",
     "Fault",
     "Interaction",

@@ -45,6 +45,7 @@ from .models import (
     LOADING,
     Attachment,
     Channel,
+    DMChannel,
     Interaction,
     Message,
     Role,
@@ -230,6 +231,9 @@ class FakeDiscord:
         self.gateway_log: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.attachment_delay = 0.0
+        self.dm_channels: dict[int, DMChannel] = {}  # by channel id
+        self.dms_closed: set[int] = set()  # user ids that do not accept DMs from the bot (close_dms)
+        self.refused_dms: list[int] = []  # the user id of every DM refused because their DMs were closed
 
         self._messages: dict[int, Message] = {}
         self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
@@ -413,17 +417,19 @@ class FakeDiscord:
         *,
         channel_id: int | None = None,
         timeout: float = 5.0,
+        locale: str = "en-US",
     ) -> list[dict[str, Any]]:
         """Type into option `focused` of `command`; returns the bot's choices ([{"name", "value"}, ...])."""
         data = self._command_data(command, options, channel_id or self.channel_id, focused=focused)
-        inter = await self._dispatch(4, user, data, channel_id=channel_id, command_name=command)
+        inter = await self._dispatch(4, user, data, channel_id=channel_id, command_name=command, locale=locale)
         await self.wait_until(lambda: inter.choices is not None, timeout, f"no autocomplete answer for {command}")
         return inter.choices or []
 
     async def click(
-        self, user: User, message: Message, custom_id: str, *, values: list[str] | None = None
+        self, user: User, message: Message, custom_id: str, *, values: list[str] | None = None, locale: str = "en-US"
     ) -> Interaction:
-        """Click the button (or choose `values` in the select) with `custom_id` on `message`."""
+        """Click the button (or choose `values` in the select) with `custom_id` on `message`; `locale` is the
+        clicking user's client language, as Discord sends it with every interaction."""
         if message.deleted:
             raise ValueError(f"message {message.id} was deleted")
         component = message.component(custom_id)
@@ -435,17 +441,54 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if values is not None or component["type"] != 2:
             data["values"] = list(values or [])
-        return await self._dispatch(3, user, data, channel_id=message.channel_id, message=message)
+            if component["type"] == rules.STRING_SELECT:
+                _check_choice(component, data["values"])
+        return await self._dispatch(3, user, data, channel_id=message.channel_id, message=message, locale=locale)
 
-    async def submit_modal(self, user: User, opened_by: Interaction, values: dict[str, str]) -> Interaction:
-        """Submit the modal the bot opened in answer to `opened_by`; `values` maps text input custom_id to text."""
+    async def submit_modal(
+        self, user: User, opened_by: Interaction, values: dict[str, str | list[str]], *, locale: str = "en-US"
+    ) -> Interaction:
+        """Submit the modal the bot opened in answer to `opened_by`, as Discord's client would.
+
+        `values` maps an input's custom_id to its text (a select's: to the chosen values); inputs left out keep the
+        text the bot prefilled. Like the client, this refuses (ValueError) what a person could not submit: an
+        unknown input, a required one left empty, text outside the input's lengths, a choice the select lacks. The
+        submission mirrors the modal's layout (action rows or labels) and, for a modal opened from a component,
+        carries that component's message, as Discord's does.
+        """
         if opened_by.modal is None:
             raise ValueError(f"interaction {opened_by.id} did not open a modal")
-        rows = [
-            {"type": 1, "components": [{"type": 4, "custom_id": cid, "value": value}]} for cid, value in values.items()
-        ]
+        inputs = {item.get("custom_id"): item for _path, item, _label in rules.modal_inputs(
+            opened_by.modal.get("components"), ())}
+        unknown = sorted(set(values) - set(inputs))
+        if unknown:
+            raise ValueError(f"the modal has no input {unknown}; inputs: {sorted(map(str, inputs))}")
+
+        def submitted(item: dict[str, Any]) -> dict[str, Any]:
+            cid = item.get("custom_id")
+            if item.get("type") == rules.STRING_SELECT:
+                chosen = values.get(cid, [o["value"] for o in item.get("options") or [] if o.get("default")])
+                _check_choice(item, list(chosen))
+                return {"type": rules.STRING_SELECT, "custom_id": cid, "values": list(chosen)}
+            text = values.get(cid, item.get("value") or "")
+            if not isinstance(text, str):
+                raise ValueError(f"input {cid!r} takes text, not {text!r}")
+            if not text and item.get("required", True):
+                raise ValueError(f"input {cid!r} is required")
+            low, high = item.get("min_length") or 0, item.get("max_length") or rules.MAX_INPUT_VALUE
+            if text and not low <= len(text) <= high:
+                raise ValueError(f"input {cid!r} takes {low}-{high} characters, not {len(text)}")
+            return {"type": rules.TEXT_INPUT, "custom_id": cid, "value": text}
+
+        rows: list[dict[str, Any]] = []
+        for component in opened_by.modal.get("components") or []:
+            if component.get("type") == 1:
+                rows.append({"type": 1, "components": [submitted(item) for item in component.get("components") or []]})
+            elif component.get("type") == rules.LABEL:
+                rows.append({"type": rules.LABEL, "component": submitted(component["component"])})
         data = {"custom_id": opened_by.modal["custom_id"], "components": rows}
-        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id)
+        return await self._dispatch(5, user, data, channel_id=opened_by.channel_id, message=opened_by.source_message,
+                                    locale=locale)
 
     def _command_data(
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
@@ -504,8 +547,8 @@ class FakeDiscord:
             return int(value)
         if kind == 10:
             return float(value)
-        if kind == 5:
-            return bool(value)
+        if kind == 5:  # a client sends true or false; "false" typed as text is false too
+            return value.strip().lower() in ("true", "yes", "on", "1") if isinstance(value, str) else bool(value)
         if kind == 11:
             if isinstance(value, Attachment):
                 att = value
@@ -543,8 +586,11 @@ class FakeDiscord:
         command_name: str | None = None,
         locale: str = "en-US",
     ) -> Interaction:
+        if locale not in rules.LOCALES:
+            raise ValueError(f"{locale!r} is not a Discord locale; Discord sends one of {sorted(rules.LOCALES)}")
         session = self._active_session()
-        channel = self.channels[channel_id or self.channel_id]
+        dm = self.dm_channels.get(channel_id or 0)
+        channel = dm or self.channels[channel_id or self.channel_id]
         inter = Interaction(
             emulator=self,
             id=snowflake(),
@@ -552,7 +598,7 @@ class FakeDiscord:
             type=kind,
             user=user,
             application_id=self.application_id,
-            guild_id=self.guild_id,
+            guild_id=None if dm else self.guild_id,
             channel_id=channel.id,
             command_name=command_name.split()[0] if command_name else None,
             payload={},
@@ -581,6 +627,8 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
+        if dm is not None:
+            self._make_dm_interaction(payload, user, dm)
         if message is not None:
             payload["message"] = message.to_dict()
         inter.payload = payload
@@ -980,6 +1028,7 @@ class FakeDiscord:
         r.add_get("/gateway", self._gateway)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment)
         r.add_get(f"{api}/users/@me", self._get_me)
+        r.add_post(f"{api}/users/@me/channels", self._open_dm)
         r.add_get(f"{api}/users/{{user_id}}", self._get_user)
         r.add_get(f"{api}/oauth2/applications/@me", self._get_application)
         r.add_get(f"{api}/applications/@me", self._get_application)
@@ -1046,8 +1095,10 @@ class FakeDiscord:
         uploads: list[_Upload],
         limit: int,
         inter: Interaction | None = None,
+        modal: bool = False,
     ) -> None:
-        """Apply Discord's rules to a body; record and raise (400/50035, or 413/40005 for big files) if broken."""
+        """Apply Discord's rules to a body (a message's, or with ``modal`` a modal's); record and raise (400/50035,
+        or 413/40005 for big files) if broken."""
         for upload in uploads:
             if len(upload.data) > limit:
                 self._violate(
@@ -1061,6 +1112,8 @@ class FakeDiscord:
         problems: list[rules.Problem] = []
         if message and isinstance(body, dict):
             problems = rules.check_message(body, creating=creating, file_count=len(uploads))
+        elif modal:
+            problems = rules.check_modal(body)
         if not problems and schema and self.validate_schemas:
             problems = rules.check_schema(schema, body)
         if problems:
@@ -1107,7 +1160,8 @@ class FakeDiscord:
         kind: int = 0,
         flags: int | None = None,
     ) -> Message:
-        message = Message(snowflake(), channel_id, self.guild_id, self.bot_user, interaction=inter, type=kind)
+        guild_id = None if channel_id in self.dm_channels else self.guild_id
+        message = Message(snowflake(), channel_id, guild_id, self.bot_user, interaction=inter, type=kind)
         message.flags = (body.get("flags") or 0) & SETTABLE_FLAGS if flags is None else flags
         self._apply(message, body, uploads, creating=True)
         self._messages[message.id] = message
@@ -1255,7 +1309,10 @@ class FakeDiscord:
         problems = [
             rules.Problem(p.kind, (i, *p.path), p.message, p.code)
             for i, item in enumerate(body)
-            for p in (rules.check_schema("ApplicationCommandUpdateRequest", item) if self.validate_schemas else [])
+            for p in (
+                (rules.check_command(item) if isinstance(item, dict) else [])
+                or (rules.check_schema("ApplicationCommandUpdateRequest", item) if self.validate_schemas else [])
+            )
         ]
         if problems:
             for p in problems:
@@ -1360,6 +1417,9 @@ class FakeDiscord:
                 limit=inter.attachment_size_limit,
                 inter=inter,
             )
+        elif kind == 9:
+            self._check(route, data, None, message=False, creating=False, uploads=uploads,
+                        limit=inter.attachment_size_limit, inter=inter, modal=True)
         self._check(
             route,
             body,
@@ -1488,8 +1548,9 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST handlers: channels
 
-    def _channel(self, channel_id: str) -> Channel:
-        channel = self.channels.get(_int_or_none(channel_id) or -1)
+    def _channel(self, channel_id: str) -> Channel | DMChannel:
+        key = _int_or_none(channel_id) or -1
+        channel = self.channels.get(key) or self.dm_channels.get(key)
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return channel
@@ -1505,6 +1566,8 @@ class FakeDiscord:
         channel = self._channel(request.match_info["channel_id"])
         route = f"POST /channels/{channel.id}/messages"
         body, uploads = await self._read_body(request, route)
+        if isinstance(channel, DMChannel):
+            self._check_dm_open(channel)
         self._check(
             route,
             body,
@@ -1556,6 +1619,48 @@ class FakeDiscord:
         self._edit_message(message, body, uploads)
         return json_response(message.to_dict())
 
+    # ------------------------------------------------------------------ direct messages
+
+    def close_dms(self, user: User, closed: bool = True) -> None:
+        """Make `user` refuse (or accept again) direct messages from the bot: a DM then fails with 403/50007."""
+        (self.dms_closed.add if closed else self.dms_closed.discard)(user.id)
+
+    def dm_channel(self, user: User) -> DMChannel | None:
+        """The DM channel the bot opened with `user`, if it did."""
+        return next((dm for dm in self.dm_channels.values() if dm.recipient.id == user.id), None)
+
+    def dm_messages(self, user: User) -> list[Message]:
+        """What the bot sent `user` by direct message, oldest first, without deleted ones."""
+        dm = self.dm_channel(user)
+        return [] if dm is None else self.channel_messages(dm.id)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {"recipient_id"}: the DM channel with that user (the same one every time)."""
+        body, _ = await self._read_body(request, "POST /users/@me/channels")
+        recipient = self.users.get(_int_or_none((body or {}).get("recipient_id")) or -1)
+        if recipient is None or recipient.bot:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        dm = self.dm_channel(recipient)
+        if dm is None:
+            dm = DMChannel(snowflake(), recipient)
+            self.dm_channels[dm.id] = dm
+            self._channel_messages[dm.id] = []
+        return json_response(dm.to_dict())
+
+    def _check_dm_open(self, dm: DMChannel) -> None:
+        if dm.recipient.id in self.dms_closed:
+            self.refused_dms.append(dm.recipient.id)
+            self._emit("dm_refused", user_id=str(dm.recipient.id))
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+
+    @staticmethod
+    def _make_dm_interaction(payload: dict[str, Any], user: User, dm: DMChannel) -> None:
+        """How an interaction inside a DM differs from one in the guild: no guild or member, the user instead."""
+        for key in ("guild_id", "guild", "guild_locale", "member"):
+            payload.pop(key, None)
+        payload.update(user=user.to_dict(), channel=dm.to_dict(), authorizing_integration_owners={"0": "0"},
+                       context=1)
+
     # ------------------------------------------------------------------ files
 
     async def _serve_attachment(self, request: web.Request) -> web.Response:
@@ -1565,6 +1670,17 @@ class FakeDiscord:
         if self.attachment_delay:
             await asyncio.sleep(self.attachment_delay)
         return web.Response(body=att.data, headers={"Content-Type": att.content_type})
+
+
+def _check_choice(select: dict[str, Any], chosen: list[str]) -> None:
+    """What Discord's client lets a person choose in a string select: its own options, between min and max of them."""
+    options = {option.get("value") for option in select.get("options") or []}
+    strange = [value for value in chosen if value not in options]
+    if strange:
+        raise ValueError(f"select {select.get('custom_id')!r} has no option {strange}; options: {sorted(options)}")
+    low, high = select.get("min_values", 1), select.get("max_values", 1)
+    if not low <= len(chosen) <= high:
+        raise ValueError(f"select {select.get('custom_id')!r} takes {low}-{high} choices, not {len(chosen)}")
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -125,6 +125,23 @@ class Channel:
 
 
 @dataclass(eq=False)
+class DMChannel:
+    """A direct-message channel between the bot and one user (type 1), opened by POST /users/@me/channels."""
+
+    id: int
+    recipient: User
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "type": 1,
+            "recipients": [self.recipient.to_dict()],
+            "last_message_id": None,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
 class Attachment:
     """A stored file: what a user uploaded with a command, or what the bot sent. `data` is the exact bytes."""
 
@@ -196,6 +213,10 @@ class Message:
         """Every button (type 2) in the message, flattened over action rows and containers."""
         return [c for c in _walk(self.components) if c.get("type") == 2]
 
+    def selects(self) -> list[dict[str, Any]]:
+        """Every select menu (types 3 and 5-8) in the message, flattened like ``buttons``."""
+        return [c for c in _walk(self.components) if c.get("type") in (3, 5, 6, 7, 8)]
+
     def component(self, custom_id: str) -> dict[str, Any] | None:
         return next((c for c in _walk(self.components) if c.get("custom_id") == custom_id), None)
 
@@ -229,7 +250,7 @@ class Message:
                 "type": inter.type,
                 "name": inter.command_name or "",
                 "user": inter.user.to_dict(),
-                "authorizing_integration_owners": {"0": str(inter.guild_id)},
+                "authorizing_integration_owners": {"0": str(inter.guild_id or 0)},
             }
         return data
 
@@ -270,7 +291,7 @@ class Interaction:
     type: int
     user: User
     application_id: int
-    guild_id: int
+    guild_id: int | None  # None inside a direct message
     channel_id: int
     command_name: str | None
     payload: dict[str, Any] = field(repr=False)

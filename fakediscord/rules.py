@@ -9,6 +9,7 @@ a ``oneOf`` of component types would only say "is not valid under any of the giv
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,23 @@ MAX_ACTION_ROWS = 5
 MAX_ROW_ITEMS = 5
 MAX_CUSTOM_ID = 100
 IS_COMPONENTS_V2 = 1 << 15
+LOCALES = frozenset({
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl", "pt-BR",
+    "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko",
+})
+"""The locales Discord accepts as keys of ``name_localizations`` / ``description_localizations`` (its docs'
+"Locales" table); anything else is refused with 50035."""
+COMMAND_NAME = re.compile(r"^[-_'\w\u0900-\u097F\u0E00-\u0E7F]{1,32}$")
+r"""Discord's CHAT_INPUT name rule (``^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$``); letters must also be lowercase
+where the script has case."""
+MAX_DESCRIPTION = 100
+MAX_CHOICE_NAME = 100
+MAX_MODAL_TITLE = 45
+MAX_MODAL_COMPONENTS = 5
+MAX_INPUT_LABEL = 45
+MAX_INPUT_VALUE = 4000
+MAX_SELECT_OPTIONS = 25
+TEXT_INPUT, STRING_SELECT, LABEL = 4, 3, 18
 
 
 @dataclass(frozen=True)
@@ -110,8 +128,163 @@ def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0) 
                     "BASE_TYPE_BAD_LENGTH",
                 )
             )
+    problems.extend(_check_selects(components, ("components",)))
     if creating and not (content or embeds or components or file_count or body.get("sticker_ids") or body.get("poll")):
         problems.append(Problem("empty_message", (), "Cannot send an empty message", "EMPTY_MESSAGE"))
+    return problems
+
+
+def check_command(command: dict[str, Any]) -> list[Problem]:
+    """The naming rules of a slash command (create/sync), its options and choices, localizations included: names
+    and their translations lowercase 1-32, descriptions 1-100, choice names 1-100, localization keys Discord locales.
+    """
+    return _check_named(command, (), is_command=True)
+
+
+def _check_named(item: dict[str, Any], path: tuple[str | int, ...], *, is_command: bool) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def name_ok(name: Any) -> bool:
+        return isinstance(name, str) and bool(COMMAND_NAME.match(name)) and name == name.lower()
+
+    if not name_ok(item.get("name")):
+        problems.append(Problem("command_name_invalid", (*path, "name"), "Command name is invalid",
+                                "APPLICATION_COMMAND_INVALID_NAME"))
+    for key, valid, limit in (("name_localizations", name_ok, 32),
+                              ("description_localizations", None, MAX_DESCRIPTION)):
+        localizations = item.get(key) or {}
+        if not isinstance(localizations, dict):
+            continue
+        for locale, text in localizations.items():
+            where = (*path, key, locale)
+            if locale not in LOCALES:
+                problems.append(Problem("localization_locale_invalid", where, "Invalid Form Body", "LOCALE_INVALID"))
+            elif not isinstance(text, str) or not 1 <= len(text) <= limit or (valid is not None and not valid(text)):
+                problems.append(Problem("localization_invalid", where, f"Must be between 1 and {limit} in length.",
+                                        "BASE_TYPE_BAD_LENGTH"))
+    description = item.get("description")
+    if is_command and (not isinstance(description, str) or not 1 <= len(description) <= MAX_DESCRIPTION):
+        problems.append(Problem("description_invalid", (*path, "description"),
+                                f"Must be between 1 and {MAX_DESCRIPTION} in length.", "BASE_TYPE_BAD_LENGTH"))
+    for i, option in enumerate(_list(item.get("options"))):
+        if isinstance(option, dict):
+            problems += _check_named(option, (*path, "options", i), is_command=True)
+    for i, choice in enumerate(_list(item.get("choices"))):
+        if not isinstance(choice, dict):
+            continue
+        where = (*path, "choices", i)
+        if not 1 <= _len(choice.get("name")) <= MAX_CHOICE_NAME:
+            problems.append(Problem("choice_name_invalid", (*where, "name"),
+                                    f"Must be between 1 and {MAX_CHOICE_NAME} in length.", "BASE_TYPE_BAD_LENGTH"))
+        for locale, text in (choice.get("name_localizations") or {}).items():
+            if locale not in LOCALES:
+                problems.append(Problem("localization_locale_invalid", (*where, "name_localizations", locale),
+                                        "Invalid Form Body", "LOCALE_INVALID"))
+            elif not 1 <= _len(text) <= MAX_CHOICE_NAME:
+                problems.append(Problem("localization_invalid", (*where, "name_localizations", locale),
+                                        f"Must be between 1 and {MAX_CHOICE_NAME} in length.", "BASE_TYPE_BAD_LENGTH"))
+def check_modal(data: Any) -> list[Problem]:
+    """A modal's rules (type 9's ``data``): a title of 1-45 characters, 1-5 components, and for each text input a
+    label of at most 45, a custom_id of 1-100, lengths of 0-4,000 with min ≤ max, and a prefilled value within them.
+
+    Inputs come the legacy way (an action row holding a text input with its own ``label``) or the current one (a
+    label component, type 18, holding the input); selects inside labels follow the message rules for selects.
+    """
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    title = data.get("title")
+    if not isinstance(title, str) or not 1 <= len(title) <= MAX_MODAL_TITLE:
+        problems.append(Problem("modal_title", ("title",), f"Must be between 1 and {MAX_MODAL_TITLE} in length.",
+                                "BASE_TYPE_BAD_LENGTH"))
+    custom_id = data.get("custom_id")
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+        problems.append(Problem("custom_id_too_long" if _len(custom_id) > MAX_CUSTOM_ID else "custom_id_empty",
+                                ("custom_id",), f"Must be between 1 and {MAX_CUSTOM_ID} in length.",
+                                "BASE_TYPE_BAD_LENGTH"))
+    components = _list(data.get("components"))
+    if not 1 <= len(components) <= MAX_MODAL_COMPONENTS:
+        problems.append(Problem("modal_components", ("components",),
+                                f"Must be between 1 and {MAX_MODAL_COMPONENTS} in length.", "BASE_TYPE_BAD_LENGTH"))
+    for path, item, label in modal_inputs(components, ("components",)):
+        if label is not None and len(label) > MAX_INPUT_LABEL:
+            where = (*path[:-1], "label") if path[-1] == "component" else (*path, "label")
+            problems.append(Problem("input_label_too_long", where, f"Must be {MAX_INPUT_LABEL} or fewer in length.",
+                                    "BASE_TYPE_MAX_LENGTH"))
+        if not 1 <= _len(item.get("custom_id")) <= MAX_CUSTOM_ID:
+            problems.append(Problem("custom_id_too_long" if _len(item.get("custom_id")) > MAX_CUSTOM_ID
+                                    else "custom_id_empty", (*path, "custom_id"),
+                                    f"Must be between 1 and {MAX_CUSTOM_ID} in length.", "BASE_TYPE_BAD_LENGTH"))
+        if item.get("type") == TEXT_INPUT:
+            problems.extend(_check_text_input(item, path))
+        elif item.get("type") == STRING_SELECT:
+            problems.extend(_check_select(item, path))
+    return problems
+
+
+def modal_inputs(components: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], dict[str, Any],
+                                                                           str | None]]:
+    """Each input of a modal with its path and its label (the input's own, or its label component's)."""
+    found: list[tuple[tuple[str | int, ...], dict[str, Any], str | None]] = []
+    for i, component in enumerate(_list(components)):
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == 1:
+            for j, item in enumerate(_list(component.get("components"))):
+                if isinstance(item, dict):
+                    found.append(((*path, i, "components", j), item, item.get("label")))
+        elif component.get("type") == LABEL and isinstance(component.get("component"), dict):
+            found.append(((*path, i, "component"), component["component"], component.get("label")))
+    return found
+
+
+def _check_text_input(item: dict[str, Any], path: tuple[str | int, ...]) -> list[Problem]:
+    problems = []
+    low = item.get("min_length") if isinstance(item.get("min_length"), int) else 0
+    high = item.get("max_length") if isinstance(item.get("max_length"), int) else MAX_INPUT_VALUE
+    if not 0 <= low <= high <= MAX_INPUT_VALUE or high < 1:
+        problems.append(Problem("input_lengths", (*path, "max_length"),
+                                f"min_length and max_length must satisfy 0 ≤ min ≤ max ≤ {MAX_INPUT_VALUE}.",
+                                "BASE_TYPE_BAD_LENGTH"))
+    value = item.get("value")
+    if isinstance(value, str) and value and not low <= len(value) <= high:
+        problems.append(Problem("input_value_length", (*path, "value"),
+                                f"Must be between {low} and {high} in length.", "BASE_TYPE_BAD_LENGTH"))
+    return problems
+
+
+def _check_selects(components: Any, path: tuple[str | int, ...]) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, component in enumerate(_list(components)):
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == STRING_SELECT:
+            problems.extend(_check_select(component, (*path, i)))
+        problems.extend(_check_selects(component.get("components"), (*path, i, "components")))
+    return problems
+
+
+def _check_select(select: dict[str, Any], path: tuple[str | int, ...]) -> list[Problem]:
+    """A string select: 1-25 options with distinct values, 0 ≤ min_values ≤ max_values ≤ its options, and no more
+    options marked default than it may have chosen."""
+    problems = []
+    options = [option for option in _list(select.get("options")) if isinstance(option, dict)]
+    if not 1 <= len(options) <= MAX_SELECT_OPTIONS:
+        problems.append(Problem("select_options", (*path, "options"),
+                                f"Must be between 1 and {MAX_SELECT_OPTIONS} in length.", "BASE_TYPE_BAD_LENGTH"))
+    values = [option.get("value") for option in options]
+    if len(set(map(str, values))) != len(values):
+        problems.append(Problem("select_duplicate_values", (*path, "options"), "Option values must be unique.",
+                                "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED"))
+    low = select.get("min_values") if isinstance(select.get("min_values"), int) else 1
+    high = select.get("max_values") if isinstance(select.get("max_values"), int) else 1
+    if not 0 <= low <= high <= max(1, len(options)):
+        problems.append(Problem("select_values_range", (*path, "max_values"),
+                                f"min_values and max_values must satisfy 0 ≤ min ≤ max ≤ the {len(options)} options.",
+                                "BASE_TYPE_BAD_VALUE"))
+    if sum(bool(option.get("default")) for option in options) > high:
+        problems.append(Problem("select_too_many_defaults", (*path, "options"),
+                                f"At most {high} options may be default.", "BASE_TYPE_BAD_VALUE"))
     return problems
 
 

@@ -29,6 +29,7 @@ class ModelStatus:
     loads: int  # times it was put on the device (from disk or from host memory)
     switches: int  # batches that ran on it right after a batch of another model
     load_seconds: float  # the last load's duration (the ETA's cost of a switch); 0 before the first
+    references: bool = False  # reference pictures can steer it (/blend, /imagine's reference)
     inpaint: bool = False  # it can edit pictures (zoom out, pan, vary a region): ModelDefaults.inpaint
 
 

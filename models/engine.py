@@ -39,7 +39,7 @@ from models.plan import (
     Results,
     resolve_plan,
 )
-from models.settings import EngineSettings
+from models.settings import EngineSettings, IPAdapterSettings
 from models.styles import StyleBook
 from models.tiny import model_location
 
@@ -162,6 +162,8 @@ def load_engine(settings: EngineSettings, styles: StyleBook, *, on_host: bool = 
         max_count=settings.max_count,
         upscaler=settings.upscaler,
         upscaler_tile=settings.upscaler_tile,
+        ip_adapter=settings.ip_adapter,
+        cache_dir=settings.cache_dir,
     )
 
 
@@ -218,13 +220,16 @@ class Engine:
              warmup: bool = True, max_batch: int = 4, styles: StyleBook, default_negative: str = "",
              steps: int | None = None, guidance: float | None = None, size: int | None = None,
              preview_every: int = 2, max_count: int = 4, upscaler: str | None = None,
-             upscaler_tile: int = 256, name: str | None = None, on_host: bool = False) -> Engine:
-        """Load ``model_id`` (Hub id or local directory) and the ``upscaler`` file if one is given; raises
-        ModelLoadError with one clear line. ``on_host``: see ``load_engine``."""
+             upscaler_tile: int = 256, name: str | None = None, on_host: bool = False,
+             ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data") -> Engine:
+        """Load ``model_id`` (Hub id or local directory), its ``ip_adapter`` and the ``upscaler`` file if they are
+        given; raises ModelLoadError with one clear line. ``on_host``: see ``load_engine``. ``cache_dir`` holds tiny
+        models built on first use."""
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
         started = time.monotonic()
-        model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype)
+        model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype,
+                             ip_adapter=ip_adapter, cache_dir=cache_dir)
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
@@ -234,8 +239,8 @@ class Engine:
             _ensure_sdpa(denoiser)
             if compile:
                 denoiser.compile()  # in place, so every pipeline sharing it is compiled too
-        defaults = model.defaults(model.native_size(), model.size_multiple(), steps=steps, guidance=guidance,
-                                  size=size)
+        defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=steps, guidance=guidance,
+                                          size=size), references=model.takes_references())
         gan = None
         if upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
@@ -318,6 +323,8 @@ class Engine:
             seeds=[recipe.seed for recipe in recipes], steps=first.steps, guidance=first.guidance,
             width=first.width, height=first.height, strength=first.strength,
             init_images=None if plans[0].init_image is None else [plan.init_image for plan in plans],
+            references=[plan.references for plan in plans] if plans[0].references else None,
+            reference_weights=[plan.reference_weights for plan in plans] if plans[0].references else None,
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
         )
         with torch.inference_mode():
@@ -404,13 +411,24 @@ class Engine:
             torch.cuda.empty_cache()
 
 
-def _load_family(model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-    """Load the text-to-image pipeline, find its family, let the family attach the rest (img2img, stages)."""
+def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
+                 ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data") -> Family:
+    """Load the text-to-image pipeline, find its family, let the family attach the rest (an IP-Adapter, img2img,
+    stages)."""
     try:
         pipe = load_text_to_image(model_id, dtype)
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
+    if ip_adapter is not None:
+        try:
+            family.attach_ip_adapter(pipe, ip_adapter, cache_dir)
+        except Exception as error:
+            # Not _load_reason: an adapter's folder is no pipeline, so its hints about model_index.json mislead.
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            reason = first_line if isinstance(error, ValueError) else f"{type(error).__name__}: {first_line}"
+            raise ModelLoadError(f"Cannot load the IP-Adapter of model '{model_id}' ({ip_adapter.id}): "
+                                 f"{reason}") from error
     try:
         model = family.from_pipeline(pipe, model_id=model_id, device=device, dtype=dtype)
         model.to(device)

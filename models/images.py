@@ -18,6 +18,8 @@ from typing import Any
 
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from models.text import Text
+
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
 """Formats people actually upload to Discord; others (TIFF, PSD, EPS, ICO...) are refused before decoding."""
 
@@ -29,8 +31,8 @@ class InvalidImage(ValueError):
     """An upload that cannot be used; the message is written for the person who sent it."""
 
 
-def _refuse(reason: str) -> InvalidImage:
-    return InvalidImage(f"That file is not an image I can read ({reason}).")
+def _refuse(reason: Text) -> InvalidImage:
+    return InvalidImage(Text("That file is not an image I can read ({reason}).", reason=reason))
 
 
 def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Image.Image:
@@ -39,7 +41,7 @@ def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Ima
     ``keep_alpha``: a picture with transparency stays RGBA (an edit repaints its transparent parts).
     """
     if not data:
-        raise _refuse("the file is empty")
+        raise _refuse(Text("the file is empty"))
     with warnings.catch_warnings():
         # Pillow warns (and errors at twice the limit) about huge images; we check the header size ourselves,
         # so turn its warning into an error rather than letting a bomb through at 1.9x the limit.
@@ -47,16 +49,17 @@ def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Ima
         try:
             image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
         except UnidentifiedImageError:
-            raise _refuse("use PNG, JPEG, WebP, GIF or BMP") from None
+            raise _refuse(Text("use PNG, JPEG, WebP, GIF or BMP")) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise _refuse("it is far too large") from None
+            raise _refuse(Text("it is far too large")) from None
         except (OSError, SyntaxError, ValueError):
-            raise _refuse("the file is damaged") from None
+            raise _refuse(Text("the file is damaged")) from None
         width, height = image.size
         if width < 1 or height < 1:
-            raise _refuse("it has no pixels")
+            raise _refuse(Text("it has no pixels"))
         if width * height > max_pixels or max(width, height) > MAX_SIDE:
-            raise _refuse(f"it is {width}x{height}; the limit is {max_pixels:,} pixels")
+            raise _refuse(Text("it is {width}x{height}; the limit is {max_pixels:,} pixels", width=width, height=height,
+                                max_pixels=max_pixels))
         try:
             image.seek(0)  # animated images: the first frame only
             image.load()
@@ -65,9 +68,9 @@ def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Ima
                 return image.convert("RGBA")
             return _to_rgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise _refuse("it is far too large") from None
+            raise _refuse(Text("it is far too large")) from None
         except (OSError, SyntaxError, ValueError, EOFError):
-            raise _refuse("the file is damaged or cut short") from None
+            raise _refuse(Text("the file is damaged or cut short")) from None
 
 
 def _has_alpha(image: Image.Image) -> bool:

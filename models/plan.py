@@ -8,6 +8,7 @@ on any replica. ``models/engine.py`` is the other half: the only code that touch
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from PIL import Image
 from models.edits import EDIT_STRENGTH, Edit, prepare
 from models.images import fit_image
 from models.styles import StyleBook
+from models.text import Text
 
 ASPECTS: dict[str, tuple[int, int]] = {
     "square": (1, 1),
@@ -32,6 +34,15 @@ MAX_SEED = 2**32
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_SIDE = 2048
+MAX_REFERENCES = 5
+"""Most reference pictures one request may carry (/blend's five attachments)."""
+WEIGHT_TOLERANCE = 1e-3
+"""Shares are stored rounded, so "together at most 1" allows this much over."""
+REFERENCE_SIDE = 512
+"""Reference pictures are kept as their square centre at this side: what the CLIP image encoders look at (they
+centre-crop to a square of 224 px or so), with room to spare, and a bounded size to store and send to replicas."""
+
+
 class StartupError(RuntimeError):
     """A problem at start that one line explains to the operator (the model, the Ray cluster): no traceback needed."""
 
@@ -62,29 +73,42 @@ class Recipe:
     strength: float | None
     model: str
     upscaler: str | None = None  # set when the image is the GAN upscale of the image this recipe otherwise describes
+    reference_weights: tuple[float, ...] | None = None
+    """Set when reference pictures (/blend, /imagine's ``reference``) steered the image: each picture's share of the
+    conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
     edit: dict[str, Any] | None = None  # Edit.to_dict() when the image is an edit (zoom, pan, region) of a source
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON's shapes (what the PNG and the database hold): the weights as a list."""
+        data = asdict(self)
+        if self.reference_weights is not None:
+            data["reference_weights"] = list(self.reference_weights)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         # Fields with defaults came later: images stored before them lack them.
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if known.get("reference_weights") is not None:  # JSON has no tuples
+            known["reference_weights"] = tuple(known["reference_weights"])
+        return cls(**known)
 
     def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image)."""
+        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image; a
+        recipe with reference weights needs its reference pictures too, set on the request)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
+            reference_weights=None if self.reference_weights is None else list(self.reference_weights),
             edit=None if self.edit is None else Edit.from_dict(self.edit),
         )
 
 
 @dataclass
 class GenerationRequest:
-    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the source image."""
+    """What a person asked for. JSON-serialisable through to_dict/from_dict, except the pictures (the img2img source
+    and the references), which storage keeps as files beside the job."""
 
     prompt: str
     style: str = ""
@@ -102,21 +126,32 @@ class GenerationRequest:
     """Upscale ``init_image`` with the GAN upscaler instead of generating; the other fields are its recipe."""
     model: str = ""
     """The configured name of the model to use (bot.yaml's ``models``); empty: the style's model, else the default."""
+    references: list[Image.Image] | None = None
+    """Reference pictures (/blend's, /imagine's ``reference``): the image is steered towards what they show."""
+    reference_weights: list[float] | None = None
+    """Each reference picture's share of the conditioning (more than 0, together at most 1); the prompt has the
+    rest, so a blend without a prompt has shares summing to 1. Set with the pictures, and kept (JSON) when they are
+    stored apart."""
     id: str = field(default_factory=lambda: uuid4().hex)
     edit: Edit | None = None
     """Edit ``init_image`` (zoom out, pan, repaint regions or its transparent parts) instead of restyling it all."""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "init_image"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
         data["edit"] = None if self.edit is None else self.edit.to_dict()
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None) -> GenerationRequest:
-        known = {f.name for f in fields(cls)} - {"init_image", "edit"}
+    def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None,
+                  references: list[Image.Image] | None = None) -> GenerationRequest:
+        known = {f.name for f in fields(cls)} - PICTURE_FIELDS - {"edit"}
         edit = data.get("edit")  # requests stored before edits existed have none
-        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image,
+        return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image, references=references,
                    edit=None if edit is None else Edit.from_dict(edit))
+
+
+PICTURE_FIELDS = frozenset({"init_image", "references"})
+"""The request's fields that hold pictures: not JSON, stored as files."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,8 @@ class Plan:
     batch_key: tuple
     lora: tuple[str, float] | None = None
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
+    references: tuple[Image.Image, ...] = ()  # reference pictures, each REFERENCE_SIDE square
+    reference_weights: tuple[float, ...] = ()  # their shares (the recipes record them too)
     mask_image: Image.Image | None = None
     """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
     the rest pixel for pixel (``models.edits.keep_outside``)."""
@@ -173,6 +210,7 @@ class ModelDefaults:
     inpaint: bool = False  # the family can repaint part of a picture: zoom out, pan, vary a region (models/edits.py)
     upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
     upscale_factor: int = 1  # what that upscaler multiplies each side by
+    references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -185,7 +223,8 @@ def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
     try:
         ratio_w, ratio_h = ASPECTS[aspect]
     except KeyError:
-        raise ValueError(f"Unknown aspect '{aspect}'; choose one of {', '.join(ASPECTS)}.") from None
+        raise ValueError(Text("Unknown aspect '{aspect}'; choose one of {aspects}.", aspect=aspect,
+                              aspects=", ".join(ASPECTS))) from None
     area = defaults.width * defaults.height
     width = math.sqrt(area * ratio_w / ratio_h)
     return snap(width, defaults.multiple), snap(area / width, defaults.multiple)
@@ -205,31 +244,35 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         return _upscale_plan(request, defaults, model)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
-    if not raw_prompt:
-        raise ValueError("Your prompt is empty; describe the image you want.")
+    references, reference_weights = _references(request, defaults)
+    if not raw_prompt and not references:
+        raise ValueError(Text("Your prompt is empty; describe the image you want."))
+    if not raw_prompt and sum(reference_weights) < 1 - WEIGHT_TOLERANCE:
+        raise ValueError(Text("Without a prompt the pictures' weights are the whole mix; give a prompt, or leave "
+                              "the weights as they are."))
     if not 1 <= request.count <= max_count:
-        raise ValueError(f"You can ask for 1 to {max_count} images at a time.")
+        raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
     edit = request.edit
     if edit is not None:
         if request.init_image is None:
-            raise ValueError("An edit needs the picture to edit.")
+            raise ValueError(Text("An edit needs the picture to edit."))
         if not defaults.inpaint:
-            raise ValueError(f"This model ({defaults.family}) can't repaint part of a picture (zoom out, pan, vary a "
-                             "region); ask for a model that can.")
+            raise ValueError(Text("This model ({family}) can't repaint part of a picture (zoom out, pan, vary a "
+                                  "region); ask for a model that can.", family=defaults.family))
     img2img = request.init_image is not None and edit is None
     if img2img and not defaults.img2img:
-        raise ValueError(f"This model ({defaults.family}) can't restyle a picture; leave the image out, or ask for "
-                         "a model that can.")
+        raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
+                              "model that can.", family=defaults.family))
     if request.negative.strip() and not defaults.negative_prompt:
-        raise ValueError(f"This model ({defaults.family}) doesn't take a negative prompt; leave it out and describe "
-                         "what you want instead.")
+        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
+                              "you want instead.", family=defaults.family))
 
     steps = _first(request.steps, style.steps, defaults.steps)
     if not 1 <= steps <= defaults.max_steps:
-        raise ValueError(f"Steps must be between 1 and {defaults.max_steps} for this model.")
+        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
     guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
     if not 0 <= guidance <= MAX_GUIDANCE:
-        raise ValueError(f"Guidance must be between 0 and {MAX_GUIDANCE:g}.")
+        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
     strength: float | None = None
     if img2img:
         strength = float(_first(request.strength, style.strength, defaults.strength))
@@ -237,7 +280,7 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         strength = float(_first(request.strength, EDIT_STRENGTH))
     if strength is not None:
         if not 0 < strength <= 1:
-            raise ValueError("Strength must be more than 0 and at most 1.")
+            raise ValueError(Text("Strength must be more than 0 and at most 1."))
         # img2img runs int(steps * strength) denoising steps; zero would be a silent no-op (or a diffusers error).
         if int(steps * strength) < 1:
             steps = math.ceil(1 / strength - 1e-9)
@@ -248,17 +291,18 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE,
                          max_area=defaults.width * defaults.height)
         width, height = canvas.image.size
+        references, reference_weights = (), ()  # an edit repaints from its canvas and words alone
     elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)
     else:
         width, height = aspect_size(request.aspect, defaults)
     if max(width, height) > MAX_SIDE:
-        raise ValueError(f"Images can be at most {MAX_SIDE} pixels on a side.")
+        raise ValueError(Text("Images can be at most {max_side} pixels on a side.", max_side=MAX_SIDE))
 
     seed = request.seed if request.seed is not None else random.randrange(MAX_SEED - max_count)
     if seed < 0 or seed + request.count > MAX_SEED:
-        raise ValueError(f"The seed must be between 0 and {MAX_SEED - request.count}.")
+        raise ValueError(Text("The seed must be between 0 and {max_seed}.", max_seed=MAX_SEED - request.count))
 
     prompt, negative = style.apply(raw_prompt, request.negative.strip())
     # The style's and the operator's negatives are ours, not the person's: dropped where the family has no use.
@@ -266,6 +310,7 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     recipes = tuple(
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
+               reference_weights=reference_weights or None,
                edit=None if edit is None else edit.to_dict())
         for index in range(request.count)
     )
@@ -276,9 +321,50 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
                     batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
                     mask_image=canvas.mask)
     init_image = fit_image(request.init_image, width, height) if img2img else None
-    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model)
+    # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
+    reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
+    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model,
+                 reference_key)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
-                batch_key=batch_key, lora=lora)
+                batch_key=batch_key, lora=lora, references=references, reference_weights=reference_weights)
+
+
+def _references(request: GenerationRequest,
+                defaults: ModelDefaults) -> tuple[tuple[Image.Image, ...], tuple[float, ...]]:
+    """The request's reference pictures (each as the square the image encoders see) and their shares, checked."""
+    pictures = request.references or []
+    weights = request.reference_weights or []
+    if not pictures and not weights:
+        return (), ()
+    if not defaults.references:
+        raise ValueError(f"This model ({defaults.family}) can't take reference pictures; leave them out, or ask for "
+                         "a model that can (see /models).")
+    if not 1 <= len(pictures) <= MAX_REFERENCES:
+        raise ValueError(f"You can give 1 to {MAX_REFERENCES} reference pictures.")
+    if len(weights) != len(pictures):
+        raise ValueError(f"Give one weight per picture: {len(pictures)} pictures, {len(weights)} weights.")
+    if any(not 0 < weight <= 1 for weight in weights) or sum(weights) > 1 + WEIGHT_TOLERANCE:
+        raise ValueError("Each picture's share must be more than 0, and together at most 1.")
+    return (tuple(fit_image(picture, REFERENCE_SIDE, REFERENCE_SIDE) for picture in pictures),
+            tuple(round(weight, 4) for weight in weights))
+
+
+def picture_digest(picture: Image.Image) -> str:
+    """A short fingerprint of a picture's pixels: equal pictures, equal digests (batch keys compare pictures so)."""
+    return hashlib.sha1(picture.tobytes()).hexdigest()[:16]
+
+
+def reference_shares(weights: list[float], prompt_weight: float) -> list[float]:
+    """Relative weights of the pictures and of the prompt (0: no prompt) as the pictures' shares of the mix.
+
+    Raises ValueError for the person when a weight is negative or nothing is left to mix.
+    """
+    if any(weight < 0 for weight in [*weights, prompt_weight]):
+        raise ValueError("Weights can't be negative.")
+    total = sum(weights) + prompt_weight
+    if total <= 0 or not all(weights):
+        raise ValueError("Every picture needs a weight above 0.")
+    return [weight / total for weight in weights]
 
 
 def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str]) -> str:
@@ -290,10 +376,11 @@ def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str
     pinned = styles.get(request.style).model if request.style else None
     name = request.model or pinned or names[0]
     if name not in names:
-        raise ValueError(f"Unknown model '{name}'; choose one of {', '.join(names)} (see /models).")
+        raise ValueError(Text("Unknown model '{name}'; choose one of {names} (see /models).", name=name,
+                              names=", ".join(names)))
     if pinned and name != pinned:
-        raise ValueError(f"The style '{request.style}' is made for the model '{pinned}'; leave the model out or pick "
-                         "another style.")
+        raise ValueError(Text("The style '{style}' is made for the model '{model}'; leave the model out or pick "
+                              "another style.", style=request.style, model=pinned))
     return name
 
 
@@ -304,7 +391,8 @@ def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
     """
     scale = min(factor, MAX_SIDE / max(width, height))
     if scale <= 1:
-        raise ValueError(f"This image is already {width}×{height}; images can be at most {MAX_SIDE} pixels on a side.")
+        raise ValueError(Text("This image is already {width}×{height}; images can be at most {max_side} pixels on "
+                              "a side.", width=width, height=height, max_side=MAX_SIDE))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -312,13 +400,14 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
     """A GAN upscale of ``request.init_image``: its recipe is the source's recipe (the request carries it, see
     ``Recipe.request``) at the new size, with the upscaler named."""
     if defaults.upscaler is None:
-        raise ValueError("No upscaler is configured (upscaler.model), so images can't be upscaled with it.")
+        raise ValueError(Text("No upscaler is configured (upscaler.model), so images can't be upscaled with it."))
     if request.init_image is None or request.seed is None or request.steps is None or request.guidance is None:
-        raise ValueError("An upscale needs its source image and that image's recipe (seed, steps, guidance).")
+        raise ValueError(Text("An upscale needs its source image and that image's recipe (seed, steps, guidance)."))
     width, height = upscaled_size(request.init_image.width, request.init_image.height, defaults.upscale_factor)
     recipe = Recipe(prompt=request.prompt, negative=request.negative, style=request.style, seed=request.seed,
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
                     strength=request.strength, model=model, upscaler=defaults.upscaler,
+                    reference_weights=tuple(request.reference_weights) if request.reference_weights else None,
                     edit=None if request.edit is None else request.edit.to_dict())
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,

@@ -31,6 +31,7 @@ from models.engine import Engine, load_engine
 from models.plan import GenerationRequest, ModelLoadError, Plan, Progress, resolve_model, resolve_plan
 from models.settings import EngineSettings
 from models.styles import StyleBook
+from models.text import Text
 
 if TYPE_CHECKING:
     from models.plan import CancelCheck, ModelDefaults, ProgressCallback, Results
@@ -178,6 +179,7 @@ class ModelPool:
 
     def models(self) -> list[ModelStatus]:
         return [ModelStatus(name, slot.family, slot.design, slot.where, slot.loads, slot.switches, slot.load_seconds,
+                            references=slot.defaults is not None and slot.defaults.references,
                             inpaint=slot.defaults is not None and slot.defaults.inpaint)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
@@ -199,7 +201,7 @@ class ModelPool:
                  is_cancelled: CancelCheck | None = None) -> Results:
         """Run plans (blocking) on their models, one model after another; a model that cannot be loaded fails only
         its own plans (``ModelUnavailable``)."""
-        results: Results = [ModelUnavailable("not run")] * len(plans)
+        results: Results = [ModelUnavailable("not run")] * len(plans)  # not translated: every slot is filled below
         groups: dict[str, list[int]] = {}
         for index, plan in enumerate(plans):
             groups.setdefault(plan.model, []).append(index)
@@ -226,7 +228,8 @@ class ModelPool:
         before a load. Raises ModelUnavailable with a message for the person when it cannot be loaded."""
         slot = self._slots.get(name)
         if slot is None:
-            raise ModelUnavailable(f"The model '{name}' is not configured any more; pick another (see /models).")
+            raise ModelUnavailable(Text("The model '{name}' is not configured any more; pick another (see /models).",
+                                        name=name))
         if name != self.current:
             slot.switches += 1
             self.current = name
@@ -245,8 +248,9 @@ class ModelPool:
         except (ModelLoadError, ModelUnavailable, torch.OutOfMemoryError) as error:
             log.error("loading model %s failed: %s", name, error)
             self.current = None
-            raise ModelUnavailable(f"The model '{name}' could not be loaded just now, so this request failed; the "
-                                   "other models still work. Try again later or pick another (see /models).") from None
+            raise ModelUnavailable(Text("The model '{name}' could not be loaded just now, so this request failed; the "
+                                        "other models still work. Try again later or pick another (see /models).",
+                                        name=name)) from None
         slot.loads += 1
         slot.load_seconds = self._clock() - started
         self._touch(slot)
@@ -268,7 +272,8 @@ class ModelPool:
             idle = [slot for slot in self._slots.values()
                     if slot is not wanted and slot.where == "device" and not slot.running]
             if not idle:
-                raise ModelUnavailable(f"The model '{wanted.settings.label}' does not fit beside the running ones.")
+                raise ModelUnavailable(Text("The model '{name}' does not fit beside the running ones.",
+                                            name=wanted.settings.label))
             self._evict(min(idle, key=lambda slot: slot.last_used))
 
     def _evict(self, slot: _Slot) -> None:

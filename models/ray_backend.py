@@ -281,6 +281,7 @@ class RayBackend:
     def models(self) -> list[ModelStatus]:
         family = BY_NAME[self._info.defaults.family]
         return [ModelStatus(self.settings.label, family.label, family.design, "replicas", 0, 0, 0.0,
+                            references=self._info.defaults.references,
                             inpaint=self._info.defaults.inpaint)]
 
     def warm_model(self) -> str | None:

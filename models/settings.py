@@ -15,6 +15,21 @@ UPSCALER_SUFFIXES = (".pth", ".safetensors")
 
 
 @dataclass(frozen=True)
+class IPAdapterSettings:
+    """An IP-Adapter for a Stable Diffusion / SDXL model (bot.yaml's ``ip_adapter`` of a model): image prompts, the
+    way /blend and /imagine's ``reference`` steer those models. The fields are ``load_ip_adapter``'s arguments."""
+
+    id: str
+    """A Hub repository or a local directory (e.g. ``h94/IP-Adapter``); ``tiny``: a tiny random one, built offline
+    under the cache directory to match the model (for tests and the playground)."""
+    weight_name: str = ""
+    """The weights file in ``subfolder`` (e.g. ``ip-adapter_sd15.safetensors``); empty only for ``tiny``."""
+    subfolder: str = "models"
+    image_encoder: str = "image_encoder"
+    """The CLIP image encoder's folder: inside ``subfolder`` when it is one name, else a path in the repository."""
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """One model and how to run it (bot.yaml's ``model`` and ``upscaler`` sections plus the moderation's default
     negative)."""
@@ -39,6 +54,7 @@ class EngineSettings:
     upscaler: str | None = None
     """bot.yaml's ``upscaler.model``: a Real-ESRGAN-class file (a path, or a Hub file ``owner/repo/name.pth``)."""
     upscaler_tile: int = 256
+    ip_adapter: IPAdapterSettings | None = None
 
     @property
     def label(self) -> str:

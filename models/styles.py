@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.text import Text
+
 
 class Style(BaseModel):
     """One entry of bot.yaml's ``styles`` list."""
@@ -91,8 +93,11 @@ class StyleBook:
             return self._styles[name.strip().lower()]
         except KeyError:
             close = difflib.get_close_matches(name.strip().lower(), list(self._styles), n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownStyle(f"There is no style called '{name}'.{hint} Use /styles to see them all.") from None
+            if close:
+                raise UnknownStyle(Text("There is no style called '{name}'. Did you mean {close}? Use /styles to see "
+                                        "them all.", name=name, close=", ".join(close))) from None
+            raise UnknownStyle(Text("There is no style called '{name}'. Use /styles to see them all.",
+                                    name=name)) from None
 
     def search(self, text: str, limit: int = 25) -> list[Style]:
         """Styles for an autocomplete box: prefix matches first, then substring matches in name or description."""

@@ -1,10 +1,12 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
-The page talks only to this server: ``/api/state`` (channel history as this user sees it, the bot's status and why
-it could not start), ``/api/imagine``, ``/api/edit`` (a picture and the mask painted on it in the page's brush
-editor, sent as /edit's two attachments), ``/api/command``, ``/api/autocomplete``, ``/api/click``, ``/api/retry``
-(start a bot that could not start again), ``/attachments/...`` and ``/ws`` (live events from the emulator's feed,
-filtered so ephemeral messages reach only the user they belong to). Each display name is one emulator user, so
+The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
+them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/edit`` (a picture and
+the mask painted on it in the page's brush editor, sent as /edit's two attachments), ``/api/command`` (any command,
+subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
+``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
+``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
+messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
 several tabs with different names are different people to the bot's queue and rate limits.
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
@@ -32,6 +34,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, hdrs, web
 from aiohttp.typedefs import Handler
+from multidict import MultiDictProxy
 from yarl import URL
 
 from bot.config import Config
@@ -44,6 +47,21 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
+BLEND_PICTURES = (2, 5)
+"""/blend's image1..image5: two required, three optional (Discord's client offers exactly those slots)."""
+
+
+def _uploads(form: MultiDictProxy[str | bytes | web.FileField], key: str) -> list[tuple[str, bytes, str]]:
+    """The non-empty files uploaded under ``key``, as the emulator's attachments (name, bytes, content type)."""
+    files = []
+    for field in form.getall(key, []):
+        if isinstance(field, web.FileField):
+            data = field.file.read()
+            if data:
+                files.append((field.filename or key, data, field.content_type))
+    return files
+
+
 # Sent by the page with its multipart upload: a header a cross-site form cannot add.
 PAGE_HEADER = "X-Imagebot"
 
@@ -154,7 +172,20 @@ class Playground:
         inter = message.interaction
         data["interaction_id"] = str(inter.id) if inter else None
         data["visible_to"] = str(inter.user.id) if inter and message.ephemeral else None
-        return self._message_json(data)
+        return self._with_dm(self._message_json(data))
+
+    def _dm_recipient(self, channel_id: int | str) -> User | None:
+        """The person a direct-message channel is with (None for the guild's channels)."""
+        dm = self.emu.dm_channels.get(int(channel_id))
+        return dm.recipient if dm is not None else None
+
+    def _with_dm(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A message the bot sent by direct message is shown, marked as one, to its recipient alone."""
+        recipient = self._dm_recipient(data["channel_id"])
+        if recipient is not None:
+            data["dm"] = True
+            data["visible_to"] = str(recipient.id)
+        return data
 
     async def _pump(self) -> None:
         assert self._feed is not None
@@ -169,13 +200,20 @@ class Playground:
         kind = event["type"]
         if kind in ("message_create", "message_update"):
             message = event["message"]
-            if int(message["channel_id"]) != self.emu.channel_id:
+            if int(message["channel_id"]) != self.emu.channel_id and self._dm_recipient(message["channel_id"]) is None:
                 return
-            out = {"type": kind, "message": self._message_json(message)}
+            message = self._with_dm(self._message_json(message))
+            out = {"type": kind, "message": message}
             visible_to = message.get("visible_to")
             self._broadcast(out, only=int(visible_to) if visible_to else None)
         elif kind == "message_delete":
             self._broadcast({"type": kind, "message_id": event["message_id"]})
+        elif kind == "interaction_ack" and event.get("modal"):
+            # The bot answered with a form: it opens over the page of the person who clicked, and no one else's.
+            inter = self.emu.interactions.get(int(event["interaction_id"]))
+            if inter is not None:
+                self._broadcast({"type": "modal", "interaction_id": event["interaction_id"], "modal": event["modal"]},
+                                only=inter.user.id)
         elif kind == "gateway" and event.get("action") in ("identify", "resume") and self.bot is not None:
             self.bot.connected()
         elif kind == "violation":
@@ -246,9 +284,11 @@ class Playground:
         r.add_get("/api/state", self._state)
         r.add_get("/api/autocomplete", self._autocomplete)
         r.add_post("/api/imagine", self._imagine)
+        r.add_post("/api/blend", self._blend)
         r.add_post("/api/edit", self._edit)
         r.add_post("/api/command", self._command)
         r.add_post("/api/click", self._click)
+        r.add_post("/api/modal", self._modal)
         r.add_post("/api/retry", self._retry)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         r.add_get("/ws", self._ws)
@@ -279,6 +319,9 @@ class Playground:
             for m in self.emu.channel_messages(self.emu.channel_id)
             if not m.ephemeral or (user and m.interaction is not None and m.interaction.user.id == user.id)
         ]
+        if user is not None:
+            messages += [self._message_from(m) for m in self.emu.dm_messages(user)]
+            messages.sort(key=lambda m: int(m["id"]))
         channel = self.emu.channels[self.emu.channel_id]
         return web.json_response(
             {
@@ -310,7 +353,7 @@ class Playground:
 
     async def _imagine(self, request: web.Request) -> web.Response:
         return await self._upload(request, "imagine", texts=("style", "model", "negative", "aspect"),
-                                  numbers=("seed", "count"), files=("image",))
+                                  numbers=("seed", "count"), files=("image", "reference"))
 
     async def _edit(self, request: web.Request) -> web.Response:
         """The brush editor's submit: the picture and the painted mask (white = repaint) as /edit's attachments."""
@@ -339,23 +382,39 @@ class Playground:
                     options[key] = int(value)
                 except ValueError:
                     raise self._bad(f"{key} must be a whole number.") from None
+        value = str(form.get("reference_weight") or "").strip()
+        if value:
+            try:
+                options["reference_weight"] = float(value)
+            except ValueError:
+                raise self._bad("reference_weight must be a number, like 0.5.") from None
         attachments = {}
         for key in files:
-            upload = form.get(key)
-            if isinstance(upload, web.FileField):
-                data = upload.file.read()
-                if data:
-                    attachments[key] = (upload.filename or key, data, upload.content_type)
+            for upload in _uploads(form, key)[:1]:  # the page sends one file per option
+                attachments[key] = upload
         if required_file is not None and required_file not in attachments:
             raise self._bad(f"Attach the {required_file} first.")
         return await self._invoke(user, command, options, attachments)
+
+    async def _blend(self, request: web.Request) -> web.Response:
+        """/blend with the pictures picked on the page (one file field, several files) as image1, image2, ..."""
+        self._ready()
+        form = await request.post()
+        user = self.person(str(form.get("name") or ""))
+        pictures = _uploads(form, "images")
+        if not BLEND_PICTURES[0] <= len(pictures) <= BLEND_PICTURES[1]:
+            raise self._bad(f"/blend takes {BLEND_PICTURES[0]} to {BLEND_PICTURES[1]} pictures; you picked "
+                            f"{len(pictures)}.")
+        options = {key: value for key in ("prompt", "weights", "model") if (value := str(form.get(key) or "").strip())}
+        attachments = {f"image{number}": picture for number, picture in enumerate(pictures, start=1)}
+        return await self._invoke(user, "blend", options, attachments)
 
     async def _command(self, request: web.Request) -> web.Response:
         self._ready()
         body = await request.json()
         user = self.person(body.get("name"))
-        command = str(body.get("command") or "")
-        if command not in self.emu.commands:
+        command = " ".join(str(body.get("command") or "").removeprefix("/").split())
+        if command.split(" ")[0] not in self.emu.commands:
             raise self._bad(f"There is no /{command} command.")
         return await self._invoke(user, command, dict(body.get("options") or {}), {})
 
@@ -380,11 +439,31 @@ class Playground:
             raise self._bad("That message is gone.") from None
         if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
             raise self._bad("That message is gone.")
+        recipient = self._dm_recipient(message.channel_id)
+        if recipient is not None and recipient.id != user.id:
+            raise self._bad("That message is gone.")
         try:
             inter = await self.emu.click(user, message, str(body.get("custom_id") or ""), values=body.get("values"))
         except ValueError as error:
             raise self._bad(str(error)) from None
         return web.json_response({"interaction_id": str(inter.id)})
+
+    async def _modal(self, request: web.Request) -> web.Response:
+        """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        inter = self.emu.interactions.get(_int(body.get("interaction_id")))
+        if inter is None or inter.user.id != user.id or inter.modal is None:
+            raise self._bad("That form is gone.")
+        values = body.get("values")
+        if not isinstance(values, dict):
+            raise self._bad("A form's values must map each input to its text.")
+        try:
+            submitted = await self.emu.submit_modal(user, inter, values)
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        return web.json_response({"interaction_id": str(submitted.id)})
 
     async def _retry(self, request: web.Request) -> web.Response:
         if self.bot is None or not self.bot.retry():
@@ -421,6 +500,14 @@ class Playground:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await sender
         return ws
+
+
+def _int(value: Any) -> int:
+    """An id the page sent (a string of digits); -1 for anything else, which no interaction has."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 async def serve(config: Config, config_path: Path | None, host: str, port: int) -> int:

@@ -146,3 +146,23 @@ models:
         with pytest.raises(ConfigError) as caught:
             load_config(write(tmp_path, text), environ={})
         assert expected in caught.value.problems[0], caught.value.problems
+
+
+def test_an_ip_adapter_is_configured_per_model_and_must_name_its_weights(tmp_path):
+    config = load_config(write(tmp_path, """
+models:
+  - {name: sd, id: some/sd15, ip_adapter: {id: h94/IP-Adapter, weight_name: ip-adapter_sd15.safetensors}}
+  - {name: toy, id: tiny, ip_adapter: {id: tiny}}
+  - {name: kandinsky, id: kandinsky-community/kandinsky-2-2-decoder}
+"""), environ={})
+    sd, toy, kandinsky = config.catalogue
+    assert sd.ip_adapter is not None and (sd.ip_adapter.subfolder, sd.ip_adapter.image_encoder) == (
+        "models", "image_encoder")
+    assert toy.ip_adapter is not None and kandinsky.ip_adapter is None
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "model:\n  ip_adapter: {id: h94/IP-Adapter}\n"), environ={})
+    [problem] = caught.value.problems
+    assert "model.ip_adapter" in problem and "weight_name is required" in problem
+    with pytest.raises(ConfigError, match=r"model\.ip_adapter and models: both describe a model"):
+        load_config(write(tmp_path, "model:\n  ip_adapter: {id: tiny}\nmodels:\n  - {name: a, id: tiny}\n"),
+                    environ={})

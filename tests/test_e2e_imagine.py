@@ -123,7 +123,7 @@ def public_messages(emu, interaction):
 async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
     interaction = await imagine(emu, user(emu), prompt="a lighthouse at dusk", style="anime", count=4, seed=1234)
     result = await result_of(interaction)
-    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert not result.ephemeral
     fields = embed_fields(result)
     seeds = fields["Seeds"].split(", ")
@@ -261,7 +261,9 @@ async def test_u1_shows_one_image_with_its_own_buttons(emu, bot, grid):
     click = await emu.click(owner, result, button(result, "U1"))
     await click.wait_acked(3)
     single = await result_of(click, single=True)
-    assert labels(single) == ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "🗑️"]
+    assert labels(single) == ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "Remix",
+                              "Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)", "⬅️", "➡️", "⬆️", "⬇️",
+                              "🗑️"]
     assert (single.attachments[0].width, single.attachments[0].height) == (64, 64)
     assert embed_fields(single)["Seed"] == "99"
     # Upscale (creative) makes a bigger, re-detailed copy of that image with img2img.
@@ -295,7 +297,7 @@ async def test_v1_makes_variations_with_the_same_buttons(emu, bot, grid):
     click = await emu.click(owner, result, button(result, "V1"))
     await click.wait_acked(3)
     variation = await result_of(click)
-    assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "🗑️"]
+    assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert variation.content.startswith("Variation of ")
     assert float(embed_fields(variation)["Strength"]) > 0
     recipe = json.loads(read_metadata(emu.file_bytes(variation.attachments[0]))["imagebot"])
@@ -375,4 +377,53 @@ async def test_expired_image_says_so(emu, bot):
     click = await emu.click(owner, result, button(result, "U1"))
     text = await private_reply(click)
     assert "expired" in text and "days" in text, text
+    emu.assert_no_violations()
+
+
+# --- languages --------------------------------------------------------------------------------------------------------
+
+
+async def test_each_person_is_answered_in_their_discord_language(emu, bot):
+    """An Italian client (locale "it") gets Italian commands, replies, refusals, progress, recipe and buttons; an
+    en-US client gets English, also on the Italian's result; names, prompts and styles stay as they are."""
+    imagine_command = emu.commands["imagine"]
+    assert imagine_command["description_localizations"]["it"] == "Crea immagini da un prompt"
+    assert "en-US" not in imagine_command["description_localizations"] and not imagine_command["name_localizations"]
+    options = {option["name"]: option for option in imagine_command["options"]}
+    assert options["prompt"]["description_localizations"]["it"] == "Cosa disegnare"
+    wide = next(choice for choice in options["aspect"]["choices"] if choice["value"] == "wide")
+    assert wide["name"] == "Wide (16:9)" and wide["name_localizations"]["it"] == "Panoramica (16:9)"
+    assert emu.commands["admin"]["options"][0]["description_localizations"]["it"]  # subcommands too
+
+    italian, american = user(emu), user(emu)
+    refused = await emu.invoke(italian, "imagine", {"prompt": "a gore scene"}, locale="it")
+    said = await private_reply(refused)
+    assert said == "Il tuo prompt contiene un termine bloccato (“gore”). Riformulalo, per favore."
+    deep = await emu.invoke(italian, "imagine", {"prompt": "a cat", "style": "watercolour"}, locale="it")
+    assert "Non esiste uno stile chiamato 'watercolour'. Intendevi watercolor?" in await private_reply(deep)
+    refused = await emu.invoke(american, "imagine", {"prompt": "a gore scene"}, locale="en-US")
+    assert "Your prompt contains a blocked term" in await private_reply(refused)
+
+    asked = await emu.invoke(italian, "imagine", {"prompt": "una volpe", "count": 2, "seed": 7}, locale="it")
+    result = await asked.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
+    contents = [state["content"] for state in result.history]
+    assert any("⏳ In coda: posizione" in c or "🎨 Generazione…" in c for c in contents), contents
+    assert any(c["label"] == "Annulla" for row in result.history[0]["components"] for c in row["components"])
+    assert {"Modello", "Stile", "Seed", "Dimensioni", "Passi", "Guida"} <= set(embed_fields(result))
+    assert "**una volpe**" in result.content
+
+    click = await emu.click(italian, result, button(result, "U1"), locale="it")
+    single = await click.wait_for_message(lambda m: bool(m.attachments), timeout=60)
+    assert labels(single) == ["Ingrandisci 4×", "Ingrandisci (creativo)", "Varia (leggera)", "Varia (forte)", "🗑️"]
+    assert single.content.endswith("— immagine 1")
+    click = await emu.click(american, result, button(result, "U2"), locale="en-US")
+    single = await click.wait_for_message(lambda m: bool(m.attachments), timeout=60)
+    assert labels(single)[2:4] == ["Vary (subtle)", "Vary (strong)"] and embed_fields(single)["Seed"] == "8"
+    click = await emu.click(american, result, button(result, "🗑️"), locale="it")  # not theirs: refused in Italian
+    assert await private_reply(click) == "Solo chi ha chiesto questo messaggio può eliminarlo."
+
+    help_ = await emu.invoke(italian, "help", locale="it")
+    assert "**/imagine** `prompt` — crea immagini." in (await help_.wait_for_message()).content
+    with pytest.raises(ValueError, match="not a Discord locale"):
+        await emu.invoke(italian, "help", locale="it-IT")
     emu.assert_no_violations()

@@ -64,6 +64,7 @@ class DemoBot(commands.AutoShardedBot):
         self.tree.add_command(misbehave)
         self.tree.add_command(admin)
         self.tree.add_command(feedback)
+        self.tree.add_command(pick)
         await self.tree.sync()
 
 
@@ -138,6 +139,37 @@ async def feedback(interaction: discord.Interaction) -> None:
     await interaction.response.send_modal(FeedbackModal())
 
 
+class Renamer(discord.ui.Modal, title="Rename"):
+    """A modal in today's layout (label components, type 18) with a prefilled input, opened from a button."""
+
+    name = discord.ui.Label(text="New name",
+                            component=discord.ui.TextInput(custom_id="name", default="old", max_length=8))
+    note = discord.ui.Label(text="Note",
+                            component=discord.ui.TextInput(custom_id="note", required=False, min_length=2))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        name, note = self.name.component.value, self.note.component.value  # type: ignore[attr-defined]
+        await interaction.response.edit_message(content=f"renamed to {name} ({note or 'no note'})", view=None)
+
+
+class Pick(discord.ui.View):
+    """A multi-select of up to two colours and a button that opens a modal: both update the message."""
+
+    @discord.ui.select(custom_id="colours", min_values=1, max_values=2,
+                       options=[discord.SelectOption(label=c, value=c) for c in ("red", "green", "blue")])
+    async def colours(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        await interaction.response.edit_message(content=f"picked {'+'.join(select.values)}")
+
+    @discord.ui.button(label="Rename", custom_id="rename")
+    async def rename(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.send_modal(Renamer())
+
+
+@app_commands.command(description="Pick colours, rename")
+async def pick(interaction: discord.Interaction) -> None:
+    await interaction.response.send_message("pick", view=Pick(timeout=None))
+
+
 admin = app_commands.Group(name="admin", description="Owner tools")
 models_group = app_commands.Group(name="models", description="Models", parent=admin)
 
@@ -201,7 +233,7 @@ async def test_login_ready_and_command_sync(emu: FakeDiscord, bot: DemoBot) -> N
     async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http:
         async with http.get(f"{emu.api_base}/applications/{emu.application_id}/commands") as resp:
             assert resp.headers["Content-Type"] == "application/json"
-            assert {c["name"] for c in await resp.json()} == {"draw", "misbehave", "admin", "feedback"}
+            assert {c["name"] for c in await resp.json()} == {"draw", "misbehave", "admin", "feedback", "pick"}
         async with http.get(f"{emu.api_base}/channels/{emu.channel_id}/messages/1") as resp:
             assert resp.status == 404 and await resp.json() == {"message": "Unknown Message", "code": 10008}
 
@@ -320,6 +352,58 @@ async def test_modal(emu: FakeDiscord, bot: DemoBot, ada) -> None:
     assert message.content == "thanks: lovely" and message.ephemeral
 
 
+async def test_selects_and_a_modal_opened_from_a_button(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    message = await (await emu.invoke(ada, "pick")).wait_for_message(timeout=5)
+    chosen = await emu.click(ada, message, "colours", values=["red", "blue"])
+    await chosen.wait_acked(5)
+    assert message.content == "picked red+blue"
+    # What Discord's client would not let a person send is a mistake in the test, not something to dispatch.
+    for values, reason in ((["pink"], "no option"), (["red", "green", "blue"], "1-2 choices"), ([], "1-2 choices")):
+        with pytest.raises(ValueError, match=reason):
+            await emu.click(ada, message, "colours", values=values)
+
+    opened = await (await emu.click(ada, message, "rename")).wait_acked(5)
+    assert opened.response_type == 9 and [c["type"] for c in opened.modal["components"]] == [18, 18]
+    for values, reason in (({"nick": "x"}, "no input"), ({"name": ""}, "required"), ({"name": "far too long"},
+                           "0-8 characters"), ({"note": "x"}, "2-4000 characters")):
+        with pytest.raises(ValueError, match=reason):
+            await emu.submit_modal(ada, opened, values)
+    submitted = await emu.submit_modal(ada, opened, {"note": "hi"})  # "name" keeps the text the bot prefilled
+    await submitted.wait_acked(5)
+    assert submitted.payload["message"]["id"] == str(message.id)  # a modal from a button carries its message
+    assert submitted.payload["data"]["components"][0] == {"type": 18, "component": {"type": 4, "custom_id": "name",
+                                                                                     "value": "old"}}
+    assert message.content == "renamed to old (hi)" and not message.components
+
+
+@pytest.mark.parametrize(
+    ("modal", "kind"),
+    [
+        ({"title": "t" * 46}, "modal_title"),
+        ({"components": []}, "modal_components"),
+        ({"components": [{"type": 1, "components": [{"type": 4, "custom_id": "a", "style": 1, "label": "l" * 46}]}]},
+         "input_label_too_long"),
+        ({"components": [{"type": 18, "label": "l", "component": {"type": 4, "custom_id": "a" * 101, "style": 1}}]},
+         "custom_id_too_long"),
+        ({"components": [{"type": 18, "label": "l", "component": {"type": 4, "custom_id": "a", "style": 1,
+                                                                  "max_length": 3, "value": "four"}}]},
+         "input_value_length"),
+        ({"components": [{"type": 18, "label": "l", "component": {"type": 4, "custom_id": "a", "style": 1,
+                                                                  "min_length": 5, "max_length": 3}}]},
+         "input_lengths"),
+        ({"components": [{"type": 18, "label": "l", "component": {"type": 3, "custom_id": "s", "options": []}}]},
+         "select_options"),
+    ],
+)
+def test_modal_rules(modal: dict[str, Any], kind: str) -> None:
+    from fakediscord import rules
+
+    body = {"title": "Form", "custom_id": "form",
+            "components": [{"type": 18, "label": "l", "component": {"type": 4, "custom_id": "a", "style": 1}}],
+            **modal}
+    assert [problem.kind for problem in rules.check_modal(body)] == [kind]
+
+
 async def test_slow_attachments(emu: FakeDiscord, bot: DemoBot, ada) -> None:
     emu.slow_attachments(0.4)
     try:
@@ -390,6 +474,13 @@ def _rows(rows: int, per_row: int) -> list[dict[str, Any]]:
         ({"embeds": [{"title": "e"}] * 11}, "too_many_embeds"),
         ({"embeds": [{"fields": [{"name": "n", "value": "v"}] * 26}]}, "too_many_fields"),
         ({"content": "x" * 2001}, "content_too_long"),
+        ({"components": [{"type": 1, "components": [{"type": 3, "custom_id": "s", "options": [
+            {"label": str(i), "value": str(i)} for i in range(26)]}]}]}, "select_options"),
+        ({"components": [{"type": 1, "components": [{"type": 3, "custom_id": "s", "max_values": 3, "options": [
+            {"label": "a", "value": "a"}, {"label": "b", "value": "b"}]}]}]}, "select_values_range"),
+        ({"components": [{"type": 1, "components": [{"type": 3, "custom_id": "s", "options": [
+            {"label": "a", "value": "a", "default": True}, {"label": "b", "value": "b", "default": True}]}]}]},
+         "select_too_many_defaults"),
         ({"embeds": [{"title": 5}]}, "schema"),
         ({}, "empty_message"),
     ],
@@ -402,6 +493,43 @@ async def test_channel_message_rules(emu: FakeDiscord, body: dict[str, Any], kin
         data = await resp.json()
     assert resp.status == 400 and data["code"] in (50035, 50006) and data["message"]
     assert [v.kind for v in emu.take_violations()] == [kind]
+
+
+def _command(**changes: Any) -> dict[str, Any]:
+    option = {"type": 3, "name": "prompt", "description": "What to draw"}
+    return {"name": "paint", "description": "Paint something", "options": [option], **changes}
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        (_command(name="Paint"), "command_name_invalid"),
+        (_command(name_localizations={"it": "dipingi qualcosa"}), "localization_invalid"),
+        (_command(description_localizations={"it": "d" * 101}), "localization_invalid"),
+        (_command(description_localizations={"it-IT": "Dipingi"}), "localization_locale_invalid"),
+        (_command(description=""), "description_invalid"),
+        (_command(options=[{"type": 3, "name": "prompt", "description": "x",
+                            "description_localizations": {"it": ""}}]), "localization_invalid"),
+        (_command(options=[{"type": 3, "name": "aspect", "description": "Shape",
+                            "choices": [{"name": "Wide", "value": "wide", "name_localizations": {"xx": "Largo"}}]}]),
+         "localization_locale_invalid"),
+    ],
+    ids=["uppercase-name", "name-with-space", "long-description", "unknown-locale", "empty-description",
+         "empty-option-description", "choice-locale"],
+)
+async def test_command_sync_follows_discords_naming_and_localization_rules(emu: FakeDiscord, bot: DemoBot,
+                                                                           command: dict[str, Any],
+                                                                           kind: str) -> None:
+    before = dict(emu.commands)
+    url = f"{emu.api_base}/applications/{emu.application_id}/commands"
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http,
+        http.put(url, json=[command]) as resp,
+    ):
+        data = await resp.json()
+    assert resp.status == 400 and data["code"] == 50035
+    assert [v.kind for v in emu.take_violations()] == [kind]
+    assert emu.commands == before  # a refused sync changes nothing
 
 
 async def test_wrong_content_type_and_message_routes(emu: FakeDiscord) -> None:
@@ -459,3 +587,31 @@ async def test_an_applied_request_whose_answer_is_lost(emu: FakeDiscord, bot: De
         await channel.send("made, never answered")
     assert dropped.served == 1
     assert [m.content for m in emu.channel_messages(emu.channel_id)][-1] == "made, never answered"
+
+
+async def test_direct_messages(emu: FakeDiscord, bot: DemoBot) -> None:
+    """The bot opens a DM channel (POST /users/@me/channels), posts and reads there; a click inside the DM comes
+    without a guild; a person with DMs closed refuses the post with 403/50007, and the emulator records it."""
+    grace = emu.add_user("grace")
+    dm = await bot.create_dm(discord.Object(grace.id))
+    assert emu.dm_channel(grace) is not None and emu.dm_channel(grace).id == dm.id
+    again = await bot.http.start_private_message(grace.id)
+    assert int(again["id"]) == dm.id  # the same channel every time
+    sent = await dm.send("just for you", view=discord.ui.View(timeout=None).add_item(Bump(1)))
+    assert (await dm.fetch_message(sent.id)).content == "just for you"
+    [message] = emu.dm_messages(grace)
+    assert message.guild_id is None and "guild_id" not in message.to_dict()
+
+    click = await emu.click(grace, message, "bump:1")
+    await click.wait_acked(2)
+    assert "guild_id" not in click.payload and "member" not in click.payload
+    assert click.payload["user"]["id"] == str(grace.id) and click.payload["context"] == 1
+    assert message.content == "bumped to 2"
+
+    emu.close_dms(grace)
+    with pytest.raises(discord.Forbidden) as refused:
+        await dm.send("not delivered")
+    assert refused.value.code == 50007 and emu.refused_dms == [grace.id]
+    emu.close_dms(grace, closed=False)
+    await dm.send("open again")
+    assert [m.content for m in emu.dm_messages(grace)] == ["bumped to 2", "open again"]

@@ -247,7 +247,7 @@ async def test_purge_and_forget_me_delete_images_so_their_buttons_say_so(ops: Op
     ada_result = await ops.result(await ops.imagine(ada, "a fox"))
     bob_result = await ops.result(await ops.imagine(bob, "an owl"))
 
-    assert "Deleted 1 requests" in await ops.admin(owner, "admin purge", {"user": ada})
+    assert "Deleted 1 request of" in await ops.admin(owner, "admin purge", {"user": ada})
     click = await ops.emu.click(ada, ada_result, button(ada_result, "U1"))
     assert "can't find" in (await click.wait_for_message(timeout=10)).content
 

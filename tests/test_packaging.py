@@ -16,6 +16,7 @@ def test_pyproject_ships_every_package_and_its_data():
     data = setuptools["package-data"]
     assert "discord-openapi-subset.json" in data["fakediscord"]  # the emulator's schema checks read it
     assert {"*.html", "*.css", "*.js"} <= set(data["*"])  # playground/static
+    assert "locales/*.po" in data["bot"] and list((REPO / "bot" / "locales").glob("*.po"))  # bot.i18n reads them
     for name in SHIPPED:
         assert (REPO / name / "__init__.py").exists(), name
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")

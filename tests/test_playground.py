@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp import ClientSession, FormData, WSServerHandshakeError
+from PIL import Image
 
 from tests.harness import REPO, TEST_STYLES
 
@@ -87,6 +90,12 @@ class Playground:
                     await asyncio.wait_for(self._reader, 5)
 
 
+def png_bytes(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 async def state(session: ClientSession, url: str) -> dict:
     async with session.get(f"{url}api/state") as response:
         return await response.json()
@@ -123,7 +132,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
     config = {
         # Enough steps that the generation lasts past the bot's 1 s edit interval, so progress is shown.
-        "model": {"id": str(tiny_model_dir), "steps": 12, "warmup": False, "max_batch": 4, "preview_every": 2},
+        "model": {"id": str(tiny_model_dir), "steps": 12, "warmup": False, "max_batch": 4, "preview_every": 2,
+                  "ip_adapter": {"id": "tiny"}},
         "storage": {"dir": str(tmp_path / "data")},
         "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
         "styles": TEST_STYLES,
@@ -221,6 +231,29 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             styles = page.locator("article.msg.ephemeral", has=page.locator(".embed-title", has_text="Styles"))
             await expect(styles.locator(".embed-field")).to_have_count(3)  # the age-restricted style is left out
 
+            # any command from the command line: the words before the first "name:" are the command
+            parsed = await page.evaluate("parseCommandLine('/settings me private:true count:2')")
+            assert parsed == {"command": "settings me", "options": {"private": "true", "count": "2"}}
+            await page.fill("#command-line", "/history")
+            await page.press("#command-line", "Enter")
+            history = page.locator("article.msg.ephemeral", has_text="Your jobs")
+            await expect(history.locator("button", has_text="Next")).to_be_visible(timeout=20_000)
+            # /blend: the command chip switches the composer, one file field takes several pictures
+            await page.click("#command")
+            await expect(page.locator("#command")).to_have_text("/blend")
+            await expect(page.locator("#style")).to_be_hidden()
+            await page.set_input_files("#images", [
+                {"name": name, "mimeType": "image/png", "buffer": png_bytes(colour)}
+                for name, colour in (("red.png", (200, 20, 20)), ("blue.png", (20, 20, 200)))])
+            await expect(page.locator("#images + .file-name")).to_have_text("red.png, blue.png")
+            await page.fill("#weights", "1,3")
+            await page.click("#send")
+            blended = page.locator("article.msg", has_text="Blend of").filter(
+                has=page.locator("button[data-custom-id^='ib:v:']"))
+            await expect(blended).to_have_count(1, timeout=40_000)
+            await expect(blended.locator(".reply")).to_contain_text("ada used /blend")
+            await page.click("#command")  # back to /imagine
+
             ARTIFACTS.mkdir(exist_ok=True)
             shot = tmp_path / "playground.png"
             await page.screenshot(path=str(shot))
@@ -251,6 +284,37 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await variation.locator("button[data-custom-id^='ib:d:']").click()
             await expect(page.locator("article.msg", has_text="Variation of")).to_have_count(0, timeout=20_000)
             await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(0)
+
+            # 🖌️ Remix: the bot's form opens over ada's page only, prefilled; submitting it makes the remix
+            await grid.locator("button", has_text="Remix").click()
+            form = page.locator("#modal-backdrop .modal")
+            await expect(form.locator("h2")).to_have_text("Remix")
+            await expect(bob.locator("#modal-backdrop")).to_have_count(0)
+            prompt = form.locator("textarea.modal-input[data-custom-id=prompt]")
+            await expect(prompt).to_have_value("a lighthouse at dusk")
+            opened = await page.evaluate("window.playgroundModal.interactionId")
+            for who, values, error in (("bob", {"prompt": "mine now"}, "That form is gone."),
+                                       ("ada", {"colour": "red"}, "the modal has no input ['colour']")):
+                status, body = await post_json(session, url, "api/modal",
+                                               {"name": who, "interaction_id": opened, "values": values})
+                assert status == 400 and error in body["error"], body
+            await prompt.fill("a lighthouse at dawn")
+            await form.locator("button", has_text="Submit").click()
+            await expect(page.locator("#modal-backdrop")).to_have_count(0)
+            remix = page.locator("article.msg", has_text="Remix of").filter(has=page.locator("img.attachment-image"))
+            await expect(remix.locator(".content")).to_contain_text("a lighthouse at dawn", timeout=40_000)
+
+            # Vary (Region): a private multi-select under the single image, then "Redo these parts"
+            single = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:q:']")).first
+            await single.locator("button", has_text="Vary (Region)").click()
+            chooser = page.locator("article.msg.ephemeral", has=page.locator(".multi-select")).last
+            await chooser.locator(".multi-select select").select_option(["1", "5"])
+            await chooser.locator(".multi-select button", has_text="Choose").click()
+            await expect(chooser).to_contain_text("Top left, Middle", timeout=10_000)
+            await chooser.locator("button", has_text="Redo these parts").click()
+            region = page.locator("article.msg", has_text="Vary (region 1, 5)").filter(
+                has=page.locator("img.attachment-image"))
+            await expect(region).to_have_count(1, timeout=40_000)
 
             # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
             thinking = await page.evaluate(
@@ -301,6 +365,82 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
         user.moderation,
         user.styles,
     )
+
+
+async def post_json(session: ClientSession, url: str, path: str, body: dict) -> tuple[int, dict]:
+    async with session.post(f"{url}{path}", json=body) as response:
+        return response.status, await response.json()
+
+
+def labels_of(message: dict) -> list[str]:
+    return [c.get("label") or "" for row in message["components"] for c in row["components"]]
+
+
+@pytest.mark.timeout(180)
+async def test_settings_private_results_history_and_show_through_the_playground_api(tiny_model_dir, tmp_path):
+    """/settings me, a private result delivered by direct message (shown to its recipient alone, its buttons working
+    there), /history with its buttons and /show's refusals, through the page's API."""
+    config = {
+        "model": {"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4},
+        "storage": {"dir": str(tmp_path / "data")},
+        "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+
+            async def ada_sees(condition) -> dict:
+                """The first message in ada's view of the page that satisfies ``condition``, once there is one."""
+                async with asyncio.timeout(60):
+                    while True:
+                        async with session.get(f"{url}api/state", params={"name": "ada"}) as response:
+                            messages = (await response.json())["messages"]
+                        found = next((m for m in messages if condition(m)), None)
+                        if found is not None:
+                            return found
+                        await asyncio.sleep(0.2)
+
+            status, _ = await post_json(session, url, "api/command", {
+                "name": "ada", "command": "/settings me", "options": {"private": "true", "count": "1"}})
+            assert status == 200
+            assert "Private results: on" in (await ada_sees(lambda m: "Your settings" in m["content"]))["content"]
+
+            form = FormData(default_to_multipart=True)  # as the page sends it
+            form.add_field("name", "ada")
+            form.add_field("prompt", "a paper boat")
+            async with session.post(f"{url}api/imagine", data=form, headers={"X-Imagebot": "1"}) as response:
+                assert response.status == 200
+            result = await ada_sees(lambda m: m.get("dm") and "V1" in labels_of(m))
+            assert "a paper boat" in result["content"] and result["attachments"]
+            async with session.get(f"{url}api/state", params={"name": "bob"}) as response:
+                assert not [m for m in (await response.json())["messages"] if m.get("dm")]  # ada's alone
+            v1 = next(c["custom_id"] for row in result["components"] for c in row["components"] if c["label"] == "V1")
+            status, body = await post_json(session, url, "api/click",
+                                           {"name": "bob", "message_id": result["id"], "custom_id": v1})
+            assert status == 400 and body["error"] == "That message is gone."
+            status, _ = await post_json(session, url, "api/click",
+                                        {"name": "ada", "message_id": result["id"], "custom_id": v1})
+            assert status == 200
+            await ada_sees(lambda m: m.get("dm") and "Variation of" in m["content"] and m["attachments"])
+
+            await post_json(session, url, "api/command", {"name": "ada", "command": "history"})
+            history = await ada_sees(lambda m: "Your jobs" in m["content"])
+            assert "page 1 of 1 (2 in all)" in history["content"] and labels_of(history)[:2] == ["1", "2"]
+            show = next(c["custom_id"] for row in history["components"] for c in row["components"] if c["label"] == "2")
+            await post_json(session, url, "api/click", {"name": "ada", "message_id": history["id"], "custom_id": show})
+            shown = await ada_sees(lambda m: m["interaction_id"] and "a paper boat" in m["content"]
+                                   and not m.get("dm") and m["attachments"])
+            assert shown["flags"] & 64  # a private job is shown privately
+
+            await post_json(session, url, "api/command", {"name": "ada", "command": "show",
+                                                          "options": {"job": "nonsense"}})
+            assert (await ada_sees(lambda m: "That isn't a job id" in m["content"]))["flags"] & 64
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
 
 
 def unloadable_model_config(tmp_path: Path) -> dict:
@@ -487,6 +627,59 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
             assert (await ws.receive_json(timeout=10))["type"] == "status"
             await ws.close()
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
+@pytest.mark.timeout(180)
+async def test_blend_through_the_playground_api(tiny_model_dir, tmp_path):
+    """The page's /blend: several files in one field become image1, image2, ...; a wrong number of pictures is
+    refused before the bot sees it, and a file that is no picture gets the bot's private answer."""
+    config = {
+        "model": {"id": str(tiny_model_dir), "steps": 3, "warmup": False, "max_count": 1,
+                  "ip_adapter": {"id": "tiny"}},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    red, blue = png_bytes((200, 20, 20)), png_bytes((20, 20, 200))
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+
+            async def blend(*files: tuple[str, bytes, str], **fields: str) -> tuple[int, dict]:
+                form = FormData()
+                form.add_field("name", "ada")
+                for key, value in fields.items():
+                    form.add_field(key, value)
+                for filename, data, content_type in files:
+                    form.add_field("images", data, filename=filename, content_type=content_type)
+                async with session.post(f"{url}api/blend", data=form, headers={"X-Imagebot": "1"}) as response:
+                    return response.status, await response.json()
+
+            status, body = await blend(("a.png", red, "image/png"), ("b.png", blue, "image/png"), prompt="fruit",
+                                       weights="1,1,2")
+            assert status == 200 and "interaction_id" in body
+            await wait_state(session, url, lambda s: any(  # the result, with its buttons
+                m["content"].startswith("Blend of **fruit + 2 pictures**") and "ib:v:" in json.dumps(m["components"])
+                and any(a["filename"].endswith(".png") for a in m["attachments"]) for m in s["messages"]), timeout=90)
+
+            status, body = await blend(*[(f"{n}.png", red, "image/png") for n in range(6)])
+            assert (status, body["error"]) == (400, "/blend takes 2 to 5 pictures; you picked 6.")
+            status, body = await blend(("a.png", red, "image/png"))
+            assert (status, body["error"]) == (400, "/blend takes 2 to 5 pictures; you picked 1.")
+
+            assert (await blend(("a.png", red, "image/png"), ("notes.txt", b"words", "text/plain")))[0] == 200
+            async with asyncio.timeout(30):
+                while True:  # ada's own view: her ephemeral messages are in it, nobody else's view has them
+                    async with session.get(f"{url}api/state", params={"name": "ada"}) as response:
+                        mine = (await response.json())["messages"]
+                    if any("`notes.txt` is not an image" in m["content"] for m in mine):
+                        break
+                    await asyncio.sleep(0.2)
+            assert not any("notes.txt" in m["content"] for m in (await state(session, url))["messages"])
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)

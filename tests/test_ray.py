@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,10 @@ from models.styles import StyleBook
 STEPS = 4
 
 
-def ray_config(model_dir: Path, storage_dir: Path, **ray: object) -> Config:
+def ray_config(model_dir: Path, storage_dir: Path, ip_adapter: dict | None = None, **ray: object) -> Config:
     return Config.model_validate({
-        "model": {"id": str(model_dir), "device": "cpu", "dtype": "float32", "warmup": False, "steps": STEPS},
+        "model": {"id": str(model_dir), "device": "cpu", "dtype": "float32", "warmup": False, "steps": STEPS,
+                  "ip_adapter": ip_adapter},
         "storage": {"dir": str(storage_dir)},
         "engine": {"backend": "ray", "ray": {"num_gpus": 0, "min_replicas": 2, "max_replicas": 2,
                                              "target_ongoing_requests": 1, "batch_size": 2, **ray}},
@@ -88,11 +90,16 @@ async def storage(tmp_path: Path):
 @pytest.fixture(scope="module")
 async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """One local Ray instance and one Serve app for the module; shut down at the end."""
+    from diffusers import UNet2DConditionModel
     from ray import serve
 
     from models.ray_backend import RayBackend
+    from models.tiny import ip_adapter
 
-    config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"))
+    # Written once here: the replicas load it like a real adapter (built by each on first use, they would race).
+    unet = UNet2DConditionModel.from_pretrained(tiny_model_dir, subfolder="unet")
+    adapter = ip_adapter.write(tmp_path_factory.mktemp("ray-ip-adapter"), unet)
+    config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"), ip_adapter=asdict(adapter))
     backend = await RayBackend.connect(engine_settings(config), ray_settings(config), StyleBook([]))
     await backend.start()
     yield backend
@@ -133,11 +140,14 @@ async def test_queue_spreads_jobs_over_two_replicas_with_local_pixels(ray_backen
     queue = recorder.queue(storage, ray_backend)
     before = sum(ray_backend.replica_batches.values())
     jobs = [await queue.submit(job(user, f"a fox {user}", seed=100 + user)) for user in range(7)]
+    # a blend: plans made here carry the reference pictures to the replicas
+    jobs.append(await queue.submit(job(7, "a fox", seed=107, references=[Image.new("RGB", (40, 30), "red")],
+                                       reference_weights=[0.6])))
     # An edit crosses the wire too: its source's transparency (the mask) survives storage, its plan carries the
     # canvas and mask to the replica, and the kept part comes back the same as here.
     hole = Image.new("RGBA", (64, 64), (200, 40, 40, 255))
     hole.paste((0, 0, 0, 0), (16, 16, 40, 48))
-    jobs.append(await queue.submit(job(7, "a hat", seed=107, init_image=hole, edit=Edit.mask())))
+    jobs.append(await queue.submit(job(8, "a hat", seed=108, init_image=hole, edit=Edit.mask())))
     await queue.start()
     await recorder.until(lambda: len(recorder.results) + len(recorder.failures) == len(jobs))
     await queue.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.settings import ChannelSettings, UnknownSetting, UserSettings
 from bot.storage import (
     DATABASE_NAME,
     MIGRATIONS_DIR,
@@ -258,3 +259,63 @@ async def test_message_ids_are_kept(storage: Storage) -> None:
     assert again is not None and (again.progress_message_id, again.result_message_id) == (11, 22)
     assert "secret" not in repr(Job(user_id=1, request=GenerationRequest("x"), token="secret"))
 
+
+
+async def test_user_settings_start_unset_change_clear_and_reject_unknown_names(storage: Storage) -> None:
+    assert await storage.user_settings(1) == UserSettings()
+    stored = await storage.update_user_settings(1, style="anime", count=2, private=True)
+    assert stored == UserSettings(style="anime", count=2, private=True)
+    assert await storage.user_settings(1) == stored
+    cleared = await storage.update_user_settings(1, style=None, private=None, model="tiny")
+    assert cleared == UserSettings(count=2, model="tiny") == await storage.user_settings(1)
+    assert await storage.user_settings(2) == UserSettings()  # one person's settings are theirs alone
+    for bad in ({"colour": "red"}, {"count": 0}, {"count": "two"}, {"remix": "yes"}, {"style": ""}):
+        with pytest.raises(UnknownSetting):
+            await storage.update_user_settings(1, **bad)
+    assert await storage.user_settings(1) == cleared  # nothing of a refused change is stored
+
+
+async def test_channel_settings_hold_defaults_and_limits(storage: Storage) -> None:
+    assert await storage.channel_settings(10) == ChannelSettings()
+    assert ChannelSettings().allows_model("anything")
+    stored = await storage.update_channel_settings(10, by=7, max_count=2, allowed_models=["tiny", "tiny", "other"],
+                                                   aspect="wide")
+    assert stored == ChannelSettings(aspect="wide", max_count=2, allowed_models=("tiny", "other"))
+    assert await storage.channel_settings(10) == stored
+    assert stored.allows_model("tiny") and not stored.allows_model("flux")
+    assert (await storage.update_channel_settings(10, allowed_models=None)).allowed_models == ()
+    for bad in ({"remix": True}, {"allowed_models": "tiny"}, {"max_count": -1}):
+        with pytest.raises(UnknownSetting):
+            await storage.update_channel_settings(10, **bad)
+
+
+async def test_forget_user_deletes_their_settings(storage: Storage) -> None:
+    await storage.update_user_settings(1, private=True, remix=True)
+    await storage.update_user_settings(2, count=1)
+    await storage.forget_user(1)
+    assert await storage.user_settings(1) == UserSettings()
+    assert await storage.user_settings(2) == UserSettings(count=1)
+
+
+async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
+    pictures = [Image.new("RGB", (8, 8), (200, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 200))]
+    job = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
+              kind="blend", created_at=T0)
+    await storage.insert_job(job)
+    [resumed] = await storage.active_jobs()
+    assert [picture.getpixel((0, 0)) for picture in resumed.request.references or []] == [(200, 0, 0), (0, 0, 200)]
+    assert resumed.request.reference_weights == [0.5, 0.5]
+    assert (await storage.get_job(job.id)).request.references is None  # type: ignore[union-attr]  # only on demand
+    await storage.set_state(job.id, JobState.DONE)
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    await storage.housekeep()
+    assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageExpired, match="pictures this was blended from have expired"):
+        await storage.get_job(job.id, load_references=True)
+
+    again = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
+                kind="blend", created_at=storage.clock.now)  # type: ignore[attr-defined]
+    await storage.insert_job(again)
+    assert len(list(storage.inputs_dir.iterdir())) == 2
+    assert await storage.forget_user(1) == 2
+    assert list(storage.inputs_dir.iterdir()) == []

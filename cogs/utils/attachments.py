@@ -14,12 +14,14 @@ import aiohttp
 import discord
 import yarl
 
+from models.text import Text
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 CHUNK = 64 * 1024
 
 
 class AttachmentRefused(ValueError):
-    """An attachment that will not be used; the message is shown to the person as is."""
+    """An attachment that will not be used; the message (a ``Text``) is shown to the person, in their language."""
 
 
 def _megabytes(size: int) -> str:
@@ -32,17 +34,17 @@ def check_attachment(attachment: discord.Attachment, *, allowed_hosts: Iterable[
         IMAGE_SUFFIXES
     )
     if not looks_like_image:
-        raise AttachmentRefused(
-            f"`{attachment.filename}` is not an image. Attach a PNG, JPEG, WebP or GIF picture to restyle it."
-        )
+        raise AttachmentRefused(Text(
+            "`{file}` is not an image. Attach a PNG, JPEG, WebP or GIF picture.", file=attachment.filename
+        ))
     if attachment.size > max_bytes:
-        raise AttachmentRefused(
-            f"`{attachment.filename}` is {_megabytes(attachment.size)}; the limit is {_megabytes(max_bytes)}. "
-            "Send a smaller picture."
-        )
+        raise AttachmentRefused(Text(
+            "`{file}` is {size}; the limit is {limit}. Send a smaller picture.", file=attachment.filename,
+            size=_megabytes(attachment.size), limit=_megabytes(max_bytes),
+        ))
     url = yarl.URL(attachment.url)
     if url.scheme not in ("http", "https") or url.host not in set(allowed_hosts):
-        raise AttachmentRefused("That attachment is not hosted by Discord, so I won't download it.")
+        raise AttachmentRefused(Text("That attachment is not hosted by Discord, so I won't download it."))
 
 
 async def fetch_attachment(
@@ -60,21 +62,23 @@ async def fetch_attachment(
         async with asyncio.timeout(download_timeout):
             async with session.get(attachment.url, allow_redirects=False) as response:
                 if response.status != 200:
-                    raise AttachmentRefused(
-                        f"I could not download `{attachment.filename}` (HTTP {response.status}). "
-                        "Try attaching it again."
-                    )
+                    raise AttachmentRefused(Text(
+                        "I could not download `{file}` (HTTP {status}). Try attaching it again.",
+                        file=attachment.filename, status=response.status,
+                    ))
                 async for chunk in response.content.iter_chunked(CHUNK):
                     body += chunk
                     if len(body) > max_bytes:
-                        raise AttachmentRefused(
-                            f"`{attachment.filename}` is larger than the {_megabytes(max_bytes)} limit. "
-                            "Send a smaller picture."
-                        )
+                        raise AttachmentRefused(Text(
+                            "`{file}` is larger than the {limit} limit. Send a smaller picture.",
+                            file=attachment.filename, limit=_megabytes(max_bytes),
+                        ))
     except TimeoutError:
-        raise AttachmentRefused(
-            f"Downloading `{attachment.filename}` took longer than {download_timeout:.0f} s. Try again in a moment."
-        ) from None
+        raise AttachmentRefused(Text(
+            "Downloading `{file}` took longer than {seconds:.0f} s. Try again in a moment.", file=attachment.filename,
+            seconds=download_timeout,
+        )) from None
     except aiohttp.ClientError as error:
-        raise AttachmentRefused(f"I could not download `{attachment.filename}` ({type(error).__name__}).") from None
+        raise AttachmentRefused(Text("I could not download `{file}` ({error}).", file=attachment.filename,
+                                     error=type(error).__name__)) from None
     return bytes(body)

@@ -1,4 +1,5 @@
-"""/imagine's options turned into a GenerationRequest, with a clear message for anything out of range.
+"""/imagine's options turned into a GenerationRequest, with a clear message for anything out of range, and the
+suggestions its ``style`` and ``model`` options (and /settings') offer while people type.
 
 Discord's client enforces the ranges it was told about, but other clients and the API itself need not, so the
 bot checks again and says what to change instead of failing later in the engine.
@@ -6,12 +7,32 @@ bot checks again and says what to change instead of failing later in the engine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from discord import app_commands
+
+from cogs.utils.moderation import is_age_restricted
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style
+from models.text import Text
+
+if TYPE_CHECKING:
+    import discord
+
+    from bot.service import GenerationService
+
+ASPECT_CHOICES = [
+    app_commands.Choice(name="Square (1:1)", value="square"),
+    app_commands.Choice(name="Portrait (2:3)", value="portrait"),
+    app_commands.Choice(name="Landscape (3:2)", value="landscape"),
+    app_commands.Choice(name="Wide (16:9)", value="wide"),
+    app_commands.Choice(name="Tall (9:16)", value="tall"),
+]
+assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
 
 
 class Rejected(Exception):
-    """A request that will not be queued; the message is shown to the person as is."""
+    """A request that will not be queued; the message (a ``Text``) is shown to the person, in their language."""
 
 
 def imagine_request(
@@ -27,14 +48,15 @@ def imagine_request(
     """The request /imagine's options ask for; ``count`` defaults to ``max_count`` (a grid, as people expect)."""
     prompt = prompt.strip()
     if not prompt:
-        raise Rejected("Tell me what to draw: the `prompt` is empty.")
+        raise Rejected(Text("Tell me what to draw: the `prompt` is empty."))
     wanted = max_count if count is None else count
     if not 1 <= wanted <= max_count:
-        raise Rejected(f"You can ask for 1 to {max_count} images at a time.")
+        raise Rejected(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
     if aspect is not None and aspect not in ASPECTS:
-        raise Rejected(f"Unknown aspect '{aspect}'; choose one of {', '.join(ASPECTS)}.")
+        raise Rejected(Text("Unknown aspect '{aspect}'; choose one of {aspects}.", aspect=aspect,
+                            aspects=", ".join(ASPECTS)))
     if seed is not None and not 0 <= seed < MAX_SEED:
-        raise Rejected(f"The seed must be a whole number from 0 to {MAX_SEED - 1}.")
+        raise Rejected(Text("The seed must be a whole number from 0 to {max_seed}.", max_seed=MAX_SEED - 1))
     return GenerationRequest(
         prompt=prompt,
         style=style.name,
@@ -43,3 +65,33 @@ def imagine_request(
         seed=seed,
         count=wanted,
     )
+
+
+def style_choices(generation: GenerationService | None, interaction: discord.Interaction,
+                  current: str) -> list[app_commands.Choice[str]]:
+    """Styles matching what was typed (age-restricted ones only in age-restricted channels)."""
+    if generation is None:  # reloading: no suggestions rather than an error
+        return []
+    age_restricted = is_age_restricted(interaction.channel)
+    return [
+        app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
+        for style in generation.styles.search(current)
+        if age_restricted or not style.nsfw
+    ]
+
+
+def model_choices(generation: GenerationService | None, interaction: discord.Interaction,
+                  current: str, only: list[str] | None = None) -> list[app_commands.Choice[str]]:
+    """Configured models matching what was typed in their name or description (of ``only``, if given); the NSFW
+    ones only in age-restricted channels."""
+    if generation is None:
+        return []
+    age_restricted = is_age_restricted(interaction.channel)
+    wanted = current.strip().lower()
+    return [
+        app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
+                            value=entry.name)
+        for entry in generation.catalogue
+        if (age_restricted or not entry.nsfw) and (only is None or entry.name in only)
+        and (wanted in entry.name.lower() or wanted in entry.description.lower())
+    ][:25]

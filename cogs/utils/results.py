@@ -1,28 +1,74 @@
 """What a job looks like in Discord: queued and progress text, the recipe embed and the result files.
 
-Kept apart from the cogs so the wording and the size fallbacks can be tested without a gateway.
+Kept apart from the cogs so the wording and the size fallbacks can be tested without a gateway. Every text is in
+the language of the job's requester (``Job.locale``, see ``bot.i18n``); prompts, style and model names stay as typed.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from PIL import Image
 
+from bot.i18n import t, translate
 from bot.storage import Job, StoredImage
-from models.edits import Edit
+from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
+from models.text import Text, plural
+
+if TYPE_CHECKING:
+    from bot.service import GenerationService
 
 BAR_WIDTH = 12
 ATTACHMENT_MARGIN = 16 * 1024
 """Room left under attachment_size_limit for the multipart framing around the file."""
 PROMPT_PREVIEW = 300
-KIND_LABEL = {"imagine": "", "variation": "Variation", "upscale": "Upscale", "gan-upscale": "Upscale",
-              "reroll": "Reroll", "edit": "Edit"}
-SINGLE_KINDS = frozenset({"upscale", "gan-upscale"})
+KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
+                 "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
+                 "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}")}
+"""How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
+EDIT_KINDS = frozenset({"zoom", "pan", "region"})
+"""Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
+
+
+KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
+               "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
+               "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
+               "edit": Text("edit")}
+"""How lineage and /history name the action that made a job of each kind."""
+
+
+def kind_name(job: Job) -> str:
+    """The action that made ``job``, in its requester's language (an unknown kind: as stored)."""
+    action = KIND_ACTION.get(job.kind)
+    return job.kind if action is None else translate(job.locale, action)
+
+
+def lineage(job: Job) -> str | None:
+    """Where a job came from ("from job <id>, image 2, by variation"); None for a job made from a prompt alone."""
+    if job.source_job_id is None:
+        return None
+    if job.source_index is None:
+        return t(job.locale, "from job {job}, by {action}", job=job.source_job_id, action=kind_name(job))
+    return t(job.locale, "from job {job}, image {number}, by {action}", job=job.source_job_id,
+             number=job.source_index + 1, action=kind_name(job))
+
+
+def result_view_for(job: Job, count: int, service: GenerationService | None) -> discord.ui.View:
+    """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show).
+
+    The service says whether there is a GAN upscaler and whether the job's model can inpaint (zoom, pan, Vary
+    (Region)); results recovered while it starts (``None``) offer img2img's upscale and no edits."""
+    if job.kind in SINGLE_KINDS:
+        if service is None:
+            return single_view(job.id, 0, None, job.locale)
+        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
+    return result_view(job.id, count)
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -40,10 +86,26 @@ def requester_only(job: Job) -> discord.AllowedMentions:
 
 def headline(job: Job) -> str:
     """First line of every message about a job: the prompt, who asked, and what kind of job it is."""
-    label = KIND_LABEL.get(job.kind, "")
-    prefix = f"{label} of " if label else ""
+    pictures = len(job.request.reference_weights or ())
+    subject = " + ".join(part for part in (
+        discord.utils.escape_markdown(short_prompt(job.request.prompt)),
+        translate(job.locale, plural("{n} picture", "{n} pictures", n=pictures)) if pictures else "",
+    ) if part)
+    prompt = f"**{subject}**"
+    edit = job.request.edit
+    if edit is not None and job.kind in EDIT_KINDS:
+        prompt = t(job.locale, "{edit} of {prompt}", edit=translate(job.locale, edit.describe()), prompt=prompt)
+    elif (kind := KIND_HEADLINE.get(job.kind)) is not None:
+        prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
-    return f"{prefix}**{discord.utils.escape_markdown(short_prompt(job.request.prompt))}**{style} — <@{job.user_id}>"
+    return f"{prompt}{style} — <@{job.user_id}>"
+
+
+def kept_for(hours: float) -> Text:
+    """How long images are kept (``storage.image_ttl_hours``), said in days from two days up."""
+    if hours >= 48:
+        return plural("{n} day", "{n} days", n=round(hours / 24))
+    return plural("{n} hour", "{n} hours", n=max(1, round(hours)))
 
 
 def format_wait(seconds: float) -> str:
@@ -53,8 +115,12 @@ def format_wait(seconds: float) -> str:
 
 
 def queued_text(job: Job, position: int, eta: float | None) -> str:
-    wait = f", about {format_wait(eta)}" if eta is not None else ""
-    return f"{headline(job)}\n⏳ Waiting in the queue: position {position}{wait}."
+    if eta is None:
+        where = t(job.locale, "⏳ Waiting in the queue: position {position}.", position=position)
+    else:
+        where = t(job.locale, "⏳ Waiting in the queue: position {position}, about {wait}.", position=position,
+                  wait=format_wait(eta))
+    return f"{headline(job)}\n{where}"
 
 
 def progress_bar(step: int, total: int) -> str:
@@ -64,11 +130,12 @@ def progress_bar(step: int, total: int) -> str:
 
 
 def progress_text(job: Job, step: int, total: int) -> str:
-    return f"{headline(job)}\n🎨 Generating… {progress_bar(step, total)}"
+    return f"{headline(job)}\n" + t(job.locale, "🎨 Generating… {bar}", bar=progress_bar(step, total))
 
 
 def loading_text(job: Job, model: str) -> str:
-    return f"{headline(job)}\n⏳ Loading model {model}… (it was not on the GPU; the images start right after)"
+    return f"{headline(job)}\n" + t(job.locale, "⏳ Loading model {model}… (it was not on the GPU; the images start "
+                                     "right after)", model=model)
 
 
 def preview_file(preview: Image.Image) -> discord.File:
@@ -79,24 +146,34 @@ def preview_file(preview: Image.Image) -> discord.File:
 
 
 def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
-    recipe = images[0].recipe
+    """The recipe under a result. Its footer stays the same in every language: ``job <id>`` is how a result is
+    recognised on a message whose edit went unanswered (``cogs.generation``), and what operators are told."""
+    recipe, locale = images[0].recipe, job.locale
     embed = discord.Embed(colour=discord.Colour.blurple())
-    embed.add_field(name="Model", value=str(recipe.get("model")))
+    embed.add_field(name=t(locale, "Model"), value=str(recipe.get("model")))
     seeds = ", ".join(str(image.recipe.get("seed")) for image in images)
-    embed.add_field(name="Style", value=recipe.get("style") or "none")
-    embed.add_field(name="Seed" if len(images) == 1 else "Seeds", value=seeds or "?")
-    embed.add_field(name="Size", value=f"{recipe.get('width')}×{recipe.get('height')}")
-    embed.add_field(name="Steps", value=str(recipe.get("steps")))
-    embed.add_field(name="Guidance", value=f"{recipe.get('guidance')}")
+    embed.add_field(name=t(locale, "Style"), value=recipe.get("style") or "none")
+    embed.add_field(name=t(locale, "Seed") if len(images) == 1 else t(locale, "Seeds"), value=seeds or "?")
+    embed.add_field(name=t(locale, "Size"), value=f"{recipe.get('width')}×{recipe.get('height')}")
+    embed.add_field(name=t(locale, "Steps"), value=str(recipe.get("steps")))
+    embed.add_field(name=t(locale, "Guidance"), value=f"{recipe.get('guidance')}")
     if recipe.get("strength") is not None:
-        embed.add_field(name="Strength", value=f"{recipe['strength']}")
-    if recipe.get("edit"):
-        embed.add_field(name="Edit", value=Edit.from_dict(recipe["edit"]).describe())
+        embed.add_field(name=t(locale, "Strength"), value=f"{recipe['strength']}")
+    if recipe.get("reference_weights"):
+        shares = recipe["reference_weights"]
+        rest = 1 - sum(shares)
+        weighted = ", ".join(f"{share:.2f}" for share in shares)
+        value = (t(locale, "{n} weighted {shares}; prompt {rest:.2f}", n=len(shares), shares=weighted, rest=rest)
+                 if rest > 0.005 else t(locale, "{n} weighted {shares}", n=len(shares), shares=weighted))
+        embed.add_field(name=t(locale, "Pictures"), value=value)
     if recipe.get("upscaler"):
-        embed.add_field(name="Upscaler", value=short_prompt(recipe["upscaler"], 200))
+        embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
     if job.request.negative:
-        embed.add_field(name="Negative", value=short_prompt(job.request.negative, 1000), inline=False)
-    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")
+        embed.add_field(name=t(locale, "Negative"), value=short_prompt(job.request.negative, 1000), inline=False)
+    made_from = lineage(job)
+    if made_from is not None:
+        embed.add_field(name=t(locale, "Made"), value=made_from, inline=False)
+    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")  # not translated: see the docstring
     return embed
 
 

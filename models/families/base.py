@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from models.plan import MAX_STEPS, JobCancelled, ModelDefaults, snap
+from models.settings import IPAdapterSettings
 
 PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
 """Runs one pipeline with keyword arguments and returns its images (the engine's hook, so tests can fake OOM)."""
@@ -40,6 +41,10 @@ class CallSpec:
     height: int
     init_images: list[Image.Image] | None = None
     strength: float | None = None
+    references: list[tuple[Image.Image, ...]] | None = None
+    """Per image, its reference pictures (None: no image of the call has any; the batch key keeps them together)."""
+    reference_weights: list[tuple[float, ...]] | None = None
+    """Per image, each reference picture's share of the conditioning (the prompt has the rest)."""
     mask_images: list[Image.Image] | None = None
     """Inpainting (edits): white where each init image is repainted."""
 
@@ -51,6 +56,15 @@ class CallSpec:
     @property
     def inpaint(self) -> bool:
         return self.mask_images is not None
+
+    def rows(self, index: int) -> CallSpec:
+        """The spec of image ``index`` alone: the same call for one image."""
+        one = slice(index, index + 1)
+        return replace(self, prompts=self.prompts[one], negatives=self.negatives[one], seeds=self.seeds[one],
+                       init_images=None if self.init_images is None else self.init_images[one],
+                       mask_images=None if self.mask_images is None else self.mask_images[one],
+                       references=None if self.references is None else self.references[one],
+                       reference_weights=None if self.reference_weights is None else self.reference_weights[one])
 
 
 class Family:
@@ -78,6 +92,12 @@ class Family:
     each still depends on its own seed alone."""
     licence: ClassVar[str | None] = None
     """For licensed models: the terms accepted to download it, and where; logged when it loads."""
+    reference_images: ClassVar[bool] = False
+    """The family is steered by pictures natively (unCLIP's image embeddings): /blend and reference pictures work
+    with no extra weights."""
+    ip_adapter: ClassVar[bool] = False
+    """The family's pipelines take an IP-Adapter (diffusers' ``load_ip_adapter``): with one configured (a model's
+    ``ip_adapter`` in bot.yaml), reference pictures steer it as image prompts."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
@@ -102,6 +122,26 @@ class Family:
         img2img = AutoPipelineForImage2Image.from_pipe(pipe) if cls.img2img else None
         inpaint = AutoPipelineForInpainting.from_pipe(pipe) if cls.inpaint else None
         return cls(pipe, img2img, model_id=model_id, device=device, inpaint=inpaint)
+
+    @classmethod
+    def attach_ip_adapter(cls, pipe: Any, settings: IPAdapterSettings, cache_dir: str) -> None:
+        """Load the configured IP-Adapter into the text-to-image pipeline, before img2img is derived from it (so
+        both share its image encoder and attention processors); raises ValueError with one line."""
+        if not cls.ip_adapter:
+            natively = " (it blends pictures natively: remove ip_adapter)" if cls.reference_images else ""
+            raise ValueError(f"{cls.label} models take no IP-Adapter{natively}")
+        from models.tiny.ip_adapter import TINY_IP_ADAPTER, tiny_ip_adapter
+
+        if settings.id == TINY_IP_ADAPTER:
+            settings = tiny_ip_adapter(pipe.unet, cache_dir)
+        if not settings.weight_name:
+            raise ValueError("ip_adapter.weight_name is required (the weights file, e.g. ip-adapter_sd15.safetensors)")
+        pipe.load_ip_adapter(settings.id, subfolder=settings.subfolder, weight_name=settings.weight_name,
+                             image_encoder_folder=settings.image_encoder)
+
+    def takes_references(self) -> bool:
+        """Whether reference pictures can steer this model: natively, or through a loaded IP-Adapter."""
+        return self.reference_images or has_ip_adapter(self.txt2img)
 
     def pipelines(self) -> list[Any]:
         return [pipe for pipe in (self.txt2img, self.img2img_pipe, self.inpaint_pipe) if pipe is not None]
@@ -182,11 +222,7 @@ class Family:
             return self.call(spec, on_step, call)
         images: list[Image.Image] = []
         for index in range(len(spec.seeds)):
-            one = slice(index, index + 1)
-            single = replace(spec, prompts=spec.prompts[one], negatives=spec.negatives[one], seeds=spec.seeds[one],
-                             init_images=None if spec.init_images is None else spec.init_images[one],
-                             mask_images=None if spec.mask_images is None else spec.mask_images[one])
-            images.extend(self.call(single, on_step, call))
+            images.extend(self.call(spec.rows(index), on_step, call))
         return images
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
@@ -197,6 +233,8 @@ class Family:
             generator=self.generators(spec.seeds) if self.generator_lists else self.generators(spec.seeds)[0],
         )
         kwargs.update(self.prompt_kwargs(pipe, spec))
+        if has_ip_adapter(pipe):
+            kwargs.update(self.image_prompt_kwargs(pipe, spec))
         if spec.img2img:
             kwargs.update(image=spec.init_images, strength=spec.strength)
         if spec.inpaint:
@@ -221,9 +259,42 @@ class Family:
             kwargs["negative_prompt"] = spec.negatives
         return kwargs
 
+    def image_prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
+        """The IP-Adapter's image embedding and its scale for the call.
+
+        diffusers gives every image of a call the same image prompt (it repeats the embedding over the batch), so
+        the batch key keeps a call to one set of reference pictures and weights. The embedding is the blend of the
+        pictures' CLIP image embeddings, weighted by their shares (each picture encoded alone, so it never depends on
+        what else is in the call); the adapter's scale is their total share, the prompt's text conditioning keeping
+        the rest. A call without references gets a zero embedding at scale 0: once an adapter is loaded the UNet
+        wants image embeddings on every call, and at scale 0 the adapter's attention is skipped, so plain requests
+        make the same pixels as without the adapter.
+        """
+        pictures = spec.references[0] if spec.references else ()
+        weights = spec.reference_weights[0] if spec.reference_weights else ()
+        if pictures:
+            scale = sum(weights)
+            embeds = [pipe.encode_image(picture, self.device, 1)[0] for picture in pictures]
+            blend = sum(weight * embed for weight, embed in zip(weights, embeds, strict=True)) / scale
+        else:
+            scale = 0.0
+            encoder = pipe.image_encoder
+            blend = torch.zeros(1, encoder.config.projection_dim, device=self.device, dtype=encoder.dtype)
+        positive = blend[:, None, :]  # (1, one image prompt, width): diffusers repeats it for each image
+        # Guided, diffusers reads the negative half then the positive one; the negative is zeros, as it makes itself.
+        embeds = torch.cat([torch.zeros_like(positive), positive]) if spec.guidance > 1 else positive
+        pipe.set_ip_adapter_scale(scale)
+        return {"ip_adapter_image_embeds": [embeds]}
+
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         """A rough picture of one image's latents mid-way (no decode), or None where the family has none."""
         return None
+
+
+def has_ip_adapter(pipe: Any) -> bool:
+    """Whether an IP-Adapter is loaded into the pipeline's UNet (``load_ip_adapter`` swaps in its projection)."""
+    projection = getattr(getattr(pipe, "unet", None), "encoder_hid_proj", None)
+    return type(projection).__name__ == "MultiIPAdapterImageProjection"
 
 
 def step_kwargs(pipe: Any, on_step: StepHook) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class Kandinsky22(Family):
     design = "unCLIP: CLIP text encoder, diffusion prior to a CLIP image embedding, UNet decoder over MoVQ latents"
     pipeline_classes = ("KandinskyV22CombinedPipeline",)
     steps, guidance, strength = 50, 4.0, 0.6
+    reference_images = True  # the prior's image encoder puts pictures in the very space its prompts land in
     # strength: diffusers' Kandinsky img2img default is 0.3, but the decoder sees only the prompt's embedding, never
     # the source picture's, so at 0.3 a restyle barely shows; 0.6 is the bot's usual "visibly redrawn".
     # No ``preview``: MoVQ latents have no published latent-to-RGB projection (unlike SD's VAE).
@@ -70,12 +71,8 @@ class Kandinsky22(Family):
         generators = self.generators(spec.seeds)
         embeds: list[torch.Tensor] = []
         negative_embeds: list[torch.Tensor] = []
-        for prompt, negative, generator in zip(spec.prompts, spec.negatives, generators, strict=True):
-            # No negative prompt: the prior's zero-image embedding, the decoder's unconditional one.
-            image_embeds, negative_image_embeds = combined.prior_pipe(
-                prompt, negative_prompt=negative or None, num_inference_steps=min(PRIOR_STEPS, spec.steps),
-                guidance_scale=PRIOR_GUIDANCE, generator=generator, output_type="pt", return_dict=False,
-            )
+        for index, generator in enumerate(generators):
+            image_embeds, negative_image_embeds = self.embed(combined.prior_pipe, spec, index, generator)
             embeds.append(image_embeds)
             negative_embeds.append(negative_image_embeds)
         decoder = combined.decoder_pipe
@@ -88,3 +85,28 @@ class Kandinsky22(Family):
             kwargs.update(image=spec.init_images, strength=spec.strength)
         kwargs.update(step_kwargs(decoder, on_step))
         return call(decoder, kwargs)
+
+    def embed(self, prior: Any, spec: CallSpec, index: int,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image ``index``'s CLIP image embedding and the decoder's negative one.
+
+        From the prompt, the prior's job; with reference pictures, the unCLIP way of mixing: the prior's
+        ``interpolate`` sums the pictures' CLIP image embeddings (its image encoder) and the prompt's (the prior),
+        each times its share. No negative prompt: the prior's zero-image embedding, the decoder's unconditional one.
+        """
+        prompt, negative = spec.prompts[index], spec.negatives[index]
+        steps = min(PRIOR_STEPS, spec.steps)
+        pictures = spec.references[index] if spec.references else ()
+        if not pictures:
+            return prior(prompt, negative_prompt=negative or None, num_inference_steps=steps,
+                         guidance_scale=PRIOR_GUIDANCE, generator=generator, output_type="pt", return_dict=False)
+        weights = list(spec.reference_weights[index]) if spec.reference_weights else []
+        mix: list[str | Image.Image] = list(pictures)
+        prompt_share = 1 - sum(weights)
+        if prompt and prompt_share > 0:
+            mix.append(prompt)
+            weights.append(prompt_share)
+        output = prior.interpolate(mix, weights, num_inference_steps=steps, generator=generator,
+                                   negative_prior_prompt=negative or None, negative_prompt=negative,
+                                   guidance_scale=PRIOR_GUIDANCE)
+        return output.image_embeds, output.negative_image_embeds

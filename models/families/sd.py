@@ -34,6 +34,7 @@ class StableDiffusion(Family):
     design = "latent diffusion (UNet) with a CLIP text encoder"
     pipeline_classes = ("StableDiffusionPipeline",)
     steps, guidance, strength = 25, 7.0, 0.6
+    ip_adapter = True
     inpaint = True
 
     @classmethod

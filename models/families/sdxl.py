@@ -21,6 +21,7 @@ class StableDiffusionXL(Family):
     design = "latent diffusion (UNet) with two CLIP text encoders"
     pipeline_classes = ("StableDiffusionXLPipeline",)
     steps, guidance, strength = 30, 6.0, 0.6
+    ip_adapter = True
     inpaint = True
 
     @classmethod

@@ -132,7 +132,18 @@ function renderButton(message, component) {
   return el;
 }
 
+function selectOptions(select, component) {
+  for (const option of component.options || []) {
+    const el = document.createElement("option");
+    el.value = option.value;
+    el.textContent = `${option.emoji ? option.emoji.name + " " : ""}${option.label}`;
+    el.selected = Boolean(option.default);
+    select.append(el);
+  }
+}
+
 function renderSelect(message, component) {
+  if ((component.max_values || 1) > 1) return renderMultiSelect(message, component);
   const select = document.createElement("select");
   select.className = "select";
   select.disabled = Boolean(component.disabled);
@@ -140,16 +151,124 @@ function renderSelect(message, component) {
   placeholder.textContent = component.placeholder || "Make a selection";
   placeholder.value = "";
   select.append(placeholder);
-  for (const option of component.options || []) {
-    const el = document.createElement("option");
-    el.value = option.value;
-    el.textContent = `${option.emoji ? option.emoji.name + " " : ""}${option.label}`;
-    select.append(el);
-  }
+  selectOptions(select, component);
   select.addEventListener("change", () => {
     if (select.value) click(message.id, component.custom_id, select, [select.value]);
   });
   return select;
+}
+
+// Several choices at once: Discord sends them when its dropdown closes; here, when "Choose" is pressed.
+function renderMultiSelect(message, component) {
+  const box = document.createElement("div");
+  box.className = "multi-select";
+  const select = document.createElement("select");
+  select.className = "select";
+  select.multiple = true;
+  select.size = Math.min(6, (component.options || []).length);
+  select.disabled = Boolean(component.disabled);
+  select.title = component.placeholder || "Make a selection";
+  select.dataset.customId = component.custom_id || "";
+  selectOptions(select, component);
+  const choose = document.createElement("button");
+  choose.type = "button";
+  choose.className = "button s1";
+  choose.textContent = "Choose";
+  choose.disabled = select.disabled;
+  choose.addEventListener("click", () => {
+    const values = Array.from(select.selectedOptions, (option) => option.value);
+    click(message.id, component.custom_id, choose, values);
+  });
+  box.append(select, choose);
+  return box;
+}
+
+// ------------------------------------------------------------------------------------------------ forms (modals)
+
+// A form the bot opened in answer to this person's click: shown over the page until submitted or cancelled.
+function openModal(interactionId, modal) {
+  closeModal();
+  window.playgroundModal = { interactionId, modal }; // the open form, for tests and for curiosity
+  const backdrop = document.createElement("div");
+  backdrop.id = "modal-backdrop";
+  const form = document.createElement("form");
+  form.className = "modal";
+  form.setAttribute("role", "dialog");
+  form.setAttribute("aria-label", modal.title || "Form");
+  const title = document.createElement("h2");
+  title.textContent = modal.title || "";
+  form.append(title);
+  const fields = [];
+  for (const component of modal.components || []) {
+    // Today's layout: a label component (type 18) around its input; the legacy one: an action row of inputs.
+    const items = component.type === 18 ? [[component.component, component.label, component.description]]
+      : (component.components || []).map((input) => [input, input.label, null]);
+    for (const [input, labelText, description] of items) {
+      const field = document.createElement("label");
+      field.className = "modal-field";
+      const name = document.createElement("span");
+      name.className = "modal-label";
+      name.textContent = labelText || "";
+      if (input.required !== false && input.type === 4) name.append(Object.assign(document.createElement("span"), { className: "required", textContent: " *" }));
+      field.append(name);
+      if (description) field.append(Object.assign(document.createElement("span"), { className: "modal-description", textContent: description }));
+      let control;
+      if (input.type === 4) {
+        control = document.createElement(input.style === 2 ? "textarea" : "input");
+        control.value = input.value || "";
+        control.placeholder = input.placeholder || "";
+        if (input.max_length) control.maxLength = input.max_length;
+        if (input.min_length) control.minLength = input.min_length;
+        control.required = input.required !== false;
+      } else {
+        control = document.createElement("select");
+        control.multiple = (input.max_values || 1) > 1;
+        selectOptions(control, input);
+      }
+      control.className = "modal-input";
+      control.dataset.customId = input.custom_id;
+      field.append(control);
+      form.append(field);
+      fields.push([input, control]);
+    }
+  }
+  const error = Object.assign(document.createElement("div"), { className: "modal-error", role: "alert" });
+  const buttons = document.createElement("div");
+  buttons.className = "modal-buttons";
+  const cancel = Object.assign(document.createElement("button"), { type: "button", className: "button s2", textContent: "Cancel" });
+  cancel.addEventListener("click", closeModal);
+  const submit = Object.assign(document.createElement("button"), { type: "submit", className: "button s1", textContent: "Submit" });
+  buttons.append(cancel, submit);
+  form.append(error, buttons);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const [input, control] of fields) {
+      values[input.custom_id] = input.type === 4 ? control.value : Array.from(control.selectedOptions, (o) => o.value);
+    }
+    submit.disabled = true;
+    try {
+      await api("/api/modal", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: state.name, interaction_id: interactionId, values }),
+      });
+      closeModal();
+    } catch (failure) {
+      error.textContent = failure.message;
+      submit.disabled = false;
+    }
+  });
+  backdrop.addEventListener("keydown", (event) => { if (event.key === "Escape") closeModal(); });
+  backdrop.append(form);
+  document.body.append(backdrop);
+  const first = form.querySelector(".modal-input");
+  if (first) first.focus();
+}
+
+function closeModal() {
+  const open = document.getElementById("modal-backdrop");
+  if (open) open.remove();
 }
 
 function renderComponents(message, components, parent) {
@@ -527,7 +646,13 @@ function renderMessage(message) {
     renderComponents(message, message.components, components);
     el.append(components);
   }
-  if (ephemeral) el.append(ephemeralNote(() => { state.messages.delete(message.id); el.remove(); }));
+  if (message.dm) {
+    el.classList.add("dm");
+    const note = document.createElement("div");
+    note.className = "dm-note";
+    note.textContent = "📬 Direct message — sent to you alone";
+    el.append(note);
+  } else if (ephemeral) el.append(ephemeralNote(() => { state.messages.delete(message.id); el.remove(); }));
   return el;
 }
 
@@ -718,6 +843,7 @@ function connect() {
       case "status": setStatus(data.status, data.failure); break;
       case "users": state.users = data.users; renderMembers(); break;
       case "notice": notice(data.text); break;
+      case "modal": openModal(data.interaction_id, data.modal); break;
       default: break;
     }
   });
@@ -743,16 +869,38 @@ async function click(messageId, customId, el, values) {
   }
 }
 
-async function runCommand(command) {
+async function runCommand(command, options = {}) {
   try {
     await api("/api/command", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: state.name, command }),
+      body: JSON.stringify({ name: state.name, command, options }),
     });
   } catch (error) {
     notice(error.message);
   }
+}
+
+// "/settings me private:true count:2" -> {command: "settings me", options: {private: "true", count: "2"}}: the words
+// before the first "name:" are the command (with its subcommand), each "name:" takes the text up to the next one.
+function parseCommandLine(text) {
+  const line = ` ${text.trim().replace(/^\//, "")}`;
+  const first = line.search(/\s[\w-]+:/);
+  const command = (first < 0 ? line : line.slice(0, first)).trim();
+  const options = {};
+  if (first >= 0) {
+    for (const match of line.slice(first).matchAll(/\s([\w-]+):(.*?)(?=\s[\w-]+:|$)/g)) options[match[1]] = match[2].trim();
+  }
+  return { command, options };
+}
+
+async function runCommandLine(event) {
+  event.preventDefault();
+  const input = $("#command-line");
+  const { command, options } = parseCommandLine(input.value);
+  if (!command) return;
+  await runCommand(command, options);
+  input.value = "";
 }
 
 // ------------------------------------------------------------------------------------------------ composer
@@ -827,27 +975,50 @@ function moveChoice(step) {
   items[autocomplete.active].scrollIntoView({ block: "nearest" });
 }
 
+function blending() {
+  return $("#composer").dataset.command === "blend";
+}
+
+function switchCommand() {
+  // /imagine and /blend share the composer: each shows only its own options.
+  $("#composer").dataset.command = blending() ? "imagine" : "blend";
+  $("#command").textContent = `/${$("#composer").dataset.command}`;
+  $("#prompt").placeholder = blending() ? "Words to mix in (optional)" : "What to draw";
+  $("#composer-error").textContent = "";
+}
+
+function commandForm() {
+  // Only the shown command's options go, and no empty file fields.
+  const form = new FormData();
+  form.set("name", state.name);
+  const fields = blending() ? ["prompt", "model", "weights"]
+    : ["prompt", "style", "model", "negative", "aspect", "seed", "count", "reference_weight"];
+  for (const id of fields) form.set(id, $(`#${id}`).value);
+  const files = blending() ? ["images"] : ["image", "reference"];
+  for (const id of files) for (const file of $(`#${id}`).files) form.append(id, file);
+  return form;
+}
+
 async function submit(event) {
   event.preventDefault();
   const error = $("#composer-error");
   error.textContent = "";
-  if (!$("#prompt").value.trim()) {
+  if (!blending() && !$("#prompt").value.trim()) {
     error.textContent = "Type a prompt first.";
     $("#prompt").focus();
     return;
   }
-  const form = new FormData($("#composer"));
-  form.set("name", state.name);
-  const file = $("#image").files[0];
-  if (!file) form.delete("image");
+  const form = commandForm();
   const send = $("#send");
   send.disabled = true;
   try {
     // The server takes a multipart upload only with this header, which another site's form cannot send.
-    await api("/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
-    for (const id of ["prompt", "style", "model", "negative", "seed"]) $(`#${id}`).value = "";
-    $("#image").value = "";
-    updateFileName();
+    await api(blending() ? "/api/blend" : "/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    for (const id of ["prompt", "style", "model", "negative", "seed", "reference_weight", "weights"]) $(`#${id}`).value = "";
+    for (const id of ["image", "reference", "images"]) {
+      $(`#${id}`).value = "";
+      updateFileName($(`#${id}`));
+    }
   } catch (e) {
     error.textContent = e.message;
   } finally {
@@ -856,10 +1027,11 @@ async function submit(event) {
   }
 }
 
-function updateFileName() {
-  const file = $("#image").files[0];
-  $("#image-name").textContent = file ? file.name : "attach…";
-  $("#image-name").closest(".file-chip").classList.toggle("has-file", Boolean(file));
+function updateFileName(input) {
+  const files = [...input.files];
+  const label = input.closest(".file-chip").querySelector(".file-name");
+  label.textContent = files.length ? files.map((file) => file.name).join(", ") : (input.multiple ? "attach 2–5…" : "attach…");
+  input.closest(".file-chip").classList.toggle("has-file", files.length > 0);
 }
 
 function setName(name) {
@@ -891,10 +1063,13 @@ function init() {
       if (autocomplete.active >= 0) { event.preventDefault(); pickChoice(autocomplete.active); }
     } else if (event.key === "Escape") hideChoices();
   });
-  $("#image").addEventListener("change", updateFileName);
+  for (const id of ["image", "reference", "images"]) $(`#${id}`).addEventListener("change", () => updateFileName($(`#${id}`)));
+  $("#composer").dataset.command = "imagine";
+  $("#command").addEventListener("click", switchCommand);
   for (const button of document.querySelectorAll(".shortcut")) {
     button.addEventListener("click", () => runCommand(button.dataset.command));
   }
+  $("#command-form").addEventListener("submit", runCommandLine);
   connect();
 }
 

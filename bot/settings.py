@@ -1,0 +1,100 @@
+"""/settings' stored values: a person's defaults and a channel's defaults and limits.
+
+These are plain values with the shape checks any caller needs (a count is a positive whole number, remix is a
+yes/no); whether a style, aspect or model *exists* depends on the running configuration and is checked by the
+/settings command before it stores anything. ``None`` always means "not set": the next level decides (the person's
+value, then the channel's, then bot.yaml's) where a request is built.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+
+class UnknownSetting(ValueError):
+    """A change names a setting that does not exist, or gives it a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """A person's defaults for /imagine and the buttons under its results."""
+
+    style: str | None = None
+    aspect: str | None = None
+    count: int | None = None
+    model: str | None = None
+    remix: bool = False
+    """Buttons that make a new job first open a form to edit the prompt."""
+    private: bool = False
+    """Results go to the person alone: by direct message, or as an ephemeral reply when their DMs are closed."""
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A channel's defaults (below a person's own) and its limits (above everyone's): set by server admins."""
+
+    style: str | None = None
+    aspect: str | None = None
+    count: int | None = None
+    max_count: int | None = None
+    allowed_models: tuple[str, ...] = ()
+    """Model names that may be used here; empty: every model the bot serves."""
+
+    def allows_model(self, name: str) -> bool:
+        return not self.allowed_models or name in self.allowed_models
+
+
+Settings = TypeVar("Settings", UserSettings, ChannelSettings)
+
+_TEXT = ("style", "aspect", "model")
+_COUNTS = ("count", "max_count")
+_FLAGS = ("remix", "private")
+
+
+def changed(current: Settings, changes: dict[str, Any]) -> Settings:
+    """``current`` with ``changes`` applied; ``None`` clears a value (flags go back to off, the model list to empty).
+
+    Raises ``UnknownSetting`` for a name the settings do not have or a value of the wrong kind.
+    """
+    names = {field.name for field in fields(current)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise UnknownSetting(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    cleaned: dict[str, Any] = {}
+    for name, value in changes.items():
+        if value is None:
+            cleaned[name] = False if name in _FLAGS else () if name == "allowed_models" else None
+        elif name in _FLAGS:
+            if not isinstance(value, bool):
+                raise UnknownSetting(f"{name} must be true or false, not {value!r}")
+            cleaned[name] = value
+        elif name in _COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UnknownSetting(f"{name} must be a whole number of at least 1, not {value!r}")
+            cleaned[name] = value
+        elif name == "allowed_models":
+            if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
+                raise UnknownSetting(f"allowed_models must be a list of model names, not {value!r}")
+            cleaned[name] = tuple(dict.fromkeys(value))
+        else:
+            assert name in _TEXT, name
+            if not isinstance(value, str) or not value:
+                raise UnknownSetting(f"{name} must be a name, not {value!r}")
+            cleaned[name] = value
+    return replace(current, **cleaned)
+
+
+def user_settings_from_row(row: Any) -> UserSettings:
+    if row is None:
+        return UserSettings()
+    return UserSettings(style=row["style"], aspect=row["aspect"], count=row["count"], model=row["model"],
+                        remix=bool(row["remix"]), private=bool(row["private"]))
+
+
+def channel_settings_from_row(row: Any) -> ChannelSettings:
+    if row is None:
+        return ChannelSettings()
+    return ChannelSettings(style=row["style"], aspect=row["aspect"], count=row["count"], max_count=row["max_count"],
+                           allowed_models=tuple(json.loads(row["allowed_models"])))

@@ -1,0 +1,130 @@
+"""/blend: new images mixed from 2 to 5 pictures (and optionally a prompt), each weighted.
+
+The mixing is the model's: Kandinsky 2.2 blends the pictures' CLIP image embeddings in its prior (DALL·E 2's unCLIP
+design), Stable Diffusion / SDXL models take them as an image prompt through a configured IP-Adapter. Models that
+can do neither refuse, naming those that can. The checks, downloads and queueing are /imagine's own (the
+``Imagine`` cog, ``bot.imagine``), so a blend is limited, moderated and stored like any other request, and the
+buttons under its result work the same (its pictures are kept with the job).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import GenerationUnavailable
+from bot.queue import Refused
+from cogs.utils import results
+from cogs.utils.attachments import AttachmentRefused
+from cogs.utils.options import Rejected, model_choices
+from models.images import InvalidImage
+from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
+from models.styles import UnknownStyle
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+    from cogs.imagine import Imagine
+
+MIN_PICTURES = 2
+MAX_WEIGHT = 100.0
+"""Weights are relative; past this, a typo ("1,1,05") is likelier than a wish."""
+
+
+def parse_weights(text: str | None, pictures: int, prompt: bool) -> list[float]:
+    """The pictures' shares from the ``weights`` option: one relative weight per picture, plus one for the prompt
+    when there is one (every weight 1 when left out). Raises Rejected with what to type instead."""
+    wanted = f"{pictures} numbers, one per picture" + (", and optionally one more for the prompt" if prompt else "")
+    if text is None or not text.strip():
+        weights = [1.0] * pictures
+    else:
+        try:
+            weights = [float(part) for part in text.replace(";", ",").split(",")]
+        except ValueError:
+            raise Rejected(f"`weights` must be numbers separated by commas, like `1,1,0.5`: {wanted}.") from None
+        if len(weights) not in ((pictures, pictures + 1) if prompt else (pictures,)):
+            raise Rejected(f"`weights` has {len(weights)} numbers for {pictures} pictures; give {wanted}.")
+        if any(not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT for weight in weights):
+            raise Rejected(f"Each weight must be more than 0 and at most {MAX_WEIGHT:g}, like `1,1,0.5`.")
+    prompt_weight = (weights[pictures] if len(weights) > pictures else 1.0) if prompt else 0.0
+    return reference_shares(weights[:pictures], prompt_weight)
+
+
+class Blend(commands.Cog):
+    """Mix pictures into new images."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @property
+    def imagine(self) -> Imagine:
+        """/imagine's cog: its checks, downloads and queue; GenerationUnavailable while it is (re)loading."""
+        if self.bot.imagine is None:
+            raise GenerationUnavailable()
+        return self.bot.imagine
+
+    @app_commands.command(name="blend", description="Mix 2 to 5 pictures into new images")
+    @app_commands.describe(
+        image1="A picture to mix",
+        image2="Another picture to mix",
+        image3="A third picture (optional)",
+        image4="A fourth picture (optional)",
+        image5="A fifth picture (optional)",
+        prompt="Words to mix in as well (optional)",
+        weights="How much each picture counts, in order, then the prompt: e.g. 1,1,0.5 (default: all equal)",
+        model="Which model mixes them (only some can; /models lists them)",
+    )
+    async def blend(
+        self,
+        interaction: discord.Interaction,
+        image1: discord.Attachment,
+        image2: discord.Attachment,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        image5: discord.Attachment | None = None,
+        prompt: app_commands.Range[str, 0, 1000] | None = None,
+        weights: app_commands.Range[str, 0, 200] | None = None,
+        model: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        imagine = self.imagine
+        try:
+            pictures = [picture for picture in (image1, image2, image3, image4, image5) if picture is not None]
+            if not MIN_PICTURES <= len(pictures) <= MAX_REFERENCES:
+                raise Rejected(f"Blend takes {MIN_PICTURES} to {MAX_REFERENCES} pictures; you attached "
+                               f"{len(pictures)}.")
+            words = (prompt or "").strip()
+            imagine.check_requester(interaction, words, model=model or "")
+            imagine.generation.check_references(model or "")
+            request = GenerationRequest(prompt=words, count=self.bot.config.model.max_count, model=model or "",
+                                        reference_weights=parse_weights(weights, len(pictures), bool(words)))
+            for picture in pictures:
+                imagine.check_picture(picture)
+            job = imagine.new_job(interaction, request, kind="blend")
+
+            async def read_pictures() -> None:
+                # Downloading can outlast Discord's 3 s, so answer first and queue once every picture is in.
+                await interaction.response.send_message(
+                    f"{results.headline(job)}\n📥 Reading your {len(pictures)} pictures…")
+                request.references = [await imagine.read_picture(picture) for picture in pictures]
+
+            await imagine.enqueue(interaction, job, prepare=read_pictures)
+        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
+                GenerationUnavailable) as error:
+            await imagine.reject(interaction, error)
+
+    @blend.autocomplete("model")
+    async def model_autocomplete(self, interaction: discord.Interaction,
+                                 current: str) -> list[app_commands.Choice[str]]:
+        """The models that can blend, with their descriptions."""
+        if self.bot.imagine is None or self.bot.generation is None:
+            return []
+        generation = self.bot.generation
+        return model_choices(generation, interaction, current,
+                             only=generation.reference_models() if generation is not None else None)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Blend(bot))
