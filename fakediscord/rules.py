@@ -183,6 +183,9 @@ def _check_named(item: dict[str, Any], path: tuple[str | int, ...], *, is_comman
             elif not 1 <= _len(text) <= MAX_CHOICE_NAME:
                 problems.append(Problem("localization_invalid", (*where, "name_localizations", locale),
                                         f"Must be between 1 and {MAX_CHOICE_NAME} in length.", "BASE_TYPE_BAD_LENGTH"))
+    return problems
+
+
 def check_modal(data: Any) -> list[Problem]:
     """A modal's rules (type 9's ``data``): a title of 1-45 characters, 1-5 components, and for each text input a
     label of at most 45, a custom_id of 1-100, lengths of 0-4,000 with min ≤ max, and a prefilled value within them.
