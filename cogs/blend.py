@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import GenerationUnavailable
+from bot.i18n import t
 from bot.queue import Refused
 from cogs.utils import results
 from cogs.utils.attachments import AttachmentRefused
@@ -24,6 +25,7 @@ from cogs.utils.options import Rejected, model_choices
 from models.images import InvalidImage
 from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
 from models.styles import UnknownStyle
+from models.text import Text, plural
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -37,18 +39,23 @@ MAX_WEIGHT = 100.0
 def parse_weights(text: str | None, pictures: int, prompt: bool) -> list[float]:
     """The pictures' shares from the ``weights`` option: one relative weight per picture, plus one for the prompt
     when there is one (every weight 1 when left out). Raises Rejected with what to type instead."""
-    wanted = f"{pictures} numbers, one per picture" + (", and optionally one more for the prompt" if prompt else "")
+    wanted = (Text("{n} numbers, one per picture, and optionally one more for the prompt", n=pictures) if prompt
+              else Text("{n} numbers, one per picture", n=pictures))
     if text is None or not text.strip():
         weights = [1.0] * pictures
     else:
         try:
             weights = [float(part) for part in text.replace(";", ",").split(",")]
         except ValueError:
-            raise Rejected(f"`weights` must be numbers separated by commas, like `1,1,0.5`: {wanted}.") from None
+            raise Rejected(Text("`weights` must be numbers separated by commas, like `1,1,0.5`: {wanted}.",
+                                wanted=wanted)) from None
         if len(weights) not in ((pictures, pictures + 1) if prompt else (pictures,)):
-            raise Rejected(f"`weights` has {len(weights)} numbers for {pictures} pictures; give {wanted}.")
+            raise Rejected(plural("`weights` has {n} number for {pictures} pictures; give {wanted}.",
+                                  "`weights` has {n} numbers for {pictures} pictures; give {wanted}.",
+                                  n=len(weights), pictures=pictures, wanted=wanted))
         if any(not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT for weight in weights):
-            raise Rejected(f"Each weight must be more than 0 and at most {MAX_WEIGHT:g}, like `1,1,0.5`.")
+            raise Rejected(Text("Each weight must be more than 0 and at most {max:g}, like `1,1,0.5`.",
+                                max=MAX_WEIGHT))
     prompt_weight = (weights[pictures] if len(weights) > pictures else 1.0) if prompt else 0.0
     return reference_shares(weights[:pictures], prompt_weight)
 
@@ -93,8 +100,8 @@ class Blend(commands.Cog):
         try:
             pictures = [picture for picture in (image1, image2, image3, image4, image5) if picture is not None]
             if not MIN_PICTURES <= len(pictures) <= MAX_REFERENCES:
-                raise Rejected(f"Blend takes {MIN_PICTURES} to {MAX_REFERENCES} pictures; you attached "
-                               f"{len(pictures)}.")
+                raise Rejected(Text("Blend takes {min} to {max} pictures; you attached {count}.",
+                                    count=len(pictures), min=MIN_PICTURES, max=MAX_REFERENCES))
             words = (prompt or "").strip()
             imagine.check_requester(interaction, words, model=model or "")
             imagine.generation.check_references(model or "")
@@ -106,8 +113,8 @@ class Blend(commands.Cog):
 
             async def read_pictures() -> None:
                 # Downloading can outlast Discord's 3 s, so answer first and queue once every picture is in.
-                await interaction.response.send_message(
-                    f"{results.headline(job)}\n📥 Reading your {len(pictures)} pictures…")
+                await interaction.response.send_message(f"{results.headline(job)}\n" + t(
+                    job.locale, "📥 Reading your {count} pictures…", count=len(pictures)))
                 request.references = [await imagine.read_picture(picture) for picture in pictures]
 
             await imagine.enqueue(interaction, job, prepare=read_pictures)

@@ -237,8 +237,8 @@ class Generation(commands.Cog):
                 return
             raise DeliveryFailed(f"job {job.id}: private, the person's DMs are closed and their interaction has "
                                  "expired") from None
-        await self._edit(job, final=True, content=f"{results.headline(job)}\n📬 Sent to your direct messages.",
-                         attachments=[], view=None)
+        sent = t(job.locale, "📬 Sent to your direct messages.")
+        await self._edit(job, final=True, content=f"{results.headline(job)}\n{sent}", attachments=[], view=None)
 
     async def _post_direct(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
         """Send a result by direct message, once (as ``_post_result`` does in a channel); ``DMsClosed`` when the

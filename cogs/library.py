@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -19,11 +20,13 @@ from discord.ext import commands
 
 from bot.client import GenerationUnavailable, reply_privately
 from bot.encoding import in_encoder
+from bot.i18n import t, translate
 from bot.messages import something_went_wrong
 from bot.storage import JobState
 from cogs.utils import results
 from cogs.utils.options import Rejected
 from models.styles import UnknownStyle
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -36,18 +39,34 @@ HISTORY_PAGE_SIZE = 5
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 STILL_RUNNING = (JobState.QUEUED, JobState.RUNNING)
 NOT_MADE = {
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "was cancelled",
-    JobState.EXPIRED: "could not be finished",
+    JobState.FAILED: Text("Job `{job}` failed, so it has no images to show."),
+    JobState.CANCELLED: Text("Job `{job}` was cancelled, so it has no images to show."),
+    JobState.EXPIRED: Text("Job `{job}` could not be finished, so it has no images to show."),
 }
+"""Why a finished job has no images (each worded whole, so a translation can order it freely)."""
+NOT_MADE_BECAUSE = {
+    JobState.FAILED: Text("Job `{job}` failed ({reason}), so it has no images to show."),
+    JobState.CANCELLED: Text("Job `{job}` was cancelled ({reason}), so it has no images to show."),
+    JobState.EXPIRED: Text("Job `{job}` could not be finished ({reason}), so it has no images to show."),
+}
+STATE_NAMES = {
+    JobState.QUEUED: Text("queued"),
+    JobState.RUNNING: Text("running"),
+    JobState.DONE: Text("done"),
+    JobState.FAILED: Text("failed"),
+    JobState.CANCELLED: Text("cancelled"),
+    JobState.EXPIRED: Text("expired"),
+    JobState.UNDELIVERABLE: Text("undeliverable"),
+}
+"""A job's state as /history shows it."""
 
 
 def parse_job_id(text: str) -> str:
     """The id in what was typed ("job 1f2e…", with spaces or capitals); Rejected with how to find it otherwise."""
     cleaned = text.strip().lower().removeprefix("job").strip().strip("`")
     if JOB_ID.fullmatch(cleaned) is None:
-        raise Rejected("That isn't a job id. It is the 32 letters and digits after “job” at the bottom of a "
-                       "result; /history lists your jobs with buttons to open them.")
+        raise Rejected(Text("That isn't a job id. It is the 32 letters and digits after “job” at the bottom of a "
+                            "result; /history lists your jobs with buttons to open them."))
     return cleaned
 
 
@@ -56,7 +75,7 @@ async def show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: st
     try:
         await _show_job(bot, interaction, typed_id)
     except (Rejected, GenerationUnavailable) as error:
-        await reply_privately(interaction, str(error))
+        await reply_privately(interaction, error)
     except Exception:
         log.exception("showing job %r failed", typed_id)
         await reply_privately(interaction, something_went_wrong(interaction.id))
@@ -68,24 +87,26 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     job_id = parse_job_id(typed_id)
     job = await storage.get_job(job_id)
     if job is None:
-        raise Rejected(f"I can't find job `{job_id}`. Its owner may have had it deleted (/forget-me), or the id is "
-                       "mistyped.")
+        raise Rejected(Text("I can't find job `{job}`. Its owner may have had it deleted (/forget-me), or the id is "
+                            "mistyped.", job=job_id))
     if job.private and job.user_id != interaction.user.id:
-        raise Rejected(f"Job `{job_id}` is private: only the person who made it can open it.")
+        raise Rejected(Text("Job `{job}` is private: only the person who made it can open it.", job=job_id))
     if job.state in STILL_RUNNING:
-        raise Rejected(f"Job `{job_id}` is still being made; its result will appear where it was asked for. "
-                       "/queue shows where it is.")
+        raise Rejected(Text("Job `{job}` is still being made; its result will appear where it was asked for. "
+                            "/queue shows where it is.", job=job_id))
     if job.state in NOT_MADE:
-        reason = f" ({job.error})" if job.error else ""
-        raise Rejected(f"Job `{job_id}` {NOT_MADE[job.state]}{reason}, so it has no images to show.")
+        if job.error:
+            raise Rejected(Text(NOT_MADE_BECAUSE[job.state].msgid, job=job_id, reason=job.error))
+        raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
+    # A stored job has no locale (bot.storage.Job.locale): brought back, it speaks the language of whoever asked.
+    job = replace(job, locale=interaction.locale.value)
     images = await storage.get_images(job.id)
     if not images:
-        hours = bot.config.storage.image_ttl_hours
-        kept = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:g} hours"
-        raise Rejected(f"The images of job `{job_id}` have expired: images are kept for {kept}, then deleted.")
+        raise Rejected(Text("The images of job `{job}` have expired: images are kept for {kept}, then deleted.",
+                            job=job_id, kept=results.kept_for(bot.config.storage.image_ttl_hours)))
     handler = bot.button_handler
     if handler is None:
-        raise Rejected("The bot is reloading its image tools; try again in a minute.")
+        raise Rejected(Text("The bot is reloading its image tools; try again in a minute."))
     # Shown in this channel now, so this channel's rules apply (an age-restricted style stays in such channels).
     try:
         style = generation.styles.get(job.request.style)
@@ -105,33 +126,39 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     )
 
 
-def history_line(number: int, job: Job) -> str:
+def history_line(locale: discord.Locale, number: int, job: Job) -> str:
+    """One /history entry, in the language of the viewer (the jobs' owner)."""
+    job = replace(job, locale=locale.value)  # stored jobs have none: their lineage and kind speak the viewer's
     label = results.kind_name(job)
-    state = "" if job.state is JobState.DONE else f" · {job.state}"
+    state = "" if job.state is JobState.DONE else f" · {translate(locale, STATE_NAMES.get(job.state, job.state))}"
     made_from = results.lineage(job)
     source = f"\n  ↳ {made_from}" if made_from else ""
     private = " · 🔒" if job.private else ""
-    return (f"**{number}.** {results.short_prompt(job.request.prompt, 80) or '(prompt removed)'} — {label}{state}"
+    prompt = results.short_prompt(job.request.prompt, 80) or t(locale, "(prompt removed)")
+    return (f"**{number}.** {prompt} — {label}{state}"
             f"{private} · <t:{int(job.created_at)}:R>\n  `{job.id}`{source}")
 
 
-async def history_page(bot: ImageBot, owner: int, page: int) -> tuple[str, discord.ui.View | None]:
-    """The text and buttons of one page of ``owner``'s history (a page past the end shows the last)."""
+async def history_page(bot: ImageBot, locale: discord.Locale, owner: int,
+                       page: int) -> tuple[str, discord.ui.View | None]:
+    """The text and buttons of one page of ``owner``'s history in the viewer's language (a page past the end shows
+    the last)."""
     storage = bot.service.storage
     total = await storage.count_jobs_of(owner)
     if total == 0:
-        return "You have no stored jobs yet. Make some with /imagine.", None
+        return t(locale, "You have no stored jobs yet. Make some with /imagine."), None
     pages = math.ceil(total / HISTORY_PAGE_SIZE)
     page = min(page, pages - 1)
     jobs = await storage.jobs_of(owner, limit=HISTORY_PAGE_SIZE, offset=page * HISTORY_PAGE_SIZE)
     first = page * HISTORY_PAGE_SIZE + 1
-    lines = [f"**Your jobs** — page {page + 1} of {pages} ({total} in all). Press a number to show that job."]
-    lines += [history_line(number, job) for number, job in enumerate(jobs, start=first)]
+    lines = [t(locale, "**Your jobs** — page {page} of {pages} ({total} in all). Press a number to show that job.",
+               page=page + 1, pages=pages, total=total)]
+    lines += [history_line(locale, number, job) for number, job in enumerate(jobs, start=first)]
     view = discord.ui.View(timeout=None)
     for number, job in enumerate(jobs, start=first):
         view.add_item(ShowJobButton(job.id, label=str(number)))
-    view.add_item(HistoryPageButton(owner, page - 1, label="Previous", disabled=page == 0))
-    view.add_item(HistoryPageButton(owner, page + 1, label="Next", disabled=page + 1 >= pages))
+    view.add_item(HistoryPageButton(owner, page - 1, label=t(locale, "Previous"), disabled=page == 0))
+    view.add_item(HistoryPageButton(owner, page + 1, label=t(locale, "Next"), disabled=page + 1 >= pages))
     return "\n".join(lines)[:2000], view
 
 
@@ -167,12 +194,13 @@ class HistoryPageButton(discord.ui.DynamicItem[discord.ui.Button],
 
     async def callback(self, interaction: discord.Interaction) -> None:
         if interaction.user.id != self.owner:
-            await reply_privately(interaction, "This is someone else's history; /history shows yours.")
+            await reply_privately(interaction, Text("This is someone else's history; /history shows yours."))
             return
         try:
-            content, view = await history_page(interaction.client, self.owner, max(0, self.page))  # type: ignore[arg-type]
+            content, view = await history_page(interaction.client, interaction.locale,  # type: ignore[arg-type]
+                                               self.owner, max(0, self.page))
         except GenerationUnavailable as error:
-            await reply_privately(interaction, str(error))
+            await reply_privately(interaction, error)
             return
         except Exception:
             log.exception("history page %d of %d failed", self.page, self.owner)
@@ -200,7 +228,7 @@ class Library(commands.Cog):
 
     @app_commands.command(name="history", description="Your recent jobs, to open again")
     async def history(self, interaction: discord.Interaction) -> None:
-        content, view = await history_page(self.bot, interaction.user.id, 0)
+        content, view = await history_page(self.bot, interaction.locale, interaction.user.id, 0)
         if view is None:
             await interaction.response.send_message(content, ephemeral=True)
         else:

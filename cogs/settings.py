@@ -17,10 +17,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import t, translate
 from bot.settings import ChannelSettings, UserSettings
 from cogs.utils.defaults import Preferences
 from cogs.utils.options import ASPECT_CHOICES, Rejected, model_choices, style_choices
 from models.styles import UnknownStyle
+from models.text import Text, plural, text_of
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOT_CHANNEL_MANAGER = ("Only members who can manage this channel (Manage Channels) or the server (Manage Server) "
-                       "can change its settings. /settings me changes your own.")
 PERSONAL_RESETS = [app_commands.Choice(name=name, value=name)
                    for name in ("style", "aspect", "count", "model", "remix", "private", "everything")]
 CHANNEL_RESETS = [app_commands.Choice(name=name, value=name)
@@ -37,8 +37,13 @@ CHANNEL_RESETS = [app_commands.Choice(name=name, value=name)
 ASPECT_NAMES = {choice.value: choice.name for choice in ASPECT_CHOICES}
 
 
-def on_off(flag: bool) -> str:
-    return "on" if flag else "off"
+def on_off(locale: discord.Locale, flag: bool) -> str:
+    return t(locale, "on") if flag else t(locale, "off")
+
+
+def or_not_set(locale: discord.Locale, value: object) -> str:
+    """A stored value, or "not set" in the person's language."""
+    return str(value) if value else t(locale, "not set")
 
 
 def resets(choice: app_commands.Choice[str] | None, names: tuple[str, ...]) -> dict[str, None]:
@@ -66,16 +71,21 @@ class Settings(commands.Cog):
         try:
             return self.generation.styles.get(name).name
         except UnknownStyle as error:
-            raise Rejected(str(error)) from None
+            raise Rejected(text_of(error)) from None
 
     def model_name(self, name: str) -> str:
         known = [entry.name for entry in self.generation.catalogue]
         if name not in known:
-            raise Rejected(f"There is no model called '{name}'. Models: {', '.join(known)} (/models describes them).")
+            raise Rejected(Text("There is no model called '{name}'. Models: {models} (/models describes them).",
+                                name=name, models=", ".join(known)))
         return name
 
     def count_limit(self) -> int:
         return self.bot.config.model.max_count
+
+    def count_refusal(self) -> Text:
+        return plural("This bot makes at most {n} image per request.", "This bot makes at most {n} images per request.",
+                      n=self.count_limit())
 
     # -- /settings me ---------------------------------------------------------------------------------------------
 
@@ -109,7 +119,7 @@ class Settings(commands.Cog):
                 changes["aspect"] = aspect.value
             if count is not None:
                 if count > self.count_limit():
-                    raise Rejected(f"This bot makes at most {self.count_limit()} images per request.")
+                    raise Rejected(self.count_refusal())
                 changes["count"] = count
             if model is not None:
                 changes["model"] = self.model_name(model)
@@ -118,7 +128,9 @@ class Settings(commands.Cog):
             if private is not None:
                 changes["private"] = private
         except Rejected as error:
-            await interaction.response.send_message(f"Nothing was changed: {error}", ephemeral=True)
+            await interaction.response.send_message(
+                t(interaction.locale, "Nothing was changed: {reason}", reason=translate(interaction.locale, error)),
+                ephemeral=True)
             return
         storage = self.generation.storage
         if changes:
@@ -127,37 +139,49 @@ class Settings(commands.Cog):
         else:
             mine = await storage.user_settings(interaction.user.id)
         channel = await storage.channel_settings(interaction.channel_id or 0)
-        heading = "✅ Saved. " if changes else ""
-        await interaction.response.send_message(heading + self.describe_personal(mine, channel), ephemeral=True)
+        heading = t(interaction.locale, "✅ Saved.") + " " if changes else ""
+        await interaction.response.send_message(heading + self.describe_personal(interaction.locale, mine, channel),
+                                                ephemeral=True)
 
-    def describe_personal(self, mine: UserSettings, channel: ChannelSettings) -> str:
+    def describe_personal(self, locale: discord.Locale, mine: UserSettings, channel: ChannelSettings) -> str:
         """The person's settings, and what /imagine uses in this channel when they give no option."""
         here = Preferences(mine, channel)
         default_model = self.generation.catalogue[0].name
         lines = [
-            "**Your settings** (an option you give a command wins over them):",
-            f"• Style: {mine.style or 'not set'} → here: {here.style or self.generation.styles.default.name}",
-            f"• Aspect: {mine.aspect or 'not set'} → here: {here.aspect or 'square'}",
-            f"• Count: {mine.count or 'not set'} → here: {here.count(None, self.count_limit())}",
-            f"• Model: {mine.model or 'not set'} → here: {here.model(None, default_model) or default_model}",
-            f"• Remix (buttons let you edit the prompt first): {on_off(mine.remix)}",
-            f"• Private results: {on_off(mine.private)}"
-            + (" — results come by direct message, or privately here when your DMs are closed" if mine.private
-               else ""),
+            t(locale, "**Your settings** (an option you give a command wins over them):"),
+            t(locale, "• Style: {mine} → here: {here}", mine=or_not_set(locale, mine.style),
+              here=here.style or self.generation.styles.default.name),
+            t(locale, "• Aspect: {mine} → here: {here}", mine=or_not_set(locale, mine.aspect),
+              here=here.aspect or "square"),  # the value, as stored
+            t(locale, "• Count: {mine} → here: {here}", mine=or_not_set(locale, mine.count),
+              here=here.count(None, self.count_limit())),
+            t(locale, "• Model: {mine} → here: {here}", mine=or_not_set(locale, mine.model),
+              here=here.model(None, default_model) or default_model),
+            t(locale, "• Remix (buttons let you edit the prompt first): {state}", state=on_off(locale, mine.remix)),
+            t(locale, "• Private results: {state} — results come by direct message, or privately here when your DMs "
+                      "are closed", state=on_off(locale, mine.private)) if mine.private
+            else t(locale, "• Private results: {state}", state=on_off(locale, mine.private)),
         ]
-        limits = self.channel_limits(channel)
+        limits = self.channel_limits(locale, channel)
         if limits:
-            lines.append(f"This channel allows {limits}.")
+            lines.append(limits)
         return "\n".join(lines)
 
-    def channel_limits(self, channel: ChannelSettings) -> str:
-        parts = []
+    def channel_limits(self, locale: discord.Locale, channel: ChannelSettings) -> str:
+        """The channel's limits as one sentence, or "" when it has none."""
+        models = ", ".join(channel.allowed_models)
+        count = Preferences(UserSettings(), channel).max_count(self.count_limit())
+        if channel.max_count is not None and channel.allowed_models:
+            return translate(locale, plural(
+                "This channel allows at most {n} image per request and only the models {models}.",
+                "This channel allows at most {n} images per request and only the models {models}.",
+                n=count, models=models))
         if channel.max_count is not None:
-            parts.append(f"at most {Preferences(UserSettings(), channel).max_count(self.count_limit())} images per "
-                         "request")
+            return translate(locale, plural("This channel allows at most {n} image per request.",
+                                            "This channel allows at most {n} images per request.", n=count))
         if channel.allowed_models:
-            parts.append(f"only the models {', '.join(channel.allowed_models)}")
-        return " and ".join(parts)
+            return t(locale, "This channel allows only the models {models}.", models=models)
+        return ""
 
     # -- /settings channel ----------------------------------------------------------------------------------------
 
@@ -182,12 +206,15 @@ class Settings(commands.Cog):
         reset: app_commands.Choice[str] | None = None,
     ) -> None:
         if interaction.guild_id is None or interaction.channel_id is None:
-            await interaction.response.send_message("Channel settings exist only in a server's channels.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                t(interaction.locale, "Channel settings exist only in a server's channels."), ephemeral=True)
             return
         permissions = interaction.permissions
         if not (permissions.manage_channels or permissions.manage_guild):
-            await interaction.response.send_message(NOT_CHANNEL_MANAGER, ephemeral=True)
+            await interaction.response.send_message(
+                t(interaction.locale, "Only members who can manage this channel (Manage Channels) or the server "
+                                      "(Manage Server) can change its settings. /settings me changes your own."),
+                ephemeral=True)
             return
         storage = self.generation.storage
         current = await storage.channel_settings(interaction.channel_id)
@@ -199,7 +226,7 @@ class Settings(commands.Cog):
                 changes["aspect"] = aspect.value
             for name, value in (("count", count), ("max_count", max_count)):
                 if value is not None and value > self.count_limit():
-                    raise Rejected(f"This bot makes at most {self.count_limit()} images per request.")
+                    raise Rejected(self.count_refusal())
                 if value is not None:
                     changes[name] = value
             if allowed_models is not None:
@@ -208,27 +235,36 @@ class Settings(commands.Cog):
             default = changes.get("count", current.count)
             limit = changes.get("max_count", current.max_count)
             if default is not None and limit is not None and default > limit:
-                raise Rejected(f"The default count ({default}) can't be above the channel's max_count ({limit}).")
+                raise Rejected(Text("The default count ({default}) can't be above the channel's max_count ({limit}).",
+                                    default=default, limit=limit))
         except Rejected as error:
-            await interaction.response.send_message(f"Nothing was changed: {error}", ephemeral=True)
+            await interaction.response.send_message(
+                t(interaction.locale, "Nothing was changed: {reason}", reason=translate(interaction.locale, error)),
+                ephemeral=True)
             return
         if changes:
             current = await storage.update_channel_settings(interaction.channel_id, by=interaction.user.id, **changes)
             log.info("%s (%d) changed the settings of channel %d: %s", interaction.user, interaction.user.id,
                      interaction.channel_id, sorted(changes))
-        heading = "✅ Saved. " if changes else ""
-        await interaction.response.send_message(heading + self.describe_channel(current), ephemeral=True)
+        heading = t(interaction.locale, "✅ Saved.") + " " if changes else ""
+        await interaction.response.send_message(heading + self.describe_channel(interaction.locale, current),
+                                                ephemeral=True)
 
-    def describe_channel(self, channel: ChannelSettings) -> str:
+    def describe_channel(self, locale: discord.Locale, channel: ChannelSettings) -> str:
         aspect = ASPECT_NAMES.get(channel.aspect or "", channel.aspect)
+        if aspect:
+            aspect = t(locale, aspect)  # the choice's name, translated like the choice itself at sync
+        max_count = (str(channel.max_count) if channel.max_count
+                     else t(locale, "not set (the bot allows {max})", max=self.count_limit()))
         return "\n".join([
-            "**This channel's settings** (people's own settings and options win over its defaults; its limits apply "
-            "to everyone):",
-            f"• Default style: {channel.style or 'not set'}",
-            f"• Default aspect: {aspect or 'not set'}",
-            f"• Default count: {channel.count or 'not set'}",
-            f"• Max count: {channel.max_count or f'not set (the bot allows {self.count_limit()})'}",
-            f"• Allowed models: {', '.join(channel.allowed_models) or 'every model'}",
+            t(locale, "**This channel's settings** (people's own settings and options win over its defaults; its "
+                      "limits apply to everyone):"),
+            t(locale, "• Default style: {style}", style=or_not_set(locale, channel.style)),
+            t(locale, "• Default aspect: {aspect}", aspect=or_not_set(locale, aspect)),
+            t(locale, "• Default count: {count}", count=or_not_set(locale, channel.count)),
+            t(locale, "• Max count: {max_count}", max_count=max_count),
+            t(locale, "• Allowed models: {models}",
+              models=", ".join(channel.allowed_models) or t(locale, "every model")),
         ])
 
     # -- suggestions ----------------------------------------------------------------------------------------------

@@ -337,14 +337,15 @@ def _references(request: GenerationRequest,
     if not pictures and not weights:
         return (), ()
     if not defaults.references:
-        raise ValueError(f"This model ({defaults.family}) can't take reference pictures; leave them out, or ask for "
-                         "a model that can (see /models).")
+        raise ValueError(Text("This model ({family}) can't take reference pictures; leave them out, or ask for a "
+                              "model that can (see /models).", family=defaults.family))
     if not 1 <= len(pictures) <= MAX_REFERENCES:
-        raise ValueError(f"You can give 1 to {MAX_REFERENCES} reference pictures.")
+        raise ValueError(Text("You can give 1 to {max} reference pictures.", max=MAX_REFERENCES))
     if len(weights) != len(pictures):
-        raise ValueError(f"Give one weight per picture: {len(pictures)} pictures, {len(weights)} weights.")
+        raise ValueError(Text("Give one weight per picture: {pictures} pictures, {weights} weights.",
+                              pictures=len(pictures), weights=len(weights)))
     if any(not 0 < weight <= 1 for weight in weights) or sum(weights) > 1 + WEIGHT_TOLERANCE:
-        raise ValueError("Each picture's share must be more than 0, and together at most 1.")
+        raise ValueError(Text("Each picture's share must be more than 0, and together at most 1."))
     return (tuple(fit_image(picture, REFERENCE_SIDE, REFERENCE_SIDE) for picture in pictures),
             tuple(round(weight, 4) for weight in weights))
 
@@ -360,10 +361,10 @@ def reference_shares(weights: list[float], prompt_weight: float) -> list[float]:
     Raises ValueError for the person when a weight is negative or nothing is left to mix.
     """
     if any(weight < 0 for weight in [*weights, prompt_weight]):
-        raise ValueError("Weights can't be negative.")
+        raise ValueError(Text("Weights can't be negative."))
     total = sum(weights) + prompt_weight
     if total <= 0 or not all(weights):
-        raise ValueError("Every picture needs a weight above 0.")
+        raise ValueError(Text("Every picture needs a weight above 0."))
     return [weight / total for weight in weights]
 
 

@@ -162,8 +162,8 @@ class ModelPool:
     def plan(self, request: GenerationRequest) -> Plan:
         slot = self._slots[resolve_model(request, self.styles, self.names)]
         if slot.defaults is None:
-            raise ValueError(f"The model '{slot.settings.label}' is unavailable: it could not be loaded when the bot "
-                             "started (the operators' log says why). Pick another (see /models).")
+            raise ValueError(Text("The model '{name}' is unavailable: it could not be loaded when the bot started (the "
+                                  "operators' log says why). Pick another (see /models).", name=slot.settings.label))
         return resolve_plan(request, slot.defaults, self.styles, self.default_negative, slot.settings.label,
                             max_count=slot.settings.max_count)
 

@@ -426,4 +426,25 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert "**/imagine** `prompt` — crea immagini." in (await help_.wait_for_message()).content
     with pytest.raises(ValueError, match="not a Discord locale"):
         await emu.invoke(italian, "help", locale="it-IT")
+
+    # /settings and /history speak the viewer's language; a job's lineage, its requester's.
+    settings = await private_reply(await emu.invoke(italian, "settings me", {"style": "watercolor"}, locale="it"))
+    assert settings.startswith("✅ Salvato. **Le tue impostazioni**"), settings
+    assert "• Stile: watercolor → qui: watercolor" in settings and "• Modello: non impostato" in settings
+    assert "• Remix (i pulsanti ti fanno prima modificare il prompt): no" in settings
+    click = await emu.click(italian, result, button(result, "V1"), locale="it")
+    await click.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
+    source = result.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
+    history = await emu.invoke(italian, "history", locale="it")
+    listing = await history.wait_for_message(lambda m: m.ephemeral and "Le tue richieste" in m.content)
+    assert "pagina 1 di 1 (2 in tutto)" in listing.content and labels(listing)[-2:] == ["Indietro", "Avanti"]
+    assert "— variante · <t:" in listing.content
+    assert f"dalla richiesta {source}, immagine 1, tramite variante" in listing.content
+    nothing = await private_reply(await emu.invoke(american, "history", locale="en-US"))
+    assert nothing == "You have no stored jobs yet. Make some with /imagine."
+    shown = await emu.invoke(italian, "show", {"job": source}, locale="it")
+    shown = await shown.wait_for_message(lambda m: bool(m.attachments), timeout=30)
+    assert "Modello" in embed_fields(shown) and "V1" in labels(shown)
+    refused = await private_reply(await emu.invoke(italian, "show", {"job": "nonsense"}, locale="it"))
+    assert refused.startswith("Questo non è un id di richiesta.")
     emu.assert_no_violations()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.settings import ChannelSettings, UserSettings
 from cogs.utils.options import Rejected
+from models.text import Text, plural
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Preferences:
     def check_count(self, count: int) -> None:
         limit = self.channel.max_count
         if limit is not None and count > limit:
-            raise Rejected(f"This channel allows at most {limit} image{'s' if limit > 1 else ''} per request.")
+            raise Rejected(plural("This channel allows at most {n} image per request.",
+                                  "This channel allows at most {n} images per request.", n=limit))
 
     def button_count(self, source_count: int, bot_max: int) -> int:
         """How many images a button's new job makes: the clicker's default, the channel's, else as many as the
@@ -67,4 +69,5 @@ class Preferences:
     def check_model(self, name: str) -> None:
         if not self.channel.allows_model(name):
             allowed = ", ".join(self.channel.allowed_models)
-            raise Rejected(f"The model '{name}' isn't allowed in this channel. Models allowed here: {allowed}.")
+            raise Rejected(Text("The model '{name}' isn't allowed in this channel. Models allowed here: {allowed}.",
+                                name=name, allowed=allowed))
