@@ -47,10 +47,11 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 import bot.queue  # noqa: E402
 import bot.storage  # noqa: E402
 import cogs.generation  # noqa: E402
+import cogs.utils.layouts  # noqa: E402
 import cogs.utils.results  # noqa: E402
 import models.images  # noqa: E402
 from bot.client import use_endpoints  # noqa: E402
-from bot.config import QueueConfig  # noqa: E402
+from bot.config import Config, QueueConfig  # noqa: E402
 from bot.monitor import LoopLagMonitor  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
 from bot.storage import Job, JobState, Storage, StoredImage  # noqa: E402
@@ -241,7 +242,8 @@ def old_path(stages: Stages) -> Iterator[None]:
     with (mock.patch.object(models.images, "_png", stages.sync("encode", _old_png)),
           mock.patch.object(Storage, "save_results", _old_save_results),
           mock.patch.object(bot.queue, "FINISHING_BATCHES", sys.maxsize),
-          mock.patch.object(cogs.generation, "in_encoder", asyncio.to_thread)):
+          mock.patch.object(cogs.generation, "in_encoder", asyncio.to_thread),
+          mock.patch.object(cogs.utils.layouts, "in_encoder", asyncio.to_thread)):
         yield
 
 
@@ -297,6 +299,9 @@ class Bench:
         self.emulator = emulator
         self.workdir = workdir
         self.client = discord.Client(intents=discord.Intents.none())
+        # What the generation cog reads from its bot: the result layout, and the service (for the upscale button).
+        self.client.config = Config()  # type: ignore[attr-defined]
+        self.client.generation = None  # type: ignore[attr-defined]
         self.tree = app_commands.CommandTree(self.client)
         self.cog = Generation(self.client)  # type: ignore[arg-type]
         self.queue: JobQueue | None = None

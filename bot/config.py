@@ -34,6 +34,9 @@ class DiscordConfig(Section):
     attachment_hosts: list[str] = ["cdn.discordapp.com", "media.discordapp.net"]
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     shard_count: int | None = Field(default=None, ge=1)
+    layout: Literal["grid", "gallery"] = "grid"
+    """How a result looks: ``grid`` (one image of the n, an embed with the recipe) or ``gallery`` (components v2: the
+    n images at full size in a media gallery, the recipe as text)."""
 
     @field_validator("api_base", "gateway_url")
     @classmethod

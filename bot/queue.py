@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from models.backend import Backend
     from models.plan import GeneratedImage, Plan, Progress
 
-__all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused"]
+__all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused", "Undeliverable"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,11 @@ would only hold more images in memory when the CPU side is the slower one."""
 class DeliveryFailed(Exception):
     """Raised by ``on_result`` when Discord did not take the result (it said no, or could not be reached); the
     queue tries again later. Its message is for the log: the reason is known, so no traceback is logged."""
+
+
+class Undeliverable(DeliveryFailed):
+    """Raised by ``on_result`` when the result can never be delivered (its interaction expired and there is nowhere
+    else the bot may post it): the job becomes 'undeliverable' at once, with this message as its error."""
 
 
 class EngineHung(RuntimeError):
@@ -645,11 +650,12 @@ class JobQueue:
         now = self._clock()
         job.delivery_attempts += 1
         made = job.finished_at if job.finished_at is not None else now
-        if now - made >= self.config.undeliverable_after_h * 3600:
+        if isinstance(error, Undeliverable) or now - made >= self.config.undeliverable_after_h * 3600:
             log.error("job %s could not be delivered for %.1f h (%d attempts, last: %r); giving up on it",
                       job.id, (now - made) / 3600, job.delivery_attempts, error)
             job.state = JobState.UNDELIVERABLE
-            await self._storage.set_state(job.id, JobState.UNDELIVERABLE, error=f"not delivered: {error!r}", now=now)
+            reason = str(error) if isinstance(error, Undeliverable) else f"not delivered: {error!r}"
+            await self._storage.set_state(job.id, JobState.UNDELIVERABLE, error=reason, now=now)
             self._observe_outcome(JobState.UNDELIVERABLE)
             return
         first, longest = DELIVERY_BACKOFF_S

@@ -100,7 +100,8 @@ class Job:
     """One person's request and everything needed to answer it, even after a restart.
 
     ``token`` is the interaction token (secret: excluded from repr); with ``application_id`` it lets a resumed job
-    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old.
+    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old. ``webhook_only``:
+    asked for where the bot is not a member (a user-installed command), so nothing about it may go to the channel.
     """
 
     user_id: int
@@ -115,6 +116,7 @@ class Job:
     source_index: int | None = None
     progress_message_id: int | None = None
     result_message_id: int | None = None
+    webhook_only: bool = False
     id: str = field(default_factory=lambda: uuid4().hex)
     state: JobState = JobState.QUEUED
     error: str | None = None
@@ -296,14 +298,15 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
                 " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-                " progress_message_id, result_message_id, delivered, created_at, attempts, private)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
+                " progress_message_id, result_message_id, delivered, created_at, attempts, private, webhook_only)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path,
                     json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
                     job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
+                    int(job.webhook_only),
                 ),
             )
 
@@ -386,6 +389,22 @@ class Storage:
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None else row[0]
+
+    async def leave_notice(self, job_id: str, text: str) -> None:
+        """Keep what the person could not be told about a job (where the bot may not post), for their next request."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET notice = ? WHERE id = ?", (text, job_id))
+
+    async def take_notices(self, user_id: int) -> list[tuple[str, str]]:
+        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
+                " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
+        return [(row[1] or "", row[2]) for row in rows]
 
     async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
@@ -480,6 +499,7 @@ class Storage:
             source_index=row["source_index"],
             progress_message_id=row["progress_message_id"],
             result_message_id=row["result_message_id"],
+            webhook_only=bool(row["webhook_only"]),
             state=JobState(row["state"]),
             error=row["error"],
             created_at=row["created_at"],

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import t, translate
+from cogs.utils.reach import anywhere
 from models.text import Text, plural
 
 if TYPE_CHECKING:
@@ -64,11 +65,16 @@ def restart_needed(old: Config, new: Config) -> list[str]:
 class Admin(commands.Cog):
     """Owner tools and /forget-me."""
 
+    # Guild install and servers only: these tools act on the bot's own server setup, default_permissions (the
+    # Administrator gate) only exists in servers, and a user install would offer them in servers and DMs the bot
+    # is not in, where their owner checks are the only gate.
     admin = AdminGroup(
         name="admin",
         description="Owner tools for the image bot",
         default_permissions=discord.Permissions(administrator=True),
         guild_only=True,
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
     )
 
     def __init__(self, bot: ImageBot) -> None:
@@ -215,6 +221,7 @@ class Admin(commands.Cog):
     # -- /forget-me -----------------------------------------------------------------------------------------------
 
     @app_commands.command(name="forget-me", description="Delete every image and request of yours that the bot stored")
+    @anywhere
     @app_commands.describe(confirm="True: delete at once, without the confirmation button")
     async def forget_me(self, interaction: discord.Interaction, confirm: bool = False) -> None:
         if confirm:

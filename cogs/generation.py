@@ -22,10 +22,10 @@ from discord.ext import commands
 
 from bot.encoding import in_encoder
 from bot.i18n import t, translate
-from bot.queue import DeliveryFailed
+from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
-from cogs.utils import results
+from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view
 from models.text import Text
 
@@ -43,6 +43,8 @@ NONCE_LENGTH = 25
 """Discord takes a message nonce of at most 25 characters; 25 of a job id's 32 hex digits keep it unique."""
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 """Discord's smallest attachment limit, used for jobs resumed after a restart (their interaction is gone)."""
+WEBHOOK_EXPIRED = ("Its interaction expired before the result could be shown, and the bot may not post where it was "
+                   "asked (a user-installed command in a server or group DM the bot is not in).")
 CANNOT_DM = 50007
 """Discord's error code for a direct message the person does not accept (DMs closed, or no server in common)."""
 
@@ -196,51 +198,56 @@ class Generation(commands.Cog):
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
         """Show the result; returns once Discord has it and raises when it could not (the queue tries again later).
 
-        Through the interaction while its token lives; in the channel when the token expired (a long queue) or the
-        message was deleted.
+        Through the interaction while its token lives; when the token expired (a long queue) or the message was
+        deleted: in the channel, or, for a job asked for where the bot is not a member (``webhook_only``), as a new
+        followup while the token lives and nowhere once it expired (``Undeliverable``: it can't be shown anywhere).
+        A private job's result goes by direct message (``_deliver_privately``).
         """
         live = self._live(job)
+        # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
+        buttons = results.result_view_for(job, len(images), self.bot.generation)
 
-        def encode() -> Awaitable[discord.File]:
-            return in_encoder(results.stored_file, images, name=f"imagebot-{job.id[:8]}", max_bytes=live.filesize_limit)
+        def render() -> Awaitable[layouts.ResultMessage]:
+            return layouts.render(job, images, layout=self.bot.config.discord.layout, buttons=buttons,
+                                  max_bytes=live.filesize_limit, name=f"imagebot-{job.id[:8]}")
 
         try:
-            file = await encode()
+            message = await render()
         except ValueError:  # not even a small JPEG fits this channel's attachment limit: say so, don't go silent
             await self.on_failure(job, Text("The image is too large to attach in this channel, even compressed."))
             return
-        # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
-        view = results.result_view_for(job, len(images), self.bot.generation)
-        embed = results.recipe_embed(job, images)
         try:
             if job.private:
-                await self._deliver_privately(job, file, encode, embed, view)
-            elif not await self._edit(job, final=True, confirm=_shows_result(job), content=results.headline(job),
-                                      embed=embed, attachments=[file], view=view):
-                # A new file: discord.py closes a file it sent, even when Discord refused the request.
-                await self._post_result(job, await encode(), embed, view)
+                await self._deliver_privately(job, message, render)
+            elif not await self._edit(job, final=True, confirm=lambda sent: message.shows(sent, job),
+                                      **message.edit_fields()):
+                # New files: discord.py closes a file it sent, even when Discord refused the request.
+                if job.webhook_only:
+                    await self._follow_up_result(job, await render())
+                else:
+                    await self._post_result(job, await render())
         except BaseException:
             live.finished = False  # the next attempt may edit the message again
             raise
         self.live.pop(job.id, None)
 
-    async def _deliver_privately(self, job: Job, file: discord.File, encode: Callable[[], Awaitable[discord.File]],
-                                 embed: discord.Embed, view: discord.ui.View) -> None:
+    async def _deliver_privately(self, job: Job, message: layouts.ResultMessage,
+                                 render: Callable[[], Awaitable[layouts.ResultMessage]]) -> None:
         """A private job's result goes to its owner alone, never to the channel: by direct message, after which
         their ephemeral answer says where it went; with their DMs closed, that ephemeral answer shows the result."""
         try:
-            await self._post_direct(job, file, embed, view)
+            await self._post_direct(job, message)
         except DMsClosed:
             log.info("job %s: %d does not accept direct messages; answering ephemerally", job.id, job.user_id)
-            if await self._edit(job, final=True, confirm=_shows_result(job), content=results.headline(job),
-                                embed=embed, attachments=[await encode()], view=view):
+            fresh = await render()  # discord.py closed the files it tried to send
+            if await self._edit(job, final=True, confirm=lambda sent: fresh.shows(sent, job), **fresh.edit_fields()):
                 return
             raise DeliveryFailed(f"job {job.id}: private, the person's DMs are closed and their interaction has "
                                  "expired") from None
         sent = t(job.locale, "📬 Sent to your direct messages.")
         await self._edit(job, final=True, content=f"{results.headline(job)}\n{sent}", attachments=[], view=None)
 
-    async def _post_direct(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
+    async def _post_direct(self, job: Job, result: layouts.ResultMessage) -> None:
         """Send a result by direct message, once (as ``_post_result`` does in a channel); ``DMsClosed`` when the
         person does not accept DMs from the bot."""
         if job.result_message_id is not None:
@@ -248,9 +255,8 @@ class Generation(commands.Cog):
             return
         try:
             channel = await self.bot.create_dm(discord.Object(job.user_id))
-            message = await channel.send(
-                content=results.headline(job), embed=embed, file=file, view=view,
-                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH],
+            message = await channel.send(  # type: ignore[call-overload]
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH], **result.send_fields(),
             )
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
@@ -262,7 +268,27 @@ class Generation(commands.Cog):
         await self.bot.storage.set_messages(job.id, result_message_id=message.id)
         job.result_message_id = message.id
 
-    async def _post_result(self, job: Job, file: discord.File, embed: discord.Embed, view: discord.ui.View) -> None:
+    async def _follow_up_result(self, job: Job, message: layouts.ResultMessage) -> None:
+        """Send the result of a job the bot may not post in the channel of as a new followup of its interaction (its
+        message was deleted, or could not be edited); once the token expired there is no way left to show it."""
+        if job.result_message_id is not None:
+            log.info("job %s was sent as a followup already (message %d)", job.id, job.result_message_id)
+            return
+        if job.token is None or not job.can_respond(time.time()):
+            await self._leave_notice(job, "its images were made, but its 15 minutes to answer ran out before they "
+                                          "could be shown, and I can't post where you asked (I'm not a member there).")
+            raise Undeliverable(WEBHOOK_EXPIRED)
+        try:
+            sent = await self._webhook(job).send(wait=True, allowed_mentions=results.requester_only(job),
+                                                 **message.send_fields())  # type: ignore[call-overload]
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"job {job.id}: its interaction did not take the result as a followup either: "
+                                 f"{error!r}") from error
+        assert self.bot.storage is not None
+        await self.bot.storage.set_messages(job.id, result_message_id=sent.id)
+        job.result_message_id = sent.id
+
+    async def _post_result(self, job: Job, result: layouts.ResultMessage) -> None:
         """Post a result in the job's channel and remember the message (its delete button finds the job by it).
 
         Never twice: a post remembered from an earlier attempt (Discord answered it, only marking the job delivered
@@ -276,9 +302,8 @@ class Generation(commands.Cog):
             raise DeliveryFailed(f"job {job.id}: its interaction can't be used and it has no channel")
         channel = self.bot.get_partial_messageable(job.channel_id)
         try:
-            message = await channel.send(
-                content=results.headline(job), embed=embed, file=file, view=view,
-                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH],
+            message = await channel.send(  # type: ignore[call-overload]
+                allowed_mentions=results.requester_only(job), nonce=job.id[:NONCE_LENGTH], **result.send_fields(),
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: channel {job.channel_id} did not take the result either: "
@@ -303,16 +328,25 @@ class Generation(commands.Cog):
                 log.info("could not tell the person about failed job %s privately: %r", job.id, error)
         await self._tell(job, f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” failed: {reason}",
                                                        prompt=results.short_prompt(job.request.prompt, 100),
-                                                       reason=message))
+                                                       reason=message),
+                         notice=t(job.locale, "it failed: {reason}", reason=message))
 
     async def on_expired(self, job: Job) -> None:
         await self._tell(job, f"<@{job.user_id}> " + t(job.locale, "your request “{prompt}” could not be finished "
                                                        "while the bot was restarting. Please run /imagine again.",
-                                                       prompt=results.short_prompt(job.request.prompt, 100)))
+                                                       prompt=results.short_prompt(job.request.prompt, 100)),
+                         notice=t(job.locale, "it could not be finished while the bot was restarting."))
 
-    async def _tell(self, job: Job, text: str) -> None:
+    async def _leave_notice(self, job: Job, text: str) -> None:
+        """For a job asked for where the bot is not a member: what to tell the person the next time they use /imagine
+        or a button (``Imagine.tell_notices``), since the bot can neither reach them now nor post there."""
+        assert self.bot.storage is not None
+        await self.bot.storage.leave_notice(job.id, text)
+
+    async def _tell(self, job: Job, text: str, *, notice: str) -> None:
         """A note about a job whose interaction can't be used: in its channel, or by DM when the job is private (its
-        prompt stays out of the channel; with the person's DMs closed the note is dropped, logged)."""
+        prompt stays out of the channel; with the person's DMs closed the note is dropped, logged). Where the bot is
+        not a member (``webhook_only``) it can't post: ``notice`` is kept for the person's next request instead."""
         if job.private:
             try:
                 channel = await self.bot.create_dm(discord.Object(job.user_id))
@@ -320,20 +354,15 @@ class Generation(commands.Cog):
             except discord.Forbidden as error:
                 log.info("could not tell %d about private job %s by direct message: %s", job.user_id, job.id, error)
             return
+        if job.webhook_only:
+            log.info("job %s: its interaction can't tell the person and the bot can't post there; telling them at "
+                     "their next request", job.id)
+            await self._leave_notice(job, notice)
+            return
         if job.channel_id is not None:
             await self.bot.get_partial_messageable(job.channel_id).send(
                 text, allowed_mentions=results.requester_only(job)
             )
-
-
-def _shows_result(job: Job) -> Callable[[discord.Message], bool]:
-    """Whether a message read back after a lost answer shows the job's result (its file and its recipe embed)."""
-
-    def shows(message: discord.Message) -> bool:
-        footer = f"job {job.id}"
-        return bool(message.attachments) and any(footer in (e.footer.text or "") for e in message.embeds)
-
-    return shows
 
 
 async def setup(bot: ImageBot) -> None:

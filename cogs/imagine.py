@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -26,12 +27,13 @@ from bot.i18n import t
 from bot.messages import something_went_wrong
 from bot.queue import Refused
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
-from cogs.utils import results
+from cogs.utils import layouts, results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, single_view
 from cogs.utils.defaults import Preferences
 from cogs.utils.moderation import BannedTerms, channel_allowed, is_age_restricted
 from cogs.utils.options import ASPECT_CHOICES, Rejected, imagine_request, model_choices, style_choices
+from cogs.utils.reach import anywhere, bot_is_member, installed_guild_id
 from models.edits import Edit, with_mask
 from models.images import InvalidImage, load_image
 from models.plan import MAX_SEED, GenerationRequest, Recipe
@@ -99,7 +101,8 @@ class Imagine(commands.Cog):
         if self.generation.is_blocked(interaction.user.id):
             raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
                                 "mistake."))
-        if not channel_allowed(config.moderation.channels, interaction.guild_id, interaction.channel_id):
+        # A server's channel rules are its operator's only where the bot is installed (not through a user install).
+        if not channel_allowed(config.moderation.channels, installed_guild_id(interaction), interaction.channel_id):
             raise Rejected(Text("Images can't be made in this channel. Try another channel on this server."))
         for text in texts:
             term = self.banned.find(text)
@@ -148,6 +151,10 @@ class Imagine(commands.Cog):
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
+        """The person's roles for ``queue.role_overrides``: only in a server the bot is installed in (elsewhere a user
+        install reaches, limits are the person's own)."""
+        if installed_guild_id(interaction) is None:
+            return []
         return [role.id for role in getattr(interaction.user, "roles", [])]
 
     async def preferences(self, interaction: discord.Interaction) -> Preferences:
@@ -170,6 +177,7 @@ class Imagine(commands.Cog):
             token=interaction.token,
             interaction_created_at=interaction.created_at.timestamp(),
             locale=interaction.locale.value,
+            webhook_only=not bot_is_member(interaction),
             **fields,  # type: ignore[arg-type]
         )
 
@@ -194,10 +202,24 @@ class Imagine(commands.Cog):
         else:
             await interaction.response.send_message(position, view=view, ephemeral=job.private)
         generation.responded(job.id)
+        await self.tell_notices(interaction)
+
+    async def tell_notices(self, interaction: discord.Interaction) -> None:
+        """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
+        where the bot is not a member, their interaction expired before their result (or failure) was shown."""
+        try:
+            notices = await self.generation.storage.take_notices(interaction.user.id)
+        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
+            log.exception("could not read the notices of user %d", interaction.user.id)
+            return
+        if notices:
+            lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
+            await reply_privately(interaction, "\n".join(["About your earlier requests:", *lines])[:2000])
 
     # -- /imagine -------------------------------------------------------------------------------------------------
 
     @app_commands.command(name="imagine", description="Make images from a prompt")
+    @anywhere
     @app_commands.describe(
         prompt="What to draw",
         style="A look for the image (start typing to search)",
@@ -436,18 +458,16 @@ class Imagine(commands.Cog):
 
     async def show_single(self, interaction: discord.Interaction, source: Job, index: int) -> None:
         stored = await self.generation.storage.get_image(source.id, index)
-        file = await asyncio.to_thread(
-            results.stored_file, [stored], name=f"image-{index + 1}", max_bytes=interaction.filesize_limit
-        )
         shown = replace(source, locale=interaction.locale.value)  # for whoever clicked, in their language
-        await interaction.response.send_message(
-            f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=index + 1),
-            file=file,
-            embed=results.recipe_embed(shown, [stored]),
-            view=single_view(source.id, index, self.generation.upscale_factor, shown.locale,
-                             inpaint=self.generation.can_inpaint(source.request)),
-            ephemeral=source.private,
+        message = await layouts.render(
+            shown, [stored], layout=self.bot.config.discord.layout,
+            buttons=single_view(source.id, index, self.generation.upscale_factor, shown.locale,
+                                inpaint=self.generation.can_inpaint(source.request)),
+            max_bytes=interaction.filesize_limit, name=f"image-{index + 1}",
+            headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=index + 1),
         )
+        await interaction.response.send_message(ephemeral=source.private,
+                                                **message.send_fields())  # type: ignore[arg-type]
 
     async def follow_up_job(self, interaction: discord.Interaction, source: Job, action: Action, index: int,
                             preferences: Preferences) -> Job:

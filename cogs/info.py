@@ -12,6 +12,7 @@ from bot.i18n import t, translate
 from cogs.utils import results
 from cogs.utils.buttons import Action, JobButton
 from cogs.utils.moderation import is_age_restricted
+from cogs.utils.reach import anywhere
 from models.text import Text, plural
 
 if TYPE_CHECKING:
@@ -55,11 +56,13 @@ class Info(commands.Cog):
         return self.bot.service
 
     @app_commands.command(name="help", description="How to use the image bot")
+    @anywhere
     async def help(self, interaction: discord.Interaction) -> None:
         ttl = results.kept_for(self.bot.config.storage.image_ttl_hours)
         await interaction.response.send_message(t(interaction.locale, HELP.msgid, ttl=ttl), ephemeral=True)
 
     @app_commands.command(name="styles", description="Browse the styles /imagine can use")
+    @anywhere
     @app_commands.describe(page="Page number")
     async def styles(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
         everything = [s for s in self.generation.styles if not s.nsfw or is_age_restricted(interaction.channel)]
@@ -80,6 +83,7 @@ class Info(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="models", description="The models /imagine can use, and which are loaded")
+    @anywhere
     async def models(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale
         age_restricted = is_age_restricted(interaction.channel)
@@ -99,13 +103,17 @@ class Info(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="queue", description="Your waiting and running image jobs")
+    @anywhere
     async def queue(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale
         generation = self.generation
         queue = generation.queue
         mine = queue.jobs_of(interaction.user.id)
         lost = await generation.storage.undeliverable_jobs_of(interaction.user.id, MAX_LISTED_JOBS)
-        undelivered = [t(locale, "• {prompt} — couldn't be delivered (job {job}); ask the bot's operators",
+        undelivered = [t(locale, "• {prompt} — couldn't be delivered (job {job}): {reason}",
+                         prompt=results.short_prompt(job.request.prompt, 80), job=job.id, reason=job.error)
+                       if job.webhook_only else
+                       t(locale, "• {prompt} — couldn't be delivered (job {job}); ask the bot's operators",
                          prompt=results.short_prompt(job.request.prompt, 80), job=job.id) for job in lost]
         if not mine:
             waiting = translate(locale, plural("You have no jobs waiting. The queue holds {n} job.",

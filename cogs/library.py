@@ -19,12 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import GenerationUnavailable, reply_privately
-from bot.encoding import in_encoder
 from bot.i18n import t, translate
 from bot.messages import something_went_wrong
 from bot.storage import JobState
-from cogs.utils import results
+from cogs.utils import layouts, results
 from cogs.utils.options import Rejected
+from cogs.utils.reach import anywhere
 from models.styles import UnknownStyle
 from models.text import Text
 
@@ -117,13 +117,11 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     private = job.private or (await storage.user_settings(interaction.user.id)).private
     # Composing a grid from the files can take longer than Discord's 3 s: answer first.
     await interaction.response.defer(ephemeral=private, thinking=True)
-    file = await in_encoder(results.stored_file, images, name=f"imagebot-{job.id[:8]}",
-                            max_bytes=interaction.filesize_limit)
-    await interaction.followup.send(
-        results.headline(job), file=file, embed=results.recipe_embed(job, images),
-        view=results.result_view_for(job, len(images), generation), ephemeral=private,
-        allowed_mentions=discord.AllowedMentions.none(),
-    )
+    message = await layouts.render(job, images, layout=bot.config.discord.layout,
+                                   buttons=results.result_view_for(job, len(images), generation),
+                                   max_bytes=interaction.filesize_limit, name=f"imagebot-{job.id[:8]}")
+    await interaction.followup.send(ephemeral=private, allowed_mentions=discord.AllowedMentions.none(),
+                                    **message.send_fields())  # type: ignore[call-overload]
 
 
 def history_line(locale: discord.Locale, number: int, job: Job) -> str:
@@ -222,11 +220,13 @@ class Library(commands.Cog):
         self.bot.remove_dynamic_items(ShowJobButton, HistoryPageButton)
 
     @app_commands.command(name="show", description="Bring back a stored job with its buttons")
+    @anywhere
     @app_commands.describe(job="The job id at the bottom of a result (after “job”); /history lists yours")
     async def show(self, interaction: discord.Interaction, job: app_commands.Range[str, 1, 100]) -> None:
         await show_job(self.bot, interaction, job)
 
     @app_commands.command(name="history", description="Your recent jobs, to open again")
+    @anywhere
     async def history(self, interaction: discord.Interaction) -> None:
         content, view = await history_page(self.bot, interaction.locale, interaction.user.id, 0)
         if view is None:

@@ -42,6 +42,7 @@ from .gateway import (
 )
 from .models import (
     EPHEMERAL,
+    GROUP_DM,
     LOADING,
     Attachment,
     Channel,
@@ -69,6 +70,9 @@ BOT_PERMISSIONS = (
 )
 EVERYONE_PERMISSIONS = BOT_PERMISSIONS
 ALL_PERMISSIONS = (1 << 51) - 1
+# What an app reached only through a person's user install may do where it is not a member: answer through the
+# interaction (send, embed links, attach files, mention everyone, use external emoji).
+USER_INSTALL_PERMISSIONS = (1 << 11) | (1 << 14) | (1 << 15) | (1 << 17) | (1 << 18)
 # Which callback types Discord accepts for each interaction type.
 NONCE_WINDOW_S = 5 * 60
 """How long Discord remembers a channel message's nonce for ``enforce_nonce`` ("the past few minutes")."""
@@ -219,6 +223,12 @@ class FakeDiscord:
         nsfw = Channel(snowflake(), self.guild_id, "after-dark", nsfw=True, position=1)
         self.channels: dict[int, Channel] = {general.id: general, nsfw.id: nsfw}
         self.channel_id, self.nsfw_channel_id = general.id, nsfw.id
+        # Another server, which the bot was never invited to: people reach the app there through their user install.
+        self.foreign_guild_id = snowflake()
+        elsewhere = Channel(snowflake(), self.foreign_guild_id, "elsewhere")
+        elsewhere_nsfw = Channel(snowflake(), self.foreign_guild_id, "elsewhere-after-dark", nsfw=True, position=1)
+        self.channels.update({elsewhere.id: elsewhere, elsewhere_nsfw.id: elsewhere_nsfw})
+        self.foreign_channel_id, self.foreign_nsfw_channel_id = elsewhere.id, elsewhere_nsfw.id
 
         self.global_commands: dict[str, dict[str, Any]] = {}
         self.guild_command_defs: dict[int, dict[str, dict[str, Any]]] = {}
@@ -321,6 +331,81 @@ class FakeDiscord:
         self._channel_messages[channel.id] = []
         return channel
 
+    # ------------------------------------------------------------------ places the bot is not in (user installs)
+
+    def add_group_dm(self, *users: User, name: str = "group") -> Channel:
+        """A group DM of ``users`` without the bot: only their user installs reach the app there (context 2)."""
+        return self._add_place(Channel(snowflake(), None, name, type=GROUP_DM, recipients=list(users)))
+
+    def add_foreign_channel(self, name: str, *, nsfw: bool = False) -> Channel:
+        """A channel of the other server (``foreign_guild_id``), which the bot is not a member of."""
+        return self._add_place(Channel(snowflake(), self.foreign_guild_id, name, nsfw=nsfw))
+
+    def _add_place(self, channel: Channel) -> Channel:
+        self.channels[channel.id] = channel
+        self._channel_messages[channel.id] = []
+        return channel
+
+    def bot_is_member(self, channel: Channel | DMChannel) -> bool:
+        """Whether the bot may use the channel's own routes: a channel of its server, or its DM with someone."""
+        return isinstance(channel, DMChannel) or channel.guild_id == self.guild_id
+
+    def _place_channel(self, channel_id: int) -> Channel | DMChannel:
+        """Where an interaction happens: a channel of any server, a group DM, or a DM with the bot."""
+        return self.dm_channels.get(channel_id) or self.channels[channel_id]
+
+    def _place(self, user: User, channel: Channel | DMChannel) -> dict[str, Any]:
+        """The INTERACTION_CREATE keys that depend on where it happens, as Discord sends them: in the bot's server
+        (guild install, context 0), in another server through the person's user install (context 0, the owner is the
+        user), in the DM with the bot (context 1, the guild install's owner is "0"), in a group DM (context 2)."""
+        if isinstance(channel, DMChannel) or channel.guild_id is None:
+            dm = isinstance(channel, DMChannel)
+            return {
+                "channel_id": str(channel.id),
+                "channel": channel.to_dict(),
+                "user": user.to_dict(),
+                "app_permissions": str(self.app_permissions if dm else USER_INSTALL_PERMISSIONS),
+                "authorizing_integration_owners": {"0": "0"} if dm else {"1": str(user.id)},
+                "context": 1 if dm else 2,
+            }
+        home = channel.guild_id == self.guild_id
+        permissions = self.permissions_of(user) if home else EVERYONE_PERMISSIONS
+        member = user.member_dict(permissions)
+        if not home:
+            member["roles"] = []  # the person's roles there are not the emulator's server's
+        return {
+            "guild_id": str(channel.guild_id),
+            "guild": {"id": str(channel.guild_id), "locale": "en-US", "features": []},
+            "channel_id": str(channel.id),
+            "channel": {**channel.to_dict(), "permissions": str(permissions)},
+            "member": member,
+            "app_permissions": str(self.app_permissions if home else USER_INSTALL_PERMISSIONS),
+            "guild_locale": "en-US",
+            "authorizing_integration_owners": {"0": str(self.guild_id)} if home else {"1": str(user.id)},
+            "context": 0,
+        }
+
+    def _command_in(self, name: str, channel: Channel | DMChannel) -> dict[str, Any]:
+        """The definition of ``name`` as offered in ``channel``; ValueError where Discord would not offer it.
+
+        Outside the bot's server only global commands exist, and only those whose ``integration_types`` and
+        ``contexts`` allow the place: a user install (1) in another server or a group DM, the guild install (0) in the
+        DM with the bot.
+        """
+        if isinstance(channel, Channel) and channel.guild_id == self.guild_id:
+            return self._command(name)
+        definition = self.global_commands.get(name)
+        if definition is None:
+            raise ValueError(f"/{name} is not a global command: Discord offers it only in the servers it was synced to")
+        context = 1 if isinstance(channel, DMChannel) else 0 if channel.guild_id is not None else 2
+        install = 0 if context == 1 else 1
+        contexts = definition.get("contexts") or ([0, 1] if definition.get("dm_permission", True) else [0])
+        installs = definition.get("integration_types") or [0]
+        if context not in contexts or install not in installs:
+            raise ValueError(f"/{name} (contexts {contexts}, integration_types {installs}) is not offered in context "
+                             f"{context} through install type {install}")
+        return definition
+
     def permissions_of(self, user: User) -> int:
         if user.id == self.owner.id:
             return ALL_PERMISSIONS
@@ -358,7 +443,7 @@ class FakeDiscord:
             "roles": [r.to_dict() for r in self.roles.values()],
             "emojis": [],
             "stickers": [],
-            "channels": [c.to_dict() for c in self.channels.values()],
+            "channels": [c.to_dict() for c in self.channels.values() if c.guild_id == self.guild_id],
             "threads": [],
             "members": [u.member_dict() for u in members],
             "member_count": len(members),
@@ -494,7 +579,7 @@ class FakeDiscord:
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
     ) -> dict[str, Any]:
         name, *path = command.split()
-        definition = self._command(name)
+        definition = self._command_in(name, self._place_channel(channel_id))
         option_defs: list[dict[str, Any]] = definition.get("options") or []
         sub_types: list[int] = []
         for sub in path:
@@ -589,8 +674,7 @@ class FakeDiscord:
         if locale not in rules.LOCALES:
             raise ValueError(f"{locale!r} is not a Discord locale; Discord sends one of {sorted(rules.LOCALES)}")
         session = self._active_session()
-        dm = self.dm_channels.get(channel_id or 0)
-        channel = dm or self.channels[channel_id or self.channel_id]
+        channel = self._place_channel(channel_id or self.channel_id)
         inter = Interaction(
             emulator=self,
             id=snowflake(),
@@ -598,7 +682,7 @@ class FakeDiscord:
             type=kind,
             user=user,
             application_id=self.application_id,
-            guild_id=None if dm else self.guild_id,
+            guild_id=None if isinstance(channel, DMChannel) else channel.guild_id,
             channel_id=channel.id,
             command_name=command_name.split()[0] if command_name else None,
             payload={},
@@ -611,24 +695,14 @@ class FakeDiscord:
             "application_id": str(self.application_id),
             "type": kind,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "channel_id": str(channel.id),
-            "channel": {**channel.to_dict(), "permissions": str(self.permissions_of(user))},
-            "member": user.member_dict(self.permissions_of(user)),
+            **self._place(user, channel),
             "token": inter.token,
             "version": 1,
-            "app_permissions": str(self.app_permissions),
             "locale": locale,
-            "guild_locale": "en-US",
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
-        if dm is not None:
-            self._make_dm_interaction(payload, user, dm)
         if message is not None:
             payload["message"] = message.to_dict()
         inter.payload = payload
@@ -1096,9 +1170,12 @@ class FakeDiscord:
         limit: int,
         inter: Interaction | None = None,
         modal: bool = False,
+        existing: Message | None = None,
     ) -> None:
         """Apply Discord's rules to a body (a message's, or with ``modal`` a modal's); record and raise (400/50035,
-        or 413/40005 for big files) if broken."""
+        or 413/40005 for big files) if broken.
+
+        ``existing``: the message an edit changes (its components v2 flag and files count)."""
         for upload in uploads:
             if len(upload.data) > limit:
                 self._violate(
@@ -1111,7 +1188,13 @@ class FakeDiscord:
                 raise ApiError(413, 40005, "Request entity too large")
         problems: list[rules.Problem] = []
         if message and isinstance(body, dict):
-            problems = rules.check_message(body, creating=creating, file_count=len(uploads))
+            was_v2 = existing is not None and bool(existing.flags & rules.IS_COMPONENTS_V2)
+            problems = rules.check_message(body, creating=creating, file_count=len(uploads), was_v2=was_v2)
+            problems += rules.check_components_v2(
+                body,
+                existing=existing.to_dict() if existing is not None else None,
+                filenames=_filenames_after(existing, body, uploads),
+            )
         elif modal:
             problems = rules.check_modal(body)
         if not problems and schema and self.validate_schemas:
@@ -1160,10 +1243,11 @@ class FakeDiscord:
         kind: int = 0,
         flags: int | None = None,
     ) -> Message:
-        guild_id = None if channel_id in self.dm_channels else self.guild_id
+        guild_id = None if channel_id in self.dm_channels else self.channels[channel_id].guild_id
         message = Message(snowflake(), channel_id, guild_id, self.bot_user, interaction=inter, type=kind)
         message.flags = (body.get("flags") or 0) & SETTABLE_FLAGS if flags is None else flags
         self._apply(message, body, uploads, creating=True)
+        _resolve_media(message)
         self._messages[message.id] = message
         self._channel_messages[channel_id].append(message)
         self._message_event("message_create", message)
@@ -1173,9 +1257,11 @@ class FakeDiscord:
         message.history.append(message.to_dict())
         message.flags &= ~LOADING
         if "flags" in body and body["flags"] is not None:
-            # Only SUPPRESS_EMBEDS may change on edit; ephemerality and components v2 stay as they were.
-            message.flags = (message.flags & ~(1 << 2)) | (body["flags"] & (1 << 2))
+            # Only SUPPRESS_EMBEDS may change on edit, and components v2 be turned on (never off); ephemerality stays.
+            v2 = rules.IS_COMPONENTS_V2
+            message.flags = (message.flags & ~(1 << 2)) | (body["flags"] & ((1 << 2) | v2))
         self._apply(message, body, uploads, creating=False)
+        _resolve_media(message)
         message.edited_at = now()
         self._message_event("message_update", message)
 
@@ -1274,7 +1360,7 @@ class FakeDiscord:
 
     async def _get_guild_channels(self, request: web.Request) -> web.Response:
         self._guild_or_404(request.match_info["guild_id"])
-        return json_response([c.to_dict() for c in self.channels.values()])
+        return json_response([c.to_dict() for c in self.channels.values() if c.guild_id == self.guild_id])
 
     async def _get_member(self, request: web.Request) -> web.Response:
         self._guild_or_404(request.match_info["guild_id"])
@@ -1416,6 +1502,7 @@ class FakeDiscord:
                 uploads=uploads,
                 limit=inter.attachment_size_limit,
                 inter=inter,
+                existing=inter.source_message if kind == 7 else None,
             )
         elif kind == 9:
             self._check(route, data, None, message=False, creating=False, uploads=uploads,
@@ -1538,6 +1625,7 @@ class FakeDiscord:
             uploads=uploads,
             limit=inter.attachment_size_limit,
             inter=inter,
+            existing=message,
         )
         self._edit_message(message, body, uploads)
         return json_response(message.to_dict())
@@ -1548,23 +1636,30 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST handlers: channels
 
-    def _channel(self, channel_id: str) -> Channel | DMChannel:
+    def _channel(self, channel_id: str, route: str | None = None) -> Channel | DMChannel:
         key = _int_or_none(channel_id) or -1
         channel = self.channels.get(key) or self.dm_channels.get(key)
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
+        if not self.bot_is_member(channel):
+            # A user install answers only through its interactions; the bot can't touch the place itself.
+            self._violate("not_a_member", f"channel {channel.id} is in a place the bot is not a member of (a server "
+                          "or group DM reached through a user install): only the interaction's webhook works there",
+                          route=route)
+            raise ApiError(403, 50001, "Missing Access")
         return channel
 
     async def _get_channel(self, request: web.Request) -> web.Response:
-        return json_response(self._channel(request.match_info["channel_id"]).to_dict())
+        route = f"GET /channels/{request.match_info['channel_id']}"
+        return json_response(self._channel(request.match_info["channel_id"], route).to_dict())
 
     async def _typing(self, request: web.Request) -> web.Response:
         self._channel(request.match_info["channel_id"])
         return web.Response(status=204)
 
     async def _create_channel_message(self, request: web.Request) -> web.Response:
-        channel = self._channel(request.match_info["channel_id"])
-        route = f"POST /channels/{channel.id}/messages"
+        route = f"POST /channels/{request.match_info['channel_id']}/messages"
+        channel = self._channel(request.match_info["channel_id"], route)
         body, uploads = await self._read_body(request, route)
         if isinstance(channel, DMChannel):
             self._check_dm_open(channel)
@@ -1592,7 +1687,7 @@ class FakeDiscord:
         return json_response(message.to_dict())
 
     async def _channel_message(self, request: web.Request) -> web.Response:
-        channel = self._channel(request.match_info["channel_id"])
+        channel = self._channel(request.match_info["channel_id"], f"{request.method} {request.path[len(API_PREFIX):]}")
         message = self._messages.get(_int_or_none(request.match_info["message_id"]) or -1)
         if message is None or message.deleted or message.channel_id != channel.id or message.ephemeral:
             raise ApiError(404, 10008, "Unknown Message")
@@ -1615,6 +1710,7 @@ class FakeDiscord:
             creating=False,
             uploads=uploads,
             limit=self.attachment_size_limit,
+            existing=message,
         )
         self._edit_message(message, body, uploads)
         return json_response(message.to_dict())
@@ -1640,26 +1736,23 @@ class FakeDiscord:
         recipient = self.users.get(_int_or_none((body or {}).get("recipient_id")) or -1)
         if recipient is None or recipient.bot:
             raise ApiError(400, 50033, "Invalid Recipient(s)")
-        dm = self.dm_channel(recipient)
+        return json_response(self.open_dm(recipient).to_dict())
+
+    def open_dm(self, user: User) -> DMChannel:
+        """``user``'s DM channel with the bot, made on first use: by the bot (POST /users/@me/channels), or by the
+        person, who can type commands there (context 1) before the bot ever wrote to them."""
+        dm = self.dm_channel(user)
         if dm is None:
-            dm = DMChannel(snowflake(), recipient)
+            dm = DMChannel(snowflake(), user)
             self.dm_channels[dm.id] = dm
             self._channel_messages[dm.id] = []
-        return json_response(dm.to_dict())
+        return dm
 
     def _check_dm_open(self, dm: DMChannel) -> None:
         if dm.recipient.id in self.dms_closed:
             self.refused_dms.append(dm.recipient.id)
             self._emit("dm_refused", user_id=str(dm.recipient.id))
             raise ApiError(403, 50007, "Cannot send messages to this user")
-
-    @staticmethod
-    def _make_dm_interaction(payload: dict[str, Any], user: User, dm: DMChannel) -> None:
-        """How an interaction inside a DM differs from one in the guild: no guild or member, the user instead."""
-        for key in ("guild_id", "guild", "guild_locale", "member"):
-            payload.pop(key, None)
-        payload.update(user=user.to_dict(), channel=dm.to_dict(), authorizing_integration_owners={"0": "0"},
-                       context=1)
 
     # ------------------------------------------------------------------ files
 
@@ -1688,6 +1781,45 @@ def _int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _filenames_after(existing: Message | None, body: dict[str, Any], uploads: list[_Upload]) -> set[str]:
+    """The names of a message's files once a create or edit is applied (what ``attachment://NAME`` may name)."""
+    entries = body.get("attachments")
+    if entries is None:
+        kept = [a.filename for a in existing.attachments] if existing is not None else []
+        return {*kept, *(u.filename for u in uploads)}
+    wanted = {str(e.get("id")) for e in entries if isinstance(e, dict)}
+    kept = [a.filename for a in existing.attachments if str(a.id) in wanted] if existing is not None else []
+    named = {_int_or_none(e.get("id")): e.get("filename") for e in entries if isinstance(e, dict)}
+    return {*kept, *(named.get(u.index) or u.filename for u in uploads)}
+
+
+def _resolve_media(message: Message) -> None:
+    """Discord answers ``attachment://NAME`` media (galleries, thumbnails, files) with the attachment's own URL, size
+    and id, as it shows them."""
+    by_name = {a.filename: a for a in message.attachments}
+
+    def resolve(media: Any) -> Any:
+        url = media.get("url") if isinstance(media, dict) else None
+        if not (isinstance(url, str) and url.startswith("attachment://")) or url[13:] not in by_name:
+            return media
+        att = by_name[url[13:]]
+        return {**media, "url": att.url, "proxy_url": att.url, "width": att.width, "height": att.height,
+                "content_type": att.content_type, "attachment_id": str(att.id)}
+
+    def walk(components: list[dict[str, Any]]) -> None:
+        for component in components:
+            if component.get("type") == 12:
+                component["items"] = [{**item, "media": resolve(item.get("media"))} for item in component["items"]]
+            for key in ("media", "file"):
+                if key in component:
+                    component[key] = resolve(component[key])
+            walk(component.get("components") or [])
+            if isinstance(component.get("accessory"), dict):
+                walk([component["accessory"]])
+
+    walk(message.components)
 
 
 def _number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -99,18 +99,38 @@ class Role:
         }
 
 
+GUILD_TEXT, GROUP_DM = 0, 3
+"""Channel types: a server's text channel, a group DM (a DM with the bot is a ``DMChannel``, type 1)."""
+
+
 @dataclass(eq=False)
 class Channel:
+    """A channel: in the emulator's server, in another server (``guild_id`` not the emulator's: a place only a user
+    install reaches), or a group DM (``guild_id`` None, ``recipients`` the people in it; the bot is not one)."""
+
     id: int
-    guild_id: int
+    guild_id: int | None
     name: str
     nsfw: bool = False
     position: int = 0
+    type: int = GUILD_TEXT
+    recipients: list[User] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.type == GROUP_DM:
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "name": self.name,
+                "icon": None,
+                "owner_id": str(self.recipients[0].id),
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.to_dict() for user in self.recipients],
+            }
         return {
             "id": str(self.id),
-            "type": 0,
+            "type": self.type,
             "guild_id": str(self.guild_id),
             "name": self.name,
             "position": self.position,
@@ -250,7 +270,7 @@ class Message:
                 "type": inter.type,
                 "name": inter.command_name or "",
                 "user": inter.user.to_dict(),
-                "authorizing_integration_owners": {"0": str(inter.guild_id or 0)},
+                "authorizing_integration_owners": inter.payload.get("authorizing_integration_owners", {}),
             }
         return data
 
@@ -291,7 +311,7 @@ class Interaction:
     type: int
     user: User
     application_id: int
-    guild_id: int | None  # None inside a direct message
+    guild_id: int | None  # None inside a DM or a group DM
     channel_id: int
     command_name: str | None
     payload: dict[str, Any] = field(repr=False)

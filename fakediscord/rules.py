@@ -44,6 +44,12 @@ MAX_INPUT_LABEL = 45
 MAX_INPUT_VALUE = 4000
 MAX_SELECT_OPTIONS = 25
 TEXT_INPUT, STRING_SELECT, LABEL = 4, 3, 18
+MAX_V2_COMPONENTS = 40
+"""Components v2: every component counts, nested ones (in containers, sections, action rows) included."""
+MAX_V2_TEXT = 4000
+"""Components v2: the characters of all text displays of a message together."""
+MAX_GALLERY_ITEMS = 10
+ACTION_ROW, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY, FILE = 1, 10, 11, 12, 13
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,11 @@ class Problem:
     code: str = "BASE_TYPE_INVALID"
 
 
-def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0) -> list[Problem]:
-    """The limits Discord enforces on a message body (create or edit) that discord.py does not check first."""
+def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0, was_v2: bool = False) -> list[Problem]:
+    """The limits Discord enforces on a message body (create or edit) that discord.py does not check first.
+
+    ``was_v2``: the edited message is a components v2 one already (its flag stays, whatever the body says), so the
+    classic layout limits (5 rows of 5) don't apply to it; ``check_components_v2`` checks what does."""
     problems: list[Problem] = []
     content = body.get("content")
     if _len(content) > MAX_CONTENT:
@@ -97,7 +106,7 @@ def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0) 
         )
     components = _list(body.get("components"))
     flags = body.get("flags") if isinstance(body.get("flags"), int) else 0
-    if not flags & IS_COMPONENTS_V2:
+    if not flags & IS_COMPONENTS_V2 and not was_v2:
         if len(components) > MAX_ACTION_ROWS:
             problems.append(
                 Problem(
@@ -289,6 +298,77 @@ def _check_select(select: dict[str, Any], path: tuple[str | int, ...]) -> list[P
         problems.append(Problem("select_too_many_defaults", (*path, "options"),
                                 f"At most {high} options may be default.", "BASE_TYPE_BAD_VALUE"))
     return problems
+
+
+def check_components_v2(
+    body: dict[str, Any], *, existing: dict[str, Any] | None, filenames: set[str]
+) -> list[Problem]:
+    """Discord's rules for a components v2 message (``IS_COMPONENTS_V2``), on the message as the request leaves it.
+
+    ``existing`` is the message's JSON before an edit (None when creating); ``filenames`` the names of the files the
+    message has once the request is applied, which ``attachment://NAME`` media must name. Nothing to check for a
+    classic message; an edit may turn the flag on (clearing content and embeds) but never off.
+    """
+    flags = body.get("flags") if isinstance(body.get("flags"), int) else None
+    was_v2 = existing is not None and bool(existing.get("flags", 0) & IS_COMPONENTS_V2)
+    problems: list[Problem] = []
+    if was_v2 and flags is not None and not flags & IS_COMPONENTS_V2:
+        problems.append(Problem("components_v2_removed", ("flags",), "The IS_COMPONENTS_V2 flag of a message cannot "
+                                "be removed", "MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG"))
+    if not was_v2 and not (flags or 0) & IS_COMPONENTS_V2:
+        return problems
+
+    def after(key: str) -> Any:
+        return body.get(key) if key in body or existing is None else existing.get(key)
+
+    for key in ("content", "embeds"):
+        if after(key):
+            problems.append(Problem("components_v2_content", (key,), f"The '{key}' field cannot be used when using "
+                                    "MessageFlags.IS_COMPONENTS_V2", "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_V2"))
+    components = _list(after("components"))
+    every = list(_components(components, ("components",)))
+    if len(every) > MAX_V2_COMPONENTS:
+        problems.append(Problem("too_many_components", ("components",), f"Must be {MAX_V2_COMPONENTS} or fewer in "
+                                f"total, nested components included ({len(every)})", "BASE_TYPE_MAX_LENGTH"))
+    text = sum(_len(component.get("content")) for _, component in every if component.get("type") == TEXT_DISPLAY)
+    if text > MAX_V2_TEXT:
+        problems.append(Problem("components_v2_text_too_long", ("components",), f"The text displays hold {text} "
+                                f"characters; at most {MAX_V2_TEXT} are allowed", "BASE_TYPE_MAX_LENGTH"))
+    for path, component in every:
+        kind = component.get("type")
+        if kind == ACTION_ROW and len(_list(component.get("components"))) > MAX_ROW_ITEMS:
+            problems.append(Problem("too_many_buttons", (*path, "components"),
+                                    f"Must be {MAX_ROW_ITEMS} or fewer in length.", "BASE_TYPE_MAX_LENGTH"))
+        media: list[tuple[tuple[str | int, ...], Any]] = []
+        if kind == MEDIA_GALLERY:
+            items = _list(component.get("items"))
+            if not 1 <= len(items) <= MAX_GALLERY_ITEMS:
+                problems.append(Problem("media_gallery_items", (*path, "items"), f"Must be between 1 and "
+                                        f"{MAX_GALLERY_ITEMS} in length.", "BASE_TYPE_BAD_LENGTH"))
+            media = [((*path, "items", i, "media"), item.get("media")) for i, item in enumerate(items)
+                     if isinstance(item, dict)]
+        elif kind in (THUMBNAIL, FILE):
+            key = "media" if kind == THUMBNAIL else "file"
+            media = [((*path, key), component.get(key))]
+        for where, item in media:
+            url = item.get("url") if isinstance(item, dict) else None
+            if isinstance(url, str) and url.startswith("attachment://") and url[13:] not in filenames:
+                problems.append(Problem("unknown_attachment", (*where, "url"), f"{url} names no file of the message "
+                                        f"(its files: {sorted(filenames)})", "UNFURLED_MEDIA_ATTACHMENT_NOT_FOUND"))
+    return problems
+
+
+def _components(components: list[Any], path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], dict]]:
+    """Every component with its path, nested ones (children, a section's accessory) after their parent."""
+    found: list[tuple[tuple[str | int, ...], dict]] = []
+    for i, component in enumerate(components):
+        if not isinstance(component, dict):
+            continue
+        found.append(((*path, i), component))
+        found += _components(_list(component.get("components")), (*path, i, "components"))
+        if isinstance(component.get("accessory"), dict):
+            found.append(((*path, i, "accessory"), component["accessory"]))
+    return found
 
 
 def _embed_chars(embed: dict[str, Any]) -> int:

@@ -159,12 +159,32 @@ class Playground:
     # -- the event feed -------------------------------------------------------------------------------------------
 
     def _message_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Discord's message JSON with attachment URLs made relative to this server (the emulator's port is private)."""
+        """Discord's message JSON with attachment URLs made relative to this server (the emulator's port is private),
+        those of components v2 media (galleries, thumbnails) included."""
         data = dict(data)
         data["attachments"] = [
             {**a, "url": a["url"].removeprefix(self.emu.http_base), "proxy_url": None} for a in data["attachments"]
         ]
+        data["components"] = [self._relative_media(component) for component in data.get("components") or []]
         return data
+
+    def _relative_media(self, component: dict[str, Any]) -> dict[str, Any]:
+        def relative(media: Any) -> Any:
+            if not isinstance(media, dict) or not isinstance(media.get("url"), str):
+                return media
+            return {**media, "url": media["url"].removeprefix(self.emu.http_base), "proxy_url": None}
+
+        out = dict(component)
+        if isinstance(out.get("items"), list):
+            out["items"] = [{**item, "media": relative(item.get("media"))} for item in out["items"]]
+        for key in ("media", "file"):
+            if key in out:
+                out[key] = relative(out[key])
+        if isinstance(out.get("components"), list):
+            out["components"] = [self._relative_media(child) for child in out["components"]]
+        if isinstance(out.get("accessory"), dict):
+            out["accessory"] = self._relative_media(out["accessory"])
+        return out
 
     def _message_from(self, message) -> dict[str, Any]:
         data = message.to_dict()

@@ -23,6 +23,7 @@ def test_shipped_config_is_valid_with_the_designed_keys_and_defaults():
     assert config.discord.api_base == "https://discord.com/api/v10"
     assert config.discord.gateway_url is None
     assert config.discord.guild_ids == []
+    assert config.discord.layout == "grid"  # the gallery layout is opt-in
     assert len(config.styles) >= 20
     assert {"photo", "anime", "watercolor", "oil painting", "synthwave", "ukiyo-e", "steampunk", "pixel art"} <= {
         style.name for style in config.styles
@@ -41,6 +42,7 @@ queue:
   burst: 0
 discord:
   guild_ids: [abc]
+  layout: carousel
 styles:
   - name: broken
     prompt: "no placeholder"
@@ -49,13 +51,14 @@ styles:
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     problems = caught.value.problems
-    assert len(problems) == 5
+    assert len(problems) == 6
     assert all(line.startswith(f"{path}: ") for line in problems)
     joined = "\n".join(problems)
     assert "model.device: Input should be 'auto', 'cuda', 'mps' or 'cpu' (got 'gpu')" in joined
     assert "model.stesp: unknown key" in joined
     assert "queue.burst:" in joined
     assert "discord.guild_ids.0:" in joined
+    assert "discord.layout: Input should be 'grid' or 'gallery' (got 'carousel')" in joined
     assert "styles.0.prompt: must contain {prompt}" in joined
 
 

@@ -10,7 +10,9 @@ from typing import Any
 import discord
 import pytest
 
-from bot.storage import Job, Storage
+from bot.config import Config
+from bot.queue import Undeliverable
+from bot.storage import Job, Storage, StoredImage
 from cogs.generation import Generation
 from models.plan import GenerationRequest
 
@@ -33,6 +35,7 @@ class Bot:
         self.channel = Channel()
         self.storage = storage
         self.generation = None
+        self.config = Config()
 
     def get_partial_messageable(self, channel_id: int) -> Channel:
         return self.channel
@@ -42,6 +45,16 @@ class Bot:
 async def bot(tmp_path: Path):
     async with Storage(tmp_path) as storage:
         yield Bot(storage)
+
+
+def stored_images(directory: Path) -> list[StoredImage]:
+    from PIL import Image
+
+    from models.images import write_recipe_png
+
+    path = directory / "result.png"
+    write_recipe_png(Image.new("RGB", (8, 8)), {"seed": 1}, path)
+    return [StoredImage("x", 0, path, {"seed": 1, "width": 8, "height": 8}, time.time())]
 
 
 def old_job(**fields: Any) -> Job:
@@ -60,17 +73,30 @@ async def test_a_failure_after_the_token_expired_reaches_the_person_in_the_chann
 
 
 async def test_a_result_posted_in_the_channel_before_is_not_posted_again(bot: Bot, tmp_path: Path) -> None:
-    from PIL import Image
-
-    from bot.storage import StoredImage
-    from models.images import write_recipe_png
-
-    path = tmp_path / "result.png"
-    write_recipe_png(Image.new("RGB", (8, 8)), {"seed": 1}, path)
-    images = [StoredImage("x", 0, path, {"seed": 1, "width": 8, "height": 8}, time.time())]
+    images = stored_images(tmp_path)
     cog = Generation(bot)  # type: ignore[arg-type]
     job = old_job()
     await cog.on_result(job, images)
     await cog.on_result(job, images)  # delivered again (marking it delivered failed): nothing new in the channel
     [post] = bot.channel.sent
     assert post["nonce"] == job.id[:25] and job.result_message_id == 1001
+
+
+async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bot: Bot, tmp_path: Path) -> None:
+    """A job asked for through a user install (webhook_only): once its interaction expired, its result is
+    undeliverable at once (with the reason), and its failure or expiry is never posted in the channel: the person is
+    told at their next request."""
+    cog = Generation(bot)  # type: ignore[arg-type]
+    bot.config.discord.layout = "gallery"
+    jobs = [old_job(webhook_only=True) for _ in range(3)]
+    for job in jobs:
+        await bot.storage.insert_job(job)
+    with pytest.raises(Undeliverable, match="interaction expired"):
+        await cog.on_result(jobs[0], stored_images(tmp_path))
+    await cog.on_failure(jobs[1], "This took longer than 600 s and was stopped.")
+    await cog.on_expired(jobs[2])
+    assert bot.channel.sent == []
+    # What happened is kept for the person's next request, and told once.
+    notices = await bot.storage.take_notices(42)
+    assert [text.split(":")[0].split(" ")[1] for _, text in notices] == ["images", "failed", "could"]
+    assert "longer than 600 s" in notices[1][1] and await bot.storage.take_notices(42) == []

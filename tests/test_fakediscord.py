@@ -589,6 +589,45 @@ async def test_an_applied_request_whose_answer_is_lost(emu: FakeDiscord, bot: De
     assert [m.content for m in emu.channel_messages(emu.channel_id)][-1] == "made, never answered"
 
 
+async def test_components_v2_gallery_resolves_its_attachments_and_keeps_the_flag(emu: FakeDiscord,
+                                                                                  bot: DemoBot) -> None:
+    """A LayoutView from discord.py: the flag is set, attachment:// media become the files' own URLs, an edit keeps
+    the message v2, and content on it is refused like Discord refuses it."""
+    channel = bot.get_partial_messageable(emu.channel_id)
+    layout = discord.ui.LayoutView()
+    layout.add_item(discord.ui.Container(
+        discord.ui.TextDisplay("two pictures"),
+        discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://a.png"),
+                                discord.MediaGalleryItem("attachment://b.png")),
+    ))
+    layout.add_item(discord.ui.ActionRow(Bump(1)))
+    sent = await channel.send(view=layout, files=[discord.File(io.BytesIO(png()), "a.png"),
+                                                  discord.File(io.BytesIO(png(color="blue")), "b.png")])
+    message = emu.message(sent.id)
+    assert message.flags & (1 << 15) and not message.content
+    [gallery] = [c for c in message.components[0]["components"] if c["type"] == 12]
+    urls = [item["media"]["url"] for item in gallery["items"]]
+    assert urls == [a.url for a in message.attachments] and emu.file_bytes(urls[1]) == png(color="blue")
+    assert [b["custom_id"] for b in message.buttons()] == ["bump:1"]
+    with pytest.raises(discord.HTTPException):
+        await sent.edit(content="words on a v2 message")
+    assert [v.kind for v in emu.take_violations()] == ["components_v2_content"]
+
+
+async def test_places_the_bot_is_not_in(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    """A user install reaches another server and group DMs, where the bot can't use channel routes; its DM works."""
+    with pytest.raises(ValueError, match="not offered"):  # the demo bot's /draw is for guild installs only
+        await emu.invoke(ada, "draw", {"prompt": "x"}, channel_id=emu.foreign_channel_id)
+    with pytest.raises(discord.Forbidden):
+        await bot.get_partial_messageable(emu.foreign_channel_id).send("hello from nowhere")
+    group = emu.add_group_dm(ada, emu.add_user("bo"))
+    with pytest.raises(discord.Forbidden):
+        await bot.get_partial_messageable(group.id).send("hello, group")
+    assert [v.kind for v in emu.take_violations()] == ["not_a_member", "not_a_member"]
+    dm = emu.open_dm(ada)  # ada writes to the bot first: the DM exists without the bot opening it
+    assert dm is emu.open_dm(ada) is emu.dm_channel(ada) and dm.to_dict()["recipients"][0]["id"] == str(ada.id)
+    sent = await bot.get_partial_messageable(dm.id).send("hello, ada")
+    assert emu.message(sent.id).guild_id is None and emu.channel_messages(dm.id)[0].content == "hello, ada"
 async def test_direct_messages(emu: FakeDiscord, bot: DemoBot) -> None:
     """The bot opens a DM channel (POST /users/@me/channels), posts and reads there; a click inside the DM comes
     without a guild; a person with DMs closed refuses the post with 403/50007, and the emulator records it."""

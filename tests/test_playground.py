@@ -339,7 +339,8 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
 
     user = parse_config(
         {
-            "discord": {"token": "secret", "guild_ids": [1], "gateway_url": "wss://gateway.discord.gg"},
+            "discord": {"token": "secret", "guild_ids": [1], "gateway_url": "wss://gateway.discord.gg",
+                        "layout": "gallery"},
             "model": {"id": "tiny", "steps": 3},
             "storage": {"dir": str(tmp_path / "data")},
             "queue": {"rate_per_minute": 2, "burst": 1},
@@ -357,6 +358,7 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     assert derived.discord.token == "" and derived.discord.gateway_url is None
     assert derived.discord.guild_ids == [emu.guild_id]
     assert derived.discord.attachment_hosts == ["127.0.0.1"]
+    assert derived.discord.layout == "gallery"  # the page shows results the way the user's bot would
     assert derived.storage.dir == tmp_path / "data" / "playground"
     assert not derived.server.enabled
     assert (derived.model, derived.queue, derived.moderation, derived.styles) == (
@@ -438,6 +440,68 @@ async def test_settings_private_results_history_and_show_through_the_playground_
             await post_json(session, url, "api/command", {"name": "ada", "command": "show",
                                                           "options": {"job": "nonsense"}})
             assert (await ada_sees(lambda m: "That isn't a job id" in m["content"]))["flags"] & 64
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
+def gallery_items(message: dict) -> list[dict]:
+    def walk(components: list[dict]) -> list[dict]:
+        return [c for component in components for c in (component, *walk(component.get("components") or []))]
+
+    return [item for c in walk(message["components"]) if c["type"] == 12 for item in c["items"]]
+
+
+@pytest.mark.timeout(180)  # ~30 s on an idle 2-core machine
+async def test_the_playground_shows_the_gallery_layout_when_configured(tiny_model_dir, tmp_path):
+    """discord.layout: gallery — the state API carries the components v2 result with its media at this server's own
+    URLs, and the page shows the gallery: four images that load, no loose attachments, the recipe, the buttons."""
+    config = {
+        "discord": {"layout": "gallery"},
+        "model": {"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4},
+        "storage": {"dir": str(tmp_path / "data")},
+        "styles": TEST_STYLES,
+    }
+    playground = Playground(config, tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            await wait_online(session, url)
+            options = {"prompt": "a lighthouse in a gallery", "count": 4}
+            async with session.post(f"{url}api/command", json={"name": "ada", "command": "imagine",
+                                                               "options": options}) as response:
+                assert response.status == 200, await response.text()
+            done = await wait_state(session, url, lambda s: any(gallery_items(m) for m in s["messages"]))
+            [result] = [m for m in done["messages"] if gallery_items(m)]
+            assert result["flags"] & (1 << 15) and not result["content"] and not result["embeds"]
+            items = gallery_items(result)
+            assert len(items) == 4 and all(item["media"]["url"].startswith("/attachments/") for item in items)
+            async with session.get(f"{url}{items[0]['media']['url'].lstrip('/')}") as response:
+                assert response.status == 200 and response.content_type == "image/png"
+            if not HAVE_CHROMIUM:
+                return
+            from playwright.async_api import async_playwright, expect
+
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                page = await browser.new_page(viewport={"width": 1200, "height": 1000})
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                await page.goto(url)
+                message = page.locator(f"article.msg[data-id='{result['id']}']")
+                images = message.locator(".media-gallery img")
+                await expect(images).to_have_count(4)
+                for number in range(4):
+                    assert await images.nth(number).evaluate("img => img.complete && img.naturalWidth > 0")
+                await expect(message.locator(".attachments")).to_have_count(0)  # files show only in the gallery
+                await expect(message.locator(".container")).to_contain_text("a lighthouse in a gallery")
+                await expect(message.locator(".container")).to_contain_text("Seeds")
+                labels = await message.locator("button.button").evaluate_all("bs => bs.map(b => b.textContent.trim())")
+                assert labels[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
+                ARTIFACTS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "playground-gallery.png"))
+                assert errors == []
+                await browser.close()
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)

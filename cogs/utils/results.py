@@ -145,36 +145,59 @@ def preview_file(preview: Image.Image) -> discord.File:
     return discord.File(buffer, filename="preview.jpg")
 
 
-def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
-    """The recipe under a result. Its footer stays the same in every language: ``job <id>`` is how a result is
-    recognised on a message whose edit went unanswered (``cogs.generation``), and what operators are told."""
+def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, str, bool]]:
+    """The recipe as (name, value, inline) fields, in the language of the job's requester (``job.locale``): the grid
+    layout's embed and the gallery layout's text show these."""
     recipe, locale = images[0].recipe, job.locale
-    embed = discord.Embed(colour=discord.Colour.blurple())
-    embed.add_field(name=t(locale, "Model"), value=str(recipe.get("model")))
     seeds = ", ".join(str(image.recipe.get("seed")) for image in images)
-    embed.add_field(name=t(locale, "Style"), value=recipe.get("style") or "none")
-    embed.add_field(name=t(locale, "Seed") if len(images) == 1 else t(locale, "Seeds"), value=seeds or "?")
-    embed.add_field(name=t(locale, "Size"), value=f"{recipe.get('width')}×{recipe.get('height')}")
-    embed.add_field(name=t(locale, "Steps"), value=str(recipe.get("steps")))
-    embed.add_field(name=t(locale, "Guidance"), value=f"{recipe.get('guidance')}")
+    fields = [
+        (t(locale, "Model"), str(recipe.get("model")), True),
+        (t(locale, "Style"), recipe.get("style") or "none", True),
+        (t(locale, "Seed") if len(images) == 1 else t(locale, "Seeds"), seeds or "?", True),
+        (t(locale, "Size"), f"{recipe.get('width')}×{recipe.get('height')}", True),
+        (t(locale, "Steps"), str(recipe.get("steps")), True),
+        (t(locale, "Guidance"), f"{recipe.get('guidance')}", True),
+    ]
     if recipe.get("strength") is not None:
-        embed.add_field(name=t(locale, "Strength"), value=f"{recipe['strength']}")
+        fields.append((t(locale, "Strength"), f"{recipe['strength']}", True))
     if recipe.get("reference_weights"):
         shares = recipe["reference_weights"]
         rest = 1 - sum(shares)
         weighted = ", ".join(f"{share:.2f}" for share in shares)
         value = (t(locale, "{n} weighted {shares}; prompt {rest:.2f}", n=len(shares), shares=weighted, rest=rest)
                  if rest > 0.005 else t(locale, "{n} weighted {shares}", n=len(shares), shares=weighted))
-        embed.add_field(name=t(locale, "Pictures"), value=value)
+        fields.append((t(locale, "Pictures"), value, True))
     if recipe.get("upscaler"):
-        embed.add_field(name=t(locale, "Upscaler"), value=short_prompt(recipe["upscaler"], 200))
+        fields.append((t(locale, "Upscaler"), short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
-        embed.add_field(name=t(locale, "Negative"), value=short_prompt(job.request.negative, 1000), inline=False)
+        fields.append((t(locale, "Negative"), short_prompt(job.request.negative, 1000), False))
     made_from = lineage(job)
     if made_from is not None:
-        embed.add_field(name=t(locale, "Made"), value=made_from, inline=False)
-    embed.set_footer(text=f"{recipe.get('model')} · job {job.id}")  # not translated: see the docstring
+        fields.append((t(locale, "Made"), made_from, False))
+    return fields
+
+
+def recipe_footer(job: Job, images: Sequence[StoredImage]) -> str:
+    """The last line under a result. It stays the same in every language: ``job <id>`` is how a result is recognised
+    on a message whose edit went unanswered (``cogs.generation``), and what operators are told."""
+    return f"{images[0].recipe.get('model')} · job {job.id}"  # not translated: see the docstring
+
+
+def recipe_embed(job: Job, images: Sequence[StoredImage]) -> discord.Embed:
+    embed = discord.Embed(colour=discord.Colour.blurple())
+    for name, value, inline in recipe_fields(job, images):
+        embed.add_field(name=name, value=value, inline=inline)
+    embed.set_footer(text=recipe_footer(job, images))
     return embed
+
+
+def recipe_text(job: Job, images: Sequence[StoredImage]) -> str:
+    """The recipe as markdown, for a text display: the short fields on one line, long ones on their own."""
+    fields = recipe_fields(job, images)
+    short = " · ".join(f"**{name}** {discord.utils.escape_markdown(value)}" for name, value, inline in fields
+                       if inline)
+    long = [f"**{name}** {discord.utils.escape_markdown(value)}" for name, value, inline in fields if not inline]
+    return "\n".join([short, *long, f"-# {recipe_footer(job, images)}"])
 
 
 def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_bytes: int) -> discord.File:

@@ -4,6 +4,7 @@
 const $ = (selector) => document.querySelector(selector);
 const EPHEMERAL = 1 << 6;
 const LOADING = 1 << 7;
+const COMPONENTS_V2 = 1 << 15; // the message is laid out by its components alone: no content, no loose attachments
 const PALETTE = '<svg viewBox="0 0 24 24" width="60%" height="60%" aria-hidden="true"><path fill="#fff" d="M12 3a9 9 0 0 0 0 18c.83 0 1.5-.67 1.5-1.5 0-.39-.15-.74-.39-1.01-.23-.26-.38-.61-.38-.99 0-.83.67-1.5 1.5-1.5H16c2.76 0 5-2.24 5-5 0-4.42-4.03-8-9-8Zm-5.5 9a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3Zm3-4a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3Zm5 0a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3Zm3 4a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3Z"/></svg>';
 const COLORS = ["#5865f2", "#3ba55c", "#faa61a", "#ed4245", "#eb459e", "#747f8d", "#00a8fc", "#9b59b6"];
 
@@ -297,14 +298,17 @@ function renderComponents(message, components, parent) {
         parent.append(text);
         break;
       }
-      case 11: case 12: {
-        const items = component.type === 11 ? [component] : component.items || [];
-        for (const item of items) {
-          const img = document.createElement("img");
-          img.className = "attachment-image";
-          img.src = proxied((item.media || {}).url || "");
-          parent.append(img);
-        }
+      case 11: { // thumbnail
+        const media = component.media || {};
+        parent.append(imageElement(proxied(media.url), media, "thumbnail"));
+        break;
+      }
+      case 12: { // media gallery: Discord tiles up to 10 images; one alone keeps the attachment's box
+        const gallery = document.createElement("div");
+        const items = component.items || [];
+        gallery.className = `media-gallery items-${Math.min(items.length, 4)}`;
+        for (const item of items) gallery.append(imageElement(proxied((item.media || {}).url), item.media || {}, "gallery-image"));
+        parent.append(gallery);
         break;
       }
       case 14: {
@@ -391,6 +395,24 @@ function renderEmbed(message, embed) {
   return el;
 }
 
+// An image that opens full size when clicked. Fits Discord's 400x350 box; small images (the tiny model's 64 px) are
+// enlarged up to 256 px, pixelated.
+function imageElement(url, { width, height, filename } = {}, className = "attachment-image") {
+  const img = document.createElement("img");
+  img.className = className;
+  img.src = url;
+  img.alt = img.title = filename || url.split("/").pop();
+  if (width && height) {
+    let scale = Math.min(400 / width, 350 / height);
+    if (scale > 1) scale = Math.min(scale, Math.max(1, 256 / Math.max(width, height)));
+    img.width = Math.round(width * scale);
+    img.height = Math.round(height * scale);
+    if (scale > 1) img.style.imageRendering = "pixelated";
+  }
+  img.addEventListener("click", () => openLightbox(url));
+  return img;
+}
+
 function renderAttachments(message) {
   const box = document.createElement("div");
   box.className = "attachments";
@@ -404,21 +426,8 @@ function renderAttachments(message) {
   for (const attachment of message.attachments || []) {
     if (inEmbeds.has(attachment.filename)) continue;
     if ((attachment.content_type || "").startsWith("image/")) {
-      const img = document.createElement("img");
-      img.className = "attachment-image";
+      const img = imageElement(attachment.url, attachment);
       if (/^preview\./.test(attachment.filename)) img.classList.add("preview");
-      img.src = attachment.url;
-      img.alt = attachment.filename;
-      img.title = attachment.filename;
-      if (attachment.width && attachment.height) {
-        // Fit Discord's 400x350 box; small images (the tiny model's 64 px) are enlarged up to 256 px, pixelated.
-        let scale = Math.min(400 / attachment.width, 350 / attachment.height);
-        if (scale > 1) scale = Math.min(scale, Math.max(1, 256 / Math.max(attachment.width, attachment.height)));
-        img.width = Math.round(attachment.width * scale);
-        img.height = Math.round(attachment.height * scale);
-        if (scale > 1) img.style.imageRendering = "pixelated";
-      }
-      img.addEventListener("click", () => openLightbox(attachment.url));
       if (/^preview\./.test(attachment.filename)) {
         box.append(img);
       } else {
@@ -638,7 +647,8 @@ function renderMessage(message) {
     }
     el.append(content);
   }
-  if ((message.attachments || []).length) el.append(renderAttachments(message));
+  // A components v2 message shows its files only where its components place them (a media gallery, a thumbnail).
+  if ((message.attachments || []).length && !(message.flags & COMPONENTS_V2)) el.append(renderAttachments(message));
   for (const embed of message.embeds || []) el.append(renderEmbed(message, embed));
   if ((message.components || []).length) {
     const components = document.createElement("div");
@@ -698,6 +708,7 @@ function upsert(message) {
   window.playgroundSeen.push({
     id: message.id, content: message.content, flags: message.flags, kind: old ? "update" : "create",
     attachments: (message.attachments || []).map((a) => a.filename),
+    gallery: [...el.querySelectorAll(".media-gallery img")].map((img) => img.src),
   });
   if (old) {
     if (old.classList.contains("grouped")) el.classList.add("grouped");
