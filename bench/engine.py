@@ -9,7 +9,10 @@ A direct call is the family's own pipeline call (``Family.call``: the pipeline's
 seeds, steps and size, for Kandinsky its prior too, for IF both stages), without the engine's planning, grouping,
 progress or cancellation.
 and prints b/a (target >= 1.3) and b/c (target >= 0.9). Each is warmed up and repeated, median taken.
-Then resident memory of txt2img alone vs. with img2img attached (target < 5% more).
+Then resident memory of txt2img alone vs. with img2img attached (target < 5% more), and of the model (as the
+engine loads it) without vs. with its inpainting pipeline attached through ``from_pipe`` (target < 5% more), each
+variant in a fresh process side by side, so the process RSS compares like with like.
+With ``--memory`` it measures only the two memory comparisons (quick: no generation).
 With ``--moves`` it measures instead what the model pool (models/pool.py) pays to switch models: loading from disk,
 moving the weights to host memory (offload) and back to the device (reload from host), and loading from disk again
 after an unload. On a CPU the device is host memory, so there is nothing to move: only the loads are measured.
@@ -21,6 +24,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
     python bench/engine.py --arch sd15 --moves    # load, offload to host, reload of an SD 1.5-shaped model
+    python bench/engine.py --family if --memory   # what inpainting (edits) adds to a model's resident memory
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -155,6 +161,59 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
     gc.collect()
 
 
+INPAINT_VARIANTS = ("without", "with")
+
+
+def measure_inpaint_memory(model: str, device: str) -> bool:
+    """The model as the engine attaches it (txt2img, img2img, any stages), without and then with the inpainting
+    pipeline, each in a fresh process: weights (distinct tensor storage) and the RSS the model added to the process
+    (after the libraries' own); True when within 5%."""
+    found = {}
+    for variant in INPAINT_VARIANTS:
+        done = subprocess.run([sys.executable, __file__, "--inpaint-probe", variant, "--model", model,
+                               "--device", device], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"inpaint memory: the {variant} probe failed:\n{done.stderr[-2000:]}")
+            return False
+        found[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+    without, with_ = found["without"], found["with"]
+    if not with_["inpaint"]:
+        print(f"inpainting: {with_['family']} has none (edits are refused), nothing to compare")
+        return True
+    weights = with_["weights"] / max(without["weights"], 1)
+    rss_ratio = with_["rss"] / max(without["rss"], 1)
+    print(f"inpainting ({with_['family']}, through from_pipe): weights {without['weights'] / 2**20:.1f} -> "
+          f"{with_['weights'] / 2**20:.1f} MiB = {weights:.3f}x; the model's RSS {without['rss'] / 2**20:.0f} -> "
+          f"{with_['rss'] / 2**20:.0f} MiB = {rss_ratio:.3f}x (target < 1.05) "
+          f"{'ok' if max(weights, rss_ratio) < 1.05 else 'MISSED'}")
+    if without.get("vram"):
+        print(f"vram: {without['vram'] / 2**20:.0f} -> {with_['vram'] / 2**20:.0f} MiB = "
+              f"{with_['vram'] / max(without['vram'], 1):.3f}x")
+    return max(weights, rss_ratio) < 1.05
+
+
+def inpaint_probe(variant: str, model: str, device_name: str) -> int:
+    """One side of ``measure_inpaint_memory``, in its own process: prints one JSON line."""
+    from models import families
+    from models.engine import load_text_to_image
+
+    device = pick_device(device_name)
+    dtype = pick_dtype(device)
+    gc.collect()
+    before = rss()  # after torch and diffusers are imported: what follows is the model's own
+    pipe = load_text_to_image(model, dtype)
+    family = families.detect(pipe, model)
+    if variant == "without":  # the same family, told it has no inpainting: nothing else differs
+        family = type(family.__name__, (family,), {"inpaint": False})
+    loaded = family.from_pipeline(pipe, model_id=model, device=device, dtype=dtype)
+    loaded.to(device)
+    gc.collect()
+    print(json.dumps({"family": family.name, "inpaint": loaded.inpaint_pipe is not None,
+                      "weights": weight_bytes(*loaded.pipelines()), "rss": rss() - before,
+                      "vram": torch.cuda.memory_allocated() if device.type == "cuda" else 0}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
@@ -168,7 +227,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--moves", action="store_true", help="time load / offload to host / reload (the pool's costs)")
+    parser.add_argument("--memory", action="store_true", help="only the resident memory comparisons")
+    parser.add_argument("--inpaint-probe", choices=INPAINT_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.inpaint_probe:
+        return inpaint_probe(args.inpaint_probe, args.model, args.device)
     if args.max_batch is None:
         args.max_batch = 4 if args.backend == "ray" else args.requests
 
@@ -181,6 +244,10 @@ def main() -> int:
                 model = str(write_tiny_pipeline(Path(scratch) / "tiny", args.family))
         if args.moves:
             return measure_moves(args, model)
+        if args.memory:
+            device = pick_device(args.device)
+            measure_memory(model, device, pick_dtype(device))
+            return 0 if measure_inpaint_memory(model, args.device) else 1
         if args.backend == "ray":
             return run_ray(args, model, Path(scratch))
         return run(args, model)
@@ -301,6 +368,7 @@ def run(args: argparse.Namespace, model: str) -> int:
           f"{torch.get_num_threads()}, N={args.requests}, max_batch={args.max_batch}, steps={args.steps}")
 
     measure_memory(model, device, dtype)
+    inpaint_ok = measure_inpaint_memory(model, args.device)
     engine = Engine.load(model, device=args.device, max_batch=args.max_batch, styles=StyleBook([]),
                          steps=args.steps, guidance=7.0)
     family = engine.model  # (a) and (c) run the very same modules as the engine
@@ -361,7 +429,7 @@ def run(args: argparse.Namespace, model: str) -> int:
         ok_ba = True
         print(f"b/a = {b / a:.2f} (no target: {family.name} makes its images one by one)")
     print(f"b/c = {b / c:.2f} (target >= 0.9) {'ok' if ok_bc else 'MISSED'}")
-    return 0 if ok_ba and ok_bc else 1
+    return 0 if ok_ba and ok_bc and inpaint_ok else 1
 
 
 if __name__ == "__main__":

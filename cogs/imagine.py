@@ -145,9 +145,9 @@ class Imagine(commands.Cog):
             return
         able = [view.name for view in views if view.status.inpaint]
         if not able:
-            raise Rejected("None of this bot's models can edit pictures (repaint part of one).")
-        raise Rejected(f"The model '{name}' can't edit pictures (repaint part of one); use "
-                       f"{' or '.join(f'`{n}`' for n in able)} (the `model` option).")
+            raise Rejected(Text("None of this bot's models can edit pictures (repaint part of one)."))
+        raise Rejected(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
+                            "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:

@@ -61,6 +61,8 @@ REGIONS = tuple(value for value, _label in REGION_CHOICES)
 _REGION_ALIASES = {"center": "centre", "middle": "centre", "subject": "centre", "edge": "edges",
                    "background": "edges"}
 KINDS = ("zoom", "pan", "region", "mask")
+NOTHING_MARKED = Text("This picture has no transparent parts, so there is nothing marked to repaint: erase what should "
+                      "change (or send a mask, white where to paint).")
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,11 @@ class Edit:
         try:
             factor = float(factor)
         except (TypeError, ValueError):
-            raise ValueError(f"The zoom must be a number from {ZOOM_MIN:g} to {ZOOM_MAX:g}.") from None
+            raise ValueError(Text("The zoom must be a number from {low} to {high}.", low=f"{ZOOM_MIN:g}",
+                                  high=f"{ZOOM_MAX:g}")) from None
         if not (math.isfinite(factor) and ZOOM_MIN <= factor <= ZOOM_MAX):
-            raise ValueError(f"The zoom must be from {ZOOM_MIN:g} to {ZOOM_MAX:g} (you gave {factor:g}).")
+            raise ValueError(Text("The zoom must be from {low} to {high} (you gave {factor}).", low=f"{ZOOM_MIN:g}",
+                                  high=f"{ZOOM_MAX:g}", factor=f"{factor:g}"))
         return cls("zoom", factor=round(factor, 2))
 
     @classmethod
@@ -88,8 +92,7 @@ class Edit:
         """Extend the canvas by ``PAN_FRACTION`` to one side and paint the new part."""
         direction = str(direction).strip().lower()
         if direction not in PAN_DIRECTIONS:
-            raise ValueError(f"Pan {', '.join(PAN_DIRECTIONS[:-1])} or {PAN_DIRECTIONS[-1]} "
-                             f"(not '{direction}').")
+            raise ValueError(Text("Pan left, right, up or down (not '{direction}').", direction=direction))
         return cls("pan", direction=direction)
 
     @classmethod
@@ -100,11 +103,11 @@ class Edit:
             value = str(raw).strip().lower()
             value = _REGION_ALIASES.get(value, value)
             if value not in REGIONS:
-                raise ValueError(f"Unknown region '{raw}': choose cells 1-9 (a 3×3 grid, row by row from the top "
-                                 "left), centre or edges.")
+                raise ValueError(Text("Unknown region '{region}': choose cells 1-9 (a 3×3 grid, row by row from "
+                                      "the top left), centre or edges.", region=raw))
             chosen.add(value)
         if not chosen:
-            raise ValueError("Choose at least one region to repaint.")
+            raise ValueError(Text("Choose at least one region to repaint."))
         return cls("region", regions=tuple(value for value in REGIONS if value in chosen))
 
     @classmethod
@@ -155,8 +158,8 @@ def parse_regions(text: str) -> Edit:
 def with_mask(image: Image.Image, mask: Image.Image) -> Image.Image:
     """``image`` carrying ``mask`` (white = repaint) as transparency: how a separate mask becomes a ``mask`` edit."""
     if image.size != mask.size:
-        raise ValueError(f"The mask is {mask.width}×{mask.height} but the picture is {image.width}×{image.height}; "
-                         "they must be the same size.")
+        raise ValueError(Text("The mask is {mask} but the picture is {picture}; they must be the same size.",
+                              mask=f"{mask.width}×{mask.height}", picture=f"{image.width}×{image.height}"))
     alpha = mask.convert("L").point(lambda value: 0 if value >= 128 else 255)
     combined = image.convert("RGB")
     combined.putalpha(alpha)
@@ -272,17 +275,15 @@ def region_mask(regions: Iterable[str], width: int, height: int) -> Image.Image:
 
 def _transparent(source: Image.Image, width: int, height: int) -> Canvas:
     if "A" not in source.getbands():
-        raise ValueError("This picture has no transparent parts, so there is nothing marked to repaint: erase what "
-                         "should change (or send a mask, white where to paint).")
+        raise ValueError(NOTHING_MARKED)
     picture = _fit(source.convert("RGBA"), width, height)
     mask = picture.getchannel("A").point(lambda alpha: 255 if alpha < TRANSPARENT_BELOW else 0)
     low, high = mask.getextrema()
     if high == 0:
-        raise ValueError("This picture has no transparent parts, so there is nothing marked to repaint: erase what "
-                         "should change (or send a mask, white where to paint).")
+        raise ValueError(NOTHING_MARKED)
     if low == 255:
-        raise ValueError("This picture is transparent all over, so nothing of it would be kept; use /imagine to make "
-                         "a new picture instead.")
+        raise ValueError(Text("This picture is transparent all over, so nothing of it would be kept; use /imagine to "
+                              "make a new picture instead."))
     canvas = _backdrop(picture.convert("RGB"), width, height)
     canvas.paste(picture.convert("RGB"), mask=ImageOps.invert(mask))
     return Canvas(canvas, mask)

@@ -136,6 +136,7 @@ def same_pixels(a, b) -> bool:
 async def test_queue_spreads_jobs_over_two_replicas_with_local_pixels(ray_backend, local_backend,
                                                                       storage: Storage) -> None:
     assert ray_backend.max_batch == 2 and await ray_backend.capacity() == 4  # 2 live replicas x batch_size 2
+    assert [status.inpaint for status in ray_backend.models()] == [True]  # the replicas said: sd can edit
     recorder = Recorder()
     queue = recorder.queue(storage, ray_backend)
     before = sum(ray_backend.replica_batches.values())

@@ -19,7 +19,7 @@ from bot.config import ConfigError, parse_config
 from cogs.utils.buttons import TEMPLATE, single_view
 from models.engine import Engine
 from models.images import RECIPE_CHUNK, read_metadata, write_recipe_png
-from models.plan import GenerationRequest, JobCancelled, ModelLoadError, resolve_plan, upscaled_size
+from models.plan import GenerationRequest, JobCancelled, ModelLoadError, Recipe, resolve_plan, upscaled_size
 from models.styles import StyleBook
 from models.tiny.esrgan import state_dict
 from models.upscaler import Upscaler
@@ -184,8 +184,9 @@ def test_upscale_command_writes_a_4x_png_with_the_recipe(esrgan, tmp_path):
     assert result.returncode == 0, result.stderr
     data = (tmp_path / "out.png").read_bytes()
     assert Image.open(tmp_path / "out.png").size == (192, 160)
-    assert json.loads(read_metadata(data)[RECIPE_CHUNK]) == {**recipe, "width": 192, "height": 160,
-                                                             "upscaler": str(esrgan)}
+    # The source's recipe at the new size with the upscaler named (fields recipes gained later at their defaults).
+    expected = Recipe.from_dict({**recipe, "width": 192, "height": 160, "upscaler": str(esrgan)}).to_dict()
+    assert json.loads(read_metadata(data)[RECIPE_CHUNK]) == expected
 
 
 def test_upscale_command_refuses_in_one_line(esrgan, tmp_path):

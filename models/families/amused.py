@@ -38,7 +38,7 @@ class Amused(Family):
         from diffusers import AmusedImg2ImgPipeline, AmusedInpaintPipeline
 
         return cls(pipe, AmusedImg2ImgPipeline.from_pipe(pipe), model_id=model_id, device=device,
-                   inpaint=AmusedInpaintPipeline.from_pipe(pipe))
+                   inpaint=AmusedInpaintPipeline.from_pipe(pipe) if cls.inpaint else None)
 
     def size_multiple(self) -> int:
         """The VQ factor, doubled where the U-ViT halves the token grid inside (amused-512 does)."""

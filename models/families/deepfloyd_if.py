@@ -107,11 +107,12 @@ class DeepFloydIF(Family):
                                f"https://huggingface.co/{location} with the account whose token is in HF_TOKEN")
         return cls(pipe, AutoPipelineForImage2Image.from_pipe(pipe), model_id=model_id, device=device,
                    stage_2=stage_2, stage_2_img2img=IFImg2ImgSuperResolutionPipeline.from_pipe(stage_2),
-                   inpaint=AutoPipelineForInpainting.from_pipe(pipe),
-                   stage_2_inpaint=IFInpaintingSuperResolutionPipeline.from_pipe(stage_2))
+                   inpaint=AutoPipelineForInpainting.from_pipe(pipe) if cls.inpaint else None,
+                   stage_2_inpaint=IFInpaintingSuperResolutionPipeline.from_pipe(stage_2) if cls.inpaint else None)
 
     def pipelines(self) -> list[Any]:
-        return [*super().pipelines(), self.stage_2, self.stage_2_img2img, self.stage_2_inpaint]
+        stages = (self.stage_2, self.stage_2_img2img, self.stage_2_inpaint)
+        return [*super().pipelines(), *(pipe for pipe in stages if pipe is not None)]
 
     def denoisers(self) -> list[torch.nn.Module]:
         return [self.txt2img.unet, self.stage_2.unet]
