@@ -23,12 +23,14 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
+from bot.i18n import t, translate
 from bot.storage import Job
 from cogs.imagine import VARY_STRENGTH
 from cogs.utils.buttons import TEMPLATE, Action, RegionSelect, custom_id, hand_over, region_view
 from cogs.utils.options import Rejected
 from models.edits import REGION_CHOICES, ZOOM_MAX, ZOOM_MIN, Edit, parse_regions
 from models.plan import GenerationRequest
+from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -41,7 +43,7 @@ REMIX_STRENGTH = 0.7
 MAX_PROMPT = 1000
 MAX_STYLE = 100
 FORM_ID = re.compile(TEMPLATE)
-REGION_HELP = (
+REGION_HELP = Text(
     "Choose the parts of the picture to redo: cells 1–9 of a 3×3 grid (row by row from the top left), the subject "
     "in the centre, or the background at the edges — several at once. Then redo them, with the same prompt or a new "
     "one."
@@ -75,10 +77,11 @@ class Editing(commands.Cog):
         settings = await storage.user_settings(interaction.user.id)
         settings = await storage.update_user_settings(interaction.user.id, remix=not settings.remix)
         if settings.remix:
-            text = ("🖌️ Remix mode is **on**: V1…V4 and the Vary buttons first open a form where you can change the "
-                    "prompt, negative and style. /remix again turns it off.")
+            text = t(interaction.locale, "🖌️ Remix mode is **on**: V1…V4 and the Vary buttons first open a form where "
+                                         "you can change the prompt, negative and style. /remix again turns it off.")
         else:
-            text = "Remix mode is **off**: V1…V4 and the Vary buttons make variations at once. /remix turns it on."
+            text = t(interaction.locale, "Remix mode is **off**: V1…V4 and the Vary buttons make variations at once. "
+                                         "/remix turns it on.")
         await interaction.response.send_message(text, ephemeral=True)
 
     # -- forms: their submissions come back as interactions, handed over like clicks ------------------------------
@@ -101,28 +104,30 @@ class Editing(commands.Cog):
 
         Raises ``Rejected`` and ValueError with a message for the person; ``imagine`` shows it privately.
         """
+        locale = interaction.locale.value
         if interaction.type is discord.InteractionType.modal_submit:
             await self.submitted(imagine, interaction, action, source, index, arg, preferences)
         elif action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):  # V/Vary come here in remix mode
-            await interaction.response.send_modal(remix_form(action, source, index))
+            await interaction.response.send_modal(remix_form(action, source, index, locale))
         elif action is Action.ZOOM and not arg:
             self.require_inpainting(imagine, source)
-            await interaction.response.send_modal(zoom_form(source, index))
+            await interaction.response.send_modal(zoom_form(source, index, locale))
         elif action is Action.REGION:
             self.require_inpainting(imagine, source)
-            await interaction.response.send_message(REGION_HELP, view=region_view(source.id, index, REGION_CHOICES,
-                                                                                  []), ephemeral=True)
+            await interaction.response.send_message(translate(locale, REGION_HELP), ephemeral=True,
+                                                    view=region_view(source.id, index, REGION_CHOICES, [], locale))
         elif action is Action.REGION_SELECT:
             chosen = parse_regions(arg).regions
             labels = dict(REGION_CHOICES)
+            names = ", ".join(translate(locale, labels[value]) for value in chosen)
             await interaction.response.edit_message(
-                content=f"{REGION_HELP}\n\nChosen: **{', '.join(labels[value] for value in chosen)}**.",
-                view=region_view(source.id, index, REGION_CHOICES, list(chosen)),
+                content=translate(locale, REGION_HELP) + "\n\n" + t(locale, "Chosen: **{regions}**.", regions=names),
+                view=region_view(source.id, index, REGION_CHOICES, list(chosen), locale),
             )
         elif action is Action.REGION_PROMPT:
             self.require_inpainting(imagine, source)
             parse_regions(arg)
-            await interaction.response.send_modal(region_form(source, index, arg))
+            await interaction.response.send_modal(region_form(source, index, arg, locale))
         else:
             edit = parse_edit(action, arg)
             self.require_inpainting(imagine, source)
@@ -143,7 +148,7 @@ class Editing(commands.Cog):
             await self.submit_remix(imagine, interaction, action, source, index, values, preferences)
             return
         else:
-            raise ValueError("That form is not one this bot knows.")
+            raise ValueError(Text("That form is not one this bot knows."))
         self.require_inpainting(imagine, source)
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
@@ -155,7 +160,7 @@ class Editing(commands.Cog):
         """A remix: the grid's request again with the new words (new seeds), or one image redrawn with them."""
         prompt = values.get("prompt", "").strip()
         if not prompt:
-            raise Rejected("The prompt can't be empty; describe the image you want.")
+            raise Rejected(Text("The prompt can't be empty; describe the image you want."))
         negative = values.get("negative", "").strip()
         style = self.generation.styles.get(values.get("style", "").strip() or None)
         original = source.request
@@ -201,7 +206,8 @@ class Editing(commands.Cog):
         """Refuse zoom, pan and Vary (Region) for an image whose model can't repaint part of a picture."""
         model = self.generation.model_of(source.request)
         if model is None:
-            raise Rejected("The model or style that made this image is no longer configured, so it can't be edited.")
+            raise Rejected(Text("The model or style that made this image is no longer configured, so it can't be "
+                                "edited."))
         imagine.check_can_edit(model)
 
 
@@ -223,7 +229,7 @@ def parse_edit(action: Action, arg: str) -> Edit:
         return Edit.pan(arg)
     if action is Action.REGION_GO:
         return parse_regions(arg)
-    raise ValueError(f"That button ({action.name.lower()}) is not one this bot knows.")
+    raise ValueError(Text("That button ({button}) is not one this bot knows.", button=action.name.lower()))
 
 
 def zoom_factor(text: str) -> float:
@@ -232,8 +238,8 @@ def zoom_factor(text: str) -> float:
     try:
         return float(cleaned)
     except ValueError:
-        raise ValueError(f"The zoom must be a number from {ZOOM_MIN:g} to {ZOOM_MAX:g}, like 1.5 "
-                         f"(not “{text.strip()[:20]}”).") from None
+        raise ValueError(Text("The zoom must be a number from {low} to {high}, like 1.5 (not “{given}”).",
+                              low=f"{ZOOM_MIN:g}", high=f"{ZOOM_MAX:g}", given=text.strip()[:20])) from None
 
 
 def form_values(data: dict[str, Any]) -> dict[str, str]:
@@ -273,32 +279,35 @@ def _text(label: str, custom_id: str, *, default: str = "", required: bool = Tru
     )
 
 
-def remix_form(action: Action, source: Job, index: int) -> discord.ui.Modal:
-    """🖌️ Remix (and V/Vary in remix mode): the prompt, negative and style, prefilled, to change."""
+def remix_form(action: Action, source: Job, index: int, locale: str | None = None) -> discord.ui.Modal:
+    """🖌️ Remix (and V/Vary in remix mode): the prompt, negative and style, prefilled, to change; worded in
+    ``locale``'s language (the clicker's), like the other forms."""
     request = source.request
-    title = "Remix" if action is Action.REMIX else f"Remix image {index + 1}"
+    title = t(locale, "Remix") if action is Action.REMIX else t(locale, "Remix image {number}", number=index + 1)
     form = _form(title, custom_id(action, source.id, index))
-    form.add_item(_text("Prompt", "prompt", default=request.prompt, paragraph=True))
-    form.add_item(_text("Negative prompt", "negative", default=request.negative, required=False,
-                        description="What to keep out of the image (optional)"))
-    form.add_item(_text("Style", "style", default=request.style if request.style != "none" else "", required=False,
-                        max_length=MAX_STYLE, description="A style name from /styles; empty for none"))
+    form.add_item(_text(t(locale, "Prompt"), "prompt", default=request.prompt, paragraph=True))
+    form.add_item(_text(t(locale, "Negative prompt"), "negative", default=request.negative, required=False,
+                        description=t(locale, "What to keep out of the image (optional)")))
+    form.add_item(_text(t(locale, "Style"), "style", default=request.style if request.style != "none" else "",
+                        required=False, max_length=MAX_STYLE,
+                        description=t(locale, "A style name from /styles; empty for none")))
     return form
 
 
-def zoom_form(source: Job, index: int) -> discord.ui.Modal:
-    form = _form("Custom zoom", custom_id(Action.ZOOM, source.id, index))
-    form.add_item(_text("Zoom out by", "factor", default="1.5", max_length=5,
-                        description=f"A factor from {ZOOM_MIN:g} to {ZOOM_MAX:g}: the picture shrinks by it"))
-    form.add_item(_text("Prompt", "prompt", default=source.request.prompt, required=False, paragraph=True,
-                        description="Change it to say what the new border shows (optional)"))
+def zoom_form(source: Job, index: int, locale: str | None = None) -> discord.ui.Modal:
+    form = _form(t(locale, "Custom zoom"), custom_id(Action.ZOOM, source.id, index))
+    form.add_item(_text(t(locale, "Zoom out by"), "factor", default="1.5", max_length=5,
+                        description=t(locale, "A factor from {low} to {high}: the picture shrinks by it",
+                                      low=f"{ZOOM_MIN:g}", high=f"{ZOOM_MAX:g}")))
+    form.add_item(_text(t(locale, "Prompt"), "prompt", default=source.request.prompt, required=False, paragraph=True,
+                        description=t(locale, "Change it to say what the new border shows (optional)")))
     return form
 
 
-def region_form(source: Job, index: int, regions: str) -> discord.ui.Modal:
-    form = _form("Vary (Region)", custom_id(Action.REGION_PROMPT, source.id, index, regions))
-    form.add_item(_text("Prompt", "prompt", default=source.request.prompt, paragraph=True,
-                        description="What the chosen parts should show"))
+def region_form(source: Job, index: int, regions: str, locale: str | None = None) -> discord.ui.Modal:
+    form = _form(t(locale, "Vary (Region)"), custom_id(Action.REGION_PROMPT, source.id, index, regions))
+    form.add_item(_text(t(locale, "Prompt"), "prompt", default=source.request.prompt, paragraph=True,
+                        description=t(locale, "What the chosen parts should show")))
     return form
 
 

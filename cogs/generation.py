@@ -275,8 +275,9 @@ class Generation(commands.Cog):
             log.info("job %s was sent as a followup already (message %d)", job.id, job.result_message_id)
             return
         if job.token is None or not job.can_respond(time.time()):
-            await self._leave_notice(job, "its images were made, but its 15 minutes to answer ran out before they "
-                                          "could be shown, and I can't post where you asked (I'm not a member there).")
+            await self._leave_notice(job, t(job.locale, "its images were made, but its 15 minutes to answer ran out "
+                                                        "before they could be shown, and I can't post where you asked "
+                                                        "(I'm not a member there)."))
             raise Undeliverable(WEBHOOK_EXPIRED)
         try:
             sent = await self._webhook(job).send(wait=True, allowed_mentions=results.requester_only(job),

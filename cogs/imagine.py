@@ -214,7 +214,8 @@ class Imagine(commands.Cog):
             return
         if notices:
             lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
-            await reply_privately(interaction, "\n".join(["About your earlier requests:", *lines])[:2000])
+            heading = t(interaction.locale, "About your earlier requests:")
+            await reply_privately(interaction, "\n".join([heading, *lines])[:2000])
 
     # -- /imagine -------------------------------------------------------------------------------------------------
 

@@ -50,13 +50,14 @@ CENTRE_BOX = (0.2, 0.8)
 TRANSPARENT_BELOW = 128
 """Alpha under this counts as transparent (repaint) in a picture that carries its mask in its alpha channel."""
 
-REGION_CHOICES: list[tuple[str, str]] = [
-    ("1", "Top left"), ("2", "Top middle"), ("3", "Top right"),
-    ("4", "Middle left"), ("5", "Middle"), ("6", "Middle right"),
-    ("7", "Bottom left"), ("8", "Bottom middle"), ("9", "Bottom right"),
-    ("centre", "Subject (centre)"), ("edges", "Background (edges)"),
+REGION_CHOICES: list[tuple[str, Text]] = [
+    ("1", Text("Top left")), ("2", Text("Top middle")), ("3", Text("Top right")),
+    ("4", Text("Middle left")), ("5", Text("Middle")), ("6", Text("Middle right")),
+    ("7", Text("Bottom left")), ("8", Text("Bottom middle")), ("9", Text("Bottom right")),
+    ("centre", Text("Subject (centre)")), ("edges", Text("Background (edges)")),
 ]
-"""(value, label) for a select menu: cells 1-9 of a 3×3 grid, row by row from the top left, then two shapes."""
+"""(value, label) for a select menu: cells 1-9 of a 3×3 grid, row by row from the top left, then two shapes; the
+labels are said in the chooser's language where the select is built."""
 REGIONS = tuple(value for value, _label in REGION_CHOICES)
 _REGION_ALIASES = {"center": "centre", "middle": "centre", "subject": "centre", "edge": "edges",
                    "background": "edges"}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import discord
 
-from bot.i18n import t
+from bot.i18n import t, translate
 from models.edits import PAN_DIRECTIONS, ZOOM_PRESETS
 
 if TYPE_CHECKING:
@@ -112,15 +112,15 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
 class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TEMPLATE):
     """Vary (Region)'s multi-select of the parts to redo; the choice goes to the handler as the argument."""
 
-    def __init__(self, job_id: str, index: int, options: list[tuple[str, str]], chosen: frozenset[str] = frozenset()
-                 ) -> None:
+    def __init__(self, job_id: str, index: int, options: list[tuple[str, str]], chosen: frozenset[str] = frozenset(),
+                 locale: str | None = None) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=custom_id(Action.REGION_SELECT, job_id, index),
-                placeholder="Parts to redo (several at once)",
+                placeholder=t(locale, "Parts to redo (several at once)"),
                 min_values=1,
                 max_values=len(options),
-                options=[discord.SelectOption(label=label, value=value, default=value in chosen)
+                options=[discord.SelectOption(label=translate(locale, label), value=value, default=value in chosen)
                          for value, label in options],
             )
         )
@@ -136,15 +136,15 @@ class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TE
         await hand_over(interaction, Action.REGION_SELECT, self.job_id, self.index, ",".join(self.item.values))
 
 
-def result_view(job_id: str, count: int) -> discord.ui.View:
-    """U1..Un, V1..Vn, reroll and delete under a result of ``count`` images."""
+def result_view(job_id: str, count: int, locale: str | None = None) -> discord.ui.View:
+    """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language."""
     view = discord.ui.View(timeout=None)
     for index in range(count):
         view.add_item(JobButton(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
     for index in range(count):
         view.add_item(JobButton(Action.VARY, job_id, index, label=f"V{index + 1}", row=1))
     view.add_item(JobButton(Action.REROLL, job_id, emoji="🔄", row=2))
-    view.add_item(JobButton(Action.REMIX, job_id, label="Remix", emoji="🖌️", row=2))
+    view.add_item(JobButton(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
     view.add_item(JobButton(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
     return view
 
@@ -188,15 +188,18 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
     return view
 
 
-def region_view(job_id: str, index: int, options: list[tuple[str, str]], chosen: list[str]) -> discord.ui.View:
-    """Vary (Region)'s private message: the select and, once something is chosen, the two ways to go on."""
+def region_view(job_id: str, index: int, options: list[tuple[str, str]], chosen: list[str], locale: str | None = None
+                ) -> discord.ui.View:
+    """Vary (Region)'s private message: the select and, once something is chosen, the two ways to go on; worded in
+    ``locale``'s language (the chooser's)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RegionSelect(job_id, index, options, frozenset(chosen)))
+    view.add_item(RegionSelect(job_id, index, options, frozenset(chosen), locale))
     if chosen:
         arg = ",".join(chosen)
-        view.add_item(JobButton(Action.REGION_GO, job_id, index, arg, label="Redo these parts",
+        view.add_item(JobButton(Action.REGION_GO, job_id, index, arg, label=t(locale, "Redo these parts"),
                                 style=discord.ButtonStyle.primary, row=1))
-        view.add_item(JobButton(Action.REGION_PROMPT, job_id, index, arg, label="Redo with a new prompt", row=1))
+        view.add_item(JobButton(Action.REGION_PROMPT, job_id, index, arg, label=t(locale, "Redo with a new prompt"),
+                                row=1))
     return view
 
 

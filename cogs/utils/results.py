@@ -68,7 +68,7 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
         if service is None:
             return single_view(job.id, 0, None, job.locale)
         return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
-    return result_view(job.id, count)
+    return result_view(job.id, count, job.locale)
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
