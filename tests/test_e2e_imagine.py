@@ -414,8 +414,22 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
 
     click = await emu.click(italian, result, button(result, "U1"), locale="it")
     single = await click.wait_for_message(lambda m: bool(m.attachments), timeout=60)
-    assert labels(single) == ["Ingrandisci 4×", "Ingrandisci (creativo)", "Varia (leggera)", "Varia (forte)", "🗑️"]
+    assert labels(single) == ["Ingrandisci 4×", "Ingrandisci (creativo)", "Varia (leggera)", "Varia (forte)", "Remix",
+                              "Zoom indietro 1.5×", "Zoom indietro 2×", "Zoom personalizzato", "Varia (regione)",
+                              "⬅️", "➡️", "⬆️", "⬇️", "🗑️"]
     assert single.content.endswith("— immagine 1")
+    # Editing speaks the clicker's language: the Custom zoom form, the Vary (Region) select.
+    opened = await emu.click(italian, single, button(single, "Zoom personalizzato"), locale="it")
+    await opened.wait_acked(3)
+    assert opened.response_type == 9 and opened.modal["title"] == "Zoom personalizzato"
+    assert [row["label"] for row in opened.modal["components"]] == ["Zoom indietro di", "Prompt"]
+    assert opened.modal["components"][0]["description"] == "Un fattore da 1.1 a 2: l'immagine si riduce di tanto"
+    click = await emu.click(italian, single, button(single, "Varia (regione)"), locale="it")
+    regions = await click.wait_for_message(lambda m: m.ephemeral and bool(m.selects()), timeout=5)
+    assert regions.content.startswith("Scegli le parti dell'immagine da rifare")
+    [select] = regions.selects()
+    assert select["placeholder"] == "Parti da rifare (anche più d'una)"
+    assert select["options"][0]["label"] == "In alto a sinistra" and select["options"][-1]["label"] == "Sfondo (bordi)"
     click = await emu.click(american, result, button(result, "U2"), locale="en-US")
     single = await click.wait_for_message(lambda m: bool(m.attachments), timeout=60)
     assert labels(single)[2:4] == ["Vary (subtle)", "Vary (strong)"] and embed_fields(single)["Seed"] == "8"
