@@ -222,7 +222,8 @@ async def test_gallery_result_and_its_buttons_after_a_restart(emu, bot):
     variation = await gallery_of(await emu.click(owner, result, button(result, "V3")))
     assert "Variation of" in text_of(variation) and len(gallery_items(variation)) == 4
     single = await gallery_of(await emu.click(owner, result, button(result, "U1")))
-    assert labels(single)[-3:] == ["Vary (subtle)", "Vary (strong)", "🗑️"]
+    assert labels(single) == ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "Remix", "Zoom out 1.5×", "Zoom out 2×",
+                              "Custom zoom", "Vary (Region)", "⬅️", "➡️", "⬆️", "⬇️", "🗑️"]
     stranger = await emu.click(user(emu), result, button(result, "🗑️"))
     assert "Only the person who asked" in await private_reply(stranger)
     await (await emu.click(owner, result, button(result, "🗑️"))).wait_acked(3)
