@@ -138,7 +138,7 @@ class Edit:
             return cls.region(data.get("regions", ()))
         if kind == "mask":
             return cls.mask()
-        raise ValueError(f"Unknown edit '{kind}'; the edits are {', '.join(KINDS)}.")
+        raise ValueError(Text("Unknown edit '{kind}'; the edits are {kinds}.", kind=kind, kinds=", ".join(KINDS)))
 
     def describe(self) -> Text:
         """A short label for people ("Zoom out 2×", "Pan left", "Vary (region 1, 5)")."""
