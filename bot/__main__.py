@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "Write the tiny random test pipeline, or upscaler (images are noise).")
     tiny.add_argument("directory", type=Path, metavar="DIR")
     tiny.add_argument("--family", default="sd",
-                      help="which model family's tiny pipeline, or esrgan for an upscaler (default: sd)")
+                      help="which model family's tiny pipeline, esrgan for an upscaler or blip for a captioner "
+                           "(default: sd)")
 
     upscale = command("upscale", upscale_command,
                       "Upscale a picture with the configured GAN upscaler (upscaler.model), without Discord.")
@@ -160,7 +161,7 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import CAPTIONERS, UPSCALERS, tiny_families, write_tiny_pipeline
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -170,6 +171,9 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     if args.family in UPSCALERS:
         print(f"wrote the tiny random {args.family} upscaler to {path} (its images are noise; set upscaler.model "
               "to it)")
+    elif args.family in CAPTIONERS:
+        print(f"wrote the tiny random {args.family} captioner to {path} (its captions are random words; set "
+              "describe.model to it)")
     else:
         print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
               "from_pretrained)")

@@ -24,6 +24,8 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
     if entry is None:
         raise ValueError(f"no model called '{name}'; configured: {', '.join(entry.name for entry in catalogue)}")
     model = config.model
+    # The captioner is loaded once, beside the default model: /describe's plans run there (``resolve_model``).
+    captioner = config.describe.model if entry is catalogue[0] else None
     return EngineSettings(
         model_id=entry.id,
         name=entry.name,
@@ -43,6 +45,8 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         upscaler=config.upscaler.model,
         upscaler_tile=config.upscaler.tile,
         ip_adapter=None if entry.ip_adapter is None else IPAdapterSettings(**entry.ip_adapter.model_dump()),
+        captioner=captioner,
+        captioner_prompt=config.describe.prompt if captioner is not None else None,
     )
 
 

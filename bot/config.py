@@ -123,6 +123,11 @@ class UpscalerConfig(Section):
         return value
 
 
+class DescribeConfig(Section):
+    model: str | None = Field(default=None, min_length=1)
+    prompt: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class RayConfig(Section):
     address: str | None = None
     num_gpus: float = Field(default=1, ge=0)
@@ -220,6 +225,7 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     models: list[NamedModel] = []
     upscaler: UpscalerConfig = UpscalerConfig()
+    describe: DescribeConfig = DescribeConfig()
     engine: EngineConfig = EngineConfig()
     storage: StorageConfig = StorageConfig()
     queue: QueueConfig = QueueConfig()

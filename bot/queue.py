@@ -62,7 +62,7 @@ from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from models.backend import Backend
-    from models.plan import GeneratedImage, Plan, Progress
+    from models.plan import Plan, PlanResult, Progress, Results
 
 __all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused", "Undeliverable"]
 
@@ -501,7 +501,7 @@ class JobQueue:
         entries = batch.entries
         batch.started = now = self._clock()
         load = self._backend.switch_cost(entries[0].model)  # timed apart: the ETAs add loads where they happen
-        results: Sequence[list[GeneratedImage] | BaseException]
+        results: Results
         hang = asyncio.timeout(self.config.job_timeout_s + HANG_GRACE_S)
         try:
             await self._storage.mark_running([e.job.id for e in entries], now)
@@ -592,7 +592,7 @@ class JobQueue:
         self._outage = None
         self._wake.set()
 
-    async def _finish(self, entry: _Entry, result: list[GeneratedImage] | BaseException) -> None:
+    async def _finish(self, entry: _Entry, result: PlanResult) -> None:
         job = entry.job
         try:
             if entry.cancelled:

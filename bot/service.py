@@ -144,6 +144,11 @@ class GenerationService:
         defaults = self.backend.defaults
         return defaults.upscale_factor if defaults.upscaler is not None else None
 
+    @property
+    def captioner(self) -> str | None:
+        """The captioning model /describe uses (describe.model); None when none is configured."""
+        return self.backend.defaults.captioner
+
     def models(self) -> list[ModelView]:
         """Every configured model with its state, the default first."""
         statuses = {status.name: status for status in self.backend.models()}

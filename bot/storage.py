@@ -36,7 +36,7 @@ from bot.settings import (
     user_settings_from_row,
 )
 from models.images import write_recipe_png
-from models.plan import GenerationRequest
+from models.plan import Described, GenerationRequest
 from models.text import Text
 
 if TYPE_CHECKING:
@@ -131,6 +131,8 @@ class Job:
     runs; not stored, so a job resumed after a restart speaks English."""
     private: bool = False
     """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
+    described: Described | None = None
+    """A describe job's result, once made (its prompts; it has no images)."""
 
     @property
     def source(self) -> tuple[str, int] | None:
@@ -341,13 +343,20 @@ class Storage:
                 (progress_message_id, result_message_id, job_id),
             )
 
-    async def save_results(self, job: Job, images: Sequence[GeneratedImage]) -> list[StoredImage]:
+    async def save_results(self, job: Job,
+                           images: Sequence[GeneratedImage] | Sequence[Described]) -> list[StoredImage]:
         """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
+
+        A describe job's result is its one ``Described``: stored in the job's row with state 'done', and it has no
+        images (``job.described`` holds it for the delivery).
 
         Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
         They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core. A job
         deleted meanwhile (``forget_user`` while it finished) gets its files deleted again and raises ``JobGone``.
         """
+        if images and isinstance(images[0], Described):
+            await self._save_described(job, images[0])
+            return []
         now = self.clock()
         stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
                   for index, generated in enumerate(images)]
@@ -371,6 +380,17 @@ class Storage:
         job.state, job.finished_at = JobState.DONE, now
         return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image)
                 for (index, rel, recipe), generated in zip(stored, images, strict=True)]
+
+    async def _save_described(self, job: Job, described: Described) -> None:
+        now = self.clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?",
+                (now, json.dumps(described.to_dict()), job.id),
+            )
+        if not cursor.rowcount:
+            raise JobGone(job.id)
+        job.state, job.finished_at, job.described = JobState.DONE, now, described
 
     async def mark_delivered(self, job_id: str) -> None:
         async with self._transaction() as db:
@@ -509,6 +529,7 @@ class Storage:
             attempts=row["attempts"],
             delivery_attempts=row["delivery_attempts"],
             private=bool(row["private"]),
+            described=Described.from_dict(json.loads(row["described"])) if row["described"] else None,
         )
 
     # --- images -------------------------------------------------------------------------------------------------
@@ -582,7 +603,8 @@ class Storage:
         """Delete image files older than the TTL (rows stay, marked expired), and the source pictures of finished
         jobs as old: a reroll of a restyle restyles the same picture for as long as the results are kept. An expired
         source picture leaves ``init_path`` empty (not NULL), so such a reroll says so instead of drawing from text.
-        Finished jobs as old also lose their prompt and negative (left empty) and their interaction token.
+        Finished jobs as old also lose their prompt and negative (left empty), their interaction token, and the
+        prompts a /describe wrote from the picture.
 
         Returns how many images expired.
         """
@@ -613,9 +635,9 @@ class Storage:
             await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
             await db.execute(
-                f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL"
+                f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL, described = NULL"
                 " WHERE created_at < :cutoff AND state IN ('done', 'failed', 'cancelled', 'expired', 'undeliverable')"
-                " AND (token IS NOT NULL OR json_extract(request, '$.prompt') != '')",
+                " AND (token IS NOT NULL OR json_extract(request, '$.prompt') != '' OR described IS NOT NULL)",
                 {"text": "", "cutoff": cutoff},
             )
             await db.execute(

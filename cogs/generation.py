@@ -26,7 +26,8 @@ from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
 from bot.storage import Job, StoredImage
 from cogs.utils import layouts, results
-from cogs.utils.buttons import cancel_view
+from cogs.utils.buttons import cancel_view, suggestion_view
+from cogs.utils.moderation import BannedTerms
 from models.text import Text
 
 if TYPE_CHECKING:
@@ -204,6 +205,9 @@ class Generation(commands.Cog):
         A private job's result goes by direct message (``_deliver_privately``).
         """
         live = self._live(job)
+        if job.kind == "describe":
+            await self._show_described(job, live)
+            return
         # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
         buttons = results.result_view_for(job, len(images), self.bot.generation)
 
@@ -267,6 +271,36 @@ class Generation(commands.Cog):
         assert self.bot.storage is not None
         await self.bot.storage.set_messages(job.id, result_message_id=message.id)
         job.result_message_id = message.id
+
+    async def _show_described(self, job: Job, live: Live) -> None:
+        """A /describe's result: its suggestions, numbered, with a button each, in place of the queued message.
+
+        Suggestions with a banned term (as the moderation lists stand now) are left out, and spares take their
+        places; when none is left the person is told so instead. A private job's suggestions stay in its ephemeral
+        message (never posted in the channel).
+        """
+        assert job.described is not None  # storage sets it with the 'done' state
+        shown = results.shown_suggestions(job.described, BannedTerms(self.bot.config.moderation.banned_terms))
+        if not shown:
+            await self.on_failure(job, Text("Every prompt I wrote for this picture contains a term this server "
+                                            "blocks, so I can't suggest any. Try another picture."))
+            return
+        message = layouts.ResultMessage(layout="grid", files=[], content=results.headline(job),
+                                        embed=results.described_embed(job, job.described, shown),
+                                        view=suggestion_view(job.id, [index for index, _ in shown], job.locale))
+        try:
+            if not await self._edit(job, final=True, confirm=lambda sent: _has_footer(sent, job),
+                                    **message.edit_fields()):
+                if job.private:
+                    raise DeliveryFailed(f"job {job.id}: private, and its interaction can't be used any more")
+                if job.webhook_only:
+                    await self._follow_up_result(job, message)
+                else:
+                    await self._post_result(job, message)
+        except BaseException:
+            live.finished = False
+            raise
+        self.live.pop(job.id, None)
 
     async def _follow_up_result(self, job: Job, message: layouts.ResultMessage) -> None:
         """Send the result of a job the bot may not post in the channel of as a new followup of its interaction (its
@@ -364,6 +398,12 @@ class Generation(commands.Cog):
             await self.bot.get_partial_messageable(job.channel_id).send(
                 text, allowed_mentions=results.requester_only(job)
             )
+
+
+def _has_footer(message: discord.Message, job: Job) -> bool:
+    """Whether ``message`` shows a /describe's suggestions for ``job``: an embed whose footer names the job (they
+    have no file, so ``ResultMessage.shows`` can't tell)."""
+    return any(f"job {job.id}" in (embed.footer.text or "") for embed in message.embeds)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -400,6 +400,9 @@ class Imagine(commands.Cog):
         if action is Action.DELETE:
             await self.delete(interaction)
             return
+        if action is Action.PROMPT:
+            await self.imagine_suggestion(interaction, job_id, index)
+            return
         # A new image from a blend (a variation, a reroll) is steered by the same reference pictures again.
         source = await generation.storage.get_job(job_id, load_init=action in (Action.REROLL, Action.REMIX),
                                                   load_references=action in NEW_IMAGE_ACTIONS)
@@ -435,6 +438,28 @@ class Imagine(commands.Cog):
         if self.bot.editor is None:
             raise GenerationUnavailable()
         return self.bot.editor
+
+    async def imagine_suggestion(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
+        """/imagine one of a /describe's suggestions, in the picture's shape, checked as if the person who clicked
+        had typed it; the new job records the describe job it came from."""
+        source = await self.generation.storage.get_job(job_id)
+        if source is None:
+            raise ImageNotFound(Text("I can't find those suggestions any more; they may have been deleted."))
+        described = source.described
+        if described is None or not 0 <= index < len(described.prompts):
+            raise ImageNotFound(Text("These suggestions have expired. Run /describe on the picture again."))
+        prompt = described.prompts[index]
+        preferences = await self.preferences(interaction)  # the clicker's /settings, as for a typed /imagine
+        style = self.generation.styles.get(preferences.style)
+        model = preferences.model(None, style.model or self.default_model)
+        self.check_requester(interaction, prompt, style=style, model=model)
+        max_count = self.bot.config.model.max_count
+        request = imagine_request(prompt=prompt, style=style, negative=None, aspect=described.aspect, seed=None,
+                                  count=preferences.count(None, max_count), max_count=max_count)
+        request.model = model
+        # Its lineage names the describe job ("from job <id>, by imagine"): an image index would name no image.
+        await self.enqueue(interaction, self.new_job(interaction, request, kind="imagine", source_job_id=source.id,
+                                                     private=preferences.user.private))
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.

@@ -23,6 +23,8 @@ from bot.i18n import t, translate
 from bot.messages import something_went_wrong
 from bot.storage import JobState
 from cogs.utils import layouts, results
+from cogs.utils.buttons import suggestion_view
+from cogs.utils.moderation import BannedTerms
 from cogs.utils.options import Rejected
 from cogs.utils.reach import anywhere
 from models.styles import UnknownStyle
@@ -31,6 +33,7 @@ from models.text import Text
 if TYPE_CHECKING:
     from bot.client import ImageBot
     from bot.storage import Job
+    from models.plan import Described
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,9 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
         raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
     # A stored job has no locale (bot.storage.Job.locale): brought back, it speaks the language of whoever asked.
     job = replace(job, locale=interaction.locale.value)
+    if job.described is not None:
+        await _show_described(bot, interaction, job, job.described)
+        return
     images = await storage.get_images(job.id)
     if not images:
         raise Rejected(Text("The images of job `{job}` have expired: images are kept for {kept}, then deleted.",
@@ -122,6 +128,20 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
                                    max_bytes=interaction.filesize_limit, name=f"imagebot-{job.id[:8]}")
     await interaction.followup.send(ephemeral=private, allowed_mentions=discord.AllowedMentions.none(),
                                     **message.send_fields())  # type: ignore[call-overload]
+
+
+async def _show_described(bot: ImageBot, interaction: discord.Interaction, job: Job, described: Described) -> None:
+    """A /describe's suggestions again, with their Imagine buttons (those a banned term rules out stay out)."""
+    shown = results.shown_suggestions(described, BannedTerms(bot.config.moderation.banned_terms))
+    if not shown:
+        raise Rejected(Text("Every prompt I wrote for this picture contains a term this server blocks, so I can't "
+                            "suggest any. Try another picture."))
+    private = job.private or (await bot.service.storage.user_settings(interaction.user.id)).private
+    await interaction.response.send_message(
+        results.headline(job), embed=results.described_embed(job, described, shown),
+        view=suggestion_view(job.id, [index for index, _ in shown], interaction.locale.value), ephemeral=private,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
 
 
 def history_line(locale: discord.Locale, number: int, job: Job) -> str:

@@ -76,6 +76,8 @@ USER_INSTALL_PERMISSIONS = (1 << 11) | (1 << 14) | (1 << 15) | (1 << 17) | (1 <<
 # Which callback types Discord accepts for each interaction type.
 NONCE_WINDOW_S = 5 * 60
 """How long Discord remembers a channel message's nonce for ``enforce_nonce`` ("the past few minutes")."""
+CHAT_INPUT_COMMAND, MESSAGE_COMMAND = 1, 3
+"""Application command types: slash commands, and the message context menu's "Apps" entries."""
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 
 
@@ -493,6 +495,51 @@ class FakeDiscord:
         data = self._command_data(command, values, channel_id or self.channel_id, focused=None)
         return await self._dispatch(2, user, data, channel_id=channel_id, command_name=command, locale=locale)
 
+    async def invoke_message_command(
+        self, user: User, name: str, message: Message, *, locale: str = "en-US"
+    ) -> Interaction:
+        """Run the message context-menu command `name` (a type 3 application command) on `message`, as `user` does
+        from a message's "Apps" menu: the interaction carries `target_id` and the message in `resolved.messages`.
+
+        Raises ValueError for an unknown command, a command that is not a message command, or a deleted message.
+        """
+        definition = self._command(name)
+        if definition.get("type", 1) != MESSAGE_COMMAND:
+            raise ValueError(f"{name!r} is not a message command (type {definition.get('type', 1)})")
+        if message.deleted:
+            raise ValueError(f"message {message.id} was deleted")
+        data: dict[str, Any] = {
+            "id": definition["id"],
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): message.to_dict()}},
+        }
+        if definition.get("guild_id"):
+            data["guild_id"] = definition["guild_id"]
+        return await self._dispatch(2, user, data, channel_id=message.channel_id, command_name=name, locale=locale)
+
+    def post(
+        self,
+        user: User,
+        content: str = "",
+        *,
+        attachments: Iterable[tuple[str, bytes] | tuple[str, bytes, str]] = (),
+        channel_id: int | None = None,
+    ) -> Message:
+        """A message `user` writes in a channel (the bot does not receive it: it asks for no message intents), e.g.
+        a picture for the "Describe image" menu; attachments are (filename, bytes[, content_type])."""
+        channel = channel_id or self.channel_id
+        message = Message(snowflake(), channel, self.guild_id, user, content=content)
+        message.attachments = [
+            self._store_file(channel, filename, data, ctype[0] if ctype else None)
+            for filename, data, *ctype in attachments
+        ]
+        self._messages[message.id] = message
+        self._channel_messages[channel].append(message)
+        self._message_event("message_create", message)
+        return message
+
     async def autocomplete(
         self,
         user: User,
@@ -578,6 +625,11 @@ class FakeDiscord:
     def _command_data(
         self, command: str, values: dict[str, Any], channel_id: int, *, focused: str | None
     ) -> dict[str, Any]:
+        # An "Apps" menu entry, whose name may hold spaces, is looked up whole.
+        menu = self.commands.get(command) or self.commands.get(command.split()[0], {})
+        if menu.get("type", CHAT_INPUT_COMMAND) != CHAT_INPUT_COMMAND:
+            raise ValueError(f"{menu['name']!r} is not a slash command (type {menu['type']}); a message command is "
+                             "run with invoke_message_command")
         name, *path = command.split()
         definition = self._command_in(name, self._place_channel(channel_id))
         option_defs: list[dict[str, Any]] = definition.get("options") or []

@@ -50,6 +50,8 @@ MAX_V2_TEXT = 4000
 """Components v2: the characters of all text displays of a message together."""
 MAX_GALLERY_ITEMS = 10
 ACTION_ROW, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY, FILE = 1, 10, 11, 12, 13
+MENU_COMMAND_TYPES = (2, 3)
+"""USER and MESSAGE application commands: entries of a person's or a message's "Apps" menu."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,38 @@ def check_message(body: dict[str, Any], *, creating: bool, file_count: int = 0, 
 def check_command(command: dict[str, Any]) -> list[Problem]:
     """The naming rules of a slash command (create/sync), its options and choices, localizations included: names
     and their translations lowercase 1-32, descriptions 1-100, choice names 1-100, localization keys Discord locales.
+    A user or message command (an "Apps" menu entry) follows its own rules (``_check_menu``).
     """
+    if command.get("type", 1) in MENU_COMMAND_TYPES:
+        return _check_menu(command)
     return _check_named(command, (), is_command=True)
+
+
+def _check_menu(command: dict[str, Any]) -> list[Problem]:
+    """A USER or MESSAGE command: its name (and each translation of it) 1-32 characters, mixed case and spaces
+    allowed; no description (Discord wants an empty one) and no options."""
+    problems: list[Problem] = []
+
+    def name_ok(name: Any) -> bool:
+        return isinstance(name, str) and 1 <= len(name) <= 32 and name == name.strip()
+
+    if not name_ok(command.get("name")):
+        problems.append(Problem("command_name_invalid", ("name",), "Command name is invalid",
+                                "APPLICATION_COMMAND_INVALID_NAME"))
+    for locale, text in (command.get("name_localizations") or {}).items():
+        if locale not in LOCALES:
+            problems.append(Problem("localization_locale_invalid", ("name_localizations", locale),
+                                    "Invalid Form Body", "LOCALE_INVALID"))
+        elif not name_ok(text):
+            problems.append(Problem("localization_invalid", ("name_localizations", locale),
+                                    "Must be between 1 and 32 in length.", "BASE_TYPE_BAD_LENGTH"))
+    if command.get("description"):
+        problems.append(Problem("description_invalid", ("description",),
+                                "Context menu commands cannot have description", "APPLICATION_COMMAND_INVALID"))
+    if command.get("options"):
+        problems.append(Problem("options_invalid", ("options",), "Context menu commands cannot have options",
+                                "APPLICATION_COMMAND_INVALID"))
+    return problems
 
 
 def _check_named(item: dict[str, Any], path: tuple[str | int, ...], *, is_command: bool) -> list[Problem]:

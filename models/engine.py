@@ -28,6 +28,7 @@ from models.families import CallSpec, Family
 from models.families.base import StepHook
 from models.plan import (
     CancelCheck,
+    Described,
     GeneratedImage,
     GenerationRequest,
     JobCancelled,
@@ -44,6 +45,7 @@ from models.styles import StyleBook
 from models.tiny import model_location
 
 if TYPE_CHECKING:
+    from models.captioner import Captioner
     from models.upscaler import TileCallback, Upscaler
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,10 @@ def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
     return torch.float32
 
 
-def _load_reason(model_id: str, error: BaseException) -> str:
-    """One human line for why from_pretrained failed."""
+def _load_reason(model_id: str, error: BaseException, *,
+                 saved: tuple[str, str] = ("model_index.json", "a diffusers pipeline")) -> str:
+    """One human line for why from_pretrained failed; ``saved`` names the file a local directory of that kind of
+    model holds and what it is (the captioner, a transformers model, has a config.json instead)."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -91,8 +95,9 @@ def _load_reason(model_id: str, error: BaseException) -> str:
     error = next((e for e in chain if isinstance(e, (torch.OutOfMemoryError, GatedRepoError,
                                                         RepositoryNotFoundError, LocalEntryNotFoundError))), chain[0])
     local = Path(model_id).expanduser()
-    if local.is_dir() and not (local / "model_index.json").exists() and not isinstance(error, torch.OutOfMemoryError):
-        return "the directory has no model_index.json (is it a diffusers pipeline saved with save_pretrained?)"
+    index, kind = saved
+    if local.is_dir() and not (local / index).exists() and not isinstance(error, torch.OutOfMemoryError):
+        return f"the directory has no {index} (is it {kind} saved with save_pretrained?)"
     if isinstance(error, torch.OutOfMemoryError):
         return "out of memory while loading (try dtype float16, a smaller model or another device)"
     if isinstance(error, GatedRepoError):
@@ -163,6 +168,8 @@ def load_engine(settings: EngineSettings, styles: StyleBook, *, on_host: bool = 
         upscaler=settings.upscaler,
         upscaler_tile=settings.upscaler_tile,
         ip_adapter=settings.ip_adapter,
+        captioner=settings.captioner,
+        captioner_prompt=settings.captioner_prompt,
         cache_dir=settings.cache_dir,
     )
 
@@ -170,15 +177,16 @@ def load_engine(settings: EngineSettings, styles: StyleBook, *, on_host: bool = 
 # --------------------------------------------------------------------------------------------------- engine
 
 class Engine:
-    """One model (txt2img and img2img sharing one set of weights), optionally a GAN upscaler beside it, and the code
-    that runs plans on them."""
+    """One model (txt2img and img2img sharing one set of weights), optionally a GAN upscaler and a captioning model
+    beside it, and the code that runs plans on them."""
 
     def __init__(self, model: Family, *, model_id: str, device: torch.device, dtype: torch.dtype,
                  defaults: ModelDefaults, styles: StyleBook, default_negative: str = "", max_batch: int = 4,
                  max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None,
-                 name: str | None = None) -> None:
+                 captioner: Captioner | None = None, name: str | None = None) -> None:
         self.model = model
         self.upscaler = upscaler
+        self.captioner = captioner
         self.model_id = model_id
         self.name = name or model_id
         """What recipes record: the configured name (a local directory's path is the server's business)."""
@@ -207,13 +215,16 @@ class Engine:
         return self.model.device == self.device
 
     def to(self, device: torch.device) -> None:
-        """Move the weights (the model's and its upscaler's): the pool parks idle models on the host and back."""
+        """Move the weights (the model's, its upscaler's and its captioner's): the pool parks idle models on the host
+        and back."""
         self.model.to(device)
-        if self.upscaler is not None:
-            self.upscaler.to(device)
+        for helper in (self.upscaler, self.captioner):
+            if helper is not None:
+                helper.to(device)
 
     def weight_bytes(self) -> int:
-        return self.model.weight_bytes() + (self.upscaler.weight_bytes() if self.upscaler is not None else 0)
+        return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in (self.upscaler, self.captioner)
+                                               if helper is not None)
 
     @classmethod
     def load(cls, model_id: str, *, device: str = "auto", dtype: str = "auto", compile: bool = False,
@@ -221,10 +232,11 @@ class Engine:
              steps: int | None = None, guidance: float | None = None, size: int | None = None,
              preview_every: int = 2, max_count: int = 4, upscaler: str | None = None,
              upscaler_tile: int = 256, name: str | None = None, on_host: bool = False,
-             ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data") -> Engine:
-        """Load ``model_id`` (Hub id or local directory), its ``ip_adapter`` and the ``upscaler`` file if they are
-        given; raises ModelLoadError with one clear line. ``on_host``: see ``load_engine``. ``cache_dir`` holds tiny
-        models built on first use."""
+             ip_adapter: IPAdapterSettings | None = None, captioner: str | None = None,
+             captioner_prompt: str | None = None, cache_dir: str = "data") -> Engine:
+        """Load ``model_id`` (Hub id or local directory), its ``ip_adapter``, the ``upscaler`` file and the
+        ``captioner`` model (Hub id, local directory or ``tiny-blip``) if they are given; raises ModelLoadError with
+        one clear line. ``on_host``: see ``load_engine``. ``cache_dir`` holds tiny models built on first use."""
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
         started = time.monotonic()
@@ -247,9 +259,15 @@ class Engine:
 
             gan = Upscaler.load(upscaler, model.device, torch_dtype, tile=upscaler_tile)
             defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
+        words = None
+        if captioner is not None:
+            from models.captioner import Captioner  # transformers' image-to-text classes only when configured
+
+            words = Captioner.load(captioner, model.device, torch_dtype, cache_dir=cache_dir, prompt=captioner_prompt)
+            defaults = replace(defaults, captioner=words.name)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=default_negative, max_batch=max_batch, max_count=max_count,
-                     preview_every=preview_every, upscaler=gan, name=name)
+                     preview_every=preview_every, upscaler=gan, captioner=words, name=name)
         if warmup and not on_host:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
@@ -289,8 +307,15 @@ class Engine:
         items = [item for item in items if run.alive(item[0])]
         if not items:
             return
+        first = run.plans[items[0][0]]
         try:
-            images = self._upscale(run, items) if run.plans[items[0][0]].upscale else self._call(run, items)
+            outputs: list[Image.Image] | list[Described]
+            if first.describe:
+                outputs = self._describe(run, items)
+            elif first.upscale:
+                outputs = self._upscale(run, items)
+            else:
+                outputs = self._call(run, items)
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:
@@ -309,8 +334,8 @@ class Engine:
             for plan_index, _ in items:
                 run.fail(plan_index, error)
             return
-        for (plan_index, image_index), image in zip(items, images, strict=True):
-            run.add(plan_index, image_index, image)
+        for (plan_index, image_index), output in zip(items, outputs, strict=True):
+            run.add(plan_index, image_index, output)
 
     def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image]:
         plans = [run.plans[plan_index] for plan_index, _ in items]
@@ -347,6 +372,24 @@ class Engine:
             images.append(self.upscaler.upscale(plan.init_image, size=(recipe.width, recipe.height),
                                                 on_tile=self._tile_hook(run, plan_index)))
         return images
+
+    def _describe(self, run: _Run, items: list[tuple[int, int]]) -> list[Described]:
+        """Prompt suggestions for plans' pictures: the captioner's distinct captions, each written out with words
+        read from the picture (``models/suggestions.py``)."""
+        from models.suggestions import CANDIDATES, look_of, write_prompts
+
+        if self.captioner is None:  # a plan made against another replica's settings
+            raise RuntimeError("No captioning model is loaded here (describe.model)")
+        described = []
+        for plan_index, image_index in items:
+            plan = run.plans[plan_index]
+            recipe = plan.recipes[image_index]
+            assert plan.init_image is not None  # resolve_plan makes no describe plan without one
+            captions = self.captioner.captions(plan.init_image, seed=recipe.seed, count=CANDIDATES)
+            look = look_of(plan.init_image)
+            described.append(Described(prompts=tuple(write_prompts(captions, look)), aspect=look.aspect,
+                                       captioner=self.captioner.name, seed=recipe.seed))
+        return described
 
     def _tile_hook(self, run: _Run, plan_index: int) -> TileCallback:
         def on_tile(done: int, total: int) -> None:
@@ -479,7 +522,7 @@ class _Run:
         self.plans = plans
         self.on_progress = on_progress
         self._is_cancelled = is_cancelled
-        self._images: list[dict[int, GeneratedImage]] = [{} for _ in plans]
+        self._images: list[dict[int, GeneratedImage | Described]] = [{} for _ in plans]
         self._errors: list[BaseException | None] = [None] * len(plans)
 
     def alive(self, plan_index: int) -> bool:
@@ -494,10 +537,12 @@ class _Run:
         if self._errors[plan_index] is None:
             self._errors[plan_index] = error
 
-    def add(self, plan_index: int, image_index: int, image: Image.Image) -> None:
+    def add(self, plan_index: int, image_index: int, output: Image.Image | Described) -> None:
+        """Record one image (with its recipe) or a describe plan's ``Described``."""
         if self._errors[plan_index] is None:
             recipe = self.plans[plan_index].recipes[image_index]
-            self._images[plan_index][image_index] = GeneratedImage(image, recipe)
+            made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
+            self._images[plan_index][image_index] = made
 
     def report(self, plan_index: int, progress: Progress) -> None:
         assert self.on_progress is not None
@@ -507,7 +552,7 @@ class _Run:
             log.exception("on_progress failed")
 
     def results(self) -> Results:
-        out: list[list[GeneratedImage] | BaseException] = []
+        out: Results = []
         for plan, images, error in zip(self.plans, self._images, self._errors, strict=True):
             if error is not None:
                 out.append(error)

@@ -41,6 +41,8 @@ WEIGHT_TOLERANCE = 1e-3
 REFERENCE_SIDE = 512
 """Reference pictures are kept as their square centre at this side: what the CLIP image encoders look at (they
 centre-crop to a square of 224 px or so), with room to spare, and a bounded size to store and send to replicas."""
+DESCRIBE_SIDE = 768
+"""A picture to describe is kept (and stored with its job) at most this large: captioners read 384-pixel inputs."""
 
 
 class StartupError(RuntimeError):
@@ -124,6 +126,8 @@ class GenerationRequest:
     strength: float | None = None
     upscale: bool = False
     """Upscale ``init_image`` with the GAN upscaler instead of generating; the other fields are its recipe."""
+    describe: bool = False
+    """Write prompt suggestions for ``init_image`` with the captioning model instead of generating (/describe)."""
     model: str = ""
     """The configured name of the model to use (bot.yaml's ``models``); empty: the style's model, else the default."""
     references: list[Image.Image] | None = None
@@ -171,6 +175,7 @@ class Plan:
     mask_image: Image.Image | None = None
     """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
     the rest pixel for pixel (``models.edits.keep_outside``)."""
+    describe: bool = False  # init_image goes through the captioning model: the result is a ``Described``
 
     @property
     def model(self) -> str:
@@ -194,6 +199,28 @@ class GeneratedImage:
 
 
 @dataclass(frozen=True)
+class Described:
+    """A describe plan's result (its one "image"): prompts written from the picture, and the shape to draw them in.
+
+    ``prompts`` are all different, the most different first (``models/suggestions.py``); there are a few more than
+    /describe shows, so those the server's banned terms rule out can be replaced.
+    """
+
+    prompts: tuple[str, ...]
+    aspect: str  # one of ASPECTS: the picture's own shape
+    captioner: str  # the model that wrote the captions
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Described:
+        return cls(prompts=tuple(data["prompts"]), aspect=data["aspect"], captioner=data["captioner"],
+                   seed=data["seed"])
+
+
+@dataclass(frozen=True)
 class ModelDefaults:
     """The model family's numbers after config overrides; styles and requests override these per image."""
 
@@ -211,6 +238,7 @@ class ModelDefaults:
     upscaler: str | None = None  # the GAN upscaler loaded beside the model (upscaler.model), recorded in recipes
     upscale_factor: int = 1  # what that upscaler multiplies each side by
     references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
+    captioner: str | None = None  # the captioning model loaded beside the model (describe.model), for /describe
 
 
 def snap(value: float, multiple: int) -> int:
@@ -242,6 +270,8 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     """
     if request.upscale:
         return _upscale_plan(request, defaults, model)
+    if request.describe:
+        return _describe_plan(request, defaults, model, max_count)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
     references, reference_weights = _references(request, defaults)
@@ -415,6 +445,25 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)
 
 
+def _describe_plan(request: GenerationRequest, defaults: ModelDefaults, model: str, max_count: int) -> Plan:
+    """Prompt suggestions for ``request.init_image``: one unit of work whose recipe records the seed and the
+    picture's size (nothing is drawn). Its own batch, like an upscale: the captioner takes one picture at a time."""
+    if defaults.captioner is None:
+        raise ValueError(Text("Describing pictures is not set up on this bot: its operators can turn it on with "
+                              "describe.model in bot.yaml."))
+    if request.init_image is None:
+        raise ValueError(Text("Attach the picture to describe."))
+    seed = request.seed if request.seed is not None else random.randrange(MAX_SEED - max_count)
+    picture = request.init_image
+    if max(picture.size) > DESCRIBE_SIDE:
+        picture = picture.copy()
+        picture.thumbnail((DESCRIBE_SIDE, DESCRIBE_SIDE), Image.Resampling.LANCZOS)
+    recipe = Recipe(prompt=request.prompt, negative="", style="", seed=seed, steps=0, guidance=0.0,
+                    width=picture.width, height=picture.height, strength=None, model=model)
+    return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative="", init_image=picture,
+                batch_key=("describe", request.id), describe=True)
+
+
 def _first(*values):
     return next(value for value in values if value is not None)
 
@@ -423,5 +472,7 @@ ProgressCallback = Callable[[str, Progress], None]
 """Called with a plan's request id and its progress (on the engine's thread, or the event loop: see the caller)."""
 CancelCheck = Callable[[str], bool]
 """Asked between steps whether a request id was cancelled."""
-Results = list[list[GeneratedImage] | BaseException]
-"""One entry per plan, in order: its images, or the exception that stands in for them."""
+PlanResult = list[GeneratedImage] | list[Described] | BaseException
+"""A plan's result: its images (a describe plan's one ``Described``), or the exception that stands in for them."""
+Results = list[PlanResult]
+"""One result per plan, in order."""

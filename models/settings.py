@@ -31,8 +31,8 @@ class IPAdapterSettings:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """One model and how to run it (bot.yaml's ``model`` and ``upscaler`` sections plus the moderation's default
-    negative)."""
+    """One model and how to run it (bot.yaml's ``model``, ``upscaler`` and ``describe`` sections plus the
+    moderation's default negative)."""
 
     model_id: str
     """A Hugging Face id, a local directory, or ``tiny`` (built under ``cache_dir`` on first use)."""
@@ -55,6 +55,10 @@ class EngineSettings:
     """bot.yaml's ``upscaler.model``: a Real-ESRGAN-class file (a path, or a Hub file ``owner/repo/name.pth``)."""
     upscaler_tile: int = 256
     ip_adapter: IPAdapterSettings | None = None
+    captioner: str | None = None
+    """bot.yaml's ``describe.model``: an image-to-text model for /describe (set for the default model only)."""
+    captioner_prompt: str | None = None
+    """bot.yaml's ``describe.prompt``: text given to the captioner with the picture (Florence-2's task token)."""
 
     @property
     def label(self) -> str:

@@ -1,9 +1,10 @@
 """The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
-them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/edit`` (a picture and
-the mask painted on it in the page's brush editor, sent as /edit's two attachments), ``/api/command`` (any command,
-subcommands included: "settings me"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
+them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/describe``,
+``/api/edit`` (a picture and the mask painted on it in the page's brush editor, sent as /edit's two attachments),
+``/api/command`` (any command, subcommands included: "settings me"), ``/api/message-command`` (an "Apps" menu entry
+on a message, such as "Describe image"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
 ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
 ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
 messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
@@ -39,7 +40,7 @@ from yarl import URL
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
-from fakediscord import FakeDiscord, User
+from fakediscord import FakeDiscord, Message, User
 from playground.supervisor import BotProcess
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,9 @@ class Playground:
         r.add_post("/api/imagine", self._imagine)
         r.add_post("/api/blend", self._blend)
         r.add_post("/api/edit", self._edit)
+        r.add_post("/api/describe", self._describe)
         r.add_post("/api/command", self._command)
+        r.add_post("/api/message-command", self._message_command)
         r.add_post("/api/click", self._click)
         r.add_post("/api/modal", self._modal)
         r.add_post("/api/retry", self._retry)
@@ -354,7 +357,8 @@ class Playground:
                 "failure": self._status_event()["failure"],
                 "bot_pid": self.bot.pid if self.bot else None,
                 "bot_starts": self.bot.starts if self.bot else 0,
-                "commands": sorted(self.emu.commands),
+                "commands": sorted(name for name, c in self.emu.commands.items() if c.get("type", 1) == 1),
+                "message_commands": sorted(name for name, c in self.emu.commands.items() if c.get("type") == 3),
                 "messages": messages,
             }
         )
@@ -416,6 +420,16 @@ class Playground:
             raise self._bad(f"Attach the {required_file} first.")
         return await self._invoke(user, command, options, attachments)
 
+    async def _describe(self, request: web.Request) -> web.Response:
+        """/describe with the picture the page uploads."""
+        self._ready()
+        form = await request.post()
+        user = self.person(str(form.get("name") or ""))
+        pictures = _uploads(form, "image")
+        if not pictures:
+            raise self._bad("Attach a picture first (the image chip), then press /describe.")
+        return await self._invoke(user, "describe", {}, {"image": pictures[0]})
+
     async def _blend(self, request: web.Request) -> web.Response:
         """/blend with the pictures picked on the page (one file field, several files) as image1, image2, ..."""
         self._ready()
@@ -438,6 +452,32 @@ class Playground:
             raise self._bad(f"There is no /{command} command.")
         return await self._invoke(user, command, dict(body.get("options") or {}), {})
 
+    async def _message_command(self, request: web.Request) -> web.Response:
+        """A message's "Apps" menu entry (a message command) run on a message this person can see."""
+        self._ready()
+        body = await request.json()
+        user = self.person(body.get("name"))
+        message = self._visible_message(user, body.get("message_id"))
+        try:
+            inter = await self.emu.invoke_message_command(user, str(body.get("command") or ""), message)
+        except ValueError as error:
+            raise self._bad(str(error)) from None
+        return web.json_response({"interaction_id": str(inter.id)})
+
+    def _visible_message(self, user: User, message_id: Any) -> Message:
+        """The message with ``message_id`` if ``user`` can see it (someone else's ephemeral or direct message is
+        "gone")."""
+        try:
+            message = self.emu.message(message_id)
+        except (KeyError, TypeError, ValueError):
+            raise self._bad("That message is gone.") from None
+        if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
+            raise self._bad("That message is gone.")
+        recipient = self._dm_recipient(message.channel_id)
+        if recipient is not None and recipient.id != user.id:
+            raise self._bad("That message is gone.")
+        return message
+
     async def _invoke(self, user: User, command: str, options: dict[str, Any], attachments: dict) -> web.Response:
         try:
             inter = await self.emu.invoke(user, command, options, attachments=attachments or None)
@@ -453,15 +493,7 @@ class Playground:
         self._ready()
         body = await request.json()
         user = self.person(body.get("name"))
-        try:
-            message = self.emu.message(body.get("message_id"))
-        except (KeyError, TypeError, ValueError):
-            raise self._bad("That message is gone.") from None
-        if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
-            raise self._bad("That message is gone.")
-        recipient = self._dm_recipient(message.channel_id)
-        if recipient is not None and recipient.id != user.id:
-            raise self._bad("That message is gone.")
+        message = self._visible_message(user, body.get("message_id"))
         try:
             inter = await self.emu.click(user, message, str(body.get("custom_id") or ""), values=body.get("values"))
         except ValueError as error:

@@ -65,6 +65,7 @@ class DemoBot(commands.AutoShardedBot):
         self.tree.add_command(admin)
         self.tree.add_command(feedback)
         self.tree.add_command(pick)
+        self.tree.add_command(app_commands.ContextMenu(name="Count pictures", callback=count_pictures))
         await self.tree.sync()
 
 
@@ -233,7 +234,8 @@ async def test_login_ready_and_command_sync(emu: FakeDiscord, bot: DemoBot) -> N
     async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as http:
         async with http.get(f"{emu.api_base}/applications/{emu.application_id}/commands") as resp:
             assert resp.headers["Content-Type"] == "application/json"
-            assert {c["name"] for c in await resp.json()} == {"draw", "misbehave", "admin", "feedback", "pick"}
+            assert {c["name"] for c in await resp.json()} == {"draw", "misbehave", "admin", "feedback", "pick",
+                                                          "Count pictures"}
         async with http.get(f"{emu.api_base}/channels/{emu.channel_id}/messages/1") as resp:
             assert resp.status == 404 and await resp.json() == {"message": "Unknown Message", "code": 10008}
 
@@ -495,6 +497,30 @@ async def test_channel_message_rules(emu: FakeDiscord, body: dict[str, Any], kin
     assert [v.kind for v in emu.take_violations()] == [kind]
 
 
+async def count_pictures(interaction: discord.Interaction, message: discord.Message) -> None:
+    """A message command: answers privately with what it was run on."""
+    await interaction.response.send_message(
+        f"{message.id} by {message.author.id}: {len(message.attachments)} attachment(s)", ephemeral=True)
+
+
+async def test_message_commands_carry_their_target_message(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    assert emu.commands["Count pictures"]["type"] == 3 and not emu.commands["Count pictures"].get("description")
+    posted = emu.post(ada, "two pictures", attachments=[("a.png", b"\x89PNG a"), ("b.png", b"\x89PNG b")])
+    assert posted in emu.channel_messages() and posted.author is ada
+    inter = await emu.invoke_message_command(ada, "Count pictures", posted)
+    reply = await inter.wait_for_message(timeout=5)
+    assert reply.ephemeral and reply.content == f"{posted.id} by {ada.id}: 2 attachment(s)"
+    assert inter.payload["data"]["target_id"] == str(posted.id)
+    with pytest.raises(ValueError, match="not a message command"):
+        await emu.invoke_message_command(ada, "draw", posted)
+    with pytest.raises(ValueError, match="not a slash command"):
+        await emu.invoke(ada, "Count pictures")
+    emu.delete_message(posted)
+    with pytest.raises(ValueError, match="was deleted"):
+        await emu.invoke_message_command(ada, "Count pictures", posted)
+    emu.assert_no_violations()
+
+
 def _command(**changes: Any) -> dict[str, Any]:
     option = {"type": 3, "name": "prompt", "description": "What to draw"}
     return {"name": "paint", "description": "Paint something", "options": [option], **changes}
@@ -504,6 +530,8 @@ def _command(**changes: Any) -> dict[str, Any]:
     ("command", "kind"),
     [
         (_command(name="Paint"), "command_name_invalid"),
+        ({"type": 3, "name": "Describe image", "description": "Describe it"}, "description_invalid"),
+        ({"type": 3, "name": "A message command with a name over 32"}, "command_name_invalid"),
         (_command(name_localizations={"it": "dipingi qualcosa"}), "localization_invalid"),
         (_command(description_localizations={"it": "d" * 101}), "localization_invalid"),
         (_command(description_localizations={"it-IT": "Dipingi"}), "localization_locale_invalid"),
@@ -514,7 +542,8 @@ def _command(**changes: Any) -> dict[str, Any]:
                             "choices": [{"name": "Wide", "value": "wide", "name_localizations": {"xx": "Largo"}}]}]),
          "localization_locale_invalid"),
     ],
-    ids=["uppercase-name", "name-with-space", "long-description", "unknown-locale", "empty-description",
+    ids=["uppercase-name", "menu-with-description", "long-menu-name",
+         "name-with-space", "long-description", "unknown-locale", "empty-description",
          "empty-option-description", "choice-locale"],
 )
 async def test_command_sync_follows_discords_naming_and_localization_rules(emu: FakeDiscord, bot: DemoBot,

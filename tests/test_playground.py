@@ -136,6 +136,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
                   "ip_adapter": {"id": "tiny"}},
         "storage": {"dir": str(tmp_path / "data")},
         "queue": {"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 50, "max_queue": 500},
+        "describe": {"model": "tiny-blip"},  # built under storage.dir, as an operator trying it offline would
         "styles": TEST_STYLES,
     }
     playground = Playground(config, tmp_path)
@@ -253,6 +254,19 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(blended).to_have_count(1, timeout=40_000)
             await expect(blended.locator(".reply")).to_contain_text("ada used /blend")
             await page.click("#command")  # back to /imagine
+            # /describe the picture in the image chip: four suggestions, each with its Imagine button
+            await page.set_input_files("#image", {"name": "sky.png", "mimeType": "image/png",
+                                                  "buffer": png_bytes((30, 120, 200))})
+            await page.click("#describe")
+            described = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:t:']"))
+            await expect(described).to_have_count(1, timeout=40_000)
+            await expect(described.locator(".reply")).to_contain_text("ada used /describe")
+            await expect(described.locator("button[data-custom-id^='ib:t:']")).to_have_count(4)
+            await expect(page.locator("#image-name")).to_have_text("attach…")
+            # the grid's Apps menu (on hover, as in Discord): "Describe image" describes the bot's own result
+            await grid.hover()
+            await grid.locator(".msg-app", has_text="Describe image").click()
+            await expect(described).to_have_count(2, timeout=40_000)
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = tmp_path / "playground.png"

@@ -22,17 +22,19 @@ from bot.storage import Job, JobState, Storage, StoredImage
 from models.backend import BackendUnavailable
 from models.edits import Edit
 from models.local_backend import LocalBackend
-from models.plan import GenerationRequest, JobCancelled, Progress
+from models.plan import Described, GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
 
 STEPS = 4
 
 
-def ray_config(model_dir: Path, storage_dir: Path, ip_adapter: dict | None = None, **ray: object) -> Config:
+def ray_config(model_dir: Path, storage_dir: Path, ip_adapter: dict | None = None, captioner: Path | None = None,
+               **ray: object) -> Config:
     return Config.model_validate({
         "model": {"id": str(model_dir), "device": "cpu", "dtype": "float32", "warmup": False, "steps": STEPS,
                   "ip_adapter": ip_adapter},
         "storage": {"dir": str(storage_dir)},
+        "describe": {"model": None if captioner is None else str(captioner)},
         "engine": {"backend": "ray", "ray": {"num_gpus": 0, "min_replicas": 2, "max_replicas": 2,
                                              "target_ongoing_requests": 1, "batch_size": 2, **ray}},
     })
@@ -88,7 +90,7 @@ async def storage(tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+async def ray_backend(tiny_model_dir: Path, tiny_model, tmp_path_factory: pytest.TempPathFactory):
     """One local Ray instance and one Serve app for the module; shut down at the end."""
     from diffusers import UNet2DConditionModel
     from ray import serve
@@ -99,7 +101,8 @@ async def ray_backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     # Written once here: the replicas load it like a real adapter (built by each on first use, they would race).
     unet = UNet2DConditionModel.from_pretrained(tiny_model_dir, subfolder="unet")
     adapter = ip_adapter.write(tmp_path_factory.mktemp("ray-ip-adapter"), unet)
-    config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"), ip_adapter=asdict(adapter))
+    config = ray_config(tiny_model_dir, tmp_path_factory.mktemp("ray-storage"), ip_adapter=asdict(adapter),
+                        captioner=tiny_model("blip"))
     backend = await RayBackend.connect(engine_settings(config), ray_settings(config), StyleBook([]))
     await backend.start()
     yield backend
@@ -192,6 +195,23 @@ async def test_replica_killed_mid_batch_loses_no_job(ray_backend, storage: Stora
 
 
 # --- the backend directly -------------------------------------------------------------------------------------------
+
+@pytest.mark.ray
+async def test_a_describe_runs_on_a_replica_as_it_does_locally(ray_backend, local_backend) -> None:
+    """The captioner is loaded beside the model on each replica (describe.model reaches it with the settings)."""
+    picture = Image.new("RGB", (96, 64), (200, 120, 40))
+    assert ray_backend.defaults.captioner is not None
+    [[remote]] = await ray_backend.run([ray_backend.plan(GenerationRequest("p.png", describe=True, seed=5,
+                                                                           init_image=picture))])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the replicas (see above)
+    try:
+        [[local]] = await local_backend.run([local_backend.plan(GenerationRequest("p.png", describe=True, seed=5,
+                                                                                  init_image=picture))])
+    finally:
+        torch.set_num_threads(threads)
+    assert isinstance(remote, Described) and remote == local and remote.aspect == "landscape"
+
 
 @pytest.mark.ray
 async def test_cancellation_reaches_the_replica(ray_backend) -> None:

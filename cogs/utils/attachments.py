@@ -28,12 +28,16 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def check_attachment(attachment: discord.Attachment, *, allowed_hosts: Iterable[str], max_bytes: int) -> None:
-    """Refuse from the attachment's declared metadata alone, before any download."""
-    looks_like_image = (attachment.content_type or "").startswith("image/") or attachment.filename.lower().endswith(
+def looks_like_image(attachment: discord.Attachment) -> bool:
+    """Whether the attachment says it is a picture (by its declared type or its name); its bytes may still lie."""
+    return (attachment.content_type or "").startswith("image/") or attachment.filename.lower().endswith(
         IMAGE_SUFFIXES
     )
-    if not looks_like_image:
+
+
+def check_attachment(attachment: discord.Attachment, *, allowed_hosts: Iterable[str], max_bytes: int) -> None:
+    """Refuse from the attachment's declared metadata alone, before any download."""
+    if not looks_like_image(attachment):
         raise AttachmentRefused(Text(
             "`{file}` is not an image. Attach a PNG, JPEG, WebP or GIF picture.", file=attachment.filename
         ))

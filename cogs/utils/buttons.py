@@ -40,13 +40,14 @@ class Action(StrEnum):
     REGION_SELECT = "y"  # the select itself; its chosen values arrive as the argument
     REGION_GO = "n"  # argument: the chosen regions, redone with the same prompt
     REGION_PROMPT = "f"  # argument: the chosen regions; a form for a new prompt first
+    PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
 
 
 EDIT_ACTIONS = frozenset({Action.REMIX, Action.REMIX_IMAGE, Action.ZOOM, Action.PAN, Action.REGION,
                           Action.REGION_SELECT, Action.REGION_GO, Action.REGION_PROMPT})
 """The actions the editing cog answers (``bot.editor``), through the Imagine cog."""
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnf]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnft]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -200,6 +201,16 @@ def region_view(job_id: str, index: int, options: list[tuple[str, str]], chosen:
                                 style=discord.ButtonStyle.primary, row=1))
         view.add_item(JobButton(Action.REGION_PROMPT, job_id, index, arg, label=t(locale, "Redo with a new prompt"),
                                 row=1))
+    return view
+
+
+def suggestion_view(job_id: str, indexes: list[int], locale: str | None = None) -> discord.ui.View:
+    """One button per suggestion a /describe shows, numbered as the message lists them; each /imagines its
+    suggestion (stored with the describe job under its ``index``)."""
+    view = discord.ui.View(timeout=None)
+    for number, index in enumerate(indexes, start=1):
+        view.add_item(JobButton(Action.PROMPT, job_id, index, label=t(locale, "Imagine {number}", number=number),
+                                emoji="🎨"))
     return view
 
 

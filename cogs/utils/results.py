@@ -16,7 +16,10 @@ from PIL import Image
 from bot.i18n import t, translate
 from bot.storage import Job, StoredImage
 from cogs.utils.buttons import result_view, single_view
+from cogs.utils.moderation import BannedTerms
 from models.images import encode_image, make_grid
+from models.plan import Described
+from models.suggestions import SUGGESTIONS
 from models.text import Text, plural
 
 if TYPE_CHECKING:
@@ -28,7 +31,8 @@ ATTACHMENT_MARGIN = 16 * 1024
 PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
-                 "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}")}
+                 "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
+                 "describe": Text("Prompts for {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
@@ -39,7 +43,7 @@ SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
-               "edit": Text("edit")}
+               "edit": Text("edit"), "describe": Text("describe")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -198,6 +202,25 @@ def recipe_text(job: Job, images: Sequence[StoredImage]) -> str:
                        if inline)
     long = [f"**{name}** {discord.utils.escape_markdown(value)}" for name, value, inline in fields if not inline]
     return "\n".join([short, *long, f"-# {recipe_footer(job, images)}"])
+
+
+def shown_suggestions(described: Described, banned: BannedTerms) -> list[tuple[int, str]]:
+    """The suggestions a /describe shows, as (stored index, prompt): the first ``SUGGESTIONS`` that contain no banned
+    term (the spares take the place of those that do)."""
+    allowed = [(index, prompt) for index, prompt in enumerate(described.prompts) if banned.find(prompt) is None]
+    return allowed[:SUGGESTIONS]
+
+
+def described_embed(job: Job, described: Described, shown: Sequence[tuple[int, str]]) -> discord.Embed:
+    """The numbered suggestions (the buttons "Imagine 1".. use the same numbers) and what wrote them; the footer
+    names the job in every language, as ``recipe_embed``'s does."""
+    lines = [f"**{number}.** {discord.utils.escape_markdown(short_prompt(prompt))}"
+             for number, (_, prompt) in enumerate(shown, start=1)]
+    embed = discord.Embed(colour=discord.Colour.blurple(), description="\n".join(lines))
+    embed.add_field(name=t(job.locale, "Aspect"), value=described.aspect)
+    embed.add_field(name=t(job.locale, "Seed"), value=str(described.seed))
+    embed.set_footer(text=f"{short_prompt(described.captioner, 100)} · job {job.id}")  # not translated: job id
+    return embed
 
 
 def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_bytes: int) -> discord.File:

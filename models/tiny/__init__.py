@@ -7,7 +7,8 @@ touches them is the real one.
 
 ``model.id: tiny`` (Stable Diffusion) or ``tiny-NAME`` (any family in ``BUILDERS``) builds one under the cache
 directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere. Upscalers
-(``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``.
+(``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``,
+and captioners (``CAPTIONERS``) are transformers models: ``describe.model: tiny-blip`` builds one like ``tiny-NAME``.
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ BUILDERS = {
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
+CAPTIONERS = {"blip": "models.tiny.blip"}
+"""Captioner family (/describe) -> the module whose ``write(directory, seed)`` saves a transformers model directory
+(model and processor) and returns its path."""
 
 
 def tiny_families() -> list[str]:
     """Every name ``write_tiny_pipeline`` accepts."""
-    return [*BUILDERS, *UPSCALERS]
+    return [*BUILDERS, *UPSCALERS, *CAPTIONERS]
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
@@ -48,6 +52,8 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if family in UPSCALERS:
         return importlib.import_module(UPSCALERS[family]).write(path, SEED)
+    if family in CAPTIONERS:
+        return importlib.import_module(CAPTIONERS[family]).write(path, SEED)
     builder = importlib.import_module(BUILDERS[family])
     pipe = builder.build(SEED)
     save = getattr(builder, "save", None)
@@ -62,8 +68,9 @@ def tiny_family(model_id: str) -> str | None:
     """The family a ``tiny``/``tiny-NAME`` model id asks for, or None for any other id."""
     if model_id == TINY_MODEL_ID:
         return "sd"
-    if model_id.startswith(TINY_MODEL_ID + "-") and model_id.removeprefix(TINY_MODEL_ID + "-") in BUILDERS:
-        return model_id.removeprefix(TINY_MODEL_ID + "-")
+    family = model_id.removeprefix(TINY_MODEL_ID + "-")
+    if model_id.startswith(TINY_MODEL_ID + "-") and (family in BUILDERS or family in CAPTIONERS):
+        return family
     return None
 
 
@@ -74,6 +81,7 @@ def model_location(model_id: str, cache_dir: str | Path) -> str:
     if family is None:
         return model_id
     directory = Path(cache_dir) / ("tiny-model" if family == "sd" else f"tiny-{family}")
-    if not (directory / "model_index.json").exists():
+    # Each is complete once its last file is written: a pipeline's index, a captioner's processor config.
+    if not (directory / ("processor_config.json" if family in CAPTIONERS else "model_index.json")).exists():
         write_tiny_pipeline(directory, family)
     return str(directory)

@@ -51,3 +51,24 @@ def t5_tokenizer(model_max_length: int = 77):
     )
     return T5TokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
                            extra_ids=0, model_max_length=model_max_length)
+
+
+def bert_word_tokenizer(words: list[str], model_max_length: int = 40):
+    """A BERT WordPiece tokenizer over a small list of whole ``words`` (BLIP's tokenizer class, with ``[DEC]``, the
+    token BLIP's decoder starts a caption with, as its bos token): a random captioner then writes random words."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    vocab = {token: index for index, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words,
+                                                         "[DEC]"])}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                             cls_token="[CLS]", mask_token="[MASK]", bos_token="[DEC]",
+                             model_max_length=model_max_length)

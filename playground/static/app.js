@@ -18,6 +18,7 @@ const state = {
   ws: null,
   wsGeneration: 0,
   status: "starting",
+  messageCommands: [], // the bot's message commands: its entries in a message's "Apps" menu
 };
 // What the page rendered, in order, for tests and for curiosity: {id, content, attachments, flags, kind}.
 window.playgroundSeen = [];
@@ -663,7 +664,25 @@ function renderMessage(message) {
     note.textContent = "📬 Direct message — sent to you alone";
     el.append(note);
   } else if (ephemeral) el.append(ephemeralNote(() => { state.messages.delete(message.id); el.remove(); }));
+  const picture = (message.attachments || []).some((a) => (a.content_type || "").startsWith("image/") && !/^preview\./.test(a.filename));
+  if (picture && !loading && !message.dm) el.append(appsMenu(message));
   return el;
+}
+
+// A message's "Apps" menu, shown on hover like Discord's: the bot's message commands (e.g. "Describe image").
+function appsMenu(message) {
+  const menu = document.createElement("div");
+  menu.className = "msg-apps";
+  for (const command of state.messageCommands) {
+    const item = document.createElement("button");
+    item.type = "button";
+    item.className = "msg-app";
+    item.title = `Apps ▸ ${command}`;
+    item.textContent = `🔎 ${command}`;
+    item.addEventListener("click", () => messageCommand(message.id, command, item));
+    menu.append(item);
+  }
+  return menu;
 }
 
 function renderNotice(notice) {
@@ -827,6 +846,7 @@ async function loadState() {
   state.me = data.me;
   state.bot = data.bot;
   state.users = data.users;
+  state.messageCommands = data.message_commands || [];
   $("#guild-name").textContent = data.guild;
   $("#channel-name").textContent = data.channel.name;
   $("#sidebar-channel").textContent = data.channel.name;
@@ -877,6 +897,42 @@ async function click(messageId, customId, el, values) {
     notice(error.message);
   } finally {
     setTimeout(() => el.classList.remove("busy"), 600);
+  }
+}
+
+async function messageCommand(messageId, command, el) {
+  el.classList.add("busy");
+  try {
+    await api("/api/message-command", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: state.name, message_id: messageId, command }),
+    });
+  } catch (error) {
+    notice(error.message);
+  } finally {
+    setTimeout(() => el.classList.remove("busy"), 600);
+  }
+}
+
+// /describe with the picture attached in the composer's image chip.
+async function describeAttached() {
+  const error = $("#composer-error");
+  error.textContent = "";
+  const file = $("#image").files[0];
+  if (!file) {
+    error.textContent = "Attach a picture first (the image chip), then press /describe.";
+    return;
+  }
+  const form = new FormData();
+  form.set("name", state.name);
+  form.set("image", file);
+  try {
+    await api("/api/describe", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    $("#image").value = "";
+    updateFileName($("#image"));
+  } catch (e) {
+    error.textContent = e.message;
   }
 }
 
@@ -1077,10 +1133,11 @@ function init() {
   for (const id of ["image", "reference", "images"]) $(`#${id}`).addEventListener("change", () => updateFileName($(`#${id}`)));
   $("#composer").dataset.command = "imagine";
   $("#command").addEventListener("click", switchCommand);
-  for (const button of document.querySelectorAll(".shortcut")) {
+  for (const button of document.querySelectorAll(".shortcut[data-command]")) {
     button.addEventListener("click", () => runCommand(button.dataset.command));
   }
   $("#command-form").addEventListener("submit", runCommandLine);
+  $("#describe").addEventListener("click", describeAttached);
   connect();
 }
 
