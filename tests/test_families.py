@@ -15,7 +15,7 @@ from PIL import Image
 from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
-from models.plan import GenerationRequest, JobCancelled, Progress
+from models.plan import ASPECTS, GenerationRequest, JobCancelled, Progress
 from models.styles import StyleBook
 from models.tiny import BUILDERS
 from tests.test_edits import far_from
@@ -53,6 +53,14 @@ def test_txt2img_makes_images_of_the_planned_size(engine: Engine) -> None:
     assert not isinstance(result, BaseException), result
     recipe = plan.recipes[0]
     assert [generated.image.size for generated in result] == [(recipe.width, recipe.height)] * 2
+
+
+@pytest.mark.parametrize("aspect", sorted(ASPECTS))
+def test_every_aspect_plans_a_size_the_pipeline_accepts(engine: Engine, aspect: str) -> None:
+    [image] = make(engine, "a red fox", seed=1, aspect=aspect, steps=1)
+    ratio_w, ratio_h = ASPECTS[aspect]
+    assert image.width % engine.defaults.multiple == 0 and image.height % engine.defaults.multiple == 0
+    assert (image.width > image.height) == (ratio_w > ratio_h)
 
 
 def test_same_recipe_same_pixels_alone_or_in_a_batch(engine: Engine) -> None:

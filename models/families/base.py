@@ -12,6 +12,7 @@ through ``from_pipe``), on one device.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -87,6 +88,9 @@ class Family:
     img2img: ClassVar[bool] = True
     inpaint: ClassVar[bool] = False
     """The family can repaint part of a picture (``models/edits.py``): it has an inpainting pipeline."""
+    checked_multiple: ClassVar[int] = 1
+    """What the pipeline itself insists width and height are multiples of, whatever the model's shape (SD, SDXL and
+    PixArt refuse sizes not divisible by 8): a real model's multiple already is one, a small one may not be."""
     generator_lists: ClassVar[bool] = True
     """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
     each still depends on its own seed alone."""
@@ -195,7 +199,8 @@ class Family:
         pipe = self.txt2img
         config = self.denoiser().config
         blocks = getattr(config, "block_out_channels", (0,))
-        return int(pipe.vae_scale_factor) * 2 ** (len(blocks) - 1) * int(getattr(config, "patch_size", None) or 1)
+        shape = int(pipe.vae_scale_factor) * 2 ** (len(blocks) - 1) * int(getattr(config, "patch_size", None) or 1)
+        return math.lcm(shape, self.checked_multiple)
 
     @classmethod
     def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,

@@ -24,6 +24,8 @@ from models.plan import snap
 PRIOR_STEPS = 25
 """The prior's own step count (the combined pipeline's default): it denoises one embedding vector, cheap next to the
 decoder, so it does not follow the decoder's 50; only a quicker draft (fewer decoder steps) shortens it too."""
+MIN_PRIOR_STEPS = 2
+"""The prior's UnCLIP scheduler spaces its timesteps by ``steps - 1``: one step would divide by zero."""
 PRIOR_GUIDANCE = 4.0
 """The combined pipeline's ``prior_guidance_scale``: how strongly the embedding follows the prompt (and shuns the
 negative prompt); the person's guidance sets the decoder's."""
@@ -95,7 +97,7 @@ class Kandinsky22(Family):
         each times its share. No negative prompt: the prior's zero-image embedding, the decoder's unconditional one.
         """
         prompt, negative = spec.prompts[index], spec.negatives[index]
-        steps = min(PRIOR_STEPS, spec.steps)
+        steps = max(MIN_PRIOR_STEPS, min(PRIOR_STEPS, spec.steps))
         pictures = spec.references[index] if spec.references else ()
         if not pictures:
             return prior(prompt, negative_prompt=negative or None, num_inference_steps=steps,

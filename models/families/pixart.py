@@ -24,6 +24,7 @@ class PixArtSigma(Family):
     pipeline_classes = ("PixArtSigmaPipeline",)
     steps, guidance = 20, 4.5
     img2img = False
+    checked_multiple = 8
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
         """Without resolution binning: the pipeline would otherwise draw at the nearest of its trained aspect

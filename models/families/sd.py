@@ -36,6 +36,7 @@ class StableDiffusion(Family):
     steps, guidance, strength = 25, 7.0, 0.6
     ip_adapter = True
     inpaint = True
+    checked_multiple = 8
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:

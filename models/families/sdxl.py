@@ -23,6 +23,7 @@ class StableDiffusionXL(Family):
     steps, guidance, strength = 30, 6.0, 0.6
     ip_adapter = True
     inpaint = True
+    checked_multiple = 8
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:
