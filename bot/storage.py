@@ -127,8 +127,8 @@ class Job:
     attempts: int = 0
     delivery_attempts: int = 0
     locale: str | None = None
-    """The requester's Discord locale, for the messages about the job (``bot.i18n``). Known while this process
-    runs; not stored, so a job resumed after a restart speaks English."""
+    """The requester's Discord locale, for the messages about the job (``bot.i18n``); stored, so a job resumed after
+    a restart still speaks their language."""
     private: bool = False
     """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
     described: Described | None = None
@@ -300,15 +300,16 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
                 " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-                " progress_message_id, result_message_id, delivered, created_at, attempts, private, webhook_only)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
+                " progress_message_id, result_message_id, delivered, created_at, attempts, private, webhook_only,"
+                " locale)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path,
                     json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
                     job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
-                    int(job.webhook_only),
+                    int(job.webhook_only), job.locale,
                 ),
             )
 
@@ -520,6 +521,7 @@ class Storage:
             progress_message_id=row["progress_message_id"],
             result_message_id=row["result_message_id"],
             webhook_only=bool(row["webhook_only"]),
+            locale=row["locale"],
             state=JobState(row["state"]),
             error=row["error"],
             created_at=row["created_at"],

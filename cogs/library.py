@@ -101,7 +101,7 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
         if job.error:
             raise Rejected(Text(NOT_MADE_BECAUSE[job.state].msgid, job=job_id, reason=job.error))
         raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
-    # A stored job has no locale (bot.storage.Job.locale): brought back, it speaks the language of whoever asked.
+    # Brought back, a job speaks the language of whoever asked for it now (not its maker's: bot.storage.Job.locale).
     job = replace(job, locale=interaction.locale.value)
     if job.described is not None:
         await _show_described(bot, interaction, job, job.described)

@@ -260,6 +260,11 @@ async def test_message_ids_are_kept(storage: Storage) -> None:
     assert "secret" not in repr(Job(user_id=1, request=GenerationRequest("x"), token="secret"))
 
 
+async def test_the_requesters_locale_is_kept_for_a_resumed_job(storage: Storage) -> None:
+    await storage.insert_job(Job(user_id=1, request=GenerationRequest("una volpe"), locale="it", created_at=T0))
+    await storage.insert_job(Job(user_id=2, request=GenerationRequest("from the command line"), created_at=T0))
+    assert sorted((job.user_id, job.locale) for job in await storage.active_jobs()) == [(1, "it"), (2, None)]
+
 
 async def test_user_settings_start_unset_change_clear_and_reject_unknown_names(storage: Storage) -> None:
     assert await storage.user_settings(1) == UserSettings()
