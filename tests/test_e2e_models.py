@@ -11,28 +11,11 @@ import pytest
 
 from fakediscord import FakeDiscord
 from models.engine import load_engine
-from models.images import read_metadata
 from models.settings import EngineSettings
 from models.styles import StyleBook
-from tests.harness import TEST_STYLES, BotUnderTest, bot_config
+from tests.harness import TEST_STYLES, BotUnderTest, bot_config, button, is_grid, recipe_of
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def labels(message) -> list[str]:
-    return [button.get("label") or button.get("emoji", {}).get("name") for button in message.buttons()]
-
-
-def button(message, label: str) -> str:
-    return next(b["custom_id"] for b in message.buttons() if label in (b.get("label"), b.get("emoji", {}).get("name")))
-
-
-def is_grid(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def recipe_of(emulator: FakeDiscord, message) -> dict:
-    return json.loads(read_metadata(emulator.file_bytes(message.attachments[0]))["imagebot"])
 
 
 async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
