@@ -28,6 +28,7 @@ from tests.harness import (
     recipe_of,
     result_of,
     solid_png,
+    started_bot,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -40,20 +41,15 @@ SMALL_LIMIT = 30_000
 
 @pytest.fixture(scope="module")
 async def strict(tiny_model_dir, tmp_path_factory):
-    async with FakeDiscord(attachment_size_limit=SMALL_LIMIT) as emu:
-        workdir = tmp_path_factory.mktemp("e2e-strict")
-        config = bot_config(
-            emu,
-            tiny_model_dir,
-            workdir / "data",
-            model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "max_count": 2},
-            queue={"rate_per_minute": 1, "burst": 1, "max_pending_per_user": 1, "max_queue": 1,
-                   "batch_window_ms": 3000},
-        )
-        bot = BotUnderTest(emu, config, workdir)
-        await bot.start()
+    async with FakeDiscord(attachment_size_limit=SMALL_LIMIT) as emu, started_bot(
+        emu,
+        tiny_model_dir,
+        tmp_path_factory.mktemp("e2e-strict"),
+        model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "max_count": 2},
+        queue={"rate_per_minute": 1, "burst": 1, "max_pending_per_user": 1, "max_queue": 1,
+               "batch_window_ms": 3000},
+    ):
         yield emu
-        await bot.close()
 
 
 async def test_limits_are_private_refusals_that_say_what_to_do(strict):
@@ -123,12 +119,8 @@ async def test_buttons_work_after_sigkill_and_restart(emulator, tiny_model_dir, 
 
 @pytest.fixture(scope="module")
 async def steady(tiny_model_dir, tmp_path_factory):
-    async with FakeDiscord() as emu:
-        workdir = tmp_path_factory.mktemp("e2e-steady")
-        bot = BotUnderTest(emu, bot_config(emu, tiny_model_dir, workdir / "data"), workdir)
-        await bot.start()
+    async with FakeDiscord() as emu, started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-steady")):
         yield emu
-        await bot.close()
 
 
 def results_in_channel(emu: FakeDiscord, prompt: str) -> list:

@@ -346,7 +346,7 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert "Your prompt contains a blocked term" in await private_reply(refused)
 
     asked = await emu.invoke(italian, "imagine", {"prompt": "una volpe", "count": 2, "seed": 7}, locale="it")
-    result = await asked.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
+    result = await asked.wait_for_message(is_grid, timeout=60)
     contents = [state["content"] for state in result.history]
     assert any("⏳ In coda: posizione" in c or "🎨 Generazione…" in c for c in contents), contents
     assert any(c["label"] == "Annulla" for row in result.history[0]["components"] for c in row["components"])
@@ -388,7 +388,7 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert "• Stile: watercolor → qui: watercolor" in settings and "• Modello: non impostato" in settings
     assert "• Remix (i pulsanti ti fanno prima modificare il prompt): no" in settings
     click = await emu.click(italian, result, button(result, "V1"), locale="it")
-    await click.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
+    await click.wait_for_message(is_grid, timeout=60)
     source = job_id_of(result)
     history = await emu.invoke(italian, "history", locale="it")
     listing = await history.wait_for_message(lambda m: m.ephemeral and "Le tue richieste" in m.content)
