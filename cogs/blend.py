@@ -18,13 +18,9 @@ from discord.ext import commands
 
 from bot.client import GenerationUnavailable
 from bot.i18n import t
-from bot.queue import Refused
-from cogs.utils import results
-from cogs.utils.attachments import AttachmentRefused
+from cogs.imagine import REFUSALS
 from cogs.utils.options import Rejected, model_choices
-from models.images import InvalidImage
 from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
-from models.styles import UnknownStyle
 from models.text import Text, plural
 
 if TYPE_CHECKING:
@@ -112,14 +108,11 @@ class Blend(commands.Cog):
             job = imagine.new_job(interaction, request, kind="blend")
 
             async def read_pictures() -> None:
-                # Downloading can outlast Discord's 3 s, so answer first and queue once every picture is in.
-                await interaction.response.send_message(f"{results.headline(job)}\n" + t(
-                    job.locale, "📥 Reading your {count} pictures…", count=len(pictures)))
                 request.references = [await imagine.read_picture(picture) for picture in pictures]
 
-            await imagine.enqueue(interaction, job, prepare=read_pictures)
-        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
-                GenerationUnavailable) as error:
+            reading = t(job.locale, "📥 Reading your {count} pictures…", count=len(pictures))
+            await imagine.enqueue_after_reading(interaction, job, reading, read_pictures)
+        except REFUSALS as error:
             await imagine.reject(interaction, error)
 
     @blend.autocomplete("model")

@@ -19,12 +19,9 @@ from discord.ext import commands
 
 from bot.client import GenerationUnavailable
 from bot.i18n import t
-from bot.queue import Refused
-from cogs.imagine import Imagine
-from cogs.utils import results
-from cogs.utils.attachments import AttachmentRefused, looks_like_image
+from cogs.imagine import REFUSALS, Imagine
+from cogs.utils.attachments import looks_like_image
 from cogs.utils.options import Rejected
-from models.images import InvalidImage
 from models.plan import GenerationRequest
 from models.text import Text
 
@@ -87,14 +84,11 @@ class Describe(commands.Cog):
             job = imagine.new_job(interaction, request, kind="describe", private=preferences.user.private)
 
             async def read_picture() -> None:
-                await interaction.response.send_message(
-                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
-                    ephemeral=job.private,
-                )
                 request.init_image = await imagine.read_picture(attachment)
 
-            await imagine.enqueue(interaction, job, prepare=read_picture)
-        except (Rejected, Refused, AttachmentRefused, InvalidImage, ValueError, GenerationUnavailable) as error:
+            await imagine.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
+                                                read_picture)
+        except REFUSALS as error:
             await imagine.reject(interaction, error)
 
 

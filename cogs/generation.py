@@ -268,9 +268,7 @@ class Generation(commands.Cog):
             raise DeliveryFailed(f"job {job.id}: the direct message was refused: {error!r}") from error
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: the direct message failed: {error!r}") from error
-        assert self.bot.storage is not None
-        await self.bot.storage.set_messages(job.id, result_message_id=message.id)
-        job.result_message_id = message.id
+        await self._remember_result(job, message.id)
 
     async def _show_described(self, job: Job, live: Live) -> None:
         """A /describe's result: its suggestions, numbered, with a button each, in place of the queued message.
@@ -319,9 +317,7 @@ class Generation(commands.Cog):
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: its interaction did not take the result as a followup either: "
                                  f"{error!r}") from error
-        assert self.bot.storage is not None
-        await self.bot.storage.set_messages(job.id, result_message_id=sent.id)
-        job.result_message_id = sent.id
+        await self._remember_result(job, sent.id)
 
     async def _post_result(self, job: Job, result: layouts.ResultMessage) -> None:
         """Post a result in the job's channel and remember the message (its delete button finds the job by it).
@@ -343,9 +339,15 @@ class Generation(commands.Cog):
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryFailed(f"job {job.id}: channel {job.channel_id} did not take the result either: "
                                  f"{error!r}") from error
+        await self._remember_result(job, message.id)
+
+    async def _remember_result(self, job: Job, message_id: int) -> None:
+        """Store which new message (a direct message, a followup or a channel post) shows the job's result: its
+        delete button finds the job by it, and a retried delivery sees the result was sent and does not send it
+        again."""
         assert self.bot.storage is not None
-        await self.bot.storage.set_messages(job.id, result_message_id=message.id)
-        job.result_message_id = message.id
+        await self.bot.storage.set_messages(job.id, result_message_id=message_id)
+        job.result_message_id = message_id
 
     async def on_failure(self, job: Job, message: str) -> None:
         """Mark the message failed and tell the person why: privately while the interaction lives, else (a failure

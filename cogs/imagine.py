@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What a command answers privately, taking back its "queued" message (``Imagine.reject``): the request can't be made
+# as asked, or generation is (re)loading. /imagine, /edit, /blend and /describe all refuse these the same way.
+REFUSALS = (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError, GenerationUnavailable)
+
 MAX_DOWNLOADS = 4
 """Attachments read at once: past this, restyles wait for a download slot instead of piling up sockets and memory."""
 VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
@@ -204,6 +208,18 @@ class Imagine(commands.Cog):
         generation.responded(job.id)
         await self.tell_notices(interaction)
 
+    async def enqueue_after_reading(self, interaction: discord.Interaction, job: Job, reading: str,
+                                    read: Callable[[], Awaitable[None]]) -> None:
+        """Queue a job whose pictures are still to be downloaded: downloading can outlast Discord's 3 s, so the
+        person is answered first (the job's headline, then ``reading``) and ``read`` runs once their place in the
+        queue is reserved."""
+
+        async def answer_then_read() -> None:
+            await interaction.response.send_message(f"{results.headline(job)}\n{reading}", ephemeral=job.private)
+            await read()
+
+        await self.enqueue(interaction, job, prepare=answer_then_read)
+
     async def tell_notices(self, interaction: discord.Interaction) -> None:
         """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
         where the bot is not a member, their interaction expired before their result (or failure) was shown."""
@@ -282,19 +298,14 @@ class Imagine(commands.Cog):
                 return
 
             async def read_pictures() -> None:
-                # Downloading can outlast Discord's 3 s, so answer first and queue once the pictures are in.
-                await interaction.response.send_message(
-                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
-                    ephemeral=job.private,
-                )
                 if image is not None:
                     request.init_image = await self.read_picture(image)
                 if reference is not None:
                     request.references = [await self.read_picture(reference)]
 
-            await self.enqueue(interaction, job, prepare=read_pictures)
-        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
-                GenerationUnavailable) as error:
+            await self.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
+                                             read_pictures)
+        except REFUSALS as error:
             await self.reject(interaction, error)
 
     # -- /edit ----------------------------------------------------------------------------------------------------
@@ -336,19 +347,15 @@ class Imagine(commands.Cog):
             job = self.new_job(interaction, request, kind="edit", private=preferences.user.private)
 
             async def read_pictures() -> None:
-                await interaction.response.send_message(
-                    f"{results.headline(job)}\n" + t(interaction.locale, "📥 Reading your picture…"),
-                    ephemeral=job.private,
-                )
                 picture = await self.read_picture(image, keep_alpha=mask is None)
                 if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
                     marked = await self.read_picture(mask)
                     picture = await asyncio.to_thread(with_mask, picture, marked)
                 request.init_image = picture
 
-            await self.enqueue(interaction, job, prepare=read_pictures)
-        except (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError,
-                GenerationUnavailable) as error:
+            await self.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
+                                             read_pictures)
+        except REFUSALS as error:
             await self.reject(interaction, error)
 
     async def reject(self, interaction: discord.Interaction, error: Exception) -> None:

@@ -87,6 +87,29 @@ class Settings(commands.Cog):
         return plural("This bot makes at most {n} image per request.", "This bot makes at most {n} images per request.",
                       n=self.count_limit())
 
+    def default_changes(self, style: str | None, aspect: app_commands.Choice[str] | None,
+                        **counts: int | None) -> dict[str, Any]:
+        """The changes /settings me and /settings channel take alike: a style (by its name), a shape, and counts
+        (``Rejected`` above what the bot makes). Options left out change nothing."""
+        changes: dict[str, Any] = {}
+        if style is not None:
+            changes["style"] = self.style_name(style)
+        if aspect is not None:
+            changes["aspect"] = aspect.value
+        for name, value in counts.items():
+            if value is not None:
+                if value > self.count_limit():
+                    raise Rejected(self.count_refusal())
+                changes[name] = value
+        return changes
+
+    @staticmethod
+    async def refuse_changes(interaction: discord.Interaction, error: Rejected) -> None:
+        """A setting was refused: none of the command's changes are stored, and the person is told why, privately."""
+        await interaction.response.send_message(
+            t(interaction.locale, "Nothing was changed: {reason}", reason=translate(interaction.locale, error)),
+            ephemeral=True)
+
     # -- /settings me ---------------------------------------------------------------------------------------------
 
     @settings.command(name="me", description="See or change your defaults for /imagine and the buttons")
@@ -113,14 +136,7 @@ class Settings(commands.Cog):
     ) -> None:
         changes: dict[str, Any] = resets(reset, tuple(field.value for field in PERSONAL_RESETS[:-1]))
         try:
-            if style is not None:
-                changes["style"] = self.style_name(style)
-            if aspect is not None:
-                changes["aspect"] = aspect.value
-            if count is not None:
-                if count > self.count_limit():
-                    raise Rejected(self.count_refusal())
-                changes["count"] = count
+            changes.update(self.default_changes(style, aspect, count=count))
             if model is not None:
                 changes["model"] = self.model_name(model)
             if remix is not None:
@@ -128,9 +144,7 @@ class Settings(commands.Cog):
             if private is not None:
                 changes["private"] = private
         except Rejected as error:
-            await interaction.response.send_message(
-                t(interaction.locale, "Nothing was changed: {reason}", reason=translate(interaction.locale, error)),
-                ephemeral=True)
+            await self.refuse_changes(interaction, error)
             return
         storage = self.generation.storage
         if changes:
@@ -220,15 +234,7 @@ class Settings(commands.Cog):
         current = await storage.channel_settings(interaction.channel_id)
         changes: dict[str, Any] = resets(reset, tuple(field.value for field in CHANNEL_RESETS[:-1]))
         try:
-            if style is not None:
-                changes["style"] = self.style_name(style)
-            if aspect is not None:
-                changes["aspect"] = aspect.value
-            for name, value in (("count", count), ("max_count", max_count)):
-                if value is not None and value > self.count_limit():
-                    raise Rejected(self.count_refusal())
-                if value is not None:
-                    changes[name] = value
+            changes.update(self.default_changes(style, aspect, count=count, max_count=max_count))
             if allowed_models is not None:
                 names = [name for name in re.split(r"[,\s]+", allowed_models) if name]
                 changes["allowed_models"] = [self.model_name(name) for name in names] or None
@@ -238,9 +244,7 @@ class Settings(commands.Cog):
                 raise Rejected(Text("The default count ({default}) can't be above the channel's max_count ({limit}).",
                                     default=default, limit=limit))
         except Rejected as error:
-            await interaction.response.send_message(
-                t(interaction.locale, "Nothing was changed: {reason}", reason=translate(interaction.locale, error)),
-                ephemeral=True)
+            await self.refuse_changes(interaction, error)
             return
         if changes:
             current = await storage.update_channel_settings(interaction.channel_id, by=interaction.user.id, **changes)

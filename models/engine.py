@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import types
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from models.plan import (
     Plan,
     Progress,
     ProgressCallback,
+    Recipe,
     Results,
     resolve_plan,
 )
@@ -364,14 +366,9 @@ class Engine:
         """Upscale plans' source pictures with the GAN; progress and cancellation go by tiles, not steps."""
         if self.upscaler is None:  # a plan made against another replica's settings
             raise RuntimeError("No upscaler is loaded here (upscaler.model)")
-        images = []
-        for plan_index, image_index in items:
-            plan = run.plans[plan_index]
-            recipe = plan.recipes[image_index]
-            assert plan.init_image is not None  # resolve_plan makes no upscale plan without one
-            images.append(self.upscaler.upscale(plan.init_image, size=(recipe.width, recipe.height),
-                                                on_tile=self._tile_hook(run, plan_index)))
-        return images
+        return [self.upscaler.upscale(picture, size=(recipe.width, recipe.height),
+                                      on_tile=self._tile_hook(run, plan_index))
+                for plan_index, recipe, picture in run.sources(items)]
 
     def _describe(self, run: _Run, items: list[tuple[int, int]]) -> list[Described]:
         """Prompt suggestions for plans' pictures: the captioner's distinct captions, each written out with words
@@ -381,12 +378,9 @@ class Engine:
         if self.captioner is None:  # a plan made against another replica's settings
             raise RuntimeError("No captioning model is loaded here (describe.model)")
         described = []
-        for plan_index, image_index in items:
-            plan = run.plans[plan_index]
-            recipe = plan.recipes[image_index]
-            assert plan.init_image is not None  # resolve_plan makes no describe plan without one
-            captions = self.captioner.captions(plan.init_image, seed=recipe.seed, count=CANDIDATES)
-            look = look_of(plan.init_image)
+        for _, recipe, picture in run.sources(items):
+            captions = self.captioner.captions(picture, seed=recipe.seed, count=CANDIDATES)
+            look = look_of(picture)
             described.append(Described(prompts=tuple(write_prompts(captions, look)), aspect=look.aspect,
                                        captioner=self.captioner.name, seed=recipe.seed))
         return described
@@ -524,6 +518,14 @@ class _Run:
         self._is_cancelled = is_cancelled
         self._images: list[dict[int, GeneratedImage | Described]] = [{} for _ in plans]
         self._errors: list[BaseException | None] = [None] * len(plans)
+
+    def sources(self, items: list[tuple[int, int]]) -> Iterator[tuple[int, Recipe, Image.Image]]:
+        """Each item's plan index, recipe and source picture, for the work that starts from a picture (upscale,
+        describe): resolve_plan makes no such plan without one."""
+        for plan_index, image_index in items:
+            plan = self.plans[plan_index]
+            assert plan.init_image is not None
+            yield plan_index, plan.recipes[image_index], plan.init_image
 
     def alive(self, plan_index: int) -> bool:
         return self._errors[plan_index] is None and not self.check_cancelled(plan_index)

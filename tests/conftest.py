@@ -53,11 +53,28 @@ async def running_bot(emulator, tiny_model_dir, tmp_path):
 
     Tests that need other settings build their own ``BotUnderTest`` with ``bot_config(..., **overrides)``.
     """
-    from tests.harness import BotUnderTest, bot_config
+    from tests.harness import started_bot
 
-    bot = BotUnderTest(emulator, bot_config(emulator, tiny_model_dir, tmp_path / "data"), tmp_path)
-    await bot.start()
-    yield bot
-    await bot.close()
+    async with started_bot(emulator, tiny_model_dir, tmp_path) as bot:
+        yield bot
     if bot.process is not None and bot.process.returncode not in (0, None):
         print(bot.log())
+
+
+@pytest.fixture(scope="module")
+async def emu():
+    """One local Discord for a whole end-to-end module, whose ``bot`` fixture starts one bot process against it
+    (starting one takes seconds); a module that needs channels or roles in it overrides this fixture."""
+    from fakediscord import FakeDiscord
+
+    async with FakeDiscord() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fresh(emu, bot) -> None:
+    """Violations of earlier tests on a module's shared bot are theirs; each test asserts its own at the end.
+
+    Modules with a shared ``emu`` and ``bot`` use it for every test (``pytest.mark.usefixtures("fresh")``).
+    """
+    emu.take_violations()

@@ -3,21 +3,31 @@
 ``BotUnderTest`` writes a config pointing ``discord.api_base`` at a ``FakeDiscord``, starts
 ``python -m bot run`` exactly as an operator would (token in ``DISCORD_TOKEN``), and can stop it
 gracefully (SIGTERM), kill it (SIGKILL) and start it again on the same storage folder.
+
+Below it, the helpers every end-to-end test module reads results with (people, buttons, recipes, pictures), so a
+change to how the bot presents results is followed in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 import yaml
+from PIL import Image
 
-from fakediscord import FakeDiscord
+from fakediscord import FakeDiscord, Role, User
+from models.images import read_metadata
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_STYLES = [
@@ -108,3 +118,107 @@ class BotUnderTest:
                 await self.stop(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@asynccontextmanager
+async def started_bot(
+    emu: FakeDiscord, model_dir: Path, workdir: Path, **overrides: Any
+) -> AsyncIterator[BotUnderTest]:
+    """A started bot on ``bot_config(emu, model_dir, workdir / "data", **overrides)``, closed on the way out: the
+    body of every module-scoped ``bot`` fixture."""
+    process = BotUnderTest(emu, bot_config(emu, model_dir, workdir / "data", **overrides), workdir)
+    await process.start()
+    try:
+        yield process
+    finally:
+        await process.close()
+
+
+# --- reading what the bot sent -------------------------------------------------------------------------------------
+
+_people = count()
+
+
+def person(emu: FakeDiscord, roles: Iterable[Role | int] = ()) -> User:
+    """A new person: tests in one module share a bot, so each uses its own people and their limits don't meet."""
+    return emu.add_user(f"person{next(_people)}", roles=roles)
+
+
+def labels(message) -> list[str]:
+    """Each button's label, or its emoji where it has no label."""
+    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
+
+
+def button(message, label: str) -> str:
+    """The custom id of the first button labelled ``label`` (or showing that emoji)."""
+    for b in message.buttons():
+        if (b.get("label") or b.get("emoji", {}).get("name")) == label:
+            return b["custom_id"]
+    raise AssertionError(f"no button {label!r} in {labels(message)}")
+
+
+def is_grid(message) -> bool:
+    """A finished result with several pictures (its V1 button is there)."""
+    return "V1" in labels(message) and bool(message.attachments)
+
+
+def is_single(message) -> bool:
+    """A finished single picture (upscaled from a grid)."""
+    return "Vary (subtle)" in labels(message) and bool(message.attachments)
+
+
+def embed_fields(message) -> dict[str, str]:
+    return {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
+
+
+def job_id_of(message) -> str:
+    """The id of the job a result shows (its embed's footer ends with it)."""
+    return message.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
+
+
+def recipe_of(emu: FakeDiscord, message) -> dict:
+    """The recipe the bot wrote into the first picture's metadata."""
+    return json.loads(read_metadata(emu.file_bytes(message.attachments[0]))["imagebot"])
+
+
+async def private_reply(interaction, timeout: float = 10) -> str:
+    """The text of the first private (ephemeral) message the interaction got."""
+    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=timeout)
+    return message.content
+
+
+def public_messages(interaction) -> list:
+    """The interaction's messages everyone sees (not private, not deleted)."""
+    return [m for m in interaction.messages if not m.ephemeral and not m.deleted]
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def solid_png(width: int = 64, height: int = 64, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A one-colour picture to attach."""
+    return png(Image.new("RGB", (width, height), colour))
+
+
+# --- asking the bot -------------------------------------------------------------------------------------------------
+
+
+async def command(emu: FakeDiscord, who: User, name: str, *, attachments: dict | None = None,
+                  channel_id: int | None = None, **options: Any):
+    """Run the slash command ``name`` as ``who``; the bot must acknowledge it within Discord's 3 s."""
+    interaction = await emu.invoke(who, name, options, attachments=attachments, channel_id=channel_id)
+    await interaction.wait_acked(3)
+    return interaction
+
+
+async def imagine(emu: FakeDiscord, who: User, **options: Any):
+    """/imagine, of "a cat" unless ``prompt`` says otherwise."""
+    return await command(emu, who, "imagine", **{"prompt": "a cat", **options})
+
+
+async def result_of(interaction, single: bool = False, timeout: float = 60):
+    """The finished grid (or, with ``single``, the single picture) the interaction led to."""
+    return await interaction.wait_for_message(is_single if single else is_grid, timeout=timeout)

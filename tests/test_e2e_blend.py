@@ -7,104 +7,51 @@ Stable Diffusion without an adapter (which must refuse).
 
 from __future__ import annotations
 
-import io
-import json
-from itertools import count
-
 import pytest
-from PIL import Image
 
-from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import (
+    button,
+    command,
+    is_grid,
+    labels,
+    person,
+    private_reply,
+    public_messages,
+    recipe_of,
+    solid_png,
+    started_bot,
+)
 
-pytestmark = pytest.mark.timeout(240)
-
-_names = count()
-
-
-@pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        yield emulator
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-blend")
-    config = bot_config(
-        emu, tiny_model_dir, workdir / "data",
+    async with started_bot(
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-blend"),
         model={"warmup": False, "max_batch": 4, "max_count": 2},
         models=[
             {"name": "sd", "id": str(tiny_model_dir), "steps": 3, "ip_adapter": {"id": "tiny"}, "default": True},
             {"name": "kandinsky", "id": str(tiny_model("kandinsky")), "steps": 2},
             {"name": "plain", "id": str(tiny_model_dir), "steps": 3, "description": "no adapter"},
         ],
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    yield process
-    await process.close()
+    ) as process:
+        yield process
 
 
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def user(emu: FakeDiscord):
-    return emu.add_user(f"blender{next(_names)}")
-
-
-def png(colour: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-RED, BLUE, GREEN = png((220, 30, 30)), png((30, 30, 220), (40, 60)), png((30, 200, 40))
-
-
-def labels(message) -> list[str]:
-    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
-
-
-def button(message, label: str) -> str:
-    [custom_id] = [b["custom_id"] for b in message.buttons()
-                   if (b.get("label") or b.get("emoji", {}).get("name")) == label]
-    return custom_id
-
-
-def is_result(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def recipe_of(emu, message) -> dict:
-    return json.loads(read_metadata(emu.file_bytes(message.attachments[0]))["imagebot"])
+RED, BLUE, GREEN = solid_png(48, 40, (220, 30, 30)), solid_png(40, 60, (30, 30, 220)), solid_png(48, 40, (30, 200, 40))
 
 
 async def blend(emu, who, pictures: dict, **options):
-    interaction = await emu.invoke(who, "blend", options, attachments=pictures)
-    await interaction.wait_acked(3)
-    return interaction
-
-
-async def private_reply(interaction, timeout: float = 15) -> str:
-    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=timeout)
-    return message.content
-
-
-def public(interaction) -> list:
-    return [m for m in interaction.messages if not m.ephemeral and not m.deleted]
+    return await command(emu, who, "blend", attachments=pictures, **options)
 
 
 async def test_blend_on_an_ip_adapter_model_then_its_buttons_after_a_restart(emu, bot):
-    owner = user(emu)
+    owner = person(emu)
     interaction = await blend(emu, owner, {"image1": ("red.png", RED), "image2": ("blue.png", BLUE),
                                            "image3": ("green.png", GREEN)},
                               prompt="a bowl of fruit", weights="2,1,1,4")
-    result = await interaction.wait_for_message(is_result, timeout=90)
+    result = await interaction.wait_for_message(is_grid, timeout=90)
     assert result.content.startswith("Blend of **a bowl of fruit + 3 pictures**")
     assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
     recipe = recipe_of(emu, result)
@@ -116,29 +63,29 @@ async def test_blend_on_an_ip_adapter_model_then_its_buttons_after_a_restart(emu
     await bot.start()
     click = await emu.click(owner, result, button(result, "V1"))
     await click.wait_acked(3)
-    variation = await click.wait_for_message(is_result, timeout=90)
+    variation = await click.wait_for_message(is_grid, timeout=90)
     assert variation.content.startswith("Variation of **a bowl of fruit + 3 pictures**")
     varied = recipe_of(emu, variation)
     assert varied["reference_weights"] == [0.25, 0.125, 0.125] and varied["strength"] is not None
     click = await emu.click(owner, result, button(result, "🔄"))
     await click.wait_acked(3)
-    reroll = await click.wait_for_message(is_result, timeout=90)
+    reroll = await click.wait_for_message(is_grid, timeout=90)
     assert recipe_of(emu, reroll)["reference_weights"] == [0.25, 0.125, 0.125]
     emu.assert_no_violations()
 
 
 async def test_blend_without_words_on_kandinsky_and_a_style_reference_for_imagine(emu, bot):
-    interaction = await blend(emu, user(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)},
+    interaction = await blend(emu, person(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)},
                               model="kandinsky", weights="3,1")
-    result = await interaction.wait_for_message(is_result, timeout=90)
+    result = await interaction.wait_for_message(is_grid, timeout=90)
     assert result.content.startswith("Blend of **2 pictures**")
     recipe = recipe_of(emu, result)
     assert recipe["model"] == "kandinsky" and recipe["prompt"] == "" and recipe["reference_weights"] == [0.75, 0.25]
 
-    interaction = await emu.invoke(user(emu), "imagine", {"prompt": "a cat", "count": 1, "reference_weight": 0.7},
+    interaction = await emu.invoke(person(emu), "imagine", {"prompt": "a cat", "count": 1, "reference_weight": 0.7},
                                    attachments={"reference": ("style.png", GREEN)})
     await interaction.wait_acked(3)
-    result = await interaction.wait_for_message(is_result, timeout=90)
+    result = await interaction.wait_for_message(is_grid, timeout=90)
     assert result.content.startswith("**a cat + 1 picture**")
     assert recipe_of(emu, result)["reference_weights"] == [0.7]
     emu.assert_no_violations()
@@ -161,17 +108,17 @@ async def test_blend_without_words_on_kandinsky_and_a_style_reference_for_imagin
     ids=["not-an-image", "undecodable", "weights-count", "weights-words", "model-without-adapter"],
 )
 async def test_bad_blends_are_refused_privately(emu, bot, pictures, options, expected):
-    interaction = await blend(emu, user(emu), pictures, **options)
-    assert expected in await private_reply(interaction)
-    await emu.wait_until(lambda: not public(interaction), timeout=5, what="no public message left")
+    interaction = await blend(emu, person(emu), pictures, **options)
+    assert expected in await private_reply(interaction, timeout=15)
+    await emu.wait_until(lambda: not public_messages(interaction), timeout=5, what="no public message left")
     emu.assert_no_violations()
 
 
 async def test_a_reference_weight_without_a_picture_or_for_a_model_without_an_adapter_is_refused(emu, bot):
-    interaction = await emu.invoke(user(emu), "imagine", {"prompt": "a cat", "reference_weight": 0.5})
-    assert "attach one" in await private_reply(interaction)
-    interaction = await emu.invoke(user(emu), "imagine", {"prompt": "a cat", "model": "plain"},
+    interaction = await emu.invoke(person(emu), "imagine", {"prompt": "a cat", "reference_weight": 0.5})
+    assert "attach one" in await private_reply(interaction, timeout=15)
+    interaction = await emu.invoke(person(emu), "imagine", {"prompt": "a cat", "model": "plain"},
                                    attachments={"reference": ("style.png", GREEN)})
-    assert "pick one that can with `model:`: sd, kandinsky" in await private_reply(interaction)
-    assert not public(interaction)
+    assert "pick one that can with `model:`: sd, kandinsky" in await private_reply(interaction, timeout=15)
+    assert not public_messages(interaction)
     emu.assert_no_violations()

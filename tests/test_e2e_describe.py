@@ -5,76 +5,58 @@ One bot process serves the module (its last test restarts it without a captioner
 
 from __future__ import annotations
 
-import io
-import json
 import re
-from itertools import count
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import (
+    command,
+    embed_fields,
+    is_grid,
+    job_id_of,
+    labels,
+    person,
+    png,
+    private_reply,
+    public_messages,
+    recipe_of,
+    solid_png,
+    started_bot,
+)
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 MAX_ATTACHMENT = 60_000
 BANNED = ["gore", "moody", "black and white"]
-_names = count()
 
 
 @pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        emulator.denied = emulator.add_channel("no-images")  # type: ignore[attr-defined]
-        yield emulator
+def emu(emu):
+    emu.denied = emu.add_channel("no-images")  # type: ignore[attr-defined]
+    return emu
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-describe")
-    config = bot_config(
+    async with started_bot(
         emu,
         tiny_model_dir,
-        workdir / "data",
+        tmp_path_factory.mktemp("e2e-describe"),
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id],
                  "max_attachment_bytes": MAX_ATTACHMENT},
         model={"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4, "max_count": 2},
         moderation={"banned_terms": BANNED, "channels": {emu.guild_id: {"deny": [emu.denied.id]}}},
         describe={"model": str(tiny_model("blip"))},
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    yield process
-    await process.close()
+    ) as process:
+        yield process
 
 
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def user(emu: FakeDiscord):
-    return emu.add_user(f"describer{next(_names)}")
-
-
-def png(width: int, height: int, colour: tuple[int, int, int] | None = None) -> bytes:
-    """A picture: one colour, or coloured noise (soft light, rich tones: none of the banned words)."""
-    if colour is None:
-        pixels = np.random.RandomState(width * height).randint(40, 220, (height, width, 3), dtype=np.uint8)
-        image = Image.fromarray(pixels)
-    else:
-        image = Image.new("RGB", (width, height), colour)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def labels(message) -> list[str]:
-    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
+def noise_png(width: int, height: int) -> bytes:
+    """Coloured noise (soft light, rich tones: none of the banned words)."""
+    pixels = np.random.RandomState(width * height).randint(40, 220, (height, width, 3), dtype=np.uint8)
+    return png(Image.fromarray(pixels))
 
 
 def shows_suggestions(message) -> bool:
@@ -86,32 +68,13 @@ def suggestions_of(message) -> list[str]:
     return re.findall(r"^\*\*\d\.\*\* (.+)$", message.embeds[0]["description"], flags=re.MULTILINE)
 
 
-def embed_fields(message) -> dict[str, str]:
-    return {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
-
-
 async def describe(emu, who, data: tuple, channel_id: int | None = None):
-    interaction = await emu.invoke(who, "describe", attachments={"image": data}, channel_id=channel_id)
-    await interaction.wait_acked(3)
-    return interaction
-
-
-async def private_reply(interaction, timeout: float = 10) -> str:
-    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=timeout)
-    return message.content
-
-
-def public_messages(interaction):
-    return [m for m in interaction.messages if not m.ephemeral and not m.deleted]
-
-
-def is_grid(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
+    return await command(emu, who, "describe", attachments={"image": data}, channel_id=channel_id)
 
 
 async def test_describe_suggests_four_prompts_and_each_button_imagines_its_prompt(emu, bot):
-    who = user(emu)
-    interaction = await describe(emu, who, ("holiday.png", png(64, 64)))
+    who = person(emu)
+    interaction = await describe(emu, who, ("holiday.png", noise_png(64, 64)))
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
     assert not result.ephemeral and "Prompts for **holiday.png**" in result.content
     assert labels(result) == ["Imagine 1", "Imagine 2", "Imagine 3", "Imagine 4"]
@@ -123,7 +86,7 @@ async def test_describe_suggests_four_prompts_and_each_button_imagines_its_promp
     assert "Waiting in the queue" in states[0]["content"] or "Reading your picture" in states[0]["content"]
 
     # /show brings the suggestions back, with their buttons.
-    job_id = result.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
+    job_id = job_id_of(result)
     shown = await emu.invoke(who, "show", {"job": job_id})
     again = await shown.wait_for_message(shows_suggestions, timeout=10)
     assert suggestions_of(again) == prompts and [b["custom_id"] for b in again.buttons()] == [
@@ -131,21 +94,21 @@ async def test_describe_suggests_four_prompts_and_each_button_imagines_its_promp
 
     # Someone else picks suggestion 2: an /imagine of exactly that prompt, in the picture's shape. (Square: the tiny
     # Stable Diffusion's other aspects snap to sizes its pipeline refuses, multiples of 4 that are not of 8.)
-    other = user(emu)
+    other = person(emu)
     custom_id = result.buttons()[1]["custom_id"]
     click = await emu.click(other, result, custom_id)
     grid = await click.wait_for_message(is_grid, timeout=60)
     assert f"<@{other.id}>" in grid.content
-    recipe = json.loads(read_metadata(emu.file_bytes(grid.attachments[0]))["imagebot"])
+    recipe = recipe_of(emu, grid)
     assert recipe["prompt"] == prompts[1].replace("\\", "") and recipe["width"] == recipe["height"]
     assert f"from job {job_id}, by imagine" in " ".join(embed_fields(grid).values())  # its lineage
     emu.assert_no_violations()
 
 
 async def test_the_message_menu_describes_a_posted_picture_and_the_bots_own_result(emu, bot):
-    who = user(emu)
+    who = person(emu)
     assert emu.commands["Describe image"]["type"] == 3
-    posted = emu.post(who, "look at this", attachments=[("tall.jpg", png(54, 96), "image/png")])
+    posted = emu.post(who, "look at this", attachments=[("tall.jpg", noise_png(54, 96), "image/png")])
     interaction = await emu.invoke_message_command(who, "Describe image", posted)
     await interaction.wait_acked(3)
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
@@ -178,7 +141,7 @@ async def test_the_message_menu_describes_a_posted_picture_and_the_bots_own_resu
     ids=["not-an-image", "too-large", "corrupt"],
 )
 async def test_unusable_pictures_are_refused_privately(emu, bot, attachment, expected):
-    interaction = await describe(emu, user(emu), attachment)
+    interaction = await describe(emu, person(emu), attachment)
     assert expected in await private_reply(interaction)
     await emu.wait_until(lambda: not public_messages(interaction), timeout=5, what="no public message left")
     emu.assert_no_violations()
@@ -186,28 +149,28 @@ async def test_unusable_pictures_are_refused_privately(emu, bot, attachment, exp
 
 async def test_moderation_applies_to_describe_and_to_its_suggestions(emu, bot):
     # A denied channel refuses before anything is read.
-    denied = await describe(emu, user(emu), ("a.png", png(64, 64)), channel_id=emu.denied.id)
+    denied = await describe(emu, person(emu), ("a.png", noise_png(64, 64)), channel_id=emu.denied.id)
     assert "can't be made in this channel" in await private_reply(denied)
 
     # A dark blue picture: every suggestion that says "moody" (banned) is left out; the buttons keep the stored
     # index of the one that is shown.
-    dark = await describe(emu, user(emu), ("night.png", png(64, 64, (10, 20, 90))))
+    dark = await describe(emu, person(emu), ("night.png", solid_png(64, 64, (10, 20, 90))))
     result = await dark.wait_for_message(shows_suggestions, timeout=60)
     prompts = suggestions_of(result)
     assert prompts and not any("moody" in p for p in prompts), prompts
     assert result.buttons()[0]["custom_id"].endswith(":2")  # (palette, contrast): the first without the light
 
     # A dark grey picture: every suggestion says "moody" or "black and white": none can be shown, and it says so.
-    grey = await describe(emu, user(emu), ("grey.png", png(64, 64, (30, 30, 30))))
+    grey = await describe(emu, person(emu), ("grey.png", solid_png(64, 64, (30, 30, 30))))
     assert "contains a term this server blocks" in await private_reply(grey, timeout=60)
     emu.assert_no_violations()
 
 
 async def test_with_private_results_the_suggestions_are_shown_to_their_owner_alone(emu, bot):
-    who = user(emu)
+    who = person(emu)
     saved = await emu.invoke(who, "settings me", {"private": True})
     await saved.wait_acked(3)
-    interaction = await describe(emu, who, ("mine.png", png(64, 64)))
+    interaction = await describe(emu, who, ("mine.png", noise_png(64, 64)))
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
     assert result.ephemeral and len(suggestions_of(result)) == 4
     assert not [m for m in emu.channel_messages(ephemeral=False) if "mine.png" in m.content]
@@ -215,8 +178,8 @@ async def test_with_private_results_the_suggestions_are_shown_to_their_owner_alo
 
 
 async def test_suggestion_buttons_work_after_a_restart_and_describe_without_a_captioner_says_so(emu, bot):
-    who = user(emu)
-    interaction = await describe(emu, who, ("before.png", png(64, 64)))
+    who = person(emu)
+    interaction = await describe(emu, who, ("before.png", noise_png(64, 64)))
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
     prompts = suggestions_of(result)
 
@@ -224,12 +187,12 @@ async def test_suggestion_buttons_work_after_a_restart_and_describe_without_a_ca
     bot.config["describe"] = {"model": None}
     await bot.start()
 
-    click = await emu.click(user(emu), result, result.buttons()[3]["custom_id"])
+    click = await emu.click(person(emu), result, result.buttons()[3]["custom_id"])
     grid = await click.wait_for_message(is_grid, timeout=60)
-    recipe = json.loads(read_metadata(emu.file_bytes(grid.attachments[0]))["imagebot"])
+    recipe = recipe_of(emu, grid)
     assert recipe["prompt"] == prompts[3].replace("\\", "") and recipe["width"] == recipe["height"]
 
-    refused = await describe(emu, who, ("after.png", png(64, 64)))
+    refused = await describe(emu, who, ("after.png", noise_png(64, 64)))
     assert "not set up on this bot" in await private_reply(refused)
     assert not public_messages(refused)
     emu.assert_no_violations()

@@ -12,26 +12,11 @@ from PIL import Image
 
 from fakediscord import FakeDiscord
 from models.edits import seam_width
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import BotUnderTest, bot_config, is_grid, png, private_reply, recipe_of
 
 pytestmark = pytest.mark.timeout(300)
 
 HOLE = (8, 8, 24, 40)  # left, top, right, bottom of the part to repaint
-
-
-def labels(message) -> list[str]:
-    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
-
-
-def is_result(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def far_from_hole(size: int) -> np.ndarray:
@@ -40,11 +25,6 @@ def far_from_hole(size: int) -> np.ndarray:
     left, top, right, bottom = HOLE
     far[max(0, top - seam):bottom + seam, max(0, left - seam):right + seam] = False
     return far
-
-
-async def private_reply(interaction) -> str:
-    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=30)
-    return message.content
 
 
 async def test_edit_repaints_the_marked_part_keeps_the_rest_and_refuses_clearly(
@@ -71,7 +51,7 @@ async def test_edit_repaints_the_marked_part_keeps_the_rest_and_refuses_clearly(
         for attachments in ({"image": ("erased.png", png(erased))},
                             {"image": ("photo.png", png(photo)), "mask": ("mask.png", png(mask))}):
             interaction = await emulator.invoke(who, "edit", {"prompt": "a hat", "seed": 5}, attachments=attachments)
-            result = await interaction.wait_for_message(is_result, timeout=120)
+            result = await interaction.wait_for_message(is_grid, timeout=120)
             made = Image.open(io.BytesIO(emulator.file_bytes(result.attachments[0])))
             recipe = json.loads(made.text["imagebot"])
             assert recipe["edit"] == {"kind": "mask"} and recipe["prompt"] == "a hat" and made.size == (64, 64)
@@ -84,8 +64,8 @@ async def test_edit_repaints_the_marked_part_keeps_the_rest_and_refuses_clearly(
         # A reroll of an edit is the same edit of the same picture (its transparency kept in storage), reseeded.
         reroll = await emulator.click(who, result, next(b["custom_id"] for b in result.buttons()
                                                         if b.get("emoji", {}).get("name") == "🔄"))
-        again = await reroll.wait_for_message(is_result, timeout=120)
-        recipe = json.loads(read_metadata(emulator.file_bytes(again.attachments[0]))["imagebot"])
+        again = await reroll.wait_for_message(is_grid, timeout=120)
+        recipe = recipe_of(emulator, again)
         assert recipe["edit"] == {"kind": "mask"} and recipe["seed"] != 5
 
         small_mask = png(mask.crop((0, 0, 32, 32)))
@@ -98,7 +78,7 @@ async def test_edit_repaints_the_marked_part_keeps_the_rest_and_refuses_clearly(
         )
         for options, attachments, expected in refusals:
             interaction = await emulator.invoke(who, "edit", options, attachments=attachments)
-            assert expected in await private_reply(interaction)
+            assert expected in await private_reply(interaction, timeout=30)
             await emulator.wait_until(lambda i=interaction: not [m for m in i.messages
                                                                  if not m.ephemeral and not m.deleted],
                                       timeout=10, what="no public message left behind")

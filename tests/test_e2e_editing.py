@@ -8,62 +8,42 @@ answered within 3 s, every form and select within Discord's rules (the emulator 
 
 from __future__ import annotations
 
-import json
-from itertools import count
-
 import aiohttp
 import pytest
 
 from bot.config import StorageConfig
 from bot.storage import Storage
 from cogs.utils.buttons import Action, custom_id
-from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import TEST_STYLES, BotUnderTest, bot_config
-from tests.test_e2e_imagine import button, is_grid, is_single, labels, private_reply
+from tests.harness import (
+    TEST_STYLES,
+    button,
+    is_grid,
+    is_single,
+    job_id_of,
+    labels,
+    person,
+    private_reply,
+    recipe_of,
+    started_bot,
+)
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
-_names = count()
 EDIT_BUTTONS = ["Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)", "⬅️", "➡️", "⬆️", "⬇️"]
 
 
 @pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-editing")
-    config = bot_config(
-        emu, tiny_model_dir, workdir / "data",
+    async with started_bot(
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-editing"),
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},
                 {"name": "pixart", "id": str(tiny_model("pixart")), "steps": 2}],
         moderation={"banned_terms": ["gore"]},
         queue={"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 3, "max_queue": 500},
         styles=TEST_STYLES,
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    yield process
-    await process.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def person(emu: FakeDiscord):
-    return emu.add_user(f"editor{next(_names)}")
-
-
-def recipe(emu: FakeDiscord, message) -> dict:
-    return json.loads(read_metadata(emu.file_bytes(message.attachments[0]))["imagebot"])
+    ) as process:
+        yield process
 
 
 async def grid(emu, who, **options):
@@ -92,15 +72,10 @@ def inputs(opened) -> dict[str, str | None]:
 
 async def lineage(bot, message) -> tuple[str, str | None, int | None]:
     """(kind, source job, source index) of the job whose result ``message`` shows, as the database recorded it."""
-    job_id = message.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
     async with Storage.from_config(StorageConfig(**bot.config["storage"])) as storage:
-        job = await storage.get_job(job_id)
+        job = await storage.get_job(job_id_of(message))
     assert job is not None
     return job.kind, job.source_job_id, job.source_index
-
-
-def job_of(message) -> str:
-    return message.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
 
 
 # --- remix ------------------------------------------------------------------------------------------------------------
@@ -116,11 +91,11 @@ async def test_remix_a_grid_and_a_single_image_through_the_form(emu, bot):
     assert inputs(opened) == {"prompt": "a lighthouse", "negative": "fog", "style": "anime"}
     submitted = await emu.submit_modal(who, opened, {"prompt": "a lighthouse in snow", "style": "watercolor"})
     remixed = await submitted.wait_for_message(is_grid, timeout=60)
-    made = recipe(emu, remixed)
+    made = recipe_of(emu, remixed)
     assert (made["prompt"], made["style"], made["negative"]) == ("a lighthouse in snow", "watercolor", "fog")
     assert made["seed"] != 7 and made["strength"] is None
     assert remixed.content.startswith("Remix of **a lighthouse in snow**")
-    assert await lineage(bot, remixed) == ("remix", job_of(result), None)
+    assert await lineage(bot, remixed) == ("remix", job_id_of(result), None)
 
     picked = await emu.click(who, result, button(result, "U2"))
     alone = await picked.wait_for_message(is_single, timeout=30)
@@ -129,9 +104,9 @@ async def test_remix_a_grid_and_a_single_image_through_the_form(emu, bot):
     assert opened.modal["title"] == "Remix image 2" and inputs(opened)["prompt"] == "a lighthouse"
     submitted = await emu.submit_modal(who, opened, {"prompt": "a lighthouse at night"})
     redrawn = await submitted.wait_for_message(is_grid, timeout=60)
-    made = recipe(emu, redrawn)
+    made = recipe_of(emu, redrawn)
     assert made["prompt"] == "a lighthouse at night" and made["strength"] == 0.7 and made["style"] == "anime"
-    assert await lineage(bot, redrawn) == ("remix", job_of(result), 1)
+    assert await lineage(bot, redrawn) == ("remix", job_id_of(result), 1)
 
     # The new words are checked like /imagine's, and a style that doesn't exist is named.
     for values, expected in (({"prompt": "a gore lighthouse"}, "blocked term"),
@@ -153,9 +128,9 @@ async def test_remix_mode_makes_v_open_the_form_until_turned_off(emu, bot):
     assert opened.modal["title"] == "Remix image 2" and inputs(opened)["prompt"] == "a red kite"
     submitted = await emu.submit_modal(who, opened, {"prompt": "a blue kite"})
     varied = await submitted.wait_for_message(is_grid, timeout=60)
-    made = recipe(emu, varied)
+    made = recipe_of(emu, varied)
     assert made["prompt"] == "a blue kite" and made["strength"] == 0.65
-    assert await lineage(bot, varied) == ("remix", job_of(result), 1)
+    assert await lineage(bot, varied) == ("remix", job_id_of(result), 1)
     # Someone else's clicks are theirs: remix mode is per person.
     other = await emu.click(person(emu), result, button(result, "V1"))
     await other.wait_acked(3)
@@ -166,7 +141,7 @@ async def test_remix_mode_makes_v_open_the_form_until_turned_off(emu, bot):
     plain = await emu.click(who, result, button(result, "V1"))
     await plain.wait_acked(3)
     assert plain.response_type == 4
-    assert recipe(emu, await plain.wait_for_message(is_grid, timeout=60))["prompt"] == "a red kite"
+    assert recipe_of(emu, await plain.wait_for_message(is_grid, timeout=60))["prompt"] == "a red kite"
     emu.assert_no_violations()
 
 
@@ -176,22 +151,22 @@ async def test_remix_mode_makes_v_open_the_form_until_turned_off(emu, bot):
 async def test_zoom_out_preset_and_custom_factors(emu, bot):
     who = person(emu)
     alone = await single(emu, who, prompt="a small island")
-    source_size = recipe(emu, alone)["width"], recipe(emu, alone)["height"]
+    source_size = recipe_of(emu, alone)["width"], recipe_of(emu, alone)["height"]
 
     zooms = {label: await emu.click(who, alone, button(alone, label)) for label in ("Zoom out 1.5×", "Zoom out 2×")}
     for label, factor in (("Zoom out 1.5×", 1.5), ("Zoom out 2×", 2.0)):
         zoomed = await zooms[label].wait_for_message(is_single, timeout=60)
-        made = recipe(emu, zoomed)
+        made = recipe_of(emu, zoomed)
         assert made["edit"] == {"kind": "zoom", "factor": factor} and (made["width"], made["height"]) == source_size
         assert zoomed.content.startswith(f"Zoom out {factor:g}× of **a small island**")
         assert "Zoom out 2×" in labels(zoomed)  # an edit's result can be edited again
-    assert await lineage(bot, zoomed) == ("zoom", job_of(alone), 0)
+    assert await lineage(bot, zoomed) == ("zoom", job_id_of(alone), 0)
 
     opened = await form(emu, who, alone, "Custom zoom")
     assert opened.modal["title"] == "Custom zoom" and inputs(opened) == {"factor": "1.5", "prompt": "a small island"}
     submitted = await emu.submit_modal(who, opened, {"factor": "1,25", "prompt": "a small island, open sea"})
     zoomed = await submitted.wait_for_message(is_single, timeout=60)
-    made = recipe(emu, zoomed)
+    made = recipe_of(emu, zoomed)
     assert made["edit"] == {"kind": "zoom", "factor": 1.25} and made["prompt"] == "a small island, open sea"
 
     for factor, expected in (("5", "from 1.1 to 2"), ("wide", "a number from 1.1 to 2"), ("1.05", "from 1.1 to 2")):
@@ -207,11 +182,11 @@ async def test_zoom_out_preset_and_custom_factors(emu, bot):
 async def test_pan_left_and_up_grow_the_picture_on_that_side(emu, bot):
     who = person(emu)
     alone = await single(emu, who, prompt="a long road")
-    width, height = recipe(emu, alone)["width"], recipe(emu, alone)["height"]
+    width, height = recipe_of(emu, alone)["width"], recipe_of(emu, alone)["height"]
     left = await emu.click(who, alone, button(alone, "⬅️"))
     up = await emu.click(who, alone, button(alone, "⬆️"))
-    panned_left = recipe(emu, await left.wait_for_message(is_single, timeout=60))
-    panned_up = recipe(emu, await up.wait_for_message(is_single, timeout=60))
+    panned_left = recipe_of(emu, await left.wait_for_message(is_single, timeout=60))
+    panned_up = recipe_of(emu, await up.wait_for_message(is_single, timeout=60))
     assert panned_left["edit"] == {"kind": "pan", "direction": "left"}
     assert panned_left["width"] > width and panned_left["height"] == height
     assert panned_up["edit"] == {"kind": "pan", "direction": "up"}
@@ -263,17 +238,17 @@ async def test_vary_region_with_cells_and_with_a_new_prompt(emu, bot):
         True, False, False, False, True]
     redo = await emu.click(who, message, button(message, "Redo these parts"))
     result = await redo.wait_for_message(is_single, timeout=60)
-    made = recipe(emu, result)
+    made = recipe_of(emu, result)
     assert made["edit"] == {"kind": "region", "regions": ["1", "5", "9"]} and made["prompt"] == "a garden"
     assert not result.ephemeral and result.content.startswith("Vary (region 1, 5, 9) of **a garden**")
-    assert await lineage(bot, result) == ("region", job_of(alone), 0)
+    assert await lineage(bot, result) == ("region", job_id_of(alone), 0)
 
     message, select = await region_message(emu, who, alone)
     await (await emu.click(who, message, select, values=["centre", "edges"])).wait_acked(3)
     opened = await form(emu, who, message, "Redo with a new prompt")
     assert inputs(opened) == {"prompt": "a garden"}
     submitted = await emu.submit_modal(who, opened, {"prompt": "a garden with a fountain"})
-    made = recipe(emu, await submitted.wait_for_message(is_single, timeout=60))
+    made = recipe_of(emu, await submitted.wait_for_message(is_single, timeout=60))
     assert made["edit"] == {"kind": "region", "regions": ["centre", "edges"]}
     assert made["prompt"] == "a garden with a fountain"
 
@@ -289,10 +264,10 @@ async def test_vary_region_with_cells_and_with_a_new_prompt(emu, bot):
 async def test_a_model_without_inpainting_gets_no_edit_buttons_and_old_ones_are_refused(emu, bot):
     who = person(emu)
     alone = await single(emu, who, prompt="a fox", model="pixart")
-    assert recipe(emu, alone)["model"] == "pixart"
+    assert recipe_of(emu, alone)["model"] == "pixart"
     assert labels(alone) == ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "Remix", "🗑️"]
     # A message whose buttons were made when the model could (or for another model): each edit is refused, privately.
-    job_id = job_of(alone)
+    job_id = job_id_of(alone)
     old_buttons = {"zoom": (Action.ZOOM, "2"), "pan": (Action.PAN, "left"), "region": (Action.REGION, ""),
                    "custom": (Action.ZOOM, "")}
     rows = [{"type": 1, "components": [{"type": 2, "style": 2, "label": label,
@@ -330,16 +305,16 @@ async def test_the_new_buttons_work_on_old_messages_after_a_restart(emu, bot):
     await bot.start()
 
     zoomed = await emu.click(who, alone, button(alone, "Zoom out 2×"))
-    assert recipe(emu, await zoomed.wait_for_message(is_single, timeout=60))["edit"]["factor"] == 2.0
+    assert recipe_of(emu, await zoomed.wait_for_message(is_single, timeout=60))["edit"]["factor"] == 2.0
     panned = await emu.click(who, alone, button(alone, "➡️"))
-    assert recipe(emu, await panned.wait_for_message(is_single, timeout=60))["edit"]["direction"] == "right"
+    assert recipe_of(emu, await panned.wait_for_message(is_single, timeout=60))["edit"]["direction"] == "right"
     await (await emu.click(who, region, select, values=["2"])).wait_acked(3)
     redo = await emu.click(who, region, button(region, "Redo these parts"))
-    assert recipe(emu, await redo.wait_for_message(is_single, timeout=60))["edit"]["regions"] == ["2"]
+    assert recipe_of(emu, await redo.wait_for_message(is_single, timeout=60))["edit"]["regions"] == ["2"]
     # A form opened before the restart is answered after it: its state is in its custom_id.
     submitted = await emu.submit_modal(who, opened_before, {"prompt": "a windmill at dawn"})
-    assert recipe(emu, await submitted.wait_for_message(is_grid, timeout=60))["prompt"] == "a windmill at dawn"
+    assert recipe_of(emu, await submitted.wait_for_message(is_grid, timeout=60))["prompt"] == "a windmill at dawn"
     opened = await form(emu, who, alone, "Custom zoom")
     submitted = await emu.submit_modal(who, opened, {"factor": "1.8"})
-    assert recipe(emu, await submitted.wait_for_message(is_single, timeout=60))["edit"]["factor"] == 1.8
+    assert recipe_of(emu, await submitted.wait_for_message(is_single, timeout=60))["edit"]["factor"] == 1.8
     emu.assert_no_violations()

@@ -6,14 +6,12 @@ Each test starts its own bot on its own model, so they stay independent of each 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import BotUnderTest, bot_config, embed_fields, is_grid, labels, recipe_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -28,20 +26,15 @@ async def test_imagine_on_tiny_kandinsky_gives_a_grid_of_four_with_upscale_and_v
         interaction = await emulator.invoke(emulator.add_user("painter"), "imagine",
                                             {"prompt": "a fox in the snow", "count": 4, "seed": 7})
         await interaction.wait_acked(3)
-
-        def labels(message) -> list[str]:
-            return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
-
-        result = await interaction.wait_for_message(lambda m: "V1" in labels(m) and bool(m.attachments),
-                                                    timeout=180)
+        result = await interaction.wait_for_message(is_grid, timeout=180)
     finally:
         await bot.close()
     assert "(kandinsky)" in bot.log()  # served by the Kandinsky family, not mistaken for another
     assert labels(result)[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
-    seeds = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}["Seeds"].split(", ")
+    seeds = embed_fields(result)["Seeds"].split(", ")
     assert len(seeds) == 4 and seeds[0] == "7"
     [grid] = result.attachments
-    recipe = json.loads(read_metadata(emulator.file_bytes(grid))["imagebot"])
+    recipe = recipe_of(emulator, result)
     assert recipe["prompt"] == "a fox in the snow" and recipe["seed"] == 7 and recipe["steps"] == 4
     assert grid.filename.endswith(".png") and (grid.width, grid.height) == (2 * recipe["width"], 2 * recipe["height"])
     emulator.assert_no_violations()
@@ -49,9 +42,6 @@ async def test_imagine_on_tiny_kandinsky_gives_a_grid_of_four_with_upscale_and_v
 
 async def test_imagine_with_deepfloyd_if(emulator: FakeDiscord, tiny_model, tmp_path: Path) -> None:
     """Both IF stages load from the model directory (stage II from stage_2/) and one /imagine makes a grid."""
-    def labels(message) -> list[str]:
-        return [button.get("label") or button.get("emoji", {}).get("name") for button in message.buttons()]
-
     model_dir = tiny_model("if")
     config = bot_config(emulator, model_dir, tmp_path / "data",
                         model={"id": str(model_dir), "steps": 3, "warmup": False, "max_batch": 4})
@@ -61,12 +51,12 @@ async def test_imagine_with_deepfloyd_if(emulator: FakeDiscord, tiny_model, tmp_
         who = emulator.add_user("if-user")
         interaction = await emulator.invoke(who, "imagine", {"prompt": "a red fox", "count": 2, "seed": 7})
         await interaction.wait_acked(3)
-        result = await interaction.wait_for_message(  # not the progress edits: their preview has only Cancel
-            lambda message: bool(message.attachments) and "V1" in labels(message), timeout=120)
+        # not the progress edits: their preview has only Cancel
+        result = await interaction.wait_for_message(is_grid, timeout=120)
         assert labels(result)[:4] == ["U1", "U2", "V1", "V2"], labels(result)
         [attachment] = result.attachments
         assert attachment.filename.endswith(".png")
-        recipe = json.loads(read_metadata(emulator.file_bytes(attachment))["imagebot"])
+        recipe = recipe_of(emulator, result)
         assert recipe["prompt"] == "a red fox" and recipe["seed"] == 7 and recipe["steps"] == 3
         assert (recipe["width"], recipe["height"]) == (32, 32)  # stage II's size: the tiny stage I draws 8x8
         emulator.assert_no_violations()

@@ -10,24 +10,25 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime
 
 import pytest
 
 from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
-from tests.test_e2e_imagine import (
+from tests.harness import (
+    BotUnderTest,
+    bot_config,
     button,
     imagine,
     is_grid,
     labels,
-    png_bytes,
     private_reply,
     public_messages,
+    recipe_of,
     result_of,
+    solid_png,
+    started_bot,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -40,20 +41,15 @@ SMALL_LIMIT = 30_000
 
 @pytest.fixture(scope="module")
 async def strict(tiny_model_dir, tmp_path_factory):
-    async with FakeDiscord(attachment_size_limit=SMALL_LIMIT) as emu:
-        workdir = tmp_path_factory.mktemp("e2e-strict")
-        config = bot_config(
-            emu,
-            tiny_model_dir,
-            workdir / "data",
-            model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "max_count": 2},
-            queue={"rate_per_minute": 1, "burst": 1, "max_pending_per_user": 1, "max_queue": 1,
-                   "batch_window_ms": 3000},
-        )
-        bot = BotUnderTest(emu, config, workdir)
-        await bot.start()
+    async with FakeDiscord(attachment_size_limit=SMALL_LIMIT) as emu, started_bot(
+        emu,
+        tiny_model_dir,
+        tmp_path_factory.mktemp("e2e-strict"),
+        model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "max_count": 2},
+        queue={"rate_per_minute": 1, "burst": 1, "max_pending_per_user": 1, "max_queue": 1,
+               "batch_window_ms": 3000},
+    ):
         yield emu
-        await bot.close()
 
 
 async def test_limits_are_private_refusals_that_say_what_to_do(strict):
@@ -87,7 +83,7 @@ async def test_limits_are_private_refusals_that_say_what_to_do(strict):
     assert 30 <= wait <= 60
 
     refusals = [too_many, pending, full, limited]
-    assert all(not public_messages(emu, i) for i in refusals)
+    assert all(not public_messages(i) for i in refusals)
     assert all(i.acked_after < 3 for i in [*refusals, queued])
     emu.assert_no_violations()
 
@@ -110,7 +106,7 @@ async def test_buttons_work_after_sigkill_and_restart(emulator, tiny_model_dir, 
         assert variation.content.startswith("Variation of ") and labels(variation)[:2] == ["U1", "U2"]
         click = await emu.click(owner, result, button(result, "U2"))
         single = await result_of(click, single=True)
-        assert json.loads(read_metadata(emu.file_bytes(single.attachments[0]))["imagebot"])["prompt"] == (
+        assert recipe_of(emu, single)["prompt"] == (
             "survives a crash"
         )
         emu.assert_no_violations()
@@ -123,12 +119,8 @@ async def test_buttons_work_after_sigkill_and_restart(emulator, tiny_model_dir, 
 
 @pytest.fixture(scope="module")
 async def steady(tiny_model_dir, tmp_path_factory):
-    async with FakeDiscord() as emu:
-        workdir = tmp_path_factory.mktemp("e2e-steady")
-        bot = BotUnderTest(emu, bot_config(emu, tiny_model_dir, workdir / "data"), workdir)
-        await bot.start()
+    async with FakeDiscord() as emu, started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-steady")):
         yield emu
-        await bot.close()
 
 
 def results_in_channel(emu: FakeDiscord, prompt: str) -> list:
@@ -208,14 +200,14 @@ async def test_a_slow_attachment_is_acknowledged_in_time_and_then_restyled(stead
     try:
         interaction = await imagine(
             emu, emu.add_user("slow-uploader"), prompt="a slow picture", count=1,
-            attachments={"image": ("photo.png", png_bytes())},
+            attachments={"image": ("photo.png", solid_png())},
         )
         assert interaction.acked_after < 3
         assert "Reading your picture" in interaction.original.content
         result = await result_of(interaction)
     finally:
         emu.slow_attachments(0.0)
-    recipe = json.loads(read_metadata(emu.file_bytes(result.attachments[0]))["imagebot"])
+    recipe = recipe_of(emu, result)
     assert recipe["strength"] is not None
     emu.assert_no_violations()
 

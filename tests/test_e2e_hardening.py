@@ -6,41 +6,18 @@ button, and a reroll of a restyle keeps its picture, after a restart too.
 from __future__ import annotations
 
 import asyncio
-from itertools import count
 
 import pytest
 
-from fakediscord import FakeDiscord
-from tests.harness import BotUnderTest, bot_config
-from tests.test_e2e_imagine import button, embed_fields, imagine, png_bytes, private_reply, result_of
+from tests.harness import button, embed_fields, imagine, person, private_reply, result_of, solid_png, started_bot
 
-pytestmark = pytest.mark.timeout(180)
-_names = count()
-
-
-@pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        yield emulator
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-hardening")
-    process = BotUnderTest(emu, bot_config(emu, tiny_model_dir, workdir / "data"), workdir)
-    await process.start()
-    yield process
-    await process.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def person(emu: FakeDiscord):
-    return emu.add_user(f"hardening{next(_names)}")
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-hardening")) as process:
+        yield process
 
 
 async def test_text_from_a_person_never_pings_anyone_else(emu, bot):
@@ -89,7 +66,7 @@ async def test_an_age_restricted_style_is_checked_again_on_every_click(emu, bot)
 async def test_a_reroll_of_a_restyle_restyles_the_same_picture_after_a_restart_too(emu, bot):
     who = person(emu)
     interaction = await imagine(emu, who, prompt="make it blue", count=1,
-                                attachments={"image": ("photo.png", png_bytes(48, (10, 200, 30)))})
+                                attachments={"image": ("photo.png", solid_png(48, 48, (10, 200, 30)))})
     original = await result_of(interaction)
     assert "Strength" in embed_fields(original)
     reroll = await result_of(await emu.click(who, original, button(original, "🔄")))

@@ -7,121 +7,62 @@ nothing sent that Discord would refuse.
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from datetime import datetime
-from itertools import count, pairwise
+from itertools import pairwise
 
 import pytest
-from PIL import Image
 
 from bot.config import StorageConfig
 from bot.storage import Storage
-from fakediscord import FakeDiscord
-from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import (
+    button,
+    embed_fields,
+    imagine,
+    is_grid,
+    job_id_of,
+    labels,
+    person,
+    private_reply,
+    public_messages,
+    recipe_of,
+    result_of,
+    solid_png,
+    started_bot,
+)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("fresh")]
 
 MAX_ATTACHMENT = 60_000
-_names = count()
 
 
 @pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        emulator.denied = emulator.add_channel("no-images")  # type: ignore[attr-defined]
-        yield emulator
+def emu(emu):
+    emu.denied = emu.add_channel("no-images")  # type: ignore[attr-defined]
+    return emu
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-imagine")
-    config = bot_config(
+    async with started_bot(
         emu,
         tiny_model_dir,
-        workdir / "data",
+        tmp_path_factory.mktemp("e2e-imagine"),
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id],
                  "max_attachment_bytes": MAX_ATTACHMENT},
         model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "preview_every": 1},
         moderation={"banned_terms": ["gore", "blood bath"],
                     "channels": {emu.guild_id: {"deny": [emu.denied.id]}}},
         upscaler={"model": str(tiny_model("esrgan")), "tile": 32},
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    yield process
-    await process.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    """Violations of earlier tests are theirs; each test asserts its own at the end."""
-    emu.take_violations()
-    yield
-
-
-def user(emu: FakeDiscord):
-    return emu.add_user(f"user{next(_names)}")
-
-
-def labels(message) -> list[str]:
-    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
-
-
-def button(message, label: str) -> str:
-    for b in message.buttons():
-        if (b.get("label") or b.get("emoji", {}).get("name")) == label:
-            return b["custom_id"]
-    raise AssertionError(f"no button {label!r} in {labels(message)}")
-
-
-def is_grid(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def is_single(message) -> bool:
-    return "Vary (subtle)" in labels(message) and bool(message.attachments)
-
-
-def embed_fields(message) -> dict[str, str]:
-    return {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
-
-
-def png_bytes(size: int = 64, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-async def imagine(emu, who, **options):
-    attachments = options.pop("attachments", None)
-    channel_id = options.pop("channel_id", None)
-    interaction = await emu.invoke(who, "imagine", {"prompt": "a cat", **options}, attachments=attachments,
-                                   channel_id=channel_id)
-    await interaction.wait_acked(3)
-    return interaction
-
-
-async def result_of(interaction, single: bool = False, timeout: float = 60):
-    return await interaction.wait_for_message(is_single if single else is_grid, timeout=timeout)
-
-
-async def private_reply(interaction, timeout: float = 10) -> str:
-    message = await interaction.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=timeout)
-    return message.content
-
-
-def public_messages(emu, interaction):
-    return [m for m in interaction.messages if not m.ephemeral and not m.deleted]
+    ) as process:
+        yield process
 
 
 # --- /imagine ---------------------------------------------------------------------------------------------------------
 
 
 async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
-    interaction = await imagine(emu, user(emu), prompt="a lighthouse at dusk", style="anime", count=4, seed=1234)
+    interaction = await imagine(emu, person(emu), prompt="a lighthouse at dusk", style="anime", count=4, seed=1234)
     result = await result_of(interaction)
     assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert not result.ephemeral
@@ -130,14 +71,14 @@ async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
     assert fields["Style"] == "anime" and seeds[0] == "1234" and len(seeds) == 4
     [attachment] = result.attachments
     assert attachment.filename.endswith(".png") and (attachment.width, attachment.height) == (128, 128)
-    recipe = json.loads(read_metadata(emu.file_bytes(attachment))["imagebot"])
+    recipe = recipe_of(emu, result)
     assert recipe["prompt"] == "a lighthouse at dusk" and recipe["style"] == "anime" and recipe["seed"] == 1234
     assert recipe["steps"] == 4 and recipe.get("strength") is None
     emu.assert_no_violations()
 
 
 async def test_progress_shows_position_then_a_bar_with_a_preview_then_the_result(emu, bot):
-    interaction = await imagine(emu, user(emu), prompt="a slow boat", count=4)
+    interaction = await imagine(emu, person(emu), prompt="a slow boat", count=4)
     result = await result_of(interaction)
     states = [*result.history, result.to_dict()]
     contents = [state["content"] for state in states]
@@ -157,22 +98,22 @@ async def test_progress_shows_position_then_a_bar_with_a_preview_then_the_result
 
 
 async def test_restyle_an_attached_picture(emu, bot):
-    interaction = await imagine(emu, user(emu), prompt="make it blue", style="watercolor", count=2,
-                                attachments={"image": ("photo.png", png_bytes())})
+    interaction = await imagine(emu, person(emu), prompt="make it blue", style="watercolor", count=2,
+                                attachments={"image": ("photo.png", solid_png())})
     result = await result_of(interaction)
     assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
     fields = embed_fields(result)
     assert "Strength" in fields
-    recipe = json.loads(read_metadata(emu.file_bytes(result.attachments[0]))["imagebot"])
+    recipe = recipe_of(emu, result)
     assert recipe["strength"] is not None and recipe["style"] == "watercolor"
     emu.assert_no_violations()
 
 
 async def test_corrupt_picture_is_refused_privately_and_leaves_nothing_public(emu, bot):
-    interaction = await imagine(emu, user(emu), attachments={"image": ("photo.png", b"\x89PNG\r\n\x1a\nnot really")})
+    interaction = await imagine(emu, person(emu), attachments={"image": ("photo.png", b"\x89PNG\r\n\x1a\nnot really")})
     text = await private_reply(interaction)
     assert "image" in text.lower() or "picture" in text.lower(), text
-    await emu.wait_until(lambda: not public_messages(emu, interaction), timeout=5, what="public placeholder deleted")
+    await emu.wait_until(lambda: not public_messages(interaction), timeout=5, what="public placeholder deleted")
     assert not [m for m in emu.channel_messages(ephemeral=False) if m.interaction and m.id in
                 {x.id for x in interaction.messages}]
     emu.assert_no_violations()
@@ -187,10 +128,10 @@ async def test_corrupt_picture_is_refused_privately_and_leaves_nothing_public(em
     ids=["not-an-image", "too-large"],
 )
 async def test_unusable_attachments_are_refused_before_download(emu, bot, attachment, expected):
-    interaction = await imagine(emu, user(emu), attachments={"image": attachment})
+    interaction = await imagine(emu, person(emu), attachments={"image": attachment})
     assert interaction.response["data"]["flags"] & 64  # the initial response itself is ephemeral
     assert expected in await private_reply(interaction)
-    assert not public_messages(emu, interaction)
+    assert not public_messages(interaction)
     emu.assert_no_violations()
 
 
@@ -206,35 +147,35 @@ async def test_unusable_attachments_are_refused_before_download(emu, bot, attach
     ids=["banned", "lookalike", "invisible", "nsfw-style", "unknown-style"],
 )
 async def test_refusals_are_private_and_queue_nothing(emu, bot, options, expected):
-    interaction = await imagine(emu, user(emu), **options)
+    interaction = await imagine(emu, person(emu), **options)
     text = await private_reply(interaction)
     assert expected in text, text
-    assert not public_messages(emu, interaction)
+    assert not public_messages(interaction)
     emu.assert_no_violations()
 
 
 async def test_unknown_style_lists_close_matches(emu, bot):
-    interaction = await imagine(emu, user(emu), style="watercolour")
+    interaction = await imagine(emu, person(emu), style="watercolour")
     text = await private_reply(interaction)
     assert "watercolor" in text, text
     emu.assert_no_violations()
 
 
 async def test_nsfw_style_works_in_an_age_restricted_channel(emu, bot):
-    interaction = await imagine(emu, user(emu), style="spicy", count=1, channel_id=emu.nsfw_channel_id)
+    interaction = await imagine(emu, person(emu), style="spicy", count=1, channel_id=emu.nsfw_channel_id)
     result = await result_of(interaction)
     assert embed_fields(result)["Style"] == "spicy"
     emu.assert_no_violations()
 
 
 async def test_denied_channel(emu, bot):
-    interaction = await imagine(emu, user(emu), channel_id=emu.denied.id)
+    interaction = await imagine(emu, person(emu), channel_id=emu.denied.id)
     assert "can't be made in this channel" in await private_reply(interaction)
     emu.assert_no_violations()
 
 
 async def test_style_autocomplete(emu, bot):
-    who = user(emu)
+    who = person(emu)
     choices = await emu.autocomplete(who, "imagine", {"prompt": "x", "style": "wat"}, focused="style", timeout=3)
     assert {"name": "watercolor — Soft watercolor painting", "value": "watercolor"} in choices
     everything = await emu.autocomplete(who, "imagine", {"prompt": "x", "style": ""}, focused="style", timeout=3)
@@ -251,7 +192,7 @@ async def test_style_autocomplete(emu, bot):
 @pytest.fixture(scope="module")
 async def grid(emu, bot):
     """One 4-image result shared by the button tests (they don't change it, except where noted)."""
-    owner = user(emu)
+    owner = person(emu)
     interaction = await imagine(emu, owner, prompt="a red fox", count=4, seed=99)
     return owner, await result_of(interaction)
 
@@ -300,7 +241,7 @@ async def test_v1_makes_variations_with_the_same_buttons(emu, bot, grid):
     assert labels(variation) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     assert variation.content.startswith("Variation of ")
     assert float(embed_fields(variation)["Strength"]) > 0
-    recipe = json.loads(read_metadata(emu.file_bytes(variation.attachments[0]))["imagebot"])
+    recipe = recipe_of(emu, variation)
     assert recipe["strength"] is not None
     emu.assert_no_violations()
 
@@ -317,7 +258,7 @@ async def test_reroll_uses_new_seeds(emu, bot, grid):
 
 
 async def test_delete_only_by_the_requester(emu, bot):
-    owner, stranger = user(emu), user(emu)
+    owner, stranger = person(emu), person(emu)
     result = await result_of(await imagine(emu, owner, count=1))
     click = await emu.click(stranger, result, button(result, "🗑️"))
     assert "Only the person who asked" in await private_reply(click)
@@ -329,7 +270,7 @@ async def test_delete_only_by_the_requester(emu, bot):
 
 
 async def test_cancel_from_queue_and_from_the_queued_message(emu, bot):
-    owner, stranger = user(emu), user(emu)
+    owner, stranger = person(emu), person(emu)
     jobs = [await imagine(emu, owner, prompt=f"job {n}", count=4) for n in range(5)]
     listing = await emu.invoke(owner, "queue")
     await listing.wait_acked(3)
@@ -353,7 +294,7 @@ async def test_cancel_from_queue_and_from_the_queued_message(emu, bot):
 
 
 async def test_styles_help_and_queue(emu, bot):
-    who = user(emu)
+    who = person(emu)
     styles = await emu.invoke(who, "styles")
     message = await styles.wait_for_message()
     names = {field["name"] for field in message.embeds[0]["fields"]}
@@ -368,7 +309,7 @@ async def test_styles_help_and_queue(emu, bot):
 
 
 async def test_expired_image_says_so(emu, bot):
-    owner = user(emu)
+    owner = person(emu)
     result = await result_of(await imagine(emu, owner, count=1))
     # Housekeeping as it would run days later, on the bot's own database.
     storage = Storage.from_config(StorageConfig(**bot.config["storage"]), clock=lambda: time.time() + 10 * 365 * 86400)
@@ -395,7 +336,7 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert wide["name"] == "Wide (16:9)" and wide["name_localizations"]["it"] == "Panoramica (16:9)"
     assert emu.commands["admin"]["options"][0]["description_localizations"]["it"]  # subcommands too
 
-    italian, american = user(emu), user(emu)
+    italian, american = person(emu), person(emu)
     refused = await emu.invoke(italian, "imagine", {"prompt": "a gore scene"}, locale="it")
     said = await private_reply(refused)
     assert said == "Il tuo prompt contiene un termine bloccato (“gore”). Riformulalo, per favore."
@@ -405,7 +346,7 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert "Your prompt contains a blocked term" in await private_reply(refused)
 
     asked = await emu.invoke(italian, "imagine", {"prompt": "una volpe", "count": 2, "seed": 7}, locale="it")
-    result = await asked.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
+    result = await asked.wait_for_message(is_grid, timeout=60)
     contents = [state["content"] for state in result.history]
     assert any("⏳ In coda: posizione" in c or "🎨 Generazione…" in c for c in contents), contents
     assert any(c["label"] == "Annulla" for row in result.history[0]["components"] for c in row["components"])
@@ -447,8 +388,8 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     assert "• Stile: watercolor → qui: watercolor" in settings and "• Modello: non impostato" in settings
     assert "• Remix (i pulsanti ti fanno prima modificare il prompt): no" in settings
     click = await emu.click(italian, result, button(result, "V1"), locale="it")
-    await click.wait_for_message(lambda m: bool(m.attachments) and "V1" in labels(m), timeout=60)
-    source = result.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
+    await click.wait_for_message(is_grid, timeout=60)
+    source = job_id_of(result)
     history = await emu.invoke(italian, "history", locale="it")
     listing = await history.wait_for_message(lambda m: m.ephemeral and "Le tue richieste" in m.content)
     assert "pagina 1 di 1 (2 in tutto)" in listing.content and labels(listing)[-2:] == ["Indietro", "Avanti"]

@@ -11,28 +11,11 @@ import pytest
 
 from fakediscord import FakeDiscord
 from models.engine import load_engine
-from models.images import read_metadata
 from models.settings import EngineSettings
 from models.styles import StyleBook
-from tests.harness import TEST_STYLES, BotUnderTest, bot_config
+from tests.harness import TEST_STYLES, BotUnderTest, bot_config, button, embed_fields, is_grid, private_reply, recipe_of
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def labels(message) -> list[str]:
-    return [button.get("label") or button.get("emoji", {}).get("name") for button in message.buttons()]
-
-
-def button(message, label: str) -> str:
-    return next(b["custom_id"] for b in message.buttons() if label in (b.get("label"), b.get("emoji", {}).get("name")))
-
-
-def is_grid(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def recipe_of(emulator: FakeDiscord, message) -> dict:
-    return json.loads(read_metadata(emulator.file_bytes(message.attachments[0]))["imagebot"])
 
 
 async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
@@ -77,21 +60,19 @@ async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
         reroll = await emulator.click(who, result, button(result, "🔄"))
         assert recipe_of(emulator, await reroll.wait_for_message(is_grid, timeout=120))["model"] == "pixart"
         vary = await emulator.click(who, result, button(result, "V1"))
-        refused = await vary.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=30)
-        assert "This model (pixart) can't restyle a picture" in refused.content
+        assert "This model (pixart) can't restyle a picture" in await private_reply(vary, timeout=30)
         styled = await emulator.invoke(who, "imagine", {"prompt": "a boat", "style": "poster"})
         assert recipe_of(emulator, await styled.wait_for_message(is_grid, timeout=120))["model"] == "pixart"
 
         listing = await emulator.invoke(who, "models")
         shown = await listing.wait_for_message(lambda m: bool(m.embeds), timeout=10)
-        fields = {field["name"]: field["value"] for field in shown.embeds[0]["fields"]}
+        fields = embed_fields(shown)
         assert list(fields) == ["sd (default)", "pixart"] and "Transformer drawings" in fields["pixart"]
         assert "PixArt" in fields["pixart"] and "s per image" in fields["pixart"]
         assert sum("🟢 loaded" in value for value in fields.values()) == 1  # the budget holds one at a time
 
         unknown = await emulator.invoke(who, "imagine", {"prompt": "a fox", "model": "flux"})
-        refusal = await unknown.wait_for_message(lambda m: m.ephemeral and bool(m.content), timeout=10)
-        assert "Unknown model 'flux'; choose one of sd, pixart" in refusal.content
+        assert "Unknown model 'flux'; choose one of sd, pixart" in await private_reply(unknown)
         emulator.assert_no_violations()
     finally:
         await bot.close()

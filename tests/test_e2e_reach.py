@@ -13,55 +13,31 @@ import asyncio
 import json
 import sqlite3
 import time
-from itertools import count
 
 import pytest
 
 from bot.storage import DATABASE_NAME
-from fakediscord import FakeDiscord
 from models.images import read_metadata
-from tests.harness import BotUnderTest, bot_config
-from tests.test_e2e_imagine import button, labels, private_reply
+from tests.harness import button, imagine, labels, person, private_reply, started_bot
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 IS_COMPONENTS_V2 = 1 << 15
-_names = count()
-
-
-@pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-reach")
-    config = bot_config(
+    async with started_bot(
         emu,
         tiny_model_dir,
-        workdir / "data",
+        tmp_path_factory.mktemp("e2e-reach"),
         # Global commands: a command synced to a server exists only there, so a user install needs global ones.
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [], "layout": "gallery"},
         # Rules for the other server are not the operator's to set: the bot is not installed there, so they're ignored.
         moderation={"channels": {emu.foreign_guild_id: {"allow": [emu.channel_id]}}},
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    await emu.wait_until(lambda: "imagine" in emu.global_commands, 30, "global commands synced")
-    yield process
-    await process.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def user(emu: FakeDiscord):
-    return emu.add_user(f"reach{next(_names)}")
+    ) as process:
+        await emu.wait_until(lambda: "imagine" in emu.global_commands, 30, "global commands synced")
+        yield process
 
 
 def is_gallery(message) -> bool:
@@ -83,12 +59,6 @@ def text_of(message) -> str:
     return "\n".join(c["content"] for c in walk(message.components) if c.get("type") == 10)
 
 
-async def imagine(emu, who, channel_id=None, **options):
-    interaction = await emu.invoke(who, "imagine", {"prompt": "a cat", **options}, channel_id=channel_id)
-    await interaction.wait_acked(3)
-    return interaction
-
-
 async def gallery_of(interaction, timeout: float = 60):
     return await interaction.wait_for_message(lambda m: is_gallery(m) and not m.deleted, timeout=timeout)
 
@@ -108,13 +78,13 @@ async def test_commands_declare_where_they_can_be_installed_and_used(emu, bot):
     admin = emu.global_commands["admin"]
     assert admin["integration_types"] == [0] and admin["contexts"] == [0]
     with pytest.raises(ValueError, match="not offered"):
-        await emu.invoke(user(emu), "admin stats", channel_id=emu.open_dm(user(emu)).id)
+        await emu.invoke(person(emu), "admin stats", channel_id=emu.open_dm(person(emu)).id)
     emu.assert_no_violations()
 
 
 async def test_user_installed_imagine_where_the_bot_is_not_a_member(emu, bot):
-    who = user(emu)
-    interaction = await imagine(emu, who, emu.foreign_channel_id, prompt="a lighthouse", count=2)
+    who = person(emu)
+    interaction = await imagine(emu, who, channel_id=emu.foreign_channel_id, prompt="a lighthouse", count=2)
     assert interaction.payload["authorizing_integration_owners"] == {"1": str(who.id)}
     assert interaction.payload["context"] == 0 and interaction.guild_id == emu.foreign_guild_id
     result = await gallery_of(interaction)
@@ -124,13 +94,13 @@ async def test_user_installed_imagine_where_the_bot_is_not_a_member(emu, bot):
     variation = await gallery_of(click)
     assert "Variation of" in text_of(variation)
     # Age-restricted checks read the channel the interaction carries.
-    refused = await imagine(emu, who, emu.foreign_channel_id, style="spicy")
+    refused = await imagine(emu, who, channel_id=emu.foreign_channel_id, style="spicy")
     assert "age-restricted" in await private_reply(refused)
-    allowed = await imagine(emu, who, emu.foreign_nsfw_channel_id, style="spicy", count=1)
+    allowed = await imagine(emu, who, channel_id=emu.foreign_nsfw_channel_id, style="spicy", count=1)
     assert "spicy" in text_of(await gallery_of(allowed))
     # In a group DM the bot is not part of, the same.
-    group = emu.add_group_dm(who, user(emu))
-    in_group = await imagine(emu, who, group.id, count=1)
+    group = emu.add_group_dm(who, person(emu))
+    in_group = await imagine(emu, who, channel_id=group.id, count=1)
     assert in_group.payload["context"] == 2 and "guild_id" not in in_group.payload
     await gallery_of(in_group)
     for channel in (emu.foreign_channel_id, emu.foreign_nsfw_channel_id, group.id):
@@ -139,8 +109,8 @@ async def test_user_installed_imagine_where_the_bot_is_not_a_member(emu, bot):
 
 
 async def test_result_whose_token_expired_where_the_bot_is_not_a_member_is_undeliverable(emu, bot):
-    who = user(emu)
-    interaction = await imagine(emu, who, emu.foreign_channel_id, prompt="too late", count=1)
+    who = person(emu)
+    interaction = await imagine(emu, who, channel_id=emu.foreign_channel_id, prompt="too late", count=1)
     queued = await interaction.wait_for_message()
     job_id = button(queued, "Cancel").split(":")[2]
     # Discord refuses every edit and followup of this interaction while the job runs, as if its message were gone...
@@ -169,11 +139,11 @@ async def test_result_whose_token_expired_where_the_bot_is_not_a_member_is_undel
     listing = await emu.invoke(who, "queue", channel_id=emu.foreign_channel_id)
     assert "interaction expired" in await private_reply(listing)
     # The next request tells them, privately and once, what became of it.
-    later = await imagine(emu, who, emu.foreign_channel_id, prompt="another try", count=1)
+    later = await imagine(emu, who, channel_id=emu.foreign_channel_id, prompt="another try", count=1)
     notice = await private_reply(later)
     assert "“too late”" in notice and "15 minutes to answer ran out" in notice, notice
     await gallery_of(later)
-    again = await imagine(emu, who, emu.foreign_channel_id, prompt="a third", count=1)
+    again = await imagine(emu, who, channel_id=emu.foreign_channel_id, prompt="a third", count=1)
     await gallery_of(again)
     assert not [m for m in again.messages if m.ephemeral]
     emu.assert_no_violations()
@@ -183,9 +153,9 @@ async def test_result_whose_token_expired_where_the_bot_is_not_a_member_is_undel
 
 
 async def test_imagine_and_its_buttons_in_a_dm_with_the_bot(emu, bot):
-    who = user(emu)
+    who = person(emu)
     dm = emu.open_dm(who)
-    interaction = await imagine(emu, who, dm.id, prompt="a quiet harbour", count=2)
+    interaction = await imagine(emu, who, channel_id=dm.id, prompt="a quiet harbour", count=2)
     assert interaction.payload["context"] == 1 and interaction.payload["authorizing_integration_owners"] == {"0": "0"}
     assert "member" not in interaction.payload and interaction.payload["user"]["id"] == str(who.id)
     result = await gallery_of(interaction)
@@ -202,7 +172,7 @@ async def test_imagine_and_its_buttons_in_a_dm_with_the_bot(emu, bot):
 
 
 async def test_gallery_result_and_its_buttons_after_a_restart(emu, bot):
-    owner = user(emu)
+    owner = person(emu)
     interaction = await imagine(emu, owner, prompt="a red fox", count=4, seed=7)
     result = await gallery_of(interaction)
     # The queued and progress states came first, as classic messages; the result turned the message into v2.
@@ -224,7 +194,7 @@ async def test_gallery_result_and_its_buttons_after_a_restart(emu, bot):
     single = await gallery_of(await emu.click(owner, result, button(result, "U1")))
     assert labels(single) == ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "Remix", "Zoom out 1.5×", "Zoom out 2×",
                               "Custom zoom", "Vary (Region)", "⬅️", "➡️", "⬆️", "⬇️", "🗑️"]
-    stranger = await emu.click(user(emu), result, button(result, "🗑️"))
+    stranger = await emu.click(person(emu), result, button(result, "🗑️"))
     assert "Only the person who asked" in await private_reply(stranger)
     await (await emu.click(owner, result, button(result, "🗑️"))).wait_acked(3)
     await emu.wait_until(lambda: emu.message(result.id).deleted, 5, "the gallery was deleted")
@@ -235,7 +205,7 @@ async def test_gallery_of_large_files_falls_back_to_webp_or_jpeg_per_image(emu, 
     limit = 24_000  # each 64 px noise PNG (about 12 KB) would not fit under it with the multipart margin
     usual, emu.attachment_size_limit = emu.attachment_size_limit, limit
     try:
-        interaction = await imagine(emu, user(emu), prompt="a storm", count=4)
+        interaction = await imagine(emu, person(emu), prompt="a storm", count=4)
         result = await gallery_of(interaction)
     finally:
         emu.attachment_size_limit = usual
@@ -253,7 +223,7 @@ async def test_a_gallery_edit_applied_but_not_answered_is_read_back_and_not_post
                                  when=lambda message: bool(message["flags"] & IS_COMPONENTS_V2))
     started = time.monotonic()
     try:
-        interaction = await imagine(emu, user(emu), prompt=prompt, count=2)
+        interaction = await imagine(emu, person(emu), prompt=prompt, count=2)
         result = await gallery_of(interaction)
         await emu.wait_until(
             lambda: any(r.at >= started and r.method == "GET" and r.path.endswith("/messages/@original")
@@ -272,7 +242,7 @@ async def test_a_gallery_edit_applied_but_not_answered_is_read_back_and_not_post
 async def test_a_gallery_whose_message_was_deleted_is_posted_in_the_channel_where_the_bot_is(emu, bot):
     """In the bot's own server the channel fallback still works for a gallery: posted as a v2 message, its delete
     button finds its owner through the stored job."""
-    owner = user(emu)
+    owner = person(emu)
     assert "Paused" in await private_reply(await emu.invoke(emu.owner, "admin pause", {}))
     try:
         interaction = await imagine(emu, owner, prompt="posted instead", count=2)
@@ -299,7 +269,7 @@ async def test_a_gallery_whose_message_was_deleted_is_posted_in_the_channel_wher
 
 async def test_a_private_result_comes_by_direct_message_as_a_gallery(emu, bot):
     """/settings me private: the result goes by DM in the configured layout, and its buttons work there."""
-    who = user(emu)
+    who = person(emu)
     settings = await emu.invoke(who, "settings me", {"private": True})
     assert "Private results: on" in await private_reply(settings)
     interaction = await imagine(emu, who, prompt="just for me", count=2)

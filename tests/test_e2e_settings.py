@@ -6,70 +6,31 @@ each test uses its own people and channels. The last test restarts the bot to pr
 
 from __future__ import annotations
 
-from itertools import count
-
 import pytest
 
-from fakediscord import FakeDiscord
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import button, command, embed_fields, is_grid, job_id_of, labels, person, started_bot
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 MANAGE_CHANNELS = 1 << 4
-_names = count()
 
 
 @pytest.fixture(scope="module")
-async def emu():
-    async with FakeDiscord() as emulator:
-        emulator.manager_role = emulator.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
-        yield emulator
+def emu(emu):
+    emu.manager_role = emu.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
+    return emu
 
 
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e-settings")
-    config = bot_config(
-        emu, tiny_model_dir, workdir / "data",
+    async with started_bot(
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-settings"),
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         # 72 px: every aspect the test asks for comes out in multiples of 8, as the tiny pipeline needs.
         models=[{"name": "sketch", "id": str(tiny_model_dir), "steps": 2, "size": 72, "default": True},
                 {"name": "detail", "id": str(tiny_model_dir), "steps": 3, "size": 72}],
-    )
-    process = BotUnderTest(emu, config, workdir)
-    await process.start()
-    yield process
-    await process.close()
-
-
-@pytest.fixture(autouse=True)
-async def fresh(emu, bot):
-    emu.take_violations()
-    yield
-
-
-def user(emu: FakeDiscord, *, manager: bool = False):
-    return emu.add_user(f"person{next(_names)}", roles=[emu.manager_role] if manager else [])
-
-
-def labels(message) -> list[str]:
-    return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]
-
-
-def button(message, label: str) -> str:
-    return next(b["custom_id"] for b in message.buttons() if label in (b.get("label"), b.get("emoji", {}).get("name")))
-
-
-def is_grid(message) -> bool:
-    return "V1" in labels(message) and bool(message.attachments)
-
-
-def fields(message) -> dict[str, str]:
-    return {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
-
-
-def job_id_of(message) -> str:
-    return message.embeds[0]["footer"]["text"].rsplit("job ", 1)[1]
+    ) as process:
+        yield process
 
 
 async def answer(interaction, timeout: float = 10) -> str:
@@ -79,15 +40,9 @@ async def answer(interaction, timeout: float = 10) -> str:
     return message.content
 
 
-async def run(emu, who, command: str, channel_id: int | None = None, **options):
-    interaction = await emu.invoke(who, command, options, channel_id=channel_id)
-    await interaction.wait_acked(3)
-    return interaction
-
-
 async def made(emu, who, channel_id: int | None = None, **options):
     """A finished /imagine result in the channel."""
-    interaction = await run(emu, who, "imagine", channel_id, **{"prompt": "a quiet harbour", **options})
+    interaction = await command(emu, who, "imagine", channel_id=channel_id, **{"prompt": "a quiet harbour", **options})
     return await interaction.wait_for_message(is_grid, timeout=60)
 
 
@@ -95,26 +50,26 @@ async def made(emu, who, channel_id: int | None = None, **options):
 
 
 async def test_personal_settings_are_shown_changed_refused_and_applied(emu, bot):
-    who = user(emu)
-    shown = await answer(await run(emu, who, "settings me"))
+    who = person(emu)
+    shown = await answer(await command(emu, who, "settings me"))
     assert "Your settings" in shown and "Style: not set" in shown and "Private results: off" in shown
 
-    saved = await answer(await run(emu, who, "settings me", style="anime", aspect="wide", count=2, model="detail"))
+    saved = await answer(await command(emu, who, "settings me", style="anime", aspect="wide", count=2, model="detail"))
     assert saved.startswith("✅ Saved.") and "Style: anime" in saved and "Model: detail" in saved
     for options, refusal in (({"style": "nope"}, "There is no style called 'nope'"),
                              ({"model": "giant"}, "There is no model called 'giant'")):
-        text = await answer(await run(emu, who, "settings me", **options))
+        text = await answer(await command(emu, who, "settings me", **options))
         assert text.startswith("Nothing was changed:") and refusal in text, text
 
     result = await made(emu, who)  # no options: all four come from the settings
-    got = fields(result)
+    got = embed_fields(result)
     assert got["Style"] == "anime" and len(got["Seeds"].split(", ")) == 2 and got["Model"] == "detail"
     width, height = map(int, got["Size"].split("×"))
     assert width > height  # wide
-    override = fields(await made(emu, who, style="watercolor", count=1))
+    override = embed_fields(await made(emu, who, style="watercolor", count=1))
     assert override["Style"] == "watercolor" and "," not in override["Seed"]  # options given win
 
-    cleared = await answer(await run(emu, who, "settings me", reset="everything"))
+    cleared = await answer(await command(emu, who, "settings me", reset="everything"))
     assert "Style: not set" in cleared and "Model: not set" in cleared
     emu.assert_no_violations()
 
@@ -124,34 +79,35 @@ async def test_personal_settings_are_shown_changed_refused_and_applied(emu, bot)
 
 async def test_channel_settings_are_for_managers_and_bind_commands_and_buttons(emu, bot):
     channel = emu.add_channel("limited")
-    manager, member = user(emu, manager=True), user(emu)
-    refused = await answer(await run(emu, member, "settings channel", channel.id, max_count=1))
+    manager, member = person(emu, roles=[emu.manager_role]), person(emu)
+    refused = await answer(await command(emu, member, "settings channel", channel_id=channel.id, max_count=1))
     assert "Manage Channels" in refused
     assert "above the channel's max_count" in await answer(
-        await run(emu, manager, "settings channel", channel.id, count=3, max_count=2))
+        await command(emu, manager, "settings channel", channel_id=channel.id, count=3, max_count=2))
     assert "There is no model called 'giant'" in await answer(
-        await run(emu, manager, "settings channel", channel.id, allowed_models="sketch, giant"))
+        await command(emu, manager, "settings channel", channel_id=channel.id, allowed_models="sketch, giant"))
 
     # A result made before the limits, with the model the channel is about to refuse.
     before = await made(emu, member, channel.id, model="detail", count=2)
-    saved = await answer(await run(emu, manager, "settings channel", channel.id, max_count=1,
+    saved = await answer(await command(emu, manager, "settings channel", channel_id=channel.id, max_count=1,
                                    allowed_models="sketch", style="watercolor"))
     assert "Max count: 1" in saved and "Allowed models: sketch" in saved and "Default style: watercolor" in saved
 
-    too_many = await answer(await run(emu, member, "imagine", channel.id, prompt="boats", count=2))
+    too_many = await answer(await command(emu, member, "imagine", channel_id=channel.id, prompt="boats", count=2))
     assert "at most 1 image per request" in too_many
-    not_here = await answer(await run(emu, member, "imagine", channel.id, prompt="boats", model="detail"))
+    not_here = await answer(
+        await command(emu, member, "imagine", channel_id=channel.id, prompt="boats", model="detail"))
     assert "The model 'detail' isn't allowed in this channel" in not_here and "sketch" in not_here
     click = await emu.click(member, before, button(before, "V1"))
     assert "isn't allowed in this channel" in await answer(click)
 
-    await answer(await run(emu, member, "settings me", count=4, model="detail"))  # defaults held to the channel
+    await answer(await command(emu, member, "settings me", count=4, model="detail"))  # defaults held to the channel
     here = await made(emu, member, channel.id)
-    assert labels(here)[:2] == ["U1", "V1"] and fields(here)["Model"] == "sketch"
-    assert fields(here)["Style"] == "watercolor"  # the channel's default style
-    mine = await answer(await run(emu, member, "settings me", channel.id))
+    assert labels(here)[:2] == ["U1", "V1"] and embed_fields(here)["Model"] == "sketch"
+    assert embed_fields(here)["Style"] == "watercolor"  # the channel's default style
+    mine = await answer(await command(emu, member, "settings me", channel_id=channel.id))
     assert "Count: 4 → here: 1" in mine and "only the models sketch" in mine
-    elsewhere = fields(await made(emu, member))
+    elsewhere = embed_fields(await made(emu, member))
     assert len(elsewhere["Seeds"].split(", ")) == 4 and elsewhere["Model"] == "detail"
     emu.assert_no_violations()
 
@@ -160,9 +116,9 @@ async def test_channel_settings_are_for_managers_and_bind_commands_and_buttons(e
 
 
 async def test_private_results_come_by_dm_and_their_buttons_work_there(emu, bot):
-    owner, other = user(emu), user(emu)
-    await answer(await run(emu, owner, "settings me", private=True, count=2))
-    asked = await run(emu, owner, "imagine", prompt="a secret garden")
+    owner, other = person(emu), person(emu)
+    await answer(await command(emu, owner, "settings me", private=True, count=2))
+    asked = await command(emu, owner, "imagine", prompt="a secret garden")
     assert asked.response["data"]["flags"] & 64  # the queued answer is ephemeral
     delivered = await emu.wait_until(lambda: [m for m in emu.dm_messages(owner) if is_grid(m)], timeout=60,
                                      what="the result by direct message")
@@ -176,18 +132,18 @@ async def test_private_results_come_by_dm_and_their_buttons_work_there(emu, bot)
     await variation.wait_acked(3)
     second = await emu.wait_until(lambda: [m for m in emu.dm_messages(owner) if is_grid(m)][1:], timeout=60,
                                   what="the variation by direct message")
-    assert "by variation" in fields(second[0])["Made"]
+    assert "by variation" in embed_fields(second[0])["Made"]
 
     secret = job_id_of(result)
-    refused = await answer(await run(emu, other, "show", job=secret))
+    refused = await answer(await command(emu, other, "show", job=secret))
     assert f"Job `{secret}` is private" in refused
-    shown = await (await run(emu, owner, "show", job=secret)).wait_for_message(is_grid, timeout=30)
+    shown = await (await command(emu, owner, "show", job=secret)).wait_for_message(is_grid, timeout=30)
     assert shown.ephemeral and job_id_of(shown) == secret
 
-    closed = user(emu)
+    closed = person(emu)
     emu.close_dms(closed)
-    await answer(await run(emu, closed, "settings me", private=True, count=1))
-    asked = await run(emu, closed, "imagine", prompt="a locked diary")
+    await answer(await command(emu, closed, "settings me", private=True, count=1))
+    asked = await command(emu, closed, "imagine", prompt="a locked diary")
     in_place = await asked.wait_for_message(is_grid, timeout=60)
     assert in_place.ephemeral  # the private answer itself shows the result
     assert emu.refused_dms == [closed.id] and emu.dm_messages(closed) == []
@@ -198,14 +154,14 @@ async def test_private_results_come_by_dm_and_their_buttons_work_there(emu, bot)
 
 
 async def test_show_brings_a_job_back_with_live_buttons_and_refuses_bad_ids(emu, bot):
-    who, viewer = user(emu), user(emu)
+    who, viewer = person(emu), person(emu)
     original = await made(emu, who, prompt="a red kite", count=2)
     variation = await (await emu.click(who, original, button(original, "V2"))).wait_for_message(is_grid, timeout=60)
     source = job_id_of(original)
-    assert fields(variation)["Made"] == f"from job {source}, image 2, by variation"
-    assert "Made" not in fields(original)
+    assert embed_fields(variation)["Made"] == f"from job {source}, image 2, by variation"
+    assert "Made" not in embed_fields(original)
 
-    shown = await (await run(emu, viewer, "show", job=f"job {source}")).wait_for_message(is_grid, timeout=30)
+    shown = await (await command(emu, viewer, "show", job=f"job {source}")).wait_for_message(is_grid, timeout=30)
     assert not shown.ephemeral and labels(shown) == labels(original) and job_id_of(shown) == source
     single = await (await emu.click(viewer, shown, button(shown, "U1"))).wait_for_message(
         lambda m: bool(m.attachments), timeout=30)
@@ -213,7 +169,7 @@ async def test_show_brings_a_job_back_with_live_buttons_and_refuses_bad_ids(emu,
 
     for typed, refusal in (("nonsense", "That isn't a job id"),
                            ("0" * 32, f"I can't find job `{'0' * 32}`")):
-        assert refusal in await answer(await run(emu, viewer, "show", job=typed))
+        assert refusal in await answer(await command(emu, viewer, "show", job=typed))
     emu.assert_no_violations()
 
 
@@ -224,13 +180,13 @@ async def history_text(interaction) -> str:
 
 
 async def test_history_pages_and_opens_jobs_and_its_buttons_outlive_a_restart(emu, bot):
-    who, stranger = user(emu), user(emu)
-    assert "no stored jobs yet" in await answer(await run(emu, who, "history"))
-    asked = [await run(emu, who, "imagine", prompt=f"lantern number {n}", count=1) for n in range(6)]
+    who, stranger = person(emu), person(emu)
+    assert "no stored jobs yet" in await answer(await command(emu, who, "history"))
+    asked = [await command(emu, who, "imagine", prompt=f"lantern number {n}", count=1) for n in range(6)]
     for interaction in asked:
         await interaction.wait_for_message(is_grid, timeout=90)
 
-    listing = await run(emu, who, "history")
+    listing = await command(emu, who, "history")
     first = await history_text(listing)
     assert "page 1 of 2 (6 in all)" in first and "lantern number 5" in first and "lantern number 0" not in first
     page = listing.original
