@@ -78,6 +78,10 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
         job = await storage.get_job("old")
         assert job is not None and job.request.prompt == "an old fox" and job.request.seed == 7
         assert job.state == JobState.DONE and job.attempts == 0  # the new column, with its default
+        # later columns too: not private, not webhook-only, no locale, no edit, no reference pictures
+        assert (job.private, job.webhook_only, job.locale, job.request.edit, job.request.reference_weights) == (
+            False, False, None, None, None)
+        assert await storage.user_settings(5) == UserSettings()
         assert (await storage.get_image("old", 0)).recipe["seed"] == 1
         async with storage.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
             indexes = {row[0] for row in await cursor.fetchall()}
