@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 import discord
@@ -68,6 +68,17 @@ class GenerationUnavailable(app_commands.CheckFailure):
         super().__init__(Text("Image generation is reloading; try again in a minute."))
 
 
+Loaded = TypeVar("Loaded")
+
+
+def loaded(part: Loaded | None) -> Loaded:
+    """A part other cogs lean on (the service, the /imagine cog, the editing cog), or GenerationUnavailable (shown to
+    the person) while it is not loaded: the one way a command says "reloading, try again"."""
+    if part is None:
+        raise GenerationUnavailable()
+    return part
+
+
 class ImageBot(commands.AutoShardedBot):
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         use_endpoints(config.discord.api_base, config.discord.gateway_url)
@@ -115,9 +126,7 @@ class ImageBot(commands.AutoShardedBot):
     @property
     def service(self) -> GenerationService:
         """The generation service, or GenerationUnavailable (shown to the person) while it is not loaded."""
-        if self.generation is None:
-            raise GenerationUnavailable()
-        return self.generation
+        return loaded(self.generation)
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error

@@ -164,9 +164,9 @@ class GenerationService:
     def check_references(self, model: str) -> None:
         """Raise ValueError (for the person) when the model (empty: the default) can't take reference pictures."""
         name = model or self.catalogue[0].name
-        if name in self.reference_models():
-            return
         able = self.reference_models()
+        if name in able:
+            return
         if not able:
             raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
                              "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
@@ -181,10 +181,25 @@ class GenerationService:
         except ValueError:
             return None
 
+    def inpaint_models(self) -> list[str]:
+        """The models that can repaint part of a picture (zoom out, pan, Vary (Region), /edit), the default first."""
+        return [status.name for status in self.backend.models() if status.inpaint]
+
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
-        name = self.model_of(request)
-        return any(status.name == name and status.inpaint for status in self.backend.models())
+        return self.model_of(request) in self.inpaint_models()
+
+    def check_inpaint(self, model: str) -> None:
+        """Raise ValueError (for the person) when the model (empty: the default) can't edit pictures, naming those
+        that can."""
+        name = model or self.catalogue[0].name
+        able = self.inpaint_models()
+        if name in able:
+            return
+        if not able:
+            raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
+        raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
+                              "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

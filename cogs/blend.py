@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import GenerationUnavailable
+from bot.client import loaded
 from bot.i18n import t
 from cogs.imagine import REFUSALS
 from cogs.utils.options import Rejected, model_choices
@@ -65,9 +65,7 @@ class Blend(commands.Cog):
     @property
     def imagine(self) -> Imagine:
         """/imagine's cog: its checks, downloads and queue; GenerationUnavailable while it is (re)loading."""
-        if self.bot.imagine is None:
-            raise GenerationUnavailable()
-        return self.bot.imagine
+        return loaded(self.bot.imagine)
 
     @app_commands.command(name="blend", description="Mix 2 to 5 pictures into new images")
     @app_commands.describe(

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import GenerationUnavailable
+from bot.client import loaded
 from bot.i18n import t
 from cogs.imagine import REFUSALS, Imagine
 from cogs.utils.attachments import looks_like_image
@@ -46,12 +46,9 @@ class Describe(commands.Cog):
 
     @property
     def imagine(self) -> Imagine:
-        """The /imagine cog (the one answering result buttons): a describe is queued, checked and refused the way an
-        /imagine is, and shares its downloads."""
-        handler = self.bot.button_handler
-        if not isinstance(handler, Imagine):
-            raise GenerationUnavailable()
-        return handler
+        """/imagine's cog: a describe is queued, checked and refused the way an /imagine is, and shares its downloads;
+        GenerationUnavailable while it is (re)loading."""
+        return loaded(self.bot.imagine)
 
     @app_commands.command(name="describe", description="Suggest prompts for a picture")
     @app_commands.describe(image="The picture to write prompts for")

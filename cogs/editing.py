@@ -110,10 +110,10 @@ class Editing(commands.Cog):
         elif action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):  # V/Vary come here in remix mode
             await interaction.response.send_modal(remix_form(action, source, index, locale))
         elif action is Action.ZOOM and not arg:
-            self.require_inpainting(imagine, source)
+            self.require_inpainting(source)
             await interaction.response.send_modal(zoom_form(source, index, locale))
         elif action is Action.REGION:
-            self.require_inpainting(imagine, source)
+            self.require_inpainting(source)
             await interaction.response.send_message(translate(locale, REGION_HELP), ephemeral=True,
                                                     view=region_view(source.id, index, REGION_CHOICES, [], locale))
         elif action is Action.REGION_SELECT:
@@ -125,12 +125,12 @@ class Editing(commands.Cog):
                 view=region_view(source.id, index, REGION_CHOICES, list(chosen), locale),
             )
         elif action is Action.REGION_PROMPT:
-            self.require_inpainting(imagine, source)
+            self.require_inpainting(source)
             parse_regions(arg)
             await interaction.response.send_modal(region_form(source, index, arg, locale))
         else:
             edit = parse_edit(action, arg)
-            self.require_inpainting(imagine, source)
+            self.require_inpainting(source)
             await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit,
                                                                    source.request.prompt, preferences))
 
@@ -149,7 +149,7 @@ class Editing(commands.Cog):
             return
         else:
             raise ValueError(Text("That form is not one this bot knows."))
-        self.require_inpainting(imagine, source)
+        self.require_inpainting(source)
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
         await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit, prompt,
@@ -202,13 +202,13 @@ class Editing(commands.Cog):
         stored = await self.generation.storage.get_image(source.id, index)
         return await asyncio.to_thread(stored.open)
 
-    def require_inpainting(self, imagine: Imagine, source: Job) -> None:
+    def require_inpainting(self, source: Job) -> None:
         """Refuse zoom, pan and Vary (Region) for an image whose model can't repaint part of a picture."""
         model = self.generation.model_of(source.request)
         if model is None:
             raise Rejected(Text("The model or style that made this image is no longer configured, so it can't be "
                                 "edited."))
-        imagine.check_can_edit(model)
+        self.generation.check_inpaint(model)
 
 
 # --------------------------------------------------------------------------------------------------- pieces

@@ -22,7 +22,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from bot.client import GenerationUnavailable, reply_privately
+from bot.client import GenerationUnavailable, loaded, reply_privately
 from bot.i18n import t
 from bot.messages import something_went_wrong
 from bot.queue import Refused
@@ -140,18 +140,6 @@ class Imagine(commands.Cog):
                                            keep_alpha=keep_alpha)
         except InvalidImage as error:
             raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
-
-    def check_can_edit(self, model: str) -> None:
-        """Refuse an edit (zoom, pan, vary a region, /edit) on a model without inpainting, naming those with it."""
-        name = model or self.generation.catalogue[0].name
-        views = self.generation.models()
-        if any(view.name == name and view.status.inpaint for view in views):
-            return
-        able = [view.name for view in views if view.status.inpaint]
-        if not able:
-            raise Rejected(Text("None of this bot's models can edit pictures (repaint part of one)."))
-        raise Rejected(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
-                            "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
 
     @staticmethod
     def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -336,7 +324,7 @@ class Imagine(commands.Cog):
             preferences = await self.preferences(interaction)
             chosen = self.generation.styles.get(style)
             self.check_requester(interaction, prompt, negative or "", style=chosen, model=model or chosen.model or "")
-            self.check_can_edit(model or chosen.model or "")
+            self.generation.check_inpaint(model or chosen.model or "")
             request = imagine_request(prompt=prompt, style=chosen, negative=negative, aspect=None, seed=seed,
                                       count=1, max_count=config.model.max_count)
             request.model = model or ""
@@ -442,9 +430,7 @@ class Imagine(commands.Cog):
     @property
     def editor(self) -> Editing:
         """The editing cog (remix, zoom, pan, Vary (Region)); GenerationUnavailable while it reloads."""
-        if self.bot.editor is None:
-            raise GenerationUnavailable()
-        return self.bot.editor
+        return loaded(self.bot.editor)
 
     async def imagine_suggestion(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
         """/imagine one of a /describe's suggestions, in the picture's shape, checked as if the person who clicked
