@@ -99,17 +99,20 @@ class Blend(commands.Cog):
             words = (prompt or "").strip()
             imagine.check_requester(interaction, words, model=model or "")
             imagine.generation.check_references(model or "")
-            request = GenerationRequest(prompt=words, count=self.bot.config.model.max_count, model=model or "",
+            # As many images as this channel allows at once, private when the person wants private results.
+            preferences = await imagine.preferences(interaction)
+            request = GenerationRequest(prompt=words, count=preferences.max_count(self.bot.config.model.max_count),
+                                        model=model or "",
                                         reference_weights=parse_weights(weights, len(pictures), bool(words)))
             for picture in pictures:
                 imagine.check_picture(picture)
-            job = imagine.new_job(interaction, request, kind="blend")
+            job = imagine.new_job(interaction, request, kind="blend", private=preferences.user.private)
 
             async def read_pictures() -> None:
                 request.references = [await imagine.read_picture(picture) for picture in pictures]
 
             reading = t(job.locale, "📥 Reading your {count} pictures…", count=len(pictures))
-            await imagine.enqueue_after_reading(interaction, job, reading, read_pictures)
+            await imagine.enqueue_after_reading(interaction, job, preferences, reading, read_pictures)
         except REFUSALS as error:
             await imagine.reject(interaction, error)
 

@@ -83,8 +83,8 @@ class Describe(commands.Cog):
             async def read_picture() -> None:
                 request.init_image = await imagine.read_picture(attachment)
 
-            await imagine.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
-                                                read_picture)
+            await imagine.enqueue_after_reading(interaction, job, preferences,
+                                                t(interaction.locale, "📥 Reading your picture…"), read_picture)
         except REFUSALS as error:
             await imagine.reject(interaction, error)
 

@@ -132,7 +132,7 @@ class Editing(commands.Cog):
             edit = parse_edit(action, arg)
             self.require_inpainting(source)
             await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit,
-                                                                   source.request.prompt, preferences))
+                                                                   source.request.prompt, preferences), preferences)
 
     async def submitted(self, imagine: Imagine, interaction: discord.Interaction, action: Action, source: Job,
                         index: int, arg: str, preferences: Preferences) -> None:
@@ -153,7 +153,7 @@ class Editing(commands.Cog):
         imagine.check_requester(interaction, prompt, original.negative, style=self.generation.styles.get(
             original.style), model=original.model)
         await imagine.enqueue(interaction, await self.edit_job(imagine, interaction, source, index, edit, prompt,
-                                                               preferences))
+                                                               preferences), preferences)
 
     async def submit_remix(self, imagine: Imagine, interaction: discord.Interaction, action: Action, source: Job,
                            index: int, values: dict[str, str], preferences: Preferences) -> None:
@@ -176,7 +176,7 @@ class Editing(commands.Cog):
             request.init_image = original.init_image
             request.edit = original.edit
             await imagine.enqueue(interaction, imagine.new_job(interaction, request, kind="remix",
-                                                               source_job_id=source.id, private=private))
+                                                               source_job_id=source.id, private=private), preferences)
             return
         picture = await self.picture(source, index)
         strength = REMIX_STRENGTH if action is Action.REMIX_IMAGE else VARY_STRENGTH[action]
@@ -184,7 +184,7 @@ class Editing(commands.Cog):
         request = GenerationRequest(**fields)
         request.init_image = picture
         await imagine.enqueue(interaction, imagine.new_job(interaction, request, kind="remix", source_job_id=source.id,
-                                                           source_index=index, private=private))
+                                                           source_index=index, private=private), preferences)
 
     async def edit_job(self, imagine: Imagine, interaction: discord.Interaction, source: Job, index: int, edit: Edit,
                        prompt: str, preferences: Preferences) -> Job:

@@ -173,16 +173,16 @@ class Imagine(commands.Cog):
             **fields,  # type: ignore[arg-type]
         )
 
-    async def enqueue(self, interaction: discord.Interaction, job: Job,
+    async def enqueue(self, interaction: discord.Interaction, job: Job, preferences: Preferences,
                       prepare: Callable[[], Awaitable[None]] | None = None) -> None:
         """Queue the job, then answer with its place in line (the message the result will replace): publicly, or
         for a private job (/settings) ephemerally.
 
         ``prepare`` (reading an attached picture) runs only once the person's place in the queue is reserved. Every
-        job passes the channel's limits (/settings channel) here, whichever command or button built it.
+        job passes the channel's limits (/settings channel) here, whichever command or button built it, by the same
+        ``preferences`` (read once per interaction) it was built with.
         """
         generation = self.generation
-        preferences = await self.preferences(interaction)
         preferences.check_limits(job.request.count, job.request.model or self.default_model)
         await generation.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
                                 prepare=prepare)
@@ -196,8 +196,8 @@ class Imagine(commands.Cog):
         generation.responded(job.id)
         await self.tell_notices(interaction)
 
-    async def enqueue_after_reading(self, interaction: discord.Interaction, job: Job, reading: str,
-                                    read: Callable[[], Awaitable[None]]) -> None:
+    async def enqueue_after_reading(self, interaction: discord.Interaction, job: Job, preferences: Preferences,
+                                    reading: str, read: Callable[[], Awaitable[None]]) -> None:
         """Queue a job whose pictures are still to be downloaded: downloading can outlast Discord's 3 s, so the
         person is answered first (the job's headline, then ``reading``) and ``read`` runs once their place in the
         queue is reserved."""
@@ -206,7 +206,7 @@ class Imagine(commands.Cog):
             await interaction.response.send_message(f"{results.headline(job)}\n{reading}", ephemeral=job.private)
             await read()
 
-        await self.enqueue(interaction, job, prepare=answer_then_read)
+        await self.enqueue(interaction, job, preferences, prepare=answer_then_read)
 
     async def tell_notices(self, interaction: discord.Interaction) -> None:
         """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
@@ -282,7 +282,7 @@ class Imagine(commands.Cog):
                 request.reference_weights = [weight]
             job = self.new_job(interaction, request, kind="imagine", private=preferences.user.private)
             if image is None and reference is None:
-                await self.enqueue(interaction, job)
+                await self.enqueue(interaction, job, preferences)
                 return
 
             async def read_pictures() -> None:
@@ -291,7 +291,8 @@ class Imagine(commands.Cog):
                 if reference is not None:
                     request.references = [await self.read_picture(reference)]
 
-            await self.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
+            await self.enqueue_after_reading(interaction, job, preferences,
+                                             t(interaction.locale, "📥 Reading your picture…"),
                                              read_pictures)
         except REFUSALS as error:
             await self.reject(interaction, error)
@@ -341,7 +342,8 @@ class Imagine(commands.Cog):
                     picture = await asyncio.to_thread(with_mask, picture, marked)
                 request.init_image = picture
 
-            await self.enqueue_after_reading(interaction, job, t(interaction.locale, "📥 Reading your picture…"),
+            await self.enqueue_after_reading(interaction, job, preferences,
+                                             t(interaction.locale, "📥 Reading your picture…"),
                                              read_pictures)
         except REFUSALS as error:
             await self.reject(interaction, error)
@@ -425,7 +427,8 @@ class Imagine(commands.Cog):
                 or (action in VARY_STRENGTH and preferences.user.remix)):
             await self.editor.handle_edit(self, interaction, action, source, index, arg, preferences)
             return
-        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index, preferences))
+        await self.enqueue(interaction, await self.follow_up_job(interaction, source, action, index, preferences),
+                           preferences)
 
     @property
     def editor(self) -> Editing:
@@ -452,7 +455,7 @@ class Imagine(commands.Cog):
         request.model = model
         # Its lineage names the describe job ("from job <id>, by imagine"): an image index would name no image.
         await self.enqueue(interaction, self.new_job(interaction, request, kind="imagine", source_job_id=source.id,
-                                                     private=preferences.user.private))
+                                                     private=preferences.user.private), preferences)
 
     async def delete(self, interaction: discord.Interaction) -> None:
         """Delete the message the button is on, for the person whose click or command produced that message.
