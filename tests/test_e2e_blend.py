@@ -74,6 +74,28 @@ async def test_blend_on_an_ip_adapter_model_then_its_buttons_after_a_restart(emu
     emu.assert_no_violations()
 
 
+async def test_a_blend_follows_the_channels_limit_and_the_persons_private_results(emu, bot):
+    """/blend is built through /settings like /imagine: as many images as the channel allows (not refused for
+    asking bot.yaml's most), and by direct message for someone with private results."""
+    manager = person(emu, roles=[emu.add_role("blend managers", 1 << 4)])  # Manage Channels
+    channel = emu.add_channel("one-at-a-time")
+    await command(emu, manager, "settings channel", channel_id=channel.id, max_count=1)
+    interaction = await blend(emu, person(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)},
+                              channel_id=channel.id)
+    result = await interaction.wait_for_message(is_grid, timeout=90)
+    assert labels(result)[:2] == ["U1", "V1"] and "U2" not in labels(result)
+
+    owner = person(emu)
+    await command(emu, owner, "settings me", private=True)
+    asked = await blend(emu, owner, {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)}, prompt="a secret")
+    assert asked.response["data"]["flags"] & 64  # the queued answer is ephemeral
+    delivered = await emu.wait_until(lambda: [m for m in emu.dm_messages(owner) if is_grid(m)], timeout=90,
+                                     what="the blend by direct message")
+    assert delivered[0].content.startswith("Blend of **a secret + 2 pictures**")
+    assert not [m for m in emu.channel_messages(ephemeral=False) if "a secret" in m.content]
+    emu.assert_no_violations()
+
+
 async def test_blend_without_words_on_kandinsky_and_a_style_reference_for_imagine(emu, bot):
     interaction = await blend(emu, person(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)},
                               model="kandinsky", weights="3,1")
