@@ -29,6 +29,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Awaitable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from yarl import URL
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
-from fakediscord import FakeDiscord, Message, User
+from fakediscord import FakeDiscord, Interaction, Message, User
 from playground.supervisor import BotProcess
 
 log = logging.getLogger(__name__)
@@ -458,11 +459,7 @@ class Playground:
         body = await request.json()
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
-        try:
-            inter = await self.emu.invoke_message_command(user, str(body.get("command") or ""), message)
-        except ValueError as error:
-            raise self._bad(str(error)) from None
-        return web.json_response({"interaction_id": str(inter.id)})
+        return await self._interact(self.emu.invoke_message_command(user, str(body.get("command") or ""), message))
 
     def _visible_message(self, user: User, message_id: Any) -> Message:
         """The message with ``message_id`` if ``user`` can see it (someone else's ephemeral or direct message is
@@ -479,8 +476,13 @@ class Playground:
         return message
 
     async def _invoke(self, user: User, command: str, options: dict[str, Any], attachments: dict) -> web.Response:
+        return await self._interact(self.emu.invoke(user, command, options, attachments=attachments or None))
+
+    async def _interact(self, acting: Awaitable[Interaction]) -> web.Response:
+        """Send a person's act (a command, a click, a form) to the bot and answer with its interaction's id: what the
+        emulator refuses is a 400 saying why, and while no bot is connected (starting, restarting) a 503."""
         try:
-            inter = await self.emu.invoke(user, command, options, attachments=attachments or None)
+            inter = await acting
         except ValueError as error:
             raise self._bad(str(error)) from None
         except RuntimeError as error:  # no bot connected
@@ -494,11 +496,8 @@ class Playground:
         body = await request.json()
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
-        try:
-            inter = await self.emu.click(user, message, str(body.get("custom_id") or ""), values=body.get("values"))
-        except ValueError as error:
-            raise self._bad(str(error)) from None
-        return web.json_response({"interaction_id": str(inter.id)})
+        return await self._interact(self.emu.click(user, message, str(body.get("custom_id") or ""),
+                                                   values=body.get("values")))
 
     async def _modal(self, request: web.Request) -> web.Response:
         """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
@@ -511,11 +510,7 @@ class Playground:
         values = body.get("values")
         if not isinstance(values, dict):
             raise self._bad("A form's values must map each input to its text.")
-        try:
-            submitted = await self.emu.submit_modal(user, inter, values)
-        except ValueError as error:
-            raise self._bad(str(error)) from None
-        return web.json_response({"interaction_id": str(submitted.id)})
+        return await self._interact(self.emu.submit_modal(user, inter, values))
 
     async def _retry(self, request: web.Request) -> web.Response:
         if self.bot is None or not self.bot.retry():
