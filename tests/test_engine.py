@@ -23,6 +23,7 @@ from models.plan import (
     resolve_plan,
 )
 from models.styles import Style, StyleBook, UnknownStyle
+from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, assert_same_pictures
 
 STYLES = StyleBook([
     Style(name="photo", prompt="a photo of {prompt}, 35mm", negative="cartoon", steps=3),
@@ -145,6 +146,7 @@ def test_requests_and_recipes_round_trip_as_json_dicts(engine: Engine):
 # ------------------------------------------------------------------------------------------------ generating
 
 
+@pytest.mark.pixels
 def test_an_image_is_the_same_alone_or_in_a_batch(engine: Engine):
     alone = engine.plan(request("a cat", negative="blurry", seed=5))
     batch = [engine.plan(request("a dog", seed=1, count=2)), alone, engine.plan(request("a boat", seed=9))]
@@ -152,10 +154,10 @@ def test_an_image_is_the_same_alone_or_in_a_batch(engine: Engine):
     results = engine.generate(batch)
     assert [len(r) for r in results] == [2, 1, 1]
     assert results[1][0].recipe == solo.recipe
-    assert np.array_equal(pixels(results[1][0].image), pixels(solo.image))
-    assert not np.array_equal(pixels(results[0][0].image), pixels(results[0][1].image))
+    assert_same_picture(results[1][0].image, solo.image)  # README, "Reproducibility"
+    assert_different_pictures(results[0][0].image, results[0][1].image)
     again = engine.generate([engine.plan(solo.recipe.request())])[0][0]
-    assert np.array_equal(pixels(again.image), pixels(solo.image))
+    assert_identical(again.image, solo.image)
 
 
 def test_batches_respect_max_batch_and_batch_key(engine: Engine, monkeypatch):
@@ -211,6 +213,7 @@ def test_cancelling_everything_interrupts_the_pipeline(engine: Engine, monkeypat
     assert isinstance(result, JobCancelled) and steps_run == [1]
 
 
+@pytest.mark.pixels
 def test_out_of_memory_splits_the_batch(engine: Engine, monkeypatch):
     sizes: list[int] = []
     real = Engine._pipeline_call
@@ -226,8 +229,8 @@ def test_out_of_memory_splits_the_batch(engine: Engine, monkeypatch):
     monkeypatch.setattr(Engine, "_pipeline_call", small_gpu)
     results = engine.generate(plans)
     assert sizes == [3, 1, 2, 1, 1]
-    for got, want in zip(results, expected, strict=True):
-        assert [pixels(g.image).tobytes() for g in got] == [pixels(w.image).tobytes() for w in want]
+    for got, want in zip(results, expected, strict=True):  # smaller batches: the same pictures within rounding
+        assert_same_pictures([g.image for g in got], [w.image for w in want])
 
     monkeypatch.setattr(Engine, "_pipeline_call", lambda self, pipe, kw: (_ for _ in ()).throw(
         torch.OutOfMemoryError("simulated")))
