@@ -424,10 +424,28 @@ async def test_settings_private_results_history_and_show_through_the_playground_
             assert status == 200
             assert "Private results: on" in (await ada_sees(lambda m: "Your settings" in m["content"]))["content"]
 
+            # every command is checked against the bot's own definition before the bot sees it, as Discord's client
+            # would: types, required options, choices, ranges, subcommands; the emulator's words for unknown options
+            for command, options, error in (
+                ("imagine", {"prompt": "a cat", "count": "9"}, "count must be from 1 to 4; you gave 9."),
+                ("imagine", {"prompt": "a cat", "seed": "soon"}, "seed must be a whole number."),
+                ("imagine", {"prompt": "a cat", "aspect": "round"}, "aspect must be one of: square, portrait,"),
+                ("imagine", {"prompt": "  "}, "/imagine needs prompt: fill it in first."),
+                ("imagine", {"prompt": "a cat", "image": "cat.png"}, "image takes a file"),
+                ("imagine", {"prompt": "a cat", "colour": "red"}, "/imagine has no option 'colour'"),
+                ("settings", {}, "/settings needs a subcommand; it has: me, channel"),
+                ("settings me", {"private": "maybe"}, "private must be true or false."),
+                ("paint", {}, "There is no /paint command."),
+            ):
+                status, body = await post_json(session, url, "api/command",
+                                               {"name": "ada", "command": command, "options": options})
+                assert status == 400 and error in body["error"], (command, options, body)
+
             form = FormData(default_to_multipart=True)  # as the page sends it
             form.add_field("name", "ada")
+            form.add_field("command", "imagine")
             form.add_field("prompt", "a paper boat")
-            async with session.post(f"{url}api/imagine", data=form, headers={"X-Imagebot": "1"}) as response:
+            async with session.post(f"{url}api/command", data=form, headers={"X-Imagebot": "1"}) as response:
                 assert response.status == 200
             result = await ada_sees(lambda m: m.get("dm") and "V1" in labels_of(m))
             assert "a paper boat" in result["content"] and result["attachments"]
@@ -623,6 +641,7 @@ async def test_the_brush_editors_picture_and_mask_go_to_edit(tiny_model_dir, tmp
     def form(*files: str) -> FormData:
         data = FormData()
         data.add_field("name", "ada")
+        data.add_field("command", "edit")
         data.add_field("prompt", "a red balloon")
         for name, image in (("image", picture), ("mask", mask)):
             if name in files:
@@ -633,9 +652,9 @@ async def test_the_brush_editors_picture_and_mask_go_to_edit(tiny_model_dir, tmp
         async with ClientSession() as session:
             await wait_online(session, url)
             page = {"X-Imagebot": "1"}
-            async with session.post(f"{url}api/edit", data=form("mask"), headers=page) as response:
+            async with session.post(f"{url}api/command", data=form("mask"), headers=page) as response:
                 assert response.status == 400 and (await response.json())["error"] == "Attach the image first."
-            async with session.post(f"{url}api/edit", data=form("image", "mask"), headers=page) as response:
+            async with session.post(f"{url}api/command", data=form("image", "mask"), headers=page) as response:
                 assert response.status == 200, await response.text()
             def finished(message: dict) -> bool:  # the result, with its V1 button (not a progress preview)
                 return "ib:v:" in json.dumps(message["components"]) and bool(message["attachments"])
@@ -676,6 +695,7 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             def upload(name: str) -> FormData:
                 form = FormData()
                 form.add_field("name", name)
+                form.add_field("command", "imagine")
                 form.add_field("prompt", "a cat")
                 form.add_field("image", b"\x89PNG", filename="cat.png", content_type="image/png")
                 return form
@@ -685,9 +705,8 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             assert await status("POST", "api/command", data="{}", headers={"Content-Type": "text/plain"}) == 403
             assert await status("POST", "api/click", data={"message_id": "1"}) == 403  # a form post
             assert await status("POST", "api/retry") == 403
-            assert await status("POST", "api/imagine", data=upload("mallory")) == 403  # no X-Imagebot header
-            assert await status("POST", "api/edit", data=upload("mallory")) == 403
-            assert await status("POST", "api/imagine", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
+            assert await status("POST", "api/command", data=upload("mallory")) == 403  # no X-Imagebot header
+            assert await status("POST", "api/command", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
             assert await status("POST", "api/command", json=command, headers={"Origin": "null"}) == 403
             # DNS rebinding: a name that resolves to this machine, but is not this playground
             port = url.rsplit(":", 1)[1].strip("/")
@@ -700,7 +719,7 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             # the page itself: same origin, JSON or its own upload header
             assert await status("POST", "api/command", json=command, headers={"Origin": own}) == 503
             assert await status("POST", "api/command", json=command) == 503  # scripts and curl send no Origin
-            assert await status("POST", "api/imagine", data=upload("ada"), headers={"Origin": own, "X-Imagebot": "1"}) == 503  # noqa: E501
+            assert await status("POST", "api/command", data=upload("ada"), headers={"Origin": own, "X-Imagebot": "1"}) == 503  # noqa: E501
             assert await status("GET", "api/state", headers={"Host": f"localhost:{port}"}) == 200
             ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
             assert (await ws.receive_json(timeout=10))["type"] == "status"
@@ -730,11 +749,12 @@ async def test_blend_through_the_playground_api(tiny_model_dir, tmp_path):
             async def blend(*files: tuple[str, bytes, str], **fields: str) -> tuple[int, dict]:
                 form = FormData()
                 form.add_field("name", "ada")
+                form.add_field("command", "blend")
                 for key, value in fields.items():
                     form.add_field(key, value)
                 for filename, data, content_type in files:
                     form.add_field("images", data, filename=filename, content_type=content_type)
-                async with session.post(f"{url}api/blend", data=form, headers={"X-Imagebot": "1"}) as response:
+                async with session.post(f"{url}api/command", data=form, headers={"X-Imagebot": "1"}) as response:
                     return response.status, await response.json()
 
             status, body = await blend(("a.png", red, "image/png"), ("b.png", blue, "image/png"), prompt="fruit",

@@ -573,12 +573,10 @@ async function submitEdit(box, attachment, mask) {
     const picture = await (await fetch(attachment.url)).blob();
     const painted = await new Promise((resolve) => mask.toBlob(resolve, "image/png"));
     const form = new FormData();
-    form.set("name", state.name);
     form.set("prompt", prompt);
     form.set("image", picture, attachment.filename);
     form.set("mask", painted, "mask.png");
-    // Like /imagine's upload: a multipart body only with the header another site's form cannot send.
-    await api("/api/edit", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    await sendCommandForm("edit", form);
     closeMaskEditor();
   } catch (e) {
     error.textContent = e.message;
@@ -841,6 +839,14 @@ async function api(path, options = {}) {
   return body;
 }
 
+// A command with its pictures, as a multipart form (one field per option). The server takes a multipart upload only
+// with the X-Imagebot header, which another site's form cannot send.
+function sendCommandForm(command, form) {
+  form.set("name", state.name);
+  form.set("command", command);
+  return api("/api/command", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+}
+
 async function loadState() {
   const data = await api(`/api/state?name=${encodeURIComponent(state.name)}`);
   state.me = data.me;
@@ -925,10 +931,9 @@ async function describeAttached() {
     return;
   }
   const form = new FormData();
-  form.set("name", state.name);
   form.set("image", file);
   try {
-    await api("/api/describe", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    await sendCommandForm("describe", form);
     $("#image").value = "";
     updateFileName($("#image"));
   } catch (e) {
@@ -1057,7 +1062,6 @@ function switchCommand() {
 function commandForm() {
   // Only the shown command's options go, and no empty file fields.
   const form = new FormData();
-  form.set("name", state.name);
   const fields = blending() ? ["prompt", "model", "weights"]
     : ["prompt", "style", "model", "negative", "aspect", "seed", "count", "reference_weight"];
   for (const id of fields) form.set(id, $(`#${id}`).value);
@@ -1079,8 +1083,7 @@ async function submit(event) {
   const send = $("#send");
   send.disabled = true;
   try {
-    // The server takes a multipart upload only with this header, which another site's form cannot send.
-    await api(blending() ? "/api/blend" : "/api/imagine", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
+    await sendCommandForm($("#composer").dataset.command, form);
     for (const id of ["prompt", "style", "model", "negative", "seed", "reference_weight", "weights"]) $(`#${id}`).value = "";
     for (const id of ["image", "reference", "images"]) {
       $(`#${id}`).value = "";
