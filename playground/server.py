@@ -1,4 +1,4 @@
-"""The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
+"""The playground's web server: the page (``static/``: HTML, CSS and native ES modules, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
 them by direct message, the bot's status and why it could not start), ``/api/command`` (any slash command,

@@ -233,7 +233,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(styles.locator(".embed-field")).to_have_count(3)  # the age-restricted style is left out
 
             # any command from the command line: the words before the first "name:" are the command
-            parsed = await page.evaluate("parseCommandLine('/settings me private:true count:2')")
+            parsed = await page.evaluate(
+                "import('/static/composer.js').then(m => m.parseCommandLine('/settings me private:true count:2'))")
             assert parsed == {"command": "settings me", "options": {"private": "true", "count": "2"}}
             await page.fill("#command-line", "/history")
             await page.press("#command-line", "Enter")
@@ -332,7 +333,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
             # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
             thinking = await page.evaluate(
-                """() => renderMessage({id: "1", author: {id: "2", username: "imagebot", bot: true}, content: "",
+                """async () => (await import("/static/chat.js")).renderMessage({id: "1",
+                    author: {id: "2", username: "imagebot", bot: true}, content: "",
                     timestamp: new Date().toISOString(), flags: 128, attachments: [], embeds: [], components: [],
                     interaction_metadata: {name: "imagine", user: {id: "3", username: "ada"}}}).innerText"""
             )
@@ -724,6 +726,34 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
             assert (await ws.receive_json(timeout=10))["type"] == "status"
             await ws.close()
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
+@pytest.mark.timeout(120)
+async def test_the_page_is_native_es_modules_served_as_javascript(tmp_path):
+    """No bundler and no build step: index.html loads one module script, and every module it imports (and they
+    import) is served with a JavaScript MIME type, which a browser requires of a module script; none is left out."""
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            async with session.get(url) as response:
+                page = await response.text()
+            entry = re.search(r'<script type="module" src="/static/([\w-]+\.js)"></script>', page)
+            assert entry is not None, page
+            pending, served = [entry.group(1)], {}
+            while pending:
+                name = pending.pop()
+                if name in served:
+                    continue
+                async with session.get(f"{url}static/{name}") as response:
+                    assert response.status == 200, name
+                    assert response.content_type in ("text/javascript", "application/javascript"), name
+                    served[name] = await response.text()
+                pending += re.findall(r'^import \{[^}]*\} from "\./([\w-]+\.js)";$', served[name], re.MULTILINE)
+            assert set(served) == {path.name for path in (REPO / "playground" / "static").glob("*.js")}
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)
