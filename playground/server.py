@@ -1,9 +1,10 @@
-"""The playground's web server: the page (``static/``: plain HTML, CSS and JS, no build step) and its API.
+"""The playground's web server: the page (``static/``: HTML, CSS and native ES modules, no build step) and its API.
 
 The page talks only to this server: ``/api/state`` (channel history as this user sees it, with what the bot sent
-them by direct message, the bot's status and why it could not start), ``/api/imagine``, ``/api/describe``,
-``/api/edit`` (a picture and the mask painted on it in the page's brush editor, sent as /edit's two attachments),
-``/api/command`` (any command, subcommands included: "settings me"), ``/api/message-command`` (an "Apps" menu entry
+them by direct message, the bot's status and why it could not start), ``/api/command`` (any slash command,
+subcommands included: "settings me", as JSON or, with its pictures, as the page's upload: /imagine, /blend, /describe,
+and /edit with the mask painted in the page's brush editor; each checked against the command's definition as
+Discord's client would, in ``playground.commands``), ``/api/message-command`` (an "Apps" menu entry
 on a message, such as "Describe image"), ``/api/autocomplete``, ``/api/click`` (a button, or a select's choices),
 ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
 ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
@@ -36,12 +37,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, hdrs, web
 from aiohttp.typedefs import Handler
-from multidict import MultiDictProxy
 from yarl import URL
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
 from fakediscord import FakeDiscord, Interaction, Message, User
+from playground import commands
 from playground.supervisor import BotProcess
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_NAME = 32
 MAX_UPLOAD = 25 * 1024 * 1024
-BLEND_PICTURES = (2, 5)
-"""/blend's image1..image5: two required, three optional (Discord's client offers exactly those slots)."""
-
-
-def _uploads(form: MultiDictProxy[str | bytes | web.FileField], key: str) -> list[tuple[str, bytes, str]]:
-    """The non-empty files uploaded under ``key``, as the emulator's attachments (name, bytes, content type)."""
-    files = []
-    for field in form.getall(key, []):
-        if isinstance(field, web.FileField):
-            data = field.file.read()
-            if data:
-                files.append((field.filename or key, data, field.content_type))
-    return files
+PICTURES = "images"
+"""The page's field for several pictures picked at once: they fill a command's picture options in order."""
 
 
 # Sent by the page with its multipart upload: a header a cross-site form cannot add.
@@ -305,10 +295,6 @@ class Playground:
         r.add_static("/static", STATIC)
         r.add_get("/api/state", self._state)
         r.add_get("/api/autocomplete", self._autocomplete)
-        r.add_post("/api/imagine", self._imagine)
-        r.add_post("/api/blend", self._blend)
-        r.add_post("/api/edit", self._edit)
-        r.add_post("/api/describe", self._describe)
         r.add_post("/api/command", self._command)
         r.add_post("/api/message-command", self._message_command)
         r.add_post("/api/click", self._click)
@@ -330,10 +316,6 @@ class Playground:
         else:
             return
         raise web.HTTPServiceUnavailable(text=json.dumps({"error": error}), content_type="application/json")
-
-    @staticmethod
-    def _bad(message: str) -> web.HTTPBadRequest:
-        return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
     async def _state(self, request: web.Request) -> web.Response:
         # Without a name: the public view (for scripts and health checks), which adds no one to the guild.
@@ -376,87 +358,58 @@ class Playground:
             choices = []
         return web.json_response({"choices": choices})
 
-    async def _imagine(self, request: web.Request) -> web.Response:
-        return await self._upload(request, "imagine", texts=("style", "model", "negative", "aspect"),
-                                  numbers=("seed", "count"), files=("image", "reference"))
-
-    async def _edit(self, request: web.Request) -> web.Response:
-        """The brush editor's submit: the picture and the painted mask (white = repaint) as /edit's attachments."""
-        return await self._upload(request, "edit", texts=("style", "model", "negative"), numbers=("seed",),
-                                  files=("image", "mask"), required_file="image")
-
-    async def _upload(self, request: web.Request, command: str, *, texts: tuple[str, ...], numbers: tuple[str, ...],
-                      files: tuple[str, ...], required_file: str | None = None) -> web.Response:
-        """A command from the page's multipart form: a prompt, the named text and number options, and pictures."""
-        self._ready()
-        form = await request.post()
-        user = self.person(str(form.get("name") or ""))
-        options: dict[str, Any] = {}
-        prompt = str(form.get("prompt") or "").strip()
-        if not prompt:
-            raise self._bad("Type a prompt first.")
-        options["prompt"] = prompt
-        for key in texts:
-            value = str(form.get(key) or "").strip()
-            if value:
-                options[key] = value
-        for key in numbers:
-            value = str(form.get(key) or "").strip()
-            if value:
-                try:
-                    options[key] = int(value)
-                except ValueError:
-                    raise self._bad(f"{key} must be a whole number.") from None
-        value = str(form.get("reference_weight") or "").strip()
-        if value:
-            try:
-                options["reference_weight"] = float(value)
-            except ValueError:
-                raise self._bad("reference_weight must be a number, like 0.5.") from None
-        attachments = {}
-        for key in files:
-            for upload in _uploads(form, key)[:1]:  # the page sends one file per option
-                attachments[key] = upload
-        if required_file is not None and required_file not in attachments:
-            raise self._bad(f"Attach the {required_file} first.")
-        return await self._invoke(user, command, options, attachments)
-
-    async def _describe(self, request: web.Request) -> web.Response:
-        """/describe with the picture the page uploads."""
-        self._ready()
-        form = await request.post()
-        user = self.person(str(form.get("name") or ""))
-        pictures = _uploads(form, "image")
-        if not pictures:
-            raise self._bad("Attach a picture first (the image chip), then press /describe.")
-        return await self._invoke(user, "describe", {}, {"image": pictures[0]})
-
-    async def _blend(self, request: web.Request) -> web.Response:
-        """/blend with the pictures picked on the page (one file field, several files) as image1, image2, ..."""
-        self._ready()
-        form = await request.post()
-        user = self.person(str(form.get("name") or ""))
-        pictures = _uploads(form, "images")
-        if not BLEND_PICTURES[0] <= len(pictures) <= BLEND_PICTURES[1]:
-            raise self._bad(f"/blend takes {BLEND_PICTURES[0]} to {BLEND_PICTURES[1]} pictures; you picked "
-                            f"{len(pictures)}.")
-        options = {key: value for key in ("prompt", "weights", "model") if (value := str(form.get(key) or "").strip())}
-        attachments = {f"image{number}": picture for number, picture in enumerate(pictures, start=1)}
-        return await self._invoke(user, "blend", options, attachments)
-
     async def _command(self, request: web.Request) -> web.Response:
+        """Any slash command, subcommands included ("settings me"): JSON ``{name, command, options}``, or the page's
+        multipart form with ``name``, ``command``, one field per option and its pictures (one file per picture option,
+        or several in ``images``). Checked against the command's definition (``playground.commands``) first."""
         self._ready()
-        body = await request.json()
-        user = self.person(body.get("name"))
-        command = " ".join(str(body.get("command") or "").removeprefix("/").split())
-        if command.split(" ")[0] not in self.emu.commands:
-            raise self._bad(f"There is no /{command} command.")
-        return await self._invoke(user, command, dict(body.get("options") or {}), {})
+        if request.content_type == "multipart/form-data":
+            name, command, values, files = await self._form(request)
+        else:
+            body = await self._json(request)
+            name, command, values, files = body.get("name"), str(body.get("command") or ""), body.get("options"), {}
+            if values is None:
+                values = {}
+            elif not isinstance(values, dict):
+                raise _bad("A command's options must map each option to its value.")
+        user = self.person(name)
+        pictures = files.pop(PICTURES, [])
+        try:
+            checked = commands.check(self.emu.commands, command, values, files, pictures)
+        except commands.Refused as refusal:
+            raise _bad(str(refusal)) from None
+        return await self._interact(
+            self.emu.invoke(user, checked.path, checked.options, attachments=checked.attachments or None)
+        )
+
+    @staticmethod
+    async def _form(request: web.Request) -> tuple[str, str, dict[str, str], dict[str, list[commands.Upload]]]:
+        """The page's multipart command: who, which command, its text fields and its non-empty files by field."""
+        values: dict[str, str] = {}
+        files: dict[str, list[commands.Upload]] = {}
+        for key, field in (await request.post()).items():
+            if isinstance(field, web.FileField):
+                data = field.file.read()
+                if data:
+                    files.setdefault(key, []).append((field.filename or key, data, field.content_type))
+            else:
+                values[key] = str(field)
+        return values.pop("name", ""), values.pop("command", ""), values, files
+
+    @staticmethod
+    async def _json(request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise _bad("Send a JSON object.")
+        return body
 
     async def _message_command(self, request: web.Request) -> web.Response:
         """A message's "Apps" menu entry (a message command) run on a message this person can see."""
         self._ready()
-        body = await request.json()
+        body = await self._json(request)
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
         return await self._interact(self.emu.invoke_message_command(user, str(body.get("command") or ""), message))
@@ -467,16 +420,13 @@ class Playground:
         try:
             message = self.emu.message(message_id)
         except (KeyError, TypeError, ValueError):
-            raise self._bad("That message is gone.") from None
+            raise _bad("That message is gone.") from None
         if message.ephemeral and (message.interaction is None or message.interaction.user.id != user.id):
-            raise self._bad("That message is gone.")
+            raise _bad("That message is gone.")
         recipient = self._dm_recipient(message.channel_id)
         if recipient is not None and recipient.id != user.id:
-            raise self._bad("That message is gone.")
+            raise _bad("That message is gone.")
         return message
-
-    async def _invoke(self, user: User, command: str, options: dict[str, Any], attachments: dict) -> web.Response:
-        return await self._interact(self.emu.invoke(user, command, options, attachments=attachments or None))
 
     async def _interact(self, acting: Awaitable[Interaction]) -> web.Response:
         """Send a person's act (a command, a click, a form) to the bot and answer with its interaction's id: what the
@@ -484,7 +434,7 @@ class Playground:
         try:
             inter = await acting
         except ValueError as error:
-            raise self._bad(str(error)) from None
+            raise _bad(str(error)) from None
         except RuntimeError as error:  # no bot connected
             raise web.HTTPServiceUnavailable(
                 text=json.dumps({"error": str(error)}), content_type="application/json"
@@ -493,7 +443,7 @@ class Playground:
 
     async def _click(self, request: web.Request) -> web.Response:
         self._ready()
-        body = await request.json()
+        body = await self._json(request)
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
         return await self._interact(self.emu.click(user, message, str(body.get("custom_id") or ""),
@@ -502,14 +452,14 @@ class Playground:
     async def _modal(self, request: web.Request) -> web.Response:
         """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
         self._ready()
-        body = await request.json()
+        body = await self._json(request)
         user = self.person(body.get("name"))
         inter = self.emu.interactions.get(_int(body.get("interaction_id")))
         if inter is None or inter.user.id != user.id or inter.modal is None:
-            raise self._bad("That form is gone.")
+            raise _bad("That form is gone.")
         values = body.get("values")
         if not isinstance(values, dict):
-            raise self._bad("A form's values must map each input to its text.")
+            raise _bad("A form's values must map each input to its text.")
         return await self._interact(self.emu.submit_modal(user, inter, values))
 
     async def _retry(self, request: web.Request) -> web.Response:
@@ -547,6 +497,10 @@ class Playground:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await sender
         return ws
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _int(value: Any) -> int:

@@ -16,6 +16,8 @@ def test_pyproject_ships_every_package_and_its_data():
     data = setuptools["package-data"]
     assert "discord-openapi-subset.json" in data["fakediscord"]  # the emulator's schema checks read it
     assert {"*.html", "*.css", "*.js"} <= set(data["*"])  # playground/static
+    static = [path for path in (REPO / "playground" / "static").rglob("*") if path.is_file()]
+    assert static and all(any(path.match(pattern) for pattern in data["*"]) for path in static), static
     assert "locales/*.po" in data["bot"] and list((REPO / "bot" / "locales").glob("*.po"))  # bot.i18n reads them
     for name in SHIPPED:
         assert (REPO / name / "__init__.py").exists(), name

@@ -233,7 +233,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(styles.locator(".embed-field")).to_have_count(3)  # the age-restricted style is left out
 
             # any command from the command line: the words before the first "name:" are the command
-            parsed = await page.evaluate("parseCommandLine('/settings me private:true count:2')")
+            parsed = await page.evaluate(
+                "import('/static/composer.js').then(m => m.parseCommandLine('/settings me private:true count:2'))")
             assert parsed == {"command": "settings me", "options": {"private": "true", "count": "2"}}
             await page.fill("#command-line", "/history")
             await page.press("#command-line", "Enter")
@@ -332,7 +333,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
 
             # the deferred "thinking" state (the bot's commands rarely use it, so render one directly)
             thinking = await page.evaluate(
-                """() => renderMessage({id: "1", author: {id: "2", username: "imagebot", bot: true}, content: "",
+                """async () => (await import("/static/chat.js")).renderMessage({id: "1",
+                    author: {id: "2", username: "imagebot", bot: true}, content: "",
                     timestamp: new Date().toISOString(), flags: 128, attachments: [], embeds: [], components: [],
                     interaction_metadata: {name: "imagine", user: {id: "3", username: "ada"}}}).innerText"""
             )
@@ -424,10 +426,28 @@ async def test_settings_private_results_history_and_show_through_the_playground_
             assert status == 200
             assert "Private results: on" in (await ada_sees(lambda m: "Your settings" in m["content"]))["content"]
 
+            # every command is checked against the bot's own definition before the bot sees it, as Discord's client
+            # would: types, required options, choices, ranges, subcommands; the emulator's words for unknown options
+            for command, options, error in (
+                ("imagine", {"prompt": "a cat", "count": "9"}, "count must be from 1 to 4; you gave 9."),
+                ("imagine", {"prompt": "a cat", "seed": "soon"}, "seed must be a whole number."),
+                ("imagine", {"prompt": "a cat", "aspect": "round"}, "aspect must be one of: square, portrait,"),
+                ("imagine", {"prompt": "  "}, "/imagine needs prompt: fill it in first."),
+                ("imagine", {"prompt": "a cat", "image": "cat.png"}, "image takes a file"),
+                ("imagine", {"prompt": "a cat", "colour": "red"}, "/imagine has no option 'colour'"),
+                ("settings", {}, "/settings needs a subcommand; it has: me, channel"),
+                ("settings me", {"private": "maybe"}, "private must be true or false."),
+                ("paint", {}, "There is no /paint command."),
+            ):
+                status, body = await post_json(session, url, "api/command",
+                                               {"name": "ada", "command": command, "options": options})
+                assert status == 400 and error in body["error"], (command, options, body)
+
             form = FormData(default_to_multipart=True)  # as the page sends it
             form.add_field("name", "ada")
+            form.add_field("command", "imagine")
             form.add_field("prompt", "a paper boat")
-            async with session.post(f"{url}api/imagine", data=form, headers={"X-Imagebot": "1"}) as response:
+            async with session.post(f"{url}api/command", data=form, headers={"X-Imagebot": "1"}) as response:
                 assert response.status == 200
             result = await ada_sees(lambda m: m.get("dm") and "V1" in labels_of(m))
             assert "a paper boat" in result["content"] and result["attachments"]
@@ -623,6 +643,7 @@ async def test_the_brush_editors_picture_and_mask_go_to_edit(tiny_model_dir, tmp
     def form(*files: str) -> FormData:
         data = FormData()
         data.add_field("name", "ada")
+        data.add_field("command", "edit")
         data.add_field("prompt", "a red balloon")
         for name, image in (("image", picture), ("mask", mask)):
             if name in files:
@@ -633,9 +654,9 @@ async def test_the_brush_editors_picture_and_mask_go_to_edit(tiny_model_dir, tmp
         async with ClientSession() as session:
             await wait_online(session, url)
             page = {"X-Imagebot": "1"}
-            async with session.post(f"{url}api/edit", data=form("mask"), headers=page) as response:
+            async with session.post(f"{url}api/command", data=form("mask"), headers=page) as response:
                 assert response.status == 400 and (await response.json())["error"] == "Attach the image first."
-            async with session.post(f"{url}api/edit", data=form("image", "mask"), headers=page) as response:
+            async with session.post(f"{url}api/command", data=form("image", "mask"), headers=page) as response:
                 assert response.status == 200, await response.text()
             def finished(message: dict) -> bool:  # the result, with its V1 button (not a progress preview)
                 return "ib:v:" in json.dumps(message["components"]) and bool(message["attachments"])
@@ -676,6 +697,7 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             def upload(name: str) -> FormData:
                 form = FormData()
                 form.add_field("name", name)
+                form.add_field("command", "imagine")
                 form.add_field("prompt", "a cat")
                 form.add_field("image", b"\x89PNG", filename="cat.png", content_type="image/png")
                 return form
@@ -685,9 +707,8 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             assert await status("POST", "api/command", data="{}", headers={"Content-Type": "text/plain"}) == 403
             assert await status("POST", "api/click", data={"message_id": "1"}) == 403  # a form post
             assert await status("POST", "api/retry") == 403
-            assert await status("POST", "api/imagine", data=upload("mallory")) == 403  # no X-Imagebot header
-            assert await status("POST", "api/edit", data=upload("mallory")) == 403
-            assert await status("POST", "api/imagine", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
+            assert await status("POST", "api/command", data=upload("mallory")) == 403  # no X-Imagebot header
+            assert await status("POST", "api/command", data=upload("mallory"), headers={"Origin": evil, "X-Imagebot": "1"}) == 403  # noqa: E501
             assert await status("POST", "api/command", json=command, headers={"Origin": "null"}) == 403
             # DNS rebinding: a name that resolves to this machine, but is not this playground
             port = url.rsplit(":", 1)[1].strip("/")
@@ -700,11 +721,39 @@ async def test_the_playground_refuses_cross_site_requests(tmp_path):
             # the page itself: same origin, JSON or its own upload header
             assert await status("POST", "api/command", json=command, headers={"Origin": own}) == 503
             assert await status("POST", "api/command", json=command) == 503  # scripts and curl send no Origin
-            assert await status("POST", "api/imagine", data=upload("ada"), headers={"Origin": own, "X-Imagebot": "1"}) == 503  # noqa: E501
+            assert await status("POST", "api/command", data=upload("ada"), headers={"Origin": own, "X-Imagebot": "1"}) == 503  # noqa: E501
             assert await status("GET", "api/state", headers={"Host": f"localhost:{port}"}) == 200
             ws = await session.ws_connect(f"{url}ws?name=ada", origin=own)
             assert (await ws.receive_json(timeout=10))["type"] == "status"
             await ws.close()
+    finally:
+        code = await playground.stop()
+    assert code == 0, "\n".join(playground.output)
+
+
+@pytest.mark.timeout(120)
+async def test_the_page_is_native_es_modules_served_as_javascript(tmp_path):
+    """No bundler and no build step: index.html loads one module script, and every module it imports (and they
+    import) is served with a JavaScript MIME type, which a browser requires of a module script; none is left out."""
+    playground = Playground(unloadable_model_config(tmp_path), tmp_path)
+    url = await playground.start()
+    try:
+        async with ClientSession() as session:
+            async with session.get(url) as response:
+                page = await response.text()
+            entry = re.search(r'<script type="module" src="/static/([\w-]+\.js)"></script>', page)
+            assert entry is not None, page
+            pending, served = [entry.group(1)], {}
+            while pending:
+                name = pending.pop()
+                if name in served:
+                    continue
+                async with session.get(f"{url}static/{name}") as response:
+                    assert response.status == 200, name
+                    assert response.content_type in ("text/javascript", "application/javascript"), name
+                    served[name] = await response.text()
+                pending += re.findall(r'^import \{[^}]*\} from "\./([\w-]+\.js)";$', served[name], re.MULTILINE)
+            assert set(served) == {path.name for path in (REPO / "playground" / "static").glob("*.js")}
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)
@@ -730,11 +779,12 @@ async def test_blend_through_the_playground_api(tiny_model_dir, tmp_path):
             async def blend(*files: tuple[str, bytes, str], **fields: str) -> tuple[int, dict]:
                 form = FormData()
                 form.add_field("name", "ada")
+                form.add_field("command", "blend")
                 for key, value in fields.items():
                     form.add_field(key, value)
                 for filename, data, content_type in files:
                     form.add_field("images", data, filename=filename, content_type=content_type)
-                async with session.post(f"{url}api/blend", data=form, headers={"X-Imagebot": "1"}) as response:
+                async with session.post(f"{url}api/command", data=form, headers={"X-Imagebot": "1"}) as response:
                     return response.status, await response.json()
 
             status, body = await blend(("a.png", red, "image/png"), ("b.png", blue, "image/png"), prompt="fruit",
