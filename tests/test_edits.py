@@ -23,6 +23,7 @@ from models.edits import (
 from models.engine import Engine
 from models.families import BY_NAME
 from models.plan import MAX_SIDE, GenerationRequest, JobCancelled, Recipe, resolve_plan
+from models.settings import EngineSettings
 from models.styles import StyleBook
 
 SD = BY_NAME["sd"].defaults(64, 8)
@@ -185,7 +186,8 @@ def test_edits_are_refused_with_a_message_where_they_cannot_run() -> None:
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir) -> Engine:
-    return Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, styles=NO_STYLES, steps=3)
+    return Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, steps=3),
+                       NO_STYLES)
 
 
 def test_vary_region_and_zoom_out_keep_their_kept_part_pixel_exact(engine: Engine) -> None:
