@@ -54,8 +54,9 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from models.engine import Engine, load_engine, pick_device, pick_dtype  # noqa: E402
+from models.engine import Engine, load_engine  # noqa: E402
 from models.families import CallSpec  # noqa: E402
+from models.loading import pick_device, pick_dtype  # noqa: E402
 from models.plan import GenerationRequest  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
@@ -369,8 +370,8 @@ def run(args: argparse.Namespace, model: str) -> int:
 
     measure_memory(model, device, dtype)
     inpaint_ok = measure_inpaint_memory(model, args.device)
-    engine = Engine.load(model, device=args.device, max_batch=args.max_batch, styles=StyleBook([]),
-                         steps=args.steps, guidance=7.0)
+    engine = Engine.load(EngineSettings(model, device=args.device, max_batch=args.max_batch, steps=args.steps,
+                                        guidance=7.0), StyleBook([]))
     family = engine.model  # (a) and (c) run the very same modules as the engine
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
     side = engine.defaults.width

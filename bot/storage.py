@@ -274,13 +274,25 @@ class Storage:
                 f"({len(available)}); run the newer version of the bot or restore a backup"
             )
         for number, path in available[current:]:
-            statements = [s.strip() for s in _split_sql(path.read_text(encoding="utf-8")) if s.strip()]
-            async with self._transaction() as db:
-                for statement in statements:
-                    await db.execute(statement)
-                await db.execute("DELETE FROM schema_version")
-                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            await self._apply_migration(number, path.read_text(encoding="utf-8"))
             log.info("database upgraded to schema version %d (%s)", number, path.name)
+
+    async def _apply_migration(self, number: int, script: str) -> None:
+        """Run one migration file and record its number, both or neither.
+
+        ``executescript`` runs the file as SQLite parses it (quotes, comments, trigger bodies), so no splitter of
+        ours has to. It commits any transaction already open before it starts, so the transaction is part of the
+        script rather than ``_transaction()`` around it; a failure leaves it open, and it is rolled back here.
+        """
+        async with self._write_lock:
+            try:
+                await self.db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\n;\nDELETE FROM schema_version;\n"
+                    f"INSERT INTO schema_version (version) VALUES ({number:d});\nCOMMIT;")
+            except BaseException:
+                if self.db.in_transaction:
+                    await self.db.execute("ROLLBACK")
+                raise
 
     # --- jobs ---------------------------------------------------------------------------------------------------
 
@@ -782,9 +794,3 @@ def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
 def _unlink_all(paths: Iterable[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (our migrations keep ';' out of strings and comments)."""
-    without_comments = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
-    return without_comments.split(";")

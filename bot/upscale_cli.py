@@ -39,7 +39,7 @@ def upscale(config: Config, args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     image, data = picture
 
-    from models.engine import pick_device, pick_dtype
+    from models.loading import pick_device, pick_dtype
     from models.upscaler import Upscaler
 
     device = pick_device(config.model.device)

@@ -6,7 +6,7 @@ transformers-native Florence-2 checkpoints (``florence-community/Florence-2-base
 ``<MORE_DETAILED_CAPTION>``: ``describe.prompt``). Nothing runs code downloaded with a model: a checkpoint that
 needs ``trust_remote_code`` is refused with one line.
 
-Loaded beside the default model by the engine (``Engine.load(..., captioner=...)``), so it moves with it and runs on
+Loaded beside the default model by the engine (``EngineSettings.captioner``), so it moves with it and runs on
 the engine's worker thread (or Ray replica) through the same queue as images. ``captions`` returns distinct
 captions: the model's best (beam search) first, then sampled ones under one seed, so the same picture and seed give
 the same captions.
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.engine import _load_reason
+from models.loading import load_reason
 from models.plan import ModelLoadError
 from models.suggestions import clean_caption
 from models.tiny import model_location
@@ -56,7 +56,7 @@ class Captioner:
             processor = AutoProcessor.from_pretrained(location)
             model = AutoModelForImageTextToText.from_pretrained(location, dtype=dtype)
         except Exception as error:
-            reason = _load_reason(location, error, saved=("config.json", "a transformers model"))
+            reason = load_reason(location, error, saved=("config.json", "a transformers model"))
             raise ModelLoadError(f"Cannot load the captioning model '{model_id}' ({CONFIG_KEY}): {reason}") from None
         model.to(device).eval()
         log.info("loaded the captioning model %s (%s) on %s as %s", model_id, type(model).__name__, device, dtype)

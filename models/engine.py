@@ -6,7 +6,7 @@
 
 A plain script can use it synchronously (that is what ``python -m bot imagine`` does)::
 
-    engine = Engine.load("stabilityai/sd-turbo", styles=StyleBook([]))
+    engine = Engine.load(EngineSettings("stabilityai/sd-turbo"), StyleBook([]))
     [images] = engine.generate([engine.plan(GenerationRequest("a red fox"))])
 """
 
@@ -18,7 +18,6 @@ import time
 import types
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,6 +26,7 @@ from PIL import Image
 from models import edits, families
 from models.families import CallSpec, Family
 from models.families.base import StepHook
+from models.loading import error_line, first_line, load_reason, pick_device, pick_dtype
 from models.plan import (
     CancelCheck,
     Described,
@@ -56,64 +56,6 @@ OOM_MESSAGE = "The GPU ran out of memory for this request; try fewer images or a
 
 
 # --------------------------------------------------------------------------------------------------- loading
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
-
-
-def _load_reason(model_id: str, error: BaseException, *,
-                 saved: tuple[str, str] = ("model_index.json", "a diffusers pipeline")) -> str:
-    """One human line for why from_pretrained failed; ``saved`` names the file a local directory of that kind of
-    model holds and what it is (the captioner, a transformers model, has a config.json instead)."""
-    from huggingface_hub import constants
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
-
-    chain = []
-    while error is not None and len(chain) < 10:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    error = next((e for e in chain if isinstance(e, (torch.OutOfMemoryError, GatedRepoError,
-                                                        RepositoryNotFoundError, LocalEntryNotFoundError))), chain[0])
-    local = Path(model_id).expanduser()
-    index, kind = saved
-    if local.is_dir() and not (local / index).exists() and not isinstance(error, torch.OutOfMemoryError):
-        return f"the directory has no {index} (is it {kind} saved with save_pretrained?)"
-    if isinstance(error, torch.OutOfMemoryError):
-        return "out of memory while loading (try dtype float16, a smaller model or another device)"
-    if isinstance(error, GatedRepoError):
-        return (f"the repository is gated: accept its licence at https://huggingface.co/{model_id} while logged in, "
-                "then put an access token of that account in the HF_TOKEN environment variable")
-    if isinstance(error, RepositoryNotFoundError):
-        return "not found on the Hugging Face Hub"
-    if (model_id.startswith(("/", ".", "~")) and not local.exists()) or isinstance(error, HFValidationError):
-        return "no such local directory, and not a valid Hugging Face id"
-    if not local.exists() and (isinstance(error, LocalEntryNotFoundError) or constants.HF_HUB_OFFLINE
-                               or "offline" in str(error).lower()):
-        return "not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set or no network)"
-    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return f"{type(error).__name__}: {first_line[:300]}"
 
 
 def _make_linears_batch_invariant(module: torch.nn.Module) -> None:
@@ -151,29 +93,7 @@ def load_engine(settings: EngineSettings, styles: StyleBook, *, on_host: bool = 
         # torch's CPU kernels spin on every core by default; the event loop, the gateway and the HTTP uploads
         # then stall behind them. Leaving one core free keeps the bot responsive at little cost per image.
         torch.set_num_threads(settings.cpu_threads or max(1, (os.cpu_count() or 1) - 1))
-    return Engine.load(
-        model_location(settings.model_id, settings.cache_dir),
-        name=settings.label,
-        on_host=on_host,
-        device=settings.device,
-        dtype=settings.dtype,
-        compile=settings.compile,
-        warmup=settings.warmup,
-        max_batch=settings.max_batch,
-        styles=styles,
-        default_negative=settings.default_negative,
-        steps=settings.steps,
-        guidance=settings.guidance,
-        size=settings.size,
-        preview_every=settings.preview_every,
-        max_count=settings.max_count,
-        upscaler=settings.upscaler,
-        upscaler_tile=settings.upscaler_tile,
-        ip_adapter=settings.ip_adapter,
-        captioner=settings.captioner,
-        captioner_prompt=settings.captioner_prompt,
-        cache_dir=settings.cache_dir,
-    )
+    return Engine.load(settings, styles, on_host=on_host)
 
 
 # --------------------------------------------------------------------------------------------------- engine
@@ -229,21 +149,17 @@ class Engine:
                                                if helper is not None)
 
     @classmethod
-    def load(cls, model_id: str, *, device: str = "auto", dtype: str = "auto", compile: bool = False,
-             warmup: bool = True, max_batch: int = 4, styles: StyleBook, default_negative: str = "",
-             steps: int | None = None, guidance: float | None = None, size: int | None = None,
-             preview_every: int = 2, max_count: int = 4, upscaler: str | None = None,
-             upscaler_tile: int = 256, name: str | None = None, on_host: bool = False,
-             ip_adapter: IPAdapterSettings | None = None, captioner: str | None = None,
-             captioner_prompt: str | None = None, cache_dir: str = "data") -> Engine:
-        """Load ``model_id`` (Hub id or local directory), its ``ip_adapter``, the ``upscaler`` file and the
-        ``captioner`` model (Hub id, local directory or ``tiny-blip``) if they are given; raises ModelLoadError with
-        one clear line. ``on_host``: see ``load_engine``. ``cache_dir`` holds tiny models built on first use."""
-        torch_device = pick_device(device)
-        torch_dtype = pick_dtype(torch_device, dtype)
+    def load(cls, settings: EngineSettings, styles: StyleBook, *, on_host: bool = False) -> Engine:
+        """Load ``settings.model_id`` (Hub id, local directory or ``tiny``/``tiny-NAME``, built under
+        ``settings.cache_dir`` on first use), its IP-Adapter, upscaler and captioner where they are set; raises
+        ModelLoadError with one clear line. ``on_host``: see ``load_engine``, which also sets up the process (torch
+        threads, progress bars) and is what the bot calls; tests and benchmarks load here directly."""
+        model_id = model_location(settings.model_id, settings.cache_dir)
+        torch_device = pick_device(settings.device)
+        torch_dtype = pick_dtype(torch_device, settings.dtype)
         started = time.monotonic()
         model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype,
-                             ip_adapter=ip_adapter, cache_dir=cache_dir)
+                             ip_adapter=settings.ip_adapter, cache_dir=settings.cache_dir)
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
@@ -251,26 +167,29 @@ class Engine:
             if torch_device.type == "cpu":
                 _make_linears_batch_invariant(denoiser)
             _ensure_sdpa(denoiser)
-            if compile:
+            if settings.compile:
                 denoiser.compile()  # in place, so every pipeline sharing it is compiled too
-        defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=steps, guidance=guidance,
-                                          size=size), references=model.takes_references())
+        defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
+                                          guidance=settings.guidance, size=settings.size),
+                           references=model.takes_references())
         gan = None
-        if upscaler is not None:
+        if settings.upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
 
-            gan = Upscaler.load(upscaler, model.device, torch_dtype, tile=upscaler_tile)
+            gan = Upscaler.load(settings.upscaler, model.device, torch_dtype, tile=settings.upscaler_tile)
             defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
         words = None
-        if captioner is not None:
+        if settings.captioner is not None:
             from models.captioner import Captioner  # transformers' image-to-text classes only when configured
 
-            words = Captioner.load(captioner, model.device, torch_dtype, cache_dir=cache_dir, prompt=captioner_prompt)
+            words = Captioner.load(settings.captioner, model.device, torch_dtype, cache_dir=settings.cache_dir,
+                                   prompt=settings.captioner_prompt)
             defaults = replace(defaults, captioner=words.name)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
-                     styles=styles, default_negative=default_negative, max_batch=max_batch, max_count=max_count,
-                     preview_every=preview_every, upscaler=gan, captioner=words, name=name)
-        if warmup and not on_host:
+                     styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
+                     max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,
+                     captioner=words, name=settings.label)
+        if settings.warmup and not on_host:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
                  time.monotonic() - started)
@@ -438,7 +357,7 @@ class Engine:
             try:
                 pipe.load_lora_weights(path, adapter_name=name)
             except Exception as error:
-                raise RuntimeError(f"The style's LoRA '{path}' cannot be loaded: {_load_reason(path, error)}") from None
+                raise RuntimeError(f"The style's LoRA '{path}' cannot be loaded: {load_reason(path, error)}") from None
             self._loras[path] = name
         pipe.enable_lora()
         pipe.set_adapters([self._loras[path]], adapter_weights=[scale])
@@ -455,22 +374,21 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
     try:
         pipe = load_text_to_image(model_id, dtype)
     except Exception as error:
-        raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
+        raise ModelLoadError(f"Cannot load model '{model_id}': {load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
     if ip_adapter is not None:
         try:
             family.attach_ip_adapter(pipe, ip_adapter, cache_dir)
         except Exception as error:
-            # Not _load_reason: an adapter's folder is no pipeline, so its hints about model_index.json mislead.
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-            reason = first_line if isinstance(error, ValueError) else f"{type(error).__name__}: {first_line}"
+            # Not load_reason: an adapter's folder is no pipeline, so its hints about model_index.json mislead.
+            reason = first_line(error) if isinstance(error, ValueError) else error_line(error)
             raise ModelLoadError(f"Cannot load the IP-Adapter of model '{model_id}' ({ip_adapter.id}): "
                                  f"{reason}") from error
     try:
         model = family.from_pipeline(pipe, model_id=model_id, device=device, dtype=dtype)
         model.to(device)
     except Exception as error:
-        raise ModelLoadError(f"Cannot load model '{model_id}': {_load_reason(model_id, error)}") from error
+        raise ModelLoadError(f"Cannot load model '{model_id}': {load_reason(model_id, error)}") from error
     return model
 
 
@@ -565,4 +483,4 @@ class _Run:
         return out
 
 
-__all__ = ["Engine", "load_engine", "load_text_to_image", "pick_device", "pick_dtype"]
+__all__ = ["Engine", "load_engine", "load_text_to_image"]

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from spandrel import ImageModelDescriptor, ModelLoader, ModelTiling, UnsupportedModelError
 
-from models.engine import _load_reason
+from models.loading import error_line, load_reason
 from models.plan import ModelLoadError
 from models.settings import UPSCALER_SUFFIXES, hub_file
 
@@ -65,9 +65,7 @@ class Upscaler:
             raise ModelLoadError(f"Cannot load the upscaler '{model}' ({CONFIG_KEY}): spandrel recognises no model "
                                  "architecture in it") from None
         except Exception as error:  # a damaged file, a pickle spandrel refuses: one line, not a traceback
-            first_line = (str(error).strip().splitlines() or [""])[0][:300]
-            raise ModelLoadError(f"Cannot load the upscaler '{model}' ({CONFIG_KEY}): {type(error).__name__}: "
-                                 f"{first_line}") from None
+            raise ModelLoadError(f"Cannot load the upscaler '{model}' ({CONFIG_KEY}): {error_line(error)}") from None
         if not (isinstance(descriptor, ImageModelDescriptor) and descriptor.purpose == "SR" and descriptor.scale > 1
                 and descriptor.input_channels == descriptor.output_channels == 3):
             raise ModelLoadError(
@@ -123,7 +121,7 @@ def _locate(model: str) -> Path:
         return Path(hf_hub_download(repo_id, filename))
     except Exception as error:
         raise ModelLoadError(f"Cannot load the upscaler '{model}' ({CONFIG_KEY}): "
-                             f"{_load_reason(repo_id, error)}") from None
+                             f"{load_reason(repo_id, error)}") from None
 
 
 def _supported_dtype(descriptor: ImageModelDescriptor, dtype: torch.dtype) -> torch.dtype:

@@ -14,6 +14,7 @@ from bot.storage import Job, JobState, Storage
 from models.captioner import Captioner
 from models.engine import Engine
 from models.plan import Described, GenerationRequest, ModelLoadError
+from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.suggestions import CANDIDATES, SUGGESTIONS, clean_caption, look_of, nearest_aspect, write_prompts
 
@@ -35,8 +36,8 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir, tiny_model) -> Engine:
-    return Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, styles=StyleBook([]),
-                       captioner=str(tiny_model("blip")))
+    return Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False,
+                                      captioner=str(tiny_model("blip"))), StyleBook([]))
 
 
 def test_the_tiny_captioner_loads_through_the_auto_classes_and_gives_distinct_deterministic_captions(tiny_model):
@@ -103,7 +104,8 @@ def test_a_describe_plan_runs_on_the_engine_and_is_deterministic_for_its_seed(en
 def test_describe_plans_are_refused_without_a_captioner_or_a_picture(engine, tiny_model_dir):
     with pytest.raises(ValueError, match="Attach the picture"):
         engine.plan(GenerationRequest("p.png", describe=True))
-    plain = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, styles=StyleBook([]))
+    plain = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False),
+                        StyleBook([]))
     with pytest.raises(ValueError, match=r"describe\.model"):
         plain.plan(GenerationRequest("p.png", describe=True, init_image=picture()))
 

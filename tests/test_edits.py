@@ -23,6 +23,7 @@ from models.edits import (
 from models.engine import Engine
 from models.families import BY_NAME
 from models.plan import MAX_SIDE, GenerationRequest, JobCancelled, Recipe, resolve_plan
+from models.settings import EngineSettings
 from models.styles import StyleBook
 from tests.pictures import assert_same_pictures
 
@@ -186,7 +187,8 @@ def test_edits_are_refused_with_a_message_where_they_cannot_run() -> None:
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir) -> Engine:
-    return Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, styles=NO_STYLES, steps=3)
+    return Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, steps=3),
+                       NO_STYLES)
 
 
 @pytest.mark.pixels

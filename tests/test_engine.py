@@ -22,6 +22,7 @@ from models.plan import (
     Recipe,
     resolve_plan,
 )
+from models.settings import EngineSettings
 from models.styles import Style, StyleBook, UnknownStyle
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, assert_same_pictures
 
@@ -34,7 +35,7 @@ STYLES = StyleBook([
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir) -> Engine:
-    return Engine.load(str(tiny_model_dir), styles=STYLES, default_negative="lowres", max_batch=4)
+    return Engine.load(EngineSettings(str(tiny_model_dir), default_negative="lowres", max_batch=4), STYLES)
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -59,11 +60,11 @@ def test_loads_with_shared_weights_and_family_defaults(engine: Engine):
 
 def test_missing_model_is_one_clear_line(tmp_path):
     with pytest.raises(ModelLoadError) as caught:
-        Engine.load(str(tmp_path / "nope"), styles=STYLES, warmup=False)
+        Engine.load(EngineSettings(str(tmp_path / "nope"), warmup=False), STYLES)
     message = str(caught.value)
     assert "nope" in message and "\n" not in message
     with pytest.raises(ModelLoadError, match=r"offline|not found"):
-        Engine.load("someone/not-a-cached-model", styles=STYLES, warmup=False)
+        Engine.load(EngineSettings("someone/not-a-cached-model", warmup=False), STYLES)
 
 
 def test_family_detection_and_overrides(engine: Engine):

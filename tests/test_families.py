@@ -16,6 +16,7 @@ from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
 from models.plan import ASPECTS, GenerationRequest, JobCancelled, Progress
+from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
@@ -27,8 +28,8 @@ STEPS = 3
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
 def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
     directory = tiny_model(request.param)
-    return Engine.load(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
-                       styles=StyleBook([]), default_negative="lowres", steps=STEPS)
+    return Engine.load(EngineSettings(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
+                                      default_negative="lowres", steps=STEPS), StyleBook([]))
 
 
 def pixels(image: Image.Image) -> np.ndarray:

@@ -32,6 +32,7 @@ from models.plan import (
     Progress,
     resolve_plan,
 )
+from models.settings import EngineSettings
 from models.styles import Style, StyleBook, UnknownStyle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -831,8 +832,8 @@ async def test_queue_drives_the_real_local_backend(storage: Storage, tiny_model_
     from models.engine import Engine
     from models.local_backend import LocalBackend
 
-    engine = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, max_batch=2,
-                         styles=StyleBook([]), steps=2)
+    engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False,
+                                        max_batch=2, steps=2), StyleBook([]))
     backend = LocalBackend(engine)
     recorder = Recorder()
     queue = make_queue(storage, backend, recorder)

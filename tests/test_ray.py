@@ -23,6 +23,7 @@ from models.backend import BackendUnavailable
 from models.edits import Edit
 from models.local_backend import LocalBackend
 from models.plan import Described, GenerationRequest, JobCancelled, Progress
+from models.settings import EngineSettings
 from models.styles import StyleBook
 from tests.pictures import assert_same_picture
 
@@ -275,8 +276,8 @@ class OutageBackend:
 async def test_lost_cluster_pauses_the_queue_and_resumes(tiny_model_dir: Path, storage: Storage) -> None:
     from models.engine import Engine
 
-    engine = Engine.load(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False, max_batch=2,
-                         styles=StyleBook([]), steps=2)
+    engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", dtype="float32", warmup=False,
+                                        max_batch=2, steps=2), StyleBook([]))
     backend = OutageBackend(LocalBackend(engine))
     recorder = Recorder()
     queue = recorder.queue(storage, backend)

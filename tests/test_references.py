@@ -23,7 +23,7 @@ from models.plan import (
     reference_shares,
     resolve_plan,
 )
-from models.settings import IPAdapterSettings
+from models.settings import EngineSettings, IPAdapterSettings
 from models.styles import StyleBook
 from models.tiny import ip_adapter
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
@@ -106,8 +106,8 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def load(directory: Path, **options) -> Engine:
-    return Engine.load(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
-                       styles=StyleBook([]), steps=3, **options)
+    return Engine.load(EngineSettings(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
+                                      steps=3, **options), StyleBook([]))
 
 
 @pytest.mark.pixels

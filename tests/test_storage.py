@@ -103,6 +103,48 @@ async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
         await Storage(tmp_path).open()
 
 
+def with_migration(monkeypatch: pytest.MonkeyPatch, directory: Path, sql: str) -> int:
+    """The shipped migrations plus one more holding ``sql``; its number."""
+    number = len(migrations()) + 1
+    extra = directory / f"{number:04d}_extra.sql"
+    extra.write_text(sql)
+    monkeypatch.setattr("bot.storage.migrations", lambda: [*migrations(), (number, extra)])
+    return number
+
+
+async def test_a_migration_runs_as_sqlite_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Semicolons in comments, strings and a trigger's body, and a last statement without one, are SQLite's
+    business: the file runs as written."""
+    number = with_migration(monkeypatch, tmp_path, """-- a comment; with a semicolon
+CREATE TABLE notes (text TEXT NOT NULL DEFAULT 'a;b');  -- and another; here
+CREATE TRIGGER notes_stamp AFTER INSERT ON notes BEGIN
+    UPDATE notes SET text = text || ';' WHERE rowid = new.rowid;
+END;
+INSERT INTO notes DEFAULT VALUES""")
+    async with Storage(tmp_path) as storage:
+        assert await storage.schema_version() == number
+        async with storage.db.execute("SELECT text FROM notes") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == ["a;b;"]
+
+
+async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration is applied whole or not at all: its version stays, its first statements are rolled back, and
+    the database opens again once the migration is fixed."""
+    async with Storage(tmp_path) as storage:
+        current = await storage.schema_version()
+    with_migration(monkeypatch, tmp_path, "ALTER TABLE jobs ADD COLUMN extra INTEGER;\nINSERT INTO nowhere VALUES (1);")
+    broken = Storage(tmp_path)
+    with pytest.raises(sqlite3.OperationalError, match="nowhere"):
+        await broken.open()
+    assert not broken.db.in_transaction
+    await broken.close()
+    monkeypatch.undo()
+    async with Storage(tmp_path) as storage:
+        assert await storage.schema_version() == current
+        async with storage.db.execute("SELECT name FROM pragma_table_info('jobs')") as cursor:
+            assert "extra" not in {row[0] for row in await cursor.fetchall()}
+
+
 async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -> None:
     job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
     await storage.insert_job(job)

@@ -20,6 +20,7 @@ from cogs.utils.buttons import TEMPLATE, single_view
 from models.engine import Engine
 from models.images import RECIPE_CHUNK, read_metadata, write_recipe_png
 from models.plan import GenerationRequest, JobCancelled, ModelLoadError, Recipe, resolve_plan, upscaled_size
+from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny.esrgan import state_dict
 from models.upscaler import Upscaler
@@ -113,8 +114,8 @@ def test_upscaled_size_keeps_within_the_side_limit():
 
 
 def test_engine_upscales_a_generated_image_and_records_the_upscaler(tiny_model_dir, esrgan):
-    engine = Engine.load(str(tiny_model_dir), device="cpu", warmup=False, styles=StyleBook([]),
-                         upscaler=str(esrgan), upscaler_tile=32)
+    engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", warmup=False, upscaler=str(esrgan),
+                                        upscaler_tile=32), StyleBook([]))
     assert (engine.defaults.upscaler, engine.defaults.upscale_factor) == (str(esrgan), 4)
     [[source]] = engine.generate([engine.plan(GenerationRequest("a red fox", seed=7, steps=2))])
     request = replace(source.recipe.request(source.image), upscale=True)
@@ -134,7 +135,7 @@ def test_engine_upscales_a_generated_image_and_records_the_upscaler(tiny_model_d
 
 
 def test_without_an_upscaler_an_upscale_plan_is_refused(tiny_model_dir):
-    engine = Engine.load(str(tiny_model_dir), device="cpu", warmup=False, styles=StyleBook([]))
+    engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", warmup=False), StyleBook([]))
     request = GenerationRequest("a fox", seed=1, steps=1, guidance=0.0, init_image=noise(8, 8), upscale=True)
     with pytest.raises(ValueError, match=r"upscaler\.model"):
         resolve_plan(request, engine.defaults, StyleBook([]), "", "tiny")

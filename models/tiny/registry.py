@@ -1,0 +1,81 @@
+"""The tiny-model registry: which module builds each family's tiny random model, and where it is written.
+
+``model_location`` is what the loaders call: ``tiny`` / ``tiny-NAME`` ids become a directory built once under the
+cache directory; ``write_tiny_pipeline`` is what ``python -m bot tiny-model`` and the tests' fixtures call. Builders
+are named by module path and imported only when used, so loading a real model never imports a tiny one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+SEED = 0
+"""Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
+TINY_MODEL_ID = "tiny"
+BUILDERS = {
+    "sd": "models.tiny.sd",
+    "kandinsky": "models.tiny.kandinsky",
+    "sd3": "models.tiny.sd3",
+    "flux": "models.tiny.flux",
+    "pixart": "models.tiny.pixart",
+    "amused": "models.tiny.amused",
+    "sdxl": "models.tiny.sdxl",
+    "if": "models.tiny.deepfloyd_if",
+}
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
+more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
+UPSCALERS = {"esrgan": "models.tiny.esrgan"}
+"""Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
+CAPTIONERS = {"blip": "models.tiny.blip"}
+"""Captioner family (/describe) -> the module whose ``write(directory, seed)`` saves a transformers model directory
+(model and processor) and returns its path."""
+
+
+def tiny_families() -> list[str]:
+    """Every name ``write_tiny_pipeline`` accepts."""
+    return [*BUILDERS, *UPSCALERS, *CAPTIONERS]
+
+
+def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
+    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path; an upscaler
+    family's is the path of its weights file in ``directory``."""
+    if family not in tiny_families():
+        raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(tiny_families())}")
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    if family in UPSCALERS:
+        return importlib.import_module(UPSCALERS[family]).write(path, SEED)
+    if family in CAPTIONERS:
+        return importlib.import_module(CAPTIONERS[family]).write(path, SEED)
+    builder = importlib.import_module(BUILDERS[family])
+    pipe = builder.build(SEED)
+    save = getattr(builder, "save", None)
+    if save is None:
+        pipe.save_pretrained(path)
+    else:
+        save(pipe, path)
+    return path
+
+
+def tiny_family(model_id: str) -> str | None:
+    """The family a ``tiny``/``tiny-NAME`` model id asks for, or None for any other id."""
+    if model_id == TINY_MODEL_ID:
+        return "sd"
+    family = model_id.removeprefix(TINY_MODEL_ID + "-")
+    if model_id.startswith(TINY_MODEL_ID + "-") and (family in BUILDERS or family in CAPTIONERS):
+        return family
+    return None
+
+
+def model_location(model_id: str, cache_dir: str | Path) -> str:
+    """The id or directory ``from_pretrained`` gets: a tiny model is built once under ``cache_dir``, anything else is
+    passed through as it is."""
+    family = tiny_family(model_id)
+    if family is None:
+        return model_id
+    directory = Path(cache_dir) / ("tiny-model" if family == "sd" else f"tiny-{family}")
+    # Each is complete once its last file is written: a pipeline's index, a captioner's processor config.
+    if not (directory / ("processor_config.json" if family in CAPTIONERS else "model_index.json")).exists():
+        write_tiny_pipeline(directory, family)
+    return str(directory)
