@@ -35,6 +35,7 @@ import torch  # noqa: E402
 
 from models.engine import Engine  # noqa: E402
 from models.plan import GenerationRequest  # noqa: E402
+from models.settings import EngineSettings  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
 from models.tiny import BUILDERS, write_tiny_pipeline  # noqa: E402
 from tests.pictures import MAX_LEVELS, MIN_PSNR_DB, as_array, other_kernels, psnr  # noqa: E402
@@ -46,8 +47,8 @@ STEPS = 3
 
 
 def load(directory: Path) -> Engine:
-    return Engine.load(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
-                       styles=StyleBook([]), steps=STEPS)
+    return Engine.load(EngineSettings(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
+                                      steps=STEPS), StyleBook([]))
 
 
 def alone(engine: Engine) -> np.ndarray:
