@@ -127,6 +127,17 @@ class Upload:
     data: bytes = field(repr=False)
 
 
+class RouteGroup:
+    """A group of REST routes (`routes/`): its handlers reach the emulator's state through `emu`; `add_to` registers
+    them on the app's router."""
+
+    def __init__(self, emu: FakeDiscord) -> None:
+        self.emu = emu
+
+    def add_to(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

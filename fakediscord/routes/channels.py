@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..checks import check_body, read_body
-from ..http import API_PREFIX, ApiError, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
 from ..models import EPHEMERAL, Channel, DMChannel, Message
 from ..store import SETTABLE_FLAGS
 
@@ -20,9 +20,9 @@ NONCE_WINDOW_S = 5 * 60
 """How long Discord remembers a channel message's nonce for ``enforce_nonce`` ("the past few minutes")."""
 
 
-class ChannelRoutes:
+class ChannelRoutes(RouteGroup):
     def __init__(self, emu: FakeDiscord) -> None:
-        self.emu = emu
+        super().__init__(emu)
         self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
 
     def add_to(self, router: web.UrlDispatcher) -> None:
@@ -62,16 +62,8 @@ class ChannelRoutes:
         body, uploads = await read_body(emu, request, route)
         if isinstance(channel, DMChannel):
             self._check_dm_open(channel)
-        check_body(
-            emu,
-            route,
-            body,
-            "MessageCreateRequest",
-            message=True,
-            creating=True,
-            uploads=uploads,
-            limit=emu.attachment_size_limit,
-        )
+        check_body(emu, route, body, "MessageCreateRequest", message=True, creating=True, uploads=uploads,
+                   limit=emu.attachment_size_limit)
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
             # Discord: the same author's message with this nonce in the last few minutes is returned, not repeated.
@@ -103,17 +95,8 @@ class ChannelRoutes:
         if request.method != "PATCH":
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "PATCH", "DELETE"])
         body, uploads = await read_body(emu, request, route)
-        check_body(
-            emu,
-            route,
-            body,
-            "MessageEditRequestPartial",
-            message=True,
-            creating=False,
-            uploads=uploads,
-            limit=emu.attachment_size_limit,
-            existing=message,
-        )
+        check_body(emu, route, body, "MessageEditRequestPartial", message=True, creating=False, uploads=uploads,
+                   limit=emu.attachment_size_limit, existing=message)
         emu._edit_message(message, body, uploads)
         return json_response(message.to_dict())
 

@@ -3,23 +3,17 @@ checked against Discord's naming, localization and menu-command rules and its Op
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .. import rules
 from ..checks import read_body
-from ..http import API_PREFIX, ApiError, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
 from ..models import snowflake
 
-if TYPE_CHECKING:
-    from ..emulator import FakeDiscord
 
-
-class CommandRoutes:
-    def __init__(self, emu: FakeDiscord) -> None:
-        self.emu = emu
-
+class CommandRoutes(RouteGroup):
     def add_to(self, router: web.UrlDispatcher) -> None:
         api = API_PREFIX
         router.add_route("*", f"{api}/applications/{{app_id}}/commands", self._commands_route)

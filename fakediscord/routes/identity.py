@@ -3,21 +3,13 @@ with its channels and members, and opening a DM."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from ..checks import read_body
-from ..http import API_PREFIX, ApiError, int_or_none, json_response
-
-if TYPE_CHECKING:
-    from ..emulator import FakeDiscord
+from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
 
 
-class IdentityRoutes:
-    def __init__(self, emu: FakeDiscord) -> None:
-        self.emu = emu
-
+class IdentityRoutes(RouteGroup):
     def add_to(self, router: web.UrlDispatcher) -> None:
         api = API_PREFIX
         router.add_get(f"{api}/users/@me", self._get_me)

@@ -4,27 +4,21 @@ each may be used: within 3 seconds, once, a type valid for the interaction, the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .. import rules
 from ..checks import check_body, read_body
-from ..http import API_PREFIX, ApiError, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
 from ..models import EPHEMERAL, LOADING, Interaction, Message
 from ..store import SETTABLE_FLAGS
-
-if TYPE_CHECKING:
-    from ..emulator import FakeDiscord
 
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 """Which callback types Discord accepts for each interaction type."""
 
 
-class InteractionRoutes:
-    def __init__(self, emu: FakeDiscord) -> None:
-        self.emu = emu
-
+class InteractionRoutes(RouteGroup):
     def add_to(self, router: web.UrlDispatcher) -> None:
         api = API_PREFIX
         router.add_post(f"{api}/interactions/{{interaction_id}}/{{token}}/callback", self._callback)
@@ -92,32 +86,14 @@ class InteractionRoutes:
             )
         data = body.get("data") or {}
         if kind in (4, 7):  # the named message rules first, then the schema for the rest
-            check_body(
-                emu,
-                route,
-                data,
-                None,
-                message=True,
-                creating=kind == 4,
-                uploads=uploads,
-                limit=inter.attachment_size_limit,
-                inter=inter,
-                existing=inter.source_message if kind == 7 else None,
-            )
+            check_body(emu, route, data, None, message=True, creating=kind == 4, uploads=uploads,
+                       limit=inter.attachment_size_limit, inter=inter,
+                       existing=inter.source_message if kind == 7 else None)
         elif kind == 9:
             check_body(emu, route, data, None, message=False, creating=False, uploads=uploads,
                        limit=inter.attachment_size_limit, inter=inter, modal=True)
-        check_body(
-            emu,
-            route,
-            body,
-            rules.CALLBACK_SCHEMAS[kind],
-            message=False,
-            creating=False,
-            uploads=uploads,
-            limit=inter.attachment_size_limit,
-            inter=inter,
-        )
+        check_body(emu, route, body, rules.CALLBACK_SCHEMAS[kind], message=False, creating=False, uploads=uploads,
+                   limit=inter.attachment_size_limit, inter=inter)
         message: Message | None = None
         if kind == 4:
             message = emu._new_message(inter.channel_id, data, uploads, inter=inter, kind=20 if inter.type == 2 else 0)
@@ -175,17 +151,8 @@ class InteractionRoutes:
                 "followup_before_ack", "followup sent before the interaction was acknowledged", route=route, inter=inter
             )
             raise ApiError(404, 10015, "Unknown Webhook")
-        check_body(
-            emu,
-            route,
-            body,
-            "IncomingWebhookRequestPartial",
-            message=True,
-            creating=True,
-            uploads=uploads,
-            limit=inter.attachment_size_limit,
-            inter=inter,
-        )
+        check_body(emu, route, body, "IncomingWebhookRequestPartial", message=True, creating=True, uploads=uploads,
+                   limit=inter.attachment_size_limit, inter=inter)
         original = inter.original
         if inter.response_type == 5 and original is not None and original.loading and not original.deleted:
             # Discord: the first followup after a defer edits the "thinking" message and keeps its visibility.
@@ -219,17 +186,7 @@ class InteractionRoutes:
         if request.method != "PATCH":
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "PATCH", "DELETE"])
         body, uploads = await read_body(self.emu, request, route, inter)
-        check_body(
-            self.emu,
-            route,
-            body,
-            "IncomingWebhookUpdateRequestPartial",
-            message=True,
-            creating=False,
-            uploads=uploads,
-            limit=inter.attachment_size_limit,
-            inter=inter,
-            existing=message,
-        )
+        check_body(self.emu, route, body, "IncomingWebhookUpdateRequestPartial", message=True, creating=False,
+                   uploads=uploads, limit=inter.attachment_size_limit, inter=inter, existing=message)
         self.emu._edit_message(message, body, uploads)
         return json_response(message.to_dict())
