@@ -13,12 +13,12 @@ from . import rules
 from .http import ApiError, Upload, int_or_none
 
 if TYPE_CHECKING:
-    from .emulator import FakeDiscord
     from .models import Interaction, Message
+    from .state import State
 
 
 async def read_body(
-    emu: FakeDiscord, request: web.Request, route: str, inter: Interaction | None = None
+    emu: State, request: web.Request, route: str, inter: Interaction | None = None
 ) -> tuple[Any, list[Upload]]:
     """JSON, or multipart with `payload_json` + `files[n]`; anything else is a violation (Discord: 50035)."""
     ctype = request.headers.get("Content-Type", "")
@@ -56,7 +56,7 @@ async def read_body(
 
 
 def check_body(
-    emu: FakeDiscord,
+    emu: State,
     route: str,
     body: Any,
     schema: str | None,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import rules
-from .gateway import GatewayServer
+from .gateway import Session
 from .models import Attachment, Channel, DMChannel, Interaction, Message, Role, User, snowflake
 from .world import ALL_PERMISSIONS, EVERYONE_PERMISSIONS
 
@@ -27,7 +27,7 @@ class ActAsUsers:
     record a `no_initial_response` when the bot does not answer in time."""
 
     # From the other parts of FakeDiscord: the world, the message store, the feed and the gateway.
-    gateway: GatewayServer
+    _active_session: Callable[[], Session]
     application_id: int
     app_permissions: int
     channel_id: int
@@ -304,7 +304,7 @@ class ActAsUsers:
     ) -> Interaction:
         if locale not in rules.LOCALES:
             raise ValueError(f"{locale!r} is not a Discord locale; Discord sends one of {sorted(rules.LOCALES)}")
-        session = self.gateway.active_session()
+        session = self._active_session()
         channel = self._place_channel(channel_id or self.channel_id)
         inter = Interaction(
             emulator=self,

@@ -6,31 +6,36 @@ finds the gateway through `GET /gateway/bot` like it would on Discord. Tests act
 Every Discord rule the bot breaks is answered the way Discord answers it and recorded in `violations`.
 
 `FakeDiscord` puts the parts together: the world (`world.py`), messages and files (`store.py`), the event feed
-(`feed.py`) and acting as users (`driver.py`) as mixins, since tests call their methods on the emulator; the gateway
-(`gateway.py`) and the REST routes (`routes/`) as objects of their own. This module keeps the server's lifecycle
-and the fault injection.
+(`feed.py`) and acting as users (`driver.py`) are mixins (their sum is `State`), since tests call their methods on
+the emulator; the gateway server and the REST routes (`routes/`) are objects of their own. This module keeps the
+server's lifecycle, the middleware every request goes through and the fault injection.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .driver import ActAsUsers
 from .feed import Feed
-from .gateway import GatewayServer
-from .http import API_PREFIX, Fault, MiB, RequestRecord, middleware
+from .gateway import Session
+from .http import API_PREFIX, ApiError, Fault, MiB, RequestRecord, json_response
 from .models import Channel
 from .routes import add_routes
+from .routes.gateway import GatewayServer
+from .state import State
 from .store import MessageStore
 from .world import World
 
+log = logging.getLogger("fakediscord")
 
-class FakeDiscord(World, MessageStore, Feed, ActAsUsers):
+
+class FakeDiscord(State):
     """A Discord for one guild, one bot and as many users as a test adds. See README.md for the full API."""
 
     def __init__(
@@ -68,7 +73,7 @@ class FakeDiscord(World, MessageStore, Feed, ActAsUsers):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeDiscord:
         """Listen on host:port (0 picks a free port). Returns self, so `emu = await FakeDiscord().start()` works."""
-        app = web.Application(middlewares=[middleware(self)], client_max_size=1024 * MiB)
+        app = web.Application(middlewares=[self._middleware], client_max_size=1024 * MiB)
         self.gateway.add_to(app.router)
         add_routes(self, app.router)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -118,6 +123,54 @@ class FakeDiscord(World, MessageStore, Feed, ActAsUsers):
         """Change a channel's age-restricted flag and tell connected bots (CHANNEL_UPDATE), as Discord does."""
         channel.nsfw = nsfw
         await self.gateway.broadcast("CHANNEL_UPDATE", channel.to_dict())
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Every `/api/v10` request: serves injected faults, checks the bot's token, answers `ApiError` as Discord's
+        error JSON, lists unknown routes in `unhandled` and records the request in `requests`."""
+        if not request.path.startswith(API_PREFIX + "/"):
+            return await handler(request)
+        path = request.path[len(API_PREFIX) :]
+        info = request.match_info.route.resource
+        template = info.canonical[len(API_PREFIX) :] if info is not None else ""
+        response: web.StreamResponse
+        faults = [f for f in self.faults if f.remaining > 0 and f.matches(request.method, path)]
+        fault = next((f for f in faults if not f.applied), None)
+        if fault is not None:
+            await request.read()
+            response = fault.response(request)
+        elif not self._authorized(request, path):
+            response = json_response({"message": "401: Unauthorized", "code": 0}, 401)
+        else:
+            try:
+                response = await handler(request)
+            except ApiError as exc:
+                response = exc.response()
+            except web.HTTPNotFound:
+                self.unhandled.append(f"{request.method} {path}")
+                log.warning("fakediscord has no route for %s %s", request.method, path)
+                response = json_response({"message": "404: Not Found", "code": 0}, 404)
+            except web.HTTPMethodNotAllowed:
+                self.unhandled.append(f"{request.method} {path}")
+                response = json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
+            lost = next((f for f in faults if f.applied and f.loses(response)), None)  # type: ignore[arg-type]
+            if lost is not None:
+                response = lost.response(request)
+        self.requests.append(RequestRecord(request.method, path, template, response.status, time.monotonic()))
+        return response
+
+    def _authorized(self, request: web.Request, path: str) -> bool:
+        """Interaction callbacks and webhook routes are authorised by their token in the URL, the rest by the bot's."""
+        if path.startswith(("/interactions/", "/webhooks/")) or path in ("/gateway",):
+            return True
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    def _active_session(self) -> Session:
+        return self.gateway.active_session()
 
     # ------------------------------------------------------------------ faults
 

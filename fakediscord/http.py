@@ -1,27 +1,16 @@
-"""HTTP plumbing shared by every REST route: Discord's JSON answers and errors, injected faults, the request log.
-
-The middleware here wraps every `/api/v10` request: it serves injected faults (`fail_next`, `lose_answer_next`),
-checks the bot's token, turns `ApiError` into Discord's error JSON, lists unknown routes in `emu.unhandled` and
-records each request in `emu.requests`.
-"""
+"""HTTP plumbing shared by every REST route: Discord's JSON answers and errors, injected faults, the request log's
+records, multipart uploads."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import logging
 import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
-
-if TYPE_CHECKING:
-    from .emulator import FakeDiscord
-
-log = logging.getLogger("fakediscord")
 
 API_PREFIX = "/api/v10"
 MiB = 1024 * 1024
@@ -125,63 +114,3 @@ class Upload:
     index: int
     filename: str
     data: bytes = field(repr=False)
-
-
-class RouteGroup:
-    """A group of REST routes (`routes/`): its handlers reach the emulator's state through `emu`; `add_to` registers
-    them on the app's router."""
-
-    def __init__(self, emu: FakeDiscord) -> None:
-        self.emu = emu
-
-    def add_to(self, router: web.UrlDispatcher) -> None:
-        raise NotImplementedError
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def middleware(emu: FakeDiscord) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware every request goes through (see the module's docstring)."""
-
-    @web.middleware
-    async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX + "/"):
-            return await handler(request)
-        path = request.path[len(API_PREFIX) :]
-        info = request.match_info.route.resource
-        template = info.canonical[len(API_PREFIX) :] if info is not None else ""
-        response: web.StreamResponse
-        faults = [f for f in emu.faults if f.remaining > 0 and f.matches(request.method, path)]
-        fault = next((f for f in faults if not f.applied), None)
-        if fault is not None:
-            await request.read()
-            response = fault.response(request)
-        elif not _authorized(emu, request, path):
-            response = json_response({"message": "401: Unauthorized", "code": 0}, 401)
-        else:
-            try:
-                response = await handler(request)
-            except ApiError as exc:
-                response = exc.response()
-            except web.HTTPNotFound:
-                emu.unhandled.append(f"{request.method} {path}")
-                log.warning("fakediscord has no route for %s %s", request.method, path)
-                response = json_response({"message": "404: Not Found", "code": 0}, 404)
-            except web.HTTPMethodNotAllowed:
-                emu.unhandled.append(f"{request.method} {path}")
-                response = json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
-            lost = next((f for f in faults if f.applied and f.loses(response)), None)  # type: ignore[arg-type]
-            if lost is not None:
-                response = lost.response(request)
-        emu.requests.append(RequestRecord(request.method, path, template, response.status, time.monotonic()))
-        return response
-
-    return handle
-
-
-def _authorized(emu: FakeDiscord, request: web.Request, path: str) -> bool:
-    """Interaction callbacks and webhook routes are authorised by their token in the URL, the rest by the bot's."""
-    if path.startswith(("/interactions/", "/webhooks/")) or path in ("/gateway",):
-        return True
-    return request.headers.get("Authorization") == f"Bot {emu.token}"

@@ -13,10 +13,11 @@ from .identity import IdentityRoutes
 from .interactions import InteractionRoutes
 
 if TYPE_CHECKING:
-    from ..emulator import FakeDiscord
+    from ..state import State
 
 
-def add_routes(emu: FakeDiscord, router: web.UrlDispatcher) -> None:
-    """Every REST route the emulator answers (the gateway's websocket is `GatewayServer`'s)."""
+def add_routes(emu: State, router: web.UrlDispatcher) -> None:
+    """Every REST route the emulator answers (the gateway's websocket is `GatewayServer`'s, added by the emulator,
+    which keeps it to break it)."""
     for group in (IdentityRoutes, CommandRoutes, InteractionRoutes, ChannelRoutes):
         group(emu).add_to(router)

@@ -9,19 +9,20 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..checks import check_body, read_body
-from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, int_or_none, json_response
 from ..models import EPHEMERAL, Channel, DMChannel, Message
 from ..store import SETTABLE_FLAGS
+from .base import RouteGroup
 
 if TYPE_CHECKING:
-    from ..emulator import FakeDiscord
+    from ..state import State
 
 NONCE_WINDOW_S = 5 * 60
 """How long Discord remembers a channel message's nonce for ``enforce_nonce`` ("the past few minutes")."""
 
 
 class ChannelRoutes(RouteGroup):
-    def __init__(self, emu: FakeDiscord) -> None:
+    def __init__(self, emu: State) -> None:
         super().__init__(emu)
         self._nonces: dict[str, tuple[Message, float]] = {}  # the bot's channel posts by nonce, with when
 

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from .. import rules
 from ..checks import read_body
-from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, int_or_none, json_response
 from ..models import snowflake
+from .base import RouteGroup
 
 
 class CommandRoutes(RouteGroup):

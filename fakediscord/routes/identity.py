@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..checks import read_body
-from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, int_or_none, json_response
+from .base import RouteGroup
 
 
 class IdentityRoutes(RouteGroup):

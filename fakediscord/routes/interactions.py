@@ -10,9 +10,10 @@ from aiohttp import web
 
 from .. import rules
 from ..checks import check_body, read_body
-from ..http import API_PREFIX, ApiError, RouteGroup, int_or_none, json_response
+from ..http import API_PREFIX, ApiError, int_or_none, json_response
 from ..models import EPHEMERAL, LOADING, Interaction, Message
 from ..store import SETTABLE_FLAGS
+from .base import RouteGroup
 
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 """Which callback types Discord accepts for each interaction type."""
