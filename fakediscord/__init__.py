@@ -9,7 +9,8 @@
 See README.md in this folder.
 """
 
-from .emulator import ApiError, FakeDiscord, Fault, RequestRecord
+from .emulator import FakeDiscord
+from .http import ApiError, Fault, RequestRecord
 from .models import Attachment, Channel, DMChannel, Interaction, Message, Role, User, Violation
 
 __all__ = [

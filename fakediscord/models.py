@@ -10,10 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .emulator import FakeDiscord
+from typing import Any, Protocol
 
 DISCORD_EPOCH_MS = 1420070400000
 EPHEMERAL = 1 << 6
@@ -301,11 +298,17 @@ class Violation:
         return f"{self.kind}: {self.message}{where}{inter}"
 
 
+class Waits(Protocol):
+    """What an interaction needs of its emulator: waiting on the emulator's state (FakeDiscord.wait_until)."""
+
+    async def wait_until(self, condition: Callable[[], Any], timeout: float = ..., what: str = ...) -> Any: ...
+
+
 @dataclass(eq=False)
 class Interaction:
     """The test's handle on one dispatched interaction and everything the bot did with it."""
 
-    emulator: FakeDiscord = field(repr=False)
+    emulator: Waits = field(repr=False)
     id: int
     token: str = field(repr=False)
     type: int

@@ -1,0 +1,187 @@
+"""The world the bot lives in: its application, one server (the guild) with roles, people and channels, another
+server it was never invited to, DMs, and the commands it synced. A mixin of `FakeDiscord`; tests build the world
+through it (`add_user`, `add_channel`, ...) and read it directly (`emu.users`, `emu.channels`, ...)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from .http import ApiError, int_or_none
+from .models import GROUP_DM, Channel, DMChannel, Message, Role, User, snowflake
+
+# What a freshly invited bot can do in a channel: view, send, embed, attach, history, reactions, external emoji,
+# use application commands, send in threads.
+BOT_PERMISSIONS = (
+    (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 18) | (1 << 31) | (1 << 38)
+)
+EVERYONE_PERMISSIONS = BOT_PERMISSIONS
+ALL_PERMISSIONS = (1 << 51) - 1
+
+
+class World:
+    """People, places and synced commands. `_channel_messages` (a channel's log) belongs to `MessageStore`; a place
+    added here gets an empty one."""
+
+    _channel_messages: dict[int, list[Message]]
+
+    def __init__(self, *, bot_name: str, guild_name: str) -> None:
+        self.app_permissions = BOT_PERMISSIONS
+        self.token = f"fake.{secrets.token_urlsafe(24)}"
+        self.application_id = snowflake()
+        self.bot_user = User(self.application_id, bot_name, bot=True)
+        self.owner = User(snowflake(), "owner")
+        self.guild_id = snowflake()
+        self.guild_name = guild_name
+        self.roles: dict[int, Role] = {self.guild_id: Role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS)}
+        self.users: dict[int, User] = {u.id: u for u in (self.bot_user, self.owner)}
+        general = Channel(snowflake(), self.guild_id, "general", position=0)
+        nsfw = Channel(snowflake(), self.guild_id, "after-dark", nsfw=True, position=1)
+        self.channels: dict[int, Channel] = {general.id: general, nsfw.id: nsfw}
+        self.channel_id, self.nsfw_channel_id = general.id, nsfw.id
+        # Another server, which the bot was never invited to: people reach the app there through their user install.
+        self.foreign_guild_id = snowflake()
+        elsewhere = Channel(snowflake(), self.foreign_guild_id, "elsewhere")
+        elsewhere_nsfw = Channel(snowflake(), self.foreign_guild_id, "elsewhere-after-dark", nsfw=True, position=1)
+        self.channels.update({elsewhere.id: elsewhere, elsewhere_nsfw.id: elsewhere_nsfw})
+        self.foreign_channel_id, self.foreign_nsfw_channel_id = elsewhere.id, elsewhere_nsfw.id
+
+        self.global_commands: dict[str, dict[str, Any]] = {}
+        self.guild_command_defs: dict[int, dict[str, dict[str, Any]]] = {}
+        self.command_syncs = 0
+        self.dm_channels: dict[int, DMChannel] = {}  # by channel id
+        self.dms_closed: set[int] = set()  # user ids that do not accept DMs from the bot (close_dms)
+        self.refused_dms: list[int] = []  # the user id of every DM refused because their DMs were closed
+
+    # ------------------------------------------------------------------ people and places
+
+    def add_role(self, name: str, permissions: int = 0) -> Role:
+        role = Role(snowflake(), name, permissions, position=len(self.roles))
+        self.roles[role.id] = role
+        return role
+
+    def add_user(self, name: str, roles: Iterable[Role | int] = ()) -> User:
+        user = User(snowflake(), name, roles=[r.id if isinstance(r, Role) else int(r) for r in roles])
+        self.users[user.id] = user
+        return user
+
+    def add_channel(self, name: str, *, nsfw: bool = False) -> Channel:
+        channel = Channel(snowflake(), self.guild_id, name, nsfw=nsfw, position=len(self.channels))
+        self.channels[channel.id] = channel
+        self._channel_messages[channel.id] = []
+        return channel
+
+    # ------------------------------------------------------------------ places the bot is not in (user installs)
+
+    def add_group_dm(self, *users: User, name: str = "group") -> Channel:
+        """A group DM of ``users`` without the bot: only their user installs reach the app there (context 2)."""
+        return self._add_place(Channel(snowflake(), None, name, type=GROUP_DM, recipients=list(users)))
+
+    def add_foreign_channel(self, name: str, *, nsfw: bool = False) -> Channel:
+        """A channel of the other server (``foreign_guild_id``), which the bot is not a member of."""
+        return self._add_place(Channel(snowflake(), self.foreign_guild_id, name, nsfw=nsfw))
+
+    def _add_place(self, channel: Channel) -> Channel:
+        self.channels[channel.id] = channel
+        self._channel_messages[channel.id] = []
+        return channel
+
+    def bot_is_member(self, channel: Channel | DMChannel) -> bool:
+        """Whether the bot may use the channel's own routes: a channel of its server, or its DM with someone."""
+        return isinstance(channel, DMChannel) or channel.guild_id == self.guild_id
+
+    def _place_channel(self, channel_id: int) -> Channel | DMChannel:
+        """Where an interaction happens: a channel of any server, a group DM, or a DM with the bot."""
+        return self.dm_channels.get(channel_id) or self.channels[channel_id]
+
+    def permissions_of(self, user: User) -> int:
+        if user.id == self.owner.id:
+            return ALL_PERMISSIONS
+        perms = self.roles[self.guild_id].permissions
+        for role_id in user.roles:
+            perms |= self.roles[role_id].permissions if role_id in self.roles else 0
+        return ALL_PERMISSIONS if perms & (1 << 3) else perms
+
+    def _guild_or_404(self, guild_id: str) -> None:
+        if int_or_none(guild_id) != self.guild_id:
+            raise ApiError(404, 10004, "Unknown Guild")
+
+    def guild_dict(self) -> dict[str, Any]:
+        members = list(self.users.values())
+        return {
+            "id": str(self.guild_id),
+            "name": self.guild_name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner.id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "system_channel_id": str(self.channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "features": [],
+            "roles": [r.to_dict() for r in self.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "channels": [c.to_dict() for c in self.channels.values() if c.guild_id == self.guild_id],
+            "threads": [],
+            "members": [u.member_dict() for u in members],
+            "member_count": len(members),
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "joined_at": datetime.now(UTC).isoformat(),
+            "large": False,
+            "unavailable": False,
+            "max_members": 500000,
+            "application_id": None,
+        }
+
+    # ------------------------------------------------------------------ commands
+
+    @property
+    def commands(self) -> dict[str, dict[str, Any]]:
+        """Synced command definitions by name: guild commands of this guild over global ones."""
+        return {**self.global_commands, **self.guild_command_defs.get(self.guild_id, {})}
+
+    def _command(self, name: str) -> dict[str, Any]:
+        try:
+            return self.commands[name]
+        except KeyError:
+            raise ValueError(f"no synced command {name!r}; synced: {sorted(self.commands)}") from None
+
+    # ------------------------------------------------------------------ direct messages
+
+    def close_dms(self, user: User, closed: bool = True) -> None:
+        """Make `user` refuse (or accept again) direct messages from the bot: a DM then fails with 403/50007."""
+        (self.dms_closed.add if closed else self.dms_closed.discard)(user.id)
+
+    def dm_channel(self, user: User) -> DMChannel | None:
+        """The DM channel the bot opened with `user`, if it did."""
+        return next((dm for dm in self.dm_channels.values() if dm.recipient.id == user.id), None)
+
+    def open_dm(self, user: User) -> DMChannel:
+        """``user``'s DM channel with the bot, made on first use: by the bot (POST /users/@me/channels), or by the
+        person, who can type commands there (context 1) before the bot ever wrote to them."""
+        dm = self.dm_channel(user)
+        if dm is None:
+            dm = DMChannel(snowflake(), user)
+            self.dm_channels[dm.id] = dm
+            self._channel_messages[dm.id] = []
+        return dm
