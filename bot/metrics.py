@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from bot.storage import Job
+    from bot.jobs import Job
 
 OUTCOMES = ("done", "failed", "cancelled", "expired", "undeliverable")
 """``undeliverable``: a job counted 'done' when made whose delivery was given up (queue.undeliverable_after_h)."""

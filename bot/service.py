@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.backends import build_backend
-from bot.queue import JobQueue, QueueObserver
-from bot.storage import Job, Storage, StoredImage
+from bot.jobs import Job
+from bot.queue import JobEvents, JobQueue, QueueObserver
+from bot.storage import Storage
 from models.plan import resolve_model
 from models.styles import StyleBook
 from models.text import Text
@@ -22,27 +23,19 @@ from models.text import Text
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
     from models.backend import Backend, ModelStatus
-    from models.plan import GenerationRequest, Progress
+    from models.plan import GenerationRequest
 
 
 log = logging.getLogger(__name__)
 
 
-class Delivery(Protocol):
-    """What happens in front of the person as a job moves; called on the event loop, exceptions are logged.
-
-    ``on_result`` alone returns only once the result was delivered and raises otherwise: the queue marks a job
-    delivered on its return and tries again later when it raised.
-    """
+class Delivery(JobEvents, Protocol):
+    """What happens in front of the person as a job moves: the queue's events (passed to it whole), and what the
+    service itself tells as a job is submitted or cancelled; called on the event loop, exceptions are logged."""
 
     def expect(self, job_id: str, filesize_limit: int) -> None: ...  # a job is being submitted
     def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited
     def forget(self, job_id: str) -> None: ...  # the submit was refused: nothing will be shown
-    async def on_position(self, job: Job, position: int, eta: float) -> None: ...
-    async def on_progress(self, job: Job, progress: Progress) -> None: ...
-    async def on_result(self, job: Job, images: list[StoredImage]) -> None: ...
-    async def on_failure(self, job: Job, message: str) -> None: ...
-    async def on_expired(self, job: Job) -> None: ...
     async def on_cancelled(self, job: Job) -> None: ...
 
 
@@ -95,11 +88,7 @@ class GenerationService:
             storage,
             backend,
             config.queue,
-            on_progress=delivery.on_progress,
-            on_result=delivery.on_result,
-            on_failure=delivery.on_failure,
-            on_expired=delivery.on_expired,
-            on_position=delivery.on_position,
+            delivery,
             housekeeping_minutes=config.storage.housekeeping_minutes,
             observer=observer,
             on_hang=on_hang,

@@ -24,7 +24,7 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.i18n import t, translate
-from bot.storage import Job
+from bot.jobs import Job
 from cogs.imagine import VARY_STRENGTH
 from cogs.utils.buttons import TEMPLATE, Action, RegionSelect, custom_id, hand_over, region_view
 from cogs.utils.options import Rejected

@@ -22,9 +22,9 @@ from discord.ext import commands
 
 from bot.encoding import in_encoder
 from bot.i18n import t, translate
+from bot.jobs import Job, StoredImage
 from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
-from bot.storage import Job, StoredImage
 from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view, suggestion_view
 from cogs.utils.moderation import BannedTerms

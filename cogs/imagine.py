@@ -24,9 +24,10 @@ from PIL import Image
 
 from bot.client import GenerationUnavailable, loaded, reply_privately
 from bot.i18n import t
+from bot.jobs import Job
 from bot.messages import something_went_wrong
 from bot.queue import Refused
-from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound, Job
+from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
 from cogs.utils import layouts, results
 from cogs.utils.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from cogs.utils.buttons import EDIT_ACTIONS, Action, JobButton, cancel_view, single_view

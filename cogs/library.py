@@ -20,8 +20,8 @@ from discord.ext import commands
 
 from bot.client import GenerationUnavailable, reply_privately
 from bot.i18n import t, translate
+from bot.jobs import JobState
 from bot.messages import something_went_wrong
-from bot.storage import JobState
 from cogs.utils import layouts, results
 from cogs.utils.buttons import suggestion_view
 from cogs.utils.moderation import BannedTerms
@@ -32,7 +32,7 @@ from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from bot.storage import Job
+    from bot.jobs import Job
     from models.plan import Described
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
         if job.error:
             raise Rejected(Text(NOT_MADE_BECAUSE[job.state].msgid, job=job_id, reason=job.error))
         raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
-    # Brought back, a job speaks the language of whoever asked for it now (not its maker's: bot.storage.Job.locale).
+    # Brought back, a job speaks the language of whoever asked for it now (not its maker's: bot.jobs.Job.locale).
     job = replace(job, locale=interaction.locale.value)
     if job.described is not None:
         await _show_described(bot, interaction, job, job.described)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.storage import Job
+from bot.jobs import Job
 from cogs.editing import form_values, parse_edit, region_form, remix_form, zoom_factor, zoom_form
 from cogs.utils.buttons import TEMPLATE, Action, region_view, result_view, single_view
 from fakediscord import rules

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.storage import Job, StoredImage
+from bot.jobs import Job, StoredImage
 from cogs.utils import results
 from models.images import read_metadata
 from models.plan import GenerationRequest

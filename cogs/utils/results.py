@@ -14,7 +14,7 @@ import discord
 from PIL import Image
 
 from bot.i18n import t, translate
-from bot.storage import Job, StoredImage
+from bot.jobs import Job, StoredImage
 from cogs.utils.buttons import result_view, single_view
 from cogs.utils.moderation import BannedTerms
 from models.images import encode_image, make_grid
