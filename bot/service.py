@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.backends import build_backend
@@ -37,6 +38,13 @@ class Delivery(JobEvents, Protocol):
     def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited
     def forget(self, job_id: str) -> None: ...  # the submit was refused: nothing will be shown
     async def on_cancelled(self, job: Job) -> None: ...
+
+
+class Need(StrEnum):
+    """What a request needs its model to be able to do, by the name of the ``ModelStatus`` flag that says it can."""
+
+    REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
+    INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
 
 
 @dataclass(frozen=True)
@@ -146,49 +154,37 @@ class GenerationService:
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
 
-    def reference_models(self) -> list[str]:
-        """The models reference pictures can steer (/blend, /imagine's reference), the default first."""
-        return [status.name for status in self.backend.models() if status.references]
+    def able(self, need: Need) -> list[str]:
+        """The models that can do what ``need`` names, the default first."""
+        return [status.name for status in self.backend.models() if getattr(status, need.value)]
 
-    def check_references(self, model: str) -> None:
-        """Raise ValueError (for the person) when the model (empty: the default) can't take reference pictures."""
-        name = model or self.catalogue[0].name
-        able = self.reference_models()
-        if name in able:
+    def check_capability(self, model: str, need: Need) -> None:
+        """Raise ValueError (for the person) when the model can't do what ``need`` names, naming those that can."""
+        able = self.able(need)
+        if model in able:
             return
+        if need is Need.REFERENCES:
+            if not able:
+                raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add "
+                                      "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+            raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                                  "{models}.", name=model, models=", ".join(able)))
         if not able:
-            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
-                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
-        raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
-                              "{models}.", name=name, models=", ".join(able)))
+            raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
+        raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
+                              "option).", name=model, models=" / ".join(f"`{n}`" for n in able)))
 
     def model_of(self, request: GenerationRequest) -> str | None:
-        """The configured model ``request`` runs on (its own, its style's or the default); None when its style or
-        model has since been removed from the config."""
+        """The configured model ``request`` runs on (the one the desk stored, else its style's or the default); None
+        when its style or model has since been removed from the config."""
         try:
             return resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
         except ValueError:
             return None
 
-    def inpaint_models(self) -> list[str]:
-        """The models that can repaint part of a picture (zoom out, pan, Vary (Region), /edit), the default first."""
-        return [status.name for status in self.backend.models() if status.inpaint]
-
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
-        return self.model_of(request) in self.inpaint_models()
-
-    def check_inpaint(self, model: str) -> None:
-        """Raise ValueError (for the person) when the model (empty: the default) can't edit pictures, naming those
-        that can."""
-        name = model or self.catalogue[0].name
-        able = self.inpaint_models()
-        if name in able:
-            return
-        if not able:
-            raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
-        raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
-                              "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
+        return self.model_of(request) in self.able(Need.INPAINT)
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""
