@@ -29,13 +29,12 @@ import aiohttp
 import discord
 
 from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from bot.jobs import Job
+from bot.jobs import Job, Need
 from bot.messages import GenerationUnavailable, Rejected, reply_privately
 from bot.moderation import BannedTerms, channel_allowed, is_age_restricted
 from bot.preferences import Preferences
 from bot.queue import Refused
 from bot.reach import bot_is_member, installed_guild_id
-from bot.service import Need
 from bot.settings import UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
 from models.images import InvalidImage, load_image
@@ -144,12 +143,15 @@ class RequestDesk:
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=private, thinking=True)
 
-    async def preferences(self, interaction: discord.Interaction, mine: UserSettings | None = None) -> Preferences:
+    async def preferences(self, interaction: discord.Interaction, mine: UserSettings | None = None, *,
+                          acknowledge: bool = True) -> Preferences:
         """The person's /settings in this channel (a DM has no channel settings); the interaction is acknowledged
-        (privately when they want private results) before the channel's are read."""
+        (privately when they want private results) before the channel's are read, unless the answer must be a form
+        (``acknowledge`` False: Discord takes a form only as the first answer)."""
         if mine is None:
             mine = await self.settings(interaction)
-        await self.acknowledge(interaction, private=mine.private)
+        if acknowledge:
+            await self.acknowledge(interaction, private=mine.private)
         return Preferences(mine, await self.service.storage.channel_settings(interaction.channel_id or 0))
 
     def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
@@ -200,11 +202,13 @@ class RequestDesk:
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
     async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,
-                     load_references: bool = False, words: bool = True) -> Job:
+                     load_references: bool = False, words: bool = True,
+                     preferences: Preferences | None = None) -> Job:
         """The stored job a button, select or form acts on, with the clicker checked as if they had typed it (the
         channel or their standing may have changed since): against its style and the model it ran on, which the
-        returned job's request names. ``words``: something new is made from it, so its prompt must still exist.
-        Raises ImageNotFound, ImageExpired or a refusal, for the person."""
+        returned job's request names, and that model against this channel's ``preferences`` when given (before a
+        form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
+        its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
         source = await self.service.storage.get_job(job_id, load_init=load_init, load_references=load_references)
         if source is None:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
@@ -216,7 +220,10 @@ class RequestDesk:
                 raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
                                          "made from it."))
             raise ImageExpired()
-        return self.check_source(interaction, source)
+        source = self.check_source(interaction, source)
+        if preferences is not None and source.request.model:
+            preferences.check_model(source.request.model)
+        return source
 
     def check_source(self, interaction: discord.Interaction, source: Job) -> Job:
         """Check whoever brings ``source`` back (a click, /show) as if they had typed it here: against its style and

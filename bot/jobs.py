@@ -37,6 +37,13 @@ class JobState(StrEnum):
 FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.UNDELIVERABLE)
 
 
+class Need(StrEnum):
+    """What a request needs its model to be able to do, by the name of the ``ModelStatus`` flag that says it can."""
+
+    REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
+    INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
+
+
 @dataclass(eq=False)
 class Job:
     """One person's request and everything needed to answer it, even after a restart.

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.backends import build_backend
-from bot.jobs import Job
+from bot.jobs import Job, Need
 from bot.queue import JobEvents, JobQueue, QueueObserver
 from bot.storage import Storage
 from models.plan import resolve_model
@@ -38,13 +37,6 @@ class Delivery(JobEvents, Protocol):
     def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited
     def forget(self, job_id: str) -> None: ...  # the submit was refused: nothing will be shown
     async def on_cancelled(self, job: Job) -> None: ...
-
-
-class Need(StrEnum):
-    """What a request needs its model to be able to do, by the name of the ``ModelStatus`` flag that says it can."""
-
-    REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
-    INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
 
 
 @dataclass(frozen=True)

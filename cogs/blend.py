@@ -18,8 +18,8 @@ from discord.ext import commands
 
 from bot.desk import refusing
 from bot.i18n import t
+from bot.jobs import Need
 from bot.messages import Rejected
-from bot.service import Need
 from cogs.utils.options import model_choices
 from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
 from models.text import Text, plural

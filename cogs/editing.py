@@ -24,8 +24,8 @@ from discord.ext import commands
 
 from bot.desk import follow_up
 from bot.i18n import t, translate
+from bot.jobs import Need
 from bot.messages import Rejected
-from bot.service import Need
 from cogs.utils.buttons import (
     TEMPLATE,
     VARY_STRENGTH,
@@ -106,7 +106,8 @@ class Editing(commands.Cog):
         desk, locale = self.bot.desk, interaction.locale.value
         action, index, arg = click.action, click.index, click.arg
         if action in (Action.REMIX, Action.REMIX_IMAGE):
-            source = await desk.source(interaction, click.job_id)
+            here = await desk.preferences(interaction, acknowledge=False)
+            source = await desk.source(interaction, click.job_id, preferences=here)
             await interaction.response.send_modal(remix_form(action, source, index, locale))
         elif action is Action.ZOOM and not arg:
             source = await self.inpaintable(interaction, click)
@@ -117,7 +118,7 @@ class Editing(commands.Cog):
                                                     view=region_view(source.id, index, REGION_CHOICES, [], locale))
         elif action is Action.REGION_SELECT:
             chosen = parse_regions(arg).regions
-            await desk.source(interaction, click.job_id)
+            await self.inpaintable(interaction, click)
             labels = dict(REGION_CHOICES)
             names = ", ".join(translate(locale, labels[value]) for value in chosen)
             await interaction.response.edit_message(
@@ -131,7 +132,7 @@ class Editing(commands.Cog):
         else:
             edit = parse_edit(action, arg)
             preferences = await desk.preferences(interaction)
-            source = await self.inpaintable(interaction, click)
+            source = await self.inpaintable(interaction, click, preferences)
             await self.edit(interaction, desk, source, index, edit, source.request.prompt, preferences)
 
     async def submitted(self, interaction: discord.Interaction, click: Click) -> None:
@@ -147,7 +148,7 @@ class Editing(commands.Cog):
         else:
             raise ValueError(Text("That form is not one this bot knows."))
         preferences = await desk.preferences(interaction)
-        source = await self.inpaintable(interaction, click)
+        source = await self.inpaintable(interaction, click, preferences)
         prompt = values.get("prompt", "").strip() or source.request.prompt
         await self.edit(interaction, desk, source, click.index, edit, prompt, preferences)
 
@@ -185,10 +186,15 @@ class Editing(commands.Cog):
         request.edit = edit
         await desk.ask(interaction, request, preferences, kind=edit.kind, source=source, source_index=index)
 
-    async def inpaintable(self, interaction: discord.Interaction, click: Click) -> Job:
-        """The click's source, checked, whose model can repaint part of a picture (zoom out, pan, Vary (Region))."""
+    async def inpaintable(self, interaction: discord.Interaction, click: Click,
+                          preferences: Preferences | None = None) -> Job:
+        """The click's source, checked (against this channel's models: the person's ``preferences`` here, read
+        without an answer when none are given, as a form or a select may answer), whose model can repaint part of a
+        picture (zoom out, pan, Vary (Region))."""
         desk = self.bot.desk
-        source = await desk.source(interaction, click.job_id)
+        if preferences is None:
+            preferences = await desk.preferences(interaction, acknowledge=False)
+        source = await desk.source(interaction, click.job_id, preferences=preferences)
         if desk.service.model_of(source.request) is None:
             raise Rejected(Text("The model or style that made this image is no longer configured, so it can't be "
                                 "edited."))

@@ -259,7 +259,8 @@ class Imagine(commands.Cog):
         desk = self.bot.desk
         mine = await desk.settings(interaction)
         if mine.remix:  # a form must be the first answer to the click
-            source = await desk.source(interaction, click.job_id)
+            here = await desk.preferences(interaction, mine, acknowledge=False)
+            source = await desk.source(interaction, click.job_id, preferences=here)
             await interaction.response.send_modal(remix_form(click.action, source, click.index,
                                                              interaction.locale.value))
             return
