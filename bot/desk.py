@@ -144,14 +144,15 @@ class RequestDesk:
             await interaction.response.defer(ephemeral=private, thinking=True)
 
     async def preferences(self, interaction: discord.Interaction, mine: UserSettings | None = None, *,
-                          acknowledge: bool = True) -> Preferences:
+                          acknowledge: bool = True, private: bool = False) -> Preferences:
         """The person's /settings in this channel (a DM has no channel settings); the interaction is acknowledged
-        (privately when they want private results) before the channel's are read, unless the answer must be a form
-        (``acknowledge`` False: Discord takes a form only as the first answer)."""
+        before the channel's are read — privately when they want private results or the job is made from a private
+        one (``private``) — unless the answer must be a form (``acknowledge`` False: Discord takes a form only as the
+        first answer)."""
         if mine is None:
             mine = await self.settings(interaction)
         if acknowledge:
-            await self.acknowledge(interaction, private=mine.private)
+            await self.acknowledge(interaction, private=mine.private or private)
         return Preferences(mine, await self.service.storage.channel_settings(interaction.channel_id or 0))
 
     def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,

@@ -90,8 +90,8 @@ class Describe(commands.Cog):
         """"Imagine N": /imagine one of a /describe's suggestions, in the picture's shape, with the clicker's
         /settings, checked as if they had typed it; the new job records the describe job it came from."""
         desk = self.bot.desk
-        preferences = await desk.preferences(interaction)
         source = await desk.source(interaction, click.job_id, words=False)
+        preferences = await desk.preferences(interaction, private=source.private)
         described = source.described
         if described is None or not 0 <= click.index < len(described.prompts):
             raise ImageNotFound(Text("These suggestions have expired. Run /describe on the picture again."))

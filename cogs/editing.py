@@ -110,15 +110,15 @@ class Editing(commands.Cog):
             source = await desk.source(interaction, click.job_id, preferences=here)
             await interaction.response.send_modal(remix_form(action, source, index, locale))
         elif action is Action.ZOOM and not arg:
-            source = await self.inpaintable(interaction, click)
+            source = await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
             await interaction.response.send_modal(zoom_form(source, index, locale))
         elif action is Action.REGION:
-            source = await self.inpaintable(interaction, click)
+            source = await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
             await interaction.response.send_message(translate(locale, REGION_HELP), ephemeral=True,
                                                     view=region_view(source.id, index, REGION_CHOICES, [], locale))
         elif action is Action.REGION_SELECT:
             chosen = parse_regions(arg).regions
-            await self.inpaintable(interaction, click)
+            await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
             labels = dict(REGION_CHOICES)
             names = ", ".join(translate(locale, labels[value]) for value in chosen)
             await interaction.response.edit_message(
@@ -127,12 +127,12 @@ class Editing(commands.Cog):
             )
         elif action is Action.REGION_PROMPT:
             parse_regions(arg)
-            source = await self.inpaintable(interaction, click)
+            source = await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
             await interaction.response.send_modal(region_form(source, index, arg, locale))
         else:
             edit = parse_edit(action, arg)
-            preferences = await desk.preferences(interaction)
-            source = await self.inpaintable(interaction, click, preferences)
+            source = await self.inpaintable(interaction, click)
+            preferences = await desk.preferences(interaction, private=source.private)
             await self.edit(interaction, desk, source, index, edit, source.request.prompt, preferences)
 
     async def submitted(self, interaction: discord.Interaction, click: Click) -> None:
@@ -147,8 +147,8 @@ class Editing(commands.Cog):
             edit = parse_regions(click.arg)
         else:
             raise ValueError(Text("That form is not one this bot knows."))
-        preferences = await desk.preferences(interaction)
-        source = await self.inpaintable(interaction, click, preferences)
+        source = await self.inpaintable(interaction, click)
+        preferences = await desk.preferences(interaction, private=source.private)
         prompt = values.get("prompt", "").strip() or source.request.prompt
         await self.edit(interaction, desk, source, click.index, edit, prompt, preferences)
 
@@ -159,9 +159,9 @@ class Editing(commands.Cog):
             raise Rejected(Text("The prompt can't be empty; describe the image you want."))
         desk = self.bot.desk
         style = desk.service.styles.get(values.get("style", "").strip() or None)
-        preferences = await desk.preferences(interaction)
         # A restyle's remix restyles the same picture.
         source = await desk.source(interaction, click.job_id, load_init=click.action is Action.REMIX)
+        preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
         changes: dict[str, object] = {
             "prompt": prompt, "negative": values.get("negative", "").strip(), "style": style.name,
@@ -188,12 +188,10 @@ class Editing(commands.Cog):
 
     async def inpaintable(self, interaction: discord.Interaction, click: Click,
                           preferences: Preferences | None = None) -> Job:
-        """The click's source, checked (against this channel's models: the person's ``preferences`` here, read
-        without an answer when none are given, as a form or a select may answer), whose model can repaint part of a
-        picture (zoom out, pan, Vary (Region))."""
+        """The click's source, checked (and its model against this channel's, with the person's ``preferences``
+        here, before a form or a select answers), whose model can repaint part of a picture (zoom out, pan, Vary
+        (Region))."""
         desk = self.bot.desk
-        if preferences is None:
-            preferences = await desk.preferences(interaction, acknowledge=False)
         source = await desk.source(interaction, click.job_id, preferences=preferences)
         if desk.service.model_of(source.request) is None:
             raise Rejected(Text("The model or style that made this image is no longer configured, so it can't be "

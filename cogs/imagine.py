@@ -246,8 +246,8 @@ class Imagine(commands.Cog):
         """🔄: the source's request again with new seeds; a restyle's (or an edit's) on the same picture, a blend's
         with the same pictures."""
         desk = self.bot.desk
-        preferences = await desk.preferences(interaction)
         source = await desk.source(interaction, click.job_id, load_init=True, load_references=True)
+        preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
         request = follow_up(original, count=self.button_count(preferences, original.count))
         request.edit = original.edit
@@ -264,8 +264,8 @@ class Imagine(commands.Cog):
             await interaction.response.send_modal(remix_form(click.action, source, click.index,
                                                              interaction.locale.value))
             return
-        preferences = await desk.preferences(interaction, mine)
         source = await desk.source(interaction, click.job_id, load_references=True)
+        preferences = await desk.preferences(interaction, mine, private=source.private)
         picture = await desk.picture(source, click.index)
         request = follow_up(source.request, count=self.button_count(preferences, source.request.count),
                             strength=VARY_STRENGTH[click.action], width=picture.width, height=picture.height,
@@ -276,8 +276,8 @@ class Imagine(commands.Cog):
         """A bigger copy of one image: the GAN upscaler's (from the image's recipe, which it keeps), or img2img's
         re-detailed one (also when no upscaler is configured any more)."""
         desk = self.bot.desk
-        preferences = await desk.preferences(interaction)
         source = await desk.source(interaction, click.job_id, load_references=True)
+        preferences = await desk.preferences(interaction, private=source.private)
         stored = await desk.service.storage.get_image(source.id, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
         if click.action is Action.UPSCALE_GAN and desk.service.upscale_factor is not None:

@@ -9,6 +9,8 @@ everything on ``night`` is refused as age-restricted.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -41,16 +43,21 @@ def emu(emu):
     return emu
 
 
+def two_models(directory: Path) -> list[dict[str, object]]:
+    """Both on the tiny pipeline: ``sketch`` (the default) and ``night`` (age-restricted)."""
+    return [{"name": name, "id": str(directory), "steps": 2, **extra}
+            for name, extra in (("sketch", {"default": True}), ("night", {"nsfw": True}))]
+
+
 @pytest.fixture(scope="module")
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
-    async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-desk"),
-        model={"device": "cpu", "warmup": False, "max_batch": 4},
-        models=[{"name": "sketch", "id": str(tiny_model_dir), "steps": 2, "default": True},
-                {"name": "night", "id": str(tiny_model_dir), "steps": 2, "nsfw": True}],
-        describe={"model": str(tiny_model("blip"))},
-        styles=[*TEST_STYLES, {"name": "pinned", "prompt": "{prompt}, at night", "model": "night"}],
-    ) as process:
+    sections = {
+        "model": {"device": "cpu", "warmup": False, "max_batch": 4},
+        "models": two_models(tiny_model_dir),
+        "describe": {"model": str(tiny_model("blip"))},
+        "styles": [*TEST_STYLES, {"name": "pinned", "prompt": "{prompt}, at night", "model": "night"}],
+    }
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-desk"), **sections) as process:
         yield process
 
 
