@@ -283,15 +283,14 @@ class RequestDesk:
             source_index=source_index,
             private=preferences.user.private or (source is not None and source.private),
         )
-        prepare = None
-        if read is not None:
-            async def prepare() -> None:
-                await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
-                await read()
+
+        async def answer_then_read() -> None:
+            await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
+            await read()  # type: ignore[misc]
 
         await self.acknowledge(interaction, private=job.private)
         await self.service.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
-                                  prepare=prepare)
+                                  prepare=answer_then_read if read is not None else None)
         await self._answer(interaction, job, **self.counter.queued(job, self.service.position(job.id)))
         self.service.responded(job.id)
         await self.tell_notices(interaction)
