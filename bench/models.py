@@ -33,8 +33,9 @@ from typing import Any  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bot.config import QueueConfig  # noqa: E402
+from bot.jobs import Job  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
-from bot.storage import Job, Storage  # noqa: E402
+from bot.storage import Storage  # noqa: E402
 from models.families import BY_NAME  # noqa: E402
 from models.plan import GeneratedImage, GenerationRequest, Plan, resolve_plan  # noqa: E402
 from models.styles import Style, StyleBook  # noqa: E402
@@ -109,26 +110,34 @@ def workload(jobs: int, people: int, models: int, loyalty: float, seed: int = 0)
             for person in owners]
 
 
+class Finished:
+    """The queue's events (``bot.queue.JobEvents``): ``finished`` is set once ``jobs`` results came."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs, self.done = jobs, 0
+        self.finished = asyncio.Event()
+
+    async def on_result(self, job: Job, images: Any) -> None:
+        self.done += 1
+        if self.done == self.jobs:
+            self.finished.set()
+
+    async def ignore(self, *args: Any) -> None:
+        return None
+
+    on_progress = on_failure = on_expired = on_position = ignore
+
+
 async def drain(directory: Path, work: list[tuple[int, str]], *, delay: float, load_s: float,
                 per_image_s: float) -> Outcome:
     clock = SimulatedClock()
     gpu = SimulatedGPU(clock, max_batch=4, load_s=load_s, per_image_s=per_image_s)
-    finished = asyncio.Event()
-    done = [0]
-
-    async def on_result(job: Job, images: Any) -> None:
-        done[0] += 1
-        if done[0] == len(work):
-            finished.set()
-
-    async def ignore(*args: Any) -> None:
-        return None
+    events = Finished(len(work))
 
     config = QueueConfig(rate_per_minute=10_000, burst=10_000, max_pending_per_user=10_000, max_queue=len(work) + 1,
                          batch_window_ms=0, model_switch_delay_s=delay)
     async with Storage(directory) as storage:
-        queue = JobQueue(storage, gpu, config, on_progress=ignore, on_result=on_result, on_failure=ignore,
-                         on_expired=ignore, clock=clock, seconds_per_image=per_image_s)
+        queue = JobQueue(storage, gpu, config, events, clock=clock, seconds_per_image=per_image_s)
         queue.pause()
         await queue.start()
         ids = []
@@ -137,7 +146,7 @@ async def drain(directory: Path, work: list[tuple[int, str]], *, delay: float, l
                                          interaction_created_at=T0))
             ids.append(job.request.id)
         queue.resume()
-        await asyncio.wait_for(finished.wait(), 600)
+        await asyncio.wait_for(events.finished.wait(), 600)
         await queue.stop()
     return Outcome({number: gpu.started[request] - T0 for number, request in enumerate(ids)}, gpu.switches,
                    clock.now - T0)

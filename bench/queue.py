@@ -30,8 +30,9 @@ from typing import Any  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bot.config import QueueConfig  # noqa: E402
+from bot.jobs import Job  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
-from bot.storage import Job, Storage  # noqa: E402
+from bot.storage import Storage  # noqa: E402
 from models.families import BY_NAME  # noqa: E402
 from models.plan import GeneratedImage, GenerationRequest, Plan, resolve_plan  # noqa: E402
 from models.styles import Style, StyleBook  # noqa: E402
@@ -114,12 +115,13 @@ class Done:
     async def ignore(self, *args: Any) -> None:
         return None
 
+    on_progress = on_failure = on_expired = on_position = ignore
+
 
 def make_queue(storage: Storage, engine: InstantEngine, done: Done, jobs: int) -> JobQueue:
     config = QueueConfig(rate_per_minute=10_000, burst=10_000, max_pending_per_user=10_000, max_queue=jobs + 10,
                          batch_window_ms=0)
-    return JobQueue(storage, engine, config, on_progress=done.ignore, on_result=done.on_result,
-                    on_failure=done.ignore, on_expired=done.ignore)
+    return JobQueue(storage, engine, config, done)
 
 
 async def storage_cost(directory: Path, jobs: int) -> dict[str, float]:

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from discord import app_commands  # noqa: E402
 from PIL import Image, PngImagePlugin  # noqa: E402
 
+import bot.jobs  # noqa: E402
 import bot.queue  # noqa: E402
 import bot.storage  # noqa: E402
 import cogs.generation  # noqa: E402
@@ -52,9 +53,10 @@ import cogs.utils.results  # noqa: E402
 import models.images  # noqa: E402
 from bot.client import use_endpoints  # noqa: E402
 from bot.config import Config, QueueConfig  # noqa: E402
+from bot.jobs import Job, JobState, StoredImage  # noqa: E402
 from bot.monitor import LoopLagMonitor  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
-from bot.storage import Job, JobState, Storage, StoredImage  # noqa: E402
+from bot.storage import Storage  # noqa: E402
 from cogs.generation import Generation  # noqa: E402
 from fakediscord import FakeDiscord  # noqa: E402
 from models.families import BY_NAME  # noqa: E402
@@ -190,7 +192,7 @@ class Stages:
 
         patches = [
             mock.patch.object(Image.Image, "convert", self.sync("decode/convert", Image.Image.convert)),
-            mock.patch.object(bot.storage, "_open_rgb", self.sync("decode/convert", bot.storage._open_rgb)),
+            mock.patch.object(bot.jobs, "open_rgb", self.sync("decode/convert", bot.jobs.open_rgb)),
             mock.patch.object(cogs.utils.results, "make_grid", self.sync("grid", cogs.utils.results.make_grid)),
             mock.patch.object(models.images, "_png", self.sync("encode", models.images._png)),
             mock.patch.object(models.images, "_lossy", self.sync("encode", models.images._lossy)),
@@ -330,6 +332,19 @@ class Bench:
         if self.delivered >= self.expected:
             self.all_delivered.set()
 
+    # The queue's other events (``bot.queue.JobEvents``) go to the cog as in the bot; places in line are not shown.
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        await self.cog.on_progress(job, progress)
+
+    async def on_failure(self, job: Job, message: str) -> None:
+        await self.cog.on_failure(job, message)
+
+    async def on_expired(self, job: Job) -> None:
+        await self.cog.on_expired(job)
+
+    async def on_position(self, job: Job, position: int, eta: float) -> None:
+        return None
+
     async def connect(self) -> None:
         emu = self.emulator.emu
         assert emu is not None
@@ -353,9 +368,7 @@ class Bench:
         self.engine = InstantEngine(size)
         config = QueueConfig(rate_per_minute=100_000, burst=100_000, max_pending_per_user=10_000,
                              max_queue=10_000, batch_window_ms=0)
-        self.queue = JobQueue(storage, self.engine, config, on_progress=self.cog.on_progress,
-                              on_result=self.on_result, on_failure=self.cog.on_failure,
-                              on_expired=self.cog.on_expired)
+        self.queue = JobQueue(storage, self.engine, config, self)
         self.delivered, self.expected = 0, jobs
         self.all_delivered.clear()
         self.all_queued.clear()

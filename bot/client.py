@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -27,20 +27,17 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.exit_codes import ExitCode
-from bot.i18n import CatalogueTranslator, load_catalogues, translate
-from bot.messages import something_went_wrong
+from bot.i18n import CatalogueTranslator, load_catalogues
+from bot.messages import loaded, reply_privately, something_went_wrong
 from bot.metrics import Metrics
 from bot.monitor import LoopLagMonitor
 from bot.server import OpsServer
 from bot.service import GenerationService
 from bot.storage import Storage
 from models.plan import ModelLoadError, StartupError
-from models.text import Text
 
 if TYPE_CHECKING:
-    from cogs.editing import Editing
-    from cogs.imagine import Imagine
-    from cogs.utils.buttons import ButtonHandler
+    from bot.desk import RequestDesk
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +56,6 @@ def use_endpoints(api_base: str, gateway_url: str | None) -> None:
     discord.http.Route.BASE = api_base
     if gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-
-class GenerationUnavailable(app_commands.CheckFailure):
-    """Image generation is loading or reloading; the message is shown as it is, privately."""
-
-    def __init__(self) -> None:
-        super().__init__(Text("Image generation is reloading; try again in a minute."))
-
-
-Loaded = TypeVar("Loaded")
-
-
-def loaded(part: Loaded | None) -> Loaded:
-    """A part other cogs lean on (the service, the /imagine cog, the editing cog), or GenerationUnavailable (shown to
-    the person) while it is not loaded: the one way a command says "reloading, try again"."""
-    if part is None:
-        raise GenerationUnavailable()
-    return part
 
 
 class ImageBot(commands.AutoShardedBot):
@@ -101,13 +80,8 @@ class ImageBot(commands.AutoShardedBot):
         self.storage: Storage | None = None
         self.generation: GenerationService | None = None
         """Set by the generation cog while it is loaded (None while the model loads or reloads)."""
-        self.button_handler: ButtonHandler | None = None
-        """Set by the cog that answers the result buttons while it is loaded."""
-        self.imagine: Imagine | None = None
-        """Set by the /imagine cog while it is loaded: the checks, downloads and queueing that other commands making
-        images (/blend) share with it."""
-        self.editor: Editing | None = None
-        """Set by the editing cog (remix, zoom, pan, Vary (Region)) while it is loaded."""
+        self.request_desk: RequestDesk | None = None
+        """Set by the generation cog beside the service: the one way every command and button asks for work."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
         self.ops_server: OpsServer | None = None
@@ -127,6 +101,11 @@ class ImageBot(commands.AutoShardedBot):
     def service(self) -> GenerationService:
         """The generation service, or GenerationUnavailable (shown to the person) while it is not loaded."""
         return loaded(self.generation)
+
+    @property
+    def desk(self) -> RequestDesk:
+        """The request desk, or GenerationUnavailable (shown to the person) while generation (re)loads."""
+        return loaded(self.request_desk)
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error
@@ -204,19 +183,6 @@ class ImageBot(commands.AutoShardedBot):
         if self.ops_server is not None:
             await self.ops_server.stop()
             self.ops_server = None
-
-
-async def reply_privately(interaction: discord.Interaction, message: str | BaseException) -> None:
-    """An ephemeral answer, whether or not the interaction was answered already, in the person's language: a
-    ``Text``, or an exception whose message is one (a refusal), is translated (``bot.i18n.translate``)."""
-    message = translate(interaction.locale, message)
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
-    except discord.HTTPException as error:
-        log.warning("could not answer interaction %s: %s", interaction.id, error)
 
 
 async def _serve(config: Config, config_path: Path | None = None) -> int:

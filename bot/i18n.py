@@ -17,7 +17,7 @@ Making a new message translatable — where a person will read it:
   exception carrying it as its first argument) through ``translate(locale, ...)`` — ``bot.client.reply_privately``
   and ``results``' texts do. ``Text`` arguments that are ``Text`` themselves are translated too.
 - Messages about a job (queued, progress, result, failure) speak its requester's ``Job.locale``, which
-  ``Imagine.new_job`` takes from the interaction: a new kind of job built with it needs nothing more. A view whose
+  ``RequestDesk.ask`` takes from the interaction: a new kind of job built with it needs nothing more. A view whose
   labels are words takes the locale too (``cancel_view(job_id, locale)``); a persistent ``DynamicItem`` rebuilt
   from its custom_id needs no label.
 - Command and group descriptions, option descriptions (``app_commands.describe``) and choice names need nothing:

@@ -12,11 +12,12 @@ from tqdm import tqdm
 
 from bot.backends import engine_settings
 from bot.config import Config
+from bot.desk import resolve_model
 from bot.exit_codes import ExitCode
 from models.edits import Edit, parse_regions
 from models.engine import load_engine
 from models.images import InvalidImage, load_image, make_grid, write_recipe_png
-from models.plan import GenerationRequest, ModelLoadError, Progress, resolve_model
+from models.plan import GenerationRequest, ModelLoadError, Progress
 from models.styles import StyleBook, UnknownStyle
 
 
@@ -97,12 +98,12 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     )
     styles = StyleBook(config.styles)
     try:
-        styles.get(args.style)
+        style = styles.get(args.style)
     except UnknownStyle as error:
         print(f"error: --style: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    try:  # only the chosen model is loaded
-        request.model = resolve_model(request, styles, [entry.name for entry in config.catalogue])
+    try:  # only the chosen model is loaded; which one, the desk's rule says (no person or channel here)
+        request.model = resolve_model(request, style, None, [entry.name for entry in config.catalogue])
     except ValueError as error:
         print(f"error: --model: {error}", file=sys.stderr)
         return ExitCode.USAGE

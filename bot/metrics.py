@@ -18,14 +18,32 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
-    from bot.client import ImageBot
-    from bot.storage import Job
+    from discord import ShardInfo
+
+    from bot.jobs import Job
+    from bot.service import GenerationService
+    from bot.storage import Storage
+
+class Watched(Protocol):
+    """The running bot as the metrics and the ops server read it (``bot.client.ImageBot``: typed apart from it, so
+    that the bot, which starts them, and they import no loop)."""
+
+    @property
+    def generation(self) -> GenerationService | None: ...
+    @property
+    def storage(self) -> Storage | None: ...
+    @property
+    def latency(self) -> float: ...
+    @property
+    def shards(self) -> dict[int, ShardInfo]: ...
+    def is_closed(self) -> bool: ...
+
 
 OUTCOMES = ("done", "failed", "cancelled", "expired", "undeliverable")
 """``undeliverable``: a job counted 'done' when made whose delivery was given up (queue.undeliverable_after_h)."""
@@ -141,7 +159,7 @@ class Metrics:
 
     # --- scraping ------------------------------------------------------------------------------------------------
 
-    def refresh(self, bot: ImageBot) -> None:
+    def refresh(self, bot: Watched) -> None:
         """Read the gauges from the running bot."""
         if bot.generation is not None:
             queue = bot.generation.queue
@@ -173,12 +191,12 @@ class Metrics:
         for index in range(torch.cuda.device_count()):
             self.gpu_memory.labels(str(index)).set(torch.cuda.memory_allocated(index))
 
-    def render(self, bot: ImageBot) -> bytes:
+    def render(self, bot: Watched) -> bytes:
         self.refresh(bot)
         return generate_latest(self.registry)
 
 
-def gateway_problem(bot: ImageBot) -> str | None:
+def gateway_problem(bot: Watched) -> str | None:
     """Why the bot is not connected to Discord's gateway, or None when every shard is connected."""
     if bot.is_closed():
         return "the bot is shutting down"

@@ -54,9 +54,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.admission import Admission, Refused
 from bot.config import QueueConfig
+from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
-from bot.storage import Job, JobGone, JobState, Storage, StoredImage
+from bot.storage import JobGone, Storage
 from models.backend import BackendUnavailable, ModelUnavailable
 from models.text import Text, text_of
 
@@ -103,11 +104,19 @@ class EngineHung(RuntimeError):
                               "restarts itself to recover; please try again in a minute."))
 
 
-OnProgress = Callable[[Job, "Progress"], Awaitable[None]]
-OnResult = Callable[[Job, list[StoredImage]], Awaitable[None]]
-OnFailure = Callable[[Job, str], Awaitable[None]]
-OnExpired = Callable[[Job], Awaitable[None]]
-OnPosition = Callable[[Job, int, float], Awaitable[None]]
+class JobEvents(Protocol):
+    """What the queue tells the front end as a job moves (``bot.service.Delivery`` extends it); called on the event
+    loop, exceptions are logged.
+
+    ``on_result`` alone returns only once the result was delivered and raises otherwise (``DeliveryFailed``): the
+    queue marks a job delivered on its return and tries again later when it raised.
+    """
+
+    async def on_position(self, job: Job, position: int, eta: float) -> None: ...
+    async def on_progress(self, job: Job, progress: Progress) -> None: ...
+    async def on_result(self, job: Job, images: list[StoredImage]) -> None: ...
+    async def on_failure(self, job: Job, message: str) -> None: ...
+    async def on_expired(self, job: Job) -> None: ...
 
 
 class QueueObserver(Protocol):
@@ -178,12 +187,8 @@ class JobQueue:
         storage: Storage,
         backend: Backend,
         config: QueueConfig,
+        events: JobEvents,
         *,
-        on_progress: OnProgress,
-        on_result: OnResult,
-        on_failure: OnFailure,
-        on_expired: OnExpired,
-        on_position: OnPosition | None = None,
         clock: Callable[[], float] = time.time,
         seconds_per_image: float = 5.0,
         housekeeping_minutes: float = 60.0,
@@ -195,11 +200,7 @@ class JobQueue:
         self._storage = storage
         self._backend = backend
         self.config = config
-        self._on_progress = on_progress
-        self._on_result = on_result
-        self._on_failure = on_failure
-        self._on_expired = on_expired
-        self._on_position = on_position
+        self._events = events
         self._clock = clock
         self._housekeeping_s = housekeeping_minutes * 60
         self._observer = observer
@@ -455,9 +456,8 @@ class JobQueue:
             batch = self._take_batch(limit)
             self._batches.add(batch)
             batch.task = asyncio.create_task(self._run_batch(batch), name="imagebot-batch")
-            if self._on_position is not None:
-                for job, place, eta in self.positions():
-                    self._spawn(self._on_position(job, place, eta), "on_position")
+            for job, place, eta in self.positions():
+                self._spawn(self._events.on_position(job, place, eta), "on_position")
 
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
@@ -637,7 +637,7 @@ class JobQueue:
         self._delivering.add(job.id)
         try:
             try:
-                await self._on_result(job, images)
+                await self._events.on_result(job, images)
             except Exception as error:
                 await self._delivery_failed(job, error)
                 return
@@ -674,7 +674,7 @@ class JobQueue:
         except (OSError, sqlite3.Error):
             log.exception("job %s failed and the failure could not be stored either", job.id)
         self._observe_outcome(JobState.FAILED)
-        await self._call(self._on_failure, job, message)
+        await self._call(self._events.on_failure, job, message)
 
     def _observe_outcome(self, state: JobState) -> None:
         if self._observer is not None:
@@ -686,7 +686,7 @@ class JobQueue:
     def _progress(self, request_id: str, progress: Progress) -> None:
         entry = self._by_request.get(request_id)
         if entry is not None and not entry.cancelled:
-            self._spawn(self._on_progress(entry.job, progress), "on_progress")
+            self._spawn(self._events.on_progress(entry.job, progress), "on_progress")
 
     def _is_cancelled(self, request_id: str) -> bool:
         """Called by the backend between steps, possibly from its worker thread (reads only)."""
@@ -730,7 +730,7 @@ class JobQueue:
                 job.state = JobState.EXPIRED
                 await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
                 self._observe_outcome(JobState.EXPIRED)
-                await self._call(self._on_expired, job)
+                await self._call(self._events.on_expired, job)
             else:
                 try:
                     plan = self._backend.plan(job.request)

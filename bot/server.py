@@ -14,21 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.metrics import Metrics, gateway_problem
-
-if TYPE_CHECKING:
-    from bot.client import ImageBot
+from bot.metrics import Metrics, Watched, gateway_problem
 
 log = logging.getLogger(__name__)
 
 PORT_FILE = "server.port"
 
 
-def health_problems(bot: ImageBot) -> list[str]:
+def health_problems(bot: Watched) -> list[str]:
     """Everything that keeps the bot from serving requests; empty when healthy."""
     problems = []
     gateway = gateway_problem(bot)
@@ -47,7 +43,7 @@ def _write_port_file(path: Path, port: int) -> None:
 
 
 class OpsServer:
-    def __init__(self, bot: ImageBot, metrics: Metrics, host: str, port: int) -> None:
+    def __init__(self, bot: Watched, metrics: Metrics, host: str, port: int) -> None:
         self.bot = bot
         self.metrics = metrics
         self.host = host

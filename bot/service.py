@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.backends import build_backend
-from bot.queue import JobQueue, QueueObserver
-from bot.storage import Job, Storage, StoredImage
+from bot.jobs import Job, Need
+from bot.queue import JobEvents, JobQueue, QueueObserver
+from bot.storage import Storage
 from models.plan import resolve_model
 from models.styles import StyleBook
 from models.text import Text
@@ -22,27 +23,19 @@ from models.text import Text
 if TYPE_CHECKING:
     from bot.config import Config, NamedModel
     from models.backend import Backend, ModelStatus
-    from models.plan import GenerationRequest, Progress
+    from models.plan import GenerationRequest
 
 
 log = logging.getLogger(__name__)
 
 
-class Delivery(Protocol):
-    """What happens in front of the person as a job moves; called on the event loop, exceptions are logged.
-
-    ``on_result`` alone returns only once the result was delivered and raises otherwise: the queue marks a job
-    delivered on its return and tries again later when it raised.
-    """
+class Delivery(JobEvents, Protocol):
+    """What happens in front of the person as a job moves: the queue's events (passed to it whole), and what the
+    service itself tells as a job is submitted or cancelled; called on the event loop, exceptions are logged."""
 
     def expect(self, job_id: str, filesize_limit: int) -> None: ...  # a job is being submitted
     def responded(self, job_id: str) -> None: ...  # its public message exists and may be edited
     def forget(self, job_id: str) -> None: ...  # the submit was refused: nothing will be shown
-    async def on_position(self, job: Job, position: int, eta: float) -> None: ...
-    async def on_progress(self, job: Job, progress: Progress) -> None: ...
-    async def on_result(self, job: Job, images: list[StoredImage]) -> None: ...
-    async def on_failure(self, job: Job, message: str) -> None: ...
-    async def on_expired(self, job: Job) -> None: ...
     async def on_cancelled(self, job: Job) -> None: ...
 
 
@@ -95,11 +88,7 @@ class GenerationService:
             storage,
             backend,
             config.queue,
-            on_progress=delivery.on_progress,
-            on_result=delivery.on_result,
-            on_failure=delivery.on_failure,
-            on_expired=delivery.on_expired,
-            on_position=delivery.on_position,
+            delivery,
             housekeeping_minutes=config.storage.housekeeping_minutes,
             observer=observer,
             on_hang=on_hang,
@@ -157,49 +146,37 @@ class GenerationService:
                           self.queue.model_seconds.get(entry.name))
                 for entry in self.catalogue if entry.name in statuses]
 
-    def reference_models(self) -> list[str]:
-        """The models reference pictures can steer (/blend, /imagine's reference), the default first."""
-        return [status.name for status in self.backend.models() if status.references]
+    def able(self, need: Need) -> list[str]:
+        """The models that can do what ``need`` names, the default first."""
+        return [status.name for status in self.backend.models() if getattr(status, need.value)]
 
-    def check_references(self, model: str) -> None:
-        """Raise ValueError (for the person) when the model (empty: the default) can't take reference pictures."""
-        name = model or self.catalogue[0].name
-        able = self.reference_models()
-        if name in able:
+    def check_capability(self, model: str, need: Need) -> None:
+        """Raise ValueError (for the person) when the model can't do what ``need`` names, naming those that can."""
+        able = self.able(need)
+        if model in able:
             return
+        if need is Need.REFERENCES:
+            if not able:
+                raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add "
+                                      "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
+            raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
+                                  "{models}.", name=model, models=", ".join(able)))
         if not able:
-            raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
-                             "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
-        raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
-                              "{models}.", name=name, models=", ".join(able)))
+            raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
+        raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
+                              "option).", name=model, models=" / ".join(f"`{n}`" for n in able)))
 
     def model_of(self, request: GenerationRequest) -> str | None:
-        """The configured model ``request`` runs on (its own, its style's or the default); None when its style or
-        model has since been removed from the config."""
+        """The configured model ``request`` runs on (the one the desk stored, else its style's or the default); None
+        when its style or model has since been removed from the config."""
         try:
             return resolve_model(request, self.styles, [entry.name for entry in self.catalogue])
         except ValueError:
             return None
 
-    def inpaint_models(self) -> list[str]:
-        """The models that can repaint part of a picture (zoom out, pan, Vary (Region), /edit), the default first."""
-        return [status.name for status in self.backend.models() if status.inpaint]
-
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
-        return self.model_of(request) in self.inpaint_models()
-
-    def check_inpaint(self, model: str) -> None:
-        """Raise ValueError (for the person) when the model (empty: the default) can't edit pictures, naming those
-        that can."""
-        name = model or self.catalogue[0].name
-        able = self.inpaint_models()
-        if name in able:
-            return
-        if not able:
-            raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
-        raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
-                              "option).", name=name, models=" / ".join(f"`{n}`" for n in able)))
+        return self.model_of(request) in self.able(Need.INPAINT)
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

@@ -18,16 +18,14 @@ import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
+from bot.jobs import FINISHED_STATES, Job, JobState, StoredImage, open_rgb
 from bot.settings import (
     ChannelSettings,
     UserSettings,
@@ -47,12 +45,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DATABASE_NAME = "imagebot.sqlite3"
-INTERACTION_LIFETIME_S = 15 * 60
-"""Discord accepts followups on an interaction token for 15 minutes after the interaction was created."""
-RESUME_WINDOW_S = 14 * 60
-"""A stored job is resumed only while its token has a minute left to deliver the answer."""
-
-
 PROMPT_REMOVED = "(removed at the author's request)"
 """The prompt (and negative) of someone else's job derived from the images of a person who asked to be forgotten."""
 _REDACT = (
@@ -61,19 +53,6 @@ _REDACT = (
 )
 """SQL that replaces the person's words in a request or recipe JSON column with ``:text`` (a negative only when
 there was one)."""
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    UNDELIVERABLE = "undeliverable"  # made and stored, but Discord refused every delivery for hours
-
-
-FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.UNDELIVERABLE)
 
 
 class JobGone(LookupError):
@@ -93,82 +72,6 @@ class ImageExpired(ImageNotFound):
 
     def __init__(self, message: str = Text("This image has expired.")) -> None:
         super().__init__(message)
-
-
-@dataclass(eq=False)
-class Job:
-    """One person's request and everything needed to answer it, even after a restart.
-
-    ``token`` is the interaction token (secret: excluded from repr); with ``application_id`` it lets a resumed job
-    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old. ``webhook_only``:
-    asked for where the bot is not a member (a user-installed command), so nothing about it may go to the channel.
-    """
-
-    user_id: int
-    request: GenerationRequest
-    kind: str = "imagine"
-    guild_id: int | None = None
-    channel_id: int | None = None
-    application_id: int | None = None
-    token: str | None = field(default=None, repr=False)
-    interaction_created_at: float | None = None
-    source_job_id: str | None = None
-    source_index: int | None = None
-    progress_message_id: int | None = None
-    result_message_id: int | None = None
-    webhook_only: bool = False
-    id: str = field(default_factory=lambda: uuid4().hex)
-    state: JobState = JobState.QUEUED
-    error: str | None = None
-    created_at: float = 0.0
-    started_at: float | None = None
-    finished_at: float | None = None
-    delivered: bool = False
-    attempts: int = 0
-    delivery_attempts: int = 0
-    locale: str | None = None
-    """The requester's Discord locale, for the messages about the job (``bot.i18n``); stored, so a job resumed after
-    a restart still speaks their language."""
-    private: bool = False
-    """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
-    described: Described | None = None
-    """A describe job's result, once made (its prompts; it has no images)."""
-
-    @property
-    def source(self) -> tuple[str, int] | None:
-        if self.source_job_id is None or self.source_index is None:
-            return None
-        return self.source_job_id, self.source_index
-
-    def can_respond(self, now: float) -> bool:
-        """Whether the interaction token still accepts followups (jobs without one, e.g. from the CLI, always can)."""
-        return self.interaction_created_at is None or now - self.interaction_created_at < INTERACTION_LIFETIME_S
-
-    def resumable(self, now: float) -> bool:
-        """Whether a job found unfinished at start is worth running: its answer can still reach the person."""
-        return self.interaction_created_at is None or now - self.interaction_created_at < RESUME_WINDOW_S
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks.
-
-    ``pixels`` is the generated image itself while the job that made it is being delivered (``save_results`` keeps
-    it), so the grid is composed from memory instead of decoding the files just written.
-    """
-
-    job_id: str
-    index: int
-    path: Path
-    recipe: dict[str, Any]
-    created_at: float
-    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
-
-    def open(self) -> Image.Image:
-        """The pixels: kept from generation, else loaded from the file (blocking: call it in a thread)."""
-        if self.pixels is None:
-            return _open_rgb(self.path)
-        return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -312,15 +215,14 @@ class Storage:
             await db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
                 " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-                " progress_message_id, result_message_id, delivered, created_at, attempts, private, webhook_only,"
-                " locale)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
+                " result_message_id, delivered, created_at, attempts, private, webhook_only, locale)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
                     json.dumps(job.request.to_dict()), init_path,
                     json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.progress_message_id, job.result_message_id, job.created_at, int(job.private),
+                    job.result_message_id, job.created_at, int(job.private),
                     int(job.webhook_only), job.locale,
                 ),
             )
@@ -345,16 +247,11 @@ class Storage:
                 [(str(state), error, finished_at, job_id) for job_id in ids],
             )
 
-    async def set_messages(
-        self, job_id: str, *, progress_message_id: int | None = None, result_message_id: int | None = None
-    ) -> None:
-        """Remember the Discord messages that show a job, so later clicks and edits can find them."""
+    async def set_messages(self, job_id: str, *, result_message_id: int) -> None:
+        """Remember the Discord message that shows a job's result, so later clicks (🗑️) can find whose it is.
+        (The ``progress_message_id`` column of older versions stays, unused.)"""
         async with self._transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET progress_message_id = coalesce(?, progress_message_id),"
-                " result_message_id = coalesce(?, result_message_id) WHERE id = ?",
-                (progress_message_id, result_message_id, job_id),
-            )
+            await db.execute("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
 
     async def save_results(self, job: Job,
                            images: Sequence[GeneratedImage] | Sequence[Described]) -> list[StoredImage]:
@@ -517,7 +414,7 @@ class Storage:
             raise ImageExpired(Text("The pictures this was blended from have expired."))
         if load_references and row["reference_paths"]:
             references = await asyncio.to_thread(
-                lambda: [_open_rgb(self.directory / path) for path in json.loads(row["reference_paths"])])
+                lambda: [open_rgb(self.directory / path) for path in json.loads(row["reference_paths"])])
         return Job(
             id=row["id"],
             user_id=row["user_id"],
@@ -530,7 +427,6 @@ class Storage:
             interaction_created_at=row["interaction_created_at"],
             source_job_id=row["source_job_id"],
             source_index=row["source_index"],
-            progress_message_id=row["progress_message_id"],
             result_message_id=row["result_message_id"],
             webhook_only=bool(row["webhook_only"]),
             locale=row["locale"],
@@ -773,11 +669,6 @@ class Storage:
             return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
-def _open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
-
-
 def _open_source(path: Path) -> Image.Image:
     """A job's source picture as it was given: RGB, or RGBA where its transparency marks what an edit repaints."""
     with Image.open(path) as image:
@@ -788,7 +679,7 @@ def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
     """Write images again with new recipes in their text chunks (the pixels stay as they are)."""
     for path, recipe in files:
         if path.exists():
-            write_recipe_png(_open_rgb(path), recipe, path)
+            write_recipe_png(open_rgb(path), recipe, path)
 
 
 def _unlink_all(paths: Iterable[Path]) -> None:

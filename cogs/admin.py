@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import t, translate
-from cogs.utils.reach import anywhere
+from bot.reach import anywhere
 from models.text import Text, plural
 
 if TYPE_CHECKING:

@@ -2,9 +2,9 @@
 
 The mixing is the model's: Kandinsky 2.2 blends the pictures' CLIP image embeddings in its prior (DALL·E 2's unCLIP
 design), Stable Diffusion / SDXL models take them as an image prompt through a configured IP-Adapter. Models that
-can do neither refuse, naming those that can. The checks, downloads and queueing are /imagine's own (the
-``Imagine`` cog, ``bot.imagine``), so a blend is limited, moderated and stored like any other request, and the
-buttons under its result work the same (its pictures are kept with the job).
+can do neither refuse, naming those that can. A blend goes through the request desk (``bot.desk``) like every other
+request, so it is limited, moderated and stored the same way, and the buttons under its result work the same (its
+pictures are kept with the job).
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import loaded
+from bot.desk import refusing
 from bot.i18n import t
-from cogs.imagine import REFUSALS
-from cogs.utils.options import Rejected, model_choices
+from bot.jobs import Need
+from bot.messages import Rejected
+from cogs.utils.options import model_choices
 from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
 from models.text import Text, plural
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from cogs.imagine import Imagine
 
 MIN_PICTURES = 2
 MAX_WEIGHT = 100.0
@@ -62,11 +62,6 @@ class Blend(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
 
-    @property
-    def imagine(self) -> Imagine:
-        """/imagine's cog: its checks, downloads and queue; GenerationUnavailable while it is (re)loading."""
-        return loaded(self.bot.imagine)
-
     @app_commands.command(name="blend", description="Mix 2 to 5 pictures into new images")
     @app_commands.describe(
         image1="A picture to mix",
@@ -90,41 +85,35 @@ class Blend(commands.Cog):
         weights: app_commands.Range[str, 0, 200] | None = None,
         model: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
-        imagine = self.imagine
-        try:
+        desk = self.bot.desk
+        async with refusing(interaction):
             pictures = [picture for picture in (image1, image2, image3, image4, image5) if picture is not None]
             if not MIN_PICTURES <= len(pictures) <= MAX_REFERENCES:
                 raise Rejected(Text("Blend takes {min} to {max} pictures; you attached {count}.",
                                     count=len(pictures), min=MIN_PICTURES, max=MAX_REFERENCES))
             words = (prompt or "").strip()
-            imagine.check_requester(interaction, words, model=model or "")
-            imagine.generation.check_references(model or "")
-            # As many images as this channel allows at once, private when the person wants private results.
-            preferences = await imagine.preferences(interaction)
-            request = GenerationRequest(prompt=words, count=preferences.max_count(self.bot.config.model.max_count),
-                                        model=model or "",
-                                        reference_weights=parse_weights(weights, len(pictures), bool(words)))
+            desk.check_requester(interaction, words, model=model)
+            shares = parse_weights(weights, len(pictures), bool(words))
             for picture in pictures:
-                imagine.check_picture(picture)
-            job = imagine.new_job(interaction, request, kind="blend", private=preferences.user.private)
+                desk.check_picture(picture)
+            # As many images as this channel allows at once, private when the person wants private results.
+            preferences = await desk.preferences(interaction)
+            request = GenerationRequest(prompt=words, count=preferences.max_count(self.bot.config.model.max_count),
+                                        model=model or "", reference_weights=shares)
 
             async def read_pictures() -> None:
-                request.references = [await imagine.read_picture(picture) for picture in pictures]
+                request.references = [await desk.read_picture(picture) for picture in pictures]
 
-            reading = t(job.locale, "📥 Reading your {count} pictures…", count=len(pictures))
-            await imagine.enqueue_after_reading(interaction, job, preferences, reading, read_pictures)
-        except REFUSALS as error:
-            await imagine.reject(interaction, error)
+            reading = t(interaction.locale, "📥 Reading your {count} pictures…", count=len(pictures))
+            await desk.ask(interaction, request, preferences, kind="blend", reading=reading, read=read_pictures)
 
     @blend.autocomplete("model")
     async def model_autocomplete(self, interaction: discord.Interaction,
                                  current: str) -> list[app_commands.Choice[str]]:
         """The models that can blend, with their descriptions."""
-        if self.bot.imagine is None or self.bot.generation is None:
-            return []
         generation = self.bot.generation
         return model_choices(generation, interaction, current,
-                             only=generation.reference_models() if generation is not None else None)
+                             only=generation.able(Need.REFERENCES) if generation is not None else None)
 
 
 async def setup(bot: ImageBot) -> None:

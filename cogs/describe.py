@@ -3,7 +3,8 @@
 A describe is a job like any other (kind "describe"): it goes through the queue's admission, rate limits and
 fairness, is stored, survives restarts, and runs on the GPU beside the images, with the captioning model loaded
 next to the default model (``describe.model``). Its result is text: the generation cog shows the suggestions with
-an "Imagine N" button each (``Action.PROMPT``), which the /imagine cog answers with an /imagine of that suggestion.
+an "Imagine N" button each (``SuggestionButton``), which this cog answers with an /imagine of that suggestion, checked
+and queued by the request desk (``bot.desk``) like one the person typed.
 
 The command is registered whether or not a captioning model is configured, so the command list does not change with
 the config; without one it answers, privately, that describing is not set up.
@@ -17,11 +18,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import loaded
+from bot.attachments import looks_like_image
+from bot.desk import refuse, refusing
 from bot.i18n import t
-from cogs.imagine import REFUSALS, Imagine
-from cogs.utils.attachments import looks_like_image
-from cogs.utils.options import Rejected
+from bot.messages import Rejected
+from bot.storage import ImageNotFound
+from cogs.utils.buttons import Click, SuggestionButton
+from cogs.utils.options import imagine_request
 from models.plan import GenerationRequest
 from models.text import Text
 
@@ -40,15 +43,13 @@ class Describe(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
+        SuggestionButton.answer = self.imagine_suggestion
+        self.bot.add_dynamic_items(SuggestionButton)
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SuggestionButton)
+        SuggestionButton.answer = None
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
-
-    @property
-    def imagine(self) -> Imagine:
-        """/imagine's cog: a describe is queued, checked and refused the way an /imagine is, and shares its downloads;
-        GenerationUnavailable while it is (re)loading."""
-        return loaded(self.bot.imagine)
 
     @app_commands.command(name="describe", description="Suggest prompts for a picture")
     @app_commands.describe(image="The picture to write prompts for")
@@ -60,7 +61,7 @@ class Describe(commands.Cog):
         results)."""
         picture = next((attachment for attachment in message.attachments if looks_like_image(attachment)), None)
         if picture is None:
-            await self.imagine.reject(interaction, Rejected(Text(
+            await refuse(interaction, Rejected(Text(
                 "That message has no picture attached, so there is nothing to describe. Use it on a message with an "
                 "image, or use /describe with a picture.")))
             return
@@ -69,24 +70,37 @@ class Describe(commands.Cog):
     async def describe_attachment(self, interaction: discord.Interaction, attachment: discord.Attachment) -> None:
         """Queue a describe of ``attachment``: checks that need no I/O first, the download once the person's place
         in the queue is reserved (as /imagine's restyles)."""
-        imagine = self.imagine  # GenerationUnavailable (a CheckFailure) is answered by the tree's error handler
-        try:
-            imagine.check_requester(interaction)
-            if imagine.generation.captioner is None:
+        desk = self.bot.desk  # GenerationUnavailable (a CheckFailure) is answered by the tree's error handler
+        async with refusing(interaction):
+            desk.check_requester(interaction)
+            if desk.service.captioner is None:
                 raise Rejected(Text("Describing pictures is not set up on this bot: its operators can turn it on "
                                     "with describe.model in bot.yaml."))
-            imagine.check_picture(attachment)
+            desk.check_picture(attachment)
             request = GenerationRequest(prompt=attachment.filename, describe=True)
-            preferences = await imagine.preferences(interaction)  # private results (/settings) apply here too
-            job = imagine.new_job(interaction, request, kind="describe", private=preferences.user.private)
+            preferences = await desk.preferences(interaction)  # private results (/settings) apply here too
 
             async def read_picture() -> None:
-                request.init_image = await imagine.read_picture(attachment)
+                request.init_image = await desk.read_picture(attachment)
 
-            await imagine.enqueue_after_reading(interaction, job, preferences,
-                                                t(interaction.locale, "📥 Reading your picture…"), read_picture)
-        except REFUSALS as error:
-            await imagine.reject(interaction, error)
+            await desk.ask(interaction, request, preferences, kind="describe",
+                           reading=t(interaction.locale, "📥 Reading your picture…"), read=read_picture)
+
+    async def imagine_suggestion(self, interaction: discord.Interaction, click: Click) -> None:
+        """"Imagine N": /imagine one of a /describe's suggestions, in the picture's shape, with the clicker's
+        /settings, checked as if they had typed it; the new job records the describe job it came from."""
+        desk = self.bot.desk
+        source = await desk.source(interaction, click.job_id, words=False)
+        preferences = await desk.preferences(interaction, private=source.private)
+        described = source.described
+        if described is None or not 0 <= click.index < len(described.prompts):
+            raise ImageNotFound(Text("These suggestions have expired. Run /describe on the picture again."))
+        max_count = self.bot.config.model.max_count
+        request = imagine_request(prompt=described.prompts[click.index], style=desk.service.styles.get(
+            preferences.style), negative=None, aspect=described.aspect, seed=None,
+            count=preferences.count(None, max_count), max_count=max_count)
+        # Its lineage names the describe job ("from job <id>, by imagine"): an image index would name no image.
+        await desk.ask(interaction, request, preferences, kind="imagine", source=source)
 
 
 async def setup(bot: ImageBot) -> None:

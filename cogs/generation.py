@@ -12,22 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.desk import RequestDesk
 from bot.encoding import in_encoder
 from bot.i18n import t, translate
+from bot.jobs import Job, StoredImage
+from bot.moderation import BannedTerms
 from bot.queue import DeliveryFailed, Undeliverable
 from bot.service import GenerationService
-from bot.storage import Job, StoredImage
 from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view, suggestion_view
-from cogs.utils.moderation import BannedTerms
 from models.text import Text
 
 if TYPE_CHECKING:
@@ -76,14 +77,32 @@ class Generation(commands.Cog):
     async def cog_load(self) -> None:
         # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
         assert self.bot.storage is not None
-        self.bot.generation = await GenerationService.start(
+        service = await GenerationService.start(
             self.bot.config, self.bot.storage, delivery=self, observer=self.bot.metrics, on_hang=self.bot.engine_hung
         )
+        self.bot.generation = service
+        self.bot.request_desk = RequestDesk(self.bot, service, counter=self)
 
     async def cog_unload(self) -> None:
+        desk, self.bot.request_desk = self.bot.request_desk, None
+        if desk is not None:
+            await desk.close()
         service, self.bot.generation = self.bot.generation, None
         if service is not None:
             await service.stop(self.bot.config.queue.stop_grace_s)
+
+    # -- how the request desk's answers look (its ``Counter``) ----------------------------------------------------
+
+    def queued(self, job: Job, where: tuple[int, float] | None) -> dict[str, Any]:
+        position = results.progress_text(job, 0, 1) if where is None else results.queued_text(job, *where)
+        return {"content": position, "view": cancel_view(job.id, job.locale)}
+
+    def reading(self, job: Job, what: str) -> str:
+        return f"{results.headline(job)}\n{what}"
+
+    def notices(self, locale: discord.Locale, notices: Sequence[tuple[str, str]]) -> str:
+        lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
+        return "\n".join([t(locale, "About your earlier requests:"), *lines])[:2000]
 
     # -- what the service tells its delivery ----------------------------------------------------------------------
 

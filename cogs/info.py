@@ -9,10 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import t, translate
+from bot.messages import kept_for
+from bot.moderation import is_age_restricted
+from bot.reach import anywhere
 from cogs.utils import results
-from cogs.utils.buttons import Action, JobButton
-from cogs.utils.moderation import is_age_restricted
-from cogs.utils.reach import anywhere
+from cogs.utils.buttons import Action, job_button
 from models.text import Text, plural
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Info(commands.Cog):
     @app_commands.command(name="help", description="How to use the image bot")
     @anywhere
     async def help(self, interaction: discord.Interaction) -> None:
-        ttl = results.kept_for(self.bot.config.storage.image_ttl_hours)
+        ttl = kept_for(self.bot.config.storage.image_ttl_hours)
         await interaction.response.send_message(t(interaction.locale, HELP.msgid, ttl=ttl), ephemeral=True)
 
     @app_commands.command(name="styles", description="Browse the styles /imagine can use")
@@ -132,7 +133,7 @@ class Info(commands.Cog):
                 status = t(locale, "position {position}, about {wait}", position=where[0],
                            wait=results.format_wait(where[1]))
             lines.append(f"**{number}.** {results.short_prompt(job.request.prompt, 80)} — {status}")
-            view.add_item(JobButton(Action.CANCEL, job.id, label=t(locale, "Cancel {number}", number=number)))
+            view.add_item(job_button(Action.CANCEL, job.id, label=t(locale, "Cancel {number}", number=number)))
         if len(mine) > MAX_LISTED_JOBS:
             lines.append(t(locale, "…and {count} more.", count=len(mine) - MAX_LISTED_JOBS))
         lines += undelivered

@@ -18,21 +18,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import GenerationUnavailable, reply_privately
 from bot.i18n import t, translate
-from bot.messages import something_went_wrong
-from bot.storage import JobState
+from bot.jobs import JobState
+from bot.messages import GenerationUnavailable, Rejected, kept_for, reply_privately, something_went_wrong
+from bot.moderation import BannedTerms
+from bot.reach import anywhere
 from cogs.utils import layouts, results
 from cogs.utils.buttons import suggestion_view
-from cogs.utils.moderation import BannedTerms
-from cogs.utils.options import Rejected
-from cogs.utils.reach import anywhere
-from models.styles import UnknownStyle
 from models.text import Text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-    from bot.storage import Job
+    from bot.jobs import Job
     from models.plan import Described
 
 log = logging.getLogger(__name__)
@@ -101,7 +98,7 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
         if job.error:
             raise Rejected(Text(NOT_MADE_BECAUSE[job.state].msgid, job=job_id, reason=job.error))
         raise Rejected(Text(NOT_MADE[job.state].msgid, job=job_id))
-    # Brought back, a job speaks the language of whoever asked for it now (not its maker's: bot.storage.Job.locale).
+    # Brought back, a job speaks the language of whoever asked for it now (not its maker's: bot.jobs.Job.locale).
     job = replace(job, locale=interaction.locale.value)
     if job.described is not None:
         await _show_described(bot, interaction, job, job.described)
@@ -109,17 +106,10 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     images = await storage.get_images(job.id)
     if not images:
         raise Rejected(Text("The images of job `{job}` have expired: images are kept for {kept}, then deleted.",
-                            job=job_id, kept=results.kept_for(bot.config.storage.image_ttl_hours)))
-    handler = bot.button_handler
-    if handler is None:
-        raise Rejected(Text("The bot is reloading its image tools; try again in a minute."))
-    # Shown in this channel now, so this channel's rules apply (an age-restricted style stays in such channels).
-    try:
-        style = generation.styles.get(job.request.style)
-    except UnknownStyle:  # removed from bot.yaml since: nothing to check it by
-        style = None
-    handler.check_requester(interaction, job.request.prompt, job.request.negative, style=style,
-                            model=job.request.model)
+                            job=job_id, kept=kept_for(bot.config.storage.image_ttl_hours)))
+    # Shown in this channel now, so this channel's rules apply (an age-restricted style or model stays in such
+    # channels), checked by the desk as for a click on the job's buttons.
+    job = bot.desk.check_source(interaction, job)
     private = job.private or (await storage.user_settings(interaction.user.id)).private
     # Composing a grid from the files can take longer than Discord's 3 s: answer first.
     await interaction.response.defer(ephemeral=private, thinking=True)

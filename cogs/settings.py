@@ -18,9 +18,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import t, translate
+from bot.messages import Rejected
+from bot.preferences import Preferences
 from bot.settings import ChannelSettings, UserSettings
-from cogs.utils.defaults import Preferences
-from cogs.utils.options import ASPECT_CHOICES, Rejected, model_choices, style_choices
+from cogs.utils.options import ASPECT_CHOICES, model_choices, style_choices
+from models.plan import GenerationRequest
 from models.styles import UnknownStyle
 from models.text import Text, plural, text_of
 
@@ -160,7 +162,6 @@ class Settings(commands.Cog):
     def describe_personal(self, locale: discord.Locale, mine: UserSettings, channel: ChannelSettings) -> str:
         """The person's settings, and what /imagine uses in this channel when they give no option."""
         here = Preferences(mine, channel)
-        default_model = self.generation.catalogue[0].name
         lines = [
             t(locale, "**Your settings** (an option you give a command wins over them):"),
             t(locale, "• Style: {mine} → here: {here}", mine=or_not_set(locale, mine.style),
@@ -170,7 +171,7 @@ class Settings(commands.Cog):
             t(locale, "• Count: {mine} → here: {here}", mine=or_not_set(locale, mine.count),
               here=here.count(None, self.count_limit())),
             t(locale, "• Model: {mine} → here: {here}", mine=or_not_set(locale, mine.model),
-              here=here.model(None, default_model) or default_model),
+              here=self.model_here(here)),
             t(locale, "• Remix (buttons let you edit the prompt first): {state}", state=on_off(locale, mine.remix)),
             t(locale, "• Private results: {state} — results come by direct message, or privately here when your DMs "
                       "are closed", state=on_off(locale, mine.private)) if mine.private
@@ -180,6 +181,15 @@ class Settings(commands.Cog):
         if limits:
             lines.append(limits)
         return "\n".join(lines)
+
+    def model_here(self, here: Preferences) -> str:
+        """The model /imagine runs on here when it is given no option (``bot.desk.resolve_model`` says which)."""
+        desk = self.bot.desk
+        try:
+            style = desk.service.styles.get(here.style)
+            return desk.resolve_model(GenerationRequest("", style=style.name), style, here)
+        except (Rejected, ValueError):  # their default and the style's model disagree: /imagine says so
+            return desk.resolve_model(GenerationRequest(""), None, here)
 
     def channel_limits(self, locale: discord.Locale, channel: ChannelSettings) -> str:
         """The channel's limits as one sentence, or "" when it has none."""

@@ -401,17 +401,25 @@ def reference_shares(weights: list[float], prompt_weight: float) -> list[float]:
 def resolve_model(request: GenerationRequest, styles: StyleBook, names: list[str]) -> str:
     """The configured model a request runs on: its own choice, else its style's, else the default (``names[0]``).
 
-    Raises ValueError for the person. A style made for one model pins it: asking for another with that style is
-    refused rather than silently changed, since the style's prompt and numbers were tuned for its model.
+    The bot's request desk (``bot.desk.resolve_model``) decides a job's model once, with the person's and channel's
+    settings, and stores it in the request; here the planner checks it again, and fills it for requests that come
+    without one (the command line, jobs stored before jobs kept their model). Raises ValueError for the person.
+    A style made for one model pins it: asking for another with that style is refused rather than silently
+    changed, since the style's prompt and numbers were tuned for its model.
     """
     pinned = styles.get(request.style).model if request.style else None
-    name = request.model or pinned or names[0]
+    return checked_model(request.model or pinned or names[0], request.style, pinned, names)
+
+
+def checked_model(name: str, style: str, pinned: str | None, names: list[str]) -> str:
+    """``name`` when it is one of the configured ``names`` and the style (``pinned`` to a model, or not) allows it;
+    ValueError for the person otherwise."""
     if name not in names:
         raise ValueError(Text("Unknown model '{name}'; choose one of {names} (see /models).", name=name,
                               names=", ".join(names)))
     if pinned and name != pinned:
         raise ValueError(Text("The style '{style}' is made for the model '{model}'; leave the model out or pick "
-                              "another style.", style=request.style, model=pinned))
+                              "another style.", style=style, model=pinned))
     return name
 
 

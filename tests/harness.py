@@ -144,6 +144,16 @@ def person(emu: FakeDiscord, roles: Iterable[Role | int] = ()) -> User:
     return emu.add_user(f"person{next(_people)}", roles=roles)
 
 
+LOADING = 1 << 7
+"""A message's flag while it is a deferred "thinking" placeholder."""
+
+
+def shown_states(message) -> list[dict[str, Any]]:
+    """Every state the message was seen in, oldest first, without the "thinking" placeholder the bot acknowledges a
+    command or click with before reading anything (``bot.desk``)."""
+    return [state for state in [*message.history, message.to_dict()] if not state.get("flags", 0) & LOADING]
+
+
 def labels(message) -> list[str]:
     """Each button's label, or its emoji where it has no label."""
     return [b.get("label") or b.get("emoji", {}).get("name") for b in message.buttons()]

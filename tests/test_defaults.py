@@ -1,12 +1,15 @@
-"""cogs/utils/defaults.py: a request's option over the person's default over the channel's, under its limits."""
+"""bot/preferences.py: a request's option over the person's default over the channel's, under its limits."""
 
 from __future__ import annotations
 
 import pytest
 
+from bot.desk import resolve_model
+from bot.messages import Rejected
+from bot.preferences import Preferences
 from bot.settings import ChannelSettings, UserSettings
-from cogs.utils.defaults import Preferences
-from cogs.utils.options import Rejected
+from models.plan import GenerationRequest
+from models.styles import Style
 
 LIMITED = ChannelSettings(style="watercolor", aspect="wide", count=2, max_count=3, allowed_models=("sd", "flux"))
 
@@ -30,15 +33,36 @@ def test_counts_are_held_to_the_channel_limit_and_asking_for_more_is_refused() -
     assert Preferences(UserSettings(), ChannelSettings(max_count=4)).max_count(2) == 2  # never over bot.yaml's
 
 
+def model(preferences: Preferences, given: str | None, default: str, style: Style | None = None) -> str:
+    """``resolve_model`` with bot.yaml's default first among the models sd, flux and pixart."""
+    names = [default, *(name for name in ("sd", "flux", "pixart") if name != default)]
+    return resolve_model(GenerationRequest("x", style=style.name if style else "", model=given or ""), style,
+                         preferences, names)
+
+
 def test_models_outside_the_allowed_list_are_refused_when_named_and_replaced_when_defaults() -> None:
     here = Preferences(UserSettings(model="pixart"), LIMITED)
-    assert here.model("flux", "sd") == "flux"
+    assert model(here, "flux", "sd") == "flux"
     with pytest.raises(Rejected, match=r"'pixart' isn't allowed in this channel\. Models allowed here: sd, flux"):
-        here.model("pixart", "sd")
-    assert here.model(None, "sd") == "sd"  # their default isn't allowed here: the channel's first
-    assert Preferences(UserSettings(), LIMITED).model(None, "sd") == "sd"  # the default is allowed
-    assert Preferences(UserSettings(), ChannelSettings(allowed_models=("flux",))).model(None, "sd") == "flux"
-    assert Preferences(UserSettings(model="pixart"), ChannelSettings()).model(None, "sd") == "pixart"
+        model(here, "pixart", "sd")
+    assert model(here, None, "sd") == "sd"  # their default isn't allowed here: the channel's first
+    assert model(Preferences(UserSettings(), LIMITED), None, "sd") == "sd"  # the default is allowed
+    assert model(Preferences(UserSettings(), ChannelSettings(allowed_models=("flux",))), None, "sd") == "flux"
+    assert model(Preferences(UserSettings(model="pixart"), ChannelSettings()), None, "sd") == "pixart"
+
+
+def test_the_model_is_the_option_then_the_default_then_the_styles_then_bot_yaml_and_a_style_pins_it() -> None:
+    anyone, poster = Preferences(UserSettings(), ChannelSettings()), Style(name="poster", model="pixart")
+    assert model(anyone, None, "sd", poster) == "pixart"  # the style's model over bot.yaml's
+    assert model(anyone, None, "sd") == "sd"
+    with pytest.raises(ValueError, match="'poster' is made for the model 'pixart'"):
+        model(anyone, "flux", "sd", poster)  # named against the style
+    with pytest.raises(ValueError, match="Unknown model 'giant'"):
+        model(anyone, "giant", "sd")
+    assert model(Preferences(UserSettings(model="ghost"), ChannelSettings()), None, "sd") == "sd"  # removed since
+    # A channel that doesn't allow the style's model refuses it rather than run the style on another model.
+    with pytest.raises(Rejected, match="'pixart' isn't allowed in this channel"):
+        model(Preferences(UserSettings(), LIMITED), None, "sd", poster)
 
 
 def test_every_job_is_checked_against_the_channel_limits_before_it_is_queued() -> None:

@@ -11,8 +11,9 @@ import discord
 import pytest
 
 from bot.config import Config
+from bot.jobs import Job, StoredImage
 from bot.queue import Undeliverable
-from bot.storage import Job, Storage, StoredImage
+from bot.storage import Storage
 from cogs.generation import Generation
 from models.plan import GenerationRequest
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.storage import Job, JobState, Storage
+from bot.jobs import Job, JobState
+from bot.storage import Storage
 from models.captioner import Captioner
 from models.engine import Engine
 from models.plan import Described, GenerationRequest, ModelLoadError

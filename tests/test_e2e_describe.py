@@ -22,6 +22,7 @@ from tests.harness import (
     private_reply,
     public_messages,
     recipe_of,
+    shown_states,
     solid_png,
     started_bot,
 )
@@ -82,7 +83,7 @@ async def test_describe_suggests_four_prompts_and_each_button_imagines_its_promp
     assert len(prompts) == 4 and len(set(prompts)) == 4
     assert all("soft natural light" in p or "tones" in p for p in prompts)  # words read from the picture
     assert embed_fields(result)["Aspect"] == "square"
-    states = [*result.history, result.to_dict()]
+    states = shown_states(result)
     assert "Waiting in the queue" in states[0]["content"] or "Reading your picture" in states[0]["content"]
 
     # /show brings the suggestions back, with their buttons.

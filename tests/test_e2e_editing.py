@@ -134,13 +134,13 @@ async def test_remix_mode_makes_v_open_the_form_until_turned_off(emu, bot):
     # Someone else's clicks are theirs: remix mode is per person.
     other = await emu.click(person(emu), result, button(result, "V1"))
     await other.wait_acked(3)
-    assert other.response_type == 4
+    assert other.response_type == 5  # acknowledged at once ("thinking"), not with a form
 
     toggled = await emu.invoke(who, "remix")
     assert "Remix mode is **off**" in await private_reply(toggled)
     plain = await emu.click(who, result, button(result, "V1"))
     await plain.wait_acked(3)
-    assert plain.response_type == 4
+    assert plain.response_type == 5
     assert recipe_of(emu, await plain.wait_for_message(is_grid, timeout=60))["prompt"] == "a red kite"
     emu.assert_no_violations()
 

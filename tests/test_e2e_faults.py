@@ -203,7 +203,9 @@ async def test_a_slow_attachment_is_acknowledged_in_time_and_then_restyled(stead
             attachments={"image": ("photo.png", solid_png())},
         )
         assert interaction.acked_after < 3
-        assert "Reading your picture" in interaction.original.content
+        # Acknowledged first, then told its picture is being read, while the 4 s download still runs.
+        reading = await interaction.wait_for_message(lambda m: "Reading your picture" in m.content, timeout=3)
+        assert reading is interaction.original
         result = await result_of(interaction)
     finally:
         emu.slow_attachments(0.0)

@@ -27,6 +27,7 @@ from tests.harness import (
     public_messages,
     recipe_of,
     result_of,
+    shown_states,
     solid_png,
     started_bot,
 )
@@ -80,7 +81,7 @@ async def test_text_only_grid_with_buttons_and_recipe(emu, bot):
 async def test_progress_shows_position_then_a_bar_with_a_preview_then_the_result(emu, bot):
     interaction = await imagine(emu, person(emu), prompt="a slow boat", count=4)
     result = await result_of(interaction)
-    states = [*result.history, result.to_dict()]
+    states = shown_states(result)
     contents = [state["content"] for state in states]
     assert "Waiting in the queue: position" in contents[0] and "about" in contents[0]
     queued_buttons = [c["label"] for row in states[0]["components"] for c in row["components"]]
@@ -272,6 +273,8 @@ async def test_delete_only_by_the_requester(emu, bot):
 async def test_cancel_from_queue_and_from_the_queued_message(emu, bot):
     owner, stranger = person(emu), person(emu)
     jobs = [await imagine(emu, owner, prompt=f"job {n}", count=4) for n in range(5)]
+    for job in jobs:  # acknowledged at once, queued just after: each answers with its place once it is in line
+        await job.wait_for_message()
     listing = await emu.invoke(owner, "queue")
     await listing.wait_acked(3)
     message = await listing.wait_for_message()
@@ -349,7 +352,7 @@ async def test_each_person_is_answered_in_their_discord_language(emu, bot):
     result = await asked.wait_for_message(is_grid, timeout=60)
     contents = [state["content"] for state in result.history]
     assert any("⏳ In coda: posizione" in c or "🎨 Generazione…" in c for c in contents), contents
-    assert any(c["label"] == "Annulla" for row in result.history[0]["components"] for c in row["components"])
+    assert any(c["label"] == "Annulla" for row in shown_states(result)[0]["components"] for c in row["components"])
     assert {"Modello", "Stile", "Seed", "Dimensioni", "Passi", "Guida"} <= set(embed_fields(result))
     assert "**una volpe**" in result.content
 

@@ -18,7 +18,7 @@ import pytest
 
 from bot.storage import DATABASE_NAME
 from models.images import read_metadata
-from tests.harness import button, imagine, labels, person, private_reply, started_bot
+from tests.harness import button, imagine, labels, person, private_reply, shown_states, started_bot
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
@@ -176,7 +176,8 @@ async def test_gallery_result_and_its_buttons_after_a_restart(emu, bot):
     interaction = await imagine(emu, owner, prompt="a red fox", count=4, seed=7)
     result = await gallery_of(interaction)
     # The queued and progress states came first, as classic messages; the result turned the message into v2.
-    assert "Waiting in the queue" in result.history[0]["content"] or "Generating" in result.history[0]["content"]
+    first = shown_states(result)[0]["content"]
+    assert "Waiting in the queue" in first or "Generating" in first
     assert labels(result) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄", "Remix", "🗑️"]
     items = gallery_items(result)
     assert len(items) == 4 and len(result.attachments) == 4

@@ -10,9 +10,10 @@ import re
 
 import pytest
 
-from bot.storage import Job
-from cogs.editing import form_values, parse_edit, region_form, remix_form, zoom_factor, zoom_form
+from bot.jobs import Job
+from cogs.editing import parse_edit, zoom_factor
 from cogs.utils.buttons import TEMPLATE, Action, region_view, result_view, single_view
+from cogs.utils.forms import form_values, region_form, remix_form, zoom_form
 from fakediscord import rules
 from models.edits import PAN_DIRECTIONS, REGION_CHOICES, REGIONS, Edit
 from models.plan import GenerationRequest

@@ -97,6 +97,25 @@ def test_models_form_no_import_loop_and_never_reach_into_the_bot() -> None:
     assert reaching(graph, "models", ["bot", "cogs"]) == []
 
 
+def test_no_shipped_package_imports_in_a_loop() -> None:
+    assert loops(import_graph()) == []
+
+
+def test_the_core_never_imports_a_cog() -> None:
+    """The core serves every front end (Discord's cogs, the command line, the playground) and knows none of them."""
+    assert reaching(import_graph(["bot", "cogs"]), "bot", ["cogs"]) == []
+
+
+def test_no_cog_imports_another_cog() -> None:
+    """Cogs share helpers (``cogs.utils``) and the core, never each other: each answers its own commands and widgets
+    and asks the request desk for work."""
+    graph = import_graph(["bot", "cogs"])
+    cogs = {module for module in graph if module.startswith("cogs.") and not module.startswith("cogs.utils")}
+    offences = [f"{module} imports {name}" for module in sorted(graph) if module.startswith("cogs.")
+                for name in sorted(graph[module] & cogs)]
+    assert offences == []
+
+
 def test_shipped_code_never_imports_tests_or_edits_sys_path() -> None:
     graph = import_graph()
     offences = [offence for package in SHIPPED for offence in reaching(graph, package, ["tests"])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ChannelRules
-from cogs.utils.moderation import BannedTerms, channel_allowed, fold
+from bot.moderation import BannedTerms, channel_allowed, fold
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ class Ops:
     async def imagine(self, user, prompt: str, **options):
         interaction = await self.emu.invoke(user, "imagine", {"prompt": prompt, "count": 1, **options})
         await interaction.wait_acked(3)
+        await interaction.wait_for_message()  # acknowledged at once; answered once it is queued (or refused)
         return interaction
 
     @staticmethod

@@ -39,6 +39,8 @@ async def test_sigterm_during_a_batch_then_restart_delivers_everything_once(
             second = await emu.invoke(users[1], "imagine", {"prompt": "second", "count": 1})
             await first.wait_acked(3)
             await second.wait_acked(3)
+            await first.wait_for_message()  # acknowledged at once, answered with their place once queued
+            await second.wait_for_message()
             await emu.wait_until(lambda: "Waiting" not in first.original.content, timeout=60, what="first running")
 
             # 1. Within the grace period: the running batch finishes and is delivered before the exit; the queued

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cogs.utils.options import Rejected, imagine_request
+from bot.messages import Rejected
+from cogs.utils.options import imagine_request
 from models.styles import Style
 
 ANIME = Style(name="anime", prompt="anime {prompt}")

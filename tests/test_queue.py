@@ -20,8 +20,9 @@ import pytest
 from PIL import Image
 
 from bot.config import QueueConfig, RoleOverride
+from bot.jobs import Job, JobState, StoredImage
 from bot.queue import DeliveryFailed, JobQueue, Refused
-from bot.storage import Job, JobState, Storage, StoredImage
+from bot.storage import Storage
 from models.backend import BackendUnavailable
 from models.families import BY_NAME
 from models.plan import (
@@ -100,7 +101,8 @@ class InstantBackend:
 
 
 class Recorder:
-    """The cog's side of the callbacks, recorded; ``done`` is set once ``expect`` jobs reached a final callback."""
+    """The cog's side of the queue's events (``JobEvents``), recorded; ``done`` is set once ``expect`` jobs reached
+    a final one."""
 
     def __init__(self) -> None:
         self.results: list[tuple[Job, list[StoredImage]]] = []
@@ -129,6 +131,9 @@ class Recorder:
     async def on_progress(self, job: Job, progress: Progress) -> None:
         self.progress.append((job.id, progress.step))
 
+    async def on_position(self, job: Job, position: int, eta: float) -> None:
+        return None
+
     async def wait(self, count: int, seconds: float = 10) -> None:
         self.expect = count
         self._check()
@@ -138,9 +143,7 @@ class Recorder:
 def make_queue(storage: Storage, backend, recorder: Recorder, clock=time.time, **limits) -> JobQueue:
     config = QueueConfig(**{"batch_window_ms": 0, "rate_per_minute": 600, "burst": 100,
                             "max_pending_per_user": 100, **limits})
-    return JobQueue(storage, backend, config, on_progress=recorder.on_progress, on_result=recorder.on_result,
-                    on_failure=recorder.on_failure, on_expired=recorder.on_expired, clock=clock,
-                    seconds_per_image=2.0)
+    return JobQueue(storage, backend, config, recorder, clock=clock, seconds_per_image=2.0)
 
 
 def job(user: int, prompt: str = "a fox", *, created: float | None = None, **request) -> Job:
@@ -425,9 +428,9 @@ async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number
         assert (await storage.get_job(job.id)).state == JobState.DONE and images[0].path.exists()
         delivering.append(job.id)
         await deliver.wait()
-        await recorder.on_result(job, images)
+        await record(job, images)
 
-    queue._on_result = slow_result
+    record, queue._events.on_result = recorder.on_result, slow_result
     jobs = [await queue.submit(job(user, f"job {user}")) for user in range(FINISHING_BATCHES + 2)]
     await queue.start()
     for _ in range(200):
@@ -454,7 +457,7 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
         recorder._check()
         raise RuntimeError("Discord said no")
 
-    queue._on_result = broken_result  # a callback that raises must not stop the worker
+    queue._events.on_result = broken_result  # a callback that raises must not stop the worker
     bad, good, later = await queue.submit(job(1, "boom")), await queue.submit(job(2)), await queue.submit(job(3))
     await queue.start()
     await recorder.wait(3)
@@ -509,7 +512,7 @@ async def test_a_result_is_delivered_only_when_confirmed_retried_across_restarts
 
     recorder = Recorder()
     queue = make_queue(storage, InstantBackend(), recorder)
-    queue._on_result = refused
+    queue._events.on_result = refused
     first = await queue.submit(job(1, "refused, then delivered after a restart"))
     await queue.start()
     for _ in range(200):
@@ -530,7 +533,7 @@ async def test_a_result_is_delivered_only_when_confirmed_retried_across_restarts
 
     observer = Outcomes()
     queue = make_queue(storage, InstantBackend(), Recorder(), undeliverable_after_h=0.3 / 3600)
-    queue._observer, queue._on_result = observer, refused
+    queue._observer, queue._events.on_result = observer, refused
     lost = await queue.submit(job(2, "never deliverable"))
     await queue.start()
     for _ in range(300):
@@ -566,9 +569,9 @@ async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(sto
     async def slow_result(job: Job, images: list[StoredImage]) -> None:
         delivering.set()
         await deliver.wait()
-        await recorder.on_result(job, images)
+        await record(job, images)
 
-    queue._on_result = slow_result
+    record, queue._events.on_result = recorder.on_result, slow_result
     finishing = await queue.submit(job(1, "being delivered"))
     await queue.start()
     await asyncio.wait_for(delivering.wait(), 10)

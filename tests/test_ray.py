@@ -17,8 +17,9 @@ from PIL import Image
 
 from bot.backends import engine_settings, ray_settings
 from bot.config import Config, QueueConfig
+from bot.jobs import Job, JobState, StoredImage
 from bot.queue import JobQueue
-from bot.storage import Job, JobState, Storage, StoredImage
+from bot.storage import Storage
 from models.backend import BackendUnavailable
 from models.edits import Edit
 from models.local_backend import LocalBackend
@@ -43,7 +44,7 @@ def ray_config(model_dir: Path, storage_dir: Path, ip_adapter: dict | None = Non
 
 
 class Recorder:
-    """The queue's callbacks, remembered."""
+    """The queue's events (``JobEvents``), remembered."""
 
     def __init__(self) -> None:
         self.results: dict[str, list[StoredImage]] = {}
@@ -66,6 +67,9 @@ class Recorder:
     async def on_expired(self, job: Job) -> None:
         self.failures.append((job.id, "expired"))
 
+    async def on_position(self, job: Job, position: int, eta: float) -> None:
+        return None
+
     async def until(self, condition, seconds: float = 60) -> None:
         async def wait() -> None:
             while not condition():
@@ -76,8 +80,7 @@ class Recorder:
 
     def queue(self, storage: Storage, backend) -> JobQueue:
         config = QueueConfig(batch_window_ms=0, rate_per_minute=600, burst=100, max_pending_per_user=100)
-        return JobQueue(storage, backend, config, on_progress=self.on_progress, on_result=self.on_result,
-                        on_failure=self.on_failure, on_expired=self.on_expired)
+        return JobQueue(storage, backend, config, self)
 
 
 def job(user: int, prompt: str, seed: int, **request: object) -> Job:

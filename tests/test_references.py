@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bot.messages import Rejected
 from cogs.blend import parse_weights
-from cogs.utils.options import Rejected
 from models.engine import Engine
 from models.plan import (
     MAX_REFERENCES,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.storage import Job, StoredImage
+from bot.jobs import Job, StoredImage
 from cogs.utils import results
 from models.images import read_metadata
 from models.plan import GenerationRequest
@@ -117,7 +117,7 @@ def test_preview_is_a_small_jpeg() -> None:
         assert image.format == "JPEG"
 
 
-# --- attachment checks before any download (cogs/utils/attachments.py) ----------------------------------------------
+# --- attachment checks before any download (bot/attachments.py) ----------------------------------------------
 
 
 class FakeAttachment:
@@ -140,7 +140,7 @@ HOSTS = ["cdn.discordapp.com"]
     ids=["not-an-image", "too-large", "foreign-host", "file-url"],
 )
 def test_attachments_refused_from_metadata(attachment: FakeAttachment, message: str) -> None:
-    from cogs.utils.attachments import AttachmentRefused, check_attachment
+    from bot.attachments import AttachmentRefused, check_attachment
 
     with pytest.raises(AttachmentRefused, match=message):
         check_attachment(attachment, allowed_hosts=HOSTS, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]
@@ -148,7 +148,7 @@ def test_attachments_refused_from_metadata(attachment: FakeAttachment, message: 
 
 @pytest.mark.parametrize(("filename", "content_type"), [("cat.PNG", None), ("cat", "image/webp"), ("c.jpeg", "")])
 def test_images_pass_by_type_or_suffix(filename: str, content_type: str | None) -> None:
-    from cogs.utils.attachments import check_attachment
+    from bot.attachments import check_attachment
 
     attachment = FakeAttachment(filename, 1000, content_type, f"https://cdn.discordapp.com/a/{filename}")
     check_attachment(attachment, allowed_hosts=HOSTS, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]

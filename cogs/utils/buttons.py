@@ -2,24 +2,31 @@
 
 Nothing about a button lives in memory: ``ib:<action>:<job id>:<index>[:<argument>]`` is enough to find the source
 image in storage (the argument says how: a zoom factor, a pan direction, the chosen regions), so a button works on
-any message the bot ever sent, after any restart (discord.py's examples/views/dynamic_counter.py is the model). The
-item only parses and hands the click to ``bot.button_handler`` (the cog that answers buttons sets it), so reloading
-that cog changes what buttons do.
+any message the bot ever sent, after any restart (discord.py's examples/views/dynamic_counter.py is the model).  Each
+action belongs to the cog that answers it: the /imagine cog's ``ImagineButton``, the editing cog's ``EditButton`` and
+``RegionSelect``, the describe cog's ``SuggestionButton``. Their shapes live here, so any cog can draw them under a
+result; what a click does is its owner's ``answer``, bound while that cog is loaded, so reloading a cog changes what its
+buttons do, and a click while it reloads is told so.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, ClassVar, Self
 
 import discord
 
+from bot.desk import REFUSALS, refuse
 from bot.i18n import t, translate
+from bot.messages import GenerationUnavailable, image_expired, reply_privately, something_went_wrong
+from bot.storage import ImageExpired
 from models.edits import PAN_DIRECTIONS, ZOOM_PRESETS
 
-if TYPE_CHECKING:
-    from models.styles import Style
+log = logging.getLogger(__name__)
 
 
 class Action(StrEnum):
@@ -43,44 +50,59 @@ class Action(StrEnum):
     PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
 
 
-EDIT_ACTIONS = frozenset({Action.REMIX, Action.REMIX_IMAGE, Action.ZOOM, Action.PAN, Action.REGION,
-                          Action.REGION_SELECT, Action.REGION_GO, Action.REGION_PROMPT})
-"""The actions the editing cog answers (``bot.editor``), through the Imagine cog."""
 ARGUMENT = r"[a-z0-9.,]{1,40}"
 TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnft]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+VARY_STRENGTH = {Action.VARY: 0.65, Action.VARY_SUBTLE: 0.35}
+"""How far V and the Vary buttons move from their image (in remix mode, after the form)."""
 
 
-class ButtonHandler(Protocol):
-    """The cog that answers result buttons; it also vets whoever asks to see or use a stored job (/show)."""
+@dataclass(frozen=True)
+class Click:
+    """What a button, the region select or a form asks, from its custom_id alone."""
 
-    async def handle_button(
-        self, interaction: discord.Interaction, action: Action, job_id: str, index: int, arg: str = ""
-    ) -> None: ...
+    action: Action
+    job_id: str
+    index: int = 0
+    arg: str = ""
 
-    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
-                        model: str = "") -> None: ...
+
+Answer = Callable[[discord.Interaction, Click], Awaitable[None]]
 
 
 def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str:
     return f"ib:{action}:{job_id}:{index}:{arg}" if arg else f"ib:{action}:{job_id}:{index}"
 
 
-async def hand_over(interaction: discord.Interaction, action: Action, job_id: str, index: int, arg: str = "") -> None:
-    """Give a click (or a choice, or a form) to the cog that answers them; while it reloads, say so."""
-    handler: ButtonHandler | None = interaction.client.button_handler  # type: ignore[attr-defined]
-    if handler is None:
-        await interaction.response.send_message(
-            t(interaction.locale, "The bot is reloading its image tools; press the button again in a minute."),
-            ephemeral=True,
-        )
-        return
-    await handler.handle_button(interaction, action, job_id, index, arg)
+def _template(actions: str) -> str:
+    """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
+    return TEMPLATE.replace("[uvsrdxgcmizpqnft]", f"[{actions}]")
 
 
-class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
+async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
+    """Give a click (a choice, a form) to the cog that owns it; a refusal, or the owner (re)loading, is answered
+    privately, and anything else is logged and told as our failure."""
+    try:
+        if answer is None:
+            raise GenerationUnavailable()
+        await answer(interaction, click)
+    except ImageExpired:
+        await refuse(interaction, ImageExpired(image_expired(interaction.client.config.storage.image_ttl_hours)))
+    except REFUSALS as error:
+        await refuse(interaction, error)
+    except Exception:
+        log.exception("%s on job %s failed", click.action, click.job_id)
+        await reply_privately(interaction, something_went_wrong(interaction.id))
+
+
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
+    """A button whose custom_id is its whole state. Never sent itself: each owner's subclass is, and its ``answer``
+    is the owning cog's, bound while that cog is loaded."""
+
+    answer: ClassVar[Answer | None] = None
+
     def __init__(
         self,
         action: Action,
@@ -98,20 +120,45 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
                 custom_id=custom_id(action, job_id, index, arg), label=label, emoji=emoji, style=style, row=row
             )
         )
-        self.action, self.job_id, self.index, self.arg = action, job_id, index, arg
+        self.click = Click(action, job_id, index, arg)
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
-    ) -> JobButton:
+    ) -> Self:
         return cls(Action(match["action"]), match["job"], int(match["index"]), match["arg"] or "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await hand_over(interaction, self.action, self.job_id, self.index, self.arg)
+        await answer_click(type(self).answer, interaction, self.click)
+
+
+class ImagineButton(_JobButton, template=_template("uvsrdxgc")):
+    """U, V, Vary, 🔄, the upscales, 🗑️ and Cancel: the /imagine cog's."""
+
+
+class EditButton(_JobButton, template=_template("mizpqnf")):
+    """🖌️ Remix, zoom out, pan and Vary (Region)'s buttons: the editing cog's."""
+
+
+class SuggestionButton(_JobButton, template=_template("t")):
+    """A /describe suggestion's "Imagine N": the describe cog's."""
+
+
+OWNERS: dict[Action, type[_JobButton]] = {
+    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnf"), EditButton),
+    Action.PROMPT: SuggestionButton,
+}
+
+
+def job_button(action: Action, job_id: str, index: int = 0, arg: str = "", **shown: Any) -> _JobButton:
+    """The button for ``action``, of the class whose owner answers it."""
+    return OWNERS[action](action, job_id, index, arg, **shown)
 
 
 class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TEMPLATE):
-    """Vary (Region)'s multi-select of the parts to redo; the choice goes to the handler as the argument."""
+    """Vary (Region)'s multi-select of the parts to redo (the editing cog's); the choice arrives as the argument."""
+
+    answer: ClassVar[Answer | None] = None
 
     def __init__(self, job_id: str, index: int, options: list[tuple[str, str]], chosen: frozenset[str] = frozenset(),
                  locale: str | None = None) -> None:
@@ -134,19 +181,20 @@ class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TE
         return cls(match["job"], int(match["index"]), [(option.value, option.label) for option in item.options])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await hand_over(interaction, Action.REGION_SELECT, self.job_id, self.index, ",".join(self.item.values))
+        click = Click(Action.REGION_SELECT, self.job_id, self.index, ",".join(self.item.values))
+        await answer_click(type(self).answer, interaction, click)
 
 
 def result_view(job_id: str, count: int, locale: str | None = None) -> discord.ui.View:
     """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language."""
     view = discord.ui.View(timeout=None)
     for index in range(count):
-        view.add_item(JobButton(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
+        view.add_item(job_button(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
     for index in range(count):
-        view.add_item(JobButton(Action.VARY, job_id, index, label=f"V{index + 1}", row=1))
-    view.add_item(JobButton(Action.REROLL, job_id, emoji="🔄", row=2))
-    view.add_item(JobButton(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
-    view.add_item(JobButton(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
+        view.add_item(job_button(Action.VARY, job_id, index, label=f"V{index + 1}", row=1))
+    view.add_item(job_button(Action.REROLL, job_id, emoji="🔄", row=2))
+    view.add_item(job_button(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
+    view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
     return view
 
 
@@ -165,26 +213,26 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
     """
     view = discord.ui.View(timeout=None)
     if upscale_factor is None:
-        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale {factor}×", factor=2),
+        view.add_item(job_button(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale {factor}×", factor=2),
                                 emoji="🔍", row=0))
     else:
-        view.add_item(JobButton(Action.UPSCALE_GAN, job_id, index,
+        view.add_item(job_button(Action.UPSCALE_GAN, job_id, index,
                                 label=t(locale, "Upscale {factor}×", factor=upscale_factor), emoji="🔍", row=0))
-        view.add_item(JobButton(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale (creative)"), row=0))
-    view.add_item(JobButton(Action.VARY_SUBTLE, job_id, index, label=t(locale, "Vary (subtle)"), row=0))
-    view.add_item(JobButton(Action.VARY, job_id, index, label=t(locale, "Vary (strong)"), row=0))
-    view.add_item(JobButton(Action.REMIX_IMAGE, job_id, index, label=t(locale, "Remix"), emoji="🖌️", row=0))
+        view.add_item(job_button(Action.UPSCALE_2X, job_id, index, label=t(locale, "Upscale (creative)"), row=0))
+    view.add_item(job_button(Action.VARY_SUBTLE, job_id, index, label=t(locale, "Vary (subtle)"), row=0))
+    view.add_item(job_button(Action.VARY, job_id, index, label=t(locale, "Vary (strong)"), row=0))
+    view.add_item(job_button(Action.REMIX_IMAGE, job_id, index, label=t(locale, "Remix"), emoji="🖌️", row=0))
     last_row = 1
     if inpaint:
         for factor in ZOOM_PRESETS:
-            view.add_item(JobButton(Action.ZOOM, job_id, index, f"{factor:g}",
+            view.add_item(job_button(Action.ZOOM, job_id, index, f"{factor:g}",
                                     label=t(locale, "Zoom out {factor}×", factor=f"{factor:g}"), emoji="🔎", row=1))
-        view.add_item(JobButton(Action.ZOOM, job_id, index, label=t(locale, "Custom zoom"), row=1))
-        view.add_item(JobButton(Action.REGION, job_id, index, label=t(locale, "Vary (Region)"), emoji="🖌️", row=1))
+        view.add_item(job_button(Action.ZOOM, job_id, index, label=t(locale, "Custom zoom"), row=1))
+        view.add_item(job_button(Action.REGION, job_id, index, label=t(locale, "Vary (Region)"), emoji="🖌️", row=1))
         for direction, arrow in PAN_ARROWS.items():
-            view.add_item(JobButton(Action.PAN, job_id, index, direction, emoji=arrow, row=2))
+            view.add_item(job_button(Action.PAN, job_id, index, direction, emoji=arrow, row=2))
         last_row = 2
-    view.add_item(JobButton(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
+    view.add_item(job_button(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
                             row=last_row))
     return view
 
@@ -197,9 +245,9 @@ def region_view(job_id: str, index: int, options: list[tuple[str, str]], chosen:
     view.add_item(RegionSelect(job_id, index, options, frozenset(chosen), locale))
     if chosen:
         arg = ",".join(chosen)
-        view.add_item(JobButton(Action.REGION_GO, job_id, index, arg, label=t(locale, "Redo these parts"),
+        view.add_item(job_button(Action.REGION_GO, job_id, index, arg, label=t(locale, "Redo these parts"),
                                 style=discord.ButtonStyle.primary, row=1))
-        view.add_item(JobButton(Action.REGION_PROMPT, job_id, index, arg, label=t(locale, "Redo with a new prompt"),
+        view.add_item(job_button(Action.REGION_PROMPT, job_id, index, arg, label=t(locale, "Redo with a new prompt"),
                                 row=1))
     return view
 
@@ -209,12 +257,12 @@ def suggestion_view(job_id: str, indexes: list[int], locale: str | None = None) 
     suggestion (stored with the describe job under its ``index``)."""
     view = discord.ui.View(timeout=None)
     for number, index in enumerate(indexes, start=1):
-        view.add_item(JobButton(Action.PROMPT, job_id, index, label=t(locale, "Imagine {number}", number=number),
+        view.add_item(job_button(Action.PROMPT, job_id, index, label=t(locale, "Imagine {number}", number=number),
                                 emoji="🎨"))
     return view
 
 
 def cancel_view(job_id: str, locale: str | None = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(Action.CANCEL, job_id, label=t(locale, "Cancel"), style=discord.ButtonStyle.secondary))
+    view.add_item(job_button(Action.CANCEL, job_id, label=t(locale, "Cancel"), style=discord.ButtonStyle.secondary))
     return view

@@ -21,7 +21,7 @@ from typing import Literal
 import discord
 
 from bot.encoding import in_encoder
-from bot.storage import Job, StoredImage
+from bot.jobs import Job, StoredImage
 from cogs.utils import results
 
 Layout = Literal["grid", "gallery"]

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from discord import app_commands
 
-from cogs.utils.moderation import is_age_restricted
+from bot.messages import Rejected
+from bot.moderation import is_age_restricted
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style
 from models.text import Text
@@ -29,10 +30,6 @@ ASPECT_CHOICES = [
     app_commands.Choice(name="Tall (9:16)", value="tall"),
 ]
 assert {choice.value for choice in ASPECT_CHOICES} == set(ASPECTS)
-
-
-class Rejected(Exception):
-    """A request that will not be queued; the message (a ``Text``) is shown to the person, in their language."""
 
 
 def imagine_request(

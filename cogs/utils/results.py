@@ -14,9 +14,9 @@ import discord
 from PIL import Image
 
 from bot.i18n import t, translate
-from bot.storage import Job, StoredImage
+from bot.jobs import Job, StoredImage
+from bot.moderation import BannedTerms
 from cogs.utils.buttons import result_view, single_view
-from cogs.utils.moderation import BannedTerms
 from models.images import encode_image, make_grid
 from models.plan import Described
 from models.suggestions import SUGGESTIONS
@@ -103,13 +103,6 @@ def headline(job: Job) -> str:
         prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
     return f"{prompt}{style} — <@{job.user_id}>"
-
-
-def kept_for(hours: float) -> Text:
-    """How long images are kept (``storage.image_ttl_hours``), said in days from two days up."""
-    if hours >= 48:
-        return plural("{n} day", "{n} days", n=round(hours / 24))
-    return plural("{n} hour", "{n} hours", n=max(1, round(hours)))
 
 
 def format_wait(seconds: float) -> str:

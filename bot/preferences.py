@@ -2,15 +2,16 @@
 
 Every request (``/imagine`` and the buttons alike) is built through ``Preferences``: an option the person gave wins,
 then their own default, then the channel's default, then bot.yaml's; the channel's ``max_count`` and
-``allowed_models`` bound whatever comes out. Pure, so the order of precedence is tested without Discord.
+``allowed_models`` bound whatever comes out (which model a request runs on is ``bot.desk.resolve_model``'s to say).
+Pure, so the order of precedence is tested without Discord.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.messages import Rejected
 from bot.settings import ChannelSettings, UserSettings
-from cogs.utils.options import Rejected
 from models.text import Text, plural
 
 
@@ -51,15 +52,6 @@ class Preferences:
         """How many images a button's new job makes: the clicker's default, the channel's, else as many as the
         source had; held to this channel's limit (a button has no count to refuse)."""
         return min(self.user.count or self.channel.count or source_count, self.max_count(bot_max))
-
-    def model(self, given: str | None, default_model: str) -> str:
-        """The model to use, by name. One the person named must be allowed here; their default, or else
-        ``default_model`` (the style's model or bot.yaml's default), falls back to the channel's first allowed one."""
-        if given:
-            self.check_model(given)
-            return given
-        chosen = self.user.model or default_model
-        return chosen if self.channel.allows_model(chosen) else self.channel.allowed_models[0]
 
     def check_limits(self, count: int, model: str) -> None:
         """The channel's limits, checked once more on every job just before it is queued (whatever built it)."""

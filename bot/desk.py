@@ -1,0 +1,353 @@
+"""The request desk: the one way work is asked for, whichever command, button, form or select asks.
+
+A cog parses what the person sent (its options, a custom_id, a form) into a ``GenerationRequest`` and hands it to
+``RequestDesk.ask``; the desk does the rest in one order, so that a new entry point cannot skip a step: the model is
+resolved once (``resolve_model``, the only place that knows the precedence) and stored on the job, the requester is
+checked against that model and the request's style (blocks, channel rules, banned terms, age restrictions), then the
+channel's limits and the model's capabilities; then the job is built, queued, and the person told their place.
+Buttons and forms start from a stored job: ``source`` loads it and checks the clicker as if they had typed it.
+
+Every answer is acknowledged first: the person's own settings are read (whether they want private results decides
+whether the answer is private), the interaction is deferred, and only then is anything else read. A refusal after
+that takes the "thinking" message back and answers privately (``refusing``).
+
+It knows no Discord widgets: how the "queued" answer and its Cancel button look is the ``Counter``'s business (the
+generation cog draws it), like the service's ``Delivery``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+import discord
+
+from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
+from bot.jobs import Job, Need
+from bot.messages import GenerationUnavailable, Rejected, reply_privately
+from bot.moderation import BannedTerms, channel_allowed, is_age_restricted
+from bot.preferences import Preferences
+from bot.queue import Refused
+from bot.reach import bot_is_member, installed_guild_id
+from bot.settings import UserSettings
+from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
+from models.images import InvalidImage, load_image
+from models.plan import GenerationRequest, checked_model
+from models.styles import Style, UnknownStyle
+from models.text import Text, text_of
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from bot.config import Config
+    from bot.service import GenerationService
+
+log = logging.getLogger(__name__)
+
+REFUSALS = (Rejected, Refused, AttachmentRefused, InvalidImage, UnknownStyle, ValueError, GenerationUnavailable,
+            ImageNotFound)
+"""What the desk answers privately instead of queueing: the request can't be made as asked, its source is gone, or
+generation is (re)loading."""
+MAX_DOWNLOADS = 4
+"""Attachments read at once: past this, requests wait for a download slot instead of piling up sockets and memory."""
+
+
+class Owner(Protocol):
+    """The bot, as the desk sees it: its configuration (replaced by /admin reload)."""
+
+    config: Config
+
+
+class Counter(Protocol):
+    """How the desk's answers look in Discord (the generation cog draws them: ``bot/`` knows no widgets)."""
+
+    def queued(self, job: Job, where: tuple[int, float] | None) -> dict[str, Any]:
+        """The fields (content, view) of the answer that tells the person their place in line (``None``: running)."""
+        ...
+
+    def reading(self, job: Job, what: str) -> str:
+        """The answer shown while the job's pictures are downloaded (``what``: "Reading your picture…")."""
+        ...
+
+    def notices(self, locale: discord.Locale, notices: Sequence[tuple[str, str]]) -> str:
+        """What became of earlier requests (their prompts and what happened), told privately."""
+        ...
+
+
+def resolve_model(request: GenerationRequest, style: Style | None, preferences: Preferences | None,
+                  names: Sequence[str]) -> str:
+    """The configured model a request runs on, by name: the one place that knows the precedence.
+
+    The model named in the request (a ``model`` option, or the model a button's source job ran on) wins, and must be
+    allowed in the channel; else the person's default (/settings, while it is still configured), else the style's
+    pinned model, else bot.yaml's default (``names[0]``). A default the channel does not allow gives way to the
+    channel's first allowed model; a style's pinned model does not (the style is made for it), so it is refused.
+    Then the name is checked as the engine checks it (``models.plan.checked_model``): it must be configured, and a
+    style made for one model refuses any other. Raises Rejected or ValueError with a message for the person.
+    """
+    pinned = style.model if style is not None else None
+    if request.model:
+        if preferences is not None:
+            preferences.check_model(request.model)
+        name = request.model
+    else:
+        mine = preferences.user.model if preferences is not None else None
+        name = (mine if mine in names else None) or pinned or names[0]
+        if preferences is not None and not preferences.channel.allows_model(name):
+            if name == pinned:
+                preferences.check_model(name)
+            name = preferences.channel.allowed_models[0]
+    return checked_model(name, style.name if style is not None else "", pinned, list(names))
+
+
+class RequestDesk:
+    """Owned by the bot (``bot.desk``) while generation runs: made by the generation cog beside the service."""
+
+    def __init__(self, bot: Owner, service: GenerationService, counter: Counter) -> None:
+        self.bot = bot
+        self.service = service
+        self.counter = counter
+        self.session = aiohttp.ClientSession()
+        self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
+        self._banned: tuple[tuple[str, ...], BannedTerms] | None = None
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    @property
+    def banned(self) -> BannedTerms:
+        """bot.yaml's banned terms, compiled once per configuration (/admin reload may change them)."""
+        terms = tuple(self.bot.config.moderation.banned_terms)
+        if self._banned is None or self._banned[0] != terms:
+            self._banned = terms, BannedTerms(terms)
+        return self._banned[1]
+
+    @property
+    def default_model(self) -> str:
+        return self.service.catalogue[0].name
+
+    # -- reading what the person asked with ------------------------------------------------------------------------
+
+    async def settings(self, interaction: discord.Interaction) -> UserSettings:
+        """The person's own /settings: the one read before an answer, as it says whether the answer is private."""
+        return await self.service.storage.user_settings(interaction.user.id)
+
+    async def acknowledge(self, interaction: discord.Interaction, *, private: bool) -> None:
+        """Answer Discord's 3 s deadline before anything slow: a "thinking" message, private when ``private``."""
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=private, thinking=True)
+
+    async def preferences(self, interaction: discord.Interaction, mine: UserSettings | None = None, *,
+                          acknowledge: bool = True, private: bool = False) -> Preferences:
+        """The person's /settings in this channel (a DM has no channel settings); the interaction is acknowledged
+        before the channel's are read — privately when they want private results or the job is made from a private
+        one (``private``) — unless the answer must be a form (``acknowledge`` False: Discord takes a form only as the
+        first answer)."""
+        if mine is None:
+            mine = await self.settings(interaction)
+        if acknowledge:
+            await self.acknowledge(interaction, private=mine.private or private)
+        return Preferences(mine, await self.service.storage.channel_settings(interaction.channel_id or 0))
+
+    def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
+                        model: str | None = None) -> None:
+        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models (``model``
+        is a resolved name)."""
+        config = self.bot.config
+        if self.service.is_blocked(interaction.user.id):
+            raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
+                                "mistake."))
+        # A server's channel rules are its operator's only where the bot is installed (not through a user install).
+        if not channel_allowed(config.moderation.channels, installed_guild_id(interaction), interaction.channel_id):
+            raise Rejected(Text("Images can't be made in this channel. Try another channel on this server."))
+        for text in texts:
+            term = self.banned.find(text)
+            if term is not None:
+                raise Rejected(Text("Your prompt contains a blocked term (“{term}”). Please rephrase it.", term=term))
+        if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
+            raise Rejected(Text("The style '{style}' can only be used in age-restricted channels.", style=style.name))
+        entry = self.service.model_entry(model) if model else None
+        if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
+            raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
+
+    def check_picture(self, attachment: discord.Attachment) -> None:
+        """Refuse an attached picture from its declared name, type, size and host, before anything is read."""
+        discord_config = self.bot.config.discord
+        check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
+                         max_bytes=discord_config.max_attachment_bytes)
+
+    async def read_picture(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
+        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture (with its transparency, for
+        /edit: ``keep_alpha``); AttachmentRefused or InvalidImage, naming the file, for the person."""
+        config = self.bot.config
+        async with self.downloads:
+            data = await fetch_attachment(self.session, attachment, allowed_hosts=config.discord.attachment_hosts,
+                                          max_bytes=config.discord.max_attachment_bytes)
+        try:
+            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
+                                           keep_alpha=keep_alpha)
+        except InvalidImage as error:
+            raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
+
+    def resolve_model(self, request: GenerationRequest, style: Style | None,
+                      preferences: Preferences | None) -> str:
+        """``resolve_model`` against this bot's models."""
+        return resolve_model(request, style, preferences, [entry.name for entry in self.service.catalogue])
+
+    # -- a stored job as the source of a click ---------------------------------------------------------------------
+
+    async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,
+                     load_references: bool = False, words: bool = True,
+                     preferences: Preferences | None = None) -> Job:
+        """The stored job a button, select or form acts on, with the clicker checked as if they had typed it (the
+        channel or their standing may have changed since): against its style and the model it ran on, which the
+        returned job's request names, and that model against this channel's ``preferences`` when given (before a
+        form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
+        its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
+        source = await self.service.storage.get_job(job_id, load_init=load_init, load_references=load_references)
+        if source is None:
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
+        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
+        if words and (wordless or source.request.prompt == PROMPT_REMOVED):
+            # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
+            # nothing new can be made from it, though its images can still be looked at while they are kept.
+            if source.request.prompt:
+                raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
+                                         "made from it."))
+            raise ImageExpired()
+        source = self.check_source(interaction, source)
+        if preferences is not None and source.request.model:
+            preferences.check_model(source.request.model)
+        return source
+
+    def check_source(self, interaction: discord.Interaction, source: Job) -> Job:
+        """Check whoever brings ``source`` back (a click, /show) as if they had typed it here: against its style and
+        the model it ran on. The job returned names that model (jobs stored before jobs kept it have none)."""
+        try:
+            style: Style | None = self.service.styles.get(source.request.style or None)
+        except UnknownStyle:  # removed from bot.yaml since: nothing to check it by
+            style = None
+        model = source.request.model or self.service.model_of(source.request)
+        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style, model=model)
+        if model is not None and model != source.request.model:
+            source = replace(source, request=replace(source.request, model=model))
+        return source
+
+    async def picture(self, source: Job, index: int) -> Image.Image:
+        """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop."""
+        stored = await self.service.storage.get_image(source.id, index)
+        return await asyncio.to_thread(stored.open)
+
+    # -- asking ----------------------------------------------------------------------------------------------------
+
+    async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
+                  kind: str, source: Job | None = None, source_index: int | None = None,
+                  reading: str | None = None, read: Callable[[], Awaitable[None]] | None = None) -> Job:
+        """Check and queue one request, then answer with its place in line.
+
+        ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
+        A job made from ``source`` (its image ``source_index``) records its lineage and is private when the source
+        was. ``read`` (downloading the pictures the person attached) runs once their place in the queue is reserved,
+        after an answer saying ``reading``. Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        """
+        style = self.service.styles.get(request.style or None)
+        if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
+            request.model = self.default_model
+            preferences.check_count(request.count)
+        else:
+            request.model = self.resolve_model(request, style, preferences)
+            preferences.check_limits(request.count, request.model)
+        self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model)
+        if request.reference_weights:
+            self.service.check_capability(request.model, Need.REFERENCES)
+        if request.edit is not None:
+            self.service.check_capability(request.model, Need.INPAINT)
+        job = Job(
+            user_id=interaction.user.id,
+            request=request,
+            kind=kind,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            interaction_created_at=interaction.created_at.timestamp(),
+            locale=interaction.locale.value,
+            webhook_only=not bot_is_member(interaction),
+            source_job_id=source.id if source is not None else None,
+            source_index=source_index,
+            private=preferences.user.private or (source is not None and source.private),
+        )
+
+        async def answer_then_read() -> None:
+            await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
+            await read()  # type: ignore[misc]
+
+        await self.acknowledge(interaction, private=job.private)
+        await self.service.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
+                                  prepare=answer_then_read if read is not None else None)
+        await self._answer(interaction, job, **self.counter.queued(job, self.service.position(job.id)))
+        self.service.responded(job.id)
+        await self.tell_notices(interaction)
+        return job
+
+    async def _answer(self, interaction: discord.Interaction, job: Job, **fields: Any) -> None:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(**fields)
+        else:
+            await interaction.response.send_message(ephemeral=job.private, **fields)
+
+    @staticmethod
+    def role_ids(interaction: discord.Interaction) -> list[int]:
+        """The person's roles for ``queue.role_overrides``: only in a server the bot is installed in (elsewhere a user
+        install reaches, limits are the person's own)."""
+        if installed_guild_id(interaction) is None:
+            return []
+        return [role.id for role in getattr(interaction.user, "roles", [])]
+
+    async def tell_notices(self, interaction: discord.Interaction) -> None:
+        """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
+        where the bot is not a member, their interaction expired before their result (or failure) was shown."""
+        try:
+            notices = await self.service.storage.take_notices(interaction.user.id)
+        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
+            log.exception("could not read the notices of user %d", interaction.user.id)
+            return
+        if notices:
+            await reply_privately(interaction, self.counter.notices(interaction.locale, notices))
+
+
+def follow_up(request: GenerationRequest, **changes: Any) -> GenerationRequest:
+    """A new request made from a stored one (a button's, a form's): its words, style, model and numbers, with new
+    seeds, no upscale or edit of its own, its pictures kept (a reroll redoes a restyle on the same picture), and
+    ``changes`` applied."""
+    fields = {key: value for key, value in request.to_dict().items() if key not in ("id", "edit")}
+    fields.update(seed=None, upscale=False)
+    fields.update(changes)
+    fields.setdefault("init_image", request.init_image)
+    fields.setdefault("references", request.references)
+    return GenerationRequest(**fields)
+
+
+async def refuse(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer a refusal privately. A public "thinking" (or "reading") message must not stay behind for a request
+    that will never run, nor carry the refusal to everyone (a followup after a defer keeps its visibility)."""
+    if interaction.response.type in (discord.InteractionResponseType.deferred_channel_message,
+                                     discord.InteractionResponseType.channel_message):
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+    await reply_privately(interaction, error)
+
+
+@contextlib.asynccontextmanager
+async def refusing(interaction: discord.Interaction) -> AsyncIterator[None]:
+    """Run a request's steps; any refusal (``REFUSALS``) is answered privately (``refuse``) instead of raised."""
+    try:
+        yield
+    except REFUSALS as error:
+        await refuse(interaction, error)

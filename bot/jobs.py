@@ -1,0 +1,120 @@
+"""What the bot is asked to make and what it made: ``Job`` (one request, its state and where to answer it) and
+``StoredImage`` (one result file).
+
+These are the domain's own values, shared by the desk that builds jobs, the queue that runs them, the storage that
+keeps them and the cogs that show them; they live apart from ``bot.storage`` so that reading a job's shape needs no
+database code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from PIL import Image
+
+from models.plan import Described, GenerationRequest
+
+INTERACTION_LIFETIME_S = 15 * 60
+"""Discord accepts followups on an interaction token for 15 minutes after the interaction was created."""
+RESUME_WINDOW_S = 14 * 60
+"""A stored job is resumed only while its token has a minute left to deliver the answer."""
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    UNDELIVERABLE = "undeliverable"  # made and stored, but Discord refused every delivery for hours
+
+
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.UNDELIVERABLE)
+
+
+class Need(StrEnum):
+    """What a request needs its model to be able to do, by the name of the ``ModelStatus`` flag that says it can."""
+
+    REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
+    INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
+
+
+@dataclass(eq=False)
+class Job:
+    """One person's request and everything needed to answer it, even after a restart.
+
+    ``token`` is the interaction token (secret: excluded from repr); with ``application_id`` it lets a resumed job
+    answer the original interaction while ``interaction_created_at`` is less than 15 minutes old. ``webhook_only``:
+    asked for where the bot is not a member (a user-installed command), so nothing about it may go to the channel.
+    """
+
+    user_id: int
+    request: GenerationRequest
+    kind: str = "imagine"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    application_id: int | None = None
+    token: str | None = field(default=None, repr=False)
+    interaction_created_at: float | None = None
+    source_job_id: str | None = None
+    source_index: int | None = None
+    result_message_id: int | None = None
+    webhook_only: bool = False
+    id: str = field(default_factory=lambda: uuid4().hex)
+    state: JobState = JobState.QUEUED
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    delivered: bool = False
+    attempts: int = 0
+    delivery_attempts: int = 0
+    locale: str | None = None
+    """The requester's Discord locale, for the messages about the job (``bot.i18n``); stored, so a job resumed after
+    a restart still speaks their language."""
+    private: bool = False
+    """Made with private results on (/settings): shown to its owner alone, the result delivered by DM."""
+    described: Described | None = None
+    """A describe job's result, once made (its prompts; it has no images)."""
+
+    def can_respond(self, now: float) -> bool:
+        """Whether the interaction token still accepts followups (jobs without one, e.g. from the CLI, always can)."""
+        return self.interaction_created_at is None or now - self.interaction_created_at < INTERACTION_LIFETIME_S
+
+    def resumable(self, now: float) -> bool:
+        """Whether a job found unfinished at start is worth running: its answer can still reach the person."""
+        return self.interaction_created_at is None or now - self.interaction_created_at < RESUME_WINDOW_S
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks.
+
+    ``pixels`` is the generated image itself while the job that made it is being delivered (``save_results`` keeps
+    it), so the grid is composed from memory instead of decoding the files just written.
+    """
+
+    job_id: str
+    index: int
+    path: Path
+    recipe: dict[str, Any]
+    created_at: float
+    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    def open(self) -> Image.Image:
+        """The pixels: kept from generation, else loaded from the file (blocking: call it in a thread)."""
+        if self.pixels is None:
+            return open_rgb(self.path)
+        return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
+
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """A stored picture as RGB pixels (blocking: call it in a thread)."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
