@@ -248,13 +248,15 @@ class RequestDesk:
 
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
-                  reading: str | None = None, read: Callable[[], Awaitable[None]] | None = None) -> Job:
+                  reading: str | None = None, read: Callable[[], Awaitable[None]] | None = None,
+                  restyle: bool = False) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
         A job made from ``source`` (its image ``source_index``) records its lineage and is private when the source
         was. ``read`` (downloading the pictures the person attached) runs once their place in the queue is reserved,
-        after an answer saying ``reading``. Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        after an answer saying ``reading``; ``restyle``: a picture ``read`` brings is to be redrawn (img2img). Raises a
+        refusal (see ``REFUSALS``) for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -268,6 +270,8 @@ class RequestDesk:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)
+        elif (restyle or request.init_image is not None) and not (request.upscale or request.describe):
+            self.service.check_capability(request.model, Need.IMG2IMG)
         job = Job(
             user_id=interaction.user.id,
             request=request,

@@ -42,6 +42,7 @@ class Need(StrEnum):
 
     REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
     INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
+    IMG2IMG = "img2img"  # it redraws a whole picture (/imagine image:, V, Remix of one image, Upscale 2×)
 
 
 @dataclass(eq=False)

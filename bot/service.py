@@ -161,6 +161,11 @@ class GenerationService:
                                       "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
             raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
                                   "{models}.", name=model, models=", ".join(able)))
+        if need is Need.IMG2IMG:
+            if not able:
+                raise ValueError(Text("None of this bot's models can restyle a picture."))
+            raise ValueError(Text("The model '{name}' can't restyle a picture; use {models} (the `model` option).",
+                                  name=model, models=" / ".join(f"`{n}`" for n in able)))
         if not able:
             raise ValueError(Text("None of this bot's models can edit pictures (repaint part of one)."))
         raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "

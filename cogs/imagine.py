@@ -126,7 +126,8 @@ class Imagine(commands.Cog):
                     request.references = [await desk.read_picture(reference)]
 
             await desk.ask(interaction, request, preferences, kind="imagine",
-                           reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures)
+                           reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures,
+                           restyle=image is not None)
 
     # -- /edit ----------------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from bot.config import StorageConfig
 from bot.storage import Storage
@@ -22,6 +23,7 @@ from tests.harness import (
     job_id_of,
     labels,
     person,
+    png,
     private_reply,
     recipe_of,
     started_bot,
@@ -284,10 +286,17 @@ async def test_a_model_without_inpainting_gets_no_edit_buttons_and_old_ones_are_
         refused = await emu.click(who, old, button(old, label))
         text = await private_reply(refused)
         assert "The model 'pixart' can't edit pictures" in text and "use `sd`" in text, text
-    # Remix needs only img2img, which pixart lacks too: the form opens, and its submission is refused, saying why.
+    # Remix needs only img2img, which pixart lacks too: the form opens, and its submission is refused, saying why;
+    # so are the other ways of redrawing a picture on it, each naming the model that can.
+    cannot = "The model 'pixart' can't restyle a picture; use `sd`"
     opened = await form(emu, who, alone, "Remix")
     refused = await emu.submit_modal(who, opened, {"prompt": "a fox in snow"})
-    assert "This model (pixart) can't restyle a picture" in await private_reply(refused)
+    assert cannot in await private_reply(refused)
+    for label in ("Vary (strong)", "Upscale 2×"):
+        assert cannot in await private_reply(await emu.click(who, alone, button(alone, label)))
+    restyle = await emu.invoke(who, "imagine", {"prompt": "a fox", "model": "pixart"},
+                               attachments={"image": ("fox.png", png(Image.new("RGB", (64, 64), "orange")))})
+    assert cannot in await private_reply(restyle)
     emu.assert_no_violations()
 
 
