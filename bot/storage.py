@@ -263,8 +263,9 @@ class Storage:
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(connection)`` on the connection's thread: the one way this class uses the database.
 
-        aiosqlite runs each of its own methods this way (``_execute``); a cursor's execute, fetch and close would be
-        three such calls, each a round trip through the event loop, where ``work`` does them in one.
+        aiosqlite runs each of its own methods this way (``_execute``, private but unchanged since its first
+        releases); a cursor's execute, fetch and close would be three such calls, each a round trip through the event
+        loop, where ``work`` does them in one.
         """
         return await self.db._execute(work, self.db._conn)
 
