@@ -217,13 +217,16 @@ def blockers(lines: Iterator[str] | list[str]) -> list[Blocker]:
 
 
 def where(handle: asyncio.Handle) -> str:
-    """What a callback was, for people: a task's coroutine and the line of our code where it waits now (just past
-    what held the loop), or a plain callback's name (a transport's with its protocol's: which connection read)."""
+    """What a callback was, for people: a task's coroutine (with the task's name, when it was given one) and the line
+    of our code where it waits now (just past what held the loop), or a plain callback's name (a transport's with its
+    protocol's: which connection read)."""
     callback = handle._callback  # type: ignore[attr-defined]
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         coro = owner.get_coro()
         name = getattr(coro, "__qualname__", None) or owner.get_name()
+        if not owner.get_name().startswith("Task-"):  # asyncio's own names say nothing
+            name = f"{name} [{owner.get_name()}]"
         frame = _our_innermost_frame(coro)
         return name if frame is None else f"{name} at {_place(frame)}"
     name = getattr(callback, "__qualname__", None) or type(callback).__qualname__

@@ -24,11 +24,13 @@ async def test_a_callback_over_the_threshold_is_named_by_its_coroutine_and_line(
     try:
         await asyncio.create_task(hold_the_loop(0.03))
         await asyncio.create_task(hold_the_loop(0))
+        await asyncio.create_task(hold_the_loop(0.03), name="on_progress")
     finally:
         watcher.stop()
-    [(where, seconds)] = held
+    [(where, seconds), (named, _)] = held
     assert where.startswith("hold_the_loop at tests/test_monitor.py:") and where.endswith("(hold_the_loop)"), where
     assert seconds >= 0.03
+    assert named.startswith("hold_the_loop [on_progress] at tests/test_monitor.py:"), named
 
 
 async def test_a_callback_held_by_garbage_collection_is_named_so() -> None:
