@@ -29,12 +29,13 @@ import contextlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence  # noqa: E402
+from collections.abc import Callable, Coroutine, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 from unittest import mock  # noqa: E402
@@ -173,16 +174,7 @@ class Stages:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Wrap the functions each stage consists of (the modules' own names, so both paths are timed alike)."""
-        original_transaction = Storage._transaction
-
-        @contextlib.asynccontextmanager
-        async def transaction(storage: Storage) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            try:
-                async with original_transaction(storage) as db:
-                    yield db
-            finally:
-                self._add("SQLite", time.perf_counter() - started)
+        database = self.awaited("SQLite", Storage._call)
 
         original_edit = Generation._edit
 
@@ -199,7 +191,7 @@ class Stages:
             mock.patch.object(bot.storage, "write_recipe_png", self.sync("file write", bot.storage.write_recipe_png)),
             mock.patch.object(cogs.utils.results, "preview_file",
                               self.sync("previews", cogs.utils.results.preview_file)),
-            mock.patch.object(Storage, "_transaction", transaction),
+            mock.patch.object(Storage, "_call", database),
             mock.patch.object(Generation, "_edit", edit),
         ]
         with contextlib.ExitStack() as stack:
@@ -227,12 +219,15 @@ async def _old_save_results(storage: Storage, job: Job, images: Sequence[Generat
         relative = f"images/{job.id}-{index}.png"
         await asyncio.to_thread(bot.storage.write_recipe_png, generated.image, recipe, storage.directory / relative)
         stored.append((index, relative, recipe))
-    async with storage._transaction() as db:
-        await db.executemany(
+
+    def save(db: sqlite3.Connection) -> None:
+        db.executemany(
             "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired) VALUES (?, ?, ?, ?, ?, 0)",
             [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
         )
-        await db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
+        db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
+
+    await storage._atomically(save)
     job.state, job.finished_at = JobState.DONE, now
     return [StoredImage(job.id, index, storage.directory / rel, recipe, now) for index, rel, recipe in stored]
 

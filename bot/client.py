@@ -30,7 +30,7 @@ from bot.exit_codes import ExitCode
 from bot.i18n import CatalogueTranslator, load_catalogues
 from bot.messages import loaded, reply_privately, something_went_wrong
 from bot.metrics import Metrics
-from bot.monitor import LoopLagMonitor
+from bot.monitor import LoopLagMonitor, SlowCallbacks
 from bot.server import OpsServer
 from bot.service import GenerationService
 from bot.storage import Storage
@@ -84,6 +84,8 @@ class ImageBot(commands.AutoShardedBot):
         """Set by the generation cog beside the service: the one way every command and button asks for work."""
         self.metrics = metrics
         self.loop_lag = LoopLagMonitor(on_sample=metrics.loop_sample)
+        self.slow_callbacks = SlowCallbacks()
+        """Logs each callback that holds the event loop over 20 ms, naming it (bench/load.py lists the worst)."""
         self.ops_server: OpsServer | None = None
         self.stopping = asyncio.Event()
         """Set to stop the process gracefully: by SIGTERM/SIGINT, or by ``engine_hung``."""
@@ -110,6 +112,7 @@ class ImageBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error
         self.loop_lag.start()
+        self.slow_callbacks.start()
         if self.config.server.enabled:
             # First, so that /healthz answers (503, "model not loaded") while the model loads.
             server = self.config.server
@@ -180,6 +183,7 @@ class ImageBot(commands.AutoShardedBot):
             await self.storage.close()
             self.storage = None
         await self.loop_lag.stop()
+        self.slow_callbacks.stop()
         if self.ops_server is not None:
             await self.ops_server.stop()
             self.ops_server = None

@@ -63,9 +63,16 @@ UNTRANSLATED_LOCATIONS = frozenset({
 """Names stay English: Discord wants them lowercase without spaces, and people share them ("try /imagine")."""
 
 
-@functools.cache
 def load_catalogues(directory: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslations]:
-    """Every ``<tag>.po`` in ``directory`` by its tag, compiled in memory (fuzzy entries left out, as gettext does)."""
+    """Every ``<tag>.po`` in ``directory`` by its tag, compiled in memory (fuzzy entries left out, as gettext does).
+
+    Compiled once per directory, however it is asked for (the bot does it at start, in a thread): the lookups of
+    every reply after that are dictionary reads on the event loop."""
+    return _compiled(directory)
+
+
+@functools.cache
+def _compiled(directory: Path) -> dict[str, gettext.GNUTranslations]:
     found: dict[str, gettext.GNUTranslations] = {}
     for path in sorted(directory.glob("*.po")):
         with path.open("rb") as source:

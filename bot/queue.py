@@ -706,7 +706,7 @@ class JobQueue:
             except Exception:
                 log.exception("%s callback raised; the queue carries on", what)
 
-        task = asyncio.create_task(guarded())
+        task = asyncio.create_task(guarded(), name=what)  # names it where it holds the loop (bot.monitor)
         self._callbacks.add(task)
         task.add_done_callback(self._callbacks.discard)
 

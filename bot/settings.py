@@ -4,13 +4,18 @@ These are plain values with the shape checks any caller needs (a count is a posi
 yes/no); whether a style, aspect or model *exists* depends on the running configuration and is checked by the
 /settings command before it stores anything. ``None`` always means "not set": the next level decides (the person's
 value, then the channel's, then bot.yaml's) where a request is built.
+
+Every command and button reads them (``Storage.user_settings``, ``Storage.channel_settings``), so storage keeps the
+newest ones in memory (``Remembered``), and every write replaces what it keeps.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 
 class UnknownSetting(ValueError):
@@ -47,6 +52,7 @@ class ChannelSettings:
 
 
 Settings = TypeVar("Settings", UserSettings, ChannelSettings)
+Key = TypeVar("Key")
 
 _TEXT = ("style", "aspect", "model")
 _COUNTS = ("count", "max_count")
@@ -98,3 +104,43 @@ def channel_settings_from_row(row: Any) -> ChannelSettings:
         return ChannelSettings()
     return ChannelSettings(style=row["style"], aspect=row["aspect"], count=row["count"], max_count=row["max_count"],
                            allowed_models=tuple(json.loads(row["allowed_models"])))
+
+
+class Remembered(Generic[Key, Settings]):
+    """The settings of the ``size`` people (or channels) who used the bot last, so that a request reads them without
+    a trip to the database; the least recently used are dropped first.
+
+    Storage, the only writer of the settings, tells it each change it committed (``changed``), so what is kept is
+    never stale: a read that was on its way while a change was made is returned but not kept.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[Key, Settings] = OrderedDict()
+        self._changes = 0
+
+    async def get(self, key: Key, read: Callable[[], Awaitable[Settings]]) -> Settings:
+        """The kept settings, else ``read()``'s (then kept)."""
+        settings = self._kept.get(key)
+        if settings is not None:
+            self._kept.move_to_end(key)
+            return settings
+        changes = self._changes
+        settings = await read()
+        if changes == self._changes:
+            self._keep(key, settings)
+        return settings
+
+    def changed(self, key: Key, settings: Settings | None) -> None:
+        """``key``'s settings are now ``settings`` in the database (None: deleted)."""
+        self._changes += 1
+        if settings is None:
+            self._kept.pop(key, None)
+        else:
+            self._keep(key, settings)
+
+    def _keep(self, key: Key, settings: Settings) -> None:
+        self._kept[key] = settings
+        self._kept.move_to_end(key)
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)

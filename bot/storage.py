@@ -6,6 +6,12 @@ before the bot posts them. Button clicks days later find their source image thro
 
 The schema is versioned by numbered files in ``bot/migrations`` (``0001_initial.sql``, ...), applied in order at
 open, each in its own transaction; an older database is upgraded in place, never dropped.
+
+Every request reads storage before it is answered, so using the database costs the event loop little: each read,
+write or whole transaction is one call on the connection's thread (``_call``), queued behind the others, so a
+hundred people arriving at once are served back to back by that thread instead of taking turns at a lock, each turn
+a round trip through the event loop. /settings are kept in memory (``bot.settings.Remembered``), and who has notices
+waiting is known without asking the database.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 from PIL import Image
@@ -28,6 +34,7 @@ from bot.encoding import in_encoder
 from bot.jobs import FINISHED_STATES, Job, JobState, StoredImage, open_rgb
 from bot.settings import (
     ChannelSettings,
+    Remembered,
     UserSettings,
     changed,
     channel_settings_from_row,
@@ -42,9 +49,12 @@ if TYPE_CHECKING:
     from models.plan import GeneratedImage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DATABASE_NAME = "imagebot.sqlite3"
+SETTINGS_KEPT = 10_000
+"""People, and channels, whose /settings are kept in memory (the most recent users)."""
 PROMPT_REMOVED = "(removed at the author's request)"
 """The prompt (and negative) of someone else's job derived from the images of a person who asked to be forgotten."""
 _REDACT = (
@@ -93,8 +103,9 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
 class Storage:
     """The SQLite database and image folder. Open with ``await Storage(dir).open()`` (or ``async with``).
 
-    One aiosqlite connection in autocommit mode; every write runs in an explicit transaction under a lock, so two
-    coroutines never interleave their statements inside one transaction.
+    One aiosqlite connection in autocommit mode. Its thread runs one call at a time, in order, and a write of more
+    than one statement runs whole in one call (``_atomically``): two coroutines never interleave their statements
+    inside one transaction, with no lock.
     """
 
     def __init__(
@@ -110,7 +121,10 @@ class Storage:
         self.image_ttl_s = image_ttl_hours * 3600
         self.clock = clock
         self._db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._user_settings: Remembered[int, UserSettings] = Remembered(SETTINGS_KEPT)
+        self._channel_settings: Remembered[int, ChannelSettings] = Remembered(SETTINGS_KEPT)
+        self._noticed: set[int] = set()
+        """People with notices waiting (``take_notices``)."""
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
@@ -133,6 +147,8 @@ class Storage:
         # changes a constraint) drops the old one, and with them on that would cascade into the images.
         await self._migrate()
         await self._db.execute("PRAGMA foreign_keys = ON")
+        noticed = await self._all("SELECT DISTINCT user_id FROM jobs WHERE notice IS NOT NULL")
+        self._noticed = {row[0] for row in noticed}
         return self
 
     async def close(self) -> None:
@@ -146,29 +162,52 @@ class Storage:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
+    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` on the connection's thread: the one way this class uses the database.
+
+        aiosqlite runs each of its own methods this way (``_execute``, private but unchanged since its first
+        releases); a cursor's execute, fetch and close would be three such calls, each a round trip through the event
+        loop, where ``work`` does them in one.
+        """
+        return await self.db._execute(work, self.db._conn)
+
+    async def _write(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """One statement, a transaction of its own (autocommit); how many rows it changed."""
+        return await self._call(lambda db: db.execute(sql, parameters).rowcount)
+
+    async def _all(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return await self._call(lambda db: db.execute(sql, parameters).fetchall())
+
+    async def _one(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._all(sql, parameters)
+        return rows[0] if rows else None
+
+    async def _atomically(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` in one transaction, rolled back when it raises; in one call on the connection's
+        thread, so nothing else runs on the connection in between, and a cancelled caller leaves no transaction
+        open."""
+
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                # Inside the try: a task cancelled while awaiting BEGIN has still queued it on the connection's
-                # thread, and must not release the lock with a transaction left open for the next writer to join.
-                await self.db.execute("BEGIN IMMEDIATE")
-                yield self.db
+                result = work(db)
+                db.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active" if BEGIN failed
-                    await self.db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (a full disk)
+                    db.execute("ROLLBACK")
                 raise
-            await self.db.execute("COMMIT")
+            return result
+
+        return await self._call(transaction)
 
     # --- schema -----------------------------------------------------------------------------------------------
 
     async def schema_version(self) -> int:
-        async with self.db.execute("SELECT version FROM schema_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT version FROM schema_version")
         return row[0] if row else 0
 
     async def _migrate(self) -> None:
-        await self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        await self._write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = await self.schema_version()
         available = migrations()
         if current > len(available):
@@ -185,17 +224,18 @@ class Storage:
 
         ``executescript`` runs the file as SQLite parses it (quotes, comments, trigger bodies), so no splitter of
         ours has to. It commits any transaction already open before it starts, so the transaction is part of the
-        script rather than ``_transaction()`` around it; a failure leaves it open, and it is rolled back here.
+        script rather than ``_atomically`` around it; a failure leaves it open, and it is rolled back here.
         """
-        async with self._write_lock:
+        def apply(db: sqlite3.Connection) -> None:
             try:
-                await self.db.executescript(
-                    f"BEGIN IMMEDIATE;\n{script}\n;\nDELETE FROM schema_version;\n"
-                    f"INSERT INTO schema_version (version) VALUES ({number:d});\nCOMMIT;")
+                db.executescript(f"BEGIN IMMEDIATE;\n{script}\n;\nDELETE FROM schema_version;\n"
+                                 f"INSERT INTO schema_version (version) VALUES ({number:d});\nCOMMIT;")
             except BaseException:
-                if self.db.in_transaction:
-                    await self.db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+
+        await self._call(apply)
 
     # --- jobs ---------------------------------------------------------------------------------------------------
 
@@ -211,29 +251,25 @@ class Storage:
         reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
         await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
                                for picture, path in zip(references, reference_paths, strict=True)))
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
-                " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-                " result_message_id, delivered, created_at, attempts, private, webhook_only, locale)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
-                (
-                    job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
-                    json.dumps(job.request.to_dict()), init_path,
-                    json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
-                    str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                    job.result_message_id, job.created_at, int(job.private),
-                    int(job.webhook_only), job.locale,
-                ),
-            )
+        await self._write(
+            "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
+            " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
+            " result_message_id, delivered, created_at, attempts, private, webhook_only, locale)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
+            (
+                job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
+                json.dumps(job.request.to_dict()), init_path,
+                json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
+                str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
+                job.result_message_id, job.created_at, int(job.private),
+                int(job.webhook_only), job.locale,
+            ),
+        )
 
     async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
-        """One transaction for a whole batch; counts an attempt for each job."""
-        async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?",
-                [(now, job_id) for job_id in job_ids],
-            )
+        """One statement for a whole batch; counts an attempt for each job."""
+        await self._write("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1"
+                          f" WHERE id IN ({_marks(job_ids)})", (now, *job_ids))
 
     async def set_state(
         self, job_ids: str | Iterable[str], state: JobState, *, error: str | None = None, now: float | None = None
@@ -241,17 +277,13 @@ class Storage:
         """Move jobs to ``state``; finished states also record ``finished_at``."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         finished_at = (self.clock() if now is None else now) if state in FINISHED_STATES else None
-        async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-                [(str(state), error, finished_at, job_id) for job_id in ids],
-            )
+        await self._write(f"UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id IN ({_marks(ids)})",
+                          (str(state), error, finished_at, *ids))
 
     async def set_messages(self, job_id: str, *, result_message_id: int) -> None:
         """Remember the Discord message that shows a job's result, so later clicks (🗑️) can find whose it is.
         (The ``progress_message_id`` column of older versions stays, unused.)"""
-        async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
+        await self._write("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
 
     async def save_results(self, job: Job,
                            images: Sequence[GeneratedImage] | Sequence[Described]) -> list[StoredImage]:
@@ -274,17 +306,17 @@ class Storage:
             in_encoder(write_recipe_png, generated.image, recipe, self.directory / relative)
             for generated, (_, relative, recipe) in zip(images, stored, strict=True)
         ))
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id)
-            )
-            if cursor.rowcount:
-                await db.executemany(
-                    "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
-                    " VALUES (?, ?, ?, ?, ?, 0)",
-                    [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
-                )
-        if not cursor.rowcount:
+        rows = [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored]
+
+        def save(db: sqlite3.Connection) -> int:
+            done = db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?",
+                              (now, job.id)).rowcount
+            if done:
+                db.executemany("INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
+                               " VALUES (?, ?, ?, ?, ?, 0)", rows)
+            return done
+
+        if not await self._atomically(save):
             await asyncio.to_thread(_unlink_all, [self.directory / relative for _, relative, _ in stored])
             raise JobGone(job.id)
         job.state, job.finished_at = JobState.DONE, now
@@ -293,61 +325,60 @@ class Storage:
 
     async def _save_described(self, job: Job, described: Described) -> None:
         now = self.clock()
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?",
-                (now, json.dumps(described.to_dict()), job.id),
-            )
-        if not cursor.rowcount:
+        done = await self._write(
+            "UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?",
+            (now, json.dumps(described.to_dict()), job.id),
+        )
+        if not done:
             raise JobGone(job.id)
         job.state, job.finished_at, job.described = JobState.DONE, now, described
 
     async def mark_delivered(self, job_id: str) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET delivered = 1, next_delivery_at = NULL WHERE id = ?", (job_id,))
+        await self._write("UPDATE jobs SET delivered = 1, next_delivery_at = NULL WHERE id = ?", (job_id,))
 
     async def delivery_failed(self, job_id: str, attempts: int, next_at: float) -> None:
         """Remember a failed delivery and when to try again, so a restart carries on with the same wait."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET delivery_attempts = ?, next_delivery_at = ? WHERE id = ?",
-                             (attempts, next_at, job_id))
+        await self._write("UPDATE jobs SET delivery_attempts = ?, next_delivery_at = ? WHERE id = ?",
+                          (attempts, next_at, job_id))
 
     async def next_delivery_due(self) -> float | None:
         """When the earliest retry of a failed delivery is due (None: no delivery is waiting for a retry)."""
-        async with self.db.execute(
-            "SELECT min(next_delivery_at) FROM jobs WHERE state = 'done' AND delivered = 0"
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT min(next_delivery_at) FROM jobs WHERE state = 'done' AND delivered = 0")
         return None if row is None else row[0]
 
     async def leave_notice(self, job_id: str, text: str) -> None:
         """Keep what the person could not be told about a job (where the bot may not post), for their next request."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET notice = ? WHERE id = ?", (text, job_id))
+        rows = await self._all("UPDATE jobs SET notice = ? WHERE id = ? RETURNING user_id", (text, job_id))
+        self._noticed.update(row[0] for row in rows)
 
     async def take_notices(self, user_id: int) -> list[tuple[str, str]]:
-        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once)."""
-        async with self._transaction() as db:
-            async with db.execute(
+        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once). Someone
+        with none (nearly everyone, at each request) costs no database trip."""
+        if user_id not in self._noticed:
+            return []
+
+        def take(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = db.execute(
                 "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
                 " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
-            ) as cursor:
-                rows = await cursor.fetchall()
-            await db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
+            ).fetchall()
+            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
+            return rows
+
+        rows = await self._atomically(take)
+        self._noticed.discard(user_id)
         return [(row[1] or "", row[2]) for row in rows]
 
     async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
         reference pictures only when ``load_references``."""
-        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else await self._job_from_row(row, load_init=load_init,
                                                                   load_references=load_references)
 
     async def job_of_message(self, message_id: int) -> Job | None:
         """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
-        async with self.db.execute("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,))
         return None if row is None else await self._job_from_row(row, load_init=False)
 
     async def active_jobs(self) -> list[Job]:
@@ -355,10 +386,9 @@ class Storage:
 
         A row whose request can no longer be read (say, a removed field) is marked failed and skipped.
         """
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, rowid"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         jobs = []
         for row in rows:
             try:
@@ -373,34 +403,30 @@ class Storage:
         """Jobs whose results were stored but whose delivery was not confirmed: the process died in between, or
         Discord refused it. ``due_by``: only those whose retry (after a failed delivery) is due by then."""
         due = "" if due_by is None else " AND next_delivery_at <= ?"
-        async with self.db.execute(
+        rows = await self._all(
             f"SELECT * FROM jobs WHERE state = 'done' AND delivered = 0{due} ORDER BY finished_at, rowid",
             () if due_by is None else (due_by,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
     async def undeliverable_jobs_of(self, user_id: int, limit: int) -> list[Job]:
         """A person's newest results that could never be delivered, for their /queue."""
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT * FROM jobs WHERE user_id = ? AND state = 'undeliverable' ORDER BY finished_at DESC LIMIT ?",
             (user_id, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
     async def jobs_of(self, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
         """A person's jobs, newest first, for /history (``offset`` skips that many of the newest)."""
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             (user_id, limit, offset),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
     async def count_jobs_of(self, user_id: int) -> int:
-        async with self.db.execute("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,))
         return row[0] if row else 0
 
     async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False) -> Job:
@@ -446,10 +472,7 @@ class Storage:
 
     async def get_image(self, job_id: str, index: int) -> StoredImage:
         """The image behind a button; raises ImageExpired / ImageNotFound with a message fit to show as is."""
-        async with self.db.execute(
-            "SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index))
         if row is None:
             raise ImageNotFound()
         path = self.directory / row["path"]
@@ -458,10 +481,7 @@ class Storage:
         return StoredImage(job_id, index, path, json.loads(row["recipe"]), row["created_at"])
 
     async def get_images(self, job_id: str) -> list[StoredImage]:
-        async with self.db.execute(
-            "SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,)
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._all("SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,))
         return [
             StoredImage(job_id, row["idx"], self.directory / row["path"], json.loads(row["recipe"]), row["created_at"])
             for row in rows
@@ -470,41 +490,60 @@ class Storage:
     # --- settings (/settings) -----------------------------------------------------------------------------------
 
     async def user_settings(self, user_id: int) -> UserSettings:
-        """A person's defaults (all "not set" for someone who never used /settings)."""
-        async with self.db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
-            return user_settings_from_row(await cursor.fetchone())
+        """A person's defaults (all "not set" for someone who never used /settings); from memory when kept."""
+
+        async def read() -> UserSettings:
+            return user_settings_from_row(await self._one("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)))
+
+        return await self._user_settings.get(user_id, read)
 
     async def update_user_settings(self, user_id: int, **changes: Any) -> UserSettings:
         """Apply ``changes`` (``None`` clears a value) and return the settings now stored; raises ``UnknownSetting``
         for a name that is not a setting or a value of the wrong kind (nothing is stored then)."""
-        async with self._transaction() as db:
-            async with db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)) as cursor:
-                settings = changed(user_settings_from_row(await cursor.fetchone()), changes)
-            await db.execute(
+        now = self.clock()
+
+        def update(db: sqlite3.Connection) -> UserSettings:
+            row = db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)).fetchone()
+            settings = changed(user_settings_from_row(row), changes)
+            db.execute(
                 "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
-                 int(settings.private), self.clock()),
+                 int(settings.private), now),
             )
+            return settings
+
+        settings = await self._atomically(update)
+        self._user_settings.changed(user_id, settings)
         return settings
 
     async def channel_settings(self, channel_id: int) -> ChannelSettings:
-        """A channel's defaults and limits (none for a channel no admin configured)."""
-        async with self.db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
-            return channel_settings_from_row(await cursor.fetchone())
+        """A channel's defaults and limits (none for a channel no admin configured); from memory when kept."""
+
+        async def read() -> ChannelSettings:
+            return channel_settings_from_row(await self._one("SELECT * FROM channel_settings WHERE channel_id = ?",
+                                                             (channel_id,)))
+
+        return await self._channel_settings.get(channel_id, read)
 
     async def update_channel_settings(self, channel_id: int, *, by: int | None = None,
                                       **changes: Any) -> ChannelSettings:
         """Like ``update_user_settings`` for a channel; ``by`` records which admin changed it."""
-        async with self._transaction() as db:
-            async with db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)) as cursor:
-                settings = changed(channel_settings_from_row(await cursor.fetchone()), changes)
-            await db.execute(
+        now = self.clock()
+
+        def update(db: sqlite3.Connection) -> ChannelSettings:
+            row = db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)).fetchone()
+            settings = changed(channel_settings_from_row(row), changes)
+            db.execute(
                 "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
                 " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
-                 json.dumps(list(settings.allowed_models)), by, self.clock()),
+                 json.dumps(list(settings.allowed_models)), by, now),
             )
+            return settings
+
+        settings = await self._atomically(update)
+        self._channel_settings.changed(channel_id, settings)
         return settings
 
     # --- housekeeping and operations ----------------------------------------------------------------------------
@@ -519,42 +558,42 @@ class Storage:
         Returns how many images expired.
         """
         cutoff = self.clock() - self.image_ttl_s
-        async with self.db.execute(
+        old = await self._all(
             "SELECT job_id, idx, path FROM images WHERE expired = 0 AND created_at < ?", (cutoff,)
-        ) as cursor:
-            old = await cursor.fetchall()
-        async with self.db.execute(
+        )
+        inputs = await self._all(
             "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL AND init_path != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
-        ) as cursor:
-            inputs = await cursor.fetchall()
-        async with self.db.execute(
+        )
+        references = await self._all(
             "SELECT id, reference_paths FROM jobs WHERE reference_paths IS NOT NULL AND reference_paths != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
-        ) as cursor:
-            references = await cursor.fetchall()
+        )
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
         await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
                                               for path in json.loads(row["reference_paths"])])
-        async with self._transaction() as db:
-            await db.executemany(
+
+        def expire(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
-            await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
-            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
+            db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
+            db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
-            await db.execute(
+            db.execute(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL, described = NULL"
                 " WHERE created_at < :cutoff AND state IN ('done', 'failed', 'cancelled', 'expired', 'undeliverable')"
                 " AND (token IS NOT NULL OR json_extract(request, '$.prompt') != '' OR described IS NOT NULL)",
                 {"text": "", "cutoff": cutoff},
             )
-            await db.execute(
+            db.execute(
                 f"UPDATE images SET recipe = {_REDACT.format(column='recipe')}"
                 " WHERE created_at < :cutoff AND json_extract(recipe, '$.prompt') != ''",
                 {"text": "", "cutoff": cutoff},
             )
+
+        await self._atomically(expire)
         if old:
             log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
         return len(old)
@@ -568,28 +607,31 @@ class Storage:
         ``JobQueue.forget_user`` instead: it first cancels the person's live jobs.
         """
         await self._redact_derived(user_id)
-        async with self.db.execute(
+        paths = [self.directory / row["path"] for row in await self._all(
             "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", (user_id,)
-        ) as cursor:
-            paths = [self.directory / row["path"] for row in await cursor.fetchall()]
-        async with self.db.execute(
+        )]
+        rows = await self._all(
             "SELECT init_path, reference_paths FROM jobs WHERE user_id = ?"
             " AND (init_path IS NOT NULL OR reference_paths IS NOT NULL)", (user_id,)
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         paths += [self.directory / row["init_path"] for row in rows if row["init_path"]]
         paths += [self.directory / path for row in rows if row["reference_paths"]
                   for path in json.loads(row["reference_paths"])]
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
-            deleted = cursor.rowcount
-            await db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
+
+        def delete(db: sqlite3.Connection) -> int:
+            deleted = db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,)).rowcount
+            db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
+            return deleted
+
+        deleted = await self._atomically(delete)
+        self._user_settings.changed(user_id, None)
+        self._noticed.discard(user_id)
         await asyncio.to_thread(_unlink_all, paths)
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
 
     async def _redact_derived(self, user_id: int) -> None:
-        async with self.db.execute(
+        derived = await self._all(
             "WITH RECURSIVE derived(id) AS ("
             " SELECT id FROM jobs WHERE user_id != :user"
             "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
@@ -599,8 +641,7 @@ class Storage:
             "  jobs.source_job_id IN (SELECT id FROM jobs WHERE user_id = :user) AS direct"
             " FROM jobs JOIN derived USING (id)",
             {"user": user_id},
-        ) as cursor:
-            derived = await cursor.fetchall()
+        )
         if not derived:
             return
         ids = [(row["id"],) for row in derived]
@@ -608,23 +649,24 @@ class Storage:
         # kept their reference pictures: those pictures go.
         pictures = [row for row in derived if row["direct"] and row["init_path"]]
         references = [row for row in derived if row["direct"] and row["reference_paths"]]
-        async with self._transaction() as db:
-            await db.executemany(
+
+        def redact(db: sqlite3.Connection) -> None:
+            db.executemany(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
             )
-            await db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
-            await db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?",
-                                 [(row["id"],) for row in references])
-            await db.executemany(
+            db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
+            db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(row["id"],) for row in references])
+            db.executemany(
                 f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
                 [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
             )
-        async with self.db.execute(
-            f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({', '.join('?' * len(ids))})",
+
+        await self._atomically(redact)
+        files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await self._all(
+            f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({_marks(ids)})",
             [job_id for job_id, in ids],
-        ) as cursor:
-            files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await cursor.fetchall()]
+        )]
         await asyncio.to_thread(_rewrite_recipes, files)
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in pictures])
         await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
@@ -634,39 +676,33 @@ class Storage:
 
     async def block_user(self, user_id: int, *, by: int | None = None, reason: str | None = None) -> bool:
         """Remember that ``user_id`` may not use the bot; False if they already were blocked."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO blocked_users (user_id, blocked_by, reason, created_at) VALUES (?, ?, ?, ?)",
-                (user_id, by, reason, self.clock()),
-            )
-            return cursor.rowcount > 0
+        return await self._write(
+            "INSERT OR IGNORE INTO blocked_users (user_id, blocked_by, reason, created_at) VALUES (?, ?, ?, ?)",
+            (user_id, by, reason, self.clock()),
+        ) > 0
 
     async def unblock_user(self, user_id: int) -> bool:
         """False if they were not blocked."""
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM blocked_users WHERE user_id = ?", (user_id,))
-            return cursor.rowcount > 0
+        return await self._write("DELETE FROM blocked_users WHERE user_id = ?", (user_id,)) > 0
 
     async def blocked_users(self) -> set[int]:
-        async with self.db.execute("SELECT user_id FROM blocked_users") as cursor:
-            return {row[0] for row in await cursor.fetchall()}
+        return {row[0] for row in await self._all("SELECT user_id FROM blocked_users")}
 
     async def jobs_by_state(self) -> dict[str, int]:
         """Counts of jobs in each state (every state present, zero included)."""
         counts = {str(state): 0 for state in JobState}
-        async with self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state") as cursor:
-            for state, count in await cursor.fetchall():
-                counts[state] = count
+        for state, count in await self._all("SELECT state, count(*) FROM jobs GROUP BY state"):
+            counts[state] = count
         return counts
 
     async def jobs_per_user(self, limit: int = 10, *, since: float | None = None) -> list[tuple[int, int]]:
         """The busiest users as (user_id, jobs), most jobs first; ``since`` (Unix time) limits to recent jobs."""
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT user_id, count(*) AS n FROM jobs WHERE created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id"
             " LIMIT ?",
             (since if since is not None else float("-inf"), limit),
-        ) as cursor:
-            return [(row[0], row[1]) for row in await cursor.fetchall()]
+        )
+        return [(row[0], row[1]) for row in rows]
 
 
 def _open_source(path: Path) -> Image.Image:
@@ -685,3 +721,8 @@ def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
 def _unlink_all(paths: Iterable[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _marks(values: Sequence[object]) -> str:
+    """The placeholders of an ``IN (...)`` list of ``values``."""
+    return ", ".join("?" * len(values))

@@ -19,7 +19,7 @@ from discord import Locale, app_commands
 
 from bot.admission import Admission, Refused
 from bot.config import QueueConfig
-from bot.i18n import LOCALES_DIR, CatalogueTranslator, catalogue_for, placeholders, t, translate
+from bot.i18n import LOCALES_DIR, CatalogueTranslator, catalogue_for, load_catalogues, placeholders, t, translate
 from bot.i18n_catalogue import KEYWORDS, REPO, SOURCE_PACKAGES, expected_msgids, init, read_catalogue, write_catalogue
 from models.plan import GenerationRequest, resolve_model
 from models.styles import StyleBook
@@ -143,6 +143,13 @@ def test_the_full_tag_wins_over_the_language(tmp_path: Path) -> None:
     assert catalogue_for("es-419", tmp_path).gettext("Hello") == "Hola (es-419)"
     assert catalogue_for("es-ES", tmp_path).gettext("Hello") == "Hola (es)"
     assert catalogue_for("fr", tmp_path) is None
+
+
+def test_the_catalogues_read_at_start_are_the_ones_every_reply_uses() -> None:
+    """The bot compiles them in a thread at start (``load_catalogues()``); a reply's lookup must not compile them
+    again on the event loop because it names the folder."""
+    assert load_catalogues() is load_catalogues(LOCALES_DIR)
+    assert catalogue_for("it") is load_catalogues()["it"]
 
 
 def test_text_is_the_english_sentence_and_is_translated_with_its_arguments_after_translation() -> None:

@@ -443,7 +443,9 @@ async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number
     deliver.set()
     await recorder.wait(len(jobs))
     await queue.stop()
-    assert [j.id for j, _ in recorder.results] == [j.id for j in jobs]  # in order, each once
+    # Each once. Not in order: the deliveries held back are released together, and which of them finishes first is
+    # up to the event loop (under load the later batch's can win; jobs of different people owe each other no order).
+    assert sorted(j.id for j, _ in recorder.results) == sorted(j.id for j in jobs)
     for submitted in jobs:
         assert (await storage.get_job(submitted.id)).delivered
 

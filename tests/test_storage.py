@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.jobs import Job, JobState
-from bot.settings import ChannelSettings, UnknownSetting, UserSettings
+from bot.settings import ChannelSettings, Remembered, UnknownSetting, UserSettings
 from bot.storage import (
     DATABASE_NAME,
     MIGRATIONS_DIR,
@@ -345,6 +346,47 @@ async def test_forget_user_deletes_their_settings(storage: Storage) -> None:
     await storage.forget_user(1)
     assert await storage.user_settings(1) == UserSettings()
     assert await storage.user_settings(2) == UserSettings(count=1)
+
+
+async def test_kept_settings_are_the_latest_written_and_a_read_overtaken_by_a_change_is_not_kept() -> None:
+    kept: Remembered[int, UserSettings] = Remembered(2)
+    reads: list[int] = []
+    release = asyncio.Event()
+
+    def reader(key: int, settings: UserSettings, *, wait: bool = False):
+        async def read() -> UserSettings:
+            reads.append(key)
+            if wait:
+                await release.wait()
+            return settings
+        return read
+
+    on_its_way = asyncio.create_task(kept.get(1, reader(1, UserSettings(style="old"), wait=True)))
+    await asyncio.sleep(0)
+    kept.changed(1, UserSettings(style="new"))  # /settings wrote while the read was on its way
+    release.set()
+    assert (await on_its_way).style == "old"
+    assert (await kept.get(1, reader(1, UserSettings(style="stale")))).style == "new"
+    assert (await kept.get(2, reader(2, UserSettings(count=2)))).count == 2
+    assert (await kept.get(2, reader(2, UserSettings()))).count == 2  # kept: not read again
+    await kept.get(3, reader(3, UserSettings()))  # the least recently used (1) makes room
+    assert (await kept.get(1, reader(1, UserSettings(style="read again")))).style == "read again"
+    kept.changed(2, None)  # deleted (forgotten)
+    assert await kept.get(2, reader(2, UserSettings())) == UserSettings()
+    assert reads == [1, 2, 3, 1, 2]
+
+
+async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -> None:
+    async with Storage(tmp_path, clock=Clock()) as storage:
+        job = Job(user_id=7, request=GenerationRequest("a fox"), created_at=T0)
+        await storage.insert_job(job)
+        await storage.leave_notice(job.id, "it failed")
+    async with Storage(tmp_path, clock=Clock()) as storage:
+        assert await storage.take_notices(8) == []
+        assert await storage.take_notices(7) == [("a fox", "it failed")]
+        assert await storage.take_notices(7) == []  # told once
+        await storage.leave_notice(job.id, "it failed again")
+        assert await storage.take_notices(7) == [("a fox", "it failed again")]
 
 
 async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
