@@ -9,7 +9,8 @@ on a message, such as "Describe image"), ``/api/autocomplete``, ``/api/click`` (
 ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
 ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
 messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
-several tabs with different names are different people to the bot's queue and rate limits.
+several tabs with different names are different people to the bot's queue and rate limits. Each act also carries
+the page's ``locale`` (``navigator.language``), sent to the bot as the nearest Discord locale (``discord_locale``).
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
 (``_guard``). Every request must name a host that is this playground: an IP address, ``localhost`` or the host it
