@@ -8,7 +8,7 @@ CONFIG ?= bot.yaml
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-dev run playground test lint bench browser clean messages
+.PHONY: setup setup-dev run playground test lint bench browser clean messages screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 		|| echo "note: chromium not installed; the playground browser test will be skipped"; }
+
+# The README's pictures (docs/images/), taken again from the current code by the playground's browser tests.
+screenshots: setup-dev browser
+	@command -v chromium >/dev/null 2>&1 || { echo "make screenshots needs Chromium (make browser, as root)"; exit 1; }
+	IMAGEBOT_SCREENSHOTS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_playground.py \
+		-k "in_a_browser or gallery_layout or readme_shows"
 
 lint: setup-dev
 	$(BIN)/ruff check .

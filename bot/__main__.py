@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot [run|check|imagine|upscale|tiny-model|playground] [--config FILE]``.
+"""The command line: ``python -m bot [run|check|doctor|imagine|upscale|tiny-model|playground] [--config FILE]``.
 
 Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 3 when ``run`` stopped because
 the engine hung (start it again: a supervisor does), 1 for anything else.
@@ -13,14 +13,14 @@ import warnings
 from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from bot.doctor import TOKEN_STEPS, doctor
 from bot.exit_codes import ExitCode
 
-NO_TOKEN = """\
+NO_TOKEN = f"""\
 No Discord bot token is set, so the bot cannot log in.
-  1. Create an application at https://discord.com/developers/applications, open "Bot" and press "Reset Token".
-  2. Give the token to the bot:  export DISCORD_TOKEN=...   (or set discord.token in {config})
-  3. Invite the bot with the "bot" and "applications.commands" scopes (OAuth2 -> URL Generator).
-To try the bot without Discord, run:  python -m bot playground --config {config}"""
+{TOKEN_STEPS}
+To try the bot without Discord, run:  python -m bot playground --config {{config}}
+To check the whole setup once the token is set, run:  python -m bot doctor --config {{config}}"""
 
 
 def _config_option(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with no Discord token, start the local playground instead of stopping (what `make run` does)",
     )
     command("check", check_command, "Validate the config file and print every problem.")
+    command("doctor", doctor_command,
+            "Check the setup end to end: config, Discord token, intents, storage, ops port, models and memory.")
     playground = command("playground", playground_command, "Try the bot in a browser, no Discord account needed.")
     playground.add_argument("--port", type=int, help="port for the page (default: playground.port)")
 
@@ -129,6 +131,10 @@ def check_command(args: argparse.Namespace) -> int:
         print("  (one model: to serve several, list them under models: with a name and id each, and keep in model: "
               "what they share; README, 'Several models')")
     return ExitCode.OK
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    return doctor(args.config)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -58,15 +58,21 @@ def use_endpoints(api_base: str, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+def gateway_intents() -> discord.Intents:
+    """Guilds only: slash commands, buttons and forms arrive as interactions, so no privileged intent is needed
+    (``python -m bot doctor`` says so)."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
 class ImageBot(commands.AutoShardedBot):
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         use_endpoints(config.discord.api_base, config.discord.gateway_url)
         metrics = Metrics()
-        intents = discord.Intents.none()
-        intents.guilds = True
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents,
+            intents=gateway_intents(),
             help_command=None,
             shard_count=config.discord.shard_count,
             # Nothing pings by default: messages about a job allow its requester alone (results.requester_only).

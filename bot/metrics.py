@@ -9,7 +9,8 @@ Where each figure comes from:
   400 or more counts under its status, each 429 also as a rate-limit hit, and a request that got no answer at all
   counts as status "connection";
 - gauges (queue depth, running jobs, paused, gateway latency, GPU memory, event loop lag) are read when scraped;
-- per model (label ``model``, the configured name): seconds per image from the queue's reports, and queue depth,
+- per model (label ``model``, the configured name): seconds per image and images made from the queue's reports
+  (images/s is the rate of the latter: the histogram counts batches), and queue depth,
   loads, switches and whether it is on the device, read from the queue and the backend when scraped.
 """
 
@@ -102,6 +103,7 @@ class Metrics:
             "imagebot_model_seconds_per_image", "Pipeline time of a batch divided by its images, per model", ["model"],
             buckets=PER_IMAGE_BUCKETS, registry=registry,
         )
+        self.model_images = Counter("imagebot_model_images", "Images made, per model", ["model"], registry=registry)
         self.model_queue_depth = Gauge("imagebot_model_queue_depth", "Jobs waiting, per model", ["model"],
                                        registry=registry)
         self.model_loads = Gauge("imagebot_model_loads", "Times the model was put on the device since start",
@@ -125,6 +127,7 @@ class Metrics:
         if made:
             self.seconds_per_image.observe(seconds / made)
             self.model_seconds_per_image.labels(model).observe(seconds / made)
+            self.model_images.labels(model).inc(made)
 
     def job_finished(self, outcome: str) -> None:
         self.jobs.labels(outcome).inc()

@@ -9,7 +9,8 @@ on a message, such as "Describe image"), ``/api/autocomplete``, ``/api/click`` (
 ``/api/modal`` (submit a form the bot opened), ``/api/retry`` (start a bot that could not start again),
 ``/attachments/...`` and ``/ws`` (live events from the emulator's feed, filtered so ephemeral messages, direct
 messages and the forms the bot opens reach only the user they belong to). Each display name is one emulator user, so
-several tabs with different names are different people to the bot's queue and rate limits.
+several tabs with different names are different people to the bot's queue and rate limits. Each act also carries
+the page's ``locale`` (``navigator.language``), sent to the bot as the nearest Discord locale (``discord_locale``).
 
 The playground has no accounts, so a web page on another site open in the same browser must not be able to drive it
 (``_guard``). Every request must name a host that is this playground: an IP address, ``localhost`` or the host it
@@ -35,6 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import discord
 from aiohttp import WSMsgType, hdrs, web
 from aiohttp.typedefs import Handler
 from yarl import URL
@@ -352,7 +354,8 @@ class Playground:
         focused = "model" if request.query.get("focused") == "model" else "style"
         options = {"prompt": request.query.get("prompt") or "", focused: request.query.get(focused) or ""}
         try:
-            choices = await self.emu.autocomplete(user, "imagine", options, focused=focused, timeout=5)
+            choices = await self.emu.autocomplete(user, "imagine", options, focused=focused, timeout=5,
+                                                  locale=discord_locale(request.query.get("locale")))
         except (TimeoutError, ValueError, RuntimeError) as error:
             log.debug("autocomplete failed: %s", error)
             choices = []
@@ -365,9 +368,11 @@ class Playground:
         self._ready()
         if request.content_type == "multipart/form-data":
             name, command, values, files = await self._form(request)
+            locale = values.pop("locale", None)
         else:
             body = await self._json(request)
             name, command, values, files = body.get("name"), str(body.get("command") or ""), body.get("options"), {}
+            locale = body.get("locale")
             if values is None:
                 values = {}
             elif not isinstance(values, dict):
@@ -379,7 +384,8 @@ class Playground:
         except commands.Refused as refusal:
             raise _bad(str(refusal)) from None
         return await self._interact(
-            self.emu.invoke(user, checked.path, checked.options, attachments=checked.attachments or None)
+            self.emu.invoke(user, checked.path, checked.options, attachments=checked.attachments or None,
+                            locale=discord_locale(locale))
         )
 
     @staticmethod
@@ -412,7 +418,8 @@ class Playground:
         body = await self._json(request)
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
-        return await self._interact(self.emu.invoke_message_command(user, str(body.get("command") or ""), message))
+        return await self._interact(self.emu.invoke_message_command(user, str(body.get("command") or ""), message,
+                                                                    locale=discord_locale(body.get("locale"))))
 
     def _visible_message(self, user: User, message_id: Any) -> Message:
         """The message with ``message_id`` if ``user`` can see it (someone else's ephemeral or direct message is
@@ -447,7 +454,8 @@ class Playground:
         user = self.person(body.get("name"))
         message = self._visible_message(user, body.get("message_id"))
         return await self._interact(self.emu.click(user, message, str(body.get("custom_id") or ""),
-                                                   values=body.get("values")))
+                                                   values=body.get("values"),
+                                                   locale=discord_locale(body.get("locale"))))
 
     async def _modal(self, request: web.Request) -> web.Response:
         """Submit the form the bot opened for this person: ``values`` maps each input's custom_id to its text."""
@@ -460,7 +468,8 @@ class Playground:
         values = body.get("values")
         if not isinstance(values, dict):
             raise _bad("A form's values must map each input to its text.")
-        return await self._interact(self.emu.submit_modal(user, inter, values))
+        return await self._interact(self.emu.submit_modal(user, inter, values,
+                                                          locale=discord_locale(body.get("locale"))))
 
     async def _retry(self, request: web.Request) -> web.Response:
         if self.bot is None or not self.bot.retry():
@@ -497,6 +506,18 @@ class Playground:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await sender
         return ws
+
+
+DISCORD_LOCALES = frozenset(locale.value for locale in discord.Locale)
+
+
+def discord_locale(tag: object) -> str:
+    """The Discord locale nearest the page's language (``navigator.language``): its own tag where Discord has it
+    ("pt-BR"), else its language ("it-IT" is "it"), else Discord's default, so the bot answers in the person's
+    language as it would in Discord."""
+    tag = str(tag or "")
+    language = tag.split("-")[0]
+    return tag if tag in DISCORD_LOCALES else language if language in DISCORD_LOCALES else "en-US"
 
 
 def _bad(message: str) -> web.HTTPBadRequest:

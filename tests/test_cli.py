@@ -46,6 +46,11 @@ def test_run_without_a_token_explains_how_to_get_one(tmp_path):
     assert result.returncode == 2
     assert "DISCORD_TOKEN" in result.stderr and "discord.com/developers" in result.stderr
     assert "Traceback" not in result.stderr
+    steps = [line.strip()[:2] for line in result.stderr.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert steps == ["1.", "2.", "3."], result.stderr  # README, "Discord setup"
+    assert "Reset Token" in result.stderr and "applications.commands" in result.stderr
+    assert f"python -m bot playground --config {config}" in result.stderr
+    assert f"python -m bot doctor --config {config}" in result.stderr
 
 
 def test_bad_usage_exits_2():
@@ -53,7 +58,7 @@ def test_bad_usage_exits_2():
     assert run_cli("no-such-command").returncode == 2
 
 
-@pytest.mark.parametrize("command", ["run", "check", "imagine", "upscale", "tiny-model", "playground"])
+@pytest.mark.parametrize("command", ["run", "check", "doctor", "imagine", "upscale", "tiny-model", "playground"])
 def test_every_command_has_help(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0

@@ -5,6 +5,7 @@ that has token authentication (Ray 2.52.0 introduced it). The plain ``docker com
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 
@@ -46,3 +47,36 @@ def test_the_ray_extras_install_a_ray_with_token_authentication():
         assert "serve" in ray.extras
         assert ray.specifier.contains(FIRST_RAY_WITH_TOKEN_AUTH), extra
         assert not ray.specifier.contains("2.51.2"), extra
+
+
+def test_the_monitoring_profile_scrapes_the_bot_and_provisions_the_dashboard():
+    """No Docker daemon here: check what compose and the two services would read, file by file."""
+    compose = compose_file("docker-compose.yml")
+    services = compose["services"]
+    assert "profiles" not in services["bot"]  # a plain `docker compose up` starts the bot alone
+    monitoring = {name for name, service in services.items() if "monitoring" in service.get("profiles", [])}
+    assert monitoring == {"prometheus", "grafana"}
+    mounts: dict[str, str] = {}
+    for name in monitoring:
+        for volume in services[name]["volumes"]:
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+                mounts[target] = source
+            else:
+                assert source in compose["volumes"], f"{name} uses the undeclared volume {source}"
+
+    scrape = yaml.safe_load((REPO / mounts["/etc/prometheus/prometheus.yml"]).read_text(encoding="utf-8"))
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    port = re.search(r"IMAGEBOT__SERVER__PORT=(\d+)", dockerfile).group(1)
+    targets = [static["targets"] for job in scrape["scrape_configs"] for static in job["static_configs"]]
+    assert [f"bot:{port}"] in targets
+
+    provisioning = REPO / mounts["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "imagebot.yml").read_text())["providers"]
+    dashboard = mounts[provider["options"]["path"] + "/imagebot.json"]
+    assert dashboard == "./docs/grafana/imagebot.json"
+    panels = json.loads((REPO / dashboard).read_text(encoding="utf-8"))["panels"]
+    assert all(panel["datasource"]["uid"] == "${datasource}" for panel in panels if panel["type"] != "row")

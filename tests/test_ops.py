@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot.metrics import Metrics
 from fakediscord import FakeDiscord
-from tests.harness import BotUnderTest, bot_config
+from tests.harness import REPO, BotUnderTest, bot_config
 
 RESULT_TIMEOUT = 60
 
@@ -144,6 +149,59 @@ async def test_metrics_count_jobs_batches_and_discord_rate_limits(ops: Ops) -> N
     assert 0 <= value("imagebot_gateway_latency_seconds") < 5
     assert "imagebot_gpu_memory_allocated_bytes" not in text  # CPU only: no CUDA gauge
     ops.emu.assert_no_violations()
+
+
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool"}
+CUDA_ONLY = {"imagebot_gpu_memory_allocated_bytes"}  # registered on the first scrape that finds CUDA in use
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (a histogram's as ``_bucket``/``_sum``/``_count``, as exported):
+    identifiers that are neither functions, keywords, label names in ``by (...)``/``{...}`` nor inside strings and
+    range selectors."""
+    expr = re.sub(r'"[^"]*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|without|on|ignoring)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        followed_by_call = expr[match.end():].lstrip().startswith("(")
+        if not followed_by_call and match.group() not in PROMQL_WORDS:
+            names.add(match.group())
+    return names
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((REPO / "docs" / "grafana" / "imagebot.json").read_text(encoding="utf-8"))
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_promql_metric_names_skips_functions_labels_strings_and_ranges() -> None:
+    expr = ('histogram_quantile(0.95, sum by (model, le) (rate(imagebot_a_bucket{outcome="x"}[5m]))) '
+            "/ on (model) imagebot_b")
+    assert promql_metric_names(expr) == {"imagebot_a_bucket", "imagebot_b"}
+
+
+async def test_every_metric_the_grafana_dashboard_queries_is_exported(ops: Ops) -> None:
+    await ops.result(await ops.imagine(ops.emu.add_user("dashboard-user"), "a gauge"))
+    _, text = await ops.get("/metrics")
+    exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    queries = dashboard_queries()
+    assert len(queries) >= 15
+    for expr in queries:
+        names = promql_metric_names(expr)
+        assert names, f"no metric in {expr!r}"
+        for name in names - CUDA_ONLY:
+            assert name in exported, f"the dashboard queries {name}, which /metrics does not export ({expr!r})"
+    assert {name for expr in queries for name in promql_metric_names(expr)} >= CUDA_ONLY
+
+
+def test_the_cuda_only_metrics_are_what_the_bot_registers_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True, device_count=lambda: 1,
+                           memory_allocated=lambda index: 1024)
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    bot = SimpleNamespace(generation=None, latency=0.1, shards={}, is_closed=lambda: False)
+    text = Metrics().render(bot).decode()
+    exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert exported >= CUDA_ONLY
 
 
 @pytest.mark.parametrize("command", ["admin stats", "admin pause", "admin reload"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp import ClientSession, FormData, WSServerHandshakeError
-from PIL import Image
+from PIL import Image, ImageStat
 
 from tests.harness import REPO, TEST_STYLES
 
@@ -34,6 +34,20 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "artifacts"
+README_IMAGES = REPO / "docs" / "images"
+SCREENSHOTS = README_IMAGES if os.environ.get("IMAGEBOT_SCREENSHOTS") == "1" else ARTIFACTS / "screenshots"
+"""The README's pictures, taken by these tests from a real session: into docs/images/ with IMAGEBOT_SCREENSHOTS=1
+(``make screenshots``), else into artifacts/ so that a test run leaves the working tree as it was."""
+
+
+async def save_screenshot(target, name: str) -> None:
+    """Save ``target`` (a page or a locator) as ``NAME.png`` and check the picture shows something."""
+    path = SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await target.screenshot(path=str(path), animations="disabled")
+    with Image.open(path) as image:
+        spread = ImageStat.Stat(image.convert("L")).stddev[0]
+        assert image.width >= 200 and image.height >= 60 and spread > 8, f"{path}: blank ({image.size}, {spread})"
 
 
 class Playground:
@@ -166,6 +180,11 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(page.locator("#style")).to_have_value("watercolor")
             await page.select_option("#count", "4")
             await page.click("#send")
+            # every animation frame, so the picture catches the live progress however short it is under load
+            await page.wait_for_function(
+                "() => [...document.querySelectorAll('article.msg .content')].some(e => e.textContent.includes("
+                "'Generating'))", polling="raf", timeout=40_000)
+            await save_screenshot(page.locator("#messages"), "imagine-progress")
 
             grid = page.locator("article.msg", has=page.locator("button[data-custom-id^='ib:v:']")).first
             await expect(grid).to_be_visible(timeout=40_000)
@@ -181,6 +200,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             states = [s for s in seen if s["id"] == grid_id]
             assert any("Generating" in s["content"] and "preview.jpg" in s["attachments"] for s in states), states
             assert states[-1]["kind"] == "update"  # the queued message was edited in place into the result
+            await save_screenshot(grid, "imagine-grid")
 
             # V1: a variation of the first image, as a new message
             await grid.locator("button", has_text="V1").click()
@@ -263,6 +283,7 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(described).to_have_count(1, timeout=40_000)
             await expect(described.locator(".reply")).to_contain_text("ada used /describe")
             await expect(described.locator("button[data-custom-id^='ib:t:']")).to_have_count(4)
+            await save_screenshot(described, "describe")
             await expect(page.locator("#image-name")).to_have_text("attach…")
             # the grid's Apps menu (on hover, as in Discord): "Describe image" describes the bot's own result
             await grid.hover()
@@ -282,6 +303,20 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await expect(bob.locator("article.msg", has_text="Variation of")).to_have_count(1)
             await expect(bob.locator("article.msg.ephemeral")).to_have_count(0)
             await expect(bob.locator(".member-name", has_text="ada")).to_be_visible()
+
+            # a browser in Italian: the bot answers gianna in Italian (the page sends navigator.language)
+            gianna_context = await browser.new_context(viewport={"width": 1200, "height": 900}, locale="it-IT")
+            await gianna_context.add_init_script("localStorage.setItem('playground.name', 'gianna')")
+            gianna = await gianna_context.new_page()
+            await gianna.goto(url)
+            await gianna.fill("#prompt", "un faro al tramonto")
+            await gianna.select_option("#count", "2")
+            await gianna.click("#send")
+            italian = gianna.locator("article.msg", has=gianna.locator(".reply", has_text="gianna used /imagine"))
+            italian = italian.filter(has=gianna.locator("button[data-custom-id^='ib:v:']"))
+            await expect(italian.locator(".embed-field-name", has_text="Passi")).to_be_visible(timeout=40_000)
+            await save_screenshot(italian, "italian")
+            await gianna_context.close()
 
             # the bot process dies: it is restarted, the page keeps its history and the buttons still work
             os.kill(first["bot_pid"], signal.SIGKILL)
@@ -326,6 +361,8 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
             await chooser.locator(".multi-select select").select_option(["1", "5"])
             await chooser.locator(".multi-select button", has_text="Choose").click()
             await expect(chooser).to_contain_text("Top left, Middle", timeout=10_000)
+            await save_screenshot(single, "single-image")
+            await save_screenshot(chooser, "vary-region")
             await chooser.locator("button", has_text="Redo these parts").click()
             region = page.locator("article.msg", has_text="Vary (region 1, 5)").filter(
                 has=page.locator("img.attachment-image"))
@@ -346,6 +383,16 @@ async def test_playground_in_a_browser(tiny_model_dir, tmp_path):
         log = "\n".join(playground.output)
     assert code == 0, log
     assert not pid_alive(second["bot_pid"]), "Ctrl-C must stop the bot process too"
+
+
+@pytest.mark.parametrize(("language", "locale"), [
+    ("it-IT", "it"), ("it", "it"), ("pt-BR", "pt-BR"), ("en-GB", "en-GB"), ("de-AT", "de"), ("xx-YY", "en-US"),
+    (None, "en-US"),
+])
+def test_the_pages_language_becomes_the_nearest_discord_locale(language, locale):
+    from playground.server import discord_locale
+
+    assert discord_locale(language) == locale
 
 
 def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
@@ -534,6 +581,7 @@ async def test_the_playground_shows_the_gallery_layout_when_configured(tiny_mode
                 assert labels[:8] == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4"]
                 ARTIFACTS.mkdir(exist_ok=True)
                 await page.screenshot(path=str(ARTIFACTS / "playground-gallery.png"))
+                await save_screenshot(message, "gallery")
                 assert errors == []
                 await browser.close()
     finally:
@@ -811,3 +859,13 @@ async def test_blend_through_the_playground_api(tiny_model_dir, tmp_path):
     finally:
         code = await playground.stop()
     assert code == 0, "\n".join(playground.output)
+
+
+def test_the_readme_shows_every_screenshot_with_alt_text():
+    """The pictures the browser tests take (``save_screenshot``) are the ones the README shows, each described."""
+    shown = dict((name, alt) for alt, name in
+                 re.findall(r"!\[([^\]]*)\]\(docs/images/([\w-]+)\.png\)", (REPO / "README.md").read_text()))
+    taken = set(re.findall(r'save_screenshot\(.+, "([\w-]+)"\)', Path(__file__).read_text()))
+    assert len(taken) >= 6 and set(shown) == taken, (sorted(shown), sorted(taken))
+    assert all(len(alt.split()) >= 4 for alt in shown.values()), shown
+    assert {path.stem for path in README_IMAGES.glob("*.png")} == taken

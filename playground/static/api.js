@@ -2,6 +2,7 @@
 
 export const state = {
   name: "",
+  locale: navigator.language, // the server picks the nearest Discord locale, so the bot answers in this language
   me: null,
   bot: null,
   users: {},
@@ -28,6 +29,7 @@ export function postJson(path, body) {
 // with the X-Imagebot header, which another site's form cannot send.
 export function sendCommandForm(command, form) {
   form.set("name", state.name);
+  form.set("locale", state.locale);
   form.set("command", command);
   return api("/api/command", { method: "POST", headers: { "X-Imagebot": "1" }, body: form });
 }
@@ -40,7 +42,7 @@ export function notice(text) {
 
 export async function runCommand(command, options = {}) {
   try {
-    await postJson("/api/command", { name: state.name, command, options });
+    await postJson("/api/command", { name: state.name, locale: state.locale, command, options });
   } catch (error) {
     notice(error.message);
   }
@@ -50,7 +52,7 @@ export async function runCommand(command, options = {}) {
 async function act(el, path, body) {
   el.classList.add("busy");
   try {
-    await postJson(path, { name: state.name, ...body });
+    await postJson(path, { name: state.name, locale: state.locale, ...body });
   } catch (error) {
     notice(error.message);
   } finally {

@@ -81,7 +81,7 @@ function queryChoices() {
   clearTimeout(autocomplete.timer);
   autocomplete.timer = setTimeout(async () => {
     const request = ++autocomplete.request;
-    const query = new URLSearchParams({ name: state.name, prompt: $("#prompt").value, style: $("#style").value });
+    const query = new URLSearchParams({ name: state.name, locale: state.locale, prompt: $("#prompt").value, style: $("#style").value });
     try {
       const data = await api(`/api/autocomplete?${query}`);
       if (request === autocomplete.request && document.activeElement === $("#style")) showChoices(data.choices);
@@ -93,7 +93,7 @@ function queryChoices() {
 
 async function queryModels() {
   // /imagine's model option, autocompleted by the bot like Discord's client would: offered as the field's datalist.
-  const query = new URLSearchParams({ name: state.name, prompt: $("#prompt").value, model: $("#model").value, focused: "model" });
+  const query = new URLSearchParams({ name: state.name, locale: state.locale, prompt: $("#prompt").value, model: $("#model").value, focused: "model" });
   try {
     const data = await api(`/api/autocomplete?${query}`);
     $("#model-choices").replaceChildren(...data.choices.map((choice) => {

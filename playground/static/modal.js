@@ -65,7 +65,7 @@ export function openModal(interactionId, modal) {
     }
     submit.disabled = true;
     try {
-      await postJson("/api/modal", { name: state.name, interaction_id: interactionId, values });
+      await postJson("/api/modal", { name: state.name, locale: state.locale, interaction_id: interactionId, values });
       closeModal();
     } catch (failure) {
       error.textContent = failure.message;
