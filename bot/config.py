@@ -61,8 +61,14 @@ class IPAdapterConfig(Section):
         return self
 
 
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
+"""The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
+DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
+
+
 class ModelConfig(Section):
-    id: str = Field(default="stabilityai/sd-turbo", min_length=1)
+    id: str = Field(default=DEFAULT_MODEL_ID, min_length=1)
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     compile: bool = False
@@ -77,10 +83,14 @@ class ModelConfig(Section):
     cpu_threads: int | None = Field(default=None, ge=1)
     ip_adapter: IPAdapterConfig | None = None
 
-
-MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
-"""The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_left_out(cls, data: object) -> object:
+        """A model key left at null (as the shipped bot.yaml has them) is the key left out: it takes its default and
+        describes no model, so adding ``models:`` to the shipped file needs no other edit."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not (key in MODEL_KEYS and value is None)}
+        return data
 
 
 class NamedModel(Section):
@@ -252,8 +262,8 @@ class Config(Section):
             both = [key for key in MODEL_KEYS if key in self.model.model_fields_set]
             if both:
                 raise ValueError(f"model.{', model.'.join(both)} and models: both describe a model; with models:, "
-                                 "give each entry its own id (and steps, guidance, size) and keep in model: only "
-                                 "what all share (device, dtype, max_batch, ...)")
+                                 "give each entry its own id (and steps, guidance, size), leave those keys of model: "
+                                 "out or null, and keep in it only what all share (device, dtype, max_batch, ...)")
             names = [entry.name for entry in self.models]
             twice = sorted({name for name in names if names.count(name) > 1})
             if twice:
