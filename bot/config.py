@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.settings import UPSCALER_SUFFIXES, hub_file
+from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
 from models.styles import Style
 
 DEFAULT_CONFIG_PATH = Path("bot.yaml")
@@ -107,16 +107,10 @@ class NamedModel(Section):
     ip_adapter: IPAdapterConfig | None = None
 
 
-def model_name(model_id: str) -> str:
-    """The name a lone ``model:`` section is shown by: a Hub id as it is, a local directory by its own name only (the
-    server's paths are nobody's business in Discord)."""
-    if model_id.startswith(("/", ".", "~")) or Path(model_id).expanduser().exists():
-        model_id = Path(model_id).expanduser().name or "model"
-    return re.sub(r"[^A-Za-z0-9 ._/-]", "-", model_id).lstrip(" ._/-") or "model"
-
-
 class UpscalerConfig(Section):
     model: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    """What recipes call it; None: the Hub file as given, a local file by its name only."""
     tile: int = Field(default=256, ge=32, le=4096)
 
     @field_validator("model")
@@ -135,6 +129,8 @@ class UpscalerConfig(Section):
 
 class DescribeConfig(Section):
     model: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    """What /describe's footer calls it; None: the Hub id as given, a local directory by its name only."""
     prompt: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -282,7 +278,7 @@ class Config(Section):
         """Every model the bot serves, the default first: ``models:``, or the lone ``model:`` section as one."""
         if not self.models:
             model = self.model
-            return [NamedModel(name=model_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
+            return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, default=True, ip_adapter=model.ip_adapter)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]

@@ -176,14 +176,15 @@ class Engine:
         if settings.upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
 
-            gan = Upscaler.load(settings.upscaler, model.device, torch_dtype, tile=settings.upscaler_tile)
+            gan = Upscaler.load(settings.upscaler, model.device, torch_dtype, tile=settings.upscaler_tile,
+                                name=settings.upscaler_name)
             defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
         words = None
         if settings.captioner is not None:
             from models.captioner import Captioner  # transformers' image-to-text classes only when configured
 
             words = Captioner.load(settings.captioner, model.device, torch_dtype, cache_dir=settings.cache_dir,
-                                   prompt=settings.captioner_prompt)
+                                   prompt=settings.captioner_prompt, name=settings.captioner_name)
             defaults = replace(defaults, captioner=words.name)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,

@@ -72,10 +72,12 @@ async def describe(emu, who, data: tuple, channel_id: int | None = None):
     return await command(emu, who, "describe", attachments={"image": data}, channel_id=channel_id)
 
 
-async def test_describe_suggests_four_prompts_and_each_button_imagines_its_prompt(emu, bot):
+async def test_describe_suggests_four_prompts_and_each_button_imagines_its_prompt(emu, bot, tiny_model):
     who = person(emu)
     interaction = await describe(emu, who, ("holiday.png", noise_png(64, 64)))
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
+    # The captioner is named by its folder's name, never by the server's path to it.
+    assert result.embeds[0]["footer"]["text"] == f"{tiny_model('blip').name} · job {job_id_of(result)}"
     assert not result.ephemeral and "Prompts for **holiday.png**" in result.content
     assert labels(result) == ["Imagine 1", "Imagine 2", "Imagine 3", "Imagine 4"]
     prompts = suggestions_of(result)
