@@ -72,9 +72,7 @@ class Describe(commands.Cog):
         imagine = self.imagine  # GenerationUnavailable (a CheckFailure) is answered by the tree's error handler
         try:
             imagine.check_requester(interaction)
-            if imagine.generation.captioner is None:
-                raise Rejected(Text("Describing pictures is not set up on this bot: its operators can turn it on "
-                                    "with describe.model in bot.yaml."))
+            imagine.generation.check_captioner()
             imagine.check_picture(attachment)
             request = GenerationRequest(prompt=attachment.filename, describe=True)
             preferences = await imagine.preferences(interaction)  # private results (/settings) apply here too

@@ -31,6 +31,7 @@ class ModelStatus:
     load_seconds: float  # the last load's duration (the ETA's cost of a switch); 0 before the first
     references: bool = False  # reference pictures can steer it (/blend, /imagine's reference)
     inpaint: bool = False  # it can edit pictures (zoom out, pan, vary a region): ModelDefaults.inpaint
+    unloaded: tuple[str, ...] = ()  # its optional helpers that failed to load: ModelDefaults.unloaded
 
 
 class ModelUnavailable(RuntimeError):
