@@ -71,7 +71,7 @@ class Describe(commands.Cog):
         in the queue is reserved (as /imagine's restyles)."""
         imagine = self.imagine  # GenerationUnavailable (a CheckFailure) is answered by the tree's error handler
         try:
-            imagine.check_requester(interaction)
+            imagine.check_requester(interaction, attachment.filename)  # its name is shown: checked like a prompt
             imagine.generation.check_captioner()
             imagine.check_picture(attachment)
             request = GenerationRequest(prompt=attachment.filename, describe=True)

@@ -107,6 +107,15 @@ async def test_describe_suggests_four_prompts_and_each_button_imagines_its_promp
     emu.assert_no_violations()
 
 
+async def test_a_pictures_file_name_is_checked_like_a_prompt_before_it_is_shown(emu, bot):
+    """The file name heads the answer ("Prompts for **name**"): a blocked term in it is refused privately."""
+    who = person(emu)
+    refused = await describe(emu, who, ("gore-night.png", noise_png(64, 64)))
+    assert "blocked term (“gore”)" in await private_reply(refused)
+    assert not [m for m in emu.channel_messages(ephemeral=False) if "gore" in m.content]
+    emu.assert_no_violations()
+
+
 async def test_the_message_menu_describes_a_posted_picture_and_the_bots_own_result(emu, bot):
     who = person(emu)
     assert emu.commands["Describe image"]["type"] == 3
