@@ -183,6 +183,9 @@ class GenerationService:
         able = self.reference_models()
         if name in able:
             return
+        if (name, "ip_adapter") in self.unloaded():
+            raise ValueError(Text("The model '{name}' can't use reference pictures just now: its IP-Adapter could not "
+                                  "be loaded. The bot's operators can see why in its log.", name=name))
         if not able:
             raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add one: "
                              "Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))

@@ -33,6 +33,10 @@ async def test_a_captioner_and_an_ip_adapter_that_cannot_load_are_reported_and_t
     refused = await command(emu, who, "describe", attachments={"image": ("holiday.png", solid_png(64, 64))})
     assert "captioning model could not be loaded" in await private_reply(refused)
 
+    blend = await command(emu, who, "blend", attachments={"image1": ("red.png", solid_png(64, 64, (200, 0, 0))),
+                                                          "image2": ("blue.png", solid_png(64, 64, (0, 0, 200)))})
+    assert "its IP-Adapter could not be loaded" in await private_reply(blend)
+
     models = await emu.invoke(who, "models")
     [listing] = (await models.wait_for_message()).embeds
     [field] = listing["fields"]
