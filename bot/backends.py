@@ -43,9 +43,11 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         cpu_threads=model.cpu_threads,
         default_negative=config.moderation.default_negative,
         upscaler=config.upscaler.model,
+        upscaler_name=config.upscaler.name,
         upscaler_tile=config.upscaler.tile,
         ip_adapter=None if entry.ip_adapter is None else IPAdapterSettings(**entry.ip_adapter.model_dump()),
         captioner=captioner,
+        captioner_name=config.describe.name if captioner is not None else None,
         captioner_prompt=config.describe.prompt if captioner is not None else None,
     )
 

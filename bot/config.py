@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.settings import UPSCALER_SUFFIXES, hub_file
+from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
 from models.styles import Style
 
 DEFAULT_CONFIG_PATH = Path("bot.yaml")
@@ -61,8 +61,14 @@ class IPAdapterConfig(Section):
         return self
 
 
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
+"""The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
+DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
+
+
 class ModelConfig(Section):
-    id: str = Field(default="stabilityai/sd-turbo", min_length=1)
+    id: str = Field(default=DEFAULT_MODEL_ID, min_length=1)
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     compile: bool = False
@@ -77,10 +83,14 @@ class ModelConfig(Section):
     cpu_threads: int | None = Field(default=None, ge=1)
     ip_adapter: IPAdapterConfig | None = None
 
-
-MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
-"""The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_left_out(cls, data: object) -> object:
+        """A model key left at null (as the shipped bot.yaml has them) is the key left out: it takes its default and
+        describes no model, so adding ``models:`` to the shipped file needs no other edit."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not (key in MODEL_KEYS and value is None)}
+        return data
 
 
 class NamedModel(Section):
@@ -97,16 +107,10 @@ class NamedModel(Section):
     ip_adapter: IPAdapterConfig | None = None
 
 
-def model_name(model_id: str) -> str:
-    """The name a lone ``model:`` section is shown by: a Hub id as it is, a local directory by its own name only (the
-    server's paths are nobody's business in Discord)."""
-    if model_id.startswith(("/", ".", "~")) or Path(model_id).expanduser().exists():
-        model_id = Path(model_id).expanduser().name or "model"
-    return re.sub(r"[^A-Za-z0-9 ._/-]", "-", model_id).lstrip(" ._/-") or "model"
-
-
 class UpscalerConfig(Section):
     model: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    """What recipes call it; None: the Hub file as given, a local file by its name only."""
     tile: int = Field(default=256, ge=32, le=4096)
 
     @field_validator("model")
@@ -125,6 +129,8 @@ class UpscalerConfig(Section):
 
 class DescribeConfig(Section):
     model: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    """What /describe's footer calls it; None: the Hub id as given, a local directory by its name only."""
     prompt: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -252,8 +258,8 @@ class Config(Section):
             both = [key for key in MODEL_KEYS if key in self.model.model_fields_set]
             if both:
                 raise ValueError(f"model.{', model.'.join(both)} and models: both describe a model; with models:, "
-                                 "give each entry its own id (and steps, guidance, size) and keep in model: only "
-                                 "what all share (device, dtype, max_batch, ...)")
+                                 "give each entry its own id (and steps, guidance, size), leave those keys of model: "
+                                 "out or null, and keep in it only what all share (device, dtype, max_batch, ...)")
             names = [entry.name for entry in self.models]
             twice = sorted({name for name in names if names.count(name) > 1})
             if twice:
@@ -272,7 +278,7 @@ class Config(Section):
         """Every model the bot serves, the default first: ``models:``, or the lone ``model:`` section as one."""
         if not self.models:
             model = self.model
-            return [NamedModel(name=model_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
+            return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, default=True, ip_adapter=model.ip_adapter)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]

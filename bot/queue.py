@@ -616,9 +616,11 @@ class JobQueue:
                     stored = await self._storage.save_results(job, result)
                 except (OSError, sqlite3.Error) as error:  # a full disk, a locked or broken database
                     log.exception("the results of job %s could not be saved", job.id)
+                    # An OSError's text names the file (a server path): the person is told only what went wrong.
+                    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
                     await self._fail(job, Text("Your images were made but could not be saved ({error}), so I "
                                                "can't show them. Please try again later. (job {job})",
-                                               error=str(error), job=job.id))
+                                               error=reason, job=job.id))
                     return
                 self._observe_outcome(JobState.DONE)
                 await self._deliver(job, stored)

@@ -12,12 +12,18 @@ everything works as before, channel posts included.
 
 from __future__ import annotations
 
+import time
 from typing import TypeVar
 
 import discord
 from discord import app_commands
 
+from bot.jobs import INTERACTION_LIFETIME_S, Job
+
 T = TypeVar("T")
+
+DEAD_TOKEN_CODES = frozenset({10015, 50027})
+"""Discord's codes for an interaction token it no longer takes: Unknown Webhook, Invalid Webhook Token."""
 
 
 def anywhere(command: T) -> T:
@@ -46,3 +52,28 @@ def installed_guild_id(interaction: discord.Interaction) -> int | None:
     if interaction.guild_id is not None and bot_is_member(interaction):
         return interaction.guild_id
     return None
+
+
+def token_is_dead(error: BaseException) -> bool:
+    """Whether Discord said an interaction token is used up (401 or 404 with code 50027 or 10015). Unlike a 5xx or a
+    rate limit, that answer is final: asking again through the token only repeats it."""
+    return (isinstance(error, discord.HTTPException) and error.status in (401, 404)
+            and error.code in DEAD_TOKEN_CODES)
+
+
+class DeadTokens:
+    """Interaction tokens Discord refused as dead, so deliveries go to their fallback at once instead of trying the
+    token again at every progress step. Kept for a token's lifetime at most (by then the job's own clock says so)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    def bury(self, job: Job) -> None:
+        now = time.monotonic()
+        self._since = {token: since for token, since in self._since.items() if now - since < INTERACTION_LIFETIME_S}
+        if job.token is not None:
+            self._since[job.token] = now
+
+    def usable(self, job: Job) -> bool:
+        """Whether the job's interaction may still answer: it has a token, younger than 15 minutes, not refused."""
+        return job.token is not None and job.can_respond(time.time()) and job.token not in self._since

@@ -138,6 +138,22 @@ class GenerationService:
         """The captioning model /describe uses (describe.model); None when none is configured."""
         return self.backend.defaults.captioner
 
+    def unloaded(self) -> list[tuple[str, str]]:
+        """``(model, bot.yaml key)`` of every optional helper that could not be loaded (the log says why): the rest
+        serves without it, and /models and /admin stats name it."""
+        return [(status.name, key) for status in self.backend.models() for key in status.unloaded]
+
+    def check_captioner(self) -> None:
+        """Raise ValueError (for the person) when /describe has no captioning model: none is configured, or it could
+        not be loaded."""
+        if self.captioner is not None:
+            return
+        if any(key == "describe.model" for _, key in self.unloaded()):
+            raise ValueError(Text("Describing pictures is unavailable just now: its captioning model could not be "
+                                  "loaded. The bot's operators can see why in its log; everything else works."))
+        raise ValueError(Text("Describing pictures is not set up on this bot: its operators can turn it on with "
+                              "describe.model in bot.yaml."))
+
     def models(self) -> list[ModelView]:
         """Every configured model with its state, the default first."""
         statuses = {status.name: status for status in self.backend.models()}
@@ -156,6 +172,9 @@ class GenerationService:
         if model in able:
             return
         if need is Need.REFERENCES:
+            if (model, "ip_adapter") in self.unloaded():
+                raise ValueError(Text("The model '{name}' can't use reference pictures just now: its IP-Adapter could "
+                                      "not be loaded. The bot's operators can see why in its log.", name=model))
             if not able:
                 raise ValueError(Text("None of this bot's models can use reference pictures (the operators can add "
                                       "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))

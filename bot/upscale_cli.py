@@ -45,7 +45,7 @@ def upscale(config: Config, args: argparse.Namespace) -> int:
     device = pick_device(config.model.device)
     try:
         upscaler = Upscaler.load(config.upscaler.model, device, pick_dtype(device, config.model.dtype),
-                                 tile=config.upscaler.tile)
+                                 tile=config.upscaler.tile, name=config.upscaler.name)
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILURE

@@ -106,6 +106,8 @@ class Admin(commands.Cog):
               state=t(locale, "⏸️ paused (/admin resume)") if queue.paused else t(locale, "▶️ running")),
             t(locale, "**Speed:** {seconds:.2f} s per image (moving average)", seconds=queue.seconds_per_image),
             *model_lines(generation, locale),
+            *[t(locale, "⚠️ **Not loaded:** {key} of `{model}` (the log says why); everything else serves", key=key,
+                model=model) for model, key in generation.unloaded()],
             t(locale, "**Jobs:** {states}", states=" · ".join(f"{state} {count}" for state, count in states.items())),
             t(locale, "**Top users (7 days):** {users}",
               users=", ".join(f"<@{user}> {count}" for user, count in top) or t(locale, "nobody yet")),

@@ -72,10 +72,8 @@ class Describe(commands.Cog):
         in the queue is reserved (as /imagine's restyles)."""
         desk = self.bot.desk  # GenerationUnavailable (a CheckFailure) is answered by the tree's error handler
         async with refusing(interaction):
-            desk.check_requester(interaction)
-            if desk.service.captioner is None:
-                raise Rejected(Text("Describing pictures is not set up on this bot: its operators can turn it on "
-                                    "with describe.model in bot.yaml."))
+            desk.check_requester(interaction, attachment.filename)  # its name is shown: checked like a prompt
+            desk.service.check_captioner()
             desk.check_picture(attachment)
             request = GenerationRequest(prompt=attachment.filename, describe=True)
             preferences = await desk.preferences(interaction)  # private results (/settings) apply here too

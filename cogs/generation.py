@@ -26,6 +26,7 @@ from bot.i18n import t, translate
 from bot.jobs import Job, StoredImage
 from bot.moderation import BannedTerms
 from bot.queue import DeliveryFailed, Undeliverable
+from bot.reach import DeadTokens, token_is_dead
 from bot.service import GenerationService
 from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view, suggestion_view
@@ -73,6 +74,7 @@ class Generation(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
         self.live: dict[str, Live] = {}
+        self.dead_tokens = DeadTokens()
 
     async def cog_load(self) -> None:
         # setup_hook runs after login, so the HTTP session exists to deliver what the last run left behind.
@@ -149,7 +151,7 @@ class Generation(commands.Cog):
         ``DeliveryFailed`` says to try again later. Without ``confirm`` such an edit is just not made (False).
         """
         live = self._live(job)
-        if job.token is None or not job.can_respond(time.time()):
+        if not self.dead_tokens.usable(job):
             return False
         if not final and (live.finished or live.editing.locked()):
             return False
@@ -171,6 +173,8 @@ class Generation(commands.Cog):
             except discord.HTTPException as error:
                 if error.status < 500:
                     log.info("could not edit the message of job %s: %s", job.id, error)
+                    if token_is_dead(error):
+                        self.dead_tokens.bury(job)
                     return False
                 uncertain: Exception = error
             except (aiohttp.ClientError, TimeoutError) as error:
@@ -325,7 +329,7 @@ class Generation(commands.Cog):
         if job.result_message_id is not None:
             log.info("job %s was sent as a followup already (message %d)", job.id, job.result_message_id)
             return
-        if job.token is None or not job.can_respond(time.time()):
+        if not self.dead_tokens.usable(job):
             await self._leave_notice(job, t(job.locale, "its images were made, but its 15 minutes to answer ran out "
                                                         "before they could be shown, and I can't post where you asked "
                                                         "(I'm not a member there)."))
@@ -334,6 +338,10 @@ class Generation(commands.Cog):
             sent = await self._webhook(job).send(wait=True, allowed_mentions=results.requester_only(job),
                                                  **message.send_fields())  # type: ignore[call-overload]
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            if token_is_dead(error):  # no way left to show it: leave the person a notice
+                self.dead_tokens.bury(job)
+                await self._follow_up_result(job, message)
+                return
             raise DeliveryFailed(f"job {job.id}: its interaction did not take the result as a followup either: "
                                  f"{error!r}") from error
         await self._remember_result(job, sent.id)
@@ -376,7 +384,7 @@ class Generation(commands.Cog):
         await self._edit(job, final=True, content=failed, attachments=[], view=None)
         message = translate(job.locale, message)
         self.live.pop(job.id, None)
-        if job.token is not None and job.can_respond(time.time()):
+        if self.dead_tokens.usable(job):
             try:
                 await self._webhook(job).send(message, ephemeral=True)
                 return

@@ -32,6 +32,7 @@ class ModelStatus:
     references: bool = False  # reference pictures can steer it (/blend, /imagine's reference)
     inpaint: bool = False  # it can edit pictures (zoom out, pan, vary a region): ModelDefaults.inpaint
     img2img: bool = False  # it can restyle a picture (image:, V, Remix of one image, Upscale 2×): ModelDefaults.img2img
+    unloaded: tuple[str, ...] = ()  # its optional helpers that failed to load: ModelDefaults.unloaded
 
 
 class ModelUnavailable(RuntimeError):

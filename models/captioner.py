@@ -23,6 +23,7 @@ from PIL import Image
 
 from models.loading import load_reason
 from models.plan import ModelLoadError
+from models.settings import public_name
 from models.suggestions import clean_caption
 from models.tiny import model_location
 
@@ -47,8 +48,9 @@ class Captioner:
 
     @classmethod
     def load(cls, model_id: str, device: torch.device, dtype: torch.dtype, *, cache_dir: str | Path = "data",
-             prompt: str | None = None) -> Captioner:
-        """Load ``model_id`` (a Hub id, a local directory, or ``tiny-blip``); raises ModelLoadError with one line."""
+             prompt: str | None = None, name: str | None = None) -> Captioner:
+        """Load ``model_id`` (a Hub id, a local directory, or ``tiny-blip``), shown on /describe's answers as ``name``
+        (default: its ``public_name``, never a server path); raises ModelLoadError with one line."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         location = model_location(model_id, cache_dir)
@@ -60,7 +62,7 @@ class Captioner:
             raise ModelLoadError(f"Cannot load the captioning model '{model_id}' ({CONFIG_KEY}): {reason}") from None
         model.to(device).eval()
         log.info("loaded the captioning model %s (%s) on %s as %s", model_id, type(model).__name__, device, dtype)
-        return cls(model, processor, name=model_id, prompt=prompt)
+        return cls(model, processor, name=name or public_name(model_id), prompt=prompt)
 
     @property
     def device(self) -> torch.device:

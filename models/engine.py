@@ -16,16 +16,16 @@ import logging
 import os
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from PIL import Image
 
 from models import edits, families
 from models.families import CallSpec, Family
-from models.families.base import StepHook
+from models.families.base import StepHook, has_ip_adapter
 from models.loading import error_line, first_line, load_reason, pick_device, pick_dtype
 from models.plan import (
     CancelCheck,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from models.upscaler import TileCallback, Upscaler
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OOM_MESSAGE = "The GPU ran out of memory for this request; try fewer images or a smaller size"
 
@@ -169,6 +170,9 @@ class Engine:
             _ensure_sdpa(denoiser)
             if settings.compile:
                 denoiser.compile()  # in place, so every pipeline sharing it is compiled too
+        # Optional helpers (an IP-Adapter, the upscaler, the captioner) that fail are logged once and left out: the
+        # model serves without them, and /models, /admin stats and the refusals name what is missing.
+        unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
         defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
                                           guidance=settings.guidance, size=settings.size),
                            references=model.takes_references())
@@ -176,15 +180,25 @@ class Engine:
         if settings.upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
 
-            gan = Upscaler.load(settings.upscaler, model.device, torch_dtype, tile=settings.upscaler_tile)
-            defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
+            gan = _optional(settings.label, lambda: Upscaler.load(settings.upscaler, model.device, torch_dtype,
+                                                                  tile=settings.upscaler_tile,
+                                                                  name=settings.upscaler_name))
+            if gan is None:
+                unloaded.append("upscaler.model")
+            else:
+                defaults = replace(defaults, upscaler=gan.name, upscale_factor=gan.scale)
         words = None
         if settings.captioner is not None:
             from models.captioner import Captioner  # transformers' image-to-text classes only when configured
 
-            words = Captioner.load(settings.captioner, model.device, torch_dtype, cache_dir=settings.cache_dir,
-                                   prompt=settings.captioner_prompt)
-            defaults = replace(defaults, captioner=words.name)
+            words = _optional(settings.label, lambda: Captioner.load(
+                settings.captioner, model.device, torch_dtype, cache_dir=settings.cache_dir,
+                prompt=settings.captioner_prompt, name=settings.captioner_name))
+            if words is None:
+                unloaded.append("describe.model")
+            else:
+                defaults = replace(defaults, captioner=words.name)
+        defaults = replace(defaults, unloaded=tuple(unloaded))
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
                      max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,
@@ -367,6 +381,15 @@ class Engine:
             torch.cuda.empty_cache()
 
 
+def _optional(model: str, load: Callable[[], T]) -> T | None:
+    """Load an optional helper of ``model``: one that fails is logged once (its one-line reason) and left out."""
+    try:
+        return load()
+    except ModelLoadError as error:
+        log.error("%s; model '%s' serves without it", error, model)
+        return None
+
+
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
                  ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data") -> Family:
     """Load the text-to-image pipeline, find its family, let the family attach the rest (an IP-Adapter, img2img,
@@ -379,11 +402,13 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
     if ip_adapter is not None:
         try:
             family.attach_ip_adapter(pipe, ip_adapter, cache_dir)
-        except Exception as error:
-            # Not load_reason: an adapter's folder is no pipeline, so its hints about model_index.json mislead.
-            reason = first_line(error) if isinstance(error, ValueError) else error_line(error)
+        except ValueError as error:  # a mistake in the config (a family that takes none): the start stops, saying so
             raise ModelLoadError(f"Cannot load the IP-Adapter of model '{model_id}' ({ip_adapter.id}): "
-                                 f"{reason}") from error
+                                 f"{first_line(error)}") from error
+        except Exception as error:  # optional: the model serves without reference pictures (Engine.load says so)
+            # Not load_reason: an adapter's folder is no pipeline, so its hints about model_index.json mislead.
+            log.error("Cannot load the IP-Adapter of model '%s' (%s): %s; it serves without reference pictures",
+                      model_id, ip_adapter.id, error_line(error))
     try:
         model = family.from_pipeline(pipe, model_id=model_id, device=device, dtype=dtype)
         model.to(device)

@@ -239,6 +239,7 @@ class ModelDefaults:
     upscale_factor: int = 1  # what that upscaler multiplies each side by
     references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
     captioner: str | None = None  # the captioning model loaded beside the model (describe.model), for /describe
+    unloaded: tuple[str, ...] = ()  # optional helpers configured but not loaded (their bot.yaml keys): see the log
 
 
 def snap(value: float, multiple: int) -> int:

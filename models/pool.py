@@ -181,7 +181,8 @@ class ModelPool:
         return [ModelStatus(name, slot.family, slot.design, slot.where, slot.loads, slot.switches, slot.load_seconds,
                             references=slot.defaults is not None and slot.defaults.references,
                             inpaint=slot.defaults is not None and slot.defaults.inpaint,
-                            img2img=slot.defaults is not None and slot.defaults.img2img)
+                            img2img=slot.defaults is not None and slot.defaults.img2img,
+                            unloaded=() if slot.defaults is None else slot.defaults.unloaded)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
     def switch_cost(self, name: str) -> float:

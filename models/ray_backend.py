@@ -282,7 +282,8 @@ class RayBackend:
         family = BY_NAME[self._info.defaults.family]
         return [ModelStatus(self.settings.label, family.label, family.design, "replicas", 0, 0, 0.0,
                             references=self._info.defaults.references,
-                            inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img)]
+                            inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img,
+                            unloaded=self._info.defaults.unloaded)]
 
     def warm_model(self) -> str | None:
         """None: the model has replicas of its own, so no batch waits for a load."""

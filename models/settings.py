@@ -7,8 +7,18 @@ arguments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def public_name(source: str) -> str:
+    """What people are shown for a model or helper configured as ``source``: a Hub id (or Hub file) as it is, a local
+    path by its last part only (the server's paths are nobody's business in Discord)."""
+    if source.startswith(("/", ".", "~")) or Path(source).expanduser().exists():
+        source = Path(source).expanduser().name or "model"
+    return re.sub(r"[^A-Za-z0-9 ._/-]", "-", source).lstrip(" ._/-") or "model"
+
 
 UPSCALER_SUFFIXES = (".pth", ".safetensors")
 """The files an upscaler comes in: PyTorch pickles (loaded with spandrel's restricted unpickler) and safetensors."""
@@ -53,10 +63,14 @@ class EngineSettings:
     default_negative: str = ""
     upscaler: str | None = None
     """bot.yaml's ``upscaler.model``: a Real-ESRGAN-class file (a path, or a Hub file ``owner/repo/name.pth``)."""
+    upscaler_name: str | None = None
+    """What recipes call the upscaler (``upscaler.name``); None: ``public_name`` of ``upscaler``."""
     upscaler_tile: int = 256
     ip_adapter: IPAdapterSettings | None = None
     captioner: str | None = None
     """bot.yaml's ``describe.model``: an image-to-text model for /describe (set for the default model only)."""
+    captioner_name: str | None = None
+    """What /describe's footer calls the captioner (``describe.name``); None: ``public_name`` of ``captioner``."""
     captioner_prompt: str | None = None
     """bot.yaml's ``describe.prompt``: text given to the captioner with the picture (Florence-2's task token)."""
 

@@ -21,7 +21,7 @@ from spandrel import ImageModelDescriptor, ModelLoader, ModelTiling, Unsupported
 
 from models.loading import error_line, load_reason
 from models.plan import ModelLoadError
-from models.settings import UPSCALER_SUFFIXES, hub_file
+from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ class Upscaler:
         return sum(tensor.numel() * tensor.element_size() for tensor in (*model.parameters(), *model.buffers()))
 
     @classmethod
-    def load(cls, model: str, device: torch.device, dtype: torch.dtype, *, tile: int = 256) -> Upscaler:
-        """Load ``model`` (a file, or a Hub file ``owner/repo/name.pth``); raises ModelLoadError with one line."""
+    def load(cls, model: str, device: torch.device, dtype: torch.dtype, *, tile: int = 256,
+             name: str | None = None) -> Upscaler:
+        """Load ``model`` (a file, or a Hub file ``owner/repo/name.pth``), shown in recipes as ``name`` (default: its
+        ``public_name``, never a server path); raises ModelLoadError with one line."""
         path = _locate(model)
         try:
             descriptor = ModelLoader().load_from_file(path)
@@ -75,7 +77,7 @@ class Upscaler:
         descriptor.to(device=device, dtype=_supported_dtype(descriptor, dtype)).eval()
         log.info("loaded the upscaler %s (%s, %d×) on %s as %s", model, descriptor.architecture.name,
                  descriptor.scale, device, descriptor.dtype)
-        return cls(descriptor, name=model, tile=tile)
+        return cls(descriptor, name=name or public_name(model), tile=tile)
 
     def upscale(self, image: Image.Image, *, size: tuple[int, int] | None = None,
                 on_tile: TileCallback | None = None) -> Image.Image:

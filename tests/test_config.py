@@ -31,6 +31,21 @@ def test_shipped_config_is_valid_with_the_designed_keys_and_defaults():
     assert config.storage.dir == (REPO / "data").resolve()
 
 
+def test_the_shipped_config_takes_the_readmes_models_list_with_no_other_edit(tmp_path):
+    """A newcomer pastes README's ``models:`` list into the shipped bot.yaml: its model keys left at null describe no
+    model, so nothing else needs editing (the models list is refused if one of them is given a value)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8").split("### Several models", 1)[1]
+    entries = [line for line in readme.splitlines() if line.startswith("  - {name:")]
+    shipped = (REPO / "bot.yaml").read_text(encoding="utf-8")
+    assert "\nmodels: []\n" in shipped and len(entries) == 3
+    config = load_config(write(tmp_path, shipped.replace("\nmodels: []\n", "\nmodels:\n" + "\n".join(entries) + "\n")),
+                         environ={})
+    assert [entry.name for entry in config.catalogue] == ["turbo", "sdxl", "kandinsky"]
+    assert config.model.id == "stabilityai/sd-turbo" and config.model.steps is None
+    with pytest.raises(ConfigError, match=r"model\.steps and models: both describe a model"):
+        load_config(write(tmp_path, "model:\n  steps: 4\n  size: null\nmodels:\n" + entries[0] + "\n"), environ={})
+
+
 def test_every_problem_is_one_line_naming_file_and_key(tmp_path):
     path = write(
         tmp_path,

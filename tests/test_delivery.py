@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import discord
@@ -13,6 +14,7 @@ import pytest
 from bot.config import Config
 from bot.jobs import Job, StoredImage
 from bot.queue import Undeliverable
+from bot.reach import DeadTokens, token_is_dead
 from bot.storage import Storage
 from cogs.generation import Generation
 from models.plan import GenerationRequest
@@ -101,3 +103,18 @@ async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bo
     notices = await bot.storage.take_notices(42)
     assert [text.split(":")[0].split(" ")[1] for _, text in notices] == ["images", "failed", "could"]
     assert "longer than 600 s" in notices[1][1] and await bot.storage.take_notices(42) == []
+
+
+@pytest.mark.parametrize(("status", "code", "dead"), [(401, 50027, True), (404, 10015, True), (404, 10008, False),
+                                                      (500, 0, False), (429, 0, False)])
+def test_only_discords_answers_for_a_used_up_token_bury_it(status: int, code: int, dead: bool) -> None:
+    """Invalid Webhook Token and Unknown Webhook are final for the token; a deleted message, a 5xx or a rate limit
+    are not (the message or the request may still work)."""
+    response = SimpleNamespace(status=status, reason="")
+    error = discord.HTTPException(response, {"code": code, "message": "answer"})  # type: ignore[arg-type]
+    assert token_is_dead(error) is dead
+    tokens, job = DeadTokens(), Job(user_id=1, request=GenerationRequest("a fox"), token="t",
+                                    interaction_created_at=time.time())
+    assert tokens.usable(job)
+    tokens.bury(job)
+    assert not tokens.usable(job)

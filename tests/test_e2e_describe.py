@@ -73,10 +73,12 @@ async def describe(emu, who, data: tuple, channel_id: int | None = None):
     return await command(emu, who, "describe", attachments={"image": data}, channel_id=channel_id)
 
 
-async def test_describe_suggests_four_prompts_and_each_button_imagines_its_prompt(emu, bot):
+async def test_describe_suggests_four_prompts_and_each_button_imagines_its_prompt(emu, bot, tiny_model):
     who = person(emu)
     interaction = await describe(emu, who, ("holiday.png", noise_png(64, 64)))
     result = await interaction.wait_for_message(shows_suggestions, timeout=60)
+    # The captioner is named by its folder's name, never by the server's path to it.
+    assert result.embeds[0]["footer"]["text"] == f"{tiny_model('blip').name} · job {job_id_of(result)}"
     assert not result.ephemeral and "Prompts for **holiday.png**" in result.content
     assert labels(result) == ["Imagine 1", "Imagine 2", "Imagine 3", "Imagine 4"]
     prompts = suggestions_of(result)
@@ -103,6 +105,15 @@ async def test_describe_suggests_four_prompts_and_each_button_imagines_its_promp
     recipe = recipe_of(emu, grid)
     assert recipe["prompt"] == prompts[1].replace("\\", "") and recipe["width"] == recipe["height"]
     assert f"from job {job_id}, by imagine" in " ".join(embed_fields(grid).values())  # its lineage
+    emu.assert_no_violations()
+
+
+async def test_a_pictures_file_name_is_checked_like_a_prompt_before_it_is_shown(emu, bot):
+    """The file name heads the answer ("Prompts for **name**"): a blocked term in it is refused privately."""
+    who = person(emu)
+    refused = await describe(emu, who, ("gore-night.png", noise_png(64, 64)))
+    assert "blocked term (“gore”)" in await private_reply(refused)
+    assert not [m for m in emu.channel_messages(ephemeral=False) if "gore" in m.content]
     emu.assert_no_violations()
 
 

@@ -77,3 +77,21 @@ async def test_a_reroll_of_a_restyle_restyles_the_same_picture_after_a_restart_t
     assert "Strength" in embed_fields(again)
     assert embed_fields(again)["Seed"] != embed_fields(original)["Seed"]
     emu.assert_no_violations()
+
+
+async def test_a_token_discord_calls_dead_is_not_tried_again_the_result_goes_to_the_channel_at_once(emu, bot):
+    """Discord answers a token it no longer takes with 401 (code 50027) once; the bot then stops using it: no edit per
+    progress step, no retry of the result edit, the result is posted in the channel straight away."""
+    who = person(emu)
+    interaction = await imagine(emu, who, prompt="a lighthouse", count=1)
+    await interaction.wait_acked(3)  # its queued message is shown; from now on Discord refuses the token
+    emu.age_interaction(interaction, minutes=16)
+
+    def posted() -> list:
+        return [m for m in emu.channel_messages() if m.interaction is None and m.attachments
+                and f"<@{who.id}>" in m.content and "a lighthouse" in m.content]
+
+    await emu.wait_until(posted, timeout=60, what="the result posted in the channel")
+    await asyncio.sleep(1)  # any late use of the dead token would come now
+    assert [v.kind for v in emu.take_violations()] == ["token_expired"]
+    assert not any(m.attachments for m in interaction.messages)  # nothing went through the dead token

@@ -230,6 +230,7 @@ async def test_upscale_4x_goes_through_the_gan_and_keeps_the_recipe(emu, bot, gr
     fields = embed_fields(bigger)
     assert fields["Seed"] == "100" and fields["Size"] == "256×256"  # the source's recipe, at the new size
     assert fields["Upscaler"].endswith("tiny-esrgan-x4.pth")
+    assert fields["Upscaler"] == recipe_of(emu, bigger)["upscaler"] == "tiny-esrgan-x4.pth"  # never the server's path
     assert labels(bigger)[:2] == ["Upscale 4×", "Upscale (creative)"]
     emu.assert_no_violations()
 

@@ -476,7 +476,7 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
 async def test_results_that_cannot_be_saved_are_a_failure_the_person_hears_about(storage: Storage,
                                                                                     monkeypatch) -> None:
     async def full(job: Job, images) -> list[StoredImage]:
-        raise OSError(28, "No space left on device")
+        raise OSError(28, "No space left on device", "/srv/imagebot/data/images/ab/cd.png")
 
     recorder = Recorder()
     queue = make_queue(storage, InstantBackend(), recorder)
@@ -488,6 +488,8 @@ async def test_results_that_cannot_be_saved_are_a_failure_the_person_hears_about
     [(failed, message)] = recorder.failures
     assert failed.id == unsaved.id and "could not be saved" in message and "No space left" in message
     assert (await storage.get_job(unsaved.id)).state == JobState.FAILED
+    stored = (await storage.get_job(unsaved.id)).error  # what /show says of it
+    assert stored is not None and "No space left" in stored and "/srv" not in stored and "/srv" not in message
 
 
 class Outcomes:

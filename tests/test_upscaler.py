@@ -15,12 +15,13 @@ from PIL import Image
 from safetensors.torch import save_file
 from spandrel import ModelLoader
 
+from bot.backends import engine_settings
 from bot.config import ConfigError, parse_config
 from cogs.utils.buttons import TEMPLATE, single_view
 from models.engine import Engine
 from models.images import RECIPE_CHUNK, read_metadata, write_recipe_png
 from models.plan import GenerationRequest, JobCancelled, ModelLoadError, Recipe, resolve_plan, upscaled_size
-from models.settings import EngineSettings
+from models.settings import EngineSettings, public_name
 from models.styles import StyleBook
 from models.tiny.esrgan import state_dict
 from models.upscaler import Upscaler
@@ -116,14 +117,14 @@ def test_upscaled_size_keeps_within_the_side_limit():
 def test_engine_upscales_a_generated_image_and_records_the_upscaler(tiny_model_dir, esrgan):
     engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", warmup=False, upscaler=str(esrgan),
                                         upscaler_tile=32), StyleBook([]))
-    assert (engine.defaults.upscaler, engine.defaults.upscale_factor) == (str(esrgan), 4)
+    assert (engine.defaults.upscaler, engine.defaults.upscale_factor) == (esrgan.name, 4)  # never the server's path
     [[source]] = engine.generate([engine.plan(GenerationRequest("a red fox", seed=7, steps=2))])
     request = replace(source.recipe.request(source.image), upscale=True)
     plan = engine.plan(request)
     progress = []
     [[upscaled]] = engine.generate([plan], on_progress=lambda _id, p: progress.append((p.step, p.total)))
     assert upscaled.image.size == (256, 256)
-    assert upscaled.recipe == replace(source.recipe, width=256, height=256, upscaler=str(esrgan))
+    assert upscaled.recipe == replace(source.recipe, width=256, height=256, upscaler=esrgan.name)
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
     # The recipe plans back to itself from the same source, like every recipe.
     assert engine.plan(upscaled.recipe.request(source.image)).recipes == (upscaled.recipe,)
@@ -151,6 +152,15 @@ def test_config_checks_the_upscaler_file(esrgan, tmp_path):
             parse_config({"upscaler": {"model": model}}, tmp_path / "bot.yaml")
         [problem] = error.value.problems
         assert "upscaler.model" in problem and expected in problem
+
+
+def test_the_upscaler_is_shown_by_a_name_never_by_its_path(esrgan, tmp_path):
+    """Recipes (the embed's "Upscaler" field, the PNG's) show ``upscaler.name``, else the file name or Hub file."""
+    named = parse_config({"upscaler": {"model": str(esrgan), "name": "Real-ESRGAN 4x"}}, tmp_path / "bot.yaml")
+    assert engine_settings(named).upscaler_name == "Real-ESRGAN 4x"
+    assert Upscaler.load(str(esrgan), CPU, torch.float32, name="Real-ESRGAN 4x").name == "Real-ESRGAN 4x"
+    assert Upscaler.load(str(esrgan), CPU, torch.float32).name == esrgan.name
+    assert public_name("ai-forever/Real-ESRGAN/RealESRGAN_x4.pth") == "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth"
 
 
 def test_single_view_offers_the_gan_only_when_there_is_one():
@@ -186,7 +196,7 @@ def test_upscale_command_writes_a_4x_png_with_the_recipe(esrgan, tmp_path):
     data = (tmp_path / "out.png").read_bytes()
     assert Image.open(tmp_path / "out.png").size == (192, 160)
     # The source's recipe at the new size with the upscaler named (fields recipes gained later at their defaults).
-    expected = Recipe.from_dict({**recipe, "width": 192, "height": 160, "upscaler": str(esrgan)}).to_dict()
+    expected = Recipe.from_dict({**recipe, "width": 192, "height": 160, "upscaler": esrgan.name}).to_dict()
     assert json.loads(read_metadata(data)[RECIPE_CHUNK]) == expected
 
 
