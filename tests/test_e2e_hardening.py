@@ -84,7 +84,10 @@ async def test_a_token_discord_calls_dead_is_not_tried_again_the_result_goes_to_
     progress step, no retry of the result edit, the result is posted in the channel straight away."""
     who = person(emu)
     interaction = await imagine(emu, who, prompt="a lighthouse", count=1)
-    await interaction.wait_acked(3)  # its queued message is shown; from now on Discord refuses the token
+    await interaction.wait_acked(3)
+    # Its queued message is shown (the ack is a "thinking" defer, then the place in line); from now on Discord
+    # refuses the token.
+    await interaction.wait_for_message(lambda m: bool(m.content), timeout=10)
     emu.age_interaction(interaction, minutes=16)
 
     def posted() -> list:
