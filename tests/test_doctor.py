@@ -129,3 +129,31 @@ async def test_a_good_setup_is_all_green(tiny_model: Callable[[str], Path], tmp_
     assert "guilds only" in line(lines, "intents")
     assert "Stable Diffusion" in line(lines, "model tiny") and "on cpu" in line(lines, "model tiny")
     assert "host memory" in line(lines, "memory")
+
+
+def test_weights_too_large_for_the_device_are_a_memory_failure_with_the_fix() -> None:
+    import torch
+
+    from bot.doctor import MEMORY_SHARE, device_memory, memory_check
+
+    cpu = torch.device("cpu")
+    total, _ = device_memory(cpu)
+    too_big = memory_check(int(total * MEMORY_SHARE) + 1, "flux-dev", cpu)
+    assert not too_big.ok and "flux-dev" in too_big.detail and "over 80%" in too_big.detail
+    assert "float16" in too_big.fix and too_big.fix in str(too_big)
+    assert memory_check(int(total * MEMORY_SHARE) - 1, "sd-turbo", cpu).ok
+
+
+def test_a_privileged_intent_is_a_failure_naming_where_to_switch_it_on(monkeypatch) -> None:
+    import discord
+
+    import bot.client
+    from bot.doctor import intents_check
+
+    assert intents_check().ok  # the bot asks for guilds only
+    asked = bot.client.gateway_intents()
+    asked.message_content = True
+    monkeypatch.setattr(bot.client, "gateway_intents", lambda: asked)
+    check = intents_check()
+    assert not check.ok and "message_content" in check.detail and "Privileged Gateway Intents" in check.fix
+    assert isinstance(asked, discord.Intents)
