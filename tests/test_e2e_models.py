@@ -60,7 +60,7 @@ async def test_two_families_in_one_bot_each_chosen_by_model_within_a_budget(
         reroll = await emulator.click(who, result, button(result, "🔄"))
         assert recipe_of(emulator, await reroll.wait_for_message(is_grid, timeout=120))["model"] == "pixart"
         vary = await emulator.click(who, result, button(result, "V1"))
-        assert "This model (pixart) can't restyle a picture" in await private_reply(vary, timeout=30)
+        assert "The model 'pixart' can't restyle a picture; use `sd`" in await private_reply(vary, timeout=30)
         styled = await emulator.invoke(who, "imagine", {"prompt": "a boat", "style": "poster"})
         assert recipe_of(emulator, await styled.wait_for_message(is_grid, timeout=120))["model"] == "pixart"
 
