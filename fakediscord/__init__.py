@@ -11,9 +11,30 @@ See README.md in this folder.
 
 from .emulator import FakeDiscord
 from .http import ApiError, Fault, RequestRecord
-from .models import Attachment, Channel, DMChannel, Interaction, Message, Role, User, Violation
+from .models import (
+    ANNOUNCEMENT_THREAD,
+    GUILD_ANNOUNCEMENT,
+    GUILD_FORUM,
+    GUILD_TEXT,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
+    Attachment,
+    Channel,
+    DMChannel,
+    Interaction,
+    Message,
+    Role,
+    User,
+    Violation,
+)
 
 __all__ = [
+    "ANNOUNCEMENT_THREAD",
+    "GUILD_ANNOUNCEMENT",
+    "GUILD_FORUM",
+    "GUILD_TEXT",
+    "PRIVATE_THREAD",
+    "PUBLIC_THREAD",
     "ApiError",
     "Attachment",
     "Channel",

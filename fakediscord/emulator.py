@@ -25,7 +25,7 @@ from .driver import ActAsUsers
 from .feed import Feed
 from .gateway import Session
 from .http import API_PREFIX, ApiError, Fault, MiB, RequestRecord, json_response
-from .models import Channel
+from .models import GUILD_FORUM, GUILD_TEXT, Channel, User
 from .routes import add_routes
 from .routes.gateway import GatewayServer
 from .state import State
@@ -123,6 +123,26 @@ class FakeDiscord(State):
         """Change a channel's age-restricted flag and tell connected bots (CHANNEL_UPDATE), as Discord does."""
         channel.nsfw = nsfw
         await self.gateway.broadcast("CHANNEL_UPDATE", channel.to_dict())
+
+    async def create_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT) -> Channel:
+        """``add_channel``, and tell connected bots (CHANNEL_CREATE), as Discord does for a channel made while they
+        are connected (``add_channel`` alone suits a world built before the bot starts)."""
+        channel = self.add_channel(name, nsfw=nsfw, type=type)
+        await self.gateway.broadcast("CHANNEL_CREATE", channel.to_dict())
+        return channel
+
+    async def create_thread(self, user: User, parent: Channel, name: str = "thread", *, private: bool = False,
+                            content: str | None = None) -> Channel:
+        """``user`` opens a thread under ``parent``, as Discord's client lets them: public (11) or ``private`` (12)
+        under a text channel, type 10 under an announcement channel, a post (11, its first message ``content``) in a
+        forum. THREAD_CREATE (``newly_created``) goes to connected bots that may see it (``bot_is_member``: not a
+        private thread nobody added the bot to, nor another server's); later connects get it in GUILD_CREATE."""
+        thread = self._add_thread(parent, name, user, private=private)
+        if parent.type == GUILD_FORUM:
+            self.post(user, content or name, channel_id=thread.id)
+        if self.bot_is_member(thread):
+            await self.gateway.broadcast("THREAD_CREATE", {**thread.to_dict(), "newly_created": True})
+        return thread
 
     # ------------------------------------------------------------------ HTTP plumbing
 

@@ -96,14 +96,21 @@ class Role:
         }
 
 
-GUILD_TEXT, GROUP_DM = 0, 3
-"""Channel types: a server's text channel, a group DM (a DM with the bot is a ``DMChannel``, type 1)."""
+GUILD_TEXT, GROUP_DM, GUILD_ANNOUNCEMENT, GUILD_FORUM = 0, 3, 5, 15
+"""Channel types: a server's text channel, a group DM (a DM with the bot is a ``DMChannel``, type 1), an announcement
+channel, a forum (its posts are threads)."""
+ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD = 10, 11, 12
+"""Thread types: under an announcement channel; public (also every forum post); private (invited members only)."""
+THREAD_TYPES = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
 
 
 @dataclass(eq=False)
 class Channel:
     """A channel: in the emulator's server, in another server (``guild_id`` not the emulator's: a place only a user
-    install reaches), or a group DM (``guild_id`` None, ``recipients`` the people in it; the bot is not one)."""
+    install reaches), or a group DM (``guild_id`` None, ``recipients`` the people in it; the bot is not one).
+
+    A thread (``type`` in ``THREAD_TYPES``) is a channel too, with its ``parent_id`` (a text, announcement or forum
+    channel) and its ``owner_id``; like Discord's, its JSON has no ``nsfw`` of its own: it is its parent's."""
 
     id: int
     guild_id: int | None
@@ -112,6 +119,13 @@ class Channel:
     position: int = 0
     type: int = GUILD_TEXT
     recipients: list[User] = field(default_factory=list)
+    parent_id: int | None = None
+    owner_id: int | None = None
+    created_at: datetime = field(default_factory=now)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def to_dict(self) -> dict[str, Any]:
         if self.type == GROUP_DM:
@@ -125,7 +139,28 @@ class Channel:
                 "flags": 0,
                 "recipients": [user.to_dict() for user in self.recipients],
             }
-        return {
+        if self.is_thread:
+            metadata: dict[str, Any] = {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                        "archive_timestamp": iso(self.created_at),
+                                        "create_timestamp": iso(self.created_at)}
+            if self.type == PRIVATE_THREAD:
+                metadata["invitable"] = True
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "guild_id": str(self.guild_id),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "name": self.name,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "message_count": 0,
+                "member_count": 1,
+                "total_message_sent": 0,
+                "thread_metadata": metadata,
+            }
+        data: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild_id),
@@ -139,6 +174,11 @@ class Channel:
             "parent_id": None,
             "flags": 0,
         }
+        if self.type == GUILD_FORUM:
+            data.update(available_tags=[], default_reaction_emoji=None, default_sort_order=None,
+                        default_forum_layout=0, default_thread_rate_limit_per_user=0,
+                        default_auto_archive_duration=1440)
+        return data
 
 
 @dataclass(eq=False)

@@ -10,7 +10,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .http import ApiError, int_or_none
-from .models import GROUP_DM, Channel, DMChannel, Message, Role, User, snowflake
+from .models import (
+    ANNOUNCEMENT_THREAD,
+    GROUP_DM,
+    GUILD_ANNOUNCEMENT,
+    GUILD_FORUM,
+    GUILD_TEXT,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
+    Channel,
+    DMChannel,
+    Message,
+    Role,
+    User,
+    snowflake,
+)
 
 # What a freshly invited bot can do in a channel: view, send, embed, attach, history, reactions, external emoji,
 # use application commands, send in threads.
@@ -19,6 +33,8 @@ BOT_PERMISSIONS = (
 )
 EVERYONE_PERMISSIONS = BOT_PERMISSIONS
 ALL_PERMISSIONS = (1 << 51) - 1
+MANAGE_THREADS = 1 << 34
+THREAD_PARENTS = frozenset({GUILD_TEXT, GUILD_ANNOUNCEMENT, GUILD_FORUM})
 
 
 class World:
@@ -67,11 +83,24 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_channel(self, name: str, *, nsfw: bool = False) -> Channel:
-        channel = Channel(snowflake(), self.guild_id, name, nsfw=nsfw, position=len(self.channels))
-        self.channels[channel.id] = channel
-        self._channel_messages[channel.id] = []
-        return channel
+    def add_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT) -> Channel:
+        """A channel of the bot's server: a text channel, or an announcement channel (5) or a forum (15)."""
+        if type not in THREAD_PARENTS:
+            raise ValueError(f"channel type {type} is not a text (0), announcement (5) or forum (15) channel")
+        return self._add_place(Channel(snowflake(), self.guild_id, name, nsfw=nsfw, position=len(self.channels),
+                                       type=type))
+
+    def _add_thread(self, parent: Channel, name: str, owner: User, *, private: bool) -> Channel:
+        """A thread under ``parent`` as Discord makes one: type 10 under an announcement channel, 11 (public, and
+        every forum post) or 12 (``private``, only under a text channel); ValueError for what Discord refuses."""
+        if parent.is_thread or parent.guild_id is None or parent.type not in THREAD_PARENTS:
+            raise ValueError(f"channel {parent.id} (type {parent.type}) can't have threads")
+        if private and parent.type != GUILD_TEXT:
+            raise ValueError("only a text channel has private threads")
+        kind = (PRIVATE_THREAD if private else ANNOUNCEMENT_THREAD if parent.type == GUILD_ANNOUNCEMENT
+                else PUBLIC_THREAD)
+        return self._add_place(Channel(snowflake(), parent.guild_id, name, type=kind, parent_id=parent.id,
+                                       owner_id=owner.id))
 
     # ------------------------------------------------------------------ places the bot is not in (user installs)
 
@@ -89,8 +118,13 @@ class World:
         return channel
 
     def bot_is_member(self, channel: Channel | DMChannel) -> bool:
-        """Whether the bot may use the channel's own routes: a channel of its server, or its DM with someone."""
-        return isinstance(channel, DMChannel) or channel.guild_id == self.guild_id
+        """Whether the bot may use the channel's own routes: a channel of its server (a private thread only when it
+        may manage threads: nobody added it), or its DM with someone. THREAD_CREATE reaches it for the same threads."""
+        if isinstance(channel, DMChannel):
+            return True
+        if channel.guild_id != self.guild_id:
+            return False
+        return channel.type != PRIVATE_THREAD or bool(self.app_permissions & MANAGE_THREADS)
 
     def _place_channel(self, channel_id: int) -> Channel | DMChannel:
         """Where an interaction happens: a channel of any server, a group DM, or a DM with the bot."""
@@ -103,6 +137,10 @@ class World:
         for role_id in user.roles:
             perms |= self.roles[role_id].permissions if role_id in self.roles else 0
         return ALL_PERMISSIONS if perms & (1 << 3) else perms
+
+    def guild_channels(self) -> list[Channel]:
+        """The bot's server's channels, threads left out (Discord lists those apart)."""
+        return [c for c in self.channels.values() if c.guild_id == self.guild_id and not c.is_thread]
 
     def _guild_or_404(self, guild_id: str) -> None:
         if int_or_none(guild_id) != self.guild_id:
@@ -137,8 +175,8 @@ class World:
             "roles": [r.to_dict() for r in self.roles.values()],
             "emojis": [],
             "stickers": [],
-            "channels": [c.to_dict() for c in self.channels.values() if c.guild_id == self.guild_id],
-            "threads": [],
+            "channels": [c.to_dict() for c in self.guild_channels()],
+            "threads": [c.to_dict() for c in self.channels.values() if c.is_thread and self.bot_is_member(c)],
             "members": [u.member_dict() for u in members],
             "member_count": len(members),
             "presences": [],

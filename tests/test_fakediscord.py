@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from fakediscord import FakeDiscord, Interaction, Message
+from fakediscord import GUILD_ANNOUNCEMENT, GUILD_FORUM, FakeDiscord, Interaction, Message
 
 ACK_TIMEOUT = 1.0
 SIZE_LIMIT = 256 * 1024
@@ -683,3 +683,56 @@ async def test_direct_messages(emu: FakeDiscord, bot: DemoBot) -> None:
     emu.close_dms(grace, closed=False)
     await dm.send("open again")
     assert [m.content for m in emu.dm_messages(grace)] == ["bumped to 2", "open again"]
+
+
+async def test_threads_and_forum_posts(emu: FakeDiscord, bot: DemoBot, ada) -> None:
+    """People open threads under a text channel (public or private), an announcement channel and in a forum (a post
+    with its first message). THREAD_CREATE tells the bot of those it may see; an interaction in any of them carries
+    the thread as its channel, with its type and parent_id, so the bot sees a Thread of that parent even where it
+    was never told of the thread (a private one nobody added it to, whose channel routes it can't use)."""
+    seen: dict[int, discord.Interaction] = {}
+
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        seen[interaction.id] = interaction
+
+    bot.add_listener(on_interaction)
+    try:
+        general = emu.channels[emu.channel_id]
+        forum = await emu.create_channel("ideas", type=GUILD_FORUM, nsfw=True)
+        news = await emu.create_channel("news", type=GUILD_ANNOUNCEMENT)
+        public = await emu.create_thread(ada, general, "chat")
+        private = await emu.create_thread(ada, general, "secret", private=True)
+        post = await emu.create_thread(ada, forum, "my idea", content="what do you think?")
+        announced = await emu.create_thread(ada, news, "launch")
+        assert [t.type for t in (public, private, post, announced)] == [11, 12, 11, 10]
+        assert [m.content for m in emu.channel_messages(post.id)] == ["what do you think?"]
+        for bad in (lambda: emu.create_thread(ada, forum, "hidden", private=True),
+                    lambda: emu.create_thread(ada, public, "a thread in a thread")):
+            with pytest.raises(ValueError):
+                await bad()
+
+        await emu.wait_until(lambda: all(bot.get_channel(t.id) for t in (public, post, announced)), 5,
+                             "THREAD_CREATE not processed")
+        assert bot.get_channel(private.id) is None  # the bot may not see a private thread nobody added it to
+        known_post = bot.get_channel(post.id)
+        assert isinstance(known_post, discord.Thread) and isinstance(known_post.parent, discord.ForumChannel)
+        assert known_post.is_nsfw()  # a thread is its parent's: Discord's thread JSON has no nsfw of its own
+
+        for thread in (public, private, post, announced):
+            inter = await emu.invoke(ada, "draw", {"prompt": "in a thread"}, channel_id=thread.id)
+            await inter.wait_for_message(timeout=5)
+            assert inter.payload["channel"]["type"] == thread.type
+            assert inter.payload["channel"]["parent_id"] == str(thread.parent_id)
+            channel = seen[inter.id].channel
+            assert isinstance(channel, discord.Thread) and channel.parent_id == thread.parent_id, channel
+            assert channel.parent is not None and channel.parent.id == thread.parent_id
+
+        sent = await bot.get_partial_messageable(public.id).send("hello, thread")
+        assert emu.message(sent.id).channel_id == public.id
+        with pytest.raises(discord.Forbidden):
+            await bot.get_partial_messageable(private.id).send("hello, secret")
+        assert [v.kind for v in emu.take_violations()] == ["not_a_member"]
+        listed = {int(c.id) for c in await bot.get_guild(emu.guild_id).fetch_channels()}
+        assert forum.id in listed and not listed & {public.id, private.id, post.id, announced.id}
+    finally:
+        bot.remove_listener(on_interaction)

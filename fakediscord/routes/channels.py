@@ -43,8 +43,8 @@ class ChannelRoutes(RouteGroup):
         if not emu.bot_is_member(channel):
             # A user install answers only through its interactions; the bot can't touch the place itself.
             emu._violate("not_a_member", f"channel {channel.id} is in a place the bot is not a member of (a server "
-                         "or group DM reached through a user install): only the interaction's webhook works there",
-                         route=route)
+                         "or group DM reached through a user install, a private thread nobody added it to): only "
+                         "the interaction's webhook works there", route=route)
             raise ApiError(403, 50001, "Missing Access")
         return channel
 

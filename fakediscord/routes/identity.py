@@ -86,7 +86,7 @@ class IdentityRoutes(RouteGroup):
     async def _get_guild_channels(self, request: web.Request) -> web.Response:
         emu = self.emu
         emu._guild_or_404(request.match_info["guild_id"])
-        return json_response([c.to_dict() for c in emu.channels.values() if c.guild_id == emu.guild_id])
+        return json_response([c.to_dict() for c in emu.guild_channels()])
 
     async def _get_member(self, request: web.Request) -> web.Response:
         self.emu._guild_or_404(request.match_info["guild_id"])
