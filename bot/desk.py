@@ -31,10 +31,10 @@ import discord
 from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
 from bot.jobs import Job, Need
 from bot.messages import GenerationUnavailable, Rejected, reply_privately
-from bot.moderation import BannedTerms, channel_allowed, is_age_restricted
+from bot.moderation import BannedTerms, channel_allowed
 from bot.preferences import Preferences
 from bot.queue import Refused
-from bot.reach import bot_is_member, installed_guild_id
+from bot.reach import age_restricted, bot_is_member, installed_guild_id, rules_channel_id
 from bot.settings import UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
 from models.images import InvalidImage, load_image
@@ -145,35 +145,36 @@ class RequestDesk:
 
     async def preferences(self, interaction: discord.Interaction, mine: UserSettings | None = None, *,
                           acknowledge: bool = True, private: bool = False) -> Preferences:
-        """The person's /settings in this channel (a DM has no channel settings); the interaction is acknowledged
-        before the channel's are read — privately when they want private results or the job is made from a private
-        one (``private``) — unless the answer must be a form (``acknowledge`` False: Discord takes a form only as the
-        first answer)."""
+        """The person's /settings in this channel (in a thread: its channel's; a DM has none); the interaction is
+        acknowledged before the channel's are read — privately when they want private results or the job is made from
+        a private one (``private``) — unless the answer must be a form (``acknowledge`` False: Discord takes a form
+        only as the first answer)."""
         if mine is None:
             mine = await self.settings(interaction)
         if acknowledge:
             await self.acknowledge(interaction, private=mine.private or private)
-        return Preferences(mine, await self.service.storage.channel_settings(interaction.channel_id or 0))
+        return Preferences(mine, await self.service.storage.channel_settings(rules_channel_id(interaction) or 0))
 
     def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
                         model: str | None = None) -> None:
         """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models (``model``
-        is a resolved name)."""
+        is a resolved name). In a thread, its channel's rules and age restriction apply (``reach.rules_channel``)."""
         config = self.bot.config
         if self.service.is_blocked(interaction.user.id):
             raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
                                 "mistake."))
         # A server's channel rules are its operator's only where the bot is installed (not through a user install).
-        if not channel_allowed(config.moderation.channels, installed_guild_id(interaction), interaction.channel_id):
+        if not channel_allowed(config.moderation.channels, installed_guild_id(interaction),
+                               rules_channel_id(interaction)):
             raise Rejected(Text("Images can't be made in this channel. Try another channel on this server."))
         for text in texts:
             term = self.banned.find(text)
             if term is not None:
                 raise Rejected(Text("Your prompt contains a blocked term (“{term}”). Please rephrase it.", term=term))
-        if style is not None and style.nsfw and not is_age_restricted(interaction.channel):
+        if style is not None and style.nsfw and not age_restricted(interaction):
             raise Rejected(Text("The style '{style}' can only be used in age-restricted channels.", style=style.name))
         entry = self.service.model_entry(model) if model else None
-        if entry is not None and entry.nsfw and not is_age_restricted(interaction.channel):
+        if entry is not None and entry.nsfw and not age_restricted(interaction):
             raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
 
     def check_picture(self, attachment: discord.Attachment) -> None:

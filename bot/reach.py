@@ -7,7 +7,8 @@ rules are not the operator's to set. In a server the bot was invited to, and in 
 everything works as before, channel posts included.
 
 ``anywhere`` declares a command installable both ways and usable in every context; the checks and the delivery ask
-``bot_is_member`` and ``installed_guild_id`` instead of looking at ``guild_id`` alone.
+``bot_is_member`` and ``installed_guild_id`` instead of looking at ``guild_id`` alone, and ``rules_channel`` instead
+of the interaction's own channel: a thread follows the rules of the channel it is in.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import discord
 from discord import app_commands
 
 from bot.jobs import INTERACTION_LIFETIME_S, Job
+from bot.messages import Rejected
+from bot.moderation import is_age_restricted
+from models.text import Text
 
 T = TypeVar("T")
 
+THREAD_TYPES = frozenset({discord.ChannelType.news_thread, discord.ChannelType.public_thread,
+                          discord.ChannelType.private_thread})
+"""A forum's posts are public threads; an announcement channel's threads are news threads."""
 DEAD_TOKEN_CODES = frozenset({10015, 50027})
 """Discord's codes for an interaction token it no longer takes: Unknown Webhook, Invalid Webhook Token."""
 
@@ -52,6 +59,44 @@ def installed_guild_id(interaction: discord.Interaction) -> int | None:
     if interaction.guild_id is not None and bot_is_member(interaction):
         return interaction.guild_id
     return None
+
+
+class UnknownParent(Rejected, app_commands.CheckFailure):
+    """A thread whose channel can't be found: refused privately (by the desk, or by the command tree's handler
+    anywhere else) rather than let the thread pass for a channel without rules."""
+
+
+def rules_channel(interaction: discord.Interaction) -> discord.abc.Snowflake | None:
+    """The channel whose rules apply where the interaction happened: ``/settings channel`` (defaults and limits),
+    ``moderation.channels`` and age restriction. That is the interaction's own channel, except in a thread (public,
+    private, an announcement channel's, a forum post), which follows the channel it is in: otherwise anyone who may
+    open a thread would leave every limit of its channel behind. None where there is no channel (a DM has none).
+
+    The parent is the thread's ``parent_id`` (Discord sends it in the interaction's channel, so it is known even for a
+    private thread the bot never saw created), as a cached channel when the bot knows it (for ``is_nsfw``), else by
+    id alone. A thread that comes as a bare partial channel is looked up in the cache; if its parent can't be found
+    the request is refused (``UnknownParent``).
+    """
+    channel = interaction.channel
+    if channel is None or getattr(channel, "type", None) not in THREAD_TYPES:
+        return channel
+    thread = channel if isinstance(channel, discord.Thread) else interaction.client.get_channel(channel.id)
+    if not isinstance(thread, discord.Thread):
+        raise UnknownParent(Text("I can't tell which channel this thread belongs to, so I can't apply its rules. Try "
+                                 "again in the channel itself."))
+    return thread.parent or discord.Object(thread.parent_id)
+
+
+def rules_channel_id(interaction: discord.Interaction) -> int | None:
+    """The id of ``rules_channel``: whose ``/settings channel`` and ``moderation.channels`` entry apply."""
+    channel = rules_channel(interaction)
+    return channel.id if channel is not None else None
+
+
+def age_restricted(interaction: discord.Interaction) -> bool:
+    """Whether age-restricted styles and models may be used where the interaction happened (``rules_channel``'s
+    flag; a thread whose parent the bot doesn't know, in a server only a user install reaches, is not)."""
+    return is_age_restricted(rules_channel(interaction))
 
 
 def token_is_dead(error: BaseException) -> bool:

@@ -10,8 +10,7 @@ from discord.ext import commands
 
 from bot.i18n import t, translate
 from bot.messages import kept_for
-from bot.moderation import is_age_restricted
-from bot.reach import anywhere
+from bot.reach import age_restricted, anywhere
 from cogs.utils import results
 from cogs.utils.buttons import Action, job_button
 from models.text import Text, plural
@@ -69,7 +68,8 @@ class Info(commands.Cog):
     @anywhere
     @app_commands.describe(page="Page number")
     async def styles(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1) -> None:
-        everything = [s for s in self.generation.styles if not s.nsfw or is_age_restricted(interaction.channel)]
+        adult = age_restricted(interaction)
+        everything = [s for s in self.generation.styles if not s.nsfw or adult]
         pages = max(1, -(-len(everything) // STYLES_PER_PAGE))
         if page > pages:
             await interaction.response.send_message(
@@ -90,8 +90,8 @@ class Info(commands.Cog):
     @anywhere
     async def models(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale
-        age_restricted = is_age_restricted(interaction.channel)
-        views = [view for view in self.generation.models() if age_restricted or not view.entry.nsfw]
+        adult = age_restricted(interaction)
+        views = [view for view in self.generation.models() if adult or not view.entry.nsfw]
         embed = discord.Embed(title=t(locale, "Models ({count})", count=len(views)), colour=discord.Colour.blurple())
         for number, view in enumerate(views[:STYLES_PER_PAGE]):
             status = view.status

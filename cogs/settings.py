@@ -2,7 +2,8 @@
 
 ``/settings me`` is anyone's own: style, aspect, count, model, remix mode and private results. ``/settings channel``
 is for members who may manage the channel or the server: the channel's defaults (under a person's own) and its
-limits (``max_count``, ``allowed_models``: over everyone's). Discord applies ``default_permissions`` to a whole
+limits (``max_count``, ``allowed_models``: over everyone's); in a thread, they are its channel's (a thread follows the
+channel it is in: ``bot.reach.rules_channel``). Discord applies ``default_permissions`` to a whole
 command group, so the channel subcommand checks the member's permissions in code. Called with no options, each
 shows the values; every answer is ephemeral, and a bad value changes nothing and says why.
 """
@@ -20,6 +21,7 @@ from discord.ext import commands
 from bot.i18n import t, translate
 from bot.messages import Rejected
 from bot.preferences import Preferences
+from bot.reach import rules_channel_id
 from bot.settings import ChannelSettings, UserSettings
 from cogs.utils.options import ASPECT_CHOICES, model_choices, style_choices
 from models.plan import GenerationRequest
@@ -154,7 +156,7 @@ class Settings(commands.Cog):
             log.info("user %d changed their settings: %s", interaction.user.id, sorted(changes))
         else:
             mine = await storage.user_settings(interaction.user.id)
-        channel = await storage.channel_settings(interaction.channel_id or 0)
+        channel = await storage.channel_settings(rules_channel_id(interaction) or 0)
         heading = t(interaction.locale, "✅ Saved.") + " " if changes else ""
         await interaction.response.send_message(heading + self.describe_personal(interaction.locale, mine, channel),
                                                 ephemeral=True)
@@ -229,7 +231,8 @@ class Settings(commands.Cog):
         allowed_models: app_commands.Range[str, 1, 500] | None = None,
         reset: app_commands.Choice[str] | None = None,
     ) -> None:
-        if interaction.guild_id is None or interaction.channel_id is None:
+        here = rules_channel_id(interaction)  # in a thread: its channel's
+        if interaction.guild_id is None or here is None:
             await interaction.response.send_message(
                 t(interaction.locale, "Channel settings exist only in a server's channels."), ephemeral=True)
             return
@@ -241,7 +244,7 @@ class Settings(commands.Cog):
                 ephemeral=True)
             return
         storage = self.generation.storage
-        current = await storage.channel_settings(interaction.channel_id)
+        current = await storage.channel_settings(here)
         changes: dict[str, Any] = resets(reset, tuple(field.value for field in CHANNEL_RESETS[:-1]))
         try:
             changes.update(self.default_changes(style, aspect, count=count, max_count=max_count))
@@ -257,10 +260,13 @@ class Settings(commands.Cog):
             await self.refuse_changes(interaction, error)
             return
         if changes:
-            current = await storage.update_channel_settings(interaction.channel_id, by=interaction.user.id, **changes)
+            current = await storage.update_channel_settings(here, by=interaction.user.id, **changes)
             log.info("%s (%d) changed the settings of channel %d: %s", interaction.user, interaction.user.id,
-                     interaction.channel_id, sorted(changes))
+                     here, sorted(changes))
         heading = t(interaction.locale, "✅ Saved.") + " " if changes else ""
+        if here != interaction.channel_id:
+            heading += t(interaction.locale, "This is a thread: it follows the settings of its channel, <#{channel}>. "
+                                             "These are that channel's settings.", channel=here) + "\n"
         await interaction.response.send_message(heading + self.describe_channel(interaction.locale, current),
                                                 ephemeral=True)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from discord import app_commands
 
 from bot.messages import Rejected
-from bot.moderation import is_age_restricted
+from bot.reach import age_restricted
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest
 from models.styles import Style
 from models.text import Text
@@ -66,14 +66,14 @@ def imagine_request(
 
 def style_choices(generation: GenerationService | None, interaction: discord.Interaction,
                   current: str) -> list[app_commands.Choice[str]]:
-    """Styles matching what was typed (age-restricted ones only in age-restricted channels)."""
+    """Styles matching what was typed (age-restricted ones only in age-restricted channels and their threads)."""
     if generation is None:  # reloading: no suggestions rather than an error
         return []
-    age_restricted = is_age_restricted(interaction.channel)
+    adult = age_restricted(interaction)
     return [
         app_commands.Choice(name=f"{style.name} — {style.description}"[:100], value=style.name)
         for style in generation.styles.search(current)
-        if age_restricted or not style.nsfw
+        if adult or not style.nsfw
     ]
 
 
@@ -83,12 +83,12 @@ def model_choices(generation: GenerationService | None, interaction: discord.Int
     ones only in age-restricted channels."""
     if generation is None:
         return []
-    age_restricted = is_age_restricted(interaction.channel)
+    adult = age_restricted(interaction)
     wanted = current.strip().lower()
     return [
         app_commands.Choice(name=f"{entry.name} — {entry.description}"[:100] if entry.description else entry.name,
                             value=entry.name)
         for entry in generation.catalogue
-        if (age_restricted or not entry.nsfw) and (only is None or entry.name in only)
+        if (adult or not entry.nsfw) and (only is None or entry.name in only)
         and (wanted in entry.name.lower() or wanted in entry.description.lower())
     ][:25]
