@@ -91,6 +91,10 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
                             "mistyped.", job=job_id))
     if job.private and job.user_id != interaction.user.id:
         raise Rejected(Text("Job `{job}` is private: only the person who made it can open it.", job=job_id))
+    # Shown here now, by this person: the desk checks them as for a click on the job's buttons, whatever the job is
+    # (a describe's suggestions too): blocked people, this channel's rules (an age-restricted style or model stays
+    # in such channels).
+    job = bot.desk.check_source(interaction, job)
     if job.state in STILL_RUNNING:
         raise Rejected(Text("Job `{job}` is still being made; its result will appear where it was asked for. "
                             "/queue shows where it is.", job=job_id))
@@ -107,9 +111,6 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     if not images:
         raise Rejected(Text("The images of job `{job}` have expired: images are kept for {kept}, then deleted.",
                             job=job_id, kept=kept_for(bot.config.storage.image_ttl_hours)))
-    # Shown in this channel now, so this channel's rules apply (an age-restricted style or model stays in such
-    # channels), checked by the desk as for a click on the job's buttons.
-    job = bot.desk.check_source(interaction, job)
     private = job.private or (await storage.user_settings(interaction.user.id)).private
     # Composing a grid from the files can take longer than Discord's 3 s: answer first.
     await interaction.response.defer(ephemeral=private, thinking=True)

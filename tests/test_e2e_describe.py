@@ -178,6 +178,26 @@ async def test_moderation_applies_to_describe_and_to_its_suggestions(emu, bot):
     emu.assert_no_violations()
 
 
+async def test_show_of_a_describe_checks_who_asks_and_where(emu, bot):
+    """/show of a /describe's suggestions asks the desk's requester check, as every request does: a blocked person
+    and a channel ``moderation.channels`` denies are refused privately, with the words /describe itself uses."""
+    who, blocked = person(emu), person(emu)
+    interaction = await describe(emu, who, ("shared.png", noise_png(64, 64)))
+    job = job_id_of(await interaction.wait_for_message(shows_suggestions, timeout=60))
+    await (await command(emu, emu.owner, "admin block", user=blocked)).wait_for_message(timeout=10)
+
+    refusal = await private_reply(await describe(emu, blocked, ("mine.png", noise_png(64, 64))))
+    assert "You can't use this bot right now" in refusal
+    shown = await command(emu, blocked, "show", job=job)
+    assert await private_reply(shown) == refusal
+    assert not public_messages(shown)
+
+    in_denied = await command(emu, who, "show", job=job, channel_id=emu.denied.id)
+    assert "can't be made in this channel" in await private_reply(in_denied)
+    assert not public_messages(in_denied)
+    emu.assert_no_violations()
+
+
 async def test_with_private_results_the_suggestions_are_shown_to_their_owner_alone(emu, bot):
     who = person(emu)
     saved = await emu.invoke(who, "settings me", {"private": True})
