@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bot.config import QueueConfig
+from bot.config import QueueConfig, RoleOverride
 from models.text import Text, plural
 
 __all__ = ["Admission", "Limits", "Refused", "TokenBucket"]
@@ -53,6 +53,20 @@ class TokenBucket:
         return min(burst, self.tokens + (now - self.at) * rate_per_s)
 
 
+EVERYONE = "everyone"
+RESUMED = "resumed"
+"""The class of a job resumed after a restart: the roles of its person were not stored with it."""
+
+
+def class_name(override: RoleOverride) -> str:
+    return override.name or f"role-{override.role_id}"
+
+
+def person_classes(config: QueueConfig) -> list[str]:
+    """Every class ``Admission.person_class`` can answer, and ``RESUMED``."""
+    return list(dict.fromkeys([EVERYONE, *(class_name(o) for o in config.role_overrides), RESUMED]))
+
+
 class Admission:
     def __init__(self, config: QueueConfig) -> None:
         self.config = config
@@ -72,6 +86,15 @@ class Admission:
             burst = max(burst, override.burst or 0)
             pending = max(pending, override.max_pending_per_user or 0)
         return Limits(rate / 60, burst, pending)
+
+    def person_class(self, role_ids: Iterable[int] = ()) -> str:
+        """What the metrics call this person: the first of ``role_overrides`` (in bot.yaml's order) among their
+        roles, else ``everyone``. One label per configured override keeps the metric's series few and known."""
+        held = set(role_ids)
+        for override in self.config.role_overrides:
+            if override.role_id in held:
+                return class_name(override)
+        return EVERYONE
 
     @contextmanager
     def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int) -> Iterator[None]:

@@ -25,6 +25,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admission import person_classes
 from bot.config import Config
 from bot.exit_codes import ExitCode
 from bot.i18n import CatalogueTranslator, load_catalogues
@@ -69,7 +70,7 @@ def gateway_intents() -> discord.Intents:
 class ImageBot(commands.AutoShardedBot):
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         use_endpoints(config.discord.api_base, config.discord.gateway_url)
-        metrics = Metrics()
+        metrics = Metrics(person_classes(config.queue))
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=gateway_intents(),

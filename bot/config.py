@@ -179,6 +179,9 @@ class StorageConfig(Section):
 
 class RoleOverride(Section):
     role_id: Snowflake
+    name: str | None = Field(default=None, min_length=1, max_length=40)
+    """The class of person this role makes, on the queue-wait metric (``imagebot_queue_wait_seconds{person_class}``);
+    ``role-<role_id>`` when not named."""
     rate_per_minute: float | None = Field(default=None, gt=0)
     burst: int | None = Field(default=None, ge=1)
     max_pending_per_user: int | None = Field(default=None, ge=1)

@@ -2,8 +2,9 @@
 
 Where each figure comes from:
 - the queue reports batches and finished jobs through the small ``QueueObserver`` interface it is given
-  (``batch_started``, ``batch_finished``, ``job_finished``): wait time queued→running, batch sizes, seconds per image,
-  jobs by outcome;
+  (``batch_started``, ``batch_finished``, ``job_finished``): wait time queued→running by person class (the first of
+  ``queue.role_overrides`` the person holds, by its ``name``; ``everyone`` else; ``resumed`` for a job resumed after
+  a restart, whose roles were not stored), batch sizes, seconds per image, jobs by outcome;
 - Discord API errors and rate limits are counted by an ``aiohttp.TraceConfig`` on discord.py's own HTTP session
   (``http_trace=`` of the client), which also carries every interaction webhook call: each answer with a status of
   400 or more counts under its status, each 429 also as a rate-limit hit, and a request that got no answer at all
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.admission import EVERYONE
+
 if TYPE_CHECKING:
     from discord import ShardInfo
 
-    from bot.jobs import Job
     from bot.service import GenerationService
     from bot.storage import Storage
 
@@ -57,15 +59,17 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 class Metrics:
     """Every metric the bot exports; ``render(bot)`` refreshes the gauges and returns the text exposition."""
 
-    def __init__(self) -> None:
+    def __init__(self, person_classes: Sequence[str] = (EVERYONE,)) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.queue_depth = Gauge("imagebot_queue_depth", "Jobs waiting for their turn", registry=registry)
         self.jobs_running = Gauge("imagebot_jobs_running", "Jobs being generated now", registry=registry)
         self.queue_paused = Gauge("imagebot_queue_paused", "1 while /admin pause holds the queue", registry=registry)
         self.queue_wait = Histogram(
-            "imagebot_queue_wait_seconds", "Time from queued to running, per job", buckets=WAIT_BUCKETS,
-            registry=registry,
+            "imagebot_queue_wait_seconds", "Time from queued to running, per job, by person class",
+            ["person_class"], buckets=WAIT_BUCKETS, registry=registry,
         )
+        for person_class in person_classes:
+            self.queue_wait.labels(person_class)
         self.jobs = Counter("imagebot_jobs", "Finished jobs by outcome", ["outcome"], registry=registry)
         for outcome in OUTCOMES:
             self.jobs.labels(outcome)
@@ -117,10 +121,9 @@ class Metrics:
 
     # --- the queue's observer interface --------------------------------------------------------------------------
 
-    def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None:
-        for job in jobs:
-            if job.created_at:
-                self.queue_wait.observe(max(0.0, started - job.created_at))
+    def batch_started(self, waits: Sequence[tuple[str, float]], images: int) -> None:
+        for person_class, seconds in waits:
+            self.queue_wait.labels(person_class).observe(seconds)
         self.batch_images.observe(images)
 
     def batch_finished(self, made: int, seconds: float, model: str) -> None:

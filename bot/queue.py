@@ -52,7 +52,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, S
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.admission import Admission, Refused
+from bot.admission import EVERYONE, RESUMED, Admission, Refused
 from bot.config import QueueConfig
 from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
@@ -122,7 +122,8 @@ class JobEvents(Protocol):
 class QueueObserver(Protocol):
     """What the queue reports for metrics (``bot.metrics.Metrics`` implements it); called on the event loop."""
 
-    def batch_started(self, jobs: Sequence[Job], images: int, started: float) -> None: ...
+    def batch_started(self, waits: Sequence[tuple[str, float]], images: int) -> None:
+        """A batch of ``images`` started; ``waits``: each job's person class and seconds from queued to running."""
     def batch_finished(self, made: int, seconds: float, model: str) -> None: ...
     def job_finished(self, outcome: str) -> None: ...
 
@@ -133,6 +134,8 @@ class _Entry:
 
     job: Job
     plan: Plan
+    person_class: str = EVERYONE
+    """Who asked, for the queue-wait metric (``Admission.person_class``)."""
     cancelled: bool = False
     finishing: bool = False  # its batch has returned: being saved and delivered, too late to cancel
     deadline: float = math.inf
@@ -310,6 +313,7 @@ class JobQueue:
         if self._closing:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
+        role_ids = list(role_ids)
         with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
             if prepare is not None:
                 await prepare()
@@ -324,7 +328,7 @@ class JobQueue:
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
-        self._line_up([_Entry(job, plan)])
+        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids))])
         return job
 
     def _line_up(self, entries: Sequence[_Entry], *, at_head: bool = False) -> None:
@@ -508,7 +512,9 @@ class JobQueue:
             for entry in entries:
                 entry.job.started_at, entry.deadline = now, now + self.config.job_timeout_s
             if self._observer is not None:
-                self._observer.batch_started([e.job for e in entries], batch.images, now)
+                self._observer.batch_started(
+                    [(e.person_class, max(0.0, now - e.job.created_at)) for e in entries if e.job.created_at],
+                    batch.images)
             async with hang:
                 results = await self._backend.run([e.plan for e in entries], self._progress, self._is_cancelled)
             if len(results) != len(entries):
@@ -740,7 +746,7 @@ class JobQueue:
                     await self._fail(job, text_of(error))
                     continue
                 self._admission.resume(job.user_id)
-                self._line_up([_Entry(job, plan)])
+                self._line_up([_Entry(job, plan, RESUMED)])
                 resumed.append(job.id)
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)

@@ -13,6 +13,7 @@ from models.backend import ModelStatus
 from models.engine import Engine
 from models.plan import CancelCheck, GenerationRequest, ModelDefaults, Plan, Progress, ProgressCallback, Results
 from models.pool import ModelPool
+from models.worker_thread import engine_executor
 
 __all__ = ["LocalBackend"]
 
@@ -54,7 +55,7 @@ class LocalBackend:
 
     async def start(self) -> None:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+            self._executor = engine_executor()
 
     async def close(self) -> None:
         """Wait for the running call to finish, then stop the worker thread."""

@@ -34,7 +34,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -59,6 +58,7 @@ from models.plan import (
 )
 from models.settings import EngineSettings, RaySettings
 from models.styles import Style, StyleBook
+from models.worker_thread import engine_executor
 
 __all__ = ["RayBackend", "RayRouter", "RayStartupError", "app_name"]
 
@@ -150,7 +150,7 @@ class EngineReplica:
         self.engine = load_engine(replace(settings, max_batch=batch_size), StyleBook(styles))
         self.fingerprint = fingerprint
         self.replica = serve.get_replica_context().replica_id.to_full_id_str()  # also its actor's name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self._executor = engine_executor()
 
     def info(self) -> ModelInfo:
         engine = self.engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.admission import Admission, Limits, Refused, TokenBucket
+from bot.admission import Admission, Limits, Refused, TokenBucket, person_classes
 from bot.config import QueueConfig, RoleOverride
 
 T0 = 1_700_000_000.0
@@ -51,6 +51,14 @@ def test_role_overrides_take_the_most_generous_value_of_each_limit() -> None:
         admit(gate, 1, (42, 43))
     with pytest.raises(Refused, match="queue 3 jobs"):
         admit(gate, 1, (42, 43))
+
+
+def test_person_class_is_the_first_configured_override_held() -> None:
+    gate = admission(role_overrides=[RoleOverride(role_id=42, name="supporters"), RoleOverride(role_id=43)])
+    assert gate.person_class() == gate.person_class([99]) == "everyone"
+    assert gate.person_class([43]) == "role-43"
+    assert gate.person_class([43, 42]) == "supporters"  # bot.yaml's order decides, not the member's
+    assert person_classes(gate.config) == ["everyone", "supporters", "role-43", "resumed"]
 
 
 def test_pending_cap_counts_until_release() -> None:

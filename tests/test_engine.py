@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import numpy as np
@@ -24,6 +26,7 @@ from models.plan import (
 )
 from models.settings import EngineSettings
 from models.styles import Style, StyleBook, UnknownStyle
+from models.worker_thread import ENGINE_NICENESS, engine_executor
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, assert_same_pictures
 
 STYLES = StyleBook([
@@ -262,3 +265,15 @@ async def test_local_backend_runs_off_the_loop_and_marshals_progress(engine: Eng
         assert seen and all(thread == loop_thread for thread, _ in seen)
     finally:
         await backend.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is a Linux thing")
+def test_the_engine_thread_yields_the_cpu_to_the_event_loop():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    executor = engine_executor()
+    try:
+        assert executor.submit(niceness).result() == niceness() + ENGINE_NICENESS
+    finally:
+        executor.shutdown()

@@ -70,10 +70,12 @@ def button(message, label: str) -> str:
 async def ops(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ops]:
     workdir = tmp_path_factory.mktemp("ops")
     async with FakeDiscord() as emu:
+        supporters = emu.add_role("supporters")
         config = bot_config(
             emu, tiny_model_dir, workdir / "data",
             server={"enabled": True, "host": "127.0.0.1", "port": 0},
             moderation={"banned_terms": ["forbiddenword"]},
+            queue={"role_overrides": [{"role_id": supporters.id, "name": "supporters", "burst": 5}]},
         )
         bot = BotUnderTest(emu, config, workdir)
         await bot.start()
@@ -117,6 +119,9 @@ async def test_metrics_count_jobs_batches_and_discord_rate_limits(ops: Ops) -> N
     interaction = await ops.imagine(ops.emu.add_user("metrics-user"), "a lighthouse")
     await ops.result(interaction)
     assert fault.served >= 1
+    supporter = ops.emu.add_user("metrics-supporter", roles=[r for r in ops.emu.roles.values()
+                                                              if r.name == "supporters"])
+    await ops.result(await ops.imagine(supporter, "a lighthouse at night"))
 
     status, text = await ops.get("/metrics")
     assert status == 200
@@ -135,7 +140,9 @@ async def test_metrics_count_jobs_batches_and_discord_rate_limits(ops: Ops) -> N
 
     assert value(r'imagebot_jobs_total\{outcome="done"\}') >= 1
     assert value("imagebot_batch_images_count") >= 1
-    assert value("imagebot_queue_wait_seconds_count") >= 1
+    assert value(r'imagebot_queue_wait_seconds_count\{person_class="everyone"\}') >= 1
+    assert value(r'imagebot_queue_wait_seconds_count\{person_class="supporters"\}') == 1
+    assert value(r'imagebot_queue_wait_seconds_count\{person_class="resumed"\}') == 0
     assert value("imagebot_generation_seconds_per_image_count") >= 1
     assert value("imagebot_discord_rate_limits_total") >= 1
     assert value(r'imagebot_discord_http_errors_total\{status="429"\}') >= 1
