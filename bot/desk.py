@@ -210,17 +210,20 @@ class RequestDesk:
         returned job's request names, and that model against this channel's ``preferences`` when given (before a
         form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
         its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
-        source = await self.service.storage.get_job(job_id, load_init=load_init, load_references=load_references)
+        storage = self.service.storage
+        try:
+            source = await storage.get_job(job_id, load_init=load_init, load_references=load_references)
+        except ImageExpired:
+            # Its pictures are gone. When its words went with them (the person whose pictures they were asked to be
+            # forgotten), that is the reason to give.
+            stored = await storage.get_job(job_id)
+            if words and stored is not None:
+                check_words(stored)
+            raise
         if source is None:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
-        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
-        if words and (wordless or source.request.prompt == PROMPT_REMOVED):
-            # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
-            # nothing new can be made from it, though its images can still be looked at while they are kept.
-            if source.request.prompt:
-                raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
-                                         "made from it."))
-            raise ImageExpired()
+        if words:
+            check_words(source)
         source = self.check_source(interaction, source)
         if preferences is not None and source.request.model:
             preferences.check_model(source.request.model)
@@ -324,6 +327,17 @@ class RequestDesk:
             return
         if notices:
             await reply_privately(interaction, self.counter.notices(interaction.locale, notices))
+
+
+def check_words(source: Job) -> None:
+    """Refuse to make anything new from a job whose words are gone (the TTL passed, or the person whose images it
+    came from asked to be forgotten), though its images can still be looked at while they are kept."""
+    wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
+    if wordless or source.request.prompt == PROMPT_REMOVED:
+        if source.request.prompt:
+            raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be made from "
+                                     "it."))
+        raise ImageExpired()
 
 
 def follow_up(request: GenerationRequest, **changes: Any) -> GenerationRequest:
