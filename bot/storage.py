@@ -31,7 +31,7 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
-from bot.jobs import FINISHED_STATES, Job, JobState, StoredImage, open_rgb
+from bot.jobs import FINISHED_STATES, Job, JobState, Notice, StoredImage, open_rgb
 from bot.settings import (
     ChannelSettings,
     Remembered,
@@ -124,7 +124,7 @@ class Storage:
         self._user_settings: Remembered[int, UserSettings] = Remembered(SETTINGS_KEPT)
         self._channel_settings: Remembered[int, ChannelSettings] = Remembered(SETTINGS_KEPT)
         self._noticed: set[int] = set()
-        """People with notices waiting (``take_notices``)."""
+        """People with notices waiting (``notices``)."""
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
@@ -361,27 +361,36 @@ class Storage:
         return None if row is None else row[0]
 
     async def leave_notice(self, job_id: str, text: str) -> None:
-        """Keep what the person could not be told about a job (where the bot may not post), for their next request."""
+        """Keep what the person could not be told about a job (where the bot may not post, or their DMs are closed),
+        for their next request."""
         rows = await self._all("UPDATE jobs SET notice = ? WHERE id = ? RETURNING user_id", (text, job_id))
         self._noticed.update(row[0] for row in rows)
 
-    async def take_notices(self, user_id: int) -> list[tuple[str, str]]:
-        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once). Someone
-        with none (nearly everyone, at each request) costs no database trip."""
+    async def notices(self, user_id: int) -> list[Notice]:
+        """The notices left for a person, oldest first. They stay until ``notices_shown`` says they were shown (a
+        reply that failed leaves them for the next request). Someone with none (nearly everyone, at each request)
+        costs no database trip."""
         if user_id not in self._noticed:
             return []
+        rows = await self._all(
+            "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
+            " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
+        )
+        if not rows:
+            self._noticed.discard(user_id)
+        return [Notice(row[0], row[1] or "", row[2]) for row in rows]
 
-        def take(db: sqlite3.Connection) -> list[sqlite3.Row]:
-            rows = db.execute(
-                "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
-                " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
-            ).fetchall()
-            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
-            return rows
+    async def notices_shown(self, user_id: int, shown: Sequence[Notice]) -> None:
+        """Clear notices the person was shown (told once); one left again meanwhile, with other words, stays."""
 
-        rows = await self._atomically(take)
-        self._noticed.discard(user_id)
-        return [(row[1] or "", row[2]) for row in rows]
+        def clear(db: sqlite3.Connection) -> bool:
+            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ? AND notice = ?",
+                           [(notice.job_id, notice.text) for notice in shown])
+            return db.execute("SELECT 1 FROM jobs WHERE user_id = ? AND notice IS NOT NULL LIMIT 1",
+                              (user_id,)).fetchone() is None
+
+        if await self._atomically(clear):
+            self._noticed.discard(user_id)
 
     async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its

@@ -1,22 +1,28 @@
-"""What the bot keeps about a person, end to end: the real bot process against the local Discord emulator.
+"""What the bot keeps about a person, and what it tells them privately, end to end: the real bot process against the
+local Discord emulator.
 
 /forget-me removes a person's pictures from every job that carried them, however far (a blend varied by someone,
-whose variation someone else varied), and their id from everything stored.
+whose variation someone else varied), and their id from everything stored; a private job's note that no direct
+message could carry (DMs closed, a server error) is kept and shown at the person's next request, and kept again
+when showing it fails.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, UnidentifiedImageError
 
+from bot.queue import MAX_ATTEMPTS
 from bot.storage import DATABASE_NAME, PROMPT_REMOVED
 from tests.harness import (
     button,
     command,
+    imagine,
     is_grid,
     job_id_of,
     person,
@@ -99,4 +105,49 @@ async def test_forget_me_removes_her_pictures_from_every_job_that_carried_them(e
         assert PROMPT_REMOVED in again.content and again.attachments
     refused = await emu.click(carol, carols, button(carols, "V1"))
     assert "removed at its author's request" in await private_reply(refused)
+    emu.assert_no_violations()
+
+
+async def test_a_private_jobs_note_dms_could_not_carry_is_shown_at_the_next_request(emu, bot):
+    """Two private jobs end after a restart, past their interaction's 15 minutes, while their owner's DMs are closed:
+    one fails, the other expires. The first note's direct message gets a server error, the second's is refused; both
+    notes are kept. Showing them at the next /imagine fails once (Discord refuses the reply: they stay), then works
+    (they are cleared)."""
+    who = person(emu)
+    await command(emu, who, "settings me", private=True, count=1)
+    assert "Paused" in await private_reply(await emu.invoke(emu.owner, "admin pause", {}))
+    failing = await imagine(emu, who, prompt="a failing fox")
+    expiring = await imagine(emu, who, prompt="an expiring owl")
+    jobs = [button(await interaction.wait_for_message(), "Cancel").split(":")[2] for interaction in (failing, expiring)]
+    assert await bot.stop() == 0
+    with database(bot) as db:  # as if the bot had been down for 16 minutes, and had crashed the first job thrice
+        db.execute("UPDATE jobs SET interaction_created_at = ? WHERE id IN (?, ?)", (time.time() - 16 * 60, *jobs))
+        db.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, jobs[0]))
+    emu.close_dms(who)
+    emu.fail_next(f"POST /channels/{emu.open_dm(who).id}/messages", status=503)
+    await bot.start()
+
+    def notices() -> list[tuple[str, str]]:
+        with database(bot) as db:
+            return db.execute("SELECT id, notice FROM jobs WHERE user_id = ? AND notice IS NOT NULL ORDER BY"
+                              " created_at", (who.id,)).fetchall()
+
+    await emu.wait_until(lambda: len(notices()) == 2, 60, "both notes kept")
+    assert [job for job, _ in notices()] == jobs
+    assert emu.dm_messages(who) == [] and who.id in emu.refused_dms  # (a restart does not keep the pause)
+
+    # The reply that would show them is refused (a 404: discord.py tries a webhook's 5xx again for 25 s).
+    emu.fail_next("POST /webhooks/*", status=404)
+    unlucky = await imagine(emu, who, prompt="a first try")
+    await unlucky.wait_for_message(lambda m: m.attachments, timeout=60)
+    assert not [m for m in unlucky.messages if "earlier requests" in m.content]
+    assert len(notices()) == 2
+    told = await imagine(emu, who, prompt="a second try")
+    note = await told.wait_for_message(lambda m: "earlier requests" in m.content, timeout=30)
+    assert note.ephemeral and "“a failing fox” — it failed" in note.content, note.content
+    assert "“an expiring owl” — it could not be finished" in note.content
+    await emu.wait_until(lambda: notices() == [], 10, "the notes cleared once shown")
+    once = await imagine(emu, who, prompt="a third try")
+    await once.wait_for_message(lambda m: m.attachments, timeout=60)
+    assert not [m for m in once.messages if "earlier requests" in m.content]
     emu.assert_no_violations()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs import Job, JobState
+from bot.jobs import Job, JobState, Notice
 from bot.settings import ChannelSettings, Remembered, UnknownSetting, UserSettings
 from bot.storage import (
     DATABASE_NAME,
@@ -506,11 +506,18 @@ async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -
         await storage.insert_job(job)
         await storage.leave_notice(job.id, "it failed")
     async with Storage(tmp_path, clock=Clock()) as storage:
-        assert await storage.take_notices(8) == []
-        assert await storage.take_notices(7) == [("a fox", "it failed")]
-        assert await storage.take_notices(7) == []  # told once
+        assert await storage.notices(8) == []
+        left = await storage.notices(7)
+        assert left == [Notice(job.id, "a fox", "it failed")]
+        assert await storage.notices(7) == left  # not shown yet (the reply failed): still there
+        await storage.notices_shown(7, left)
+        assert await storage.notices(7) == []  # told once
         await storage.leave_notice(job.id, "it failed again")
-        assert await storage.take_notices(7) == [("a fox", "it failed again")]
+        again = await storage.notices(7)
+        assert again == [Notice(job.id, "a fox", "it failed again")]
+        await storage.leave_notice(job.id, "and again")  # while the last one was being shown
+        await storage.notices_shown(7, again)
+        assert await storage.notices(7) == [Notice(job.id, "a fox", "and again")]
 
 
 async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
