@@ -29,7 +29,7 @@ import aiohttp
 import discord
 
 from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
-from bot.jobs import Job, Need
+from bot.jobs import Job, Need, Notice
 from bot.messages import GenerationUnavailable, Rejected, reply_privately
 from bot.moderation import BannedTerms, channel_allowed
 from bot.preferences import Preferences
@@ -75,7 +75,7 @@ class Counter(Protocol):
         """The answer shown while the job's pictures are downloaded (``what``: "Reading your picture…")."""
         ...
 
-    def notices(self, locale: discord.Locale, notices: Sequence[tuple[str, str]]) -> str:
+    def notices(self, locale: discord.Locale, notices: Sequence[Notice]) -> str:
         """What became of earlier requests (their prompts and what happened), told privately."""
         ...
 
@@ -116,6 +116,8 @@ class RequestDesk:
         self.session = aiohttp.ClientSession()
         self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
         self._banned: tuple[tuple[str, ...], BannedTerms] | None = None
+        self._telling: set[int] = set()
+        """People being told their notices (``tell_notices``) right now."""
 
     async def close(self) -> None:
         await self.session.close()
@@ -211,17 +213,20 @@ class RequestDesk:
         returned job's request names, and that model against this channel's ``preferences`` when given (before a
         form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
         its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
-        source = await self.service.storage.get_job(job_id, load_init=load_init, load_references=load_references)
+        storage = self.service.storage
+        try:
+            source = await storage.get_job(job_id, load_init=load_init, load_references=load_references)
+        except ImageExpired:
+            # Its pictures are gone. When its words went with them (the person whose pictures they were asked to be
+            # forgotten), that is the reason to give.
+            stored = await storage.get_job(job_id)
+            if words and stored is not None:
+                check_words(stored)
+            raise
         if source is None:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
-        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
-        if words and (wordless or source.request.prompt == PROMPT_REMOVED):
-            # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
-            # nothing new can be made from it, though its images can still be looked at while they are kept.
-            if source.request.prompt:
-                raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be "
-                                         "made from it."))
-            raise ImageExpired()
+        if words:
+            check_words(source)
         source = self.check_source(interaction, source)
         if preferences is not None and source.request.model:
             preferences.check_model(source.request.model)
@@ -317,14 +322,32 @@ class RequestDesk:
 
     async def tell_notices(self, interaction: discord.Interaction) -> None:
         """Tell the person, privately, what became of earlier requests the bot could not tell them about then: asked
-        where the bot is not a member, their interaction expired before their result (or failure) was shown."""
-        try:
-            notices = await self.service.storage.take_notices(interaction.user.id)
-        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
-            log.exception("could not read the notices of user %d", interaction.user.id)
+        where the bot is not a member, their interaction expired before their result (or failure) was shown, their
+        DMs closed to a private job's note. A notice is cleared only once this reply was shown (else the next request
+        tells it), and two requests of theirs at once tell it once."""
+        user_id = interaction.user.id
+        if user_id in self._telling:
             return
-        if notices:
-            await reply_privately(interaction, self.counter.notices(interaction.locale, notices))
+        self._telling.add(user_id)
+        try:
+            notices = await self.service.storage.notices(user_id)
+            if notices and await reply_privately(interaction, self.counter.notices(interaction.locale, notices)):
+                await self.service.storage.notices_shown(user_id, notices)
+        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
+            log.exception("could not read or clear the notices of user %d", user_id)
+        finally:
+            self._telling.discard(user_id)
+
+
+def check_words(source: Job) -> None:
+    """Refuse to make anything new from a job whose words are gone (the TTL passed, or the person whose images it
+    came from asked to be forgotten), though its images can still be looked at while they are kept."""
+    wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
+    if wordless or source.request.prompt == PROMPT_REMOVED:
+        if source.request.prompt:
+            raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be made from "
+                                     "it."))
+        raise ImageExpired()
 
 
 def follow_up(request: GenerationRequest, **changes: Any) -> GenerationRequest:

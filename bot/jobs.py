@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 from PIL import Image
@@ -90,6 +90,14 @@ class Job:
     def resumable(self, now: float) -> bool:
         """Whether a job found unfinished at start is worth running: its answer can still reach the person."""
         return self.interaction_created_at is None or now - self.interaction_created_at < RESUME_WINDOW_S
+
+
+class Notice(NamedTuple):
+    """What the bot could not tell a person about one of their jobs when it happened, kept for their next request."""
+
+    job_id: str
+    prompt: str
+    text: str
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -42,17 +43,20 @@ def loaded(part: Loaded | None) -> Loaded:
     return part
 
 
-async def reply_privately(interaction: discord.Interaction, message: str | BaseException) -> None:
+async def reply_privately(interaction: discord.Interaction, message: str | BaseException) -> bool:
     """An ephemeral answer, whether or not the interaction was answered already, in the person's language: a
-    ``Text``, or an exception whose message is one (a refusal), is translated (``bot.i18n.translate``)."""
+    ``Text``, or an exception whose message is one (a refusal), is translated (``bot.i18n.translate``). False (logged)
+    when it could not be given: Discord refused it, or the connection failed."""
     message = translate(interaction.locale, message)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)
-    except discord.HTTPException as error:
-        log.warning("could not answer interaction %s: %s", interaction.id, error)
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+        log.warning("could not answer interaction %s: %r", interaction.id, error)
+        return False
+    return True
 
 
 def kept_for(hours: float) -> Text:

@@ -31,7 +31,7 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
-from bot.jobs import FINISHED_STATES, Job, JobState, StoredImage, open_rgb
+from bot.jobs import FINISHED_STATES, Job, JobState, Notice, StoredImage, open_rgb
 from bot.settings import (
     ChannelSettings,
     Remembered,
@@ -124,7 +124,7 @@ class Storage:
         self._user_settings: Remembered[int, UserSettings] = Remembered(SETTINGS_KEPT)
         self._channel_settings: Remembered[int, ChannelSettings] = Remembered(SETTINGS_KEPT)
         self._noticed: set[int] = set()
-        """People with notices waiting (``take_notices``)."""
+        """People with notices waiting (``notices``)."""
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
@@ -241,7 +241,9 @@ class Storage:
 
     async def insert_job(self, job: Job) -> None:
         """Persist a new job (state queued). Its pictures (an img2img source, reference pictures) are saved to
-        inputs/ so it can be resumed and its buttons can use them again."""
+        inputs/ so it can be resumed and its buttons can use them again, with whose pictures they are
+        (``_picture_owners``). A job that carries pictures from a source deleted meanwhile (its person asked to be
+        forgotten) is refused (``ImageNotFound``) and nothing of it is kept."""
         init_path = None
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
@@ -251,20 +253,32 @@ class Storage:
         reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
         await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
                                for picture, path in zip(references, reference_paths, strict=True)))
-        await self._write(
-            "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
-            " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-            " result_message_id, delivered, created_at, attempts, private, webhook_only, locale)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)",
-            (
-                job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
-                json.dumps(job.request.to_dict()), init_path,
-                json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
-                str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
-                job.result_message_id, job.created_at, int(job.private),
-                int(job.webhook_only), job.locale,
-            ),
-        )
+
+        def insert(db: sqlite3.Connection) -> None:
+            init_owner, references_owner = _picture_owners(db, job, init=init_path is not None,
+                                                           references=bool(reference_paths))
+            db.execute(
+                "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
+                " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
+                " result_message_id, delivered, created_at, attempts, private, webhook_only, locale, init_owner,"
+                " references_owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?)",
+                (
+                    job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
+                    json.dumps(job.request.to_dict()), init_path,
+                    json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
+                    str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
+                    job.result_message_id, job.created_at, int(job.private),
+                    int(job.webhook_only), job.locale, init_owner, references_owner,
+                ),
+            )
+
+        try:
+            await self._atomically(insert)
+        except ImageNotFound:
+            await asyncio.to_thread(_unlink_all, [self.directory / path
+                                                  for path in [*reference_paths, init_path] if path is not None])
+            raise
 
     async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
         """One statement for a whole batch; counts an attempt for each job."""
@@ -347,27 +361,36 @@ class Storage:
         return None if row is None else row[0]
 
     async def leave_notice(self, job_id: str, text: str) -> None:
-        """Keep what the person could not be told about a job (where the bot may not post), for their next request."""
+        """Keep what the person could not be told about a job (where the bot may not post, or their DMs are closed),
+        for their next request."""
         rows = await self._all("UPDATE jobs SET notice = ? WHERE id = ? RETURNING user_id", (text, job_id))
         self._noticed.update(row[0] for row in rows)
 
-    async def take_notices(self, user_id: int) -> list[tuple[str, str]]:
-        """The notices left for a person, oldest first, as (prompt, text); they are cleared (told once). Someone
-        with none (nearly everyone, at each request) costs no database trip."""
+    async def notices(self, user_id: int) -> list[Notice]:
+        """The notices left for a person, oldest first. They stay until ``notices_shown`` says they were shown (a
+        reply that failed leaves them for the next request). Someone with none (nearly everyone, at each request)
+        costs no database trip."""
         if user_id not in self._noticed:
             return []
+        rows = await self._all(
+            "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
+            " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
+        )
+        if not rows:
+            self._noticed.discard(user_id)
+        return [Notice(row[0], row[1] or "", row[2]) for row in rows]
 
-        def take(db: sqlite3.Connection) -> list[sqlite3.Row]:
-            rows = db.execute(
-                "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
-                " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
-            ).fetchall()
-            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ?", [(row[0],) for row in rows])
-            return rows
+    async def notices_shown(self, user_id: int, shown: Sequence[Notice]) -> None:
+        """Clear notices the person was shown (told once); one left again meanwhile, with other words, stays."""
 
-        rows = await self._atomically(take)
-        self._noticed.discard(user_id)
-        return [(row[1] or "", row[2]) for row in rows]
+        def clear(db: sqlite3.Connection) -> bool:
+            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ? AND notice = ?",
+                           [(notice.job_id, notice.text) for notice in shown])
+            return db.execute("SELECT 1 FROM jobs WHERE user_id = ? AND notice IS NOT NULL LIMIT 1",
+                              (user_id,)).fetchone() is None
+
+        if await self._atomically(clear):
+            self._noticed.discard(user_id)
 
     async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
@@ -599,78 +622,74 @@ class Storage:
         return len(old)
 
     async def forget_user(self, user_id: int) -> int:
-        """Delete every job, image and file of one person, and their settings; returns how many jobs were deleted.
+        """Delete every job, image and file of one person, every copy of their pictures that others' jobs keep,
+        their settings, and their id where it is kept beside others' data; returns how many jobs were deleted.
 
         Others' jobs derived from theirs (variations, rerolls, upscales, and those derived from these) keep their
-        images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes), and
-        the source pictures they kept (the person's images) are deleted. While the bot runs, call
-        ``JobQueue.forget_user`` instead: it first cancels the person's live jobs.
+        images, but their prompt and negative become ``PROMPT_REMOVED`` (in the rows and in the PNGs' recipes). The
+        person's pictures that any job keeps, however far they were carried (``init_owner``, ``references_owner``:
+        their uploads and copies of their results), are deleted, so such a job can be looked at but not made again.
+        A channel's settings they changed and blocks they made no longer name them; a block on them stays, as their
+        rate limit does: forgetting is not a way around either. While the bot runs, call ``JobQueue.forget_user``
+        instead: it first cancels the person's live jobs.
         """
         await self._redact_derived(user_id)
-        paths = [self.directory / row["path"] for row in await self._all(
-            "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", (user_id,)
-        )]
-        rows = await self._all(
-            "SELECT init_path, reference_paths FROM jobs WHERE user_id = ?"
-            " AND (init_path IS NOT NULL OR reference_paths IS NOT NULL)", (user_id,)
-        )
-        paths += [self.directory / row["init_path"] for row in rows if row["init_path"]]
-        paths += [self.directory / path for row in rows if row["reference_paths"]
-                  for path in json.loads(row["reference_paths"])]
 
-        def delete(db: sqlite3.Connection) -> int:
-            deleted = db.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,)).rowcount
-            db.execute("DELETE FROM user_settings WHERE user_id = ?", (user_id,))
-            return deleted
+        def forget(db: sqlite3.Connection) -> tuple[int, list[str]]:
+            person = {"user": user_id}
+            paths = [row[0] for row in db.execute(
+                "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = :user)", person)]
+            paths += [row[0] for row in db.execute(
+                "SELECT init_path FROM jobs WHERE (user_id = :user OR init_owner = :user) AND init_path != ''", person)]
+            paths += [path for row in db.execute(
+                "SELECT reference_paths FROM jobs WHERE (user_id = :user OR references_owner = :user)"
+                " AND reference_paths != ''", person) for path in json.loads(row[0])]
+            deleted = db.execute("DELETE FROM jobs WHERE user_id = :user", person).rowcount
+            # '' (not NULL): the job had pictures and they are gone, as when housekeeping expires them.
+            db.execute("UPDATE jobs SET init_path = '', init_owner = NULL WHERE init_owner = :user", person)
+            db.execute("UPDATE jobs SET reference_paths = '', references_owner = NULL WHERE references_owner = :user",
+                       person)
+            db.execute("DELETE FROM user_settings WHERE user_id = :user", person)
+            db.execute("UPDATE channel_settings SET updated_by = NULL WHERE updated_by = :user", person)
+            db.execute("UPDATE blocked_users SET blocked_by = NULL WHERE blocked_by = :user", person)
+            return deleted, paths
 
-        deleted = await self._atomically(delete)
+        deleted, paths = await self._atomically(forget)
         self._user_settings.changed(user_id, None)
         self._noticed.discard(user_id)
-        await asyncio.to_thread(_unlink_all, paths)
+        await asyncio.to_thread(_unlink_all, [self.directory / path for path in paths])
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
 
     async def _redact_derived(self, user_id: int) -> None:
-        derived = await self._all(
+        """Replace the person's words in others' jobs derived from theirs, at any depth (rows and PNG recipes)."""
+        ids = [row[0] for row in await self._all(
             "WITH RECURSIVE derived(id) AS ("
             " SELECT id FROM jobs WHERE user_id != :user"
             "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
             " UNION SELECT jobs.id FROM jobs JOIN derived ON jobs.source_job_id = derived.id"
             "  WHERE jobs.user_id != :user)"
-            " SELECT jobs.id, jobs.init_path, jobs.reference_paths,"
-            "  jobs.source_job_id IN (SELECT id FROM jobs WHERE user_id = :user) AS direct"
-            " FROM jobs JOIN derived USING (id)",
+            " SELECT id FROM derived",
             {"user": user_id},
-        )
-        if not derived:
+        )]
+        if not ids:
             return
-        ids = [(row["id"],) for row in derived]
-        # A job made straight from theirs kept their picture as its source, and a variation or reroll of their blend
-        # kept their reference pictures: those pictures go.
-        pictures = [row for row in derived if row["direct"] and row["init_path"]]
-        references = [row for row in derived if row["direct"] and row["reference_paths"]]
 
         def redact(db: sqlite3.Connection) -> None:
             db.executemany(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
-                [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
+                [{"text": PROMPT_REMOVED, "id": job_id} for job_id in ids],
             )
-            db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(row["id"],) for row in pictures])
-            db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(row["id"],) for row in references])
             db.executemany(
                 f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
-                [{"text": PROMPT_REMOVED, "id": job_id} for job_id, in ids],
+                [{"text": PROMPT_REMOVED, "id": job_id} for job_id in ids],
             )
 
         await self._atomically(redact)
         files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await self._all(
-            f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({_marks(ids)})",
-            [job_id for job_id, in ids],
+            f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({_marks(ids)})", ids,
         )]
         await asyncio.to_thread(_rewrite_recipes, files)
-        await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in pictures])
-        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
-                                              for path in json.loads(row["reference_paths"])])
         log.info("forgetting user %d: the prompts of %d jobs of others derived from theirs were removed", user_id,
                  len(ids))
 
@@ -703,6 +722,27 @@ class Storage:
             (since if since is not None else float("-inf"), limit),
         )
         return [(row[0], row[1]) for row in rows]
+
+
+def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references: bool) -> tuple[int | None, int | None]:
+    """Whose pictures a new job keeps (``init``: a source picture, ``references``: reference pictures), as
+    (``init_owner``, ``references_owner``).
+
+    A job of its own keeps what its person attached. A job made from another's image ``source_index`` (a variation,
+    an upscale, an edit) keeps a copy of that result: the source's person's. Otherwise a job made from another (a
+    reroll, a remix) keeps the source's own picture, and every job made from another keeps its references: their
+    owners are the source's. Raises ``ImageNotFound`` when the job keeps pictures of a source deleted meanwhile.
+    """
+    if job.source_job_id is None:
+        return (job.user_id if init else None), (job.user_id if references else None)
+    source = db.execute("SELECT user_id, init_owner, references_owner FROM jobs WHERE id = ?",
+                        (job.source_job_id,)).fetchone()
+    if source is None:
+        if init or references:
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
+        return None, None
+    init_owner = (source["user_id"] if job.source_index is not None else source["init_owner"]) if init else None
+    return init_owner, source["references_owner"] if references else None
 
 
 def _open_source(path: Path) -> Image.Image:

@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.desk import RequestDesk
 from bot.encoding import in_encoder
 from bot.i18n import t, translate
-from bot.jobs import Job, StoredImage
+from bot.jobs import Job, Notice, StoredImage
 from bot.moderation import BannedTerms
 from bot.queue import DeliveryFailed, Undeliverable
 from bot.reach import DeadTokens, token_is_dead
@@ -102,8 +102,8 @@ class Generation(commands.Cog):
     def reading(self, job: Job, what: str) -> str:
         return f"{results.headline(job)}\n{what}"
 
-    def notices(self, locale: discord.Locale, notices: Sequence[tuple[str, str]]) -> str:
-        lines = [f"• “{results.short_prompt(prompt, 80)}” — {text}" for prompt, text in notices[:10]]
+    def notices(self, locale: discord.Locale, notices: Sequence[Notice]) -> str:
+        lines = [f"• “{results.short_prompt(notice.prompt, 80)}” — {notice.text}" for notice in notices[:10]]
         return "\n".join([t(locale, "About your earlier requests:"), *lines])[:2000]
 
     # -- what the service tells its delivery ----------------------------------------------------------------------
@@ -402,21 +402,26 @@ class Generation(commands.Cog):
                          notice=t(job.locale, "it could not be finished while the bot was restarting."))
 
     async def _leave_notice(self, job: Job, text: str) -> None:
-        """For a job asked for where the bot is not a member: what to tell the person the next time they use /imagine
-        or a button (``Imagine.tell_notices``), since the bot can neither reach them now nor post there."""
+        """What to tell the person the next time they use /imagine or a button (``RequestDesk.tell_notices``), when the
+        bot can reach them neither now nor where they asked (not a member there, or their DMs closed to a private
+        job)."""
         assert self.bot.storage is not None
         await self.bot.storage.leave_notice(job.id, text)
 
     async def _tell(self, job: Job, text: str, *, notice: str) -> None:
         """A note about a job whose interaction can't be used: in its channel, or by DM when the job is private (its
-        prompt stays out of the channel; with the person's DMs closed the note is dropped, logged). Where the bot is
-        not a member (``webhook_only``) it can't post: ``notice`` is kept for the person's next request instead."""
+        prompt stays out of the channel). Where that fails for a private job (DMs closed, any error on the way), or
+        where the bot is not a member (``webhook_only``: it can't post), ``notice`` is kept for the person's next
+        request instead."""
         if job.private:
             try:
                 channel = await self.bot.create_dm(discord.Object(job.user_id))
                 await channel.send(text, allowed_mentions=results.requester_only(job))
-            except discord.Forbidden as error:
-                log.info("could not tell %d about private job %s by direct message: %s", job.user_id, job.id, error)
+                return
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+                log.info("could not tell %d about private job %s by direct message (%r); telling them at their next "
+                         "request", job.user_id, job.id, error)
+            await self._leave_notice(job, notice)
             return
         if job.webhook_only:
             log.info("job %s: its interaction can't tell the person and the bot can't post there; telling them at "

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 
@@ -100,9 +101,45 @@ async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bo
     await cog.on_expired(jobs[2])
     assert bot.channel.sent == []
     # What happened is kept for the person's next request, and told once.
-    notices = await bot.storage.take_notices(42)
-    assert [text.split(":")[0].split(" ")[1] for _, text in notices] == ["images", "failed", "could"]
-    assert "longer than 600 s" in notices[1][1] and await bot.storage.take_notices(42) == []
+    notices = await bot.storage.notices(42)
+    assert [text.split(":")[0].split(" ")[1] for _, _, text in notices] == ["images", "failed", "could"]
+    await bot.storage.notices_shown(42, notices)
+    assert "longer than 600 s" in notices[1].text and await bot.storage.notices(42) == []
+
+
+def http_error(kind: type[discord.HTTPException], status: int, code: int) -> discord.HTTPException:
+    return kind(SimpleNamespace(status=status, reason=""), {"code": code, "message": "refused"})  # type: ignore[arg-type]
+
+
+class RefusingDMs:
+    """A DM channel whose every post fails with ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def send(self, content: str | None = None, **fields: Any) -> discord.Object:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [http_error(discord.Forbidden, 403, 50007), http_error(discord.NotFound, 404, 10003),
+                                   http_error(discord.DiscordServerError, 503, 0), aiohttp.ClientConnectionError()],
+                         ids=["dms-closed", "not-found", "server-error", "connection"])
+async def test_a_private_jobs_note_no_direct_message_can_carry_is_kept_for_the_next_request(
+        bot: Bot, error: BaseException) -> None:
+    async def create_dm(user: discord.Object) -> RefusingDMs:
+        return RefusingDMs(error)
+
+    bot.create_dm = create_dm  # type: ignore[attr-defined]
+    cog = Generation(bot)  # type: ignore[arg-type]
+    failed, expired = old_job(private=True), old_job(private=True)
+    for job in (failed, expired):
+        await bot.storage.insert_job(job)
+    await cog.on_failure(failed, "This took longer than 600 s and was stopped.")
+    await cog.on_expired(expired)
+    assert bot.channel.sent == []  # a private job's prompt never goes to the channel
+    notices = await bot.storage.notices(42)
+    assert [(notice.job_id, notice.text.split(" ")[1]) for notice in notices] == [(failed.id, "failed:"),
+                                                                                  (expired.id, "could")]
 
 
 @pytest.mark.parametrize(("status", "code", "dead"), [(401, 50027, True), (404, 10015, True), (404, 10008, False),

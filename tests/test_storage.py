@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs import Job, JobState
+from bot.jobs import Job, JobState, Notice
 from bot.settings import ChannelSettings, Remembered, UnknownSetting, UserSettings
 from bot.storage import (
     DATABASE_NAME,
@@ -178,8 +178,15 @@ async def test_results_keep_their_pixels_for_delivery_and_the_files_hold_the_sam
     assert (await storage.get_job(job.id)).state == JobState.DONE
 
 
+async def stored_source(storage: Storage, job_id: str = "abc") -> None:
+    """A finished job for others to be made from (a job that keeps pictures from a source needs one)."""
+    await storage.insert_job(Job(user_id=9, request=GenerationRequest("a source"), id=job_id, state=JobState.DONE,
+                                 created_at=T0))
+
+
 async def test_an_edit_keeps_its_source_transparency_its_edit_and_its_lineage(storage: Storage) -> None:
     """A mask edit's source carries the mask in its alpha channel: stored as given, it resumes the same edit."""
+    await stored_source(storage)
     source = Image.new("RGBA", (16, 8), (1, 2, 3, 255))
     source.putpixel((4, 4), (9, 9, 9, 0))
     job = Job(user_id=1, request=GenerationRequest("a hat", init_image=source, edit=Edit.mask()), kind="edit",
@@ -193,6 +200,7 @@ async def test_an_edit_keeps_its_source_transparency_its_edit_and_its_lineage(st
 
 
 async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:
+    await stored_source(storage)
     source = Image.new("RGB", (16, 8), (1, 2, 3))
     job = Job(user_id=1, request=GenerationRequest("restyle", init_image=source, strength=0.5), kind="variation",
               source_job_id="abc", source_index=0, created_at=T0)
@@ -348,6 +356,122 @@ async def test_forget_user_deletes_their_settings(storage: Storage) -> None:
     assert await storage.user_settings(2) == UserSettings(count=1)
 
 
+async def test_forget_user_leaves_their_id_nowhere_but_keeps_a_block_on_them(storage: Storage) -> None:
+    await storage.update_channel_settings(10, by=1, max_count=2)
+    await storage.update_channel_settings(11, by=2, max_count=3)
+    await storage.block_user(3, by=1, reason="spam")
+    await storage.block_user(1, by=2, reason="abuse")
+    await storage.forget_user(1)
+    async with storage.db.execute("SELECT channel_id, updated_by, max_count FROM channel_settings") as cursor:
+        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(10, None, 2), (11, 2, 3)]
+    async with storage.db.execute("SELECT user_id, blocked_by FROM blocked_users") as cursor:
+        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(1, 2), (3, None)]
+    assert await storage.blocked_users() == {1, 3}  # forgetting is not a way around a block
+
+
+def solid(colour: tuple[int, int, int]) -> Image.Image:
+    return Image.new("RGB", (8, 8), colour)
+
+
+def colours_on_disk(storage: Storage) -> set[tuple[int, int, int]]:
+    """The colour of every one-colour picture under the storage folder (results are not one colour)."""
+    found = set()
+    for path in storage.directory.rglob("*.png"):
+        with Image.open(path) as image:
+            colours = image.convert("RGB").getcolors(1)
+        if colours:
+            found.add(colours[0][1])
+    return found
+
+
+async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they_were_carried(
+        storage: Storage) -> None:
+    """Alice blends two pictures; Bob varies her result, Carol varies Bob's, Dan rerolls Carol's: each job keeps a
+    copy of her pictures (and the variations a copy of the result they vary). Forgetting her deletes every copy of
+    her pictures and of her result; Bob's result, which Carol's and Dan's jobs keep, stays until Bob is forgotten."""
+    red, blue, her_result, bobs_result, carols_result = (200, 0, 0), (0, 0, 200), (0, 200, 0), (0, 100, 100), (9, 9, 9)
+    alice = Job(user_id=1, request=GenerationRequest("her words", references=[solid(red), solid(blue)],
+                                                     reference_weights=[0.5, 0.5]), kind="blend", created_at=T0)
+    await storage.insert_job(alice)
+    await storage.save_results(alice, [GeneratedImage(solid(her_result), recipe())])
+
+    def varied(user_id: int, source: Job, colour: tuple[int, int, int]) -> Job:
+        return Job(user_id=user_id, request=GenerationRequest(
+            "her words", init_image=solid(colour), references=[solid(red), solid(blue)], reference_weights=[0.5, 0.5]),
+            kind="variation", source_job_id=source.id, source_index=0, created_at=T0)
+
+    bob = varied(2, alice, her_result)
+    await storage.insert_job(bob)
+    await storage.save_results(bob, [GeneratedImage(solid(bobs_result), recipe())])
+    carol = varied(3, bob, bobs_result)
+    await storage.insert_job(carol)
+    await storage.save_results(carol, [GeneratedImage(solid(carols_result), recipe())])
+    dan = Job(user_id=4, request=GenerationRequest("her words", init_image=solid(bobs_result),
+                                                   references=[solid(red), solid(blue)], reference_weights=[0.5, 0.5]),
+              kind="reroll", source_job_id=carol.id, created_at=T0)
+    await storage.insert_job(dan)
+    assert {red, blue, her_result, bobs_result} <= colours_on_disk(storage)
+
+    assert await storage.forget_user(1) == 1
+    # Their results, and Carol's and Dan's copies of Bob's, stay.
+    assert colours_on_disk(storage) == {bobs_result, carols_result}
+    for job in (bob, carol, dan):
+        with pytest.raises(ImageExpired, match="blended from have expired"):
+            await storage.get_job(job.id, load_references=True)
+        assert (await storage.get_job(job.id)).request.prompt == PROMPT_REMOVED  # type: ignore[union-attr]
+    with pytest.raises(ImageExpired):
+        await storage.get_job(bob.id, load_init=True)
+    assert (await storage.get_job(dan.id, load_init=True)).request.init_image is not None  # type: ignore[union-attr]
+    assert (await storage.get_image(carol.id, 0)).path.exists()  # results stay viewable
+    async with storage.db.execute("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)"
+                                  ) as cursor:
+        assert (await cursor.fetchone())[0] == 0
+
+    await storage.forget_user(2)
+    assert colours_on_disk(storage) == {carols_result}
+    assert (await storage.get_image(carol.id, 0)).path.exists()
+
+
+async def test_a_job_keeping_pictures_of_a_source_deleted_meanwhile_is_refused_and_leaves_nothing(
+        storage: Storage) -> None:
+    source = Job(user_id=1, request=GenerationRequest("mine"), created_at=T0)
+    await storage.insert_job(source)
+    await storage.forget_user(1)  # while someone clicked V1 under its result
+    late = Job(user_id=2, request=GenerationRequest("mine", init_image=solid((1, 2, 3))), kind="variation",
+               source_job_id=source.id, source_index=0, created_at=T0)
+    with pytest.raises(ImageNotFound, match="can't find that request"):
+        await storage.insert_job(late)
+    assert await storage.get_job(late.id) is None and list(storage.inputs_dir.iterdir()) == []
+    words_only = Job(user_id=2, request=GenerationRequest("a prompt of its own"), source_job_id=source.id,
+                     created_at=T0)
+    await storage.insert_job(words_only)  # it keeps nothing of the source's
+
+
+async def test_migration_11_finds_whose_pictures_stored_jobs_keep(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr("bot.storage.migrations", lambda: migrations()[:10])
+        async with Storage(tmp_path) as storage:
+            assert await storage.schema_version() == 10
+    rows = [  # id, user, source, index, init_path, reference_paths
+        ("a", 1, None, None, "inputs/a.png", '["inputs/a-ref0.png"]'),  # her restyle with a reference
+        ("b", 2, "a", 0, "inputs/b.png", '["inputs/b-ref0.png"]'),  # a variation of her result
+        ("c", 3, "b", None, "inputs/c.png", '["inputs/c-ref0.png"]'),  # a reroll of that
+        ("d", 3, "b", 1, "inputs/d.png", None),  # an edit of Bob's result
+        ("e", 4, "gone", None, "inputs/e.png", '["inputs/e-ref0.png"]'),  # a reroll of a job forgotten before
+        ("f", 4, "e", 0, "", ""),  # a variation whose pictures expired
+        ("g", 5, None, None, None, None),  # words only
+    ]
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        db.executemany("INSERT INTO jobs (id, user_id, source_job_id, source_index, init_path, reference_paths, kind,"
+                       " request, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'imagine', '{}', 'done', 0)", rows)
+    async with Storage(tmp_path) as storage, storage.db.execute(
+            "SELECT id, init_owner, references_owner FROM jobs ORDER BY id") as cursor:
+        owners = [tuple(row) for row in await cursor.fetchall()]
+    assert owners == [("a", 1, 1), ("b", 1, 1), ("c", 1, 1), ("d", 2, None), ("e", None, None), ("f", None, None),
+                      ("g", None, None)]
+
+
 async def test_kept_settings_are_the_latest_written_and_a_read_overtaken_by_a_change_is_not_kept() -> None:
     kept: Remembered[int, UserSettings] = Remembered(2)
     reads: list[int] = []
@@ -382,11 +506,18 @@ async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -
         await storage.insert_job(job)
         await storage.leave_notice(job.id, "it failed")
     async with Storage(tmp_path, clock=Clock()) as storage:
-        assert await storage.take_notices(8) == []
-        assert await storage.take_notices(7) == [("a fox", "it failed")]
-        assert await storage.take_notices(7) == []  # told once
+        assert await storage.notices(8) == []
+        left = await storage.notices(7)
+        assert left == [Notice(job.id, "a fox", "it failed")]
+        assert await storage.notices(7) == left  # not shown yet (the reply failed): still there
+        await storage.notices_shown(7, left)
+        assert await storage.notices(7) == []  # told once
         await storage.leave_notice(job.id, "it failed again")
-        assert await storage.take_notices(7) == [("a fox", "it failed again")]
+        again = await storage.notices(7)
+        assert again == [Notice(job.id, "a fox", "it failed again")]
+        await storage.leave_notice(job.id, "and again")  # while the last one was being shown
+        await storage.notices_shown(7, again)
+        assert await storage.notices(7) == [Notice(job.id, "a fox", "and again")]
 
 
 async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
