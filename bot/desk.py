@@ -203,18 +203,19 @@ class RequestDesk:
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
     async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,
-                     load_references: bool = False, words: bool = True,
-                     preferences: Preferences | None = None) -> Job:
+                     words: bool = True, preferences: Preferences | None = None) -> Job:
         """The stored job a button, select or form acts on, with the clicker checked as if they had typed it (the
         channel or their standing may have changed since): against its style and the model it ran on, which the
         returned job's request names, and that model against this channel's ``preferences`` when given (before a
         form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
-        its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
-        source = await self.service.storage.get_job(job_id, load_init=load_init, load_references=load_references)
-        if source is None:
-            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
-        wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
-        if words and (wordless or source.request.prompt == PROMPT_REMOVED):
+        its prompt must still exist. ``load_init``: with the picture it was made from (a restyle's, an edit's); its
+        reference pictures are read when something is made from them (``derive``). Raises ImageNotFound,
+        ImageExpired or a refusal, for the person."""
+        source = await self._stored(job_id, load_init=load_init)
+        # Housekeeping takes the words and the interaction token together; a blend (and what is made from it, an edit
+        # of it too) may have had no words to begin with.
+        redacted = source.request.prompt == "" and source.token is None
+        if words and (redacted or source.request.prompt == PROMPT_REMOVED):
             # Its words are gone (the TTL passed, or the person whose images it came from asked to be forgotten):
             # nothing new can be made from it, though its images can still be looked at while they are kept.
             if source.request.prompt:
@@ -225,6 +226,13 @@ class RequestDesk:
         if preferences is not None and source.request.model:
             preferences.check_model(source.request.model)
         return source
+
+    async def _stored(self, job_id: str, **load: bool) -> Job:
+        """The stored job (with the pictures ``load`` asks for), or ImageNotFound for the person."""
+        job = await self.service.storage.get_job(job_id, **load)
+        if job is None:
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
+        return job
 
     def check_source(self, interaction: discord.Interaction, source: Job) -> Job:
         """Check whoever brings ``source`` back (a click, /show) as if they had typed it here: against its style and
@@ -238,6 +246,26 @@ class RequestDesk:
         if model is not None and model != source.request.model:
             source = replace(source, request=replace(source.request, model=model))
         return source
+
+    async def derive(self, source: Job, **changes: Any) -> GenerationRequest:
+        """A new request made from a stored job (a button's, a form's): its words, style, model and numbers, with new
+        seeds, no upscale of its own and no edit unless ``changes`` give one, and ``changes`` applied.
+
+        What it is drawn from is decided here, once for every button and form: an edit (``changes["edit"]``: zoom out,
+        pan, Vary (Region)) repaints the picture it is given from its words alone, so the source's reference pictures
+        are left out; anything else made from a blend or an /imagine ``reference`` is steered by the same pictures,
+        read back from storage (ImageExpired once housekeeping deleted them). A restyle's picture is kept as loaded
+        (``source(load_init=True)``: a reroll redoes a restyle on the same picture).
+        """
+        fields = {key: value for key, value in source.request.to_dict().items() if key != "id"}
+        fields.update(seed=None, upscale=False, edit=None, init_image=source.request.init_image)
+        fields.update(changes)
+        request = GenerationRequest(**fields)
+        if request.edit is not None:
+            request.reference_weights = None
+        elif request.reference_weights:
+            request.references = (await self._stored(source.id, load_references=True)).request.references
+        return request
 
     async def picture(self, source: Job, index: int) -> Image.Image:
         """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop."""
@@ -324,18 +352,6 @@ class RequestDesk:
             return
         if notices:
             await reply_privately(interaction, self.counter.notices(interaction.locale, notices))
-
-
-def follow_up(request: GenerationRequest, **changes: Any) -> GenerationRequest:
-    """A new request made from a stored one (a button's, a form's): its words, style, model and numbers, with new
-    seeds, no upscale or edit of its own, its pictures kept (a reroll redoes a restyle on the same picture), and
-    ``changes`` applied."""
-    fields = {key: value for key, value in request.to_dict().items() if key not in ("id", "edit")}
-    fields.update(seed=None, upscale=False)
-    fields.update(changes)
-    fields.setdefault("init_image", request.init_image)
-    fields.setdefault("references", request.references)
-    return GenerationRequest(**fields)
 
 
 async def refuse(interaction: discord.Interaction, error: BaseException) -> None:

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.desk import follow_up, refusing
+from bot.desk import refusing
 from bot.i18n import t
 from bot.messages import Rejected, reply_privately
 from bot.reach import anywhere
@@ -247,11 +247,10 @@ class Imagine(commands.Cog):
         """🔄: the source's request again with new seeds; a restyle's (or an edit's) on the same picture, a blend's
         with the same pictures."""
         desk = self.bot.desk
-        source = await desk.source(interaction, click.job_id, load_init=True, load_references=True)
+        source = await desk.source(interaction, click.job_id, load_init=True)
         preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
-        request = follow_up(original, count=self.button_count(preferences, original.count))
-        request.edit = original.edit
+        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit)
         await desk.ask(interaction, request, preferences, kind="reroll", source=source)
 
     async def vary(self, interaction: discord.Interaction, click: Click) -> None:
@@ -265,10 +264,10 @@ class Imagine(commands.Cog):
             await interaction.response.send_modal(remix_form(click.action, source, click.index,
                                                              interaction.locale.value))
             return
-        source = await desk.source(interaction, click.job_id, load_references=True)
+        source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, mine, private=source.private)
         picture = await desk.picture(source, click.index)
-        request = follow_up(source.request, count=self.button_count(preferences, source.request.count),
+        request = await desk.derive(source, count=self.button_count(preferences, source.request.count),
                             strength=VARY_STRENGTH[click.action], width=picture.width, height=picture.height,
                             init_image=picture)
         await desk.ask(interaction, request, preferences, kind="variation", source=source, source_index=click.index)
@@ -277,7 +276,7 @@ class Imagine(commands.Cog):
         """A bigger copy of one image: the GAN upscaler's (from the image's recipe, which it keeps), or img2img's
         re-detailed one (also when no upscaler is configured any more)."""
         desk = self.bot.desk
-        source = await desk.source(interaction, click.job_id, load_references=True)
+        source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, private=source.private)
         stored = await desk.service.storage.get_image(source.id, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
@@ -288,7 +287,7 @@ class Imagine(commands.Cog):
             await desk.ask(interaction, request, preferences, kind="gan-upscale", source=source,
                            source_index=click.index)
             return
-        request = follow_up(source.request, count=1, width=picture.width * UPSCALE_FACTOR,
+        request = await desk.derive(source, count=1, width=picture.width * UPSCALE_FACTOR,
                             height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH, init_image=picture)
         await desk.ask(interaction, request, preferences, kind="upscale", source=source, source_index=click.index)
 
