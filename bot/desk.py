@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import discord
 
-from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
+from bot.attachments import (
+    AttachmentRefused,
+    PixelBudget,
+    PixelHold,
+    check_attachment,
+    decode_picture,
+    fetch_attachment,
+)
 from bot.jobs import Job, Need
 from bot.messages import GenerationUnavailable, Rejected, reply_privately
 from bot.moderation import BannedTerms, channel_allowed, is_age_restricted
@@ -37,10 +44,10 @@ from bot.queue import Refused
 from bot.reach import bot_is_member, installed_guild_id
 from bot.settings import UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
-from models.images import InvalidImage, load_image
-from models.plan import GenerationRequest, checked_model
+from models.images import InvalidImage
+from models.plan import MAX_SIDE, GenerationRequest, checked_model
 from models.styles import Style, UnknownStyle
-from models.text import Text, text_of
+from models.text import Text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -115,6 +122,7 @@ class RequestDesk:
         self.counter = counter
         self.session = aiohttp.ClientSession()
         self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
+        self.pixels = PixelBudget()
         self._banned: tuple[tuple[str, ...], BannedTerms] | None = None
 
     async def close(self) -> None:
@@ -182,18 +190,22 @@ class RequestDesk:
         check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
                          max_bytes=discord_config.max_attachment_bytes)
 
-    async def read_picture(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
-        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture (with its transparency, for
-        /edit: ``keep_alpha``); AttachmentRefused or InvalidImage, naming the file, for the person."""
+    async def read_picture(self, hold: PixelHold, attachment: discord.Attachment, *, keep_alpha: bool = False,
+                           max_side: int = MAX_SIDE) -> Image.Image:
+        """Download and decode an attached picture, shrunk to ``max_side`` (the largest side its use needs: any
+        plan's ``MAX_SIDE`` by default) as it is decoded, with its transparency for /edit (``keep_alpha``), and
+        counted in the request's ``hold`` (``ask`` gives it to ``read``). One of ``MAX_DOWNLOADS`` at a time, the
+        decoding too, so few full-size pictures are ever decoded at once. AttachmentRefused or InvalidImage, naming
+        the file, for the person."""
         config = self.bot.config
         async with self.downloads:
             data = await fetch_attachment(self.session, attachment, allowed_hosts=config.discord.attachment_hosts,
                                           max_bytes=config.discord.max_attachment_bytes)
-        try:
-            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
-                                           keep_alpha=keep_alpha)
-        except InvalidImage as error:
-            raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
+            picture = await asyncio.to_thread(decode_picture, data, attachment.filename, keep_alpha=keep_alpha,
+                                              max_pixels=config.model.max_input_pixels, max_side=max_side)
+        hold.take(picture, attachment.filename, per_person=config.model.max_upload_pixels_per_person,
+                  total=config.model.max_upload_pixels)
+        return picture
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
                       preferences: Preferences | None) -> str:
@@ -276,15 +288,16 @@ class RequestDesk:
 
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
-                  reading: str | None = None, read: Callable[[], Awaitable[None]] | None = None,
+                  reading: str | None = None, read: Callable[[PixelHold], Awaitable[None]] | None = None,
                   restyle: bool = False) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
         A job made from ``source`` (its image ``source_index``) records its lineage and is private when the source
-        was. ``read`` (downloading the pictures the person attached) runs once their place in the queue is reserved,
-        after an answer saying ``reading``; ``restyle``: a picture ``read`` brings is to be redrawn (img2img). Raises a
-        refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        was. ``read`` (downloading the pictures the person attached, ``read_picture`` with the hold it is given)
+        runs once their place in the queue is reserved, after an answer saying ``reading``; the pictures count
+        against the person's and everyone's pixel budget until the job is planned. ``restyle``: a picture ``read``
+        brings is to be redrawn (img2img). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -316,13 +329,16 @@ class RequestDesk:
             private=preferences.user.private or (source is not None and source.private),
         )
 
-        async def answer_then_read() -> None:
-            await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
-            await read()  # type: ignore[misc]
-
         await self.acknowledge(interaction, private=job.private)
-        await self.service.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
-                                  prepare=answer_then_read if read is not None else None)
+        with self.pixels.hold(interaction.user.id) as hold:
+
+            async def answer_then_read() -> None:
+                await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
+                await read(hold)  # type: ignore[misc]
+
+            await self.service.submit(job, role_ids=self.role_ids(interaction),
+                                      filesize_limit=interaction.filesize_limit,
+                                      prepare=answer_then_read if read is not None else None)
         await self._answer(interaction, job, **self.counter.queued(job, self.service.position(job.id)))
         self.service.responded(job.id)
         await self.tell_notices(interaction)

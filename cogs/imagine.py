@@ -26,11 +26,12 @@ from cogs.utils.buttons import VARY_STRENGTH, Action, Click, ImagineButton, sing
 from cogs.utils.forms import remix_form
 from cogs.utils.options import ASPECT_CHOICES, imagine_request, model_choices, style_choices
 from models.edits import Edit, with_mask
-from models.plan import MAX_SEED, Recipe
+from models.plan import MAX_SEED, REFERENCE_READ_SIDE, Recipe
 from models.text import Text
 
 if TYPE_CHECKING:
 
+    from bot.attachments import PixelHold
     from bot.client import ImageBot
     from bot.preferences import Preferences
 
@@ -119,11 +120,11 @@ class Imagine(commands.Cog):
                 await desk.ask(interaction, request, preferences, kind="imagine")
                 return
 
-            async def read_pictures() -> None:
+            async def read_pictures(hold: PixelHold) -> None:
                 if image is not None:
-                    request.init_image = await desk.read_picture(image)
+                    request.init_image = await desk.read_picture(hold, image)
                 if reference is not None:
-                    request.references = [await desk.read_picture(reference)]
+                    request.references = [await desk.read_picture(hold, reference, max_side=REFERENCE_READ_SIDE)]
 
             await desk.ask(interaction, request, preferences, kind="imagine",
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures,
@@ -165,10 +166,10 @@ class Imagine(commands.Cog):
             request.model = model or ""
             request.edit = Edit.mask()
 
-            async def read_pictures() -> None:
-                picture = await desk.read_picture(image, keep_alpha=mask is None)
+            async def read_pictures(hold: PixelHold) -> None:
+                picture = await desk.read_picture(hold, image, keep_alpha=mask is None)
                 if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
-                    marked = await desk.read_picture(mask)
+                    marked = await desk.read_picture(hold, mask)
                     picture = await asyncio.to_thread(with_mask, picture, marked)
                 request.init_image = picture
 

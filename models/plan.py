@@ -41,6 +41,9 @@ WEIGHT_TOLERANCE = 1e-3
 REFERENCE_SIDE = 512
 """Reference pictures are kept as their square centre at this side: what the CLIP image encoders look at (they
 centre-crop to a square of 224 px or so), with room to spare, and a bounded size to store and send to replicas."""
+REFERENCE_READ_SIDE = 2 * REFERENCE_SIDE
+"""A reference picture is decoded at most this long a side: the centre square the plan keeps stays REFERENCE_SIDE
+sharp for any shape up to 2:1 (longer strips give a softer square, still far above what the image encoders see)."""
 DESCRIBE_SIDE = 768
 """A picture to describe is kept (and stored with its job) at most this large: captioners read 384-pixel inputs."""
 

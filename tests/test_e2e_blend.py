@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("fresh")]
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
     async with started_bot(
         emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-blend"),
-        model={"warmup": False, "max_batch": 4, "max_count": 2},
+        model={"warmup": False, "max_batch": 4, "max_count": 2, "max_upload_pixels_per_person": 200_000},
         models=[
             {"name": "sd", "id": str(tiny_model_dir), "steps": 3, "ip_adapter": {"id": "tiny"}, "default": True},
             {"name": "kandinsky", "id": str(tiny_model("kandinsky")), "steps": 2},
@@ -221,6 +221,21 @@ async def test_bad_blends_are_refused_privately(emu, bot, pictures, options, exp
     interaction = await blend(emu, person(emu), pictures, **options)
     assert expected in await private_reply(interaction, timeout=15)
     await emu.wait_until(lambda: not public_messages(interaction), timeout=5, what="no public message left")
+    emu.assert_no_violations()
+
+
+async def test_pictures_past_the_persons_pixel_budget_are_refused_naming_the_limit(emu, bot):
+    """What one person's pictures may take in memory at once is bounded (model.max_upload_pixels_per_person, 0.2
+    megapixels here): past it the request is refused privately, and the budget is theirs again afterwards."""
+    who = person(emu)
+    big = {"image1": ("a.png", solid_png(400, 300)), "image2": ("b.png", solid_png(400, 300, (0, 90, 200)))}
+    refused = await blend(emu, who, big)
+    assert await private_reply(refused, timeout=15) == (
+        "`b.png` would bring the pictures I am reading for you to 0.24 megapixels; the limit is 0.2 megapixels at "
+        "once. Send smaller pictures, or wait until your other requests are queued.")
+    await emu.wait_until(lambda: not public_messages(refused), timeout=5, what="no public message left")
+    fits = await blend(emu, who, {"image1": ("a.png", solid_png(400, 300)), "image2": ("blue.png", BLUE)})
+    await fits.wait_for_message(is_grid, timeout=90)
     emu.assert_no_violations()
 
 
