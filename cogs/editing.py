@@ -173,7 +173,7 @@ class Editing(commands.Cog):
         picture = await desk.picture(source, click.index)
         strength = REMIX_STRENGTH if click.action is Action.REMIX_IMAGE else VARY_STRENGTH[click.action]
         request = await desk.derive(source, **changes, strength=strength, width=picture.width, height=picture.height,
-                            init_image=picture)
+                                    init_image=picture)
         await desk.ask(interaction, request, preferences, kind="remix", source=source, source_index=click.index)
 
     async def edit(self, interaction: discord.Interaction, desk: RequestDesk, source: Job, index: int, edit: Edit,

@@ -269,8 +269,8 @@ class Imagine(commands.Cog):
         preferences = await desk.preferences(interaction, mine, private=source.private)
         picture = await desk.picture(source, click.index)
         request = await desk.derive(source, count=self.button_count(preferences, source.request.count),
-                            strength=VARY_STRENGTH[click.action], width=picture.width, height=picture.height,
-                            init_image=picture)
+                                    strength=VARY_STRENGTH[click.action], width=picture.width,
+                                    height=picture.height, init_image=picture)
         await desk.ask(interaction, request, preferences, kind="variation", source=source, source_index=click.index)
 
     async def upscale(self, interaction: discord.Interaction, click: Click) -> None:
@@ -289,7 +289,8 @@ class Imagine(commands.Cog):
                            source_index=click.index)
             return
         request = await desk.derive(source, count=1, width=picture.width * UPSCALE_FACTOR,
-                            height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH, init_image=picture)
+                                    height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH,
+                                    init_image=picture)
         await desk.ask(interaction, request, preferences, kind="upscale", source=source, source_index=click.index)
 
     def button_count(self, preferences: Preferences, source_count: int) -> int:
