@@ -1,20 +1,28 @@
-"""Downloading a person's attachment without trusting it.
+"""Reading a person's attachment without trusting it.
 
 The declared size and type are checked before a byte is fetched, only configured hosts are
 contacted (a crafted URL must not make the bot fetch from the local network), and the body is
 read in chunks with the byte limit enforced again, because a declared size can lie.
+
+A picture is shrunk as it is decoded to the largest size anything will use it at (``decode_picture``), and what
+people's pictures take in memory until their jobs are planned is bounded per person and for everyone
+(``PixelBudget``): a few people sending many big photos at once cannot exhaust the bot's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import aiohttp
 import discord
 import yarl
+from PIL import Image
 
-from models.text import Text
+from models.images import InvalidImage, load_image
+from models.text import Text, text_of
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 CHUNK = 64 * 1024
@@ -86,3 +94,66 @@ async def fetch_attachment(
         raise AttachmentRefused(Text("I could not download `{file}` ({error}).", file=attachment.filename,
                                      error=type(error).__name__)) from None
     return bytes(body)
+
+
+def decode_picture(data: bytes, filename: str, *, max_pixels: int, max_side: int,
+                   keep_alpha: bool = False) -> Image.Image:
+    """Decode an attachment's bytes into a picture at most ``max_side`` pixels a side (blocking: call it in a thread);
+    InvalidImage naming the file, for the person."""
+    try:
+        return load_image(data, max_pixels=max_pixels, keep_alpha=keep_alpha, max_side=max_side)
+    except InvalidImage as error:
+        raise InvalidImage(Text("`{file}`: {reason}", file=filename, reason=text_of(error))) from None
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.3g}"
+
+
+class PixelBudget:
+    """Decoded pixels of people's pictures held at once, from reading them until their job is planned (a plan keeps
+    them only at the sizes it uses): counted per person and in all, each request's given back when it is queued or
+    refused."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_person: Counter[int] = Counter()
+
+    @contextlib.contextmanager
+    def hold(self, user_id: int) -> Iterator[PixelHold]:
+        """One request's pictures: what it takes is given back when the block ends."""
+        hold = PixelHold(self, user_id)
+        try:
+            yield hold
+        finally:
+            self.total -= hold.pixels
+            self.by_person[user_id] -= hold.pixels
+            if self.by_person[user_id] <= 0:
+                del self.by_person[user_id]
+
+
+class PixelHold:
+    """The pixels one request's pictures hold (``PixelBudget.hold``)."""
+
+    def __init__(self, budget: PixelBudget, user_id: int) -> None:
+        self.budget, self.user_id, self.pixels = budget, user_id, 0
+
+    def take(self, picture: Image.Image, filename: str, *, per_person: int, total: int) -> None:
+        """Count a decoded picture, or refuse it (AttachmentRefused, for the person) when it would take the person
+        past ``per_person`` pixels or everyone past ``total``."""
+        pixels = picture.width * picture.height
+        mine = self.budget.by_person[self.user_id] + pixels
+        if mine > per_person:
+            raise AttachmentRefused(Text(
+                "`{file}` would bring the pictures I am reading for you to {held} megapixels; the limit is {limit} "
+                "megapixels at once. Send smaller pictures, or wait until your other requests are queued.",
+                file=filename, held=_megapixels(mine), limit=_megapixels(per_person),
+            ))
+        if self.budget.total + pixels > total:
+            raise AttachmentRefused(Text(
+                "I am reading too many pictures just now (the limit is {limit} megapixels at once); try again in a "
+                "minute.", limit=_megapixels(total),
+            ))
+        self.pixels += pixels
+        self.budget.total += pixels
+        self.budget.by_person[self.user_id] += pixels

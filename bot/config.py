@@ -79,6 +79,10 @@ class ModelConfig(Section):
     size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
     max_count: int = Field(default=4, ge=1, le=4)
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    max_upload_pixels_per_person: int = Field(default=16 * 1024 * 1024, ge=64 * 64)
+    """Decoded pixels of one person's pictures held at once, from reading them until their jobs are planned."""
+    max_upload_pixels: int = Field(default=64 * 1024 * 1024, ge=64 * 64)
+    """The same for everyone together."""
     preview_every: int = Field(default=2, ge=1)
     cpu_threads: int | None = Field(default=None, ge=1)
     ip_adapter: IPAdapterConfig | None = None

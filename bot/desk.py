@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import discord
 
-from bot.attachments import AttachmentRefused, check_attachment, fetch_attachment
+from bot.attachments import (
+    AttachmentRefused,
+    PixelBudget,
+    PixelHold,
+    check_attachment,
+    decode_picture,
+    fetch_attachment,
+)
 from bot.jobs import Job, Need, Notice
 from bot.messages import GenerationUnavailable, Rejected, reply_privately
 from bot.moderation import BannedTerms, channel_allowed
@@ -37,10 +44,10 @@ from bot.queue import Refused
 from bot.reach import age_restricted, bot_is_member, installed_guild_id, rules_channel_id
 from bot.settings import UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
-from models.images import InvalidImage, load_image
-from models.plan import GenerationRequest, checked_model
+from models.images import InvalidImage
+from models.plan import MAX_SIDE, GenerationRequest, checked_model
 from models.styles import Style, UnknownStyle
-from models.text import Text, text_of
+from models.text import Text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -115,6 +122,7 @@ class RequestDesk:
         self.counter = counter
         self.session = aiohttp.ClientSession()
         self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
+        self.pixels = PixelBudget()
         self._banned: tuple[tuple[str, ...], BannedTerms] | None = None
         self._telling: set[int] = set()
         """People being told their notices (``tell_notices``) right now."""
@@ -185,18 +193,22 @@ class RequestDesk:
         check_attachment(attachment, allowed_hosts=discord_config.attachment_hosts,
                          max_bytes=discord_config.max_attachment_bytes)
 
-    async def read_picture(self, attachment: discord.Attachment, *, keep_alpha: bool = False) -> Image.Image:
-        """Download (one of ``MAX_DOWNLOADS`` at a time) and decode an attached picture (with its transparency, for
-        /edit: ``keep_alpha``); AttachmentRefused or InvalidImage, naming the file, for the person."""
+    async def read_picture(self, hold: PixelHold, attachment: discord.Attachment, *, keep_alpha: bool = False,
+                           max_side: int = MAX_SIDE) -> Image.Image:
+        """Download and decode an attached picture, shrunk to ``max_side`` (the largest side its use needs: any
+        plan's ``MAX_SIDE`` by default) as it is decoded, with its transparency for /edit (``keep_alpha``), and
+        counted in the request's ``hold`` (``ask`` gives it to ``read``). One of ``MAX_DOWNLOADS`` at a time, the
+        decoding too, so few full-size pictures are ever decoded at once. AttachmentRefused or InvalidImage, naming
+        the file, for the person."""
         config = self.bot.config
         async with self.downloads:
             data = await fetch_attachment(self.session, attachment, allowed_hosts=config.discord.attachment_hosts,
                                           max_bytes=config.discord.max_attachment_bytes)
-        try:
-            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
-                                           keep_alpha=keep_alpha)
-        except InvalidImage as error:
-            raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
+            picture = await asyncio.to_thread(decode_picture, data, attachment.filename, keep_alpha=keep_alpha,
+                                              max_pixels=config.model.max_input_pixels, max_side=max_side)
+        hold.take(picture, attachment.filename, per_person=config.model.max_upload_pixels_per_person,
+                  total=config.model.max_upload_pixels)
+        return picture
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
                       preferences: Preferences | None) -> str:
@@ -206,31 +218,36 @@ class RequestDesk:
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
     async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,
-                     load_references: bool = False, words: bool = True,
-                     preferences: Preferences | None = None) -> Job:
+                     words: bool = True, preferences: Preferences | None = None) -> Job:
         """The stored job a button, select or form acts on, with the clicker checked as if they had typed it (the
         channel or their standing may have changed since): against its style and the model it ran on, which the
         returned job's request names, and that model against this channel's ``preferences`` when given (before a
         form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
-        its prompt must still exist. Raises ImageNotFound, ImageExpired or a refusal, for the person."""
-        storage = self.service.storage
+        its prompt must still exist. ``load_init``: with the picture it was made from (a restyle's, an edit's); its
+        reference pictures are read when something is made from them (``derive``). Raises ImageNotFound,
+        ImageExpired or a refusal, for the person."""
         try:
-            source = await storage.get_job(job_id, load_init=load_init, load_references=load_references)
+            source = await self._stored(job_id, load_init=load_init)
         except ImageExpired:
             # Its pictures are gone. When its words went with them (the person whose pictures they were asked to be
             # forgotten), that is the reason to give.
-            stored = await storage.get_job(job_id)
+            stored = await self.service.storage.get_job(job_id)
             if words and stored is not None:
                 check_words(stored)
             raise
-        if source is None:
-            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
         if words:
             check_words(source)
         source = self.check_source(interaction, source)
         if preferences is not None and source.request.model:
             preferences.check_model(source.request.model)
         return source
+
+    async def _stored(self, job_id: str, **load: bool) -> Job:
+        """The stored job (with the pictures ``load`` asks for), or ImageNotFound for the person."""
+        job = await self.service.storage.get_job(job_id, **load)
+        if job is None:
+            raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
+        return job
 
     def check_source(self, interaction: discord.Interaction, source: Job) -> Job:
         """Check whoever brings ``source`` back (a click, /show) as if they had typed it here: against its style and
@@ -245,6 +262,26 @@ class RequestDesk:
             source = replace(source, request=replace(source.request, model=model))
         return source
 
+    async def derive(self, source: Job, **changes: Any) -> GenerationRequest:
+        """A new request made from a stored job (a button's, a form's): its words, style, model and numbers, with new
+        seeds, no upscale of its own and no edit unless ``changes`` give one, and ``changes`` applied.
+
+        What it is drawn from is decided here, once for every button and form: an edit (``changes["edit"]``: zoom out,
+        pan, Vary (Region)) repaints the picture it is given from its words alone, so the source's reference pictures
+        are left out; anything else made from a blend or an /imagine ``reference`` is steered by the same pictures,
+        read back from storage (ImageExpired once housekeeping deleted them). A restyle's picture is kept as loaded
+        (``source(load_init=True)``: a reroll redoes a restyle on the same picture).
+        """
+        fields = {key: value for key, value in source.request.to_dict().items() if key != "id"}
+        fields.update(seed=None, upscale=False, edit=None, init_image=source.request.init_image)
+        fields.update(changes)
+        request = GenerationRequest(**fields)
+        if request.edit is not None:
+            request.reference_weights = None
+        elif request.reference_weights:
+            request.references = (await self._stored(source.id, load_references=True)).request.references
+        return request
+
     async def picture(self, source: Job, index: int) -> Image.Image:
         """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop."""
         stored = await self.service.storage.get_image(source.id, index)
@@ -254,15 +291,16 @@ class RequestDesk:
 
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
-                  reading: str | None = None, read: Callable[[], Awaitable[None]] | None = None,
+                  reading: str | None = None, read: Callable[[PixelHold], Awaitable[None]] | None = None,
                   restyle: bool = False) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
         A job made from ``source`` (its image ``source_index``) records its lineage and is private when the source
-        was. ``read`` (downloading the pictures the person attached) runs once their place in the queue is reserved,
-        after an answer saying ``reading``; ``restyle``: a picture ``read`` brings is to be redrawn (img2img). Raises a
-        refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        was. ``read`` (downloading the pictures the person attached, ``read_picture`` with the hold it is given)
+        runs once their place in the queue is reserved, after an answer saying ``reading``; the pictures count
+        against the person's and everyone's pixel budget until the job is planned. ``restyle``: a picture ``read``
+        brings is to be redrawn (img2img). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -294,13 +332,16 @@ class RequestDesk:
             private=preferences.user.private or (source is not None and source.private),
         )
 
-        async def answer_then_read() -> None:
-            await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
-            await read()  # type: ignore[misc]
-
         await self.acknowledge(interaction, private=job.private)
-        await self.service.submit(job, role_ids=self.role_ids(interaction), filesize_limit=interaction.filesize_limit,
-                                  prepare=answer_then_read if read is not None else None)
+        with self.pixels.hold(interaction.user.id) as hold:
+
+            async def answer_then_read() -> None:
+                await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)
+                await read(hold)  # type: ignore[misc]
+
+            await self.service.submit(job, role_ids=self.role_ids(interaction),
+                                      filesize_limit=interaction.filesize_limit,
+                                      prepare=answer_then_read if read is not None else None)
         await self._answer(interaction, job, **self.counter.queued(job, self.service.position(job.id)))
         self.service.responded(job.id)
         await self.tell_notices(interaction)
@@ -341,25 +382,15 @@ class RequestDesk:
 
 def check_words(source: Job) -> None:
     """Refuse to make anything new from a job whose words are gone (the TTL passed, or the person whose images it
-    came from asked to be forgotten), though its images can still be looked at while they are kept."""
-    wordless = source.request.prompt == "" and not source.request.reference_weights  # a blend may have no words
-    if wordless or source.request.prompt == PROMPT_REMOVED:
+    came from asked to be forgotten), though its images can still be looked at while they are kept. Housekeeping
+    takes the words and the interaction token together; a blend (and what is made from it, an edit of it too) may
+    have had no words to begin with."""
+    redacted = source.request.prompt == "" and source.token is None
+    if redacted or source.request.prompt == PROMPT_REMOVED:
         if source.request.prompt:
             raise ImageNotFound(Text("Its prompt was removed at its author's request, so nothing new can be made from "
                                      "it."))
         raise ImageExpired()
-
-
-def follow_up(request: GenerationRequest, **changes: Any) -> GenerationRequest:
-    """A new request made from a stored one (a button's, a form's): its words, style, model and numbers, with new
-    seeds, no upscale or edit of its own, its pictures kept (a reroll redoes a restyle on the same picture), and
-    ``changes`` applied."""
-    fields = {key: value for key, value in request.to_dict().items() if key not in ("id", "edit")}
-    fields.update(seed=None, upscale=False)
-    fields.update(changes)
-    fields.setdefault("init_image", request.init_image)
-    fields.setdefault("references", request.references)
-    return GenerationRequest(**fields)
 
 
 async def refuse(interaction: discord.Interaction, error: BaseException) -> None:

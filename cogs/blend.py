@@ -21,10 +21,11 @@ from bot.i18n import t
 from bot.jobs import Need
 from bot.messages import Rejected
 from cogs.utils.options import model_choices
-from models.plan import MAX_REFERENCES, GenerationRequest, reference_shares
+from models.plan import MAX_REFERENCES, REFERENCE_READ_SIDE, GenerationRequest, reference_shares
 from models.text import Text, plural
 
 if TYPE_CHECKING:
+    from bot.attachments import PixelHold
     from bot.client import ImageBot
 
 MIN_PICTURES = 2
@@ -101,8 +102,9 @@ class Blend(commands.Cog):
             request = GenerationRequest(prompt=words, count=preferences.max_count(self.bot.config.model.max_count),
                                         model=model or "", reference_weights=shares)
 
-            async def read_pictures() -> None:
-                request.references = [await desk.read_picture(picture) for picture in pictures]
+            async def read_pictures(hold: PixelHold) -> None:
+                request.references = [await desk.read_picture(hold, picture, max_side=REFERENCE_READ_SIDE)
+                                      for picture in pictures]
 
             reading = t(interaction.locale, "📥 Reading your {count} pictures…", count=len(pictures))
             await desk.ask(interaction, request, preferences, kind="blend", reading=reading, read=read_pictures)

@@ -18,14 +18,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import looks_like_image
+from bot.attachments import PixelHold, looks_like_image
 from bot.desk import refuse, refusing
 from bot.i18n import t
 from bot.messages import Rejected
 from bot.storage import ImageNotFound
 from cogs.utils.buttons import Click, SuggestionButton
 from cogs.utils.options import imagine_request
-from models.plan import GenerationRequest
+from models.plan import DESCRIBE_SIDE, GenerationRequest
 from models.text import Text
 
 if TYPE_CHECKING:
@@ -78,8 +78,8 @@ class Describe(commands.Cog):
             request = GenerationRequest(prompt=attachment.filename, describe=True)
             preferences = await desk.preferences(interaction)  # private results (/settings) apply here too
 
-            async def read_picture() -> None:
-                request.init_image = await desk.read_picture(attachment)
+            async def read_picture(hold: PixelHold) -> None:
+                request.init_image = await desk.read_picture(hold, attachment, max_side=DESCRIBE_SIDE)
 
             await desk.ask(interaction, request, preferences, kind="describe",
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_picture)

@@ -22,7 +22,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.desk import follow_up
 from bot.i18n import t, translate
 from bot.jobs import Need
 from bot.messages import Rejected
@@ -168,22 +167,20 @@ class Editing(commands.Cog):
             "count": preferences.button_count(original.count, self.bot.config.model.max_count),
         }
         if click.action is Action.REMIX:
-            request = follow_up(original, **changes)
-            request.edit = original.edit
+            request = await desk.derive(source, **changes, edit=original.edit)
             await desk.ask(interaction, request, preferences, kind="remix", source=source)
             return
         picture = await desk.picture(source, click.index)
         strength = REMIX_STRENGTH if click.action is Action.REMIX_IMAGE else VARY_STRENGTH[click.action]
-        request = follow_up(original, **changes, strength=strength, width=picture.width, height=picture.height,
-                            init_image=picture)
+        request = await desk.derive(source, **changes, strength=strength, width=picture.width, height=picture.height,
+                                    init_image=picture)
         await desk.ask(interaction, request, preferences, kind="remix", source=source, source_index=click.index)
 
     async def edit(self, interaction: discord.Interaction, desk: RequestDesk, source: Job, index: int, edit: Edit,
                    prompt: str, preferences: Preferences) -> None:
         """One image: ``source``'s image ``index`` edited, with the source's words (or a new ``prompt``)."""
-        request = follow_up(source.request, prompt=prompt, count=1, strength=None, width=None, height=None,
-                            init_image=await desk.picture(source, index), references=None)
-        request.edit = edit
+        request = await desk.derive(source, prompt=prompt, count=1, strength=None, width=None, height=None,
+                                    init_image=await desk.picture(source, index), edit=edit)
         await desk.ask(interaction, request, preferences, kind=edit.kind, source=source, source_index=index)
 
     async def inpaintable(self, interaction: discord.Interaction, click: Click,

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.desk import follow_up, refusing
+from bot.desk import refusing
 from bot.i18n import t
 from bot.messages import Rejected, reply_privately
 from bot.reach import anywhere
@@ -26,11 +26,12 @@ from cogs.utils.buttons import VARY_STRENGTH, Action, Click, ImagineButton, sing
 from cogs.utils.forms import remix_form
 from cogs.utils.options import ASPECT_CHOICES, imagine_request, model_choices, style_choices
 from models.edits import Edit, with_mask
-from models.plan import MAX_SEED, Recipe
+from models.plan import MAX_SEED, REFERENCE_READ_SIDE, Recipe
 from models.text import Text
 
 if TYPE_CHECKING:
 
+    from bot.attachments import PixelHold
     from bot.client import ImageBot
     from bot.preferences import Preferences
 
@@ -119,11 +120,11 @@ class Imagine(commands.Cog):
                 await desk.ask(interaction, request, preferences, kind="imagine")
                 return
 
-            async def read_pictures() -> None:
+            async def read_pictures(hold: PixelHold) -> None:
                 if image is not None:
-                    request.init_image = await desk.read_picture(image)
+                    request.init_image = await desk.read_picture(hold, image)
                 if reference is not None:
-                    request.references = [await desk.read_picture(reference)]
+                    request.references = [await desk.read_picture(hold, reference, max_side=REFERENCE_READ_SIDE)]
 
             await desk.ask(interaction, request, preferences, kind="imagine",
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures,
@@ -165,10 +166,10 @@ class Imagine(commands.Cog):
             request.model = model or ""
             request.edit = Edit.mask()
 
-            async def read_pictures() -> None:
-                picture = await desk.read_picture(image, keep_alpha=mask is None)
+            async def read_pictures(hold: PixelHold) -> None:
+                picture = await desk.read_picture(hold, image, keep_alpha=mask is None)
                 if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
-                    marked = await desk.read_picture(mask)
+                    marked = await desk.read_picture(hold, mask)
                     picture = await asyncio.to_thread(with_mask, picture, marked)
                 request.init_image = picture
 
@@ -247,11 +248,10 @@ class Imagine(commands.Cog):
         """🔄: the source's request again with new seeds; a restyle's (or an edit's) on the same picture, a blend's
         with the same pictures."""
         desk = self.bot.desk
-        source = await desk.source(interaction, click.job_id, load_init=True, load_references=True)
+        source = await desk.source(interaction, click.job_id, load_init=True)
         preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
-        request = follow_up(original, count=self.button_count(preferences, original.count))
-        request.edit = original.edit
+        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit)
         await desk.ask(interaction, request, preferences, kind="reroll", source=source)
 
     async def vary(self, interaction: discord.Interaction, click: Click) -> None:
@@ -265,19 +265,19 @@ class Imagine(commands.Cog):
             await interaction.response.send_modal(remix_form(click.action, source, click.index,
                                                              interaction.locale.value))
             return
-        source = await desk.source(interaction, click.job_id, load_references=True)
+        source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, mine, private=source.private)
         picture = await desk.picture(source, click.index)
-        request = follow_up(source.request, count=self.button_count(preferences, source.request.count),
-                            strength=VARY_STRENGTH[click.action], width=picture.width, height=picture.height,
-                            init_image=picture)
+        request = await desk.derive(source, count=self.button_count(preferences, source.request.count),
+                                    strength=VARY_STRENGTH[click.action], width=picture.width,
+                                    height=picture.height, init_image=picture)
         await desk.ask(interaction, request, preferences, kind="variation", source=source, source_index=click.index)
 
     async def upscale(self, interaction: discord.Interaction, click: Click) -> None:
         """A bigger copy of one image: the GAN upscaler's (from the image's recipe, which it keeps), or img2img's
         re-detailed one (also when no upscaler is configured any more)."""
         desk = self.bot.desk
-        source = await desk.source(interaction, click.job_id, load_references=True)
+        source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, private=source.private)
         stored = await desk.service.storage.get_image(source.id, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
@@ -288,8 +288,9 @@ class Imagine(commands.Cog):
             await desk.ask(interaction, request, preferences, kind="gan-upscale", source=source,
                            source_index=click.index)
             return
-        request = follow_up(source.request, count=1, width=picture.width * UPSCALE_FACTOR,
-                            height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH, init_image=picture)
+        request = await desk.derive(source, count=1, width=picture.width * UPSCALE_FACTOR,
+                                    height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH,
+                                    init_image=picture)
         await desk.ask(interaction, request, preferences, kind="upscale", source=source, source_index=click.index)
 
     def button_count(self, preferences: Preferences, source_count: int) -> int:

@@ -35,10 +35,17 @@ def _refuse(reason: Text) -> InvalidImage:
     return InvalidImage(Text("That file is not an image I can read ({reason}).", reason=reason))
 
 
-def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Image.Image:
+SHRINKABLE_MODES = frozenset({"L", "RGB", "RGBA", "CMYK"})
+"""Modes Pillow resizes well before any conversion (a palette would be resized by nearest neighbour)."""
+
+
+def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False, max_side: int | None = None) -> Image.Image:
     """Decode untrusted bytes into an upright RGB image, or raise InvalidImage with a message fit for a person.
 
-    ``keep_alpha``: a picture with transparency stays RGBA (an edit repaints its transparent parts).
+    ``keep_alpha``: a picture with transparency stays RGBA (an edit repaints its transparent parts). ``max_side``:
+    the picture is shrunk (aspect kept) to at most this many pixels a side as it is decoded — a JPEG is decoded at
+    1/2 to 1/8 scale straight away (``draft``), so a 24-megapixel photo never lies in memory whole — since nothing
+    uses more of it than the largest size its plan works at.
     """
     if not data:
         raise _refuse(Text("the file is empty"))
@@ -62,11 +69,15 @@ def load_image(data: bytes, *, max_pixels: int, keep_alpha: bool = False) -> Ima
                                 max_pixels=max_pixels))
         try:
             image.seek(0)  # animated images: the first frame only
+            if max_side is not None and image.mode in SHRINKABLE_MODES:
+                # reducing_gap 1: the decoder's own scaling goes as far as the target size allows
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0)
             image.load()
             image = ImageOps.exif_transpose(image)
-            if keep_alpha and _has_alpha(image):
-                return image.convert("RGBA")
-            return _to_rgb(image)
+            image = image.convert("RGBA") if keep_alpha and _has_alpha(image) else _to_rgb(image)
+            if max_side is not None and max(image.size) > max_side:  # the modes converted before shrinking
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            return image
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _refuse(Text("it is far too large")) from None
         except (OSError, SyntaxError, ValueError, EOFError):

@@ -41,6 +41,9 @@ WEIGHT_TOLERANCE = 1e-3
 REFERENCE_SIDE = 512
 """Reference pictures are kept as their square centre at this side: what the CLIP image encoders look at (they
 centre-crop to a square of 224 px or so), with room to spare, and a bounded size to store and send to replicas."""
+REFERENCE_READ_SIDE = 2 * REFERENCE_SIDE
+"""A reference picture is decoded at most this long a side: the centre square the plan keeps stays REFERENCE_SIDE
+sharp for any shape up to 2:1 (longer strips give a softer square, still far above what the image encoders see)."""
 DESCRIBE_SIDE = 768
 """A picture to describe is kept (and stored with its job) at most this large: captioners read 384-pixel inputs."""
 
@@ -275,15 +278,16 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         return _describe_plan(request, defaults, model, max_count)
     style = styles.get(request.style)
     raw_prompt = request.prompt.strip()
-    references, reference_weights = _references(request, defaults)
-    if not raw_prompt and not references:
+    edit = request.edit
+    # An edit repaints its canvas from the picture around it and the words alone: reference pictures play no part.
+    references, reference_weights = _references(request, defaults) if edit is None else ((), ())
+    if not raw_prompt and not references and request.init_image is None:  # a picture to redraw needs no words
         raise ValueError(Text("Your prompt is empty; describe the image you want."))
-    if not raw_prompt and sum(reference_weights) < 1 - WEIGHT_TOLERANCE:
+    if not raw_prompt and references and sum(reference_weights) < 1 - WEIGHT_TOLERANCE:
         raise ValueError(Text("Without a prompt the pictures' weights are the whole mix; give a prompt, or leave "
                               "the weights as they are."))
     if not 1 <= request.count <= max_count:
         raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
-    edit = request.edit
     if edit is not None:
         if request.init_image is None:
             raise ValueError(Text("An edit needs the picture to edit."))
@@ -322,7 +326,6 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         canvas = prepare(edit, request.init_image, multiple=defaults.multiple, max_side=MAX_SIDE,
                          max_area=defaults.width * defaults.height)
         width, height = canvas.image.size
-        references, reference_weights = (), ()  # an edit repaints from its canvas and words alone
     elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)

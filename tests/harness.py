@@ -229,6 +229,14 @@ async def imagine(emu: FakeDiscord, who: User, **options: Any):
     return await command(emu, who, "imagine", **{"prompt": "a cat", **options})
 
 
+async def form(emu: FakeDiscord, who: User, message, label: str):
+    """Click a button that must answer with a form (a modal is the first and only response)."""
+    click = await emu.click(who, message, button(message, label))
+    await click.wait_acked(3)
+    assert click.response_type == 9, click.response
+    return click
+
+
 async def result_of(interaction, single: bool = False, timeout: float = 60):
     """The finished grid (or, with ``single``, the single picture) the interaction led to."""
     return await interaction.wait_for_message(is_single if single else is_grid, timeout=timeout)

@@ -12,7 +12,9 @@ import pytest
 from tests.harness import (
     button,
     command,
+    form,
     is_grid,
+    is_single,
     labels,
     person,
     private_reply,
@@ -29,7 +31,7 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("fresh")]
 async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
     async with started_bot(
         emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-blend"),
-        model={"warmup": False, "max_batch": 4, "max_count": 2},
+        model={"warmup": False, "max_batch": 4, "max_count": 2, "max_upload_pixels_per_person": 200_000},
         models=[
             {"name": "sd", "id": str(tiny_model_dir), "steps": 3, "ip_adapter": {"id": "tiny"}, "default": True},
             {"name": "kandinsky", "id": str(tiny_model("kandinsky")), "steps": 2},
@@ -113,6 +115,92 @@ async def test_blend_without_words_on_kandinsky_and_a_style_reference_for_imagin
     emu.assert_no_violations()
 
 
+async def made(interaction, timeout: float = 120):
+    """The new result a click or form led to; a private refusal instead fails, showing what it said."""
+    message = await interaction.wait_for_message(lambda m: is_grid(m) or is_single(m) or (m.ephemeral and bool(
+        m.content)), timeout=timeout)
+    assert is_grid(message) or is_single(message), message.content
+    return message
+
+
+def assert_steered(emu, message, weights: list[float] | None, *, edit: bool = False) -> None:
+    """The result was steered by pictures weighted ``weights`` (an edit: by none) and is (or is not) an edit."""
+    recipe = recipe_of(emu, message)
+    assert recipe["reference_weights"] == (None if edit else weights), recipe
+    assert (recipe["edit"] is not None) == edit, recipe
+
+
+REDRAWS = ["Upscale 2×", "Vary (subtle)", "Vary (strong)"]
+EDITS = ["Zoom out 1.5×", "Zoom out 2×", "⬅️", "➡️", "⬆️", "⬇️"]
+
+
+@pytest.mark.parametrize("kind", ["blend", "reference"])
+async def test_every_button_under_a_result_made_from_pictures_makes_something(emu, bot, kind):
+    """Each button shown under a grid made from pictures (/blend, /imagine's reference), and under one of its images
+    alone, makes a new result: what redraws the pictures (V, 🔄, Remix, Upscale 2×, Vary, remix mode's V and Vary)
+    is steered by the same reference pictures, read back from storage; what repaints part of one image (zoom out,
+    pan, Vary (Region)) repaints that image from its words alone."""
+    if kind == "blend":
+        asked = await blend(emu, person(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)},
+                            prompt="a bowl of fruit", weights="1,1,2")
+        weights = [0.25, 0.25]
+    else:
+        asked = await command(emu, person(emu), "imagine", prompt="a cat", count=2,
+                              attachments={"reference": ("style.png", GREEN)})
+        weights = [0.5]
+    result = await asked.wait_for_message(is_grid, timeout=90)
+    assert_steered(emu, result, weights)
+
+    assert sorted(labels(result)) == sorted(["U1", "U2", "V1", "V2", "🔄", "Remix", "🗑️"])
+    clicks = [await emu.click(person(emu), result, button(result, label)) for label in ("V1", "V2", "🔄")]
+    for click in clicks:
+        assert_steered(emu, await made(click), weights)
+    who = person(emu)
+    remixed = await emu.submit_modal(who, await form(emu, who, result, "Remix"), {"prompt": "a still life"})
+    assert_steered(emu, await made(remixed), weights)
+    await (await emu.click(person(emu), result, button(result, "U2"))).wait_for_message(is_single, timeout=30)
+
+    alone = await (await emu.click(who, result, button(result, "U1"))).wait_for_message(is_single, timeout=30)
+    assert sorted(labels(alone)) == sorted([*REDRAWS, *EDITS, "Remix", "Custom zoom", "Vary (Region)", "🗑️"])
+    clicks = [await emu.click(person(emu), alone, button(alone, label)) for label in (*REDRAWS, *EDITS)]
+    for index, click in enumerate(clicks):
+        assert_steered(emu, await made(click), weights, edit=index >= len(REDRAWS))
+    remixed = await emu.submit_modal(who, await form(emu, who, alone, "Remix"), {"prompt": "a still life"})
+    assert_steered(emu, await made(remixed), weights)
+    zoomed = await emu.submit_modal(who, await form(emu, who, alone, "Custom zoom"), {"factor": "1.3"})
+    assert_steered(emu, await made(zoomed), weights, edit=True)
+    region = await (await emu.click(who, alone, button(alone, "Vary (Region)"))).wait_for_message(
+        lambda m: m.ephemeral and bool(m.selects()), timeout=10)
+    await (await emu.click(who, region, region.selects()[0]["custom_id"], values=["5"])).wait_acked(3)
+    assert_steered(emu, await made(await emu.click(who, region, button(region, "Redo these parts"))), weights,
+                   edit=True)
+    reworded = await emu.submit_modal(who, await form(emu, who, region, "Redo with a new prompt"), {"prompt": "a pear"})
+    assert_steered(emu, await made(reworded), weights, edit=True)
+
+    # In remix mode, V and Vary open the remix form first; what it makes is steered by the same pictures.
+    remixer = person(emu)
+    assert "Remix mode is **on**" in await private_reply(await emu.invoke(remixer, "remix"))
+    for message, label in ((result, "V1"), (alone, "Vary (strong)")):
+        opened = await form(emu, remixer, message, label)
+        assert_steered(emu, await made(await emu.submit_modal(remixer, opened, {"prompt": "a still life at dusk"})),
+                       weights)
+    emu.assert_no_violations()
+
+
+async def test_a_blend_without_words_can_be_edited_and_its_edits_too(emu, bot):
+    """A blend may have no words: zoom out and pan repaint from the picture alone, and what they make is not taken
+    for a result whose words expired."""
+    asked = await blend(emu, person(emu), {"image1": ("red.png", RED), "image2": ("blue.png", BLUE)})
+    result = await asked.wait_for_message(is_grid, timeout=90)
+    alone = await (await emu.click(person(emu), result, button(result, "U1"))).wait_for_message(is_single, timeout=30)
+    zoomed = await made(await emu.click(person(emu), alone, button(alone, "Zoom out 2×")))
+    assert_steered(emu, zoomed, None, edit=True)
+    assert recipe_of(emu, zoomed)["prompt"] == ""
+    for label in ("➡️", "Vary (subtle)"):
+        assert recipe_of(emu, await made(await emu.click(person(emu), zoomed, button(zoomed, label))))["prompt"] == ""
+    emu.assert_no_violations()
+
+
 @pytest.mark.parametrize(
     ("pictures", "options", "expected"),
     [
@@ -133,6 +221,21 @@ async def test_bad_blends_are_refused_privately(emu, bot, pictures, options, exp
     interaction = await blend(emu, person(emu), pictures, **options)
     assert expected in await private_reply(interaction, timeout=15)
     await emu.wait_until(lambda: not public_messages(interaction), timeout=5, what="no public message left")
+    emu.assert_no_violations()
+
+
+async def test_pictures_past_the_persons_pixel_budget_are_refused_naming_the_limit(emu, bot):
+    """What one person's pictures may take in memory at once is bounded (model.max_upload_pixels_per_person, 0.2
+    megapixels here): past it the request is refused privately, and the budget is theirs again afterwards."""
+    who = person(emu)
+    big = {"image1": ("a.png", solid_png(400, 300)), "image2": ("b.png", solid_png(400, 300, (0, 90, 200)))}
+    refused = await blend(emu, who, big)
+    assert await private_reply(refused, timeout=15) == (
+        "`b.png` would bring the pictures I am reading for you to 0.24 megapixels; the limit is 0.2 megapixels at "
+        "once. Send smaller pictures, or wait until your other requests are queued.")
+    await emu.wait_until(lambda: not public_messages(refused), timeout=5, what="no public message left")
+    fits = await blend(emu, who, {"image1": ("a.png", solid_png(400, 300)), "image2": ("blue.png", BLUE)})
+    await fits.wait_for_message(is_grid, timeout=90)
     emu.assert_no_violations()
 
 

@@ -18,6 +18,7 @@ from cogs.utils.buttons import Action, custom_id
 from tests.harness import (
     TEST_STYLES,
     button,
+    form,
     is_grid,
     is_single,
     job_id_of,
@@ -57,14 +58,6 @@ async def single(emu, who, **options):
     result = await grid(emu, who, **options)
     click = await emu.click(who, result, button(result, "U1"))
     return await click.wait_for_message(is_single, timeout=30)
-
-
-async def form(emu, who, message, label):
-    """Click a button that must answer with a form (a modal is the first and only response)."""
-    click = await emu.click(who, message, button(message, label))
-    await click.wait_acked(3)
-    assert click.response_type == 9, click.response
-    return click
 
 
 def inputs(opened) -> dict[str, str | None]:
