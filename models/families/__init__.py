@@ -12,6 +12,8 @@ from models.families.amused import Amused
 from models.families.base import CallSpec, Family
 from models.families.deepfloyd_if import DeepFloydIF
 from models.families.flux import Flux, FluxSchnell
+from models.families.flux2 import Flux2, Flux2Klein
+from models.families.flux_kontext import FluxKontext
 from models.families.kandinsky import Kandinsky22
 from models.families.pixart import PixArtSigma
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
@@ -28,6 +30,9 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusion3,
     FluxSchnell,  # before Flux: the same pipeline class, told apart by id or the transformer's guidance input
     Flux,
+    FluxKontext,
+    Flux2,
+    Flux2Klein,
     PixArtSigma,
     Amused,
     DeepFloydIF,

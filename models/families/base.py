@@ -48,6 +48,13 @@ class CallSpec:
     """Per image, each reference picture's share of the conditioning (the prompt has the rest)."""
     mask_images: list[Image.Image] | None = None
     """Inpainting (edits): white where each init image is repainted."""
+    input_images: tuple[Image.Image, ...] | None = None
+    """An instruction edit's pictures, in order: the same for every image of the call (the batch key sees to it)."""
+
+    @property
+    def instruct(self) -> bool:
+        """The prompt says how to change ``input_images``."""
+        return self.input_images is not None
 
     @property
     def img2img(self) -> bool:
@@ -102,6 +109,13 @@ class Family:
     ip_adapter: ClassVar[bool] = False
     """The family's pipelines take an IP-Adapter (diffusers' ``load_ip_adapter``): with one configured (a model's
     ``ip_adapter`` in bot.yaml), reference pictures steer it as image prompts."""
+    instruct_edit: ClassVar[bool] = False
+    """The family edits pictures by instruction ("make it night"): its pipeline takes the pictures and the words
+    that say what to change, with no mask and no strength."""
+    max_input_images: ClassVar[int] = 0
+    """Most pictures one instruction edit takes (the prompt calls them image 1, image 2, ...)."""
+    text_to_image: ClassVar[bool] = True
+    """The family draws from words alone; an edit-only family refuses a request without a picture."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
@@ -211,7 +225,8 @@ class Family:
             family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
             width=side, height=side, strength=cls.strength, multiple=multiple,
             max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
-            inpaint=cls.inpaint,
+            inpaint=cls.inpaint, instruct_edit=cls.instruct_edit, max_input_images=cls.max_input_images,
+            text_to_image=cls.text_to_image,
         )
 
     # -- running -----------------------------------------------------------------------------------------------
@@ -244,14 +259,22 @@ class Family:
             kwargs.update(image=spec.init_images, strength=spec.strength)
         if spec.inpaint:
             kwargs.update(mask_image=spec.mask_images)
+        if spec.instruct:
+            kwargs.update(self.input_kwargs(spec))
         if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
             # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
         kwargs.update(step_kwargs(pipe, on_step))
         return call(pipe, kwargs)
 
+    def input_kwargs(self, spec: CallSpec) -> dict[str, Any]:
+        """An instruction edit's pictures as the pipeline takes them: one list for the call."""
+        assert spec.input_images is not None
+        return {"image": list(spec.input_images)}
+
     def pipeline_for(self, spec: CallSpec) -> Any:
-        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img."""
+        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img (which
+        is also the one an instruction-editing family edits with)."""
         if spec.inpaint:
             if self.inpaint_pipe is None:  # a plan made against another replica's model
                 raise RuntimeError(f"This model ({self.name}) can't repaint part of a picture")

@@ -18,6 +18,8 @@ BUILDERS = {
     "kandinsky": "models.tiny.kandinsky",
     "sd3": "models.tiny.sd3",
     "flux": "models.tiny.flux",
+    "flux-kontext": "models.tiny.flux_kontext",
+    "flux2-klein": "models.tiny.flux2",
     "pixart": "models.tiny.pixart",
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
