@@ -313,6 +313,7 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
                               "the weights as they are."))
     if not 1 <= request.count <= max_count:
         raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
+    inputs = _input_pictures(request, defaults)
     edit = request.edit
     if edit is not None:
         if request.init_image is None:
@@ -324,7 +325,6 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     if img2img and not defaults.img2img:
         raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
                               "model that can.", family=defaults.family))
-    inputs = _input_pictures(request, defaults)
     if request.negative.strip() and not defaults.negative_prompt:
         raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
                               "you want instead.", family=defaults.family))

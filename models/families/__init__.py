@@ -16,6 +16,7 @@ from models.families.flux2 import Flux2, Flux2Klein
 from models.families.flux_kontext import FluxKontext
 from models.families.kandinsky import Kandinsky22
 from models.families.pixart import PixArtSigma
+from models.families.qwen_image_edit import QwenImageEdit, QwenImageEditPlus
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
@@ -34,6 +35,8 @@ FAMILIES: tuple[type[Family], ...] = (
     Flux2,
     Flux2Klein,
     PixArtSigma,
+    QwenImageEdit,
+    QwenImageEditPlus,
     Amused,
     DeepFloydIF,
 )

@@ -99,8 +99,8 @@ class Family:
     """What the pipeline itself insists width and height are multiples of, whatever the model's shape (SD, SDXL and
     PixArt refuse sizes not divisible by 8): a real model's multiple already is one, a small one may not be."""
     generator_lists: ClassVar[bool] = True
-    """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
-    each still depends on its own seed alone."""
+    """False where a pipeline takes one generator for the whole batch (or one image per call): its images are then
+    made one by one, so each still depends on its own seed alone."""
     licence: ClassVar[str | None] = None
     """For licensed models: the terms accepted to download it, and where; logged when it loads."""
     reference_images: ClassVar[bool] = False
@@ -384,3 +384,27 @@ def encode_one_by_one(keys: list[Any], encode: Callable[[Any], tuple[torch.Tenso
     first = cache[keys[0]]
     return [None if first[index] is None else torch.cat([cache[key][index] for key in keys])  # type: ignore[misc]
             for index in range(len(first))]
+
+
+class InstructionEditing(Family):
+    """A family whose one pipeline edits pictures by instruction (and, where its model can, draws from words): no
+    img2img or inpainting pipeline beside it, and a transformer over 2x2-packed latent tokens whose pipeline knows
+    its own default size."""
+
+    img2img = False  # a picture is changed by what the words say, not redrawn from a strength-noised copy
+    inpaint = False
+    instruct_edit = True
+    max_input_images = 1
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
+        """The one pipeline does all: it edits when given pictures."""
+        return cls(pipe, None, model_id=model_id, device=device)
+
+    def native_size(self) -> int:
+        """The pipeline's own default side: the transformer's config carries no sample size."""
+        return int(self.txt2img.default_sample_size) * int(self.txt2img.vae_scale_factor)
+
+    def size_multiple(self) -> int:
+        """The pipeline packs 2x2 latent pixels into one token."""
+        return int(self.txt2img.vae_scale_factor) * 2

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, encode_one_by_one, linear_preview
+from models.families.base import CallSpec, InstructionEditing, encode_one_by_one, linear_preview
 from models.plan import MAX_INPUT_IMAGES
 
 # FLUX.2's 32-channel latent space -> RGB, a least-squares fit from ComfyUI (comfy/latent_formats.py, class Flux2),
@@ -48,7 +48,7 @@ def text_layers(encoder: Any) -> tuple[int, ...]:
     return depth // 4, depth // 2, 3 * depth // 4
 
 
-class Flux2(Family):
+class Flux2(InstructionEditing):
     name = "flux2"
     label = "FLUX.2 [dev]"
     design = ("rectified-flow MMDiT (guidance-distilled) with a Mistral text encoder; draws, and edits by instruction "
@@ -56,24 +56,9 @@ class Flux2(Family):
     pipeline_classes = ("Flux2Pipeline",)
     steps, guidance = 50, 4.0
     negative_prompt = False
-    img2img = False  # a picture is edited by instruction, not restyled by strength
-    instruct_edit = True
     max_input_images = MAX_INPUT_IMAGES
     licence = ("the FLUX.2 [dev] Non-Commercial License: accept it at https://huggingface.co/black-forest-labs/"
                "FLUX.2-dev while logged in (images may not be used commercially without a licence from BFL)")
-
-    @classmethod
-    def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        """The one pipeline does both: it edits when given pictures."""
-        return cls(pipe, None, model_id=model_id, device=device)
-
-    def native_size(self) -> int:
-        """The pipeline's own default side: the transformer's config carries no sample size."""
-        return int(self.txt2img.default_sample_size) * int(self.txt2img.vae_scale_factor)
-
-    def size_multiple(self) -> int:
-        """The VAE's latents are patchified 2x2 into one token."""
-        return int(self.txt2img.vae_scale_factor) * 2
 
     def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
         return {"prompt_embeds": self.embeds(pipe, spec.prompts)}

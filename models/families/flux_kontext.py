@@ -14,32 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, PipelineCall, StepHook
+from models.families.base import CallSpec, InstructionEditing, PipelineCall, StepHook
 from models.families.flux import Flux
 from models.images import fit_image
 
 
-class FluxKontext(Flux):
+class FluxKontext(InstructionEditing, Flux):
     name = "flux-kontext"
     label = "FLUX.1 Kontext [dev]"
     design = ("rectified-flow MMDiT (FLUX.1, guidance-distilled) that edits by instruction: the picture's latents "
               "join the image tokens")
     pipeline_classes = ("FluxKontextPipeline",)
     steps, guidance = 28, 2.5
-    img2img = False  # it changes what the words say, not a strength-noised copy: an instruction edit
-    inpaint = False
-    instruct_edit = True
-    max_input_images = 1
     licence = ("the FLUX.1 [dev] Non-Commercial License: accept it at https://huggingface.co/black-forest-labs/"
                "FLUX.1-Kontext-dev while logged in (images may not be used commercially without a licence from BFL)")
-
-    @classmethod
-    def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        """The one pipeline does both: it edits when given a picture."""
-        return cls(pipe, None, model_id=model_id, device=device)
 
     def input_kwargs(self, spec: CallSpec) -> dict[str, Any]:
         assert spec.input_images is not None

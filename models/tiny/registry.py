@@ -20,6 +20,7 @@ BUILDERS = {
     "flux": "models.tiny.flux",
     "flux-kontext": "models.tiny.flux_kontext",
     "flux2-klein": "models.tiny.flux2",
+    "qwen-image-edit-plus": "models.tiny.qwen_image_edit",
     "pixart": "models.tiny.pixart",
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
