@@ -21,6 +21,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
 
     python bench/engine.py                      # tiny model on the CPU
     python bench/engine.py --family kandinsky   # the tiny model of another family (models/tiny)
+    python bench/engine.py --family flux-kontext -n 4 --repeats 2   # an instruction-editing family: it edits
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
     python bench/engine.py --arch sd15 --moves    # load, offload to host, reload of an SD 1.5-shaped model
@@ -53,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import psutil  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from models.engine import Engine, load_engine  # noqa: E402
 from models.families import CallSpec  # noqa: E402
@@ -374,11 +376,18 @@ def run(args: argparse.Namespace, model: str) -> int:
                                         guidance=7.0), StyleBook([]))
     family = engine.model  # (a) and (c) run the very same modules as the engine
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
-    side = engine.defaults.width
+    # An instruction-editing family is measured editing (every request the same picture, as one call can batch).
+    pictures = [Image.new("RGB", (engine.defaults.width, engine.defaults.height), "teal")] \
+        if engine.defaults.instruct_edit else None
+    sample = engine.plan(GenerationRequest(prompts[0], seed=0, input_images=pictures))
+    width, height = sample.recipes[0].width, sample.recipes[0].height
+    if pictures:
+        print(f"instruction edits of one {width}x{height} picture")
 
     def direct(indices: list[int]) -> None:
         spec = CallSpec(prompts=[prompts[i] for i in indices], negatives=[""] * len(indices), seeds=indices,
-                        steps=args.steps, guidance=7.0, width=side, height=side)
+                        steps=args.steps, guidance=7.0, width=width, height=height,
+                        input_images=sample.input_images or None)
         with torch.inference_mode():
             family.run(spec, lambda _done, _total, _latents: False, lambda pipe, kwargs: pipe(**kwargs).images)
 
@@ -401,7 +410,8 @@ def run(args: argparse.Namespace, model: str) -> int:
 
         async def engine_round() -> None:
             # The queue hands the backend compatible plans together, up to its capacity per run().
-            plans = [backend.plan(GenerationRequest(p, seed=i)) for i, p in enumerate(prompts)]
+            plans = [backend.plan(GenerationRequest(p, seed=i, input_images=pictures))
+                     for i, p in enumerate(prompts)]
             capacity = await backend.capacity()
             runs = [backend.run(plans[i:i + capacity], lambda _rid, _p: None) for i in range(0, len(plans), capacity)]
             for results in await asyncio.gather(*runs):

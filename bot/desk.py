@@ -312,6 +312,8 @@ class RequestDesk:
         self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)
+        if request.input_images:
+            self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
         if request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)
         elif (restyle or request.init_image is not None) and not (request.upscale or request.describe):

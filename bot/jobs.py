@@ -43,6 +43,7 @@ class Need(StrEnum):
     REFERENCES = "references"  # reference pictures steer it (/blend, /imagine's reference)
     INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
     IMG2IMG = "img2img"  # it redraws a whole picture (/imagine image:, V, Remix of one image, Upscale 2×)
+    INSTRUCT_EDIT = "instruct_edit"  # it edits pictures by instruction, no mask (request.input_images)
 
 
 @dataclass(eq=False)

@@ -321,6 +321,7 @@ class JobQueue:
             if job.request.edit is None:  # an edit's plan holds its canvas: planning again needs the source
                 job.request.init_image = plan.init_image
             job.request.references = list(plan.references) or None
+            job.request.input_images = list(plan.input_images) or None
             job.state, job.created_at = JobState.QUEUED, self._clock()
             await self._storage.insert_job(job)
             if self._forgotten[job.user_id] != forgotten:

@@ -180,6 +180,12 @@ class GenerationService:
                                       "one: Kandinsky 2.2, or Stable Diffusion with an ip_adapter)."))
             raise ValueError(Text("The model '{name}' can't use reference pictures; pick one that can with `model:`: "
                                   "{models}.", name=model, models=", ".join(able)))
+        if need is Need.INSTRUCT_EDIT:
+            if not able:
+                raise ValueError(Text("None of this bot's models can edit a picture by instruction (the operators "
+                                      "can add one: Qwen-Image-Edit, FLUX.1 Kontext or FLUX.2)."))
+            raise ValueError(Text("The model '{name}' can't edit a picture by instruction; use {models} (the `model` "
+                                  "option).", name=model, models=" / ".join(f"`{n}`" for n in able)))
         if need is Need.IMG2IMG:
             if not able:
                 raise ValueError(Text("None of this bot's models can restyle a picture."))

@@ -33,6 +33,8 @@ class ModelStatus:
     inpaint: bool = False  # it can edit pictures (zoom out, pan, vary a region): ModelDefaults.inpaint
     img2img: bool = False  # it can restyle a picture (image:, V, Remix of one image, Upscale 2×): ModelDefaults.img2img
     unloaded: tuple[str, ...] = ()  # its optional helpers that failed to load: ModelDefaults.unloaded
+    instruct_edit: bool = False  # it edits pictures by instruction (no mask): ModelDefaults.instruct_edit
+    max_input_images: int = 0  # most pictures one instruction edit takes: ModelDefaults.max_input_images
 
 
 class ModelUnavailable(RuntimeError):

@@ -213,7 +213,11 @@ class Engine:
 
     def warmup(self) -> None:
         """One small run so the first person does not pay for lazy initialisation (and compilation)."""
-        plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps)),
+        size = (self.defaults.width, self.defaults.height)
+        # An edit-only model draws nothing from words alone: it warms up editing a grey picture.
+        pictures = None if self.defaults.text_to_image else [Image.new("RGB", size, "grey")]
+        plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps),
+                                              input_images=pictures),
                             self.defaults, StyleBook([]), "", self.name, max_count=1)
         [result] = self.generate([plan])
         if isinstance(result, BaseException):
@@ -286,6 +290,7 @@ class Engine:
             references=[plan.references for plan in plans] if plans[0].references else None,
             reference_weights=[plan.reference_weights for plan in plans] if plans[0].references else None,
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
+            input_images=plans[0].input_images or None,
         )
         with torch.inference_mode():
             images = self.model.run(spec, self._step_hook(run, items, spec), self._pipeline_call)

@@ -46,6 +46,9 @@ REFERENCE_READ_SIDE = 2 * REFERENCE_SIDE
 sharp for any shape up to 2:1 (longer strips give a softer square, still far above what the image encoders see)."""
 DESCRIBE_SIDE = 768
 """A picture to describe is kept (and stored with its job) at most this large: captioners read 384-pixel inputs."""
+MAX_INPUT_IMAGES = 3
+"""Most pictures one instruction edit may carry (Qwen-Image-Edit-2509 takes three); each family's
+``max_input_images`` says how many its models take."""
 
 
 class StartupError(RuntimeError):
@@ -82,32 +85,43 @@ class Recipe:
     """Set when reference pictures (/blend, /imagine's ``reference``) steered the image: each picture's share of the
     conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
     edit: dict[str, Any] | None = None  # Edit.to_dict() when the image is an edit (zoom, pan, region) of a source
+    inputs: tuple[str, ...] | None = None
+    """Set when the image is an instruction edit: its input pictures' digests (``picture_digest``) in the order the
+    prompt calls them image 1, image 2, ...; the pictures themselves are the job's."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON's shapes (what the PNG and the database hold): the weights as a list."""
+        """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
         data = asdict(self)
-        if self.reference_weights is not None:
-            data["reference_weights"] = list(self.reference_weights)
+        for name in TUPLE_FIELDS:
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         # Fields with defaults came later: images stored before them lack them.
         known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        if known.get("reference_weights") is not None:  # JSON has no tuples
-            known["reference_weights"] = tuple(known["reference_weights"])
+        for name in TUPLE_FIELDS:  # JSON has no tuples
+            if known.get(name) is not None:
+                known[name] = tuple(known[name])
         return cls(**known)
 
-    def request(self, init_image: Image.Image | None = None) -> GenerationRequest:
-        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image; a
-        recipe with reference weights needs its reference pictures too, set on the request)."""
+    def request(self, init_image: Image.Image | None = None,
+                input_images: list[Image.Image] | None = None) -> GenerationRequest:
+        """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image,
+        an instruction edit its input pictures in order; a recipe with reference weights needs its reference
+        pictures too, set on the request)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
-            edit=None if self.edit is None else Edit.from_dict(self.edit),
+            edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
         )
+
+
+TUPLE_FIELDS = ("reference_weights", "inputs")
+"""The recipe's tuple fields, lists in JSON."""
 
 
 @dataclass
@@ -142,6 +156,10 @@ class GenerationRequest:
     id: str = field(default_factory=lambda: uuid4().hex)
     edit: Edit | None = None
     """Edit ``init_image`` (zoom out, pan, repaint regions or its transparent parts) instead of restyling it all."""
+    input_images: list[Image.Image] | None = None
+    """Edit by instruction (the prompt says what to change) on a family that can (``ModelDefaults.instruct_edit``):
+    the pictures, in the order the prompt calls them image 1, image 2, ...; at most the model's
+    ``max_input_images``. The first sets the result's shape unless width/height are given."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -150,14 +168,15 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], init_image: Image.Image | None = None,
-                  references: list[Image.Image] | None = None) -> GenerationRequest:
+                  references: list[Image.Image] | None = None,
+                  input_images: list[Image.Image] | None = None) -> GenerationRequest:
         known = {f.name for f in fields(cls)} - PICTURE_FIELDS - {"edit"}
         edit = data.get("edit")  # requests stored before edits existed have none
         return cls(**{k: v for k, v in data.items() if k in known}, init_image=init_image, references=references,
-                   edit=None if edit is None else Edit.from_dict(edit))
+                   edit=None if edit is None else Edit.from_dict(edit), input_images=input_images)
 
 
-PICTURE_FIELDS = frozenset({"init_image", "references"})
+PICTURE_FIELDS = frozenset({"init_image", "references", "input_images"})
 """The request's fields that hold pictures: not JSON, stored as files."""
 
 
@@ -179,6 +198,9 @@ class Plan:
     """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
     the rest pixel for pixel (``models.edits.keep_outside``)."""
     describe: bool = False  # init_image goes through the captioning model: the result is a ``Described``
+    input_images: tuple[Image.Image, ...] = ()
+    """An instruction edit's pictures in order (each fitted within the model's native area); the batch key holds
+    their digests, so every image of a call edits the same pictures."""
 
     @property
     def model(self) -> str:
@@ -243,6 +265,9 @@ class ModelDefaults:
     references: bool = False  # the model can be steered by reference pictures (/blend, /imagine's reference)
     captioner: str | None = None  # the captioning model loaded beside the model (describe.model), for /describe
     unloaded: tuple[str, ...] = ()  # optional helpers configured but not loaded (their bot.yaml keys): see the log
+    instruct_edit: bool = False  # it edits pictures by instruction: GenerationRequest.input_images
+    max_input_images: int = 0  # most pictures one instruction edit takes (0 where it edits none)
+    text_to_image: bool = True  # it draws from words alone (an edit-only model needs a picture)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -257,8 +282,13 @@ def aspect_size(aspect: str, defaults: ModelDefaults) -> tuple[int, int]:
     except KeyError:
         raise ValueError(Text("Unknown aspect '{aspect}'; choose one of {aspects}.", aspect=aspect,
                               aspects=", ".join(ASPECTS))) from None
+    return ratio_size(ratio_w / ratio_h, defaults)
+
+
+def ratio_size(ratio: float, defaults: ModelDefaults) -> tuple[int, int]:
+    """Width and height of shape ``ratio`` (width / height) with about the native pixel area, snapped."""
     area = defaults.width * defaults.height
-    width = math.sqrt(area * ratio_w / ratio_h)
+    width = math.sqrt(area * ratio)
     return snap(width, defaults.multiple), snap(area / width, defaults.multiple)
 
 
@@ -288,6 +318,7 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
                               "the weights as they are."))
     if not 1 <= request.count <= max_count:
         raise ValueError(Text("You can ask for 1 to {max_count} images at a time.", max_count=max_count))
+    inputs = _input_pictures(request, defaults)
     if edit is not None:
         if request.init_image is None:
             raise ValueError(Text("An edit needs the picture to edit."))
@@ -329,6 +360,8 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     elif request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)
+    elif inputs:  # an instruction edit keeps its first picture's shape, at the model's own area
+        width, height = ratio_size(inputs[0].width / inputs[0].height, defaults)
     else:
         width, height = aspect_size(request.aspect, defaults)
     if max(width, height) > MAX_SIDE:
@@ -345,7 +378,8 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed + index,
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
                reference_weights=reference_weights or None,
-               edit=None if edit is None else edit.to_dict())
+               edit=None if edit is None else edit.to_dict(),
+               inputs=tuple(map(picture_digest, inputs)) or None)
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
@@ -354,6 +388,11 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
                     batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
                     mask_image=canvas.mask)
+    if inputs:
+        # Every image of an instruction-edit call edits the same pictures (FLUX.2 takes one list for the call).
+        return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
+                    batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs),
+                    lora=lora, input_images=inputs)
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
@@ -382,6 +421,37 @@ def _references(request: GenerationRequest,
         raise ValueError(Text("Each picture's share must be more than 0, and together at most 1."))
     return (tuple(fit_image(picture, REFERENCE_SIDE, REFERENCE_SIDE) for picture in pictures),
             tuple(round(weight, 4) for weight in weights))
+
+
+def _input_pictures(request: GenerationRequest, defaults: ModelDefaults) -> tuple[Image.Image, ...]:
+    """An instruction edit's pictures, checked against what the model takes, each in RGB and at most the model's
+    native area (the pipelines resize them to about that anyway; a bounded size is cheap to store and send)."""
+    pictures = request.input_images or []
+    if not pictures:
+        if not defaults.text_to_image and request.init_image is None:
+            raise ValueError(Text("This model ({family}) edits pictures by instruction and can't draw from words "
+                                  "alone; attach the picture to change.", family=defaults.family))
+        return ()
+    if not defaults.instruct_edit:
+        raise ValueError(Text("This model ({family}) can't edit a picture by instruction; ask for a model that can "
+                              "(see /models).", family=defaults.family))
+    if len(pictures) > defaults.max_input_images:
+        raise ValueError(Text("This model ({family}) takes at most {max} picture(s) to edit by instruction; you gave "
+                              "{count}.", family=defaults.family, max=defaults.max_input_images,
+                              count=len(pictures)))
+    if request.init_image is not None or request.edit is not None or request.references or request.reference_weights:
+        raise ValueError(Text("An edit by instruction takes its pictures and words alone: leave out the picture to "
+                              "restyle, the region and the reference pictures."))
+    area = defaults.width * defaults.height
+    return tuple(_within_area(picture.convert("RGB"), area) for picture in pictures)
+
+
+def _within_area(picture: Image.Image, area: int) -> Image.Image:
+    scale = math.sqrt(area / (picture.width * picture.height))
+    if scale >= 1:
+        return picture
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(size, Image.Resampling.LANCZOS)
 
 
 def picture_digest(picture: Image.Image) -> str:

@@ -182,6 +182,8 @@ class ModelPool:
                             references=slot.defaults is not None and slot.defaults.references,
                             inpaint=slot.defaults is not None and slot.defaults.inpaint,
                             img2img=slot.defaults is not None and slot.defaults.img2img,
+                            instruct_edit=slot.defaults is not None and slot.defaults.instruct_edit,
+                            max_input_images=0 if slot.defaults is None else slot.defaults.max_input_images,
                             unloaded=() if slot.defaults is None else slot.defaults.unloaded)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 

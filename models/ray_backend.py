@@ -283,6 +283,8 @@ class RayBackend:
         return [ModelStatus(self.settings.label, family.label, family.design, "replicas", 0, 0, 0.0,
                             references=self._info.defaults.references,
                             inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img,
+                            instruct_edit=self._info.defaults.instruct_edit,
+                            max_input_images=self._info.defaults.max_input_images,
                             unloaded=self._info.defaults.unloaded)]
 
     def warm_model(self) -> str | None:

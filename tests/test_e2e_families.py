@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fakediscord import FakeDiscord
-from tests.harness import BotUnderTest, bot_config, embed_fields, is_grid, labels, recipe_of
+from tests.harness import BotUnderTest, bot_config, embed_fields, is_grid, labels, private_reply, recipe_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -62,3 +62,29 @@ async def test_imagine_with_deepfloyd_if(emulator: FakeDiscord, tiny_model, tmp_
         emulator.assert_no_violations()
     finally:
         await bot.close()
+
+
+async def test_imagine_on_instruction_editing_models_draws_on_flux2_and_is_refused_on_an_edit_only_one(
+    emulator: FakeDiscord, tiny_model, tmp_path: Path
+) -> None:
+    """FLUX.2 [klein] draws from words as well as it edits, so a plain /imagine makes a grid; Qwen-Image-Edit only
+    edits, so a plain /imagine on it is refused, saying what it needs."""
+    klein, qwen = tiny_model("flux2-klein"), tiny_model("qwen-image-edit-plus")
+    config = bot_config(emulator, klein, tmp_path / "data", model={"device": "cpu", "warmup": False, "max_batch": 4},
+                        models=[{"name": "klein", "id": str(klein), "steps": 2, "default": True},
+                                {"name": "qwen", "id": str(qwen), "steps": 2}])
+    bot = BotUnderTest(emulator, config, tmp_path)
+    await bot.start()
+    try:
+        who = emulator.add_user("instructor")
+        drawn = await emulator.invoke(who, "imagine", {"prompt": "a red fox", "count": 2, "seed": 7})
+        result = await drawn.wait_for_message(is_grid, timeout=180)
+        recipe = recipe_of(emulator, result)
+        assert recipe["model"] == "klein" and recipe["steps"] == 2 and recipe["inputs"] is None
+        refused = await emulator.invoke(who, "imagine", {"prompt": "a red fox", "model": "qwen"})
+        assert "edits pictures by instruction and can't draw from words alone" in await private_reply(refused,
+                                                                                                       timeout=120)
+        emulator.assert_no_violations()
+    finally:
+        await bot.close()
+    assert "(flux2-klein)" in bot.log()

@@ -1,7 +1,8 @@
 """Every model family through the same engine: each tiny random pipeline, loaded with from_pretrained like a real one.
 
-The expectations come from what each family declares (img2img, negative prompts), so a family module that claims
-a feature is held to it, and one that lacks it must refuse it with a message.
+The expectations come from what each family declares (img2img, negative prompts, editing by instruction), so a
+family module that claims a feature is held to it, and one that lacks it must refuse it with a message. The battery
+runs on every family that draws from words; the instruction-editing ones also edit through ``instruct_engine``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PIL import Image
 from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
-from models.plan import ASPECTS, GenerationRequest, JobCancelled, Progress
+from models.plan import ASPECTS, GenerationRequest, JobCancelled, Progress, picture_digest
 from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
@@ -23,13 +24,33 @@ from tests.pictures import assert_different_pictures, assert_identical, assert_s
 from tests.test_edits import far_from
 
 STEPS = 3
+DRAWING = sorted(name for name in BUILDERS if families.BY_NAME[name].text_to_image)
+"""The tiny families that draw from words: the battery below runs on each."""
+INSTRUCTING = sorted(name for name in BUILDERS if families.BY_NAME[name].instruct_edit)
+"""The tiny families that edit by instruction."""
+EDIT_ONLY_SIDE = 64
+"""Edit-only tiny models (Qwen-Image-Edit) encode their input at a megapixel whatever happens: their output is kept
+small to keep the tests quick."""
 
 
-@pytest.fixture(scope="module", params=sorted(BUILDERS))
-def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
-    directory = tiny_model(request.param)
+def load(directory: Path, **settings) -> Engine:
     return Engine.load(EngineSettings(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
-                                      default_negative="lowres", steps=STEPS), StyleBook([]))
+                                      default_negative="lowres", steps=STEPS, **settings), StyleBook([]))
+
+
+@pytest.fixture(scope="module", params=DRAWING)
+def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
+    return load(tiny_model(request.param))
+
+
+@pytest.fixture(scope="module", params=INSTRUCTING)
+def instruct_engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
+    text_to_image = families.BY_NAME[request.param].text_to_image
+    return load(tiny_model(request.param), size=None if text_to_image else EDIT_ONLY_SIDE)
+
+
+def noise(width: int, height: int, seed: int) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -163,3 +184,76 @@ def test_an_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
         families.detect(SomePipeline(), "someone/some-model")
     message = str(caught.value)
     assert "SomePipeline" in message and "Stable Diffusion" in message and "\n" not in message
+
+
+def test_an_instruction_edit_keeps_its_pictures_in_order_and_the_first_ones_shape(instruct_engine: Engine) -> None:
+    engine = instruct_engine
+    limit = engine.defaults.max_input_images
+    assert engine.defaults.instruct_edit and 1 <= limit <= 3
+    pictures = [noise(96, 64, seed) for seed in range(limit)]
+    plan = engine.plan(GenerationRequest("the cat from image 1 in the room of image 2", input_images=pictures,
+                                         seed=3, steps=1))
+    recipe = plan.recipes[0]
+    assert recipe.inputs == tuple(map(picture_digest, plan.input_images)) and len(recipe.inputs) == limit
+    assert recipe.width > recipe.height and recipe.strength is None  # image 1's landscape shape
+    assert recipe.request(input_images=pictures).input_images == pictures
+    assert engine.plan(recipe.request(input_images=pictures)).recipes == plan.recipes  # the recipe plans back
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    assert result[0].image.size == (recipe.width, recipe.height)
+    swapped = engine.plan(GenerationRequest("the same", input_images=pictures[::-1], seed=3, steps=1))
+    assert swapped.recipes[0].inputs == recipe.inputs[::-1]
+
+
+@pytest.mark.pixels
+def test_an_instruction_edit_is_the_same_picture_alone_or_batched(instruct_engine: Engine) -> None:
+    """The same edit recipe alone, or in a call with another prompt editing the same picture, makes the same
+    picture; another seed another one. Edits of other pictures never share a call (their batch keys differ)."""
+    engine = instruct_engine
+    picture = [noise(64, 64, 1)]
+    request = {"input_images": picture, "steps": 2}
+    [alone] = make(engine, "make it night", seed=5, **request)
+    plans = [engine.plan(GenerationRequest("make it snow", seed=1, count=2, **request)),
+             engine.plan(GenerationRequest("make it night", seed=5, **request))]
+    assert plans[0].batch_key == plans[1].batch_key
+    assert engine.plan(GenerationRequest("make it night", input_images=[noise(64, 64, 2)])).batch_key[-1] != \
+        plans[1].batch_key[-1]
+    results = engine.generate(plans)
+    assert not isinstance(results[1], BaseException), results[1]
+    assert_same_picture(results[1][0].image, alone)
+    assert_different_pictures(results[0][0].image, results[0][1].image)  # type: ignore[index]
+
+
+def test_an_instruction_edit_reports_progress_and_stops_when_cancelled(instruct_engine: Engine) -> None:
+    engine = instruct_engine
+    request = GenerationRequest("make it night", input_images=[noise(64, 64, 1)], seed=2, steps=2)
+    seen: list[Progress] = []
+    [result] = engine.generate([engine.plan(request)], on_progress=lambda _id, progress: seen.append(progress))
+    assert not isinstance(result, BaseException), result
+    assert [p.step for p in seen] == [1, 2] and seen[0].preview is not None
+    steps: list[int] = []
+    [cancelled] = engine.generate([engine.plan(request)], on_progress=lambda _id, progress: steps.append(progress.step),
+                                  is_cancelled=lambda _id: len(steps) >= 1)
+    assert isinstance(cancelled, JobCancelled) and steps == [1]
+
+
+def test_an_instruction_edit_refuses_more_pictures_than_its_model_takes(instruct_engine: Engine) -> None:
+    engine = instruct_engine
+    limit = engine.defaults.max_input_images
+    too_many = [noise(32, 32, seed) for seed in range(limit + 1)]
+    with pytest.raises(ValueError, match=rf"takes at most {limit} picture\(s\) to edit by instruction; you gave "
+                                         rf"{limit + 1}"):
+        engine.plan(GenerationRequest("put them together", input_images=too_many))
+    with pytest.raises(ValueError, match="takes its pictures and words alone"):
+        engine.plan(GenerationRequest("make it night", input_images=too_many[:1],
+                                      edit=parse_regions("1,5")))
+    if not engine.defaults.text_to_image:
+        with pytest.raises(ValueError, match=r"edits pictures by instruction and can't draw from words alone"):
+            engine.plan(GenerationRequest("a red fox"))
+
+
+def test_a_model_that_cannot_edit_by_instruction_says_so(tiny_model) -> None:
+    engine = load(tiny_model("sd"))
+    assert not engine.defaults.instruct_edit and engine.defaults.max_input_images == 0
+    with pytest.raises(ValueError, match=r"This model \(sd\) can't edit a picture by instruction"):
+        engine.plan(GenerationRequest("make it night", input_images=[noise(32, 32, 0)]))

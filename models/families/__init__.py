@@ -12,8 +12,11 @@ from models.families.amused import Amused
 from models.families.base import CallSpec, Family
 from models.families.deepfloyd_if import DeepFloydIF
 from models.families.flux import Flux, FluxSchnell
+from models.families.flux2 import Flux2, Flux2Klein
+from models.families.flux_kontext import FluxKontext
 from models.families.kandinsky import Kandinsky22
 from models.families.pixart import PixArtSigma
+from models.families.qwen_image_edit import QwenImageEdit, QwenImageEditPlus
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
@@ -28,7 +31,12 @@ FAMILIES: tuple[type[Family], ...] = (
     StableDiffusion3,
     FluxSchnell,  # before Flux: the same pipeline class, told apart by id or the transformer's guidance input
     Flux,
+    FluxKontext,
+    Flux2,
+    Flux2Klein,
     PixArtSigma,
+    QwenImageEdit,
+    QwenImageEditPlus,
     Amused,
     DeepFloydIF,
 )

@@ -48,6 +48,13 @@ class CallSpec:
     """Per image, each reference picture's share of the conditioning (the prompt has the rest)."""
     mask_images: list[Image.Image] | None = None
     """Inpainting (edits): white where each init image is repainted."""
+    input_images: tuple[Image.Image, ...] | None = None
+    """An instruction edit's pictures, in order: the same for every image of the call (the batch key sees to it)."""
+
+    @property
+    def instruct(self) -> bool:
+        """The prompt says how to change ``input_images``."""
+        return self.input_images is not None
 
     @property
     def img2img(self) -> bool:
@@ -92,8 +99,8 @@ class Family:
     """What the pipeline itself insists width and height are multiples of, whatever the model's shape (SD, SDXL and
     PixArt refuse sizes not divisible by 8): a real model's multiple already is one, a small one may not be."""
     generator_lists: ClassVar[bool] = True
-    """False where a pipeline takes one generator for the whole batch: its images are then made one by one, so
-    each still depends on its own seed alone."""
+    """False where a pipeline takes one generator for the whole batch (or one image per call): its images are then
+    made one by one, so each still depends on its own seed alone."""
     licence: ClassVar[str | None] = None
     """For licensed models: the terms accepted to download it, and where; logged when it loads."""
     reference_images: ClassVar[bool] = False
@@ -102,6 +109,13 @@ class Family:
     ip_adapter: ClassVar[bool] = False
     """The family's pipelines take an IP-Adapter (diffusers' ``load_ip_adapter``): with one configured (a model's
     ``ip_adapter`` in bot.yaml), reference pictures steer it as image prompts."""
+    instruct_edit: ClassVar[bool] = False
+    """The family edits pictures by instruction ("make it night"): its pipeline takes the pictures and the words
+    that say what to change, with no mask and no strength."""
+    max_input_images: ClassVar[int] = 0
+    """Most pictures one instruction edit takes (the prompt calls them image 1, image 2, ...)."""
+    text_to_image: ClassVar[bool] = True
+    """The family draws from words alone; an edit-only family refuses a request without a picture."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
@@ -211,7 +225,8 @@ class Family:
             family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
             width=side, height=side, strength=cls.strength, multiple=multiple,
             max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
-            inpaint=cls.inpaint,
+            inpaint=cls.inpaint, instruct_edit=cls.instruct_edit, max_input_images=cls.max_input_images,
+            text_to_image=cls.text_to_image,
         )
 
     # -- running -----------------------------------------------------------------------------------------------
@@ -244,14 +259,22 @@ class Family:
             kwargs.update(image=spec.init_images, strength=spec.strength)
         if spec.inpaint:
             kwargs.update(mask_image=spec.mask_images)
+        if spec.instruct:
+            kwargs.update(self.input_kwargs(spec))
         if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
             # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
         kwargs.update(step_kwargs(pipe, on_step))
         return call(pipe, kwargs)
 
+    def input_kwargs(self, spec: CallSpec) -> dict[str, Any]:
+        """An instruction edit's pictures as the pipeline takes them: one list for the call."""
+        assert spec.input_images is not None
+        return {"image": list(spec.input_images)}
+
     def pipeline_for(self, spec: CallSpec) -> Any:
-        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img."""
+        """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img (which
+        is also the one an instruction-editing family edits with)."""
         if spec.inpaint:
             if self.inpaint_pipe is None:  # a plan made against another replica's model
                 raise RuntimeError(f"This model ({self.name}) can't repaint part of a picture")
@@ -361,3 +384,27 @@ def encode_one_by_one(keys: list[Any], encode: Callable[[Any], tuple[torch.Tenso
     first = cache[keys[0]]
     return [None if first[index] is None else torch.cat([cache[key][index] for key in keys])  # type: ignore[misc]
             for index in range(len(first))]
+
+
+class InstructionEditing(Family):
+    """A family whose one pipeline edits pictures by instruction (and, where its model can, draws from words): no
+    img2img or inpainting pipeline beside it, and a transformer over 2x2-packed latent tokens whose pipeline knows
+    its own default size."""
+
+    img2img = False  # a picture is changed by what the words say, not redrawn from a strength-noised copy
+    inpaint = False
+    instruct_edit = True
+    max_input_images = 1
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
+        """The one pipeline does all: it edits when given pictures."""
+        return cls(pipe, None, model_id=model_id, device=device)
+
+    def native_size(self) -> int:
+        """The pipeline's own default side: the transformer's config carries no sample size."""
+        return int(self.txt2img.default_sample_size) * int(self.txt2img.vae_scale_factor)
+
+    def size_multiple(self) -> int:
+        """The pipeline packs 2x2 latent pixels into one token."""
+        return int(self.txt2img.vae_scale_factor) * 2

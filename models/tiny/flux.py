@@ -13,7 +13,14 @@ from models.tiny.tokenizers import byte_clip_tokenizer, t5_tokenizer
 
 def build(seed: int):
     """An in-memory FluxPipeline with guidance embeddings (as FLUX.1-dev ships), at toy width and depth."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FluxPipeline
+
+    return FluxPipeline(**components(seed))
+
+
+def components(seed: int) -> dict:
+    """FLUX.1 [dev]'s modules at toy size (FLUX.1 Kontext [dev] has the same ones)."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
@@ -42,5 +49,5 @@ def build(seed: int):
         shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
         max_image_seq_len=4096,
     )
-    return FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
+    return dict(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)

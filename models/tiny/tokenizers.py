@@ -72,3 +72,26 @@ def bert_word_tokenizer(words: list[str], model_max_length: int = 40):
     return BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
                              cls_token="[CLS]", mask_token="[MASK]", bos_token="[DEC]",
                              model_max_length=model_max_length)
+
+
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+"""Qwen3's chat layout (the part FLUX.2 [klein]'s prompt encoding uses: user turns, the assistant's cue, and the
+empty thinking block ``enable_thinking=False`` asks for)."""
+
+
+def qwen_tokenizer(special: tuple[str, ...] = ("<|im_start|>", "<|im_end|>"), chat_template: str | None = None):
+    """A byte-level Qwen2 BPE tokenizer whose vocabulary is the 256 byte symbols, plus ``<|endoftext|>`` and the
+    ``special`` tokens (chat markers, vision placeholders) as single tokens; no merges, so every byte is a token."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = {symbol: index for index, symbol in enumerate(_byte_symbols())}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special)})
+    tokenizer.add_special_tokens({"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    return tokenizer
