@@ -35,7 +35,8 @@ from bot.moderation import BannedTerms, channel_allowed, is_age_restricted
 from bot.preferences import Preferences
 from bot.queue import Refused
 from bot.reach import bot_is_member, installed_guild_id
-from bot.settings import UserSettings
+from bot.safety import Guard, Place, Treatment, place_treatment, shown_as
+from bot.settings import ChannelSettings, UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
 from models.images import InvalidImage, load_image
 from models.plan import GenerationRequest, checked_model
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from bot.config import Config
+    from bot.jobs import StoredImage
     from bot.service import GenerationService
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,12 @@ def resolve_model(request: GenerationRequest, style: Style | None, preferences: 
 class RequestDesk:
     """Owned by the bot (``bot.desk``) while generation runs: made by the generation cog beside the service."""
 
-    def __init__(self, bot: Owner, service: GenerationService, counter: Counter) -> None:
+    def __init__(self, bot: Owner, service: GenerationService, counter: Counter, guard: Guard | None = None) -> None:
         self.bot = bot
         self.service = service
         self.counter = counter
+        self.guard = guard or Guard(bot.config.safety, None, None)
+        """The safety classifiers asked before queueing (uploads, prompts); none where bot.yaml sets none."""
         self.session = aiohttp.ClientSession()
         self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
         self._banned: tuple[tuple[str, ...], BannedTerms] | None = None
@@ -190,10 +194,12 @@ class RequestDesk:
             data = await fetch_attachment(self.session, attachment, allowed_hosts=config.discord.attachment_hosts,
                                           max_bytes=config.discord.max_attachment_bytes)
         try:
-            return await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
-                                           keep_alpha=keep_alpha)
+            picture = await asyncio.to_thread(load_image, data, max_pixels=config.model.max_input_pixels,
+                                              keep_alpha=keep_alpha)
         except InvalidImage as error:
             raise InvalidImage(Text("`{file}`: {reason}", file=attachment.filename, reason=text_of(error))) from None
+        await self.guard.check_uploads([picture])  # safety.check_uploads: a flagged picture is never queued
+        return picture
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
                       preferences: Preferences | None) -> str:
@@ -239,10 +245,38 @@ class RequestDesk:
             source = replace(source, request=replace(source.request, model=model))
         return source
 
-    async def picture(self, source: Job, index: int) -> Image.Image:
-        """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop."""
+    async def picture(self, interaction: discord.Interaction, source: Job, index: int) -> Image.Image:
+        """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop;
+        refused where it is withheld (``stored``)."""
+        return await asyncio.to_thread((await self.stored(interaction, source, index)).open)
+
+    async def stored(self, interaction: discord.Interaction, source: Job, index: int) -> StoredImage:
+        """The source job's stored image ``index``; Rejected where the safety check has it withheld (nothing is made
+        from a picture nobody may see here: its buttons are disabled, and this holds for a forged click too)."""
         stored = await self.service.storage.get_image(source.id, index)
-        return await asyncio.to_thread(stored.open)
+        if shown_as(stored.recipe, await self.here(interaction, private=source.private)) is Treatment.BLOCK:
+            raise Rejected(Text("That image was withheld by the safety check, so nothing can be made from it here."))
+        return stored
+
+    # -- the safety policy by place ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def place(interaction: discord.Interaction, *, private: bool) -> Place:
+        """Where an answer to ``interaction`` is seen: private results, DMs and user-installed contexts (where the
+        bot is no member) are private; else the channel, age-restricted or not."""
+        if private or interaction.guild_id is None or not bot_is_member(interaction):
+            return Place.PRIVATE
+        return Place.AGE_RESTRICTED if is_age_restricted(interaction.channel) else Place.CHANNEL
+
+    def treatment_in(self, interaction: discord.Interaction, channel: ChannelSettings, *, private: bool) -> Treatment:
+        """What a picture the safety check flags gets in an answer to ``interaction`` (``bot.safety``'s policy)."""
+        return place_treatment(self.bot.config.safety.action, self.place(interaction, private=private),
+                               channel.safety)
+
+    async def here(self, interaction: discord.Interaction, *, private: bool) -> Treatment:
+        """``treatment_in`` with this channel's settings read."""
+        channel = await self.service.storage.channel_settings(interaction.channel_id or 0)
+        return self.treatment_in(interaction, channel, private=private)
 
     # -- asking ----------------------------------------------------------------------------------------------------
 
@@ -266,6 +300,7 @@ class RequestDesk:
             request.model = self.resolve_model(request, style, preferences)
             preferences.check_limits(request.count, request.model)
         self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model)
+        await self.guard.check_prompt(request.prompt)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.edit is not None:
@@ -287,6 +322,7 @@ class RequestDesk:
             source_index=source_index,
             private=preferences.user.private or (source is not None and source.private),
         )
+        request.safety = self.treatment_in(interaction, preferences.channel, private=job.private).value
 
         async def answer_then_read() -> None:
             await self._answer(interaction, job, content=self.counter.reading(job, reading or ""), view=None)

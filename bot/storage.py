@@ -536,9 +536,9 @@ class Storage:
             settings = changed(channel_settings_from_row(row), changes)
             db.execute(
                 "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
-                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " safety, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
-                 json.dumps(list(settings.allowed_models)), by, now),
+                 json.dumps(list(settings.allowed_models)), settings.safety, by, now),
             )
             return settings
 

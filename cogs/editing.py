@@ -172,7 +172,7 @@ class Editing(commands.Cog):
             request.edit = original.edit
             await desk.ask(interaction, request, preferences, kind="remix", source=source)
             return
-        picture = await desk.picture(source, click.index)
+        picture = await desk.picture(interaction, source, click.index)
         strength = REMIX_STRENGTH if click.action is Action.REMIX_IMAGE else VARY_STRENGTH[click.action]
         request = follow_up(original, **changes, strength=strength, width=picture.width, height=picture.height,
                             init_image=picture)
@@ -182,7 +182,7 @@ class Editing(commands.Cog):
                    prompt: str, preferences: Preferences) -> None:
         """One image: ``source``'s image ``index`` edited, with the source's words (or a new ``prompt``)."""
         request = follow_up(source.request, prompt=prompt, count=1, strength=None, width=None, height=None,
-                            init_image=await desk.picture(source, index), references=None)
+                            init_image=await desk.picture(interaction, source, index), references=None)
         request.edit = edit
         await desk.ask(interaction, request, preferences, kind=edit.kind, source=source, source_index=index)
 

@@ -12,7 +12,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from uuid import uuid4
 
@@ -79,6 +79,9 @@ class Recipe:
     """Set when reference pictures (/blend, /imagine's ``reference``) steered the image: each picture's share of the
     conditioning, in the order they were given; the prompt had the rest. The pictures themselves are the job's."""
     edit: dict[str, Any] | None = None  # Edit.to_dict() when the image is an edit (zoom, pan, region) of a source
+    safety: dict[str, Any] | None = None
+    """The safety check's verdict on the image (``models.safety.SafetyCheck.to_dict()``: classifier, score, whether it
+    was flagged and what was done with it); None where no check is configured."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights as a list."""
@@ -139,6 +142,9 @@ class GenerationRequest:
     id: str = field(default_factory=lambda: uuid4().hex)
     edit: Edit | None = None
     """Edit ``init_image`` (zoom out, pan, repaint regions or its transparent parts) instead of restyling it all."""
+    safety: str = ""
+    """What a picture the safety check flags gets where this request was asked (``allow``, ``spoiler`` or ``block``:
+    the request desk decides it by the place, ``bot/safety.py``); empty: ``block``."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -176,6 +182,7 @@ class Plan:
     """Set for edits (inpainting): white where ``init_image``, the prepared canvas, is repainted; the engine keeps
     the rest pixel for pixel (``models.edits.keep_outside``)."""
     describe: bool = False  # init_image goes through the captioning model: the result is a ``Described``
+    flagged_action: str = "block"  # what the safety check's flagged pictures get (the request's ``safety``)
 
     @property
     def model(self) -> str:
@@ -269,6 +276,12 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     ``model`` is the name recipes record: the configured name, never where the weights lie on the server. It is part
     of the batch key, so one pipeline call never mixes models.
     """
+    plan = _resolve(request, defaults, styles, default_negative, model, max_count=max_count)
+    return replace(plan, flagged_action=request.safety or "block")
+
+
+def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
+             model: str, *, max_count: int) -> Plan:
     if request.upscale:
         return _upscale_plan(request, defaults, model)
     if request.describe:
