@@ -107,6 +107,8 @@ class Metrics:
                                      registry=registry)
         self.safety_flags = Counter("imagebot_safety_flags", "Pictures the safety check flagged, by what they got "
                                     "(allow, spoiler, block)", ["action"], registry=registry)
+        for action in ("allow", "spoiler", "block"):  # exported at 0 from the start, so rates and shares exist
+            self.safety_flags.labels(action=action)
         self.model_images = Counter("imagebot_model_images", "Images made, per model", ["model"], registry=registry)
         self.model_queue_depth = Gauge("imagebot_model_queue_depth", "Jobs waiting, per model", ["model"],
                                        registry=registry)
