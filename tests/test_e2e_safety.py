@@ -32,6 +32,7 @@ from tests.harness import (
 from tests.test_e2e_reach import gallery_items, gallery_of
 
 pytestmark = [pytest.mark.timeout(240)]
+MANAGE_CHANNELS = 1 << 4
 
 
 def safety(threshold: float, **more) -> dict:
@@ -116,6 +117,26 @@ async def test_a_flagged_upload_is_refused_before_queueing(emu, flagging):
     assert public_messages(interaction) == []
 
 
+async def test_a_channel_can_be_made_stricter(emu, flagging):
+    channel = emu.add_channel("strict-after-dark", nsfw=True)
+    manager = person(emu, roles=[emu.add_role("safety managers", MANAGE_CHANNELS)])
+    stricter = await command(emu, manager, "settings channel", channel_id=channel.id, safety="block")
+    assert "✅ Saved." in await private_reply(stricter) and "age-restricted channels): block" in \
+        await private_reply(stricter)
+    interaction = await imagine(emu, person(emu), prompt="a harbour", count=1, channel_id=channel.id)
+    result = await result_of(interaction)
+    assert is_tile(emu.file_bytes(result.attachments[0]))
+
+
+async def test_admins_see_what_the_check_did(emu, flagging):
+    stats = await command(emu, emu.owner, "admin stats")
+    line = next(text for text in (await private_reply(stats)).splitlines() if "Safety check" in text)
+    assert "pictures checked" in line and "withheld" in line
+    listing = await command(emu, emu.owner, "admin safety")
+    text = await private_reply(listing)
+    assert "Flagged last" in text and "threshold 0" in text and "block — <@" in text and "spoiler — <@" in text
+
+
 @pytest.fixture(scope="module")
 async def gallery(emu, tiny_model_dir, tmp_path_factory):
     async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-safety-gallery"),
@@ -181,6 +202,10 @@ async def test_threshold_one_shows_everything_as_before(emu, passing):
     assert not check["flagged"] and check["action"] == "allow"
     click = await emu.click(who, result, button(result, "V1"))
     await click.wait_for_message(lambda m: is_grid(m) and "Variation of" in m.content, timeout=60)
+    # bot.yaml withholds flagged pictures everywhere (action: block): no channel may show them as spoilers.
+    manager = person(emu, roles=[emu.add_role("looser managers", MANAGE_CHANNELS)])
+    looser = await command(emu, manager, "settings channel", channel_id=emu.nsfw_channel_id, safety="spoiler")
+    assert "A channel may only be stricter than the bot: it already does “block”" in await private_reply(looser)
     # An upload passes the check and is restyled.
     restyle = await command(emu, who, "imagine", prompt="a harbour", attachments={"image": ("red.png",
                                                                                             solid_png())})
