@@ -210,3 +210,21 @@ async def test_threshold_one_shows_everything_as_before(emu, passing):
     restyle = await command(emu, who, "imagine", prompt="a harbour", attachments={"image": ("red.png",
                                                                                             solid_png())})
     await result_of(restyle)
+
+
+@pytest.fixture(scope="module")
+async def prompts(emu, tiny_model_dir, tmp_path_factory):
+    """Only the prompt classifier, flagging every prompt."""
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-safety-prompts"),
+                           model={"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4},
+                           safety={"prompt_model": "tiny", "prompt_threshold": 0}) as process:
+        yield process
+
+
+async def test_a_flagged_prompt_is_refused_before_queueing_like_a_banned_term(emu, prompts):
+    who = person(emu)
+    interaction = await imagine(emu, who, prompt="a harbour at dawn")
+    assert "flagged by this server's safety check (score 0." in await private_reply(interaction)
+    assert public_messages(interaction) == []
+    queue = await command(emu, who, "queue")
+    assert "harbour" not in await private_reply(queue)
