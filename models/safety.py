@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from models.helpers import Helper, load_pretrained
 from models.plan import ModelLoadError
 from models.settings import SafetySettings, public_name
 from models.tiny import model_location
@@ -81,7 +82,7 @@ def missing_label(labels: Sequence[str], label: str, key: str) -> str | None:
             f"unsafe label there, or give {key} a classifier that has one")
 
 
-class Classifier:
+class Classifier(Helper):
     """One loaded classifier, its input processor, and the index of its unsafe label."""
 
     def __init__(self, model: Any, processor: Any, *, unsafe: int, name: str) -> None:
@@ -97,19 +98,12 @@ class Classifier:
         can't be loaded or has no ``label``."""
         import transformers
 
-        from models.loading import load_reason
-
         if key == IMAGE_KEY:
             processor_class, model_class = transformers.AutoImageProcessor, transformers.AutoModelForImageClassification
         else:
             processor_class, model_class = transformers.AutoTokenizer, transformers.AutoModelForSequenceClassification
-        location = model_location(source_of(model, key), cache_dir)
-        try:
-            processor = processor_class.from_pretrained(location)
-            loaded = model_class.from_pretrained(location, dtype=dtype)
-        except Exception as error:
-            reason = load_reason(location, error, saved=("config.json", "a transformers model"))
-            raise ModelLoadError(f"Cannot load the safety classifier '{model}' ({key}): {reason}") from None
+        processor, loaded = load_pretrained(model_location(source_of(model, key), cache_dir), processor_class,
+                                            model_class, dtype, f"the safety classifier '{model}' ({key})")
         labels = [str(loaded.config.id2label[index]) for index in sorted(loaded.config.id2label)]
         problem = missing_label(labels, label, key)
         if problem is not None:
@@ -119,17 +113,6 @@ class Classifier:
         log.info("loaded the safety classifier %s (%s) on %s, unsafe label '%s'", model, type(loaded).__name__,
                  device, labels[unsafe])
         return cls(loaded, processor, unsafe=unsafe, name=name or public_name(model))
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def to(self, device: torch.device) -> None:
-        """Follow the diffusion model it is loaded beside when the pool parks that on the host and back."""
-        self.model.to(device)
-
-    def weight_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
 
     def _scores(self, inputs: Any) -> list[float]:
         import torch
