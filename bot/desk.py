@@ -3,8 +3,10 @@
 A cog parses what the person sent (its options, a custom_id, a form) into a ``GenerationRequest`` and hands it to
 ``RequestDesk.ask``; the desk does the rest in one order, so that a new entry point cannot skip a step: the model is
 resolved once (``resolve_model``, the only place that knows the precedence) and stored on the job, the requester is
-checked against that model and the request's style (blocks, channel rules, banned terms, age restrictions), then the
-channel's limits and the model's capabilities; then the job is built, queued, and the person told their place.
+checked against that model and the request's style (blocks, channel rules, banned terms, age restrictions, the
+prompt classifier), then the channel's limits and the model's capabilities; then the job is built with what pictures
+the safety check flags get in this place (``bot.safety``), queued, and the person told their place. Attached pictures
+pass the image classifier as they are read (``safety.check_uploads``).
 Buttons and forms start from a stored job: ``source`` loads it and checks the clicker as if they had typed it.
 
 Every answer is acknowledged first: the person's own settings are read (whether they want private results decides
