@@ -167,7 +167,7 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import CAPTIONERS, UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import CAPTIONERS, CLASSIFIERS, UPSCALERS, tiny_families, write_tiny_pipeline
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -180,6 +180,9 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     elif args.family in CAPTIONERS:
         print(f"wrote the tiny random {args.family} captioner to {path} (its captions are random words; set "
               "describe.model to it)")
+    elif args.family in CLASSIFIERS:
+        key = "safety.prompt_model" if args.family == "prompt-safety" else "safety.model"
+        print(f"wrote the tiny random {args.family} classifier to {path} (its scores are random; set {key} to it)")
     else:
         print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
               "from_pretrained)")

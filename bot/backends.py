@@ -12,7 +12,7 @@ from bot.config import Config
 from models.backend import Backend
 from models.local_backend import LocalBackend
 from models.pool import ModelPool
-from models.settings import EngineSettings, IPAdapterSettings, RaySettings
+from models.settings import EngineSettings, IPAdapterSettings, RaySettings, SafetySettings
 from models.styles import StyleBook
 
 
@@ -49,7 +49,17 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         captioner=captioner,
         captioner_name=config.describe.name if captioner is not None else None,
         captioner_prompt=config.describe.prompt if captioner is not None else None,
+        safety=safety_settings(config),
     )
+
+
+def safety_settings(config: Config) -> SafetySettings | None:
+    """bot.yaml's image safety check as the engine (and the bot's copy for uploads) loads it; None when it is off."""
+    safety = config.safety
+    if safety.model is None:
+        return None
+    return SafetySettings(model=safety.model, unsafe_label=safety.unsafe_label, threshold=safety.threshold,
+                          name=safety.name)
 
 
 def ray_settings(config: Config) -> RaySettings:

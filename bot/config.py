@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.safety import labels_at, missing_label
 from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
 from models.styles import Style
 
@@ -138,6 +139,36 @@ class DescribeConfig(Section):
     prompt: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class SafetyConfig(Section):
+    """The safety check every picture passes before anyone sees it (``models/safety.py``, ``bot/safety.py``)."""
+
+    model: str | None = Field(default=None, min_length=1)
+    """An image classifier (Hub id or local directory); ``tiny``: a tiny random one; None: no check."""
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    """What recipes and the private notices call it; None: the Hub id, a local directory by its name only."""
+    unsafe_label: str = Field(default="nsfw", min_length=1)
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    action: Literal["block", "spoiler", "allow"] = "block"
+    """What a flagged picture gets in an age-restricted channel; everywhere else it is always withheld."""
+    check_uploads: bool = False
+    prompt_model: str | None = Field(default=None, min_length=1)
+    """A text classifier refusing prompts before they are queued; ``tiny``: a tiny random one; None: none."""
+    prompt_threshold: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _labels(self) -> SafetyConfig:
+        """A classifier without the unsafe label would flag nothing: refused here where its labels can be read
+        (``tiny``, a local directory), at load otherwise."""
+        for key, model in (("safety.model", self.model), ("safety.prompt_model", self.prompt_model)):
+            labels = None if model is None else labels_at(model)
+            problem = None if labels is None else missing_label(labels, self.unsafe_label, key)
+            if problem is not None:
+                raise ValueError(f"{key.removeprefix('safety.')}: {problem}")
+        if self.check_uploads and self.model is None:
+            raise ValueError("safety.check_uploads needs safety.model (the classifier that checks them)")
+        return self
+
+
 class RayConfig(Section):
     address: str | None = None
     num_gpus: float = Field(default=1, ge=0)
@@ -243,6 +274,7 @@ class Config(Section):
     storage: StorageConfig = StorageConfig()
     queue: QueueConfig = QueueConfig()
     moderation: ModerationConfig = ModerationConfig()
+    safety: SafetyConfig = SafetyConfig()
     server: ServerConfig = ServerConfig()
     playground: PlaygroundConfig = PlaygroundConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -3,8 +3,10 @@
 A cog parses what the person sent (its options, a custom_id, a form) into a ``GenerationRequest`` and hands it to
 ``RequestDesk.ask``; the desk does the rest in one order, so that a new entry point cannot skip a step: the model is
 resolved once (``resolve_model``, the only place that knows the precedence) and stored on the job, the requester is
-checked against that model and the request's style (blocks, channel rules, banned terms, age restrictions), then the
-channel's limits and the model's capabilities; then the job is built, queued, and the person told their place.
+checked against that model and the request's style (blocks, channel rules, banned terms, age restrictions, the
+prompt classifier), then the channel's limits and the model's capabilities; then the job is built with what pictures
+the safety check flags get in this place (``bot.safety``), queued, and the person told their place. Attached pictures
+pass the image classifier as they are read (``safety.check_uploads``).
 Buttons and forms start from a stored job: ``source`` loads it and checks the clicker as if they had typed it.
 
 Every answer is acknowledged first: the person's own settings are read (whether they want private results decides
@@ -42,7 +44,8 @@ from bot.moderation import BannedTerms, channel_allowed
 from bot.preferences import Preferences
 from bot.queue import Refused
 from bot.reach import age_restricted, bot_is_member, installed_guild_id, rules_channel_id
-from bot.settings import UserSettings
+from bot.safety import Guard, Place, Treatment, place_treatment, shown_as
+from bot.settings import ChannelSettings, UserSettings
 from bot.storage import PROMPT_REMOVED, ImageExpired, ImageNotFound
 from models.images import InvalidImage
 from models.plan import MAX_SIDE, GenerationRequest, checked_model
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from bot.config import Config
+    from bot.jobs import StoredImage
     from bot.service import GenerationService
 
 log = logging.getLogger(__name__)
@@ -116,10 +120,12 @@ def resolve_model(request: GenerationRequest, style: Style | None, preferences: 
 class RequestDesk:
     """Owned by the bot (``bot.desk``) while generation runs: made by the generation cog beside the service."""
 
-    def __init__(self, bot: Owner, service: GenerationService, counter: Counter) -> None:
+    def __init__(self, bot: Owner, service: GenerationService, counter: Counter, guard: Guard | None = None) -> None:
         self.bot = bot
         self.service = service
         self.counter = counter
+        self.guard = guard or Guard(bot.config.safety, None, None)
+        """The safety classifiers asked before queueing (uploads, prompts); none where bot.yaml sets none."""
         self.session = aiohttp.ClientSession()
         self.downloads = asyncio.Semaphore(MAX_DOWNLOADS)
         self.pixels = PixelBudget()
@@ -208,6 +214,7 @@ class RequestDesk:
                                               max_pixels=config.model.max_input_pixels, max_side=max_side)
         hold.take(picture, attachment.filename, per_person=config.model.max_upload_pixels_per_person,
                   total=config.model.max_upload_pixels)
+        await self.guard.check_uploads([picture])  # safety.check_uploads: a flagged picture is never queued
         return picture
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
@@ -282,10 +289,38 @@ class RequestDesk:
             request.references = (await self._stored(source.id, load_references=True)).request.references
         return request
 
-    async def picture(self, source: Job, index: int) -> Image.Image:
-        """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop."""
+    async def picture(self, interaction: discord.Interaction, source: Job, index: int) -> Image.Image:
+        """The source job's image ``index`` (ImageExpired once housekeeping deleted it), read off the event loop;
+        refused where it is withheld (``stored``)."""
+        return await asyncio.to_thread((await self.stored(interaction, source, index)).open)
+
+    async def stored(self, interaction: discord.Interaction, source: Job, index: int) -> StoredImage:
+        """The source job's stored image ``index``; Rejected where the safety check has it withheld (nothing is made
+        from a picture nobody may see here: its buttons are disabled, and this holds for a forged click too)."""
         stored = await self.service.storage.get_image(source.id, index)
-        return await asyncio.to_thread(stored.open)
+        if shown_as(stored.recipe, await self.here(interaction, private=source.private)) is Treatment.BLOCK:
+            raise Rejected(Text("That image was withheld by the safety check, so nothing can be made from it here."))
+        return stored
+
+    # -- the safety policy by place ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def place(interaction: discord.Interaction, *, private: bool) -> Place:
+        """Where an answer to ``interaction`` is seen: private results, DMs and user-installed contexts (where the
+        bot is no member) are private; else the channel, age-restricted or not."""
+        if private or interaction.guild_id is None or not bot_is_member(interaction):
+            return Place.PRIVATE
+        return Place.AGE_RESTRICTED if age_restricted(interaction) else Place.CHANNEL
+
+    def treatment_in(self, interaction: discord.Interaction, channel: ChannelSettings, *, private: bool) -> Treatment:
+        """What a picture the safety check flags gets in an answer to ``interaction`` (``bot.safety``'s policy)."""
+        return place_treatment(self.bot.config.safety.action, self.place(interaction, private=private),
+                               channel.safety)
+
+    async def here(self, interaction: discord.Interaction, *, private: bool) -> Treatment:
+        """``treatment_in`` with this channel's settings read."""
+        channel = await self.service.storage.channel_settings(rules_channel_id(interaction) or 0)
+        return self.treatment_in(interaction, channel, private=private)
 
     # -- asking ----------------------------------------------------------------------------------------------------
 
@@ -310,6 +345,7 @@ class RequestDesk:
             request.model = self.resolve_model(request, style, preferences)
             preferences.check_limits(request.count, request.model)
         self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model)
+        await self.guard.check_prompt(request.prompt)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.input_images:
@@ -333,6 +369,7 @@ class RequestDesk:
             source_index=source_index,
             private=preferences.user.private or (source is not None and source.private),
         )
+        request.safety = self.treatment_in(interaction, preferences.channel, private=job.private).value
 
         await self.acknowledge(interaction, private=job.private)
         with self.pixels.hold(interaction.user.id) as hold:

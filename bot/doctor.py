@@ -148,8 +148,8 @@ def ops_port_check(config: Config) -> Check:
 
 
 def model_checks(config: Config) -> Iterator[Check]:
-    """Load each configured model the way the bot does (without the warm-up), then the upscaler and captioner beside
-    the default model, and weigh the largest against the device's memory."""
+    """Load each configured model the way the bot does (without the warm-up), then the upscaler, captioner and safety
+    classifiers beside the default model, and weigh the largest against the device's memory."""
     from bot.backends import engine_settings
     from models.engine import load_engine
     from models.plan import ModelLoadError
@@ -158,7 +158,8 @@ def model_checks(config: Config) -> Iterator[Check]:
     styles = StyleBook(config.styles)
     largest: tuple[int, str, Any] | None = None  # weights in bytes, whose, the device
     for index, entry in enumerate(config.catalogue):
-        settings = replace(engine_settings(config, entry.name), upscaler=None, captioner=None, warmup=False)
+        settings = replace(engine_settings(config, entry.name), upscaler=None, captioner=None, safety=None,
+                           warmup=False)
         try:
             engine = load_engine(settings, styles)
         except ModelLoadError as error:
@@ -207,6 +208,30 @@ def helper_checks(config: Config, device: Any, dtype: Any) -> Iterator[tuple[Che
                                                   "Florence-2 Hub id or folder), or remove it"), 0
         else:
             yield passed("captioner", f"loads: {captioner.name}"), captioner.weight_bytes()
+    yield from safety_checks(config, device, dtype)
+
+
+def safety_checks(config: Config, device: Any, dtype: Any) -> Iterator[tuple[Check, int]]:
+    """The safety classifiers where configured: each must load and have the unsafe label (``models.safety``)."""
+    from models.plan import ModelLoadError
+    from models.safety import IMAGE_KEY, PROMPT_KEY, Classifier, ImageChecker, PromptChecker
+
+    safety = config.safety
+    wanted: list[tuple[str, str, type[Classifier]]] = []
+    if safety.model:
+        wanted.append((IMAGE_KEY, safety.model, ImageChecker))
+    if safety.prompt_model:
+        wanted.append((PROMPT_KEY, safety.prompt_model, PromptChecker))
+    for key, model, kind in wanted:
+        try:
+            classifier = kind.load(model, key, safety.unsafe_label, device, dtype, cache_dir=config.storage.dir)
+        except ModelLoadError as error:
+            yield failed(key, str(error), f"set {key} to a classifier (a Hub id or folder) whose labels include "
+                                          f"'{safety.unsafe_label}', or set safety.unsafe_label to its unsafe label"), 0
+            continue
+        label = classifier.model.config.id2label[classifier.unsafe]
+        threshold = safety.threshold if key == IMAGE_KEY else safety.prompt_threshold
+        yield passed(key, f"loads: {classifier.name}, flags '{label}' at {threshold:g}"), classifier.weight_bytes()
 
 
 def memory_check(weights: int, name: str, device: Any) -> Check:

@@ -141,4 +141,9 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         written.insert(0, output)
     seeds = ", ".join(str(generated.recipe.seed) for generated in result)
     print(f"wrote {', '.join(str(path) for path in written)} (seed {seeds})")
+    for number, generated in enumerate(result, start=1):  # the operator's own files: written, but said
+        check = generated.recipe.safety
+        if check is not None and check["flagged"]:
+            print(f"note: the safety check ({check['model']}) flagged image {number} (score {check['score']:.2f}); "
+                  "in Discord it would be withheld outside age-restricted channels", file=sys.stderr)
     return ExitCode.OK

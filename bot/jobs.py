@@ -124,6 +124,19 @@ class StoredImage:
 
 
 
+@dataclass(frozen=True)
+class FlaggedImage:
+    """One picture the safety check flagged, as /admin safety lists it."""
+
+    job_id: str
+    index: int
+    user_id: int
+    channel_id: int | None
+    score: float
+    action: str  # what it got where it was made: allow, spoiler or block
+    created_at: float
+
+
 def open_rgb(path: Path) -> Image.Image:
     """A stored picture as RGB pixels (blocking: call it in a thread)."""
     with Image.open(path) as image:

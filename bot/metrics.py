@@ -107,6 +107,12 @@ class Metrics:
             "imagebot_model_seconds_per_image", "Pipeline time of a batch divided by its images, per model", ["model"],
             buckets=PER_IMAGE_BUCKETS, registry=registry,
         )
+        self.safety_checks = Counter("imagebot_safety_checks", "Pictures the safety check looked at before delivery",
+                                     registry=registry)
+        self.safety_flags = Counter("imagebot_safety_flags", "Pictures the safety check flagged, by what they got "
+                                    "(allow, spoiler, block)", ["action"], registry=registry)
+        for action in ("allow", "spoiler", "block"):  # exported at 0 from the start, so rates and shares exist
+            self.safety_flags.labels(action=action)
         self.model_images = Counter("imagebot_model_images", "Images made, per model", ["model"], registry=registry)
         self.model_queue_depth = Gauge("imagebot_model_queue_depth", "Jobs waiting, per model", ["model"],
                                        registry=registry)
@@ -136,6 +142,12 @@ class Metrics:
         self.jobs.labels(outcome).inc()
 
     # --- the event loop monitor --------------------------------------------------------------------------------
+
+    def safety_checked(self, checked: int, flagged: Sequence[str]) -> None:
+        """A delivered result's safety verdicts: how many pictures were checked, and what each flagged one got."""
+        self.safety_checks.inc(checked)
+        for action in flagged:
+            self.safety_flags.labels(action=action).inc()
 
     def loop_sample(self, lateness: float) -> None:
         self.loop_lag_samples.observe(lateness)

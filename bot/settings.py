@@ -46,6 +46,9 @@ class ChannelSettings:
     max_count: int | None = None
     allowed_models: tuple[str, ...] = ()
     """Model names that may be used here; empty: every model the bot serves."""
+    safety: str | None = None
+    """What a picture the safety check flags gets here (``allow``, ``spoiler``, ``block``: ``bot.safety.Treatment``),
+    when stricter than bot.yaml's ``safety.action``; None: bot.yaml's."""
 
     def allows_model(self, name: str) -> bool:
         return not self.allowed_models or name in self.allowed_models
@@ -57,6 +60,7 @@ Key = TypeVar("Key")
 _TEXT = ("style", "aspect", "model")
 _COUNTS = ("count", "max_count")
 _FLAGS = ("remix", "private")
+_TREATMENTS = ("allow", "spoiler", "block")
 
 
 def changed(current: Settings, changes: dict[str, Any]) -> Settings:
@@ -84,6 +88,10 @@ def changed(current: Settings, changes: dict[str, Any]) -> Settings:
             if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
                 raise UnknownSetting(f"allowed_models must be a list of model names, not {value!r}")
             cleaned[name] = tuple(dict.fromkeys(value))
+        elif name == "safety":
+            if value not in _TREATMENTS:
+                raise UnknownSetting(f"safety must be one of {', '.join(_TREATMENTS)}, not {value!r}")
+            cleaned[name] = value
         else:
             assert name in _TEXT, name
             if not isinstance(value, str) or not value:
@@ -103,7 +111,7 @@ def channel_settings_from_row(row: Any) -> ChannelSettings:
     if row is None:
         return ChannelSettings()
     return ChannelSettings(style=row["style"], aspect=row["aspect"], count=row["count"], max_count=row["max_count"],
-                           allowed_models=tuple(json.loads(row["allowed_models"])))
+                           allowed_models=tuple(json.loads(row["allowed_models"])), safety=row["safety"])
 
 
 class Remembered(Generic[Key, Settings]):

@@ -31,7 +31,7 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
-from bot.jobs import FINISHED_STATES, Job, JobState, Notice, StoredImage, open_rgb
+from bot.jobs import FINISHED_STATES, FlaggedImage, Job, JobState, Notice, StoredImage, open_rgb
 from bot.settings import (
     ChannelSettings,
     Remembered,
@@ -559,9 +559,9 @@ class Storage:
             settings = changed(channel_settings_from_row(row), changes)
             db.execute(
                 "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
-                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " safety, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
-                 json.dumps(list(settings.allowed_models)), by, now),
+                 json.dumps(list(settings.allowed_models)), settings.safety, by, now),
             )
             return settings
 
@@ -722,6 +722,20 @@ class Storage:
             (since if since is not None else float("-inf"), limit),
         )
         return [(row[0], row[1]) for row in rows]
+
+    async def flagged_images(self, limit: int = 10) -> list[FlaggedImage]:
+        """The pictures the safety check flagged last, newest first, with whose they were (for /admin safety)."""
+        rows = await self._all(
+            "SELECT images.job_id, images.idx, images.created_at, jobs.user_id, jobs.channel_id,"
+            " json_extract(images.recipe, '$.safety.score') AS score,"
+            " json_extract(images.recipe, '$.safety.action') AS action"
+            " FROM images JOIN jobs ON jobs.id = images.job_id"
+            " WHERE json_extract(images.recipe, '$.safety.flagged') = 1"
+            " ORDER BY images.created_at DESC, images.job_id, images.idx LIMIT ?",
+            (limit,),
+        )
+        return [FlaggedImage(row["job_id"], row["idx"], row["user_id"], row["channel_id"], row["score"],
+                             row["action"], row["created_at"]) for row in rows]
 
 
 def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references: bool) -> tuple[int | None, int | None]:

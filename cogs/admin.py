@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -33,6 +34,8 @@ LIVE_SECTIONS = ("styles", "moderation", "admins")
 """What /admin reload applies at once; a change anywhere else is reported as needing a restart."""
 CONFIRM_TIMEOUT_S = 120.0
 MAX_MESSAGE = 2000
+SAFETY_LISTED = 15
+"""How many flagged pictures /admin safety lists (a line each, within one message)."""
 
 
 class NotAdmin(app_commands.CheckFailure):
@@ -112,7 +115,40 @@ class Admin(commands.Cog):
             t(locale, "**Top users (7 days):** {users}",
               users=", ".join(f"<@{user}> {count}" for user, count in top) or t(locale, "nobody yet")),
             t(locale, "**Blocked users:** {count}", count=len(generation.blocked)),
+            *self.safety_lines(locale),
         ]
+        await self.reply(interaction, "\n".join(lines))
+
+    def safety_lines(self, locale: discord.Locale) -> list[str]:
+        """What the safety check did since start (its counters on /metrics), where one is configured."""
+        if self.bot.config.safety.model is None:
+            return []
+        registry = self.bot.metrics.registry
+        checked = int(registry.get_sample_value("imagebot_safety_checks_total") or 0)
+        flagged = {action: int(registry.get_sample_value("imagebot_safety_flags_total", {"action": action}) or 0)
+                   for action in ("block", "spoiler", "allow")}
+        return [t(locale, "**Safety check (since start):** {checked} pictures checked, {flagged} flagged — {withheld} "
+                          "withheld, {spoilered} as spoilers, {allowed} allowed (/admin safety lists the last)",
+                  checked=checked, flagged=sum(flagged.values()), withheld=flagged["block"],
+                  spoilered=flagged["spoiler"], allowed=flagged["allow"])]
+
+    # -- /admin safety ----------------------------------------------------------------------------------------------
+
+    @admin.command(name="safety", description="The pictures the safety check flagged last: job ids, scores, who")
+    async def safety(self, interaction: discord.Interaction) -> None:
+        locale = interaction.locale
+        if self.bot.config.safety.model is None:
+            await self.reply(interaction, t(locale, "The safety check is off (safety.model in bot.yaml)."))
+            return
+        flagged = await self.generation.storage.flagged_images(SAFETY_LISTED)
+        if not flagged:
+            await self.reply(interaction, t(locale, "The safety check has flagged no picture yet."))
+            return
+        lines = [t(locale, "**Flagged last** (threshold {threshold:g}):", threshold=self.bot.config.safety.threshold)]
+        lines += [t(locale, "• `{job}` image {number}: score {score:.2f}, {action} — <@{user}> {when}", job=item.job_id,
+                    number=item.index + 1, score=item.score, action=item.action, user=item.user_id,
+                    when=discord.utils.format_dt(datetime.fromtimestamp(item.created_at, UTC), "R"))
+                  for item in flagged]
         await self.reply(interaction, "\n".join(lines))
 
     # -- /admin pause, /admin resume ------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ class Editing(commands.Cog):
             request = await desk.derive(source, **changes, edit=original.edit)
             await desk.ask(interaction, request, preferences, kind="remix", source=source)
             return
-        picture = await desk.picture(source, click.index)
+        picture = await desk.picture(interaction, source, click.index)
         strength = REMIX_STRENGTH if click.action is Action.REMIX_IMAGE else VARY_STRENGTH[click.action]
         request = await desk.derive(source, **changes, strength=strength, width=picture.width, height=picture.height,
                                     init_image=picture)
@@ -180,7 +180,7 @@ class Editing(commands.Cog):
                    prompt: str, preferences: Preferences) -> None:
         """One image: ``source``'s image ``index`` edited, with the source's words (or a new ``prompt``)."""
         request = await desk.derive(source, prompt=prompt, count=1, strength=None, width=None, height=None,
-                                    init_image=await desk.picture(source, index), edit=edit)
+                                    init_image=await desk.picture(interaction, source, index), edit=edit)
         await desk.ask(interaction, request, preferences, kind=edit.kind, source=source, source_index=index)
 
     async def inpaintable(self, interaction: discord.Interaction, click: Click,

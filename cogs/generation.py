@@ -27,6 +27,7 @@ from bot.jobs import Job, Notice, StoredImage
 from bot.moderation import BannedTerms
 from bot.queue import DeliveryFailed, Undeliverable
 from bot.reach import DeadTokens, token_is_dead
+from bot.safety import Guard, Treatment, shown_as
 from bot.service import GenerationService
 from cogs.utils import layouts, results
 from cogs.utils.buttons import cancel_view, suggestion_view
@@ -83,7 +84,8 @@ class Generation(commands.Cog):
             self.bot.config, self.bot.storage, delivery=self, observer=self.bot.metrics, on_hang=self.bot.engine_hung
         )
         self.bot.generation = service
-        self.bot.request_desk = RequestDesk(self.bot, service, counter=self)
+        guard = await asyncio.to_thread(Guard.load, self.bot.config.safety, str(self.bot.config.storage.dir))
+        self.bot.request_desk = RequestDesk(self.bot, service, counter=self, guard=guard)
 
     async def cog_unload(self) -> None:
         desk, self.bot.request_desk = self.bot.request_desk, None
@@ -233,10 +235,11 @@ class Generation(commands.Cog):
             return
         # Results recovered while the service starts come before it is set: those offer img2img's upscale only.
         buttons = results.result_view_for(job, len(images), self.bot.generation)
+        here = Treatment(job.request.safety or Treatment.BLOCK)  # decided by the desk where it was asked
 
         def render() -> Awaitable[layouts.ResultMessage]:
             return layouts.render(job, images, layout=self.bot.config.discord.layout, buttons=buttons,
-                                  max_bytes=live.filesize_limit, name=f"imagebot-{job.id[:8]}")
+                                  max_bytes=live.filesize_limit, name=f"imagebot-{job.id[:8]}", here=here)
 
         try:
             message = await render()
@@ -257,6 +260,31 @@ class Generation(commands.Cog):
             live.finished = False  # the next attempt may edit the message again
             raise
         self.live.pop(job.id, None)
+        await self._tell_checked(job, images, here)
+
+    async def _tell_checked(self, job: Job, images: list[StoredImage], here: Treatment) -> None:
+        """Count the safety check's verdicts, and tell the person privately which of their pictures were withheld or
+        spoilered, and why (the score against the threshold). A lost notice is logged: the result is delivered."""
+        checked = [(image, shown_as(image.recipe, here)) for image in images if image.recipe.get("safety")]
+        if not checked:
+            return
+        self.bot.metrics.safety_checked(len(checked), [treated.value for image, treated in checked
+                                                       if image.recipe["safety"].get("flagged")])
+        hidden = [(image, treated) for image, treated in checked if treated is not Treatment.ALLOW]
+        if not hidden or not self.dead_tokens.usable(job):
+            return
+        limit = self.bot.config.safety.threshold
+        lines = [t(job.locale, "Image {number} was withheld: the safety check scored it {score:.2f} (the limit is "
+                               "{limit:.2f}).", number=image.index + 1, score=image.recipe["safety"]["score"],
+                   limit=limit) if treated is Treatment.BLOCK else
+                 t(job.locale, "Image {number} is shown as a spoiler: the safety check scored it {score:.2f} (the "
+                               "limit is {limit:.2f}).", number=image.index + 1, score=image.recipe["safety"]["score"],
+                   limit=limit)
+                 for image, treated in hidden]
+        try:
+            await self._webhook(job).send("\n".join(lines)[:2000], ephemeral=True)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            log.info("could not tell the person about the withheld images of job %s: %r", job.id, error)
 
     async def _deliver_privately(self, job: Job, message: layouts.ResultMessage,
                                  render: Callable[[], Awaitable[layouts.ResultMessage]]) -> None:

@@ -236,6 +236,7 @@ class Imagine(commands.Cog):
         shown = replace(source, locale=interaction.locale.value)  # for whoever clicked, in their language
         message = await layouts.render(
             shown, [stored], layout=self.bot.config.discord.layout,
+            here=await desk.here(interaction, private=source.private),
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
                                 inpaint=desk.service.can_inpaint(source.request)),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
@@ -267,7 +268,7 @@ class Imagine(commands.Cog):
             return
         source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, mine, private=source.private)
-        picture = await desk.picture(source, click.index)
+        picture = await desk.picture(interaction, source, click.index)
         request = await desk.derive(source, count=self.button_count(preferences, source.request.count),
                                     strength=VARY_STRENGTH[click.action], width=picture.width,
                                     height=picture.height, init_image=picture)
@@ -279,7 +280,7 @@ class Imagine(commands.Cog):
         desk = self.bot.desk
         source = await desk.source(interaction, click.job_id)
         preferences = await desk.preferences(interaction, private=source.private)
-        stored = await desk.service.storage.get_image(source.id, click.index)
+        stored = await desk.stored(interaction, source, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
         if click.action is Action.UPSCALE_GAN and desk.service.upscale_factor is not None:
             # The job's own model, not the recipe's name: recipes stored before models had names hold a path.

@@ -115,6 +115,7 @@ async def _show_job(bot: ImageBot, interaction: discord.Interaction, typed_id: s
     # Composing a grid from the files can take longer than Discord's 3 s: answer first.
     await interaction.response.defer(ephemeral=private, thinking=True)
     message = await layouts.render(job, images, layout=bot.config.discord.layout,
+                                   here=await bot.desk.here(interaction, private=private),
                                    buttons=results.result_view_for(job, len(images), generation),
                                    max_bytes=interaction.filesize_limit, name=f"imagebot-{job.id[:8]}")
     await interaction.followup.send(ephemeral=private, allowed_mentions=discord.AllowedMentions.none(),

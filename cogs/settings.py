@@ -22,6 +22,7 @@ from bot.i18n import t, translate
 from bot.messages import Rejected
 from bot.preferences import Preferences
 from bot.reach import rules_channel_id
+from bot.safety import strictest
 from bot.settings import ChannelSettings, UserSettings
 from cogs.utils.options import ASPECT_CHOICES, model_choices, style_choices
 from models.plan import GenerationRequest
@@ -37,7 +38,10 @@ log = logging.getLogger(__name__)
 PERSONAL_RESETS = [app_commands.Choice(name=name, value=name)
                    for name in ("style", "aspect", "count", "model", "remix", "private", "everything")]
 CHANNEL_RESETS = [app_commands.Choice(name=name, value=name)
-                  for name in ("style", "aspect", "count", "max_count", "allowed_models", "everything")]
+                  for name in ("style", "aspect", "count", "max_count", "allowed_models", "safety", "everything")]
+SAFETY_CHOICES = [app_commands.Choice(name="spoiler (blurred until clicked)", value="spoiler"),
+                  app_commands.Choice(name="block (withheld)", value="block")]
+"""What a channel may make of pictures the safety check flags: at least as strict as bot.yaml (``bot.safety``)."""
 ASPECT_NAMES = {choice.value: choice.name for choice in ASPECT_CHOICES}
 
 
@@ -218,9 +222,10 @@ class Settings(commands.Cog):
         count="How many images by default here",
         max_count="The most images one request may ask for here",
         allowed_models="The only models allowed here, separated by commas",
+        safety="What flagged pictures get here, if stricter than the bot's setting (age-restricted channels)",
         reset="Clear one of the channel's settings (or everything)",
     )
-    @app_commands.choices(aspect=ASPECT_CHOICES, reset=CHANNEL_RESETS)
+    @app_commands.choices(aspect=ASPECT_CHOICES, safety=SAFETY_CHOICES, reset=CHANNEL_RESETS)
     async def channel(
         self,
         interaction: discord.Interaction,
@@ -229,6 +234,7 @@ class Settings(commands.Cog):
         count: app_commands.Range[int, 1, 4] | None = None,
         max_count: app_commands.Range[int, 1, 4] | None = None,
         allowed_models: app_commands.Range[str, 1, 500] | None = None,
+        safety: app_commands.Choice[str] | None = None,
         reset: app_commands.Choice[str] | None = None,
     ) -> None:
         here = rules_channel_id(interaction)  # in a thread: its channel's
@@ -251,6 +257,8 @@ class Settings(commands.Cog):
             if allowed_models is not None:
                 names = [name for name in re.split(r"[,\s]+", allowed_models) if name]
                 changes["allowed_models"] = [self.model_name(name) for name in names] or None
+            if safety is not None:
+                changes["safety"] = self.safety_value(safety.value)
             default = changes.get("count", current.count)
             limit = changes.get("max_count", current.max_count)
             if default is not None and limit is not None and default > limit:
@@ -270,6 +278,18 @@ class Settings(commands.Cog):
         await interaction.response.send_message(heading + self.describe_channel(interaction.locale, current),
                                                 ephemeral=True)
 
+    def safety_value(self, value: str) -> str:
+        """A channel's safety setting, refused when looser than bot.yaml's ``safety.action`` (a channel may only be
+        stricter) or when no safety check is configured."""
+        configured = self.bot.config.safety
+        if configured.model is None:
+            raise Rejected(Text("The safety check is off on this bot (safety.model in bot.yaml), so there is nothing "
+                                "to set."))
+        if strictest(value, configured.action) != value:
+            raise Rejected(Text("A channel may only be stricter than the bot: it already does “{action}” with flagged "
+                                "pictures.", action=configured.action))
+        return value
+
     def describe_channel(self, locale: discord.Locale, channel: ChannelSettings) -> str:
         aspect = ASPECT_NAMES.get(channel.aspect or "", channel.aspect)
         if aspect:
@@ -285,6 +305,8 @@ class Settings(commands.Cog):
             t(locale, "• Max count: {max_count}", max_count=max_count),
             t(locale, "• Allowed models: {models}",
               models=", ".join(channel.allowed_models) or t(locale, "every model")),
+            t(locale, "• Flagged pictures (age-restricted channels): {safety}",
+              safety=channel.safety or t(locale, "as the bot does ({action})", action=self.bot.config.safety.action)),
         ])
 
     # -- suggestions ----------------------------------------------------------------------------------------------

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.loading import load_reason
-from models.plan import ModelLoadError
+from models.helpers import Helper, load_pretrained
 from models.settings import public_name
 from models.suggestions import clean_caption
 from models.tiny import model_location
@@ -36,7 +35,7 @@ BEAMS = 3
 TOP_P = 0.9
 
 
-class Captioner:
+class Captioner(Helper):
     """One loaded image-to-text model, its processor, and how to ask it for several captions of a picture."""
 
     def __init__(self, model: Any, processor: Any, *, name: str, prompt: str | None = None) -> None:
@@ -53,27 +52,12 @@ class Captioner:
         (default: its ``public_name``, never a server path); raises ModelLoadError with one line."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        location = model_location(model_id, cache_dir)
-        try:
-            processor = AutoProcessor.from_pretrained(location)
-            model = AutoModelForImageTextToText.from_pretrained(location, dtype=dtype)
-        except Exception as error:
-            reason = load_reason(location, error, saved=("config.json", "a transformers model"))
-            raise ModelLoadError(f"Cannot load the captioning model '{model_id}' ({CONFIG_KEY}): {reason}") from None
+        processor, model = load_pretrained(model_location(model_id, cache_dir), AutoProcessor,
+                                           AutoModelForImageTextToText, dtype,
+                                           f"the captioning model '{model_id}' ({CONFIG_KEY})")
         model.to(device).eval()
         log.info("loaded the captioning model %s (%s) on %s as %s", model_id, type(model).__name__, device, dtype)
         return cls(model, processor, name=name or public_name(model_id), prompt=prompt)
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def to(self, device: torch.device) -> None:
-        """Follow the diffusion model it is loaded beside when the pool parks that on the host and back."""
-        self.model.to(device)
-
-    def weight_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
 
     def captions(self, picture: Image.Image, *, seed: int, count: int) -> list[str]:
         """Up to ``count`` distinct cleaned captions of ``picture``: the beam-searched one, then sampled ones.

@@ -42,12 +42,13 @@ from models.plan import (
     Results,
     resolve_plan,
 )
-from models.settings import EngineSettings, IPAdapterSettings
+from models.settings import EngineSettings, IPAdapterSettings, SafetySettings
 from models.styles import StyleBook
 from models.tiny import model_location
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
+    from models.safety import ImageChecker, SafetyCheck
     from models.upscaler import TileCallback, Upscaler
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,14 @@ class Engine:
     def __init__(self, model: Family, *, model_id: str, device: torch.device, dtype: torch.dtype,
                  defaults: ModelDefaults, styles: StyleBook, default_negative: str = "", max_batch: int = 4,
                  max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None,
-                 captioner: Captioner | None = None, name: str | None = None) -> None:
+                 captioner: Captioner | None = None, name: str | None = None,
+                 checker: ImageChecker | None = None, safety: SafetySettings | None = None) -> None:
         self.model = model
         self.upscaler = upscaler
         self.captioner = captioner
+        self.checker = checker
+        """The safety classifier every image (and preview) passes before it leaves the engine; None: no check."""
+        self.safety = safety
         self.model_id = model_id
         self.name = name or model_id
         """What recipes record: the configured name (a local directory's path is the server's business)."""
@@ -138,16 +143,17 @@ class Engine:
         return self.model.device == self.device
 
     def to(self, device: torch.device) -> None:
-        """Move the weights (the model's, its upscaler's and its captioner's): the pool parks idle models on the host
-        and back."""
+        """Move the weights (the model's, its upscaler's, captioner's and safety classifier's): the pool parks idle
+        models on the host and back."""
         self.model.to(device)
-        for helper in (self.upscaler, self.captioner):
-            if helper is not None:
-                helper.to(device)
+        for helper in self._helpers():
+            helper.to(device)
 
     def weight_bytes(self) -> int:
-        return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in (self.upscaler, self.captioner)
-                                               if helper is not None)
+        return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in self._helpers())
+
+    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker]:
+        return [helper for helper in (self.upscaler, self.captioner, self.checker) if helper is not None]
 
     @classmethod
     def load(cls, settings: EngineSettings, styles: StyleBook, *, on_host: bool = False) -> Engine:
@@ -199,10 +205,16 @@ class Engine:
             else:
                 defaults = replace(defaults, captioner=words.name)
         defaults = replace(defaults, unloaded=tuple(unloaded))
+        checker = None
+        if settings.safety is not None:  # never optional: a model whose check is missing must not serve at all
+            from models.safety import IMAGE_KEY, ImageChecker
+
+            checker = ImageChecker.load(settings.safety.model, IMAGE_KEY, settings.safety.unsafe_label, model.device,
+                                        torch_dtype, cache_dir=settings.cache_dir, name=settings.safety.name)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
                      max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,
-                     captioner=words, name=settings.label)
+                     captioner=words, name=settings.label, checker=checker, safety=settings.safety)
         if settings.warmup and not on_host:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
@@ -255,6 +267,7 @@ class Engine:
                 outputs = self._upscale(run, items)
             else:
                 outputs = self._call(run, items)
+            checks = self._check(run, items, outputs)
         except torch.OutOfMemoryError:
             self._free_memory()
             if len(items) == 1:
@@ -273,8 +286,16 @@ class Engine:
             for plan_index, _ in items:
                 run.fail(plan_index, error)
             return
-        for (plan_index, image_index), output in zip(items, outputs, strict=True):
-            run.add(plan_index, image_index, output)
+        for (plan_index, image_index), output, check in zip(items, outputs, checks, strict=True):
+            run.add(plan_index, image_index, output, check)
+
+    def _check(self, run: _Run, items: list[tuple[int, int]],
+               outputs: list[Image.Image] | list[Described]) -> list[SafetyCheck | None]:
+        """The safety check of a chunk's images, in one classifier call: what leaves the engine has been looked at."""
+        if self.checker is None or self.safety is None or not outputs or isinstance(outputs[0], Described):
+            return [None] * len(outputs)
+        actions = [run.plans[plan_index].flagged_action for plan_index, _ in items]
+        return list(self.checker.checks(outputs, self.safety, actions))  # type: ignore[arg-type]
 
     def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image]:
         plans = [run.plans[plan_index] for plan_index, _ in items]
@@ -358,7 +379,12 @@ class Engine:
     def _preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         # One-by-one families see a batch of one: their row is 0.
         try:
-            return self.model.preview(latents, min(row, latents.shape[0] - 1), spec)
+            preview = self.model.preview(latents, min(row, latents.shape[0] - 1), spec)
+            if preview is not None and self.checker is not None and self.safety is not None:
+                # A preview is a picture that leaves the bot too: a flagged one is simply not shown.
+                [score] = self.checker.scores([preview])
+                return None if score >= self.safety.threshold else preview
+            return preview
         except Exception:  # a preview is a nicety: never the reason an image fails
             log.debug("no preview", exc_info=True)
             return None
@@ -487,10 +513,14 @@ class _Run:
         if self._errors[plan_index] is None:
             self._errors[plan_index] = error
 
-    def add(self, plan_index: int, image_index: int, output: Image.Image | Described) -> None:
-        """Record one image (with its recipe) or a describe plan's ``Described``."""
+    def add(self, plan_index: int, image_index: int, output: Image.Image | Described,
+            check: SafetyCheck | None = None) -> None:
+        """Record one image (with its recipe, and the safety check's verdict in it) or a describe plan's
+        ``Described``."""
         if self._errors[plan_index] is None:
             recipe = self.plans[plan_index].recipes[image_index]
+            if check is not None:
+                recipe = replace(recipe, safety=check.to_dict())
             made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
             self._images[plan_index][image_index] = made
 

@@ -12,7 +12,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from uuid import uuid4
 
@@ -88,6 +88,9 @@ class Recipe:
     inputs: tuple[str, ...] | None = None
     """Set when the image is an instruction edit: its input pictures' digests (``picture_digest``) in the order the
     prompt calls them image 1, image 2, ...; the pictures themselves are the job's."""
+    safety: dict[str, Any] | None = None
+    """The safety check's verdict on the image (``models.safety.SafetyCheck.to_dict()``: classifier, score, whether it
+    was flagged and what was done with it); None where no check is configured."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
@@ -160,6 +163,9 @@ class GenerationRequest:
     """Edit by instruction (the prompt says what to change) on a family that can (``ModelDefaults.instruct_edit``):
     the pictures, in the order the prompt calls them image 1, image 2, ...; at most the model's
     ``max_input_images``. The first sets the result's shape unless width/height are given."""
+    safety: str = ""
+    """What a picture the safety check flags gets where this request was asked (``allow``, ``spoiler`` or ``block``:
+    the request desk decides it by the place, ``bot/safety.py``); empty: ``block``."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -201,6 +207,7 @@ class Plan:
     input_images: tuple[Image.Image, ...] = ()
     """An instruction edit's pictures in order (each fitted within the model's native area); the batch key holds
     their digests, so every image of a call edits the same pictures."""
+    flagged_action: str = "block"  # what the safety check's flagged pictures get (the request's ``safety``)
 
     @property
     def model(self) -> str:
@@ -302,6 +309,12 @@ def resolve_plan(request: GenerationRequest, defaults: ModelDefaults, styles: St
     ``model`` is the name recipes record: the configured name, never where the weights lie on the server. It is part
     of the batch key, so one pipeline call never mixes models.
     """
+    plan = _resolve(request, defaults, styles, default_negative, model, max_count=max_count)
+    return replace(plan, flagged_action=request.safety or "block")
+
+
+def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
+             model: str, *, max_count: int) -> Plan:
     if request.upscale:
         return _upscale_plan(request, defaults, model)
     if request.describe:

@@ -40,6 +40,19 @@ class IPAdapterSettings:
 
 
 @dataclass(frozen=True)
+class SafetySettings:
+    """bot.yaml's ``safety`` section as the engine needs it: the image classifier every result passes."""
+
+    model: str
+    """A Hub id, a local directory, or ``tiny`` (a tiny random classifier built under the cache directory)."""
+    unsafe_label: str = "nsfw"
+    threshold: float = 0.5
+    """A picture is flagged when its unsafe score is at or above this."""
+    name: str | None = None
+    """What recipes call the classifier; None: ``public_name`` of ``model``."""
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """One model and how to run it (bot.yaml's ``model``, ``upscaler`` and ``describe`` sections plus the
     moderation's default negative)."""
@@ -73,6 +86,8 @@ class EngineSettings:
     """What /describe's footer calls the captioner (``describe.name``); None: ``public_name`` of ``captioner``."""
     captioner_prompt: str | None = None
     """bot.yaml's ``describe.prompt``: text given to the captioner with the picture (Florence-2's task token)."""
+    safety: SafetySettings | None = None
+    """bot.yaml's ``safety``: the image classifier every result of this model passes (None: no check)."""
 
     @property
     def label(self) -> str:

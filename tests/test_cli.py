@@ -120,6 +120,21 @@ def test_imagine_writes_images_that_carry_their_recipe(tmp_path, tiny_config):
         assert repeated.tobytes() == original.tobytes()  # the same recipe makes the same image
 
 
+def test_imagine_says_which_images_the_safety_check_flagged(tmp_path, tiny_config):
+    import json
+
+    from models.images import read_metadata
+
+    config = tiny_config.read_text() + "safety:\n  model: tiny\n  threshold: 0\n"
+    tiny_config.write_text(config)
+    output = tmp_path / "flagged.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--seed", "7", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "note: the safety check (tiny) flagged image 1 (score 0." in result.stderr
+    check = json.loads(read_metadata(output.read_bytes())["imagebot"])["safety"]
+    assert check["model"] == "tiny" and check["flagged"] and check["action"] == "block"
+
+
 def test_imagine_refuses_bad_inputs_with_exit_2(tmp_path, tiny_config):
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)

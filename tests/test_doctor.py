@@ -119,16 +119,31 @@ async def test_a_good_setup_is_all_green(tiny_model: Callable[[str], Path], tmp_
             "tiny", tmp_path / "data", discord={"api_base": emu.api_base},
             upscaler={"model": str(tiny_model("esrgan"))}, describe={"model": "tiny-blip"},
             server={"enabled": True, "host": "127.0.0.1", "port": 0},
+            safety={"model": "tiny", "prompt_model": "tiny", "threshold": 0.8},
         )
         code, lines = await doctor(config, tmp_path, token=emu.token)
     assert code == ExitCode.OK, "\n".join(lines)
-    checks = ["config", "token", "intents", "storage", "ops port", "model tiny", "upscaler", "captioner", "memory"]
+    checks = ["config", "token", "intents", "storage", "ops port", "model tiny", "upscaler", "captioner",
+              "safety.model", "safety.prompt_model", "memory"]
     assert [text.split(":")[0][2:] for text in lines] == checks, lines
     assert all(text.startswith("✅") for text in lines), lines
     assert f"logs in as {emu.bot_user.name}" in line(lines, "token")
     assert "guilds only" in line(lines, "intents")
     assert "Stable Diffusion" in line(lines, "model tiny") and "on cpu" in line(lines, "model tiny")
     assert "host memory" in line(lines, "memory")
+    assert "flags 'nsfw' at 0.8" in line(lines, "safety.model")
+
+
+async def test_a_safety_classifier_that_cannot_load_says_why(tiny_model_dir: Path, tmp_path: Path) -> None:
+    not_a_model = tmp_path / "not-a-classifier"
+    not_a_model.mkdir()
+    code, lines = await doctor(config_for(tiny_model_dir, tmp_path / "data", safety={"model": str(not_a_model)}),
+                               tmp_path)
+    assert code == ExitCode.FAILURE
+    safety = line(lines, "safety.model")
+    assert safety.startswith("❌") and "Cannot load the safety classifier" in safety and "config.json" in safety
+    assert "whose labels include 'nsfw'" in safety, safety
+    assert any(text.startswith("✅ model ") for text in lines)  # the model itself loads: only its check fails
 
 
 def test_weights_too_large_for_the_device_are_a_memory_failure_with_the_fix() -> None:

@@ -198,6 +198,18 @@ def result_view(job_id: str, count: int, locale: str | None = None) -> discord.u
     return view
 
 
+WHOLE_RESULT = frozenset({Action.REROLL, Action.REMIX, Action.DELETE})
+"""Buttons about a whole result rather than one of its pictures: they stay usable when a picture is withheld."""
+
+
+def disable_withheld(view: discord.ui.View, indexes: set[int]) -> None:
+    """Disable the buttons of the pictures the safety check withheld (their image ``indexes``): nothing is made from,
+    or shown of, a picture nobody may see. Its delete button stays."""
+    for item in view.children:
+        if isinstance(item, _JobButton) and item.click.index in indexes and item.click.action not in WHOLE_RESULT:
+            item.item.disabled = True
+
+
 PAN_ARROWS = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 assert tuple(PAN_ARROWS) == PAN_DIRECTIONS
 

@@ -22,7 +22,9 @@ import discord
 
 from bot.encoding import in_encoder
 from bot.jobs import Job, StoredImage
+from bot.safety import Treatment, shown_as
 from cogs.utils import results
+from cogs.utils.buttons import disable_withheld
 
 Layout = Literal["grid", "gallery"]
 MAX_ROW_WIDTH = 5
@@ -115,15 +117,20 @@ def gallery_view(job: Job, images: Sequence[StoredImage], files: Sequence[discor
 
 
 async def render(job: Job, images: list[StoredImage], *, layout: Layout, buttons: discord.ui.View,
-                 max_bytes: int, name: str, headline: str | None = None) -> ResultMessage:
+                 max_bytes: int, name: str, here: Treatment, headline: str | None = None) -> ResultMessage:
     """Encode the files (on the encoding threads) and build the message. Each file is made under ``max_bytes``;
-    ValueError when not even a small JPEG fits. ``headline``: the first line, if not the job's own."""
+    ValueError when not even a small JPEG fits. ``headline``: the first line, if not the job's own. ``here``: what
+    pictures the safety check flagged get where the message goes (``bot.safety.place_treatment``); the buttons of a
+    withheld picture are disabled."""
     headline = results.headline(job) if headline is None else headline
+    disable_withheld(buttons, {image.index for image in images if shown_as(image.recipe, here) is Treatment.BLOCK})
     if layout == "grid":
-        file = await in_encoder(results.stored_file, images, name=name, max_bytes=max_bytes)
+        file = await in_encoder(results.stored_file, images, name=name, max_bytes=max_bytes, here=here,
+                                locale=job.locale)
         return ResultMessage("grid", [file], buttons, content=headline, embed=results.recipe_embed(job, images))
     files = list(await asyncio.gather(*(
-        in_encoder(results.stored_file, [image], name=f"{name}-{number}", max_bytes=max_bytes)
+        in_encoder(results.stored_file, [image], name=f"{name}-{number}", max_bytes=max_bytes, here=here,
+                   locale=job.locale)
         for number, image in enumerate(images, start=1)
     )))
     return ResultMessage("gallery", files, gallery_view(job, images, files, buttons, headline))

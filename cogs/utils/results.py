@@ -16,6 +16,7 @@ from PIL import Image
 from bot.i18n import t, translate
 from bot.jobs import Job, StoredImage
 from bot.moderation import BannedTerms
+from bot.safety import Treatment, shown_as, withheld_tile
 from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
 from models.plan import Described
@@ -224,16 +225,26 @@ def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_by
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
 
 
-def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int) -> discord.File:
-    """The attachment for stored results (blocking: run it in a thread).
+def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, here: Treatment = Treatment.BLOCK,
+                locale: str | None = None) -> discord.File:
+    """The attachment for stored results (blocking: run it in a thread), as the safety policy has them shown where
+    flagged pictures get ``here``: a withheld one is a plain tile (none of its pixels leave), and a file holding a
+    spoilered one is a Discord spoiler (``SPOILER_``).
 
     A single stored PNG already carries its recipe, so when it fits it is sent byte for byte; a grid, or a file
     over the limit, is composed and encoded again, from the generated pixels when the results were just made
     (``StoredImage.pixels``) and from the files only for results delivered after a restart.
     """
-    if len(images) == 1 and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
+    shown = [shown_as(image.recipe, here) for image in images]
+    if Treatment.SPOILER in shown:
+        name = f"SPOILER_{name}"
+    whole = shown in ([Treatment.ALLOW], [Treatment.SPOILER])  # one picture, its own pixels
+    if whole and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
         return discord.File(images[0].path, filename=f"{name}.png")
     recipe = dict(images[0].recipe)
     if len(images) > 1:  # a grid: the shared recipe, with each image's seed in grid order
         recipe["seeds"] = [image.recipe.get("seed") for image in images]
-    return image_file([image.open() for image in images], recipe, name=name, max_bytes=max_bytes)
+    words = t(locale, "Withheld by\nthe safety check")
+    pictures = [withheld_tile(image.recipe.get("width") or 64, image.recipe.get("height") or 64, words)
+                if treated is Treatment.BLOCK else image.open() for image, treated in zip(images, shown, strict=True)]
+    return image_file(pictures, recipe, name=name, max_bytes=max_bytes)

@@ -8,7 +8,8 @@ touches them is the real one.
 ``model.id: tiny`` (Stable Diffusion) or ``tiny-NAME`` (any family in ``BUILDERS``) builds one under the cache
 directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere. Upscalers
 (``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``,
-and captioners (``CAPTIONERS``) are transformers models: ``describe.model: tiny-blip`` builds one like ``tiny-NAME``.
+and captioners (``CAPTIONERS``) and safety classifiers (``CLASSIFIERS``) are transformers models:
+``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``.
 
 The registry is ``registry.py``, the builders one module per family; this file only re-exports what others use.
 """
@@ -16,10 +17,12 @@ The registry is ``registry.py``, the builders one module per family; this file o
 from models.tiny.registry import (
     BUILDERS,
     CAPTIONERS,
+    CLASSIFIERS,
     UPSCALERS,
     model_location,
     tiny_families,
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "UPSCALERS", "model_location", "tiny_families", "write_tiny_pipeline"]
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "UPSCALERS", "model_location", "tiny_families",
+           "write_tiny_pipeline"]

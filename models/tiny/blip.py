@@ -15,6 +15,8 @@ import torch
 from models.tiny.tokenizers import bert_word_tokenizer
 
 IMAGE_SIZE = 32
+LAST_FILE = "processor_config.json"
+"""Written last: a directory holding it is complete (``models.tiny.model_location`` builds it once)."""
 WORDS = " ".join((
     "a an the of on in with and at by near under over two three",
     "dog cat bird horse fox owl deer fish dragon robot knight woman man child girl boy",

@@ -32,12 +32,17 @@ UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
 CAPTIONERS = {"blip": "models.tiny.blip"}
 """Captioner family (/describe) -> the module whose ``write(directory, seed)`` saves a transformers model directory
-(model and processor) and returns its path."""
+(model and processor, ``LAST_FILE`` last) and returns its path."""
+CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.prompt_safety"}
+"""Safety classifier (``safety.model``, ``safety.prompt_model``) -> the module whose ``write(directory, seed)`` saves
+a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
+HELPERS = {**CAPTIONERS, **CLASSIFIERS}
+"""The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
 def tiny_families() -> list[str]:
     """Every name ``write_tiny_pipeline`` accepts."""
-    return [*BUILDERS, *UPSCALERS, *CAPTIONERS]
+    return [*BUILDERS, *UPSCALERS, *HELPERS]
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
@@ -49,8 +54,8 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if family in UPSCALERS:
         return importlib.import_module(UPSCALERS[family]).write(path, SEED)
-    if family in CAPTIONERS:
-        return importlib.import_module(CAPTIONERS[family]).write(path, SEED)
+    if family in HELPERS:
+        return importlib.import_module(HELPERS[family]).write(path, SEED)
     builder = importlib.import_module(BUILDERS[family])
     pipe = builder.build(SEED)
     save = getattr(builder, "save", None)
@@ -66,7 +71,7 @@ def tiny_family(model_id: str) -> str | None:
     if model_id == TINY_MODEL_ID:
         return "sd"
     family = model_id.removeprefix(TINY_MODEL_ID + "-")
-    if model_id.startswith(TINY_MODEL_ID + "-") and (family in BUILDERS or family in CAPTIONERS):
+    if model_id.startswith(TINY_MODEL_ID + "-") and (family in BUILDERS or family in HELPERS):
         return family
     return None
 
@@ -78,7 +83,8 @@ def model_location(model_id: str, cache_dir: str | Path) -> str:
     if family is None:
         return model_id
     directory = Path(cache_dir) / ("tiny-model" if family == "sd" else f"tiny-{family}")
-    # Each is complete once its last file is written: a pipeline's index, a captioner's processor config.
-    if not (directory / ("processor_config.json" if family in CAPTIONERS else "model_index.json")).exists():
+    # Each is complete once its last file is written: a pipeline's index, a helper's LAST_FILE.
+    last = "model_index.json" if family in BUILDERS else importlib.import_module(HELPERS[family]).LAST_FILE
+    if not (directory / last).exists():
         write_tiny_pipeline(directory, family)
     return str(directory)
