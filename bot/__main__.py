@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
     imagine.add_argument("--style", default="", help="style name from the config (default: the first style)")
-    imagine.add_argument("--image", type=Path, metavar="FILE", help="restyle this picture (img2img), or edit it")
+    imagine.add_argument("--image", type=Path, action="append", metavar="FILE",
+                         help="restyle this picture (img2img), or edit it; on a model that edits by instruction, the "
+                              "prompt says what to change, and --image may be given up to 3 times (image 1, 2, 3)")
     edits = imagine.add_mutually_exclusive_group()
     edits.add_argument("--zoom", metavar="F", help="edit --image: zoom out by F (1.1 to 2) and paint the new border")
     edits.add_argument("--pan", metavar="DIR", help="edit --image: extend it left, right, up or down and paint that")

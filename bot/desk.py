@@ -230,11 +230,12 @@ class RequestDesk:
         channel or their standing may have changed since): against its style and the model it ran on, which the
         returned job's request names, and that model against this channel's ``preferences`` when given (before a
         form is opened, so that nobody fills one in to be refused). ``words``: something new is made from it, so
-        its prompt must still exist. ``load_init``: with the picture it was made from (a restyle's, an edit's); its
+        its prompt must still exist. ``load_init``: with the picture(s) it was made from (a restyle's, an edit's, an
+        instruction edit's); its
         reference pictures are read when something is made from them (``derive``). Raises ImageNotFound,
         ImageExpired or a refusal, for the person."""
         try:
-            source = await self._stored(job_id, load_init=load_init)
+            source = await self._stored(job_id, load_init=load_init, load_inputs=load_init)
         except ImageExpired:
             # Its pictures are gone. When its words went with them (the person whose pictures they were asked to be
             # forgotten), that is the reason to give.
@@ -276,11 +277,13 @@ class RequestDesk:
         What it is drawn from is decided here, once for every button and form: an edit (``changes["edit"]``: zoom out,
         pan, Vary (Region)) repaints the picture it is given from its words alone, so the source's reference pictures
         are left out; anything else made from a blend or an /imagine ``reference`` is steered by the same pictures,
-        read back from storage (ImageExpired once housekeeping deleted them). A restyle's picture is kept as loaded
-        (``source(load_init=True)``: a reroll redoes a restyle on the same picture).
+        read back from storage (ImageExpired once housekeeping deleted them). A restyle's picture, and an instruction
+        edit's pictures, are kept as loaded (``source(load_init=True)``: a reroll redoes a restyle on the same picture,
+        an instruction edit on the same pictures).
         """
         fields = {key: value for key, value in source.request.to_dict().items() if key != "id"}
-        fields.update(seed=None, upscale=False, edit=None, init_image=source.request.init_image)
+        fields.update(seed=None, upscale=False, edit=None, init_image=source.request.init_image,
+                      input_images=source.request.input_images)
         fields.update(changes)
         request = GenerationRequest(**fields)
         if request.edit is not None:
@@ -327,7 +330,7 @@ class RequestDesk:
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
                   reading: str | None = None, read: Callable[[PixelHold], Awaitable[None]] | None = None,
-                  restyle: bool = False) -> Job:
+                  restyle: bool = False, instruct: bool = False) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
@@ -335,7 +338,8 @@ class RequestDesk:
         was. ``read`` (downloading the pictures the person attached, ``read_picture`` with the hold it is given)
         runs once their place in the queue is reserved, after an answer saying ``reading``; the pictures count
         against the person's and everyone's pixel budget until the job is planned. ``restyle``: a picture ``read``
-        brings is to be redrawn (img2img). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        brings is to be redrawn (img2img); ``instruct``: the pictures ``read`` brings are to be edited by instruction
+        (``input_images``). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -348,7 +352,7 @@ class RequestDesk:
         await self.guard.check_prompt(request.prompt)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)
-        if request.input_images:
+        if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
         if request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)

@@ -17,7 +17,7 @@ from bot.exit_codes import ExitCode
 from models.edits import Edit, parse_regions
 from models.engine import load_engine
 from models.images import InvalidImage, load_image, make_grid, write_recipe_png
-from models.plan import GenerationRequest, ModelLoadError, Progress
+from models.plan import MAX_INPUT_IMAGES, GenerationRequest, ModelLoadError, Progress
 from models.styles import StyleBook, UnknownStyle
 
 
@@ -63,7 +63,7 @@ def requested_edit(args: argparse.Namespace) -> Edit | None:
     if not given:
         return None
     flag = given[0]
-    if args.image is None:
+    if not args.image:
         raise ValueError(f"{flag}: give the picture to edit with --image")
     try:
         return makers[flag]()
@@ -72,17 +72,22 @@ def requested_edit(args: argparse.Namespace) -> Edit | None:
 
 
 def imagine(config: Config, args: argparse.Namespace) -> int:
+    """Generate as the bot would. ``--image`` on a model that edits by instruction (and no edit flag or strength)
+    gives the pictures to edit, in order; otherwise the one picture to restyle or edit."""
     try:
         edit = requested_edit(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    init_image = None
-    if args.image is not None:
-        picture = read_picture(args.image, config.model.max_input_pixels, keep_alpha=edit is not None)
+    pictures = []
+    for path in args.image or []:
+        picture = read_picture(path, config.model.max_input_pixels, keep_alpha=edit is not None)
         if picture is None:
             return ExitCode.USAGE
-        init_image = picture[0]
+        pictures.append(picture[0])
+    if len(pictures) > MAX_INPUT_IMAGES:
+        print(f"error: --image: give at most {MAX_INPUT_IMAGES} pictures", file=sys.stderr)
+        return ExitCode.USAGE
     request = GenerationRequest(
         prompt=args.prompt,
         style=args.style,
@@ -91,7 +96,6 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         seed=args.seed,
         count=args.count,
         steps=args.steps,
-        init_image=init_image,
         strength=args.strength,
         model=args.model,
         edit=edit,
@@ -112,6 +116,14 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILURE
+    if pictures and engine.defaults.instruct_edit and edit is None and args.strength is None:
+        request.input_images = pictures
+    elif len(pictures) > 1:
+        print(f"error: --image: several pictures are edited by instruction, which the model '{request.model}' "
+              "can't do; give one picture to restyle or edit", file=sys.stderr)
+        return ExitCode.USAGE
+    elif pictures:
+        request.init_image = pictures[0]
     try:
         plan = engine.plan(request)
     except ValueError as error:

@@ -63,6 +63,9 @@ _REDACT = (
 )
 """SQL that replaces the person's words in a request or recipe JSON column with ``:text`` (a negative only when
 there was one)."""
+PICTURE_LISTS = {"reference_paths": "references_owner", "input_paths": "inputs_owner"}
+"""The jobs' columns that keep lists of pictures (JSON lists of paths; '' once deleted), each with the column that
+says whose they are."""
 
 
 class JobGone(LookupError):
@@ -240,10 +243,10 @@ class Storage:
     # --- jobs ---------------------------------------------------------------------------------------------------
 
     async def insert_job(self, job: Job) -> None:
-        """Persist a new job (state queued). Its pictures (an img2img source, reference pictures) are saved to
-        inputs/ so it can be resumed and its buttons can use them again, with whose pictures they are
-        (``_picture_owners``). A job that carries pictures from a source deleted meanwhile (its person asked to be
-        forgotten) is refused (``ImageNotFound``) and nothing of it is kept."""
+        """Persist a new job (state queued). Its pictures (an img2img source, reference pictures, an instruction
+        edit's pictures) are saved to inputs/ so it can be resumed and its buttons can use them again, with whose
+        pictures they are (``_picture_owners``). A job that carries pictures from a source deleted meanwhile (its
+        person asked to be forgotten) is refused (``ImageNotFound``) and nothing of it is kept."""
         init_path = None
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
@@ -251,33 +254,36 @@ class Storage:
             await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
         references = job.request.references or []
         reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
+        inputs = job.request.input_images or []
+        input_paths = [f"inputs/{job.id}-in{index}.png" for index in range(len(inputs))]
         await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
-                               for picture, path in zip(references, reference_paths, strict=True)))
+                               for picture, path in zip([*references, *inputs], [*reference_paths, *input_paths],
+                                                        strict=True)))
 
         def insert(db: sqlite3.Connection) -> None:
-            init_owner, references_owner = _picture_owners(db, job, init=init_path is not None,
-                                                           references=bool(reference_paths))
+            owners = _picture_owners(db, job, init=init_path is not None, references=bool(reference_paths),
+                                     inputs=bool(input_paths))
             db.execute(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
-                " source_job_id, source_index, state, error, application_id, token, interaction_created_at,"
-                " result_message_id, delivered, created_at, attempts, private, webhook_only, locale, init_owner,"
-                " references_owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?)",
+                " input_paths, source_job_id, source_index, state, error, application_id, token,"
+                " interaction_created_at, result_message_id, delivered, created_at, attempts, private, webhook_only,"
+                " locale, init_owner, references_owner, inputs_owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id, job.user_id, job.guild_id, job.channel_id, job.kind,
-                    json.dumps(job.request.to_dict()), init_path,
-                    json.dumps(reference_paths) if reference_paths else None, job.source_job_id, job.source_index,
+                    json.dumps(job.request.to_dict()), init_path, _path_list(reference_paths),
+                    _path_list(input_paths), job.source_job_id, job.source_index,
                     str(job.state), job.error, job.application_id, job.token, job.interaction_created_at,
                     job.result_message_id, job.created_at, int(job.private),
-                    int(job.webhook_only), job.locale, init_owner, references_owner,
+                    int(job.webhook_only), job.locale, *owners,
                 ),
             )
 
         try:
             await self._atomically(insert)
         except ImageNotFound:
-            await asyncio.to_thread(_unlink_all, [self.directory / path
-                                                  for path in [*reference_paths, init_path] if path is not None])
+            await asyncio.to_thread(_unlink_all, [self.directory / path for path in
+                                                  [*reference_paths, *input_paths, init_path] if path is not None])
             raise
 
     async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
@@ -392,12 +398,14 @@ class Storage:
         if await self._atomically(clear):
             self._noticed.discard(user_id)
 
-    async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False) -> Job | None:
+    async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False,
+                      load_inputs: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
-        reference pictures only when ``load_references``."""
+        reference pictures only when ``load_references``, an instruction edit's pictures only when ``load_inputs``."""
         row = await self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else await self._job_from_row(row, load_init=load_init,
-                                                                  load_references=load_references)
+                                                                  load_references=load_references,
+                                                                  load_inputs=load_inputs)
 
     async def job_of_message(self, message_id: int) -> Job | None:
         """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
@@ -405,7 +413,7 @@ class Storage:
         return None if row is None else await self._job_from_row(row, load_init=False)
 
     async def active_jobs(self) -> list[Job]:
-        """Jobs left queued or running (by a stop or a crash), oldest first, with their init images loaded.
+        """Jobs left queued or running (by a stop or a crash), oldest first, with all their pictures loaded.
 
         A row whose request can no longer be read (say, a removed field) is marked failed and skipped.
         """
@@ -415,7 +423,7 @@ class Storage:
         jobs = []
         for row in rows:
             try:
-                jobs.append(await self._job_from_row(row, load_init=True, load_references=True))
+                jobs.append(await self._job_from_row(row, load_init=True, load_references=True, load_inputs=True))
             except Exception as error:
                 log.exception("job %s cannot be loaded to resume; marking it failed", row["id"])
                 message = f"Could not be resumed after a restart ({error})"
@@ -452,25 +460,24 @@ class Storage:
         row = await self._one("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,))
         return row[0] if row else 0
 
-    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False) -> Job:
+    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False,
+                            load_inputs: bool = False) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
             raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
             init_image = await asyncio.to_thread(_open_source, self.directory / row["init_path"])
-        references = None
-        if load_references and row["reference_paths"] == "":
-            raise ImageExpired(Text("The pictures this was blended from have expired."))
-        if load_references and row["reference_paths"]:
-            references = await asyncio.to_thread(
-                lambda: [open_rgb(self.directory / path) for path in json.loads(row["reference_paths"])])
+        blended = Text("The pictures this was blended from have expired.")
+        references = await self._pictures(row["reference_paths"], blended) if load_references else None
+        edited = Text("The pictures this was edited from have expired.")
+        input_images = await self._pictures(row["input_paths"], edited) if load_inputs else None
         return Job(
             id=row["id"],
             user_id=row["user_id"],
             guild_id=row["guild_id"],
             channel_id=row["channel_id"],
             kind=row["kind"],
-            request=GenerationRequest.from_dict(json.loads(row["request"]), init_image, references),
+            request=GenerationRequest.from_dict(json.loads(row["request"]), init_image, references, input_images),
             application_id=row["application_id"],
             token=row["token"],
             interaction_created_at=row["interaction_created_at"],
@@ -490,6 +497,15 @@ class Storage:
             private=bool(row["private"]),
             described=Described.from_dict(json.loads(row["described"])) if row["described"] else None,
         )
+
+    async def _pictures(self, paths: str | None, expired: Text) -> list[Image.Image] | None:
+        """The pictures of a path-list column (``reference_paths``, ``input_paths``), read off the event loop;
+        ``ImageExpired`` saying ``expired`` once housekeeping (or forget-me) deleted them."""
+        if paths == "":
+            raise ImageExpired(expired)
+        if not paths:
+            return None
+        return await asyncio.to_thread(lambda: [open_rgb(self.directory / path) for path in json.loads(paths)])
 
     # --- images -------------------------------------------------------------------------------------------------
 
@@ -588,21 +604,22 @@ class Storage:
             "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL AND init_path != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         )
-        references = await self._all(
-            "SELECT id, reference_paths FROM jobs WHERE reference_paths IS NOT NULL AND reference_paths != ''"
+        lists = {column: await self._all(
+            f"SELECT id, {column} FROM jobs WHERE {column} IS NOT NULL AND {column} != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
-        )
+        ) for column in PICTURE_LISTS}
         await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
         await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
-        await asyncio.to_thread(_unlink_all, [self.directory / path for row in references
-                                              for path in json.loads(row["reference_paths"])])
+        await asyncio.to_thread(_unlink_all, [self.directory / path for column, rows in lists.items() for row in rows
+                                              for path in json.loads(row[column])])
 
         def expire(db: sqlite3.Connection) -> None:
             db.executemany(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
             db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
-            db.executemany("UPDATE jobs SET reference_paths = '' WHERE id = ?", [(r["id"],) for r in references])
+            for column, rows in lists.items():
+                db.executemany(f"UPDATE jobs SET {column} = '' WHERE id = ?", [(r["id"],) for r in rows])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
             db.execute(
                 f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL, described = NULL"
@@ -641,14 +658,15 @@ class Storage:
                 "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = :user)", person)]
             paths += [row[0] for row in db.execute(
                 "SELECT init_path FROM jobs WHERE (user_id = :user OR init_owner = :user) AND init_path != ''", person)]
-            paths += [path for row in db.execute(
-                "SELECT reference_paths FROM jobs WHERE (user_id = :user OR references_owner = :user)"
-                " AND reference_paths != ''", person) for path in json.loads(row[0])]
+            for column, owner in PICTURE_LISTS.items():
+                paths += [path for row in db.execute(
+                    f"SELECT {column} FROM jobs WHERE (user_id = :user OR {owner} = :user) AND {column} != ''",
+                    person) for path in json.loads(row[0])]
             deleted = db.execute("DELETE FROM jobs WHERE user_id = :user", person).rowcount
             # '' (not NULL): the job had pictures and they are gone, as when housekeeping expires them.
             db.execute("UPDATE jobs SET init_path = '', init_owner = NULL WHERE init_owner = :user", person)
-            db.execute("UPDATE jobs SET reference_paths = '', references_owner = NULL WHERE references_owner = :user",
-                       person)
+            for column, owner in PICTURE_LISTS.items():
+                db.execute(f"UPDATE jobs SET {column} = '', {owner} = NULL WHERE {owner} = :user", person)
             db.execute("DELETE FROM user_settings WHERE user_id = :user", person)
             db.execute("UPDATE channel_settings SET updated_by = NULL WHERE updated_by = :user", person)
             db.execute("UPDATE blocked_users SET blocked_by = NULL WHERE blocked_by = :user", person)
@@ -738,25 +756,29 @@ class Storage:
                              row["action"], row["created_at"]) for row in rows]
 
 
-def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references: bool) -> tuple[int | None, int | None]:
-    """Whose pictures a new job keeps (``init``: a source picture, ``references``: reference pictures), as
-    (``init_owner``, ``references_owner``).
+def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references: bool,
+                    inputs: bool) -> tuple[int | None, int | None, int | None]:
+    """Whose pictures a new job keeps (``init``: a source picture, ``references``: reference pictures, ``inputs``: an
+    instruction edit's pictures), as (``init_owner``, ``references_owner``, ``inputs_owner``).
 
     A job of its own keeps what its person attached. A job made from another's image ``source_index`` (a variation,
     an upscale, an edit) keeps a copy of that result: the source's person's. Otherwise a job made from another (a
-    reroll, a remix) keeps the source's own picture, and every job made from another keeps its references: their
+    reroll, a remix) keeps the source's own pictures, and every job made from another keeps its references: their
     owners are the source's. Raises ``ImageNotFound`` when the job keeps pictures of a source deleted meanwhile.
     """
     if job.source_job_id is None:
-        return (job.user_id if init else None), (job.user_id if references else None)
-    source = db.execute("SELECT user_id, init_owner, references_owner FROM jobs WHERE id = ?",
+        mine = job.user_id
+        return (mine if init else None), (mine if references else None), (mine if inputs else None)
+    source = db.execute("SELECT user_id, init_owner, references_owner, inputs_owner FROM jobs WHERE id = ?",
                         (job.source_job_id,)).fetchone()
     if source is None:
-        if init or references:
+        if init or references or inputs:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))
-        return None, None
-    init_owner = (source["user_id"] if job.source_index is not None else source["init_owner"]) if init else None
-    return init_owner, source["references_owner"] if references else None
+        return None, None, None
+    copied = job.source_index is not None
+    return ((source["user_id"] if copied else source["init_owner"]) if init else None,
+            source["references_owner"] if references else None,
+            (source["user_id"] if copied else source["inputs_owner"]) if inputs else None)
 
 
 def _open_source(path: Path) -> Image.Image:
@@ -770,6 +792,11 @@ def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
     for path, recipe in files:
         if path.exists():
             write_recipe_png(open_rgb(path), recipe, path)
+
+
+def _path_list(paths: Sequence[str]) -> str | None:
+    """A path-list column's value (``PICTURE_LISTS``): NULL when the job keeps no such pictures."""
+    return json.dumps(list(paths)) if paths else None
 
 
 def _unlink_all(paths: Iterable[Path]) -> None:

@@ -1,4 +1,5 @@
-"""/imagine, /edit and the buttons under their results: U, V, Vary, 🔄, the upscales, 🗑️ and Cancel.
+"""/imagine, /edit (repaint a marked part, or edit by instruction) and the buttons under their results: U, V,
+Vary, 🔄, the upscales, 🗑️ and Cancel.
 
 What the person typed or clicked is parsed here and handed to the request desk (``bot.desk``), which checks it,
 queues it and answers; every refusal is private (``bot.desk.refusing``). A click is answered by this cog's
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import discord
 from discord import app_commands
@@ -19,15 +20,16 @@ from discord.ext import commands
 
 from bot.desk import refusing
 from bot.i18n import t
+from bot.jobs import Need
 from bot.messages import Rejected, reply_privately
 from bot.reach import anywhere
 from cogs.utils import layouts, results
 from cogs.utils.buttons import VARY_STRENGTH, Action, Click, ImagineButton, single_view
 from cogs.utils.forms import remix_form
-from cogs.utils.options import ASPECT_CHOICES, imagine_request, model_choices, style_choices
-from models.edits import Edit, with_mask
-from models.plan import MAX_SEED, REFERENCE_READ_SIDE, Recipe
-from models.text import Text
+from cogs.utils.options import ASPECT_CHOICES, edit_models, imagine_request, model_choices, style_choices
+from models.edits import NOTHING_MARKED, Edit, with_mask
+from models.plan import MAX_SEED, REFERENCE_READ_SIDE, GenerationRequest, Recipe
+from models.text import Text, text_of
 
 if TYPE_CHECKING:
 
@@ -132,15 +134,18 @@ class Imagine(commands.Cog):
 
     # -- /edit ----------------------------------------------------------------------------------------------------
 
-    @app_commands.command(name="edit", description="Repaint part of a picture: where it is transparent, or a mask")
+    @app_commands.command(name="edit", description="Change a picture: repaint where it is transparent or a mask "
+                                                   "marks, or say what to change")
     @app_commands.describe(
-        image="The picture: its transparent parts are repainted (or those the mask marks)",
-        prompt="What to paint there",
+        image="The picture (image 1): its transparent parts are repainted (or those the mask marks)",
+        prompt="What to paint there, or, without a mask on a model that edits by instruction, what to change",
         mask="Optional: a black-and-white picture of the same size, white where to repaint",
         style="A look for the new part (start typing to search)",
         negative="What to keep out of it",
         seed="Same seed + same picture + same prompt = same result",
         model="Which model paints it (start typing to search; /models lists them)",
+        image2="Optional: a second picture (image 2), for models that edit several by instruction",
+        image3="Optional: a third picture (image 3), for models that edit several by instruction",
     )
     async def edit(
         self,
@@ -152,18 +157,31 @@ class Imagine(commands.Cog):
         negative: app_commands.Range[str, 0, 1000] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED - 1] | None = None,
         model: app_commands.Range[str, 1, 100] | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
     ) -> None:
+        """With a mask, or on a model that can't edit by instruction: repaint the marked (or transparent) part. Without
+        a mask on a model that can, or with more pictures than one: edit by instruction, the pictures in order."""
         config, desk = self.bot.config, self.bot.desk
         async with refusing(interaction):
             chosen = desk.service.styles.get(style)
             desk.check_requester(interaction, prompt, negative or "", style=chosen, model=model)
-            for attachment in (image, mask):
+            extras = [picture for picture in (image2, image3) if picture is not None]
+            if mask is not None and extras:
+                raise Rejected(Text("`image2` and `image3` are for editing by instruction, which takes no mask; leave "
+                                    "out the mask, or the extra pictures."))
+            for attachment in (image, mask, *extras):
                 if attachment is not None:
                     desk.check_picture(attachment)
             preferences = await desk.preferences(interaction)
             request = imagine_request(prompt=prompt, style=chosen, negative=negative, aspect=None, seed=seed,
                                       count=1, max_count=config.model.max_count)
             request.model = model or ""
+            instruct = mask is None and bool(
+                extras or desk.resolve_model(request, chosen, preferences) in desk.service.able(Need.INSTRUCT_EDIT))
+            if instruct:
+                await self._instruct(interaction, request, preferences, [image, *extras])
+                return
             request.edit = Edit.mask()
 
             async def read_pictures(hold: PixelHold) -> None:
@@ -171,10 +189,35 @@ class Imagine(commands.Cog):
                 if mask is not None:  # one picture carrying the mask as transparency: what the engine edits
                     marked = await desk.read_picture(hold, mask)
                     picture = await asyncio.to_thread(with_mask, picture, marked)
+                elif "A" not in picture.getbands():
+                    self._nothing_marked(request.model)
                 request.init_image = picture
 
             await desk.ask(interaction, request, preferences, kind="edit",
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures)
+
+    async def _instruct(self, interaction: discord.Interaction, request: GenerationRequest,
+                        preferences: Preferences, pictures: list[discord.Attachment]) -> None:
+        """/edit by instruction: the pictures become ``input_images`` in the order given (image 1, image 2, ...)."""
+        desk = self.bot.desk
+
+        async def read_pictures(hold: PixelHold) -> None:
+            request.input_images = [await desk.read_picture(hold, picture) for picture in pictures]
+
+        reading = (t(interaction.locale, "📥 Reading your picture…") if len(pictures) == 1 else
+                   t(interaction.locale, "📥 Reading your {count} pictures…", count=len(pictures)))
+        await desk.ask(interaction, request, preferences, kind="edit", reading=reading, read=read_pictures,
+                       instruct=True)
+
+    def _nothing_marked(self, model: str) -> NoReturn:
+        """Refuse an opaque picture sent without a mask to a model that can only repaint a marked part, with the
+        desk's answer on which models could change it by instruction instead (or that none can)."""
+        try:
+            self.bot.desk.service.check_capability(model, Need.INSTRUCT_EDIT)
+        except ValueError as instead:
+            raise ValueError(Text("{nothing_marked} {instead}", nothing_marked=NOTHING_MARKED,
+                                  instead=text_of(instead))) from None
+        raise ValueError(NOTHING_MARKED)
 
     @edit.autocomplete("style")
     @imagine.autocomplete("style")
@@ -183,12 +226,23 @@ class Imagine(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         return style_choices(self.bot.generation, interaction, current)
 
-    @edit.autocomplete("model")
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return model_choices(self.bot.generation, interaction, current)
+
+    @edit.autocomplete("model")
+    async def edit_model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The models that can make the edit asked so far: with a mask, those that repaint a marked part; with
+        ``image2`` or ``image3``, those that edit by instruction; else either."""
+        generation, given = self.bot.generation, interaction.namespace
+        if generation is None:
+            return []
+        return model_choices(generation, interaction, current, only=edit_models(
+            generation, masked=given.mask is not None, several=given.image2 is not None or given.image3 is not None))
 
     # -- buttons --------------------------------------------------------------------------------------------------
 

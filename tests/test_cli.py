@@ -217,3 +217,42 @@ def test_imagine_edits_a_picture_and_names_the_flag_of_a_bad_edit(tmp_path, tiny
     result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--zoom", "2",
                      "--pan", "left")
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_imagine_edits_by_instruction_on_a_model_that_can_one_picture_or_two_in_order(tmp_path, tiny_model):
+    """On FLUX.2 [klein] --image gives the pictures to change as the prompt says (no edit flag): image 1, image 2."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from models.images import read_metadata
+    from models.plan import picture_digest
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"model:\n  id: {tiny_model('flux2-klein')}\n  steps: 2\n  size: 64\n  warmup: false\n"
+                      f"storage:\n  dir: {tmp_path / 'data'}\n")
+    rng = np.random.default_rng(4)
+    pictures = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(2)]
+    paths = [tmp_path / "day.png", tmp_path / "hat.png"]
+    for picture, path in zip(pictures, paths, strict=True):
+        picture.save(path)
+    output = tmp_path / "night.png"
+    result = run_cli("imagine", "the dog from image 1 wearing the hat from image 2", "--config", str(config),
+                     "--image", str(paths[0]), "--image", str(paths[1]), "--seed", "3", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(read_metadata(output.read_bytes())["imagebot"])
+    assert recipe["inputs"] == [picture_digest(picture) for picture in pictures] and recipe["seed"] == 3
+
+    result = run_cli("imagine", "make it night", "--config", str(config), *(f"--image={paths[0]}",) * 4)
+    assert result.returncode == 2 and "error: --image: give at most 3 pictures" in result.stderr
+
+
+def test_several_pictures_on_a_model_that_cannot_edit_by_instruction_are_refused(tmp_path, tiny_config):
+    from PIL import Image
+
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (64, 64), "red").save(picture)
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--image",
+                     str(picture))
+    assert result.returncode == 2 and "several pictures are edited by instruction" in result.stderr, result.stderr

@@ -762,6 +762,25 @@ async def test_start_delivers_stored_results_resumes_live_jobs_and_expires_old_o
     assert recorder2.results == [] and recorder2.expired == []  # delivered exactly once
 
 
+async def test_a_queued_instruction_edit_resumes_with_its_pictures_in_order(storage: Storage) -> None:
+    """A restart finds an instruction edit still queued: it is planned again with the same pictures, image 1 first."""
+    red, blue = Image.new("RGB", (16, 8), (200, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 200))
+    edit = job(1, "the fox from image 1 on the rug from image 2", input_images=[red, blue])
+    await storage.insert_job(edit)
+    backend = InstantBackend()
+    backend.defaults = BY_NAME["flux2-klein"].defaults(64, 8)
+    recorder = Recorder()
+    queue = make_queue(storage, backend, recorder)
+    await queue.start()
+    await recorder.wait(1)
+    await queue.stop()
+    [(resumed, _)] = recorder.results
+    assert resumed.id == edit.id and recorder.failures == []
+    [[plan]] = backend.batches
+    assert [picture.getpixel((0, 0)) for picture in plan.input_images] == [(200, 0, 0), (0, 0, 200)]
+    assert plan.recipes[0].inputs is not None and len(plan.recipes[0].inputs) == 2
+
+
 async def test_a_job_that_keeps_killing_the_process_is_given_up(storage: Storage) -> None:
     poison = job(1, "poison")
     await storage.insert_job(poison)

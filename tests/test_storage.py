@@ -542,3 +542,60 @@ async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are
     assert len(list(storage.inputs_dir.iterdir())) == 2
     assert await storage.forget_user(1) == 2
     assert list(storage.inputs_dir.iterdir()) == []
+
+
+async def test_an_instruction_edits_pictures_are_kept_in_order_until_they_expire(storage: Storage) -> None:
+    pictures = [solid((200, 0, 0)), solid((0, 0, 200))]
+    job = Job(user_id=1, request=GenerationRequest("the woman from image 1 in the dress from image 2",
+                                                   input_images=pictures), kind="edit", created_at=T0)
+    await storage.insert_job(job)
+    [resumed] = await storage.active_jobs()
+    assert [picture.getpixel((0, 0)) for picture in resumed.request.input_images or []] == [(200, 0, 0), (0, 0, 200)]
+    assert (await storage.get_job(job.id)).request.input_images is None  # type: ignore[union-attr]  # only on demand
+    loaded = await storage.get_job(job.id, load_inputs=True)
+    assert loaded is not None and len(loaded.request.input_images or []) == 2
+    await storage.set_state(job.id, JobState.DONE)
+    await storage.housekeep()  # a finished edit keeps its pictures as long as its results: a reroll edits them again
+    assert len(list(storage.inputs_dir.iterdir())) == 2
+    storage.clock.now += 3601  # type: ignore[attr-defined]
+    await storage.housekeep()
+    assert list(storage.inputs_dir.iterdir()) == []
+    with pytest.raises(ImageExpired, match="pictures this was edited from have expired"):
+        await storage.get_job(job.id, load_inputs=True)
+    assert (await storage.get_job(job.id)) is not None
+
+
+async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_they_were_carried(
+        storage: Storage) -> None:
+    """Alice edits two pictures by instruction; Bob rerolls it, Carol rerolls Bob's; Dan edits Carol's result by
+    instruction (a copy of Carol's result). Forgetting Alice deletes every copy of her pictures but not Dan's copy of
+    Carol's result."""
+    red, blue, carols_result = (200, 0, 0), (0, 0, 200), (9, 9, 9)
+
+    def edit(user_id: int, pictures: list[Image.Image], source: Job | None = None,
+             index: int | None = None) -> Job:
+        return Job(user_id=user_id, request=GenerationRequest("make it night", input_images=pictures),
+                   kind="edit" if source is None else "reroll", source_job_id=source.id if source else None,
+                   source_index=index, created_at=T0)
+
+    alice = edit(1, [solid(red), solid(blue)])
+    bob = edit(2, [solid(red), solid(blue)], alice)
+    carol = edit(3, [solid(red), solid(blue)], bob)
+    for job in (alice, bob, carol):
+        await storage.insert_job(job)
+    await storage.save_results(carol, [GeneratedImage(solid(carols_result), recipe())])
+    dan = edit(4, [solid(carols_result)], carol, 0)
+    await storage.insert_job(dan)
+    assert {red, blue, carols_result} <= colours_on_disk(storage)
+
+    assert await storage.forget_user(1) == 1
+    assert colours_on_disk(storage) == {carols_result}
+    for job in (bob, carol):
+        with pytest.raises(ImageExpired, match="edited from have expired"):
+            await storage.get_job(job.id, load_inputs=True)
+    kept = await storage.get_job(dan.id, load_inputs=True)
+    assert kept is not None and [p.getpixel((0, 0)) for p in kept.request.input_images or []] == [carols_result]
+    async with storage.db.execute("SELECT count(*) FROM jobs WHERE inputs_owner = 1") as cursor:
+        assert (await cursor.fetchone())[0] == 0
+    await storage.forget_user(3)
+    assert colours_on_disk(storage) == set()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from discord import app_commands
 
+from bot.jobs import Need
 from bot.messages import Rejected
 from bot.reach import age_restricted
 from models.plan import ASPECTS, MAX_SEED, GenerationRequest
@@ -75,6 +76,17 @@ def style_choices(generation: GenerationService | None, interaction: discord.Int
         for style in generation.styles.search(current)
         if adult or not style.nsfw
     ]
+
+
+def edit_models(generation: GenerationService, *, masked: bool, several: bool) -> list[str]:
+    """The models /edit can run on as asked: with a mask, those that repaint a marked part; with more than one
+    picture, those that edit by instruction; else those that can do either (the default first)."""
+    inpaint, instruct = generation.able(Need.INPAINT), generation.able(Need.INSTRUCT_EDIT)
+    if masked:
+        return inpaint
+    if several:
+        return instruct
+    return [entry.name for entry in generation.catalogue if entry.name in inpaint or entry.name in instruct]
 
 
 def model_choices(generation: GenerationService | None, interaction: discord.Interaction,

@@ -165,6 +165,10 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
         value = (t(locale, "{n} weighted {shares}; prompt {rest:.2f}", n=len(shares), shares=weighted, rest=rest)
                  if rest > 0.005 else t(locale, "{n} weighted {shares}", n=len(shares), shares=weighted))
         fields.append((t(locale, "Pictures"), value, True))
+    if recipe.get("inputs"):  # an instruction edit's pictures, in the order its prompt calls them
+        fields.append((t(locale, "Edited"), ", ".join(
+            f"{t(locale, 'image {number}', number=number)} `{digest}`"
+            for number, digest in enumerate(recipe["inputs"], start=1)), True))
     if recipe.get("upscaler"):
         fields.append((t(locale, "Upscaler"), short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
