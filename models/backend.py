@@ -33,6 +33,7 @@ class ModelStatus:
     inpaint: bool = False  # it can edit pictures (zoom out, pan, vary a region): ModelDefaults.inpaint
     img2img: bool = False  # it can restyle a picture (image:, V, Remix of one image, Upscale 2×): ModelDefaults.img2img
     unloaded: tuple[str, ...] = ()  # its optional helpers that failed to load: ModelDefaults.unloaded
+    speed: str = "exact"  # its speed settings in a few words (bot.yaml's cache, compile, quantize): Speed.describe
 
 
 class ModelUnavailable(RuntimeError):

@@ -43,6 +43,7 @@ from models.plan import (
     resolve_plan,
 )
 from models.settings import EngineSettings, IPAdapterSettings
+from models.speed import apply_speed
 from models.styles import StyleBook
 from models.tiny import model_location
 
@@ -168,8 +169,6 @@ class Engine:
             if torch_device.type == "cpu":
                 _make_linears_batch_invariant(denoiser)
             _ensure_sdpa(denoiser)
-            if settings.compile:
-                denoiser.compile()  # in place, so every pipeline sharing it is compiled too
         # Optional helpers (an IP-Adapter, the upscaler, the captioner) that fail are logged once and left out: the
         # model serves without them, and /models, /admin stats and the refusals name what is missing.
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
@@ -199,6 +198,7 @@ class Engine:
             else:
                 defaults = replace(defaults, captioner=words.name)
         defaults = replace(defaults, unloaded=tuple(unloaded))
+        apply_speed(model, settings.speed, torch_device, label=settings.label, steps=defaults.steps)
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
                      max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,

@@ -182,7 +182,8 @@ class ModelPool:
                             references=slot.defaults is not None and slot.defaults.references,
                             inpaint=slot.defaults is not None and slot.defaults.inpaint,
                             img2img=slot.defaults is not None and slot.defaults.img2img,
-                            unloaded=() if slot.defaults is None else slot.defaults.unloaded)
+                            unloaded=() if slot.defaults is None else slot.defaults.unloaded,
+                            speed=slot.settings.speed.describe())
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
     def switch_cost(self, name: str) -> float:

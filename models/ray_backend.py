@@ -283,7 +283,7 @@ class RayBackend:
         return [ModelStatus(self.settings.label, family.label, family.design, "replicas", 0, 0, 0.0,
                             references=self._info.defaults.references,
                             inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img,
-                            unloaded=self._info.defaults.unloaded)]
+                            unloaded=self._info.defaults.unloaded, speed=self.settings.speed.describe())]
 
     def warm_model(self) -> str | None:
         """None: the model has replicas of its own, so no batch waits for a load."""
