@@ -13,6 +13,7 @@ from bot.backends import engine_settings
 from bot.config import ConfigError, parse_config
 from models.engine import Engine
 from models.plan import GenerationRequest, ModelLoadError
+from models.pool import ModelPool
 from models.settings import EngineSettings
 from models.speed import CACHE_KINDS, Speed
 from models.styles import StyleBook
@@ -127,3 +128,14 @@ def test_speed_settings_are_read_per_model_and_described() -> None:
 def test_speed_setting_mistakes_are_explained(model: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"model": model}, Path("bot.yaml"))
+
+
+def test_each_models_status_says_its_speed_settings(tiny_model) -> None:
+    pytest.importorskip("torchao")
+    common = dict(device="cpu", dtype="float32", warmup=False, steps=2)
+    pool = ModelPool.open([EngineSettings(str(tiny_model("sd")), name="plain", **common),  # type: ignore[arg-type]
+                           EngineSettings(str(tiny_model("flux")), name="fast", **common,  # type: ignore[arg-type]
+                                          speed=Speed(cache="first_block", threshold=0.1, quantize="int8"))],
+                          StyleBook([]), default="plain", budget=None)
+    assert [(status.name, status.speed) for status in pool.models()] == [
+        ("plain", "exact"), ("fast", "cache first_block 0.1 · int8")]
