@@ -69,19 +69,28 @@ def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     return float(np.mean((2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))))
 
 
-def measure(model: str, speed: Speed, args: argparse.Namespace) -> tuple[float, list[np.ndarray]]:
-    """Median images/s of ``args.requests`` seeds in one engine call, and the images (seed order)."""
+def load(model: str, speed: Speed, args: argparse.Namespace) -> tuple[Engine, list]:
+    """The model at ``speed``, warmed on one seed (lazy initialisation and compilation are not its steady speed),
+    and the plans every setting makes."""
     engine = Engine.load(EngineSettings(model, device=args.device, max_batch=args.requests, steps=args.steps,
                                         size=args.size, warmup=False, speed=speed), StyleBook([]))
     plans = [engine.plan(GenerationRequest("a lighthouse in a storm", seed=seed)) for seed in range(args.requests)]
-    engine.generate(plans[:1])  # lazy initialisation (and compilation) is not the setting's steady speed
-    times, images = [], []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        results = engine.generate(plans)
-        times.append(time.perf_counter() - started)
-        images = [np.asarray(result[0].image.convert("RGB")) for result in results]  # type: ignore[index]
-    return args.requests / statistics.median(times), images
+    engine.generate(plans[:1])
+    return engine, plans
+
+
+def measure(engines: dict[Speed, tuple[Engine, list]], repeats: int) -> dict[Speed, tuple[float, list[np.ndarray]]]:
+    """Median seconds of each setting's run and its images (seed order), the settings taking turns in each round so
+    that a change in the machine's load between rounds falls on all of them alike."""
+    times: dict[Speed, list[float]] = {speed: [] for speed in engines}
+    images: dict[Speed, list[np.ndarray]] = {}
+    for _ in range(repeats):
+        for speed, (engine, plans) in engines.items():
+            started = time.perf_counter()
+            results = engine.generate(plans)
+            times[speed].append(time.perf_counter() - started)
+            images[speed] = [np.asarray(result[0].image.convert("RGB")) for result in results]  # type: ignore[index]
+    return {speed: (statistics.median(times[speed]), images[speed]) for speed in engines}
 
 
 def run_speed(args: argparse.Namespace, scratch: Path) -> int:
@@ -95,17 +104,19 @@ def run_speed(args: argparse.Namespace, scratch: Path) -> int:
             model = str(write_wide_flux(scratch / family))
         else:
             model = str(write_tiny_pipeline(scratch / family, family))
-        base, exact = measure(model, Speed(), args)
+        engines = {}
         for speed in settings:
-            label = speed.describe()
             try:
-                rate, images = (base, exact) if speed == Speed() else measure(model, speed, args)
+                engines[speed] = load(model, speed, args)
             except ModelLoadError as error:
-                print(f"{family:<12}{label:<34}  refused: {str(error).split(': ', 1)[1][:80]}")
-                continue
+                print(f"{family:<12}{speed.describe():<34}  refused: {str(error).split(': ', 1)[1][:80]}")
+        runs = measure(engines, args.repeats)
+        base, exact = runs[Speed()]
+        for speed, (seconds, images) in runs.items():
             decibels = min(psnr(a, b) for a, b in zip(images, exact, strict=True))
             similarity = min(ssim(a, b) for a, b in zip(images, exact, strict=True))
-            found |= rate / base >= 1.5 and decibels >= 25
-            print(f"{family:<12}{label:<34}{rate:9.2f}{rate / base:9.2f}{decibels:9.1f}{similarity:7.3f}")
+            found |= base / seconds >= 1.5 and decibels >= 25
+            print(f"{family:<12}{speed.describe():<34}{args.requests / seconds:9.2f}{base / seconds:9.2f}"
+                  f"{decibels:9.1f}{similarity:7.3f}")
     print("(PSNR and SSIM: the worst image of the run against the exact image of its seed; inf: identical)")
     return 0 if found else 1

@@ -139,3 +139,12 @@ def test_each_models_status_says_its_speed_settings(tiny_model) -> None:
                           StyleBook([]), default="plain", budget=None)
     assert [(status.name, status.speed) for status in pool.models()] == [
         ("plain", "exact"), ("fast", "cache first_block 0.1 · int8")]
+
+
+def test_a_ray_replica_is_redeployed_when_its_speed_settings_change() -> None:
+    pytest.importorskip("ray")
+    from models.ray_backend import fingerprint
+    from models.settings import RaySettings
+
+    plain, cached = EngineSettings("tiny-flux"), EngineSettings("tiny-flux", speed=Speed(cache="pab"))
+    assert fingerprint(plain, RaySettings()) != fingerprint(cached, RaySettings())
