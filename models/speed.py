@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from models.plan import ModelLoadError
 
 if TYPE_CHECKING:  # bot.yaml's validation imports this module: torch loads only with a model
     import torch
 
-    from models.families import Family
-
 CACHE_KINDS = ("first_block", "faster", "pab", "taylorseer", "magcache")
 THRESHOLD_KINDS = ("first_block", "magcache")
 """Kinds that skip by a measured change (``threshold``); the others skip on a fixed rhythm (``every``)."""
 COMPILE_MODES = ("none", "regional", "full")
 QUANTIZE_MODES = ("none", "int8", "fp8", "nf4", "gguf")
+
+
+class SpeedTarget(Protocol):
+    """What a speed setting touches of a family (``models/families``, which imports this module's settings)."""
+
+    name: str
+
+    def denoisers(self) -> list[torch.nn.Module]: ...
+
+    def pipelines(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class Speed:
         return " · ".join(parts) or "exact"
 
 
-def apply_speed(model: Family, speed: Speed, device: torch.device, *, label: str, steps: int) -> None:
+def apply_speed(model: SpeedTarget, speed: Speed, device: torch.device, *, label: str, steps: int) -> None:
     """Quantize, cache and compile ``model``'s denoisers as ``speed`` says, in that order (compile last, so it
     traces the quantized, hooked network); raises ModelLoadError naming ``label`` when one cannot be applied.
     ``steps``: the model's default step count, which MagCache's calibrated ratios are stretched to."""
@@ -80,7 +88,7 @@ def apply_speed(model: Family, speed: Speed, device: torch.device, *, label: str
             denoiser.compile()  # in place, so every pipeline sharing it is compiled too
 
 
-def _timestep_of(model: Family) -> Callable[[], Any]:
+def _timestep_of(model: SpeedTarget) -> Callable[[], Any]:
     """The timestep of whichever of the model's pipelines is running (FasterCache and PAB skip by timestep range);
     -1 between runs, outside every range."""
     def current() -> Any:
