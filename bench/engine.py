@@ -16,6 +16,8 @@ With ``--memory`` it measures only the two memory comparisons (quick: no generat
 With ``--moves`` it measures instead what the model pool (models/pool.py) pays to switch models: loading from disk,
 moving the weights to host memory (offload) and back to the device (reload from host), and loading from disk again
 after an unload. On a CPU the device is host memory, so there is nothing to move: only the loads are measured.
+With ``--speed`` it measures instead each speed setting (models/speed.py) against exact, on flux, pixart and sd3
+(or ``--family``; ``--wide`` adds a deeper, wider FLUX): images/s, PSNR and SSIM (bench/speed.py).
 With ``--backend ray`` it measures instead the same N requests through RayBackend on one replica, then two, and
 prints both images/s and their ratio (on a CPU-only machine the replicas share its cores, so no doubling).
 
@@ -26,6 +28,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
     python bench/engine.py --arch sd15 --moves    # load, offload to host, reload of an SD 1.5-shaped model
     python bench/engine.py --family if --memory   # what inpainting (edits) adds to a model's resident memory
+    python bench/engine.py --speed --wide         # cache kinds, int8 (and --compile) vs exact: bench/speed.py
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ def inpaint_probe(variant: str, model: str, device_name: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
-    parser.add_argument("--family", choices=sorted(BUILDERS), default="sd", help="which tiny model (--arch tiny)")
+    parser.add_argument("--family", choices=sorted(BUILDERS), help="which tiny model (--arch tiny; default sd)")
     parser.add_argument("--model", help="an existing model id or directory instead of building one")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["local", "ray"], default="local")
@@ -231,8 +234,20 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--moves", action="store_true", help="time load / offload to host / reload (the pool's costs)")
     parser.add_argument("--memory", action="store_true", help="only the resident memory comparisons")
+    parser.add_argument("--speed", action="store_true", help="each speed setting against exact (bench/speed.py)")
+    parser.add_argument("--wide", action="store_true", help="--speed: also a deeper, wider FLUX transformer")
+    parser.add_argument("--compile", action="store_true", help="--speed: also regional compile (minutes on a CPU)")
+    parser.add_argument("--size", type=int, default=None, help="--speed: image side (default: the model's)")
     parser.add_argument("--inpaint-probe", choices=INPAINT_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.speed:
+        from bench.speed import run_speed
+
+        args.families = [args.family] if args.family else ["flux", "pixart", "sd3"]
+        args.families += ["flux-wide"] if args.wide else []
+        with tempfile.TemporaryDirectory() as scratch:
+            return run_speed(args, Path(scratch))
+    args.family = args.family or "sd"
     if args.inpaint_probe:
         return inpaint_probe(args.inpaint_probe, args.model, args.device)
     if args.max_batch is None:

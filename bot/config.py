@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.safety import labels_at, missing_label
 from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
+from models.speed import THRESHOLD_KINDS, Speed
 from models.styles import Style
 
 DEFAULT_CONFIG_PATH = Path("bot.yaml")
@@ -62,17 +63,56 @@ class IPAdapterConfig(Section):
         return self
 
 
+class CacheConfig(Section):
+    """A model's step cache (diffusers' cache hooks): skips transformer work that barely changes between steps."""
+
+    kind: Literal["first_block", "faster", "pab", "taylorseer", "magcache"]
+    threshold: float | None = Field(default=None, gt=0, le=1)
+    """``first_block``, ``magcache``: the relative change below which a step reuses the cached blocks."""
+    every: int | None = Field(default=None, ge=2, le=20)
+    """``faster``, ``pab``, ``taylorseer``: recompute every this many steps, reuse (or extrapolate) between."""
+
+    @model_validator(mode="after")
+    def _knob_of_its_kind(self) -> CacheConfig:
+        if self.threshold is not None and self.kind not in THRESHOLD_KINDS:
+            raise ValueError(f"threshold is for {' and '.join(THRESHOLD_KINDS)}; {self.kind} takes every "
+                             "(recompute every N steps)")
+        if self.every is not None and self.kind in THRESHOLD_KINDS:
+            raise ValueError(f"every is for faster, pab and taylorseer; {self.kind} takes threshold")
+        return self
+
+
+Compile = Literal["none", "regional", "full"] | bool
+"""``regional``: compile each repeated transformer block once; ``full`` (or ``true``): the whole denoiser."""
+Quantize = Literal["none", "int8", "fp8", "nf4", "gguf"]
+
+
+class SpeedKeys(Section):
+    """A model's speed settings (``models/speed.py``); left out, the model runs exact."""
+
+    cache: CacheConfig | None = None
+    quantize: Quantize = "none"
+
+    def speed(self, compile: Compile) -> Speed:
+        """These settings with ``compile`` (the entry's own, else ``model.compile``) as the engine applies them."""
+        mode = {True: "full", False: "none"}.get(compile, compile) if isinstance(compile, bool) else compile
+        cache = self.cache
+        return Speed(cache=cache and cache.kind, threshold=cache and cache.threshold, every=cache and cache.every,
+                     compile=mode, quantize=self.quantize)
+
+
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
 
 
-class ModelConfig(Section):
+class ModelConfig(SpeedKeys):
     id: str = Field(default=DEFAULT_MODEL_ID, min_length=1)
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
-    compile: bool = False
+    compile: Compile = False
+    """Every model's, unless its ``models:`` entry says otherwise."""
     warmup: bool = True
     max_batch: int = Field(default=4, ge=1, le=64)
     steps: int | None = Field(default=None, ge=1, le=150)
@@ -98,7 +138,7 @@ class ModelConfig(Section):
         return data
 
 
-class NamedModel(Section):
+class NamedModel(SpeedKeys):
     """One entry of bot.yaml's ``models`` list: a model people pick by name with /imagine's ``model`` option."""
 
     name: str = Field(min_length=1, max_length=100, pattern=MODEL_NAME)
@@ -110,6 +150,8 @@ class NamedModel(Section):
     nsfw: bool = False
     default: bool = False
     ip_adapter: IPAdapterConfig | None = None
+    compile: Compile | None = None
+    """None: ``model.compile``."""
 
 
 class UpscalerConfig(Section):
@@ -297,8 +339,9 @@ class Config(Section):
             both = [key for key in MODEL_KEYS if key in self.model.model_fields_set]
             if both:
                 raise ValueError(f"model.{', model.'.join(both)} and models: both describe a model; with models:, "
-                                 "give each entry its own id (and steps, guidance, size), leave those keys of model: "
-                                 "out or null, and keep in it only what all share (device, dtype, max_batch, ...)")
+                                 "give each entry its own id (and steps, guidance, size, cache, quantize), leave those "
+                                 "keys of model: out or null, and keep in it only what all share (device, dtype, "
+                                 "max_batch, ...)")
             names = [entry.name for entry in self.models]
             twice = sorted({name for name in names if names.count(name) > 1})
             if twice:
@@ -318,7 +361,8 @@ class Config(Section):
         if not self.models:
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
-                               size=model.size, default=True, ip_adapter=model.ip_adapter)]
+                               size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
+                               quantize=model.quantize)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

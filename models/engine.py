@@ -43,6 +43,7 @@ from models.plan import (
     resolve_plan,
 )
 from models.settings import EngineSettings, IPAdapterSettings, SafetySettings
+from models.speed import apply_speed
 from models.styles import StyleBook
 from models.tiny import model_location
 
@@ -174,8 +175,6 @@ class Engine:
             if torch_device.type == "cpu":
                 _make_linears_batch_invariant(denoiser)
             _ensure_sdpa(denoiser)
-            if settings.compile:
-                denoiser.compile()  # in place, so every pipeline sharing it is compiled too
         # Optional helpers (an IP-Adapter, the upscaler, the captioner) that fail are logged once and left out: the
         # model serves without them, and /models, /admin stats and the refusals name what is missing.
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
@@ -205,6 +204,7 @@ class Engine:
             else:
                 defaults = replace(defaults, captioner=words.name)
         defaults = replace(defaults, unloaded=tuple(unloaded))
+        apply_speed(model, settings.speed, torch_device, label=settings.label, steps=defaults.steps)
         checker = None
         if settings.safety is not None:  # never optional: a model whose check is missing must not serve at all
             from models.safety import IMAGE_KEY, ImageChecker

@@ -8,8 +8,10 @@ arguments.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from models.speed import Speed
 
 
 def public_name(source: str) -> str:
@@ -64,7 +66,8 @@ class EngineSettings:
     cache_dir: str = "data"
     device: str = "auto"
     dtype: str = "auto"
-    compile: bool = False
+    speed: Speed = field(default_factory=Speed)
+    """The model's ``cache``, ``compile`` and ``quantize`` (``models/speed.py``); the default is exact."""
     warmup: bool = True
     max_batch: int = 4
     steps: int | None = None
