@@ -49,6 +49,10 @@ DESCRIBE_SIDE = 768
 MAX_INPUT_IMAGES = 3
 """Most pictures one instruction edit may carry (Qwen-Image-Edit-2509 takes three); each family's
 ``max_input_images`` says how many its models take."""
+MIN_INPUT_SIDE = 64
+"""An instruction edit's pictures are enlarged to at least this a side: FLUX.2's pipelines refuse anything smaller."""
+MAX_INPUT_ASPECT = 8
+"""The longest shape (long side over short side) of a picture to edit by instruction, as FLUX.2's pipelines allow."""
 
 
 class StartupError(RuntimeError):
@@ -455,8 +459,21 @@ def _input_pictures(request: GenerationRequest, defaults: ModelDefaults) -> tupl
     if request.init_image is not None or request.edit is not None or request.references or request.reference_weights:
         raise ValueError(Text("An edit by instruction takes its pictures and words alone: leave out the picture to "
                               "restyle, the region and the reference pictures."))
+    if any(max(p.width / p.height, p.height / p.width) > MAX_INPUT_ASPECT for p in pictures):
+        raise ValueError(Text("A picture to edit can be at most {ratio} times longer than it is wide; crop the long "
+                              "one.", ratio=MAX_INPUT_ASPECT))
     area = defaults.width * defaults.height
-    return tuple(_within_area(picture.convert("RGB"), area) for picture in pictures)
+    return tuple(_at_least(_within_area(picture.convert("RGB"), area), MIN_INPUT_SIDE) for picture in pictures)
+
+
+def _at_least(picture: Image.Image, side: int) -> Image.Image:
+    """The picture enlarged (keeping its shape) until its short side is ``side``: a small picture is still a fine
+    thing to edit, and the pipelines read nothing smaller."""
+    scale = side / min(picture.width, picture.height)
+    if scale <= 1:
+        return picture
+    return picture.resize((math.ceil(picture.width * scale), math.ceil(picture.height * scale)),
+                          Image.Resampling.LANCZOS)
 
 
 def _within_area(picture: Image.Image, area: int) -> Image.Image:

@@ -16,7 +16,7 @@ from PIL import Image
 from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
-from models.plan import ASPECTS, GenerationRequest, JobCancelled, Progress, picture_digest
+from models.plan import ASPECTS, MIN_INPUT_SIDE, GenerationRequest, JobCancelled, Progress, picture_digest
 from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
@@ -250,6 +250,18 @@ def test_an_instruction_edit_refuses_more_pictures_than_its_model_takes(instruct
     if not engine.defaults.text_to_image:
         with pytest.raises(ValueError, match=r"edits pictures by instruction and can't draw from words alone"):
             engine.plan(GenerationRequest("a red fox"))
+
+
+def test_an_instruction_edit_takes_a_small_picture_and_refuses_a_strip(instruct_engine: Engine) -> None:
+    """FLUX.2's pipelines refuse pictures under 64 px a side or longer than 8:1; the plan enlarges the first and
+    refuses the second with words for the person, so neither becomes "something went wrong"."""
+    engine = instruct_engine
+    plan = engine.plan(GenerationRequest("make it night", input_images=[noise(48, 24, 1)], seed=1, steps=1))
+    assert min(plan.input_images[0].size) == MIN_INPUT_SIDE and plan.input_images[0].size == (128, 64)
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    with pytest.raises(ValueError, match="at most 8 times longer than it is wide"):
+        engine.plan(GenerationRequest("make it night", input_images=[noise(720, 80, 1)]))
 
 
 def test_a_model_that_cannot_edit_by_instruction_says_so(tiny_model) -> None:
