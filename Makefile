@@ -55,9 +55,13 @@ lint: setup-dev
 
 # Then the tests that compare generated pixels once more on PyTorch's scalar kernels (another kernel path than this
 # CPU's): a comparison that holds on one kind of CPU only fails on every machine (README: "Reproducibility").
+# Two pytest-xdist workers, each taking whole modules (a module shares one emulator and one bot process): most of a
+# test's time is a bot subprocess starting or working while the test waits, which another module fills.
+TEST_WORKERS ?= 2
 test: setup-dev browser lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
-	HF_HUB_OFFLINE=1 ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m pixels -p no:cacheprovider
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	HF_HUB_OFFLINE=1 ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m pixels -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist loadfile
 
 bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine.py
