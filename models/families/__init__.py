@@ -11,12 +11,14 @@ from typing import Any
 from models.families.amused import Amused
 from models.families.base import CallSpec, Family
 from models.families.chroma import Chroma
+from models.families.cogview4 import CogView4
 from models.families.deepfloyd_if import DeepFloydIF
 from models.families.flux import Flux, FluxSchnell
 from models.families.flux2 import Flux2, Flux2Klein
 from models.families.flux_kontext import FluxKontext
 from models.families.generic import Generic, missing_arguments
 from models.families.kandinsky import Kandinsky22
+from models.families.lumina2 import Lumina2
 from models.families.pixart import PixArtSigma
 from models.families.qwen_image import QwenImage
 from models.families.qwen_image_edit import QwenImageEdit, QwenImageEditPlus
@@ -48,6 +50,8 @@ FAMILIES: tuple[type[Family], ...] = (
     Chroma,
     Sana,
     SanaSprint,
+    CogView4,
+    Lumina2,
     Amused,
     DeepFloydIF,
 )

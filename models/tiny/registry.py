@@ -32,7 +32,6 @@ BUILDERS = {
     "chroma": "models.tiny.chroma",
     "cogview4": "models.tiny.cogview4",
     "lumina2": "models.tiny.lumina2",
-    "hidream": "models.tiny.hidream",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""

@@ -1,5 +1,6 @@
-"""Tiny Sana: a linear-attention DiT over a two-level deep-compression autoencoder (factor 2 instead of the real
-32), with a Gemma 2 text encoder (64x64: the transformer's sample size times the VAE's factor)."""
+"""Tiny Sana: a linear-attention DiT over a three-level deep-compression autoencoder (factor 4 instead of the real
+32), with a Gemma 2 text encoder (128x128: the transformer's sample size times the VAE's factor, so that sides in
+Sana's multiples of 32 leave room for other aspects than the square)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def components(seed: int, **transformer: object) -> dict[str, object]:
         sample_size=32, **transformer,
     )
     vae = AutoencoderDC(
-        in_channels=3, latent_channels=4, attention_head_dim=2, encoder_block_types=("ResBlock", "EfficientViTBlock"),
-        decoder_block_types=("ResBlock", "EfficientViTBlock"), encoder_block_out_channels=(8, 8),
-        decoder_block_out_channels=(8, 8), encoder_qkv_multiscales=((), (5,)), decoder_qkv_multiscales=((), (5,)),
-        encoder_layers_per_block=(1, 1), decoder_layers_per_block=[1, 1], downsample_block_type="conv",
-        upsample_block_type="interpolate", decoder_norm_types="rms_norm", decoder_act_fns="silu",
-        scaling_factor=0.41407,
+        in_channels=3, latent_channels=4, attention_head_dim=2,
+        encoder_block_types=("ResBlock", "ResBlock", "EfficientViTBlock"),
+        decoder_block_types=("ResBlock", "ResBlock", "EfficientViTBlock"), encoder_block_out_channels=(8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8), encoder_qkv_multiscales=((), (), (5,)),
+        decoder_qkv_multiscales=((), (), (5,)), encoder_layers_per_block=(1, 1, 1), decoder_layers_per_block=[1, 1, 1],
+        downsample_block_type="conv", upsample_block_type="interpolate", decoder_norm_types="rms_norm",
+        decoder_act_fns="silu", scaling_factor=0.41407,
     )
     tokenizer = gemma_tokenizer()
     text_encoder = Gemma2Model(Gemma2Config(
