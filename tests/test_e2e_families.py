@@ -95,6 +95,7 @@ NEW_FAMILIES = {"qwen-image": "Qwen-Image", "z-image-turbo": "Z-Image-Turbo", "s
 """Each newer family's tiny model, and the family /models names it by."""
 
 
+@pytest.mark.timeout(600)  # one bot for eight models: it builds and loads each once
 async def test_imagine_on_every_newer_family_and_a_pipeline_of_no_known_family(
     emulator: FakeDiscord, tiny_model, tmp_path: Path
 ) -> None:
