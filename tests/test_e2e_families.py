@@ -1,7 +1,8 @@
 """/imagine end to end on families other than Stable Diffusion: the real bot process, the Discord emulator, and a
 tiny random model of the family loaded by directory exactly as an operator's ``model.id`` would load it.
 
-Each test starts its own bot on its own model, so they stay independent of each other and of the SD suite.
+Each test starts its own bot, so they stay independent of each other and of the SD suite; the newer families share
+one bot (several models), which keeps the module's cost to one start for eight models.
 """
 
 from __future__ import annotations
