@@ -23,6 +23,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
 
     python bench/engine.py                      # tiny model on the CPU
     python bench/engine.py --family kandinsky   # the tiny model of another family (models/tiny)
+    python bench/engine.py --family chroma --size 64   # a family whose tiny pipeline defaults to 256²
     python bench/engine.py --family flux-kontext -n 4 --repeats 2   # an instruction-editing family: it edits
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
@@ -237,7 +238,8 @@ def main() -> int:
     parser.add_argument("--speed", action="store_true", help="each speed setting against exact (bench/speed.py)")
     parser.add_argument("--wide", action="store_true", help="--speed: also a deeper, wider FLUX transformer")
     parser.add_argument("--compile", action="store_true", help="--speed: also regional compile (minutes on a CPU)")
-    parser.add_argument("--size", type=int, default=None, help="--speed: image side (default: the model's)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="image side (default: the model's; e.g. 64 for tiny qwen-image and chroma)")
     parser.add_argument("--inpaint-probe", choices=INPAINT_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.speed:
@@ -388,7 +390,7 @@ def run(args: argparse.Namespace, model: str) -> int:
     measure_memory(model, device, dtype)
     inpaint_ok = measure_inpaint_memory(model, args.device)
     engine = Engine.load(EngineSettings(model, device=args.device, max_batch=args.max_batch, steps=args.steps,
-                                        guidance=7.0), StyleBook([]))
+                                        guidance=7.0, size=args.size), StyleBook([]))
     family = engine.model  # (a) and (c) run the very same modules as the engine
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
     # An instruction-editing family is measured editing (every request the same picture, as one call can batch).

@@ -102,7 +102,7 @@ class SpeedKeys(Section):
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
 
@@ -127,6 +127,8 @@ class ModelConfig(SpeedKeys):
     preview_every: int = Field(default=2, ge=1)
     cpu_threads: int | None = Field(default=None, ge=1)
     ip_adapter: IPAdapterConfig | None = None
+    trust_remote_code: bool = False
+    """Run the pipeline code a model ships with it (a custom pipeline: its own ``.py`` beside model_index.json)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -152,6 +154,8 @@ class NamedModel(SpeedKeys):
     ip_adapter: IPAdapterConfig | None = None
     compile: Compile | None = None
     """None: ``model.compile``."""
+    trust_remote_code: bool = False
+    """Run the pipeline code the model ships with it (a custom pipeline); off, such a model is refused."""
 
 
 class UpscalerConfig(Section):
@@ -362,7 +366,7 @@ class Config(Section):
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
-                               quantize=model.quantize)]
+                               quantize=model.quantize, trust_remote_code=model.trust_remote_code)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

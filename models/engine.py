@@ -167,7 +167,8 @@ class Engine:
         torch_dtype = pick_dtype(torch_device, settings.dtype)
         started = time.monotonic()
         model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype,
-                             ip_adapter=settings.ip_adapter, cache_dir=settings.cache_dir)
+                             ip_adapter=settings.ip_adapter, cache_dir=settings.cache_dir,
+                             trust_remote_code=settings.trust_remote_code)
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
@@ -422,11 +423,12 @@ def _optional(model: str, load: Callable[[], T]) -> T | None:
 
 
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
-                 ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data") -> Family:
+                 ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data",
+                 trust_remote_code: bool = False) -> Family:
     """Load the text-to-image pipeline, find its family, let the family attach the rest (an IP-Adapter, img2img,
     stages)."""
     try:
-        pipe = load_text_to_image(model_id, dtype)
+        pipe = load_text_to_image(model_id, dtype, trust_remote_code=trust_remote_code)
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
@@ -448,18 +450,17 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
     return model
 
 
-def load_text_to_image(model_id: str, dtype: torch.dtype) -> Any:
-    """The text-to-image pipeline AutoPipeline picks; one it no longer maps (diffusers moves retired pipelines, such
-    as aMUSEd's, out of its tables) loads as the class the model names, where a family serves that class."""
+def load_text_to_image(model_id: str, dtype: torch.dtype, *, trust_remote_code: bool = False) -> Any:
+    """The text-to-image pipeline AutoPipeline picks; one it does not map loads as the class the model names: a
+    pipeline diffusers retired from its tables (aMUSEd's), one no family knows (served by the generic family when
+    its ``__call__`` takes the standard arguments), or a custom pipeline whose code the model ships, which runs only
+    with ``trust_remote_code`` (diffusers refuses it otherwise, saying so)."""
     from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
     try:
         return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype)
-    except ValueError:
-        class_name = DiffusionPipeline.load_config(model_id)["_class_name"]
-        if not any(class_name in family.pipeline_classes for family in families.FAMILIES):
-            raise
-        return DiffusionPipeline.from_pretrained(model_id, dtype=dtype)
+    except (ValueError, AttributeError, TypeError):  # a class AutoPipeline has no table entry for, or no such class
+        return DiffusionPipeline.from_pretrained(model_id, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 def _ensure_sdpa(unet: torch.nn.Module) -> None:

@@ -82,6 +82,9 @@ def load_reason(model_id: str, error: BaseException, *,
     if not local.exists() and (isinstance(error, LocalEntryNotFoundError) or constants.HF_HUB_OFFLINE
                                or "offline" in str(error).lower()):
         return "not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set or no network)"
+    if "trust_remote_code" in str(error):  # diffusers' refusal to run a custom pipeline's own code
+        return ("the model ships its own pipeline code; read it, then set trust_remote_code: true on the model in "
+                "bot.yaml to run it")
     return error_line(error)
 
 

@@ -83,6 +83,8 @@ class EngineSettings:
     """What recipes call the upscaler (``upscaler.name``); None: ``public_name`` of ``upscaler``."""
     upscaler_tile: int = 256
     ip_adapter: IPAdapterSettings | None = None
+    trust_remote_code: bool = False
+    """Load a custom pipeline's own code shipped with the model (bot.yaml's ``trust_remote_code`` of a model)."""
     captioner: str | None = None
     """bot.yaml's ``describe.model``: an image-to-text model for /describe (set for the default model only)."""
     captioner_name: str | None = None

@@ -184,3 +184,18 @@ models:
     with pytest.raises(ConfigError, match=r"model\.ip_adapter and models: both describe a model"):
         load_config(write(tmp_path, "model:\n  ip_adapter: {id: tiny}\nmodels:\n  - {name: a, id: tiny}\n"),
                     environ={})
+
+
+def test_trust_remote_code_is_off_unless_a_model_says_so(tmp_path):
+    """A custom pipeline's own code runs only for the model whose entry trusts it (or the lone model: section)."""
+    from bot.backends import engine_settings
+
+    entries = "models:\n  - {name: plain, id: tiny}\n  - {name: custom, id: /models/custom, trust_remote_code: true}\n"
+    config = load_config(write(tmp_path, entries), environ={})
+    assert not engine_settings(config, "plain").trust_remote_code
+    assert engine_settings(config, "custom").trust_remote_code
+    lone = load_config(write(tmp_path, "model:\n  id: /models/custom\n  trust_remote_code: true\n"), environ={})
+    assert engine_settings(lone).trust_remote_code
+    with pytest.raises(ConfigError, match=r"model\.trust_remote_code and models: both describe a model"):
+        load_config(write(tmp_path, "model:\n  trust_remote_code: true\nmodels:\n  - {name: a, id: tiny}\n"),
+                    environ={})

@@ -1,7 +1,8 @@
 """/imagine end to end on families other than Stable Diffusion: the real bot process, the Discord emulator, and a
 tiny random model of the family loaded by directory exactly as an operator's ``model.id`` would load it.
 
-Each test starts its own bot on its own model, so they stay independent of each other and of the SD suite.
+Each test starts its own bot, so they stay independent of each other and of the SD suite; the newer families share
+one bot (several models), which keeps the module's cost to one start for eight models.
 """
 
 from __future__ import annotations
@@ -88,3 +89,51 @@ async def test_imagine_on_instruction_editing_models_draws_on_flux2_and_is_refus
     finally:
         await bot.close()
     assert "(flux2-klein)" in bot.log()
+
+
+NEW_FAMILIES = {"qwen-image": "Qwen-Image", "z-image-turbo": "Z-Image-Turbo", "sana": "Sana",
+                "sana-sprint": "Sana-Sprint", "chroma": "Chroma", "cogview4": "CogView4", "lumina2": "Lumina-Image 2.0"}
+"""Each newer family's tiny model, and the family /models names it by."""
+
+
+@pytest.mark.timeout(600)  # one bot for eight models: it builds and loads each once
+async def test_imagine_on_every_newer_family_and_a_pipeline_of_no_known_family(
+    emulator: FakeDiscord, tiny_model, tmp_path: Path
+) -> None:
+    """One bot serves each newer family's tiny model and a custom pipeline class it has never seen (its code shipped
+    with the model): /imagine makes a grid on each, and /models names each model's family, the custom one with a
+    warning that it belongs to no known family."""
+    from tests.test_families import SMALL_SIDES, write_custom_model
+
+    custom = write_custom_model(tmp_path / "custom")
+    entries = [{"name": name, "id": str(tiny_model(name)), "steps": 2,
+                **({"size": SMALL_SIDES[name]} if name in SMALL_SIDES else {})} for name in NEW_FAMILIES]
+    entries.append({"name": "custom", "id": str(custom), "steps": 2, "trust_remote_code": True})
+    config = bot_config(emulator, custom, tmp_path / "data", model={"device": "cpu", "warmup": False, "max_batch": 4},
+                        models=entries)
+    bot = BotUnderTest(emulator, config, tmp_path)
+    await bot.start(ready_timeout=200)
+    try:
+        who = emulator.add_user("collector")
+        for entry in entries:
+            drawn = await emulator.invoke(who, "imagine", {"prompt": "a red fox", "count": 2, "seed": 7,
+                                                           "model": entry["name"]})
+            result = await drawn.wait_for_message(is_grid, timeout=180)
+            recipe = recipe_of(emulator, result)
+            assert recipe["model"] == entry["name"] and recipe["steps"] == 2 and recipe["seed"] == 7
+            assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
+        refused = await emulator.invoke(who, "imagine", {"prompt": "a fox", "negative": "dogs", "model": "custom"})
+        assert "doesn't take a negative prompt" in await private_reply(refused, timeout=60)
+        listing = await emulator.invoke(who, "models")
+        fields = embed_fields(await listing.wait_for_message(lambda m: bool(m.embeds), timeout=10))
+        for name, label in NEW_FAMILIES.items():
+            shown = next(value for key, value in fields.items() if key.split(" ")[0] == name)
+            assert shown.startswith(f"{label}: ") or f"\n{label}: " in shown, shown
+        custom_shown = next(value for key, value in fields.items() if key.split(" ")[0] == "custom")
+        assert "WobblePipeline (no known family): ⚠️ no known family" in custom_shown
+        emulator.assert_no_violations()
+    finally:
+        await bot.close()
+    log = bot.log()
+    assert "WobblePipeline belongs to no known family" in log
+    assert all(f"({name})" in log for name in NEW_FAMILIES)

@@ -16,7 +16,15 @@ from PIL import Image
 from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
-from models.plan import ASPECTS, MIN_INPUT_SIDE, GenerationRequest, JobCancelled, Progress, picture_digest
+from models.plan import (
+    ASPECTS,
+    MIN_INPUT_SIDE,
+    GenerationRequest,
+    JobCancelled,
+    ModelLoadError,
+    Progress,
+    picture_digest,
+)
 from models.settings import EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
@@ -31,6 +39,9 @@ INSTRUCTING = sorted(name for name in BUILDERS if families.BY_NAME[name].instruc
 EDIT_ONLY_SIDE = 64
 """Edit-only tiny models (Qwen-Image-Edit) encode their input at a megapixel whatever happens: their output is kept
 small to keep the tests quick."""
+SMALL_SIDES = {"qwen-image": 64, "chroma": 64}
+"""Tiny models whose pipelines fix their default side in latent pixels (128, a megapixel on the real models): they are
+served smaller, as an operator's ``size`` would, to keep the tests quick."""
 
 
 def load(directory: Path, **settings) -> Engine:
@@ -40,7 +51,7 @@ def load(directory: Path, **settings) -> Engine:
 
 @pytest.fixture(scope="module", params=DRAWING)
 def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
-    return load(tiny_model(request.param))
+    return load(tiny_model(request.param), size=SMALL_SIDES.get(request.param))
 
 
 @pytest.fixture(scope="module", params=INSTRUCTING)
@@ -269,3 +280,94 @@ def test_a_model_that_cannot_edit_by_instruction_says_so(tiny_model) -> None:
     assert not engine.defaults.instruct_edit and engine.defaults.max_input_images == 0
     with pytest.raises(ValueError, match=r"This model \(sd\) can't edit a picture by instruction"):
         engine.plan(GenerationRequest("make it night", input_images=[noise(32, 32, 0)]))
+
+
+def write_custom_model(directory: Path) -> Path:
+    """A model whose pipeline class no family knows (``tests/custom_pipeline.py``), saved with save_pretrained and
+    shipped with its code beside model_index.json (which names the file and class), as community pipelines are: the
+    bot loads it through diffusers and has never imported it. Its modules are the tiny SD's."""
+    import json
+    import shutil
+
+    from diffusers import EulerDiscreteScheduler
+
+    from models.tiny import sd
+    from tests.custom_pipeline import WobblePipeline
+
+    base = sd.build(0)
+    pipe = WobblePipeline(unet=base.unet, vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
+                          scheduler=EulerDiscreteScheduler.from_config(base.scheduler.config))
+    pipe.save_pretrained(directory)
+    shutil.copy(Path(__file__).with_name("custom_pipeline.py"), directory / "wobble.py")
+    index = directory / "model_index.json"
+    index.write_text(json.dumps({**json.loads(index.read_text()), "_class_name": ["wobble", "WobblePipeline"]}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_custom_model(tmp_path_factory.mktemp("custom-pipeline"))
+
+
+@pytest.fixture(scope="module")
+def generic_engine(custom_model: Path) -> Engine:
+    return load(custom_model, trust_remote_code=True)
+
+
+def test_a_custom_pipeline_runs_only_when_its_code_is_trusted(custom_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"ships its own pipeline code.*set trust_remote_code: true"):
+        load(custom_model)
+
+
+def test_a_pipeline_of_no_known_family_is_served_generically_with_a_warning(
+    generic_engine: Engine, caplog: pytest.LogCaptureFixture, custom_model: Path
+) -> None:
+    engine = generic_engine
+    assert engine.model.name == engine.defaults.family == "generic"
+    assert engine.model.label == "WobblePipeline (no known family)" and "⚠️ no known family" in engine.model.design
+    assert engine.defaults.guidance == 3.0  # __call__'s own default (steps: the config's)
+    with caplog.at_level("WARNING", logger="models.families.generic"):
+        load(custom_model, trust_remote_code=True)
+    assert "WobblePipeline belongs to no known family" in caplog.text
+    plan = engine.plan(GenerationRequest("a red fox", seed=1, count=2))
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    assert [generated.image.size for generated in result] == [(plan.recipes[0].width, plan.recipes[0].height)] * 2
+    assert_different_pictures(result[0].image, result[1].image)
+
+
+def test_the_generic_family_refuses_what_the_signature_lacks(generic_engine: Engine) -> None:
+    """WobblePipeline's __call__ takes no negative prompt and no picture: both are refused in words."""
+    with pytest.raises(ValueError, match="negative prompt"):
+        generic_engine.plan(GenerationRequest("a cat", negative="dogs"))
+    with pytest.raises(ValueError, match="can't restyle"):
+        generic_engine.plan(GenerationRequest("a cat", init_image=Image.new("RGB", (64, 64))))
+
+
+@pytest.mark.pixels
+def test_the_generic_family_is_deterministic_alone_or_batched_and_reports_progress(generic_engine: Engine) -> None:
+    engine = generic_engine
+    [alone] = make(engine, "a lighthouse", seed=5)
+    assert_identical(alone, make(engine, "a lighthouse", seed=5)[0])
+    results = engine.generate([engine.plan(GenerationRequest("a lighthouse", seed=1, count=2)),
+                               engine.plan(GenerationRequest("a lighthouse", seed=5))])
+    assert not isinstance(results[1], BaseException), results[1]
+    assert_same_picture(results[1][0].image, alone)
+    seen: list[Progress] = []
+    steps: list[int] = []
+    engine.generate([engine.plan(GenerationRequest("a tree", seed=2))],
+                    on_progress=lambda _id, progress: seen.append(progress))
+    assert [p.step for p in seen][-1] == seen[-1].total == STEPS
+    [cancelled] = engine.generate([engine.plan(GenerationRequest("a tree", seed=2))],
+                                  on_progress=lambda _id, progress: steps.append(progress.step),
+                                  is_cancelled=lambda _id: len(steps) >= 1)
+    assert isinstance(cancelled, JobCancelled) and len(steps) < STEPS
+
+
+def test_a_pipeline_without_the_standard_arguments_is_refused_naming_them() -> None:
+    class HalfPipeline:
+        def __call__(self, prompt: str, num_inference_steps: int = 4) -> None: ...
+
+    with pytest.raises(families.UnsupportedPipeline, match="lacks diffusers' standard arguments guidance_scale, "
+                                                           "height, width"):
+        families.detect(HalfPipeline(), "someone/half")

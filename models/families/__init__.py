@@ -10,16 +10,23 @@ from typing import Any
 
 from models.families.amused import Amused
 from models.families.base import CallSpec, Family
+from models.families.chroma import Chroma
+from models.families.cogview4 import CogView4
 from models.families.deepfloyd_if import DeepFloydIF
 from models.families.flux import Flux, FluxSchnell
 from models.families.flux2 import Flux2, Flux2Klein
 from models.families.flux_kontext import FluxKontext
+from models.families.generic import Generic, missing_arguments
 from models.families.kandinsky import Kandinsky22
+from models.families.lumina2 import Lumina2
 from models.families.pixart import PixArtSigma
+from models.families.qwen_image import QwenImage
 from models.families.qwen_image_edit import QwenImageEdit, QwenImageEditPlus
+from models.families.sana import Sana, SanaSprint
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
+from models.families.z_image import ZImage, ZImageTurbo
 from models.plan import ModelLoadError
 
 FAMILIES: tuple[type[Family], ...] = (
@@ -35,8 +42,16 @@ FAMILIES: tuple[type[Family], ...] = (
     Flux2,
     Flux2Klein,
     PixArtSigma,
+    QwenImage,
     QwenImageEdit,
     QwenImageEditPlus,
+    ZImageTurbo,  # before ZImage: the same pipeline class, told apart by the id
+    ZImage,
+    Chroma,
+    Sana,
+    SanaSprint,
+    CogView4,
+    Lumina2,
     Amused,
     DeepFloydIF,
 )
@@ -54,11 +69,16 @@ def supported() -> str:
 
 
 def detect(pipe: Any, model_id: str) -> type[Family]:
-    """The family of a loaded text-to-image pipeline, or UnsupportedPipeline with one line for the operator."""
+    """The family of a loaded text-to-image pipeline: a known one, else the generic family where its ``__call__``
+    takes the standard arguments (``models/families/generic.py``), else UnsupportedPipeline with one line for the
+    operator."""
     for family in FAMILIES:
         if family.matches(pipe, model_id):
             return family
+    if Generic.matches(pipe, model_id):
+        return Generic.for_pipeline(pipe)
     raise UnsupportedPipeline(
         f"Cannot serve model '{model_id}': its pipeline {type(pipe).__name__} belongs to no supported family "
-        f"({supported()})"
+        f"({supported()}), and its __call__ lacks diffusers' standard arguments "
+        f"{', '.join(missing_arguments(pipe))}, so it can't be served generically either"
     )

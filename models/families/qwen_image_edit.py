@@ -91,13 +91,7 @@ class QwenImageEdit(InstructionEditing):
         return kwargs
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
-        """The step hook sees packed tokens (batch, tokens, 16 x 2 x 2): unpacked and de-normalised first."""
-        pipe = self.txt2img
-        unpacked = pipe._unpack_latents(latents[row:row + 1], spec.height, spec.width, pipe.vae_scale_factor)[:, :, 0]
-        config = pipe.vae.config
-        mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1).to(unpacked)
-        std = torch.tensor(config.latents_std).view(1, -1, 1, 1).to(unpacked)
-        return linear_preview((unpacked * std + mean)[0], WAN_LATENT_RGB, WAN_LATENT_BIAS)
+        return wan_preview(self.txt2img, latents, row, spec)
 
 
 class QwenImageEditPlus(QwenImageEdit):
@@ -109,6 +103,16 @@ class QwenImageEditPlus(QwenImageEdit):
     max_input_images = MAX_INPUT_IMAGES
     generator_lists = False  # the pipeline refuses batches (batch_size=1 only): its images are made one by one
     condition_module = "diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus"
+
+
+def wan_preview(pipe: Any, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
+    """Qwen-Image's pipelines hand the step hook packed tokens (batch, tokens, 16 x 2 x 2): unpacked and
+    de-normalised first, then projected."""
+    unpacked = pipe._unpack_latents(latents[row:row + 1], spec.height, spec.width, pipe.vae_scale_factor)[:, :, 0]
+    config = pipe.vae.config
+    mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1).to(unpacked)
+    std = torch.tensor(config.latents_std).view(1, -1, 1, 1).to(unpacked)
+    return linear_preview((unpacked * std + mean)[0], WAN_LATENT_RGB, WAN_LATENT_BIAS)
 
 
 def padded(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,13 @@ BUILDERS = {
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
     "if": "models.tiny.deepfloyd_if",
+    "qwen-image": "models.tiny.qwen_image",
+    "z-image-turbo": "models.tiny.z_image",
+    "sana": "models.tiny.sana",
+    "sana-sprint": "models.tiny.sana_sprint",
+    "chroma": "models.tiny.chroma",
+    "cogview4": "models.tiny.cogview4",
+    "lumina2": "models.tiny.lumina2",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""

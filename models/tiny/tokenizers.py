@@ -95,3 +95,20 @@ def qwen_tokenizer(special: tuple[str, ...] = ("<|im_start|>", "<|im_end|>"), ch
     if chat_template is not None:
         tokenizer.chat_template = chat_template
     return tokenizer
+
+
+def gemma_tokenizer(model_max_length: int = 8192):
+    """A Gemma tokenizer (Sana's and Lumina 2's text encoder is a Gemma 2) whose pieces are the printable ASCII
+    characters: ``<bos>`` before every text as Gemma's own, and padding on the right."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import GemmaTokenizerFast
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    vocab = {token: index for index, token in enumerate([*specials, "\u2581", *(chr(code) for code in range(32, 127))])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])])
+    return GemmaTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
+                              unk_token="<unk>", padding_side="right", model_max_length=model_max_length)
