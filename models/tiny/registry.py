@@ -36,7 +36,9 @@ CAPTIONERS = {"blip": "models.tiny.blip"}
 CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.prompt_safety"}
 """Safety classifier (``safety.model``, ``safety.prompt_model``) -> the module whose ``write(directory, seed)`` saves
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
-HELPERS = {**CAPTIONERS, **CLASSIFIERS}
+DEPTH = {"depth": "models.tiny.depth"}
+"""Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
+HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
