@@ -169,7 +169,7 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import CAPTIONERS, CLASSIFIERS, UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import CAPTIONERS, CLASSIFIERS, CONTROLNETS, DEPTH, UPSCALERS, tiny_families, write_tiny_pipeline
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -185,6 +185,11 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     elif args.family in CLASSIFIERS:
         key = "safety.prompt_model" if args.family == "prompt-safety" else "safety.model"
         print(f"wrote the tiny random {args.family} classifier to {path} (its scores are random; set {key} to it)")
+    elif args.family in DEPTH:
+        print(f"wrote the tiny random depth model to {path} (set a depth ControlNet's preprocessor to it)")
+    elif args.family in CONTROLNETS:
+        print(f"wrote a tiny random ControlNet for the tiny {CONTROLNETS[args.family]} model to {path} (set a "
+              "controlnets: entry's id to it)")
     else:
         print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
               "from_pretrained)")

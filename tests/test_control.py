@@ -161,3 +161,16 @@ def test_depth_control_runs_its_depth_model_first(engine: Engine):
     assert image.size == (64, 64)
     depth = engine.controls["depth"].prepare(shapes(0))
     assert depth.size == (64, 64) and len(set(depth.getdata())) > 1  # a map that depends on the picture
+
+
+@pytest.mark.parametrize(("family", "class_name"), [("controlnet-sd", "ControlNetModel"),
+                                                    ("controlnet-flux", "FluxControlNetModel")])
+def test_the_tiny_controlnets_load_like_real_ones_with_live_zero_layers(tmp_path: Path, family, class_name):
+    import diffusers
+
+    from models.tiny import write_tiny_pipeline
+
+    net = getattr(diffusers, class_name).from_pretrained(write_tiny_pipeline(tmp_path, family))
+    zero_layers = [parameter for name, parameter in net.named_parameters()
+                   if name.startswith("controlnet_") and not name.startswith("controlnet_cond_embedding")]
+    assert zero_layers and all(parameter.abs().sum() > 0 for parameter in zero_layers)

@@ -59,6 +59,17 @@ def build(pipe: Any, class_name: str, seed: int = 0) -> Any:
     return net
 
 
+def write(directory: str | Path, pipe: Any) -> Path:
+    """Save the tiny ControlNet fitting ``pipe`` (its family's class) in ``directory``."""
+    from models import families
+
+    family = families.detect(pipe, TINY_CONTROLNET)
+    if family.controlnet_class is None:
+        raise ValueError(f"{family.label} models take no ControlNet")
+    build(pipe, family.controlnet_class).save_pretrained(directory)
+    return Path(directory)
+
+
 def tiny_controlnet(pipe: Any, class_name: str, cache_dir: str | Path) -> str:
     """The directory of the tiny ControlNet fitting ``pipe``, built under ``cache_dir`` on first use."""
     denoiser = getattr(pipe, "unet", None) or pipe.transformer
