@@ -9,18 +9,26 @@ counted against the model's too: the ControlNet pipeline is built with ``from_pi
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Run as a script, Python puts bench/ first on sys.path, where bench/queue.py would shadow the stdlib's queue.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
 
-from models.engine import Engine
-from models.plan import GenerationRequest
-from models.settings import ControlNetSettings, EngineSettings
-from models.styles import StyleBook
-from models.tiny import write_tiny_pipeline
+from PIL import Image, ImageDraw  # noqa: E402
+
+from models.engine import Engine  # noqa: E402
+from models.plan import GenerationRequest  # noqa: E402
+from models.settings import ControlNetSettings, EngineSettings  # noqa: E402
+from models.styles import StyleBook  # noqa: E402
+from models.tiny import write_tiny_pipeline  # noqa: E402
 
 
 def drawing(side: int) -> Image.Image:
