@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     edits.add_argument("--mask", action="store_true",
                        help="edit --image: repaint its transparent parts (its alpha channel is the mask)")
     imagine.add_argument("--strength", type=float, help="img2img strength: 0 keeps the picture, 1 ignores it")
+    imagine.add_argument("--control", metavar="KIND",
+                         help="keep --image's structure (edges or depth) with the model's ControlNet (controlnets:)")
     imagine.add_argument("--negative", default="", help="what to keep out of the image")
     imagine.add_argument("--aspect", default="square", help="square, portrait, landscape, wide or tall")
     imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")

@@ -120,14 +120,14 @@ class Recipe:
                 input_images: list[Image.Image] | None = None) -> GenerationRequest:
         """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image,
         an instruction edit its input pictures in order; a recipe with reference weights needs its reference
-        pictures too, set on the request)."""
+        pictures too, set on the request, and one with a kept structure its ``control`` kind, with the source
+        picture as ``init_image``: left to the caller, as a GAN upscale of such an image needs no ControlNet)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
             edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
-            control="" if self.control is None else self.control["kind"],
         )
 
 

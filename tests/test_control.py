@@ -174,3 +174,41 @@ def test_the_tiny_controlnets_load_like_real_ones_with_live_zero_layers(tmp_path
     zero_layers = [parameter for name, parameter in net.named_parameters()
                    if name.startswith("controlnet_") and not name.startswith("controlnet_cond_embedding")]
     assert zero_layers and all(parameter.abs().sum() > 0 for parameter in zero_layers)
+
+
+def test_the_command_line_keeps_a_pictures_edges_and_refuses_a_kind_not_configured(tmp_path: Path, tiny_model_dir):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from models.images import read_metadata
+    from tests.conftest import REPO
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"model:\n  id: {tiny_model_dir}\n  steps: 2\n  warmup: false\nstorage:\n  dir: {tmp_path}\n"
+                      "controlnets:\n  - {kind: edges, id: tiny, family: sd}\n", encoding="utf-8")
+    picture, output = tmp_path / "in.png", tmp_path / "out.png"
+    shapes(0).save(picture)
+
+    def imagine(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot", "imagine", "a house", "--config", str(config), "--image",
+                               str(picture), "-o", str(output), *extra], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+
+    made = imagine("--control", "edges")
+    assert made.returncode == 0, made.stderr
+    recipe = json.loads(read_metadata(output.read_bytes())["imagebot"])
+    assert recipe["control"] == {"kind": "edges", "scale": 1.0, "source": picture_digest(shapes(0))}
+    refused = imagine("--control", "depth")
+    assert refused.returncode == 2 and "can keep a picture's edges, not its depth" in refused.stderr
+
+
+def test_a_controlnet_that_cannot_load_is_left_out_and_named(tiny_model_dir: Path, tmp_path: Path):
+    nets = (ControlNetSettings("edges", str(tmp_path / "no-such-controlnet"), "sd"),
+            ControlNetSettings("edges", "tiny", "flux"))  # another family's: not loaded beside an SD model
+    engine = Engine.load(EngineSettings(str(tiny_model_dir), cache_dir=str(tmp_path), device="cpu", warmup=False,
+                                        controlnets=nets), StyleBook([]))
+    assert engine.defaults.controls == () and engine.defaults.unloaded == ("controlnets.edges",)
+    with pytest.raises(ValueError, match="has no ControlNet set up"):
+        engine.plan(GenerationRequest("a house", init_image=shapes(0), control="edges"))

@@ -18,6 +18,7 @@ from models.images import fit_image
 from models.plan import picture_digest
 from tests.harness import (
     button,
+    embed_fields,
     form,
     is_grid,
     is_single,
@@ -96,6 +97,12 @@ async def test_imagine_control_and_retexture_keep_the_pictures_structure(emu, bo
 async def test_depth_control_on_the_model_that_has_it(emu, bot):
     result = await controlled(emu, person(emu), control="depth")
     assert recipe_of(emu, result)["control"]["kind"] == "depth"
+    # /models says which structures each model keeps.
+    listed = await emu.invoke(person(emu), "models", {})
+    shown = await listed.wait_for_message(lambda message: bool(message.embeds), timeout=30)
+    fields = embed_fields(shown)
+    assert "🧱 keeps a picture's structure: `control:` edges / depth, Retexture" in fields["sd (default)"]
+    assert "`control:` edges, Retexture" in fields["flux"] and "🧱" not in fields["pixart"]
     emu.assert_no_violations()
 
 
