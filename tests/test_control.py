@@ -166,8 +166,10 @@ def test_depth_control_runs_its_depth_model_first(engine: Engine):
     assert depth.size == (64, 64) and len(set(depth.getdata())) > 1  # a map that depends on the picture
 
 
-@pytest.mark.parametrize(("family", "class_name"), [("controlnet-sd", "ControlNetModel"),
-                                                    ("controlnet-flux", "FluxControlNetModel")])
+@pytest.mark.parametrize(("family", "class_name"), [
+    ("controlnet-sd", "ControlNetModel"), ("controlnet-sdxl", "ControlNetModel"),
+    ("controlnet-sd3", "SD3ControlNetModel"), ("controlnet-flux", "FluxControlNetModel"),
+])
 def test_the_tiny_controlnets_load_like_real_ones_with_live_zero_layers(tmp_path: Path, family, class_name):
     import diffusers
 
@@ -215,3 +217,18 @@ def test_a_controlnet_that_cannot_load_is_left_out_and_named(tiny_model_dir: Pat
     assert engine.defaults.controls == () and engine.defaults.unloaded == ("controlnets.edges",)
     with pytest.raises(ValueError, match="has no ControlNet set up"):
         engine.plan(GenerationRequest("a house", init_image=shapes(0), control="edges"))
+
+
+@pytest.mark.parametrize(("family", "pipeline"), [("sdxl", "StableDiffusionXLControlNetPipeline"),
+                                                  ("sd3", "StableDiffusion3ControlNetPipeline")])
+def test_sdxl_and_sd3_draw_through_their_controlnet_pipelines(tiny_model, tmp_path: Path, family, pipeline):
+    """SD and FLUX run end to end (``tests/test_e2e_control.py``); the other two families of the table run here."""
+    settings = EngineSettings(str(tiny_model(family)), cache_dir=str(tmp_path), device="cpu", warmup=False,
+                              controlnets=(ControlNetSettings("edges", "tiny", family),))
+    engine = Engine.load(settings, StyleBook([]))
+    assert type(engine.model.control_pipes["edges"]).__name__ == pipeline
+    source = shapes(0, engine.defaults.width)
+    [result] = engine.generate([engine.plan(GenerationRequest("a house", seed=1, steps=1, init_image=source,
+                                                              control="edges"))])
+    assert not isinstance(result, BaseException), result
+    assert result[0].recipe.control == {"kind": "edges", "scale": 1.0, "source": picture_digest(source)}

@@ -40,7 +40,9 @@ def build(pipe: Any, class_name: str, seed: int = 0) -> Any:
         channels = tuple(16 * 2**index for index in range(halvings + 1))
         net = model_class.from_unet(pipe.unet, conditioning_embedding_out_channels=channels)
     elif class_name == "SD3ControlNetModel":
-        net = model_class.from_transformer(pipe.transformer, num_layers=1, num_extra_conditioning_channels=0)
+        # Random weights of its own: SD3's last block reads no context, so the first blocks' shapes differ from it.
+        net = model_class.from_config({**dict(pipe.transformer.config), "num_layers": 1,
+                                       "extra_conditioning_channels": 0})
     else:
         config = pipe.transformer.config
         net = model_class.from_transformer(pipe.transformer, num_layers=1, num_single_layers=0,

@@ -39,7 +39,7 @@ a transformers classifier directory (model, then its processor or tokenizer: ``L
 DEPTH = {"depth": "models.tiny.depth"}
 """Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
 HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
-CONTROLNETS = {"controlnet-sd": "sd", "controlnet-flux": "flux"}
+CONTROLNETS = {"controlnet-sd": "sd", "controlnet-sdxl": "sdxl", "controlnet-sd3": "sd3", "controlnet-flux": "flux"}
 """A tiny random ControlNet (``models/tiny/controlnet.py``) -> the family whose tiny model it fits; ``controlnets:``
 entries with ``id: tiny`` build theirs to fit whatever model they are loaded beside."""
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
