@@ -4,8 +4,9 @@ through diffusers' ``from_pretrained`` exactly as a real one does.
 A ControlNet is a copy of the denoiser's first half plus "zero" layers that add its features to the denoiser's; so
 the tiny one is built from the model it steers (``from_unet`` / ``from_transformer``) and saved under the cache
 directory, named by the shape it fits. Trained ControlNets start their zero layers at zero and learn them; random
-ones left at zero would steer nothing, so here they are random too, large enough that the control picture's
-structure visibly reaches the result (what the tests measure): a stand-in for training, not a model of it.
+ones left at zero would steer nothing, so here they are random too, and the copy of the denoiser's input layer is
+zero, so what the ControlNet adds depends on the control picture alone: its structure reaches the result (what the
+tests measure on the tiny SD). A stand-in for training, not a model of it.
 """
 
 from __future__ import annotations
