@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     edits.add_argument("--mask", action="store_true",
                        help="edit --image: repaint its transparent parts (its alpha channel is the mask)")
     imagine.add_argument("--strength", type=float, help="img2img strength: 0 keeps the picture, 1 ignores it")
+    imagine.add_argument("--control", metavar="KIND",
+                         help="keep --image's structure (edges or depth) with the model's ControlNet (controlnets:)")
     imagine.add_argument("--negative", default="", help="what to keep out of the image")
     imagine.add_argument("--aspect", default="square", help="square, portrait, landscape, wide or tall")
     imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")
@@ -169,7 +171,7 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import CAPTIONERS, CLASSIFIERS, UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import CAPTIONERS, CLASSIFIERS, CONTROLNETS, DEPTH, UPSCALERS, tiny_families, write_tiny_pipeline
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -185,6 +187,11 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     elif args.family in CLASSIFIERS:
         key = "safety.prompt_model" if args.family == "prompt-safety" else "safety.model"
         print(f"wrote the tiny random {args.family} classifier to {path} (its scores are random; set {key} to it)")
+    elif args.family in DEPTH:
+        print(f"wrote the tiny random depth model to {path} (set a depth ControlNet's preprocessor to it)")
+    elif args.family in CONTROLNETS:
+        print(f"wrote a tiny random ControlNet for the tiny {CONTROLNETS[args.family]} model to {path} (set a "
+              "controlnets: entry's id to it)")
     else:
         print(f"wrote the tiny random {args.family} pipeline to {path} (its images are noise; load it with "
               "from_pretrained)")

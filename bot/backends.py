@@ -12,7 +12,7 @@ from bot.config import Config
 from models.backend import Backend
 from models.local_backend import LocalBackend
 from models.pool import ModelPool
-from models.settings import EngineSettings, IPAdapterSettings, RaySettings, SafetySettings
+from models.settings import ControlNetSettings, EngineSettings, IPAdapterSettings, RaySettings, SafetySettings
 from models.styles import StyleBook
 
 
@@ -51,6 +51,8 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         captioner_name=config.describe.name if captioner is not None else None,
         captioner_prompt=config.describe.prompt if captioner is not None else None,
         safety=safety_settings(config),
+        controlnets=tuple(ControlNetSettings(kind=net.kind, id=net.id, family=net.family, scale=net.scale,
+                                             preprocessor=net.depth_model) for net in config.controlnets),
     )
 
 

@@ -63,6 +63,36 @@ class IPAdapterConfig(Section):
         return self
 
 
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+
+
+class ControlNetConfig(Section):
+    """One entry of ``controlnets``: a ControlNet loaded beside every model of ``family`` (``/imagine control:``)."""
+
+    kind: Literal["edges", "depth"]
+    """What structure it keeps: Canny edges (OpenCV) or a depth model's map (``models/control.py``)."""
+    id: str = Field(min_length=1)
+    """A Hub id or a local directory (e.g. lllyasviel/sd-controlnet-canny); ``tiny``: a tiny random one (tests)."""
+    family: Literal["sd", "sdxl", "sd3", "flux"]
+    """The families diffusers has ControlNet pipelines for (``Family.controlnet_family``)."""
+    scale: float = Field(default=1.0, gt=0, le=100)
+    """How strongly the structure holds by default (diffusers' ``controlnet_conditioning_scale``)."""
+    preprocessor: str | None = Field(default=None, min_length=1)
+    """``depth`` only: the depth model (Hub id, local directory or ``tiny``); default Depth Anything V2 Small."""
+
+    @model_validator(mode="after")
+    def _preprocessor_of_depth(self) -> ControlNetConfig:
+        if self.preprocessor is not None and self.kind != "depth":
+            raise ValueError("preprocessor is the depth model of a depth ControlNet; edges are found with OpenCV, "
+                             "leave it out")
+        return self
+
+    @property
+    def depth_model(self) -> str:
+        """The depth model a depth ControlNet's pictures go through (empty for edges)."""
+        return (self.preprocessor or DEFAULT_DEPTH_MODEL) if self.kind == "depth" else ""
+
+
 class CacheConfig(Section):
     """A model's step cache (diffusers' cache hooks): skips transformer work that barely changes between steps."""
 
@@ -325,6 +355,17 @@ class Config(Section):
     playground: PlaygroundConfig = PlaygroundConfig()
     logging: LoggingConfig = LoggingConfig()
     styles: list[Style] = []
+    controlnets: list[ControlNetConfig] = []
+
+    @field_validator("controlnets")
+    @classmethod
+    def _one_per_kind(cls, controlnets: list[ControlNetConfig]) -> list[ControlNetConfig]:
+        seen: set[tuple[str, str]] = set()
+        for entry in controlnets:
+            if (entry.family, entry.kind) in seen:
+                raise ValueError(f"the {entry.kind} ControlNet of family {entry.family} is defined twice")
+            seen.add((entry.family, entry.kind))
+        return controlnets
 
     @field_validator("styles")
     @classmethod

@@ -279,11 +279,12 @@ class RequestDesk:
         are left out; anything else made from a blend or an /imagine ``reference`` is steered by the same pictures,
         read back from storage (ImageExpired once housekeeping deleted them). A restyle's picture, and an instruction
         edit's pictures, are kept as loaded (``source(load_init=True)``: a reroll redoes a restyle on the same picture,
-        an instruction edit on the same pictures).
+        an instruction edit on the same pictures). A kept structure (``control``) is kept only where ``changes`` say
+        so (🔄 and 🖌️ Remix of a grid, 🧱 Retexture): V and the upscales redraw the image they are given.
         """
         fields = {key: value for key, value in source.request.to_dict().items() if key != "id"}
         fields.update(seed=None, upscale=False, edit=None, init_image=source.request.init_image,
-                      input_images=source.request.input_images)
+                      input_images=source.request.input_images, control="")
         fields.update(changes)
         request = GenerationRequest(**fields)
         if request.edit is not None:
@@ -354,7 +355,9 @@ class RequestDesk:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
-        if request.edit is not None:
+        if request.control:
+            self.service.check_control(request.model, request.control)
+        elif request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)
         elif (restyle or request.init_image is not None) and not (request.upscale or request.describe):
             self.service.check_capability(request.model, Need.IMG2IMG)

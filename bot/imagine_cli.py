@@ -99,6 +99,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         strength=args.strength,
         model=args.model,
         edit=edit,
+        control=args.control or "",
     )
     styles = StyleBook(config.styles)
     try:
@@ -116,7 +117,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILURE
-    if pictures and engine.defaults.instruct_edit and edit is None and args.strength is None:
+    if pictures and engine.defaults.instruct_edit and edit is None and args.strength is None and not args.control:
         request.input_images = pictures
     elif len(pictures) > 1:
         print(f"error: --image: several pictures are edited by instruction, which the model '{request.model}' "

@@ -204,6 +204,35 @@ class GenerationService:
         except ValueError:
             return None
 
+    def controls(self, model: str | None) -> tuple[str, ...]:
+        """The kinds of structure the model called ``model`` keeps with its ControlNets (none for an unknown one)."""
+        return next((status.controls for status in self.backend.models() if status.name == model), ())
+
+    def retexture_kind(self, request: GenerationRequest) -> str | None:
+        """What 🧱 Retexture keeps of an image made by ``request``'s model: its edges where it can, else the first
+        structure it can keep; None where it has no ControlNet."""
+        kinds = self.controls(self.model_of(request))
+        return "edges" if "edges" in kinds else next(iter(kinds), None)
+
+    def check_control(self, model: str, kind: str) -> None:
+        """Raise ValueError (for the person) when the model can't keep a picture's ``kind`` of structure, naming
+        what it can keep, or the models that can."""
+        kinds = self.controls(model)
+        if kind in kinds:
+            return
+        if (model, f"controlnets.{kind}") in self.unloaded():
+            raise ValueError(Text("The model '{name}' can't keep a picture's {kind} just now: its ControlNet could not "
+                                  "be loaded. The bot's operators can see why in its log.", name=model, kind=kind))
+        if kinds:
+            raise ValueError(Text("The model '{name}' can keep a picture's {kinds}, not its {kind}.", name=model,
+                                  kinds=" / ".join(kinds), kind=kind))
+        able = [status.name for status in self.backend.models() if kind in status.controls]
+        if not able:
+            raise ValueError(Text("None of this bot's models can keep a picture's {kind} (the operators can add a "
+                                  "ControlNet under controlnets: in bot.yaml).", kind=kind))
+        raise ValueError(Text("The model '{name}' can't keep a picture's {kind}; use {models} (the `model` option).",
+                              name=model, kind=kind, models=" / ".join(f"`{n}`" for n in able)))
+
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
         return self.model_of(request) in self.able(Need.INPAINT)

@@ -1,4 +1,5 @@
-"""Editing what a result shows: 🖌️ Remix (a form with the words), zoom out, pan and Vary (Region), and /remix.
+"""Editing what a result shows: 🖌️ Remix (a form with the words), zoom out, pan, Vary (Region), 🧱 Retexture (a
+form with the words, then the picture's structure repainted by a ControlNet), and /remix.
 
 This cog answers its own buttons (``EditButton``), Vary (Region)'s select (``RegionSelect``) and every form
 (``cogs.utils.forms``; V and Vary open the remix form in remix mode): each loads its source job and checks the person
@@ -35,7 +36,7 @@ from cogs.utils.buttons import (
     answer_click,
     region_view,
 )
-from cogs.utils.forms import form_values, region_form, remix_form, zoom_form
+from cogs.utils.forms import form_values, region_form, remix_form, retexture_form, zoom_form
 from models.edits import REGION_CHOICES, ZOOM_MAX, ZOOM_MIN, Edit, parse_regions
 from models.text import Text
 
@@ -108,6 +109,10 @@ class Editing(commands.Cog):
             here = await desk.preferences(interaction, acknowledge=False)
             source = await desk.source(interaction, click.job_id, preferences=here)
             await interaction.response.send_modal(remix_form(action, source, index, locale))
+        elif action is Action.RETEXTURE:
+            here = await desk.preferences(interaction, acknowledge=False)
+            source, _ = await self.retexturable(interaction, click, here)
+            await interaction.response.send_modal(retexture_form(source, index, locale))
         elif action is Action.ZOOM and not arg:
             source = await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
             await interaction.response.send_modal(zoom_form(source, index, locale))
@@ -140,6 +145,9 @@ class Editing(commands.Cog):
         if click.action in (Action.REMIX, Action.REMIX_IMAGE, *VARY_STRENGTH):
             await self.submit_remix(interaction, click, values)
             return
+        if click.action is Action.RETEXTURE:
+            await self.submit_retexture(interaction, click, values)
+            return
         if click.action is Action.ZOOM:
             edit = Edit.zoom(zoom_factor(values.get("factor", "")))
         elif click.action is Action.REGION_PROMPT:
@@ -167,7 +175,7 @@ class Editing(commands.Cog):
             "count": preferences.button_count(original.count, self.bot.config.model.max_count),
         }
         if click.action is Action.REMIX:
-            request = await desk.derive(source, **changes, edit=original.edit)
+            request = await desk.derive(source, **changes, edit=original.edit, control=original.control)
             await desk.ask(interaction, request, preferences, kind="remix", source=source)
             return
         picture = await desk.picture(interaction, source, click.index)
@@ -175,6 +183,33 @@ class Editing(commands.Cog):
         request = await desk.derive(source, **changes, strength=strength, width=picture.width, height=picture.height,
                                     init_image=picture)
         await desk.ask(interaction, request, preferences, kind="remix", source=source, source_index=click.index)
+
+    async def submit_retexture(self, interaction: discord.Interaction, click: Click, values: dict[str, str]) -> None:
+        """🧱 Retexture: one new image with the structure of the source's image ``index`` and the form's words."""
+        prompt = values.get("prompt", "").strip()
+        if not prompt:
+            raise Rejected(Text("The prompt can't be empty; describe the image you want."))
+        desk = self.bot.desk
+        source, kind = await self.retexturable(interaction, click)
+        preferences = await desk.preferences(interaction, private=source.private)
+        picture = await desk.picture(interaction, source, click.index)
+        request = await desk.derive(source, prompt=prompt, count=1, strength=None, width=None, height=None,
+                                    init_image=picture, control=kind, references=None, reference_weights=None)
+        await desk.ask(interaction, request, preferences, kind="retexture", source=source, source_index=click.index)
+
+    async def retexturable(self, interaction: discord.Interaction, click: Click,
+                           preferences: Preferences | None = None) -> tuple[Job, str]:
+        """The click's source, checked like ``inpaintable``, and the structure its model keeps for 🧱 Retexture
+        (edges where it can); refused in words where that model has no ControlNet."""
+        desk = self.bot.desk
+        source = await desk.source(interaction, click.job_id, preferences=preferences)
+        if desk.service.model_of(source.request) is None:
+            raise Rejected(Text("The model or style that made this image is no longer configured, so it can't be "
+                                "edited."))
+        kind = desk.service.retexture_kind(source.request)
+        if kind is None:
+            desk.service.check_control(source.request.model, "edges")
+        return source, kind or "edges"
 
     async def edit(self, interaction: discord.Interaction, desk: RequestDesk, source: Job, index: int, edit: Edit,
                    prompt: str, preferences: Preferences) -> None:

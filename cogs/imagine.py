@@ -73,6 +73,7 @@ class Imagine(commands.Cog):
         model="Which model draws it (start typing to search; /models lists them)",
         reference="A picture whose look to follow (a style reference; optional)",
         reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
+        control="Keep the structure of the picture in image (its edges or depth) and repaint it from the prompt",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -88,6 +89,7 @@ class Imagine(commands.Cog):
         model: app_commands.Range[str, 1, 100] | None = None,
         reference: discord.Attachment | None = None,
         reference_weight: app_commands.Range[float, MIN_REFERENCE_WEIGHT, 1.0] | None = None,
+        control: app_commands.Range[str, 1, 20] | None = None,
     ) -> None:
         config, desk = self.bot.config, self.bot.desk
         async with refusing(interaction):
@@ -96,6 +98,9 @@ class Imagine(commands.Cog):
                                  else None, model=model)
             if image is not None:
                 desk.check_picture(image)
+            if control is not None and image is None:
+                raise Rejected(Text("`control` keeps the structure of the picture in `image`; attach one, or leave "
+                                    "`control` out."))
             if reference is None and reference_weight is not None:
                 raise Rejected(Text("`reference_weight` weighs a `reference` picture; attach one, or leave the weight "
                                     "out."))
@@ -116,6 +121,7 @@ class Imagine(commands.Cog):
                 max_count=config.model.max_count,
             )
             request.model = model or ""
+            request.control = control or ""
             if reference is not None:
                 request.reference_weights = [weight]
             if image is None and reference is None:
@@ -130,7 +136,7 @@ class Imagine(commands.Cog):
 
             await desk.ask(interaction, request, preferences, kind="imagine",
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures,
-                           restyle=image is not None)
+                           restyle=image is not None and control is None)
 
     # -- /edit ----------------------------------------------------------------------------------------------------
 
@@ -232,6 +238,18 @@ class Imagine(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         return model_choices(self.bot.generation, interaction, current)
 
+    @imagine.autocomplete("control")
+    async def control_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The structures the model asked for (or the default) keeps with its ControlNets."""
+        generation = self.bot.generation
+        if generation is None:
+            return []
+        model = interaction.namespace.model or generation.catalogue[0].name
+        return [app_commands.Choice(name=kind, value=kind) for kind in generation.controls(model)
+                if current.lower() in kind]
+
     @edit.autocomplete("model")
     async def edit_model_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -292,7 +310,8 @@ class Imagine(commands.Cog):
             shown, [stored], layout=self.bot.config.discord.layout,
             here=await desk.here(interaction, private=source.private),
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
-                                inpaint=desk.service.can_inpaint(source.request)),
+                                inpaint=desk.service.can_inpaint(source.request),
+                                retexture=desk.service.retexture_kind(source.request) is not None),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
             headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=click.index + 1),
         )
@@ -306,7 +325,8 @@ class Imagine(commands.Cog):
         source = await desk.source(interaction, click.job_id, load_init=True)
         preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
-        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit)
+        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit,
+                                    control=original.control)
         await desk.ask(interaction, request, preferences, kind="reroll", source=source)
 
     async def vary(self, interaction: discord.Interaction, click: Click) -> None:

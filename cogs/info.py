@@ -99,11 +99,13 @@ class Info(commands.Cog):
                      if view.seconds_per_image is not None else t(locale, "speed not measured yet"))
             where = translate(locale, WHERE[status.where])
             blends = t(locale, "🖼️ takes pictures: /blend, `reference`") if status.references else ""
+            keeps = (t(locale, "🧱 keeps a picture's structure: `control:` {kinds}, Retexture",
+                       kinds=" / ".join(status.controls)) if status.controls else "")
             broken = (t(locale, "⚠️ could not be loaded: {keys} (the operators can see why in the log)",
                         keys=", ".join(status.unloaded)) if status.unloaded else "")
             tuned = t(locale, "⚡ speed settings: {settings}", settings=status.speed) if status.speed != "exact" else ""
             value = "\n".join(part for part in (view.entry.description, f"{status.family}: {status.design}",
-                                                  f"{where} · {speed}", tuned, blends, broken) if part)
+                                                  f"{where} · {speed}", tuned, blends, keeps, broken) if part)
             name = t(locale, "{model} (default)", model=view.name) if number == 0 else view.name
             embed.add_field(name=name, value=value[:1024], inline=False)
         embed.set_footer(text=t(locale, "use one with /imagine model:<name>"))

@@ -49,6 +49,7 @@ from models.tiny import model_location
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
+    from models.control import Control, DepthEstimator
     from models.safety import ImageChecker, SafetyCheck
     from models.upscaler import TileCallback, Upscaler
 
@@ -109,8 +110,11 @@ class Engine:
                  defaults: ModelDefaults, styles: StyleBook, default_negative: str = "", max_batch: int = 4,
                  max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None,
                  captioner: Captioner | None = None, name: str | None = None,
-                 checker: ImageChecker | None = None, safety: SafetySettings | None = None) -> None:
+                 checker: ImageChecker | None = None, safety: SafetySettings | None = None,
+                 controls: dict[str, Control] | None = None) -> None:
         self.model = model
+        self.controls = controls or {}
+        """Loaded ControlNets' kinds, scales and preprocessors (the ControlNets themselves are the model's)."""
         self.upscaler = upscaler
         self.captioner = captioner
         self.checker = checker
@@ -153,8 +157,9 @@ class Engine:
     def weight_bytes(self) -> int:
         return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in self._helpers())
 
-    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker]:
-        return [helper for helper in (self.upscaler, self.captioner, self.checker) if helper is not None]
+    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker | DepthEstimator]:
+        depth = [control.depth for control in self.controls.values() if control.depth is not None]
+        return [helper for helper in (self.upscaler, self.captioner, self.checker, *depth) if helper is not None]
 
     @classmethod
     def load(cls, settings: EngineSettings, styles: StyleBook, *, on_host: bool = False) -> Engine:
@@ -179,9 +184,11 @@ class Engine:
         # Optional helpers (an IP-Adapter, the upscaler, the captioner) that fail are logged once and left out: the
         # model serves without them, and /models, /admin stats and the refusals name what is missing.
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
+        controls = _load_controls(model, settings, torch_dtype, unloaded)
         defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
                                           guidance=settings.guidance, size=settings.size),
-                           references=model.takes_references())
+                           references=model.takes_references(),
+                           controls=tuple((kind, control.scale) for kind, control in controls.items()))
         gan = None
         if settings.upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
@@ -215,7 +222,8 @@ class Engine:
         engine = cls(model, model_id=model_id, device=torch_device, dtype=torch_dtype, defaults=defaults,
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
                      max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,
-                     captioner=words, name=settings.label, checker=checker, safety=settings.safety)
+                     captioner=words, name=settings.label, checker=checker, safety=settings.safety,
+                     controls=controls)
         if settings.warmup and not on_host:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
@@ -314,6 +322,15 @@ class Engine:
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
             input_images=plans[0].input_images or None,
         )
+        if plans[0].control is not None:
+            # The map is made once per call: the batch key gives every image of it the same picture.
+            control = self.controls.get(plans[0].control)
+            if control is None:  # a plan made against another replica's settings
+                raise RuntimeError(f"No '{plans[0].control}' ControlNet is loaded here (controlnets)")
+            assert plans[0].init_image is not None
+            structure = control.prepare(plans[0].init_image)
+            spec = replace(spec, init_images=None, strength=None, control=control.kind,
+                           control_images=[structure] * len(plans), control_scale=plans[0].control_scale)
         with torch.inference_mode():
             images = self.model.run(spec, self._step_hook(run, items, spec), self._pipeline_call)
         if not inpaint:
@@ -420,6 +437,32 @@ def _optional(model: str, load: Callable[[], T]) -> T | None:
     except ModelLoadError as error:
         log.error("%s; model '%s' serves without it", error, model)
         return None
+
+
+def _load_controls(model: Family, settings: EngineSettings, dtype: torch.dtype,
+                   unloaded: list[str]) -> dict[str, Control]:
+    """Load the configured ControlNets of the model's family beside it (and the depth model a depth one needs).
+
+    They are optional helpers: one that fails is logged once with its reason and listed in ``unloaded`` (as
+    ``controlnets.KIND``), and the model serves without it."""
+    from models.control import Control, DepthEstimator, load_controlnet
+
+    controls: dict[str, Control] = {}
+    for entry in settings.controlnets:
+        if entry.family != model.controlnet_family or model.controlnet_class is None:
+            continue
+        try:
+            depth = (DepthEstimator.load(entry.preprocessor, model.device, dtype, cache_dir=settings.cache_dir)
+                     if entry.kind == "depth" else None)
+            net = load_controlnet(entry, model.txt2img, model.controlnet_class, dtype, settings.cache_dir)
+            model.attach_controlnet(entry.kind, net.to(model.device))
+        except Exception as error:
+            log.error("Cannot load the %s ControlNet of model '%s' (%s): %s; it serves without it", entry.kind,
+                      settings.label, entry.id, error_line(error))
+            unloaded.append(f"controlnets.{entry.kind}")
+            continue
+        controls[entry.kind] = Control(entry.kind, entry.scale, depth)
+    return controls
 
 
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,

@@ -92,6 +92,9 @@ class Recipe:
     inputs: tuple[str, ...] | None = None
     """Set when the image is an instruction edit: its input pictures' digests (``picture_digest``) in the order the
     prompt calls them image 1, image 2, ...; the pictures themselves are the job's."""
+    control: dict[str, Any] | None = None
+    """Set when a ControlNet kept a picture's structure: its ``kind``, conditioning ``scale`` and the ``source``
+    picture's digest (``picture_digest``); the picture itself is the job's."""
     safety: dict[str, Any] | None = None
     """The safety check's verdict on the image (``models.safety.SafetyCheck.to_dict()``: classifier, score, whether it
     was flagged and what was done with it); None where no check is configured."""
@@ -117,7 +120,8 @@ class Recipe:
                 input_images: list[Image.Image] | None = None) -> GenerationRequest:
         """A request that plans back to exactly this recipe (img2img, edits and upscales need the same source image,
         an instruction edit its input pictures in order; a recipe with reference weights needs its reference
-        pictures too, set on the request)."""
+        pictures too, set on the request, and one with a kept structure its ``control`` kind, with the source
+        picture as ``init_image``: left to the caller, as a GAN upscale of such an image needs no ControlNet)."""
         return GenerationRequest(
             prompt=self.prompt, style=self.style, negative=self.negative, seed=self.seed, count=1,
             steps=self.steps, guidance=self.guidance, width=self.width, height=self.height,
@@ -167,6 +171,9 @@ class GenerationRequest:
     """Edit by instruction (the prompt says what to change) on a family that can (``ModelDefaults.instruct_edit``):
     the pictures, in the order the prompt calls them image 1, image 2, ...; at most the model's
     ``max_input_images``. The first sets the result's shape unless width/height are given."""
+    control: str = ""
+    """Keep ``init_image``'s structure with the model's ControlNet of this kind (``edges``, ``depth``) and paint the
+    rest from the prompt, instead of restyling the picture; empty: no ControlNet."""
     safety: str = ""
     """What a picture the safety check flags gets where this request was asked (``allow``, ``spoiler`` or ``block``:
     the request desk decides it by the place, ``bot/safety.py``); empty: ``block``."""
@@ -212,6 +219,10 @@ class Plan:
     """An instruction edit's pictures in order (each fitted within the model's native area); the batch key holds
     their digests, so every image of a call edits the same pictures."""
     flagged_action: str = "block"  # what the safety check's flagged pictures get (the request's ``safety``)
+    control: str | None = None
+    """The kind of structure ``init_image`` gives (a ControlNet's picture, not one to restyle); its scale is
+    ``control_scale`` and the batch key holds the picture's digest, so a call keeps one picture's structure."""
+    control_scale: float = 1.0
 
     @property
     def model(self) -> str:
@@ -279,6 +290,7 @@ class ModelDefaults:
     instruct_edit: bool = False  # it edits pictures by instruction: GenerationRequest.input_images
     max_input_images: int = 0  # most pictures one instruction edit takes (0 where it edits none)
     text_to_image: bool = True  # it draws from words alone (an edit-only model needs a picture)
+    controls: tuple[tuple[str, float], ...] = ()  # its loaded ControlNets: (kind, conditioning scale)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -342,7 +354,8 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
         if not defaults.inpaint:
             raise ValueError(Text("This model ({family}) can't repaint part of a picture (zoom out, pan, vary a "
                                   "region); ask for a model that can.", family=defaults.family))
-    img2img = request.init_image is not None and edit is None
+    control = _control(request, defaults)
+    img2img = request.init_image is not None and edit is None and control is None
     if img2img and not defaults.img2img:
         raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
                               "model that can.", family=defaults.family))
@@ -379,6 +392,9 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
         height = snap(request.height or defaults.height, defaults.multiple)
     elif inputs:  # an instruction edit keeps its first picture's shape, at the model's own area
         width, height = ratio_size(inputs[0].width / inputs[0].height, defaults)
+    elif control is not None:  # the structure kept is the picture's: so is its shape
+        assert request.init_image is not None
+        width, height = ratio_size(request.init_image.width / request.init_image.height, defaults)
     else:
         width, height = aspect_size(request.aspect, defaults)
     if max(width, height) > MAX_SIDE:
@@ -388,6 +404,9 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     if seed < 0 or seed + request.count > MAX_SEED:
         raise ValueError(Text("The seed must be between 0 and {max_seed}.", max_seed=MAX_SEED - request.count))
 
+    source = None if control is None else fit_image(request.init_image, width, height)  # type: ignore[arg-type]
+    control_record = None if source is None else {"kind": control[0], "scale": control[1],
+                                                  "source": picture_digest(source)}
     prompt, negative = style.apply(raw_prompt, request.negative.strip())
     # The style's and the operator's negatives are ours, not the person's: dropped where the family has no use.
     negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
@@ -396,7 +415,7 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
                reference_weights=reference_weights or None,
                edit=None if edit is None else edit.to_dict(),
-               inputs=tuple(map(picture_digest, inputs)) or None)
+               inputs=tuple(map(picture_digest, inputs)) or None, control=control_record)
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
@@ -410,6 +429,11 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
                     batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs),
                     lora=lora, input_images=inputs)
+    if control is not None and control_record is not None:
+        # Images keeping the same picture's structure batch together: one control map per call.
+        return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=source,
+                    batch_key=("control", width, height, steps, guidance, lora, model, control,
+                               control_record["source"]), lora=lora, control=control[0], control_scale=control[1])
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
@@ -438,6 +462,26 @@ def _references(request: GenerationRequest,
         raise ValueError(Text("Each picture's share must be more than 0, and together at most 1."))
     return (tuple(fit_image(picture, REFERENCE_SIDE, REFERENCE_SIDE) for picture in pictures),
             tuple(round(weight, 4) for weight in weights))
+
+
+def _control(request: GenerationRequest, defaults: ModelDefaults) -> tuple[str, float] | None:
+    """The ControlNet a request asks for, as (kind, conditioning scale), checked against the model's; None for
+    none. Raises ValueError for the person."""
+    if not request.control:
+        return None
+    if request.init_image is None:
+        raise ValueError(Text("Keeping a picture's structure (`control`) needs the picture: attach it with `image`."))
+    if request.edit is not None or request.input_images or request.references or request.reference_weights:
+        raise ValueError(Text("Keeping a picture's structure (`control`) takes that picture and words alone: leave "
+                              "out the region, the pictures to edit and the reference pictures."))
+    scales = dict(defaults.controls)
+    if request.control not in scales:
+        if not scales:
+            raise ValueError(Text("This model ({family}) has no ControlNet set up, so it can't keep a picture's "
+                                  "structure; ask for a model that can (see /models).", family=defaults.family))
+        raise ValueError(Text("This model ({family}) can keep a picture's {kinds}, not its {kind}.",
+                              family=defaults.family, kinds=" / ".join(scales), kind=request.control))
+    return request.control, scales[request.control]
 
 
 def _input_pictures(request: GenerationRequest, defaults: ModelDefaults) -> tuple[Image.Image, ...]:

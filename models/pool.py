@@ -185,6 +185,7 @@ class ModelPool:
                             instruct_edit=slot.defaults is not None and slot.defaults.instruct_edit,
                             max_input_images=0 if slot.defaults is None else slot.defaults.max_input_images,
                             unloaded=() if slot.defaults is None else slot.defaults.unloaded,
+                            controls=() if slot.defaults is None else tuple(k for k, _ in slot.defaults.controls),
                             speed=slot.settings.speed.describe())
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 

@@ -93,6 +93,8 @@ class EngineSettings:
     """bot.yaml's ``describe.prompt``: text given to the captioner with the picture (Florence-2's task token)."""
     safety: SafetySettings | None = None
     """bot.yaml's ``safety``: the image classifier every result of this model passes (None: no check)."""
+    controlnets: tuple[ControlNetSettings, ...] = ()
+    """bot.yaml's ``controlnets``: those of this model's family are loaded beside it."""
 
     @property
     def label(self) -> str:
@@ -122,3 +124,20 @@ class RaySettings:
     max_replicas: int = 1
     target_ongoing_requests: float = 2
     batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class ControlNetSettings:
+    """One entry of bot.yaml's ``controlnets``: a ControlNet for every model of ``family``, used by ``/imagine
+    control:`` and 🧱 Retexture to keep a picture's structure."""
+
+    kind: str
+    """What structure it keeps: ``edges`` (Canny, OpenCV) or ``depth`` (a depth model's map)."""
+    id: str
+    """A Hub repository or a local directory; ``tiny``: a tiny random one built to fit the model (tests)."""
+    family: str
+    """The family it is made for (``sd``, ``sdxl``, ``sd3``, ``flux``): loaded beside every model of it."""
+    scale: float = 1.0
+    """``controlnet_conditioning_scale``: how strongly the structure holds."""
+    preprocessor: str = ""
+    """``depth``: the depth model (Hub id, local directory, or ``tiny``); unused for ``edges``."""

@@ -48,10 +48,11 @@ class Action(StrEnum):
     REGION_GO = "n"  # argument: the chosen regions, redone with the same prompt
     REGION_PROMPT = "f"  # argument: the chosen regions; a form for a new prompt first
     PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
+    RETEXTURE = "k"  # 🧱 under a single image: a form for a new prompt, then that picture's structure repainted
 
 
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnft]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -78,7 +79,7 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
 
 def _template(actions: str) -> str:
     """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
-    return TEMPLATE.replace("[uvsrdxgcmizpqnft]", f"[{actions}]")
+    return TEMPLATE.replace("[uvsrdxgcmizpqnftk]", f"[{actions}]")
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -136,8 +137,8 @@ class ImagineButton(_JobButton, template=_template("uvsrdxgc")):
     """U, V, Vary, 🔄, the upscales, 🗑️ and Cancel: the /imagine cog's."""
 
 
-class EditButton(_JobButton, template=_template("mizpqnf")):
-    """🖌️ Remix, zoom out, pan and Vary (Region)'s buttons: the editing cog's."""
+class EditButton(_JobButton, template=_template("mizpqnfk")):
+    """🖌️ Remix, zoom out, pan, Vary (Region) and 🧱 Retexture's buttons: the editing cog's."""
 
 
 class SuggestionButton(_JobButton, template=_template("t")):
@@ -145,7 +146,7 @@ class SuggestionButton(_JobButton, template=_template("t")):
 
 
 OWNERS: dict[Action, type[_JobButton]] = {
-    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnf"), EditButton),
+    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfk"), EditButton),
     Action.PROMPT: SuggestionButton,
 }
 
@@ -215,9 +216,10 @@ assert tuple(PAN_ARROWS) == PAN_DIRECTIONS
 
 
 def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str | None = None, *,
-                inpaint: bool = False) -> discord.ui.View:
+                inpaint: bool = False, retexture: bool = False) -> discord.ui.View:
     """Under one image shown alone (after U): a bigger copy, subtle and strong variations, remix, delete; and where
-    the image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region). The labels are in the language of
+    the image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region); where it has a ControlNet
+    (``retexture``), 🧱 Retexture. The labels are in the language of
     ``locale`` (the person the message is for).
 
     With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
@@ -235,6 +237,9 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
     view.add_item(job_button(Action.VARY, job_id, index, label=t(locale, "Vary (strong)"), row=0))
     view.add_item(job_button(Action.REMIX_IMAGE, job_id, index, label=t(locale, "Remix"), emoji="🖌️", row=0))
     last_row = 1
+    if retexture:
+        view.add_item(job_button(Action.RETEXTURE, job_id, index, label=t(locale, "Retexture"), emoji="🧱",
+                                row=last_row))
     if inpaint:
         for factor in ZOOM_PRESETS:
             view.add_item(job_button(Action.ZOOM, job_id, index, f"{factor:g}",

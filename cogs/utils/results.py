@@ -37,14 +37,15 @@ KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Up
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
-SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale", "retexture", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
 
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
-               "edit": Text("edit"), "describe": Text("describe")}
+               "edit": Text("edit"), "describe": Text("describe"),
+               "retexture": Text("retexture")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -72,7 +73,8 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
     if job.kind in SINGLE_KINDS:
         if service is None:
             return single_view(job.id, 0, None, job.locale)
-        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
+        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request),
+                           retexture=service.retexture_kind(job.request) is not None)
     return result_view(job.id, count, job.locale)
 
 

@@ -50,6 +50,11 @@ class CallSpec:
     """Inpainting (edits): white where each init image is repainted."""
     input_images: tuple[Image.Image, ...] | None = None
     """An instruction edit's pictures, in order: the same for every image of the call (the batch key sees to it)."""
+    control: str | None = None
+    """The kind of structure kept (``edges``, ``depth``): the call runs that ControlNet's pipeline."""
+    control_images: list[Image.Image] | None = None
+    """Per image, the map its ControlNet reads (already preprocessed, at the image's size)."""
+    control_scale: float = 1.0
 
     @property
     def instruct(self) -> bool:
@@ -71,6 +76,7 @@ class CallSpec:
         return replace(self, prompts=self.prompts[one], negatives=self.negatives[one], seeds=self.seeds[one],
                        init_images=None if self.init_images is None else self.init_images[one],
                        mask_images=None if self.mask_images is None else self.mask_images[one],
+                       control_images=None if self.control_images is None else self.control_images[one],
                        references=None if self.references is None else self.references[one],
                        reference_weights=None if self.reference_weights is None else self.reference_weights[one])
 
@@ -116,12 +122,19 @@ class Family:
     """Most pictures one instruction edit takes (the prompt calls them image 1, image 2, ...)."""
     text_to_image: ClassVar[bool] = True
     """The family draws from words alone; an edit-only family refuses a request without a picture."""
+    controlnet_class: ClassVar[str | None] = None
+    """The diffusers ControlNet class its models take (``ControlNetModel``, ``FluxControlNetModel``, ...); None where
+    diffusers has no ControlNet pipeline for it."""
+    controlnet_family: ClassVar[str | None] = None
+    """The ``family`` a ``controlnets:`` entry names to be loaded beside its models (a turbo model takes its base's)."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
         self.txt2img = txt2img
         self.img2img_pipe = img2img
         self.inpaint_pipe = inpaint
+        self.control_pipes: dict[str, Any] = {}
+        """ControlNet pipelines by kind (``attach_controlnet``): each shares every module of ``txt2img``."""
         self.model_id = model_id
         self.device = device
 
@@ -157,12 +170,22 @@ class Family:
         pipe.load_ip_adapter(settings.id, subfolder=settings.subfolder, weight_name=settings.weight_name,
                              image_encoder_folder=settings.image_encoder)
 
+    def attach_controlnet(self, kind: str, controlnet: Any) -> None:
+        """The ControlNet pipeline for ``kind``: ``from_pipe`` builds it on txt2img's own modules (no second copy
+        of the base weights), with ``controlnet`` added."""
+        from diffusers import AutoPipelineForText2Image
+
+        pipe = AutoPipelineForText2Image.from_pipe(self.txt2img, controlnet=controlnet)
+        pipe.set_progress_bar_config(disable=True)
+        self.control_pipes[kind] = pipe
+
     def takes_references(self) -> bool:
         """Whether reference pictures can steer this model: natively, or through a loaded IP-Adapter."""
         return self.reference_images or has_ip_adapter(self.txt2img)
 
     def pipelines(self) -> list[Any]:
-        return [pipe for pipe in (self.txt2img, self.img2img_pipe, self.inpaint_pipe) if pipe is not None]
+        return [pipe for pipe in (self.txt2img, self.img2img_pipe, self.inpaint_pipe, *self.control_pipes.values())
+                if pipe is not None]
 
     def to(self, device: torch.device) -> None:
         """Move every pipeline's modules; the pool also calls it to park an idle model in host memory and back."""
@@ -261,6 +284,8 @@ class Family:
             kwargs.update(mask_image=spec.mask_images)
         if spec.instruct:
             kwargs.update(self.input_kwargs(spec))
+        if spec.control is not None:
+            kwargs.update(self.control_kwargs(pipe, spec))
         if not spec.img2img or "height" in inspect.signature(pipe.__call__).parameters:
             # img2img pipelines that take a size (SD3, FLUX) default it to the native square, not the picture's
             kwargs.update(width=spec.width, height=spec.height)
@@ -272,9 +297,19 @@ class Family:
         assert spec.input_images is not None
         return {"image": list(spec.input_images)}
 
+    def control_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
+        """The control maps and their scale: SD's ControlNet pipelines call the map ``image``, SD3's and FLUX's
+        ``control_image``."""
+        name = "control_image" if "control_image" in inspect.signature(pipe.__call__).parameters else "image"
+        return {name: spec.control_images, "controlnet_conditioning_scale": spec.control_scale}
+
     def pipeline_for(self, spec: CallSpec) -> Any:
         """The pipeline a call runs: inpainting for masks, img2img for a whole source picture, else txt2img (which
-        is also the one an instruction-editing family edits with)."""
+        is also the one an instruction-editing family edits with); a ControlNet's for a kept structure."""
+        if spec.control is not None:
+            if spec.control not in self.control_pipes:  # a plan made against another replica's model
+                raise RuntimeError(f"This model ({self.name}) has no '{spec.control}' ControlNet loaded")
+            return self.control_pipes[spec.control]
         if spec.inpaint:
             if self.inpaint_pipe is None:  # a plan made against another replica's model
                 raise RuntimeError(f"This model ({self.name}) can't repaint part of a picture")

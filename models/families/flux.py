@@ -36,6 +36,7 @@ class Flux(Family):
     label = "FLUX.1 [dev]"
     design = "rectified-flow latent diffusion (MMDiT, guidance-distilled) with CLIP and T5, packed 16-channel latents"
     pipeline_classes = ("FluxPipeline",)
+    controlnet_class, controlnet_family = "FluxControlNetModel", "flux"
     steps, guidance, strength = 28, 3.5, 0.6
     inpaint = True
     negative_prompt = False

@@ -37,6 +37,7 @@ class StableDiffusion(Family):
     ip_adapter = True
     inpaint = True
     checked_multiple = 8
+    controlnet_class, controlnet_family = "ControlNetModel", "sd"
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:

@@ -30,6 +30,7 @@ class StableDiffusion3(Family):
     label = "Stable Diffusion 3 / 3.5"
     design = "rectified-flow latent diffusion (MMDiT) with two CLIP encoders and T5, 16-channel latents"
     pipeline_classes = ("StableDiffusion3Pipeline",)
+    controlnet_class, controlnet_family = "SD3ControlNetModel", "sd3"
     steps, guidance, strength = 40, 4.5, 0.6
     inpaint = True
     licence = ("the Stability AI Community License: accept it on the model's page at huggingface.co (e.g. "

@@ -24,6 +24,7 @@ class StableDiffusionXL(Family):
     ip_adapter = True
     inpaint = True
     checked_multiple = 8
+    controlnet_class, controlnet_family = "ControlNetModel", "sdxl"
 
     @classmethod
     def matches(cls, pipe: Any, model_id: str) -> bool:

@@ -9,7 +9,9 @@ touches them is the real one.
 directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere. Upscalers
 (``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``,
 and captioners (``CAPTIONERS``) and safety classifiers (``CLASSIFIERS``) are transformers models:
-``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``.
+``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``. ControlNets (``CONTROLNETS``)
+fit a model: ``controlnets: - id: tiny`` builds one beside whatever model it is loaded with, and ``tiny-model DIR
+--family controlnet-sd`` writes the one fitting the tiny SD (``DEPTH``: a depth ControlNet's ``preprocessor: tiny``).
 
 The registry is ``registry.py``, the builders one module per family; this file only re-exports what others use.
 """
@@ -18,11 +20,13 @@ from models.tiny.registry import (
     BUILDERS,
     CAPTIONERS,
     CLASSIFIERS,
+    CONTROLNETS,
+    DEPTH,
     UPSCALERS,
     model_location,
     tiny_families,
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "UPSCALERS", "model_location", "tiny_families",
-           "write_tiny_pipeline"]
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "UPSCALERS", "model_location",
+           "tiny_families", "write_tiny_pipeline"]

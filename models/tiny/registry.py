@@ -43,13 +43,18 @@ CAPTIONERS = {"blip": "models.tiny.blip"}
 CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.prompt_safety"}
 """Safety classifier (``safety.model``, ``safety.prompt_model``) -> the module whose ``write(directory, seed)`` saves
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
-HELPERS = {**CAPTIONERS, **CLASSIFIERS}
+DEPTH = {"depth": "models.tiny.depth"}
+"""Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
+HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
+CONTROLNETS = {"controlnet-sd": "sd", "controlnet-sdxl": "sdxl", "controlnet-sd3": "sd3", "controlnet-flux": "flux"}
+"""A tiny random ControlNet (``models/tiny/controlnet.py``) -> the family whose tiny model it fits; ``controlnets:``
+entries with ``id: tiny`` build theirs to fit whatever model they are loaded beside."""
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
 def tiny_families() -> list[str]:
     """Every name ``write_tiny_pipeline`` accepts."""
-    return [*BUILDERS, *UPSCALERS, *HELPERS]
+    return [*BUILDERS, *UPSCALERS, *HELPERS, *CONTROLNETS]
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
@@ -63,6 +68,10 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
         return importlib.import_module(UPSCALERS[family]).write(path, SEED)
     if family in HELPERS:
         return importlib.import_module(HELPERS[family]).write(path, SEED)
+    if family in CONTROLNETS:
+        from models.tiny.controlnet import write
+
+        return write(path, importlib.import_module(BUILDERS[CONTROLNETS[family]]).build(SEED))
     builder = importlib.import_module(BUILDERS[family])
     pipe = builder.build(SEED)
     save = getattr(builder, "save", None)
