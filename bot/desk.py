@@ -222,6 +222,23 @@ class RequestDesk:
         """``resolve_model`` against this bot's models."""
         return resolve_model(request, style, preferences, [entry.name for entry in self.service.catalogue])
 
+    def instruct_model(self, preferences: Preferences) -> str:
+        """The model that edits a picture by instruction for ✏️ Edit and the "Edit image…" menu, which have no
+        ``model`` option: the person's own (``resolve_model`` with none named, so their /settings and the channel's
+        rules count) where it edits by instruction, else bot.yaml's ``edit_model``. Else ValueError for the person,
+        naming the models that can (for /settings), or saying that none can."""
+        able = self.service.able(Need.INSTRUCT_EDIT)
+        mine = self.resolve_model(GenerationRequest(prompt=""), None, preferences)
+        if mine in able:
+            return mine
+        if self.bot.config.edit_model:
+            return self.bot.config.edit_model
+        if not able:
+            self.service.check_capability(mine, Need.INSTRUCT_EDIT)  # its answer: none can, and what could
+        raise ValueError(Text("Your model '{name}' can't edit a picture by instruction, and this bot names no other "
+                              "to do it (edit_model); choose one that can with /settings: {models}.", name=mine,
+                              models=" / ".join(f"`{name}`" for name in able)))
+
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
     async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,

@@ -208,6 +208,10 @@ class GenerationService:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
         return self.model_of(request) in self.able(Need.INPAINT)
 
+    def edits_by_instruction(self) -> bool:
+        """Whether any model here edits a picture by instruction: ✏️ Edit is offered under single images then."""
+        return bool(self.able(Need.INSTRUCT_EDIT))
+
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""
         return next((entry for entry in self.catalogue if entry.name == (name or self.catalogue[0].name)), None)

@@ -292,7 +292,8 @@ class Imagine(commands.Cog):
             shown, [stored], layout=self.bot.config.discord.layout,
             here=await desk.here(interaction, private=source.private),
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
-                                inpaint=desk.service.can_inpaint(source.request)),
+                                inpaint=desk.service.can_inpaint(source.request),
+                                instruct=desk.service.edits_by_instruction()),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
             headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=click.index + 1),
         )
