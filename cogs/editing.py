@@ -17,6 +17,7 @@ names of the models that can. ✏️ Edit runs on whichever model edits by instr
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from bot.desk import refusing
 from bot.i18n import t, translate
 from bot.jobs import Need
 from bot.messages import Rejected
-from bot.reach import anywhere
+from bot.reach import anywhere, bot_is_member
 from bot.storage import ImageNotFound
 from cogs.utils.buttons import (
     TEMPLATE,
@@ -152,10 +153,10 @@ class Editing(commands.Cog):
         picture = self.opened.pop((message_id, index), None)
         if picture is not None:
             return picture
-        try:
-            message = await interaction.channel.fetch_message(message_id)  # type: ignore[union-attr]
-        except (discord.HTTPException, AttributeError):
-            message = None
+        message = None
+        if bot_is_member(interaction):  # elsewhere only the interaction's webhook may be used
+            with contextlib.suppress(discord.HTTPException, AttributeError):
+                message = await interaction.channel.fetch_message(message_id)  # type: ignore[union-attr]
         pictures = message_pictures(message) if message is not None else []
         if len(pictures) <= index:
             raise ImageNotFound(Text("I can't read that picture again (the bot restarted since the form opened, or "

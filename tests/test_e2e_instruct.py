@@ -10,7 +10,9 @@ takes ``edit_model`` out, so that the person's own model decides.
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
+from models.plan import picture_digest
 from tests.harness import (
     button,
     embed_fields,
@@ -19,8 +21,10 @@ from tests.harness import (
     job_id_of,
     labels,
     person,
+    png,
     private_reply,
     recipe_of,
+    solid_png,
     started_bot,
 )
 
@@ -103,6 +107,41 @@ async def test_the_form_wants_words_and_checks_them(emu, bot):
     emu.assert_no_violations()
 
 
+# --- the "Edit image…" menu ------------------------------------------------------------------------------------------
+
+
+async def menu_form(emu, who, message):
+    """"Edit image…" in the message's Apps menu: it must answer with ✏️'s form."""
+    opened = await emu.invoke_message_command(who, "Edit image…", message)
+    await opened.wait_acked(3)
+    assert opened.response_type == 9 and opened.modal["title"] == "Edit image", opened.response
+    return opened
+
+
+@pytest.mark.parametrize("place", ["server", "user install"])
+async def test_edit_image_in_the_apps_menu_of_any_picture(emu, bot, place):
+    who = person(emu)
+    channel = emu.channel_id if place == "server" else emu.foreign_channel_id
+    photo = Image.new("RGB", (64, 64), (30, 120, 200))
+    posted = emu.post(who, "my photo", attachments=[("photo.png", png(photo))], channel_id=channel)
+    opened = await menu_form(emu, who, posted)
+    submitted = await emu.submit_modal(who, opened, {"prompt": "make it night"})
+    edited = await submitted.wait_for_message(is_single, timeout=240)
+    recipe = recipe_of(emu, edited)
+    assert recipe["model"] == "klein" and recipe["prompt"] == "make it night"
+    assert recipe["inputs"] == [picture_digest(photo)]
+    assert labels(edited) == KLEIN_BUTTONS  # and from there, ✏️ as under any result
+    again = await edit(emu, who, edited, "now add snow")
+    assert recipe_of(emu, again)["prompt"] == "now add snow"
+    # A bot's result is a picture like any other.
+    assert recipe_of(emu, await (await emu.submit_modal(who, await menu_form(emu, who, again), {
+        "prompt": "a red roof"})).wait_for_message(is_single, timeout=240))["prompt"] == "a red roof"
+    words = emu.post(who, "no picture here", channel_id=channel)
+    refused = await emu.invoke_message_command(who, "Edit image…", words)
+    assert "That message has no picture, so there is nothing to edit" in await private_reply(refused)
+    emu.assert_no_violations()
+
+
 # --- after a restart (last: it restarts the module's bot, without edit_model) ----------------------------------------
 
 
@@ -110,6 +149,10 @@ async def test_old_edit_buttons_work_after_a_restart_and_refuse_naming_the_model
     who, other = person(emu), person(emu)
     shown = await single(emu, who)
     opened_before = await form(emu, who, shown, "Edit")
+    posted = emu.post(who, attachments=[("photo.png", solid_png())])
+    menu_before = await menu_form(emu, who, posted)
+    posted_away = emu.post(who, attachments=[("photo.png", solid_png())], channel_id=emu.foreign_channel_id)
+    menu_away = await menu_form(emu, who, posted_away)
 
     del bot.config["edit_model"]
     bot.kill()
@@ -121,6 +164,12 @@ async def test_old_edit_buttons_work_after_a_restart_and_refuse_naming_the_model
     assert recipe_of(emu, edited)["model"] == "klein"
     submitted = await emu.submit_modal(who, opened_before, {"prompt": "make it dawn"})
     assert recipe_of(emu, await submitted.wait_for_message(is_single, timeout=240))["prompt"] == "make it dawn"
+    # The menu's form: the picture is read again from its message where the bot may read it; elsewhere (a user
+    # install) the person is asked to choose the menu again.
+    submitted = await emu.submit_modal(who, menu_before, {"prompt": "make it snow"})
+    assert recipe_of(emu, await submitted.wait_for_message(is_single, timeout=240))["prompt"] == "make it snow"
+    refused = await emu.submit_modal(who, menu_away, {"prompt": "make it snow"})
+    assert "Choose “Edit image…” on the message again" in await private_reply(refused)
     # Someone whose model can't, with no edit_model: told which models can, before any form opens.
     refused = await emu.click(other, shown, button(shown, "Edit"))
     text = await private_reply(refused)
