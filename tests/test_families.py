@@ -17,7 +17,7 @@ from models import families
 from models.edits import Edit, parse_regions, seam_width
 from models.engine import Engine
 from models.plan import ASPECTS, MIN_INPUT_SIDE, GenerationRequest, JobCancelled, Progress, picture_digest
-from models.settings import EngineSettings
+from models.settings import INSTRUCT_PIPELINES, EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
@@ -269,3 +269,10 @@ def test_a_model_that_cannot_edit_by_instruction_says_so(tiny_model) -> None:
     assert not engine.defaults.instruct_edit and engine.defaults.max_input_images == 0
     with pytest.raises(ValueError, match=r"This model \(sd\) can't edit a picture by instruction"):
         engine.plan(GenerationRequest("make it night", input_images=[noise(32, 32, 0)]))
+
+
+def test_the_configs_list_of_instruction_pipelines_is_the_families() -> None:
+    """bot.yaml's ``edit_model`` is checked against ``INSTRUCT_PIPELINES`` before any model loads: it must name
+    exactly the pipelines of the families that edit by instruction."""
+    assert {name for family in families.FAMILIES if family.instruct_edit
+                                  for name in family.pipeline_classes} == INSTRUCT_PIPELINES
