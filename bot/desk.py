@@ -347,7 +347,7 @@ class RequestDesk:
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
                   reading: str | None = None, read: Callable[[PixelHold], Awaitable[None]] | None = None,
-                  restyle: bool = False, instruct: bool = False) -> Job:
+                  restyle: bool = False, instruct: bool = False, pictures: int = 0) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
@@ -355,8 +355,9 @@ class RequestDesk:
         was. ``read`` (downloading the pictures the person attached, ``read_picture`` with the hold it is given)
         runs once their place in the queue is reserved, after an answer saying ``reading``; the pictures count
         against the person's and everyone's pixel budget until the job is planned. ``restyle``: a picture ``read``
-        brings is to be redrawn (img2img); ``instruct``: the pictures ``read`` brings are to be edited by instruction
-        (``input_images``). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        brings is to be redrawn (img2img); ``instruct``: the pictures ``read`` brings (``pictures`` of them: the model
+        must take that many) are to be edited by instruction (``input_images``). Raises a refusal (see ``REFUSALS``)
+        for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -371,6 +372,7 @@ class RequestDesk:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
+            self.service.check_pictures(request.model, max(pictures, len(request.input_images or ())))
         if request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)
         elif (restyle or request.init_image is not None) and not (request.upscale or request.describe):

@@ -1,8 +1,9 @@
 """✏️ Edit end to end: the button under a single image, its form, the edit by instruction, and the same button under
 the result, so that edits chain; in a server, a DM and a user install; the "Edit image…" menu; and after a restart.
 
-One bot process serves the module, with two tiny models: ``sd`` (the default, which can't edit by instruction) and
-``klein`` (FLUX.2 [klein], which can), and ``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``.
+One bot process serves the module, with three tiny models: ``sd`` (the default, which can't edit by instruction),
+``klein`` (FLUX.2 [klein], which can, up to three pictures) and ``kontext`` (FLUX.1 Kontext, one picture), and
+``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``.
 Its commands are global, so that they are offered in a DM and through a user install. The restart test (last) also
 takes ``edit_model`` out, so that the person's own model decides.
 """
@@ -44,7 +45,8 @@ async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": []},
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},
-                {"name": "klein", "id": str(tiny_model("flux2-klein")), "steps": 2, "size": 64}],
+                {"name": "klein", "id": str(tiny_model("flux2-klein")), "steps": 2, "size": 64},
+                {"name": "kontext", "id": str(tiny_model("flux-kontext")), "steps": 2, "size": 64}],
         edit_model="klein",
         queue={"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 3, "max_queue": 500},
     ) as process:
@@ -139,6 +141,33 @@ async def test_edit_image_in_the_apps_menu_of_any_picture(emu, bot, place):
     words = emu.post(who, "no picture here", channel_id=channel)
     refused = await emu.invoke_message_command(who, "Edit image…", words)
     assert "That message has no picture, so there is nothing to edit" in await private_reply(refused)
+    emu.assert_no_violations()
+
+
+# --- /imagine with several pictures -----------------------------------------------------------------------------------
+
+
+async def test_imagine_takes_image2_and_image3_in_order_on_a_model_that_takes_several(emu, bot):
+    who = person(emu)
+    pictures = [Image.new("RGB", (64, 64), colour) for colour in ("red", "green", "blue")]
+    files = {name: (f"{name}.png", png(picture)) for name, picture in zip(("image", "image2", "image3"), pictures,
+                                                                           strict=True)}
+    asked = await emu.invoke(who, "imagine", {"prompt": "the cat from image 1 on the rug from image 2 under image 3",
+                                              "model": "klein", "count": 1}, attachments=files)
+    result = await asked.wait_for_message(lambda m: "U1" in labels(m) and bool(m.attachments), timeout=240)
+    recipe = recipe_of(emu, result)
+    assert recipe["model"] == "klein" and recipe["inputs"] == [picture_digest(picture) for picture in pictures]
+    assert embed_fields(result)["Edited"] == ", ".join(
+        f"image {number} `{picture_digest(picture)}`" for number, picture in enumerate(pictures, start=1))
+    # Refused in words, before any picture is read: a model that takes fewer, one that takes none, no first picture.
+    for options, attached, expected in (
+        ({"model": "kontext"}, files, "The model 'kontext' takes at most 1 picture(s) to edit by instruction, and you "
+                                      "gave 3; give fewer, or use `klein`"),
+        ({"model": "sd"}, files, "The model 'sd' can't edit a picture by instruction; use `klein` / `kontext`"),
+        ({}, {"image2": files["image2"]}, "`image2` and `image3` come after `image`"),
+    ):
+        refused = await emu.invoke(who, "imagine", {"prompt": "a cat", **options}, attachments=attached)
+        assert expected in await private_reply(refused, timeout=30)
     emu.assert_no_violations()
 
 
