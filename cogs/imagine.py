@@ -355,8 +355,12 @@ class Imagine(commands.Cog):
         stored = await desk.stored(interaction, source, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
         if click.action is Action.UPSCALE_GAN and desk.service.upscale_factor is not None:
+            # An instruction edit's upscale keeps its pictures' digests in its recipe: its pictures come along.
+            edited_from = None
+            if stored.recipe.get("inputs"):
+                edited_from = (await desk.source(interaction, click.job_id, load_init=True)).request.input_images
             # The job's own model, not the recipe's name: recipes stored before models had names hold a path.
-            request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True,
+            request = replace(Recipe.from_dict(stored.recipe).request(picture, edited_from), upscale=True,
                               model=source.request.model)
             await desk.ask(interaction, request, preferences, kind="gan-upscale", source=source,
                            source_index=click.index)
