@@ -19,15 +19,18 @@ BUILDERS = {
     "sd3": "models.tiny.sd3",
     "flux": "models.tiny.flux",
     "flux-kontext": "models.tiny.flux_kontext",
+    "flux2": "models.tiny.flux2:build_dev",
     "flux2-klein": "models.tiny.flux2",
+    "qwen-image-edit": "models.tiny.qwen_image_edit:build_plain",
     "qwen-image-edit-plus": "models.tiny.qwen_image_edit",
     "pixart": "models.tiny.pixart",
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
     "if": "models.tiny.deepfloyd_if",
 }
-"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
-more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (``module:function``: another
+function of it, for a module that builds two families' models) and, for a family whose model is more than one
+pipeline, whose ``save(pipe, path)`` writes them the way its family loads them."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
 CAPTIONERS = {"blip": "models.tiny.blip"}
@@ -56,8 +59,9 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
         return importlib.import_module(UPSCALERS[family]).write(path, SEED)
     if family in HELPERS:
         return importlib.import_module(HELPERS[family]).write(path, SEED)
-    builder = importlib.import_module(BUILDERS[family])
-    pipe = builder.build(SEED)
+    module, _, function = BUILDERS[family].partition(":")
+    builder = importlib.import_module(module)
+    pipe = getattr(builder, function or "build")(SEED)
     save = getattr(builder, "save", None)
     if save is None:
         pipe.save_pretrained(path)
