@@ -3,7 +3,7 @@ the result, so that edits chain; in a server, a DM and a user install; the "Edit
 
 One bot process serves the module, with three tiny models: ``sd`` (the default, which can't edit by instruction),
 ``klein`` (FLUX.2 [klein], which can, up to three pictures) and ``kontext`` (FLUX.1 Kontext, one picture), and
-``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``.
+``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``; and the tiny GAN upscaler.
 Its commands are global, so that they are offered in a DM and through a user install. The restart test (last) also
 takes ``edit_model`` out, so that the person's own model decides.
 """
@@ -31,9 +31,9 @@ from tests.harness import (
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.usefixtures("fresh")]
 
-KLEIN_BUTTONS = ["Upscale 2×", "Vary (subtle)", "Vary (strong)", "Remix", "Edit", "🗑️"]
+KLEIN_BUTTONS = ["Upscale 4×", "Upscale (creative)", "Vary (subtle)", "Vary (strong)", "Remix", "Edit", "🗑️"]
 """Under one image of ``klein`` (which can't inpaint): ✏️ Edit, as some model here edits by instruction."""
-SD_BUTTONS = [*KLEIN_BUTTONS[:4], "Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)", "Edit", "⬅️", "➡️",
+SD_BUTTONS = [*KLEIN_BUTTONS[:5], "Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)", "Edit", "⬅️", "➡️",
               "⬆️", "⬇️", "🗑️"]
 """Under one image of ``sd``, which inpaints: its zoom, pan and Vary (Region) too."""
 
@@ -48,6 +48,7 @@ async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
                 {"name": "klein", "id": str(tiny_model("flux2-klein")), "steps": 2, "size": 64},
                 {"name": "kontext", "id": str(tiny_model("flux-kontext")), "steps": 2, "size": 64}],
         edit_model="klein",
+        upscaler={"model": str(tiny_model("esrgan")), "tile": 32},
         queue={"rate_per_minute": 600, "burst": 50, "max_pending_per_user": 3, "max_queue": 500},
     ) as process:
         await emu.wait_until(lambda: "imagine" in emu.global_commands, 30, "global commands synced")
@@ -87,6 +88,17 @@ async def chain_of_three(emu, who, channel_id: int | None = None) -> None:
 
 async def test_a_chain_of_three_edits_in_a_server(emu, bot):
     await chain_of_three(emu, person(emu))
+
+
+async def test_an_edits_gan_upscale_keeps_the_pictures_it_was_edited_from(emu, bot):
+    who = person(emu)
+    edited = await edit(emu, who, await single(emu, who), "make it night")
+    bigger = await (await emu.click(who, edited, button(edited, "Upscale 4×"))).wait_for_message(is_single, timeout=60)
+    recipe, source = recipe_of(emu, bigger), recipe_of(emu, edited)
+    assert recipe["upscaler"] and (recipe["width"], recipe["height"]) == (source["width"] * 4, source["height"] * 4)
+    assert recipe["inputs"] == source["inputs"] and recipe["prompt"] == "make it night"
+    assert embed_fields(bigger)["Edited"] == embed_fields(edited)["Edited"]
+    emu.assert_no_violations()
 
 
 async def test_a_chain_of_three_edits_in_a_dm(emu, bot):
