@@ -232,6 +232,7 @@ class RequestDesk:
         if mine in able:
             return mine
         if self.bot.config.edit_model:
+            preferences.check_model(self.bot.config.edit_model)  # the channel's allowed models hold for it too
             return self.bot.config.edit_model
         if not able:
             self.service.check_capability(mine, Need.INSTRUCT_EDIT)  # its answer: none can, and what could
