@@ -65,7 +65,7 @@ MENU_NAME = "Edit image…"
 MENU_FORM_ID = re.compile(r"ib:o:(?P<message>[0-9]{1,20}):(?P<index>[0-9]{1,2})")
 """The "Edit image…" menu's form: the message (in the channel the form is submitted in) and which of its pictures."""
 MENU_MEMORY = 256
-"""Pictures of the menu's forms kept until submitted (the oldest forgotten first); see ``Editing.menu_picture``."""
+"""Pictures of the menu's forms kept (the longest unused forgotten first); see ``Editing.menu_picture``."""
 REGION_HELP = Text(
     "Choose the parts of the picture to redo: cells 1–9 of a 3×3 grid (row by row from the top left), the subject "
     "in the centre, or the background at the edges — several at once. Then redo them, with the same prompt or a new "
@@ -129,8 +129,8 @@ class Editing(commands.Cog):
 
     async def edit_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message menu: ✏️ Edit's form for the message's first picture (attached, or an embed's image), whoever
-        posted it. The form's custom_id names the message and the picture; the picture itself is remembered until
-        the form comes back (``menu_picture``)."""
+        posted it. The form's custom_id names the message and the picture; the picture itself is remembered for
+        when the form comes back (``menu_picture``)."""
         async with refusing(interaction):
             desk = self.bot.desk
             pictures = message_pictures(message)
@@ -141,6 +141,7 @@ class Editing(commands.Cog):
             desk.check_picture(pictures[0])
             desk.instruct_model(await desk.preferences(interaction, acknowledge=False))  # before the form: see ✏️
             self.opened[message.id, 0] = pictures[0]
+            self.opened.move_to_end((message.id, 0))
             while len(self.opened) > MENU_MEMORY:
                 self.opened.popitem(last=False)
             await interaction.response.send_modal(instruct_form(f"ib:o:{message.id}:0", interaction.locale.value))
@@ -150,7 +151,7 @@ class Editing(commands.Cog):
         carries the message (the form's submission has only its custom_id); after a restart it is read again from
         the message, where the bot may read it (a channel of its server, its DM); elsewhere (a user install, a
         group DM) the person is asked to choose the menu again."""
-        picture = self.opened.pop((message_id, index), None)
+        picture = self.opened.get((message_id, index))  # kept for others' forms on it too, until pushed out
         if picture is not None:
             return picture
         message = None
