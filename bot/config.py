@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.safety import labels_at, missing_label
-from models.settings import UPSCALER_SUFFIXES, hub_file, public_name
+from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, hub_file, pipeline_class, public_name
 from models.speed import THRESHOLD_KINDS, Speed
 from models.styles import Style
 
@@ -366,6 +366,9 @@ class Config(Section):
                 raise ValueError(f"the {entry.kind} ControlNet of family {entry.family} is defined twice")
             seen.add((entry.family, entry.kind))
         return controlnets
+    edit_model: str | None = None
+    """The configured model (by name) that serves ✏️ Edit and the "Edit image…" menu when the person's own model
+    can't edit by instruction; none: only such a model of theirs does."""
 
     @field_validator("styles")
     @classmethod
@@ -398,7 +401,20 @@ class Config(Section):
             if style.model is not None and style.model not in names:
                 raise ValueError(f"style '{style.name}' names the model '{style.model}', which is not configured "
                                  f"(models: {', '.join(names)})")
+        if self.edit_model is not None:
+            self._check_edit_model(names)
         return self
+
+    def _check_edit_model(self, names: list[str]) -> None:
+        """``edit_model`` names a configured model that edits by instruction, as far as can be told before it loads
+        (its ``model_index.json``, where it is on this machine: ``models.settings.pipeline_class``)."""
+        if self.edit_model not in names:
+            raise ValueError(f"edit_model: '{self.edit_model}' is not a configured model (models: {', '.join(names)})")
+        entry = next(entry for entry in self.catalogue if entry.name == self.edit_model)
+        pipeline = pipeline_class(entry.id)
+        if pipeline is not None and pipeline not in INSTRUCT_PIPELINES:
+            raise ValueError(f"edit_model: the model '{self.edit_model}' ({pipeline}) can't edit a picture by "
+                             "instruction; name one that can (Qwen-Image-Edit, FLUX.1 Kontext or FLUX.2)")
 
     @property
     def catalogue(self) -> list[NamedModel]:

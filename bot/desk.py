@@ -222,6 +222,24 @@ class RequestDesk:
         """``resolve_model`` against this bot's models."""
         return resolve_model(request, style, preferences, [entry.name for entry in self.service.catalogue])
 
+    def instruct_model(self, preferences: Preferences) -> str:
+        """The model that edits a picture by instruction for ✏️ Edit and the "Edit image…" menu, which have no
+        ``model`` option: the person's own (``resolve_model`` with none named, so their /settings and the channel's
+        rules count) where it edits by instruction, else bot.yaml's ``edit_model``. Else ValueError for the person,
+        naming the models that can (for /settings), or saying that none can."""
+        able = self.service.able(Need.INSTRUCT_EDIT)
+        mine = self.resolve_model(GenerationRequest(prompt=""), None, preferences)
+        if mine in able:
+            return mine
+        if self.bot.config.edit_model:
+            preferences.check_model(self.bot.config.edit_model)  # the channel's allowed models hold for it too
+            return self.bot.config.edit_model
+        if not able:
+            self.service.check_capability(mine, Need.INSTRUCT_EDIT)  # its answer: none can, and what could
+        raise ValueError(Text("Your model '{name}' can't edit a picture by instruction, and this bot names no other "
+                              "to do it (edit_model); choose one that can with /settings: {models}.", name=mine,
+                              models=" / ".join(f"`{name}`" for name in able)))
+
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
     async def source(self, interaction: discord.Interaction, job_id: str, *, load_init: bool = False,
@@ -331,7 +349,7 @@ class RequestDesk:
     async def ask(self, interaction: discord.Interaction, request: GenerationRequest, preferences: Preferences, *,
                   kind: str, source: Job | None = None, source_index: int | None = None,
                   reading: str | None = None, read: Callable[[PixelHold], Awaitable[None]] | None = None,
-                  restyle: bool = False, instruct: bool = False) -> Job:
+                  restyle: bool = False, instruct: bool = False, pictures: int = 0) -> Job:
         """Check and queue one request, then answer with its place in line.
 
         ``request.model`` empty: resolved here (``resolve_model``); named: that model, checked against the channel.
@@ -339,8 +357,9 @@ class RequestDesk:
         was. ``read`` (downloading the pictures the person attached, ``read_picture`` with the hold it is given)
         runs once their place in the queue is reserved, after an answer saying ``reading``; the pictures count
         against the person's and everyone's pixel budget until the job is planned. ``restyle``: a picture ``read``
-        brings is to be redrawn (img2img); ``instruct``: the pictures ``read`` brings are to be edited by instruction
-        (``input_images``). Raises a refusal (see ``REFUSALS``) for ``refusing`` to answer.
+        brings is to be redrawn (img2img); ``instruct``: the pictures ``read`` brings (``pictures`` of them: the model
+        must take that many) are to be edited by instruction (``input_images``). Raises a refusal (see ``REFUSALS``)
+        for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
@@ -355,6 +374,7 @@ class RequestDesk:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
+            self.service.check_pictures(request.model, max(pictures, len(request.input_images or ())))
         if request.control:
             self.service.check_control(request.model, request.control)
         elif request.edit is not None:

@@ -196,6 +196,20 @@ class GenerationService:
         raise ValueError(Text("The model '{name}' can't edit pictures (repaint part of one); use {models} (the `model` "
                               "option).", name=model, models=" / ".join(f"`{n}`" for n in able)))
 
+    def check_pictures(self, model: str, count: int) -> None:
+        """Raise ValueError (for the person) when the model edits fewer pictures by instruction at once than
+        ``count``, naming those that take that many; before any picture is read."""
+        takes = {status.name: status.max_input_images for status in self.backend.models()}
+        if takes.get(model, 0) >= count:
+            return
+        able = [name for name, most in takes.items() if most >= count]
+        if not able:
+            raise ValueError(Text("None of this bot's models edits {count} pictures at once; give fewer.",
+                                  count=count))
+        raise ValueError(Text("The model '{name}' takes at most {most} picture(s) to edit by instruction, and you "
+                              "gave {count}; give fewer, or use {models} (the `model` option).", name=model,
+                              most=takes.get(model, 0), count=count, models=" / ".join(f"`{n}`" for n in able)))
+
     def model_of(self, request: GenerationRequest) -> str | None:
         """The configured model ``request`` runs on (the one the desk stored, else its style's or the default); None
         when its style or model has since been removed from the config."""
@@ -236,6 +250,10 @@ class GenerationService:
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
         return self.model_of(request) in self.able(Need.INPAINT)
+
+    def edits_by_instruction(self) -> bool:
+        """Whether any model here edits a picture by instruction: ✏️ Edit is offered under single images then."""
+        return bool(self.able(Need.INSTRUCT_EDIT))
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

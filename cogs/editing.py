@@ -1,5 +1,6 @@
 """Editing what a result shows: 🖌️ Remix (a form with the words), zoom out, pan, Vary (Region), 🧱 Retexture (a
-form with the words, then the picture's structure repainted by a ControlNet), and /remix.
+form with the words, then the picture's structure repainted by a ControlNet), ✏️ Edit (a form saying what to change,
+edited by instruction), and /remix.
 
 This cog answers its own buttons (``EditButton``), Vary (Region)'s select (``RegionSelect``) and every form
 (``cogs.utils.forms``; V and Vary open the remix form in remix mode): each loads its source job and checks the person
@@ -11,21 +12,28 @@ it. A form must be the *first* answer to the click (Discord refuses a modal afte
 
 Zoom, pan and Vary (Region) repaint part of the picture (``models/edits.py``), which only models that can inpaint
 do: their buttons are offered only under those models' images, and a click on an old message is refused with the
-names of the models that can.
+names of the models that can. ✏️ Edit runs on whichever model edits by instruction for the person
+(``RequestDesk.instruct_model``); its result is one image with the same buttons, so edits chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attachments import looks_like_image
+from bot.desk import refusing
 from bot.i18n import t, translate
 from bot.jobs import Need
 from bot.messages import Rejected
+from bot.reach import anywhere, bot_is_member
+from bot.storage import ImageNotFound
 from cogs.utils.buttons import (
     TEMPLATE,
     VARY_STRENGTH,
@@ -34,14 +42,18 @@ from cogs.utils.buttons import (
     EditButton,
     RegionSelect,
     answer_click,
+    custom_id,
     region_view,
 )
-from cogs.utils.forms import form_values, region_form, remix_form, retexture_form, zoom_form
+from cogs.utils.forms import form_values, instruct_form, region_form, remix_form, retexture_form, zoom_form
+from cogs.utils.options import imagine_request
 from models.edits import REGION_CHOICES, ZOOM_MAX, ZOOM_MIN, Edit, parse_regions
 from models.text import Text
 
 if TYPE_CHECKING:
+    from PIL import Image
 
+    from bot.attachments import PixelHold
     from bot.client import ImageBot
     from bot.desk import RequestDesk
     from bot.jobs import Job
@@ -50,6 +62,11 @@ if TYPE_CHECKING:
 REMIX_STRENGTH = 0.7
 """How far a remix of one image may move from it: further than "Vary (strong)", so new words can show."""
 FORM_ID = re.compile(TEMPLATE)
+MENU_NAME = "Edit image…"
+MENU_FORM_ID = re.compile(r"ib:o:(?P<message>[0-9]{1,20}):(?P<index>[0-9]{1,2})")
+"""The "Edit image…" menu's form: the message (in the channel the form is submitted in) and which of its pictures."""
+MENU_MEMORY = 256
+"""Pictures of the menu's forms kept (the longest unused forgotten first); see ``Editing.menu_picture``."""
 REGION_HELP = Text(
     "Choose the parts of the picture to redo: cells 1–9 of a 3×3 grid (row by row from the top left), the subject "
     "in the centre, or the background at the edges — several at once. Then redo them, with the same prompt or a new "
@@ -62,14 +79,19 @@ class Editing(commands.Cog):
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
+        self.menu = anywhere(app_commands.ContextMenu(name=MENU_NAME, callback=self.edit_message))
+        self.opened: OrderedDict[tuple[int, int], discord.Attachment] = OrderedDict()
+        """The pictures of the "Edit image…" forms open now, by (message id, picture): see ``menu_picture``."""
 
     async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
         EditButton.answer = RegionSelect.answer = self.answer
         self.bot.add_dynamic_items(EditButton, RegionSelect)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(EditButton, RegionSelect)
         EditButton.answer = RegionSelect.answer = None
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     # -- /remix ---------------------------------------------------------------------------------------------------
 
@@ -93,11 +115,55 @@ class Editing(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        match = FORM_ID.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        form_id = str((interaction.data or {}).get("custom_id", ""))
+        if (menu := MENU_FORM_ID.fullmatch(form_id)) is not None:
+            click = Click(Action.INSTRUCT_MENU, menu["message"], int(menu["index"]))
+            await answer_click(self.submitted, interaction, click)
+            return
+        match = FORM_ID.fullmatch(form_id)
         if match is None:
             return
         click = Click(Action(match["action"]), match["job"], int(match["index"]), match["arg"] or "")
         await answer_click(self.submitted, interaction, click)
+
+    # -- the "Edit image…" menu ------------------------------------------------------------------------------------
+
+    async def edit_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message menu: ✏️ Edit's form for the message's first picture (attached, or an embed's image), whoever
+        posted it. The form's custom_id names the message and the picture; the picture itself is remembered for
+        when the form comes back (``menu_picture``)."""
+        async with refusing(interaction):
+            desk = self.bot.desk
+            pictures = message_pictures(message)
+            if not pictures:
+                raise Rejected(Text("That message has no picture, so there is nothing to edit. Use it on a message "
+                                    "with an image, or use /edit with a picture."))
+            desk.check_requester(interaction)
+            desk.check_picture(pictures[0])
+            desk.instruct_model(await desk.preferences(interaction, acknowledge=False))  # before the form: see ✏️
+            self.opened[message.id, 0] = pictures[0]
+            self.opened.move_to_end((message.id, 0))
+            while len(self.opened) > MENU_MEMORY:
+                self.opened.popitem(last=False)
+            await interaction.response.send_modal(instruct_form(f"ib:o:{message.id}:0", interaction.locale.value))
+
+    async def menu_picture(self, interaction: discord.Interaction, message_id: int, index: int) -> discord.Attachment:
+        """The picture an "Edit image…" form was opened on. Remembered from the menu's interaction, which alone
+        carries the message (the form's submission has only its custom_id); after a restart it is read again from
+        the message, where the bot may read it (a channel of its server, its DM); elsewhere (a user install, a
+        group DM) the person is asked to choose the menu again."""
+        picture = self.opened.get((message_id, index))  # kept for others' forms on it too, until pushed out
+        if picture is not None:
+            return picture
+        message = None
+        if bot_is_member(interaction):  # elsewhere only the interaction's webhook may be used
+            with contextlib.suppress(discord.HTTPException, AttributeError):
+                message = await interaction.channel.fetch_message(message_id)  # type: ignore[union-attr]
+        pictures = message_pictures(message) if message is not None else []
+        if len(pictures) <= index:
+            raise ImageNotFound(Text("I can't read that picture again (the bot restarted since the form opened, or "
+                                     "the message is gone). Choose “Edit image…” on the message again."))
+        return pictures[index]
 
     # -- buttons and the region select ----------------------------------------------------------------------------
 
@@ -129,6 +195,11 @@ class Editing(commands.Cog):
                 content=translate(locale, REGION_HELP) + "\n\n" + t(locale, "Chosen: **{regions}**.", regions=names),
                 view=region_view(click.job_id, index, REGION_CHOICES, list(chosen), locale),
             )
+        elif action is Action.INSTRUCT:
+            here = await desk.preferences(interaction, acknowledge=False)
+            await desk.source(interaction, click.job_id, words=False)
+            desk.instruct_model(here)  # refused before the form, so that nobody fills one in to be refused
+            await interaction.response.send_modal(instruct_form(custom_id(action, click.job_id, index), locale))
         elif action is Action.REGION_PROMPT:
             parse_regions(arg)
             source = await self.inpaintable(interaction, click, await desk.preferences(interaction, acknowledge=False))
@@ -147,6 +218,19 @@ class Editing(commands.Cog):
             return
         if click.action is Action.RETEXTURE:
             await self.submit_retexture(interaction, click, values)
+            return
+        if click.action is Action.INSTRUCT:
+            source = await desk.source(interaction, click.job_id, words=False)
+            preferences = await desk.preferences(interaction, private=source.private)
+            await self.instruct(interaction, values.get("prompt", ""), preferences,
+                                await desk.picture(interaction, source, click.index), source=source,
+                                source_index=click.index)
+            return
+        if click.action is Action.INSTRUCT_MENU:
+            attachment = await self.menu_picture(interaction, int(click.job_id), click.index)
+            desk.check_requester(interaction)
+            desk.check_picture(attachment)
+            await self.instruct(interaction, values.get("prompt", ""), await desk.preferences(interaction), attachment)
             return
         if click.action is Action.ZOOM:
             edit = Edit.zoom(zoom_factor(values.get("factor", "")))
@@ -218,6 +302,29 @@ class Editing(commands.Cog):
                                     init_image=await desk.picture(interaction, source, index), edit=edit)
         await desk.ask(interaction, request, preferences, kind=edit.kind, source=source, source_index=index)
 
+    async def instruct(self, interaction: discord.Interaction, prompt: str, preferences: Preferences,
+                       picture: Image.Image | discord.Attachment, *, source: Job | None = None,
+                       source_index: int | None = None) -> None:
+        """One picture edited by instruction (``prompt``: what to change) on the person's model for it: ✏️ Edit's
+        form (the picture is ``source``'s image ``source_index``) and the "Edit image…" menu's (an attachment, read
+        once the person's place in the queue is reserved). Its result is a single image with ✏️ Edit of its own."""
+        desk = self.bot.desk
+        request = imagine_request(prompt=prompt, style=desk.service.styles.get(None), negative=None, aspect=None,
+                                  seed=None, count=1, max_count=self.bot.config.model.max_count)
+        request.model = desk.instruct_model(preferences)
+        if not isinstance(picture, discord.Attachment):
+            request.input_images = [picture]
+            await desk.ask(interaction, request, preferences, kind="instruct", source=source,
+                           source_index=source_index, instruct=True)
+            return
+        attachment = picture
+
+        async def read_picture(hold: PixelHold) -> None:
+            request.input_images = [await desk.read_picture(hold, attachment)]
+
+        await desk.ask(interaction, request, preferences, kind="instruct", instruct=True, read=read_picture,
+                       reading=t(interaction.locale, "📥 Reading your picture…"))
+
     async def inpaintable(self, interaction: discord.Interaction, click: Click,
                           preferences: Preferences | None = None) -> Job:
         """The click's source, checked (and its model against this channel's, with the person's ``preferences``
@@ -254,6 +361,19 @@ def zoom_factor(text: str) -> float:
     except ValueError:
         raise ValueError(Text("The zoom must be a number from {low} to {high}, like 1.5 (not “{given}”).",
                               low=f"{ZOOM_MIN:g}", high=f"{ZOOM_MAX:g}", given=text.strip()[:20])) from None
+
+
+def message_pictures(message: discord.Message) -> list[discord.Attachment]:
+    """A message's pictures: its attached images, then its embeds' images (as attachments to read: their hosts are
+    checked like any attachment's, ``discord.attachment_hosts``)."""
+    pictures = [attachment for attachment in message.attachments if looks_like_image(attachment)]
+    for embed in message.embeds:
+        url = embed.image.url or embed.thumbnail.url
+        if url and not url.startswith("attachment://"):  # one of the attachments above
+            name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "image.png"
+            pictures.append(discord.Attachment(data={"id": 0, "filename": name, "url": url, "proxy_url": url,
+                                                     "size": 0}, state=message._state))
+    return pictures
 
 
 async def setup(bot: ImageBot) -> None:

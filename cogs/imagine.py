@@ -74,6 +74,8 @@ class Imagine(commands.Cog):
         reference="A picture whose look to follow (a style reference; optional)",
         reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
         control="Keep the structure of the picture in image (its edges or depth) and repaint it from the prompt",
+        image2="Optional: a second picture (image 2), for models that take several (image is image 1)",
+        image3="Optional: a third picture (image 3), for models that take several",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -90,14 +92,25 @@ class Imagine(commands.Cog):
         reference: discord.Attachment | None = None,
         reference_weight: app_commands.Range[float, MIN_REFERENCE_WEIGHT, 1.0] | None = None,
         control: app_commands.Range[str, 1, 20] | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
     ) -> None:
+        """Draw from words; with ``image``, restyle it; with ``image2`` (and ``image3``) too, make the image from
+        the pictures in order, by instruction, on a model that takes several."""
         config, desk = self.bot.config, self.bot.desk
         async with refusing(interaction):
             # What needs no I/O is refused before the answer, as the answer's own private message.
             desk.check_requester(interaction, prompt, negative or "", style=desk.service.styles.get(style) if style
                                  else None, model=model)
-            if image is not None:
-                desk.check_picture(image)
+            extras = [picture for picture in (image2, image3) if picture is not None]
+            if extras and image is None:
+                raise Rejected(Text("`image2` and `image3` come after `image`: attach the first picture as `image`."))
+            if extras and reference is not None:
+                raise Rejected(Text("Several pictures (`image2`, `image3`) are made into one by instruction, which "
+                                    "takes no `reference`; leave out the reference, or the extra pictures."))
+            for picture in (image, *extras):
+                if picture is not None:
+                    desk.check_picture(picture)
             if control is not None and image is None:
                 raise Rejected(Text("`control` keeps the structure of the picture in `image`; attach one, or leave "
                                     "`control` out."))
@@ -126,6 +139,9 @@ class Imagine(commands.Cog):
                 request.reference_weights = [weight]
             if image is None and reference is None:
                 await desk.ask(interaction, request, preferences, kind="imagine")
+                return
+            if extras and image is not None:
+                await self._instruct(interaction, request, preferences, [image, *extras], kind="imagine")
                 return
 
             async def read_pictures(hold: PixelHold) -> None:
@@ -203,8 +219,9 @@ class Imagine(commands.Cog):
                            reading=t(interaction.locale, "📥 Reading your picture…"), read=read_pictures)
 
     async def _instruct(self, interaction: discord.Interaction, request: GenerationRequest,
-                        preferences: Preferences, pictures: list[discord.Attachment]) -> None:
-        """/edit by instruction: the pictures become ``input_images`` in the order given (image 1, image 2, ...)."""
+                        preferences: Preferences, pictures: list[discord.Attachment], *, kind: str = "edit") -> None:
+        """/edit by instruction, or /imagine with several pictures: they become ``input_images`` in the order given
+        (image 1, image 2, ...)."""
         desk = self.bot.desk
 
         async def read_pictures(hold: PixelHold) -> None:
@@ -212,8 +229,8 @@ class Imagine(commands.Cog):
 
         reading = (t(interaction.locale, "📥 Reading your picture…") if len(pictures) == 1 else
                    t(interaction.locale, "📥 Reading your {count} pictures…", count=len(pictures)))
-        await desk.ask(interaction, request, preferences, kind="edit", reading=reading, read=read_pictures,
-                       instruct=True)
+        await desk.ask(interaction, request, preferences, kind=kind, reading=reading, read=read_pictures,
+                       instruct=True, pictures=len(pictures))
 
     def _nothing_marked(self, model: str) -> NoReturn:
         """Refuse an opaque picture sent without a mask to a model that can only repaint a marked part, with the
@@ -311,7 +328,8 @@ class Imagine(commands.Cog):
             here=await desk.here(interaction, private=source.private),
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
                                 inpaint=desk.service.can_inpaint(source.request),
-                                retexture=desk.service.retexture_kind(source.request) is not None),
+                                retexture=desk.service.retexture_kind(source.request) is not None,
+                                instruct=desk.service.edits_by_instruction()),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
             headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=click.index + 1),
         )
@@ -357,8 +375,12 @@ class Imagine(commands.Cog):
         stored = await desk.stored(interaction, source, click.index)
         picture = await asyncio.to_thread(stored.open)  # (the recipe is needed too: not desk.picture)
         if click.action is Action.UPSCALE_GAN and desk.service.upscale_factor is not None:
+            # An instruction edit's upscale keeps its pictures' digests in its recipe: its pictures come along.
+            edited_from = None
+            if stored.recipe.get("inputs"):
+                edited_from = (await desk.source(interaction, click.job_id, load_init=True)).request.input_images
             # The job's own model, not the recipe's name: recipes stored before models had names hold a path.
-            request = replace(Recipe.from_dict(stored.recipe).request(picture), upscale=True,
+            request = replace(Recipe.from_dict(stored.recipe).request(picture, edited_from), upscale=True,
                               model=source.request.model)
             await desk.ask(interaction, request, preferences, kind="gan-upscale", source=source,
                            source_index=click.index)

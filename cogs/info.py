@@ -32,13 +32,14 @@ HELP = Text("""\
 `reference` (a picture whose look to follow) with `reference_weight`.
 **/blend** `image1` `image2` … `image5` — mix 2-5 pictures into new images, with an optional `prompt` and \
 `weights` (e.g. `1,1,0.5`: each picture's, then the prompt's).
-**/edit** `image` `prompt` — repaint a picture's transparent parts (or those a `mask` marks white). \
-**/describe** `image` — four prompts written from a picture, each a button away (also in a message's *Apps* menu: \
-*Describe image*).
+**/edit** `image` `prompt` — repaint a picture's transparent parts (or those a `mask` marks white), or change it \
+as the prompt says. **/describe** `image` — four prompts written from a picture, each a button away (also in a \
+message's *Apps* menu: *Describe image*; there *Edit image…* edits it).
 Under each result: **U1…U4** shows that image alone (then *Upscale*, *Vary*, *Remix*, and where the model can \
-repaint: *Zoom out*, *Custom zoom*, *Vary (Region)* and the pan arrows), **V1…V4** makes variations of it, **🔄** \
-rerolls the prompt with new seeds, **🖌️ Remix** opens a form to change the prompt, negative or style, **🗑️** \
-deletes it (only the person who asked). **/remix** turns remix mode on or off: V buttons then open that form first.
+repaint: *Zoom out*, *Custom zoom*, *Vary (Region)* and the pan arrows; **✏️ Edit**: say what to change), \
+**V1…V4** makes variations of it, **🔄** rerolls the prompt with new seeds, **🖌️ Remix** opens a form to change \
+the prompt, negative or style, **🗑️** deletes it (only the person who asked). \
+**/remix** turns remix mode on or off: V buttons then open that form first.
 **/styles** — browse the styles. **/models** — the models `model` can pick. **/queue** — your waiting jobs, \
 with cancel buttons.
 **/show** `job` — bring a result back with its buttons (the id is at the bottom of each result). **/history** — \

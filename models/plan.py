@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from uuid import uuid4
@@ -506,6 +506,12 @@ def _input_pictures(request: GenerationRequest, defaults: ModelDefaults) -> tupl
     if any(max(p.width / p.height, p.height / p.width) > MAX_INPUT_ASPECT for p in pictures):
         raise ValueError(Text("A picture to edit can be at most {ratio} times longer than it is wide; crop the long "
                               "one.", ratio=MAX_INPUT_ASPECT))
+    return _fitted(pictures, defaults)
+
+
+def _fitted(pictures: Sequence[Image.Image], defaults: ModelDefaults) -> tuple[Image.Image, ...]:
+    """An instruction edit's pictures as the model gets them (and their recipe's digests name them): in RGB, within
+    the model's native area, at least ``MIN_INPUT_SIDE`` a side."""
     area = defaults.width * defaults.height
     return tuple(_at_least(_within_area(picture.convert("RGB"), area), MIN_INPUT_SIDE) for picture in pictures)
 
@@ -585,7 +591,8 @@ def upscaled_size(width: int, height: int, factor: int) -> tuple[int, int]:
 
 def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: str) -> Plan:
     """A GAN upscale of ``request.init_image``: its recipe is the source's recipe (the request carries it, see
-    ``Recipe.request``) at the new size, with the upscaler named."""
+    ``Recipe.request``) at the new size, with the upscaler named; an instruction edit's keeps the digests of the
+    pictures it was edited from (the request carries those pictures, as the source job stored them)."""
     if defaults.upscaler is None:
         raise ValueError(Text("No upscaler is configured (upscaler.model), so images can't be upscaled with it."))
     if request.init_image is None or request.seed is None or request.steps is None or request.guidance is None:
@@ -595,7 +602,8 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
                     steps=request.steps, guidance=request.guidance, width=width, height=height,
                     strength=request.strength, model=model, upscaler=defaults.upscaler,
                     reference_weights=tuple(request.reference_weights) if request.reference_weights else None,
-                    edit=None if request.edit is None else request.edit.to_dict())
+                    edit=None if request.edit is None else request.edit.to_dict(),
+                    inputs=tuple(map(picture_digest, _fitted(request.input_images or (), defaults))) or None)
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

@@ -7,6 +7,7 @@ arguments.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,36 @@ def public_name(source: str) -> str:
     if source.startswith(("/", ".", "~")) or Path(source).expanduser().exists():
         source = Path(source).expanduser().name or "model"
     return re.sub(r"[^A-Za-z0-9 ._/-]", "-", source).lstrip(" ._/-") or "model"
+
+
+INSTRUCT_PIPELINES = frozenset({"FluxKontextPipeline", "Flux2Pipeline", "Flux2KleinPipeline", "QwenImageEditPipeline",
+                                "QwenImageEditPlusPipeline"})
+"""The pipelines of the families that edit by instruction (``Family.instruct_edit``; tests/test_families.py holds the
+two together): what lets bot.yaml's ``edit_model`` be checked when the config loads, before any weights do."""
+
+
+def pipeline_class(model: str) -> str | None:
+    """The pipeline class a model's ``model_index.json`` names, where it can be read without a download (a local
+    folder, or a Hub id already in the Hub's cache); None where it can't, or the file names none."""
+    local = Path(model).expanduser()
+    if local.is_dir():
+        index = str(local / "model_index.json")
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            found = try_to_load_from_cache(model, "model_index.json")
+        except ValueError:  # not a Hub id either
+            return None
+        if not isinstance(found, str):
+            return None
+        index = found
+    try:
+        with open(index, encoding="utf-8") as file:
+            name = json.load(file).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 UPSCALER_SUFFIXES = (".pth", ".safetensors")

@@ -199,3 +199,24 @@ def test_trust_remote_code_is_off_unless_a_model_says_so(tmp_path):
     with pytest.raises(ConfigError, match=r"model\.trust_remote_code and models: both describe a model"):
         load_config(write(tmp_path, "model:\n  trust_remote_code: true\nmodels:\n  - {name: a, id: tiny}\n"),
                     environ={})
+
+
+def test_edit_model_names_a_configured_model_that_edits_by_instruction(tmp_path):
+    """``edit_model``: a configured model's name, whose pipeline (read from its model_index.json where it is on this
+    machine) edits by instruction; a Hub id not downloaded yet can't be told before it loads, so it is taken."""
+    for name, pipeline in (("sd", "StableDiffusionPipeline"), ("klein", "Flux2KleinPipeline")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model_index.json").write_text(f'{{"_class_name": "{pipeline}"}}', encoding="utf-8")
+    models = (f"models:\n  - {{name: sd, id: {tmp_path / 'sd'}}}\n  - {{name: klein, id: {tmp_path / 'klein'}}}\n"
+              "  - {name: hub, id: someone/not-downloaded}\n")
+    assert load_config(write(tmp_path, models + "edit_model: klein\n"), environ={}).edit_model == "klein"
+    assert load_config(write(tmp_path, models + "edit_model: hub\n"), environ={}).edit_model == "hub"
+    assert load_config(write(tmp_path, models), environ={}).edit_model is None
+    for edit_model, expected in (
+        ("nope", "edit_model: 'nope' is not a configured model (models: sd, klein, hub)"),
+        ("sd", "edit_model: the model 'sd' (StableDiffusionPipeline) can't edit a picture by instruction"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, models + f"edit_model: {edit_model}\n"), environ={})
+        [problem] = caught.value.problems
+        assert expected in problem and "\n" not in problem, problem

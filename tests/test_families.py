@@ -25,7 +25,7 @@ from models.plan import (
     Progress,
     picture_digest,
 )
-from models.settings import EngineSettings
+from models.settings import INSTRUCT_PIPELINES, EngineSettings
 from models.styles import StyleBook
 from models.tiny import BUILDERS
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
@@ -371,3 +371,10 @@ def test_a_pipeline_without_the_standard_arguments_is_refused_naming_them() -> N
     with pytest.raises(families.UnsupportedPipeline, match="lacks diffusers' standard arguments guidance_scale, "
                                                            "height, width"):
         families.detect(HalfPipeline(), "someone/half")
+
+
+def test_the_configs_list_of_instruction_pipelines_is_the_families() -> None:
+    """bot.yaml's ``edit_model`` is checked against ``INSTRUCT_PIPELINES`` before any model loads: it must name
+    exactly the pipelines of the families that edit by instruction."""
+    assert {name for family in families.FAMILIES if family.instruct_edit
+                                  for name in family.pipeline_classes} == INSTRUCT_PIPELINES

@@ -135,6 +135,18 @@ def test_engine_upscales_a_generated_image_and_records_the_upscaler(tiny_model_d
     assert isinstance(cancelled, JobCancelled) and tiles == [1]
 
 
+def test_an_instruction_edits_upscale_keeps_the_digests_of_the_pictures_it_was_edited_from(tiny_model, esrgan):
+    engine = Engine.load(EngineSettings(str(tiny_model("flux2-klein")), device="cpu", warmup=False, size=64,
+                                        upscaler=str(esrgan), upscaler_tile=32), StyleBook([]))
+    pictures = [noise(64, 64, seed=1), noise(48, 64, seed=2)]  # the second is enlarged to be edited, as stored
+    [[edited]] = engine.generate([engine.plan(GenerationRequest("make it night", seed=3, steps=2,
+                                                                input_images=pictures))])
+    assert edited.recipe.inputs is not None and len(edited.recipe.inputs) == 2
+    [[upscaled]] = engine.generate([engine.plan(replace(edited.recipe.request(edited.image, pictures),
+                                                        upscale=True))])
+    assert upscaled.recipe == replace(edited.recipe, width=256, height=256, upscaler=esrgan.name)
+
+
 def test_without_an_upscaler_an_upscale_plan_is_refused(tiny_model_dir):
     engine = Engine.load(EngineSettings(str(tiny_model_dir), device="cpu", warmup=False), StyleBook([]))
     request = GenerationRequest("a fox", seed=1, steps=1, guidance=0.0, init_image=noise(8, 8), upscale=True)

@@ -47,12 +47,14 @@ class Action(StrEnum):
     REGION_SELECT = "y"  # the select itself; its chosen values arrive as the argument
     REGION_GO = "n"  # argument: the chosen regions, redone with the same prompt
     REGION_PROMPT = "f"  # argument: the chosen regions; a form for a new prompt first
+    INSTRUCT = "e"  # ✏️ Edit under a single image: a form asking what to change, then an edit by instruction
+    INSTRUCT_MENU = "o"  # the "Edit image…" menu's form (no button): its job_id is the message's id (editing.py)
     PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
     RETEXTURE = "k"  # 🧱 under a single image: a form for a new prompt, then that picture's structure repainted
 
 
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqneftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -79,7 +81,7 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
 
 def _template(actions: str) -> str:
     """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
-    return TEMPLATE.replace("[uvsrdxgcmizpqnftk]", f"[{actions}]")
+    return TEMPLATE.replace("[uvsrdxgcmizpqneftk]", f"[{actions}]")
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -137,8 +139,8 @@ class ImagineButton(_JobButton, template=_template("uvsrdxgc")):
     """U, V, Vary, 🔄, the upscales, 🗑️ and Cancel: the /imagine cog's."""
 
 
-class EditButton(_JobButton, template=_template("mizpqnfk")):
-    """🖌️ Remix, zoom out, pan, Vary (Region) and 🧱 Retexture's buttons: the editing cog's."""
+class EditButton(_JobButton, template=_template("mizpqnfek")):
+    """🖌️ Remix, zoom out, pan, Vary (Region)'s buttons, ✏️ Edit and 🧱 Retexture: the editing cog's."""
 
 
 class SuggestionButton(_JobButton, template=_template("t")):
@@ -146,7 +148,7 @@ class SuggestionButton(_JobButton, template=_template("t")):
 
 
 OWNERS: dict[Action, type[_JobButton]] = {
-    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfk"), EditButton),
+    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfek"), EditButton),
     Action.PROMPT: SuggestionButton,
 }
 
@@ -216,11 +218,15 @@ assert tuple(PAN_ARROWS) == PAN_DIRECTIONS
 
 
 def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str | None = None, *,
-                inpaint: bool = False, retexture: bool = False) -> discord.ui.View:
-    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, remix, delete; and where
-    the image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region); where it has a ControlNet
-    (``retexture``), 🧱 Retexture. The labels are in the language of
-    ``locale`` (the person the message is for).
+                inpaint: bool = False, retexture: bool = False, instruct: bool = False) -> discord.ui.View:
+    """Under one image shown alone (after U): a bigger copy, subtle and strong variations, remix, delete; where the
+    image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region); where it has a ControlNet
+    (``retexture``), 🧱 Retexture; and where some model of the bot edits by instruction (``instruct``), ✏️ Edit. The
+    labels are in the language of ``locale`` (the person the message is for).
+
+    ✏️ Edit is offered by what the bot can do, not by the image's own model: it runs on the clicker's model where
+    that edits by instruction, else on bot.yaml's ``edit_model`` (``RequestDesk.instruct_model``), so an image made
+    by a model that can't edit is still edited by one that can. Without any such model it is left out.
 
     With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
     re-detailed "creative" one; without, only img2img's, as before there was a GAN. Rows: at most 5 buttons each.
@@ -237,9 +243,6 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
     view.add_item(job_button(Action.VARY, job_id, index, label=t(locale, "Vary (strong)"), row=0))
     view.add_item(job_button(Action.REMIX_IMAGE, job_id, index, label=t(locale, "Remix"), emoji="🖌️", row=0))
     last_row = 1
-    if retexture:
-        view.add_item(job_button(Action.RETEXTURE, job_id, index, label=t(locale, "Retexture"), emoji="🧱",
-                                row=last_row))
     if inpaint:
         for factor in ZOOM_PRESETS:
             view.add_item(job_button(Action.ZOOM, job_id, index, f"{factor:g}",
@@ -249,6 +252,14 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
         for direction, arrow in PAN_ARROWS.items():
             view.add_item(job_button(Action.PAN, job_id, index, direction, emoji=arrow, row=2))
         last_row = 2
+    # Rows 1 and 2 hold the inpainting buttons (4, and 4 arrows with 🗑️): the edits by other means get a row of their
+    # own then, and share 🗑️'s otherwise (at most 5 a row).
+    others_row = 3 if inpaint else last_row
+    if instruct:
+        view.add_item(job_button(Action.INSTRUCT, job_id, index, label=t(locale, "Edit"), emoji="✏️", row=others_row))
+    if retexture:
+        view.add_item(job_button(Action.RETEXTURE, job_id, index, label=t(locale, "Retexture"), emoji="🧱",
+                                row=others_row))
     view.add_item(job_button(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
                             row=last_row))
     return view

@@ -1,5 +1,5 @@
-"""The forms (Discord modals) under results: 🖌️ Remix (also V and Vary in remix mode), Custom zoom, Vary
-(Region)'s new prompt and 🧱 Retexture's.
+"""The forms (Discord modals) under results: 🖌️ Remix (also V and Vary in remix mode), Custom zoom, Vary (Region)'s
+new prompt, 🧱 Retexture's, and ✏️ Edit's (also the "Edit image…" menu's) instruction.
 
 A form's custom_id is the custom_id of the button that opened it, so its submission is answered from that alone (by
 the editing cog), never looked up in memory: a form opened before a restart is still answered after it. They are
@@ -98,4 +98,14 @@ def region_form(source: Job, index: int, regions: str, locale: str | None = None
     form = _form(t(locale, "Vary (Region)"), custom_id(Action.REGION_PROMPT, source.id, index, regions))
     form.add_item(_text(t(locale, "Prompt"), "prompt", default=source.request.prompt, paragraph=True,
                         description=t(locale, "What the chosen parts should show")))
+    return form
+
+
+def instruct_form(form_id: str, locale: str | None = None) -> discord.ui.Modal:
+    """✏️ Edit and the "Edit image…" menu: what to change, in words; ``form_id`` says which picture (the button's
+    custom_id, or the menu's)."""
+    form = _form(t(locale, "Edit image"), form_id)
+    form.add_item(_text(t(locale, "What to change"), "prompt", paragraph=True,
+                        placeholder=t(locale, "make it night"),
+                        description=t(locale, "Say it as you would to a person: “put a hat on the dog”")))
     return form

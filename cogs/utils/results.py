@@ -33,18 +33,18 @@ PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
                  "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
-                 "describe": Text("Prompts for {prompt}")}
+                 "describe": Text("Prompts for {prompt}"), "instruct": Text("✏️ Edit: {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
-SINGLE_KINDS = frozenset({"upscale", "gan-upscale", "retexture", *EDIT_KINDS})
+SINGLE_KINDS = frozenset({"upscale", "gan-upscale", "retexture", "instruct", *EDIT_KINDS})
 """Jobs whose result is one image, shown with the single image's buttons."""
 
 
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
-               "edit": Text("edit"), "describe": Text("describe"),
+               "edit": Text("edit"), "instruct": Text("edit"), "describe": Text("describe"),
                "retexture": Text("retexture")}
 """How lineage and /history name the action that made a job of each kind."""
 
@@ -68,13 +68,15 @@ def lineage(job: Job) -> str | None:
 def result_view_for(job: Job, count: int, service: GenerationService | None) -> discord.ui.View:
     """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show).
 
-    The service says whether there is a GAN upscaler and whether the job's model can inpaint (zoom, pan, Vary
-    (Region)); results recovered while it starts (``None``) offer img2img's upscale and no edits."""
+    The service says whether there is a GAN upscaler, whether the job's model can inpaint (zoom, pan, Vary
+    (Region)) and whether any model edits by instruction (✏️ Edit); results recovered while it starts (``None``)
+    offer img2img's upscale and no edits."""
     if job.kind in SINGLE_KINDS:
         if service is None:
             return single_view(job.id, 0, None, job.locale)
         return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request),
-                           retexture=service.retexture_kind(job.request) is not None)
+                           retexture=service.retexture_kind(job.request) is not None,
+                           instruct=service.edits_by_instruction())
     return result_view(job.id, count, job.locale)
 
 

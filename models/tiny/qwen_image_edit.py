@@ -1,5 +1,6 @@
-"""Tiny Qwen-Image-Edit-2509 ("Plus"): an MMDiT over the Wan VAE's 16-channel latents, with a Qwen2.5-VL encoder that
-reads the instruction and the pictures together (up to three).
+"""Tiny Qwen-Image-Edit-2509 ("Plus") and Qwen-Image-Edit: an MMDiT over the Wan VAE's 16-channel latents, with a
+Qwen2.5-VL encoder that reads the instruction and the pictures together (up to three; the first Qwen-Image-Edit, one).
+The two pipelines take the same components: only the class differs.
 
 The pipeline always encodes the input pictures at about a megapixel (its own ``VAE_IMAGE_SIZE``), so the toy VAE
 keeps the real one's factor of 8 (three spatial halvings) with four channels per level: 1024x1024 becomes 64x64
@@ -17,12 +18,21 @@ VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video
 
 
 def build(seed: int):
-    from diffusers import (
-        AutoencoderKLQwenImage,
-        FlowMatchEulerDiscreteScheduler,
-        QwenImageEditPlusPipeline,
-        QwenImageTransformer2DModel,
-    )
+    """A QwenImageEditPlusPipeline (2509: several pictures)."""
+    from diffusers import QwenImageEditPlusPipeline
+
+    return QwenImageEditPlusPipeline(**components(seed))
+
+
+def build_plain(seed: int):
+    """A QwenImageEditPipeline (the first Qwen-Image-Edit: one picture)."""
+    from diffusers import QwenImageEditPipeline
+
+    return QwenImageEditPipeline(**components(seed))
+
+
+def components(seed: int) -> dict:
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -57,5 +67,5 @@ def build(seed: int):
                                  video_processor=Qwen2VLVideoProcessor())
     scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
                                                 base_image_seq_len=256, max_image_seq_len=8192)
-    return QwenImageEditPlusPipeline(transformer=transformer, vae=vae, scheduler=scheduler,
-                                     text_encoder=text_encoder, tokenizer=tokenizer, processor=processor)
+    return {"transformer": transformer, "vae": vae, "scheduler": scheduler, "text_encoder": text_encoder,
+            "tokenizer": tokenizer, "processor": processor}

@@ -19,7 +19,9 @@ BUILDERS = {
     "sd3": "models.tiny.sd3",
     "flux": "models.tiny.flux",
     "flux-kontext": "models.tiny.flux_kontext",
+    "flux2": "models.tiny.flux2:build_dev",
     "flux2-klein": "models.tiny.flux2",
+    "qwen-image-edit": "models.tiny.qwen_image_edit:build_plain",
     "qwen-image-edit-plus": "models.tiny.qwen_image_edit",
     "pixart": "models.tiny.pixart",
     "amused": "models.tiny.amused",
@@ -33,8 +35,9 @@ BUILDERS = {
     "cogview4": "models.tiny.cogview4",
     "lumina2": "models.tiny.lumina2",
 }
-"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
-more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
+"""Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (``module:function``: another
+function of it, for a module that builds two families' models) and, for a family whose model is more than one
+pipeline, whose ``save(pipe, path)`` writes them the way its family loads them."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
 CAPTIONERS = {"blip": "models.tiny.blip"}
@@ -46,10 +49,10 @@ a transformers classifier directory (model, then its processor or tokenizer: ``L
 DEPTH = {"depth": "models.tiny.depth"}
 """Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
 HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
+"""The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 CONTROLNETS = {"controlnet-sd": "sd", "controlnet-sdxl": "sdxl", "controlnet-sd3": "sd3", "controlnet-flux": "flux"}
 """A tiny random ControlNet (``models/tiny/controlnet.py``) -> the family whose tiny model it fits; ``controlnets:``
 entries with ``id: tiny`` build theirs to fit whatever model they are loaded beside."""
-"""The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
 def tiny_families() -> list[str]:
@@ -72,8 +75,9 @@ def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
         from models.tiny.controlnet import write
 
         return write(path, importlib.import_module(BUILDERS[CONTROLNETS[family]]).build(SEED))
-    builder = importlib.import_module(BUILDERS[family])
-    pipe = builder.build(SEED)
+    module, _, function = BUILDERS[family].partition(":")
+    builder = importlib.import_module(module)
+    pipe = getattr(builder, function or "build")(SEED)
     save = getattr(builder, "save", None)
     if save is None:
         pipe.save_pretrained(path)
