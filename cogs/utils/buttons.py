@@ -252,14 +252,11 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
         for direction, arrow in PAN_ARROWS.items():
             view.add_item(job_button(Action.PAN, job_id, index, direction, emoji=arrow, row=2))
         last_row = 2
-    # Rows 1 and 2 hold the inpainting buttons (4, and 4 arrows with 🗑️): the edits by other means get a row of their
-    # own then, and share 🗑️'s otherwise (at most 5 a row).
-    others_row = 3 if inpaint else last_row
-    if instruct:
-        view.add_item(job_button(Action.INSTRUCT, job_id, index, label=t(locale, "Edit"), emoji="✏️", row=others_row))
-    if retexture:
+    if instruct:  # row 1 holds at most the zoom presets, Custom zoom and Vary (Region): room for one more
+        view.add_item(job_button(Action.INSTRUCT, job_id, index, label=t(locale, "Edit"), emoji="✏️", row=1))
+    if retexture:  # rows 1 and 2 may be full (5 each): a row of its own then
         view.add_item(job_button(Action.RETEXTURE, job_id, index, label=t(locale, "Retexture"), emoji="🧱",
-                                row=others_row))
+                                row=3 if inpaint else 1))
     view.add_item(job_button(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
                             row=last_row))
     return view
