@@ -29,13 +29,17 @@ def custom_ids(view) -> list[str]:
     return [item["custom_id"] for row in components(view) for item in row["components"]]
 
 
+@pytest.mark.parametrize("others", [False, True], ids=["", "edit+retexture"])
 @pytest.mark.parametrize("inpaint", [True, False])
 @pytest.mark.parametrize("upscale_factor", [None, 4])
-def test_single_view_fits_discord_and_every_button_parses(inpaint: bool, upscale_factor: int | None) -> None:
-    view = single_view(JOB_ID, 3, upscale_factor, inpaint=inpaint)
+def test_single_view_fits_discord_and_every_button_parses(inpaint: bool, upscale_factor: int | None,
+                                                          others: bool) -> None:
+    """Every button at once (``others``: ✏️ Edit and 🧱 Retexture too) still keeps to Discord's 5 a row."""
+    view = single_view(JOB_ID, 3, upscale_factor, inpaint=inpaint, instruct=others, retexture=others)
     body = {"content": "x", "components": components(view)}
     assert rules.check_message(body, creating=True) == []
     ids = custom_ids(view)
+    assert (any(cid.startswith("ib:e:") for cid in ids) and any(cid.startswith("ib:k:") for cid in ids)) == others
     assert all(re.fullmatch(TEMPLATE, cid) and len(cid) <= rules.MAX_CUSTOM_ID for cid in ids)
     pans = [cid for cid in ids if cid.startswith("ib:p:")]
     if not inpaint:
