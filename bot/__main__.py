@@ -169,7 +169,7 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import CAPTIONERS, CLASSIFIERS, UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import CAPTIONERS, CLASSIFIERS, LORAS, UPSCALERS, tiny_families, write_tiny_pipeline
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -179,6 +179,9 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     if args.family in UPSCALERS:
         print(f"wrote the tiny random {args.family} upscaler to {path} (its images are noise; set upscaler.model "
               "to it)")
+    elif args.family in LORAS:
+        print(f"wrote the tiny random {args.family} LoRA to {path} (its looks are noise; name its folder as the id "
+              "of a loras: entry)")
     elif args.family in CAPTIONERS:
         print(f"wrote the tiny random {args.family} captioner to {path} (its captions are random words; set "
               "describe.model to it)")

@@ -16,6 +16,7 @@ from models import families
 from models.engine import OOM_MESSAGE, Engine
 from models.families import BY_NAME
 from models.local_backend import LocalBackend
+from models.loras import Lora
 from models.plan import (
     GenerationRequest,
     JobCancelled,
@@ -32,8 +33,8 @@ from tests.pictures import assert_different_pictures, assert_identical, assert_s
 STYLES = StyleBook([
     Style(name="photo", prompt="a photo of {prompt}, 35mm", negative="cartoon", steps=3),
     Style(name="painting", prompt="an oil painting of {prompt}", guidance=4.0),
-    Style(name="broken-lora", lora="/nonexistent/lora.safetensors"),
-])
+    Style(name="broken-lora", loras="missing"),
+], [Lora(name="missing", id="/nonexistent/lora.safetensors", families=["sd"])])
 
 
 @pytest.fixture(scope="module")

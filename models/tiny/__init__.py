@@ -9,7 +9,8 @@ touches them is the real one.
 directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes one anywhere. Upscalers
 (``UPSCALERS``) are single weight files rather than pipelines: the same command writes one for ``upscaler.model``,
 and captioners (``CAPTIONERS``) and safety classifiers (``CLASSIFIERS``) are transformers models:
-``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``.
+``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``. LoRAs (``LORAS``) for a tiny
+model are written by the same command, for bot.yaml's ``loras``.
 
 The registry is ``registry.py``, the builders one module per family; this file only re-exports what others use.
 """
@@ -18,11 +19,12 @@ from models.tiny.registry import (
     BUILDERS,
     CAPTIONERS,
     CLASSIFIERS,
+    LORAS,
     UPSCALERS,
     model_location,
     tiny_families,
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "UPSCALERS", "model_location", "tiny_families",
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "LORAS", "UPSCALERS", "model_location", "tiny_families",
            "write_tiny_pipeline"]
