@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
     imagine.add_argument("--style", default="", help="style name from the config (default: the first style)")
+    imagine.add_argument("--lora", default="", metavar="NAME:WEIGHT,...",
+                         help="LoRAs from the config's loras:, e.g. 'ink:0.8, film' (at most 3)")
     imagine.add_argument("--image", type=Path, action="append", metavar="FILE",
                          help="restyle this picture (img2img), or edit it; on a model that edits by instruction, the "
                               "prompt says what to change, and --image may be given up to 3 times (image 1, 2, 3)")

@@ -155,7 +155,7 @@ def model_checks(config: Config) -> Iterator[Check]:
     from models.plan import ModelLoadError
     from models.styles import StyleBook
 
-    styles = StyleBook(config.styles)
+    styles = StyleBook(config.styles, config.loras)
     largest: tuple[int, str, Any] | None = None  # weights in bytes, whose, the device
     for index, entry in enumerate(config.catalogue):
         settings = replace(engine_settings(config, entry.name), upscaler=None, captioner=None, safety=None,

@@ -26,7 +26,14 @@ from bot.reach import anywhere
 from cogs.utils import layouts, results
 from cogs.utils.buttons import VARY_STRENGTH, Action, Click, ImagineButton, single_view
 from cogs.utils.forms import remix_form
-from cogs.utils.options import ASPECT_CHOICES, edit_models, imagine_request, model_choices, style_choices
+from cogs.utils.options import (
+    ASPECT_CHOICES,
+    edit_models,
+    imagine_request,
+    lora_choices,
+    model_choices,
+    style_choices,
+)
 from models.edits import NOTHING_MARKED, Edit, with_mask
 from models.plan import MAX_SEED, REFERENCE_READ_SIDE, GenerationRequest, Recipe
 from models.text import Text, text_of
@@ -73,6 +80,7 @@ class Imagine(commands.Cog):
         model="Which model draws it (start typing to search; /models lists them)",
         reference="A picture whose look to follow (a style reference; optional)",
         reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
+        lora="Up to 3 LoRAs, name:weight, e.g. ink:0.8, film (start typing to search)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -88,6 +96,7 @@ class Imagine(commands.Cog):
         model: app_commands.Range[str, 1, 100] | None = None,
         reference: discord.Attachment | None = None,
         reference_weight: app_commands.Range[float, MIN_REFERENCE_WEIGHT, 1.0] | None = None,
+        lora: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         config, desk = self.bot.config, self.bot.desk
         async with refusing(interaction):
@@ -116,6 +125,7 @@ class Imagine(commands.Cog):
                 max_count=config.model.max_count,
             )
             request.model = model or ""
+            request.loras = desk.chosen_loras(lora)
             if reference is not None:
                 request.reference_weights = [weight]
             if image is None and reference is None:
@@ -231,6 +241,18 @@ class Imagine(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return model_choices(self.bot.generation, interaction, current)
+
+    @imagine.autocomplete("lora")
+    async def lora_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """LoRAs that fit the model chosen so far (its ``model`` option, else the person's own default, else the
+        bot's), completing the last name of what was typed."""
+        generation = self.bot.generation
+        if generation is None:
+            return []
+        model = interaction.namespace.model or (await self.bot.desk.settings(interaction)).model or ""
+        return lora_choices(generation, interaction, current, model)
 
     @edit.autocomplete("model")
     async def edit_model_autocomplete(

@@ -36,6 +36,7 @@ class ModelStatus:
     instruct_edit: bool = False  # it edits pictures by instruction (no mask): ModelDefaults.instruct_edit
     max_input_images: int = 0  # most pictures one instruction edit takes: ModelDefaults.max_input_images
     speed: str = "exact"  # its speed settings in a few words (bot.yaml's cache, compile, quantize): Speed.describe
+    family_name: str = ""  # the family's name (ModelDefaults.family: sd, sdxl, flux, ...), what loras: entries list
 
 
 class ModelUnavailable(RuntimeError):

@@ -74,6 +74,10 @@ class LoraBook:
     def __len__(self) -> int:
         return len(self._loras)
 
+    def find(self, name: str) -> Lora | None:
+        """The LoRA called ``name``, or None."""
+        return self._loras.get(name.strip().lower())
+
     def get(self, name: str) -> Lora:
         try:
             return self._loras[name.strip().lower()]

@@ -185,7 +185,8 @@ class ModelPool:
                             instruct_edit=slot.defaults is not None and slot.defaults.instruct_edit,
                             max_input_images=0 if slot.defaults is None else slot.defaults.max_input_images,
                             unloaded=() if slot.defaults is None else slot.defaults.unloaded,
-                            speed=slot.settings.speed.describe())
+                            speed=slot.settings.speed.describe(),
+                            family_name="" if slot.defaults is None else slot.defaults.family)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
     def switch_cost(self, name: str) -> float:

@@ -285,7 +285,8 @@ class RayBackend:
                             inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img,
                             instruct_edit=self._info.defaults.instruct_edit,
                             max_input_images=self._info.defaults.max_input_images,
-                            unloaded=self._info.defaults.unloaded, speed=self.settings.speed.describe())]
+                            unloaded=self._info.defaults.unloaded, speed=self.settings.speed.describe(),
+                            family_name=self._info.defaults.family)]
 
     def warm_model(self) -> str | None:
         """None: the model has replicas of its own, so no batch waits for a load."""
