@@ -372,7 +372,8 @@ class RequestDesk:
             preferences.check_limits(request.count, request.model)
         self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model,
                              loras=request.loras)
-        self.check_loras(request, style)
+        if not request.describe:  # a describe draws nothing, so no LoRA plays a part
+            self.check_loras(request, style)
         await self.guard.check_prompt(request.prompt)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)
