@@ -80,6 +80,8 @@ def main() -> None:
             # The same set: each set for a run of its batches in a row (one switch per set, amortised).
             same_times.append(run([chosen for chosen in SETS for _ in range(per)]))
             switch_times.append(run([chosen for _ in range(per) for chosen in SETS]))
+            print(f"  round {len(same_times)}: same set {same_times[-1] * 1000:.1f} ms, switching "
+                  f"{switch_times[-1] * 1000:.1f} ms a batch", flush=True)
         same, switching = statistics.median(same_times), statistics.median(switch_times)
         per_switch = (switching - same) * args.batches / (args.batches - len(SETS))
         print(f"tiny SD, {args.count} images × {args.steps} steps a batch, {args.batches} batches a run, "
