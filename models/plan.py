@@ -107,6 +107,8 @@ class Recipe:
         for name in TUPLE_FIELDS:
             if data[name] is not None:
                 data[name] = list(data[name])
+        if data["loras"] is not None:
+            data["loras"] = [list(pair) for pair in data["loras"]]
         return data
 
     @classmethod

@@ -164,3 +164,13 @@ def test_a_missing_lora_fails_only_its_plan(tiny_model_dir, tmp_path):
     assert isinstance(bad, RuntimeError) and str(tmp_path / "gone") in str(bad)
     [after] = engine.generate([engine.plan(request())])  # the failed switch left nothing half on
     assert_identical(after[0].image, good[0].image)
+
+
+def test_the_png_chunks_list_the_set_as_pairs():
+    from models.images import recipe_metadata
+
+    recipe = Recipe(prompt="a cat", negative="", style="none", seed=1, steps=2, guidance=7.0, width=64, height=64,
+                    strength=None, model="sd", loras=(("ink", 0.8), ("film", 1.0)), triggers=("inkwash",))
+    chunks = recipe_metadata(recipe.to_dict())
+    assert chunks["loras"] == "[['ink', 0.8], ['film', 1.0]]" and chunks["triggers"] == "['inkwash']"
+    assert Recipe.from_dict(recipe.to_dict()) == recipe
