@@ -72,6 +72,7 @@ bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/reproducibility.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/uploads.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/safety.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/lora.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

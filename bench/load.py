@@ -67,7 +67,7 @@ class EngineAlone:
         from models.styles import StyleBook
 
         parsed = Config.model_validate(config)
-        self.engine = load_engine(engine_settings(parsed), StyleBook(parsed.styles))
+        self.engine = load_engine(engine_settings(parsed), StyleBook(parsed.styles, parsed.loras))
         self.per_batch = max(1, self.engine.max_batch // count)
         self.plans = [self.engine.plan(GenerationRequest(f"user {n} a cat", count=count)) for n in range(users)]
         self.engine.generate(self.plans[: self.per_batch])  # lazy initialisation, as the bot's warm-up would

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     imagine = command("imagine", imagine_command, "Generate images without Discord, through the same engine.")
     imagine.add_argument("prompt")
     imagine.add_argument("--style", default="", help="style name from the config (default: the first style)")
+    imagine.add_argument("--lora", default="", metavar="NAME:WEIGHT,...",
+                         help="LoRAs from the config's loras:, e.g. 'ink:0.8, film' (at most 3)")
     imagine.add_argument("--image", type=Path, action="append", metavar="FILE",
                          help="restyle this picture (img2img), or edit it; on a model that edits by instruction, the "
                               "prompt says what to change, and --image may be given up to 3 times (image 1, 2, 3)")
@@ -171,7 +173,16 @@ def playground_command(args: argparse.Namespace) -> int:
 
 
 def tiny_model_command(args: argparse.Namespace) -> int:
-    from models.tiny import CAPTIONERS, CLASSIFIERS, CONTROLNETS, DEPTH, UPSCALERS, tiny_families, write_tiny_pipeline
+    from models.tiny import (
+        CAPTIONERS,
+        CLASSIFIERS,
+        CONTROLNETS,
+        DEPTH,
+        LORAS,
+        UPSCALERS,
+        tiny_families,
+        write_tiny_pipeline,
+    )
 
     if args.family not in tiny_families():
         print(f"error: --family: no tiny model for '{args.family}'; choose one of {', '.join(tiny_families())}",
@@ -181,6 +192,9 @@ def tiny_model_command(args: argparse.Namespace) -> int:
     if args.family in UPSCALERS:
         print(f"wrote the tiny random {args.family} upscaler to {path} (its images are noise; set upscaler.model "
               "to it)")
+    elif args.family in LORAS:
+        print(f"wrote the tiny random {args.family} LoRA to {path} (its looks are noise; name its folder as the id "
+              "of a loras: entry)")
     elif args.family in CAPTIONERS:
         print(f"wrote the tiny random {args.family} captioner to {path} (its captions are random words; set "
               "describe.model to it)")

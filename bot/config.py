@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.loras import Lora, LoraBook
 from models.safety import labels_at, missing_label
 from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, hub_file, pipeline_class, public_name
 from models.speed import THRESHOLD_KINDS, Speed
@@ -369,6 +370,27 @@ class Config(Section):
     edit_model: str | None = None
     """The configured model (by name) that serves ✏️ Edit and the "Edit image…" menu when the person's own model
     can't edit by instruction; none: only such a model of theirs does."""
+    loras: list[Lora] = []
+
+    @field_validator("loras")
+    @classmethod
+    def _unique_loras(cls, loras: list[Lora]) -> list[Lora]:
+        names = [lora.name.lower() for lora in loras]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} defined twice")
+        return loras
+
+    @model_validator(mode="after")
+    def _style_loras(self) -> Config:
+        """A style's ``loras`` must read as /imagine's ``lora`` option would (names from ``loras:``, weights)."""
+        book = LoraBook(self.loras)
+        for style in self.styles:
+            try:
+                book.parse(style.loras)
+            except ValueError as error:
+                raise ValueError(f"styles: '{style.name}': loras: {error}") from None
+        return self
 
     @field_validator("styles")
     @classmethod

@@ -172,9 +172,10 @@ class RequestDesk:
         return Preferences(mine, await self.service.storage.channel_settings(rules_channel_id(interaction) or 0))
 
     def check_requester(self, interaction: discord.Interaction, *texts: str, style: Style | None = None,
-                        model: str | None = None) -> None:
-        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles and models (``model``
-        is a resolved name). In a thread, its channel's rules and age restriction apply (``reach.rules_channel``)."""
+                        model: str | None = None, loras: Sequence[Sequence] = ()) -> None:
+        """Refusals that need no I/O: blocked users, channel rules, banned terms, NSFW styles, models and LoRAs
+        (``model`` is a resolved name; ``loras`` the request's own, the style's are its style's business). In a
+        thread, its channel's rules and age restriction apply (``reach.rules_channel``)."""
         config = self.bot.config
         if self.service.is_blocked(interaction.user.id):
             raise Rejected(Text("You can't use this bot right now. Ask a server admin if you think that's a "
@@ -192,6 +193,26 @@ class RequestDesk:
         entry = self.service.model_entry(model) if model else None
         if entry is not None and entry.nsfw and not age_restricted(interaction):
             raise Rejected(Text("The model '{model}' can only be used in age-restricted channels.", model=entry.name))
+        book = self.service.styles.loras
+        for lora in (book.find(str(name)) for name, _ in loras):
+            if lora is not None and lora.nsfw and not age_restricted(interaction):
+                raise Rejected(Text("The LoRA '{lora}' can only be used in age-restricted channels.",
+                                    lora=lora.name))
+
+    def chosen_loras(self, text: str | None) -> list[tuple[str, float]]:
+        """The LoRAs a person typed (``name:weight, name``), read once here for every entry point; ValueError
+        naming the mistake (an unknown name, a bad weight, too many) for the person."""
+        return list(self.service.styles.loras.parse(text or ""))
+
+    def check_loras(self, request: GenerationRequest, style: Style | None) -> None:
+        """The request's LoRAs with its style's, against the model it runs on (``request.model``, resolved): each
+        still configured, fitting the model's family, at most three (``LoraBook.resolve``, which the planner asks
+        again). ValueError for the person."""
+        family = self.service.family_of(request.model)
+        if family is None:  # its family is not known yet (a model still loading): the planner checks the fit
+            return
+        style_loras, style_name = (style.loras, style.name) if style is not None else ("", "")
+        self.service.styles.loras.resolve(style_loras, request.loras, family, style=style_name)
 
     def check_picture(self, attachment: discord.Attachment) -> None:
         """Refuse an attached picture from its declared name, type, size and host, before anything is read."""
@@ -283,7 +304,8 @@ class RequestDesk:
         except UnknownStyle:  # removed from bot.yaml since: nothing to check it by
             style = None
         model = source.request.model or self.service.model_of(source.request)
-        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style, model=model)
+        self.check_requester(interaction, source.request.prompt, source.request.negative, style=style, model=model,
+                             loras=source.request.loras)
         if model is not None and model != source.request.model:
             source = replace(source, request=replace(source.request, model=model))
         return source
@@ -368,7 +390,10 @@ class RequestDesk:
         else:
             request.model = self.resolve_model(request, style, preferences)
             preferences.check_limits(request.count, request.model)
-        self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model)
+        self.check_requester(interaction, request.prompt, request.negative, style=style, model=request.model,
+                             loras=request.loras)
+        if not request.describe:  # a describe draws nothing, so no LoRA plays a part
+            self.check_loras(request, style)
         await self.guard.check_prompt(request.prompt)
         if request.reference_weights:
             self.service.check_capability(request.model, Need.REFERENCES)

@@ -155,8 +155,9 @@ def model_checks(config: Config) -> Iterator[Check]:
     from models.plan import ModelLoadError
     from models.styles import StyleBook
 
-    styles = StyleBook(config.styles)
+    styles = StyleBook(config.styles, config.loras)
     largest: tuple[int, str, Any] | None = None  # weights in bytes, whose, the device
+    families: set[str] = set()  # of the models that loaded
     for index, entry in enumerate(config.catalogue):
         settings = replace(engine_settings(config, entry.name), upscaler=None, captioner=None, safety=None,
                            warmup=False)
@@ -168,6 +169,7 @@ def model_checks(config: Config) -> Iterator[Check]:
                          "a folder with model_index.json; `python -m bot tiny-model DIR` writes a tiny one to try")
             continue
         weights = engine.weight_bytes()
+        families.add(engine.defaults.family)
         dtype = str(engine.dtype).removeprefix("torch.")
         yield passed(f"model {entry.name}", f"loads: {engine.model.label} ({engine.model.name}), "
                                             f"{gib(weights)} of weights as {dtype} on {engine.device}")
@@ -181,6 +183,20 @@ def model_checks(config: Config) -> Iterator[Check]:
         gc.collect()
     if largest is not None:
         yield memory_check(*largest)
+    yield from lora_checks(config, families)
+
+
+def lora_checks(config: Config, families: set[str]) -> Iterator[Check]:
+    """Each LoRA against the families of the models that loaded: one that fits none of them can never be used."""
+    for lora in config.loras:
+        fits = sorted(families.intersection(lora.families))
+        if fits:
+            yield passed(f"lora {lora.name}", f"fits the {', '.join(fits)} model(s)")
+        elif families:
+            yield failed(f"lora {lora.name}", f"made for {', '.join(lora.families)}; the models are "
+                                              f"{', '.join(sorted(families))}",
+                         "list the family of a configured model under the LoRA's families (if it was trained for "
+                         "one), or remove it")
 
 
 def helper_checks(config: Config, device: Any, dtype: Any) -> Iterator[tuple[Check, int]]:

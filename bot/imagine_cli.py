@@ -101,11 +101,16 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         edit=edit,
         control=args.control or "",
     )
-    styles = StyleBook(config.styles)
+    styles = StyleBook(config.styles, config.loras)
     try:
         style = styles.get(args.style)
     except UnknownStyle as error:
         print(f"error: --style: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        request.loras = list(styles.loras.parse(args.lora))
+    except ValueError as error:
+        print(f"error: --lora: {error}", file=sys.stderr)
         return ExitCode.USAGE
     try:  # only the chosen model is loaded; which one, the desk's rule says (no person or channel here)
         request.model = resolve_model(request, style, None, [entry.name for entry in config.catalogue])

@@ -82,7 +82,7 @@ class GenerationService:
         ``on_hang`` is called once if a pipeline call hangs (see ``bot.queue``): the process should then stop and
         be started again, as nothing in it can take the stuck engine's place.
         """
-        styles = StyleBook(config.styles)
+        styles = StyleBook(config.styles, config.loras)
         backend = await build_backend(config, styles)
         queue = JobQueue(
             storage,
@@ -209,6 +209,9 @@ class GenerationService:
         raise ValueError(Text("The model '{name}' takes at most {most} picture(s) to edit by instruction, and you "
                               "gave {count}; give fewer, or use {models} (the `model` option).", name=model,
                               most=takes.get(model, 0), count=count, models=" / ".join(f"`{n}`" for n in able)))
+    def family_of(self, model: str) -> str | None:
+        """The family name (``sd``, ``sdxl``, ...) of the configured model ``model``; None while it is unknown."""
+        return next((status.family_name or None for status in self.backend.models() if status.name == model), None)
 
     def model_of(self, request: GenerationRequest) -> str | None:
         """The configured model ``request`` runs on (the one the desk stored, else its style's or the default); None
@@ -307,6 +310,7 @@ class GenerationService:
     # -- operators --------------------------------------------------------------------------------------------------
 
     def reload(self, config: Config) -> None:
-        """Apply what /admin reload changes live: the styles (shared with the planner) and the default negative."""
-        self.styles.replace(config.styles)
+        """Apply what /admin reload changes live: the styles and LoRAs (shared with the planner) and the default
+        negative."""
+        self.styles.replace(config.styles, config.loras)
         self.backend.set_default_negative(config.moderation.default_negative)

@@ -26,7 +26,14 @@ from bot.reach import anywhere
 from cogs.utils import layouts, results
 from cogs.utils.buttons import VARY_STRENGTH, Action, Click, ImagineButton, single_view
 from cogs.utils.forms import remix_form
-from cogs.utils.options import ASPECT_CHOICES, edit_models, imagine_request, model_choices, style_choices
+from cogs.utils.options import (
+    ASPECT_CHOICES,
+    edit_models,
+    imagine_request,
+    lora_choices,
+    model_choices,
+    style_choices,
+)
 from models.edits import NOTHING_MARKED, Edit, with_mask
 from models.plan import MAX_SEED, REFERENCE_READ_SIDE, GenerationRequest, Recipe
 from models.text import Text, text_of
@@ -76,6 +83,7 @@ class Imagine(commands.Cog):
         control="Keep the structure of the picture in image (its edges or depth) and repaint it from the prompt",
         image2="Optional: a second picture (image 2), for models that take several (image is image 1)",
         image3="Optional: a third picture (image 3), for models that take several",
+        lora="Up to 3 LoRAs, name:weight, e.g. ink:0.8, film (start typing to search)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -94,6 +102,7 @@ class Imagine(commands.Cog):
         control: app_commands.Range[str, 1, 20] | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
+        lora: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         """Draw from words; with ``image``, restyle it; with ``image2`` (and ``image3``) too, make the image from
         the pictures in order, by instruction, on a model that takes several."""
@@ -135,6 +144,7 @@ class Imagine(commands.Cog):
             )
             request.model = model or ""
             request.control = control or ""
+            request.loras = desk.chosen_loras(lora)
             if reference is not None:
                 request.reference_weights = [weight]
             if image is None and reference is None:
@@ -266,6 +276,18 @@ class Imagine(commands.Cog):
         model = interaction.namespace.model or generation.catalogue[0].name
         return [app_commands.Choice(name=kind, value=kind) for kind in generation.controls(model)
                 if current.lower() in kind]
+
+    @imagine.autocomplete("lora")
+    async def lora_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """LoRAs that fit the model chosen so far (its ``model`` option, else the person's own default, else the
+        bot's), completing the last name of what was typed."""
+        generation = self.bot.generation
+        if generation is None:
+            return []
+        model = interaction.namespace.model or (await self.bot.desk.settings(interaction)).model or ""
+        return lora_choices(generation, interaction, current, model)
 
     @edit.autocomplete("model")
     async def edit_model_autocomplete(

@@ -37,6 +37,7 @@ class ModelStatus:
     max_input_images: int = 0  # most pictures one instruction edit takes: ModelDefaults.max_input_images
     speed: str = "exact"  # its speed settings in a few words (bot.yaml's cache, compile, quantize): Speed.describe
     controls: tuple[str, ...] = ()  # the kinds of structure its ControlNets keep: ModelDefaults.controls
+    family_name: str = ""  # the family's name (ModelDefaults.family: sd, sdxl, flux, ...), what loras: entries list
 
 
 class ModelUnavailable(RuntimeError):

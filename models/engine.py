@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +28,7 @@ from models import edits, families
 from models.families import CallSpec, Family
 from models.families.base import StepHook, has_ip_adapter
 from models.loading import error_line, first_line, load_reason, pick_device, pick_dtype
+from models.loras import LoraWeights
 from models.plan import (
     CancelCheck,
     Described,
@@ -132,7 +134,10 @@ class Engine:
         self.max_batch = max_batch
         self.max_count = max_count
         self.preview_every = preview_every
-        self._loras: dict[str, str] = {}  # LoRA path -> adapter name
+        self._adapters: dict[tuple[str, str | None], str] = {}
+        """Each LoRA loaded so far (id, weights file) -> its adapter name: loaded once, on first use."""
+        self._active: tuple[LoraWeights, ...] | None = ()
+        """The LoRA set the last call ran with; None after a failed switch (the next call sets its own again)."""
 
     @property
     def txt2img(self) -> Any:
@@ -310,7 +315,7 @@ class Engine:
         plans = [run.plans[plan_index] for plan_index, _ in items]
         recipes = [plan.recipes[image_index] for plan, (_, image_index) in zip(plans, items, strict=True)]
         first = recipes[0]
-        self._use_lora(plans[0].lora)
+        self._use_loras(plans[0].loras)
         inpaint = plans[0].mask_image is not None
         spec = CallSpec(
             prompts=[plan.prompt for plan in plans], negatives=[plan.negative for plan in plans],
@@ -407,23 +412,43 @@ class Engine:
             log.debug("no preview", exc_info=True)
             return None
 
-    def _use_lora(self, lora: tuple[str, float] | None) -> None:
-        """Load a style's LoRA on first use (adapter per path) and activate only the one this call needs."""
-        pipe = self.txt2img
-        if lora is None:
-            if self._loras:
-                pipe.disable_lora()
+    def _use_loras(self, loras: tuple[LoraWeights, ...]) -> None:
+        """Switch the adapters to the set this call needs, without touching the model's own weights: each LoRA is
+        loaded once (PEFT adapters beside the base weights) on first use, then only its weight changes per batch;
+        none turns them all off, so the model draws exactly as it does bare."""
+        if loras == self._active:
             return
-        path, scale = lora
-        if path not in self._loras:
-            name = f"style{len(self._loras)}"
-            try:
-                pipe.load_lora_weights(path, adapter_name=name)
-            except Exception as error:
-                raise RuntimeError(f"The style's LoRA '{path}' cannot be loaded: {load_reason(path, error)}") from None
-            self._loras[path] = name
+        pipe, self._active = self.txt2img, None
+        if not loras:
+            pipe.disable_lora()
+            self._active = ()
+            return
+        names = [self._adapter(pipe, lora) for lora in loras]
         pipe.enable_lora()
-        pipe.set_adapters([self._loras[path]], adapter_weights=[scale])
+        pipe.set_adapters(names, adapter_weights=[lora.weight for lora in loras])
+        self._active = loras
+
+    def _adapter(self, pipe: Any, lora: LoraWeights) -> str:
+        """The adapter name of ``lora``, loading it on first use (RuntimeError naming it when that fails)."""
+        key = (lora.id, lora.weight_name)
+        if key in self._adapters:
+            return self._adapters[key]
+        if not hasattr(pipe, "load_lora_weights"):
+            raise RuntimeError(f"This model ({self.defaults.family}) takes no LoRAs; its loras: entries must not list "
+                               "its family")
+        name = f"lora{len(self._adapters)}"
+        options = {} if lora.weight_name is None else {"weight_name": lora.weight_name}
+        try:
+            with warnings.catch_warnings():  # peft warns of a second adapter on one model: that is the design here
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                pipe.load_lora_weights(lora.id, adapter_name=name, **options)
+        except Exception as error:
+            raise RuntimeError(f"The LoRA '{lora.id}' cannot be loaded: {load_reason(lora.id, error)}") from None
+        if self.device.type == "cpu":  # the adapters' layers too, so a LoRA image is the same alone or batched
+            for denoiser in self.model.denoisers():
+                _make_linears_batch_invariant(denoiser)
+        self._adapters[key] = name
+        return name
 
     def _free_memory(self) -> None:
         if self.device.type == "cuda":

@@ -20,6 +20,7 @@ from PIL import Image
 
 from models.edits import EDIT_STRENGTH, Edit, prepare
 from models.images import fit_image
+from models.loras import LoraWeights, with_triggers
 from models.styles import StyleBook
 from models.text import Text
 
@@ -98,6 +99,10 @@ class Recipe:
     safety: dict[str, Any] | None = None
     """The safety check's verdict on the image (``models.safety.SafetyCheck.to_dict()``: classifier, score, whether it
     was flagged and what was done with it); None where no check is configured."""
+    loras: tuple[tuple[str, float], ...] | None = None
+    """The LoRAs the image was made with (its style's and the person's), by configured name, at their weights."""
+    triggers: tuple[str, ...] | None = None
+    """The LoRAs' trigger words that were appended to the prompt (the recipe's prompt is the person's own)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
@@ -105,6 +110,8 @@ class Recipe:
         for name in TUPLE_FIELDS:
             if data[name] is not None:
                 data[name] = list(data[name])
+        if data["loras"] is not None:
+            data["loras"] = [list(pair) for pair in data["loras"]]
         return data
 
     @classmethod
@@ -114,6 +121,8 @@ class Recipe:
         for name in TUPLE_FIELDS:  # JSON has no tuples
             if known.get(name) is not None:
                 known[name] = tuple(known[name])
+        if known.get("loras") is not None:
+            known["loras"] = tuple((name, weight) for name, weight in known["loras"])
         return cls(**known)
 
     def request(self, init_image: Image.Image | None = None,
@@ -128,10 +137,11 @@ class Recipe:
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
             edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
+            loras=[(name, weight) for name, weight in self.loras or ()],
         )
 
 
-TUPLE_FIELDS = ("reference_weights", "inputs")
+TUPLE_FIELDS = ("reference_weights", "inputs", "loras", "triggers")
 """The recipe's tuple fields, lists in JSON."""
 
 
@@ -177,6 +187,9 @@ class GenerationRequest:
     safety: str = ""
     """What a picture the safety check flags gets where this request was asked (``allow``, ``spoiler`` or ``block``:
     the request desk decides it by the place, ``bot/safety.py``); empty: ``block``."""
+    loras: list[tuple[str, float]] = field(default_factory=list)
+    """LoRAs the person picked (/imagine's ``lora``: ``models.loras.LoraBook.parse``), by configured name, at their
+    weights; the style's own come on top (``LoraBook.resolve``). Kept (JSON) with the job, so buttons reuse them."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -207,7 +220,8 @@ class Plan:
     negative: str  # style negative, the person's negative and the default negative
     init_image: Image.Image | None
     batch_key: tuple
-    lora: tuple[str, float] | None = None
+    loras: tuple[LoraWeights, ...] = ()
+    """The LoRA set the call runs with (none: the bare model); part of the batch key, so a call has one set."""
     upscale: bool = False  # init_image goes through the GAN upscaler to each recipe's size: no pipeline call
     references: tuple[Image.Image, ...] = ()  # reference pictures, each REFERENCE_SIDE square
     reference_weights: tuple[float, ...] = ()  # their shares (the recipes record them too)
@@ -407,7 +421,10 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     source = None if control is None else fit_image(request.init_image, width, height)  # type: ignore[arg-type]
     control_record = None if source is None else {"kind": control[0], "scale": control[1],
                                                   "source": picture_digest(source)}
+    loras = styles.loras.resolve(style.loras, request.loras, defaults.family, style=style.name)
+    triggers = tuple(word for lora, _ in loras for word in lora.triggers)
     prompt, negative = style.apply(raw_prompt, request.negative.strip())
+    prompt = with_triggers(prompt, triggers)
     # The style's and the operator's negatives are ours, not the person's: dropped where the family has no use.
     negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
     recipes = tuple(
@@ -415,32 +432,34 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
                reference_weights=reference_weights or None,
                edit=None if edit is None else edit.to_dict(),
-               inputs=tuple(map(picture_digest, inputs)) or None, control=control_record)
+               inputs=tuple(map(picture_digest, inputs)) or None, control=control_record,
+               loras=tuple((lora.name, weight) for lora, weight in loras) or None, triggers=triggers or None)
         for index in range(request.count)
     )
-    lora = (style.lora, style.lora_scale) if style.lora else None
+    adapters = tuple(LoraWeights(entry.id, entry.weight_name, weight) for entry, weight in loras)
     if canvas is not None:
         # Any edits of one size batch together: each image brings its own canvas and mask.
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
-                    batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
+                    batch_key=("inpaint", width, height, steps, guidance, strength, adapters, model),
+                    loras=adapters,
                     mask_image=canvas.mask)
     if inputs:
         # Every image of an instruction-edit call edits the same pictures (FLUX.2 takes one list for the call).
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
-                    batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs),
-                    lora=lora, input_images=inputs)
+                    batch_key=("instruct", width, height, steps, guidance, adapters, model, recipes[0].inputs),
+                    loras=adapters, input_images=inputs)
     if control is not None and control_record is not None:
         # Images keeping the same picture's structure batch together: one control map per call.
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=source,
-                    batch_key=("control", width, height, steps, guidance, lora, model, control,
-                               control_record["source"]), lora=lora, control=control[0], control_scale=control[1])
+                    batch_key=("control", width, height, steps, guidance, adapters, model, control,
+                               control_record["source"]), loras=adapters, control=control[0], control_scale=control[1])
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
-    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model,
+    batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, adapters, model,
                  reference_key)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
-                batch_key=batch_key, lora=lora, references=references, reference_weights=reference_weights)
+                batch_key=batch_key, loras=adapters, references=references, reference_weights=reference_weights)
 
 
 def _references(request: GenerationRequest,
@@ -603,7 +622,8 @@ def _upscale_plan(request: GenerationRequest, defaults: ModelDefaults, model: st
                     strength=request.strength, model=model, upscaler=defaults.upscaler,
                     reference_weights=tuple(request.reference_weights) if request.reference_weights else None,
                     edit=None if request.edit is None else request.edit.to_dict(),
-                    inputs=tuple(map(picture_digest, _fitted(request.input_images or (), defaults))) or None)
+                    inputs=tuple(map(picture_digest, _fitted(request.input_images or (), defaults))) or None,
+                    loras=tuple((name, weight) for name, weight in request.loras) or None)
     # Its own batch: upscales run one tile at a time, so batching them would only make each wait for the others.
     return Plan(request_id=request.id, recipes=(recipe,), prompt=request.prompt, negative=request.negative,
                 init_image=request.init_image, batch_key=("upscale", width, height, request.id), upscale=True)

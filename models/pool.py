@@ -186,7 +186,8 @@ class ModelPool:
                             max_input_images=0 if slot.defaults is None else slot.defaults.max_input_images,
                             unloaded=() if slot.defaults is None else slot.defaults.unloaded,
                             controls=() if slot.defaults is None else tuple(k for k, _ in slot.defaults.controls),
-                            speed=slot.settings.speed.describe())
+                            speed=slot.settings.speed.describe(),
+                            family_name="" if slot.defaults is None else slot.defaults.family)
                 for name, slot in ((name, self._slots[name]) for name in self.names)]
 
     def switch_cost(self, name: str) -> float:

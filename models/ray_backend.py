@@ -286,7 +286,8 @@ class RayBackend:
                             instruct_edit=self._info.defaults.instruct_edit,
                             max_input_images=self._info.defaults.max_input_images,
                             unloaded=self._info.defaults.unloaded, speed=self.settings.speed.describe(),
-                            controls=tuple(kind for kind, _ in self._info.defaults.controls))]
+                            controls=tuple(kind for kind, _ in self._info.defaults.controls),
+                            family_name=self._info.defaults.family)]
 
     def warm_model(self) -> str | None:
         """None: the model has replicas of its own, so no batch waits for a load."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.loras import Lora, LoraBook
 from models.text import Text
 
 
@@ -25,11 +26,21 @@ class Style(BaseModel):
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     strength: float | None = Field(default=None, gt=0, le=1)
-    lora: str | None = None
-    lora_scale: float = Field(default=1.0, ge=0, le=2)
+    loras: str = Field(default="", max_length=200)
+    """LoRAs from bot.yaml's ``loras`` the style always uses, as people write them: ``name:weight, name``
+    (``models/loras.py``); a person's own ``lora`` choices add to them."""
     nsfw: bool = False
     model: str | None = None
     """The configured model (bot.yaml's ``models``) this style is made for: it pins requests with it to that one."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lora_path(cls, data: object) -> object:
+        """Styles named a LoRA file themselves before bot.yaml listed LoRAs: say what replaced those keys."""
+        if isinstance(data, dict) and ("lora" in data or "lora_scale" in data):
+            raise ValueError("lora and lora_scale are gone: list the LoRA under loras: (name, id, weight) and name "
+                             "it here as loras: 'name:weight'")
+        return data
 
     @field_validator("prompt")
     @classmethod
@@ -59,18 +70,22 @@ class UnknownStyle(ValueError):
 
 
 class StyleBook:
-    """The configured styles, looked up by name (case-insensitive)."""
+    """The configured styles, looked up by name (case-insensitive), and the LoRAs they and requests may name
+    (``loras``): one book, since a style's LoRAs are read against it."""
 
-    def __init__(self, styles: Iterable[Style]) -> None:
+    def __init__(self, styles: Iterable[Style], loras: Iterable[Lora] = ()) -> None:
+        self.loras = LoraBook(loras)
         self._styles: dict[str, Style] = {}
         for style in styles:
             self._styles[style.name.lower()] = style
         if not self._styles:
             self._styles[NO_STYLE.name] = NO_STYLE
 
-    def replace(self, styles: Iterable[Style]) -> None:
-        """Swap in new styles in place, so every holder of this book (engine, backend, cogs) sees them at once."""
-        self._styles = StyleBook(styles)._styles
+    def replace(self, styles: Iterable[Style], loras: Iterable[Lora] = ()) -> None:
+        """Swap in new styles and LoRAs in place, so every holder of this book (engine, backend, cogs) sees them at
+        once."""
+        new = StyleBook(styles, loras)
+        self._styles, self.loras = new._styles, new.loras
 
     def __iter__(self):
         return iter(self._styles.values())

@@ -351,8 +351,10 @@ class Playground:
     async def _autocomplete(self, request: web.Request) -> web.Response:
         self._ready()
         user = self.person(request.query.get("name"))
-        focused = "model" if request.query.get("focused") == "model" else "style"
+        focused = request.query.get("focused") if request.query.get("focused") in ("model", "lora") else "style"
         options = {"prompt": request.query.get("prompt") or "", focused: request.query.get(focused) or ""}
+        if focused == "lora" and request.query.get("model"):  # the LoRAs offered are those that fit the model
+            options["model"] = request.query["model"]
         try:
             choices = await self.emu.autocomplete(user, "imagine", options, focused=focused, timeout=5,
                                                   locale=discord_locale(request.query.get("locale")))

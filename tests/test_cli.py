@@ -256,3 +256,22 @@ def test_several_pictures_on_a_model_that_cannot_edit_by_instruction_are_refused
     result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--image",
                      str(picture))
     assert result.returncode == 2 and "several pictures are edited by instruction" in result.stderr, result.stderr
+
+
+def test_imagine_with_a_lora_records_it_and_names_the_flag_of_a_bad_one(tmp_path, tiny_config):
+    import json
+
+    from models.images import read_metadata
+
+    written = run_cli("tiny-model", str(tmp_path / "ink"), "--family", "lora-sd")
+    assert written.returncode == 0 and "LoRA" in written.stdout, written.stderr
+    tiny_config.write_text(tiny_config.read_text() + f"loras:\n  - {{name: ink, id: {tmp_path / 'ink'}, "
+                           "triggers: [inkwash], families: [sd]}\n")
+    output = tmp_path / "inked.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--lora", "ink:0.6", "--seed", "3",
+                     "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(read_metadata(output.read_bytes())["imagebot"])
+    assert recipe["loras"] == [["ink", 0.6]] and recipe["triggers"] == ["inkwash"]
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--lora", "ink:7")
+    assert result.returncode == 2 and "--lora: The LoRA weight in 'ink:7' must be a number" in result.stderr

@@ -220,3 +220,28 @@ def test_edit_model_names_a_configured_model_that_edits_by_instruction(tmp_path)
             load_config(write(tmp_path, models + f"edit_model: {edit_model}\n"), environ={})
         [problem] = caught.value.problems
         assert expected in problem and "\n" not in problem, problem
+
+
+def test_loras_are_listed_once_and_styles_name_them_as_people_do(tmp_path):
+    config = load_config(write(tmp_path, """
+loras:
+  - {name: ink, id: someone/ink-lora, weight: 0.8, triggers: [inkwash], families: [sd, sdxl]}
+  - {name: film, id: ./film.safetensors, families: [flux], nsfw: true}
+styles:
+  - {name: inked, prompt: "{prompt}", loras: "ink:0.5, film"}
+"""), environ={})
+    assert [lora.name for lora in config.loras] == ["ink", "film"] and config.loras[0].triggers == ["inkwash"]
+    for text, expected in [
+        ("loras:\n  - {name: a, id: x, families: [sd]}\n  - {name: a, id: y, families: [sd]}\n",
+         "loras: a defined twice"),
+        ("loras:\n  - {name: a, id: x}\n", "loras.0.families: is required"),
+        ("loras:\n  - {name: a, id: x, families: [sd], weight: 5}\n", "loras.0.weight: Input should be less than"),
+        ("loras:\n  - {name: 'has space', id: x, families: [sd]}\n", "loras.0.name: String should match pattern"),
+        ("loras:\n  - {name: a, id: x, families: [sd]}\nstyles:\n  - {name: s, loras: 'b:1'}\n",
+         "styles: 's': loras: There is no LoRA called 'b'; choose from a."),
+        ("styles:\n  - {name: s, lora: some/file.safetensors}\n", "lora and lora_scale are gone"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text), environ={})
+        [problem] = caught.value.problems
+        assert expected in problem and "\n" not in problem, caught.value.problems

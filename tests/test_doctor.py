@@ -173,3 +173,13 @@ def test_a_privileged_intent_is_a_failure_naming_where_to_switch_it_on(monkeypat
     check = intents_check()
     assert not check.ok and "message_content" in check.detail and "Privileged Gateway Intents" in check.fix
     assert isinstance(asked, discord.Intents)
+
+
+async def test_a_lora_that_fits_no_configured_model_is_a_failure(tiny_model_dir: Path, tmp_path: Path) -> None:
+    loras = [{"name": "ink", "id": "someone/ink", "families": ["sd", "sdxl"]},
+             {"name": "xl", "id": "someone/xl", "families": ["sdxl"]}]
+    code, lines = await doctor(config_for(tiny_model_dir, tmp_path / "data", loras=loras), tmp_path)
+    assert code == ExitCode.FAILURE
+    assert line(lines, "lora ink").startswith("✅") and "fits the sd model(s)" in line(lines, "lora ink")
+    xl = line(lines, "lora xl")
+    assert xl.startswith("❌") and "made for sdxl; the models are sd" in xl and "families" in xl, xl

@@ -16,6 +16,7 @@ from models import families
 from models.engine import OOM_MESSAGE, Engine
 from models.families import BY_NAME
 from models.local_backend import LocalBackend
+from models.loras import Lora
 from models.plan import (
     GenerationRequest,
     JobCancelled,
@@ -32,8 +33,8 @@ from tests.pictures import assert_different_pictures, assert_identical, assert_s
 STYLES = StyleBook([
     Style(name="photo", prompt="a photo of {prompt}, 35mm", negative="cartoon", steps=3),
     Style(name="painting", prompt="an oil painting of {prompt}", guidance=4.0),
-    Style(name="broken-lora", lora="/nonexistent/lora.safetensors"),
-])
+    Style(name="broken-lora", loras="missing"),
+], [Lora(name="missing", id="/nonexistent/lora.safetensors", families=["sd"])])
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_plan_applies_style_defaults_and_seeds(engine: Engine):
     first = plan.recipes[0]
     assert (first.steps, first.guidance, first.width, first.height, first.strength) == (3, 7.0, 64, 64, None)
     assert first.prompt == "a cat" and first.style == "photo" and first.model == engine.model_id
-    assert plan.batch_key == ("txt2img", 64, 64, 3, 7.0, None, None, engine.name, None)  # no reference pictures
+    assert plan.batch_key == ("txt2img", 64, 64, 3, 7.0, None, (), engine.name, None)  # no LoRA, no references
     explicit = engine.plan(GenerationRequest("a cat", style="photo", steps=5, guidance=2.0))
     assert (explicit.recipes[0].steps, explicit.recipes[0].guidance) == (5, 2.0)
 

@@ -78,6 +78,25 @@ def style_choices(generation: GenerationService | None, interaction: discord.Int
     ]
 
 
+def lora_choices(generation: GenerationService, interaction: discord.Interaction, current: str,
+                 model: str) -> list[app_commands.Choice[str]]:
+    """``current`` with its last name completed to each configured LoRA that fits ``model`` (unknown or not
+    configured: the default model), the NSFW ones only in age-restricted channels and their threads."""
+    entry = generation.model_entry(model) or generation.catalogue[0]
+    family = generation.family_of(entry.name)
+    done, _, typing = current.rpartition(",")
+    head = f"{done.strip()}, " if done.strip() else ""
+    taken = {part.partition(":")[0].strip().lower() for part in done.split(",")}
+    return [
+        app_commands.Choice(name=(f"{head}{lora.name}:{lora.weight:g}"
+                                  + (f" — {lora.description}" if lora.description else ""))[:100],
+                            value=f"{head}{lora.name}:{lora.weight:g}"[:100])
+        for lora in generation.styles.loras.search(typing.partition(":")[0], family,
+                                                   adult=age_restricted(interaction))
+        if lora.name not in taken
+    ][:25]
+
+
 def edit_models(generation: GenerationService, *, masked: bool, several: bool) -> list[str]:
     """The models /edit can run on as asked: with a mask, those that repaint a marked part; with more than one
     picture, those that edit by instruction; else those that can do either (the default first)."""

@@ -19,6 +19,7 @@ from bot.moderation import BannedTerms
 from bot.safety import Treatment, shown_as, withheld_tile
 from cogs.utils.buttons import result_view, single_view
 from models.images import encode_image, make_grid
+from models.loras import describe as describe_loras
 from models.plan import Described
 from models.suggestions import SUGGESTIONS
 from models.text import Text, plural
@@ -173,6 +174,12 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
         fields.append((t(locale, "Edited"), ", ".join(
             f"{t(locale, 'image {number}', number=number)} `{digest}`"
             for number, digest in enumerate(recipe["inputs"], start=1)), True))
+    if recipe.get("loras"):
+        value = describe_loras(recipe["loras"])
+        if recipe.get("triggers"):
+            value = t(locale, "{loras} (added to the prompt: {words})", loras=value,
+                      words=", ".join(recipe["triggers"]))
+        fields.append((t(locale, "LoRAs"), short_prompt(value, 1000), True))
     if recipe.get("upscaler"):
         fields.append((t(locale, "Upscaler"), short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:

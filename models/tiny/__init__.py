@@ -12,6 +12,7 @@ and captioners (``CAPTIONERS``) and safety classifiers (``CLASSIFIERS``) are tra
 ``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``. ControlNets (``CONTROLNETS``)
 fit a model: ``controlnets: - id: tiny`` builds one beside whatever model it is loaded with, and ``tiny-model DIR
 --family controlnet-sd`` writes the one fitting the tiny SD (``DEPTH``: a depth ControlNet's ``preprocessor: tiny``).
+LoRAs (``LORAS``) for a tiny model are written by the same command, for bot.yaml's ``loras``.
 
 The registry is ``registry.py``, the builders one module per family; this file only re-exports what others use.
 """
@@ -22,11 +23,12 @@ from models.tiny.registry import (
     CLASSIFIERS,
     CONTROLNETS,
     DEPTH,
+    LORAS,
     UPSCALERS,
     model_location,
     tiny_families,
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "UPSCALERS", "model_location",
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "LORAS", "UPSCALERS", "model_location",
            "tiny_families", "write_tiny_pipeline"]

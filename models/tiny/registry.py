@@ -40,6 +40,9 @@ function of it, for a module that builds two families' models) and, for a family
 pipeline, whose ``save(pipe, path)`` writes them the way its family loads them."""
 UPSCALERS = {"esrgan": "models.tiny.esrgan"}
 """Upscaler family -> the module whose ``write(directory, seed)`` saves a weights file and returns its path."""
+LORAS = {"lora-sd": "models.tiny.lora"}
+"""A LoRA for a family's tiny model (bot.yaml's ``loras``) -> the module whose ``write(directory, seed)`` saves its
+weights file (diffusers' default name, so ``directory`` is what ``id`` names) and returns its path."""
 CAPTIONERS = {"blip": "models.tiny.blip"}
 """Captioner family (/describe) -> the module whose ``write(directory, seed)`` saves a transformers model directory
 (model and processor, ``LAST_FILE`` last) and returns its path."""
@@ -57,18 +60,18 @@ entries with ``id: tiny`` build theirs to fit whatever model they are loaded bes
 
 def tiny_families() -> list[str]:
     """Every name ``write_tiny_pipeline`` accepts."""
-    return [*BUILDERS, *UPSCALERS, *HELPERS, *CONTROLNETS]
+    return [*BUILDERS, *UPSCALERS, *LORAS, *HELPERS, *CONTROLNETS]
 
 
 def write_tiny_pipeline(directory: str | Path, family: str = "sd") -> Path:
-    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path; an upscaler
-    family's is the path of its weights file in ``directory``."""
+    """Save the tiny pipeline of ``family`` to ``directory`` (created if needed) and return its path; an upscaler's
+    or a LoRA's is the path of its weights file in ``directory``."""
     if family not in tiny_families():
         raise ValueError(f"no tiny model for family '{family}'; choose one of {', '.join(tiny_families())}")
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    if family in UPSCALERS:
-        return importlib.import_module(UPSCALERS[family]).write(path, SEED)
+    if family in UPSCALERS or family in LORAS:
+        return importlib.import_module({**UPSCALERS, **LORAS}[family]).write(path, SEED)
     if family in HELPERS:
         return importlib.import_module(HELPERS[family]).write(path, SEED)
     if family in CONTROLNETS:

@@ -92,11 +92,19 @@ function queryChoices() {
 }
 
 async function queryModels() {
-  // /imagine's model option, autocompleted by the bot like Discord's client would: offered as the field's datalist.
-  const query = new URLSearchParams({ name: state.name, locale: state.locale, prompt: $("#prompt").value, model: $("#model").value, focused: "model" });
+  await queryChoices("model");
+}
+
+async function queryLoras() {
+  await queryChoices("lora");
+}
+
+async function queryChoices(focused) {
+  // /imagine's model and lora options, autocompleted by the bot like Discord's client would: the field's datalist.
+  const query = new URLSearchParams({ name: state.name, locale: state.locale, prompt: $("#prompt").value, model: $("#model").value, lora: $("#lora").value, focused });
   try {
     const data = await api(`/api/autocomplete?${query}`);
-    $("#model-choices").replaceChildren(...data.choices.map((choice) => {
+    $(`#${focused}-choices`).replaceChildren(...data.choices.map((choice) => {
       const option = document.createElement("option");
       option.value = choice.value;
       option.label = choice.name;
@@ -131,7 +139,7 @@ function commandForm() {
   // Only the shown command's options go, and no empty file fields.
   const form = new FormData();
   const fields = blending() ? ["prompt", "model", "weights"]
-    : ["prompt", "style", "model", "negative", "aspect", "seed", "count", "reference_weight"];
+    : ["prompt", "style", "model", "negative", "aspect", "seed", "count", "reference_weight", "lora"];
   for (const id of fields) form.set(id, $(`#${id}`).value);
   const files = blending() ? ["images"] : ["image", "reference"];
   for (const id of files) for (const file of $(`#${id}`).files) form.append(id, file);
@@ -152,7 +160,7 @@ async function submit(event) {
   send.disabled = true;
   try {
     await sendCommandForm($("#composer").dataset.command, form);
-    for (const id of ["prompt", "style", "model", "negative", "seed", "reference_weight", "weights"]) $(`#${id}`).value = "";
+    for (const id of ["prompt", "style", "model", "negative", "seed", "reference_weight", "lora", "weights"]) $(`#${id}`).value = "";
     for (const id of ["image", "reference", "images"]) {
       $(`#${id}`).value = "";
       updateFileName($(`#${id}`));
@@ -177,6 +185,8 @@ export function initComposer() {
   $("#style").addEventListener("input", queryChoices);
   $("#model").addEventListener("focus", queryModels);
   $("#model").addEventListener("input", queryModels);
+  $("#lora").addEventListener("focus", queryLoras);
+  $("#lora").addEventListener("input", queryLoras);
   $("#style").addEventListener("focus", queryChoices);
   $("#style").addEventListener("blur", () => setTimeout(hideChoices, 100));
   $("#style").addEventListener("keydown", (event) => {
