@@ -204,6 +204,10 @@ class GenerationService:
         except ValueError:
             return None
 
+    def can_restyle(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can redraw a picture (img2img): how ✨ Enhance redraws a draft."""
+        return self.model_of(request) in self.able(Need.IMG2IMG)
+
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
         return self.model_of(request) in self.able(Need.INPAINT)

@@ -95,6 +95,9 @@ class Recipe:
     safety: dict[str, Any] | None = None
     """The safety check's verdict on the image (``models.safety.SafetyCheck.to_dict()``: classifier, score, whether it
     was flagged and what was done with it); None where no check is configured."""
+    draft: bool = False
+    """Made at the model's draft settings (``Draft``: fewer steps, smaller, its draft cache on): a quick look, which
+    ✨ Enhance redraws at full settings."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
@@ -124,6 +127,7 @@ class Recipe:
             init_image=init_image, strength=self.strength, upscale=self.upscaler is not None, model=self.model,
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
             edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
+            draft=self.draft,
         )
 
 
@@ -170,6 +174,9 @@ class GenerationRequest:
     safety: str = ""
     """What a picture the safety check flags gets where this request was asked (``allow``, ``spoiler`` or ``block``:
     the request desk decides it by the place, ``bot/safety.py``); empty: ``block``."""
+    draft: bool | None = False
+    """Render at the model's draft settings (``ModelDefaults.draft``); None: the person's default, which the request
+    desk reads (/settings me draft) before anything is planned."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -257,6 +264,22 @@ class Described:
 
 
 @dataclass(frozen=True)
+class Draft:
+    """A model's draft settings: how much cheaper a draft is drawn (its cache is the engine's business)."""
+
+    steps: int
+    """Steps of a draft (at most the model's own)."""
+    scale: float
+    """Each side of a draft is this fraction of the full size (snapped to the model's multiple)."""
+
+    def applied(self, defaults: ModelDefaults) -> ModelDefaults:
+        """``defaults`` as a draft sees them: its steps, and its sides scaled (so every shape keeps its ratio)."""
+        return replace(defaults, steps=min(self.steps, defaults.steps),
+                       width=snap(defaults.width * self.scale, defaults.multiple),
+                       height=snap(defaults.height * self.scale, defaults.multiple))
+
+
+@dataclass(frozen=True)
 class ModelDefaults:
     """The model family's numbers after config overrides; styles and requests override these per image."""
 
@@ -279,6 +302,7 @@ class ModelDefaults:
     instruct_edit: bool = False  # it edits pictures by instruction: GenerationRequest.input_images
     max_input_images: int = 0  # most pictures one instruction edit takes (0 where it edits none)
     text_to_image: bool = True  # it draws from words alone (an edit-only model needs a picture)
+    draft: Draft | None = None  # its draft settings (None: drafts are drawn at full settings)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -324,6 +348,10 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     if request.describe:
         return _describe_plan(request, defaults, model, max_count)
     style = styles.get(request.style)
+    draft = bool(request.draft)
+    if draft and defaults.draft is not None:  # the draft's steps and size stand in for the family's and the style's
+        defaults = defaults.draft.applied(defaults)
+        style = style.model_copy(update={"steps": None})
     raw_prompt = request.prompt.strip()
     edit = request.edit
     # An edit repaints its canvas from the picture around it and the words alone: reference pictures play no part.
@@ -396,25 +424,26 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                steps=steps, guidance=guidance, width=width, height=height, strength=strength, model=model,
                reference_weights=reference_weights or None,
                edit=None if edit is None else edit.to_dict(),
-               inputs=tuple(map(picture_digest, inputs)) or None)
+               inputs=tuple(map(picture_digest, inputs)) or None, draft=draft)
         for index in range(request.count)
     )
     lora = (style.lora, style.lora_scale) if style.lora else None
     if canvas is not None:
         # Any edits of one size batch together: each image brings its own canvas and mask.
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
-                    batch_key=("inpaint", width, height, steps, guidance, strength, lora, model), lora=lora,
+                    batch_key=("inpaint", width, height, steps, guidance, strength, lora, model, draft), lora=lora,
                     mask_image=canvas.mask)
     if inputs:
         # Every image of an instruction-edit call edits the same pictures (FLUX.2 takes one list for the call).
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
-                    batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs),
+                    batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs, draft),
                     lora=lora, input_images=inputs)
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
+    # A draft runs with its cache on: never in one call with full images, even of the same numbers.
     batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, lora, model,
-                 reference_key)
+                 reference_key, draft)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
                 batch_key=batch_key, lora=lora, references=references, reference_weights=reference_weights)
 

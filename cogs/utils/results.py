@@ -33,7 +33,8 @@ PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
                  "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
-                 "describe": Text("Prompts for {prompt}")}
+                 "describe": Text("Prompts for {prompt}"), "enhance": Text("✨ Enhanced {prompt}"),
+                 "enhance-seed": Text("✨ Enhanced {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
@@ -44,7 +45,9 @@ SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
-               "edit": Text("edit"), "describe": Text("describe")}
+               "edit": Text("edit"), "describe": Text("describe"),
+               "enhance": Text("✨ enhance: img2img from the draft at full settings, same seed"),
+               "enhance-seed": Text("✨ enhance: the same seed again at full settings")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -73,7 +76,7 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
         if service is None:
             return single_view(job.id, 0, None, job.locale)
         return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
-    return result_view(job.id, count, job.locale)
+    return result_view(job.id, count, job.locale, draft=bool(job.request.draft))
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -103,7 +106,8 @@ def headline(job: Job) -> str:
     elif (kind := KIND_HEADLINE.get(job.kind)) is not None:
         prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
-    return f"{prompt}{style} — <@{job.user_id}>"
+    draft = " — " + t(job.locale, "⚡ Draft") if job.request.draft else ""
+    return f"{prompt}{style}{draft} — <@{job.user_id}>"
 
 
 def format_wait(seconds: float) -> str:
@@ -158,6 +162,8 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
     ]
     if recipe.get("strength") is not None:
         fields.append((t(locale, "Strength"), f"{recipe['strength']}", True))
+    if recipe.get("draft"):
+        fields.append((t(locale, "Draft"), t(locale, "⚡ yes: ✨ Enhance redoes it at full settings"), True))
     if recipe.get("reference_weights"):
         shares = recipe["reference_weights"]
         rest = 1 - sum(shares)

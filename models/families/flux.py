@@ -37,6 +37,7 @@ class Flux(Family):
     design = "rectified-flow latent diffusion (MMDiT, guidance-distilled) with CLIP and T5, packed 16-channel latents"
     pipeline_classes = ("FluxPipeline",)
     steps, guidance, strength = 28, 3.5, 0.6
+    draft_cache = "first_block"
     inpaint = True
     negative_prompt = False
     licence = ("the FLUX.1 [dev] Non-Commercial License: accept it at https://huggingface.co/black-forest-labs/"
