@@ -78,7 +78,7 @@ class Imagine(commands.Cog):
         model="Which model draws it (start typing to search; /models lists them)",
         reference="A picture whose look to follow (a style reference; optional)",
         reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
-        draft="⚡ A quick draft (fewer steps, smaller; ✨ Enhance redoes it at full settings). Default: /settings me",
+        draft="⚡ Quick draft: fewer steps, smaller; ✨ Enhance redoes it in full (default: /settings me)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(

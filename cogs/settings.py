@@ -129,7 +129,7 @@ class Settings(commands.Cog):
         model="Your default model (start typing to search)",
         remix="Buttons first let you edit the prompt",
         private="Results only you can see: by direct message (or a private reply when your DMs are closed)",
-        draft="/imagine makes quick drafts (⚡: fewer steps, smaller) unless you say otherwise; ✨ Enhance redoes one",
+        draft="/imagine makes quick ⚡ drafts unless told otherwise; ✨ Enhance redoes one in full",
         reset="Clear one of your settings (or everything)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES, reset=PERSONAL_RESETS)
