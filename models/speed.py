@@ -170,13 +170,12 @@ def _cache_config(speed: Speed, timestep: Callable[[], Any], steps: int) -> Any:
 
 def _quantize(denoiser: torch.nn.Module, mode: str, device: torch.device,
               refuse: Callable[[str], ModelLoadError]) -> None:
-    """int8 weight-only through torchao; the other modes need hardware or files this build does not handle."""
+    """int8 weight-only through torchao, and fp8 (e4m3) weight-only on a device with fp8 units; nf4 and gguf need
+    hardware or files this build does not handle."""
     import torch
 
-    if mode == "fp8":
-        capable = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
-        raise refuse("quantize fp8 needs a CUDA device of compute capability 8.9 or more (Ada, Hopper)"
-                     if not capable else "quantize fp8 is not supported yet; use int8")
+    if mode == "fp8" and not (device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)):
+        raise refuse("quantize fp8 needs a CUDA device of compute capability 8.9 or more (Ada, Hopper)")
     if mode == "nf4":
         raise refuse("quantize nf4 needs bitsandbytes and a CUDA device" if device.type != "cuda"
                      else "quantize nf4 is not supported yet; use int8")
@@ -184,7 +183,7 @@ def _quantize(denoiser: torch.nn.Module, mode: str, device: torch.device,
         raise refuse("quantize gguf needs a GGUF file of the model (a single-file checkpoint), not a diffusers "
                      "directory; use int8")
     try:
-        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+        from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
     except ImportError as error:
-        raise refuse("quantize int8 needs torchao (pip install 'imagebot[speed]')") from error
-    quantize_(denoiser, Int8WeightOnlyConfig())
+        raise refuse(f"quantize {mode} needs torchao (pip install 'imagebot[speed]')") from error
+    quantize_(denoiser, Float8WeightOnlyConfig() if mode == "fp8" else Int8WeightOnlyConfig())
