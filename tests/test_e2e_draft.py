@@ -2,7 +2,8 @@
 
 A draft is labelled (message and recipe) and made smaller in fewer steps; ✨ Enhance redraws one of its images at
 full settings from the same seed (img2img from the draft: the tiny model can restyle), after a restart too;
-/settings me draft makes /imagine draft by default.
+/settings me draft makes /imagine draft by default; /models shows the model's measured seconds per image beside its
+speed settings (int8 weights here).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ async def bot(emu, tiny_model_dir, tmp_path_factory):
     async with started_bot(
         emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-draft"),
         model={"id": str(tiny_model_dir), "device": "cpu", "warmup": False, "max_batch": 4, "steps": STEPS,
-               "size": SIZE},
+               "size": SIZE, "quantize": "int8"},
     ) as process:
         yield process
 
@@ -70,4 +71,17 @@ async def test_settings_me_draft_makes_imagine_draft_by_default(emu, bot):
     full = await imagined(emu, who, count=1, draft=False)  # the option wins over the setting
     assert "⚡ Draft" not in full.content and size(full) == (SIZE, SIZE)
     assert "⚡ Draft" not in (await imagined(emu, person(emu), count=1)).content  # someone else's default is theirs
+    emu.assert_no_violations()
+
+
+async def test_models_shows_the_measured_seconds_per_image_beside_the_speed_settings(emu, bot):
+    who = person(emu)
+    await imagined(emu, who, count=1)  # at least one batch measured since the restart
+    listing = await command(emu, who, "models")
+    shown = await listing.wait_for_message(lambda m: bool(m.embeds), timeout=10)
+    [value] = embed_fields(shown).values()
+    lines = value.splitlines()
+    measured = next(line for line in lines if "s per image" in line)
+    seconds = float(measured.split("~", 1)[1].split(" s per image", 1)[0])
+    assert seconds > 0 and lines[lines.index(measured) + 1] == "⚡ speed settings: int8", value
     emu.assert_no_violations()
