@@ -99,6 +99,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         strength=args.strength,
         model=args.model,
         edit=edit,
+        draft=args.draft,
     )
     styles = StyleBook(config.styles)
     try:

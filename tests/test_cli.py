@@ -256,3 +256,19 @@ def test_several_pictures_on_a_model_that_cannot_edit_by_instruction_are_refused
     result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--image", str(picture), "--image",
                      str(picture))
     assert result.returncode == 2 and "several pictures are edited by instruction" in result.stderr, result.stderr
+
+
+def test_imagine_draft_writes_a_smaller_draft_that_says_so(tmp_path, tiny_config):
+    import json
+
+    from PIL import Image
+
+    from models.images import read_metadata
+
+    output = tmp_path / "draft.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--seed", "7", "--draft", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(read_metadata(output.read_bytes())["imagebot"])
+    assert recipe["draft"] is True and recipe["steps"] == 1  # a quarter of 3, rounded up
+    with Image.open(output) as picture:
+        assert picture.size == (recipe["width"], recipe["height"]) == (32, 32)  # half the tiny model's 64
