@@ -436,7 +436,7 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     if inputs:
         # Every image of an instruction-edit call edits the same pictures (FLUX.2 takes one list for the call).
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
-                    batch_key=("instruct", width, height, steps, guidance, lora, model, recipes[0].inputs, draft),
+                    batch_key=("instruct", width, height, steps, guidance, lora, model, draft, recipes[0].inputs),
                     lora=lora, input_images=inputs)
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
