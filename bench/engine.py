@@ -18,6 +18,9 @@ moving the weights to host memory (offload) and back to the device (reload from 
 after an unload. On a CPU the device is host memory, so there is nothing to move: only the loads are measured.
 With ``--speed`` it measures instead each speed setting (models/speed.py) against exact, on flux, pixart and sd3
 (or ``--family``; ``--wide`` adds a deeper, wider FLUX): images/s, PSNR and SSIM (bench/speed.py).
+With ``--arch sd-turbo|sdxl|flux-schnell|all`` it builds instead that model at its real size with random weights from
+its published config and prints images/s and seconds per step for exact, each cache kind, regional compile, int8 and
+fp8 (bench/archs.py; for a GPU: ``--device cuda``); ``--toy`` shrinks them so the path runs on a CPU.
 With ``--backend ray`` it measures instead the same N requests through RayBackend on one replica, then two, and
 prints both images/s and their ratio (on a CPU-only machine the replicas share its cores, so no doubling).
 
@@ -30,6 +33,9 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
     python bench/engine.py --arch sd15 --moves    # load, offload to host, reload of an SD 1.5-shaped model
     python bench/engine.py --family if --memory   # what inpainting (edits) adds to a model's resident memory
     python bench/engine.py --speed --wide         # cache kinds, int8 (and --compile) vs exact: bench/speed.py
+    python bench/engine.py --arch all --device cuda   # real-size SD-Turbo, SDXL, FLUX.1 [schnell]: bench/archs.py
+    python bench/engine.py --arch all --toy           # the same path at toy size, on the CPU
+    python bench/engine.py --draft --family flux      # a draft against a full image: bench/speed.py
 """
 
 from __future__ import annotations
@@ -67,6 +73,9 @@ from models.plan import GenerationRequest  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
 from models.tiny import BUILDERS, write_tiny_pipeline  # noqa: E402
+
+REAL_ARCHS = ("sd-turbo", "sdxl", "flux-schnell")
+"""The real-size models ``--arch`` builds (bench/archs.py, which imports the engine's heavy parts only when asked)."""
 
 
 def write_sd15(directory: Path) -> Path:
@@ -223,16 +232,21 @@ def inpaint_probe(variant: str, model: str, device_name: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
+    parser.add_argument("--arch", choices=["tiny", "sd15", *REAL_ARCHS, "all"], default="tiny",
+                        help="tiny, SD 1.5-shaped, or a real-size model with random weights (all: the three)")
+    parser.add_argument("--toy", action="store_true", help="--arch sd-turbo|sdxl|flux-schnell|all at toy size")
+    parser.add_argument("--draft", action="store_true", help="a draft against a full image, seconds and ratio")
     parser.add_argument("--family", choices=sorted(BUILDERS), help="which tiny model (--arch tiny; default sd)")
     parser.add_argument("--model", help="an existing model id or directory instead of building one")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["local", "ray"], default="local")
-    parser.add_argument("-n", "--requests", type=int, default=8)
+    parser.add_argument("-n", "--requests", type=int, default=None,
+                        help="requests (images) per run: default 8, 1 with --arch of a real-size model")
     parser.add_argument("--max-batch", type=int, default=None,
                         help="images per pipeline call (default: N locally, so (b) and (c) batch alike; 4 on Ray)")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="runs per setting, median taken (default 5; 3 "
+                                                                    "with --arch of a real-size model)")
     parser.add_argument("--moves", action="store_true", help="time load / offload to host / reload (the pool's costs)")
     parser.add_argument("--memory", action="store_true", help="only the resident memory comparisons")
     parser.add_argument("--speed", action="store_true", help="each speed setting against exact (bench/speed.py)")
@@ -242,6 +256,20 @@ def main() -> int:
                         help="image side (default: the model's; e.g. 64 for tiny qwen-image and chroma)")
     parser.add_argument("--inpaint-probe", choices=INPAINT_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    real = args.arch in (*REAL_ARCHS, "all")
+    args.requests = args.requests or (1 if real else 8)
+    args.repeats = args.repeats or (3 if real else 5)
+    if real:
+        from bench.archs import run_archs
+
+        args.archs = list(REAL_ARCHS) if args.arch == "all" else [args.arch]
+        return run_archs(args)
+    if args.draft:
+        from bench.speed import run_draft
+
+        args.families = [args.family] if args.family else ["sd", "flux"]
+        with tempfile.TemporaryDirectory() as scratch:
+            return run_draft(args, Path(scratch))
     if args.speed:
         from bench.speed import run_speed
 

@@ -120,3 +120,37 @@ def run_speed(args: argparse.Namespace, scratch: Path) -> int:
                   f"{decibels:9.1f}{similarity:7.3f}")
     print("(PSNR and SSIM: the worst image of the run against the exact image of its seed; inf: identical)")
     return 0 if found else 1
+
+
+def run_draft(args: argparse.Namespace, scratch: Path) -> int:
+    """A draft against a full image on each family's tiny model (``--draft``): seconds of a run of ``--requests``
+    images each way (median of ``--repeats``, taking turns) and their ratio, which ``queue.draft_cost`` stands for.
+    ``--wide`` adds the deeper, wider FLUX, where the transformer dominates a step as in a real model."""
+    print(f"steps={args.steps} (drafts: the family's share of them), {args.requests} images per run, median of "
+          f"{args.repeats}, size={args.size or 'native'}")
+    print(f"{'family':<12}{'full':>16}{'draft':>16}{'full s':>9}{'draft s':>9}{'draft/full':>11}")
+    for family in [*args.families, *(["flux-wide"] if args.wide else [])]:
+        model = str(write_wide_flux(scratch / family) if family == "flux-wide"
+                    else write_tiny_pipeline(scratch / family, family))
+        engine = Engine.load(EngineSettings(model, device=args.device, max_batch=args.requests, steps=args.steps,
+                                            size=args.size, warmup=False), StyleBook([]))
+        runs = {draft: [engine.plan(GenerationRequest("a lighthouse in a storm", seed=seed, draft=draft))
+                        for seed in range(args.requests)] for draft in (False, True)}
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for plans in runs.values():
+            engine.generate(plans[:1])
+        for _ in range(args.repeats):
+            for draft, plans in runs.items():
+                started = time.perf_counter()
+                engine.generate(plans)
+                times[draft].append(time.perf_counter() - started)
+        full, draft = (statistics.median(times[key]) for key in (False, True))
+
+        def shape(plans: list) -> str:
+            recipe = plans[0].recipes[0]
+            return f"{recipe.width}²×{recipe.steps} steps"
+
+        print(f"{family:<12}{shape(runs[False]):>16}{shape(runs[True]):>16}{full:9.3f}{draft:9.3f}"
+              f"{draft / full:11.2f}")
+    print("(draft/full: the share of a full image's time a draft takes; FLUX drafts also run first_block)")
+    return 0

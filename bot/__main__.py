@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")
     imagine.add_argument("--count", type=int, default=1, help="number of images (default: 1)")
     imagine.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    imagine.add_argument("--draft", action="store_true",
+                         help="a quick draft at the model's draft settings (fewer steps, smaller; bot.yaml's draft)")
     imagine.add_argument("--model", default="", metavar="NAME",
                          help="which configured model (bot.yaml's models:; default: the style's, else the default)")
     imagine.add_argument("-o", "--output", type=Path, default=Path("imagine.png"), metavar="OUT.png")

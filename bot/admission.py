@@ -97,8 +97,10 @@ class Admission:
         return EVERYONE
 
     @contextmanager
-    def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int) -> Iterator[None]:
-        """Check every limit, take a token and count the job as pending, for the time its ``with`` block stores it.
+    def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int,
+              cost: float = 1.0) -> Iterator[None]:
+        """Check every limit, take ``cost`` of a token (a draft takes ``queue.draft_cost``) and count the job as
+        pending, for the time its ``with`` block stores it.
 
         ``queued`` is how many jobs wait in line now. If the block raises (the job could not be stored), the person
         gets their token and pending slot back: a failed submit costs nothing.
@@ -113,17 +115,17 @@ class Admission:
                                max_queue=self.config.max_queue), 60.0)
         bucket = self._buckets.get(user_id)
         tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
-        if tokens < 1:
-            wait = (1 - tokens) / limits.rate_per_s
+        if tokens < cost:
+            wait = (cost - tokens) / limits.rate_per_s
             raise Refused(Text("You're going a bit fast. Try again in {seconds} s.", seconds=math.ceil(wait)), wait)
-        self._buckets[user_id] = TokenBucket(tokens - 1, now)
+        self._buckets[user_id] = TokenBucket(tokens - cost, now)
         self._pending[user_id] = pending + 1
         self._writing += 1
         try:
             yield
         except BaseException:
             self.release(user_id)
-            self._buckets[user_id].tokens += 1  # it exists: prune() spares people with a job pending
+            self._buckets[user_id].tokens += cost  # it exists: prune() spares people with a job pending
             raise
         finally:
             self._writing -= 1

@@ -33,6 +33,7 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         device=model.device,
         dtype=model.dtype,
         speed=entry.speed(model.compile if entry.compile is None else entry.compile),
+        draft=entry.draft.settings(),
         warmup=model.warmup,
         max_batch=model.max_batch,
         steps=entry.steps,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.loras import Lora, LoraBook
 from models.safety import labels_at, missing_label
-from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, hub_file, pipeline_class, public_name
+from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, DraftSettings, hub_file, pipeline_class, public_name
 from models.speed import THRESHOLD_KINDS, Speed
 from models.styles import Style
 
@@ -118,11 +118,28 @@ Compile = Literal["none", "regional", "full"] | bool
 Quantize = Literal["none", "int8", "fp8", "nf4", "gguf"]
 
 
+class DraftConfig(Section):
+    """A model's draft settings (/imagine ``draft``), where they differ from its family's (models/families)."""
+
+    steps: int | None = Field(default=None, ge=1, le=150)
+    scale: float | None = Field(default=None, gt=0, le=1)
+    """Each side of a draft as a share of the full size (0.5: a quarter of the pixels)."""
+    cache: CacheConfig | Literal[False] | None = None
+    """The cache drafts run with; false: none; left out: the family's (FLUX: first_block)."""
+
+    def settings(self) -> DraftSettings:
+        cache = self.cache or None
+        return DraftSettings(steps=self.steps, scale=self.scale, exact=self.cache is False, cache=cache and Speed(
+            cache=cache.kind, threshold=cache.threshold, every=cache.every))
+
+
 class SpeedKeys(Section):
-    """A model's speed settings (``models/speed.py``); left out, the model runs exact."""
+    """A model's speed settings (``models/speed.py``) and its draft settings; left out, the model runs exact and
+    drafts at its family's draft settings."""
 
     cache: CacheConfig | None = None
     quantize: Quantize = "none"
+    draft: DraftConfig = DraftConfig()
 
     def speed(self, compile: Compile) -> Speed:
         """These settings with ``compile`` (the entry's own, else ``model.compile``) as the engine applies them."""
@@ -133,7 +150,7 @@ class SpeedKeys(Section):
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code", "draft")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
 
@@ -310,6 +327,9 @@ class QueueConfig(Section):
     job_timeout_s: float = Field(default=600, gt=0)
     stop_grace_s: float = Field(default=60, ge=0)
     undeliverable_after_h: float = Field(default=6, gt=0)
+    draft_cost: float = Field(default=0.25, gt=0, le=1)
+    """What a draft costs against a full image: the share of a rate-limit token it takes, and of a full image's
+    time the ETAs count for it (README: a draft measured at about a fifth to a quarter of a full image's time)."""
     role_overrides: list[RoleOverride] = []
 
 
@@ -445,7 +465,7 @@ class Config(Section):
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
-                               quantize=model.quantize, trust_remote_code=model.trust_remote_code)]
+                               quantize=model.quantize, trust_remote_code=model.trust_remote_code, draft=model.draft)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

@@ -384,6 +384,7 @@ class RequestDesk:
         for ``refusing`` to answer.
         """
         style = self.service.styles.get(request.style or None)
+        request.draft = preferences.draft(request.draft) and not (request.describe or request.upscale)
         if request.describe:  # it draws nothing: its captioner runs beside the default model, wherever it is asked
             request.model = self.default_model
             preferences.check_count(request.count)

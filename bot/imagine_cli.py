@@ -100,6 +100,7 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         model=args.model,
         edit=edit,
         control=args.control or "",
+        draft=args.draft,
     )
     styles = StyleBook(config.styles, config.loras)
     try:

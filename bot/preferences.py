@@ -30,6 +30,11 @@ class Preferences:
     def aspect(self) -> str | None:
         return self.user.aspect or self.channel.aspect
 
+    def draft(self, given: bool | None) -> bool:
+        """Whether to render at the model's draft settings: ``given`` (/imagine's ``draft``), else the person's own
+        default (/settings me draft); a channel sets none, and bot.yaml's default is full settings."""
+        return self.user.draft if given is None else given
+
     def max_count(self, bot_max: int) -> int:
         """The most images one request may ask for here: bot.yaml's ``model.max_count``, or less in this channel."""
         return min(bot_max, self.channel.max_count or bot_max)

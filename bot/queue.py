@@ -142,6 +142,8 @@ class _Entry:
     due_at: float | None = None
     """The latest start the switch delay allows: its start under plain round-robin, estimated at the first batch
     taken after it was queued, plus the delay (``_StayOnModel``)."""
+    cost: float = 1.0
+    """What one of its images costs against a full image (``queue.draft_cost`` for a draft)."""
 
     @property
     def user_id(self) -> int:
@@ -158,6 +160,11 @@ class _Entry:
     @property
     def images(self) -> int:
         return len(self.plan.recipes)
+
+    @property
+    def work(self) -> float:
+        """Its images counted as full images: what the ETAs multiply by the seconds per (full) image."""
+        return self.images * self.cost
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,10 @@ class _Batch:
     started: float = 0.0
     finishing: bool = False  # the backend has returned; its jobs are being saved and delivered
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def work(self) -> float:
+        return sum(entry.work for entry in self.entries)
 
 
 class JobQueue:
@@ -314,7 +325,8 @@ class JobQueue:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         role_ids = list(role_ids)
-        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
+        cost = self.cost(job)
+        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines), cost=cost):
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
@@ -329,8 +341,12 @@ class JobQueue:
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
-        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids))])
+        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids), cost=cost)])
         return job
+
+    def cost(self, job: Job) -> float:
+        """What each image of ``job`` costs against a full image: ``queue.draft_cost`` for a draft, else 1."""
+        return self.config.draft_cost if job.request.draft else 1.0
 
     def _line_up(self, entries: Sequence[_Entry], *, at_head: bool = False) -> None:
         """Queue new, resumed or put-back jobs: at the end of their users' lines, or ``at_head`` (a batch that could
@@ -358,7 +374,7 @@ class JobQueue:
         now = self._clock()
         if entry.job.state == JobState.RUNNING:
             batch = next((b for b in self._batches if entry in b.entries), None)
-            return 0, 0.0 if batch is None else max(0.0, batch.started + batch.images * self.seconds_per_image - now)
+            return 0, 0.0 if batch is None else max(0.0, batch.started + batch.work * self.seconds_per_image - now)
         for place, (other, eta) in enumerate(self._projection(now), start=1):
             if other is entry:
                 return place, eta
@@ -376,13 +392,13 @@ class JobQueue:
             if loaded is not None and entry.model != loaded:  # the model must be loaded first
                 work += self._backend.switch_cost(entry.model) / parallel
                 loaded = entry.model
-            work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            work += entry.work * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
             yield entry, work
 
     def _running_work(self, now: float) -> tuple[int, float]:
         """How many batches the backend runs side by side, and the seconds until the running ones leave room."""
         parallel = max(1, self._capacity // max(1, self._backend.max_batch))
-        work = sum(max(0.0, b.started + b.images * self.seconds_per_image - now) for b in self._batches) / parallel
+        work = sum(max(0.0, b.started + b.work * self.seconds_per_image - now) for b in self._batches) / parallel
         return parallel, work
 
     def jobs_of(self, user_id: int) -> list[Job]:
@@ -500,7 +516,7 @@ class JobQueue:
             if model != loaded:
                 start += self._backend.switch_cost(model) / parallel
                 loaded = model
-            start += sum(e.images for e in batch) * self.model_seconds.get(model, self.seconds_per_image) / parallel
+            start += sum(e.work for e in batch) * self.model_seconds.get(model, self.seconds_per_image) / parallel
 
     async def _run_batch(self, batch: _Batch) -> None:
         entries = batch.entries
@@ -538,7 +554,8 @@ class JobQueue:
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
         if made:
-            per_image = max(0.0, self._clock() - now - load) / made
+            # Per full image: a batch of drafts counts each at its cost, so the figure (/models shows it) stays one.
+            per_image = max(0.0, self._clock() - now - load) / (made * entries[0].cost)
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
             model = entries[0].model
             before = self.model_seconds.get(model, per_image)
@@ -747,7 +764,7 @@ class JobQueue:
                     await self._fail(job, text_of(error))
                     continue
                 self._admission.resume(job.user_id)
-                self._line_up([_Entry(job, plan, RESUMED)])
+                self._line_up([_Entry(job, plan, RESUMED, cost=self.cost(job))])
                 resumed.append(job.id)
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)

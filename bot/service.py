@@ -250,6 +250,10 @@ class GenerationService:
         raise ValueError(Text("The model '{name}' can't keep a picture's {kind}; use {models} (the `model` option).",
                               name=model, kind=kind, models=" / ".join(f"`{n}`" for n in able)))
 
+    def can_restyle(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can redraw a picture (img2img): how ✨ Enhance redraws a draft."""
+        return self.model_of(request) in self.able(Need.IMG2IMG)
+
     def can_inpaint(self, request: GenerationRequest) -> bool:
         """Whether the model ``request`` runs on can repaint part of a picture (zoom out, pan, Vary (Region))."""
         return self.model_of(request) in self.able(Need.INPAINT)

@@ -34,6 +34,8 @@ class UserSettings:
     """Buttons that make a new job first open a form to edit the prompt."""
     private: bool = False
     """Results go to the person alone: by direct message, or as an ephemeral reply when their DMs are closed."""
+    draft: bool = False
+    """/imagine renders at the model's draft settings unless its ``draft`` option says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ Key = TypeVar("Key")
 
 _TEXT = ("style", "aspect", "model")
 _COUNTS = ("count", "max_count")
-_FLAGS = ("remix", "private")
+_FLAGS = ("remix", "private", "draft")
 _TREATMENTS = ("allow", "spoiler", "block")
 
 
@@ -104,7 +106,7 @@ def user_settings_from_row(row: Any) -> UserSettings:
     if row is None:
         return UserSettings()
     return UserSettings(style=row["style"], aspect=row["aspect"], count=row["count"], model=row["model"],
-                        remix=bool(row["remix"]), private=bool(row["private"]))
+                        remix=bool(row["remix"]), private=bool(row["private"]), draft=bool(row["draft"]))
 
 
 def channel_settings_from_row(row: Any) -> ChannelSettings:

@@ -545,10 +545,10 @@ class Storage:
             row = db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)).fetchone()
             settings = changed(user_settings_from_row(row), changes)
             db.execute(
-                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private, draft,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
-                 int(settings.private), now),
+                 int(settings.private), int(settings.draft), now),
             )
             return settings
 

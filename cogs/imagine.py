@@ -1,5 +1,5 @@
 """/imagine, /edit (repaint a marked part, or edit by instruction) and the buttons under their results: U, V,
-Vary, 🔄, the upscales, 🗑️ and Cancel.
+Vary, 🔄, the upscales, ✨ Enhance (under a draft), 🗑️ and Cancel.
 
 What the person typed or clicked is parsed here and handed to the request desk (``bot.desk``), which checks it,
 queues it and answers; every refusal is private (``bot.desk.refusing``). A click is answered by this cog's
@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 DEFAULT_REFERENCE_WEIGHT, MIN_REFERENCE_WEIGHT = 0.5, 0.05
 """/imagine's reference picture: its share of the conditioning against the prompt's, by default and at least."""
 UPSCALE_FACTOR, UPSCALE_STRENGTH = 2, 0.3
+ENHANCE_STRENGTH = 0.6
+"""✨ Enhance redraws a draft at full settings by img2img from the draft, enlarged to the full size, with the same
+seed and words: the draft's composition stays (a same-seed txt2img at the full size starts from other noise, since
+the noise's shape is the size's, and draws another picture), and 0.6 of the full steps re-detail it. A model that
+cannot restyle a picture redraws it by txt2img from the same seed at full settings instead (``enhance-seed``)."""
 
 
 class Imagine(commands.Cog):
@@ -84,6 +89,7 @@ class Imagine(commands.Cog):
         image2="Optional: a second picture (image 2), for models that take several (image is image 1)",
         image3="Optional: a third picture (image 3), for models that take several",
         lora="Up to 3 LoRAs, name:weight, e.g. ink:0.8, film (start typing to search)",
+        draft="⚡ Quick draft: fewer steps, smaller; ✨ Enhance redoes it in full (default: /settings me)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     async def imagine(
@@ -103,6 +109,7 @@ class Imagine(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         lora: app_commands.Range[str, 1, 200] | None = None,
+        draft: bool | None = None,
     ) -> None:
         """Draw from words; with ``image``, restyle it; with ``image2`` (and ``image3``) too, make the image from
         the pictures in order, by instruction, on a model that takes several."""
@@ -145,6 +152,7 @@ class Imagine(commands.Cog):
             request.model = model or ""
             request.control = control or ""
             request.loras = desk.chosen_loras(lora)
+            request.draft = draft  # None: the person's default, which the desk reads
             if reference is not None:
                 request.reference_weights = [weight]
             if image is None and reference is None:
@@ -315,6 +323,8 @@ class Imagine(commands.Cog):
             await self.reroll(interaction, click)
         elif click.action in VARY_STRENGTH:
             await self.vary(interaction, click)
+        elif click.action is Action.ENHANCE:
+            await self.enhance(interaction, click)
         else:
             await self.upscale(interaction, click)
 
@@ -411,6 +421,28 @@ class Imagine(commands.Cog):
                                     height=picture.height * UPSCALE_FACTOR, strength=UPSCALE_STRENGTH,
                                     init_image=picture)
         await desk.ask(interaction, request, preferences, kind="upscale", source=source, source_index=click.index)
+
+    async def enhance(self, interaction: discord.Interaction, click: Click) -> None:
+        """✨ Enhance: a draft's image ``index`` redrawn at full settings from its seed and words (``ENHANCE_STRENGTH``
+        says how). Refused for an image that is no draft (a forged click, or a message from before drafts)."""
+        desk = self.bot.desk
+        source = await desk.source(interaction, click.job_id, load_init=True)
+        preferences = await desk.preferences(interaction, private=source.private)
+        stored = await desk.stored(interaction, source, click.index)
+        recipe = Recipe.from_dict(stored.recipe)
+        if not recipe.draft:
+            raise Rejected(Text("That image is already at full settings; ✨ Enhance is for drafts."))
+        full = dict(seed=recipe.seed, count=1, draft=False, steps=None, width=None, height=None)
+        # An instruction edit's draft is redone from its pictures, not from the draft: its words edit those.
+        if desk.service.can_restyle(source.request) and not source.request.input_images:
+            picture = await asyncio.to_thread(stored.open)
+            request = await desk.derive(source, **full, init_image=picture, strength=ENHANCE_STRENGTH)
+            await desk.ask(interaction, request, preferences, kind="enhance", source=source, source_index=click.index,
+                           restyle=True)
+            return
+        request = await desk.derive(source, **full, init_image=None, strength=None)
+        await desk.ask(interaction, request, preferences, kind="enhance-seed", source=source,
+                       source_index=click.index)
 
     def button_count(self, preferences: Preferences, source_count: int) -> int:
         return preferences.button_count(source_count, self.bot.config.model.max_count)

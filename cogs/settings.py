@@ -1,11 +1,12 @@
 """/settings me and /settings channel: defaults for /imagine and the buttons, kept in SQLite.
 
-``/settings me`` is anyone's own: style, aspect, count, model, remix mode and private results. ``/settings channel``
-is for members who may manage the channel or the server: the channel's defaults (under a person's own) and its
-limits (``max_count``, ``allowed_models``: over everyone's); in a thread, they are its channel's (a thread follows the
-channel it is in: ``bot.reach.rules_channel``). Discord applies ``default_permissions`` to a whole
-command group, so the channel subcommand checks the member's permissions in code. Called with no options, each
-shows the values; every answer is ephemeral, and a bad value changes nothing and says why.
+``/settings me`` is anyone's own: style, aspect, count, model, remix mode, private results and drafts.
+``/settings channel`` is for members who may manage the channel or the server: the channel's defaults (under a
+person's own) and its limits (``max_count``, ``allowed_models``: over everyone's); in a thread, they are its
+channel's (a thread follows the channel it is in: ``bot.reach.rules_channel``). Discord applies
+``default_permissions`` to a whole command group, so the channel subcommand checks the member's permissions in
+code. Called with no options, each shows the values; every answer is ephemeral, and a bad value changes nothing
+and says why.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PERSONAL_RESETS = [app_commands.Choice(name=name, value=name)
-                   for name in ("style", "aspect", "count", "model", "remix", "private", "everything")]
+                   for name in ("style", "aspect", "count", "model", "remix", "private", "draft", "everything")]
 CHANNEL_RESETS = [app_commands.Choice(name=name, value=name)
                   for name in ("style", "aspect", "count", "max_count", "allowed_models", "safety", "everything")]
 SAFETY_CHOICES = [app_commands.Choice(name="spoiler (blurred until clicked)", value="spoiler"),
@@ -128,6 +129,7 @@ class Settings(commands.Cog):
         model="Your default model (start typing to search)",
         remix="Buttons first let you edit the prompt",
         private="Results only you can see: by direct message (or a private reply when your DMs are closed)",
+        draft="/imagine makes quick ⚡ drafts unless told otherwise; ✨ Enhance redoes one in full",
         reset="Clear one of your settings (or everything)",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES, reset=PERSONAL_RESETS)
@@ -140,6 +142,7 @@ class Settings(commands.Cog):
         model: app_commands.Range[str, 1, 100] | None = None,
         remix: bool | None = None,
         private: bool | None = None,
+        draft: bool | None = None,
         reset: app_commands.Choice[str] | None = None,
     ) -> None:
         changes: dict[str, Any] = resets(reset, tuple(field.value for field in PERSONAL_RESETS[:-1]))
@@ -151,6 +154,8 @@ class Settings(commands.Cog):
                 changes["remix"] = remix
             if private is not None:
                 changes["private"] = private
+            if draft is not None:
+                changes["draft"] = draft
         except Rejected as error:
             await self.refuse_changes(interaction, error)
             return
@@ -182,6 +187,8 @@ class Settings(commands.Cog):
             t(locale, "• Private results: {state} — results come by direct message, or privately here when your DMs "
                       "are closed", state=on_off(locale, mine.private)) if mine.private
             else t(locale, "• Private results: {state}", state=on_off(locale, mine.private)),
+            t(locale, "• Drafts (⚡ /imagine renders quick drafts; ✨ Enhance redoes one at full settings): {state}",
+              state=on_off(locale, mine.draft)),
         ]
         limits = self.channel_limits(locale, channel)
         if limits:

@@ -45,7 +45,7 @@ from models.plan import (
     resolve_plan,
 )
 from models.settings import EngineSettings, IPAdapterSettings, SafetySettings
-from models.speed import apply_speed
+from models.speed import Speed, apply_speed, check_draft_cache, draft_cache
 from models.styles import StyleBook
 from models.tiny import model_location
 
@@ -113,10 +113,12 @@ class Engine:
                  max_count: int = 4, preview_every: int = 2, upscaler: Upscaler | None = None,
                  captioner: Captioner | None = None, name: str | None = None,
                  checker: ImageChecker | None = None, safety: SafetySettings | None = None,
-                 controls: dict[str, Control] | None = None) -> None:
+                 controls: dict[str, Control] | None = None, draft_cache: Speed | None = None) -> None:
         self.model = model
         self.controls = controls or {}
         """Loaded ControlNets' kinds, scales and preprocessors (the ControlNets themselves are the model's)."""
+        self.draft_cache = draft_cache
+        """The cache drafts run with (on for their calls only); None: none, or the model's own is always on."""
         self.upscaler = upscaler
         self.captioner = captioner
         self.checker = checker
@@ -191,7 +193,8 @@ class Engine:
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
         controls = _load_controls(model, settings, torch_dtype, unloaded)
         defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
-                                          guidance=settings.guidance, size=settings.size),
+                                          guidance=settings.guidance, size=settings.size,
+                                          draft_steps=settings.draft.steps, draft_scale=settings.draft.scale),
                            references=model.takes_references(),
                            controls=tuple((kind, control.scale) for kind, control in controls.items()))
         gan = None
@@ -218,6 +221,9 @@ class Engine:
                 defaults = replace(defaults, captioner=words.name)
         defaults = replace(defaults, unloaded=tuple(unloaded))
         apply_speed(model, settings.speed, torch_device, label=settings.label, steps=defaults.steps)
+        drafts = _draft_speed(model, settings)
+        if drafts is not None and defaults.draft is not None:
+            check_draft_cache(model, drafts, label=settings.label, steps=defaults.draft.steps)
         checker = None
         if settings.safety is not None:  # never optional: a model whose check is missing must not serve at all
             from models.safety import IMAGE_KEY, ImageChecker
@@ -228,7 +234,7 @@ class Engine:
                      styles=styles, default_negative=settings.default_negative, max_batch=settings.max_batch,
                      max_count=settings.max_count, preview_every=settings.preview_every, upscaler=gan,
                      captioner=words, name=settings.label, checker=checker, safety=settings.safety,
-                     controls=controls)
+                     controls=controls, draft_cache=drafts)
         if settings.warmup and not on_host:
             engine.warmup()
         log.info("loaded %s (%s) on %s as %s in %.1fs", engine.name, model.name, model.device, torch_dtype,
@@ -336,7 +342,7 @@ class Engine:
             structure = control.prepare(plans[0].init_image)
             spec = replace(spec, init_images=None, strength=None, control=control.kind,
                            control_images=[structure] * len(plans), control_scale=plans[0].control_scale)
-        with torch.inference_mode():
+        with torch.inference_mode(), draft_cache(self.model, self.draft_cache if first.draft else None, first.steps):
             images = self.model.run(spec, self._step_hook(run, items, spec), self._pipeline_call)
         if not inpaint:
             return images
@@ -453,6 +459,16 @@ class Engine:
     def _free_memory(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _draft_speed(model: Family, settings: EngineSettings) -> Speed | None:
+    """The cache drafts of this model run with: bot.yaml's ``draft.cache``, else the family's (``draft_cache``);
+    none where ``draft.cache`` is false or the model's own ``cache`` is on for every call anyway."""
+    if settings.draft.exact or settings.speed.cache is not None:
+        return None
+    if settings.draft.cache is not None:
+        return settings.draft.cache
+    return Speed(cache=model.draft_cache) if model.draft_cache is not None else None
 
 
 def _optional(model: str, load: Callable[[], T]) -> T | None:

@@ -103,6 +103,9 @@ class Recipe:
     """The LoRAs the image was made with (its style's and the person's), by configured name, at their weights."""
     triggers: tuple[str, ...] | None = None
     """The LoRAs' trigger words that were appended to the prompt (the recipe's prompt is the person's own)."""
+    draft: bool = False
+    """Made at the model's draft settings (``Draft``: fewer steps, smaller, its draft cache on): a quick look, which
+    ✨ Enhance redraws at full settings."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
@@ -138,6 +141,7 @@ class Recipe:
             reference_weights=None if self.reference_weights is None else list(self.reference_weights),
             edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
             loras=[(name, weight) for name, weight in self.loras or ()],
+            draft=self.draft,
         )
 
 
@@ -190,6 +194,9 @@ class GenerationRequest:
     loras: list[tuple[str, float]] = field(default_factory=list)
     """LoRAs the person picked (/imagine's ``lora``: ``models.loras.LoraBook.parse``), by configured name, at their
     weights; the style's own come on top (``LoraBook.resolve``). Kept (JSON) with the job, so buttons reuse them."""
+    draft: bool | None = False
+    """Render at the model's draft settings (``ModelDefaults.draft``); None: the person's default, which the request
+    desk reads (/settings me draft) before anything is planned."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -282,6 +289,22 @@ class Described:
 
 
 @dataclass(frozen=True)
+class Draft:
+    """A model's draft settings: how much cheaper a draft is drawn (its cache is the engine's business)."""
+
+    steps: int
+    """Steps of a draft (at most the model's own)."""
+    scale: float
+    """Each side of a draft is this fraction of the full size (snapped to the model's multiple)."""
+
+    def applied(self, defaults: ModelDefaults) -> ModelDefaults:
+        """``defaults`` as a draft sees them: its steps, and its sides scaled (so every shape keeps its ratio)."""
+        return replace(defaults, steps=min(self.steps, defaults.steps),
+                       width=snap(defaults.width * self.scale, defaults.multiple),
+                       height=snap(defaults.height * self.scale, defaults.multiple))
+
+
+@dataclass(frozen=True)
 class ModelDefaults:
     """The model family's numbers after config overrides; styles and requests override these per image."""
 
@@ -305,6 +328,7 @@ class ModelDefaults:
     max_input_images: int = 0  # most pictures one instruction edit takes (0 where it edits none)
     text_to_image: bool = True  # it draws from words alone (an edit-only model needs a picture)
     controls: tuple[tuple[str, float], ...] = ()  # its loaded ControlNets: (kind, conditioning scale)
+    draft: Draft | None = None  # its draft settings (None: drafts are drawn at full settings)
 
 
 def snap(value: float, multiple: int) -> int:
@@ -350,6 +374,10 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     if request.describe:
         return _describe_plan(request, defaults, model, max_count)
     style = styles.get(request.style)
+    draft = bool(request.draft)
+    if draft and defaults.draft is not None:  # the draft's steps and size stand in for the family's and the style's
+        defaults = defaults.draft.applied(defaults)
+        style = style.model_copy(update={"steps": None})
     raw_prompt = request.prompt.strip()
     edit = request.edit
     # An edit repaints its canvas from the picture around it and the words alone: reference pictures play no part.
@@ -433,31 +461,33 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                reference_weights=reference_weights or None,
                edit=None if edit is None else edit.to_dict(),
                inputs=tuple(map(picture_digest, inputs)) or None, control=control_record,
-               loras=tuple((lora.name, weight) for lora, weight in loras) or None, triggers=triggers or None)
+               loras=tuple((lora.name, weight) for lora, weight in loras) or None, triggers=triggers or None,
+               draft=draft)
         for index in range(request.count)
     )
     adapters = tuple(LoraWeights(entry.id, entry.weight_name, weight) for entry, weight in loras)
     if canvas is not None:
         # Any edits of one size batch together: each image brings its own canvas and mask.
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=canvas.image,
-                    batch_key=("inpaint", width, height, steps, guidance, strength, adapters, model),
+                    batch_key=("inpaint", width, height, steps, guidance, strength, adapters, model, draft),
                     loras=adapters,
                     mask_image=canvas.mask)
     if inputs:
         # Every image of an instruction-edit call edits the same pictures (FLUX.2 takes one list for the call).
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=None,
-                    batch_key=("instruct", width, height, steps, guidance, adapters, model, recipes[0].inputs),
+                    batch_key=("instruct", width, height, steps, guidance, adapters, model, draft, recipes[0].inputs),
                     loras=adapters, input_images=inputs)
     if control is not None and control_record is not None:
         # Images keeping the same picture's structure batch together: one control map per call.
         return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=source,
-                    batch_key=("control", width, height, steps, guidance, adapters, model, control,
+                    batch_key=("control", width, height, steps, guidance, adapters, model, draft, control,
                                control_record["source"]), loras=adapters, control=control[0], control_scale=control[1])
     init_image = fit_image(request.init_image, width, height) if img2img else None
     # An IP-Adapter call gives every image the same image prompt: one call, one set of pictures and weights.
     reference_key = (tuple(map(picture_digest, references)), reference_weights) if references else None
+    # A draft runs with its cache on: never in one call with full images, even of the same numbers.
     batch_key = ("img2img" if img2img else "txt2img", width, height, steps, guidance, strength, adapters, model,
-                 reference_key)
+                 reference_key, draft)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
                 batch_key=batch_key, loras=adapters, references=references, reference_weights=reference_weights)
 

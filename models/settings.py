@@ -86,6 +86,19 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class DraftSettings:
+    """bot.yaml's ``draft`` of a model: its draft settings where they differ from its family's."""
+
+    steps: int | None = None
+    scale: float | None = None
+    """Each side of a draft as a share of the full size."""
+    cache: Speed | None = None
+    """The cache a draft runs with (only its cache fields are read); None: the family's (``Family.draft_cache``)."""
+    exact: bool = False
+    """No cache for drafts, whatever the family's (bot.yaml's ``cache: false``)."""
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """One model and how to run it (bot.yaml's ``model``, ``upscaler`` and ``describe`` sections plus the
     moderation's default negative)."""
@@ -99,6 +112,7 @@ class EngineSettings:
     dtype: str = "auto"
     speed: Speed = field(default_factory=Speed)
     """The model's ``cache``, ``compile`` and ``quantize`` (``models/speed.py``); the default is exact."""
+    draft: DraftSettings = field(default_factory=DraftSettings)
     warmup: bool = True
     max_batch: int = 4
     steps: int | None = None

@@ -8,7 +8,8 @@ with one line naming the model and the reason, rather than silently running the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -72,13 +73,7 @@ def apply_speed(model: SpeedTarget, speed: Speed, device: torch.device, *, label
         if speed.quantize != "none":
             _quantize(denoiser, speed.quantize, device, refuse)
         if speed.cache is not None:
-            if not callable(getattr(denoiser, "enable_cache", None)):
-                raise refuse(f"cache {speed.cache} is not available for the {model.name} family: its denoiser "
-                             f"({kind}) has no diffusers cache support; leave cache out for this model")
-            try:
-                denoiser.enable_cache(_cache_config(speed, _timestep_of(model), steps))
-            except (ValueError, TypeError) as error:
-                raise refuse(f"cache {speed.cache} does not apply to its denoiser ({kind}): {error}") from error
+            _enable_cache(model, denoiser, speed, steps, refuse, key="cache")
         if speed.compile == "regional":
             if not getattr(denoiser, "_repeated_blocks", None):
                 raise refuse(f"compile regional needs a denoiser that names its repeated blocks, and {kind} does "
@@ -86,6 +81,50 @@ def apply_speed(model: SpeedTarget, speed: Speed, device: torch.device, *, label
             denoiser.compile_repeated_blocks(fullgraph=False)
         elif speed.compile == "full":
             denoiser.compile()  # in place, so every pipeline sharing it is compiled too
+
+
+def _enable_cache(model: SpeedTarget, denoiser: torch.nn.Module, speed: Speed, steps: int,
+                  refuse: Callable[[str], ModelLoadError], *, key: str) -> None:
+    """Turn ``speed``'s cache on for ``denoiser``, or raise ``refuse`` saying why it cannot be (``key``: the bot.yaml
+    key that asked for it)."""
+    kind = type(denoiser).__name__
+    if not callable(getattr(denoiser, "enable_cache", None)):
+        raise refuse(f"{key} {speed.cache} is not available for the {model.name} family: its denoiser ({kind}) has "
+                     f"no diffusers cache support; leave {key} out for this model")
+    try:
+        denoiser.enable_cache(_cache_config(speed, _timestep_of(model), steps))
+    except (ValueError, TypeError) as error:
+        raise refuse(f"{key} {speed.cache} does not apply to its denoiser ({kind}): {error}") from error
+
+
+def check_draft_cache(model: SpeedTarget, speed: Speed, *, label: str, steps: int) -> None:
+    """Refuse at load a draft cache (bot.yaml's ``draft.cache``) the model's denoisers cannot take: turned on once
+    and off again, so the first draft does not fail instead."""
+    def refuse(reason: str) -> ModelLoadError:
+        return ModelLoadError(f"Cannot load model '{label}': {reason}")
+
+    with draft_cache(model, speed, steps, refuse=refuse):
+        pass
+
+
+@contextmanager
+def draft_cache(model: SpeedTarget, speed: Speed | None, steps: int, *,
+                refuse: Callable[[str], ModelLoadError] = ModelLoadError) -> Iterator[None]:
+    """``speed``'s cache on for one pipeline call of drafts (``steps`` steps), off again after it, so full images
+    of the same model stay exact. None, or a denoiser already cached (the model's own ``cache``): nothing to do."""
+    if speed is None or speed.cache is None:
+        yield
+        return
+    turned_on = []
+    try:
+        for denoiser in model.denoisers():
+            if not getattr(denoiser, "is_cache_enabled", False):
+                _enable_cache(model, denoiser, speed, steps, refuse, key="draft.cache")
+                turned_on.append(denoiser)
+        yield
+    finally:
+        for denoiser in turned_on:
+            denoiser.disable_cache()
 
 
 def _timestep_of(model: SpeedTarget) -> Callable[[], Any]:
@@ -131,13 +170,12 @@ def _cache_config(speed: Speed, timestep: Callable[[], Any], steps: int) -> Any:
 
 def _quantize(denoiser: torch.nn.Module, mode: str, device: torch.device,
               refuse: Callable[[str], ModelLoadError]) -> None:
-    """int8 weight-only through torchao; the other modes need hardware or files this build does not handle."""
+    """int8 weight-only through torchao, and fp8 (e4m3) weight-only on a device with fp8 units; nf4 and gguf need
+    hardware or files this build does not handle."""
     import torch
 
-    if mode == "fp8":
-        capable = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
-        raise refuse("quantize fp8 needs a CUDA device of compute capability 8.9 or more (Ada, Hopper)"
-                     if not capable else "quantize fp8 is not supported yet; use int8")
+    if mode == "fp8" and not (device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)):
+        raise refuse("quantize fp8 needs a CUDA device of compute capability 8.9 or more (Ada, Hopper)")
     if mode == "nf4":
         raise refuse("quantize nf4 needs bitsandbytes and a CUDA device" if device.type != "cuda"
                      else "quantize nf4 is not supported yet; use int8")
@@ -145,7 +183,7 @@ def _quantize(denoiser: torch.nn.Module, mode: str, device: torch.device,
         raise refuse("quantize gguf needs a GGUF file of the model (a single-file checkpoint), not a diffusers "
                      "directory; use int8")
     try:
-        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+        from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
     except ImportError as error:
-        raise refuse("quantize int8 needs torchao (pip install 'imagebot[speed]')") from error
-    quantize_(denoiser, Int8WeightOnlyConfig())
+        raise refuse(f"quantize {mode} needs torchao (pip install 'imagebot[speed]')") from error
+    quantize_(denoiser, Float8WeightOnlyConfig() if mode == "fp8" else Int8WeightOnlyConfig())

@@ -275,3 +275,19 @@ def test_imagine_with_a_lora_records_it_and_names_the_flag_of_a_bad_one(tmp_path
     assert recipe["loras"] == [["ink", 0.6]] and recipe["triggers"] == ["inkwash"]
     result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--lora", "ink:7")
     assert result.returncode == 2 and "--lora: The LoRA weight in 'ink:7' must be a number" in result.stderr
+
+
+def test_imagine_draft_writes_a_smaller_draft_that_says_so(tmp_path, tiny_config):
+    import json
+
+    from PIL import Image
+
+    from models.images import read_metadata
+
+    output = tmp_path / "draft.png"
+    result = run_cli("imagine", "a cat", "--config", str(tiny_config), "--seed", "7", "--draft", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(read_metadata(output.read_bytes())["imagebot"])
+    assert recipe["draft"] is True and recipe["steps"] == 1  # a quarter of 3, rounded up
+    with Image.open(output) as picture:
+        assert picture.size == (recipe["width"], recipe["height"]) == (32, 32)  # half the tiny model's 64

@@ -92,7 +92,7 @@ def test_plan_applies_style_defaults_and_seeds(engine: Engine):
     first = plan.recipes[0]
     assert (first.steps, first.guidance, first.width, first.height, first.strength) == (3, 7.0, 64, 64, None)
     assert first.prompt == "a cat" and first.style == "photo" and first.model == engine.model_id
-    assert plan.batch_key == ("txt2img", 64, 64, 3, 7.0, None, (), engine.name, None)  # no LoRA, no references
+    assert plan.batch_key == ("txt2img", 64, 64, 3, 7.0, None, (), engine.name, None, False)  # no LoRA, pictures, draft
     explicit = engine.plan(GenerationRequest("a cat", style="photo", steps=5, guidance=2.0))
     assert (explicit.recipes[0].steps, explicit.recipes[0].guidance) == (5, 2.0)
 

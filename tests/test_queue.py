@@ -414,6 +414,24 @@ async def test_positions_and_eta_follow_measured_throughput(storage: Storage) ->
     assert clock.now == T0 + 16
 
 
+async def test_a_draft_counts_at_its_cost_in_the_etas_and_the_measured_speed(storage: Storage) -> None:
+    clock = Clock()
+    backend, recorder = InstantBackend(max_batch=2, clock=clock, seconds_per_image=1.0), Recorder()
+    queue = make_queue(storage, backend, recorder, clock, draft_cost=0.25)
+    draft = await queue.submit(job(1, "d", draft=True, count=2))
+    full = await queue.submit(job(2, "f"))
+    # Starting guess 2 s per full image: the draft's two images count as half of one.
+    assert [queue.position(j.id) for j in (draft, full)] == [(1, 1.0), (2, 3.0)]
+    queue.pause()
+    await queue.start()
+    queue.resume()
+    await recorder.wait(2)
+    await queue.stop()
+    # The draft's batch took 2 s for two drafts: 4 s per full image; the full one took 1 s.
+    assert queue.seconds_per_image == pytest.approx(2 + 0.3 * (4 - 2) + 0.3 * (1 - 2.6))
+    assert queue.model_seconds["instant"] == pytest.approx(4 + 0.3 * (1 - 4))
+
+
 async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number_is_bounded(
         storage: Storage) -> None:
     from bot.queue import FINISHING_BATCHES

@@ -38,6 +38,7 @@ class Action(StrEnum):
     UPSCALE_2X = "x"  # a larger, re-detailed copy of a single image (img2img: "Upscale (creative)")
     UPSCALE_GAN = "g"  # the same image, larger, through the GAN upscaler ("Upscale 4×")
     CANCEL = "c"  # a queued or running job
+    ENHANCE = "h"  # ✨ under a draft's image: that image again at full settings (cogs/imagine.py says how)
     # Editing (cogs/editing.py): the argument, where there is one, is part of the custom_id.
     REMIX = "m"  # 🖌️ under a grid: a form with the prompt, then new images with the changed words
     REMIX_IMAGE = "i"  # 🖌️ under a single image: the form, then img2img of that image at the remix strength
@@ -54,7 +55,7 @@ class Action(StrEnum):
 
 
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqneftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgchmizpqneftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -81,7 +82,7 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
 
 def _template(actions: str) -> str:
     """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
-    return TEMPLATE.replace("[uvsrdxgcmizpqneftk]", f"[{actions}]")
+    return TEMPLATE.replace("[uvsrdxgchmizpqneftk]", f"[{actions}]")
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -135,8 +136,8 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         await answer_click(type(self).answer, interaction, self.click)
 
 
-class ImagineButton(_JobButton, template=_template("uvsrdxgc")):
-    """U, V, Vary, 🔄, the upscales, 🗑️ and Cancel: the /imagine cog's."""
+class ImagineButton(_JobButton, template=_template("uvsrdxgch")):
+    """U, V, Vary, 🔄, the upscales, ✨ Enhance, 🗑️ and Cancel: the /imagine cog's."""
 
 
 class EditButton(_JobButton, template=_template("mizpqnfek")):
@@ -148,7 +149,7 @@ class SuggestionButton(_JobButton, template=_template("t")):
 
 
 OWNERS: dict[Action, type[_JobButton]] = {
-    **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfek"), EditButton),
+    **dict.fromkeys(map(Action, "uvsrdxgch"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfek"), EditButton),
     Action.PROMPT: SuggestionButton,
 }
 
@@ -188,8 +189,9 @@ class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TE
         await answer_click(type(self).answer, interaction, click)
 
 
-def result_view(job_id: str, count: int, locale: str | None = None) -> discord.ui.View:
-    """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language."""
+def result_view(job_id: str, count: int, locale: str | None = None, *, draft: bool = False) -> discord.ui.View:
+    """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language;
+    under a ``draft``, a row of ✨ Enhance buttons, one per image."""
     view = discord.ui.View(timeout=None)
     for index in range(count):
         view.add_item(job_button(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
@@ -198,6 +200,11 @@ def result_view(job_id: str, count: int, locale: str | None = None) -> discord.u
     view.add_item(job_button(Action.REROLL, job_id, emoji="🔄", row=2))
     view.add_item(job_button(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
     view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
+    if draft:
+        for index in range(count):
+            label = t(locale, "Enhance") if count == 1 else t(locale, "Enhance {number}", number=index + 1)
+            view.add_item(job_button(Action.ENHANCE, job_id, index, label=label, emoji="✨",
+                                     style=discord.ButtonStyle.primary, row=3))
     return view
 
 

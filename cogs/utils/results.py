@@ -34,7 +34,8 @@ PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
                  "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
-                 "describe": Text("Prompts for {prompt}"), "instruct": Text("✏️ Edit: {prompt}")}
+                 "describe": Text("Prompts for {prompt}"), "instruct": Text("✏️ Edit: {prompt}"),
+                 "enhance": Text("✨ Enhanced {prompt}"), "enhance-seed": Text("✨ Enhanced {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
@@ -46,7 +47,9 @@ KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upsc
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
                "edit": Text("edit"), "instruct": Text("edit"), "describe": Text("describe"),
-               "retexture": Text("retexture")}
+               "retexture": Text("retexture"),
+               "enhance": Text("✨ enhance: img2img from the draft at full settings, same seed"),
+               "enhance-seed": Text("✨ enhance: the same seed again at full settings")}
 """How lineage and /history name the action that made a job of each kind."""
 
 
@@ -78,7 +81,7 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
         return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request),
                            retexture=service.retexture_kind(job.request) is not None,
                            instruct=service.edits_by_instruction())
-    return result_view(job.id, count, job.locale)
+    return result_view(job.id, count, job.locale, draft=bool(job.request.draft))
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -108,7 +111,8 @@ def headline(job: Job) -> str:
     elif (kind := KIND_HEADLINE.get(job.kind)) is not None:
         prompt = translate(job.locale, Text(kind.msgid, prompt=prompt))
     style = f" — *{job.request.style}*" if job.request.style and job.request.style != "none" else ""
-    return f"{prompt}{style} — <@{job.user_id}>"
+    draft = " — " + t(job.locale, "⚡ Draft") if job.request.draft else ""
+    return f"{prompt}{style}{draft} — <@{job.user_id}>"
 
 
 def format_wait(seconds: float) -> str:
@@ -163,6 +167,8 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
     ]
     if recipe.get("strength") is not None:
         fields.append((t(locale, "Strength"), f"{recipe['strength']}", True))
+    if recipe.get("draft"):
+        fields.append((t(locale, "Draft"), t(locale, "⚡ yes: ✨ Enhance redoes it at full settings"), True))
     if recipe.get("reference_weights"):
         shares = recipe["reference_weights"]
         rest = 1 - sum(shares)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
-from models.plan import MAX_STEPS, JobCancelled, ModelDefaults, snap
+from models.plan import MAX_STEPS, Draft, JobCancelled, ModelDefaults, snap
 from models.settings import IPAdapterSettings
 
 PipelineCall = Callable[[Any, dict[str, Any]], list[Image.Image]]
@@ -127,6 +127,13 @@ class Family:
     diffusers has no ControlNet pipeline for it."""
     controlnet_family: ClassVar[str | None] = None
     """The ``family`` a ``controlnets:`` entry names to be loaded beside its models (a turbo model takes its base's)."""
+    draft_step_share: ClassVar[float] = 0.25
+    """A draft's steps as a share of the model's (rounded up, at least one): /imagine ``draft``."""
+    draft_scale: ClassVar[float] = 0.5
+    """A draft's sides as a share of the full size: a quarter of the pixels, so about a quarter of each step's work."""
+    draft_cache: ClassVar[str | None] = None
+    """The step cache a draft runs with (one of ``models.speed.CACHE_KINDS``) where the denoiser takes diffusers'
+    caches; None: none (a UNet takes none)."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
@@ -241,15 +248,20 @@ class Family:
 
     @classmethod
     def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,
-                 size: int | None = None) -> ModelDefaults:
-        """The family's numbers, overridden by the config's steps/guidance/size where those are set."""
+                 size: int | None = None, draft_steps: int | None = None,
+                 draft_scale: float | None = None) -> ModelDefaults:
+        """The family's numbers, overridden by the config's steps/guidance/size (and its ``draft``'s steps and
+        scale) where those are set."""
         side = snap(size, multiple) if size else native
+        full_steps = steps or cls.steps
+        draft = Draft(steps=min(full_steps, draft_steps or math.ceil(full_steps * cls.draft_step_share)),
+                      scale=draft_scale or cls.draft_scale)
         return ModelDefaults(
             family=cls.name, steps=steps or cls.steps, guidance=cls.guidance if guidance is None else guidance,
             width=side, height=side, strength=cls.strength, multiple=multiple,
             max_steps=max(cls.max_steps, steps or 0), negative_prompt=cls.negative_prompt, img2img=cls.img2img,
             inpaint=cls.inpaint, instruct_edit=cls.instruct_edit, max_input_images=cls.max_input_images,
-            text_to_image=cls.text_to_image,
+            text_to_image=cls.text_to_image, draft=draft,
         )
 
     # -- running -----------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class Flux(Family):
     pipeline_classes = ("FluxPipeline",)
     controlnet_class, controlnet_family = "FluxControlNetModel", "flux"
     steps, guidance, strength = 28, 3.5, 0.6
+    draft_cache = "first_block"
     inpaint = True
     negative_prompt = False
     licence = ("the FLUX.1 [dev] Non-Commercial License: accept it at https://huggingface.co/black-forest-labs/"
