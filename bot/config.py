@@ -102,7 +102,7 @@ class SpeedKeys(Section):
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "frames", "ip_adapter", "cache", "quantize")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
 
@@ -118,6 +118,8 @@ class ModelConfig(SpeedKeys):
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    frames: int | None = Field(default=None, ge=2, le=481)
+    """A video model's default clip, in frames (None: its model card's, e.g. 121 for Wan 2.2 and LTX-Video)."""
     max_count: int = Field(default=4, ge=1, le=4)
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     max_upload_pixels_per_person: int = Field(default=16 * 1024 * 1024, ge=64 * 64)
@@ -146,6 +148,7 @@ class NamedModel(SpeedKeys):
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    frames: int | None = Field(default=None, ge=2, le=481)
     description: str = Field(default="", max_length=100)
     nsfw: bool = False
     default: bool = False
@@ -361,8 +364,8 @@ class Config(Section):
         if not self.models:
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
-                               size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
-                               quantize=model.quantize)]
+                               size=model.size, frames=model.frames, default=True, ip_adapter=model.ip_adapter,
+                               cache=model.cache, quantize=model.quantize)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

@@ -29,6 +29,7 @@ from models.families.base import StepHook, has_ip_adapter
 from models.loading import error_line, first_line, load_reason, pick_device, pick_dtype
 from models.plan import (
     CancelCheck,
+    Clip,
     Described,
     GeneratedImage,
     GenerationRequest,
@@ -45,7 +46,7 @@ from models.plan import (
 from models.settings import EngineSettings, IPAdapterSettings, SafetySettings
 from models.speed import apply_speed
 from models.styles import StyleBook
-from models.tiny import model_location
+from models.tiny import model_location, tiny_settings
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
@@ -162,6 +163,7 @@ class Engine:
         ``settings.cache_dir`` on first use), its IP-Adapter, upscaler and captioner where they are set; raises
         ModelLoadError with one clear line. ``on_host``: see ``load_engine``, which also sets up the process (torch
         threads, progress bars) and is what the bot calls; tests and benchmarks load here directly."""
+        settings = tiny_settings(settings)
         model_id = model_location(settings.model_id, settings.cache_dir)
         torch_device = pick_device(settings.device)
         torch_dtype = pick_dtype(torch_device, settings.dtype)
@@ -178,9 +180,8 @@ class Engine:
         # Optional helpers (an IP-Adapter, the upscaler, the captioner) that fail are logged once and left out: the
         # model serves without them, and /models, /admin stats and the refusals name what is missing.
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
-        defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
-                                          guidance=settings.guidance, size=settings.size),
-                           references=model.takes_references())
+        defaults = model.numbers(steps=settings.steps, guidance=settings.guidance, size=settings.size,
+                                 frames=settings.frames)
         gan = None
         if settings.upscaler is not None:
             from models.upscaler import Upscaler  # spandrel is imported only when an upscaler is configured
@@ -229,7 +230,7 @@ class Engine:
         # An edit-only model draws nothing from words alone: it warms up editing a grey picture.
         pictures = None if self.defaults.text_to_image else [Image.new("RGB", size, "grey")]
         plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps),
-                                              input_images=pictures),
+                                              input_images=pictures, video=self.defaults.video, seconds=1e-3),
                             self.defaults, StyleBook([]), "", self.name, max_count=1)
         [result] = self.generate([plan])
         if isinstance(result, BaseException):
@@ -260,7 +261,7 @@ class Engine:
             return
         first = run.plans[items[0][0]]
         try:
-            outputs: list[Image.Image] | list[Described]
+            outputs: list[Image.Image] | list[Clip] | list[Described]
             if first.describe:
                 outputs = self._describe(run, items)
             elif first.upscale:
@@ -290,14 +291,24 @@ class Engine:
             run.add(plan_index, image_index, output, check)
 
     def _check(self, run: _Run, items: list[tuple[int, int]],
-               outputs: list[Image.Image] | list[Described]) -> list[SafetyCheck | None]:
+               outputs: list[Image.Image] | list[Clip] | list[Described]) -> list[SafetyCheck | None]:
         """The safety check of a chunk's images, in one classifier call: what leaves the engine has been looked at."""
         if self.checker is None or self.safety is None or not outputs or isinstance(outputs[0], Described):
             return [None] * len(outputs)
         actions = [run.plans[plan_index].flagged_action for plan_index, _ in items]
-        return list(self.checker.checks(outputs, self.safety, actions))  # type: ignore[arg-type]
+        if not isinstance(outputs[0], Clip):
+            return list(self.checker.checks(outputs, self.safety, actions))  # type: ignore[arg-type]
+        # A clip is judged by the worst of its sampled frames, all clips' frames in one classifier call.
+        samples = [sampled_frames(clip) for clip in outputs]  # type: ignore[arg-type]
+        checks = self.checker.checks([frame for frames in samples for frame in frames], self.safety,
+                                     [action for action, frames in zip(actions, samples, strict=True) for _ in frames])
+        worst = []
+        for frames in samples:
+            mine, checks = checks[:len(frames)], checks[len(frames):]
+            worst.append(max(mine, key=lambda check: check.score))
+        return worst
 
-    def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image]:
+    def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image] | list[Clip]:
         plans = [run.plans[plan_index] for plan_index, _ in items]
         recipes = [plan.recipes[image_index] for plan, (_, image_index) in zip(plans, items, strict=True)]
         first = recipes[0]
@@ -311,7 +322,7 @@ class Engine:
             references=[plan.references for plan in plans] if plans[0].references else None,
             reference_weights=[plan.reference_weights for plan in plans] if plans[0].references else None,
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
-            input_images=plans[0].input_images or None,
+            input_images=plans[0].input_images or None, frames=first.frames or 0, fps=plans[0].fps,
         )
         with torch.inference_mode():
             images = self.model.run(spec, self._step_hook(run, items, spec), self._pipeline_call)
@@ -353,9 +364,11 @@ class Engine:
 
         return on_tile
 
-    def _pipeline_call(self, pipe, kwargs: dict[str, Any]) -> list[Image.Image]:
-        """The one place a pipeline runs (tests replace it to simulate CUDA OOM on CPU)."""
-        return pipe(**kwargs).images
+    def _pipeline_call(self, pipe, kwargs: dict[str, Any]) -> list[Any]:
+        """The one place a pipeline runs (tests replace it to simulate CUDA OOM on CPU): its pictures, or a video
+        pipeline's frames (a list of frames per clip)."""
+        output = pipe(**kwargs)
+        return output.frames if hasattr(output, "frames") else output.images
 
     def _step_hook(self, run: _Run, items: list[tuple[int, int]], spec: CallSpec) -> StepHook:
         plan_rows: dict[int, int] = {}
@@ -410,6 +423,18 @@ class Engine:
     def _free_memory(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+SAFETY_SAMPLES = 8
+"""How many frames of a clip the safety check looks at: evenly spread, first and last included."""
+
+
+def sampled_frames(clip: Clip) -> list[Image.Image]:
+    """The frames of a clip the safety check classifies (every frame of a short one)."""
+    count = len(clip.frames)
+    if count <= SAFETY_SAMPLES:
+        return list(clip.frames)
+    return [clip.frames[round(index * (count - 1) / (SAFETY_SAMPLES - 1))] for index in range(SAFETY_SAMPLES)]
 
 
 def _optional(model: str, load: Callable[[], T]) -> T | None:
@@ -513,7 +538,7 @@ class _Run:
         if self._errors[plan_index] is None:
             self._errors[plan_index] = error
 
-    def add(self, plan_index: int, image_index: int, output: Image.Image | Described,
+    def add(self, plan_index: int, image_index: int, output: Image.Image | Clip | Described,
             check: SafetyCheck | None = None) -> None:
         """Record one image (with its recipe, and the safety check's verdict in it) or a describe plan's
         ``Described``."""
@@ -521,7 +546,11 @@ class _Run:
             recipe = self.plans[plan_index].recipes[image_index]
             if check is not None:
                 recipe = replace(recipe, safety=check.to_dict())
-            made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
+            made: GeneratedImage | Described
+            if isinstance(output, Clip):  # a video: its first frame stands for it where one picture is shown
+                made = GeneratedImage(output.frames[0], recipe, frames=output.frames)
+            else:
+                made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
             self._images[plan_index][image_index] = made
 
     def report(self, plan_index: int, progress: Progress) -> None:

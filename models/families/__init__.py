@@ -20,6 +20,7 @@ from models.families.qwen_image_edit import QwenImageEdit, QwenImageEditPlus
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
+from models.families.video import LTXVideo, Wan
 from models.plan import ModelLoadError
 
 FAMILIES: tuple[type[Family], ...] = (
@@ -39,6 +40,8 @@ FAMILIES: tuple[type[Family], ...] = (
     QwenImageEditPlus,
     Amused,
     DeepFloydIF,
+    Wan,
+    LTXVideo,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

@@ -21,8 +21,9 @@ from models.tiny.registry import (
     UPSCALERS,
     model_location,
     tiny_families,
+    tiny_settings,
     write_tiny_pipeline,
 )
 
 __all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "UPSCALERS", "model_location", "tiny_families",
-           "write_tiny_pipeline"]
+           "tiny_settings", "write_tiny_pipeline"]

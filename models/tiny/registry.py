@@ -8,7 +8,10 @@ are named by module path and imported only when used, so loading a real model ne
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
+
+from models.settings import EngineSettings
 
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
@@ -25,6 +28,8 @@ BUILDERS = {
     "amused": "models.tiny.amused",
     "sdxl": "models.tiny.sdxl",
     "if": "models.tiny.deepfloyd_if",
+    "wan": "models.tiny.wan",
+    "ltx": "models.tiny.ltx",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
@@ -38,6 +43,16 @@ CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.pro
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
 HELPERS = {**CAPTIONERS, **CLASSIFIERS}
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
+
+
+def tiny_settings(settings: EngineSettings) -> EngineSettings:
+    """``settings`` with the tiny model's own numbers where the config sets none: a builder's ``SETTINGS`` (the
+    video families' cards ask for 1280x704 and 121 frames, minutes of CPU even at toy width)."""
+    family = tiny_family(settings.model_id)
+    if family is None or family not in BUILDERS:
+        return settings
+    own = getattr(importlib.import_module(BUILDERS[family]), "SETTINGS", {})
+    return replace(settings, **{key: value for key, value in own.items() if getattr(settings, key) is None})
 
 
 def tiny_families() -> list[str]:
