@@ -219,8 +219,12 @@ class RequestDesk:
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
                       preferences: Preferences | None) -> str:
-        """``resolve_model`` against this bot's models."""
-        return resolve_model(request, style, preferences, [entry.name for entry in self.service.catalogue])
+        """``resolve_model`` against this bot's models; a video asked without a model is made by the video models
+        (the first of them by default), whatever the default for pictures is."""
+        names = [entry.name for entry in self.service.catalogue]
+        if request.video and not request.model:
+            names = self.service.able(Need.VIDEO) or names
+        return resolve_model(request, style, preferences, names)
 
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 
@@ -354,7 +358,11 @@ class RequestDesk:
             self.service.check_capability(request.model, Need.REFERENCES)
         if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
-        if request.edit is not None:
+        if request.video:  # a picture given is its first frame, not a picture to restyle
+            self.service.check_capability(request.model, Need.VIDEO)
+            if request.loop:
+                self.service.check_capability(request.model, Need.LOOP)
+        elif request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)
         elif (restyle or request.init_image is not None) and not (request.upscale or request.describe):
             self.service.check_capability(request.model, Need.IMG2IMG)

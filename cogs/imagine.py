@@ -292,7 +292,8 @@ class Imagine(commands.Cog):
             shown, [stored], layout=self.bot.config.discord.layout,
             here=await desk.here(interaction, private=source.private),
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
-                                inpaint=desk.service.can_inpaint(source.request)),
+                                inpaint=desk.service.can_inpaint(source.request),
+                                animate=desk.service.can_animate()),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
             headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=click.index + 1),
         )
@@ -306,7 +307,9 @@ class Imagine(commands.Cog):
         source = await desk.source(interaction, click.job_id, load_init=True)
         preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
-        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit)
+        # A video request makes one video: the clicker's default count is for pictures.
+        count = 1 if original.video else self.button_count(preferences, original.count)
+        request = await desk.derive(source, count=count, edit=original.edit)
         await desk.ask(interaction, request, preferences, kind="reroll", source=source)
 
     async def vary(self, interaction: discord.Interaction, click: Click) -> None:

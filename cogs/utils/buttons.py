@@ -48,10 +48,14 @@ class Action(StrEnum):
     REGION_GO = "n"  # argument: the chosen regions, redone with the same prompt
     REGION_PROMPT = "f"  # argument: the chosen regions; a form for a new prompt first
     PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
+    # Animating (cogs/animate.py):
+    ANIMATE = "a"  # 🎬 under a single image: a form for the motion prompt, then a video from that picture
+    EXTEND = "e"  # ➕ under a video: a video that continues it from its last frame
+    LOOP = "o"  # 🔁 under a video: the same video made again to end on its first frame
 
 
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnft]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgcmizpqnftaeo]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -78,7 +82,7 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
 
 def _template(actions: str) -> str:
     """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
-    return TEMPLATE.replace("[uvsrdxgcmizpqnft]", f"[{actions}]")
+    return TEMPLATE.replace("[uvsrdxgcmizpqnftaeo]", f"[{actions}]")
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -144,9 +148,13 @@ class SuggestionButton(_JobButton, template=_template("t")):
     """A /describe suggestion's "Imagine N": the describe cog's."""
 
 
+class AnimateButton(_JobButton, template=_template("aeo")):
+    """🎬 Animate, ➕ Extend and 🔁 Loop: the animate cog's."""
+
+
 OWNERS: dict[Action, type[_JobButton]] = {
     **dict.fromkeys(map(Action, "uvsrdxgc"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnf"), EditButton),
-    Action.PROMPT: SuggestionButton,
+    Action.PROMPT: SuggestionButton, **dict.fromkeys(map(Action, "aeo"), AnimateButton),
 }
 
 
@@ -185,8 +193,9 @@ class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TE
         await answer_click(type(self).answer, interaction, click)
 
 
-def result_view(job_id: str, count: int, locale: str | None = None) -> discord.ui.View:
-    """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language."""
+def result_view(job_id: str, count: int, locale: str | None = None, *, animate: bool = False) -> discord.ui.View:
+    """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language;
+    under a single image, 🎬 Animate too where the bot has a video model (``animate``)."""
     view = discord.ui.View(timeout=None)
     for index in range(count):
         view.add_item(job_button(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
@@ -194,6 +203,8 @@ def result_view(job_id: str, count: int, locale: str | None = None) -> discord.u
         view.add_item(job_button(Action.VARY, job_id, index, label=f"V{index + 1}", row=1))
     view.add_item(job_button(Action.REROLL, job_id, emoji="🔄", row=2))
     view.add_item(job_button(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
+    if animate and count == 1:
+        view.add_item(job_button(Action.ANIMATE, job_id, 0, label=t(locale, "Animate"), emoji="🎬", row=2))
     view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
     return view
 
@@ -215,13 +226,14 @@ assert tuple(PAN_ARROWS) == PAN_DIRECTIONS
 
 
 def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str | None = None, *,
-                inpaint: bool = False) -> discord.ui.View:
+                inpaint: bool = False, animate: bool = False) -> discord.ui.View:
     """Under one image shown alone (after U): a bigger copy, subtle and strong variations, remix, delete; and where
     the image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region). The labels are in the language of
     ``locale`` (the person the message is for).
 
     With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
-    re-detailed "creative" one; without, only img2img's, as before there was a GAN. Rows: at most 5 buttons each.
+    re-detailed "creative" one; without, only img2img's, as before there was a GAN. Where the bot has a video model
+    (``animate``), 🎬 Animate makes a video from the image. Rows: at most 5 buttons each.
     """
     view = discord.ui.View(timeout=None)
     if upscale_factor is None:
@@ -244,8 +256,23 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
         for direction, arrow in PAN_ARROWS.items():
             view.add_item(job_button(Action.PAN, job_id, index, direction, emoji=arrow, row=2))
         last_row = 2
+    if animate:
+        view.add_item(job_button(Action.ANIMATE, job_id, index, label=t(locale, "Animate"), emoji="🎬",
+                                row=last_row))
     view.add_item(job_button(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
                             row=last_row))
+    return view
+
+
+def video_view(job_id: str, locale: str | None = None, *, loop: bool = False) -> discord.ui.View:
+    """Under a video: 🔄 again (new seed), ➕ Extend (continue from its last frame), 🔁 Loop where the model can
+    end a video on its first frame (``loop``), 🗑️."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(job_button(Action.REROLL, job_id, emoji="🔄"))
+    view.add_item(job_button(Action.EXTEND, job_id, label=t(locale, "Extend"), emoji="➕"))
+    if loop:
+        view.add_item(job_button(Action.LOOP, job_id, label=t(locale, "Loop"), emoji="🔁"))
+    view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger))
     return view
 
 

@@ -17,11 +17,12 @@ from bot.i18n import t, translate
 from bot.jobs import Job, StoredImage
 from bot.moderation import BannedTerms
 from bot.safety import Treatment, shown_as, withheld_tile
-from cogs.utils.buttons import result_view, single_view
+from cogs.utils.buttons import result_view, single_view, video_view
 from models.images import encode_image, make_grid
 from models.plan import Described
 from models.suggestions import SUGGESTIONS
 from models.text import Text, plural
+from models.video import decode_video, encode_video
 
 if TYPE_CHECKING:
     from bot.service import GenerationService
@@ -33,7 +34,8 @@ PROMPT_PREVIEW = 300
 KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Upscale of {prompt}"),
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
                  "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
-                 "describe": Text("Prompts for {prompt}")}
+                 "describe": Text("Prompts for {prompt}"), "animate": Text("Video of {prompt}"),
+                 "extend": Text("Extension of {prompt}"), "loop": Text("Loop of {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
@@ -44,8 +46,13 @@ SINGLE_KINDS = frozenset({"upscale", "gan-upscale", *EDIT_KINDS})
 KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upscale": Text("upscale"),
                "gan-upscale": Text("upscale"), "reroll": Text("reroll"), "blend": Text("blend"),
                "remix": Text("remix"), "zoom": Text("zoom out"), "pan": Text("pan"), "region": Text("vary (region)"),
-               "edit": Text("edit"), "describe": Text("describe")}
+               "edit": Text("edit"), "describe": Text("describe"), "animate": Text("animate"),
+               "extend": Text("extend"), "loop": Text("loop")}
 """How lineage and /history name the action that made a job of each kind."""
+
+
+MOTION_NAMES = {"low": Text("low"), "high": Text("high")}
+"""/animate's motions as the recipe names them, in words."""
 
 
 def kind_name(job: Job) -> str:
@@ -69,11 +76,14 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
 
     The service says whether there is a GAN upscaler and whether the job's model can inpaint (zoom, pan, Vary
     (Region)); results recovered while it starts (``None``) offer img2img's upscale and no edits."""
+    if job.request.video:
+        return video_view(job.id, job.locale, loop=service is not None and service.can_loop(job.request))
     if job.kind in SINGLE_KINDS:
         if service is None:
             return single_view(job.id, 0, None, job.locale)
-        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request))
-    return result_view(job.id, count, job.locale)
+        return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request),
+                           animate=service.can_animate())
+    return result_view(job.id, count, job.locale, animate=service is not None and service.can_animate())
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -169,6 +179,16 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
         fields.append((t(locale, "Edited"), ", ".join(
             f"{t(locale, 'image {number}', number=number)} `{digest}`"
             for number, digest in enumerate(recipe["inputs"], start=1)), True))
+    if recipe.get("frames"):  # a video: its clip's length (an extension's file holds the video before it too)
+        fields.append((t(locale, "Video"), t(locale, "{frames} frames at {fps} fps ({seconds:.1f} s)",
+                                             frames=recipe["frames"], fps=recipe.get("fps"),
+                                             seconds=recipe["frames"] / (recipe.get("fps") or 24)), True))
+        if recipe.get("motion"):
+            motion = MOTION_NAMES.get(recipe["motion"])
+            named = recipe["motion"] if motion is None else translate(locale, motion)
+            fields.append((t(locale, "Motion"), named, True))
+        if recipe.get("loop"):
+            fields.append((t(locale, "Loop"), "🔁", True))
     if recipe.get("upscaler"):
         fields.append((t(locale, "Upscaler"), short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
@@ -229,6 +249,19 @@ def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_by
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
 
 
+def video_file(image: StoredImage, *, name: str, max_bytes: int) -> discord.File:
+    """A video result's attachment: its stored MP4 when it fits, else encoded again under the limit from its frames
+    (kept from generation, else read back from the MP4): lower quality, smaller, then an animated WebP or GIF."""
+    path = image.video
+    assert path is not None
+    limit = max(1024, max_bytes - ATTACHMENT_MARGIN)
+    if path.stat().st_size <= limit:
+        return discord.File(path, filename=f"{name}.mp4")
+    frames = image.frames or tuple(decode_video(path.read_bytes()))
+    encoded = encode_video(frames, image.recipe.get("fps") or 24, max_bytes=limit, recipe=image.recipe)
+    return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
+
+
 def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, here: Treatment = Treatment.BLOCK,
                 locale: str | None = None) -> discord.File:
     """The attachment for stored results (blocking: run it in a thread), as the safety policy has them shown where
@@ -243,6 +276,8 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, her
     if Treatment.SPOILER in shown:
         name = f"SPOILER_{name}"
     whole = shown in ([Treatment.ALLOW], [Treatment.SPOILER])  # one picture, its own pixels
+    if whole and images[0].video is not None:
+        return video_file(images[0], name=name, max_bytes=max_bytes)
     if whole and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
         return discord.File(images[0].path, filename=f"{name}.png")
     recipe = dict(images[0].recipe)
