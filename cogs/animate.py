@@ -65,6 +65,7 @@ class Animate(commands.Cog):
         seconds=f"How long (default: the model's clip, about 5 s; at most {MAX_SECONDS:g})",
         loop="End on the first frame, where the model can",
         model="Which video model makes it (start typing to search; /models lists them)",
+        seed="Same seed + same prompt = same video",
     )
     @app_commands.choices(motion=MOTION_CHOICES)
     async def animate(
