@@ -279,6 +279,20 @@ class QueueConfig(Section):
     stop_grace_s: float = Field(default=60, ge=0)
     undeliverable_after_h: float = Field(default=6, gt=0)
     role_overrides: list[RoleOverride] = []
+    video_per_user: int = Field(default=1, ge=0)
+    """Videos one person may have pending at once (they count against max_pending_per_user too); 0: none."""
+    video_units: dict[str, float] = {}
+    """Per video model (its configured name): what a second of its video costs in the rate limit and the ETA, in
+    pictures. Unset: measured from the model's last runs (seconds of work per second of video over seconds per
+    picture), 10 before its first run."""
+
+    @field_validator("video_units")
+    @classmethod
+    def _positive_units(cls, units: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, value in units.items() if not value > 0]
+        if bad:
+            raise ValueError(f"must be more than 0 (pictures per second of video): {', '.join(bad)}")
+        return units
 
 
 class ChannelRules(Section):

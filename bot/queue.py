@@ -63,7 +63,7 @@ from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from models.backend import Backend
-    from models.plan import Plan, PlanResult, Progress, Results
+    from models.plan import GenerationRequest, Plan, PlanResult, Progress, Results
 
 __all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused", "Undeliverable"]
 
@@ -74,6 +74,10 @@ MAX_ATTEMPTS = 3
 OUTAGE_POLL_S = (1.0, 15.0)
 """While the backend is unavailable: first and longest wait between two ``capacity()`` polls (doubling between)."""
 ETA_SMOOTHING = 0.3
+DEFAULT_VIDEO_UNITS = 10.0
+"""A video model's cost per second of video, in pictures, before its first run is measured."""
+DEFAULT_CLIP_SECONDS = 5.0
+"""The length a video request without one is costed at before planning (Wan's and LTX-Video's usual clip)."""
 """Weight of the newest batch in the moving average of seconds per image."""
 CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
@@ -213,6 +217,10 @@ class JobQueue:
         self.seconds_per_image = seconds_per_image
         self.model_seconds: dict[str, float] = {}
         """Per model: the moving average of seconds per image (its first batch seeds it)."""
+        self.picture_seconds = seconds_per_image
+        """The moving average of seconds per picture, over picture batches only: what a cost unit takes."""
+        self.video_seconds: dict[str, float] = {}
+        """Per video model: the moving average of seconds of work per second of video."""
         self._admission = Admission(config)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
@@ -314,7 +322,8 @@ class JobQueue:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         role_ids = list(role_ids)
-        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines)):
+        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines),
+                                   cost=self.request_cost(job.request), video=job.request.video):
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
@@ -376,8 +385,36 @@ class JobQueue:
             if loaded is not None and entry.model != loaded:  # the model must be loaded first
                 work += self._backend.switch_cost(entry.model) / parallel
                 loaded = entry.model
-            work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            if entry.plan.recipes[0].frames is None:
+                work += entry.images * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            else:  # a video: its cost in pictures, at the pictures' pace (the same cost as the rate limit's)
+                work += self.cost(entry.plan) * self.picture_seconds / parallel
             yield entry, work
+
+    # --- what a job costs --------------------------------------------------------------------------------------
+
+    def units_per_second(self, model: str) -> float:
+        """What a second of ``model``'s video costs, in pictures: ``queue.video_units``, else measured from its last
+        runs (its seconds of work per second of video over the pictures' seconds per picture)."""
+        configured = self.config.video_units.get(model)
+        if configured is not None:
+            return configured
+        measured = self.video_seconds.get(model)
+        return DEFAULT_VIDEO_UNITS if measured is None else max(1.0, measured / max(self.picture_seconds, 1e-3))
+
+    def request_cost(self, request: GenerationRequest) -> float:
+        """A request's cost in pictures before it is planned (the rate limit's tokens): a video's by its asked length
+        (or the usual clip's) on the model the desk chose."""
+        if not request.video:
+            return float(request.count)
+        return (request.seconds or DEFAULT_CLIP_SECONDS) * self.units_per_second(request.model)
+
+    def cost(self, plan: Plan) -> float:
+        """A planned job's cost in pictures: its pictures, or its video's seconds times its model's units."""
+        recipe = plan.recipes[0]
+        if recipe.frames is None:
+            return float(len(plan.recipes))
+        return recipe.frames / (recipe.fps or 24) * self.units_per_second(plan.model)
 
     def _running_work(self, now: float) -> tuple[int, float]:
         """How many batches the backend runs side by side, and the seconds until the running ones leave room."""
@@ -407,7 +444,7 @@ class JobQueue:
             return True
         self._lines.remove(entry)
         del self._entries[job_id]
-        self._admission.release(entry.job.user_id)
+        self._admission.release(entry.job.user_id, video=entry.job.request.video)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
@@ -537,6 +574,16 @@ class JobQueue:
             batch.finishing = True
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
+        clips = [entry.plan.recipes[0] for entry, result in zip(entries, results, strict=True)
+                 if entry.plan.recipes[0].frames is not None and not isinstance(result, BaseException)]
+        if clips:  # seconds of work per second of video: what the video units are measured from
+            made_seconds = sum(recipe.frames / (recipe.fps or 24) for recipe in clips)  # type: ignore[operator]
+            per_second = max(0.0, self._clock() - now - load) / made_seconds
+            before = self.video_seconds.get(entries[0].model, per_second)
+            self.video_seconds[entries[0].model] = before + ETA_SMOOTHING * (per_second - before)
+        elif made:
+            per_picture = max(0.0, self._clock() - now - load) / made
+            self.picture_seconds += ETA_SMOOTHING * (per_picture - self.picture_seconds)
         if made:
             per_image = max(0.0, self._clock() - now - load) / made
             self.seconds_per_image += ETA_SMOOTHING * (per_image - self.seconds_per_image)
@@ -638,7 +685,7 @@ class JobQueue:
         finally:
             self._entries.pop(job.id, None)
             self._by_request.pop(entry.plan.request_id, None)
-            self._admission.release(job.user_id)
+            self._admission.release(job.user_id, video=job.request.video)
 
     async def _deliver(self, job: Job, images: list[StoredImage]) -> None:
         """One delivery attempt of a stored result: marked delivered only when ``on_result`` returned (Discord
@@ -746,7 +793,7 @@ class JobQueue:
                 except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
                     await self._fail(job, text_of(error))
                     continue
-                self._admission.resume(job.user_id)
+                self._admission.resume(job.user_id, video=job.request.video)
                 self._line_up([_Entry(job, plan, RESUMED)])
                 resumed.append(job.id)
         if resumed:

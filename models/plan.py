@@ -531,8 +531,9 @@ def _video_plan(request: GenerationRequest, defaults: ModelDefaults, styles: Sty
                     fps=defaults.fps, motion=request.motion or None, loop=request.loop)
     first = None if request.init_image is None else fit_image(request.init_image, width, height)
     lora = (style.lora, style.lora_scale) if style.lora else None
-    # Text-to-video and image-to-video run different pipelines; a call's clips share one length and size.
-    batch_key = ("video", first is not None, width, height, frames, steps, guidance, lora, model, request.loop)
+    # Its own batch, like an upscale: clips are made one at a time (a first frame a call), so a batch of several
+    # would only make each wait for the others, and the fair lines count one batch per video.
+    batch_key = ("video", width, height, frames, steps, guidance, lora, model, request.id)
     return Plan(request_id=request.id, recipes=(recipe,), prompt=prompt, negative=negative, init_image=first,
                 batch_key=batch_key, lora=lora, fps=defaults.fps)
 
