@@ -121,3 +121,42 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
                 assert picture.format in ("WEBP", "GIF")
     finally:
         await bot.close()
+
+
+async def test_animate_in_a_user_install_and_a_dm_with_the_gallery_layout(emulator: FakeDiscord, tiny_model_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """The gallery layout plays the MP4 from its media gallery; a user install (the bot no member) and a DM with the
+    bot get their video and working buttons through the interaction."""
+    from tests.test_e2e_reach import gallery_items, is_gallery, text_of
+
+    config = bot_config(
+        emulator, tiny_model_dir, tmp_path / "data",
+        discord={"api_base": emulator.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [],
+                 "layout": "gallery"},
+        model={"id": "tiny-ltx", "device": "cpu", "warmup": False},
+    )
+    bot = BotUnderTest(emulator, config, tmp_path)
+    await bot.start()
+    try:
+        await emulator.wait_until(lambda: "animate" in emulator.global_commands, 30, "global commands synced")
+        assert emulator.global_commands["animate"]["integration_types"] == [0, 1]
+        who = emulator.add_user("traveller")
+
+        def gallery_video(message) -> bool:
+            return is_gallery(message) and not message.deleted and "Extend" in labels(message)
+
+        elsewhere = await command(emulator, who, "animate", prompt="a kite", channel_id=emulator.foreign_channel_id)
+        shown = await elsewhere.wait_for_message(gallery_video, timeout=VIDEO_TIMEOUT)
+        [item] = gallery_items(shown)
+        name, data = video_of(emulator, shown)
+        assert item["media"]["url"].endswith(f"/{name}") and name.endswith(".mp4")  # the gallery plays the MP4
+        assert len(decode_video(data)) == 9 and "Video of **a kite**" in text_of(shown)
+
+        dm = emulator.open_dm(who)
+        in_dm = await command(emulator, who, "animate", prompt="snow falls", channel_id=dm.id)
+        first = await in_dm.wait_for_message(gallery_video, timeout=VIDEO_TIMEOUT)
+        extend = await emulator.click(who, first, button(first, "Extend"))
+        longer = await extend.wait_for_message(gallery_video, timeout=VIDEO_TIMEOUT)
+        assert len(decode_video(video_of(emulator, longer)[1])) == 17
+    finally:
+        await bot.close()
