@@ -22,7 +22,7 @@ from bot.i18n import t
 from bot.jobs import Need
 from bot.messages import Rejected
 from bot.reach import anywhere
-from cogs.utils.buttons import TEMPLATE, Action, AnimateButton, Click, answer_click
+from cogs.utils.buttons import Action, AnimateButton, Click, answer_click, template_for
 from cogs.utils.forms import animate_form, form_values
 from cogs.utils.options import model_choices
 from models.plan import MAX_SECONDS, MAX_SEED, GenerationRequest
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORM_ID = re.compile(TEMPLATE.replace("[uvsrdxgcmizpqnftaeo]", "[a]"))
+FORM_ID = re.compile(template_for("a"))
+"""The form this cog answers: 🎬 Animate's motion prompt (the editing cog answers the others)."""
 MOTION_CHOICES = [app_commands.Choice(name="low", value="low"), app_commands.Choice(name="high", value="high")]
 
 

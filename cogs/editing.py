@@ -26,7 +26,6 @@ from bot.i18n import t, translate
 from bot.jobs import Need
 from bot.messages import Rejected
 from cogs.utils.buttons import (
-    TEMPLATE,
     VARY_STRENGTH,
     Action,
     Click,
@@ -34,6 +33,7 @@ from cogs.utils.buttons import (
     RegionSelect,
     answer_click,
     region_view,
+    template_for,
 )
 from cogs.utils.forms import form_values, region_form, remix_form, zoom_form
 from models.edits import REGION_CHOICES, ZOOM_MAX, ZOOM_MIN, Edit, parse_regions
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 REMIX_STRENGTH = 0.7
 """How far a remix of one image may move from it: further than "Vary (strong)", so new words can show."""
-FORM_ID = re.compile(TEMPLATE)
+FORM_ID = re.compile(template_for("misvzf"))
+"""The forms this cog answers: 🖌️ Remix (also V and Vary in remix mode), Custom zoom, Vary (Region)'s prompt."""
 REGION_HELP = Text(
     "Choose the parts of the picture to redo: cells 1–9 of a 3×3 grid (row by row from the top left), the subject "
     "in the centre, or the background at the edges — several at once. Then redo them, with the same prompt or a new "

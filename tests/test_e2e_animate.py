@@ -30,6 +30,9 @@ from tests.harness import (
 pytestmark = pytest.mark.timeout(600)
 
 VIDEO_TIMEOUT = 180
+QUEUE = {"rate_per_minute": 6000, "burst": 500, "max_pending_per_user": 50, "max_queue": 500, "video_per_user": 3}
+"""Room for the test's videos in quick succession: a video still being delivered counts as pending until its message
+is confirmed, and each costs its seconds in tokens (tests/test_video_queue.py holds the limits to account)."""
 
 
 def is_video(message) -> bool:
@@ -48,6 +51,7 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 3, "default": True},
                 {"name": "wan", "id": "tiny-wan"}, {"name": "ltx", "id": "tiny-ltx"}],
+        queue=QUEUE,
     )
     bot = BotUnderTest(emulator, config, tmp_path)
     await bot.start()
@@ -77,6 +81,11 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
         assert "loop" in await private_reply(await command(emulator, who, "animate", prompt="x", loop=True))
         assert "makes pictures, not videos" in await private_reply(
             await command(emulator, who, "animate", prompt="x", model="sd"))
+
+        # /help tells of /animate where the bot has a video model, in a message of its own.
+        helped = await command(emulator, who, "help")
+        told = await helped.wait_for_message(lambda m: m.ephemeral and "**/animate**" in (m.content or ""), timeout=10)
+        assert "Extend" in told.content
 
         # 🎬 under a single picture: the form, then a video starting from that picture.
         grid = await result_of(await imagine(emulator, who, count=1, seed=1), timeout=VIDEO_TIMEOUT)
@@ -134,6 +143,7 @@ async def test_animate_in_a_user_install_and_a_dm_with_the_gallery_layout(emulat
         discord={"api_base": emulator.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [],
                  "layout": "gallery"},
         model={"id": "tiny-ltx", "device": "cpu", "warmup": False},
+        queue=QUEUE,
     )
     bot = BotUnderTest(emulator, config, tmp_path)
     await bot.start()

@@ -80,9 +80,12 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
     return f"ib:{action}:{job_id}:{index}:{arg}" if arg else f"ib:{action}:{job_id}:{index}"
 
 
-def _template(actions: str) -> str:
-    """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
+def template_for(actions: str) -> str:
+    """TEMPLATE for some of the actions: each owner's buttons (and forms) match their own, so no two cogs claim a
+    click or a form's submission."""
     return TEMPLATE.replace("[uvsrdxgcmizpqnftaeo]", f"[{actions}]")
+
+
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -136,19 +139,19 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         await answer_click(type(self).answer, interaction, self.click)
 
 
-class ImagineButton(_JobButton, template=_template("uvsrdxgc")):
+class ImagineButton(_JobButton, template=template_for("uvsrdxgc")):
     """U, V, Vary, 🔄, the upscales, 🗑️ and Cancel: the /imagine cog's."""
 
 
-class EditButton(_JobButton, template=_template("mizpqnf")):
+class EditButton(_JobButton, template=template_for("mizpqnf")):
     """🖌️ Remix, zoom out, pan and Vary (Region)'s buttons: the editing cog's."""
 
 
-class SuggestionButton(_JobButton, template=_template("t")):
+class SuggestionButton(_JobButton, template=template_for("t")):
     """A /describe suggestion's "Imagine N": the describe cog's."""
 
 
-class AnimateButton(_JobButton, template=_template("aeo")):
+class AnimateButton(_JobButton, template=template_for("aeo")):
     """🎬 Animate, ➕ Extend and 🔁 Loop: the animate cog's."""
 
 
