@@ -1,6 +1,11 @@
 """Results path: how many images per second can the bot's CPU side take from an engine that never makes it wait?
 
     python bench/results.py [--jobs 12] [--rounds 3] [--sizes 512 1024]
+    python bench/results.py --video [--rounds 3]
+
+``--video`` measures the video path's CPU side alone: frames encoded per second into H.264 MP4 (models/video.py, as
+/animate's results are) at 480p and 720p, from a realistic clip (a smooth colour field panning, with grain), and the
+file's size per second of video. It runs on the caller's thread: the bot runs the same call on its encoding threads.
 
 An instant engine hands back realistic images (smooth colour fields with a little grain, like a diffusion model's
 output, not noise) at once, in batches of 4 (one /imagine of 4 images per batch). Everything after the engine is
@@ -410,6 +415,39 @@ class Bench:
 
 # --- reporting ------------------------------------------------------------------------------------------------------
 
+VIDEO_SIZES = {"480p": (848, 480), "720p": (1280, 720)}
+VIDEO_FRAMES = 121  # Wan 2.2's and LTX-Video's 5 s clip at 24 fps
+
+
+def realistic_clip(width: int, height: int, frames: int) -> list[Image.Image]:
+    """A smooth colour field panning a pixel a frame, with fresh grain each frame: moves like a generated clip."""
+    rng = np.random.default_rng(0)
+    cells = Image.fromarray(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8))
+    field = np.asarray(cells.resize((width + frames, height), Image.Resampling.BICUBIC), dtype=np.float32)
+    return [Image.fromarray(np.clip(field[:, index:index + width] + rng.normal(0.0, 2.0, (height, width, 3)), 0, 255)
+                            .astype(np.uint8)) for index in range(frames)]
+
+
+def video_bench(rounds: int) -> int:
+    """Frames encoded per second into MP4 at 480p and 720p: the median of ``rounds`` encodes of a 5 s clip."""
+    from models.video import encode_video
+
+    print(f"H.264 MP4 (libx264 veryfast, CRF 23, yuv420p) of a {VIDEO_FRAMES}-frame clip at 24 fps, "
+          f"{os.cpu_count()} CPUs, median of {rounds}")
+    for label, (width, height) in VIDEO_SIZES.items():
+        clip = realistic_clip(width, height, VIDEO_FRAMES)
+        seconds, size = [], 0
+        for _ in range(rounds):
+            started = time.perf_counter()
+            encoded = encode_video(clip, 24, max_bytes=1 << 40, recipe={"prompt": "bench"})
+            seconds.append(time.perf_counter() - started)
+            size = len(encoded.data)
+        median = statistics.median(seconds)
+        print(f"  {label} ({width}x{height}): {VIDEO_FRAMES / median:.0f} frames/s ({median:.2f} s a clip), "
+              f"{size / 1e6 / (VIDEO_FRAMES / 24):.2f} MB per second of video")
+    return 0
+
+
 def shares(seconds: dict[str, float], images: int) -> str:
     total = sum(seconds.values()) or 1.0
     return "  ".join(f"{stage} {seconds.get(stage, 0.0) / total:.0%} ({seconds.get(stage, 0.0) / images * 1000:.1f})"
@@ -479,7 +517,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=12, help=f"/imagine requests of {BATCH} images per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of old and new, alternating (default 3)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="image sides (default 512 1024)")
-    return asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--video", action="store_true", help="measure MP4 encoding at 480p and 720p instead")
+    args = parser.parse_args()
+    if args.video:
+        return video_bench(args.rounds)
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

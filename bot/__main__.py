@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot [run|check|doctor|imagine|upscale|tiny-model|playground] [--config FILE]``.
+"""The command line: ``python -m bot [run|check|doctor|imagine|animate|upscale|tiny-model|playground] [--config FILE]``.
 
 Exit codes: 0 when all went well, 2 for bad usage, a bad config or a bad input file, 3 when ``run`` stopped because
 the engine hung (start it again: a supervisor does), 1 for anything else.
@@ -102,6 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     imagine.add_argument("--model", default="", metavar="NAME",
                          help="which configured model (bot.yaml's models:; default: the style's, else the default)")
     imagine.add_argument("-o", "--output", type=Path, default=Path("imagine.png"), metavar="OUT.png")
+
+    animate = command("animate", animate_command,
+                      "Make a short video without Discord on a video model (Wan, LTX-Video), through the same engine.")
+    animate.add_argument("prompt")
+    animate.add_argument("--image", type=Path, metavar="FILE", help="the video's first frame (image-to-video)")
+    animate.add_argument("--seconds", type=float, help="length (default: the model's clip, about 5 s)")
+    animate.add_argument("--motion", choices=("low", "high"), help="how much moves (words added to the prompt)")
+    animate.add_argument("--loop", action="store_true", help="end on the first frame (where the model can)")
+    animate.add_argument("--style", default="", help="style name from the config (default: the first style)")
+    animate.add_argument("--negative", default="", help="what to keep out of the video")
+    animate.add_argument("--seed", type=int, help="seed (default: random)")
+    animate.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    animate.add_argument("--model", default="", metavar="NAME",
+                         help="a configured model's name (default: the default model)")
+    animate.add_argument("-o", "--output", type=Path, default=Path("animate.mp4"), metavar="OUT.mp4")
     return parser
 
 
@@ -229,6 +244,15 @@ def imagine_command(args: argparse.Namespace) -> int:
     from bot.imagine_cli import imagine
 
     return imagine(config, args)
+
+
+def animate_command(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    if config is None:
+        return ExitCode.USAGE
+    from bot.animate_cli import animate
+
+    return animate(config, args)
 
 
 def upscale_command(args: argparse.Namespace) -> int:

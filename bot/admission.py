@@ -2,6 +2,8 @@
 
 A token bucket per user (``rate_per_minute``, ``burst``) stops bursts of clicks from one person, a cap on one user's
 pending jobs keeps anyone from owning the line, and a cap on the whole queue keeps the wait bounded for everybody.
+A job takes as many tokens as it costs: a picture job one, a video its cost in pictures (``JobQueue.cost``, at most
+the bucket's size), and a person has at most ``video_per_user`` videos pending.
 Roles can raise each limit. A refusal is a ``Refused`` whose ``reason`` can be shown to the person as is.
 
 Everything here is synchronous and takes ``now`` as an argument: checking and taking happen in one step of the
@@ -73,6 +75,7 @@ class Admission:
         self._overrides = {o.role_id: o for o in config.role_overrides}
         self._buckets: dict[int, TokenBucket] = {}
         self._pending: dict[int, int] = {}  # user -> queued + running jobs (+ submits being written)
+        self._videos: dict[int, int] = {}  # user -> of those, the videos
         self._writing = 0  # submits admitted whose job is not yet stored: they count against max_queue already
 
     def limits(self, role_ids: Iterable[int] = ()) -> Limits:
@@ -97,50 +100,61 @@ class Admission:
         return EVERYONE
 
     @contextmanager
-    def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int,
-              cost: float = 1.0) -> Iterator[None]:
-        """Check every limit, take ``cost`` of a token (a draft takes ``queue.draft_cost``) and count the job as
-        pending, for the time its ``with`` block stores it.
+    def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int, cost: float = 1.0,
+              video: bool = False) -> Iterator[None]:
+        """Check every limit, take ``cost`` tokens (a picture job one, a draft ``queue.draft_cost`` of one, a video
+        its cost in pictures) and count the job as pending (a ``video`` as a video too), for the time its ``with``
+        block stores it.
 
         ``queued`` is how many jobs wait in line now. If the block raises (the job could not be stored), the person
-        gets their token and pending slot back: a failed submit costs nothing.
+        gets their tokens and pending slot back: a failed submit costs nothing.
         """
         limits = self.limits(role_ids)
         pending = self._pending.get(user_id, 0)
         if pending >= limits.max_pending:
             raise Refused(plural("You can queue {n} job at a time; wait for one to finish.",
                                  "You can queue {n} jobs at a time; wait for one to finish.", n=limits.max_pending))
+        if video and self._videos.get(user_id, 0) >= self.config.video_per_user:
+            raise Refused(plural("You can queue {n} video at a time; wait for it to finish.",
+                                 "You can queue {n} videos at a time; wait for one to finish.",
+                                 n=self.config.video_per_user))
         if queued + self._writing >= self.config.max_queue:
             raise Refused(Text("The queue is full ({max_queue} jobs); try again in a minute.",
                                max_queue=self.config.max_queue), 60.0)
         bucket = self._buckets.get(user_id)
         tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
+        cost = min(cost, float(limits.burst))  # a job dearer than the bucket waits for a full one
         if tokens < cost:
             wait = (cost - tokens) / limits.rate_per_s
             raise Refused(Text("You're going a bit fast. Try again in {seconds} s.", seconds=math.ceil(wait)), wait)
         self._buckets[user_id] = TokenBucket(tokens - cost, now)
         self._pending[user_id] = pending + 1
+        if video:
+            self._videos[user_id] = self._videos.get(user_id, 0) + 1
         self._writing += 1
         try:
             yield
         except BaseException:
-            self.release(user_id)
+            self.release(user_id, video=video)
             self._buckets[user_id].tokens += cost  # it exists: prune() spares people with a job pending
             raise
         finally:
             self._writing -= 1
 
-    def resume(self, user_id: int) -> None:
+    def resume(self, user_id: int, *, video: bool = False) -> None:
         """Count a job from the last run as pending: it was admitted then, so it takes no token and meets no cap."""
         self._pending[user_id] = self._pending.get(user_id, 0) + 1
+        if video:
+            self._videos[user_id] = self._videos.get(user_id, 0) + 1
 
-    def release(self, user_id: int) -> None:
-        """A job of ``user_id`` ended (done, failed, cancelled): it no longer counts against their pending cap."""
-        left = self._pending.get(user_id, 0) - 1
-        if left > 0:
-            self._pending[user_id] = left
-        else:
-            self._pending.pop(user_id, None)
+    def release(self, user_id: int, *, video: bool = False) -> None:
+        """A job of ``user_id`` ended (done, failed, cancelled): it no longer counts against their pending caps."""
+        for counts, ended in ((self._pending, True), (self._videos, video)):
+            left = counts.get(user_id, 0) - ended
+            if left > 0:
+                counts[user_id] = left
+            else:
+                counts.pop(user_id, None)
 
     def prune(self, now: float) -> None:
         """Forget buckets that have refilled (for the base limits): they hold no information any more."""

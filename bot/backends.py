@@ -39,6 +39,7 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         steps=entry.steps,
         guidance=entry.guidance,
         size=entry.size,
+        frames=entry.frames,
         preview_every=model.preview_every,
         max_count=model.max_count,
         cpu_threads=model.cpu_threads,

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 STOP_RUNNER_TIMEOUT_S = 10.0
 INITIAL_EXTENSIONS = ("cogs.generation", "cogs.imagine", "cogs.describe", "cogs.editing", "cogs.blend", "cogs.info",
-                      "cogs.admin", "cogs.library", "cogs.settings")
+                      "cogs.admin", "cogs.library", "cogs.settings", "cogs.animate")
 
 
 def use_endpoints(api_base: str, gateway_url: str | None) -> None:

@@ -150,7 +150,8 @@ class SpeedKeys(Section):
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code", "draft")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "frames", "ip_adapter", "cache", "quantize", "trust_remote_code",
+              "draft")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
 
@@ -166,6 +167,8 @@ class ModelConfig(SpeedKeys):
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    frames: int | None = Field(default=None, ge=2, le=481)
+    """A video model's default clip, in frames (None: its model card's, e.g. 121 for Wan 2.2 and LTX-Video)."""
     max_count: int = Field(default=4, ge=1, le=4)
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     max_upload_pixels_per_person: int = Field(default=16 * 1024 * 1024, ge=64 * 64)
@@ -196,6 +199,7 @@ class NamedModel(SpeedKeys):
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     size: int | None = Field(default=None, ge=64, le=2048, multiple_of=8)
+    frames: int | None = Field(default=None, ge=2, le=481)
     description: str = Field(default="", max_length=100)
     nsfw: bool = False
     default: bool = False
@@ -331,6 +335,20 @@ class QueueConfig(Section):
     """What a draft costs against a full image: the share of a rate-limit token it takes, and of a full image's
     time the ETAs count for it (README: a draft measured at about a fifth to a quarter of a full image's time)."""
     role_overrides: list[RoleOverride] = []
+    video_per_user: int = Field(default=1, ge=0)
+    """Videos one person may have pending at once (they count against max_pending_per_user too); 0: none."""
+    video_units: dict[str, float] = {}
+    """Per video model (its configured name): what a second of its video costs in the rate limit and the ETA, in
+    pictures. Unset: measured from the model's last runs (seconds of work per second of video over seconds per
+    picture), 10 before its first run."""
+
+    @field_validator("video_units")
+    @classmethod
+    def _positive_units(cls, units: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, value in units.items() if not value > 0]
+        if bad:
+            raise ValueError(f"must be more than 0 (pictures per second of video): {', '.join(bad)}")
+        return units
 
 
 class ChannelRules(Section):
@@ -464,8 +482,9 @@ class Config(Section):
         if not self.models:
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
-                               size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
-                               quantize=model.quantize, trust_remote_code=model.trust_remote_code, draft=model.draft)]
+                               size=model.size, frames=model.frames, default=True, ip_adapter=model.ip_adapter,
+                               cache=model.cache, quantize=model.quantize, trust_remote_code=model.trust_remote_code,
+                               draft=model.draft)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

@@ -240,8 +240,12 @@ class RequestDesk:
 
     def resolve_model(self, request: GenerationRequest, style: Style | None,
                       preferences: Preferences | None) -> str:
-        """``resolve_model`` against this bot's models."""
-        return resolve_model(request, style, preferences, [entry.name for entry in self.service.catalogue])
+        """``resolve_model`` against this bot's models; a video asked without a model is made by the video models
+        (the first of them by default), whatever the default for pictures is."""
+        names = [entry.name for entry in self.service.catalogue]
+        if request.video and not request.model:
+            names = self.service.able(Need.VIDEO) or names
+        return resolve_model(request, style, preferences, names)
 
     def instruct_model(self, preferences: Preferences) -> str:
         """The model that edits a picture by instruction for ✏️ Edit and the "Edit image…" menu, which have no
@@ -401,7 +405,11 @@ class RequestDesk:
         if request.input_images or instruct:
             self.service.check_capability(request.model, Need.INSTRUCT_EDIT)
             self.service.check_pictures(request.model, max(pictures, len(request.input_images or ())))
-        if request.control:
+        if request.video:  # a picture given is its first frame, not a picture to restyle
+            self.service.check_capability(request.model, Need.VIDEO)
+            if request.loop:
+                self.service.check_capability(request.model, Need.LOOP)
+        elif request.control:
             self.service.check_control(request.model, request.control)
         elif request.edit is not None:
             self.service.check_capability(request.model, Need.INPAINT)

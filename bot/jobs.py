@@ -44,6 +44,8 @@ class Need(StrEnum):
     INPAINT = "inpaint"  # it repaints part of a picture (/edit, zoom out, pan, Vary (Region))
     IMG2IMG = "img2img"  # it redraws a whole picture (/imagine image:, V, Remix of one image, Upscale 2×)
     INSTRUCT_EDIT = "instruct_edit"  # it edits pictures by instruction, no mask (request.input_images)
+    VIDEO = "video"  # it makes videos (/animate, 🎬 Animate, ➕ Extend)
+    LOOP = "loop"  # it ends a video on its first frame (/animate's loop, 🔁 Loop)
 
 
 @dataclass(eq=False)
@@ -115,6 +117,13 @@ class StoredImage:
     recipe: dict[str, Any]
     created_at: float
     pixels: Image.Image | None = field(default=None, repr=False, compare=False)
+    frames: tuple[Image.Image, ...] = field(default=(), repr=False, compare=False)
+    """A video's frames while the job that made them is being delivered (the file may need encoding smaller)."""
+
+    @property
+    def video(self) -> Path | None:
+        """A video result's MP4 (kept beside its first frame, ``path``); None for a picture."""
+        return video_path(self.path) if self.recipe.get("frames") else None
 
     def open(self) -> Image.Image:
         """The pixels: kept from generation, else loaded from the file (blocking: call it in a thread)."""
@@ -122,6 +131,11 @@ class StoredImage:
             return open_rgb(self.path)
         return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
 
+
+
+def video_path(picture: Path) -> Path:
+    """Where a video result's MP4 lies: beside its first frame's PNG, which every picture path of the bot reads."""
+    return picture.with_suffix(".mp4")
 
 
 @dataclass(frozen=True)

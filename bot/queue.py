@@ -63,7 +63,7 @@ from models.text import Text, text_of
 
 if TYPE_CHECKING:
     from models.backend import Backend
-    from models.plan import Plan, PlanResult, Progress, Results
+    from models.plan import GenerationRequest, Plan, PlanResult, Progress, Results
 
 __all__ = ["DeliveryFailed", "Job", "JobQueue", "JobState", "Refused", "Undeliverable"]
 
@@ -74,6 +74,10 @@ MAX_ATTEMPTS = 3
 OUTAGE_POLL_S = (1.0, 15.0)
 """While the backend is unavailable: first and longest wait between two ``capacity()`` polls (doubling between)."""
 ETA_SMOOTHING = 0.3
+DEFAULT_VIDEO_UNITS = 10.0
+"""A video model's cost per second of video, in pictures, before its first run is measured."""
+DEFAULT_CLIP_SECONDS = 5.0
+"""The length a video request without one is costed at before planning (Wan's and LTX-Video's usual clip)."""
 """Weight of the newest batch in the moving average of seconds per image."""
 CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
@@ -224,6 +228,10 @@ class JobQueue:
         self.seconds_per_image = seconds_per_image
         self.model_seconds: dict[str, float] = {}
         """Per model: the moving average of seconds per image (its first batch seeds it)."""
+        self.picture_seconds = seconds_per_image
+        """The moving average of seconds per picture, over picture batches only: what a cost unit takes."""
+        self.video_seconds: dict[str, float] = {}
+        """Per video model: the moving average of seconds of work per second of video."""
         self._admission = Admission(config)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
@@ -325,8 +333,8 @@ class JobQueue:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         role_ids = list(role_ids)
-        cost = self.cost(job)
-        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines), cost=cost):
+        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines),
+                                   cost=self.request_cost(job.request), video=job.request.video):
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
@@ -341,12 +349,13 @@ class JobQueue:
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
-        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids), cost=cost)])
+        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids),
+                               cost=self.image_cost(job.request))])
         return job
 
-    def cost(self, job: Job) -> float:
-        """What each image of ``job`` costs against a full image: ``queue.draft_cost`` for a draft, else 1."""
-        return self.config.draft_cost if job.request.draft else 1.0
+    def image_cost(self, request: GenerationRequest) -> float:
+        """What each image of ``request`` costs against a full image: ``queue.draft_cost`` for a draft, else 1."""
+        return self.config.draft_cost if request.draft else 1.0
 
     def _line_up(self, entries: Sequence[_Entry], *, at_head: bool = False) -> None:
         """Queue new, resumed or put-back jobs: at the end of their users' lines, or ``at_head`` (a batch that could
@@ -392,8 +401,36 @@ class JobQueue:
             if loaded is not None and entry.model != loaded:  # the model must be loaded first
                 work += self._backend.switch_cost(entry.model) / parallel
                 loaded = entry.model
-            work += entry.work * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            if entry.plan.recipes[0].frames is None:
+                work += entry.work * self.model_seconds.get(entry.model, self.seconds_per_image) / parallel
+            else:  # a video: its cost in pictures, at the pictures' pace (the same cost as the rate limit's)
+                work += self.cost(entry.plan) * self.picture_seconds / parallel
             yield entry, work
+
+    # --- what a job costs --------------------------------------------------------------------------------------
+
+    def units_per_second(self, model: str) -> float:
+        """What a second of ``model``'s video costs, in pictures: ``queue.video_units``, else measured from its last
+        runs (its seconds of work per second of video over the pictures' seconds per picture)."""
+        configured = self.config.video_units.get(model)
+        if configured is not None:
+            return configured
+        measured = self.video_seconds.get(model)
+        return DEFAULT_VIDEO_UNITS if measured is None else max(1.0, measured / max(self.picture_seconds, 1e-3))
+
+    def request_cost(self, request: GenerationRequest) -> float:
+        """A request's cost in pictures before it is planned (the rate limit's tokens): a video's by its asked length
+        (or the usual clip's) on the model the desk chose."""
+        if not request.video:  # a picture job takes one token whatever its count (a draft its share of one)
+            return self.image_cost(request)
+        return (request.seconds or DEFAULT_CLIP_SECONDS) * self.units_per_second(request.model)
+
+    def cost(self, plan: Plan) -> float:
+        """A planned job's cost in pictures: its pictures, or its video's seconds times its model's units."""
+        recipe = plan.recipes[0]
+        if recipe.frames is None:
+            return float(len(plan.recipes))
+        return recipe.frames / (recipe.fps or 24) * self.units_per_second(plan.model)
 
     def _running_work(self, now: float) -> tuple[int, float]:
         """How many batches the backend runs side by side, and the seconds until the running ones leave room."""
@@ -423,7 +460,7 @@ class JobQueue:
             return True
         self._lines.remove(entry)
         del self._entries[job_id]
-        self._admission.release(entry.job.user_id)
+        self._admission.release(entry.job.user_id, video=entry.job.request.video)
         entry.job.state = JobState.CANCELLED
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
@@ -553,6 +590,16 @@ class JobQueue:
             batch.finishing = True
             self._wake.set()
         made = sum(len(r) for r in results if not isinstance(r, BaseException))
+        clips = [entry.plan.recipes[0] for entry, result in zip(entries, results, strict=True)
+                 if entry.plan.recipes[0].frames is not None and not isinstance(result, BaseException)]
+        if clips:  # seconds of work per second of video: what the video units are measured from
+            made_seconds = sum(recipe.frames / (recipe.fps or 24) for recipe in clips)  # type: ignore[operator]
+            per_second = max(0.0, self._clock() - now - load) / made_seconds
+            before = self.video_seconds.get(entries[0].model, per_second)
+            self.video_seconds[entries[0].model] = before + ETA_SMOOTHING * (per_second - before)
+        elif made:  # per full picture, as below
+            per_picture = max(0.0, self._clock() - now - load) / (made * entries[0].cost)
+            self.picture_seconds += ETA_SMOOTHING * (per_picture - self.picture_seconds)
         if made:
             # Per full image: a batch of drafts counts each at its cost, so the figure (/models shows it) stays one.
             per_image = max(0.0, self._clock() - now - load) / (made * entries[0].cost)
@@ -655,7 +702,7 @@ class JobQueue:
         finally:
             self._entries.pop(job.id, None)
             self._by_request.pop(entry.plan.request_id, None)
-            self._admission.release(job.user_id)
+            self._admission.release(job.user_id, video=job.request.video)
 
     async def _deliver(self, job: Job, images: list[StoredImage]) -> None:
         """One delivery attempt of a stored result: marked delivered only when ``on_result`` returned (Discord
@@ -763,8 +810,8 @@ class JobQueue:
                 except Exception as error:  # e.g. its style was removed from bot.yaml meanwhile
                     await self._fail(job, text_of(error))
                     continue
-                self._admission.resume(job.user_id)
-                self._line_up([_Entry(job, plan, RESUMED, cost=self.cost(job))])
+                self._admission.resume(job.user_id, video=job.request.video)
+                self._line_up([_Entry(job, plan, RESUMED, cost=self.image_cost(job.request))])
                 resumed.append(job.id)
         if resumed:
             await self._storage.set_state(resumed, JobState.QUEUED)

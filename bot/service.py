@@ -186,6 +186,17 @@ class GenerationService:
                                       "can add one: Qwen-Image-Edit, FLUX.1 Kontext or FLUX.2)."))
             raise ValueError(Text("The model '{name}' can't edit a picture by instruction; use {models} (the `model` "
                                   "option).", name=model, models=" / ".join(f"`{n}`" for n in able)))
+        if need is Need.VIDEO:
+            if not able:
+                raise ValueError(Text("None of this bot's models makes videos (the operators can add one: Wan 2.2 or "
+                                      "LTX-Video)."))
+            raise ValueError(Text("The model '{name}' makes pictures, not videos; use {models} (the `model` option).",
+                                  name=model, models=" / ".join(f"`{n}`" for n in able)))
+        if need is Need.LOOP:
+            if not able:
+                raise ValueError(Text("None of this bot's video models can make a loop."))
+            raise ValueError(Text("The model '{name}' can't make a loop; use {models} (the `model` option).",
+                                  name=model, models=" / ".join(f"`{n}`" for n in able)))
         if need is Need.IMG2IMG:
             if not able:
                 raise ValueError(Text("None of this bot's models can restyle a picture."))
@@ -261,6 +272,14 @@ class GenerationService:
     def edits_by_instruction(self) -> bool:
         """Whether any model here edits a picture by instruction: ✏️ Edit is offered under single images then."""
         return bool(self.able(Need.INSTRUCT_EDIT))
+
+    def can_animate(self) -> bool:
+        """Whether any configured model makes videos (🎬 Animate is offered under single images)."""
+        return bool(self.able(Need.VIDEO))
+
+    def can_loop(self, request: GenerationRequest) -> bool:
+        """Whether the model ``request`` runs on can end a video on its first frame (🔁 Loop)."""
+        return self.model_of(request) in self.able(Need.LOOP)
 
     def model_entry(self, name: str) -> NamedModel | None:
         """The configured model called ``name`` (empty: the default)."""

@@ -31,7 +31,7 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
-from bot.jobs import FINISHED_STATES, FlaggedImage, Job, JobState, Notice, StoredImage, open_rgb
+from bot.jobs import FINISHED_STATES, FlaggedImage, Job, JobState, Notice, StoredImage, open_rgb, video_path
 from bot.settings import (
     ChannelSettings,
     Remembered,
@@ -41,8 +41,9 @@ from bot.settings import (
     user_settings_from_row,
 )
 from models.images import write_recipe_png
-from models.plan import Described, GenerationRequest
+from models.plan import Described, GeneratedImage, GenerationRequest
 from models.text import Text
+from models.video import continued, decode_video, write_video
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
@@ -326,6 +327,8 @@ class Storage:
             in_encoder(write_recipe_png, generated.image, recipe, self.directory / relative)
             for generated, (_, relative, recipe) in zip(images, stored, strict=True)
         ))
+        videos = [await self._write_video(job, generated, recipe, self.directory / relative)
+                  for generated, (_, relative, recipe) in zip(images, stored, strict=True)]
         rows = [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored]
 
         def save(db: sqlite3.Connection) -> int:
@@ -340,8 +343,21 @@ class Storage:
             await asyncio.to_thread(_unlink_all, [self.directory / relative for _, relative, _ in stored])
             raise JobGone(job.id)
         job.state, job.finished_at = JobState.DONE, now
-        return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image)
-                for (index, rel, recipe), generated in zip(stored, images, strict=True)]
+        return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image, frames)
+                for (index, rel, recipe), generated, frames in zip(stored, images, videos, strict=True)]
+
+    async def _write_video(self, job: Job, generated: GeneratedImage, recipe: dict[str, Any],
+                           poster: Path) -> tuple[Image.Image, ...]:
+        """A video result's MP4 beside its first frame (nothing for a picture), and the frames it holds. An extension
+        (➕ Extend) holds the video it continues, then its own clip."""
+        if not generated.frames:
+            return ()
+        frames: Sequence[Image.Image] = generated.frames
+        if job.kind == "extend" and job.source_job_id is not None:
+            previous = video_path(self.directory / f"images/{job.source_job_id}-{job.source_index or 0}.png")
+            frames = await in_encoder(continued, previous, frames)
+        await in_encoder(write_video, frames, generated.recipe.fps or 24, recipe, video_path(poster))
+        return tuple(frames)
 
     async def _save_described(self, job: Job, described: Described) -> None:
         now = self.clock()
@@ -788,10 +804,14 @@ def _open_source(path: Path) -> Image.Image:
 
 
 def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
-    """Write images again with new recipes in their text chunks (the pixels stay as they are)."""
+    """Write images again with new recipes in their text chunks (the pixels stay as they are); a video's MP4 is
+    encoded again with the new recipe in its metadata."""
     for path, recipe in files:
         if path.exists():
             write_recipe_png(open_rgb(path), recipe, path)
+        video = video_path(path)
+        if video.exists():
+            write_video(decode_video(video.read_bytes()), recipe.get("fps") or 24, recipe, video)
 
 
 def _path_list(paths: Sequence[str]) -> str | None:
@@ -800,8 +820,11 @@ def _path_list(paths: Sequence[str]) -> str | None:
 
 
 def _unlink_all(paths: Iterable[Path]) -> None:
+    """Delete files that may be gone already; a result's picture takes its video (``video_path``) with it."""
     for path in paths:
         path.unlink(missing_ok=True)
+        if path.suffix == ".png":
+            video_path(path).unlink(missing_ok=True)
 
 
 def _marks(values: Sequence[object]) -> str:

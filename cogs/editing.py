@@ -35,7 +35,6 @@ from bot.messages import Rejected
 from bot.reach import anywhere, bot_is_member
 from bot.storage import ImageNotFound
 from cogs.utils.buttons import (
-    TEMPLATE,
     VARY_STRENGTH,
     Action,
     Click,
@@ -44,6 +43,7 @@ from cogs.utils.buttons import (
     answer_click,
     custom_id,
     region_view,
+    template_for,
 )
 from cogs.utils.forms import form_values, instruct_form, region_form, remix_form, retexture_form, zoom_form
 from cogs.utils.options import imagine_request
@@ -61,7 +61,9 @@ if TYPE_CHECKING:
 
 REMIX_STRENGTH = 0.7
 """How far a remix of one image may move from it: further than "Vary (strong)", so new words can show."""
-FORM_ID = re.compile(TEMPLATE)
+FORM_ID = re.compile(template_for("misvzfek"))
+"""The forms this cog answers: 🖌️ Remix (also V and Vary in remix mode), Custom zoom, Vary (Region)'s prompt, ✏️ Edit's
+and 🧱 Retexture's."""
 MENU_NAME = "Edit image…"
 MENU_FORM_ID = re.compile(r"ib:o:(?P<message>[0-9]{1,20}):(?P<index>[0-9]{1,2})")
 """The "Edit image…" menu's form: the message (in the channel the form is submitted in) and which of its pictures."""

@@ -361,7 +361,7 @@ class Imagine(commands.Cog):
             buttons=single_view(source.id, click.index, desk.service.upscale_factor, shown.locale,
                                 inpaint=desk.service.can_inpaint(source.request),
                                 retexture=desk.service.retexture_kind(source.request) is not None,
-                                instruct=desk.service.edits_by_instruction()),
+                                instruct=desk.service.edits_by_instruction(), animate=desk.service.can_animate()),
             max_bytes=interaction.filesize_limit, name=f"image-{click.index + 1}",
             headline=f"{results.headline(shown)} — " + t(shown.locale, "image {number}", number=click.index + 1),
         )
@@ -375,8 +375,9 @@ class Imagine(commands.Cog):
         source = await desk.source(interaction, click.job_id, load_init=True)
         preferences = await desk.preferences(interaction, private=source.private)
         original = source.request
-        request = await desk.derive(source, count=self.button_count(preferences, original.count), edit=original.edit,
-                                    control=original.control)
+        # A video request makes one video: the clicker's default count is for pictures.
+        count = 1 if original.video else self.button_count(preferences, original.count)
+        request = await desk.derive(source, count=count, edit=original.edit, control=original.control)
         await desk.ask(interaction, request, preferences, kind="reroll", source=source)
 
     async def vary(self, interaction: discord.Interaction, click: Click) -> None:

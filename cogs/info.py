@@ -47,6 +47,11 @@ your recent jobs. **/settings me** — your defaults (style, aspect, count, mode
 **/settings channel** — this channel's defaults and limits (channel managers).
 **/forget-me** — delete every image and request of yours that the bot stored.
 Images are kept for {ttl} and then deleted; their buttons then say so.""")
+VIDEO_HELP = Text("""\
+**/animate** `prompt` — a short video, from words or from an attached `image` (its first frame). Options: \
+`motion` (low or high), `seconds`, `loop`, `model`. **🎬 Animate** under a single image makes a video from it; \
+under a video, **➕ Extend** continues it from its last frame.""")
+"""Told, after the help, only where the bot has a video model."""
 
 
 class Info(commands.Cog):
@@ -64,6 +69,8 @@ class Info(commands.Cog):
     async def help(self, interaction: discord.Interaction) -> None:
         ttl = kept_for(self.bot.config.storage.image_ttl_hours)
         await interaction.response.send_message(t(interaction.locale, HELP.msgid, ttl=ttl), ephemeral=True)
+        if self.generation.can_animate():  # a message of its own: with it, the help passes 2,000 characters
+            await interaction.followup.send(t(interaction.locale, VIDEO_HELP.msgid), ephemeral=True)
 
     @app_commands.command(name="styles", description="Browse the styles /imagine can use")
     @anywhere

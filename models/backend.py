@@ -35,6 +35,8 @@ class ModelStatus:
     unloaded: tuple[str, ...] = ()  # its optional helpers that failed to load: ModelDefaults.unloaded
     instruct_edit: bool = False  # it edits pictures by instruction (no mask): ModelDefaults.instruct_edit
     max_input_images: int = 0  # most pictures one instruction edit takes: ModelDefaults.max_input_images
+    video: bool = False  # it makes videos (/animate, 🎬 Animate): ModelDefaults.video
+    loop: bool = False  # it can end a video on its first frame (🔁 Loop): ModelDefaults.loop
     speed: str = "exact"  # its speed settings in a few words (bot.yaml's cache, compile, quantize): Speed.describe
     controls: tuple[str, ...] = ()  # the kinds of structure its ControlNets keep: ModelDefaults.controls
     family_name: str = ""  # the family's name (ModelDefaults.family: sd, sdxl, flux, ...), what loras: entries list

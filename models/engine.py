@@ -31,6 +31,7 @@ from models.loading import error_line, first_line, load_reason, pick_device, pic
 from models.loras import LoraWeights
 from models.plan import (
     CancelCheck,
+    Clip,
     Described,
     GeneratedImage,
     GenerationRequest,
@@ -47,7 +48,7 @@ from models.plan import (
 from models.settings import EngineSettings, IPAdapterSettings, SafetySettings
 from models.speed import Speed, apply_speed, check_draft_cache, draft_cache
 from models.styles import StyleBook
-from models.tiny import model_location
+from models.tiny import model_location, tiny_settings
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
@@ -174,6 +175,7 @@ class Engine:
         ``settings.cache_dir`` on first use), its IP-Adapter, upscaler and captioner where they are set; raises
         ModelLoadError with one clear line. ``on_host``: see ``load_engine``, which also sets up the process (torch
         threads, progress bars) and is what the bot calls; tests and benchmarks load here directly."""
+        settings = tiny_settings(settings)
         model_id = model_location(settings.model_id, settings.cache_dir)
         torch_device = pick_device(settings.device)
         torch_dtype = pick_dtype(torch_device, settings.dtype)
@@ -192,10 +194,9 @@ class Engine:
         # model serves without them, and /models, /admin stats and the refusals name what is missing.
         unloaded = ["ip_adapter"] if settings.ip_adapter is not None and not has_ip_adapter(model.txt2img) else []
         controls = _load_controls(model, settings, torch_dtype, unloaded)
-        defaults = replace(model.defaults(model.native_size(), model.size_multiple(), steps=settings.steps,
-                                          guidance=settings.guidance, size=settings.size,
-                                          draft_steps=settings.draft.steps, draft_scale=settings.draft.scale),
-                           references=model.takes_references(),
+        defaults = replace(model.numbers(steps=settings.steps, guidance=settings.guidance, size=settings.size,
+                                         frames=settings.frames, draft_steps=settings.draft.steps,
+                                         draft_scale=settings.draft.scale),
                            controls=tuple((kind, control.scale) for kind, control in controls.items()))
         gan = None
         if settings.upscaler is not None:
@@ -249,7 +250,7 @@ class Engine:
         # An edit-only model draws nothing from words alone: it warms up editing a grey picture.
         pictures = None if self.defaults.text_to_image else [Image.new("RGB", size, "grey")]
         plan = resolve_plan(GenerationRequest("warm-up", seed=0, steps=min(2, self.defaults.max_steps),
-                                              input_images=pictures),
+                                              input_images=pictures, video=self.defaults.video, seconds=1e-3),
                             self.defaults, StyleBook([]), "", self.name, max_count=1)
         [result] = self.generate([plan])
         if isinstance(result, BaseException):
@@ -280,7 +281,7 @@ class Engine:
             return
         first = run.plans[items[0][0]]
         try:
-            outputs: list[Image.Image] | list[Described]
+            outputs: list[Image.Image] | list[Clip] | list[Described]
             if first.describe:
                 outputs = self._describe(run, items)
             elif first.upscale:
@@ -310,14 +311,24 @@ class Engine:
             run.add(plan_index, image_index, output, check)
 
     def _check(self, run: _Run, items: list[tuple[int, int]],
-               outputs: list[Image.Image] | list[Described]) -> list[SafetyCheck | None]:
+               outputs: list[Image.Image] | list[Clip] | list[Described]) -> list[SafetyCheck | None]:
         """The safety check of a chunk's images, in one classifier call: what leaves the engine has been looked at."""
         if self.checker is None or self.safety is None or not outputs or isinstance(outputs[0], Described):
             return [None] * len(outputs)
         actions = [run.plans[plan_index].flagged_action for plan_index, _ in items]
-        return list(self.checker.checks(outputs, self.safety, actions))  # type: ignore[arg-type]
+        if not isinstance(outputs[0], Clip):
+            return list(self.checker.checks(outputs, self.safety, actions))  # type: ignore[arg-type]
+        # A clip is judged by the worst of its sampled frames, all clips' frames in one classifier call.
+        samples = [sampled_frames(clip) for clip in outputs]  # type: ignore[arg-type]
+        checks = self.checker.checks([frame for frames in samples for frame in frames], self.safety,
+                                     [action for action, frames in zip(actions, samples, strict=True) for _ in frames])
+        worst = []
+        for frames in samples:
+            mine, checks = checks[:len(frames)], checks[len(frames):]
+            worst.append(max(mine, key=lambda check: check.score))
+        return worst
 
-    def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image]:
+    def _call(self, run: _Run, items: list[tuple[int, int]]) -> list[Image.Image] | list[Clip]:
         plans = [run.plans[plan_index] for plan_index, _ in items]
         recipes = [plan.recipes[image_index] for plan, (_, image_index) in zip(plans, items, strict=True)]
         first = recipes[0]
@@ -331,7 +342,7 @@ class Engine:
             references=[plan.references for plan in plans] if plans[0].references else None,
             reference_weights=[plan.reference_weights for plan in plans] if plans[0].references else None,
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
-            input_images=plans[0].input_images or None,
+            input_images=plans[0].input_images or None, frames=first.frames or 0, fps=plans[0].fps,
         )
         if plans[0].control is not None:
             # The map is made once per call: the batch key gives every image of it the same picture.
@@ -382,9 +393,11 @@ class Engine:
 
         return on_tile
 
-    def _pipeline_call(self, pipe, kwargs: dict[str, Any]) -> list[Image.Image]:
-        """The one place a pipeline runs (tests replace it to simulate CUDA OOM on CPU)."""
-        return pipe(**kwargs).images
+    def _pipeline_call(self, pipe, kwargs: dict[str, Any]) -> list[Any]:
+        """The one place a pipeline runs (tests replace it to simulate CUDA OOM on CPU): its pictures, or a video
+        pipeline's frames (a list of frames per clip)."""
+        output = pipe(**kwargs)
+        return output.frames if hasattr(output, "frames") else output.images
 
     def _step_hook(self, run: _Run, items: list[tuple[int, int]], spec: CallSpec) -> StepHook:
         plan_rows: dict[int, int] = {}
@@ -469,6 +482,18 @@ def _draft_speed(model: Family, settings: EngineSettings) -> Speed | None:
     if settings.draft.cache is not None:
         return settings.draft.cache
     return Speed(cache=model.draft_cache) if model.draft_cache is not None else None
+
+
+SAFETY_SAMPLES = 8
+"""How many frames of a clip the safety check looks at: evenly spread, first and last included."""
+
+
+def sampled_frames(clip: Clip) -> list[Image.Image]:
+    """The frames of a clip the safety check classifies (every frame of a short one)."""
+    count = len(clip.frames)
+    if count <= SAFETY_SAMPLES:
+        return list(clip.frames)
+    return [clip.frames[round(index * (count - 1) / (SAFETY_SAMPLES - 1))] for index in range(SAFETY_SAMPLES)]
 
 
 def _optional(model: str, load: Callable[[], T]) -> T | None:
@@ -598,7 +623,7 @@ class _Run:
         if self._errors[plan_index] is None:
             self._errors[plan_index] = error
 
-    def add(self, plan_index: int, image_index: int, output: Image.Image | Described,
+    def add(self, plan_index: int, image_index: int, output: Image.Image | Clip | Described,
             check: SafetyCheck | None = None) -> None:
         """Record one image (with its recipe, and the safety check's verdict in it) or a describe plan's
         ``Described``."""
@@ -606,7 +631,11 @@ class _Run:
             recipe = self.plans[plan_index].recipes[image_index]
             if check is not None:
                 recipe = replace(recipe, safety=check.to_dict())
-            made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
+            made: GeneratedImage | Described
+            if isinstance(output, Clip):  # a video: its first frame stands for it where one picture is shown
+                made = GeneratedImage(output.frames[0], recipe, frames=output.frames)
+            else:
+                made = output if isinstance(output, Described) else GeneratedImage(output, recipe)
             self._images[plan_index][image_index] = made
 
     def report(self, plan_index: int, progress: Progress) -> None:

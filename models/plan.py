@@ -54,6 +54,15 @@ MIN_INPUT_SIDE = 64
 """An instruction edit's pictures are enlarged to at least this a side: FLUX.2's pipelines refuse anything smaller."""
 MAX_INPUT_ASPECT = 8
 """The longest shape (long side over short side) of a picture to edit by instruction, as FLUX.2's pipelines allow."""
+MAX_SECONDS = 10.0
+"""The longest clip one video request asks for (Wan and LTX are trained on about 5 s; an extend adds another)."""
+MOTIONS: dict[str, str] = {
+    "": "",
+    "low": "subtle motion, slow gentle movement, steady camera",
+    "high": "dynamic motion, fast movement, moving camera",
+}
+"""/animate's ``motion``: words added to the prompt. Neither Wan nor LTX-Video has a motion input, and both follow
+what the prompt says of movement; the recipe keeps the person's own prompt and the motion apart."""
 
 
 class StartupError(RuntimeError):
@@ -106,6 +115,15 @@ class Recipe:
     draft: bool = False
     """Made at the model's draft settings (``Draft``: fewer steps, smaller, its draft cache on): a quick look, which
     ✨ Enhance redraws at full settings."""
+    frames: int | None = None
+    """Set when the result is a video: how many frames the model made (``fps`` of them a second)."""
+    fps: int | None = None
+    motion: str | None = None  # a video's motion (``MOTIONS``), when one was asked for
+    loop: bool = False  # a video whose last frame is its first
+
+    @property
+    def video(self) -> bool:
+        return self.frames is not None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON's shapes (what the PNG and the database hold): the weights and inputs as lists."""
@@ -142,6 +160,8 @@ class Recipe:
             edit=None if self.edit is None else Edit.from_dict(self.edit), input_images=input_images,
             loras=[(name, weight) for name, weight in self.loras or ()],
             draft=self.draft,
+            video=self.video, seconds=None if self.frames is None else self.frames / (self.fps or 1),
+            motion=self.motion or "", loop=self.loop,
         )
 
 
@@ -197,6 +217,12 @@ class GenerationRequest:
     draft: bool | None = False
     """Render at the model's draft settings (``ModelDefaults.draft``); None: the person's default, which the request
     desk reads (/settings me draft) before anything is planned."""
+    video: bool = False
+    """Make a video (on a video family): from the words, or from ``init_image`` as its first frame."""
+    seconds: float | None = None
+    """A video's length; None: the model's default clip."""
+    motion: str = ""  # a video's motion: one of MOTIONS
+    loop: bool = False  # a video that ends on its first frame (where the model can: ``ModelDefaults.loop``)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PICTURE_FIELDS}
@@ -244,6 +270,7 @@ class Plan:
     """The kind of structure ``init_image`` gives (a ControlNet's picture, not one to restyle); its scale is
     ``control_scale`` and the batch key holds the picture's digest, so a call keeps one picture's structure."""
     control_scale: float = 1.0
+    fps: int = 0  # a video plan's frame rate (its recipes' ``frames`` say how many); 0 for pictures
 
     @property
     def model(self) -> str:
@@ -261,9 +288,20 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """A video as a family makes it: its frames in order, played ``fps`` a second."""
+
+    frames: tuple[Image.Image, ...]
+    fps: int
+
+
+@dataclass(frozen=True)
 class GeneratedImage:
+    """One result: a picture, or a video (``frames``; ``image`` is then its first frame, the poster)."""
+
     image: Image.Image
     recipe: Recipe
+    frames: tuple[Image.Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -329,6 +367,11 @@ class ModelDefaults:
     text_to_image: bool = True  # it draws from words alone (an edit-only model needs a picture)
     controls: tuple[tuple[str, float], ...] = ()  # its loaded ControlNets: (kind, conditioning scale)
     draft: Draft | None = None  # its draft settings (None: drafts are drawn at full settings)
+    video: bool = False  # it makes videos (GenerationRequest.video), not pictures
+    frames: int = 0  # a video model's default clip, in frames
+    fps: int = 0  # and its frame rate
+    frame_multiple: int = 1  # a clip has frame_multiple * k + 1 frames (the VAE's temporal compression)
+    loop: bool = False  # it can end a clip on its first frame
 
 
 def snap(value: float, multiple: int) -> int:
@@ -373,6 +416,14 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
         return _upscale_plan(request, defaults, model)
     if request.describe:
         return _describe_plan(request, defaults, model, max_count)
+    if request.video != defaults.video:
+        if defaults.video:
+            raise ValueError(Text("This model ({family}) makes videos: ask for one with /animate, or pick a picture "
+                                  "model (see /models).", family=defaults.family))
+        raise ValueError(Text("This model ({family}) makes pictures, not videos; pick a video model (see /models).",
+                              family=defaults.family))
+    if request.video:
+        return _video_plan(request, defaults, styles, default_negative, model, max_count)
     style = styles.get(request.style)
     draft = bool(request.draft)
     if draft and defaults.draft is not None:  # the draft's steps and size stand in for the family's and the style's
@@ -490,6 +541,77 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                  reference_key, draft)
     return Plan(request_id=request.id, recipes=recipes, prompt=prompt, negative=negative, init_image=init_image,
                 batch_key=batch_key, loras=adapters, references=references, reference_weights=reference_weights)
+
+
+def clip_frames(seconds: float, fps: int, multiple: int) -> int:
+    """The frame count nearest ``seconds`` at ``fps`` that the model makes: ``multiple * k + 1``, at least one step
+    of its temporal compression past the first frame."""
+    steps = max(1, round((seconds * fps - 1) / multiple))
+    return steps * multiple + 1
+
+
+def _video_plan(request: GenerationRequest, defaults: ModelDefaults, styles: StyleBook, default_negative: str,
+                model: str, max_count: int) -> Plan:
+    """A video: from the words, or from ``init_image`` as its first frame (image-to-video), one clip a request.
+
+    Its size is the model's own shape, or the picture's shape at the model's area; its length the model's clip or
+    ``seconds``, in the frame counts the model makes. The motion's words join the prompt (``MOTIONS`` says why).
+    """
+    if request.edit is not None or request.references or request.reference_weights or request.input_images:
+        raise ValueError(Text("A video starts from words and at most one picture: leave out regions, reference "
+                              "pictures and pictures to edit."))
+    if request.count != 1:
+        raise ValueError(Text("A video request makes one video at a time."))
+    if request.motion not in MOTIONS:
+        raise ValueError(Text("Unknown motion '{motion}'; choose low or high.", motion=request.motion))
+    if request.loop and not defaults.loop:
+        raise ValueError(Text("This model ({family}) can't make a loop; leave loop out, or pick a model that can "
+                              "(see /models).", family=defaults.family))
+    seconds = defaults.frames / defaults.fps if request.seconds is None else request.seconds
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(Text("A video can be more than 0 and at most {max:g} seconds long.", max=MAX_SECONDS))
+    frames = clip_frames(seconds, defaults.fps, defaults.frame_multiple)
+    style = styles.get(request.style)
+    raw_prompt = request.prompt.strip()
+    if not raw_prompt and request.init_image is None:
+        raise ValueError(Text("Your prompt is empty; describe the video you want."))
+    if request.negative.strip() and not defaults.negative_prompt:
+        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
+                              "you want instead.", family=defaults.family))
+    steps = _first(request.steps, style.steps, defaults.steps)
+    if not 1 <= steps <= defaults.max_steps:
+        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
+    guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
+    if not 0 <= guidance <= MAX_GUIDANCE:
+        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
+    if request.width is not None or request.height is not None:
+        width = snap(request.width or defaults.width, defaults.multiple)
+        height = snap(request.height or defaults.height, defaults.multiple)
+    elif request.init_image is not None:
+        width, height = ratio_size(request.init_image.width / request.init_image.height, defaults)
+    else:
+        width, height = defaults.width, defaults.height
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(Text("Images can be at most {max_side} pixels on a side.", max_side=MAX_SIDE))
+    seed = request.seed if request.seed is not None else random.randrange(MAX_SEED - max_count)
+    if not 0 <= seed < MAX_SEED:
+        raise ValueError(Text("The seed must be between 0 and {max_seed}.", max_seed=MAX_SEED - 1))
+    loras = styles.loras.resolve(style.loras, request.loras, defaults.family, style=style.name)
+    triggers = tuple(word for lora, _ in loras for word in lora.triggers)
+    prompt, negative = style.apply(raw_prompt, request.negative.strip())
+    prompt = ", ".join(part for part in (with_triggers(prompt, triggers), MOTIONS[request.motion]) if part)
+    negative = ", ".join(part for part in (negative, default_negative) if part) if defaults.negative_prompt else ""
+    recipe = Recipe(prompt=raw_prompt, negative=request.negative.strip(), style=style.name, seed=seed, steps=steps,
+                    guidance=guidance, width=width, height=height, strength=None, model=model, frames=frames,
+                    fps=defaults.fps, motion=request.motion or None, loop=request.loop,
+                    loras=tuple((lora.name, weight) for lora, weight in loras) or None, triggers=triggers or None)
+    first = None if request.init_image is None else fit_image(request.init_image, width, height)
+    adapters = tuple(LoraWeights(entry.id, entry.weight_name, weight) for entry, weight in loras)
+    # Its own batch, like an upscale: clips are made one at a time (a first frame a call), so a batch of several
+    # would only make each wait for the others, and the fair lines count one batch per video.
+    batch_key = ("video", width, height, frames, steps, guidance, adapters, model, request.id)
+    return Plan(request_id=request.id, recipes=(recipe,), prompt=prompt, negative=negative, init_image=first,
+                batch_key=batch_key, loras=adapters, fps=defaults.fps)
 
 
 def _references(request: GenerationRequest,

@@ -184,6 +184,8 @@ class ModelPool:
                             img2img=slot.defaults is not None and slot.defaults.img2img,
                             instruct_edit=slot.defaults is not None and slot.defaults.instruct_edit,
                             max_input_images=0 if slot.defaults is None else slot.defaults.max_input_images,
+                            video=slot.defaults is not None and slot.defaults.video,
+                            loop=slot.defaults is not None and slot.defaults.loop,
                             unloaded=() if slot.defaults is None else slot.defaults.unloaded,
                             controls=() if slot.defaults is None else tuple(k for k, _ in slot.defaults.controls),
                             speed=slot.settings.speed.describe(),

@@ -285,6 +285,7 @@ class RayBackend:
                             inpaint=self._info.defaults.inpaint, img2img=self._info.defaults.img2img,
                             instruct_edit=self._info.defaults.instruct_edit,
                             max_input_images=self._info.defaults.max_input_images,
+                            video=self._info.defaults.video, loop=self._info.defaults.loop,
                             unloaded=self._info.defaults.unloaded, speed=self.settings.speed.describe(),
                             controls=tuple(kind for kind, _ in self._info.defaults.controls),
                             family_name=self._info.defaults.family)]

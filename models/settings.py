@@ -118,6 +118,8 @@ class EngineSettings:
     steps: int | None = None
     guidance: float | None = None
     size: int | None = None
+    frames: int | None = None
+    """A video model's default clip, in frames (None: its model card's)."""
     preview_every: int = 2
     max_count: int = 4
     cpu_threads: int | None = None

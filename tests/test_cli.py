@@ -58,7 +58,8 @@ def test_bad_usage_exits_2():
     assert run_cli("no-such-command").returncode == 2
 
 
-@pytest.mark.parametrize("command", ["run", "check", "doctor", "imagine", "upscale", "tiny-model", "playground"])
+@pytest.mark.parametrize("command", ["run", "check", "doctor", "imagine", "animate", "upscale", "tiny-model",
+                                     "playground"])
 def test_every_command_has_help(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
@@ -291,3 +292,33 @@ def test_imagine_draft_writes_a_smaller_draft_that_says_so(tmp_path, tiny_config
     assert recipe["draft"] is True and recipe["steps"] == 1  # a quarter of 3, rounded up
     with Image.open(output) as picture:
         assert picture.size == (recipe["width"], recipe["height"]) == (32, 32)  # half the tiny model's 64
+
+
+@pytest.mark.parametrize("family", ["wan", "ltx"])
+def test_animate_writes_an_mp4_from_a_first_frame_with_its_recipe(tmp_path, family):
+    """The tiny video models' own numbers (9 frames, 64x32) apply to their directories too: tiny-NAME builds one."""
+    from PIL import Image
+
+    from models.video import decode_video, video_recipe
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"model:\n  id: tiny-{family}\n  warmup: false\nstorage:\n  dir: {tmp_path}/data\n"
+                      "safety:\n  model: tiny\n  threshold: 0\n")
+    picture = tmp_path / "first.png"
+    Image.new("RGB", (80, 40), "teal").save(picture)
+    output = tmp_path / "clip.mp4"
+    result = run_cli("animate", "a cat walks", "--config", str(config), "--image", str(picture), "--seed", "4",
+                     "--motion", "low", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {output} (9 frames, 64x32 at 24 fps, seed 4)" in result.stdout
+    assert "note: the safety check (tiny) flagged the video" in result.stderr  # its frames were looked at
+    frames = decode_video(output.read_bytes())
+    assert len(frames) == 9 and frames[0].size == (64, 32)
+    recipe = video_recipe(output.read_bytes())
+    assert recipe is not None and (recipe["prompt"], recipe["motion"], recipe["frames"]) == ("a cat walks", "low", 9)
+
+
+def test_animate_on_a_picture_model_says_so_with_exit_2(tmp_path, tiny_config):
+    result = run_cli("animate", "a cat", "--config", str(tiny_config), "-o", str(tmp_path / "x.mp4"))
+    assert result.returncode == 2
+    assert "makes pictures, not videos" in result.stderr and not (tmp_path / "x.mp4").exists()

@@ -52,10 +52,14 @@ class Action(StrEnum):
     INSTRUCT_MENU = "o"  # the "Edit image…" menu's form (no button): its job_id is the message's id (editing.py)
     PROMPT = "t"  # /imagine one of a /describe's suggestions (the index is the suggestion's)
     RETEXTURE = "k"  # 🧱 under a single image: a form for a new prompt, then that picture's structure repainted
+    # Animating (cogs/animate.py):
+    ANIMATE = "a"  # 🎬 under a single image: a form for the motion prompt, then a video from that picture
+    EXTEND = "w"  # ➕ under a video: a video that continues it from its last frame
+    LOOP = "l"  # 🔁 under a video: the same video made again to end on its first frame
 
 
 ARGUMENT = r"[a-z0-9.,]{1,40}"
-TEMPLATE = (r"ib:(?P<action>[uvsrdxgchmizpqneftk]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
+TEMPLATE = (r"ib:(?P<action>[uvsrdxgchmizpqneftkawl]):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
             rf"(?::(?P<arg>{ARGUMENT}))?")
 """At most 3 + 1 + 1 + 32 + 1 + 2 + 1 + 40 = 81 characters: within Discord's 100 for a custom_id."""
 SELECT_TEMPLATE = r"ib:(?P<action>y):(?P<job>[0-9a-f]{32}):(?P<index>[0-9]{1,2})"
@@ -80,9 +84,10 @@ def custom_id(action: Action, job_id: str, index: int = 0, arg: str = "") -> str
     return f"ib:{action}:{job_id}:{index}:{arg}" if arg else f"ib:{action}:{job_id}:{index}"
 
 
-def _template(actions: str) -> str:
-    """TEMPLATE for some of the actions: each owner's buttons match their own, so no two classes claim a click."""
-    return TEMPLATE.replace("[uvsrdxgchmizpqneftk]", f"[{actions}]")
+def template_for(actions: str) -> str:
+    """TEMPLATE for some of the actions: each owner's buttons (and forms) match their own, so no two cogs claim a
+    click or a form's submission."""
+    return TEMPLATE.replace("[uvsrdxgchmizpqneftkawl]", f"[{actions}]")
 
 
 async def answer_click(answer: Answer | None, interaction: discord.Interaction, click: Click) -> None:
@@ -136,21 +141,25 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         await answer_click(type(self).answer, interaction, self.click)
 
 
-class ImagineButton(_JobButton, template=_template("uvsrdxgch")):
+class ImagineButton(_JobButton, template=template_for("uvsrdxgch")):
     """U, V, Vary, 🔄, the upscales, ✨ Enhance, 🗑️ and Cancel: the /imagine cog's."""
 
 
-class EditButton(_JobButton, template=_template("mizpqnfek")):
+class EditButton(_JobButton, template=template_for("mizpqnfek")):
     """🖌️ Remix, zoom out, pan, Vary (Region)'s buttons, ✏️ Edit and 🧱 Retexture: the editing cog's."""
 
 
-class SuggestionButton(_JobButton, template=_template("t")):
+class SuggestionButton(_JobButton, template=template_for("t")):
     """A /describe suggestion's "Imagine N": the describe cog's."""
+
+
+class AnimateButton(_JobButton, template=template_for("awl")):
+    """🎬 Animate, ➕ Extend and 🔁 Loop: the animate cog's."""
 
 
 OWNERS: dict[Action, type[_JobButton]] = {
     **dict.fromkeys(map(Action, "uvsrdxgch"), ImagineButton), **dict.fromkeys(map(Action, "mizpqnfek"), EditButton),
-    Action.PROMPT: SuggestionButton,
+    Action.PROMPT: SuggestionButton, **dict.fromkeys(map(Action, "awl"), AnimateButton),
 }
 
 
@@ -189,9 +198,11 @@ class RegionSelect(discord.ui.DynamicItem[discord.ui.Select], template=SELECT_TE
         await answer_click(type(self).answer, interaction, click)
 
 
-def result_view(job_id: str, count: int, locale: str | None = None, *, draft: bool = False) -> discord.ui.View:
+def result_view(job_id: str, count: int, locale: str | None = None, *, draft: bool = False,
+                animate: bool = False) -> discord.ui.View:
     """U1..Un, V1..Vn, reroll, remix and delete under a result of ``count`` images, worded in ``locale``'s language;
-    under a ``draft``, a row of ✨ Enhance buttons, one per image."""
+    under a single image, 🎬 Animate too where the bot has a video model (``animate``); under a ``draft``, a row of
+    ✨ Enhance buttons, one per image."""
     view = discord.ui.View(timeout=None)
     for index in range(count):
         view.add_item(job_button(Action.UPSCALE, job_id, index, label=f"U{index + 1}", row=0))
@@ -199,6 +210,8 @@ def result_view(job_id: str, count: int, locale: str | None = None, *, draft: bo
         view.add_item(job_button(Action.VARY, job_id, index, label=f"V{index + 1}", row=1))
     view.add_item(job_button(Action.REROLL, job_id, emoji="🔄", row=2))
     view.add_item(job_button(Action.REMIX, job_id, label=t(locale, "Remix"), emoji="🖌️", row=2))
+    if animate and count == 1:
+        view.add_item(job_button(Action.ANIMATE, job_id, 0, label=t(locale, "Animate"), emoji="🎬", row=2))
     view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger, row=2))
     if draft:
         for index in range(count):
@@ -225,7 +238,8 @@ assert tuple(PAN_ARROWS) == PAN_DIRECTIONS
 
 
 def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str | None = None, *,
-                inpaint: bool = False, retexture: bool = False, instruct: bool = False) -> discord.ui.View:
+                inpaint: bool = False, retexture: bool = False, instruct: bool = False,
+                animate: bool = False) -> discord.ui.View:
     """Under one image shown alone (after U): a bigger copy, subtle and strong variations, remix, delete; where the
     image's model can inpaint (``inpaint``), zoom out, pan and Vary (Region); where it has a ControlNet
     (``retexture``), 🧱 Retexture; and where some model of the bot edits by instruction (``instruct``), ✏️ Edit. The
@@ -236,7 +250,8 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
     by a model that can't edit is still edited by one that can. Without any such model it is left out.
 
     With a GAN upscaler (``upscale_factor``) the bigger copy comes two ways: the GAN's faithful one, and img2img's
-    re-detailed "creative" one; without, only img2img's, as before there was a GAN. Rows: at most 5 buttons each.
+    re-detailed "creative" one; without, only img2img's, as before there was a GAN. Where the bot has a video model
+    (``animate``), 🎬 Animate makes a video from the image. Rows: at most 5 buttons each.
     """
     view = discord.ui.View(timeout=None)
     if upscale_factor is None:
@@ -261,11 +276,28 @@ def single_view(job_id: str, index: int, upscale_factor: int | None, locale: str
         last_row = 2
     if instruct:  # row 1 holds at most the zoom presets, Custom zoom and Vary (Region): room for one more
         view.add_item(job_button(Action.INSTRUCT, job_id, index, label=t(locale, "Edit"), emoji="✏️", row=1))
-    if retexture:  # rows 1 and 2 may be full (5 each): a row of its own then
+    # Rows 1 and 2 may be full (5 each) with the inpainting buttons: 🧱 and 🎬 get a row of their own then.
+    others_row = 3 if inpaint else 1
+    if retexture:
         view.add_item(job_button(Action.RETEXTURE, job_id, index, label=t(locale, "Retexture"), emoji="🧱",
-                                row=3 if inpaint else 1))
+                                row=others_row))
+    if animate:
+        view.add_item(job_button(Action.ANIMATE, job_id, index, label=t(locale, "Animate"), emoji="🎬",
+                                row=others_row))
     view.add_item(job_button(Action.DELETE, job_id, index, emoji="🗑️", style=discord.ButtonStyle.danger,
                             row=last_row))
+    return view
+
+
+def video_view(job_id: str, locale: str | None = None, *, loop: bool = False) -> discord.ui.View:
+    """Under a video: 🔄 again (new seed), ➕ Extend (continue from its last frame), 🔁 Loop where the model can
+    end a video on its first frame (``loop``), 🗑️."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(job_button(Action.REROLL, job_id, emoji="🔄"))
+    view.add_item(job_button(Action.EXTEND, job_id, label=t(locale, "Extend"), emoji="➕"))
+    if loop:
+        view.add_item(job_button(Action.LOOP, job_id, label=t(locale, "Loop"), emoji="🔁"))
+    view.add_item(job_button(Action.DELETE, job_id, emoji="🗑️", style=discord.ButtonStyle.danger))
     return view
 
 

@@ -1,5 +1,5 @@
 """The forms (Discord modals) under results: 🖌️ Remix (also V and Vary in remix mode), Custom zoom, Vary (Region)'s
-new prompt, 🧱 Retexture's, and ✏️ Edit's (also the "Edit image…" menu's) instruction.
+new prompt, 🧱 Retexture's, ✏️ Edit's (also the "Edit image…" menu's) instruction, and 🎬 Animate's motion prompt.
 
 A form's custom_id is the custom_id of the button that opened it, so its submission is answered from that alone (by
 the editing cog), never looked up in memory: a form opened before a restart is still answered after it. They are
@@ -91,6 +91,14 @@ def retexture_form(source: Job, index: int, locale: str | None = None) -> discor
                  custom_id(Action.RETEXTURE, source.id, index))
     form.add_item(_text(t(locale, "Prompt"), "prompt", default=source.request.prompt, paragraph=True,
                         description=t(locale, "What to paint over the picture's shapes")))
+    return form
+
+
+def animate_form(source: Job, index: int, locale: str | None = None) -> discord.ui.Modal:
+    """🎬 Animate: an optional motion prompt for the video made from image ``index`` of ``source``."""
+    form = _form(t(locale, "Animate image {number}", number=index + 1), custom_id(Action.ANIMATE, source.id, index))
+    form.add_item(_text(t(locale, "Motion prompt"), "prompt", required=False, paragraph=True,
+                        description=t(locale, "What moves and how (optional: empty keeps the picture's prompt)")))
     return form
 
 

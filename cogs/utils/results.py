@@ -17,12 +17,13 @@ from bot.i18n import t, translate
 from bot.jobs import Job, StoredImage
 from bot.moderation import BannedTerms
 from bot.safety import Treatment, shown_as, withheld_tile
-from cogs.utils.buttons import result_view, single_view
+from cogs.utils.buttons import result_view, single_view, video_view
 from models.images import encode_image, make_grid
 from models.loras import describe as describe_loras
 from models.plan import Described
 from models.suggestions import SUGGESTIONS
 from models.text import Text, plural
+from models.video import decode_video, encode_video
 
 if TYPE_CHECKING:
     from bot.service import GenerationService
@@ -35,7 +36,9 @@ KIND_HEADLINE = {"variation": Text("Variation of {prompt}"), "upscale": Text("Up
                  "gan-upscale": Text("Upscale of {prompt}"), "reroll": Text("Reroll of {prompt}"),
                  "blend": Text("Blend of {prompt}"), "remix": Text("Remix of {prompt}"),
                  "describe": Text("Prompts for {prompt}"), "instruct": Text("✏️ Edit: {prompt}"),
-                 "enhance": Text("✨ Enhanced {prompt}"), "enhance-seed": Text("✨ Enhanced {prompt}")}
+                 "enhance": Text("✨ Enhanced {prompt}"), "enhance-seed": Text("✨ Enhanced {prompt}"),
+                 "animate": Text("Video of {prompt}"), "extend": Text("Extension of {prompt}"),
+                 "loop": Text("Loop of {prompt}")}
 """How a headline names a job of each kind other than a plain /imagine (whose headline is just its prompt)."""
 EDIT_KINDS = frozenset({"zoom", "pan", "region"})
 """Jobs that repaint part of a picture (models/edits.py): their headline says which edit ("Zoom out 2× of …")."""
@@ -49,8 +52,13 @@ KIND_ACTION = {"imagine": Text("imagine"), "variation": Text("variation"), "upsc
                "edit": Text("edit"), "instruct": Text("edit"), "describe": Text("describe"),
                "retexture": Text("retexture"),
                "enhance": Text("✨ enhance: img2img from the draft at full settings, same seed"),
-               "enhance-seed": Text("✨ enhance: the same seed again at full settings")}
+               "enhance-seed": Text("✨ enhance: the same seed again at full settings"),
+               "animate": Text("animate"), "extend": Text("extend"), "loop": Text("loop")}
 """How lineage and /history name the action that made a job of each kind."""
+
+
+MOTION_NAMES = {"low": Text("low"), "high": Text("high")}
+"""/animate's motions as the recipe names them, in words."""
 
 
 def kind_name(job: Job) -> str:
@@ -73,15 +81,18 @@ def result_view_for(job: Job, count: int, service: GenerationService | None) -> 
     """The buttons under a job's result, the same wherever it is shown (delivered, or brought back by /show).
 
     The service says whether there is a GAN upscaler, whether the job's model can inpaint (zoom, pan, Vary
-    (Region)) and whether any model edits by instruction (✏️ Edit); results recovered while it starts (``None``)
-    offer img2img's upscale and no edits."""
+    (Region)), whether any model edits by instruction (✏️ Edit) and whether any makes videos (🎬 Animate); results
+    recovered while it starts (``None``) offer img2img's upscale and no edits."""
+    if job.request.video:
+        return video_view(job.id, job.locale, loop=service is not None and service.can_loop(job.request))
     if job.kind in SINGLE_KINDS:
         if service is None:
             return single_view(job.id, 0, None, job.locale)
         return single_view(job.id, 0, service.upscale_factor, job.locale, inpaint=service.can_inpaint(job.request),
                            retexture=service.retexture_kind(job.request) is not None,
-                           instruct=service.edits_by_instruction())
-    return result_view(job.id, count, job.locale, draft=bool(job.request.draft))
+                           instruct=service.edits_by_instruction(), animate=service.can_animate())
+    return result_view(job.id, count, job.locale, draft=bool(job.request.draft),
+                       animate=service is not None and service.can_animate())
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -186,6 +197,16 @@ def recipe_fields(job: Job, images: Sequence[StoredImage]) -> list[tuple[str, st
             value = t(locale, "{loras} (added to the prompt: {words})", loras=value,
                       words=", ".join(recipe["triggers"]))
         fields.append((t(locale, "LoRAs"), short_prompt(value, 1000), True))
+    if recipe.get("frames"):  # a video: its clip's length (an extension's file holds the video before it too)
+        fields.append((t(locale, "Video"), t(locale, "{frames} frames at {fps} fps ({seconds:.1f} s)",
+                                             frames=recipe["frames"], fps=recipe.get("fps"),
+                                             seconds=recipe["frames"] / (recipe.get("fps") or 24)), True))
+        if recipe.get("motion"):
+            motion = MOTION_NAMES.get(recipe["motion"])
+            named = recipe["motion"] if motion is None else translate(locale, motion)
+            fields.append((t(locale, "Motion"), named, True))
+        if recipe.get("loop"):
+            fields.append((t(locale, "Loop"), "🔁", True))
     if recipe.get("upscaler"):
         fields.append((t(locale, "Upscaler"), short_prompt(recipe["upscaler"], 200), True))
     if job.request.negative:
@@ -246,6 +267,19 @@ def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_by
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
 
 
+def video_file(image: StoredImage, *, name: str, max_bytes: int) -> discord.File:
+    """A video result's attachment: its stored MP4 when it fits, else encoded again under the limit from its frames
+    (kept from generation, else read back from the MP4): lower quality, smaller, then an animated WebP or GIF."""
+    path = image.video
+    assert path is not None
+    limit = max(1024, max_bytes - ATTACHMENT_MARGIN)
+    if path.stat().st_size <= limit:
+        return discord.File(path, filename=f"{name}.mp4")
+    frames = image.frames or tuple(decode_video(path.read_bytes()))
+    encoded = encode_video(frames, image.recipe.get("fps") or 24, max_bytes=limit, recipe=image.recipe)
+    return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
+
+
 def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, here: Treatment = Treatment.BLOCK,
                 locale: str | None = None) -> discord.File:
     """The attachment for stored results (blocking: run it in a thread), as the safety policy has them shown where
@@ -260,6 +294,8 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, her
     if Treatment.SPOILER in shown:
         name = f"SPOILER_{name}"
     whole = shown in ([Treatment.ALLOW], [Treatment.SPOILER])  # one picture, its own pixels
+    if whole and images[0].video is not None:
+        return video_file(images[0], name=name, max_bytes=max_bytes)
     if whole and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
         return discord.File(images[0].path, filename=f"{name}.png")
     recipe = dict(images[0].recipe)

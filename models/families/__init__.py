@@ -26,6 +26,7 @@ from models.families.sana import Sana, SanaSprint
 from models.families.sd import StableDiffusion, StableDiffusionTurbo
 from models.families.sd3 import StableDiffusion3
 from models.families.sdxl import StableDiffusionXL, StableDiffusionXLTurbo
+from models.families.video import LTXVideo, Wan
 from models.families.z_image import ZImage, ZImageTurbo
 from models.plan import ModelLoadError
 
@@ -54,6 +55,8 @@ FAMILIES: tuple[type[Family], ...] = (
     Lumina2,
     Amused,
     DeepFloydIF,
+    Wan,
+    LTXVideo,
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 

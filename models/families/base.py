@@ -48,6 +48,9 @@ class CallSpec:
     """Per image, each reference picture's share of the conditioning (the prompt has the rest)."""
     mask_images: list[Image.Image] | None = None
     """Inpainting (edits): white where each init image is repainted."""
+    frames: int = 0
+    """A video family's clip length, in frames (``init_images`` are then first frames); 0 for pictures."""
+    fps: int = 0
     input_images: tuple[Image.Image, ...] | None = None
     """An instruction edit's pictures, in order: the same for every image of the call (the batch key sees to it)."""
     control: str | None = None
@@ -134,6 +137,8 @@ class Family:
     draft_cache: ClassVar[str | None] = None
     """The step cache a draft runs with (one of ``models.speed.CACHE_KINDS``) where the denoiser takes diffusers'
     caches; None: none (a UNet takes none)."""
+    video: ClassVar[bool] = False
+    """The family makes videos (``Clip``s): ``models/families/video.py``."""
 
     def __init__(self, txt2img: Any, img2img: Any | None, *, model_id: str, device: torch.device,
                  inpaint: Any | None = None) -> None:
@@ -263,6 +268,14 @@ class Family:
             inpaint=cls.inpaint, instruct_edit=cls.instruct_edit, max_input_images=cls.max_input_images,
             text_to_image=cls.text_to_image, draft=draft,
         )
+
+    def numbers(self, *, steps: int | None = None, guidance: float | None = None, size: int | None = None,
+                frames: int | None = None, draft_steps: int | None = None,
+                draft_scale: float | None = None) -> ModelDefaults:
+        """This loaded model's numbers, the config's overrides applied (``frames`` matters to video families)."""
+        return replace(self.defaults(self.native_size(), self.size_multiple(), steps=steps, guidance=guidance,
+                                     size=size, draft_steps=draft_steps, draft_scale=draft_scale),
+                       references=self.takes_references())
 
     # -- running -----------------------------------------------------------------------------------------------
 

@@ -27,8 +27,9 @@ from models.tiny.registry import (
     UPSCALERS,
     model_location,
     tiny_families,
+    tiny_settings,
     write_tiny_pipeline,
 )
 
 __all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "LORAS", "UPSCALERS", "model_location",
-           "tiny_families", "write_tiny_pipeline"]
+           "tiny_families", "tiny_settings", "write_tiny_pipeline"]

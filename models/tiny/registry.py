@@ -8,7 +8,10 @@ are named by module path and imported only when used, so loading a real model ne
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
+
+from models.settings import EngineSettings
 
 SEED = 0
 """Weights are seeded so two builds of a tiny model make the same images from the same recipe."""
@@ -34,6 +37,8 @@ BUILDERS = {
     "chroma": "models.tiny.chroma",
     "cogview4": "models.tiny.cogview4",
     "lumina2": "models.tiny.lumina2",
+    "wan": "models.tiny.wan",
+    "ltx": "models.tiny.ltx",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (``module:function``: another
 function of it, for a module that builds two families' models) and, for a family whose model is more than one
@@ -56,6 +61,16 @@ HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
 CONTROLNETS = {"controlnet-sd": "sd", "controlnet-sdxl": "sdxl", "controlnet-sd3": "sd3", "controlnet-flux": "flux"}
 """A tiny random ControlNet (``models/tiny/controlnet.py``) -> the family whose tiny model it fits; ``controlnets:``
 entries with ``id: tiny`` build theirs to fit whatever model they are loaded beside."""
+
+
+def tiny_settings(settings: EngineSettings) -> EngineSettings:
+    """``settings`` with the tiny model's own numbers where the config sets none: a builder's ``SETTINGS`` (the
+    video families' cards ask for 1280x704 and 121 frames, minutes of CPU even at toy width)."""
+    family = tiny_family(settings.model_id)
+    if family is None or family not in BUILDERS:
+        return settings
+    own = getattr(importlib.import_module(BUILDERS[family].partition(":")[0]), "SETTINGS", {})
+    return replace(settings, **{key: value for key, value in own.items() if getattr(settings, key) is None})
 
 
 def tiny_families() -> list[str]:

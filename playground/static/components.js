@@ -1,7 +1,7 @@
 // A message's components as Discord draws them: action rows, buttons, selects, sections, text, galleries, containers.
 import { click } from "./api.js";
 import { markdown } from "./format.js";
-import { imageElement, proxied } from "./media.js";
+import { imageElement, mediaElement, proxied } from "./media.js";
 
 function renderEmoji(emoji) {
   const span = document.createElement("span");
@@ -120,7 +120,7 @@ export function renderComponents(message, components, parent) {
         const gallery = document.createElement("div");
         const items = component.items || [];
         gallery.className = `media-gallery items-${Math.min(items.length, 4)}`;
-        for (const item of items) gallery.append(imageElement(proxied((item.media || {}).url), item.media || {}, "gallery-image"));
+        for (const item of items) gallery.append(mediaElement(proxied((item.media || {}).url), item.media || {}, "gallery-image"));
         parent.append(gallery);
         break;
       }

@@ -85,6 +85,21 @@ export function imageElement(url, { width, height, filename } = {}, className = 
   return img;
 }
 
+// A video (an /animate result): played inline, looping and muted, as Discord's clients play an MP4 attachment.
+export function videoElement(url, { filename } = {}, className = "attachment-video") {
+  const video = document.createElement("video");
+  video.className = className;
+  video.src = url;
+  video.controls = video.loop = video.muted = video.autoplay = video.playsInline = true;
+  video.title = filename || url.split("/").pop();
+  return video;
+}
+
+// A picture or a video, by the file's name (a media gallery item carries no content type).
+export function mediaElement(url, media = {}, className = "gallery-image") {
+  return /\.mp4$/i.test(url || "") ? videoElement(url, media, className) : imageElement(url, media, className);
+}
+
 export function renderAttachments(message) {
   const box = document.createElement("div");
   box.className = "attachments";
@@ -97,7 +112,9 @@ export function renderAttachments(message) {
   }
   for (const attachment of message.attachments || []) {
     if (inEmbeds.has(attachment.filename)) continue;
-    if ((attachment.content_type || "").startsWith("image/")) {
+    if ((attachment.content_type || "").startsWith("video/") || /\.mp4$/i.test(attachment.filename)) {
+      box.append(videoElement(attachment.url, attachment));
+    } else if ((attachment.content_type || "").startsWith("image/")) {
       const img = imageElement(attachment.url, attachment);
       if (/^preview\./.test(attachment.filename)) img.classList.add("preview");
       if (/^preview\./.test(attachment.filename)) {
