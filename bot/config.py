@@ -102,9 +102,11 @@ class SpeedKeys(Section):
 
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
-MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code")
+MODEL_KEYS = ("id", "steps", "guidance", "size", "ip_adapter", "cache", "quantize", "trust_remote_code", "components")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
+Components = dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[str, Field(min_length=1)]]
+"""Pipeline parts a model's repository leaves out (``text_encoder_4: meta-llama/...``): part name -> Hub id or path."""
 
 
 class ModelConfig(SpeedKeys):
@@ -129,6 +131,8 @@ class ModelConfig(SpeedKeys):
     ip_adapter: IPAdapterConfig | None = None
     trust_remote_code: bool = False
     """Run the pipeline code a model ships with it (a custom pipeline: its own ``.py`` beside model_index.json)."""
+    components: Components | None = None
+    """Parts the model's repository leaves out, each loaded from another (HiDream-I1's Llama 3.1)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -156,6 +160,8 @@ class NamedModel(SpeedKeys):
     """None: ``model.compile``."""
     trust_remote_code: bool = False
     """Run the pipeline code the model ships with it (a custom pipeline); off, such a model is refused."""
+    components: Components | None = None
+    """Parts the model's repository leaves out, each loaded from another (HiDream-I1's Llama 3.1)."""
 
 
 class UpscalerConfig(Section):
@@ -366,7 +372,8 @@ class Config(Section):
             model = self.model
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, default=True, ip_adapter=model.ip_adapter, cache=model.cache,
-                               quantize=model.quantize, trust_remote_code=model.trust_remote_code)]
+                               quantize=model.quantize, trust_remote_code=model.trust_remote_code,
+                               components=model.components)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

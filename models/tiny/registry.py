@@ -32,6 +32,7 @@ BUILDERS = {
     "chroma": "models.tiny.chroma",
     "cogview4": "models.tiny.cogview4",
     "lumina2": "models.tiny.lumina2",
+    "hidream": "models.tiny.hidream",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (and, for a family whose model is
 more than one pipeline, whose ``save(pipe, path)`` writes them the way its family loads them)."""
@@ -43,7 +44,10 @@ CAPTIONERS = {"blip": "models.tiny.blip"}
 CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.prompt_safety"}
 """Safety classifier (``safety.model``, ``safety.prompt_model``) -> the module whose ``write(directory, seed)`` saves
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
-HELPERS = {**CAPTIONERS, **CLASSIFIERS}
+COMPONENTS = {"hidream-llama": "models.tiny.hidream"}
+"""A part a family's repositories leave out (bot.yaml's ``components:``) -> the module whose ``write(directory,
+seed)`` saves it as its own transformers model directory (``LAST_FILE`` last) and returns its path."""
+HELPERS = {**CAPTIONERS, **CLASSIFIERS, **COMPONENTS}
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
