@@ -428,8 +428,8 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
     """Load the text-to-image pipeline (with the parts bot.yaml's ``components:`` supplies), find its family, let the
     family attach the rest (an IP-Adapter, img2img, stages)."""
     try:
-        pipe = load_text_to_image(model_id, dtype, trust_remote_code=trust_remote_code,
-                                  components=_load_components(model_id, components or {}, dtype, cache_dir))
+        pipe = load_text_to_image(model_id, dtype, trust_remote_code=trust_remote_code, components=components,
+                                  cache_dir=cache_dir)
     except ModelLoadError:
         raise
     except Exception as error:
@@ -470,15 +470,15 @@ def _load_components(model_id: str, components: dict[str, str], dtype: torch.dty
 
 
 def load_text_to_image(model_id: str, dtype: torch.dtype, *, trust_remote_code: bool = False,
-                       components: dict[str, Any] | None = None) -> Any:
+                       components: dict[str, str] | None = None, cache_dir: str = "data") -> Any:
     """The text-to-image pipeline AutoPipeline picks; one it does not map loads as the class the model names: a
     pipeline diffusers retired from its tables (aMUSEd's), one no family knows (served by the generic family when
     its ``__call__`` takes the standard arguments), or a custom pipeline whose code the model ships, which runs only
-    with ``trust_remote_code`` (diffusers refuses it otherwise, saying so). ``components``: loaded parts the
-    repository leaves out (HiDream's Llama)."""
+    with ``trust_remote_code`` (diffusers refuses it otherwise, saying so). ``components``: bot.yaml's parts the
+    repository leaves out (HiDream's Llama), name -> source, each loaded by the family first."""
     from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
-    parts = components or {}
+    parts = _load_components(model_id, components or {}, dtype, cache_dir)
     try:
         return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, **parts)
     except (ValueError, AttributeError, TypeError):  # a class AutoPipeline has no table entry for, or no such class

@@ -27,7 +27,7 @@ from models.plan import (
 )
 from models.settings import EngineSettings
 from models.styles import StyleBook
-from models.tiny import BUILDERS
+from models.tiny import BUILDERS, SUPPLIED_BY
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
 from tests.test_edits import far_from
 
@@ -43,15 +43,14 @@ SMALL_SIDES = {"qwen-image": 64, "chroma": 64}
 """Tiny models whose pipelines fix their default side in latent pixels (128, a megapixel on the real models): they are
 served smaller, as an operator's ``size`` would, to keep the tests quick."""
 
-SUPPLIED = {"hidream": "hidream-llama"}
-"""Tiny models saved without the part their real repositories leave out (HiDream's Llama), and the tiny model that
-supplies it through ``components``, as bot.yaml's entry does."""
 
 
 def components(family: str, tiny_model) -> dict[str, str] | None:
-    if family not in SUPPLIED:
+    """What bot.yaml's ``components`` says for a tiny model saved without the parts its real repositories leave
+    out (HiDream's Llama): each part from the separate tiny model that supplies it."""
+    if family not in SUPPLIED_BY:
         return None
-    source = str(tiny_model(SUPPLIED[family]))
+    source = str(tiny_model(SUPPLIED_BY[family]))
     return {name: source for name in families.BY_NAME[family].supplied_components}
 
 

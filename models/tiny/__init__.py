@@ -18,11 +18,12 @@ from models.tiny.registry import (
     BUILDERS,
     CAPTIONERS,
     CLASSIFIERS,
+    SUPPLIED_BY,
     UPSCALERS,
     model_location,
     tiny_families,
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "UPSCALERS", "model_location", "tiny_families",
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "SUPPLIED_BY", "UPSCALERS", "model_location", "tiny_families",
            "write_tiny_pipeline"]

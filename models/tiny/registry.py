@@ -48,6 +48,9 @@ COMPONENTS = {"hidream-llama": "models.tiny.hidream"}
 """A part a family's repositories leave out (bot.yaml's ``components:``) -> the module whose ``write(directory,
 seed)`` saves it as its own transformers model directory (``LAST_FILE`` last) and returns its path."""
 HELPERS = {**CAPTIONERS, **CLASSIFIERS, **COMPONENTS}
+SUPPLIED_BY = {"hidream": "hidream-llama"}
+"""A tiny model saved without the parts its real repositories leave out -> the tiny model that supplies them (the
+value of each of its family's ``components:`` entries)."""
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
 
 
