@@ -234,6 +234,19 @@ def test_hidream_variants_take_their_model_cards_numbers(tiny_model) -> None:
         (50, 5.0, True), (28, 0.0, False), (16, 0.0, False)]
 
 
+def test_hidream_draws_the_size_planned_its_pipeline_would_scale_to_its_own_area(tiny_model) -> None:
+    """HiDream's pipeline scales any size to its default square's area; a smaller ``size`` and a wide aspect still
+    come out as their recipes say, and a ``size`` past the transformer's reach is drawn at its reach."""
+    engine = load(tiny_model("hidream"), size=48, components=components("hidream", tiny_model))
+    for aspect in ("square", "wide"):
+        plan = engine.plan(GenerationRequest("a red fox", seed=1, aspect=aspect, steps=1))
+        [result] = engine.generate([plan])
+        assert not isinstance(result, BaseException), result
+        assert result[0].image.size == (plan.recipes[0].width, plan.recipes[0].height) != (64, 64)
+    capped = load(tiny_model("hidream"), size=128, components=components("hidream", tiny_model))
+    assert (capped.defaults.width, capped.defaults.height) == (64, 64)
+
+
 def test_an_instruction_edit_keeps_its_pictures_in_order_and_the_first_ones_shape(instruct_engine: Engine) -> None:
     engine = instruct_engine
     limit = engine.defaults.max_input_images

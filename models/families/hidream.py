@@ -8,21 +8,24 @@ as its card says, returning every layer's hidden states. The numbers are the mod
 guidance 5.0, Dev (guidance-distilled) 28 steps and Fast 16 steps, both at guidance 0 with no negative prompt; told
 apart by the id, as fine-tunes keep the name.
 
-The pipeline draws every picture at the area of its default square (1024x1024 on the real model, set from the
-transformer's ``max_resolution``, so a smaller model keeps its own), whatever size it is asked, keeping the aspect.
+The pipeline draws every picture at the area of its default square, whatever size it is asked, keeping the aspect;
+each call sets that area to the size planned, so the picture is the size its recipe says, up to the transformer's
+reach (its ``max_resolution``: 1024x1024 on the real model), which also caps ``model.size``.
 Prompts are encoded one distinct prompt at a time (``encode_one_by_one`` says why). No img2img pipeline exists
 for it in diffusers.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, encode_one_by_one, linear_preview
+from models.families.base import CallSpec, Family, PipelineCall, StepHook, encode_one_by_one, linear_preview
 from models.families.flux import FLUX_LATENT_BIAS, FLUX_LATENT_RGB
+from models.plan import ModelDefaults
 
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 """Where the model cards load the Llama from."""
@@ -49,9 +52,6 @@ class HiDream(Family):
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
-        """The pipeline hard-codes the real model's default square (128 latent pixels: its transformer's
-        ``max_resolution``); reading it from the transformer keeps it right for a model of another reach."""
-        pipe.default_sample_size = int(pipe.transformer.config.max_resolution[0])
         return cls(pipe, None, model_id=model_id, device=device)
 
     @classmethod
@@ -65,7 +65,23 @@ class HiDream(Family):
                                                 dtype=dtype)
 
     def native_size(self) -> int:
-        return int(self.txt2img.default_sample_size) * int(self.txt2img.vae_scale_factor)
+        """The transformer's reach (``max_resolution``, in latent pixels; the pipeline hard-codes the real model's
+        128), so a model of another reach keeps its own."""
+        return int(self.txt2img.transformer.config.max_resolution[0]) * int(self.txt2img.vae_scale_factor)
+
+    @classmethod
+    def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,
+                 size: int | None = None) -> ModelDefaults:
+        """A ``model.size`` past the transformer's reach is drawn at its reach."""
+        return super().defaults(native, multiple, steps=steps, guidance=guidance, size=size and min(size, native))
+
+    def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
+        """The pipeline scales every size to the area of its default square: make that the planned area (a hair
+        over, as it rounds each side down to its multiple), never past the transformer's reach."""
+        pipe = self.txt2img
+        side = min(math.sqrt(spec.width * spec.height), self.native_size()) * (1 + 1e-6)
+        pipe.default_sample_size = side / pipe.vae_scale_factor
+        return super().call(spec, on_step, call)
 
     def size_multiple(self) -> int:
         """The pipeline packs 2x2 latent pixels into one token."""
