@@ -27,6 +27,7 @@ prints both images/s and their ratio (on a CPU-only machine the replicas share i
     python bench/engine.py                      # tiny model on the CPU
     python bench/engine.py --family kandinsky   # the tiny model of another family (models/tiny)
     python bench/engine.py --family chroma --size 64   # a family whose tiny pipeline defaults to 256²
+    python bench/engine.py --family hidream   # its Llama, a separate tiny model, is passed as components:
     python bench/engine.py --family flux-kontext -n 4 --repeats 2   # an instruction-editing family: it edits
     python bench/engine.py --arch sd15 --device cuda --steps 20
     python bench/engine.py --backend ray -n 16   # Ray Serve, 1 vs 2 replicas (a local Ray instance)
@@ -67,12 +68,12 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from models.engine import Engine, load_engine  # noqa: E402
-from models.families import CallSpec  # noqa: E402
+from models.families import BY_NAME, CallSpec  # noqa: E402
 from models.loading import pick_device, pick_dtype  # noqa: E402
 from models.plan import GenerationRequest  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.styles import StyleBook  # noqa: E402
-from models.tiny import BUILDERS, write_tiny_pipeline  # noqa: E402
+from models.tiny import BUILDERS, SUPPLIED_BY, write_tiny_pipeline  # noqa: E402
 
 REAL_ARCHS = ("sd-turbo", "sdxl", "flux-schnell")
 """The real-size models ``--arch`` builds (bench/archs.py, which imports the engine's heavy parts only when asked)."""
@@ -147,7 +148,7 @@ def weight_bytes(*pipes) -> int:
     return total
 
 
-def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None:
+def measure_memory(model: str, device: torch.device, dtype: torch.dtype, components: dict[str, str] | None) -> None:
     """RSS of txt2img alone, then with the family's img2img attached through from_pipe (on CUDA also allocated VRAM).
     """
     from models import families
@@ -155,7 +156,7 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
 
     gc.collect()
     before, vram_before = rss(), torch.cuda.memory_allocated() if device.type == "cuda" else 0
-    pipe = load_text_to_image(model, dtype).to(device)
+    pipe = load_text_to_image(model, dtype, components=components).to(device)
     gc.collect()
     alone, vram_alone = rss() - before, (torch.cuda.memory_allocated() - vram_before if device.type == "cuda" else 0)
     family = families.detect(pipe, model)
@@ -180,14 +181,15 @@ def measure_memory(model: str, device: torch.device, dtype: torch.dtype) -> None
 INPAINT_VARIANTS = ("without", "with")
 
 
-def measure_inpaint_memory(model: str, device: str) -> bool:
+def measure_inpaint_memory(model: str, device: str, components: dict[str, str] | None) -> bool:
     """The model as the engine attaches it (txt2img, img2img, any stages), without and then with the inpainting
     pipeline, each in a fresh process: weights (distinct tensor storage) and the RSS the model added to the process
     (after the libraries' own); True when within 5%."""
     found = {}
     for variant in INPAINT_VARIANTS:
         done = subprocess.run([sys.executable, __file__, "--inpaint-probe", variant, "--model", model,
-                               "--device", device], capture_output=True, text=True, check=False)
+                               "--device", device, "--components", json.dumps(components)],
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"inpaint memory: the {variant} probe failed:\n{done.stderr[-2000:]}")
             return False
@@ -208,7 +210,7 @@ def measure_inpaint_memory(model: str, device: str) -> bool:
     return max(weights, rss_ratio) < 1.05
 
 
-def inpaint_probe(variant: str, model: str, device_name: str) -> int:
+def inpaint_probe(variant: str, model: str, device_name: str, components: dict[str, str] | None) -> int:
     """One side of ``measure_inpaint_memory``, in its own process: prints one JSON line."""
     from models import families
     from models.engine import load_text_to_image
@@ -217,7 +219,7 @@ def inpaint_probe(variant: str, model: str, device_name: str) -> int:
     dtype = pick_dtype(device)
     gc.collect()
     before = rss()  # after torch and diffusers are imported: what follows is the model's own
-    pipe = load_text_to_image(model, dtype)
+    pipe = load_text_to_image(model, dtype, components=components)
     family = families.detect(pipe, model)
     if variant == "without":  # the same family, told it has no inpainting: nothing else differs
         family = type(family.__name__, (family,), {"inpaint": False})
@@ -254,6 +256,8 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="--speed: also regional compile (minutes on a CPU)")
     parser.add_argument("--size", type=int, default=None,
                         help="image side (default: the model's; e.g. 64 for tiny qwen-image and chroma)")
+    parser.add_argument("--components", type=json.loads, default=None,
+                        help="bot.yaml's components of --model, as JSON (the tiny model's own are built)")
     parser.add_argument("--inpaint-probe", choices=INPAINT_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     real = args.arch in (*REAL_ARCHS, "all")
@@ -279,7 +283,7 @@ def main() -> int:
             return run_speed(args, Path(scratch))
     args.family = args.family or "sd"
     if args.inpaint_probe:
-        return inpaint_probe(args.inpaint_probe, args.model, args.device)
+        return inpaint_probe(args.inpaint_probe, args.model, args.device, args.components)
     if args.max_batch is None:
         args.max_batch = 4 if args.backend == "ray" else args.requests
 
@@ -290,12 +294,15 @@ def main() -> int:
                 model = str(write_sd15(Path(scratch) / "sd15"))
             else:
                 model = str(write_tiny_pipeline(Path(scratch) / "tiny", args.family))
+                if args.family in SUPPLIED_BY and args.components is None:
+                    source = str(write_tiny_pipeline(Path(scratch) / "supplier", SUPPLIED_BY[args.family]))
+                    args.components = dict.fromkeys(BY_NAME[args.family].supplied_components, source)
         if args.moves:
             return measure_moves(args, model)
         if args.memory:
             device = pick_device(args.device)
-            measure_memory(model, device, pick_dtype(device))
-            return 0 if measure_inpaint_memory(model, args.device) else 1
+            measure_memory(model, device, pick_dtype(device), args.components)
+            return 0 if measure_inpaint_memory(model, args.device, args.components) else 1
         if args.backend == "ray":
             return run_ray(args, model, Path(scratch))
         return run(args, model)
@@ -415,10 +422,10 @@ def run(args: argparse.Namespace, model: str) -> int:
     print(f"model {name} on {device} ({dtype}), torch threads "
           f"{torch.get_num_threads()}, N={args.requests}, max_batch={args.max_batch}, steps={args.steps}")
 
-    measure_memory(model, device, dtype)
-    inpaint_ok = measure_inpaint_memory(model, args.device)
+    measure_memory(model, device, dtype, args.components)
+    inpaint_ok = measure_inpaint_memory(model, args.device, args.components)
     engine = Engine.load(EngineSettings(model, device=args.device, max_batch=args.max_batch, steps=args.steps,
-                                        guidance=7.0, size=args.size), StyleBook([]))
+                                        guidance=7.0, size=args.size, components=args.components), StyleBook([]))
     family = engine.model  # (a) and (c) run the very same modules as the engine
     prompts = [f"request {index}: a lighthouse in a storm, number {index}" for index in range(args.requests)]
     # An instruction-editing family is measured editing (every request the same picture, as one call can batch).

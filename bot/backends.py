@@ -49,6 +49,7 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         upscaler_tile=config.upscaler.tile,
         ip_adapter=None if entry.ip_adapter is None else IPAdapterSettings(**entry.ip_adapter.model_dump()),
         trust_remote_code=entry.trust_remote_code,
+        components=entry.components,
         captioner=captioner,
         captioner_name=config.describe.name if captioner is not None else None,
         captioner_prompt=config.describe.prompt if captioner is not None else None,

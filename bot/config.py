@@ -151,9 +151,11 @@ class SpeedKeys(Section):
 
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$"
 MODEL_KEYS = ("id", "steps", "guidance", "size", "frames", "ip_adapter", "cache", "quantize", "trust_remote_code",
-              "draft")
+              "components", "draft")
 """The keys of ``model:`` that describe one model; the rest (device, dtype, max_batch, ...) apply to every model."""
 DEFAULT_MODEL_ID = "stabilityai/sd-turbo"
+Components = dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[str, Field(min_length=1)]]
+"""Pipeline parts a model's repository leaves out (``text_encoder_4: meta-llama/...``): part name -> Hub id or path."""
 
 
 class ModelConfig(SpeedKeys):
@@ -180,6 +182,8 @@ class ModelConfig(SpeedKeys):
     ip_adapter: IPAdapterConfig | None = None
     trust_remote_code: bool = False
     """Run the pipeline code a model ships with it (a custom pipeline: its own ``.py`` beside model_index.json)."""
+    components: Components | None = None
+    """Parts the model's repository leaves out, each loaded from another (HiDream-I1's Llama 3.1)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +212,8 @@ class NamedModel(SpeedKeys):
     """None: ``model.compile``."""
     trust_remote_code: bool = False
     """Run the pipeline code the model ships with it (a custom pipeline); off, such a model is refused."""
+    components: Components | None = None
+    """Parts the model's repository leaves out, each loaded from another (HiDream-I1's Llama 3.1)."""
 
 
 class UpscalerConfig(Section):
@@ -484,7 +490,7 @@ class Config(Section):
             return [NamedModel(name=public_name(model.id), id=model.id, steps=model.steps, guidance=model.guidance,
                                size=model.size, frames=model.frames, default=True, ip_adapter=model.ip_adapter,
                                cache=model.cache, quantize=model.quantize, trust_remote_code=model.trust_remote_code,
-                               draft=model.draft)]
+                               components=model.components, draft=model.draft)]
         default = next((entry for entry in self.models if entry.default), self.models[0])
         return [default, *(entry for entry in self.models if entry is not default)]
 

@@ -182,7 +182,7 @@ class Engine:
         started = time.monotonic()
         model = _load_family(model_id, torch.device("cpu") if on_host else torch_device, torch_dtype,
                              ip_adapter=settings.ip_adapter, cache_dir=settings.cache_dir,
-                             trust_remote_code=settings.trust_remote_code)
+                             trust_remote_code=settings.trust_remote_code, components=settings.components)
         for pipe in model.pipelines():
             pipe.set_progress_bar_config(disable=True)
         model.enable_memory_savers()
@@ -533,11 +533,14 @@ def _load_controls(model: Family, settings: EngineSettings, dtype: torch.dtype,
 
 def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
                  ip_adapter: IPAdapterSettings | None = None, cache_dir: str = "data",
-                 trust_remote_code: bool = False) -> Family:
-    """Load the text-to-image pipeline, find its family, let the family attach the rest (an IP-Adapter, img2img,
-    stages)."""
+                 trust_remote_code: bool = False, components: dict[str, str] | None = None) -> Family:
+    """Load the text-to-image pipeline (with the parts bot.yaml's ``components:`` supplies), find its family, let the
+    family attach the rest (an IP-Adapter, img2img, stages)."""
     try:
-        pipe = load_text_to_image(model_id, dtype, trust_remote_code=trust_remote_code)
+        pipe = load_text_to_image(model_id, dtype, trust_remote_code=trust_remote_code, components=components,
+                                  cache_dir=cache_dir)
+    except ModelLoadError:
+        raise
     except Exception as error:
         raise ModelLoadError(f"Cannot load model '{model_id}': {load_reason(model_id, error)}") from error
     family = families.detect(pipe, model_id)
@@ -559,17 +562,36 @@ def _load_family(model_id: str, device: torch.device, dtype: torch.dtype, *,
     return model
 
 
-def load_text_to_image(model_id: str, dtype: torch.dtype, *, trust_remote_code: bool = False) -> Any:
+def _load_components(model_id: str, components: dict[str, str], dtype: torch.dtype, cache_dir: str) -> dict[str, Any]:
+    """Each part ``components:`` names, loaded by the model's family from its source (a Hub id, a directory or a
+    ``tiny-NAME``); ModelLoadError with one line for a part that is missing, not taken, or fails to load."""
+    family, sources = families.components_to_load(model_id, components)
+    loaded: dict[str, Any] = {}
+    for name, source in sources.items():
+        assert family is not None  # components_to_load refuses parts of a pipeline no family knows
+        try:
+            loaded[name] = family.load_component(name, model_location(source, cache_dir), dtype)
+        except Exception as error:
+            raise ModelLoadError(f"Cannot load components.{name} of model '{model_id}' ({source}): "
+                                 f"{load_reason(source, error, saved=('config.json', 'a transformers model'))}"
+                                 ) from error
+    return loaded
+
+
+def load_text_to_image(model_id: str, dtype: torch.dtype, *, trust_remote_code: bool = False,
+                       components: dict[str, str] | None = None, cache_dir: str = "data") -> Any:
     """The text-to-image pipeline AutoPipeline picks; one it does not map loads as the class the model names: a
     pipeline diffusers retired from its tables (aMUSEd's), one no family knows (served by the generic family when
     its ``__call__`` takes the standard arguments), or a custom pipeline whose code the model ships, which runs only
-    with ``trust_remote_code`` (diffusers refuses it otherwise, saying so)."""
+    with ``trust_remote_code`` (diffusers refuses it otherwise, saying so). ``components``: bot.yaml's parts the
+    repository leaves out (HiDream's Llama), name -> source, each loaded by the family first."""
     from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
+    parts = _load_components(model_id, components or {}, dtype, cache_dir)
     try:
-        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype)
+        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, **parts)
     except (ValueError, AttributeError, TypeError):  # a class AutoPipeline has no table entry for, or no such class
-        return DiffusionPipeline.from_pretrained(model_id, dtype=dtype, trust_remote_code=trust_remote_code)
+        return DiffusionPipeline.from_pretrained(model_id, dtype=dtype, trust_remote_code=trust_remote_code, **parts)
 
 
 def _ensure_sdpa(unet: torch.nn.Module) -> None:

@@ -132,6 +132,9 @@ class EngineSettings:
     ip_adapter: IPAdapterSettings | None = None
     trust_remote_code: bool = False
     """Load a custom pipeline's own code shipped with the model (bot.yaml's ``trust_remote_code`` of a model)."""
+    components: dict[str, str] | None = None
+    """Pipeline parts the model's repository leaves out, each from another repository or directory (bot.yaml's
+    ``components`` of a model: HiDream's Llama)."""
     captioner: str | None = None
     """bot.yaml's ``describe.model``: an image-to-text model for /describe (set for the default model only)."""
     captioner_name: str | None = None

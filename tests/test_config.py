@@ -245,3 +245,22 @@ styles:
             load_config(write(tmp_path, text), environ={})
         [problem] = caught.value.problems
         assert expected in problem and "\n" not in problem, caught.value.problems
+
+
+def test_components_name_each_part_and_where_it_loads_from(tmp_path):
+    """HiDream's Llama comes from another repository: each model entry names its own parts, and a bad key or an
+    empty source is one line naming it."""
+    from bot.backends import engine_settings
+
+    llama = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+    entries = (f"models:\n  - {{name: plain, id: tiny}}\n  - {{name: hidream, id: HiDream-ai/HiDream-I1-Dev, "
+               f"components: {{text_encoder_4: {llama}, tokenizer_4: {llama}}}}}\n")
+    config = load_config(write(tmp_path, entries), environ={})
+    assert engine_settings(config, "plain").components is None
+    assert engine_settings(config, "hidream").components == {"text_encoder_4": llama, "tokenizer_4": llama}
+    lone = load_config(write(tmp_path, f"model:\n  id: x\n  components: {{text_encoder_4: {llama}}}\n"), environ={})
+    assert engine_settings(lone).components == {"text_encoder_4": llama}
+    with pytest.raises(ConfigError, match=r"model\.components\.Text-Encoder"):
+        load_config(write(tmp_path, "model:\n  components: {Text-Encoder: x}\n"), environ={})
+    with pytest.raises(ConfigError, match=r"models\.0\.components\.tokenizer_4"):
+        load_config(write(tmp_path, "models:\n  - {name: a, id: x, components: {tokenizer_4: ''}}\n"), environ={})

@@ -2,7 +2,7 @@
 tiny random model of the family loaded by directory exactly as an operator's ``model.id`` would load it.
 
 Each test starts its own bot, so they stay independent of each other and of the SD suite; the newer families share
-one bot (several models), which keeps the module's cost to one start for eight models.
+one bot (several models), which keeps the module's cost to one start for nine models.
 """
 
 from __future__ import annotations
@@ -92,22 +92,24 @@ async def test_imagine_on_instruction_editing_models_draws_on_flux2_and_is_refus
 
 
 NEW_FAMILIES = {"qwen-image": "Qwen-Image", "z-image-turbo": "Z-Image-Turbo", "sana": "Sana",
-                "sana-sprint": "Sana-Sprint", "chroma": "Chroma", "cogview4": "CogView4", "lumina2": "Lumina-Image 2.0"}
+                "sana-sprint": "Sana-Sprint", "chroma": "Chroma", "cogview4": "CogView4", "lumina2": "Lumina-Image 2.0",
+                "hidream": "HiDream-I1"}
 """Each newer family's tiny model, and the family /models names it by."""
 
 
-@pytest.mark.timeout(600)  # one bot for eight models: it builds and loads each once
+@pytest.mark.timeout(600)  # one bot for nine models: it builds and loads each once
 async def test_imagine_on_every_newer_family_and_a_pipeline_of_no_known_family(
     emulator: FakeDiscord, tiny_model, tmp_path: Path
 ) -> None:
     """One bot serves each newer family's tiny model and a custom pipeline class it has never seen (its code shipped
     with the model): /imagine makes a grid on each, and /models names each model's family, the custom one with a
     warning that it belongs to no known family."""
-    from tests.test_families import SMALL_SIDES, write_custom_model
+    from tests.test_families import SMALL_SIDES, components, write_custom_model
 
     custom = write_custom_model(tmp_path / "custom")
     entries = [{"name": name, "id": str(tiny_model(name)), "steps": 2,
-                **({"size": SMALL_SIDES[name]} if name in SMALL_SIDES else {})} for name in NEW_FAMILIES]
+                **({"size": SMALL_SIDES[name]} if name in SMALL_SIDES else {}),
+                **({"components": parts} if (parts := components(name, tiny_model)) else {})} for name in NEW_FAMILIES]
     entries.append({"name": "custom", "id": str(custom), "steps": 2, "trust_remote_code": True})
     config = bot_config(emulator, custom, tmp_path / "data", model={"device": "cpu", "warmup": False, "max_batch": 4},
                         models=entries)

@@ -27,7 +27,7 @@ from models.plan import (
 )
 from models.settings import INSTRUCT_PIPELINES, EngineSettings
 from models.styles import StyleBook
-from models.tiny import BUILDERS
+from models.tiny import BUILDERS, SUPPLIED_BY
 from tests.pictures import assert_different_pictures, assert_identical, assert_same_picture, other_kernels
 from tests.test_edits import far_from
 
@@ -44,6 +44,16 @@ SMALL_SIDES = {"qwen-image": 64, "chroma": 64}
 served smaller, as an operator's ``size`` would, to keep the tests quick."""
 
 
+
+def components(family: str, tiny_model) -> dict[str, str] | None:
+    """What bot.yaml's ``components`` says for a tiny model saved without the parts its real repositories leave
+    out (HiDream's Llama): each part from the separate tiny model that supplies it."""
+    if family not in SUPPLIED_BY:
+        return None
+    source = str(tiny_model(SUPPLIED_BY[family]))
+    return {name: source for name in families.BY_NAME[family].supplied_components}
+
+
 def load(directory: Path, **settings) -> Engine:
     return Engine.load(EngineSettings(str(directory), device="cpu", dtype="float32", warmup=False, max_batch=4,
                                       default_negative="lowres", steps=STEPS, **settings), StyleBook([]))
@@ -51,7 +61,8 @@ def load(directory: Path, **settings) -> Engine:
 
 @pytest.fixture(scope="module", params=DRAWING)
 def engine(request: pytest.FixtureRequest, tiny_model) -> Engine:
-    return load(tiny_model(request.param), size=SMALL_SIDES.get(request.param))
+    return load(tiny_model(request.param), size=SMALL_SIDES.get(request.param),
+                components=components(request.param, tiny_model))
 
 
 @pytest.fixture(scope="module", params=INSTRUCTING)
@@ -195,6 +206,45 @@ def test_an_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
         families.detect(SomePipeline(), "someone/some-model")
     message = str(caught.value)
     assert "SomePipeline" in message and "Stable Diffusion" in message and "\n" not in message
+
+
+def test_a_model_whose_repository_leaves_out_a_part_is_refused_naming_the_setting(tiny_model) -> None:
+    """A HiDream repository has no Llama: refused before anything loads, saying what to add to bot.yaml (not taken
+    by the generic family to fail at the first prompt); a part its family does not take is refused by name."""
+    with pytest.raises(ModelLoadError) as caught:
+        load(tiny_model("hidream"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "add components: {text_encoder_4: meta-llama/Meta-Llama-3.1-8B-Instruct, tokenizer_4: " in message
+    with pytest.raises(ModelLoadError, match=r"components: text_encoder_9 is not supplied this way \(HiDream-I1 "):
+        load(tiny_model("hidream"), components={**components("hidream", tiny_model), "text_encoder_9": "x"})
+    with pytest.raises(ModelLoadError, match=r"components: unet is not supplied this way \(its pipeline "):
+        load(tiny_model("sd"), components={"unet": "x"})
+
+
+def test_hidream_variants_take_their_model_cards_numbers(tiny_model) -> None:
+    """Full, Dev and Fast share a pipeline class: the id tells them apart, as fine-tunes keep the name."""
+    from models.families.hidream import HiDream, HiDreamDev, HiDreamFast
+
+    pipe = type("HiDreamImagePipeline", (), {})()
+    picked = {model_id: families.detect(pipe, model_id) for model_id in
+              ("HiDream-ai/HiDream-I1-Full", "HiDream-ai/HiDream-I1-Dev", "HiDream-ai/HiDream-I1-Fast")}
+    assert list(picked.values()) == [HiDream, HiDreamDev, HiDreamFast]
+    assert [(family.steps, family.guidance, family.negative_prompt) for family in picked.values()] == [
+        (50, 5.0, True), (28, 0.0, False), (16, 0.0, False)]
+
+
+def test_hidream_draws_the_size_planned_its_pipeline_would_scale_to_its_own_area(tiny_model) -> None:
+    """HiDream's pipeline scales any size to its default square's area; a smaller ``size`` and a wide aspect still
+    come out as their recipes say, and a ``size`` past the transformer's reach is drawn at its reach."""
+    engine = load(tiny_model("hidream"), size=48, components=components("hidream", tiny_model))
+    for aspect in ("square", "wide"):
+        plan = engine.plan(GenerationRequest("a red fox", seed=1, aspect=aspect, steps=1))
+        [result] = engine.generate([plan])
+        assert not isinstance(result, BaseException), result
+        assert result[0].image.size == (plan.recipes[0].width, plan.recipes[0].height) != (64, 64)
+    capped = load(tiny_model("hidream"), size=128, components=components("hidream", tiny_model))
+    assert (capped.defaults.width, capped.defaults.height) == (64, 64)
 
 
 def test_an_instruction_edit_keeps_its_pictures_in_order_and_the_first_ones_shape(instruct_engine: Engine) -> None:

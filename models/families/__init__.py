@@ -17,6 +17,7 @@ from models.families.flux import Flux, FluxSchnell
 from models.families.flux2 import Flux2, Flux2Klein
 from models.families.flux_kontext import FluxKontext
 from models.families.generic import Generic, missing_arguments
+from models.families.hidream import HiDream, HiDreamDev, HiDreamFast
 from models.families.kandinsky import Kandinsky22
 from models.families.lumina2 import Lumina2
 from models.families.pixart import PixArtSigma
@@ -53,6 +54,9 @@ FAMILIES: tuple[type[Family], ...] = (
     SanaSprint,
     CogView4,
     Lumina2,
+    HiDream,
+    HiDreamDev,
+    HiDreamFast,
     Amused,
     DeepFloydIF,
     Wan,
@@ -60,7 +64,8 @@ FAMILIES: tuple[type[Family], ...] = (
 )
 BY_NAME: dict[str, type[Family]] = {family.name: family for family in FAMILIES}
 
-__all__ = ["BY_NAME", "FAMILIES", "CallSpec", "Family", "UnsupportedPipeline", "detect", "supported"]
+__all__ = ["BY_NAME", "FAMILIES", "CallSpec", "Family", "UnsupportedPipeline", "components_to_load", "detect",
+           "supported"]
 
 
 class UnsupportedPipeline(ModelLoadError):
@@ -85,3 +90,33 @@ def detect(pipe: Any, model_id: str) -> type[Family]:
         f"({supported()}), and its __call__ lacks diffusers' standard arguments "
         f"{', '.join(missing_arguments(pipe))}, so it can't be served generically either"
     )
+
+
+def components_to_load(model_id: str, components: dict[str, str]) -> tuple[type[Family] | None, dict[str, str]]:
+    """The family that loads bot.yaml's ``components:`` of a model, and the parts to load (name -> source); raises
+    ModelLoadError with one line for a part the model's repository leaves out and no entry supplies (naming the
+    setting to add), or for an entry its family takes from nowhere else.
+
+    Read from the model's ``model_index.json`` before anything loads, so a HiDream repository without its Llama is
+    refused by name rather than taken by the generic family and failing at the first prompt.
+    """
+    from diffusers import DiffusionPipeline
+
+    index = DiffusionPipeline.load_config(model_id)
+    class_name = index["_class_name"]
+    class_name = class_name[-1] if isinstance(class_name, list) else class_name  # [module, class]: custom code
+    family = next((family for family in FAMILIES if class_name in family.pipeline_classes), None)
+    wanted = family.supplied_components if family is not None else {}
+    stray = [name for name in components if name not in wanted]
+    if stray:
+        takes = (f"{family.label} models take only {', '.join(wanted)} from elsewhere" if wanted and family
+                 else f"its pipeline {class_name} takes no parts from elsewhere")
+        raise ModelLoadError(f"Cannot load model '{model_id}': components: {', '.join(stray)} is not supplied "
+                             f"this way ({takes})")
+    missing = {name: source for name, source in wanted.items()
+               if name not in components and not any(index.get(name) or [None])}
+    if missing and family is not None:
+        entries = ", ".join(f"{name}: {source}" for name, source in missing.items())
+        raise ModelLoadError(f"Cannot load model '{model_id}': {family.label} repositories leave out "
+                             f"{', '.join(missing)}; add components: {{{entries}}} to the model in bot.yaml")
+    return family, components

@@ -107,6 +107,9 @@ class Family:
     checked_multiple: ClassVar[int] = 1
     """What the pipeline itself insists width and height are multiples of, whatever the model's shape (SD, SDXL and
     PixArt refuse sizes not divisible by 8): a real model's multiple already is one, a small one may not be."""
+    supplied_components: ClassVar[dict[str, str]] = {}
+    """Pipeline parts the family's repositories leave out (a gated text encoder), each with where its model card
+    loads it from: bot.yaml's ``components:`` must name a source for each, and ``load_component`` loads it."""
     generator_lists: ClassVar[bool] = True
     """False where a pipeline takes one generator for the whole batch (or one image per call): its images are then
     made one by one, so each still depends on its own seed alone."""
@@ -165,6 +168,11 @@ class Family:
         img2img = AutoPipelineForImage2Image.from_pipe(pipe) if cls.img2img else None
         inpaint = AutoPipelineForInpainting.from_pipe(pipe) if cls.inpaint else None
         return cls(pipe, img2img, model_id=model_id, device=device, inpaint=inpaint)
+
+    @classmethod
+    def load_component(cls, name: str, source: str, dtype: torch.dtype) -> Any:
+        """Load one of ``supplied_components`` from ``source`` (a Hub id or a directory) with the class it needs."""
+        raise NotImplementedError(f"{cls.label} models take no parts from elsewhere")
 
     @classmethod
     def attach_ip_adapter(cls, pipe: Any, settings: IPAdapterSettings, cache_dir: str) -> None:

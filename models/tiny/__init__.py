@@ -24,6 +24,7 @@ from models.tiny.registry import (
     CONTROLNETS,
     DEPTH,
     LORAS,
+    SUPPLIED_BY,
     UPSCALERS,
     model_location,
     tiny_families,
@@ -31,5 +32,5 @@ from models.tiny.registry import (
     write_tiny_pipeline,
 )
 
-__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "LORAS", "UPSCALERS", "model_location",
-           "tiny_families", "tiny_settings", "write_tiny_pipeline"]
+__all__ = ["BUILDERS", "CAPTIONERS", "CLASSIFIERS", "CONTROLNETS", "DEPTH", "LORAS", "SUPPLIED_BY", "UPSCALERS",
+           "model_location", "tiny_families", "tiny_settings", "write_tiny_pipeline"]

@@ -39,6 +39,7 @@ BUILDERS = {
     "lumina2": "models.tiny.lumina2",
     "wan": "models.tiny.wan",
     "ltx": "models.tiny.ltx",
+    "hidream": "models.tiny.hidream",
 }
 """Family name -> the module whose ``build(seed)`` returns the in-memory pipeline (``module:function``: another
 function of it, for a module that builds two families' models) and, for a family whose model is more than one
@@ -56,8 +57,14 @@ CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.pro
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
 DEPTH = {"depth": "models.tiny.depth"}
 """Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
-HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH}
+COMPONENTS = {"hidream-llama": "models.tiny.hidream"}
+"""A part a family's repositories leave out (bot.yaml's ``components:``) -> the module whose ``write(directory,
+seed)`` saves it as its own transformers model directory (``LAST_FILE`` last) and returns its path."""
+HELPERS = {**CAPTIONERS, **CLASSIFIERS, **DEPTH, **COMPONENTS}
 """The transformers models built beside the pipelines, each a directory that ``tiny-NAME`` names."""
+SUPPLIED_BY = {"hidream": "hidream-llama"}
+"""A tiny model saved without the parts its real repositories leave out -> the tiny model that supplies them (the
+value of each of its family's ``components:`` entries)."""
 CONTROLNETS = {"controlnet-sd": "sd", "controlnet-sdxl": "sdxl", "controlnet-sd3": "sd3", "controlnet-flux": "flux"}
 """A tiny random ControlNet (``models/tiny/controlnet.py``) -> the family whose tiny model it fits; ``controlnets:``
 entries with ``id: tiny`` build theirs to fit whatever model they are loaded beside."""

@@ -112,3 +112,21 @@ def gemma_tokenizer(model_max_length: int = 8192):
         single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])])
     return GemmaTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
                               unk_token="<unk>", padding_side="right", model_max_length=model_max_length)
+
+
+def llama3_tokenizer(model_max_length: int = 128):
+    """A Llama 3 style tokenizer (``PreTrainedTokenizerFast``, the class Meta's repositories load as) whose pieces are
+    the printable ASCII characters, with ``<|begin_of_text|>`` before every text and ``<|eot_id|>`` as its end."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|begin_of_text|>", "<|eot_id|>", "<|unk|>"]
+    vocab = {token: index for index, token in enumerate([*specials, *(chr(code) for code in range(32, 127))])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+        special_tokens=[("<|begin_of_text|>", vocab["<|begin_of_text|>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+                                   unk_token="<|unk|>", model_max_length=model_max_length)
