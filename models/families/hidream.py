@@ -71,9 +71,11 @@ class HiDream(Family):
 
     @classmethod
     def defaults(cls, native: int, multiple: int, *, steps: int | None = None, guidance: float | None = None,
-                 size: int | None = None) -> ModelDefaults:
+                 size: int | None = None, draft_steps: int | None = None,
+                 draft_scale: float | None = None) -> ModelDefaults:
         """A ``model.size`` past the transformer's reach is drawn at its reach."""
-        return super().defaults(native, multiple, steps=steps, guidance=guidance, size=size and min(size, native))
+        return super().defaults(native, multiple, steps=steps, guidance=guidance, size=size and min(size, native),
+                                draft_steps=draft_steps, draft_scale=draft_scale)
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Image.Image]:
         """The pipeline scales every size to the area of its default square: make that the planned area (a hair
