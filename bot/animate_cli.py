@@ -6,14 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.backends import engine_settings
 from bot.config import Config
-from bot.desk import resolve_model
 from bot.exit_codes import ExitCode
-from bot.imagine_cli import ProgressBar, read_picture
-from models.engine import load_engine
-from models.plan import GenerationRequest, ModelLoadError
-from models.styles import StyleBook, UnknownStyle
+from bot.imagine_cli import generate, load_model, read_picture
+from models.plan import GenerationRequest
+from models.styles import StyleBook
 from models.video import encode_video
 
 
@@ -28,35 +25,12 @@ def animate(config: Config, args: argparse.Namespace) -> int:
     request = GenerationRequest(prompt=args.prompt, style=args.style, negative=args.negative, seed=args.seed,
                                 steps=args.steps, model=args.model, init_image=picture, video=True,
                                 seconds=args.seconds, motion=args.motion or "", loop=args.loop)
-    styles = StyleBook(config.styles)
-    try:
-        style = styles.get(args.style)
-    except UnknownStyle as error:
-        print(f"error: --style: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    try:
-        request.model = resolve_model(request, style, None, [entry.name for entry in config.catalogue])
-    except ValueError as error:
-        print(f"error: --model: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    try:
-        engine = load_engine(engine_settings(config, request.model), styles)
-    except ModelLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.FAILURE
-    try:
-        plan = engine.plan(request)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    bar = ProgressBar()
-    try:
-        [result] = engine.generate([plan], on_progress=bar)
-    finally:
-        bar.close()
-    if isinstance(result, BaseException):
-        print(f"error: generation failed: {result}", file=sys.stderr)
-        return ExitCode.FAILURE
+    engine = load_model(config, request, StyleBook(config.styles, config.loras), args.style)
+    if isinstance(engine, ExitCode):
+        return engine
+    result = generate(engine, request)
+    if isinstance(result, ExitCode):
+        return result
     [made] = result
     recipe = made.recipe
     encoded = encode_video(made.frames, recipe.fps or 24, max_bytes=sys.maxsize, recipe=recipe.to_dict())

@@ -15,9 +15,9 @@ from bot.config import Config
 from bot.desk import resolve_model
 from bot.exit_codes import ExitCode
 from models.edits import Edit, parse_regions
-from models.engine import load_engine
+from models.engine import Engine, load_engine
 from models.images import InvalidImage, load_image, make_grid, write_recipe_png
-from models.plan import MAX_INPUT_IMAGES, GenerationRequest, ModelLoadError, Progress
+from models.plan import MAX_INPUT_IMAGES, GeneratedImage, GenerationRequest, ModelLoadError, Progress
 from models.styles import StyleBook, UnknownStyle
 
 
@@ -35,6 +35,45 @@ class ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def load_model(config: Config, request: GenerationRequest, styles: StyleBook, style: str | None) -> Engine | ExitCode:
+    """The model the desk's rule picks for ``request`` (no person or channel here), alone, loaded; what ``imagine``
+    and ``animate`` share. An exit code where the style, the model or its loading fails, said in one line first."""
+    try:
+        chosen = styles.get(style)
+    except UnknownStyle as error:
+        print(f"error: --style: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        request.model = resolve_model(request, chosen, None, [entry.name for entry in config.catalogue])
+    except ValueError as error:
+        print(f"error: --model: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return load_engine(engine_settings(config, request.model), styles)
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
+
+
+def generate(engine: Engine, request: GenerationRequest) -> list[GeneratedImage] | ExitCode:
+    """``request`` planned and made with a progress bar; an exit code, said in one line first, where the request is
+    refused or the generation fails."""
+    try:
+        plan = engine.plan(request)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    bar = ProgressBar()
+    try:
+        [result] = engine.generate([plan], on_progress=bar)
+    finally:
+        bar.close()
+    if isinstance(result, BaseException):
+        print(f"error: generation failed: {result}", file=sys.stderr)
+        return ExitCode.FAILURE
+    return result
 
 
 def read_picture(path: Path, max_pixels: int, *, keep_alpha: bool = False
@@ -104,25 +143,13 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
     )
     styles = StyleBook(config.styles, config.loras)
     try:
-        style = styles.get(args.style)
-    except UnknownStyle as error:
-        print(f"error: --style: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    try:
         request.loras = list(styles.loras.parse(args.lora))
     except ValueError as error:
         print(f"error: --lora: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    try:  # only the chosen model is loaded; which one, the desk's rule says (no person or channel here)
-        request.model = resolve_model(request, style, None, [entry.name for entry in config.catalogue])
-    except ValueError as error:
-        print(f"error: --model: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    try:
-        engine = load_engine(engine_settings(config, request.model), styles)
-    except ModelLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.FAILURE
+    engine = load_model(config, request, styles, args.style)
+    if isinstance(engine, ExitCode):
+        return engine
     if pictures and engine.defaults.instruct_edit and edit is None and args.strength is None and not args.control:
         request.input_images = pictures
     elif len(pictures) > 1:
@@ -131,19 +158,9 @@ def imagine(config: Config, args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     elif pictures:
         request.init_image = pictures[0]
-    try:
-        plan = engine.plan(request)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    bar = ProgressBar()
-    try:
-        [result] = engine.generate([plan], on_progress=bar)
-    finally:
-        bar.close()
-    if isinstance(result, BaseException):
-        print(f"error: generation failed: {result}", file=sys.stderr)
-        return ExitCode.FAILURE
+    result = generate(engine, request)
+    if isinstance(result, ExitCode):
+        return result
     output: Path = args.output
     output.parent.mkdir(parents=True, exist_ok=True)
     written = []

@@ -21,7 +21,7 @@ from PIL import Image
 from models.edits import EDIT_STRENGTH, Edit, prepare
 from models.images import fit_image
 from models.loras import LoraWeights, with_triggers
-from models.styles import StyleBook
+from models.styles import Style, StyleBook
 from models.text import Text
 
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -452,16 +452,7 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
     if img2img and not defaults.img2img:
         raise ValueError(Text("This model ({family}) can't restyle a picture; leave the image out, or ask for a "
                               "model that can.", family=defaults.family))
-    if request.negative.strip() and not defaults.negative_prompt:
-        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
-                              "you want instead.", family=defaults.family))
-
-    steps = _first(request.steps, style.steps, defaults.steps)
-    if not 1 <= steps <= defaults.max_steps:
-        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
-    guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
-    if not 0 <= guidance <= MAX_GUIDANCE:
-        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
+    steps, guidance = _steps_and_guidance(request, style, defaults)
     strength: float | None = None
     if img2img:
         strength = float(_first(request.strength, style.strength, defaults.strength))
@@ -543,6 +534,21 @@ def _resolve(request: GenerationRequest, defaults: ModelDefaults, styles: StyleB
                 batch_key=batch_key, loras=adapters, references=references, reference_weights=reference_weights)
 
 
+def _steps_and_guidance(request: GenerationRequest, style: Style, defaults: ModelDefaults) -> tuple[int, float]:
+    """The steps and guidance asked (the request's, else the style's, else the model's), each checked against the
+    model; a negative prompt is refused here too where the model takes none (pictures and videos alike)."""
+    if request.negative.strip() and not defaults.negative_prompt:
+        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
+                              "you want instead.", family=defaults.family))
+    steps = _first(request.steps, style.steps, defaults.steps)
+    if not 1 <= steps <= defaults.max_steps:
+        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
+    guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
+    if not 0 <= guidance <= MAX_GUIDANCE:
+        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
+    return steps, guidance
+
+
 def clip_frames(seconds: float, fps: int, multiple: int) -> int:
     """The frame count nearest ``seconds`` at ``fps`` that the model makes: ``multiple * k + 1``, at least one step
     of its temporal compression past the first frame."""
@@ -575,15 +581,7 @@ def _video_plan(request: GenerationRequest, defaults: ModelDefaults, styles: Sty
     raw_prompt = request.prompt.strip()
     if not raw_prompt and request.init_image is None:
         raise ValueError(Text("Your prompt is empty; describe the video you want."))
-    if request.negative.strip() and not defaults.negative_prompt:
-        raise ValueError(Text("This model ({family}) doesn't take a negative prompt; leave it out and describe what "
-                              "you want instead.", family=defaults.family))
-    steps = _first(request.steps, style.steps, defaults.steps)
-    if not 1 <= steps <= defaults.max_steps:
-        raise ValueError(Text("Steps must be between 1 and {max_steps} for this model.", max_steps=defaults.max_steps))
-    guidance = float(_first(request.guidance, style.guidance, defaults.guidance))
-    if not 0 <= guidance <= MAX_GUIDANCE:
-        raise ValueError(Text("Guidance must be between 0 and {max_guidance:g}.", max_guidance=MAX_GUIDANCE))
+    steps, guidance = _steps_and_guidance(request, style, defaults)
     if request.width is not None or request.height is not None:
         width = snap(request.width or defaults.width, defaults.multiple)
         height = snap(request.height or defaults.height, defaults.multiple)

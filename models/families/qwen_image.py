@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from models.families.base import CallSpec, Family, PipelineCall, StepHook
-from models.families.qwen_image_edit import NO_NEGATIVE, padded, wan_preview
+from models.families.qwen_image_edit import encoded_prompts, wan_preview
 
 
 class QwenImage(Family):
@@ -41,20 +41,7 @@ class QwenImage(Family):
             pipe, {**kwargs, "true_cfg_scale": kwargs["guidance_scale"], "guidance_scale": None}))
 
     def prompt_kwargs(self, pipe: Any, spec: CallSpec) -> dict[str, Any]:
-        cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-        def encode(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-            if prompt not in cache:
-                embeds, mask = pipe.encode_prompt(prompt, device=self.device, num_images_per_prompt=1)
-                cache[prompt] = embeds, torch.ones(embeds.shape[:2], dtype=torch.long) if mask is None else mask
-            return cache[prompt]
-
-        embeds, mask = padded([encode(prompt) for prompt in spec.prompts])
-        kwargs = {"prompt_embeds": embeds, "prompt_embeds_mask": mask}
-        if spec.guidance > 1:
-            negatives, negative_mask = padded([encode(negative or NO_NEGATIVE) for negative in spec.negatives])
-            kwargs.update(negative_prompt_embeds=negatives, negative_prompt_embeds_mask=negative_mask)
-        return kwargs
+        return encoded_prompts(pipe, spec, self.device)
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         return wan_preview(self.txt2img, latents, row, spec)

@@ -75,20 +75,7 @@ class QwenImageEdit(InstructionEditing):
         seen = self.condition_pictures(spec.input_images)
         seen_arg: Any = seen if self.max_input_images > 1 else seen[0]
 
-        cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-        def encode(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-            if prompt not in cache:
-                embeds, mask = pipe.encode_prompt(prompt, image=seen_arg, device=self.device, num_images_per_prompt=1)
-                cache[prompt] = embeds, torch.ones(embeds.shape[:2], dtype=torch.long) if mask is None else mask
-            return cache[prompt]
-
-        embeds, mask = padded([encode(prompt) for prompt in spec.prompts])
-        kwargs = {"prompt_embeds": embeds, "prompt_embeds_mask": mask}
-        if spec.guidance > 1:
-            negatives, negative_mask = padded([encode(negative or NO_NEGATIVE) for negative in spec.negatives])
-            kwargs.update(negative_prompt_embeds=negatives, negative_prompt_embeds_mask=negative_mask)
-        return kwargs
+        return encoded_prompts(pipe, spec, self.device, image=seen_arg)
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         return wan_preview(self.txt2img, latents, row, spec)
@@ -103,6 +90,25 @@ class QwenImageEditPlus(QwenImageEdit):
     max_input_images = MAX_INPUT_IMAGES
     generator_lists = False  # the pipeline refuses batches (batch_size=1 only): its images are made one by one
     condition_module = "diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus"
+
+
+def encoded_prompts(pipe: Any, spec: CallSpec, device: torch.device, **seen: Any) -> dict[str, Any]:
+    """The call's prompt (and, under true guidance, negative) embeddings and masks, each distinct prompt encoded once
+    and alone (``seen``: the pictures an edit's encoder also looks at), then padded as the pipeline pads a batch."""
+    cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def encode(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if prompt not in cache:
+            embeds, mask = pipe.encode_prompt(prompt, device=device, num_images_per_prompt=1, **seen)
+            cache[prompt] = embeds, torch.ones(embeds.shape[:2], dtype=torch.long) if mask is None else mask
+        return cache[prompt]
+
+    embeds, mask = padded([encode(prompt) for prompt in spec.prompts])
+    kwargs = {"prompt_embeds": embeds, "prompt_embeds_mask": mask}
+    if spec.guidance > 1:
+        negatives, negative_mask = padded([encode(negative or NO_NEGATIVE) for negative in spec.negatives])
+        kwargs.update(negative_prompt_embeds=negatives, negative_prompt_embeds_mask=negative_mask)
+    return kwargs
 
 
 def wan_preview(pipe: Any, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
