@@ -412,8 +412,8 @@ class Config(Section):
             seen.add((entry.family, entry.kind))
         return controlnets
     edit_model: str | None = None
-    """The configured model (by name) that serves ✏️ Edit and the "Edit image…" menu when the person's own model
-    can't edit by instruction; none: only such a model of theirs does."""
+    """The configured model (by name) that serves ✏️ Edit, the "Edit image…" menu and /edit without a mask or
+    ``model`` when the person's own model can't edit by instruction; none: only such a model of theirs does."""
     loras: list[Lora] = []
 
     @field_validator("loras")

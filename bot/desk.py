@@ -250,20 +250,44 @@ class RequestDesk:
     def instruct_model(self, preferences: Preferences) -> str:
         """The model that edits a picture by instruction for ✏️ Edit and the "Edit image…" menu, which have no
         ``model`` option: the person's own (``resolve_model`` with none named, so their /settings and the channel's
-        rules count) where it edits by instruction, else bot.yaml's ``edit_model``. Else ValueError for the person,
-        naming the models that can (for /settings), or saying that none can."""
+        rules count) where it edits by instruction, else bot.yaml's ``edit_model`` (``_instructing``). Else
+        ValueError for the person, naming the models that can (for /settings), or saying that none can."""
         able = self.service.able(Need.INSTRUCT_EDIT)
-        mine = self.resolve_model(GenerationRequest(prompt=""), None, preferences)
-        if mine in able:
-            return mine
-        if self.bot.config.edit_model:
-            preferences.check_model(self.bot.config.edit_model)  # the channel's allowed models hold for it too
-            return self.bot.config.edit_model
+        mine, instructing = self._instructing(GenerationRequest(prompt=""), None, preferences)
+        if instructing is not None:
+            return instructing
         if not able:
             self.service.check_capability(mine, Need.INSTRUCT_EDIT)  # its answer: none can, and what could
         raise ValueError(Text("Your model '{name}' can't edit a picture by instruction, and this bot names no other "
                               "to do it (edit_model); choose one that can with /settings: {models}.", name=mine,
                               models=" / ".join(f"`{name}`" for name in able)))
+
+    def edits_by_instruction(self, request: GenerationRequest, style: Style | None, preferences: Preferences, *,
+                             masked: bool, several: bool) -> bool:
+        """Whether /edit changes its picture(s) by instruction, else repaints a marked part: never with a mask;
+        else where the model it resolves to edits by instruction, or, for someone who named no model (by ``model``
+        or a style made for one), on bot.yaml's ``edit_model`` (``_instructing``: the rule ✏️ Edit follows), which
+        is then set on ``request``; else only with more pictures than one (which the model is then refused)."""
+        if masked:
+            return False
+        mine, instructing = self._instructing(request, style, preferences)
+        if instructing is not None and instructing != mine:
+            request.model = instructing
+        return instructing is not None or several
+
+    def _instructing(self, request: GenerationRequest, style: Style | None,
+                     preferences: Preferences) -> tuple[str, str | None]:
+        """The model ``request`` resolves to, and the one that edits by instruction for it: itself where it can;
+        else, where neither the request nor the style names a model, bot.yaml's ``edit_model`` (which must be
+        allowed in the channel too); else None."""
+        mine = self.resolve_model(request, style, preferences)
+        if mine in self.service.able(Need.INSTRUCT_EDIT):
+            return mine, mine
+        standin = self.bot.config.edit_model
+        if standin and not request.model and (style is None or style.model is None):
+            preferences.check_model(standin)
+            return mine, standin
+        return mine, None
 
     # -- a stored job as the source of a click ---------------------------------------------------------------------
 

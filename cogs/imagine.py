@@ -201,7 +201,8 @@ class Imagine(commands.Cog):
         image3: discord.Attachment | None = None,
     ) -> None:
         """With a mask, or on a model that can't edit by instruction: repaint the marked (or transparent) part. Without
-        a mask on a model that can, or with more pictures than one: edit by instruction, the pictures in order."""
+        a mask on a model that can, on ``edit_model`` when no model is named, or with more pictures than one: edit by
+        instruction, the pictures in order (``RequestDesk.edits_by_instruction`` decides)."""
         config, desk = self.bot.config, self.bot.desk
         async with refusing(interaction):
             chosen = desk.service.styles.get(style)
@@ -217,9 +218,7 @@ class Imagine(commands.Cog):
             request = imagine_request(prompt=prompt, style=chosen, negative=negative, aspect=None, seed=seed,
                                       count=1, max_count=config.model.max_count)
             request.model = model or ""
-            instruct = mask is None and bool(
-                extras or desk.resolve_model(request, chosen, preferences) in desk.service.able(Need.INSTRUCT_EDIT))
-            if instruct:
+            if desk.edits_by_instruction(request, chosen, preferences, masked=mask is not None, several=bool(extras)):
                 await self._instruct(interaction, request, preferences, [image, *extras])
                 return
             request.edit = Edit.mask()

@@ -3,7 +3,8 @@ the result, so that edits chain; in a server, a DM and a user install; the "Edit
 
 One bot process serves the module, with three tiny models: ``sd`` (the default, which can't edit by instruction),
 ``klein`` (FLUX.2 [klein], which can, up to three pictures) and ``kontext`` (FLUX.1 Kontext, one picture), and
-``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``; and the tiny GAN upscaler.
+``edit_model: klein``: an image drawn by ``sd`` is edited on ``klein``, and so is a picture sent to ``/edit`` without a
+mask by someone on ``sd``; and the tiny GAN upscaler.
 Its commands are global, so that they are offered in a DM and through a user install. The restart test (last) also
 takes ``edit_model`` out, so that the person's own model decides.
 """
@@ -18,6 +19,7 @@ from tests.harness import (
     button,
     embed_fields,
     form,
+    is_grid,
     is_single,
     job_id_of,
     labels,
@@ -180,6 +182,29 @@ async def test_imagine_takes_image2_and_image3_in_order_on_a_model_that_takes_se
     ):
         refused = await emu.invoke(who, "imagine", {"prompt": "a cat", **options}, attachments=attached)
         assert expected in await private_reply(refused, timeout=30)
+    emu.assert_no_violations()
+
+
+# --- /edit without a mask -------------------------------------------------------------------------------------------
+
+
+async def test_edit_without_a_mask_on_a_model_that_cant_edits_by_instruction_on_edit_model(emu, bot):
+    """/edit follows ✏️ Edit's rule: someone on ``sd`` (which can't edit by instruction) who names no model has their
+    picture edited by instruction on ``edit_model``, transparent parts or not; a mask, or naming ``sd``, repaints."""
+    who = person(emu)
+    photo = Image.new("RGB", (64, 64), (30, 120, 200))
+    erased = photo.convert("RGBA")
+    erased.paste((0, 0, 0, 0), (8, 8, 24, 40))
+    told = await emu.invoke(who, "edit", {"prompt": "make it night"}, attachments={"image": ("photo.png", png(photo))})
+    recipe = recipe_of(emu, await told.wait_for_message(is_grid, timeout=240))
+    assert recipe["model"] == "klein" and recipe["edit"] is None and recipe["inputs"] == [picture_digest(photo)]
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (8, 8, 24, 40))
+    for options, attachments in (({}, {"image": ("photo.png", png(photo)), "mask": ("mask.png", png(mask))}),
+                                 ({"model": "sd"}, {"image": ("erased.png", png(erased))})):
+        painted = await emu.invoke(who, "edit", {"prompt": "a hat", **options}, attachments=attachments)
+        recipe = recipe_of(emu, await painted.wait_for_message(is_grid, timeout=240))
+        assert recipe["model"] == "sd" and recipe["edit"] == {"kind": "mask"}, recipe
     emu.assert_no_violations()
 
 
