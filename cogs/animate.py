@@ -132,11 +132,12 @@ class Animate(commands.Cog):
             raise Rejected(Text("That result is no video."))
         preferences = await desk.preferences(interaction, private=source.private)
         if click.action is Action.EXTEND:
-            last = await self.last_frame(interaction, source)
+            last = await self.frame(interaction, source, -1)
             request = await desk.derive(source, init_image=last, loop=False)
             await desk.ask(interaction, request, preferences, kind="extend", source=source, source_index=0)
-        else:  # 🔁: the same video, ending on its first frame
-            request = await desk.derive(source, loop=True)
+        else:  # 🔁: the same video, ending on its first frame (a video from words starts from the frame it made)
+            first = source.request.init_image or await self.frame(interaction, source, 0)
+            request = await desk.derive(source, init_image=first, loop=True)
             await desk.ask(interaction, request, preferences, kind="loop", source=source, source_index=0)
 
     async def submitted(self, interaction: discord.Interaction, click: Click) -> None:
@@ -150,13 +151,14 @@ class Animate(commands.Cog):
         desk.check_requester(interaction, request.prompt)
         await desk.ask(interaction, request, preferences, kind="animate", source=source, source_index=click.index)
 
-    async def last_frame(self, interaction: discord.Interaction, source: Job) -> Image.Image:
-        """The last frame of the source's video (➕ Extend starts from it), read off the event loop."""
+    async def frame(self, interaction: discord.Interaction, source: Job, index: int) -> Image.Image:
+        """A frame of the source's video (➕ Extend starts from the last, 🔁 Loop from the first), read off the event
+        loop."""
         stored = await self.bot.desk.stored(interaction, source, 0)
         if stored.video is None:
             raise Rejected(Text("That result is no video."))
         frames = await asyncio.to_thread(lambda: decode_video(stored.video.read_bytes()))  # type: ignore[union-attr]
-        return frames[-1]
+        return frames[index]
 
 
 async def setup(bot: ImageBot) -> None:

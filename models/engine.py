@@ -343,6 +343,7 @@ class Engine:
             reference_weights=[plan.reference_weights for plan in plans] if plans[0].references else None,
             mask_images=[edits.pipeline_mask(plan.mask_image) for plan in plans] if inpaint else None,
             input_images=plans[0].input_images or None, frames=first.frames or 0, fps=plans[0].fps,
+            loop=bool(first.loop),
         )
         if plans[0].control is not None:
             # The map is made once per call: the batch key gives every image of it the same picture.

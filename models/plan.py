@@ -573,6 +573,8 @@ def _video_plan(request: GenerationRequest, defaults: ModelDefaults, styles: Sty
     if request.loop and not defaults.loop:
         raise ValueError(Text("This model ({family}) can't make a loop; leave loop out, or pick a model that can "
                               "(see /models).", family=defaults.family))
+    if request.loop and request.init_image is None:
+        raise ValueError(Text("A loop starts and ends on a picture: attach an image, or press 🔁 under a video."))
     seconds = defaults.frames / defaults.fps if request.seconds is None else request.seconds
     if not 0 < seconds <= MAX_SECONDS:
         raise ValueError(Text("A video can be more than 0 and at most {max:g} seconds long.", max=MAX_SECONDS))

@@ -1,7 +1,7 @@
 """/animate end to end: the real bot with a picture model and the tiny Wan and LTX-Video models, against the Discord
 emulator. Videos arrive as MP4s that decode to the planned frames and size; 🎬 under a picture makes a video from
-it; ➕ Extend continues a video from its last frame; the buttons work after a restart; a tiny upload limit still
-gets a video (smaller, or animated WebP/GIF)."""
+it; ➕ Extend continues a video from its last frame; 🔁 Loop and /animate loop:true end one on its first (Wan);
+the buttons work after a restart; a tiny upload limit still gets a video (smaller, or animated WebP/GIF)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
         assert name.endswith(".mp4") and len(frames) == 9 and frames[0].size == (64, 32)
         recipe = video_recipe(data)
         assert recipe is not None and (recipe["model"], recipe["seed"], recipe["motion"]) == ("wan", 3, "high")
-        assert labels(first) == ["🔄", "Extend", "🗑️"]  # no 🔁: neither tiny model can end on its first frame
+        assert labels(first) == ["🔄", "Extend", "Loop", "🗑️"]  # 🔁: Wan 2.2 TI2V-5B's layout holds a last frame
         fields = {field["name"]: field["value"] for field in first.embeds[0]["fields"]}
         assert fields["Video"] == "9 frames at 24 fps (0.4 s)" and fields["Motion"] == "high"
 
@@ -76,9 +76,22 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
         made = await asked.wait_for_message(is_video, timeout=VIDEO_TIMEOUT)
         _, data = video_of(emulator, made)
         assert len(decode_video(data)) == 17 and video_recipe(data)["model"] == "ltx"
+        assert "Loop" not in labels(made)  # LTX-Video's image-to-video holds no last frame
+
+        # /animate loop:true from a picture: a video that ends on it (tests/test_video.py measures how).
+        asked = await command(emulator, who, "animate", prompt="a swing", loop=True,
+                              attachments={"image": ("start.png", solid_png(96, 48))})
+        looped = await asked.wait_for_message(is_video, timeout=VIDEO_TIMEOUT)
+        _, data = video_of(emulator, looped)
+        assert len(decode_video(data)) == 9 and video_recipe(data)["loop"] is True
+        assert {field["name"] for field in looped.embeds[0]["fields"]} >= {"Loop"}
 
         # Refusals are private and say why.
-        assert "loop" in await private_reply(await command(emulator, who, "animate", prompt="x", loop=True))
+        assert "starts and ends on a picture" in await private_reply(
+            await command(emulator, who, "animate", prompt="x", loop=True))
+        assert "can't make a loop" in await private_reply(await command(
+            emulator, who, "animate", prompt="x", model="ltx", loop=True,
+            attachments={"image": ("start.png", solid_png(96, 48))}))
         assert "makes pictures, not videos" in await private_reply(
             await command(emulator, who, "animate", prompt="x", model="sd"))
 
@@ -105,6 +118,13 @@ async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, t
         difference = [np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean()
                       for a, b in zip(extended, original, strict=False)]
         assert max(difference) < 12, difference  # the same frames, H.264 twice over
+
+        # 🔁 under a video made from words: the same words again, from its first frame and ending on it.
+        loop = await emulator.click(who, first, button(first, "Loop"))
+        again_looped = await loop.wait_for_message(is_video, timeout=VIDEO_TIMEOUT)
+        _, data = video_of(emulator, again_looped)
+        recipe = video_recipe(data)
+        assert len(decode_video(data)) == 9 and recipe["loop"] is True and recipe["prompt"] == "a cat walks"
 
         # After a restart the buttons still work: 🔄 on the first video makes another.
         await bot.stop()

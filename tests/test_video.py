@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from models import families
@@ -70,6 +71,31 @@ def test_image_to_video_starts_from_the_picture(engine: Engine):
     assert frames[0].size == (recipe.width, recipe.height)
 
 
+def test_only_wan_loops(engine: Engine):
+    assert engine.defaults.loop == (engine.defaults.family == "wan")
+
+
+@pytest.mark.parametrize("engine", ["wan"], indirect=True)
+def test_a_loop_ends_on_the_latents_it_starts_on(engine: Engine):
+    """🔁 on Wan: the last latent frame is held at the picture's latents, as the first is, so the clip's last frame
+    decodes from exactly its first frame's latents. (Compared as latents: the tiny model's random VAE makes even the
+    first frame a poor copy of the picture, so decoded pixels say nothing either way.)"""
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 64, 3), dtype=np.uint8))
+    plan = engine.plan(GenerationRequest("it moves", video=True, seed=3, init_image=picture, loop=True))
+    recipe = plan.recipes[0]
+    latents = engine.img2img(
+        image=plan.init_image, last_image=plan.init_image, prompt=plan.prompt, width=recipe.width,
+        height=recipe.height, num_frames=recipe.frames, num_inference_steps=2, output_type="latent",
+    ).frames
+    assert latents.shape[2] > 2 and torch.equal(latents[:, :, 0], latents[:, :, -1])
+    assert not torch.equal(latents[:, :, 0], latents[:, :, latents.shape[2] // 2])  # the middle moved
+
+    plain, _ = clip_of(engine, "it moves", seed=3, init_image=picture)
+    looped, made = clip_of(engine, "it moves", seed=3, init_image=picture, loop=True)
+    assert made.loop and len(looped) == len(plain) and made.request().loop
+    assert not np.array_equal(np.asarray(looped[-1]), np.asarray(plain[-1]))  # the held frame changed the ending
+
+
 def test_progress_reports_every_step_with_a_preview_frame(engine: Engine):
     seen = []
     plan = engine.plan(GenerationRequest("clouds", video=True, seed=4))
@@ -92,7 +118,9 @@ def test_a_cancelled_clip_stops_between_steps(engine: Engine):
 def test_video_and_picture_requests_are_refused_on_the_other_kind(engine: Engine, tiny_model):
     with pytest.raises(ValueError, match="makes videos"):
         engine.plan(GenerationRequest("a cat"))
-    with pytest.raises(ValueError, match="can't make a loop"):
+    # A loop needs a model that holds a last frame (Wan 2.2 TI2V-5B's layout, not LTX), and a picture to hold.
+    refusal = "starts and ends on a picture" if engine.defaults.loop else "can't make a loop"
+    with pytest.raises(ValueError, match=refusal):
         engine.plan(GenerationRequest("a cat", video=True, loop=True))
     with pytest.raises(ValueError, match="at most 10 seconds"):
         engine.plan(GenerationRequest("a cat", video=True, seconds=MAX_SECONDS + 1))

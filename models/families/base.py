@@ -51,6 +51,8 @@ class CallSpec:
     frames: int = 0
     """A video family's clip length, in frames (``init_images`` are then first frames); 0 for pictures."""
     fps: int = 0
+    loop: bool = False
+    """A video that ends on its first frame (``init_images``'): only planned where the model can."""
     input_images: tuple[Image.Image, ...] | None = None
     """An instruction edit's pictures, in order: the same for every image of the call (the batch key sees to it)."""
     control: str | None = None

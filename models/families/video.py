@@ -5,7 +5,8 @@ guidance, size; ``init_images`` are first frames) plus a frame count and rate. T
 
 - Wan2.2-TI2V-5B: 1280x704, 121 frames at 24 fps (5 s), 50 steps, guidance 5.0; the Wan 2.1/2.2 VAE compresses
   time 4x, so clips have 4k+1 frames. Its image-to-video keeps the first frame's latents clean
-  (``expand_timesteps``); Wan 2.1's FLF2V models take a last frame as well, which is how they loop.
+  (``expand_timesteps``); the family holds the last latent frame the same way to end a clip on a given frame
+  (``wan_loop``), which is how it loops.
 - LTX-Video (0.9.x): 704x480, 121 frames at 24 fps, 50 steps (the distilled 0.9.8: set ``steps: 8`` and
   ``guidance: 1``), guidance 3.0; its VAE compresses time 8x, so clips have 8k+1 frames.
 
@@ -37,16 +38,24 @@ class VideoFamily(Family):
     frames: ClassVar[int]
     """The model card's clip, in frames."""
     fps: ClassVar[int]
-    loop: ClassVar[bool] = False
     image_to_video_class: ClassVar[str]
     """The diffusers pipeline that starts from a first frame, built on the same modules with ``from_pipe``."""
 
     @classmethod
     def from_pipeline(cls, pipe: Any, *, model_id: str, device: torch.device, dtype: torch.dtype) -> Family:
+        return cls(pipe, cls.image_to_video(pipe), model_id=model_id, device=device)
+
+    @classmethod
+    def image_to_video(cls, pipe: Any) -> Any:
+        """The pipeline that starts from a first frame, on ``pipe``'s modules."""
         import diffusers
 
-        first_frame = getattr(diffusers, cls.image_to_video_class).from_pipe(pipe)
-        return cls(pipe, first_frame, model_id=model_id, device=device)
+        return getattr(diffusers, cls.image_to_video_class).from_pipe(pipe)
+
+    def loops(self) -> bool:
+        """Whether the loaded model can end a clip on its first frame (🔁 Loop): ``call`` then passes a loop's first
+        frame as ``last_image``."""
+        return False
 
     def enable_memory_savers(self) -> None:
         """Video VAEs decode frame batches in tiles where they can: the decode, not the steps, is the peak."""
@@ -75,7 +84,7 @@ class VideoFamily(Family):
         multiple = self.frame_multiple()
         return replace(base, width=snap(width * scale, base.multiple), height=snap(height * scale, base.multiple),
                        video=True, frames=clip_frames(frames or self.frames, 1, multiple), fps=self.fps,
-                       frame_multiple=multiple, loop=self.loop)
+                       frame_multiple=multiple, loop=self.loops())
 
     def call(self, spec: CallSpec, on_step: StepHook, call: PipelineCall) -> list[Any]:
         """One clip: the pipeline's common arguments, the frame count and rate, and its first frame if given."""
@@ -89,6 +98,8 @@ class VideoFamily(Family):
             kwargs["negative_prompt"] = spec.negatives
         if spec.init_images is not None:
             [kwargs["image"]] = spec.init_images
+            if spec.loop:
+                kwargs["last_image"] = kwargs["image"]
         kwargs.update(self.video_kwargs(spec))
         kwargs.update(step_kwargs(pipe, on_step))
         return [Clip(tuple(frames), spec.fps) for frames in call(pipe, kwargs)]
@@ -122,6 +133,17 @@ class Wan(VideoFamily):
     steps, guidance = 50, 5.0
     size, frames, fps = (1280, 704), 121, 24
     image_to_video_class = "WanImageToVideoPipeline"
+
+    @classmethod
+    def image_to_video(cls, pipe: Any) -> Any:
+        """diffusers' image-to-video, taught to hold a last frame on the 5B model's path (``wan_loop``)."""
+        from models.families.wan_loop import WanFirstLastPipeline
+
+        return WanFirstLastPipeline.from_pipe(pipe)
+
+    def loops(self) -> bool:
+        """Wan 2.2 TI2V-5B's way to keep a frame clean (``expand_timesteps``) holds a last frame too."""
+        return bool(self.img2img_pipe.config.expand_timesteps)
 
     def size_multiple(self) -> int:
         """The VAE's spatial compression times the transformer's 2x2 patches."""
