@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="edit --image: repaint its transparent parts (its alpha channel is the mask)")
     imagine.add_argument("--strength", type=float, help="img2img strength: 0 keeps the picture, 1 ignores it")
     imagine.add_argument("--control", metavar="KIND",
-                         help="keep --image's structure (edges or depth) with the model's ControlNet (controlnets:)")
+                         help="keep --image's structure (edges, depth or pose) with the model's ControlNet "
+                              "(controlnets:)")
     imagine.add_argument("--negative", default="", help="what to keep out of the image")
     imagine.add_argument("--aspect", default="square", help="square, portrait, landscape, wide or tall")
     imagine.add_argument("--seed", type=int, help="seed of the first image (default: random)")
@@ -219,7 +220,8 @@ def tiny_model_command(args: argparse.Namespace) -> int:
         key = "safety.prompt_model" if args.family == "prompt-safety" else "safety.model"
         print(f"wrote the tiny random {args.family} classifier to {path} (its scores are random; set {key} to it)")
     elif args.family in DEPTH:
-        print(f"wrote the tiny random depth model to {path} (set a depth ControlNet's preprocessor to it)")
+        kind = "pose" if args.family == "vitpose" else "depth"
+        print(f"wrote the tiny random {kind} model to {path} (set a {kind} ControlNet's preprocessor to it)")
     elif args.family in CONTROLNETS:
         print(f"wrote a tiny random ControlNet for the tiny {CONTROLNETS[args.family]} model to {path} (set a "
               "controlnets: entry's id to it)")

@@ -55,7 +55,7 @@ def engine_settings(config: Config, name: str | None = None) -> EngineSettings:
         captioner_prompt=config.describe.prompt if captioner is not None else None,
         safety=safety_settings(config),
         controlnets=tuple(ControlNetSettings(kind=net.kind, id=net.id, family=net.family, scale=net.scale,
-                                             preprocessor=net.depth_model) for net in config.controlnets),
+                                             preprocessor=net.preprocessor_model) for net in config.controlnets),
     )
 
 

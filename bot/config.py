@@ -64,14 +64,17 @@ class IPAdapterConfig(Section):
         return self
 
 
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+DEFAULT_PREPROCESSORS = {"depth": "depth-anything/Depth-Anything-V2-Small-hf",
+                         "pose": "usyd-community/vitpose-base-simple"}
+"""The model a depth or pose ControlNet's pictures go through when its entry names no ``preprocessor``."""
 
 
 class ControlNetConfig(Section):
     """One entry of ``controlnets``: a ControlNet loaded beside every model of ``family`` (``/imagine control:``)."""
 
-    kind: Literal["edges", "depth"]
-    """What structure it keeps: Canny edges (OpenCV) or a depth model's map (``models/control.py``)."""
+    kind: Literal["edges", "depth", "pose"]
+    """What structure it keeps: Canny edges (OpenCV), a depth model's map or a pose model's skeleton
+    (``models/control.py``)."""
     id: str = Field(min_length=1)
     """A Hub id or a local directory (e.g. lllyasviel/sd-controlnet-canny); ``tiny``: a tiny random one (tests)."""
     family: Literal["sd", "sdxl", "sd3", "flux"]
@@ -79,19 +82,20 @@ class ControlNetConfig(Section):
     scale: float = Field(default=1.0, gt=0, le=100)
     """How strongly the structure holds by default (diffusers' ``controlnet_conditioning_scale``)."""
     preprocessor: str | None = Field(default=None, min_length=1)
-    """``depth`` only: the depth model (Hub id, local directory or ``tiny``); default Depth Anything V2 Small."""
+    """``depth`` and ``pose`` only: the depth or pose model (Hub id, local directory or ``tiny``); default Depth
+    Anything V2 Small, or ViTPose base (a transformers ``VitPoseForPoseEstimation``)."""
 
     @model_validator(mode="after")
-    def _preprocessor_of_depth(self) -> ControlNetConfig:
-        if self.preprocessor is not None and self.kind != "depth":
-            raise ValueError("preprocessor is the depth model of a depth ControlNet; edges are found with OpenCV, "
-                             "leave it out")
+    def _preprocessor_of_a_model_kind(self) -> ControlNetConfig:
+        if self.preprocessor is not None and self.kind not in DEFAULT_PREPROCESSORS:
+            raise ValueError("preprocessor is the depth or pose model of a depth or pose ControlNet; edges are found "
+                             "with OpenCV, leave it out")
         return self
 
     @property
-    def depth_model(self) -> str:
-        """The depth model a depth ControlNet's pictures go through (empty for edges)."""
-        return (self.preprocessor or DEFAULT_DEPTH_MODEL) if self.kind == "depth" else ""
+    def preprocessor_model(self) -> str:
+        """The model a depth or pose ControlNet's pictures go through (empty for edges)."""
+        return self.preprocessor or DEFAULT_PREPROCESSORS.get(self.kind, "")
 
 
 class CacheConfig(Section):

@@ -52,7 +52,7 @@ from models.tiny import model_location, tiny_settings
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
-    from models.control import Control, DepthEstimator
+    from models.control import Control, DepthEstimator, PoseEstimator
     from models.safety import ImageChecker, SafetyCheck
     from models.upscaler import TileCallback, Upscaler
 
@@ -165,9 +165,9 @@ class Engine:
     def weight_bytes(self) -> int:
         return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in self._helpers())
 
-    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker | DepthEstimator]:
-        depth = [control.depth for control in self.controls.values() if control.depth is not None]
-        return [helper for helper in (self.upscaler, self.captioner, self.checker, *depth) if helper is not None]
+    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker | DepthEstimator | PoseEstimator]:
+        estimators = [control.estimator for control in self.controls.values() if control.estimator is not None]
+        return [helper for helper in (self.upscaler, self.captioner, self.checker, *estimators) if helper is not None]
 
     @classmethod
     def load(cls, settings: EngineSettings, styles: StyleBook, *, on_host: bool = False) -> Engine:
@@ -508,19 +508,20 @@ def _optional(model: str, load: Callable[[], T]) -> T | None:
 
 def _load_controls(model: Family, settings: EngineSettings, dtype: torch.dtype,
                    unloaded: list[str]) -> dict[str, Control]:
-    """Load the configured ControlNets of the model's family beside it (and the depth model a depth one needs).
+    """Load the configured ControlNets of the model's family beside it (and the depth or pose model its kind needs).
 
     They are optional helpers: one that fails is logged once with its reason and listed in ``unloaded`` (as
     ``controlnets.KIND``), and the model serves without it."""
-    from models.control import Control, DepthEstimator, load_controlnet
+    from models.control import ESTIMATORS, Control, load_controlnet
 
     controls: dict[str, Control] = {}
     for entry in settings.controlnets:
         if entry.family != model.controlnet_family or model.controlnet_class is None:
             continue
         try:
-            depth = (DepthEstimator.load(entry.preprocessor, model.device, dtype, cache_dir=settings.cache_dir)
-                     if entry.kind == "depth" else None)
+            estimator = (ESTIMATORS[entry.kind].load(entry.preprocessor, model.device, dtype,
+                                                     cache_dir=settings.cache_dir)
+                         if entry.kind in ESTIMATORS else None)
             net = load_controlnet(entry, model.txt2img, model.controlnet_class, dtype, settings.cache_dir)
             model.attach_controlnet(entry.kind, net.to(model.device))
         except Exception as error:
@@ -528,7 +529,7 @@ def _load_controls(model: Family, settings: EngineSettings, dtype: torch.dtype,
                       settings.label, entry.id, error_line(error))
             unloaded.append(f"controlnets.{entry.kind}")
             continue
-        controls[entry.kind] = Control(entry.kind, entry.scale, depth)
+        controls[entry.kind] = Control(entry.kind, entry.scale, estimator)
     return controls
 
 

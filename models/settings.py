@@ -182,7 +182,8 @@ class ControlNetSettings:
     control:`` and 🧱 Retexture to keep a picture's structure."""
 
     kind: str
-    """What structure it keeps: ``edges`` (Canny, OpenCV) or ``depth`` (a depth model's map)."""
+    """What structure it keeps: ``edges`` (Canny, OpenCV), ``depth`` (a depth model's map) or ``pose`` (a pose
+    model's skeleton, drawn as OpenPose does)."""
     id: str
     """A Hub repository or a local directory; ``tiny``: a tiny random one built to fit the model (tests)."""
     family: str
@@ -190,4 +191,4 @@ class ControlNetSettings:
     scale: float = 1.0
     """``controlnet_conditioning_scale``: how strongly the structure holds."""
     preprocessor: str = ""
-    """``depth``: the depth model (Hub id, local directory, or ``tiny``); unused for ``edges``."""
+    """``depth``, ``pose``: the depth or pose model (Hub id, local directory, or ``tiny``); unused for ``edges``."""

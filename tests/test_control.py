@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from bot.config import ConfigError, load_config
-from models.control import edges
+from models.control import POSE_THRESHOLD, edges, openpose_points, skeleton
 from models.engine import Engine
 from models.plan import GenerationRequest, ModelDefaults, picture_digest, resolve_plan
 from models.settings import ControlNetSettings, EngineSettings
@@ -55,9 +56,9 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize(("entry", "problem"), [
-    ("{kind: pose, id: x, family: sd}", "controlnets.0.kind: Input should be 'edges' or 'depth'"),
+    ("{kind: scribble, id: x, family: sd}", "controlnets.0.kind: Input should be 'edges', 'depth' or 'pose'"),
     ("{kind: edges, id: x, family: kandinsky}", "controlnets.0.family: Input should be 'sd', 'sdxl', 'sd3' or 'flux'"),
-    ("{kind: edges, id: x, family: sd, preprocessor: tiny}", "controlnets.0: preprocessor is the depth model"),
+    ("{kind: edges, id: x, family: sd, preprocessor: tiny}", "controlnets.0: preprocessor is the depth or pose model"),
     ("{kind: edges, family: sd}", "controlnets.0.id: is required"),
     ("{kind: edges, id: x, family: sd, scale: 0}", "controlnets.0.scale: Input should be greater than 0"),
     ("{kind: edges, id: x, family: sd}, {kind: edges, id: y, family: sd}",
@@ -72,12 +73,47 @@ def test_each_mistake_in_controlnets_is_one_line_naming_the_key(tmp_path: Path, 
     assert line.startswith(f"{path}: ") and problem in line, line
 
 
-def test_a_depth_controlnet_defaults_to_depth_anything(tmp_path: Path):
+def test_depth_and_pose_controlnets_default_to_their_models(tmp_path: Path):
     path = tmp_path / "bot.yaml"
-    path.write_text("controlnets: [{kind: depth, id: x, family: flux}, {kind: edges, id: y, family: flux}]\n",
+    path.write_text("controlnets: [{kind: depth, id: x, family: flux}, {kind: edges, id: y, family: flux},"
+                    " {kind: pose, id: z, family: sd}, {kind: pose, id: w, family: sdxl, preprocessor: tiny}]\n",
                     encoding="utf-8")
-    depth, edge = load_config(path, environ={}).controlnets
-    assert depth.depth_model == "depth-anything/Depth-Anything-V2-Small-hf" and edge.depth_model == ""
+    depth, edge, pose, tiny_pose = load_config(path, environ={}).controlnets
+    assert depth.preprocessor_model == "depth-anything/Depth-Anything-V2-Small-hf" and edge.preprocessor_model == ""
+    assert pose.preprocessor_model == "usyd-community/vitpose-base-simple" and tiny_pose.preprocessor_model == "tiny"
+
+
+# --- the pose skeleton --------------------------------------------------------------------------------------------
+
+
+def test_a_skeleton_joins_exactly_the_confident_keypoints():
+    keypoints = np.zeros((17, 2))
+    scores = np.zeros(17)
+    keypoints[6], keypoints[8] = (20, 20), (80, 60)  # COCO's right shoulder and right elbow
+    keypoints[10] = (10, 90)  # the right wrist, too unsure to draw
+    scores[6], scores[8], scores[10] = 0.9, 0.8, POSE_THRESHOLD / 2
+    points = openpose_points(keypoints, scores)
+    assert [index for index, point in enumerate(points) if point is not None] == [2, 3]  # OpenPose's order
+    drawn = np.asarray(skeleton(points, (100, 120)))
+    assert drawn.shape == (120, 100, 3)
+    ys, xs = np.nonzero(drawn.any(axis=2))
+    # Every lit pixel is on the limb from (20, 20) to (80, 60), within its width and the dots' radius.
+    along = np.clip(((xs - 20) * 60 + (ys - 20) * 40) / (60 ** 2 + 40 ** 2), 0, 1)
+    assert np.hypot(xs - 20 - along * 60, ys - 20 - along * 40).max() <= 3
+    assert drawn[40, 50].tolist() == [round(255 * 0.6), round(170 * 0.6), 0]  # OpenPose's right upper arm colour
+    assert drawn[20, 20].tolist() == [255, 170, 0] and drawn[60, 80].tolist() == [255, 255, 0]  # its two ends' dots
+    assert not drawn[90, 10].any()
+
+
+def test_both_shoulders_give_the_neck_between_them():
+    keypoints = np.zeros((17, 2))
+    scores = np.zeros(17)
+    keypoints[5], keypoints[6] = (70, 30), (30, 30)
+    scores[5] = scores[6] = 1.0
+    points = openpose_points(keypoints, scores)
+    assert points[1] == (50.0, 30.0)
+    drawn = np.asarray(skeleton(points, (100, 100)))
+    assert drawn[30, 40].any() and drawn[30, 60].any() and not drawn[60:].any()
 
 
 # --- planning -----------------------------------------------------------------------------------------------------
@@ -115,7 +151,8 @@ def test_the_plan_refuses_a_control_it_cannot_keep(fields, message):
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Engine:
     nets = (ControlNetSettings("edges", "tiny", "sd", STRONG),
-            ControlNetSettings("depth", "tiny", "sd", 1.0, preprocessor="tiny"))
+            ControlNetSettings("depth", "tiny", "sd", 1.0, preprocessor="tiny"),
+            ControlNetSettings("pose", "tiny", "sd", 1.0, preprocessor="tiny"))
     settings = EngineSettings(str(tiny_model_dir), cache_dir=str(tmp_path_factory.mktemp("control")), device="cpu",
                               warmup=False, controlnets=nets)
     return Engine.load(settings, StyleBook([]))
@@ -128,7 +165,7 @@ def make(engine: Engine, steps: int = 8, **fields) -> Image.Image:
 
 
 def test_controlnets_share_the_models_weights(engine: Engine):
-    assert engine.defaults.controls == (("edges", STRONG), ("depth", 1.0))
+    assert engine.defaults.controls == (("edges", STRONG), ("depth", 1.0), ("pose", 1.0))
     edges_pipe = engine.model.control_pipes["edges"]
     assert edges_pipe.unet is engine.txt2img.unet and edges_pipe.vae is engine.txt2img.vae
     assert type(edges_pipe).__name__ == "StableDiffusionControlNetPipeline"
@@ -213,6 +250,24 @@ def test_depth_control_runs_its_depth_model_first(engine: Engine):
     assert image.size == (64, 64)
     depth = engine.controls["depth"].prepare(shapes(0))
     assert depth.size == (64, 64) and len(set(depth.getdata())) > 1  # a map that depends on the picture
+
+
+def test_pose_control_draws_the_pose_models_confident_keypoints(engine: Engine):
+    estimator = engine.controls["pose"].estimator
+    picture = shapes(1, side=96).resize((96, 80))
+    inputs = estimator.processor(images=picture, boxes=[[[0, 0, 96, 80]]], return_tensors="pt")
+    with torch.inference_mode():
+        outputs = estimator.model(**inputs)
+    [[body]] = estimator.processor.post_process_pose_estimation(outputs, boxes=[[[0, 0, 96, 80]]])
+    expected = skeleton(openpose_points(body["keypoints"].numpy(), body["scores"].numpy()), (96, 80))
+    assert (body["scores"] >= POSE_THRESHOLD).sum() >= 2 and np.asarray(expected).any()  # the tiny model finds some
+    pose = engine.controls["pose"].prepare(picture)
+    assert pose.mode == "RGB" and pose.size == (96, 80) and np.array_equal(np.asarray(pose), np.asarray(expected))
+    plan = engine.plan(GenerationRequest("a house", seed=1, steps=4, init_image=shapes(1), control="pose"))
+    assert plan.recipes[0].control["kind"] == "pose"
+    [result] = engine.generate([plan])
+    assert not isinstance(result, BaseException), result
+    assert result[0].image.size == (64, 64)
 
 
 @pytest.mark.parametrize(("family", "class_name"), [

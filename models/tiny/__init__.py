@@ -11,7 +11,8 @@ directory on first use; ``python -m bot tiny-model DIR --family NAME`` writes on
 and captioners (``CAPTIONERS``) and safety classifiers (``CLASSIFIERS``) are transformers models:
 ``describe.model: tiny-blip`` or ``safety.model: tiny`` builds one like ``tiny-NAME``. ControlNets (``CONTROLNETS``)
 fit a model: ``controlnets: - id: tiny`` builds one beside whatever model it is loaded with, and ``tiny-model DIR
---family controlnet-sd`` writes the one fitting the tiny SD (``DEPTH``: a depth ControlNet's ``preprocessor: tiny``).
+--family controlnet-sd`` writes the one fitting the tiny SD (``DEPTH``: a depth or pose ControlNet's ``preprocessor:
+tiny``).
 LoRAs (``LORAS``) for a tiny model are written by the same command, for bot.yaml's ``loras``.
 
 The registry is ``registry.py``, the builders one module per family; this file only re-exports what others use.

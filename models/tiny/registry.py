@@ -55,8 +55,9 @@ CAPTIONERS = {"blip": "models.tiny.blip"}
 CLASSIFIERS = {"safety": "models.tiny.safety", "prompt-safety": "models.tiny.prompt_safety"}
 """Safety classifier (``safety.model``, ``safety.prompt_model``) -> the module whose ``write(directory, seed)`` saves
 a transformers classifier directory (model, then its processor or tokenizer: ``LAST_FILE``) and returns its path."""
-DEPTH = {"depth": "models.tiny.depth"}
-"""Depth model (a depth ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory, seed)`` saves it."""
+DEPTH = {"depth": "models.tiny.depth", "vitpose": "models.tiny.vitpose"}
+"""Depth or pose model (a depth or pose ControlNet's ``preprocessor: tiny``) -> the module whose ``write(directory,
+seed)`` saves it."""
 COMPONENTS = {"hidream-llama": "models.tiny.hidream"}
 """A part a family's repositories leave out (bot.yaml's ``components:``) -> the module whose ``write(directory,
 seed)`` saves it as its own transformers model directory (``LAST_FILE`` last) and returns its path."""
