@@ -85,7 +85,7 @@ class Imagine(commands.Cog):
         model="Which model draws it (start typing to search; /models lists them)",
         reference="A picture whose look to follow (a style reference; optional)",
         reference_weight="How much the reference counts against the prompt, 0.05-1 (default 0.5)",
-        control="Keep the structure of the picture in image (its edges or depth) and repaint it from the prompt",
+        control="Keep the structure of the picture in image (its edges, depth or pose) and repaint it from the prompt",
         image2="Optional: a second picture (image 2), for models that take several (image is image 1)",
         image3="Optional: a third picture (image 3), for models that take several",
         lora="Up to 3 LoRAs, name:weight, e.g. ink:0.8, film (start typing to search)",
