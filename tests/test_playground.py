@@ -869,3 +869,19 @@ def test_the_readme_shows_every_screenshot_with_alt_text():
     assert len(taken) >= 6 and set(shown) == taken, (sorted(shown), sorted(taken))
     assert all(len(alt.split()) >= 4 for alt in shown.values()), shown
     assert {path.stem for path in README_IMAGES.glob("*.png")} == taken
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed: the page's modules are not parsed")
+def test_every_module_of_the_page_parses_as_an_es_module(tmp_path: Path) -> None:
+    """The page loads its scripts as ES modules, whose rules are stricter than a plain script's (a name declared
+    twice is a SyntaxError that stops the whole page); `node --check` applies them to a ``.mjs`` copy. Without
+    Chromium the browser tests skip, and this is what still catches a page that would not start."""
+    import subprocess
+
+    scripts = sorted((REPO / "playground" / "static").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        copy = tmp_path / f"{script.stem}.mjs"
+        shutil.copy(script, copy)
+        checked = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, f"{script.name}: {checked.stderr}"

@@ -92,14 +92,14 @@ function queryChoices() {
 }
 
 async function queryModels() {
-  await queryChoices("model");
+  await queryAutocomplete("model");
 }
 
 async function queryLoras() {
-  await queryChoices("lora");
+  await queryAutocomplete("lora");
 }
 
-async function queryChoices(focused) {
+async function queryAutocomplete(focused) {
   // /imagine's model and lora options, autocompleted by the bot like Discord's client would: the field's datalist.
   const query = new URLSearchParams({ name: state.name, locale: state.locale, prompt: $("#prompt").value, model: $("#model").value, lora: $("#lora").value, focused });
   try {
