@@ -74,7 +74,6 @@ bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/safety.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/lora.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/control.py
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/lora.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
