@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -53,8 +53,14 @@ def edges(picture: Image.Image) -> Image.Image:
     return Image.fromarray(lines).convert("RGB")
 
 
-class DepthEstimator(Helper):
-    """A transformers depth model (DPT, Depth Anything): near is bright, far is dark, as depth ControlNets read it."""
+class Estimator(Helper):
+    """A transformers model that makes a ControlNet's map from a picture (``ESTIMATORS``); each kind names its
+    processor and model classes, its tiny model and what it is called in a load error."""
+
+    tiny: ClassVar[str]
+    processor_class: ClassVar[str]
+    model_class: ClassVar[str]
+    noun: ClassVar[str]
 
     def __init__(self, model: Any, processor: Any, name: str) -> None:
         self.model = model
@@ -62,16 +68,25 @@ class DepthEstimator(Helper):
         self.name = name
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype, *, cache_dir: str | Path) -> DepthEstimator:
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, *, cache_dir: str | Path) -> Self:
         """Load ``source`` (a Hub id, a local directory, or ``tiny``); ModelLoadError with one line."""
         import transformers
 
-        location = model_location(TINY_DEPTH if source == "tiny" else source, cache_dir)
-        processor, model = load_pretrained(location, transformers.AutoImageProcessor,
-                                           transformers.AutoModelForDepthEstimation, dtype,
-                                           f"the depth model '{source}'")
+        location = model_location(cls.tiny if source == "tiny" else source, cache_dir)
+        processor, model = load_pretrained(location, getattr(transformers, cls.processor_class),
+                                           getattr(transformers, cls.model_class), dtype,
+                                           f"the {cls.noun} model '{source}'")
         model.to(device).eval()
         return cls(model, processor, public_name(source))
+
+    def __call__(self, picture: Image.Image) -> Image.Image:
+        raise NotImplementedError
+
+
+class DepthEstimator(Estimator):
+    """A transformers depth model (DPT, Depth Anything): near is bright, far is dark, as depth ControlNets read it."""
+
+    tiny, processor_class, model_class, noun = TINY_DEPTH, "AutoImageProcessor", "AutoModelForDepthEstimation", "depth"
 
     def __call__(self, picture: Image.Image) -> Image.Image:
         inputs = self.processor(images=picture.convert("RGB"), return_tensors="pt").to(self.device)
@@ -119,27 +134,13 @@ def skeleton(points: Sequence[tuple[float, float] | None], size: tuple[int, int]
     return Image.fromarray(canvas)
 
 
-class PoseEstimator(Helper):
+class PoseEstimator(Estimator):
     """A transformers VitPose model: finds one body's COCO keypoints in the whole picture, drawn as OpenPose does.
 
     VitPose finds the keypoints of a person inside a box another model detects; here the box is the whole picture,
     so it expects one person filling most of it (a crowd gets one skeleton, of whoever the model settles on)."""
 
-    def __init__(self, model: Any, processor: Any, name: str) -> None:
-        self.model = model
-        self.processor = processor
-        self.name = name
-
-    @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype, *, cache_dir: str | Path) -> PoseEstimator:
-        """Load ``source`` (a Hub id, a local directory, or ``tiny``); ModelLoadError with one line."""
-        import transformers
-
-        location = model_location(TINY_POSE if source == "tiny" else source, cache_dir)
-        processor, model = load_pretrained(location, transformers.VitPoseImageProcessor,
-                                           transformers.VitPoseForPoseEstimation, dtype, f"the pose model '{source}'")
-        model.to(device).eval()
-        return cls(model, processor, public_name(source))
+    tiny, processor_class, model_class, noun = TINY_POSE, "VitPoseImageProcessor", "VitPoseForPoseEstimation", "pose"
 
     def __call__(self, picture: Image.Image) -> Image.Image:
         boxes = [[[0.0, 0.0, float(picture.width), float(picture.height)]]]  # COCO's (x, y, width, height)
@@ -158,7 +159,7 @@ class Control:
 
     kind: str
     scale: float
-    estimator: DepthEstimator | PoseEstimator | None = None
+    estimator: Estimator | None = None
     """The model that makes a depth or pose map (None for edges: OpenCV needs none)."""
 
     def prepare(self, picture: Image.Image) -> Image.Image:
@@ -168,7 +169,7 @@ class Control:
         return self.estimator(picture)
 
 
-ESTIMATORS: dict[str, type[DepthEstimator] | type[PoseEstimator]] = {"depth": DepthEstimator, "pose": PoseEstimator}
+ESTIMATORS: dict[str, type[Estimator]] = {"depth": DepthEstimator, "pose": PoseEstimator}
 """The kinds whose map a model makes (``ControlNetSettings.preprocessor`` names it) -> its loader."""
 
 

@@ -52,7 +52,7 @@ from models.tiny import model_location, tiny_settings
 
 if TYPE_CHECKING:
     from models.captioner import Captioner
-    from models.control import Control, DepthEstimator, PoseEstimator
+    from models.control import Control, Estimator
     from models.safety import ImageChecker, SafetyCheck
     from models.upscaler import TileCallback, Upscaler
 
@@ -165,7 +165,7 @@ class Engine:
     def weight_bytes(self) -> int:
         return self.model.weight_bytes() + sum(helper.weight_bytes() for helper in self._helpers())
 
-    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker | DepthEstimator | PoseEstimator]:
+    def _helpers(self) -> list[Upscaler | Captioner | ImageChecker | Estimator]:
         estimators = [control.estimator for control in self.controls.values() if control.estimator is not None]
         return [helper for helper in (self.upscaler, self.captioner, self.checker, *estimators) if helper is not None]
 
