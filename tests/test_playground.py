@@ -572,7 +572,9 @@ async def test_the_playground_shows_the_gallery_layout_when_configured(tiny_mode
                 message = page.locator(f"article.msg[data-id='{result['id']}']")
                 images = message.locator(".media-gallery img")
                 await expect(images).to_have_count(4)
-                for number in range(4):
+                for number in range(4):  # each loads: the browser fetches them after the element appears
+                    await images.nth(number).evaluate(
+                        "img => img.complete ? null : new Promise(done => { img.onload = img.onerror = done; })")
                     assert await images.nth(number).evaluate("img => img.complete && img.naturalWidth > 0")
                 await expect(message.locator(".attachments")).to_have_count(0)  # files show only in the gallery
                 await expect(message.locator(".container")).to_contain_text("a lighthouse in a gallery")
