@@ -3,6 +3,9 @@
 Shaped like RoboDanny's bot.py: ``setup_hook`` opens storage, loads ``INITIAL_EXTENSIONS`` (the
 generation cog first, because every other cog submits work to it) and syncs the slash commands
 only when their definitions changed, so restarts don't burn Discord's daily command-creation limit.
+
+With ``discord.shards`` the process runs those gateway shards of the total (several processes split the gateway);
+without, discord.py's automatic sharding runs every shard Discord recommends here.
 """
 
 from __future__ import annotations
@@ -71,11 +74,13 @@ class ImageBot(commands.AutoShardedBot):
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         use_endpoints(config.discord.api_base, config.discord.gateway_url)
         metrics = Metrics(person_classes(config.queue))
+        shards = config.discord.shards
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=gateway_intents(),
             help_command=None,
-            shard_count=config.discord.shard_count,
+            shard_ids=None if shards is None else shards.shard_ids,
+            shard_count=None if shards is None else shards.total,
             # Nothing pings by default: messages about a job allow its requester alone (results.requester_only).
             allowed_mentions=discord.AllowedMentions.none(),
             enable_debug_events=True,
@@ -116,6 +121,14 @@ class ImageBot(commands.AutoShardedBot):
         """The request desk, or GenerationUnavailable (shown to the person) while generation (re)loads."""
         return loaded(self.request_desk)
 
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the slash commands: without ``discord.shards``, or where it runs shard 0.
+
+        A sync replaces the whole set (Discord keeps each command's id), so two processes syncing the same set is
+        harmless; one owner keeps processes of two versions, during a rolling update, from undoing each other."""
+        return self.shard_ids is None or 0 in self.shard_ids
+
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error
         self.loop_lag.start()
@@ -131,12 +144,29 @@ class ImageBot(commands.AutoShardedBot):
         await self.tree.set_translator(CatalogueTranslator())
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands()
+        if self.syncs_commands:
+            await self.sync_commands()
+        else:
+            log.info("Slash commands are synced by the process running shard 0; not syncing here")
+        if self.shard_ids is not None:
+            log.info("Running gateway shards %s of %d", ", ".join(map(str, self.shard_ids)), self.shard_count or 0)
+            if not self.config.discord.gateway_url:
+                await self.find_gateway()
         # torch, diffusers and the model leave millions of long-lived objects; a full garbage collection that
         # walks them all stalls the event loop for hundreds of milliseconds. Freezing them at start keeps later
         # collections to the objects the bot makes while it serves.
         gc.collect()
         gc.freeze()
+
+    async def find_gateway(self) -> None:
+        """Manual shards (``discord.shards``) make discord.py connect to its built-in gateway address instead of
+        asking Discord: ask as automatic sharding does (``GET /gateway/bot`` on ``discord.api_base``, so a proxy or
+        the emulator is followed)."""
+        recommended, url, _limits = await self.http.get_bot_gateway()
+        use_endpoints(self.config.discord.api_base, url)
+        if self.shard_count is not None and recommended > self.shard_count:
+            log.warning("Discord recommends %d shards; discord.shards.total is %d (Discord refuses a shard with "
+                        "too many guilds: raise total on every process)", recommended, self.shard_count)
 
     async def _command_payloads(self, guild: discord.abc.Snowflake | None) -> list[dict]:
         """What a sync sends, translations included (so a changed translation is synced too)."""

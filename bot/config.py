@@ -29,17 +29,58 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ShardsConfig(Section):
+    """``discord.shards``: which of Discord's gateway shards this process runs, so that N processes on N machines
+    split the gateway (each guild's events come on shard ``(guild_id >> 22) % total``; DMs on shard 0)."""
+
+    ids: list[int] | None = None
+    """The shard ids this process runs; left out: all of ``0..total-1``."""
+    total: int = Field(ge=1)
+    """How many shards the whole deployment runs: the same on every process."""
+
+    @model_validator(mode="after")
+    def _ids_are_shards_of_total(self) -> ShardsConfig:
+        if self.ids is None:
+            return self
+        if not self.ids:
+            raise ValueError("ids is empty: list the shard ids this process runs, or leave ids out to run all")
+        outside = sorted({shard for shard in self.ids if not 0 <= shard < self.total})
+        if outside:
+            raise ValueError(f"ids {', '.join(map(str, outside))}: not a shard of total {self.total} (ids run from 0 "
+                             f"to {self.total - 1})")
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError(f"ids lists a shard twice ({sorted(self.ids)})")
+        return self
+
+    @property
+    def shard_ids(self) -> list[int]:
+        """The ids this process runs, in order."""
+        return sorted(self.ids) if self.ids is not None else list(range(self.total))
+
+
 class DiscordConfig(Section):
     token: str = Field(default="", repr=False)
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str | None = None
+    """The gateway's address; None: the one ``GET /gateway/bot`` names (Discord's, a proxy's, the emulator's)."""
     guild_ids: list[Snowflake] = []
     attachment_hosts: list[str] = ["cdn.discordapp.com", "media.discordapp.net"]
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    shard_count: int | None = Field(default=None, ge=1)
+    shards: ShardsConfig | None = None
+    """Which gateway shards this process runs, of how many; None: discord.py's automatic sharding, every shard
+    Discord recommends in this one process."""
+    shard_count: None = Field(default=None, exclude=True, repr=False)
+    """Gone (``shards`` replaced it): present, it is refused with a line saying so."""
     layout: Literal["grid", "gallery"] = "grid"
     """How a result looks: ``grid`` (one image of the n, an embed with the recipe) or ``gallery`` (components v2: the
     n images at full size in a media gallery, the recipe as text)."""
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _shard_count_is_gone(cls, value: object) -> None:
+        raise ValueError("shard_count is gone: use discord.shards, e.g. shards: {total: 4} (or {ids: [0, 1], "
+                         "total: 4} for this process to run shards 0 and 1 of 4); leave both out for automatic "
+                         "sharding")
 
     @field_validator("api_base", "gateway_url")
     @classmethod

@@ -73,6 +73,7 @@ def doctor(config_path: Path) -> int:
 def checks(config: Config, config_path: Path) -> Iterator[Check]:
     """The checks after the config, cheapest first (models load last)."""
     yield token_check(config, config_path)
+    yield shards_check(config)
     yield intents_check()
     yield storage_check(config.storage.dir)
     yield ops_port_check(config)
@@ -100,11 +101,35 @@ def token_check(config: Config, config_path: Path) -> Check:
     return passed("token", f"valid: logs in as {me.get('username', '?')} (id {me.get('id', '?')})")
 
 
-async def _get_me(api_base: str, token: str) -> tuple[int, dict[str, Any]]:
+async def _get_me(api_base: str, token: str, route: str = "/users/@me") -> tuple[int, dict[str, Any]]:
     headers = {"Authorization": f"Bot {token}"}
     async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
-                http.get(f"{api_base}/users/@me", headers=headers) as response):
+                http.get(f"{api_base}{route}", headers=headers) as response):
         return response.status, (await response.json() if response.status == 200 else {})
+
+
+def shards_check(config: Config) -> Check:
+    """``discord.shards``: which shards this process runs, and whether the total covers what Discord recommends
+    (``GET /gateway/bot``): Discord refuses a shard with too many guilds (close code 4011)."""
+    shards = config.discord.shards
+    if shards is None:
+        return passed("shards", "automatic: this process runs every shard Discord recommends")
+    ids = shards.shard_ids
+    mine = f"this process runs shard{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} of {shards.total}"
+    if 0 not in ids:
+        mine += " (the process running shard 0 gets the DMs and syncs the slash commands)"
+    try:
+        status, gateway = asyncio.run(_get_me(config.discord.api_base, config.token, "/gateway/bot"))
+    except (aiohttp.ClientError, TimeoutError):
+        status, gateway = 0, {}
+    recommended = gateway.get("shards") if status == 200 else None
+    if not isinstance(recommended, int):
+        return passed("shards", f"{mine}; Discord's recommendation could not be read (see the token check)")
+    if recommended > shards.total:
+        return failed("shards", f"{mine}, but Discord recommends {recommended} shards",
+                      f"set discord.shards.total to at least {recommended} on every process and share the ids "
+                      f"0-{recommended - 1} among them")
+    return passed("shards", f"{mine}; Discord recommends {recommended}")
 
 
 def intents_check() -> Check:

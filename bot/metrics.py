@@ -10,6 +10,7 @@ Where each figure comes from:
   400 or more counts under its status, each 429 also as a rate-limit hit, and a request that got no answer at all
   counts as status "connection";
 - gauges (queue depth, running jobs, paused, gateway latency, GPU memory, event loop lag) are read when scraped;
+  the gateway's also per shard this process runs (label ``shard``: ``discord.shards`` may give it several);
 - per model (label ``model``, the configured name): seconds per image and images made from the queue's reports
   (images/s is the rate of the latter: the histogram counts batches), and queue depth,
   loads, switches and whether it is on the device, read from the queue and the backend when scraped.
@@ -94,6 +95,14 @@ class Metrics:
         )
         self.gateway_connected = Gauge(
             "imagebot_gateway_connected", "1 while every shard's gateway connection is open", registry=registry
+        )
+        self.shard_latency = Gauge(
+            "imagebot_gateway_shard_latency_seconds", "Gateway heartbeat round trip of each shard this process runs",
+            ["shard"], registry=registry,
+        )
+        self.shard_connected = Gauge(
+            "imagebot_gateway_shard_connected", "1 while the shard's gateway connection is open", ["shard"],
+            registry=registry,
         )
         self.loop_lag = Gauge(
             "imagebot_event_loop_lag_seconds", "Worst event loop lateness since the previous scrape",
@@ -193,6 +202,9 @@ class Metrics:
         latency = bot.latency
         self.gateway_latency.set(latency if math.isfinite(latency) else math.nan)
         self.gateway_connected.set(1 if gateway_problem(bot) is None else 0)
+        for shard_id, shard in bot.shards.items():
+            self.shard_latency.labels(str(shard_id)).set(shard.latency if math.isfinite(shard.latency) else math.nan)
+            self.shard_connected.labels(str(shard_id)).set(0 if shard.is_closed() else 1)
         self.loop_lag.set(self._lag_since_scrape)
         self._lag_since_scrape = 0.0
         self._refresh_gpu()
@@ -212,6 +224,14 @@ class Metrics:
     def render(self, bot: Watched) -> bytes:
         self.refresh(bot)
         return generate_latest(self.registry)
+
+
+def shard_states(bot: Watched) -> dict[str, dict[str, Any]]:
+    """Each shard this process runs, by id: whether its connection is open and its heartbeat round trip (None before
+    the first), for /healthz."""
+    return {str(shard_id): {"connected": not shard.is_closed(),
+                            "latency": shard.latency if math.isfinite(shard.latency) else None}
+            for shard_id, shard in sorted(bot.shards.items())}
 
 
 def gateway_problem(bot: Watched) -> str | None:

@@ -1,7 +1,8 @@
 """The operations HTTP server (``server.enabled``): ``/healthz`` and ``/metrics`` on ``server.host:server.port``.
 
-- ``GET /healthz``: 200 ``{"status": "ok", ...}`` when the gateway is connected and the model is loaded; otherwise
-  503 with ``{"status": "unavailable", "problems": [...]}`` naming each reason. The Docker health check calls it.
+- ``GET /healthz``: 200 ``{"status": "ok", ...}`` when the gateway is connected (every shard this process runs) and
+  the model is loaded; otherwise 503 with ``{"status": "unavailable", "problems": [...]}`` naming each reason. The
+  body's ``shards`` gives each shard's connection and latency. The Docker health check calls it.
 - ``GET /metrics``: Prometheus text format from the bot's own registry (see ``bot.metrics``).
 
 The bot starts it first thing in ``setup_hook``, so ``/healthz`` answers 503 ("model not loaded") while the model
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.metrics import Metrics, Watched, gateway_problem
+from bot.metrics import Metrics, Watched, gateway_problem, shard_states
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class OpsServer:
             "problems": problems,
             "queue": None if queue is None else {"depth": queue.depth, "running": queue.running,
                                                  "paused": queue.paused},
+            "shards": shard_states(self.bot),
         }
         return web.json_response(body, status=503 if problems else 200)
 

@@ -21,11 +21,13 @@ from .models import (
     Attachment,
     Channel,
     DMChannel,
+    Guild,
     Interaction,
     Message,
     Role,
     User,
     Violation,
+    shard_of,
 )
 
 __all__ = [
@@ -41,10 +43,12 @@ __all__ = [
     "DMChannel",
     "FakeDiscord",
     "Fault",
+    "Guild",
     "Interaction",
     "Message",
     "RequestRecord",
     "Role",
     "User",
     "Violation",
+    "shard_of",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import rules
 from .gateway import Session
-from .models import Attachment, Channel, DMChannel, Interaction, Message, Role, User, snowflake
+from .models import Attachment, Channel, DMChannel, Guild, Interaction, Message, Role, User, snowflake
 from .world import ALL_PERMISSIONS, EVERYONE_PERMISSIONS
 
 # What an app reached only through a person's user install may do where it is not a member: answer through the
@@ -27,11 +27,12 @@ class ActAsUsers:
     record a `no_initial_response` when the bot does not answer in time."""
 
     # From the other parts of FakeDiscord: the world, the message store, the feed and the gateway.
-    _active_session: Callable[[], Session]
+    _session_for: Callable[[int | None], Session]
     application_id: int
     app_permissions: int
     channel_id: int
     guild_id: int
+    guilds: dict[int, Guild]
     channels: dict[int, Channel]
     global_commands: dict[str, dict[str, Any]]
     commands: dict[str, dict[str, Any]]
@@ -40,9 +41,9 @@ class ActAsUsers:
     clock: Callable[[], float]
     _messages: dict[int, Message]
     _channel_messages: dict[int, list[Message]]
-    _command: Callable[[str], dict[str, Any]]
+    _command: Callable[..., dict[str, Any]]
     _place_channel: Callable[[int], Channel | DMChannel]
-    permissions_of: Callable[[User], int]
+    permissions_of: Callable[..., int]
     _store_file: Callable[..., Attachment]
     _emit: Callable[..., None]
     _violate: Callable[..., None]
@@ -82,7 +83,7 @@ class ActAsUsers:
 
         Raises ValueError for an unknown command, a command that is not a message command, or a deleted message.
         """
-        definition = self._command(name)
+        definition = self._command(name, message.guild_id if message.guild_id in self.guilds else None)
         if definition.get("type", 1) != MESSAGE_COMMAND:
             raise ValueError(f"{name!r} is not a message command (type {definition.get('type', 1)})")
         if message.deleted:
@@ -109,7 +110,8 @@ class ActAsUsers:
         """A message `user` writes in a channel (the bot does not receive it: it asks for no message intents), e.g.
         a picture for the "Describe image" menu; attachments are (filename, bytes[, content_type])."""
         channel = channel_id or self.channel_id
-        message = Message(snowflake(), channel, self.guild_id, user, content=content)
+        guild_id = self.channels[channel].guild_id if channel in self.channels else self.guild_id
+        message = Message(snowflake(), channel, guild_id, user, content=content)
         message.attachments = [
             self._store_file(channel, filename, data, ctype[0] if ctype else None)
             for filename, data, *ctype in attachments
@@ -304,8 +306,11 @@ class ActAsUsers:
     ) -> Interaction:
         if locale not in rules.LOCALES:
             raise ValueError(f"{locale!r} is not a Discord locale; Discord sends one of {sorted(rules.LOCALES)}")
-        session = self._active_session()
         channel = self._place_channel(channel_id or self.channel_id)
+        guild_id = None if isinstance(channel, DMChannel) else channel.guild_id
+        # Discord sends it on the shard of its guild when the bot is in that guild, else (DMs, a user install's
+        # places) on shard 0.
+        session = self._session_for(guild_id if guild_id in self.guilds else None)
         inter = Interaction(
             emulator=self,
             id=snowflake(),
@@ -313,13 +318,14 @@ class ActAsUsers:
             type=kind,
             user=user,
             application_id=self.application_id,
-            guild_id=None if isinstance(channel, DMChannel) else channel.guild_id,
+            guild_id=guild_id,
             channel_id=channel.id,
             command_name=command_name.split()[0] if command_name else None,
             payload={},
             created_at=self.clock(),
             attachment_size_limit=self.attachment_size_limit,
             source_message=message,
+            shard=session.shard,
         )
         payload: dict[str, Any] = {
             "id": str(inter.id),
@@ -358,10 +364,10 @@ class ActAsUsers:
                 "authorizing_integration_owners": {"0": "0"} if dm else {"1": str(user.id)},
                 "context": 1 if dm else 2,
             }
-        home = channel.guild_id == self.guild_id
-        permissions = self.permissions_of(user) if home else EVERYONE_PERMISSIONS
+        home = channel.guild_id in self.guilds
+        permissions = self.permissions_of(user, channel.guild_id) if home else EVERYONE_PERMISSIONS
         member = user.member_dict(permissions)
-        if not home:
+        if channel.guild_id != self.guild_id:
             member["roles"] = []  # the person's roles there are not the emulator's server's
         return {
             "guild_id": str(channel.guild_id),
@@ -371,7 +377,7 @@ class ActAsUsers:
             "member": member,
             "app_permissions": str(self.app_permissions if home else USER_INSTALL_PERMISSIONS),
             "guild_locale": "en-US",
-            "authorizing_integration_owners": {"0": str(self.guild_id)} if home else {"1": str(user.id)},
+            "authorizing_integration_owners": {"0": str(channel.guild_id)} if home else {"1": str(user.id)},
             "context": 0,
         }
 
@@ -382,8 +388,8 @@ class ActAsUsers:
         ``contexts`` allow the place: a user install (1) in another server or a group DM, the guild install (0) in the
         DM with the bot.
         """
-        if isinstance(channel, Channel) and channel.guild_id == self.guild_id:
-            return self._command(name)
+        if isinstance(channel, Channel) and channel.guild_id in self.guilds:
+            return self._command(name, channel.guild_id)
         definition = self.global_commands.get(name)
         if definition is None:
             raise ValueError(f"/{name} is not a global command: Discord offers it only in the servers it was synced to")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +36,8 @@ log = logging.getLogger("fakediscord")
 
 
 class FakeDiscord(State):
-    """A Discord for one guild, one bot and as many users as a test adds. See README.md for the full API."""
+    """A Discord for one bot, its guild (and any a test adds) and as many users as a test adds. See README.md for
+    the full API."""
 
     def __init__(
         self,
@@ -49,7 +50,12 @@ class FakeDiscord(State):
         validate_schemas: bool = True,
         bot_name: str = "imagebot",
         guild_name: str = "imagebot test server",
+        shards: int = 1,
     ) -> None:
+        if shards < 1:
+            raise ValueError(f"shards must be at least 1, not {shards}")
+        self.recommended_shards = shards
+        """What ``GET /gateway/bot`` recommends: a bot sharding automatically runs this many shards."""
         self.attachment_size_limit = attachment_size_limit
         self.ack_timeout = ack_timeout
         self.token_lifetime = token_lifetime
@@ -111,24 +117,34 @@ class FakeDiscord(State):
     def gateway_url(self) -> str:
         return f"ws://{self.host}:{self.port}/gateway"
 
-    async def wait_until_ready(self, timeout: float = 15.0, *, commands: bool = True) -> None:
-        """Wait until a bot has IDENTIFYed (READY and GUILD_CREATE sent) and, by default, synced its commands."""
+    async def wait_until_ready(self, timeout: float = 15.0, *, commands: bool = True,
+                               shards: Iterable[int] | None = None) -> None:
+        """Wait until a bot has IDENTIFYed (READY and GUILD_CREATE sent) and, by default, synced its commands.
+
+        ``shards``: wait until each of these shard ids is connected, whichever bot processes hold them (e.g.
+        ``range(2)`` for two processes running shard 0 and shard 1 of 2)."""
+        wanted = None if shards is None else set(shards)
 
         def ready() -> bool:
-            return self.gateway.connected and (not commands or self.command_syncs > 0)
+            connected = self.gateway.connected if wanted is None else wanted <= self.gateway.connected_shards()
+            return connected and (not commands or self.command_syncs > 0)
 
-        await self.wait_until(ready, timeout, "the bot did not connect" + (" and sync commands" if commands else ""))
+        what = "the bot did not connect" if wanted is None else f"shards {sorted(wanted)} did not all connect"
+        await self.wait_until(ready, timeout, what + (" and sync commands" if commands else ""))
 
     async def update_channel(self, channel: Channel, *, nsfw: bool) -> None:
-        """Change a channel's age-restricted flag and tell connected bots (CHANNEL_UPDATE), as Discord does."""
+        """Change a channel's age-restricted flag and tell connected bots (CHANNEL_UPDATE, on the guild's shard), as
+        Discord does."""
         channel.nsfw = nsfw
-        await self.gateway.broadcast("CHANNEL_UPDATE", channel.to_dict())
+        if channel.guild_id is not None:
+            await self.gateway.dispatch_to_guild(channel.guild_id, "CHANNEL_UPDATE", channel.to_dict())
 
-    async def create_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT) -> Channel:
-        """``add_channel``, and tell connected bots (CHANNEL_CREATE), as Discord does for a channel made while they
-        are connected (``add_channel`` alone suits a world built before the bot starts)."""
-        channel = self.add_channel(name, nsfw=nsfw, type=type)
-        await self.gateway.broadcast("CHANNEL_CREATE", channel.to_dict())
+    async def create_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT,
+                             guild_id: int | None = None) -> Channel:
+        """``add_channel``, and tell connected bots (CHANNEL_CREATE, on the guild's shard), as Discord does for a
+        channel made while they are connected (``add_channel`` alone suits a world built before the bot starts)."""
+        channel = self.add_channel(name, nsfw=nsfw, type=type, guild_id=guild_id)
+        await self.gateway.dispatch_to_guild(channel.guild_id or self.guild_id, "CHANNEL_CREATE", channel.to_dict())
         return channel
 
     async def create_thread(self, user: User, parent: Channel, name: str = "thread", *, private: bool = False,
@@ -140,8 +156,9 @@ class FakeDiscord(State):
         thread = self._add_thread(parent, name, user, private=private)
         if parent.type == GUILD_FORUM:
             self.post(user, content or name, channel_id=thread.id)
-        if self.bot_is_member(thread):
-            await self.gateway.broadcast("THREAD_CREATE", {**thread.to_dict(), "newly_created": True})
+        if self.bot_is_member(thread) and thread.guild_id is not None:
+            await self.gateway.dispatch_to_guild(thread.guild_id, "THREAD_CREATE",
+                                                 {**thread.to_dict(), "newly_created": True})
         return thread
 
     # ------------------------------------------------------------------ HTTP plumbing
@@ -189,8 +206,8 @@ class FakeDiscord(State):
             return True
         return request.headers.get("Authorization") == f"Bot {self.token}"
 
-    def _active_session(self) -> Session:
-        return self.gateway.active_session()
+    def _session_for(self, guild_id: int | None) -> Session:
+        return self.gateway.session_for(guild_id)
 
     # ------------------------------------------------------------------ faults
 

@@ -19,10 +19,24 @@ LOADING = 1 << 7
 _counter = itertools.count()
 
 
-def snowflake() -> int:
-    """A real-looking snowflake (timestamp in the high bits), so discord.py's `created_at` makes sense."""
+def snowflake(*, shard: tuple[int, int] | None = None) -> int:
+    """A real-looking snowflake (timestamp in the high bits), so discord.py's `created_at` makes sense.
+
+    ``shard=(id, total)``: a guild id that lands on that shard, ``(id >> 22) % total == shard id`` as Discord (and
+    `shard_of`) reads it: the timestamp moved back by under ``total`` milliseconds."""
     ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    if shard is not None:
+        shard_id, total = shard
+        if not 0 <= shard_id < total:
+            raise ValueError(f"shard {shard_id} is not one of 0..{total - 1}")
+        ms -= (ms - shard_id) % total
     return (ms << 22) | (next(_counter) % (1 << 22))
+
+
+def shard_of(guild_id: int | None, total: int) -> int:
+    """The shard Discord sends a guild's events to: ``(guild_id >> 22) % total``; events without a guild (DMs, a
+    user install's group DMs) go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % total
 
 
 def iso(ts: datetime) -> str:
@@ -94,6 +108,17 @@ class Role:
             "mentionable": False,
             "flags": 0,
         }
+
+
+@dataclass(eq=False)
+class Guild:
+    """A server the bot is in: the emulator's own (``emu.guild_id``, with the roles of ``add_role``) or one a test
+    added (``add_guild``: its only role is @everyone, whose id is the guild's). Every person is a member of each."""
+
+    id: int
+    name: str
+    channel_id: int
+    """Its first text channel ("general"), also the system channel."""
 
 
 GUILD_TEXT, GROUP_DM, GUILD_ANNOUNCEMENT, GUILD_FORUM = 0, 3, 5, 15
@@ -367,6 +392,7 @@ class Interaction:
     followups: list[Message] = field(default_factory=list, repr=False)
     choices: list[dict[str, Any]] | None = None  # autocomplete result
     modal: dict[str, Any] | None = None
+    shard: tuple[int, int] | None = None  # (id, total) of the gateway session it was dispatched on
 
     @property
     def response_type(self) -> int | None:

@@ -18,6 +18,7 @@ from .world import World
 class State(World, MessageStore, Feed, ActAsUsers):
     """Set up by `FakeDiscord.__init__`; its server parts (addresses, the gateway) come from `FakeDiscord`."""
 
+    recommended_shards: int
     attachment_size_limit: int
     ack_timeout: float
     token_lifetime: float

@@ -1,5 +1,6 @@
-"""The world the bot lives in: its application, one server (the guild) with roles, people and channels, another
-server it was never invited to, DMs, and the commands it synced. A mixin of `FakeDiscord`; tests build the world
+"""The world the bot lives in: its application, one server (the guild) with roles, people and channels, more servers
+it is in where a test adds them (`add_guild`, e.g. on a chosen gateway shard), another server it was never invited
+to, DMs, and the commands it synced. A mixin of `FakeDiscord`; tests build the world
 through it (`add_user`, `add_channel`, ...) and read it directly (`emu.users`, `emu.channels`, ...)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .models import (
     PUBLIC_THREAD,
     Channel,
     DMChannel,
+    Guild,
     Message,
     Role,
     User,
@@ -57,6 +59,8 @@ class World:
         nsfw = Channel(snowflake(), self.guild_id, "after-dark", nsfw=True, position=1)
         self.channels: dict[int, Channel] = {general.id: general, nsfw.id: nsfw}
         self.channel_id, self.nsfw_channel_id = general.id, nsfw.id
+        self.guilds: dict[int, Guild] = {self.guild_id: Guild(self.guild_id, guild_name, general.id)}
+        """Every server the bot is in, its own first; GUILD_CREATE tells the bot about each on its shard."""
         # Another server, which the bot was never invited to: people reach the app there through their user install.
         self.foreign_guild_id = snowflake()
         elsewhere = Channel(snowflake(), self.foreign_guild_id, "elsewhere")
@@ -83,12 +87,29 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT) -> Channel:
-        """A channel of the bot's server: a text channel, or an announcement channel (5) or a forum (15)."""
+    def add_channel(self, name: str, *, nsfw: bool = False, type: int = GUILD_TEXT,
+                    guild_id: int | None = None) -> Channel:
+        """A channel of the bot's server (or of ``guild_id``, one from ``add_guild``): a text channel, or an
+        announcement channel (5) or a forum (15)."""
         if type not in THREAD_PARENTS:
             raise ValueError(f"channel type {type} is not a text (0), announcement (5) or forum (15) channel")
-        return self._add_place(Channel(snowflake(), self.guild_id, name, nsfw=nsfw, position=len(self.channels),
+        guild = guild_id or self.guild_id
+        if guild not in self.guilds:
+            raise ValueError(f"the bot is in no guild {guild}")
+        return self._add_place(Channel(snowflake(), guild, name, nsfw=nsfw, position=len(self.channels),
                                        type=type))
+
+    def add_guild(self, name: str = "another server", *, shard: tuple[int, int] | None = None) -> Guild:
+        """Another server the bot is in, with @everyone and a text channel "general" (``guild.channel_id``); every
+        person is a member, without roles. ``shard=(id, total)`` gives it an id on that shard (Discord's
+        ``(guild_id >> 22) % total``), so a test picks which shard's session gets its events. Silent, like
+        ``add_channel``: a bot that connects afterwards gets its GUILD_CREATE."""
+        guild_id = snowflake(shard=shard)
+        general = Channel(snowflake(), guild_id, "general", position=0)
+        guild = Guild(guild_id, name, general.id)
+        self.guilds[guild_id] = guild
+        self._add_place(general)
+        return guild
 
     def _add_thread(self, parent: Channel, name: str, owner: User, *, private: bool) -> Channel:
         """A thread under ``parent`` as Discord makes one: type 10 under an announcement channel, 11 (public, and
@@ -122,7 +143,7 @@ class World:
         may manage threads: nobody added it), or its DM with someone. THREAD_CREATE reaches it for the same threads."""
         if isinstance(channel, DMChannel):
             return True
-        if channel.guild_id != self.guild_id:
+        if channel.guild_id not in self.guilds:
             return False
         return channel.type != PRIVATE_THREAD or bool(self.app_permissions & MANAGE_THREADS)
 
@@ -130,27 +151,45 @@ class World:
         """Where an interaction happens: a channel of any server, a group DM, or a DM with the bot."""
         return self.dm_channels.get(channel_id) or self.channels[channel_id]
 
-    def permissions_of(self, user: User) -> int:
+    def permissions_of(self, user: User, guild_id: int | None = None) -> int:
+        """``user``'s permissions in the bot's server (or ``guild_id``, one from ``add_guild``: @everyone's there)."""
         if user.id == self.owner.id:
             return ALL_PERMISSIONS
+        if guild_id not in (None, self.guild_id):
+            return EVERYONE_PERMISSIONS
         perms = self.roles[self.guild_id].permissions
         for role_id in user.roles:
             perms |= self.roles[role_id].permissions if role_id in self.roles else 0
         return ALL_PERMISSIONS if perms & (1 << 3) else perms
 
-    def guild_channels(self) -> list[Channel]:
-        """The bot's server's channels, threads left out (Discord lists those apart)."""
-        return [c for c in self.channels.values() if c.guild_id == self.guild_id and not c.is_thread]
+    def guild_channels(self, guild_id: int | None = None) -> list[Channel]:
+        """The bot's server's (or ``guild_id``'s) channels, threads left out (Discord lists those apart)."""
+        guild = guild_id or self.guild_id
+        return [c for c in self.channels.values() if c.guild_id == guild and not c.is_thread]
 
-    def _guild_or_404(self, guild_id: str) -> None:
-        if int_or_none(guild_id) != self.guild_id:
+    def _guild_or_404(self, guild_id: str) -> Guild:
+        """A guild the bot is in, by the id in a route; 404 Unknown Guild for any other."""
+        guild = self.guilds.get(int_or_none(guild_id) or -1)
+        if guild is None:
             raise ApiError(404, 10004, "Unknown Guild")
+        return guild
 
-    def guild_dict(self) -> dict[str, Any]:
+    def member_dict(self, user: User, guild_id: int) -> dict[str, Any]:
+        """``user`` as a member of ``guild_id``: the roles of ``add_role`` belong to the bot's own server only."""
+        member = user.member_dict()
+        if guild_id != self.guild_id:
+            member["roles"] = []
+        return member
+
+    def guild_dict(self, guild_id: int | None = None) -> dict[str, Any]:
+        """GUILD_CREATE's guild: the bot's server, or ``guild_id`` (one from ``add_guild``)."""
+        guild = self.guilds[guild_id or self.guild_id]
         members = list(self.users.values())
+        own = guild.id == self.guild_id
+        roles = self.roles.values() if own else [Role(guild.id, "@everyone", EVERYONE_PERMISSIONS)]
         return {
-            "id": str(self.guild_id),
-            "name": self.guild_name,
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "splash": None,
             "discovery_splash": None,
@@ -167,17 +206,18 @@ class World:
             "premium_tier": 0,
             "premium_subscription_count": 0,
             "preferred_locale": "en-US",
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": str(guild.channel_id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
             "features": [],
-            "roles": [r.to_dict() for r in self.roles.values()],
+            "roles": [r.to_dict() for r in roles],
             "emojis": [],
             "stickers": [],
-            "channels": [c.to_dict() for c in self.guild_channels()],
-            "threads": [c.to_dict() for c in self.channels.values() if c.is_thread and self.bot_is_member(c)],
-            "members": [u.member_dict() for u in members],
+            "channels": [c.to_dict() for c in self.guild_channels(guild.id)],
+            "threads": [c.to_dict() for c in self.channels.values()
+                        if c.is_thread and c.guild_id == guild.id and self.bot_is_member(c)],
+            "members": [self.member_dict(u, guild.id) for u in members],
             "member_count": len(members),
             "presences": [],
             "voice_states": [],
@@ -196,13 +236,18 @@ class World:
     @property
     def commands(self) -> dict[str, dict[str, Any]]:
         """Synced command definitions by name: guild commands of this guild over global ones."""
-        return {**self.global_commands, **self.guild_command_defs.get(self.guild_id, {})}
+        return self.commands_in(self.guild_id)
 
-    def _command(self, name: str) -> dict[str, Any]:
+    def commands_in(self, guild_id: int) -> dict[str, dict[str, Any]]:
+        """The commands offered in ``guild_id``: its guild commands over global ones."""
+        return {**self.global_commands, **self.guild_command_defs.get(guild_id, {})}
+
+    def _command(self, name: str, guild_id: int | None = None) -> dict[str, Any]:
+        offered = self.commands_in(guild_id or self.guild_id)
         try:
-            return self.commands[name]
+            return offered[name]
         except KeyError:
-            raise ValueError(f"no synced command {name!r}; synced: {sorted(self.commands)}") from None
+            raise ValueError(f"no synced command {name!r}; synced: {sorted(offered)}") from None
 
     # ------------------------------------------------------------------ direct messages
 

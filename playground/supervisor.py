@@ -51,7 +51,7 @@ def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
         gateway_url=None,
         guild_ids=[emu.guild_id],
         attachment_hosts=["127.0.0.1"],
-        shard_count=None,
+        shards=None,  # the playground's one bot runs every shard the emulator recommends
     )
     data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
     data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's

@@ -66,10 +66,18 @@ class BotUnderTest:
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
 
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The gateway shards the process runs (``discord.shards``; all of them when ids are left out), or None for
+        automatic sharding."""
+        shards = self.config["discord"].get("shards")
+        return None if shards is None else list(shards.get("ids") or range(shards["total"]))
+
     async def start(self, *, ready_timeout: float = 90.0) -> None:
-        """Start the process and wait until it is connected (and its commands are synced)."""
+        """Start the process and wait until it is connected: each of its shards, when it runs several."""
         self.write_config()
         identified = self._identifies()
+        wanted = self.emu.recommended_shards if self.shard_ids is None else len(self.shard_ids)
         env = {**os.environ, "DISCORD_TOKEN": self.emu.token, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         env.pop("IMAGEBOT__SERVER__ENABLED", None)
         log = self.log_path.open("ab")
@@ -83,7 +91,8 @@ class BotUnderTest:
         log.close()
         # A restarted bot must IDENTIFY anew: the killed process's connection may not be noticed as closed yet.
         ready = asyncio.create_task(
-            self.emu.wait_until(lambda: self._identifies() > identified, ready_timeout, "the bot did not connect")
+            self.emu.wait_until(lambda: self._identifies() >= identified + wanted, ready_timeout,
+                                "the bot did not connect")
         )
         while not ready.done():
             if self.process.poll() is not None:
@@ -91,7 +100,7 @@ class BotUnderTest:
                 raise RuntimeError(f"the bot exited with {self.process.returncode}:\n{self.log()}")
             await asyncio.sleep(0.05)
         ready.result()
-        await self.emu.wait_until_ready(ready_timeout, commands=False)
+        await self.emu.wait_until_ready(ready_timeout, commands=False, shards=self.shard_ids)
 
     def _identifies(self) -> int:
         return sum(entry.get("op") == "identify" for entry in self.emu.gateway_log)

@@ -104,6 +104,29 @@ def test_environment_overrides_and_token(tmp_path):
         load_config(path, environ={"IMAGEBOT__SERVER__PORT": "1", "IMAGEBOT__SERVER__PORT__X": "1"})
 
 
+def test_shards_name_this_processs_ids_of_the_total(tmp_path):
+    """``discord.shards``: the ids this process runs (all of them when left out) of the deployment's total; each
+    mistake, and the key it replaced, is one line naming the key."""
+    assert load_config(write(tmp_path, "discord: {}\n"), environ={}).discord.shards is None  # automatic sharding
+    shards = load_config(write(tmp_path, "discord:\n  shards: {ids: [3, 1], total: 4}\n"), environ={}).discord.shards
+    assert shards is not None and shards.shard_ids == [1, 3] and shards.total == 4
+    everything = load_config(write(tmp_path, "discord: {}\n"),
+                             environ={"IMAGEBOT__DISCORD__SHARDS__TOTAL": "2"}).discord.shards
+    assert everything is not None and everything.shard_ids == [0, 1]
+    for text, expected in [
+        ("shards: {ids: [0, 4], total: 4}", "discord.shards: ids 4: not a shard of total 4 (ids run from 0 to 3)"),
+        ("shards: {ids: [1, 1], total: 2}", "discord.shards: ids lists a shard twice"),
+        ("shards: {ids: [], total: 2}", "discord.shards: ids is empty"),
+        ("shards: {ids: [0]}", "discord.shards.total: is required"),
+        ("shards: {total: 0}", "discord.shards.total: Input should be greater than or equal to 1"),
+        ("shard_count: 4", "discord.shard_count: shard_count is gone: use discord.shards"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, f"discord:\n  token: secret-token\n  {text}\n"), environ={})
+        [problem] = caught.value.problems
+        assert expected in problem and "\n" not in problem and "secret-token" not in problem, problem
+
+
 def test_duplicate_style_names_are_refused(tmp_path):
     path = write(tmp_path, "styles:\n  - {name: a}\n  - {name: a}\n")
     with pytest.raises(ConfigError, match="style 'a' is defined twice"):

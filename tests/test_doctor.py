@@ -124,12 +124,13 @@ async def test_a_good_setup_is_all_green(tiny_model: Callable[[str], Path], tmp_
         )
         code, lines = await doctor(config, tmp_path, token=emu.token)
     assert code == ExitCode.OK, "\n".join(lines)
-    checks = ["config", "token", "intents", "storage", "ops port", "model tiny", "upscaler", "captioner",
+    checks = ["config", "token", "shards", "intents", "storage", "ops port", "model tiny", "upscaler", "captioner",
               "safety.model", "safety.prompt_model", "memory"]
     assert [text.split(":")[0][2:] for text in lines] == checks, lines
     assert all(text.startswith("✅") for text in lines), lines
     assert f"logs in as {emu.bot_user.name}" in line(lines, "token")
     assert "guilds only" in line(lines, "intents")
+    assert "automatic" in line(lines, "shards")
     assert "Stable Diffusion" in line(lines, "model tiny") and "on cpu" in line(lines, "model tiny")
     assert "host memory" in line(lines, "memory")
     assert "flags 'nsfw' at 0.8" in line(lines, "safety.model")
@@ -183,3 +184,14 @@ async def test_a_lora_that_fits_no_configured_model_is_a_failure(tiny_model_dir:
     assert line(lines, "lora ink").startswith("✅") and "fits the sd model(s)" in line(lines, "lora ink")
     xl = line(lines, "lora xl")
     assert xl.startswith("❌") and "made for sdxl; the models are sd" in xl and "families" in xl, xl
+
+
+async def test_shards_below_discords_recommendation_are_a_failure_with_the_fix(tmp_path: Path) -> None:
+    async with FakeDiscord(shards=4) as emu:
+        config = config_for(tmp_path / "no-model", tmp_path / "data",
+                            discord={"api_base": emu.api_base, "shards": {"ids": [1], "total": 2}})
+        _, lines = await doctor(config, tmp_path, token=emu.token)
+    shards = line(lines, "shards")
+    assert shards.startswith("❌ shards: this process runs shard 1 of 2"), shards
+    assert "the process running shard 0 gets the DMs" in shards and "Discord recommends 4 shards" in shards
+    assert "fix: set discord.shards.total to at least 4" in shards

@@ -1,6 +1,10 @@
 """The gateway's websocket (`/gateway`): HELLO, heartbeats, IDENTIFY (READY + GUILD_CREATE), RESUME (a replay of
 what the bot missed), member requests; and the ways a test breaks it (close, op 7 RECONNECT, op 9 INVALID_SESSION).
-Sessions and connections themselves are `gateway.py`'s."""
+Sessions and connections themselves are `gateway.py`'s.
+
+Sharded like Discord's: IDENTIFY's ``shard: [id, total]`` makes a session for that shard, and a guild's events go
+only to the session of shard ``(guild_id >> 22) % total`` (`shard_of`); what has no guild (a DM) goes to shard 0. A
+bot with one shard (``[0, 1]``) gets everything, as before."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from ..gateway import (
     Connection,
     Session,
 )
+from ..models import shard_of
 from .base import RouteGroup
 
 if TYPE_CHECKING:
@@ -55,16 +60,29 @@ class GatewayServer(RouteGroup):
         """Whether some session has a connection (a bot IDENTIFYed and is still there)."""
         return any(s.conn is not None for s in self.sessions.values())
 
-    def active_session(self) -> Session:
-        """The newest session: the one interactions are dispatched on."""
+    def connected_shards(self) -> set[int]:
+        """The ids of the shards some session is connected for (whichever processes hold them)."""
+        return {s.shard[0] for s in self.sessions.values() if s.conn is not None}
+
+    def session_for(self, guild_id: int | None) -> Session:
+        """The session a guild's interaction goes to: the newest one whose shard is the guild's (shard 0 for none).
+        With one shard that is the newest session, whichever the guild."""
         if not self.sessions:
             raise RuntimeError("no bot has IDENTIFYed with the fake gateway yet (await emu.wait_until_ready())")
-        return list(self.sessions.values())[-1]
+        for session in reversed(self.sessions.values()):
+            shard_id, total = session.shard
+            if shard_of(guild_id, total) == shard_id:
+                return session
+        totals = sorted({s.shard[1] for s in self.sessions.values()})
+        raise RuntimeError(f"no bot has IDENTIFYed for the shard of guild {guild_id} (shards of {totals} "
+                           f"connected: {sorted(self.connected_shards())})")
 
-    async def broadcast(self, event: str, data: dict[str, Any]) -> None:
-        """Dispatch `event` on every session (buffered for replay where the bot is disconnected)."""
+    async def dispatch_to_guild(self, guild_id: int, event: str, data: dict[str, Any]) -> None:
+        """Dispatch a guild's `event` on every session of its shard (buffered for replay where the bot is
+        disconnected)."""
         for session in list(self.sessions.values()):
-            await session.dispatch(event, data)
+            if shard_of(guild_id, session.shard[1]) == session.shard[0]:
+                await session.dispatch(event, data)
 
     # ------------------------------------------------------------------ breaking it (tests)
 
@@ -146,13 +164,14 @@ class GatewayServer(RouteGroup):
         elif op == REQUEST_MEMBERS and conn.session is not None:
             wanted = {int(u) for u in data.get("user_ids") or []}
             query = (data.get("query") or "").lower()
+            guild_id = int(data.get("guild_id") or self.emu.guild_id)
             members = [
-                u.member_dict()
+                self.emu.member_dict(u, guild_id)
                 for u in self.emu.users.values()
                 if (not wanted or u.id in wanted) and u.name.lower().startswith(query)
             ]
             chunk = {
-                "guild_id": str(self.emu.guild_id),
+                "guild_id": str(guild_id),
                 "members": members,
                 "chunk_index": 0,
                 "chunk_count": 1,
@@ -167,11 +186,17 @@ class GatewayServer(RouteGroup):
             emu.gateway_log.append({"op": "identify", "ok": False})
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
-        shard = tuple(data.get("shard") or (0, 1))
+        shard_id, total = data.get("shard") or (0, 1)
+        if not 0 <= shard_id < total:
+            emu.gateway_log.append({"op": "identify", "ok": False, "shard": [shard_id, total]})
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        shard = (shard_id, total)
         for sid, old in list(self.sessions.items()):
             if old.shard == shard:
                 del self.sessions[sid]
-        session = Session(shard=(shard[0], shard[1]), identify=data)
+        session = Session(shard=shard, identify=data)
+        guilds = [guild_id for guild_id in emu.guilds if shard_of(guild_id, total) == shard_id]
         self.sessions[session.session_id] = session
         await session.attach(conn, 0)
         session.append(
@@ -179,7 +204,7 @@ class GatewayServer(RouteGroup):
             {
                 "v": 10,
                 "user": {**emu.bot_user.to_dict(), "verified": True, "mfa_enabled": False, "email": None},
-                "guilds": [{"id": str(emu.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in guilds],
                 "session_id": session.session_id,
                 "resume_gateway_url": emu.gateway_url,
                 "shard": list(session.shard),
@@ -193,7 +218,8 @@ class GatewayServer(RouteGroup):
                 "user_settings": {},
             },
         )
-        session.append("GUILD_CREATE", emu.guild_dict())
+        for guild_id in guilds:
+            session.append("GUILD_CREATE", emu.guild_dict(guild_id))
         await session.flush()
         emu.gateway_log.append(
             {
@@ -204,7 +230,7 @@ class GatewayServer(RouteGroup):
                 "shard": list(shard),
             }
         )
-        emu._emit("gateway", action="identify", session_id=session.session_id)
+        emu._emit("gateway", action="identify", session_id=session.session_id, shard=list(shard))
 
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         emu = self.emu

@@ -54,7 +54,7 @@ class IdentityRoutes(RouteGroup):
                 "tags": [],
                 "redirect_uris": [],
                 "interactions_endpoint_url": None,
-                "approximate_guild_count": 1,
+                "approximate_guild_count": len(emu.guilds),
                 "integration_types_config": {"0": {}},
             }
         )
@@ -66,7 +66,7 @@ class IdentityRoutes(RouteGroup):
         return json_response(
             {
                 "url": self.emu.gateway_url,
-                "shards": 1,
+                "shards": self.emu.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -77,23 +77,23 @@ class IdentityRoutes(RouteGroup):
         )
 
     async def _get_guild(self, request: web.Request) -> web.Response:
-        self.emu._guild_or_404(request.match_info["guild_id"])
-        data = self.emu.guild_dict()
+        guild = self.emu._guild_or_404(request.match_info["guild_id"])
+        data = self.emu.guild_dict(guild.id)
         for key in ("channels", "members", "threads", "presences", "voice_states"):
             data.pop(key)
         return json_response(data)
 
     async def _get_guild_channels(self, request: web.Request) -> web.Response:
         emu = self.emu
-        emu._guild_or_404(request.match_info["guild_id"])
-        return json_response([c.to_dict() for c in emu.guild_channels()])
+        guild = emu._guild_or_404(request.match_info["guild_id"])
+        return json_response([c.to_dict() for c in emu.guild_channels(guild.id)])
 
     async def _get_member(self, request: web.Request) -> web.Response:
-        self.emu._guild_or_404(request.match_info["guild_id"])
+        guild = self.emu._guild_or_404(request.match_info["guild_id"])
         user = self.emu.users.get(int_or_none(request.match_info["user_id"]) or -1)
         if user is None:
             raise ApiError(404, 10007, "Unknown Member")
-        return json_response(user.member_dict())
+        return json_response(self.emu.member_dict(user, guild.id))
 
     async def _open_dm(self, request: web.Request) -> web.Response:
         """POST /users/@me/channels {"recipient_id"}: the DM channel with that user (the same one every time)."""
