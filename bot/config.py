@@ -615,4 +615,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, environ: dict[str, str] 
     config = parse_config(data, path, sources)
     if not config.storage.dir.is_absolute():
         config.storage.dir = (path.parent / config.storage.dir).resolve()
+    images = images_location(config.storage.images, config.storage.dir)
+    if isinstance(images, Path) and not images.is_absolute():  # a folder, relative to the file as storage.dir is
+        config.storage.images = str((path.parent / images).resolve())
     return config
