@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 from discord import app_commands  # noqa: E402
 from PIL import Image, PngImagePlugin  # noqa: E402
 
+import bot.image_store  # noqa: E402
 import bot.jobs  # noqa: E402
 import bot.queue  # noqa: E402
 import bot.storage  # noqa: E402
@@ -59,7 +60,6 @@ import cogs.utils.results  # noqa: E402
 import models.images  # noqa: E402
 from bot.client import use_endpoints  # noqa: E402
 from bot.config import Config, QueueConfig  # noqa: E402
-from bot.image_store import FolderImageStore  # noqa: E402
 from bot.jobs import Job, JobState, StoredImage  # noqa: E402
 from bot.monitor import LoopLagMonitor  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
@@ -194,7 +194,7 @@ class Stages:
             mock.patch.object(cogs.utils.results, "make_grid", self.sync("grid", cogs.utils.results.make_grid)),
             mock.patch.object(models.images, "_png", self.sync("encode", models.images._png)),
             mock.patch.object(models.images, "_lossy", self.sync("encode", models.images._lossy)),
-            mock.patch.object(FolderImageStore, "put", self.awaited("file write", FolderImageStore.put)),
+            mock.patch.object(bot.image_store, "_write_whole", self.sync("file write", bot.image_store._write_whole)),
             mock.patch.object(cogs.utils.results, "preview_file",
                               self.sync("previews", cogs.utils.results.preview_file)),
             mock.patch.object(Storage, "_call", database),
