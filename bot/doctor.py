@@ -140,7 +140,7 @@ def storage_check(directory: Path) -> Check:
 def images_check(storage: StorageConfig) -> Check:
     """``storage.images`` as the bot will use it: a probe file written, read back and deleted (in a bucket, with the
     credentials the bot will find)."""
-    store = image_store(storage)
+    store = image_store(storage.images, storage.dir, endpoint=storage.s3_endpoint, region=storage.s3_region)
     try:
         asyncio.run(_probe(store))
     except Exception as error:  # whatever stops it (refused credentials, no such bucket, no server) is the answer

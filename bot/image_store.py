@@ -18,10 +18,7 @@ from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from bot.config import StorageConfig
+from typing import Any
 
 DELETE_BATCH = 1000
 """The most keys one S3 DeleteObjects request takes."""
@@ -210,9 +207,12 @@ class BucketImageStore(ImageStore):
                                       f"{first.get('Code')} {first.get('Message', '')}".rstrip())
 
 
-def image_store(config: StorageConfig) -> ImageStore:
-    """The store ``storage.images`` names (validated with the config, so it reads here)."""
-    location = images_location(config.images, config.dir)
+def image_store(images: str | None, folder: Path, *, endpoint: str | None = None,
+                region: str | None = None) -> ImageStore:
+    """The store ``storage.images`` names (``images``, validated with the config, so it reads here): ``folder``
+    (``storage.dir``) when unset; ``endpoint`` and ``region`` are a bucket's (``storage.s3_endpoint``,
+    ``storage.s3_region``)."""
+    location = images_location(images, folder)
     if isinstance(location, Bucket):
-        return BucketImageStore(location, endpoint=config.s3_endpoint, region=config.s3_region)
+        return BucketImageStore(location, endpoint=endpoint, region=region)
     return FolderImageStore(location)

@@ -147,7 +147,8 @@ class Storage:
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
-        return cls(config.dir, images=image_store(config), image_ttl_hours=config.image_ttl_hours, clock=clock)
+        images = image_store(config.images, config.dir, endpoint=config.s3_endpoint, region=config.s3_region)
+        return cls(config.dir, images=images, image_ttl_hours=config.image_ttl_hours, clock=clock)
 
     @property
     def db(self) -> aiosqlite.Connection:

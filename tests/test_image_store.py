@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import StorageConfig
 from bot.image_store import (
     DELETE_BATCH,
     Bucket,
@@ -57,9 +56,8 @@ def test_storage_images_names_a_folder_or_a_bucket(tmp_path: Path) -> None:
     assert images_location("/srv/pictures", tmp_path) == Path("/srv/pictures")
     assert images_location("s3://my-bucket", tmp_path) == Bucket("my-bucket", "")
     assert images_location("s3://my-bucket/bot/images/", tmp_path) == Bucket("my-bucket", "bot/images/")
-    store = image_store(StorageConfig(dir=tmp_path, images="s3://pictures.example/bot", s3_endpoint="http://minio:9000",
-                                      s3_region="eu-west-1"))
+    store = image_store("s3://pictures.example/bot", tmp_path, endpoint="http://minio:9000", region="eu-west-1")
     assert isinstance(store, BucketImageStore) and str(store) == "s3://pictures.example/bot/ at http://minio:9000"
     assert store.region == "eu-west-1"
-    default = image_store(StorageConfig(dir=tmp_path))
+    default = image_store(None, tmp_path)
     assert isinstance(default, FolderImageStore) and default.root == tmp_path
