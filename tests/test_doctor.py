@@ -198,4 +198,3 @@ async def test_a_lora_that_fits_no_configured_model_is_a_failure(tiny_model_dir:
     assert line(lines, "lora ink").startswith("✅") and "fits the sd model(s)" in line(lines, "lora ink")
     xl = line(lines, "lora xl")
     assert xl.startswith("❌") and "made for sdxl; the models are sd" in xl and "families" in xl, xl
-
