@@ -22,7 +22,7 @@ import aiohttp
 
 from bot.config import Config, ConfigError, StorageConfig, load_config
 from bot.exit_codes import ExitCode
-from bot.image_store import ImageStore, image_store
+from bot.image_store import BucketUnreachable, ImageStore, image_store
 
 TOKEN_STEPS = """\
   1. Create an application at https://discord.com/developers/applications, open "Bot" and press "Reset Token".
@@ -144,7 +144,8 @@ def images_check(storage: StorageConfig) -> Check:
     try:
         asyncio.run(_probe(store))
     except Exception as error:  # whatever stops it (refused credentials, no such bucket, no server) is the answer
-        return failed("images", f"cannot keep pictures in {store}: {error or type(error).__name__}",
+        reason = error.reason if isinstance(error, BucketUnreachable) else str(error) or type(error).__name__
+        return failed("images", f"cannot keep pictures in {store}: {reason}",
                       "check storage.images, storage.s3_endpoint and storage.s3_region, and that the bucket exists; "
                       "credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or ~/.aws, a profile or a "
                       "machine role)")

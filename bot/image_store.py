@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.plan import StartupError
+
 DELETE_BATCH = 1000
 """The most keys one S3 DeleteObjects request takes."""
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -36,6 +38,15 @@ class ImageMissing(LookupError):
 
 class ImageStoreError(OSError):
     """The store refused an operation (a bucket that said no to deleting some objects)."""
+
+
+class BucketUnreachable(StartupError):
+    """The bucket cannot be used at start (no such bucket, refused credentials, no server): one line for the
+    operator instead of every job failing later."""
+
+    def __init__(self, store: BucketImageStore, reason: object) -> None:
+        super().__init__(f"storage.images: cannot use {store}: {reason}")
+        self.reason = str(reason)
 
 
 @dataclass(frozen=True)
@@ -170,10 +181,26 @@ class BucketImageStore(ImageStore):
         return self.bucket.prefix + key
 
     async def open(self) -> None:
+        """Open the client and ask for an object that is not there: what answers anything but "no such key" (or
+        "access denied", all a bucket says to credentials that may use objects but not list them) stops the start
+        (``BucketUnreachable``)."""
         import aioboto3  # only where a bucket is configured: it takes a while to import
+        from botocore.exceptions import BotoCoreError, ClientError
 
         client = aioboto3.Session().client("s3", endpoint_url=self.endpoint, region_name=self.region)
         self._client = await self._exits.enter_async_context(client)
+        try:
+            await self.get(".imagebot-reach")
+        except ImageMissing:
+            pass
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code not in ("AccessDenied", "403"):
+                await self.close()
+                raise BucketUnreachable(self, error) from None
+        except BotoCoreError as error:  # no credentials, no server at the endpoint
+            await self.close()
+            raise BucketUnreachable(self, error) from None
 
     async def close(self) -> None:
         self._client = None

@@ -46,3 +46,15 @@ async def test_the_buttons_of_pictures_kept_in_a_bucket_work_across_a_restart(em
         emulator.assert_no_violations()
     finally:
         await bot.close()
+
+
+async def test_a_bucket_it_cannot_use_stops_the_bot_with_one_line(emulator, tiny_model_dir, tmp_path, s3_endpoint):
+    config = bot_config(emulator, tiny_model_dir, tmp_path / "data",
+                        storage={"dir": str(tmp_path / "data"), "images": "s3://no-such-bucket/images",
+                                 "s3_endpoint": s3_endpoint, "s3_region": REGION})
+    bot = BotUnderTest(emulator, config, tmp_path)
+    with pytest.raises(RuntimeError, match="the bot exited with 1"):
+        await bot.start(ready_timeout=60)
+    [error] = [line for line in bot.log().splitlines() if "Cannot start:" in line]
+    assert "storage.images: cannot use s3://no-such-bucket/images/" in error and "NoSuchBucket" in error, error
+    assert "Traceback" not in bot.log()
