@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 from discord import app_commands  # noqa: E402
 from PIL import Image, PngImagePlugin  # noqa: E402
 
+import bot.image_store  # noqa: E402
 import bot.jobs  # noqa: E402
 import bot.queue  # noqa: E402
 import bot.storage  # noqa: E402
@@ -193,7 +194,7 @@ class Stages:
             mock.patch.object(cogs.utils.results, "make_grid", self.sync("grid", cogs.utils.results.make_grid)),
             mock.patch.object(models.images, "_png", self.sync("encode", models.images._png)),
             mock.patch.object(models.images, "_lossy", self.sync("encode", models.images._lossy)),
-            mock.patch.object(bot.storage, "write_recipe_png", self.sync("file write", bot.storage.write_recipe_png)),
+            mock.patch.object(bot.image_store, "_write_whole", self.sync("file write", bot.image_store._write_whole)),
             mock.patch.object(cogs.utils.results, "preview_file",
                               self.sync("previews", cogs.utils.results.preview_file)),
             mock.patch.object(Storage, "_call", database),
@@ -222,19 +223,20 @@ async def _old_save_results(storage: Storage, job: Job, images: Sequence[Generat
     for index, generated in enumerate(images):
         recipe = generated.recipe.to_dict()
         relative = f"images/{job.id}-{index}.png"
-        await asyncio.to_thread(bot.storage.write_recipe_png, generated.image, recipe, storage.directory / relative)
-        stored.append((index, relative, recipe))
+        data = await asyncio.to_thread(models.images.recipe_png, generated.image, recipe)
+        await storage.files.put(relative, data)
+        stored.append((index, relative, recipe, data))
 
     def save(db: sqlite3.Connection) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired) VALUES (?, ?, ?, ?, ?, 0)",
-            [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
+            [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe, _ in stored],
         )
         db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
 
     await storage._atomically(save)
     job.state, job.finished_at = JobState.DONE, now
-    return [StoredImage(job.id, index, storage.directory / rel, recipe, now) for index, rel, recipe in stored]
+    return [StoredImage(job.id, index, rel, recipe, now, data) for index, rel, recipe, data in stored]
 
 
 @contextlib.contextmanager

@@ -281,3 +281,6 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
                 log.error("To try the bot without downloading a model, set model.id: tiny (its images are noise).")
             return ExitCode.FAILURE
         raise
+    except StartupError as error:  # from the setup itself (storage), not a cog
+        log.error("Cannot start: %s", error)
+        return ExitCode.FAILURE

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.image_store import images_location
 from models.loras import Lora, LoraBook
 from models.safety import labels_at, missing_label
 from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, DraftSettings, hub_file, pipeline_class, public_name
@@ -359,6 +360,25 @@ class StorageConfig(Section):
     dir: Path = Path("data")
     image_ttl_hours: float = Field(default=24 * 30, gt=0)
     housekeeping_minutes: float = Field(default=60, gt=0)
+    images: str | None = None
+    """Where pictures and videos are kept (``bot.image_store``): unset, under ``dir``; a folder; or an S3-compatible
+    bucket, ``s3://bucket/prefix``, which bot processes on several machines can share."""
+    s3_endpoint: str | None = None
+    """The S3 server's URL where it is not AWS itself (e.g. http://minio:9000)."""
+    s3_region: str | None = None
+
+    @field_validator("images")
+    @classmethod
+    def _is_location(cls, value: str | None) -> str | None:
+        images_location(value, Path("."))
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _is_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be a URL starting with http:// or https://")
+        return value
 
 
 class RoleOverride(Section):
@@ -636,4 +656,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, environ: dict[str, str] 
     config = parse_config(data, path, sources)
     if not config.storage.dir.is_absolute():
         config.storage.dir = (path.parent / config.storage.dir).resolve()
+    images = images_location(config.storage.images, config.storage.dir)
+    if isinstance(images, Path) and not images.is_absolute():  # a folder, relative to the file as storage.dir is
+        config.storage.images = str((path.parent / images).resolve())
     return config

@@ -1,8 +1,9 @@
 """``python -m bot doctor``: check a setup end to end before the first start, one ✅/❌ line per check.
 
 ``check`` only validates the file; the doctor also tries what the bot will do at start — log in to Discord's REST API
-with the token, write to the storage folder, bind the ops port, load each model and the helpers — so a newcomer sees
-every problem at once, each with its fix, instead of the first one as a traceback in the bot's log.
+with the token, write to the storage folder (and to ``storage.images``' bucket), bind the ops port, load each model
+and the helpers — so a newcomer sees every problem at once, each with its fix, instead of the first one as a
+traceback in the bot's log.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, StorageConfig, load_config
 from bot.exit_codes import ExitCode
+from bot.image_store import BucketUnreachable, ImageStore, image_store
 
 TOKEN_STEPS = """\
   1. Create an application at https://discord.com/developers/applications, open "Bot" and press "Reset Token".
@@ -76,6 +78,8 @@ def checks(config: Config, config_path: Path) -> Iterator[Check]:
     yield shards_check(config)
     yield intents_check()
     yield storage_check(config.storage.dir)
+    if config.storage.images:
+        yield images_check(config.storage)
     yield ops_port_check(config)
     yield from model_checks(config)
 
@@ -156,6 +160,29 @@ def storage_check(directory: Path) -> Check:
                       "create the folder and give the bot's user write access to it, or point storage.dir at one "
                       "that it can write")
     return passed("storage", f"{directory.resolve()} is writable")
+
+
+def images_check(storage: StorageConfig) -> Check:
+    """``storage.images`` as the bot will use it: a probe file written, read back and deleted (in a bucket, with the
+    credentials the bot will find)."""
+    store = image_store(storage.images, storage.dir, endpoint=storage.s3_endpoint, region=storage.s3_region)
+    try:
+        asyncio.run(_probe(store))
+    except Exception as error:  # whatever stops it (refused credentials, no such bucket, no server) is the answer
+        reason = error.reason if isinstance(error, BucketUnreachable) else str(error) or type(error).__name__
+        return failed("images", f"cannot keep pictures in {store}: {reason}",
+                      "check storage.images, storage.s3_endpoint and storage.s3_region, and that the bucket exists; "
+                      "credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or ~/.aws, a profile or a "
+                      "machine role)")
+    return passed("images", f"{store} is writable")
+
+
+async def _probe(store: ImageStore) -> None:
+    await store.open()
+    try:
+        await store.check()
+    finally:
+        await store.close()
 
 
 def ops_port_check(config: Config) -> Check:

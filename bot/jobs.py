@@ -8,9 +8,10 @@ database code.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 from uuid import uuid4
 
@@ -105,7 +106,8 @@ class Notice(NamedTuple):
 
 @dataclass(frozen=True)
 class StoredImage:
-    """One result image on disk; ``path`` is a PNG that carries its recipe in text chunks.
+    """One result image as stored: ``data`` is its PNG file, which carries its recipe in text chunks, read from the
+    image store (``bot.image_store``) under ``key``; a video result's ``video`` is its MP4 file.
 
     ``pixels`` is the generated image itself while the job that made it is being delivered (``save_results`` keeps
     it), so the grid is composed from memory instead of decoding the files just written.
@@ -113,29 +115,31 @@ class StoredImage:
 
     job_id: str
     index: int
-    path: Path
+    key: str
     recipe: dict[str, Any]
     created_at: float
+    data: bytes = field(repr=False, compare=False)
+    video: bytes | None = field(default=None, repr=False, compare=False)
+    """A video result's MP4 (kept beside its first frame, ``data``); None for a picture."""
     pixels: Image.Image | None = field(default=None, repr=False, compare=False)
     frames: tuple[Image.Image, ...] = field(default=(), repr=False, compare=False)
     """A video's frames while the job that made them is being delivered (the file may need encoding smaller)."""
 
-    @property
-    def video(self) -> Path | None:
-        """A video result's MP4 (kept beside its first frame, ``path``); None for a picture."""
-        return video_path(self.path) if self.recipe.get("frames") else None
-
     def open(self) -> Image.Image:
-        """The pixels: kept from generation, else loaded from the file (blocking: call it in a thread)."""
+        """The pixels: kept from generation, else decoded from the file (blocking: call it in a thread)."""
         if self.pixels is None:
-            return open_rgb(self.path)
+            return open_rgb(self.data)
         return self.pixels if self.pixels.mode == "RGB" else self.pixels.convert("RGB")
 
 
+def is_video(recipe: dict[str, Any]) -> bool:
+    """Whether a result is a video (its recipe counts frames): its MP4 lies beside its first frame's PNG."""
+    return bool(recipe.get("frames"))
 
-def video_path(picture: Path) -> Path:
-    """Where a video result's MP4 lies: beside its first frame's PNG, which every picture path of the bot reads."""
-    return picture.with_suffix(".mp4")
+
+def video_key(picture: str) -> str:
+    """Where a video result's MP4 lies: beside its first frame's PNG, which every picture key of the bot names."""
+    return str(PurePosixPath(picture).with_suffix(".mp4"))
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ class FlaggedImage:
     created_at: float
 
 
-def open_rgb(path: Path) -> Image.Image:
-    """A stored picture as RGB pixels (blocking: call it in a thread)."""
-    with Image.open(path) as image:
+def open_rgb(data: bytes) -> Image.Image:
+    """A stored picture's file as RGB pixels (blocking: call it in a thread)."""
+    with Image.open(io.BytesIO(data)) as image:
         return image.convert("RGB")

@@ -1,4 +1,5 @@
-"""Durable jobs and images: one SQLite database (WAL) and a folder of PNG files under ``storage.dir``.
+"""Durable jobs and images: one SQLite database (WAL) and the image files (``bot.image_store``: a folder under
+``storage.dir``, or an S3 bucket).
 
 Everything a person was promised lives here before they are told about it: a job row is written before
 /imagine answers "queued", and a result's images and its ``done`` state are written in one transaction
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import re
@@ -31,7 +33,18 @@ import aiosqlite
 from PIL import Image
 
 from bot.encoding import in_encoder
-from bot.jobs import FINISHED_STATES, FlaggedImage, Job, JobState, Notice, StoredImage, open_rgb, video_path
+from bot.image_store import FolderImageStore, ImageMissing, ImageStore, image_store
+from bot.jobs import (
+    FINISHED_STATES,
+    FlaggedImage,
+    Job,
+    JobState,
+    Notice,
+    StoredImage,
+    is_video,
+    open_rgb,
+    video_key,
+)
 from bot.settings import (
     ChannelSettings,
     Remembered,
@@ -40,10 +53,10 @@ from bot.settings import (
     channel_settings_from_row,
     user_settings_from_row,
 )
-from models.images import write_recipe_png
+from models.images import recipe_png
 from models.plan import Described, GeneratedImage, GenerationRequest
 from models.text import Text
-from models.video import continued, decode_video, write_video
+from models.video import continued, decode_video, stored_video
 
 if TYPE_CHECKING:
     from bot.config import StorageConfig
@@ -105,7 +118,8 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
 
 
 class Storage:
-    """The SQLite database and image folder. Open with ``await Storage(dir).open()`` (or ``async with``).
+    """The SQLite database and the image files (``files``: the folder ``dir`` by default). Open with
+    ``await Storage(dir).open()`` (or ``async with``).
 
     One aiosqlite connection in autocommit mode. Its thread runs one call at a time, in order, and a write of more
     than one statement runs whole in one call (``_atomically``): two coroutines never interleave their statements
@@ -116,12 +130,13 @@ class Storage:
         self,
         directory: str | Path,
         *,
+        images: ImageStore | None = None,
         image_ttl_hours: float = 24 * 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
-        self.images_dir = self.directory / "images"
-        self.inputs_dir = self.directory / "inputs"
+        self.files = images or FolderImageStore(self.directory)
+        """Where pictures and videos are kept, by the keys the rows hold ("images/<job>-0.png")."""
         self.image_ttl_s = image_ttl_hours * 3600
         self.clock = clock
         self._db: aiosqlite.Connection | None = None
@@ -132,7 +147,8 @@ class Storage:
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
-        return cls(config.dir, image_ttl_hours=config.image_ttl_hours, clock=clock)
+        images = image_store(config.images, config.dir, endpoint=config.s3_endpoint, region=config.s3_region)
+        return cls(config.dir, images=images, image_ttl_hours=config.image_ttl_hours, clock=clock)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -141,8 +157,8 @@ class Storage:
         return self._db
 
     async def open(self) -> Storage:
-        self.images_dir.mkdir(parents=True, exist_ok=True)
-        self.inputs_dir.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        await self.files.open()
         self._db = await aiosqlite.connect(self.directory / DATABASE_NAME, isolation_level=None)
         self._db.row_factory = aiosqlite.Row
         for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 5000"):
@@ -159,6 +175,7 @@ class Storage:
         if self._db is not None:
             await self._db.close()
             self._db = None
+        await self.files.close()
 
     async def __aenter__(self) -> Storage:
         return await self.open()
@@ -252,12 +269,12 @@ class Storage:
         init_image = getattr(job.request, "init_image", None)
         if init_image is not None:
             init_path = f"inputs/{job.id}.png"
-            await in_encoder(write_recipe_png, init_image, {}, self.directory / init_path)
+            await self._put_png(init_path, init_image, {})
         references = job.request.references or []
         reference_paths = [f"inputs/{job.id}-ref{index}.png" for index in range(len(references))]
         inputs = job.request.input_images or []
         input_paths = [f"inputs/{job.id}-in{index}.png" for index in range(len(inputs))]
-        await asyncio.gather(*(in_encoder(write_recipe_png, picture, {}, self.directory / path)
+        await asyncio.gather(*(self._put_png(path, picture, {})
                                for picture, path in zip([*references, *inputs], [*reference_paths, *input_paths],
                                                         strict=True)))
 
@@ -283,8 +300,7 @@ class Storage:
         try:
             await self._atomically(insert)
         except ImageNotFound:
-            await asyncio.to_thread(_unlink_all, [self.directory / path for path in
-                                                  [*reference_paths, *input_paths, init_path] if path is not None])
+            await self.files.delete([path for path in [*reference_paths, *input_paths, init_path] if path is not None])
             raise
 
     async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
@@ -323,11 +339,11 @@ class Storage:
         now = self.clock()
         stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
                   for index, generated in enumerate(images)]
-        await asyncio.gather(*(
-            in_encoder(write_recipe_png, generated.image, recipe, self.directory / relative)
+        files = await asyncio.gather(*(
+            self._put_png(relative, generated.image, recipe)
             for generated, (_, relative, recipe) in zip(images, stored, strict=True)
         ))
-        videos = [await self._write_video(job, generated, recipe, self.directory / relative)
+        videos = [await self._write_video(job, generated, recipe, relative)
                   for generated, (_, relative, recipe) in zip(images, stored, strict=True)]
         rows = [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored]
 
@@ -340,24 +356,32 @@ class Storage:
             return done
 
         if not await self._atomically(save):
-            await asyncio.to_thread(_unlink_all, [self.directory / relative for _, relative, _ in stored])
+            await self.files.delete(_with_videos([relative for _, relative, _ in stored]))
             raise JobGone(job.id)
         job.state, job.finished_at = JobState.DONE, now
-        return [StoredImage(job.id, index, self.directory / rel, recipe, now, generated.image, frames)
-                for (index, rel, recipe), generated, frames in zip(stored, images, videos, strict=True)]
+        return [StoredImage(job.id, index, rel, recipe, now, data, video, generated.image, frames)
+                for (index, rel, recipe), generated, data, (frames, video)
+                in zip(stored, images, files, videos, strict=True)]
+
+    async def _put_png(self, key: str, image: Image.Image, recipe: dict[str, Any]) -> bytes:
+        """Encode a picture with its recipe (on the encoding threads) and keep it under ``key``; the file's bytes."""
+        data = await in_encoder(recipe_png, image, recipe)
+        await self.files.put(key, data)
+        return data
 
     async def _write_video(self, job: Job, generated: GeneratedImage, recipe: dict[str, Any],
-                           poster: Path) -> tuple[Image.Image, ...]:
-        """A video result's MP4 beside its first frame (nothing for a picture), and the frames it holds. An extension
-        (➕ Extend) holds the video it continues, then its own clip."""
+                           poster: str) -> tuple[tuple[Image.Image, ...], bytes | None]:
+        """A video result's MP4 beside its first frame's key ``poster`` (nothing for a picture): the frames it holds
+        and its bytes. An extension (➕ Extend) holds the video it continues, then its own clip."""
         if not generated.frames:
-            return ()
+            return (), None
         frames: Sequence[Image.Image] = generated.frames
         if job.kind == "extend" and job.source_job_id is not None:
-            previous = video_path(self.directory / f"images/{job.source_job_id}-{job.source_index or 0}.png")
+            previous = await self.files.get(video_key(f"images/{job.source_job_id}-{job.source_index or 0}.png"))
             frames = await in_encoder(continued, previous, frames)
-        await in_encoder(write_video, frames, generated.recipe.fps or 24, recipe, video_path(poster))
-        return tuple(frames)
+        data = await in_encoder(stored_video, frames, generated.recipe.fps or 24, recipe)
+        await self.files.put(video_key(poster), data)
+        return tuple(frames), data
 
     async def _save_described(self, job: Job, described: Described) -> None:
         now = self.clock()
@@ -482,7 +506,8 @@ class Storage:
         if load_init and row["init_path"] == "":
             raise ImageExpired(Text("The picture this was made from has expired."))
         if load_init and row["init_path"]:
-            init_image = await asyncio.to_thread(_open_source, self.directory / row["init_path"])
+            init_image = await asyncio.to_thread(_open_source, await self._read(
+                row["init_path"], Text("The picture this was made from has expired.")))
         blended = Text("The pictures this was blended from have expired.")
         references = await self._pictures(row["reference_paths"], blended) if load_references else None
         edited = Text("The pictures this was edited from have expired.")
@@ -521,7 +546,16 @@ class Storage:
             raise ImageExpired(expired)
         if not paths:
             return None
-        return await asyncio.to_thread(lambda: [open_rgb(self.directory / path) for path in json.loads(paths)])
+        files = await asyncio.gather(*(self._read(path, expired) for path in json.loads(paths)))
+        return await asyncio.to_thread(lambda: [open_rgb(data) for data in files])
+
+    async def _read(self, key: str, expired: Text) -> bytes:
+        """A stored picture's file; ``ImageExpired`` saying ``expired`` where it is gone (another process's
+        housekeeping or forget-me may delete it between reading its row and its file)."""
+        try:
+            return await self.files.get(key)
+        except ImageMissing:
+            raise ImageExpired(expired) from None
 
     # --- images -------------------------------------------------------------------------------------------------
 
@@ -530,17 +564,30 @@ class Storage:
         row = await self._one("SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index))
         if row is None:
             raise ImageNotFound()
-        path = self.directory / row["path"]
-        if row["expired"] or not path.exists():
+        if row["expired"]:
             raise ImageExpired()
-        return StoredImage(job_id, index, path, json.loads(row["recipe"]), row["created_at"])
+        return await self._stored(job_id, index, row["path"], json.loads(row["recipe"]), row["created_at"])
 
     async def get_images(self, job_id: str) -> list[StoredImage]:
+        """A job's images still kept, their files read; one whose file is gone (deleted meanwhile) is left out."""
         rows = await self._all("SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,))
-        return [
-            StoredImage(job_id, row["idx"], self.directory / row["path"], json.loads(row["recipe"]), row["created_at"])
+        found = await asyncio.gather(*(
+            self._stored(job_id, row["idx"], row["path"], json.loads(row["recipe"]), row["created_at"])
             for row in rows
-        ]
+        ), return_exceptions=True)
+        for outcome in found:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, ImageExpired):
+                raise outcome
+        return [image for image in found if isinstance(image, StoredImage)]
+
+    async def _stored(self, job_id: str, index: int, key: str, recipe: dict[str, Any],
+                      created_at: float) -> StoredImage:
+        """An image with its file (and a video's MP4) read from the store; ``ImageExpired`` when it is gone."""
+        data, video = await asyncio.gather(
+            self._read(key, Text("This image has expired.")),
+            self._read(video_key(key), Text("This image has expired.")) if is_video(recipe) else _nothing(),
+        )
+        return StoredImage(job_id, index, key, recipe, created_at, data, video)
 
     # --- settings (/settings) -----------------------------------------------------------------------------------
 
@@ -624,10 +671,10 @@ class Storage:
             f"SELECT id, {column} FROM jobs WHERE {column} IS NOT NULL AND {column} != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) for column in PICTURE_LISTS}
-        await asyncio.to_thread(_unlink_all, [self.directory / row["path"] for row in old])
-        await asyncio.to_thread(_unlink_all, [self.directory / row["init_path"] for row in inputs])
-        await asyncio.to_thread(_unlink_all, [self.directory / path for column, rows in lists.items() for row in rows
-                                              for path in json.loads(row[column])])
+        await self.files.delete(_with_videos([
+            *(row["path"] for row in old), *(row["init_path"] for row in inputs),
+            *(path for column, rows in lists.items() for row in rows for path in json.loads(row[column])),
+        ]))
 
         def expire(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -691,7 +738,7 @@ class Storage:
         deleted, paths = await self._atomically(forget)
         self._user_settings.changed(user_id, None)
         self._noticed.discard(user_id)
-        await asyncio.to_thread(_unlink_all, [self.directory / path for path in paths])
+        await self.files.delete(_with_videos(paths))
         log.info("forgot user %d: %d jobs, %d files", user_id, deleted, len(paths))
         return deleted
 
@@ -720,12 +767,23 @@ class Storage:
             )
 
         await self._atomically(redact)
-        files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await self._all(
+        files = [(row["path"], json.loads(row["recipe"])) for row in await self._all(
             f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({_marks(ids)})", ids,
         )]
-        await asyncio.to_thread(_rewrite_recipes, files)
+        await self._rewrite_recipes(files)
         log.info("forgetting user %d: the prompts of %d jobs of others derived from theirs were removed", user_id,
                  len(ids))
+
+    async def _rewrite_recipes(self, files: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Write images again with new recipes in their text chunks (the pixels stay as they are); a video's MP4 is
+        encoded again with the new recipe in its metadata. Both are re-encoded on the encoding threads; files
+        deleted meanwhile stay deleted."""
+        for key, recipe in files:
+            rewrites = [(key, _with_recipe)] + ([(video_key(key), _video_with_recipe)] if is_video(recipe) else [])
+            for name, rewrite in rewrites:
+                with contextlib.suppress(ImageMissing):
+                    data = await self.files.get(name)
+                    await self.files.put(name, await in_encoder(rewrite, data, recipe))
 
     async def block_user(self, user_id: int, *, by: int | None = None, reason: str | None = None) -> bool:
         """Remember that ``user_id`` may not use the bot; False if they already were blocked."""
@@ -797,21 +855,20 @@ def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references:
             (source["user_id"] if copied else source["inputs_owner"]) if inputs else None)
 
 
-def _open_source(path: Path) -> Image.Image:
+def _open_source(data: bytes) -> Image.Image:
     """A job's source picture as it was given: RGB, or RGBA where its transparency marks what an edit repaints."""
-    with Image.open(path) as image:
+    with Image.open(io.BytesIO(data)) as image:
         return image.convert("RGBA" if "A" in image.getbands() else "RGB")
 
 
-def _rewrite_recipes(files: Iterable[tuple[Path, dict[str, Any]]]) -> None:
-    """Write images again with new recipes in their text chunks (the pixels stay as they are); a video's MP4 is
-    encoded again with the new recipe in its metadata."""
-    for path, recipe in files:
-        if path.exists():
-            write_recipe_png(open_rgb(path), recipe, path)
-        video = video_path(path)
-        if video.exists():
-            write_video(decode_video(video.read_bytes()), recipe.get("fps") or 24, recipe, video)
+def _with_recipe(data: bytes, recipe: dict[str, Any]) -> bytes:
+    """A stored PNG again with a new recipe in its text chunks (the pixels stay as they are)."""
+    return recipe_png(open_rgb(data), recipe)
+
+
+def _video_with_recipe(data: bytes, recipe: dict[str, Any]) -> bytes:
+    """A stored MP4 encoded again with a new recipe in its metadata."""
+    return stored_video(decode_video(data), recipe.get("fps") or 24, recipe)
 
 
 def _path_list(paths: Sequence[str]) -> str | None:
@@ -819,12 +876,14 @@ def _path_list(paths: Sequence[str]) -> str | None:
     return json.dumps(list(paths)) if paths else None
 
 
-def _unlink_all(paths: Iterable[Path]) -> None:
-    """Delete files that may be gone already; a result's picture takes its video (``video_path``) with it."""
-    for path in paths:
-        path.unlink(missing_ok=True)
-        if path.suffix == ".png":
-            video_path(path).unlink(missing_ok=True)
+def _with_videos(keys: Iterable[str]) -> list[str]:
+    """The files to delete with ``keys``: a result's picture takes its video (``video_key``) with it."""
+    return [name for key in keys
+            for name in ((key, video_key(key)) if key.startswith("images/") and key.endswith(".png") else (key,))]
+
+
+async def _nothing() -> None:
+    """What a picture's video is (``Storage._stored``)."""
 
 
 def _marks(values: Sequence[object]) -> str:

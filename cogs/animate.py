@@ -157,7 +157,7 @@ class Animate(commands.Cog):
         stored = await self.bot.desk.stored(interaction, source, 0)
         if stored.video is None:
             raise Rejected(Text("That result is no video."))
-        frames = await asyncio.to_thread(lambda: decode_video(stored.video.read_bytes()))  # type: ignore[union-attr]
+        frames = await asyncio.to_thread(decode_video, stored.video)
         return frames[index]
 
 

@@ -201,14 +201,18 @@ def recipe_metadata(recipe: dict[str, Any]) -> dict[str, str]:
     return chunks
 
 
+def recipe_png(image: Image.Image, recipe: dict[str, Any]) -> bytes:
+    """A PNG with its recipe, whatever its size: the one way the project encodes an image it keeps."""
+    return encode_image(image, max_bytes=sys.maxsize, recipe=recipe).data
+
+
 def write_recipe_png(image: Image.Image, recipe: dict[str, Any], path: Path) -> None:
-    """Save a PNG with its recipe, whatever its size: the one way the project writes an image file.
+    """Save a PNG with its recipe (``recipe_png``) to a file.
 
     Written to a temporary name and renamed, so a crash never leaves a half-written file behind.
     """
-    encoded = encode_image(image, max_bytes=sys.maxsize, recipe=recipe)
     partial = path.with_suffix(".part")
-    partial.write_bytes(encoded.data)
+    partial.write_bytes(recipe_png(image, recipe))
     partial.replace(path)
 
 

@@ -98,18 +98,15 @@ def encode_video(frames: Sequence[Image.Image], fps: int, *, max_bytes: int,
     return encode_image(frames[0], max_bytes=max_bytes, recipe=recipe)
 
 
-def write_video(frames: Sequence[Image.Image], fps: int, recipe: dict[str, Any], path: Path) -> None:
-    """Save an MP4 at full quality with its recipe (a temporary name, then renamed: never a half-written file)."""
-    encoded = encode_video(frames, fps, max_bytes=sys.maxsize, recipe=recipe)
-    partial = path.with_suffix(".part")
-    partial.write_bytes(encoded.data)
-    partial.replace(path)
+def stored_video(frames: Sequence[Image.Image], fps: int, recipe: dict[str, Any]) -> bytes:
+    """An MP4 at full quality with its recipe: what the bot keeps of a video result (``bot.image_store``)."""
+    return encode_video(frames, fps, max_bytes=sys.maxsize, recipe=recipe).data
 
 
-def continued(previous: Path, frames: Sequence[Image.Image]) -> list[Image.Image]:
-    """An extended video: the previous video's frames, then the new clip's after its first (which is the previous
-    video's last frame, the clip's starting picture)."""
-    return [*decode_video(previous.read_bytes()), *frames[1:]]
+def continued(previous: bytes, frames: Sequence[Image.Image]) -> list[Image.Image]:
+    """An extended video: the previous video's frames (its MP4's bytes), then the new clip's after its first (which
+    is the previous video's last frame, the clip's starting picture)."""
+    return [*decode_video(previous), *frames[1:]]
 
 
 def decode_video(data: bytes) -> list[Image.Image]:

@@ -54,6 +54,7 @@ def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
         shards=None,  # the playground's one bot runs every shard the emulator recommends
     )
     data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
+    data["storage"]["images"] = None  # its pictures beside its own database, never in the real bot's folder or bucket
     data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's
     return data
 

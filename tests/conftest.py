@@ -38,6 +38,15 @@ def tiny_model_dir(tiny_model: Callable[[str], Path]) -> Path:
     return tiny_model("sd")
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 server (moto's, ``tests.s3``) for the session, with dummy credentials in the environment."""
+    from tests.s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
 @pytest.fixture
 async def emulator():
     """A fresh local Discord for one test."""

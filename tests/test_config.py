@@ -287,3 +287,22 @@ def test_components_name_each_part_and_where_it_loads_from(tmp_path):
         load_config(write(tmp_path, "model:\n  components: {Text-Encoder: x}\n"), environ={})
     with pytest.raises(ConfigError, match=r"models\.0\.components\.tokenizer_4"):
         load_config(write(tmp_path, "models:\n  - {name: a, id: x, components: {tokenizer_4: ''}}\n"), environ={})
+
+
+def test_storage_images_is_a_folder_or_an_s3_bucket_and_a_bad_one_is_one_line(tmp_path):
+    config = load_config(write(tmp_path, "storage:\n  images: s3://pictures/bot\n  s3_endpoint: http://minio:9000\n"),
+                         environ={})
+    assert (config.storage.images, config.storage.s3_endpoint) == ("s3://pictures/bot", "http://minio:9000")
+    folder = load_config(write(tmp_path, "storage:\n  images: pictures\n"), environ={})
+    assert folder.storage.images == str(tmp_path / "pictures")  # relative to the file, as storage.dir is
+    for text, expected in [
+        ("storage:\n  images: gs://pictures\n", "storage.images: must be a folder or an S3 address like "
+                                                "s3://bucket/prefix (got 'gs://pictures')"),
+        ("storage:\n  images: s3://\n", "storage.images: '' is no S3 bucket name"),
+        ("storage:\n  images: s3://My_Bucket/x\n", "storage.images: 'My_Bucket' is no S3 bucket name"),
+        ("storage:\n  s3_endpoint: minio:9000\n", "storage.s3_endpoint: must be a URL starting with http://"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text), environ={})
+        [problem] = caught.value.problems
+        assert expected in problem and "\n" not in problem, problem

@@ -51,14 +51,13 @@ async def bot(tmp_path: Path):
         yield Bot(storage)
 
 
-def stored_images(directory: Path) -> list[StoredImage]:
+def stored_images() -> list[StoredImage]:
     from PIL import Image
 
-    from models.images import write_recipe_png
+    from models.images import recipe_png
 
-    path = directory / "result.png"
-    write_recipe_png(Image.new("RGB", (8, 8)), {"seed": 1}, path)
-    return [StoredImage("x", 0, path, {"seed": 1, "width": 8, "height": 8}, time.time())]
+    data = recipe_png(Image.new("RGB", (8, 8)), {"seed": 1})
+    return [StoredImage("x", 0, "images/x-0.png", {"seed": 1, "width": 8, "height": 8}, time.time(), data)]
 
 
 def old_job(**fields: Any) -> Job:
@@ -76,8 +75,8 @@ async def test_a_failure_after_the_token_expired_reaches_the_person_in_the_chann
     assert [user.id for user in mentions.users] == [42] and not mentions.everyone and not mentions.roles
 
 
-async def test_a_result_posted_in_the_channel_before_is_not_posted_again(bot: Bot, tmp_path: Path) -> None:
-    images = stored_images(tmp_path)
+async def test_a_result_posted_in_the_channel_before_is_not_posted_again(bot: Bot) -> None:
+    images = stored_images()
     cog = Generation(bot)  # type: ignore[arg-type]
     job = old_job()
     await cog.on_result(job, images)
@@ -86,7 +85,7 @@ async def test_a_result_posted_in_the_channel_before_is_not_posted_again(bot: Bo
     assert post["nonce"] == job.id[:25] and job.result_message_id == 1001
 
 
-async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bot: Bot, tmp_path: Path) -> None:
+async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bot: Bot) -> None:
     """A job asked for through a user install (webhook_only): once its interaction expired, its result is
     undeliverable at once (with the reason), and its failure or expiry is never posted in the channel: the person is
     told at their next request."""
@@ -96,7 +95,7 @@ async def test_where_the_bot_is_not_a_member_nothing_ever_goes_to_the_channel(bo
     for job in jobs:
         await bot.storage.insert_job(job)
     with pytest.raises(Undeliverable, match="interaction expired"):
-        await cog.on_result(jobs[0], stored_images(tmp_path))
+        await cog.on_result(jobs[0], stored_images())
     await cog.on_failure(jobs[1], "This took longer than 600 s and was stopped.")
     await cog.on_expired(jobs[2])
     assert bot.channel.sent == []

@@ -103,6 +103,21 @@ async def test_storage_that_cannot_be_written(tiny_model_dir: Path, tmp_path: Pa
     assert storage.startswith("❌") and "is not writable" in storage and "write access" in storage, storage
 
 
+def test_a_bucket_for_the_pictures_is_written_once_and_one_it_cannot_use_says_where_to_look(
+        s3_endpoint: str, tmp_path: Path) -> None:
+    from bot.config import StorageConfig
+    from bot.doctor import images_check
+    from tests.s3 import REGION, new_bucket
+
+    bucket = asyncio.run(new_bucket(s3_endpoint))
+    good = images_check(StorageConfig(dir=tmp_path, images=str(bucket), s3_endpoint=s3_endpoint, s3_region=REGION))
+    assert good.ok and good.detail == f"{bucket} at {s3_endpoint} is writable"
+    missing = images_check(StorageConfig(dir=tmp_path, images="s3://no-such-bucket/x", s3_endpoint=s3_endpoint,
+                                         s3_region=REGION))
+    assert not missing.ok and "cannot keep pictures in s3://no-such-bucket/x/" in missing.detail
+    assert "NoSuchBucket" in missing.detail and "AWS_ACCESS_KEY_ID" in missing.fix
+
+
 async def test_an_ops_port_that_is_taken(tiny_model_dir: Path, tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

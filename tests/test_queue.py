@@ -443,7 +443,7 @@ async def test_the_next_batch_runs_while_finishing_ones_deliver_and_their_number
 
     async def slow_result(job: Job, images: list[StoredImage]) -> None:
         # Called only once the job's files and its 'done' row are written.
-        assert (await storage.get_job(job.id)).state == JobState.DONE and images[0].path.exists()
+        assert (await storage.get_job(job.id)).state == JobState.DONE and (await storage.files.get(images[0].key))
         delivering.append(job.id)
         await deliver.wait()
         await record(job, images)
@@ -619,7 +619,8 @@ async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(sto
         if not queue.jobs_of(2):
             break
         await asyncio.sleep(0.01)
-    assert not list(storage.images_dir.glob(f"{forgotten.id}-*")) and await storage.get_job(forgotten.id) is None
+    assert not list((storage.directory / "images").glob(f"{forgotten.id}-*"))
+    assert await storage.get_job(forgotten.id) is None
 
     # /admin block with Discord unreachable: every waiting job is cancelled, none is left halfway.
     queue.pause()

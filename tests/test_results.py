@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import random
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -95,9 +94,9 @@ def test_headline_escapes_markdown_and_shortens_long_prompts() -> None:
     assert results.headline(variation).startswith("Variation of ")
 
 
-def test_recipe_embed_lists_seeds_and_strength(tmp_path: Path) -> None:
+def test_recipe_embed_lists_seeds_and_strength() -> None:
     the_job = job(negative="blurry")
-    images = [StoredImage(the_job.id, i, tmp_path / f"{i}.png", {**RECIPE, "seed": 10 + i, "strength": 0.65}, 0.0)
+    images = [StoredImage(the_job.id, i, f"images/{i}.png", {**RECIPE, "seed": 10 + i, "strength": 0.65}, 0.0, b"")
               for i in range(2)]
     embed = results.recipe_embed(the_job, images).to_dict()
     fields = {field["name"]: field["value"] for field in embed["fields"]}

@@ -1,8 +1,10 @@
-"""bot/storage.py against a real SQLite file: migrations, results, image lookups, housekeeping, forgetting."""
+"""bot/storage.py against a real SQLite file: migrations, results, image lookups, housekeeping, forgetting; the tests of
+picture files run with the files in a folder and in a bucket of a real S3 server (moto's, ``tests.s3``)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -24,6 +26,7 @@ from bot.storage import (
 from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
+from tests.s3 import image_store_of, stored_keys
 
 T0 = 1_700_000_000.0
 
@@ -46,10 +49,20 @@ def generated(count: int = 2) -> list[GeneratedImage]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    clock = Clock()
-    async with Storage(tmp_path, image_ttl_hours=1, clock=clock) as opened:
+async def storage(tmp_path: Path, request: pytest.FixtureRequest):
+    """Storage with its files in the folder (the default) or, for tests marked ``both_stores``, in a bucket too."""
+    files = await image_store_of(getattr(request, "param", "folder"), tmp_path, request)
+    async with Storage(tmp_path, images=files, image_ttl_hours=1, clock=Clock()) as opened:
         yield opened
+
+
+both_stores = pytest.mark.parametrize("storage", ["folder", "bucket"], indirect=True)
+"""A test of picture files: run with them in a folder and in an S3 bucket."""
+
+
+async def inputs(storage: Storage) -> set[str]:
+    """The keys of the jobs' kept input pictures."""
+    return await stored_keys(storage.files, "inputs/")
 
 
 async def test_fresh_database_is_current_and_in_wal_mode(storage: Storage) -> None:
@@ -145,6 +158,7 @@ async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: 
             assert "extra" not in {row[0] for row in await cursor.fetchall()}
 
 
+@both_stores
 async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -> None:
     job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
     await storage.insert_job(job)
@@ -158,13 +172,14 @@ async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -
 
     image = await storage.get_image(job.id, 1)
     assert image.recipe == recipe(1).to_dict()
-    metadata = read_metadata(image.path.read_bytes())
+    metadata = read_metadata(image.data)
     assert metadata["prompt"] == "a red fox" and json.loads(metadata["imagebot"])["seed"] == 1
     assert image.open().getpixel((0, 0)) == (40, 0, 0)
     with pytest.raises(ImageNotFound, match="can't find"):
         await storage.get_image(job.id, 2)
 
 
+@both_stores
 async def test_results_keep_their_pixels_for_delivery_and_the_files_hold_the_same(storage: Storage) -> None:
     job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
     await storage.insert_job(job)
@@ -184,6 +199,7 @@ async def stored_source(storage: Storage, job_id: str = "abc") -> None:
                                  created_at=T0))
 
 
+@both_stores
 async def test_an_edit_keeps_its_source_transparency_its_edit_and_its_lineage(storage: Storage) -> None:
     """A mask edit's source carries the mask in its alpha channel: stored as given, it resumes the same edit."""
     await stored_source(storage)
@@ -199,6 +215,7 @@ async def test_an_edit_keeps_its_source_transparency_its_edit_and_its_lineage(st
     assert (resumed.source_job_id, resumed.source_index) == ("abc", 1)
 
 
+@both_stores
 async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) -> None:
     await stored_source(storage)
     source = Image.new("RGB", (16, 8), (1, 2, 3))
@@ -215,25 +232,28 @@ async def test_img2img_source_is_stored_so_the_job_can_resume(storage: Storage) 
     assert again is not None and again.request.init_image is not None
     storage.clock.now += 3601  # type: ignore[attr-defined]
     await storage.housekeep()
-    assert list(storage.inputs_dir.iterdir()) == []
+    assert await inputs(storage) == set()
     with pytest.raises(ImageExpired, match="picture this was made from has expired"):
         await storage.get_job(job.id, load_init=True)
     assert (await storage.get_job(job.id)) is not None
 
 
+@both_stores
 async def test_housekeeping_expires_old_images(storage: Storage) -> None:
     job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
     await storage.insert_job(job)
-    [first, _] = await storage.save_results(job, generated(2))
+    stored = await storage.save_results(job, generated(2))
     assert await storage.housekeep() == 0
+    assert await stored_keys(storage.files, "images/") == {image.key for image in stored}
     storage.clock.now += 3601  # type: ignore[attr-defined]
     assert await storage.housekeep() == 2
-    assert not first.path.exists()
+    assert await stored_keys(storage.files, "images/") == set()
     with pytest.raises(ImageExpired, match="This image has expired"):
         await storage.get_image(job.id, 0)
     assert (await storage.get_job(job.id)) is not None  # the history stays; only the pixels go
 
 
+@both_stores
 async def test_forget_user_deletes_history_and_files(storage: Storage) -> None:
     mine = Job(user_id=1, request=GenerationRequest("mine", init_image=Image.new("RGB", (8, 8))), created_at=T0)
     theirs = Job(user_id=2, request=GenerationRequest("theirs"), created_at=T0)
@@ -241,13 +261,14 @@ async def test_forget_user_deletes_history_and_files(storage: Storage) -> None:
         await storage.insert_job(job)
     [image] = await storage.save_results(mine, generated(1))
     assert await storage.forget_user(1) == 1
-    assert await storage.get_job(mine.id) is None and not image.path.exists()
-    assert list(storage.inputs_dir.iterdir()) == []
+    assert await storage.get_job(mine.id) is None and image.key not in await stored_keys(storage.files)
+    assert await inputs(storage) == set()
     with pytest.raises(ImageNotFound):
         await storage.get_image(mine.id, 0)
     assert await storage.get_job(theirs.id) is not None
 
 
+@both_stores
 async def test_forget_user_removes_their_words_from_others_jobs_derived_from_theirs(storage: Storage) -> None:
     """B's variation of A's image, and C's reroll of B's variation, keep their images; A's prompt leaves them (rows
     and PNG recipes), and B's copy of A's picture goes."""
@@ -268,10 +289,10 @@ async def test_forget_user_removes_their_words_from_others_jobs_derived_from_the
         assert kept is not None and kept.request.prompt == PROMPT_REMOVED, job.kind
         image = await storage.get_image(job.id, 0)  # their images stay theirs
         assert image.recipe["prompt"] == PROMPT_REMOVED
-        assert "secret" not in read_metadata(image.path.read_bytes())["imagebot"]
+        assert "secret" not in read_metadata(image.data)["imagebot"]
     assert (await storage.get_job(b.id)).request.negative == PROMPT_REMOVED
     assert (await storage.get_job(c.id)).request.negative == ""
-    assert list(storage.inputs_dir.iterdir()) == []  # B's source picture was A's image
+    assert await inputs(storage) == set()  # B's source picture was A's image
     with pytest.raises(ImageExpired):
         await storage.get_job(b.id, load_init=True)
     assert (await storage.get_job(unrelated.id)).request.prompt == "a secret fox of my own"
@@ -373,17 +394,18 @@ def solid(colour: tuple[int, int, int]) -> Image.Image:
     return Image.new("RGB", (8, 8), colour)
 
 
-def colours_on_disk(storage: Storage) -> set[tuple[int, int, int]]:
-    """The colour of every one-colour picture under the storage folder (results are not one colour)."""
+async def colours_kept(storage: Storage) -> set[tuple[int, int, int]]:
+    """The colour of every one-colour picture the storage keeps (results are not one colour)."""
     found = set()
-    for path in storage.directory.rglob("*.png"):
-        with Image.open(path) as image:
+    for key in await stored_keys(storage.files, "images/") | await inputs(storage):
+        with Image.open(io.BytesIO(await storage.files.get(key))) as image:
             colours = image.convert("RGB").getcolors(1)
         if colours:
             found.add(colours[0][1])
     return found
 
 
+@both_stores
 async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they_were_carried(
         storage: Storage) -> None:
     """Alice blends two pictures; Bob varies her result, Carol varies Bob's, Dan rerolls Carol's: each job keeps a
@@ -410,11 +432,11 @@ async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they
                                                    references=[solid(red), solid(blue)], reference_weights=[0.5, 0.5]),
               kind="reroll", source_job_id=carol.id, created_at=T0)
     await storage.insert_job(dan)
-    assert {red, blue, her_result, bobs_result} <= colours_on_disk(storage)
+    assert {red, blue, her_result, bobs_result} <= (await colours_kept(storage))
 
     assert await storage.forget_user(1) == 1
     # Their results, and Carol's and Dan's copies of Bob's, stay.
-    assert colours_on_disk(storage) == {bobs_result, carols_result}
+    assert (await colours_kept(storage)) == {bobs_result, carols_result}
     for job in (bob, carol, dan):
         with pytest.raises(ImageExpired, match="blended from have expired"):
             await storage.get_job(job.id, load_references=True)
@@ -422,16 +444,17 @@ async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they
     with pytest.raises(ImageExpired):
         await storage.get_job(bob.id, load_init=True)
     assert (await storage.get_job(dan.id, load_init=True)).request.init_image is not None  # type: ignore[union-attr]
-    assert (await storage.get_image(carol.id, 0)).path.exists()  # results stay viewable
+    assert (await storage.get_image(carol.id, 0)).data  # results stay viewable
     async with storage.db.execute("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)"
                                   ) as cursor:
         assert (await cursor.fetchone())[0] == 0
 
     await storage.forget_user(2)
-    assert colours_on_disk(storage) == {carols_result}
-    assert (await storage.get_image(carol.id, 0)).path.exists()
+    assert (await colours_kept(storage)) == {carols_result}
+    assert (await storage.get_image(carol.id, 0)).data
 
 
+@both_stores
 async def test_a_job_keeping_pictures_of_a_source_deleted_meanwhile_is_refused_and_leaves_nothing(
         storage: Storage) -> None:
     source = Job(user_id=1, request=GenerationRequest("mine"), created_at=T0)
@@ -441,7 +464,7 @@ async def test_a_job_keeping_pictures_of_a_source_deleted_meanwhile_is_refused_a
                source_job_id=source.id, source_index=0, created_at=T0)
     with pytest.raises(ImageNotFound, match="can't find that request"):
         await storage.insert_job(late)
-    assert await storage.get_job(late.id) is None and list(storage.inputs_dir.iterdir()) == []
+    assert await storage.get_job(late.id) is None and await inputs(storage) == set()
     words_only = Job(user_id=2, request=GenerationRequest("a prompt of its own"), source_job_id=source.id,
                      created_at=T0)
     await storage.insert_job(words_only)  # it keeps nothing of the source's
@@ -520,6 +543,7 @@ async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -
         assert await storage.notices(7) == [Notice(job.id, "a fox", "and again")]
 
 
+@both_stores
 async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are_forgotten(storage: Storage) -> None:
     pictures = [Image.new("RGB", (8, 8), (200, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 200))]
     job = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
@@ -532,18 +556,19 @@ async def test_reference_pictures_are_kept_with_the_job_until_they_expire_or_are
     await storage.set_state(job.id, JobState.DONE)
     storage.clock.now += 3601  # type: ignore[attr-defined]
     await storage.housekeep()
-    assert list(storage.inputs_dir.iterdir()) == []
+    assert await inputs(storage) == set()
     with pytest.raises(ImageExpired, match="pictures this was blended from have expired"):
         await storage.get_job(job.id, load_references=True)
 
     again = Job(user_id=1, request=GenerationRequest("", references=pictures, reference_weights=[0.5, 0.5]),
                 kind="blend", created_at=storage.clock.now)  # type: ignore[attr-defined]
     await storage.insert_job(again)
-    assert len(list(storage.inputs_dir.iterdir())) == 2
+    assert len(await inputs(storage)) == 2
     assert await storage.forget_user(1) == 2
-    assert list(storage.inputs_dir.iterdir()) == []
+    assert await inputs(storage) == set()
 
 
+@both_stores
 async def test_an_instruction_edits_pictures_are_kept_in_order_until_they_expire(storage: Storage) -> None:
     pictures = [solid((200, 0, 0)), solid((0, 0, 200))]
     job = Job(user_id=1, request=GenerationRequest("the woman from image 1 in the dress from image 2",
@@ -556,15 +581,16 @@ async def test_an_instruction_edits_pictures_are_kept_in_order_until_they_expire
     assert loaded is not None and len(loaded.request.input_images or []) == 2
     await storage.set_state(job.id, JobState.DONE)
     await storage.housekeep()  # a finished edit keeps its pictures as long as its results: a reroll edits them again
-    assert len(list(storage.inputs_dir.iterdir())) == 2
+    assert len(await inputs(storage)) == 2
     storage.clock.now += 3601  # type: ignore[attr-defined]
     await storage.housekeep()
-    assert list(storage.inputs_dir.iterdir()) == []
+    assert await inputs(storage) == set()
     with pytest.raises(ImageExpired, match="pictures this was edited from have expired"):
         await storage.get_job(job.id, load_inputs=True)
     assert (await storage.get_job(job.id)) is not None
 
 
+@both_stores
 async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_they_were_carried(
         storage: Storage) -> None:
     """Alice edits two pictures by instruction; Bob rerolls it, Carol rerolls Bob's; Dan edits Carol's result by
@@ -586,10 +612,10 @@ async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_the
     await storage.save_results(carol, [GeneratedImage(solid(carols_result), recipe())])
     dan = edit(4, [solid(carols_result)], carol, 0)
     await storage.insert_job(dan)
-    assert {red, blue, carols_result} <= colours_on_disk(storage)
+    assert {red, blue, carols_result} <= (await colours_kept(storage))
 
     assert await storage.forget_user(1) == 1
-    assert colours_on_disk(storage) == {carols_result}
+    assert (await colours_kept(storage)) == {carols_result}
     for job in (bob, carol):
         with pytest.raises(ImageExpired, match="edited from have expired"):
             await storage.get_job(job.id, load_inputs=True)
@@ -598,4 +624,18 @@ async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_the
     async with storage.db.execute("SELECT count(*) FROM jobs WHERE inputs_owner = 1") as cursor:
         assert (await cursor.fetchone())[0] == 0
     await storage.forget_user(3)
-    assert colours_on_disk(storage) == set()
+    assert (await colours_kept(storage)) == set()
+
+
+@both_stores
+async def test_an_image_whose_file_is_gone_has_expired(storage: Storage) -> None:
+    """Another process's housekeeping or forget-me can delete a file between its row and its reading here: a button on
+    it says it expired, and a job's other images are still shown."""
+    job = Job(user_id=1, request=GenerationRequest("a red fox"), created_at=T0)
+    await storage.insert_job(job)
+    [first, second] = await storage.save_results(job, generated(2))
+    await storage.files.delete([first.key])
+    with pytest.raises(ImageExpired, match="This image has expired"):
+        await storage.get_image(job.id, 0)
+    assert [image.index for image in await storage.get_images(job.id)] == [1]
+    assert (await storage.get_image(job.id, 1)).data == second.data

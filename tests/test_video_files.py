@@ -7,6 +7,7 @@ import io
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
 from models.video import decode_video, encode_video, frame_rate, video_recipe
@@ -52,29 +53,34 @@ def test_a_tiny_limit_falls_back_to_an_animation_never_a_refusal():
         assert len(encoded.data) <= limit and encoded.format != "mp4"
 
 
-async def test_storage_keeps_a_videos_mp4_beside_its_first_frame_and_deletes_both(tmp_path):
+@pytest.mark.parametrize("kind", ["folder", "bucket"])
+async def test_storage_keeps_a_videos_mp4_beside_its_first_frame_and_deletes_both(tmp_path, kind, request):
     """A video result is stored as its first frame's PNG (what every picture path reads) and the full MP4 with the
-    recipe; an extension's file holds the video it continues; forgetting the person takes the MP4 with the PNG."""
-    from bot.jobs import Job
+    recipe, in a folder or a bucket; an extension's file holds the video it continues; forgetting the person takes
+    the MP4 with the PNG."""
+    from bot.jobs import Job, video_key
     from bot.storage import Storage
     from models.plan import GeneratedImage, GenerationRequest, Recipe
+    from tests.s3 import image_store_of, stored_keys
 
     frames = tuple(clip())
     recipe = Recipe(prompt="waves", negative="", style="none", seed=1, steps=2, guidance=5.0, width=64, height=48,
                     strength=None, model="wan", frames=9, fps=24)
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, images=await image_store_of(kind, tmp_path, request)) as storage:
         first = Job(user_id=7, request=GenerationRequest("waves", video=True), kind="animate", channel_id=1)
         await storage.insert_job(first)
         [stored] = await storage.save_results(first, [GeneratedImage(frames[0], recipe, frames)])
-        assert stored.path.suffix == ".png" and stored.video is not None and stored.video.exists()
-        data = stored.video.read_bytes()
-        assert len(decode_video(data)) == 9 and video_recipe(data)["seed"] == 1
+        assert stored.key.endswith(".png") and stored.video is not None
+        assert await stored_keys(storage.files, "images/") == {stored.key, video_key(stored.key)}
+        again = await storage.get_image(first.id, 0)  # read back from the store
+        assert again.video == stored.video and len(decode_video(again.video)) == 9
+        assert video_recipe(again.video)["seed"] == 1
 
         longer = Job(user_id=7, request=GenerationRequest("waves", video=True), kind="extend", channel_id=1,
                      source_job_id=first.id, source_index=0)
         await storage.insert_job(longer)
         [extended] = await storage.save_results(longer, [GeneratedImage(frames[-1], recipe, frames)])
-        assert len(decode_video(extended.video.read_bytes())) == 9 + 8 and len(extended.frames) == 17
+        assert len(decode_video(extended.video)) == 9 + 8 and len(extended.frames) == 17
 
         await storage.forget_user(7)
-        assert not stored.video.exists() and not stored.path.exists() and not extended.video.exists()
+        assert await stored_keys(storage.files, "images/") == set()

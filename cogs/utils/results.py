@@ -270,12 +270,12 @@ def image_file(images: Sequence[Image.Image], recipe: dict, *, name: str, max_by
 def video_file(image: StoredImage, *, name: str, max_bytes: int) -> discord.File:
     """A video result's attachment: its stored MP4 when it fits, else encoded again under the limit from its frames
     (kept from generation, else read back from the MP4): lower quality, smaller, then an animated WebP or GIF."""
-    path = image.video
-    assert path is not None
+    video = image.video
+    assert video is not None
     limit = max(1024, max_bytes - ATTACHMENT_MARGIN)
-    if path.stat().st_size <= limit:
-        return discord.File(path, filename=f"{name}.mp4")
-    frames = image.frames or tuple(decode_video(path.read_bytes()))
+    if len(video) <= limit:
+        return discord.File(io.BytesIO(video), filename=f"{name}.mp4")
+    frames = image.frames or tuple(decode_video(video))
     encoded = encode_video(frames, image.recipe.get("fps") or 24, max_bytes=limit, recipe=image.recipe)
     return discord.File(io.BytesIO(encoded.data), filename=f"{name}{encoded.filename_suffix}")
 
@@ -296,8 +296,8 @@ def stored_file(images: Sequence[StoredImage], *, name: str, max_bytes: int, her
     whole = shown in ([Treatment.ALLOW], [Treatment.SPOILER])  # one picture, its own pixels
     if whole and images[0].video is not None:
         return video_file(images[0], name=name, max_bytes=max_bytes)
-    if whole and images[0].path.stat().st_size <= max_bytes - ATTACHMENT_MARGIN:
-        return discord.File(images[0].path, filename=f"{name}.png")
+    if whole and len(images[0].data) <= max_bytes - ATTACHMENT_MARGIN:
+        return discord.File(io.BytesIO(images[0].data), filename=f"{name}.png")
     recipe = dict(images[0].recipe)
     if len(images) > 1:  # a grid: the shared recipe, with each image's seed in grid order
         recipe["seeds"] = [image.recipe.get("seed") for image in images]
