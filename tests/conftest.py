@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.postgres import Cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -36,6 +40,30 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
 def tiny_model_dir(tiny_model: Callable[[str], Path]) -> Path:
     """The tiny Stable Diffusion pipeline, the model most tests run on."""
     return tiny_model("sd")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server for this test process (one per xdist worker); skips where none can start."""
+    from tests.postgres import Cluster, missing
+
+    if reason := missing():
+        pytest.skip(reason)
+    with Cluster.started() as cluster:
+        yield cluster
+
+
+DATABASES = ("sqlite", "postgresql")
+"""The engines a test parametrized with ``database_url`` runs on."""
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """The database a test's Storage (or bot) uses, once per engine: None is the default SQLite file in its folder,
+    else a fresh database of its own on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").new_database()
 
 
 @pytest.fixture
