@@ -179,6 +179,8 @@ class Storage:
             await self._db.foreign_keys(True)
         noticed = await self.db.all("SELECT DISTINCT user_id FROM jobs WHERE notice IS NOT NULL")
         self._noticed = {row[0] for row in noticed}
+        log.info("storage: %s database %s, schema version %d", self.db.dialect, self.db.where,
+                 await self.schema_version())
         return self
 
     async def close(self) -> None:

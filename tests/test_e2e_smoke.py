@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator):
+async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator, database_url):
+    engine = "sqlite" if database_url is None else "postgresql"
+    assert f"storage: {engine} database" in running_bot.log()
     user = emulator.add_user("ada")
     interaction = await emulator.invoke(user, "imagine", {"prompt": "a cat", "style": "anime", "count": 4})
     await interaction.wait_acked(3)
