@@ -201,19 +201,20 @@ class Storage:
         return row[0] if row else 0
 
     async def _migrate(self) -> None:
-        await self.db.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        current = await self.schema_version()
-        available = migrations_of(self.db.dialect)
-        latest = available[-1][0]
-        if current > latest:
-            raise RuntimeError(
-                f"{self.db.where} has schema version {current}, newer than this code knows ({latest}); run the newer "
-                "version of the bot or restore a backup"
-            )
-        for number, path in available:
-            if number > current:
-                await self._apply_migration(number, path.read_text(encoding="utf-8"))
-                log.info("database upgraded to schema version %d (%s)", number, path.name)
+        async with self.db.migrating():
+            await self.db.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = await self.schema_version()
+            available = migrations_of(self.db.dialect)
+            latest = available[-1][0]
+            if current > latest:
+                raise RuntimeError(
+                    f"{self.db.where} has schema version {current}, newer than this code knows ({latest}); run the "
+                    "newer version of the bot or restore a backup"
+                )
+            for number, path in available:
+                if number > current:
+                    await self._apply_migration(number, path.read_text(encoding="utf-8"))
+                    log.info("database upgraded to schema version %d (%s)", number, path.name)
 
     async def _apply_migration(self, number: int, script: str) -> None:
         """Run one migration file and record its number, both or neither (one transaction)."""

@@ -28,6 +28,7 @@ from bot.storage import (
 from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
+from tests.postgres import Cluster
 
 T0 = 1_700_000_000.0
 
@@ -94,6 +95,17 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
         assert (await storage.db.one("PRAGMA foreign_keys"))[0] == 1
     async with Storage(tmp_path) as storage:  # opening a current database again changes nothing
         assert await storage.schema_version() == len(migrations())
+
+
+async def test_bots_starting_at_once_on_one_postgresql_database_migrate_it_once(tmp_path: Path,
+                                                                               postgres: Cluster) -> None:
+    """Processes on several machines share the database; the first to start creates the schema, the others wait."""
+    url = postgres.new_database()
+    opened = await asyncio.gather(*(Storage(tmp_path / str(n), url=url).open() for n in range(4)))
+    try:
+        assert {await storage.schema_version() for storage in opened} == {migrations_of("postgresql")[-1][0]}
+    finally:
+        await asyncio.gather(*(storage.close() for storage in opened))
 
 
 async def test_a_database_from_newer_code_is_refused(tmp_path: Path, database_url: str | None) -> None:
