@@ -108,6 +108,22 @@ async def test_bots_starting_at_once_on_one_postgresql_database_migrate_it_once(
         await asyncio.gather(*(storage.close() for storage in opened))
 
 
+async def test_processes_sharing_a_postgresql_database_see_each_others_settings_and_notices(
+        tmp_path: Path, postgres: Cluster) -> None:
+    """Nothing read is kept in memory where other processes write the same database."""
+    url = postgres.new_database()
+    async with Storage(tmp_path / "a", url=url) as here, Storage(tmp_path / "b", url=url) as there:
+        assert await here.user_settings(1) == UserSettings() and await here.notices(1) == []
+        assert (await here.channel_settings(5)).max_count is None
+        await there.update_user_settings(1, style="anime")
+        await there.update_channel_settings(5, max_count=2)
+        job = Job(user_id=1, request=GenerationRequest("a fox"), created_at=T0)
+        await there.insert_job(job)
+        await there.leave_notice(job.id, "it failed")
+        assert (await here.user_settings(1)).style == "anime" and (await here.channel_settings(5)).max_count == 2
+        assert await here.notices(1) == [Notice(job.id, "a fox", "it failed")]
+
+
 async def test_a_database_from_newer_code_is_refused(tmp_path: Path, database_url: str | None) -> None:
     async with Storage(tmp_path, url=database_url) as storage:
         await storage.db.write("UPDATE schema_version SET version = 99")
