@@ -30,6 +30,22 @@ async def test_a_model_that_cannot_load_stops_the_bot_with_one_line(emulator, tm
     assert "Traceback" not in bot.log()
 
 
+async def test_a_database_that_cannot_be_opened_stops_the_bot_with_one_line(emulator, tiny_model_dir, tmp_path):
+    import socket
+
+    from tests.harness import BotUnderTest, bot_config
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a port no server listens on
+        port = closed.getsockname()[1]
+    url = f"postgresql://imagebot@127.0.0.1:{port}/imagebot"
+    bot = BotUnderTest(emulator, bot_config(emulator, tiny_model_dir, tmp_path / "data", database_url=url), tmp_path)
+    with pytest.raises(RuntimeError, match="the bot exited with 1"):
+        await bot.start(ready_timeout=60)
+    errors = [line for line in bot.log().splitlines() if "Cannot start:" in line]
+    assert len(errors) == 1 and "the database (storage.url) cannot be opened" in errors[0], bot.log()
+    assert "Traceback" not in bot.log()
+
+
 async def test_an_unreachable_discord_is_one_line(tmp_path):
     import subprocess
     import sys
