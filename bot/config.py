@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.database import sqlite_path
 from bot.image_store import images_location
 from models.loras import Lora, LoraBook
 from models.safety import labels_at, missing_label
@@ -358,6 +359,9 @@ class EngineConfig(Section):
 
 class StorageConfig(Section):
     dir: Path = Path("data")
+    url: str | None = None
+    """The database: ``sqlite:///PATH`` (relative to the config file) or ``postgresql://USER@HOST/DATABASE``; unset,
+    the SQLite file ``imagebot.sqlite3`` in ``dir``, as before there was a choice."""
     image_ttl_hours: float = Field(default=24 * 30, gt=0)
     housekeeping_minutes: float = Field(default=60, gt=0)
     images: str | None = None
@@ -379,6 +383,17 @@ class StorageConfig(Section):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be a URL starting with http:// or https://")
         return value
+
+    @field_validator("url")
+    @classmethod
+    def _is_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.startswith("sqlite:///") and value != "sqlite:///":
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
 
 class RoleOverride(Section):
@@ -659,4 +674,6 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, environ: dict[str, str] 
     images = images_location(config.storage.images, config.storage.dir)
     if isinstance(images, Path) and not images.is_absolute():  # a folder, relative to the file as storage.dir is
         config.storage.images = str((path.parent / images).resolve())
+    if config.storage.url is not None and config.storage.url.startswith("sqlite:///"):
+        config.storage.url = f"sqlite:///{sqlite_path(config.storage.url, path.parent).resolve()}"
     return config

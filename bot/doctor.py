@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import database
 from bot.config import Config, ConfigError, StorageConfig, load_config
 from bot.exit_codes import ExitCode
 from bot.image_store import BucketUnreachable, ImageStore, image_store
@@ -80,6 +81,7 @@ def checks(config: Config, config_path: Path) -> Iterator[Check]:
     yield storage_check(config.storage.dir)
     if config.storage.images:
         yield images_check(config.storage)
+    yield database_check(config)
     yield ops_port_check(config)
     yield from model_checks(config)
 
@@ -183,6 +185,36 @@ async def _probe(store: ImageStore) -> None:
         await store.check()
     finally:
         await store.close()
+
+def database_check(config: Config) -> Check:
+    """Open the database the bot will use (``storage.url``) and read its schema version, changing nothing: a
+    PostgreSQL server that is down, refuses the login or has no such database is found here, not at the first start
+    (a SQLite file not there yet is created empty, as the bot would)."""
+    from bot.storage import Storage
+
+    url = Storage.from_config(config.storage).url
+    try:
+        where, version = asyncio.run(_schema_version(url))
+    except (*database.ERRORS, OSError) as error:
+        return failed("database", f"storage.url cannot be opened: {type(error).__name__}: {error}",
+                      "start the database server, create the database and its user, and check the host, port, user "
+                      "and password in storage.url" if url.startswith("postgres") else
+                      "check that the SQLite file in storage.url (or storage.dir) is one the bot can open and write")
+    found = f"schema version {version}" if version else "empty: the bot creates its tables at start"
+    return passed("database", f"{where} opens ({found})")
+
+
+async def _schema_version(url: str) -> tuple[str, int]:
+    db = await asyncio.wait_for(database.connect(url), timeout=15)
+    try:
+        await db.one("SELECT 1")
+        try:
+            row = await db.one("SELECT version FROM schema_version")
+        except database.ERRORS:  # no such table: a database the bot has not used yet
+            row = None
+        return db.where, row[0] if row else 0
+    finally:
+        await db.close()
 
 
 def ops_port_check(config: Config) -> Check:

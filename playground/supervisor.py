@@ -55,6 +55,7 @@ def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
     )
     data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
     data["storage"]["images"] = None  # its pictures beside its own database, never in the real bot's folder or bucket
+    data["storage"]["url"] = None  # its own SQLite file there, never the real bot's database (storage.url)
     data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's
     return data
 

@@ -12,6 +12,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
+from bot.config import load_config
 from tests.harness import REPO
 
 FIRST_RAY_WITH_TOKEN_AUTH = "2.52.0"
@@ -80,3 +81,39 @@ def test_the_monitoring_profile_scrapes_the_bot_and_provisions_the_dashboard():
     assert dashboard == "./docs/grafana/imagebot.json"
     panels = json.loads((REPO / dashboard).read_text(encoding="utf-8"))["panels"]
     assert all(panel["datasource"]["uid"] == "${datasource}" for panel in panels if panel["type"] != "row")
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose's YAML: ``!reset`` (drop what an earlier file set) reads as None, the key unset."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+
+
+def test_the_scale_overlay_splits_the_shards_and_shares_one_database_and_bucket():
+    """docker-compose.scale.yml: PostgreSQL, MinIO and two bot processes that run half the gateway's shards each,
+    share one queue and one bucket, and leave the GPUs to Ray; each bot's settings, as its environment gives them on
+    top of the shipped bot.yaml, load and validate; every secret is required (``${VAR:?…}``)."""
+    text = (REPO / "docker-compose.scale.yml").read_text(encoding="utf-8")
+    assert set(REQUIRED.findall(text)) == {"DISCORD_TOKEN", "RAY_AUTH_TOKEN", "POSTGRES_PASSWORD",
+                                           "MINIO_ROOT_PASSWORD"}
+    services = yaml.load(text, Loader=_ComposeLoader)["services"]
+    assert {"bot", "bot-2", "postgres", "minio", "bucket"} <= set(services)
+    assert set(compose_file("docker-compose.ray.yml")["services"]) >= {"ray-head", "ray-worker"}
+    secrets = {"DISCORD_TOKEN": "t", "RAY_AUTH_TOKEN": "r", "POSTGRES_PASSWORD": "p", "MINIO_ROOT_PASSWORD": "m"}
+    shards: list[int] = []
+    urls, buckets = set(), set()
+    for name in ("bot", "bot-2"):
+        service = services[name]
+        assert service["deploy"] is None  # no GPU reserved for a bot process
+        environment = {key: REQUIRED.sub(lambda match: secrets[match.group(1)], str(value))
+                       for key, value in service["environment"].items()}
+        config = load_config(REPO / "bot.yaml", environ=environment)
+        assert config.engine.backend == "ray"
+        assert config.discord.shards is not None and config.discord.shards.total == 2
+        shards += config.discord.shards.ids
+        urls.add(config.storage.url)
+        buckets.add((config.storage.images, config.storage.s3_endpoint))
+    assert sorted(shards) == [0, 1]  # every shard once, each process half
+    assert urls == {"postgresql://imagebot:p@postgres/imagebot"}
+    assert buckets == {("s3://imagebot/images", "http://minio:9000")}

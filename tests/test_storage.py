@@ -1,5 +1,7 @@
-"""bot/storage.py against a real SQLite file: migrations, results, image lookups, housekeeping, forgetting; the tests of
-picture files run with the files in a folder and in a bucket of a real S3 server (moto's, ``tests.s3``)."""
+"""bot/storage.py against a real SQLite file and a real PostgreSQL database (``database_url``: every test that takes
+the ``storage`` fixture runs on both): migrations, results, image lookups, housekeeping, forgetting; the tests of
+picture files run with the files in a folder and in a bucket of a real S3 server (moto's, ``tests.s3``). Tests of
+SQLite's own migration history (0001 ... 0014 on an old file) are SQLite's alone."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot import database
 from bot.jobs import Job, JobState, Notice
 from bot.settings import ChannelSettings, Remembered, UnknownSetting, UserSettings
 from bot.storage import (
@@ -22,10 +25,12 @@ from bot.storage import (
     ImageNotFound,
     Storage,
     migrations,
+    migrations_of,
 )
 from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
+from tests.postgres import Cluster
 from tests.s3 import image_store_of, stored_keys
 
 T0 = 1_700_000_000.0
@@ -49,10 +54,11 @@ def generated(count: int = 2) -> list[GeneratedImage]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path, request: pytest.FixtureRequest):
-    """Storage with its files in the folder (the default) or, for tests marked ``both_stores``, in a bucket too."""
+async def storage(tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest):
+    """Storage on each engine, with its files in the folder (the default) or, for tests marked ``both_stores``, in a
+    bucket too."""
     files = await image_store_of(getattr(request, "param", "folder"), tmp_path, request)
-    async with Storage(tmp_path, images=files, image_ttl_hours=1, clock=Clock()) as opened:
+    async with Storage(tmp_path, url=database_url, images=files, image_ttl_hours=1, clock=Clock()) as opened:
         yield opened
 
 
@@ -65,10 +71,10 @@ async def inputs(storage: Storage) -> set[str]:
     return await stored_keys(storage.files, "inputs/")
 
 
-async def test_fresh_database_is_current_and_in_wal_mode(storage: Storage) -> None:
-    assert await storage.schema_version() == len(migrations())
-    async with storage.db.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"
+async def test_fresh_database_is_current_and_sqlite_is_in_wal_mode(storage: Storage) -> None:
+    assert await storage.schema_version() == migrations_of(storage.db.dialect)[-1][0] == len(migrations())
+    if storage.db.dialect == "sqlite":
+        assert (await storage.db.one("PRAGMA journal_mode"))[0] == "wal"
 
 
 async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> None:
@@ -96,32 +102,55 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
             False, False, None, None, None)
         assert await storage.user_settings(5) == UserSettings()
         assert (await storage.get_image("old", 0)).recipe["seed"] == 1
-        async with storage.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
-            indexes = {row[0] for row in await cursor.fetchall()}
+        indexes = {row[0] for row in await storage.db.all("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"jobs_by_user", "images_by_age", "jobs_by_state", "jobs_result_message"} <= indexes
         # 0005 rebuilt the jobs table: the images still point at their jobs, and foreign keys are on again.
-        async with storage.db.execute("PRAGMA foreign_key_check") as cursor:
-            assert await cursor.fetchall() == []
-        async with storage.db.execute("PRAGMA foreign_keys") as cursor:
-            assert (await cursor.fetchone())[0] == 1
+        assert await storage.db.all("PRAGMA foreign_key_check") == []
+        assert (await storage.db.one("PRAGMA foreign_keys"))[0] == 1
     async with Storage(tmp_path) as storage:  # opening a current database again changes nothing
         assert await storage.schema_version() == len(migrations())
 
 
-async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO schema_version VALUES (99)")
-    with pytest.raises(RuntimeError, match="newer than this code"):
-        await Storage(tmp_path).open()
+async def test_bots_starting_at_once_on_one_postgresql_database_migrate_it_once(tmp_path: Path,
+                                                                               postgres: Cluster) -> None:
+    """Processes on several machines share the database; the first to start creates the schema, the others wait."""
+    url = postgres.new_database()
+    opened = await asyncio.gather(*(Storage(tmp_path / str(n), url=url).open() for n in range(4)))
+    try:
+        assert {await storage.schema_version() for storage in opened} == {migrations_of("postgresql")[-1][0]}
+    finally:
+        await asyncio.gather(*(storage.close() for storage in opened))
+
+
+async def test_processes_sharing_a_postgresql_database_see_each_others_settings_and_notices(
+        tmp_path: Path, postgres: Cluster) -> None:
+    """Nothing read is kept in memory where other processes write the same database."""
+    url = postgres.new_database()
+    async with Storage(tmp_path / "a", url=url) as here, Storage(tmp_path / "b", url=url) as there:
+        assert await here.user_settings(1) == UserSettings() and await here.notices(1) == []
+        assert (await here.channel_settings(5)).max_count is None
+        await there.update_user_settings(1, style="anime")
+        await there.update_channel_settings(5, max_count=2)
+        job = Job(user_id=1, request=GenerationRequest("a fox"), created_at=T0)
+        await there.insert_job(job)
+        await there.leave_notice(job.id, "it failed")
+        assert (await here.user_settings(1)).style == "anime" and (await here.channel_settings(5)).max_count == 2
+        assert await here.notices(1) == [Notice(job.id, "a fox", "it failed")]
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path, database_url: str | None) -> None:
+    async with Storage(tmp_path, url=database_url) as storage:
+        await storage.db.write("UPDATE schema_version SET version = 99")
+    with pytest.raises(RuntimeError, match="schema version 99, newer than this code"):
+        await Storage(tmp_path, url=database_url).open()
 
 
 def with_migration(monkeypatch: pytest.MonkeyPatch, directory: Path, sql: str) -> int:
-    """The shipped migrations plus one more holding ``sql``; its number."""
+    """The shipped migrations (of either engine) plus one more holding ``sql``; its number."""
     number = len(migrations()) + 1
     extra = directory / f"{number:04d}_extra.sql"
     extra.write_text(sql)
-    monkeypatch.setattr("bot.storage.migrations", lambda: [*migrations(), (number, extra)])
+    monkeypatch.setattr("bot.storage.migrations_of", lambda dialect: [*migrations_of(dialect), (number, extra)])
     return number
 
 
@@ -136,26 +165,26 @@ END;
 INSERT INTO notes DEFAULT VALUES""")
     async with Storage(tmp_path) as storage:
         assert await storage.schema_version() == number
-        async with storage.db.execute("SELECT text FROM notes") as cursor:
-            assert [row[0] for row in await cursor.fetchall()] == ["a;b;"]
+        assert [row[0] for row in await storage.db.all("SELECT text FROM notes")] == ["a;b;"]
 
 
-async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    database_url: str | None) -> None:
     """A migration is applied whole or not at all: its version stays, its first statements are rolled back, and
     the database opens again once the migration is fixed."""
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         current = await storage.schema_version()
     with_migration(monkeypatch, tmp_path, "ALTER TABLE jobs ADD COLUMN extra INTEGER;\nINSERT INTO nowhere VALUES (1);")
-    broken = Storage(tmp_path)
-    with pytest.raises(sqlite3.OperationalError, match="nowhere"):
+    broken = Storage(tmp_path, url=database_url)
+    with pytest.raises(database.ERRORS, match="nowhere"):
         await broken.open()
-    assert not broken.db.in_transaction
     await broken.close()
     monkeypatch.undo()
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         assert await storage.schema_version() == current
-        async with storage.db.execute("SELECT name FROM pragma_table_info('jobs')") as cursor:
-            assert "extra" not in {row[0] for row in await cursor.fetchall()}
+        await storage.db.write("UPDATE jobs SET attempts = 0")  # the table is there, without the column:
+        with pytest.raises(database.ERRORS, match="extra"):
+            await storage.db.write("UPDATE jobs SET extra = 0")
 
 
 @both_stores
@@ -309,8 +338,8 @@ async def test_housekeeping_removes_prompts_and_tokens_of_old_jobs(storage: Stor
     await storage.housekeep()
     gone = await storage.get_job(old.id)
     assert (gone.request.prompt, gone.request.negative, gone.token) == ("", "", None)
-    async with storage.db.execute("SELECT recipe FROM images WHERE job_id = ?", (old.id,)) as cursor:
-        assert json.loads((await cursor.fetchone())[0])["prompt"] == ""
+    [recipe_left] = await storage.db.one("SELECT recipe FROM images WHERE job_id = ?", (old.id,))
+    assert json.loads(recipe_left)["prompt"] == ""
     kept = await storage.get_job(new.id)
     assert (kept.request.prompt, kept.token) == ("a new one", "new-token")
 
@@ -383,10 +412,10 @@ async def test_forget_user_leaves_their_id_nowhere_but_keeps_a_block_on_them(sto
     await storage.block_user(3, by=1, reason="spam")
     await storage.block_user(1, by=2, reason="abuse")
     await storage.forget_user(1)
-    async with storage.db.execute("SELECT channel_id, updated_by, max_count FROM channel_settings") as cursor:
-        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(10, None, 2), (11, 2, 3)]
-    async with storage.db.execute("SELECT user_id, blocked_by FROM blocked_users") as cursor:
-        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(1, 2), (3, None)]
+    settings = await storage.db.all("SELECT channel_id, updated_by, max_count FROM channel_settings")
+    assert sorted(tuple(row) for row in settings) == [(10, None, 2), (11, 2, 3)]
+    blocks = await storage.db.all("SELECT user_id, blocked_by FROM blocked_users")
+    assert sorted(tuple(row) for row in blocks) == [(1, 2), (3, None)]
     assert await storage.blocked_users() == {1, 3}  # forgetting is not a way around a block
 
 
@@ -445,9 +474,8 @@ async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they
         await storage.get_job(bob.id, load_init=True)
     assert (await storage.get_job(dan.id, load_init=True)).request.init_image is not None  # type: ignore[union-attr]
     assert (await storage.get_image(carol.id, 0)).data  # results stay viewable
-    async with storage.db.execute("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)"
-                                  ) as cursor:
-        assert (await cursor.fetchone())[0] == 0
+    [owned] = await storage.db.one("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)")
+    assert owned == 0
 
     await storage.forget_user(2)
     assert (await colours_kept(storage)) == {carols_result}
@@ -473,7 +501,7 @@ async def test_a_job_keeping_pictures_of_a_source_deleted_meanwhile_is_refused_a
 async def test_migration_11_finds_whose_pictures_stored_jobs_keep(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr("bot.storage.migrations", lambda: migrations()[:10])
+        patched.setattr("bot.storage.migrations_of", lambda dialect: migrations()[:10])
         async with Storage(tmp_path) as storage:
             assert await storage.schema_version() == 10
     rows = [  # id, user, source, index, init_path, reference_paths
@@ -488,9 +516,9 @@ async def test_migration_11_finds_whose_pictures_stored_jobs_keep(tmp_path: Path
     with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
         db.executemany("INSERT INTO jobs (id, user_id, source_job_id, source_index, init_path, reference_paths, kind,"
                        " request, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'imagine', '{}', 'done', 0)", rows)
-    async with Storage(tmp_path) as storage, storage.db.execute(
-            "SELECT id, init_owner, references_owner FROM jobs ORDER BY id") as cursor:
-        owners = [tuple(row) for row in await cursor.fetchall()]
+    async with Storage(tmp_path) as storage:
+        owners = [tuple(row) for row in await storage.db.all(
+            "SELECT id, init_owner, references_owner FROM jobs ORDER BY id")]
     assert owners == [("a", 1, 1), ("b", 1, 1), ("c", 1, 1), ("d", 2, None), ("e", None, None), ("f", None, None),
                       ("g", None, None)]
 
@@ -523,12 +551,12 @@ async def test_kept_settings_are_the_latest_written_and_a_read_overtaken_by_a_ch
     assert reads == [1, 2, 3, 1, 2]
 
 
-async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -> None:
-    async with Storage(tmp_path, clock=Clock()) as storage:
+async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path, database_url: str | None) -> None:
+    async with Storage(tmp_path, url=database_url, clock=Clock()) as storage:
         job = Job(user_id=7, request=GenerationRequest("a fox"), created_at=T0)
         await storage.insert_job(job)
         await storage.leave_notice(job.id, "it failed")
-    async with Storage(tmp_path, clock=Clock()) as storage:
+    async with Storage(tmp_path, url=database_url, clock=Clock()) as storage:
         assert await storage.notices(8) == []
         left = await storage.notices(7)
         assert left == [Notice(job.id, "a fox", "it failed")]
@@ -621,8 +649,7 @@ async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_the
             await storage.get_job(job.id, load_inputs=True)
     kept = await storage.get_job(dan.id, load_inputs=True)
     assert kept is not None and [p.getpixel((0, 0)) for p in kept.request.input_images or []] == [carols_result]
-    async with storage.db.execute("SELECT count(*) FROM jobs WHERE inputs_owner = 1") as cursor:
-        assert (await cursor.fetchone())[0] == 0
+    assert (await storage.db.one("SELECT count(*) FROM jobs WHERE inputs_owner = 1"))[0] == 0
     await storage.forget_user(3)
     assert (await colours_kept(storage)) == set()
 
