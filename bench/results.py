@@ -34,7 +34,6 @@ import contextlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -59,6 +58,7 @@ import cogs.utils.results  # noqa: E402
 import models.images  # noqa: E402
 from bot.client import use_endpoints  # noqa: E402
 from bot.config import Config, QueueConfig  # noqa: E402
+from bot.database import SqliteDatabase, Transaction  # noqa: E402
 from bot.jobs import Job, JobState, StoredImage  # noqa: E402
 from bot.monitor import LoopLagMonitor  # noqa: E402
 from bot.queue import JobQueue  # noqa: E402
@@ -179,7 +179,7 @@ class Stages:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Wrap the functions each stage consists of (the modules' own names, so both paths are timed alike)."""
-        database = self.awaited("SQLite", Storage._call)
+        database = self.awaited("SQLite", SqliteDatabase._call)
 
         original_edit = Generation._edit
 
@@ -196,7 +196,7 @@ class Stages:
             mock.patch.object(bot.storage, "write_recipe_png", self.sync("file write", bot.storage.write_recipe_png)),
             mock.patch.object(cogs.utils.results, "preview_file",
                               self.sync("previews", cogs.utils.results.preview_file)),
-            mock.patch.object(Storage, "_call", database),
+            mock.patch.object(SqliteDatabase, "_call", database),
             mock.patch.object(Generation, "_edit", edit),
         ]
         with contextlib.ExitStack() as stack:
@@ -225,14 +225,14 @@ async def _old_save_results(storage: Storage, job: Job, images: Sequence[Generat
         await asyncio.to_thread(bot.storage.write_recipe_png, generated.image, recipe, storage.directory / relative)
         stored.append((index, relative, recipe))
 
-    def save(db: sqlite3.Connection) -> None:
-        db.executemany(
+    async def save(db: Transaction) -> None:
+        await db.many(
             "INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired) VALUES (?, ?, ?, ?, ?, 0)",
             [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored],
         )
-        db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
+        await db.write("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?", (now, job.id))
 
-    await storage._atomically(save)
+    await storage.db.atomically(save)
     job.state, job.finished_at = JobState.DONE, now
     return [StoredImage(job.id, index, storage.directory / rel, recipe, now) for index, rel, recipe in stored]
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.database import sqlite_path
 from models.loras import Lora, LoraBook
 from models.safety import labels_at, missing_label
 from models.settings import INSTRUCT_PIPELINES, UPSCALER_SUFFIXES, DraftSettings, hub_file, pipeline_class, public_name
@@ -316,8 +317,22 @@ class EngineConfig(Section):
 
 class StorageConfig(Section):
     dir: Path = Path("data")
+    url: str | None = None
+    """The database: ``sqlite:///PATH`` (relative to the config file) or ``postgresql://USER@HOST/DATABASE``; unset,
+    the SQLite file ``imagebot.sqlite3`` in ``dir``, as before there was a choice."""
     image_ttl_hours: float = Field(default=24 * 30, gt=0)
     housekeeping_minutes: float = Field(default=60, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _is_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.startswith("sqlite:///") and value != "sqlite:///":
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
 
 class RoleOverride(Section):
@@ -601,4 +616,6 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, environ: dict[str, str] 
     config = parse_config(data, path, sources)
     if not config.storage.dir.is_absolute():
         config.storage.dir = (path.parent / config.storage.dir).resolve()
+    if config.storage.url is not None and config.storage.url.startswith("sqlite:///"):
+        config.storage.url = f"sqlite:///{sqlite_path(config.storage.url, path.parent).resolve()}"
     return config

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import discord
 
+from bot import database
 from bot.attachments import (
     AttachmentRefused,
     PixelBudget,
@@ -498,7 +498,7 @@ class RequestDesk:
             notices = await self.service.storage.notices(user_id)
             if notices and await reply_privately(interaction, self.counter.notices(interaction.locale, notices)):
                 await self.service.storage.notices_shown(user_id, notices)
-        except (OSError, sqlite3.Error):  # the request itself is queued: a notice can wait for the next one
+        except (OSError, *database.ERRORS):  # the request itself is queued: a notice can wait for the next one
             log.exception("could not read or clear the notices of user %d", user_id)
         finally:
             self._telling.discard(user_id)

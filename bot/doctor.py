@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import database
 from bot.config import Config, ConfigError, load_config
 from bot.exit_codes import ExitCode
 
@@ -75,6 +76,7 @@ def checks(config: Config, config_path: Path) -> Iterator[Check]:
     yield token_check(config, config_path)
     yield intents_check()
     yield storage_check(config.storage.dir)
+    yield database_check(config)
     yield ops_port_check(config)
     yield from model_checks(config)
 
@@ -131,6 +133,37 @@ def storage_check(directory: Path) -> Check:
                       "create the folder and give the bot's user write access to it, or point storage.dir at one "
                       "that it can write")
     return passed("storage", f"{directory.resolve()} is writable")
+
+
+def database_check(config: Config) -> Check:
+    """Open the database the bot will use (``storage.url``) and read its schema version, changing nothing: a
+    PostgreSQL server that is down, refuses the login or has no such database is found here, not at the first start
+    (a SQLite file not there yet is created empty, as the bot would)."""
+    from bot.storage import Storage
+
+    url = Storage.from_config(config.storage).url
+    try:
+        where, version = asyncio.run(_schema_version(url))
+    except (*database.ERRORS, OSError) as error:
+        return failed("database", f"storage.url cannot be opened: {type(error).__name__}: {error}",
+                      "start the database server, create the database and its user, and check the host, port, user "
+                      "and password in storage.url" if url.startswith("postgres") else
+                      "check that the SQLite file in storage.url (or storage.dir) is one the bot can open and write")
+    found = f"schema version {version}" if version else "empty: the bot creates its tables at start"
+    return passed("database", f"{where} opens ({found})")
+
+
+async def _schema_version(url: str) -> tuple[str, int]:
+    db = await asyncio.wait_for(database.connect(url), timeout=15)
+    try:
+        await db.one("SELECT 1")
+        try:
+            row = await db.one("SELECT version FROM schema_version")
+        except database.ERRORS:  # no such table: a database the bot has not used yet
+            row = None
+        return db.where, row[0] if row else 0
+    finally:
+        await db.close()
 
 
 def ops_port_check(config: Config) -> Check:

@@ -46,12 +46,12 @@ import collections
 import contextlib
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import database
 from bot.admission import EVERYONE, RESUMED, Admission, Refused
 from bot.config import QueueConfig
 from bot.jobs import Job, JobState, StoredImage
@@ -794,7 +794,7 @@ class JobQueue:
             else:
                 try:
                     stored = await self._storage.save_results(job, result)
-                except (OSError, sqlite3.Error) as error:  # a full disk, a locked or broken database
+                except (OSError, *database.ERRORS) as error:  # a full disk, a locked or broken database
                     log.exception("the results of job %s could not be saved", job.id)
                     # An OSError's text names the file (a server path): the person is told only what went wrong.
                     reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
@@ -853,7 +853,7 @@ class JobQueue:
         job.state, job.error = JobState.FAILED, message
         try:
             await self._storage.set_state(job.id, JobState.FAILED, error=message, now=self._clock())
-        except (OSError, sqlite3.Error):
+        except (OSError, *database.ERRORS):
             log.exception("job %s failed and the failure could not be stored either", job.id)
         self._observe_outcome(JobState.FAILED)
         await self._call(self._events.on_failure, job, message)

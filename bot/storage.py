@@ -1,35 +1,35 @@
-"""Durable jobs and images: one SQLite database (WAL) and a folder of PNG files under ``storage.dir``.
+"""Durable jobs and images: a database (``storage.url``: a SQLite file, the default, or PostgreSQL; see
+``bot.database``) and a folder of PNG files under ``storage.dir``.
 
 Everything a person was promised lives here before they are told about it: a job row is written before
 /imagine answers "queued", and a result's images and its ``done`` state are written in one transaction
 before the bot posts them. Button clicks days later find their source image through ``get_image``.
 
-The schema is versioned by numbered files in ``bot/migrations`` (``0001_initial.sql``, ...), applied in order at
-open, each in its own transaction; an older database is upgraded in place, never dropped.
+The schema is versioned by numbered files, applied in order at open, each in its own transaction; an older
+database is upgraded in place, never dropped. SQLite's are ``bot/migrations/0001_initial.sql`` ...; PostgreSQL's,
+in ``bot/migrations/postgresql``, start with a baseline that creates SQLite's schema of its version at once, and
+every later number is written once for each engine (the tests compare the schemas the two build).
 
-Every request reads storage before it is answered, so using the database costs the event loop little: each read,
-write or whole transaction is one call on the connection's thread (``_call``), queued behind the others, so a
-hundred people arriving at once are served back to back by that thread instead of taking turns at a lock, each turn
-a round trip through the event loop. /settings are kept in memory (``bot.settings.Remembered``), and who has notices
-waiting is known without asking the database.
+Every request reads storage before it is answered, so using the database costs the event loop little: on SQLite each
+read, write or whole transaction is one call on the connection's thread (``bot.database``), on PostgreSQL a pooled
+connection's. /settings are kept in memory (``bot.settings.Remembered``), and who has notices waiting is known
+without asking the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 from PIL import Image
 
+from bot.database import Database, Dialect, Row, SqliteDatabase, Transaction, connect
 from bot.encoding import in_encoder
 from bot.jobs import FINISHED_STATES, FlaggedImage, Job, JobState, Notice, StoredImage, open_rgb, video_path
 from bot.settings import (
@@ -50,20 +50,35 @@ if TYPE_CHECKING:
     from models.plan import GeneratedImage
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+"""SQLite's migrations; PostgreSQL's are in its ``postgresql`` folder (``migrations_of``)."""
 DATABASE_NAME = "imagebot.sqlite3"
+"""The SQLite file in ``storage.dir`` when ``storage.url`` is not set."""
 SETTINGS_KEPT = 10_000
 """People, and channels, whose /settings are kept in memory (the most recent users)."""
 PROMPT_REMOVED = "(removed at the author's request)"
 """The prompt (and negative) of someone else's job derived from the images of a person who asked to be forgotten."""
-_REDACT = (
-    "json_set({column}, '$.prompt', :text, '$.negative',"
-    " CASE WHEN coalesce(json_extract({column}, '$.negative'), '') = '' THEN '' ELSE :text END)"
-)
-"""SQL that replaces the person's words in a request or recipe JSON column with ``:text`` (a negative only when
-there was one)."""
+_REDACT: dict[Dialect, str] = {
+    "sqlite": "json_set({column}, '$.prompt', ?, '$.negative',"
+              " CASE WHEN coalesce(json_extract({column}, '$.negative'), '') = '' THEN '' ELSE ? END)",
+    "postgresql": "jsonb_set(jsonb_set({column}::jsonb, '{{prompt}}', to_jsonb(?::text)), '{{negative}}',"
+                  " to_jsonb(CASE WHEN coalesce({column}::jsonb ->> 'negative', '') = '' THEN '' ELSE ?::text END)"
+                  ")::text",
+}
+"""SQL that replaces the person's words in a request or recipe JSON column with its two parameters, both the new
+text (a negative only when there was one)."""
+_PROMPT: dict[Dialect, str] = {"sqlite": "json_extract({column}, '$.prompt')",
+                               "postgresql": "({column}::jsonb ->> 'prompt')"}
+"""SQL for the prompt in a request or recipe JSON column."""
+_FLAGGED: dict[Dialect, tuple[str, str, str]] = {
+    "sqlite": ("json_extract(images.recipe, '$.safety.score')", "json_extract(images.recipe, '$.safety.action')",
+               "json_extract(images.recipe, '$.safety.flagged') = 1"),
+    "postgresql": ("(images.recipe::jsonb #>> '{safety,score}')::double precision",
+                   "images.recipe::jsonb #>> '{safety,action}'",
+                   "images.recipe::jsonb #> '{safety,flagged}' = 'true'::jsonb"),
+}
+"""SQL for the safety check's score, its action and whether it flagged, in an image's recipe."""
 PICTURE_LISTS = {"reference_paths": "references_owner", "input_paths": "inputs_owner"}
 """The jobs' columns that keep lists of pictures (JSON lists of paths; '' once deleted), each with the column that
 says whose they are."""
@@ -92,39 +107,48 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
-    """The numbered migration files in order; numbers must run 1, 2, 3 ... with no gap or duplicate."""
+    """The numbered migration files in order; numbers must run on (1, 2, 3 ..., or from a baseline's number) with no
+    gap or duplicate."""
     found = sorted(
         (int(match.group(1)), path)
         for path in directory.iterdir()
         if (match := _MIGRATION_NAME.match(path.name))
     )
     numbers = [number for number, _ in found]
-    if numbers != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations in {directory} must be numbered 0001, 0002, ... without gaps: {numbers}")
+    first = numbers[0] if numbers else 1
+    if numbers != list(range(first, first + len(found))):
+        raise RuntimeError(f"migrations in {directory} must be numbered on from the first without gaps: {numbers}")
     return found
 
 
-class Storage:
-    """The SQLite database and image folder. Open with ``await Storage(dir).open()`` (or ``async with``).
+def migrations_of(dialect: Dialect) -> list[tuple[int, Path]]:
+    """The migrations of one engine. PostgreSQL's first file is a baseline: the whole schema at its number."""
+    return migrations(MIGRATIONS_DIR / "postgresql" if dialect == "postgresql" else MIGRATIONS_DIR)
 
-    One aiosqlite connection in autocommit mode. Its thread runs one call at a time, in order, and a write of more
-    than one statement runs whole in one call (``_atomically``): two coroutines never interleave their statements
-    inside one transaction, with no lock.
+
+class Storage:
+    """The database and image folder. Open with ``await Storage(dir).open()`` (or ``async with``).
+
+    ``url`` is the database (``bot.database.connect``); by default the SQLite file ``imagebot.sqlite3`` in
+    ``directory``. A write of more than one statement is one transaction (``Database.atomically``): on SQLite it runs
+    whole in one call on the connection's thread, so two coroutines never interleave their statements, with no lock.
     """
 
     def __init__(
         self,
         directory: str | Path,
         *,
+        url: str | None = None,
         image_ttl_hours: float = 24 * 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
+        self.url = url or f"sqlite:///{self.directory / DATABASE_NAME}"
         self.images_dir = self.directory / "images"
         self.inputs_dir = self.directory / "inputs"
         self.image_ttl_s = image_ttl_hours * 3600
         self.clock = clock
-        self._db: aiosqlite.Connection | None = None
+        self._db: Database | None = None
         self._user_settings: Remembered[int, UserSettings] = Remembered(SETTINGS_KEPT)
         self._channel_settings: Remembered[int, ChannelSettings] = Remembered(SETTINGS_KEPT)
         self._noticed: set[int] = set()
@@ -132,10 +156,10 @@ class Storage:
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
-        return cls(config.dir, image_ttl_hours=config.image_ttl_hours, clock=clock)
+        return cls(config.dir, url=config.url, image_ttl_hours=config.image_ttl_hours, clock=clock)
 
     @property
-    def db(self) -> aiosqlite.Connection:
+    def db(self) -> Database:
         if self._db is None:
             raise RuntimeError("Storage is not open; await storage.open() first")
         return self._db
@@ -143,15 +167,17 @@ class Storage:
     async def open(self) -> Storage:
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.directory / DATABASE_NAME, isolation_level=None)
-        self._db.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 5000"):
-            await self._db.execute(f"PRAGMA {pragma}")
+        self._db = await connect(self.url)
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
         # Foreign keys are turned on only after migrating: a migration that rebuilds a table (the only way SQLite
         # changes a constraint) drops the old one, and with them on that would cascade into the images.
-        await self._migrate()
-        await self._db.execute("PRAGMA foreign_keys = ON")
-        noticed = await self._all("SELECT DISTINCT user_id FROM jobs WHERE notice IS NOT NULL")
+        if isinstance(self._db, SqliteDatabase):
+            await self._db.foreign_keys(True)
+        noticed = await self.db.all("SELECT DISTINCT user_id FROM jobs WHERE notice IS NOT NULL")
         self._noticed = {row[0] for row in noticed}
         return self
 
@@ -166,80 +192,31 @@ class Storage:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(connection)`` on the connection's thread: the one way this class uses the database.
-
-        aiosqlite runs each of its own methods this way (``_execute``, private but unchanged since its first
-        releases); a cursor's execute, fetch and close would be three such calls, each a round trip through the event
-        loop, where ``work`` does them in one.
-        """
-        return await self.db._execute(work, self.db._conn)
-
-    async def _write(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> int:
-        """One statement, a transaction of its own (autocommit); how many rows it changed."""
-        return await self._call(lambda db: db.execute(sql, parameters).rowcount)
-
-    async def _all(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return await self._call(lambda db: db.execute(sql, parameters).fetchall())
-
-    async def _one(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Row | None:
-        rows = await self._all(sql, parameters)
-        return rows[0] if rows else None
-
-    async def _atomically(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(connection)`` in one transaction, rolled back when it raises; in one call on the connection's
-        thread, so nothing else runs on the connection in between, and a cancelled caller leaves no transaction
-        open."""
-
-        def transaction(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db)
-                db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (a full disk)
-                    db.execute("ROLLBACK")
-                raise
-            return result
-
-        return await self._call(transaction)
-
     # --- schema -----------------------------------------------------------------------------------------------
 
     async def schema_version(self) -> int:
-        row = await self._one("SELECT version FROM schema_version")
+        row = await self.db.one("SELECT version FROM schema_version")
         return row[0] if row else 0
 
     async def _migrate(self) -> None:
-        await self._write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        await self.db.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = await self.schema_version()
-        available = migrations()
-        if current > len(available):
+        available = migrations_of(self.db.dialect)
+        latest = available[-1][0]
+        if current > latest:
             raise RuntimeError(
-                f"{self.directory / DATABASE_NAME} has schema version {current}, newer than this code knows "
-                f"({len(available)}); run the newer version of the bot or restore a backup"
+                f"{self.db.where} has schema version {current}, newer than this code knows ({latest}); run the newer "
+                "version of the bot or restore a backup"
             )
-        for number, path in available[current:]:
-            await self._apply_migration(number, path.read_text(encoding="utf-8"))
-            log.info("database upgraded to schema version %d (%s)", number, path.name)
+        for number, path in available:
+            if number > current:
+                await self._apply_migration(number, path.read_text(encoding="utf-8"))
+                log.info("database upgraded to schema version %d (%s)", number, path.name)
 
     async def _apply_migration(self, number: int, script: str) -> None:
-        """Run one migration file and record its number, both or neither.
-
-        ``executescript`` runs the file as SQLite parses it (quotes, comments, trigger bodies), so no splitter of
-        ours has to. It commits any transaction already open before it starts, so the transaction is part of the
-        script rather than ``_atomically`` around it; a failure leaves it open, and it is rolled back here.
-        """
-        def apply(db: sqlite3.Connection) -> None:
-            try:
-                db.executescript(f"BEGIN IMMEDIATE;\n{script}\n;\nDELETE FROM schema_version;\n"
-                                 f"INSERT INTO schema_version (version) VALUES ({number:d});\nCOMMIT;")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-
-        await self._call(apply)
+        """Run one migration file and record its number, both or neither (one transaction)."""
+        await self.db.script(f"{script}\n;\nDELETE FROM schema_version;\n"
+                             f"INSERT INTO schema_version (version) VALUES ({number:d});")
 
     # --- jobs ---------------------------------------------------------------------------------------------------
 
@@ -261,10 +238,10 @@ class Storage:
                                for picture, path in zip([*references, *inputs], [*reference_paths, *input_paths],
                                                         strict=True)))
 
-        def insert(db: sqlite3.Connection) -> None:
-            owners = _picture_owners(db, job, init=init_path is not None, references=bool(reference_paths),
-                                     inputs=bool(input_paths))
-            db.execute(
+        async def insert(db: Transaction) -> None:
+            owners = await _picture_owners(db, job, init=init_path is not None, references=bool(reference_paths),
+                                           inputs=bool(input_paths))
+            await db.write(
                 "INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, request, init_path, reference_paths,"
                 " input_paths, source_job_id, source_index, state, error, application_id, token,"
                 " interaction_created_at, result_message_id, delivered, created_at, attempts, private, webhook_only,"
@@ -281,7 +258,7 @@ class Storage:
             )
 
         try:
-            await self._atomically(insert)
+            await self.db.atomically(insert)
         except ImageNotFound:
             await asyncio.to_thread(_unlink_all, [self.directory / path for path in
                                                   [*reference_paths, *input_paths, init_path] if path is not None])
@@ -289,7 +266,7 @@ class Storage:
 
     async def mark_running(self, job_ids: Sequence[str], now: float) -> None:
         """One statement for a whole batch; counts an attempt for each job."""
-        await self._write("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1"
+        await self.db.write("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1"
                           f" WHERE id IN ({_marks(job_ids)})", (now, *job_ids))
 
     async def set_state(
@@ -298,13 +275,13 @@ class Storage:
         """Move jobs to ``state``; finished states also record ``finished_at``."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         finished_at = (self.clock() if now is None else now) if state in FINISHED_STATES else None
-        await self._write(f"UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id IN ({_marks(ids)})",
+        await self.db.write(f"UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id IN ({_marks(ids)})",
                           (str(state), error, finished_at, *ids))
 
     async def set_messages(self, job_id: str, *, result_message_id: int) -> None:
         """Remember the Discord message that shows a job's result, so later clicks (🗑️) can find whose it is.
         (The ``progress_message_id`` column of older versions stays, unused.)"""
-        await self._write("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
+        await self.db.write("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
 
     async def save_results(self, job: Job,
                            images: Sequence[GeneratedImage] | Sequence[Described]) -> list[StoredImage]:
@@ -331,15 +308,16 @@ class Storage:
                   for generated, (_, relative, recipe) in zip(images, stored, strict=True)]
         rows = [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored]
 
-        def save(db: sqlite3.Connection) -> int:
-            done = db.execute("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?",
-                              (now, job.id)).rowcount
+        async def save(db: Transaction) -> int:
+            done = await db.write("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?",
+                                  (now, job.id))
             if done:
-                db.executemany("INSERT OR REPLACE INTO images (job_id, idx, path, recipe, created_at, expired)"
-                               " VALUES (?, ?, ?, ?, ?, 0)", rows)
+                await db.many("INSERT INTO images (job_id, idx, path, recipe, created_at, expired)"
+                              " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (job_id, idx) DO UPDATE SET path = excluded.path,"
+                              " recipe = excluded.recipe, created_at = excluded.created_at, expired = 0", rows)
             return done
 
-        if not await self._atomically(save):
+        if not await self.db.atomically(save):
             await asyncio.to_thread(_unlink_all, [self.directory / relative for _, relative, _ in stored])
             raise JobGone(job.id)
         job.state, job.finished_at = JobState.DONE, now
@@ -361,7 +339,7 @@ class Storage:
 
     async def _save_described(self, job: Job, described: Described) -> None:
         now = self.clock()
-        done = await self._write(
+        done = await self.db.write(
             "UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?",
             (now, json.dumps(described.to_dict()), job.id),
         )
@@ -370,22 +348,22 @@ class Storage:
         job.state, job.finished_at, job.described = JobState.DONE, now, described
 
     async def mark_delivered(self, job_id: str) -> None:
-        await self._write("UPDATE jobs SET delivered = 1, next_delivery_at = NULL WHERE id = ?", (job_id,))
+        await self.db.write("UPDATE jobs SET delivered = 1, next_delivery_at = NULL WHERE id = ?", (job_id,))
 
     async def delivery_failed(self, job_id: str, attempts: int, next_at: float) -> None:
         """Remember a failed delivery and when to try again, so a restart carries on with the same wait."""
-        await self._write("UPDATE jobs SET delivery_attempts = ?, next_delivery_at = ? WHERE id = ?",
+        await self.db.write("UPDATE jobs SET delivery_attempts = ?, next_delivery_at = ? WHERE id = ?",
                           (attempts, next_at, job_id))
 
     async def next_delivery_due(self) -> float | None:
         """When the earliest retry of a failed delivery is due (None: no delivery is waiting for a retry)."""
-        row = await self._one("SELECT min(next_delivery_at) FROM jobs WHERE state = 'done' AND delivered = 0")
+        row = await self.db.one("SELECT min(next_delivery_at) FROM jobs WHERE state = 'done' AND delivered = 0")
         return None if row is None else row[0]
 
     async def leave_notice(self, job_id: str, text: str) -> None:
         """Keep what the person could not be told about a job (where the bot may not post, or their DMs are closed),
         for their next request."""
-        rows = await self._all("UPDATE jobs SET notice = ? WHERE id = ? RETURNING user_id", (text, job_id))
+        rows = await self.db.all("UPDATE jobs SET notice = ? WHERE id = ? RETURNING user_id", (text, job_id))
         self._noticed.update(row[0] for row in rows)
 
     async def notices(self, user_id: int) -> list[Notice]:
@@ -394,8 +372,8 @@ class Storage:
         costs no database trip."""
         if user_id not in self._noticed:
             return []
-        rows = await self._all(
-            "SELECT id, json_extract(request, '$.prompt'), notice FROM jobs"
+        rows = await self.db.all(
+            f"SELECT id, {_PROMPT[self.db.dialect].format(column='request')}, notice FROM jobs"
             " WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at, rowid", (user_id,),
         )
         if not rows:
@@ -405,27 +383,27 @@ class Storage:
     async def notices_shown(self, user_id: int, shown: Sequence[Notice]) -> None:
         """Clear notices the person was shown (told once); one left again meanwhile, with other words, stays."""
 
-        def clear(db: sqlite3.Connection) -> bool:
-            db.executemany("UPDATE jobs SET notice = NULL WHERE id = ? AND notice = ?",
-                           [(notice.job_id, notice.text) for notice in shown])
-            return db.execute("SELECT 1 FROM jobs WHERE user_id = ? AND notice IS NOT NULL LIMIT 1",
-                              (user_id,)).fetchone() is None
+        async def clear(db: Transaction) -> bool:
+            await db.many("UPDATE jobs SET notice = NULL WHERE id = ? AND notice = ?",
+                          [(notice.job_id, notice.text) for notice in shown])
+            return await db.one("SELECT 1 FROM jobs WHERE user_id = ? AND notice IS NOT NULL LIMIT 1",
+                                (user_id,)) is None
 
-        if await self._atomically(clear):
+        if await self.db.atomically(clear):
             self._noticed.discard(user_id)
 
     async def get_job(self, job_id: str, *, load_init: bool = False, load_references: bool = False,
                       load_inputs: bool = False) -> Job | None:
         """The job as stored; its request's source picture (a restyle's) is read only when ``load_init``, its
         reference pictures only when ``load_references``, an instruction edit's pictures only when ``load_inputs``."""
-        row = await self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = await self.db.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else await self._job_from_row(row, load_init=load_init,
                                                                   load_references=load_references,
                                                                   load_inputs=load_inputs)
 
     async def job_of_message(self, message_id: int) -> Job | None:
         """The job whose result the bot posted as this channel message (when the interaction could not be used)."""
-        row = await self._one("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,))
+        row = await self.db.one("SELECT * FROM jobs WHERE result_message_id = ?", (message_id,))
         return None if row is None else await self._job_from_row(row, load_init=False)
 
     async def active_jobs(self) -> list[Job]:
@@ -433,7 +411,7 @@ class Storage:
 
         A row whose request can no longer be read (say, a removed field) is marked failed and skipped.
         """
-        rows = await self._all(
+        rows = await self.db.all(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, rowid"
         )
         jobs = []
@@ -450,7 +428,7 @@ class Storage:
         """Jobs whose results were stored but whose delivery was not confirmed: the process died in between, or
         Discord refused it. ``due_by``: only those whose retry (after a failed delivery) is due by then."""
         due = "" if due_by is None else " AND next_delivery_at <= ?"
-        rows = await self._all(
+        rows = await self.db.all(
             f"SELECT * FROM jobs WHERE state = 'done' AND delivered = 0{due} ORDER BY finished_at, rowid",
             () if due_by is None else (due_by,),
         )
@@ -458,7 +436,7 @@ class Storage:
 
     async def undeliverable_jobs_of(self, user_id: int, limit: int) -> list[Job]:
         """A person's newest results that could never be delivered, for their /queue."""
-        rows = await self._all(
+        rows = await self.db.all(
             "SELECT * FROM jobs WHERE user_id = ? AND state = 'undeliverable' ORDER BY finished_at DESC LIMIT ?",
             (user_id, limit),
         )
@@ -466,17 +444,17 @@ class Storage:
 
     async def jobs_of(self, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
         """A person's jobs, newest first, for /history (``offset`` skips that many of the newest)."""
-        rows = await self._all(
+        rows = await self.db.all(
             "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             (user_id, limit, offset),
         )
         return [await self._job_from_row(row, load_init=False) for row in rows]
 
     async def count_jobs_of(self, user_id: int) -> int:
-        row = await self._one("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,))
+        row = await self.db.one("SELECT count(*) FROM jobs WHERE user_id = ?", (user_id,))
         return row[0] if row else 0
 
-    async def _job_from_row(self, row: aiosqlite.Row, *, load_init: bool, load_references: bool = False,
+    async def _job_from_row(self, row: Row, *, load_init: bool, load_references: bool = False,
                             load_inputs: bool = False) -> Job:
         init_image = None
         if load_init and row["init_path"] == "":
@@ -527,7 +505,7 @@ class Storage:
 
     async def get_image(self, job_id: str, index: int) -> StoredImage:
         """The image behind a button; raises ImageExpired / ImageNotFound with a message fit to show as is."""
-        row = await self._one("SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index))
+        row = await self.db.one("SELECT * FROM images WHERE job_id = ? AND idx = ?", (job_id, index))
         if row is None:
             raise ImageNotFound()
         path = self.directory / row["path"]
@@ -536,7 +514,7 @@ class Storage:
         return StoredImage(job_id, index, path, json.loads(row["recipe"]), row["created_at"])
 
     async def get_images(self, job_id: str) -> list[StoredImage]:
-        rows = await self._all("SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,))
+        rows = await self.db.all("SELECT * FROM images WHERE job_id = ? AND expired = 0 ORDER BY idx", (job_id,))
         return [
             StoredImage(job_id, row["idx"], self.directory / row["path"], json.loads(row["recipe"]), row["created_at"])
             for row in rows
@@ -548,7 +526,8 @@ class Storage:
         """A person's defaults (all "not set" for someone who never used /settings); from memory when kept."""
 
         async def read() -> UserSettings:
-            return user_settings_from_row(await self._one("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)))
+            return user_settings_from_row(await self.db.one("SELECT * FROM user_settings WHERE user_id = ?",
+                                                            (user_id,)))
 
         return await self._user_settings.get(user_id, read)
 
@@ -557,18 +536,20 @@ class Storage:
         for a name that is not a setting or a value of the wrong kind (nothing is stored then)."""
         now = self.clock()
 
-        def update(db: sqlite3.Connection) -> UserSettings:
-            row = db.execute("SELECT * FROM user_settings WHERE user_id = ?", (user_id,)).fetchone()
+        async def update(db: Transaction) -> UserSettings:
+            row = await db.one("SELECT * FROM user_settings WHERE user_id = ?", (user_id,))
             settings = changed(user_settings_from_row(row), changes)
-            db.execute(
-                "INSERT OR REPLACE INTO user_settings (user_id, style, aspect, count, model, remix, private, draft,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            await db.write(
+                "INSERT INTO user_settings (user_id, style, aspect, count, model, remix, private, draft, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET style = excluded.style,"
+                " aspect = excluded.aspect, count = excluded.count, model = excluded.model, remix = excluded.remix,"
+                " private = excluded.private, draft = excluded.draft, updated_at = excluded.updated_at",
                 (user_id, settings.style, settings.aspect, settings.count, settings.model, int(settings.remix),
                  int(settings.private), int(settings.draft), now),
             )
             return settings
 
-        settings = await self._atomically(update)
+        settings = await self.db.atomically(update)
         self._user_settings.changed(user_id, settings)
         return settings
 
@@ -576,7 +557,7 @@ class Storage:
         """A channel's defaults and limits (none for a channel no admin configured); from memory when kept."""
 
         async def read() -> ChannelSettings:
-            return channel_settings_from_row(await self._one("SELECT * FROM channel_settings WHERE channel_id = ?",
+            return channel_settings_from_row(await self.db.one("SELECT * FROM channel_settings WHERE channel_id = ?",
                                                              (channel_id,)))
 
         return await self._channel_settings.get(channel_id, read)
@@ -586,18 +567,21 @@ class Storage:
         """Like ``update_user_settings`` for a channel; ``by`` records which admin changed it."""
         now = self.clock()
 
-        def update(db: sqlite3.Connection) -> ChannelSettings:
-            row = db.execute("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,)).fetchone()
+        async def update(db: Transaction) -> ChannelSettings:
+            row = await db.one("SELECT * FROM channel_settings WHERE channel_id = ?", (channel_id,))
             settings = changed(channel_settings_from_row(row), changes)
-            db.execute(
-                "INSERT OR REPLACE INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models,"
-                " safety, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            await db.write(
+                "INSERT INTO channel_settings (channel_id, style, aspect, count, max_count, allowed_models, safety,"
+                " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET"
+                " style = excluded.style, aspect = excluded.aspect, count = excluded.count,"
+                " max_count = excluded.max_count, allowed_models = excluded.allowed_models, safety = excluded.safety,"
+                " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
                 (channel_id, settings.style, settings.aspect, settings.count, settings.max_count,
                  json.dumps(list(settings.allowed_models)), settings.safety, by, now),
             )
             return settings
 
-        settings = await self._atomically(update)
+        settings = await self.db.atomically(update)
         self._channel_settings.changed(channel_id, settings)
         return settings
 
@@ -613,14 +597,14 @@ class Storage:
         Returns how many images expired.
         """
         cutoff = self.clock() - self.image_ttl_s
-        old = await self._all(
+        old = await self.db.all(
             "SELECT job_id, idx, path FROM images WHERE expired = 0 AND created_at < ?", (cutoff,)
         )
-        inputs = await self._all(
+        inputs = await self.db.all(
             "SELECT id, init_path FROM jobs WHERE init_path IS NOT NULL AND init_path != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         )
-        lists = {column: await self._all(
+        lists = {column: await self.db.all(
             f"SELECT id, {column} FROM jobs WHERE {column} IS NOT NULL AND {column} != ''"
             " AND state IN ('done', 'failed', 'cancelled', 'expired') AND created_at < ?", (cutoff,)
         ) for column in PICTURE_LISTS}
@@ -629,27 +613,29 @@ class Storage:
         await asyncio.to_thread(_unlink_all, [self.directory / path for column, rows in lists.items() for row in rows
                                               for path in json.loads(row[column])])
 
-        def expire(db: sqlite3.Connection) -> None:
-            db.executemany(
+        redact, prompt = _REDACT[self.db.dialect], _PROMPT[self.db.dialect]
+
+        async def expire(db: Transaction) -> None:
+            await db.many(
                 "UPDATE images SET expired = 1 WHERE job_id = ? AND idx = ?", [(r["job_id"], r["idx"]) for r in old]
             )
-            db.executemany("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
+            await db.many("UPDATE jobs SET init_path = '' WHERE id = ?", [(r["id"],) for r in inputs])
             for column, rows in lists.items():
-                db.executemany(f"UPDATE jobs SET {column} = '' WHERE id = ?", [(r["id"],) for r in rows])
+                await db.many(f"UPDATE jobs SET {column} = '' WHERE id = ?", [(r["id"],) for r in rows])
             # The words and the interaction token go with the pictures: nothing of a request outlives the TTL.
-            db.execute(
-                f"UPDATE jobs SET request = {_REDACT.format(column='request')}, token = NULL, described = NULL"
-                " WHERE created_at < :cutoff AND state IN ('done', 'failed', 'cancelled', 'expired', 'undeliverable')"
-                " AND (token IS NOT NULL OR json_extract(request, '$.prompt') != '' OR described IS NOT NULL)",
-                {"text": "", "cutoff": cutoff},
+            await db.write(
+                f"UPDATE jobs SET request = {redact.format(column='request')}, token = NULL, described = NULL"
+                " WHERE created_at < ? AND state IN ('done', 'failed', 'cancelled', 'expired', 'undeliverable')"
+                f" AND (token IS NOT NULL OR {prompt.format(column='request')} != '' OR described IS NOT NULL)",
+                ("", "", cutoff),
             )
-            db.execute(
-                f"UPDATE images SET recipe = {_REDACT.format(column='recipe')}"
-                " WHERE created_at < :cutoff AND json_extract(recipe, '$.prompt') != ''",
-                {"text": "", "cutoff": cutoff},
+            await db.write(
+                f"UPDATE images SET recipe = {redact.format(column='recipe')}"
+                f" WHERE created_at < ? AND {prompt.format(column='recipe')} != ''",
+                ("", "", cutoff),
             )
 
-        await self._atomically(expire)
+        await self.db.atomically(expire)
         if old:
             log.info("housekeeping: %d images older than %.0f h expired", len(old), self.image_ttl_s / 3600)
         return len(old)
@@ -668,27 +654,28 @@ class Storage:
         """
         await self._redact_derived(user_id)
 
-        def forget(db: sqlite3.Connection) -> tuple[int, list[str]]:
-            person = {"user": user_id}
-            paths = [row[0] for row in db.execute(
-                "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = :user)", person)]
-            paths += [row[0] for row in db.execute(
-                "SELECT init_path FROM jobs WHERE (user_id = :user OR init_owner = :user) AND init_path != ''", person)]
+        person, twice = (user_id,), (user_id, user_id)
+
+        async def forget(db: Transaction) -> tuple[int, list[str]]:
+            paths = [row[0] for row in await db.all(
+                "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", person)]
+            paths += [row[0] for row in await db.all(
+                "SELECT init_path FROM jobs WHERE (user_id = ? OR init_owner = ?) AND init_path != ''", twice)]
             for column, owner in PICTURE_LISTS.items():
-                paths += [path for row in db.execute(
-                    f"SELECT {column} FROM jobs WHERE (user_id = :user OR {owner} = :user) AND {column} != ''",
-                    person) for path in json.loads(row[0])]
-            deleted = db.execute("DELETE FROM jobs WHERE user_id = :user", person).rowcount
+                paths += [path for row in await db.all(
+                    f"SELECT {column} FROM jobs WHERE (user_id = ? OR {owner} = ?) AND {column} != ''",
+                    twice) for path in json.loads(row[0])]
+            deleted = await db.write("DELETE FROM jobs WHERE user_id = ?", person)
             # '' (not NULL): the job had pictures and they are gone, as when housekeeping expires them.
-            db.execute("UPDATE jobs SET init_path = '', init_owner = NULL WHERE init_owner = :user", person)
+            await db.write("UPDATE jobs SET init_path = '', init_owner = NULL WHERE init_owner = ?", person)
             for column, owner in PICTURE_LISTS.items():
-                db.execute(f"UPDATE jobs SET {column} = '', {owner} = NULL WHERE {owner} = :user", person)
-            db.execute("DELETE FROM user_settings WHERE user_id = :user", person)
-            db.execute("UPDATE channel_settings SET updated_by = NULL WHERE updated_by = :user", person)
-            db.execute("UPDATE blocked_users SET blocked_by = NULL WHERE blocked_by = :user", person)
+                await db.write(f"UPDATE jobs SET {column} = '', {owner} = NULL WHERE {owner} = ?", person)
+            await db.write("DELETE FROM user_settings WHERE user_id = ?", person)
+            await db.write("UPDATE channel_settings SET updated_by = NULL WHERE updated_by = ?", person)
+            await db.write("UPDATE blocked_users SET blocked_by = NULL WHERE blocked_by = ?", person)
             return deleted, paths
 
-        deleted, paths = await self._atomically(forget)
+        deleted, paths = await self.db.atomically(forget)
         self._user_settings.changed(user_id, None)
         self._noticed.discard(user_id)
         await asyncio.to_thread(_unlink_all, [self.directory / path for path in paths])
@@ -697,30 +684,26 @@ class Storage:
 
     async def _redact_derived(self, user_id: int) -> None:
         """Replace the person's words in others' jobs derived from theirs, at any depth (rows and PNG recipes)."""
-        ids = [row[0] for row in await self._all(
+        ids = [row[0] for row in await self.db.all(
             "WITH RECURSIVE derived(id) AS ("
-            " SELECT id FROM jobs WHERE user_id != :user"
-            "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
+            " SELECT id FROM jobs WHERE user_id != ?"
+            "  AND source_job_id IN (SELECT id FROM jobs WHERE user_id = ?)"
             " UNION SELECT jobs.id FROM jobs JOIN derived ON jobs.source_job_id = derived.id"
-            "  WHERE jobs.user_id != :user)"
+            "  WHERE jobs.user_id != ?)"
             " SELECT id FROM derived",
-            {"user": user_id},
+            (user_id, user_id, user_id),
         )]
         if not ids:
             return
+        replace = _REDACT[self.db.dialect]
+        rows = [(PROMPT_REMOVED, PROMPT_REMOVED, job_id) for job_id in ids]
 
-        def redact(db: sqlite3.Connection) -> None:
-            db.executemany(
-                f"UPDATE jobs SET request = {_REDACT.format(column='request')} WHERE id = :id",
-                [{"text": PROMPT_REMOVED, "id": job_id} for job_id in ids],
-            )
-            db.executemany(
-                f"UPDATE images SET recipe = {_REDACT.format(column='recipe')} WHERE job_id = :id",
-                [{"text": PROMPT_REMOVED, "id": job_id} for job_id in ids],
-            )
+        async def redact(db: Transaction) -> None:
+            await db.many(f"UPDATE jobs SET request = {replace.format(column='request')} WHERE id = ?", rows)
+            await db.many(f"UPDATE images SET recipe = {replace.format(column='recipe')} WHERE job_id = ?", rows)
 
-        await self._atomically(redact)
-        files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await self._all(
+        await self.db.atomically(redact)
+        files = [(self.directory / row["path"], json.loads(row["recipe"])) for row in await self.db.all(
             f"SELECT path, recipe FROM images WHERE expired = 0 AND job_id IN ({_marks(ids)})", ids,
         )]
         await asyncio.to_thread(_rewrite_recipes, files)
@@ -729,28 +712,29 @@ class Storage:
 
     async def block_user(self, user_id: int, *, by: int | None = None, reason: str | None = None) -> bool:
         """Remember that ``user_id`` may not use the bot; False if they already were blocked."""
-        return await self._write(
-            "INSERT OR IGNORE INTO blocked_users (user_id, blocked_by, reason, created_at) VALUES (?, ?, ?, ?)",
+        return await self.db.write(
+            "INSERT INTO blocked_users (user_id, blocked_by, reason, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
             (user_id, by, reason, self.clock()),
         ) > 0
 
     async def unblock_user(self, user_id: int) -> bool:
         """False if they were not blocked."""
-        return await self._write("DELETE FROM blocked_users WHERE user_id = ?", (user_id,)) > 0
+        return await self.db.write("DELETE FROM blocked_users WHERE user_id = ?", (user_id,)) > 0
 
     async def blocked_users(self) -> set[int]:
-        return {row[0] for row in await self._all("SELECT user_id FROM blocked_users")}
+        return {row[0] for row in await self.db.all("SELECT user_id FROM blocked_users")}
 
     async def jobs_by_state(self) -> dict[str, int]:
         """Counts of jobs in each state (every state present, zero included)."""
         counts = {str(state): 0 for state in JobState}
-        for state, count in await self._all("SELECT state, count(*) FROM jobs GROUP BY state"):
+        for state, count in await self.db.all("SELECT state, count(*) FROM jobs GROUP BY state"):
             counts[state] = count
         return counts
 
     async def jobs_per_user(self, limit: int = 10, *, since: float | None = None) -> list[tuple[int, int]]:
         """The busiest users as (user_id, jobs), most jobs first; ``since`` (Unix time) limits to recent jobs."""
-        rows = await self._all(
+        rows = await self.db.all(
             "SELECT user_id, count(*) AS n FROM jobs WHERE created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id"
             " LIMIT ?",
             (since if since is not None else float("-inf"), limit),
@@ -759,12 +743,12 @@ class Storage:
 
     async def flagged_images(self, limit: int = 10) -> list[FlaggedImage]:
         """The pictures the safety check flagged last, newest first, with whose they were (for /admin safety)."""
-        rows = await self._all(
+        score, action, flagged = _FLAGGED[self.db.dialect]
+        rows = await self.db.all(
             "SELECT images.job_id, images.idx, images.created_at, jobs.user_id, jobs.channel_id,"
-            " json_extract(images.recipe, '$.safety.score') AS score,"
-            " json_extract(images.recipe, '$.safety.action') AS action"
+            f" {score} AS score, {action} AS action"
             " FROM images JOIN jobs ON jobs.id = images.job_id"
-            " WHERE json_extract(images.recipe, '$.safety.flagged') = 1"
+            f" WHERE {flagged}"
             " ORDER BY images.created_at DESC, images.job_id, images.idx LIMIT ?",
             (limit,),
         )
@@ -772,8 +756,8 @@ class Storage:
                              row["action"], row["created_at"]) for row in rows]
 
 
-def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references: bool,
-                    inputs: bool) -> tuple[int | None, int | None, int | None]:
+async def _picture_owners(db: Transaction, job: Job, *, init: bool, references: bool,
+                          inputs: bool) -> tuple[int | None, int | None, int | None]:
     """Whose pictures a new job keeps (``init``: a source picture, ``references``: reference pictures, ``inputs``: an
     instruction edit's pictures), as (``init_owner``, ``references_owner``, ``inputs_owner``).
 
@@ -785,8 +769,8 @@ def _picture_owners(db: sqlite3.Connection, job: Job, *, init: bool, references:
     if job.source_job_id is None:
         mine = job.user_id
         return (mine if init else None), (mine if references else None), (mine if inputs else None)
-    source = db.execute("SELECT user_id, init_owner, references_owner, inputs_owner FROM jobs WHERE id = ?",
-                        (job.source_job_id,)).fetchone()
+    source = await db.one("SELECT user_id, init_owner, references_owner, inputs_owner FROM jobs WHERE id = ?",
+                          (job.source_job_id,))
     if source is None:
         if init or references or inputs:
             raise ImageNotFound(Text("I can't find that request any more; it may have been deleted."))

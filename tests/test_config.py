@@ -92,6 +92,18 @@ def test_empty_file_means_all_defaults(tmp_path):
     assert config.storage.dir == (tmp_path / "data").resolve()
 
 
+def test_the_database_is_the_sqlite_file_in_storage_dir_unless_storage_url_names_one(tmp_path):
+    assert load_config(write(tmp_path, ""), environ={}).storage.url is None  # Storage: dir/imagebot.sqlite3
+    relative = load_config(write(tmp_path, "storage:\n  url: sqlite:///db/bot.sqlite3\n"), environ={})
+    assert relative.storage.url == f"sqlite:///{(tmp_path / 'db' / 'bot.sqlite3').resolve()}"
+    postgres = load_config(write(tmp_path, ""), environ={"IMAGEBOT__STORAGE__URL": "postgresql://bot@db/imagebot"})
+    assert postgres.storage.url == "postgresql://bot@db/imagebot"
+    for wrong in ("mysql://bot@db/imagebot", "sqlite:///", "data/imagebot.sqlite3"):
+        with pytest.raises(ConfigError, match=r"storage\.url: .*must be sqlite:///PATH or postgresql://") as refused:
+            load_config(write(tmp_path, f"storage:\n  url: {wrong}\n"), environ={})
+        assert len(str(refused.value).splitlines()) == 1
+
+
 def test_environment_overrides_and_token(tmp_path):
     path = write(tmp_path, "discord:\n  token: from-file\n")
     config = load_config(

@@ -103,6 +103,17 @@ async def test_storage_that_cannot_be_written(tiny_model_dir: Path, tmp_path: Pa
     assert storage.startswith("❌") and "is not writable" in storage and "write access" in storage, storage
 
 
+async def test_a_database_server_that_cannot_be_reached(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a port no server listens on
+        port = closed.getsockname()[1]
+    config = config_for(tiny_model_dir, tmp_path / "data")
+    config["storage"]["url"] = f"postgresql://imagebot@127.0.0.1:{port}/imagebot"
+    code, lines = await doctor(config, tmp_path)
+    assert code == ExitCode.FAILURE
+    found = line(lines, "database")
+    assert found.startswith("❌ database: storage.url cannot be opened") and "start the database server" in found, found
+
+
 async def test_an_ops_port_that_is_taken(tiny_model_dir: Path, tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -124,12 +135,13 @@ async def test_a_good_setup_is_all_green(tiny_model: Callable[[str], Path], tmp_
         )
         code, lines = await doctor(config, tmp_path, token=emu.token)
     assert code == ExitCode.OK, "\n".join(lines)
-    checks = ["config", "token", "intents", "storage", "ops port", "model tiny", "upscaler", "captioner",
+    checks = ["config", "token", "intents", "storage", "database", "ops port", "model tiny", "upscaler", "captioner",
               "safety.model", "safety.prompt_model", "memory"]
     assert [text.split(":")[0][2:] for text in lines] == checks, lines
     assert all(text.startswith("✅") for text in lines), lines
     assert f"logs in as {emu.bot_user.name}" in line(lines, "token")
     assert "guilds only" in line(lines, "intents")
+    assert line(lines, "database").endswith("imagebot.sqlite3 opens (empty: the bot creates its tables at start)")
     assert "Stable Diffusion" in line(lines, "model tiny") and "on cpu" in line(lines, "model tiny")
     assert "host memory" in line(lines, "memory")
     assert "flags 'nsfw' at 0.8" in line(lines, "safety.model")

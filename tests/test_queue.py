@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import os
 import signal
 import sys
@@ -757,8 +758,9 @@ async def test_start_delivers_stored_results_resumes_live_jobs_and_expires_old_o
         await storage.insert_job(j)
     [recipe] = InstantBackend().plan(stored_not_sent.request).recipes
     await storage.save_results(stored_not_sent, [GeneratedImage(Image.new("RGB", (8, 8)), recipe)])
-    await storage.db.execute("UPDATE jobs SET request = json_set(request, '$.style', 'gone') WHERE id = ?",
-                             (lost_style.id,))
+    request = json.loads((await storage.db.one("SELECT request FROM jobs WHERE id = ?", (lost_style.id,)))[0])
+    await storage.db.write("UPDATE jobs SET request = ? WHERE id = ?",
+                           (json.dumps({**request, "style": "gone"}), lost_style.id))
     await storage.mark_running([fresh.id], now)  # it was running when the process died
 
     recorder = Recorder()

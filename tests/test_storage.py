@@ -20,6 +20,7 @@ from bot.storage import (
     ImageNotFound,
     Storage,
     migrations,
+    migrations_of,
 )
 from models.edits import Edit
 from models.images import read_metadata
@@ -54,8 +55,7 @@ async def storage(tmp_path: Path):
 
 async def test_fresh_database_is_current_and_in_wal_mode(storage: Storage) -> None:
     assert await storage.schema_version() == len(migrations())
-    async with storage.db.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"
+    assert (await storage.db.one("PRAGMA journal_mode"))[0] == "wal"
 
 
 async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> None:
@@ -83,14 +83,11 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
             False, False, None, None, None)
         assert await storage.user_settings(5) == UserSettings()
         assert (await storage.get_image("old", 0)).recipe["seed"] == 1
-        async with storage.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
-            indexes = {row[0] for row in await cursor.fetchall()}
+        indexes = {row[0] for row in await storage.db.all("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"jobs_by_user", "images_by_age", "jobs_by_state", "jobs_result_message"} <= indexes
         # 0005 rebuilt the jobs table: the images still point at their jobs, and foreign keys are on again.
-        async with storage.db.execute("PRAGMA foreign_key_check") as cursor:
-            assert await cursor.fetchall() == []
-        async with storage.db.execute("PRAGMA foreign_keys") as cursor:
-            assert (await cursor.fetchone())[0] == 1
+        assert await storage.db.all("PRAGMA foreign_key_check") == []
+        assert (await storage.db.one("PRAGMA foreign_keys"))[0] == 1
     async with Storage(tmp_path) as storage:  # opening a current database again changes nothing
         assert await storage.schema_version() == len(migrations())
 
@@ -108,7 +105,7 @@ def with_migration(monkeypatch: pytest.MonkeyPatch, directory: Path, sql: str) -
     number = len(migrations()) + 1
     extra = directory / f"{number:04d}_extra.sql"
     extra.write_text(sql)
-    monkeypatch.setattr("bot.storage.migrations", lambda: [*migrations(), (number, extra)])
+    monkeypatch.setattr("bot.storage.migrations_of", lambda dialect: [*migrations_of(dialect), (number, extra)])
     return number
 
 
@@ -123,8 +120,7 @@ END;
 INSERT INTO notes DEFAULT VALUES""")
     async with Storage(tmp_path) as storage:
         assert await storage.schema_version() == number
-        async with storage.db.execute("SELECT text FROM notes") as cursor:
-            assert [row[0] for row in await cursor.fetchall()] == ["a;b;"]
+        assert [row[0] for row in await storage.db.all("SELECT text FROM notes")] == ["a;b;"]
 
 
 async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,13 +132,11 @@ async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: 
     broken = Storage(tmp_path)
     with pytest.raises(sqlite3.OperationalError, match="nowhere"):
         await broken.open()
-    assert not broken.db.in_transaction
     await broken.close()
     monkeypatch.undo()
     async with Storage(tmp_path) as storage:
         assert await storage.schema_version() == current
-        async with storage.db.execute("SELECT name FROM pragma_table_info('jobs')") as cursor:
-            assert "extra" not in {row[0] for row in await cursor.fetchall()}
+        assert "extra" not in {row[0] for row in await storage.db.all("SELECT name FROM pragma_table_info('jobs')")}
 
 
 async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -> None:
@@ -288,8 +282,8 @@ async def test_housekeeping_removes_prompts_and_tokens_of_old_jobs(storage: Stor
     await storage.housekeep()
     gone = await storage.get_job(old.id)
     assert (gone.request.prompt, gone.request.negative, gone.token) == ("", "", None)
-    async with storage.db.execute("SELECT recipe FROM images WHERE job_id = ?", (old.id,)) as cursor:
-        assert json.loads((await cursor.fetchone())[0])["prompt"] == ""
+    [recipe_left] = await storage.db.one("SELECT recipe FROM images WHERE job_id = ?", (old.id,))
+    assert json.loads(recipe_left)["prompt"] == ""
     kept = await storage.get_job(new.id)
     assert (kept.request.prompt, kept.token) == ("a new one", "new-token")
 
@@ -362,10 +356,10 @@ async def test_forget_user_leaves_their_id_nowhere_but_keeps_a_block_on_them(sto
     await storage.block_user(3, by=1, reason="spam")
     await storage.block_user(1, by=2, reason="abuse")
     await storage.forget_user(1)
-    async with storage.db.execute("SELECT channel_id, updated_by, max_count FROM channel_settings") as cursor:
-        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(10, None, 2), (11, 2, 3)]
-    async with storage.db.execute("SELECT user_id, blocked_by FROM blocked_users") as cursor:
-        assert sorted(tuple(row) for row in await cursor.fetchall()) == [(1, 2), (3, None)]
+    settings = await storage.db.all("SELECT channel_id, updated_by, max_count FROM channel_settings")
+    assert sorted(tuple(row) for row in settings) == [(10, None, 2), (11, 2, 3)]
+    blocks = await storage.db.all("SELECT user_id, blocked_by FROM blocked_users")
+    assert sorted(tuple(row) for row in blocks) == [(1, 2), (3, None)]
     assert await storage.blocked_users() == {1, 3}  # forgetting is not a way around a block
 
 
@@ -423,9 +417,8 @@ async def test_forget_user_deletes_every_copy_of_their_pictures_however_far_they
         await storage.get_job(bob.id, load_init=True)
     assert (await storage.get_job(dan.id, load_init=True)).request.init_image is not None  # type: ignore[union-attr]
     assert (await storage.get_image(carol.id, 0)).path.exists()  # results stay viewable
-    async with storage.db.execute("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)"
-                                  ) as cursor:
-        assert (await cursor.fetchone())[0] == 0
+    [owned] = await storage.db.one("SELECT count(*) FROM jobs WHERE 1 IN (user_id, init_owner, references_owner)")
+    assert owned == 0
 
     await storage.forget_user(2)
     assert colours_on_disk(storage) == {carols_result}
@@ -450,7 +443,7 @@ async def test_a_job_keeping_pictures_of_a_source_deleted_meanwhile_is_refused_a
 async def test_migration_11_finds_whose_pictures_stored_jobs_keep(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr("bot.storage.migrations", lambda: migrations()[:10])
+        patched.setattr("bot.storage.migrations_of", lambda dialect: migrations()[:10])
         async with Storage(tmp_path) as storage:
             assert await storage.schema_version() == 10
     rows = [  # id, user, source, index, init_path, reference_paths
@@ -465,9 +458,9 @@ async def test_migration_11_finds_whose_pictures_stored_jobs_keep(tmp_path: Path
     with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
         db.executemany("INSERT INTO jobs (id, user_id, source_job_id, source_index, init_path, reference_paths, kind,"
                        " request, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'imagine', '{}', 'done', 0)", rows)
-    async with Storage(tmp_path) as storage, storage.db.execute(
-            "SELECT id, init_owner, references_owner FROM jobs ORDER BY id") as cursor:
-        owners = [tuple(row) for row in await cursor.fetchall()]
+    async with Storage(tmp_path) as storage:
+        owners = [tuple(row) for row in await storage.db.all(
+            "SELECT id, init_owner, references_owner FROM jobs ORDER BY id")]
     assert owners == [("a", 1, 1), ("b", 1, 1), ("c", 1, 1), ("d", 2, None), ("e", None, None), ("f", None, None),
                       ("g", None, None)]
 
@@ -595,7 +588,6 @@ async def test_forget_user_deletes_an_instruction_edits_pictures_however_far_the
             await storage.get_job(job.id, load_inputs=True)
     kept = await storage.get_job(dan.id, load_inputs=True)
     assert kept is not None and [p.getpixel((0, 0)) for p in kept.request.input_images or []] == [carols_result]
-    async with storage.db.execute("SELECT count(*) FROM jobs WHERE inputs_owner = 1") as cursor:
-        assert (await cursor.fetchone())[0] == 0
+    assert (await storage.db.one("SELECT count(*) FROM jobs WHERE inputs_owner = 1"))[0] == 0
     await storage.forget_user(3)
     assert colours_on_disk(storage) == set()
