@@ -240,8 +240,8 @@ class JobQueue:
         self.video_seconds: dict[str, float] = {}
         """Per video model: the moving average of seconds of work per second of video."""
         self._admission = Admission(config)
-        self._shared = (SharedJobs(storage.database, lease_s=config.lease_s)
-                        if storage.database.dialect == "postgresql" else None)
+        self._shared = (SharedJobs(storage.db, lease_s=config.lease_s)
+                        if storage.db.dialect == "postgresql" else None)
         """Several processes on one queue (PostgreSQL): the lines mirror the database's queued jobs, batches are
         claimed, the limits are stored (``bot.shared``). None: this process alone holds the queue (SQLite)."""
         self._elsewhere: dict[str, Job] = {}  # job id -> a job running in another process (shared)

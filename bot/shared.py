@@ -81,7 +81,7 @@ class SharedJobs:
         rows = await self.database.all(
             "SELECT id, user_id, state, claimed_by, cancel_requested FROM jobs WHERE state IN ('queued', 'running')"
             " AND NOT EXISTS (SELECT 1 FROM job_holds WHERE job_id = jobs.id AND held_by != ? AND until > ?)"
-            " ORDER BY created_at, id", (self.me, now))
+            " ORDER BY created_at, rowid", (self.me, now))
         return [LiveJob(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
 
     async def hold(self, job_id: str, until: float) -> None:
@@ -168,7 +168,7 @@ class SharedJobs:
         """The results this process holds whose delivery is due again, oldest first."""
         rows = await self.database.all(
             "SELECT id FROM jobs WHERE state = 'done' AND delivered = 0 AND claimed_by = ? AND next_delivery_at <= ?"
-            " ORDER BY finished_at, id", (self.me, now))
+            " ORDER BY finished_at, rowid", (self.me, now))
         return [row[0] for row in rows]
 
     # --- cancel -----------------------------------------------------------------------------------------------------
