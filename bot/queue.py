@@ -58,7 +58,7 @@ from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
 from bot.shared import SharedJobs
-from bot.storage import JobGone, Storage
+from bot.storage import JobGone, NotHeld, Storage
 from models.backend import BackendUnavailable, ModelUnavailable
 from models.text import Text, text_of
 
@@ -793,7 +793,8 @@ class JobQueue:
                 await self._fail(job, message)
             else:
                 try:
-                    stored = await self._storage.save_results(job, result)
+                    held = {} if self._shared is None else {"holder": self._shared.me}
+                    stored = await self._storage.save_results(job, result, **held)
                 except (OSError, *database.ERRORS) as error:  # a full disk, a locked or broken database
                     log.exception("the results of job %s could not be saved", job.id)
                     # An OSError's text names the file (a server path): the person is told only what went wrong.
@@ -806,6 +807,9 @@ class JobQueue:
                 await self._deliver(job, stored)
         except JobGone:
             log.info("job %s was deleted while it finished (its owner asked to be forgotten)", job.id)
+        except NotHeld:
+            log.warning("job %s was taken over by another process while it ran here (this one was silent for "
+                        "queue.lease_s); its results here are dropped", job.id)
         except Exception:
             log.exception("job %s could not be finished", job.id)
         finally:
