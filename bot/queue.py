@@ -591,7 +591,7 @@ class JobQueue:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
                 continue
             batch = self._take_batch(limit)
-            if self._shared is not None and not await self._claim(batch):
+            if self._shared is not None and not await self._claim(batch, limit):
                 continue  # other processes run all of it: the next batch is formed at once
             self._batches.add(batch)
             batch.task = asyncio.create_task(self._run_batch(batch), name="imagebot-batch")
@@ -599,28 +599,48 @@ class JobQueue:
                 if entry.here:
                     self._spawn(self._events.on_position(entry.job, place, eta), "on_position")
 
-    async def _claim(self, batch: _Batch) -> bool:
+    async def _claim(self, batch: _Batch, limit: int) -> bool:
         """Claim a batch just taken off the lines (shared): jobs another process claimed first leave it (that one
-        runs them); False when none is left. A database that can't be reached puts the batch back and waits."""
+        runs them), and the batch is filled up again from the lines, with jobs of its ``batch_key``, until it is
+        full or nothing fits: processes forming batches from the same lines at once would otherwise run each other's
+        leftovers as small batches. False when none is left. A database that can't be reached puts the batch back
+        and waits."""
+        assert self._shared is not None
+        entries = await self._claimed(batch.entries)
+        key = batch.entries[0].batch_key
+        while entries and not self._closing and self._lines:
+            room = limit - sum(entry.images for entry in entries)
+            more = self._take_batch(room) if room > 0 else None
+            if more is None:
+                break
+            if more.entries[0].batch_key != key or more.images > room:  # another batch's: back where it was
+                self._inflight_images -= more.images
+                for entry in more.entries:
+                    self._by_request.pop(entry.plan.request_id, None)
+                self._line_up(more.entries, at_head=True)
+                break
+            entries += await self._claimed(more.entries)
+        batch.entries, batch.images = entries, sum(entry.images for entry in entries)
+        return bool(entries)
+
+    async def _claimed(self, entries: list[_Entry]) -> list[_Entry]:
+        """The ``entries`` (taken off the lines, counted running) this process got; the others are let go."""
         assert self._shared is not None
         try:
-            got = await self._shared.claim([entry.job.id for entry in batch.entries], self._clock())
+            got = await self._shared.claim([entry.job.id for entry in entries], self._clock())
         except Exception:
-            log.exception("claiming a batch of %d jobs failed; trying again in %.0f s", len(batch.entries),
+            log.exception("claiming a batch of %d jobs failed; trying again in %.0f s", len(entries),
                           CAPACITY_RETRY_S)
             got = set()
-            back = [entry for entry in batch.entries if entry.job.id in self._entries]
-            self._line_up(back, at_head=True)
+            self._line_up([entry for entry in entries if entry.job.id in self._entries], at_head=True)
             await asyncio.sleep(CAPACITY_RETRY_S)
-        for entry in batch.entries:
+        for entry in entries:
             if entry.job.id not in got:
                 self._by_request.pop(entry.plan.request_id, None)
                 self._inflight_images -= entry.images
                 if entry.job.state == JobState.RUNNING:  # not put back above: it runs elsewhere
                     self._entries.pop(entry.job.id, None)
-        batch.entries = [entry for entry in batch.entries if entry.job.id in got]
-        batch.images = sum(entry.images for entry in batch.entries)
-        return bool(batch.entries)
+        return [entry for entry in entries if entry.job.id in got]
 
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
