@@ -606,7 +606,8 @@ class JobQueue:
         leftovers as small batches. False when none is left. A database that can't be reached puts the batch back
         and waits."""
         assert self._shared is not None
-        entries = await self._claimed(batch.entries)
+        now = self._clock()  # one start time for the whole batch, however many claims fill it
+        entries = await self._claimed(batch.entries, now)
         key = batch.entries[0].batch_key
         while entries and not self._closing and self._lines:
             room = limit - sum(entry.images for entry in entries)
@@ -619,15 +620,15 @@ class JobQueue:
                     self._by_request.pop(entry.plan.request_id, None)
                 self._line_up(more.entries, at_head=True)
                 break
-            entries += await self._claimed(more.entries)
+            entries += await self._claimed(more.entries, now)
         batch.entries, batch.images = entries, sum(entry.images for entry in entries)
         return bool(entries)
 
-    async def _claimed(self, entries: list[_Entry]) -> list[_Entry]:
+    async def _claimed(self, entries: list[_Entry], now: float) -> list[_Entry]:
         """The ``entries`` (taken off the lines, counted running) this process got; the others are let go."""
         assert self._shared is not None
         try:
-            got = await self._shared.claim([entry.job.id for entry in entries], self._clock())
+            got = await self._shared.claim([entry.job.id for entry in entries], now)
         except Exception:
             log.exception("claiming a batch of %d jobs failed; trying again in %.0f s", len(entries),
                           CAPACITY_RETRY_S)
