@@ -85,8 +85,9 @@ CAPACITY_RETRY_S = 1.0
 DELIVERY_BACKOFF_S = (5.0, 600.0)
 """Wait before the first retry of a failed delivery, and the longest wait (doubling between)."""
 ANSWER_GRACE_S = 10.0
-"""Several processes on one queue: how long the others leave a job alone while its process answers its person
-(``submit``'s ``answering``), should that process never say it did (``answered``)."""
+"""Several processes on one queue: how long another process that ran a job waits before showing its result or
+failure while the job's own process answers its person (``submit``'s ``answering``), should that process never say
+it did (``answered``)."""
 HANG_GRACE_S = 60.0
 """A pipeline call still running this long past ``queue.job_timeout_s`` is hung: the engine stops a slow batch at
 its next step, so one that overruns by this much is stuck inside a step (a driver that never returns)."""
@@ -357,8 +358,8 @@ class JobQueue:
         whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
 
         ``answering``: the caller tells the person the job is queued once this returns, then calls ``answered``;
-        until then other processes sharing the queue leave the job alone (at most ``ANSWER_GRACE_S``), so that
-        their result can't come before that answer.
+        until then another process sharing the queue that runs it waits before showing its result or failure (at
+        most ``ANSWER_GRACE_S``), which that answer would otherwise overwrite.
         """
         if self._closing:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
@@ -399,7 +400,7 @@ class JobQueue:
                 yield
 
     async def answered(self, job_id: str) -> None:
-        """The person was told their job is queued (``submit``'s ``answering``): other processes may run it now."""
+        """The person was told their job is queued (``submit``'s ``answering``): any process may show its outcome."""
         if self._shared is not None:
             try:
                 await self._shared.release(job_id)
@@ -844,6 +845,7 @@ class JobQueue:
         self._delivering.add(job.id)
         try:
             try:
+                await self._await_answer(job)
                 await self._events.on_result(job, images)
             except Exception as error:
                 await self._delivery_failed(job, error)
@@ -881,6 +883,7 @@ class JobQueue:
         except (OSError, *database.ERRORS):
             log.exception("job %s failed and the failure could not be stored either", job.id)
         self._observe_outcome(JobState.FAILED)
+        await self._await_answer(job)
         await self._call(self._events.on_failure, job, message)
 
     def _observe_outcome(self, state: JobState) -> None:
@@ -988,7 +991,7 @@ class JobQueue:
                 log.info("delivering job %s, stored by a process that has gone", job_id)
                 self._spawn(self._deliver_stored(job_id), "on_result")
         before = {job_id for job_id, entry in self._entries.items() if entry.job.state == JobState.QUEUED}
-        live = await shared.live(now)
+        live = await shared.live()
         queued = {job.id for job in live if job.state == JobState.QUEUED}
         running = {job.id: job for job in live if job.state == JobState.RUNNING and job.claimed_by != shared.me}
         left = [entry for job_id in before - queued if (entry := self._entries.get(job_id)) is not None
@@ -1047,6 +1050,20 @@ class JobQueue:
             job.state, job.error = JobState.FAILED, message
             self._observe_outcome(JobState.FAILED)
             await self._call(self._events.on_failure, job, message)
+
+    async def _await_answer(self, job: Job) -> None:
+        """Shared: wait while another process that queued a job is still telling its person so (``submit``'s
+        ``answering``), polling every ``queue.sync_ms``, at most ``ANSWER_GRACE_S``."""
+        if self._shared is None:
+            return
+        for _ in range(math.ceil(ANSWER_GRACE_S * 1000 / self.config.sync_ms)):
+            try:
+                if not await self._shared.held_elsewhere(job.id, self._clock()):
+                    return
+            except database.ERRORS:  # what is to be shown matters more than its order
+                log.exception("could not tell whether job %s was answered yet; showing its outcome", job.id)
+                return
+            await asyncio.sleep(self.config.sync_ms / 1000)
 
     async def _deliver_stored(self, job_id: str) -> None:
         """Deliver a stored result (one taken over from a process that has gone)."""

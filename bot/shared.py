@@ -75,24 +75,27 @@ class SharedJobs:
 
     # --- the lines --------------------------------------------------------------------------------------------------
 
-    async def live(self, now: float) -> list[LiveJob]:
-        """Every queued and running job, oldest first, but those another process still holds (``hold``): what each
-        process's lines mirror."""
+    async def live(self) -> list[LiveJob]:
+        """Every queued and running job, oldest first: what each process's lines mirror."""
         rows = await self.database.all(
             "SELECT id, user_id, state, claimed_by, cancel_requested FROM jobs WHERE state IN ('queued', 'running')"
-            " AND NOT EXISTS (SELECT 1 FROM job_holds WHERE job_id = jobs.id AND held_by != ? AND until > ?)"
-            " ORDER BY created_at, rowid", (self.me, now))
+            " ORDER BY created_at, rowid")
         return [LiveJob(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
 
     async def hold(self, job_id: str, until: float) -> None:
-        """Keep the other processes off a job about to be queued here until ``until`` or ``release``: this process
-        answers its person first (a result from elsewhere could otherwise reach the message before that answer
-        and be overwritten by it)."""
+        """A job about to be queued here is answered from here first ("queued", in its message): until ``until`` or
+        ``release``, another process that runs it waits before showing its result or failure (``held_elsewhere``),
+        which that answer would otherwise overwrite."""
         await self.database.write("INSERT INTO job_holds (job_id, held_by, until) VALUES (?, ?, ?)",
                                   (job_id, self.me, until))
 
     async def release(self, job_id: str) -> None:
         await self.database.write("DELETE FROM job_holds WHERE job_id = ?", (job_id,))
+
+    async def held_elsewhere(self, job_id: str, now: float) -> bool:
+        """Whether another process is still answering the person of a job (``hold``)."""
+        return await self.database.one("SELECT 1 FROM job_holds WHERE job_id = ? AND held_by != ? AND until > ?",
+                                       (job_id, self.me, now)) is not None
 
     async def claim(self, job_ids: Sequence[str], now: float) -> set[str]:
         """Start those of ``job_ids`` still queued, for this process (an attempt each); the ids it got."""

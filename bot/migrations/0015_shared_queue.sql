@@ -11,8 +11,8 @@ CREATE TABLE rate_buckets (
     tokens  REAL,
     at      REAL NOT NULL
 );
--- A job just queued whose process is still answering the person (the "queued" message): the other processes leave it
--- alone until then, so that their result can't reach the message before that answer does.
+-- A job just queued whose process is still answering the person (the "queued" message): another process that runs it
+-- shows its result or failure only after that answer (or `until`), which would otherwise overwrite it.
 CREATE TABLE job_holds (
     job_id  TEXT PRIMARY KEY,
     held_by TEXT NOT NULL,
