@@ -99,6 +99,34 @@ class Admission:
                 return class_name(override)
         return EVERYONE
 
+    def check(self, role_ids: Iterable[int], *, now: float, pending: int, videos: int, queued: int,
+              bucket: TokenBucket | None, cost: float = 1.0, video: bool = False) -> TokenBucket:
+        """Every limit against counts the caller knows (``pending``: the person's queued and running jobs,
+        ``videos``: of those the videos, ``queued``: jobs waiting in line, ``bucket``: theirs, None when full); the
+        bucket after taking ``cost`` tokens, or ``Refused``. Both the in-memory ``admit`` and the stored one of
+        several processes on one queue (``bot.shared``) decide here, so the limits are written once."""
+        limits = self.limits(role_ids)
+        if pending >= limits.max_pending:
+            raise Refused(plural("You can queue {n} job at a time; wait for one to finish.",
+                                 "You can queue {n} jobs at a time; wait for one to finish.", n=limits.max_pending))
+        if video and videos >= self.config.video_per_user:
+            raise Refused(plural("You can queue {n} video at a time; wait for it to finish.",
+                                 "You can queue {n} videos at a time; wait for one to finish.",
+                                 n=self.config.video_per_user))
+        if queued >= self.config.max_queue:
+            raise Refused(Text("The queue is full ({max_queue} jobs); try again in a minute.",
+                               max_queue=self.config.max_queue), 60.0)
+        tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
+        cost = self.taken(cost, role_ids)
+        if tokens < cost:
+            wait = (cost - tokens) / limits.rate_per_s
+            raise Refused(Text("You're going a bit fast. Try again in {seconds} s.", seconds=math.ceil(wait)), wait)
+        return TokenBucket(tokens - cost, now)
+
+    def taken(self, cost: float, role_ids: Iterable[int]) -> float:
+        """The tokens a job of ``cost`` takes: a job dearer than the person's bucket takes a full one."""
+        return min(cost, float(self.limits(role_ids).burst))
+
     @contextmanager
     def admit(self, user_id: int, role_ids: Iterable[int], *, now: float, queued: int, cost: float = 1.0,
               video: bool = False) -> Iterator[None]:
@@ -109,25 +137,11 @@ class Admission:
         ``queued`` is how many jobs wait in line now. If the block raises (the job could not be stored), the person
         gets their tokens and pending slot back: a failed submit costs nothing.
         """
-        limits = self.limits(role_ids)
+        role_ids = list(role_ids)
         pending = self._pending.get(user_id, 0)
-        if pending >= limits.max_pending:
-            raise Refused(plural("You can queue {n} job at a time; wait for one to finish.",
-                                 "You can queue {n} jobs at a time; wait for one to finish.", n=limits.max_pending))
-        if video and self._videos.get(user_id, 0) >= self.config.video_per_user:
-            raise Refused(plural("You can queue {n} video at a time; wait for it to finish.",
-                                 "You can queue {n} videos at a time; wait for one to finish.",
-                                 n=self.config.video_per_user))
-        if queued + self._writing >= self.config.max_queue:
-            raise Refused(Text("The queue is full ({max_queue} jobs); try again in a minute.",
-                               max_queue=self.config.max_queue), 60.0)
-        bucket = self._buckets.get(user_id)
-        tokens = float(limits.burst) if bucket is None else bucket.level(now, limits.rate_per_s, limits.burst)
-        cost = min(cost, float(limits.burst))  # a job dearer than the bucket waits for a full one
-        if tokens < cost:
-            wait = (cost - tokens) / limits.rate_per_s
-            raise Refused(Text("You're going a bit fast. Try again in {seconds} s.", seconds=math.ceil(wait)), wait)
-        self._buckets[user_id] = TokenBucket(tokens - cost, now)
+        bucket = self.check(role_ids, now=now, pending=pending, videos=self._videos.get(user_id, 0),
+                            queued=queued + self._writing, bucket=self._buckets.get(user_id), cost=cost, video=video)
+        self._buckets[user_id] = bucket
         self._pending[user_id] = pending + 1
         if video:
             self._videos[user_id] = self._videos.get(user_id, 0) + 1
@@ -136,7 +150,7 @@ class Admission:
             yield
         except BaseException:
             self.release(user_id, video=video)
-            self._buckets[user_id].tokens += cost  # it exists: prune() spares people with a job pending
+            self._buckets[user_id].tokens += self.taken(cost, role_ids)  # prune() spares people with a job pending
             raise
         finally:
             self._writing -= 1

@@ -423,6 +423,12 @@ class QueueConfig(Section):
     role_overrides: list[RoleOverride] = []
     video_per_user: int = Field(default=1, ge=0)
     """Videos one person may have pending at once (they count against max_pending_per_user too); 0: none."""
+    lease_s: float = Field(default=30, gt=0)
+    """Several processes on one queue (``storage.url`` on PostgreSQL): how long a process's claim on a job lasts
+    without being renewed (it renews every third of it); a process gone this long has its jobs taken over."""
+    sync_ms: float = Field(default=250, gt=0)
+    """Several processes on one queue: how often each looks at the shared queue (new jobs, jobs taken
+    elsewhere, cancels clicked on another process, leases that ran out)."""
     video_units: dict[str, float] = {}
     """Per video model (its configured name): what a second of its video costs in the rate limit and the ETA, in
     pictures. Unset: measured from the model's last runs (seconds of work per second of video over seconds per

@@ -467,7 +467,7 @@ class RequestDesk:
                                       filesize_limit=interaction.filesize_limit,
                                       prepare=answer_then_read if read is not None else None)
         await self._answer(interaction, job, **self.counter.queued(job, self.service.position(job.id)))
-        self.service.responded(job.id)
+        await self.service.responded(job.id)
         await self.tell_notices(interaction)
         return job
 

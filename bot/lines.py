@@ -87,6 +87,21 @@ class FairLines(Generic[W]):
         self._count -= 1
         self.images -= item.images
 
+    def served(self, items: Sequence[W]) -> None:
+        """Take out queued jobs that were started elsewhere (another process on the same queue took them), turning
+        the turns as ``take`` would have: their users go to the end, in the order of their turns, so this copy of
+        the lines keeps serving people in the same order as the one that took them."""
+        users = [user for user in self._turns if user in {item.user_id for item in items}]
+        for item in items:
+            self._lines[item.user_id].remove(item)
+            self._count -= 1
+            self.images -= item.images
+        self._turns = deque([*(user for user in self._turns if user not in users),
+                             *(user for user in users if self._lines[user])])
+        for user in users:
+            if not self._lines[user]:
+                del self._lines[user]
+
     def take(self, limit: int, prefer: Preference[W] | None = None) -> list[W]:
         """The next batch of at most ``limit`` images, all with one ``batch_key`` (the order is in the module doc).
 

@@ -47,7 +47,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +57,8 @@ from bot.config import QueueConfig
 from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
-from bot.storage import JobGone, Storage
+from bot.shared import SharedJobs
+from bot.storage import JobGone, NotHeld, Storage
 from models.backend import BackendUnavailable, ModelUnavailable
 from models.text import Text, text_of
 
@@ -83,6 +84,10 @@ CAPACITY_RETRY_S = 1.0
 """Wait before asking ``capacity()`` again after it raised something other than ``BackendUnavailable``."""
 DELIVERY_BACKOFF_S = (5.0, 600.0)
 """Wait before the first retry of a failed delivery, and the longest wait (doubling between)."""
+ANSWER_GRACE_S = 10.0
+"""Several processes on one queue: how long another process that ran a job waits before showing its result or
+failure while the job's own process answers its person (``submit``'s ``answering``), should that process never say
+it did (``answered``)."""
 HANG_GRACE_S = 60.0
 """A pipeline call still running this long past ``queue.job_timeout_s`` is hung: the engine stops a slow batch at
 its next step, so one that overruns by this much is stuck inside a step (a driver that never returns)."""
@@ -148,6 +153,9 @@ class _Entry:
     taken after it was queued, plus the delay (``_StayOnModel``)."""
     cost: float = 1.0
     """What one of its images costs against a full image (``queue.draft_cost`` for a draft)."""
+    here: bool = True
+    """Submitted to this process (shared: else mirrored from another's); only those get position updates, so
+    that one message is not edited by every process."""
 
     @property
     def user_id(self) -> int:
@@ -233,6 +241,12 @@ class JobQueue:
         self.video_seconds: dict[str, float] = {}
         """Per video model: the moving average of seconds of work per second of video."""
         self._admission = Admission(config)
+        self._shared = (SharedJobs(storage.db, lease_s=config.lease_s)
+                        if storage.db.dialect == "postgresql" else None)
+        """Several processes on one queue (PostgreSQL): the lines mirror the database's queued jobs, batches are
+        claimed, the limits are stored (``bot.shared``). None: this process alone holds the queue (SQLite)."""
+        self._elsewhere: dict[str, Job] = {}  # job id -> a job running in another process (shared)
+        self._loading: set[str] = set()  # ids of queued jobs the sync is reading and planning (shared)
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
         self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
@@ -248,6 +262,8 @@ class JobQueue:
         self._housekeeper: asyncio.Task[None] | None = None
         self._outage: asyncio.Task[None] | None = None  # polls the backend while it is unavailable
         self._redeliverer: asyncio.Task[None] | None = None  # retries failed deliveries when they are due
+        self._syncer: asyncio.Task[None] | None = None  # mirrors the shared queue (shared)
+        self._renew_at = -math.inf  # when the leases of this process's jobs are renewed next (shared)
         self._redeliver = asyncio.Event()  # a failed delivery was scheduled: the retry loop looks again
         self._delivering: set[str] = set()  # ids of jobs whose on_result is being awaited
         self._callbacks: set[asyncio.Task[None]] = set()
@@ -257,7 +273,11 @@ class JobQueue:
 
     async def start(self) -> None:
         """Recover what the last run left behind, then start the worker and the periodic housekeeping."""
-        await self._recover()
+        if self._shared is None:
+            await self._recover()
+        else:
+            await self._sync()
+            self._syncer = asyncio.create_task(self._sync_forever(), name="imagebot-queue-sync")
         self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
         self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
         self._redeliverer = asyncio.create_task(self._retry_deliveries(), name="imagebot-redelivery")
@@ -284,7 +304,15 @@ class JobQueue:
                 await asyncio.gather(*late, return_exceptions=True)
                 unfinished = [e.job.id for e in self._entries.values() if e.job.state == JobState.RUNNING]
                 log.warning("stopped with %d jobs running; they will resume on the next start", len(unfinished))
-                await self._storage.set_state(unfinished, JobState.QUEUED)
+                if self._shared is None:
+                    await self._storage.set_state(unfinished, JobState.QUEUED)
+                else:  # another process may run them at once
+                    await self._shared.put_back(unfinished)
+        if self._syncer is not None:  # it renewed the leases of the batches finishing above
+            self._syncer.cancel()
+            await asyncio.gather(self._syncer, return_exceptions=True)
+        if self._shared is not None:
+            await self._shared.let_go()
         for task in list(self._callbacks):
             task.cancel()
         await asyncio.gather(*self._callbacks, return_exceptions=True)
@@ -320,7 +348,7 @@ class JobQueue:
     # --- taking jobs ----------------------------------------------------------------------------------------------
 
     async def submit(self, job: Job, *, role_ids: Iterable[int] = (),
-                     prepare: Callable[[], Awaitable[None]] | None = None) -> Job:
+                     prepare: Callable[[], Awaitable[None]] | None = None, answering: bool = False) -> Job:
         """Admit, plan and persist a job; when this returns the job is safely queued.
 
         The limits come first: ``prepare`` (downloading and decoding a picture into the request) runs only once the
@@ -328,13 +356,16 @@ class JobQueue:
         ``prepare`` that fails gives the place back. Planning (resizing the picture) runs off the event loop, and
         the job keeps only the pictures at the planned sizes. Raises ``Refused``, whatever ``prepare`` raises, and
         whatever ``backend.plan`` raises (UnknownStyle, ValueError: person-facing messages).
+
+        ``answering``: the caller tells the person the job is queued once this returns, then calls ``answered``;
+        until then another process sharing the queue that runs it waits before showing its result or failure (at
+        most ``ANSWER_GRACE_S``), which that answer would otherwise overwrite.
         """
         if self._closing:
             raise Refused(Text("The bot is restarting; try again in a minute."), 60.0)
         forgotten = self._forgotten[job.user_id]
         role_ids = list(role_ids)
-        with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines),
-                                   cost=self.request_cost(job.request), video=job.request.video):
+        async with self._admitted(job, role_ids):
             if prepare is not None:
                 await prepare()
             plan = await asyncio.to_thread(self._backend.plan, job.request)
@@ -343,6 +374,8 @@ class JobQueue:
             job.request.references = list(plan.references) or None
             job.request.input_images = list(plan.input_images) or None
             job.state, job.created_at = JobState.QUEUED, self._clock()
+            if answering and self._shared is not None:
+                await self._shared.hold(job.id, job.created_at + ANSWER_GRACE_S)
             await self._storage.insert_job(job)
             if self._forgotten[job.user_id] != forgotten:
                 # They asked to be forgotten while this was on its way: forget_user may have missed this job (not
@@ -352,6 +385,27 @@ class JobQueue:
         self._line_up([_Entry(job, plan, self._admission.person_class(role_ids),
                                cost=self.image_cost(job.request))])
         return job
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self, job: Job, role_ids: list[int]) -> AsyncIterator[None]:
+        """``Admission.admit`` for ``job``: in memory, or stored when several processes share the queue."""
+        cost, video = self.request_cost(job.request), job.request.video
+        if self._shared is None:
+            with self._admission.admit(job.user_id, role_ids, now=self._clock(), queued=len(self._lines), cost=cost,
+                                       video=video):
+                yield
+        else:
+            async with self._shared.admit(self._admission, job.user_id, role_ids, now=self._clock(), cost=cost,
+                                          video=video):
+                yield
+
+    async def answered(self, job_id: str) -> None:
+        """The person was told their job is queued (``submit``'s ``answering``): any process may show its outcome."""
+        if self._shared is not None:
+            try:
+                await self._shared.release(job_id)
+            except Exception:  # the person was answered; the hold runs out by itself
+                log.exception("could not release the hold on job %s", job_id)
 
     def image_cost(self, request: GenerationRequest) -> float:
         """What each image of ``request`` costs against a full image: ``queue.draft_cost`` for a draft, else 1."""
@@ -379,7 +433,7 @@ class JobQueue:
         job is finished or unknown. The ETA is the images ahead of it times the measured seconds per image."""
         entry = self._entries.get(job_id)
         if entry is None:
-            return None
+            return (0, 0.0) if job_id in self._elsewhere else None
         now = self._clock()
         if entry.job.state == JobState.RUNNING:
             batch = next((b for b in self._batches if entry in b.entries), None)
@@ -391,7 +445,10 @@ class JobQueue:
 
     def positions(self) -> list[tuple[Job, int, float]]:
         """Every queued job with its place and ETA, in the order the queue expects to run them (O(queued))."""
-        return [(entry.job, place, eta) for place, (entry, eta) in enumerate(self._projection(self._clock()), 1)]
+        return [(entry.job, place, eta) for entry, place, eta in self._placed()]
+
+    def _placed(self) -> list[tuple[_Entry, int, float]]:
+        return [(entry, place, eta) for place, (entry, eta) in enumerate(self._projection(self._clock()), 1)]
 
     def _projection(self, now: float) -> Iterator[tuple[_Entry, float]]:
         """Queued jobs in round-robin order with the ETA of each (batching ignored: a close upper bound)."""
@@ -441,6 +498,7 @@ class JobQueue:
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
         mine = [e.job for e in self._entries.values() if e.job.user_id == user_id]
+        mine += [job for job in self._elsewhere.values() if job.user_id == user_id]
         return sorted(mine, key=lambda job: (job.state != JobState.RUNNING, job.created_at))
 
     async def cancel(self, job_id: str, user_id: int, *, force: bool = False) -> bool:
@@ -453,6 +511,8 @@ class JobQueue:
         message).
         """
         entry = self._entries.get(job_id)
+        if self._shared is not None and (entry is None or entry.job.state == JobState.QUEUED):
+            return await self._cancel_shared(job_id, user_id, force=force)
         if entry is None or entry.cancelled or entry.finishing or (entry.job.user_id != user_id and not force):
             return False
         entry.cancelled = True
@@ -465,6 +525,26 @@ class JobQueue:
         await self._storage.set_state(job_id, JobState.CANCELLED, now=self._clock())
         self._observe_outcome(JobState.CANCELLED)
         return True
+
+    async def _cancel_shared(self, job_id: str, user_id: int, *, force: bool) -> bool:
+        """``cancel`` of a job queued (in every process's lines) or running in another process, through the
+        database: a queued one is cancelled unless a process claimed it first; a running one's process is asked to
+        stop it at its next step."""
+        assert self._shared is not None
+        found = await self._shared.owner(job_id)
+        if found is None or (found[0] != user_id and not force):
+            return False
+        if found[1] == JobState.QUEUED and await self._shared.cancel_queued(job_id, self._clock()):
+            entry = self._entries.pop(job_id, None)
+            if entry is not None and entry.job.state == JobState.QUEUED:
+                self._lines.remove(entry)
+                entry.job.state = JobState.CANCELLED
+            self._observe_outcome(JobState.CANCELLED)
+            return True
+        entry = self._entries.get(job_id)
+        if entry is not None and entry.job.state == JobState.RUNNING:  # this process claimed it meanwhile
+            return await self.cancel(job_id, user_id, force=force)
+        return await self._shared.request_cancel(job_id)
 
     async def forget_user(self, user_id: int) -> int:
         """Cancel a person's live jobs, then delete all their jobs and images (returns how many jobs).
@@ -512,10 +592,57 @@ class JobQueue:
                 await asyncio.sleep(wait)  # let compatible jobs arriving together share the batch
                 continue
             batch = self._take_batch(limit)
+            if self._shared is not None and not await self._claim(batch, limit):
+                continue  # other processes run all of it: the next batch is formed at once
             self._batches.add(batch)
             batch.task = asyncio.create_task(self._run_batch(batch), name="imagebot-batch")
-            for job, place, eta in self.positions():
-                self._spawn(self._events.on_position(job, place, eta), "on_position")
+            for entry, place, eta in self._placed():
+                if entry.here:
+                    self._spawn(self._events.on_position(entry.job, place, eta), "on_position")
+
+    async def _claim(self, batch: _Batch, limit: int) -> bool:
+        """Claim a batch just taken off the lines (shared): jobs another process claimed first leave it (that one
+        runs them), and the batch is filled up again from the lines, with jobs of its ``batch_key``, until it is
+        full or nothing fits: processes forming batches from the same lines at once would otherwise run each other's
+        leftovers as small batches. False when none is left. A database that can't be reached puts the batch back
+        and waits."""
+        assert self._shared is not None
+        now = self._clock()  # one start time for the whole batch, however many claims fill it
+        entries = await self._claimed(batch.entries, now)
+        key = batch.entries[0].batch_key
+        while entries and not self._closing and self._lines:
+            room = limit - sum(entry.images for entry in entries)
+            more = self._take_batch(room) if room > 0 else None
+            if more is None:
+                break
+            if more.entries[0].batch_key != key or more.images > room:  # another batch's: back where it was
+                self._inflight_images -= more.images
+                for entry in more.entries:
+                    self._by_request.pop(entry.plan.request_id, None)
+                self._line_up(more.entries, at_head=True)
+                break
+            entries += await self._claimed(more.entries, now)
+        batch.entries, batch.images = entries, sum(entry.images for entry in entries)
+        return bool(entries)
+
+    async def _claimed(self, entries: list[_Entry], now: float) -> list[_Entry]:
+        """The ``entries`` (taken off the lines, counted running) this process got; the others are let go."""
+        assert self._shared is not None
+        try:
+            got = await self._shared.claim([entry.job.id for entry in entries], now)
+        except Exception:
+            log.exception("claiming a batch of %d jobs failed; trying again in %.0f s", len(entries),
+                          CAPACITY_RETRY_S)
+            got = set()
+            self._line_up([entry for entry in entries if entry.job.id in self._entries], at_head=True)
+            await asyncio.sleep(CAPACITY_RETRY_S)
+        for entry in entries:
+            if entry.job.id not in got:
+                self._by_request.pop(entry.plan.request_id, None)
+                self._inflight_images -= entry.images
+                if entry.job.state == JobState.RUNNING:  # not put back above: it runs elsewhere
+                    self._entries.pop(entry.job.id, None)
+        return [entry for entry in entries if entry.job.id in got]
 
     def _take_batch(self, limit: int) -> _Batch:
         """Take the next batch of at most ``limit`` images off the lines and count it as running."""
@@ -562,7 +689,8 @@ class JobQueue:
         results: Results
         hang = asyncio.timeout(self.config.job_timeout_s + HANG_GRACE_S)
         try:
-            await self._storage.mark_running([e.job.id for e in entries], now)
+            if self._shared is None:  # a shared batch was marked running by its claim
+                await self._storage.mark_running([e.job.id for e in entries], now)
             for entry in entries:
                 entry.job.started_at, entry.deadline = now, now + self.config.job_timeout_s
             if self._observer is not None:
@@ -640,7 +768,10 @@ class JobQueue:
                 await self._finish(entry, error)
             else:
                 back.append(entry)
-        if back:
+        if back and self._shared is not None:  # released first: the lines mirror what the database says
+            await self._shared.put_back([entry.job.id for entry in back])
+            self._line_up(back, at_head=True)
+        elif back:
             self._line_up(back, at_head=True)
             await self._storage.set_state([entry.job.id for entry in back], JobState.QUEUED)
 
@@ -684,7 +815,8 @@ class JobQueue:
                 await self._fail(job, message)
             else:
                 try:
-                    stored = await self._storage.save_results(job, result)
+                    held = {} if self._shared is None else {"holder": self._shared.me}
+                    stored = await self._storage.save_results(job, result, **held)
                 except (OSError, *database.ERRORS) as error:  # a full disk, a locked or broken database
                     log.exception("the results of job %s could not be saved", job.id)
                     # An OSError's text names the file (a server path): the person is told only what went wrong.
@@ -697,6 +829,9 @@ class JobQueue:
                 await self._deliver(job, stored)
         except JobGone:
             log.info("job %s was deleted while it finished (its owner asked to be forgotten)", job.id)
+        except NotHeld:
+            log.warning("job %s was taken over by another process while it ran here (this one was silent for "
+                        "queue.lease_s); its results here are dropped", job.id)
         except Exception:
             log.exception("job %s could not be finished", job.id)
         finally:
@@ -710,6 +845,7 @@ class JobQueue:
         self._delivering.add(job.id)
         try:
             try:
+                await self._await_answer(job)
                 await self._events.on_result(job, images)
             except Exception as error:
                 await self._delivery_failed(job, error)
@@ -747,6 +883,7 @@ class JobQueue:
         except (OSError, *database.ERRORS):
             log.exception("job %s failed and the failure could not be stored either", job.id)
         self._observe_outcome(JobState.FAILED)
+        await self._await_answer(job)
         await self._call(self._events.on_failure, job, message)
 
     def _observe_outcome(self, state: JobState) -> None:
@@ -795,15 +932,8 @@ class JobQueue:
         for job in await self._storage.active_jobs():
             if job.id in self._entries:
                 continue  # submitted to this queue before start()
-            if job.attempts >= MAX_ATTEMPTS:
-                await self._fail(job, Text("This request was started {attempts} times and never finished, so I "
-                                           "gave up on it. Please tell the bot's operators: job {job}",
-                                           attempts=job.attempts, job=job.id))
-            elif not job.resumable(now):
-                job.state = JobState.EXPIRED
-                await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
-                self._observe_outcome(JobState.EXPIRED)
-                await self._call(self._events.on_expired, job)
+            if job.attempts >= MAX_ATTEMPTS or not job.resumable(now):
+                await self._give_up(job, now)
             else:
                 try:
                     plan = self._backend.plan(job.request)
@@ -817,12 +947,137 @@ class JobQueue:
             await self._storage.set_state(resumed, JobState.QUEUED)
             log.info("resumed %d jobs from the last run", len(resumed))
 
+    async def _give_up(self, job: Job, now: float) -> None:
+        """A job whose process died while it ran, and that can't run again: failed once it was started
+        ``MAX_ATTEMPTS`` times (it may be what kills the process), else expired (its interaction is too old)."""
+        if job.attempts >= MAX_ATTEMPTS:
+            await self._fail(job, Text("This request was started {attempts} times and never finished, so I gave up "
+                                       "on it. Please tell the bot's operators: job {job}", attempts=job.attempts,
+                                       job=job.id))
+        else:
+            job.state = JobState.EXPIRED
+            await self._storage.set_state(job.id, JobState.EXPIRED, now=now)
+            self._observe_outcome(JobState.EXPIRED)
+            await self._call(self._events.on_expired, job)
+
+    # --- several processes on one queue (shared) --------------------------------------------------------------------
+
+    async def _sync_forever(self) -> None:
+        """Look at the shared queue every ``queue.sync_ms`` (``_sync``)."""
+        while True:
+            await asyncio.sleep(self.config.sync_ms / 1000)
+            try:
+                await self._sync()
+            except Exception:
+                log.exception("syncing with the shared queue failed; trying again")
+
+    async def _sync(self) -> None:
+        """One look at the shared queue: renew this process's leases; take over what processes that are gone left
+        (their running jobs go back in line, their stored results are delivered from here); then make the lines
+        mirror the queued jobs, note the jobs running elsewhere (``jobs_of``, ``position``), and flag this
+        process's running jobs whose cancel was clicked on another process."""
+        shared = self._shared
+        assert shared is not None
+        now = self._clock()
+        if now >= self._renew_at:
+            await shared.renew(now)
+            self._renew_at = now + shared.lease_s / 3
+        if not self._closing:
+            for job_id in await shared.requeue_expired(now, MAX_ATTEMPTS):
+                job = await self._storage.get_job(job_id)
+                if job is not None:
+                    await self._give_up(job, now)
+            for job_id in await shared.take_over_results(now):
+                log.info("delivering job %s, stored by a process that has gone", job_id)
+                self._spawn(self._deliver_stored(job_id), "on_result")
+        before = {job_id for job_id, entry in self._entries.items() if entry.job.state == JobState.QUEUED}
+        live = await shared.live()
+        queued = {job.id for job in live if job.state == JobState.QUEUED}
+        running = {job.id: job for job in live if job.state == JobState.RUNNING and job.claimed_by != shared.me}
+        left = [entry for job_id in before - queued if (entry := self._entries.get(job_id)) is not None
+                and entry.job.state == JobState.QUEUED]  # still queued here: it left the line elsewhere
+        self._lines.served([entry for entry in left if entry.job.id in running])
+        for entry in left:
+            del self._entries[entry.job.id]
+            if entry.job.id in running:
+                entry.job.state = JobState.RUNNING
+                self._elsewhere[entry.job.id] = entry.job
+            else:  # cancelled or deleted
+                self._lines.remove(entry)
+        for job in live:
+            entry = self._entries.get(job.id)
+            if job.claimed_by == shared.me and job.cancel_requested and entry is not None and not entry.finishing:
+                entry.cancelled = True
+        for job_id in [job_id for job_id in self._elsewhere if job_id not in running]:
+            del self._elsewhere[job_id]
+        for job_id in running.keys() - self._elsewhere.keys() - self._entries.keys():
+            found = await self._storage.get_job(job_id)
+            if found is not None:
+                self._elsewhere[job_id] = found
+        fresh = [job.id for job in live if job.state == JobState.QUEUED and job.id not in self._entries]
+        if fresh and not self._closing:
+            await self._mirror(fresh)
+
+    async def _mirror(self, job_ids: list[str]) -> None:
+        """Line up jobs queued by other processes (or put back by them), oldest first, planned here as at a
+        restart; one that can't be read or planned any more is failed, by one process."""
+        entries = []
+        for job_id in job_ids:
+            try:
+                job = await self._storage.get_job(job_id, load_init=True, load_references=True, load_inputs=True)
+                if job is None or job.state != JobState.QUEUED:
+                    continue
+                plan = await asyncio.to_thread(self._backend.plan, job.request)
+            except Exception as error:  # e.g. its pictures expired, or its style was removed from bot.yaml
+                await self._fail_queued(job_id, error)
+                continue
+            entries.append(_Entry(job, plan, RESUMED, cost=self.image_cost(job.request), here=False))
+        entries = [entry for entry in entries if entry.job.id not in self._entries]  # a submit raced the reads
+        if entries:
+            self._line_up(entries)
+
+    async def _fail_queued(self, job_id: str, error: Exception) -> None:
+        """Fail a mirrored job that can't run, and tell its person, unless another process did first."""
+        assert self._shared is not None
+        job = await self._storage.get_job(job_id)
+        if job is None:
+            return
+        message = text_of(error) if isinstance(error, ValueError | LookupError) else something_went_wrong(
+            f"job {job_id}")
+        if not isinstance(error, ValueError | LookupError):
+            log.error("job %s could not be read or planned", job_id, exc_info=error)
+        if await self._shared.leave_queued(job_id, JobState.FAILED, self._clock(), message):
+            job.state, job.error = JobState.FAILED, message
+            self._observe_outcome(JobState.FAILED)
+            await self._call(self._events.on_failure, job, message)
+
+    async def _await_answer(self, job: Job) -> None:
+        """Shared: wait while another process that queued a job is still telling its person so (``submit``'s
+        ``answering``), polling every ``queue.sync_ms``, at most ``ANSWER_GRACE_S``."""
+        if self._shared is None:
+            return
+        for _ in range(math.ceil(ANSWER_GRACE_S * 1000 / self.config.sync_ms)):
+            try:
+                if not await self._shared.held_elsewhere(job.id, self._clock()):
+                    return
+            except database.ERRORS:  # what is to be shown matters more than its order
+                log.exception("could not tell whether job %s was answered yet; showing its outcome", job.id)
+                return
+            await asyncio.sleep(self.config.sync_ms / 1000)
+
+    async def _deliver_stored(self, job_id: str) -> None:
+        """Deliver a stored result (one taken over from a process that has gone)."""
+        job = await self._storage.get_job(job_id)
+        if job is not None and job_id not in self._delivering:
+            await self._deliver(job, await self._storage.get_images(job_id))
+
     async def _retry_deliveries(self) -> None:
         """Deliver again each stored result whose retry is due; sleep until the next one is (or one is scheduled)."""
         while True:
             self._redeliver.clear()
             try:
-                due = await self._storage.next_delivery_due()
+                due = await (self._storage.next_delivery_due() if self._shared is None else
+                             self._shared.next_delivery_due())
                 now = self._clock()
                 if due is None or due > now:
                     # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of stop() when
@@ -831,9 +1086,13 @@ class JobQueue:
                         async with asyncio.timeout(None if due is None else due - now):
                             await self._redeliver.wait()
                     continue
-                for job in await self._storage.undelivered_jobs(due_by=now):
-                    if job.id not in self._delivering:
-                        await self._deliver(job, await self._storage.get_images(job.id))
+                if self._shared is None:
+                    for job in await self._storage.undelivered_jobs(due_by=now):
+                        if job.id not in self._delivering:
+                            await self._deliver(job, await self._storage.get_images(job.id))
+                else:  # only the results this process holds: another's are its own to retry
+                    for job_id in await self._shared.deliveries_due(now):
+                        await self._deliver_stored(job_id)
             except Exception:
                 log.exception("retrying deliveries failed; trying again in %.0f s", DELIVERY_BACKOFF_S[0])
                 await asyncio.sleep(DELIVERY_BACKOFF_S[0])

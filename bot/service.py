@@ -116,16 +116,20 @@ class GenerationService:
     async def submit(self, job: Job, *, role_ids: Iterable[int], filesize_limit: int,
                      prepare: Callable[[], Awaitable[None]] | None = None) -> Job:
         """Queue a job (raises Refused, UnknownStyle or ValueError with a message for the person); ``prepare`` runs
-        once the person's place is reserved (see ``JobQueue.submit``)."""
+        once the person's place is reserved (see ``JobQueue.submit``). The caller answers the person, then calls
+        ``responded``."""
         self.delivery.expect(job.id, filesize_limit)
         try:
-            return await self.queue.submit(job, role_ids=role_ids, prepare=prepare)
+            return await self.queue.submit(job, role_ids=role_ids, prepare=prepare, answering=True)
         except BaseException:
             self.delivery.forget(job.id)
             raise
 
-    def responded(self, job_id: str) -> None:
+    async def responded(self, job_id: str) -> None:
+        """The person was told their job is queued: its message may be edited, and other processes sharing the
+        queue may run it."""
         self.delivery.responded(job_id)
+        await self.queue.answered(job_id)
 
     @property
     def upscale_factor(self) -> int | None:

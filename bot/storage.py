@@ -101,6 +101,11 @@ class JobGone(LookupError):
     """The job's row was deleted (its owner asked to be forgotten) while its results were being saved."""
 
 
+class NotHeld(LookupError):
+    """Several processes on one queue: the job's lease ran out while it ran here (the process stalled), so another
+    process took it over; that one's results count, these are not saved."""
+
+
 class ImageNotFound(LookupError):
     """No such image: a made-up id, or the owner asked the bot to forget their images. The message is for people."""
 
@@ -309,8 +314,8 @@ class Storage:
         (The ``progress_message_id`` column of older versions stays, unused.)"""
         await self.db.write("UPDATE jobs SET result_message_id = ? WHERE id = ?", (result_message_id, job_id))
 
-    async def save_results(self, job: Job,
-                           images: Sequence[GeneratedImage] | Sequence[Described]) -> list[StoredImage]:
+    async def save_results(self, job: Job, images: Sequence[GeneratedImage] | Sequence[Described], *,
+                           holder: str | None = None) -> list[StoredImage]:
         """Write the PNG files, then the image rows and state 'done' in one transaction (delivered stays 0).
 
         A describe job's result is its one ``Described``: stored in the job's row with state 'done', and it has no
@@ -319,9 +324,14 @@ class Storage:
         Files are written first: a crash in between leaves orphan files (harmless), never a 'done' row without them.
         They are encoded in parallel on the encoding threads (``bot.encoding``), off the event loop's core. A job
         deleted meanwhile (``forget_user`` while it finished) gets its files deleted again and raises ``JobGone``.
+
+        ``holder``: the process that claimed the job (``bot.shared``); the results are saved only while it still
+        holds it, else ``NotHeld`` (the files stay: the process that took the job over writes the same ones).
         """
+        held = "" if holder is None else " AND state = 'running' AND claimed_by = ?"
+        mine = () if holder is None else (holder,)
         if images and isinstance(images[0], Described):
-            await self._save_described(job, images[0])
+            await self._save_described(job, images[0], held, mine)
             return []
         now = self.clock()
         stored = [(index, f"images/{job.id}-{index}.png", generated.recipe.to_dict())
@@ -335,12 +345,14 @@ class Storage:
         rows = [(job.id, index, relative, json.dumps(recipe), now) for index, relative, recipe in stored]
 
         async def save(db: Transaction) -> int:
-            done = await db.write("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?",
-                                  (now, job.id))
+            done = await db.write("UPDATE jobs SET state = 'done', error = NULL, finished_at = ? WHERE id = ?"
+                                  f"{held}", (now, job.id, *mine))
             if done:
                 await db.many("INSERT INTO images (job_id, idx, path, recipe, created_at, expired)"
                               " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (job_id, idx) DO UPDATE SET path = excluded.path,"
                               " recipe = excluded.recipe, created_at = excluded.created_at, expired = 0", rows)
+            elif held and await db.one("SELECT 1 FROM jobs WHERE id = ?", (job.id,)) is not None:
+                raise NotHeld(job.id)
             return done
 
         if not await self.db.atomically(save):
@@ -371,12 +383,14 @@ class Storage:
         await self.files.put(video_key(poster), data)
         return tuple(frames), data
 
-    async def _save_described(self, job: Job, described: Described) -> None:
+    async def _save_described(self, job: Job, described: Described, held: str, mine: tuple[str, ...]) -> None:
         now = self.clock()
         done = await self.db.write(
-            "UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?",
-            (now, json.dumps(described.to_dict()), job.id),
+            f"UPDATE jobs SET state = 'done', error = NULL, finished_at = ?, described = ? WHERE id = ?{held}",
+            (now, json.dumps(described.to_dict()), job.id, *mine),
         )
+        if not done and held and await self.get_job(job.id) is not None:
+            raise NotHeld(job.id)
         if not done:
             raise JobGone(job.id)
         job.state, job.finished_at, job.described = JobState.DONE, now, described

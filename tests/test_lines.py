@@ -72,6 +72,20 @@ def test_remove_takes_a_job_out_and_an_emptied_line_loses_its_turn() -> None:
     assert names(lines) == ["a1", "c1", "b2"]
 
 
+
+def test_jobs_served_elsewhere_leave_and_turn_the_turns_as_a_take_would() -> None:
+    """Two copies of the same lines (two processes): one takes a batch, the other is told which jobs it took, and
+    both go on with the same next batch."""
+    def flood() -> FairLines[Item]:
+        return lines_of(*(Item(f"{user}{n}", ord(user)) for user in "abc" for n in (1, 2)), Item("d1", ord("d")))
+
+    here, there = flood(), flood()
+    taken = there.take(2)
+    here.served([item for item in here if item.name in names(taken)])
+    assert names(taken) == ["a1", "b1"]
+    assert names(here) == names(there) == ["c1", "d1", "a2", "b2", "c2"] and here.images == there.images == 5
+    assert names(here.take(2)) == names(there.take(2)) == ["c1", "d1"]
+
 @dataclass
 class StayOn:
     """A Preference like the queue's: jobs with ``key`` first, unless one named in ``overdue`` may wait no longer."""
