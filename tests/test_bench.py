@@ -1,6 +1,7 @@
 """The benchmarks' own paths: ``bench/engine.py --arch`` builds the published shapes (counted on the meta device,
-where nothing is allocated) and runs its whole table at toy size on the CPU; ``--draft`` prints its ratio rows.
-No timing is asserted: the figures are the scripts' to print."""
+where nothing is allocated) and runs its whole table at toy size on the CPU; ``--draft`` prints its ratio rows;
+``bench/queue.py --storage postgresql`` drains a shared queue with several processes. No timing is asserted: the
+figures are the scripts' to print."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def test_each_arch_has_its_published_size(arch: str) -> None:
     assert sum(p.numel() for p in getattr(pipe, name).parameters()) / 1e6 == pytest.approx(millions, abs=0.1)
 
 
-def bench(*args: str) -> str:
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "engine.py"), *args], capture_output=True,
+def bench(*args: str, script: str = "engine.py") -> str:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], capture_output=True,
                           text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -63,3 +64,17 @@ def test_the_draft_bench_prints_a_ratio_per_family() -> None:
     [row] = [line for line in output.splitlines() if line.startswith("sd ")]
     assert "×8 steps" in row and "×2 steps" in row  # a quarter of the steps (and half the side: the recipe's)
     assert float(row.split()[-1]) > 0  # draft/full
+
+
+def test_the_queue_bench_drains_one_postgresql_queue_with_several_processes() -> None:
+    """At toy size: both engines side by side, then 1 and 2 processes on one queue, each job run once (the script
+    checks the counts and says PASS)."""
+    from tests.postgres import missing
+
+    if reason := missing():
+        pytest.skip(reason)
+    output = bench("--storage", "postgresql", "--jobs", "200", "--users", "20", "--flood", "40", "--singles", "4",
+                   "--drain-jobs", "60", "--processes", "1,2", "--batch-ms", "5", script="queue.py")
+    drains = [line for line in output.splitlines() if "jobs each ran" in line]
+    assert len(drains) == 4 and all("every job once (60 of 60)" in line for line in drains), output
+    assert "SQLite / PostgreSQL" in output and output.rstrip().endswith("PASS"), output
