@@ -456,6 +456,19 @@ def encode_one_by_one(keys: list[Any], encode: Callable[[Any], tuple[torch.Tenso
             for index in range(len(first))]
 
 
+def masked_prompt_kwargs(spec: CallSpec, encode: Callable[[tuple[str, str]], tuple[torch.Tensor | None, ...]], *,
+                         negatives: bool) -> dict[str, Any]:
+    """The ``__call__`` arguments of a pipeline whose text encoder gives an attention mask with its embeddings
+    (PixArt, Sana, Lumina 2, Chroma): each distinct (prompt, negative) encoded alone (``encode_one_by_one``), and the
+    negative embeddings and mask passed where ``negatives`` says the pipeline takes them."""
+    embeds, mask, negative, negative_mask = encode_one_by_one(list(zip(spec.prompts, spec.negatives, strict=True)),
+                                                              encode)
+    kwargs = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
+    if negatives:
+        kwargs.update(negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask)
+    return kwargs
+
+
 class InstructionEditing(Family):
     """A family whose one pipeline edits pictures by instruction (and, where its model can, draws from words): no
     img2img or inpainting pipeline beside it, and a transformer over 2x2-packed latent tokens whose pipeline knows

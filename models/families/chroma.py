@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, encode_one_by_one, linear_preview
+from models.families.base import CallSpec, Family, linear_preview, masked_prompt_kwargs
 from models.families.flux import FLUX_LATENT_BIAS, FLUX_LATENT_RGB
 
 
@@ -49,12 +49,7 @@ class Chroma(Family):
                 key[0], key[1], device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=cfg)
             return embeds, mask, negative, negative_mask
 
-        embeds, mask, negative, negative_mask = encode_one_by_one(
-            list(zip(spec.prompts, spec.negatives, strict=True)), encode)
-        kwargs = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
-        if cfg:
-            kwargs.update(negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask)
-        return kwargs
+        return masked_prompt_kwargs(spec, encode, negatives=cfg)
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         """The step hook sees packed tokens (batch, tokens, 16 x 2 x 2): unpacked to (16, H, W) first."""

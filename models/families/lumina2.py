@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, PipelineCall, StepHook, encode_one_by_one, linear_preview
+from models.families.base import CallSpec, Family, PipelineCall, StepHook, linear_preview, masked_prompt_kwargs
 from models.families.flux import FLUX_LATENT_BIAS, FLUX_LATENT_RGB
 
 GUIDANCE_STEPS = 0.25
@@ -46,12 +46,7 @@ class Lumina2(Family):
         def encode(key: tuple[str, str]) -> tuple[torch.Tensor | None, ...]:
             return pipe.encode_prompt(key[0], cfg, negative_prompt=key[1], num_images_per_prompt=1, device=self.device)
 
-        embeds, mask, negative, negative_mask = encode_one_by_one(
-            list(zip(spec.prompts, spec.negatives, strict=True)), encode)
-        kwargs = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
-        if cfg:
-            kwargs.update(negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask)
-        return kwargs
+        return masked_prompt_kwargs(spec, encode, negatives=cfg)
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         return linear_preview(latents[row], FLUX_LATENT_RGB, FLUX_LATENT_BIAS)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, PipelineCall, StepHook, encode_one_by_one, linear_preview
+from models.families.base import CallSpec, Family, PipelineCall, StepHook, linear_preview, masked_prompt_kwargs
 from models.families.sdxl import SDXL_LATENT_BIAS, SDXL_LATENT_RGB
 
 
@@ -39,11 +39,8 @@ class PixArtSigma(Family):
         def encode(key: tuple[str, str]) -> tuple[torch.Tensor | None, ...]:
             return pipe.encode_prompt(key[0], cfg, negative_prompt=key[1], num_images_per_prompt=1, device=self.device)
 
-        embeds, mask, negative, negative_mask = encode_one_by_one(
-            list(zip(spec.prompts, spec.negatives, strict=True)), encode)
         # negative_prompt defaults to "" in PixArt's __call__, which it then refuses alongside negative embeddings
-        return {"prompt_embeds": embeds, "prompt_attention_mask": mask, "negative_prompt": None,
-                "negative_prompt_embeds": negative, "negative_prompt_attention_mask": negative_mask}
+        return {**masked_prompt_kwargs(spec, encode, negatives=True), "negative_prompt": None}
 
     def preview(self, latents: torch.Tensor, row: int, spec: CallSpec) -> Image.Image | None:
         """PixArt-Σ draws in SDXL's VAE latent space (its repository ships SDXL's VAE), so SDXL's projection fits."""

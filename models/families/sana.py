@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.families.base import CallSpec, Family, PipelineCall, StepHook, encode_one_by_one
+from models.families.base import CallSpec, Family, PipelineCall, StepHook, encode_one_by_one, masked_prompt_kwargs
 
 
 class Sana(Family):
@@ -40,11 +40,8 @@ class Sana(Family):
             return pipe.encode_prompt(key[0], cfg, negative_prompt=key[1], num_images_per_prompt=1, device=self.device,
                                       complex_human_instruction=self.instruction(pipe))
 
-        embeds, mask, negative, negative_mask = encode_one_by_one(
-            list(zip(spec.prompts, spec.negatives, strict=True)), encode)
         # negative_prompt defaults to "" in Sana's __call__, which it then refuses alongside negative embeddings
-        return {"prompt_embeds": embeds, "prompt_attention_mask": mask, "negative_prompt": None,
-                "negative_prompt_embeds": negative, "negative_prompt_attention_mask": negative_mask}
+        return {**masked_prompt_kwargs(spec, encode, negatives=True), "negative_prompt": None}
 
     @staticmethod
     def instruction(pipe: Any) -> list[str]:
