@@ -187,7 +187,10 @@ async def history_text(interaction) -> str:
 async def test_history_pages_and_opens_jobs_and_its_buttons_outlive_a_restart(emu, bot):
     who, stranger = person(emu), person(emu)
     assert "no stored jobs yet" in await answer(await command(emu, who, "history"))
-    asked = [await command(emu, who, "imagine", prompt=f"lantern number {n}", count=1) for n in range(6)]
+    asked = []
+    for n in range(6):  # each in line before the next is asked: on a busy machine two submits can finish out of order
+        asked.append(await command(emu, who, "imagine", prompt=f"lantern number {n}", count=1))
+        await asked[-1].wait_for_message()
     for interaction in asked:
         await interaction.wait_for_message(is_grid, timeout=90)
 
