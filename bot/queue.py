@@ -246,7 +246,10 @@ class JobQueue:
         """Several processes on one queue (PostgreSQL): the lines mirror the database's queued jobs, batches are
         claimed, the limits are stored (``bot.shared``). None: this process alone holds the queue (SQLite)."""
         self._elsewhere: dict[str, Job] = {}  # job id -> a job running in another process (shared)
-        self._loading: set[str] = set()  # ids of queued jobs the sync is reading and planning (shared)
+        self._submitted: dict[str, _Entry] = {}  # submitted here, not yet lined up by the sync (shared)
+        self._sync_soon = asyncio.Event()  # a submit waits for the next sync (shared)
+        self._syncs = (0, 0)  # sync rounds started, finished (shared)
+        self._synced_round = asyncio.Condition()
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
         self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
@@ -311,6 +314,8 @@ class JobQueue:
         if self._syncer is not None:  # it renewed the leases of the batches finishing above
             self._syncer.cancel()
             await asyncio.gather(self._syncer, return_exceptions=True)
+            async with self._synced_round:  # submits waiting for it go on
+                self._synced_round.notify_all()
         if self._shared is not None:
             await self._shared.let_go()
         for task in list(self._callbacks):
@@ -382,8 +387,12 @@ class JobQueue:
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
-        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids),
-                               cost=self.image_cost(job.request))])
+        entry = _Entry(job, plan, self._admission.person_class(role_ids), cost=self.image_cost(job.request))
+        if self._shared is None:
+            self._line_up([entry])
+        else:  # it joins the lines with the others' jobs, in the database's order: every process's lines alike
+            self._submitted[job.id] = entry
+            await self._synced()
         return job
 
     @contextlib.asynccontextmanager
@@ -498,7 +507,8 @@ class JobQueue:
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
         mine = [e.job for e in self._entries.values() if e.job.user_id == user_id]
-        mine += [job for job in self._elsewhere.values() if job.user_id == user_id]
+        mine += [job for job in [*self._elsewhere.values(), *(e.job for e in self._submitted.values())]
+                 if job.user_id == user_id]
         return sorted(mine, key=lambda job: (job.state != JobState.RUNNING, job.created_at))
 
     async def cancel(self, job_id: str, user_id: int, *, force: bool = False) -> bool:
@@ -963,13 +973,32 @@ class JobQueue:
     # --- several processes on one queue (shared) --------------------------------------------------------------------
 
     async def _sync_forever(self) -> None:
-        """Look at the shared queue every ``queue.sync_ms`` (``_sync``)."""
+        """Look at the shared queue every ``queue.sync_ms``, or at once when a submit asks (``_sync``)."""
         while True:
-            await asyncio.sleep(self.config.sync_ms / 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.sync_ms / 1000):
+                    await self._sync_soon.wait()
+            self._sync_soon.clear()
+            started = self._syncs[0] + 1
+            self._syncs = (started, self._syncs[1])
             try:
                 await self._sync()
             except Exception:
                 log.exception("syncing with the shared queue failed; trying again")
+            async with self._synced_round:
+                self._syncs = (self._syncs[0], started)
+                self._synced_round.notify_all()
+
+    async def _synced(self) -> None:
+        """Wait for a sync round that starts from now (a job just stored is lined up by it); at once where no sync
+        runs (before ``start``, after ``stop``: ``start`` lines up what was submitted before it)."""
+        if self._syncer is None or self._syncer.done():
+            return
+        wanted = self._syncs[0] + 1
+        self._sync_soon.set()
+        async with self._synced_round:
+            await self._synced_round.wait_for(
+                lambda: self._syncs[1] >= wanted or self._syncer is None or self._syncer.done())
 
     async def _sync(self) -> None:
         """One look at the shared queue: renew this process's leases; take over what processes that are gone left
@@ -991,6 +1020,7 @@ class JobQueue:
                 log.info("delivering job %s, stored by a process that has gone", job_id)
                 self._spawn(self._deliver_stored(job_id), "on_result")
         before = {job_id for job_id, entry in self._entries.items() if entry.job.state == JobState.QUEUED}
+        submitted = set(self._submitted)
         live = await shared.live()
         queued = {job.id for job in live if job.state == JobState.QUEUED}
         running = {job.id: job for job in live if job.state == JobState.RUNNING and job.claimed_by != shared.me}
@@ -1004,6 +1034,11 @@ class JobQueue:
                 self._elsewhere[entry.job.id] = entry.job
             else:  # cancelled or deleted
                 self._lines.remove(entry)
+        for job_id in submitted - queued:  # submitted here, and gone before it was lined up
+            entry = self._submitted.pop(job_id)
+            if job_id in running:
+                entry.job.state = JobState.RUNNING
+                self._elsewhere[job_id] = entry.job
         for job in live:
             entry = self._entries.get(job.id)
             if job.claimed_by == shared.me and job.cancel_requested and entry is not None and not entry.finishing:
@@ -1019,10 +1054,14 @@ class JobQueue:
             await self._mirror(fresh)
 
     async def _mirror(self, job_ids: list[str]) -> None:
-        """Line up jobs queued by other processes (or put back by them), oldest first, planned here as at a
-        restart; one that can't be read or planned any more is failed, by one process."""
+        """Line up new queued jobs in the database's order: those submitted here as they are, those of other
+        processes (or put back by them) read and planned as at a restart; one that can't be read or planned any
+        more is failed, by one process."""
         entries = []
         for job_id in job_ids:
+            if job_id in self._submitted:
+                entries.append(self._submitted.pop(job_id))
+                continue
             try:
                 job = await self._storage.get_job(job_id, load_init=True, load_references=True, load_inputs=True)
                 if job is None or job.state != JobState.QUEUED:
@@ -1032,7 +1071,7 @@ class JobQueue:
                 await self._fail_queued(job_id, error)
                 continue
             entries.append(_Entry(job, plan, RESUMED, cost=self.image_cost(job.request), here=False))
-        entries = [entry for entry in entries if entry.job.id not in self._entries]  # a submit raced the reads
+        entries = [entry for entry in entries if entry.job.id not in self._entries]  # put back meanwhile
         if entries:
             self._line_up(entries)
 
