@@ -25,6 +25,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot import database
 from bot.admission import person_classes
 from bot.config import Config
 from bot.exit_codes import ExitCode
@@ -125,7 +126,12 @@ class ImageBot(commands.AutoShardedBot):
             server = self.config.server
             self.ops_server = OpsServer(self, self.metrics, server.host, server.port)
             await self.ops_server.start(port_file_dir=Path(self.config.storage.dir))
-        self.storage = await Storage.from_config(self.config.storage).open()
+        try:
+            self.storage = await Storage.from_config(self.config.storage).open()
+        except (OSError, *database.ERRORS) as error:  # a database server that is down, a login it refuses
+            raise StartupError(f"the database (storage.url) cannot be opened: {type(error).__name__}: {error}. "
+                               "Check that its server runs and storage.url; python -m bot doctor checks it too"
+                               ) from error
         # Read the catalogues now, so that a broken one stops the start instead of the first Italian reply.
         await asyncio.to_thread(load_catalogues)
         await self.tree.set_translator(CatalogueTranslator())
@@ -241,6 +247,9 @@ def run_bot(config: Config, config_path: Path | None = None) -> int:
         log.error(
             "Cannot reach Discord at %s (%s). Check the network or discord.api_base.", discord.http.Route.BASE, error
         )
+        return ExitCode.FAILURE
+    except StartupError as error:  # from setup_hook itself (the database)
+        log.error("Cannot start: %s", error)
         return ExitCode.FAILURE
     except commands.ExtensionFailed as error:
         # A model that cannot load or a Ray cluster that cannot be reached is the operator's to fix: say so in one

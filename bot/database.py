@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -75,6 +75,9 @@ class Database(Protocol):
 
     async def script(self, sql: str) -> None:
         """Several statements separated by semicolons, in one transaction (a migration)."""
+
+    def migrating(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """While a process reads the schema version and migrates, others sharing the database wait."""
 
     async def close(self) -> None: ...
 
@@ -193,6 +196,11 @@ class SqliteDatabase:
 
         await self._call(run)
 
+    @contextlib.asynccontextmanager
+    async def migrating(self) -> AsyncIterator[None]:
+        """Nothing to wait for: a SQLite file is one machine's, and its bot is one process."""
+        yield
+
     async def foreign_keys(self, on: bool) -> None:
         """SQLite checks foreign keys only when asked, per connection; migrations that rebuild a table run without
         (dropping the old table would otherwise cascade into the rows that refer to it)."""
@@ -200,6 +208,9 @@ class SqliteDatabase:
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------------
+
+MIGRATION_LOCK = 0x696D616765626F74
+"""The advisory lock (``b"imagebot"`` as a number) a process holds on PostgreSQL while it migrates."""
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
 """A ``?`` outside quoted strings (strings are matched whole so a ``?`` inside one is left alone)."""
@@ -281,3 +292,15 @@ class PostgresDatabase:
         """With no arguments asyncpg sends the text as one simple query: PostgreSQL runs its statements in order."""
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(sql)
+
+    @contextlib.asynccontextmanager
+    async def migrating(self) -> AsyncIterator[None]:
+        """Bot processes on several machines may start at once on one database: the first to take the session lock
+        (on a connection of its own, held for the block) migrates, the others wait and then find the schema current.
+        The lock goes with the connection if the process dies."""
+        async with self._pool.acquire() as connection:
+            await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            try:
+                yield
+            finally:
+                await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)

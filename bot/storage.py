@@ -158,6 +158,8 @@ class Storage:
         self._channel_settings: Remembered[int, ChannelSettings] = Remembered(SETTINGS_KEPT)
         self._noticed: set[int] = set()
         """People with notices waiting (``notices``)."""
+        self._shared = False
+        """Whether other processes may write the same database (PostgreSQL): then nothing read is kept in memory."""
 
     @classmethod
     def from_config(cls, config: StorageConfig, *, clock: Callable[[], float] = time.time) -> Storage:
@@ -173,6 +175,11 @@ class Storage:
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
         self._db = await connect(self.url)
+        if self._db.dialect == "postgresql":
+            # Bot processes on other machines may change settings and leave notices: what this one kept would be
+            # stale, so each is read from the database (a pooled query) instead.
+            self._shared = True
+            self._user_settings, self._channel_settings = Remembered(0), Remembered(0)
         try:
             await self._migrate()
         except BaseException:
@@ -184,6 +191,8 @@ class Storage:
             await self._db.foreign_keys(True)
         noticed = await self.db.all("SELECT DISTINCT user_id FROM jobs WHERE notice IS NOT NULL")
         self._noticed = {row[0] for row in noticed}
+        log.info("storage: %s database %s, schema version %d", self.db.dialect, self.db.where,
+                 await self.schema_version())
         return self
 
     async def close(self) -> None:
@@ -204,19 +213,20 @@ class Storage:
         return row[0] if row else 0
 
     async def _migrate(self) -> None:
-        await self.db.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        current = await self.schema_version()
-        available = migrations_of(self.db.dialect)
-        latest = available[-1][0]
-        if current > latest:
-            raise RuntimeError(
-                f"{self.db.where} has schema version {current}, newer than this code knows ({latest}); run the newer "
-                "version of the bot or restore a backup"
-            )
-        for number, path in available:
-            if number > current:
-                await self._apply_migration(number, path.read_text(encoding="utf-8"))
-                log.info("database upgraded to schema version %d (%s)", number, path.name)
+        async with self.db.migrating():
+            await self.db.write("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = await self.schema_version()
+            available = migrations_of(self.db.dialect)
+            latest = available[-1][0]
+            if current > latest:
+                raise RuntimeError(
+                    f"{self.db.where} has schema version {current}, newer than this code knows ({latest}); run the "
+                    "newer version of the bot or restore a backup"
+                )
+            for number, path in available:
+                if number > current:
+                    await self._apply_migration(number, path.read_text(encoding="utf-8"))
+                    log.info("database upgraded to schema version %d (%s)", number, path.name)
 
     async def _apply_migration(self, number: int, script: str) -> None:
         """Run one migration file and record its number, both or neither (one transaction)."""
@@ -383,8 +393,8 @@ class Storage:
     async def notices(self, user_id: int) -> list[Notice]:
         """The notices left for a person, oldest first. They stay until ``notices_shown`` says they were shown (a
         reply that failed leaves them for the next request). Someone with none (nearly everyone, at each request)
-        costs no database trip."""
-        if user_id not in self._noticed:
+        costs no database trip on SQLite; on PostgreSQL another process may have left them, so it asks."""
+        if not self._shared and user_id not in self._noticed:
             return []
         rows = await self.db.all(
             f"SELECT id, {_PROMPT[self.db.dialect].format(column='request')}, notice FROM jobs"
@@ -669,8 +679,12 @@ class Storage:
         await self._redact_derived(user_id)
 
         person, twice = (user_id,), (user_id, user_id)
+        locking = self.db.dialect == "postgresql"
 
         async def forget(db: Transaction) -> tuple[int, list[str]]:
+            if locking:  # SQLite runs one transaction at a time; PostgreSQL's may overlap. Their jobs locked first, a
+                # result saved meanwhile is either in (its images found below) or waits and finds its job gone.
+                await db.all("SELECT id FROM jobs WHERE user_id = ? FOR UPDATE", person)
             paths = [row[0] for row in await db.all(
                 "SELECT path FROM images WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?)", person)]
             paths += [row[0] for row in await db.all(

@@ -54,6 +54,7 @@ def playground_config(config: Config, emu: FakeDiscord) -> dict[str, Any]:
         shard_count=None,
     )
     data["storage"]["dir"] = str(Path(config.storage.dir) / "playground")
+    data["storage"]["url"] = None  # its own SQLite file there, never the real bot's database (storage.url)
     data["server"]["enabled"] = False  # a second /metrics server would clash with a real bot's
     return data
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.postgres import Cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -38,6 +42,41 @@ def tiny_model_dir(tiny_model: Callable[[str], Path]) -> Path:
     return tiny_model("sd")
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server for this test process (one per xdist worker); skips where none can start."""
+    from tests.postgres import Cluster, missing
+
+    if reason := missing():
+        pytest.skip(reason)
+    with Cluster.started() as cluster:
+        yield cluster
+
+
+DATABASES = ("sqlite", "postgresql")
+"""The engines a test parametrized with ``database_url`` runs on."""
+
+
+def _database(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """The database a test's Storage (or bot) uses, once per engine: None is the default SQLite file in its folder,
+    else a fresh database of its own on the session's PostgreSQL server."""
+    return _database(request)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(request: pytest.FixtureRequest) -> str | None:
+    """``database_url`` for an end-to-end module whose one bot serves all its tests: the module runs once per
+    engine, each time with a bot of its own (on the module's emulator)."""
+    return _database(request)
+
+
 @pytest.fixture
 async def emulator():
     """A fresh local Discord for one test."""
@@ -48,14 +87,15 @@ async def emulator():
 
 
 @pytest.fixture
-async def running_bot(emulator, tiny_model_dir, tmp_path):
-    """The real bot process connected to ``emulator``, on the tiny model; stopped after the test.
+async def running_bot(emulator, tiny_model_dir, tmp_path, database_url):
+    """The real bot process connected to ``emulator``, on the tiny model; stopped after the test. On each database
+    engine (``database_url``): a test that takes it runs twice.
 
     Tests that need other settings build their own ``BotUnderTest`` with ``bot_config(..., **overrides)``.
     """
     from tests.harness import started_bot
 
-    async with started_bot(emulator, tiny_model_dir, tmp_path) as bot:
+    async with started_bot(emulator, tiny_model_dir, tmp_path, database_url=database_url) as bot:
         yield bot
     if bot.process is not None and bot.process.returncode not in (0, None):
         print(bot.log())

@@ -2,7 +2,8 @@
 
 ``BotUnderTest`` writes a config pointing ``discord.api_base`` at a ``FakeDiscord``, starts
 ``python -m bot run`` exactly as an operator would (token in ``DISCORD_TOKEN``), and can stop it
-gracefully (SIGTERM), kill it (SIGKILL) and start it again on the same storage folder.
+gracefully (SIGTERM), kill it (SIGKILL) and start it again on the same storage folder (and database: the SQLite file
+in it, or a PostgreSQL database given as ``database_url``).
 
 Below it, the helpers every end-to-end test module reads results with (people, buttons, recipes, pictures), so a
 change to how the bot presents results is followed in one place.
@@ -17,7 +18,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from itertools import count
 from pathlib import Path
@@ -38,8 +40,10 @@ TEST_STYLES = [
 ]
 
 
-def bot_config(emu: FakeDiscord, model_dir: Path, data_dir: Path, **overrides: Any) -> dict[str, Any]:
-    """A config for the tiny model against ``emu``; ``overrides`` replace whole top-level sections."""
+def bot_config(emu: FakeDiscord, model_dir: Path, data_dir: Path, *, database_url: str | None = None,
+               **overrides: Any) -> dict[str, Any]:
+    """A config for the tiny model against ``emu``; ``overrides`` replace whole top-level sections. ``database_url``
+    is ``storage.url`` (None: the SQLite file in ``data_dir``)."""
     config: dict[str, Any] = {
         "discord": {"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id]},
         "model": {"id": str(model_dir), "steps": 4, "warmup": False, "max_batch": 4},
@@ -49,7 +53,30 @@ def bot_config(emu: FakeDiscord, model_dir: Path, data_dir: Path, **overrides: A
         "styles": TEST_STYLES,
     }
     config.update(overrides)
+    if database_url is not None:
+        config["storage"] = {**config["storage"], "url": database_url}
     return config
+
+
+def query(bot: BotUnderTest, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """One statement (``?`` placeholders) on the bot's database, SQLite's or PostgreSQL's, from a test: its rows as
+    tuples. Synchronous, so a ``wait_until`` condition can ask it; the bot may be running (each is its own
+    transaction)."""
+    from bot.database import connect
+    from bot.storage import DATABASE_NAME
+
+    storage = bot.config["storage"]
+    url = storage.get("url") or f"sqlite:///{Path(storage['dir']) / DATABASE_NAME}"
+
+    async def run() -> list[tuple[Any, ...]]:
+        db = await connect(url)
+        try:
+            return [tuple(row) for row in await db.all(sql, parameters)]
+        finally:
+            await db.close()
+
+    with ThreadPoolExecutor(1) as thread:  # its own event loop: the test's may be the caller
+        return thread.submit(asyncio.run, run()).result()
 
 
 class BotUnderTest:

@@ -46,8 +46,9 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path):
-    async with Storage(tmp_path) as storage:
+async def bot(tmp_path: Path, database_url: str | None):
+    """Each delivery test runs on SQLite and on PostgreSQL."""
+    async with Storage(tmp_path, url=database_url) as storage:
         yield Bot(storage)
 
 

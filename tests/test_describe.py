@@ -111,9 +111,9 @@ def test_describe_plans_are_refused_without_a_captioner_or_a_picture(engine, tin
         plain.plan(GenerationRequest("p.png", describe=True, init_image=picture()))
 
 
-async def test_a_describe_result_is_stored_with_its_job_and_expires_with_it(tmp_path):
+async def test_a_describe_result_is_stored_with_its_job_and_expires_with_it(tmp_path, database_url):
     clock = [time.time()]
-    async with Storage(tmp_path, image_ttl_hours=1, clock=lambda: clock[0]) as storage:
+    async with Storage(tmp_path, url=database_url, image_ttl_hours=1, clock=lambda: clock[0]) as storage:
         job = Job(user_id=1, request=GenerationRequest("p.png", describe=True, init_image=picture()),
                   kind="describe", created_at=clock[0])
         await storage.insert_job(job)

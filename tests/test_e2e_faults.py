@@ -91,9 +91,10 @@ async def test_limits_are_private_refusals_that_say_what_to_do(strict):
 # --- restarts ---------------------------------------------------------------------------------------------------------
 
 
-async def test_buttons_work_after_sigkill_and_restart(emulator, tiny_model_dir, tmp_path):
+async def test_buttons_work_after_sigkill_and_restart(emulator, tiny_model_dir, tmp_path, database_url):
+    """On SQLite and on PostgreSQL (the rest of this module runs on SQLite alone)."""
     emu = emulator
-    bot = BotUnderTest(emu, bot_config(emu, tiny_model_dir, tmp_path / "data"), tmp_path)
+    bot = BotUnderTest(emu, bot_config(emu, tiny_model_dir, tmp_path / "data", database_url=database_url), tmp_path)
     await bot.start()
     try:
         owner = emu.add_user("owner")

@@ -4,13 +4,12 @@ local Discord emulator.
 /forget-me removes a person's pictures from every job that carried them, however far (a blend varied by someone,
 whose variation someone else varied), and their id from everything stored; a private job's note that no direct
 message could carry (DMs closed, a server error) is kept and shown at the person's next request, and kept again
-when showing it fails.
+when showing it fails. The module runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 
 from bot.queue import MAX_ATTEMPTS
-from bot.storage import DATABASE_NAME, PROMPT_REMOVED
+from bot.storage import PROMPT_REMOVED
+from fakediscord import FakeDiscord
 from tests.harness import (
     button,
     command,
@@ -27,6 +27,7 @@ from tests.harness import (
     job_id_of,
     person,
     private_reply,
+    query,
     solid_png,
     started_bot,
 )
@@ -38,17 +39,21 @@ MANAGE_CHANNELS = 1 << 4
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+async def emu(module_database_url):
+    """A local Discord for each engine's run of the module: what one run leaves there is its own."""
+    async with FakeDiscord() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
+    """The module runs on SQLite and again on PostgreSQL (``module_database_url``)."""
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-privacy"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-privacy"), database_url=module_database_url,
         model={"warmup": False, "max_batch": 4, "max_count": 2},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "ip_adapter": {"id": "tiny"}}],
     ) as process:
         yield process
-
-
-def database(bot) -> sqlite3.Connection:
-    return sqlite3.connect(bot.workdir / "data" / DATABASE_NAME)
 
 
 def one_colour_pictures(folder: Path) -> set[tuple[int, int, int]]:
@@ -90,14 +95,13 @@ async def test_forget_me_removes_her_pictures_from_every_job_that_carried_them(e
     assert "Done: 1 request" in await private_reply(forgotten)
 
     assert not {RED, BLUE} & one_colour_pictures(data)
-    with database(bot) as db:
-        for table in ("jobs", "images", "user_settings", "channel_settings", "blocked_users"):
-            for row in db.execute(f"SELECT * FROM {table}"):
-                assert alice.id not in row, (table, row)
-        kept = [row[0] for row in db.execute("SELECT path FROM images")]
-        kept += [row[0] for row in db.execute("SELECT init_path FROM jobs WHERE init_path != ''")]
-        kept += [path for row in db.execute("SELECT reference_paths FROM jobs WHERE reference_paths != ''")
-                 for path in json.loads(row[0])]
+    for table in ("jobs", "images", "user_settings", "channel_settings", "blocked_users"):
+        for row in query(bot, f"SELECT * FROM {table}"):
+            assert alice.id not in row, (table, row)
+    kept = [row[0] for row in query(bot, "SELECT path FROM images")]
+    kept += [row[0] for row in query(bot, "SELECT init_path FROM jobs WHERE init_path != ''")]
+    kept += [path for row in query(bot, "SELECT reference_paths FROM jobs WHERE reference_paths != ''")
+             for path in json.loads(row[0])]
     assert kept and all((data / path).exists() for path in kept)  # no row names a picture that is gone
     for viewer, result in ((bob, bobs), (carol, carols)):
         shown = await command(emu, viewer, "show", job=job_id_of(result))
@@ -120,17 +124,16 @@ async def test_a_private_jobs_note_dms_could_not_carry_is_shown_at_the_next_requ
     expiring = await imagine(emu, who, prompt="an expiring owl")
     jobs = [button(await interaction.wait_for_message(), "Cancel").split(":")[2] for interaction in (failing, expiring)]
     assert await bot.stop() == 0
-    with database(bot) as db:  # as if the bot had been down for 16 minutes, and had crashed the first job thrice
-        db.execute("UPDATE jobs SET interaction_created_at = ? WHERE id IN (?, ?)", (time.time() - 16 * 60, *jobs))
-        db.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, jobs[0]))
+    # as if the bot had been down for 16 minutes, and had crashed the first job thrice
+    query(bot, "UPDATE jobs SET interaction_created_at = ? WHERE id IN (?, ?)", (time.time() - 16 * 60, *jobs))
+    query(bot, "UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, jobs[0]))
     emu.close_dms(who)
     emu.fail_next(f"POST /channels/{emu.open_dm(who).id}/messages", status=503)
     await bot.start()
 
     def notices() -> list[tuple[str, str]]:
-        with database(bot) as db:
-            return db.execute("SELECT id, notice FROM jobs WHERE user_id = ? AND notice IS NOT NULL ORDER BY"
-                              " created_at", (who.id,)).fetchall()
+        return query(bot, "SELECT id, notice FROM jobs WHERE user_id = ? AND notice IS NOT NULL ORDER BY created_at",
+                     (who.id,))
 
     await emu.wait_until(lambda: len(notices()) == 2, 60, "both notes kept")
     assert [job for job, _ in notices()] == jobs

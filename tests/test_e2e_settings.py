@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from fakediscord import FakeDiscord
 from tests.harness import button, command, embed_fields, is_grid, job_id_of, labels, person, started_bot
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
@@ -16,15 +17,19 @@ MANAGE_CHANNELS = 1 << 4
 
 
 @pytest.fixture(scope="module")
-def emu(emu):
-    emu.manager_role = emu.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
-    return emu
+async def emu(module_database_url):
+    """A local Discord for each engine's run of the module (what one run leaves there is its own), with a role that
+    may manage channels."""
+    async with FakeDiscord() as emulator:
+        emulator.manager_role = emulator.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
+        yield emulator
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
+    """The module runs on SQLite and again on PostgreSQL (``module_database_url``)."""
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-settings"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-settings"), database_url=module_database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         # 72 px: every aspect the test asks for comes out in multiples of 8, as the tiny pipeline needs.
         models=[{"name": "sketch", "id": str(tiny_model_dir), "steps": 2, "size": 72, "default": True},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator):
+async def test_imagine_answers_with_a_grid_and_buttons(running_bot, emulator, database_url):
+    engine = "sqlite" if database_url is None else "postgresql"
+    assert f"storage: {engine} database" in running_bot.log()
     user = emulator.add_user("ada")
     interaction = await emulator.invoke(user, "imagine", {"prompt": "a cat", "style": "anime", "count": 4})
     await interaction.wait_acked(3)
@@ -25,6 +27,22 @@ async def test_a_model_that_cannot_load_stops_the_bot_with_one_line(emulator, tm
         await bot.start(ready_timeout=60)
     errors = [line for line in bot.log().splitlines() if "Cannot start:" in line]
     assert len(errors) == 1 and "no-such-model" in errors[0]
+    assert "Traceback" not in bot.log()
+
+
+async def test_a_database_that_cannot_be_opened_stops_the_bot_with_one_line(emulator, tiny_model_dir, tmp_path):
+    import socket
+
+    from tests.harness import BotUnderTest, bot_config
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a port no server listens on
+        port = closed.getsockname()[1]
+    url = f"postgresql://imagebot@127.0.0.1:{port}/imagebot"
+    bot = BotUnderTest(emulator, bot_config(emulator, tiny_model_dir, tmp_path / "data", database_url=url), tmp_path)
+    with pytest.raises(RuntimeError, match="the bot exited with 1"):
+        await bot.start(ready_timeout=60)
+    errors = [line for line in bot.log().splitlines() if "Cannot start:" in line]
+    assert len(errors) == 1 and "the database (storage.url) cannot be opened" in errors[0], bot.log()
     assert "Traceback" not in bot.log()
 
 

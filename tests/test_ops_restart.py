@@ -1,5 +1,6 @@
 """SIGTERM while a batch runs: the bot finishes (or, past ``queue.stop_grace_s``, saves) its work, exits 0, and the
-next start delivers what was left, each result exactly once. Blocks survive the restart."""
+next start delivers what was left, each result exactly once. Blocks survive the restart. On SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ def deliveries(message) -> int:
 
 
 async def test_sigterm_during_a_batch_then_restart_delivers_everything_once(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, database_url: str | None
 ) -> None:
     async with FakeDiscord() as emu:
-        config = bot_config(emu, tiny_model_dir, tmp_path / "data")
+        config = bot_config(emu, tiny_model_dir, tmp_path / "data", database_url=database_url)
         config["model"] = {**config["model"], "max_batch": 1, "steps": 24}
         config["queue"] = {**config["queue"], "stop_grace_s": 60}
         bot = BotUnderTest(emu, config, tmp_path)

@@ -405,7 +405,7 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
             "discord": {"token": "secret", "guild_ids": [1], "gateway_url": "wss://gateway.discord.gg",
                         "layout": "gallery"},
             "model": {"id": "tiny", "steps": 3},
-            "storage": {"dir": str(tmp_path / "data")},
+            "storage": {"dir": str(tmp_path / "data"), "url": "postgresql://imagebot@db/imagebot"},
             "queue": {"rate_per_minute": 2, "burst": 1},
             "moderation": {"banned_terms": ["forbidden"]},
             "server": {"enabled": True},
@@ -423,6 +423,7 @@ def test_playground_config_points_the_users_bot_at_the_emulator(tmp_path):
     assert derived.discord.attachment_hosts == ["127.0.0.1"]
     assert derived.discord.layout == "gallery"  # the page shows results the way the user's bot would
     assert derived.storage.dir == tmp_path / "data" / "playground"
+    assert derived.storage.url is None  # the playground's jobs stay in its own SQLite file, out of the bot's database
     assert not derived.server.enabled
     assert (derived.model, derived.queue, derived.moderation, derived.styles) == (
         user.model,

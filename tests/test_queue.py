@@ -153,8 +153,9 @@ def job(user: int, prompt: str = "a fox", *, created: float | None = None, **req
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    async with Storage(tmp_path) as opened:
+async def storage(tmp_path: Path, database_url: str | None):
+    """Each test on the storage runs on SQLite and on PostgreSQL."""
+    async with Storage(tmp_path, url=database_url) as opened:
         yield opened
 
 
@@ -814,7 +815,7 @@ async def test_a_job_that_keeps_killing_the_process_is_given_up(storage: Storage
     assert failed.id == poison.id and "3 times" in message
 
 
-async def _child(directory: Path, count: int) -> None:
+async def _child(directory: Path, count: int, url: str | None) -> None:
     """Run in a separate process: submit ``count`` jobs to a slow backend, log acks and deliveries, run forever."""
     acked, delivered = (directory / "acked.log").open("a"), (directory / "delivered.log").open("a")
     marks = (directory / "batches.log").open("a")
@@ -831,7 +832,7 @@ async def _child(directory: Path, count: int) -> None:
         delivered.write(job.id + "\n")
         delivered.flush()
 
-    storage = await Storage(directory).open()
+    storage = await Storage(directory, url=url).open()
     recorder = Recorder()
     recorder.on_result = on_result  # type: ignore[method-assign]
     queue = make_queue(storage, SlowBackend(max_batch=2), recorder)
@@ -847,9 +848,11 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-async def test_sigkill_mid_queue_loses_nothing_and_delivers_nothing_twice(tmp_path: Path) -> None:
+async def test_sigkill_mid_queue_loses_nothing_and_delivers_nothing_twice(tmp_path: Path,
+                                                                         database_url: str | None) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = await asyncio.create_subprocess_exec(sys.executable, __file__, str(tmp_path), "12", env=env)
+    child = await asyncio.create_subprocess_exec(sys.executable, __file__, str(tmp_path), "12",
+                                                 *([database_url] if database_url else []), env=env)
     try:
         deadline = time.monotonic() + 20
         while len(_lines(tmp_path / "batches.log")) < 3 or len(_lines(tmp_path / "acked.log")) < 12:
@@ -861,7 +864,7 @@ async def test_sigkill_mid_queue_loses_nothing_and_delivers_nothing_twice(tmp_pa
     acked, first_run = _lines(tmp_path / "acked.log"), _lines(tmp_path / "delivered.log")
     assert 2 <= len(first_run) < 12
 
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         recorder = Recorder()
         queue = make_queue(storage, InstantBackend(), recorder)
         await queue.start()
@@ -896,4 +899,4 @@ async def test_queue_drives_the_real_local_backend(storage: Storage, tiny_model_
 
 
 if __name__ == "__main__":
-    asyncio.run(_child(Path(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(_child(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))

@@ -1,4 +1,6 @@
-"""bot/storage.py against a real SQLite file: migrations, results, image lookups, housekeeping, forgetting."""
+"""bot/storage.py against a real SQLite file and a real PostgreSQL database (``database_url``: every test that takes
+the ``storage`` fixture runs on both): migrations, results, image lookups, housekeeping, forgetting. Tests of SQLite's
+own migration history (0001 ... 0014 on an old file) are SQLite's alone."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot import database
 from bot.jobs import Job, JobState, Notice
 from bot.settings import ChannelSettings, Remembered, UnknownSetting, UserSettings
 from bot.storage import (
@@ -25,6 +28,7 @@ from bot.storage import (
 from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
+from tests.postgres import Cluster
 
 T0 = 1_700_000_000.0
 
@@ -47,15 +51,16 @@ def generated(count: int = 2) -> list[GeneratedImage]:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
+async def storage(tmp_path: Path, database_url: str | None):
     clock = Clock()
-    async with Storage(tmp_path, image_ttl_hours=1, clock=clock) as opened:
+    async with Storage(tmp_path, url=database_url, image_ttl_hours=1, clock=clock) as opened:
         yield opened
 
 
-async def test_fresh_database_is_current_and_in_wal_mode(storage: Storage) -> None:
-    assert await storage.schema_version() == len(migrations())
-    assert (await storage.db.one("PRAGMA journal_mode"))[0] == "wal"
+async def test_fresh_database_is_current_and_sqlite_is_in_wal_mode(storage: Storage) -> None:
+    assert await storage.schema_version() == migrations_of(storage.db.dialect)[-1][0] == len(migrations())
+    if storage.db.dialect == "sqlite":
+        assert (await storage.db.one("PRAGMA journal_mode"))[0] == "wal"
 
 
 async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> None:
@@ -92,16 +97,42 @@ async def test_migrating_a_version_1_database_keeps_its_data(tmp_path: Path) -> 
         assert await storage.schema_version() == len(migrations())
 
 
-async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO schema_version VALUES (99)")
-    with pytest.raises(RuntimeError, match="newer than this code"):
-        await Storage(tmp_path).open()
+async def test_bots_starting_at_once_on_one_postgresql_database_migrate_it_once(tmp_path: Path,
+                                                                               postgres: Cluster) -> None:
+    """Processes on several machines share the database; the first to start creates the schema, the others wait."""
+    url = postgres.new_database()
+    opened = await asyncio.gather(*(Storage(tmp_path / str(n), url=url).open() for n in range(4)))
+    try:
+        assert {await storage.schema_version() for storage in opened} == {migrations_of("postgresql")[-1][0]}
+    finally:
+        await asyncio.gather(*(storage.close() for storage in opened))
+
+
+async def test_processes_sharing_a_postgresql_database_see_each_others_settings_and_notices(
+        tmp_path: Path, postgres: Cluster) -> None:
+    """Nothing read is kept in memory where other processes write the same database."""
+    url = postgres.new_database()
+    async with Storage(tmp_path / "a", url=url) as here, Storage(tmp_path / "b", url=url) as there:
+        assert await here.user_settings(1) == UserSettings() and await here.notices(1) == []
+        assert (await here.channel_settings(5)).max_count is None
+        await there.update_user_settings(1, style="anime")
+        await there.update_channel_settings(5, max_count=2)
+        job = Job(user_id=1, request=GenerationRequest("a fox"), created_at=T0)
+        await there.insert_job(job)
+        await there.leave_notice(job.id, "it failed")
+        assert (await here.user_settings(1)).style == "anime" and (await here.channel_settings(5)).max_count == 2
+        assert await here.notices(1) == [Notice(job.id, "a fox", "it failed")]
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path, database_url: str | None) -> None:
+    async with Storage(tmp_path, url=database_url) as storage:
+        await storage.db.write("UPDATE schema_version SET version = 99")
+    with pytest.raises(RuntimeError, match="schema version 99, newer than this code"):
+        await Storage(tmp_path, url=database_url).open()
 
 
 def with_migration(monkeypatch: pytest.MonkeyPatch, directory: Path, sql: str) -> int:
-    """The shipped migrations plus one more holding ``sql``; its number."""
+    """The shipped migrations (of either engine) plus one more holding ``sql``; its number."""
     number = len(migrations()) + 1
     extra = directory / f"{number:04d}_extra.sql"
     extra.write_text(sql)
@@ -123,20 +154,23 @@ INSERT INTO notes DEFAULT VALUES""")
         assert [row[0] for row in await storage.db.all("SELECT text FROM notes")] == ["a;b;"]
 
 
-async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    database_url: str | None) -> None:
     """A migration is applied whole or not at all: its version stays, its first statements are rolled back, and
     the database opens again once the migration is fixed."""
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         current = await storage.schema_version()
     with_migration(monkeypatch, tmp_path, "ALTER TABLE jobs ADD COLUMN extra INTEGER;\nINSERT INTO nowhere VALUES (1);")
-    broken = Storage(tmp_path)
-    with pytest.raises(sqlite3.OperationalError, match="nowhere"):
+    broken = Storage(tmp_path, url=database_url)
+    with pytest.raises(database.ERRORS, match="nowhere"):
         await broken.open()
     await broken.close()
     monkeypatch.undo()
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         assert await storage.schema_version() == current
-        assert "extra" not in {row[0] for row in await storage.db.all("SELECT name FROM pragma_table_info('jobs')")}
+        await storage.db.write("UPDATE jobs SET attempts = 0")  # the table is there, without the column:
+        with pytest.raises(database.ERRORS, match="extra"):
+            await storage.db.write("UPDATE jobs SET extra = 0")
 
 
 async def test_results_round_trip_with_the_recipe_in_the_png(storage: Storage) -> None:
@@ -493,12 +527,12 @@ async def test_kept_settings_are_the_latest_written_and_a_read_overtaken_by_a_ch
     assert reads == [1, 2, 3, 1, 2]
 
 
-async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path) -> None:
-    async with Storage(tmp_path, clock=Clock()) as storage:
+async def test_notices_left_before_a_restart_are_told_after_it(tmp_path: Path, database_url: str | None) -> None:
+    async with Storage(tmp_path, url=database_url, clock=Clock()) as storage:
         job = Job(user_id=7, request=GenerationRequest("a fox"), created_at=T0)
         await storage.insert_job(job)
         await storage.leave_notice(job.id, "it failed")
-    async with Storage(tmp_path, clock=Clock()) as storage:
+    async with Storage(tmp_path, url=database_url, clock=Clock()) as storage:
         assert await storage.notices(8) == []
         left = await storage.notices(7)
         assert left == [Notice(job.id, "a fox", "it failed")]

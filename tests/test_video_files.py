@@ -52,7 +52,7 @@ def test_a_tiny_limit_falls_back_to_an_animation_never_a_refusal():
         assert len(encoded.data) <= limit and encoded.format != "mp4"
 
 
-async def test_storage_keeps_a_videos_mp4_beside_its_first_frame_and_deletes_both(tmp_path):
+async def test_storage_keeps_a_videos_mp4_beside_its_first_frame_and_deletes_both(tmp_path, database_url):
     """A video result is stored as its first frame's PNG (what every picture path reads) and the full MP4 with the
     recipe; an extension's file holds the video it continues; forgetting the person takes the MP4 with the PNG."""
     from bot.jobs import Job
@@ -62,7 +62,7 @@ async def test_storage_keeps_a_videos_mp4_beside_its_first_frame_and_deletes_bot
     frames = tuple(clip())
     recipe = Recipe(prompt="waves", negative="", style="none", seed=1, steps=2, guidance=5.0, width=64, height=48,
                     strength=None, model="wan", frames=9, fps=24)
-    async with Storage(tmp_path) as storage:
+    async with Storage(tmp_path, url=database_url) as storage:
         first = Job(user_id=7, request=GenerationRequest("waves", video=True), kind="animate", channel_id=1)
         await storage.insert_job(first)
         [stored] = await storage.save_results(first, [GeneratedImage(frames[0], recipe, frames)])

@@ -22,8 +22,9 @@ VIDEO_DEFAULTS = replace(BY_NAME["turbo"].defaults(64, 8), family="wan", video=T
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    async with Storage(tmp_path) as opened:
+async def storage(tmp_path: Path, database_url: str | None):
+    """Each test runs on SQLite and on PostgreSQL."""
+    async with Storage(tmp_path, url=database_url) as opened:
         yield opened
 
 
