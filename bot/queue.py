@@ -57,7 +57,7 @@ from bot.config import QueueConfig
 from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
-from bot.shared import SharedJobs
+from bot.shared import SharedJobs, dead_here
 from bot.storage import JobGone, NotHeld, Storage
 from models.backend import BackendUnavailable, ModelUnavailable
 from models.text import Text, text_of
@@ -279,7 +279,7 @@ class JobQueue:
         if self._shared is None:
             await self._recover()
         else:
-            await self._sync()
+            await self._sync(starting=True)
             self._syncer = asyncio.create_task(self._sync_forever(), name="imagebot-queue-sync")
         self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
         self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
@@ -388,7 +388,7 @@ class JobQueue:
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
         entry = _Entry(job, plan, self._admission.person_class(role_ids), cost=self.image_cost(job.request))
-        if self._shared is None:
+        if self._syncer is None or self._syncer.done():  # one process, or not started: at once
             self._line_up([entry])
         else:  # it joins the lines with the others' jobs, in the database's order: every process's lines alike
             self._submitted[job.id] = entry
@@ -990,27 +990,30 @@ class JobQueue:
                 self._synced_round.notify_all()
 
     async def _synced(self) -> None:
-        """Wait for a sync round that starts from now (a job just stored is lined up by it); at once where no sync
-        runs (before ``start``, after ``stop``: ``start`` lines up what was submitted before it)."""
-        if self._syncer is None or self._syncer.done():
-            return
+        """Wait for a sync round that starts from now (a job just stored is lined up by it)."""
         wanted = self._syncs[0] + 1
         self._sync_soon.set()
         async with self._synced_round:
             await self._synced_round.wait_for(
                 lambda: self._syncs[1] >= wanted or self._syncer is None or self._syncer.done())
 
-    async def _sync(self) -> None:
+    async def _sync(self, *, starting: bool = False) -> None:
         """One look at the shared queue: renew this process's leases; take over what processes that are gone left
         (their running jobs go back in line, their stored results are delivered from here); then make the lines
         mirror the queued jobs, note the jobs running elsewhere (``jobs_of``, ``position``), and flag this
-        process's running jobs whose cancel was clicked on another process."""
+        process's running jobs whose cancel was clicked on another process. ``starting`` while no other process
+        runs: jobs too old to answer, or started too often, are given up as at a restart."""
         shared = self._shared
         assert shared is not None
         now = self._clock()
         if now >= self._renew_at:
+            for name in await shared.holders():
+                if dead_here(name):
+                    log.info("process %s of this machine is gone; taking over its jobs", name)
+                    await shared.gone(name)
             await shared.renew(now)
             self._renew_at = now + shared.lease_s / 3
+        restarting = starting and await shared.alone(now)
         if not self._closing:
             for job_id in await shared.requeue_expired(now, MAX_ATTEMPTS):
                 job = await self._storage.get_job(job_id)
@@ -1051,9 +1054,9 @@ class JobQueue:
                 self._elsewhere[job_id] = found
         fresh = [job.id for job in live if job.state == JobState.QUEUED and job.id not in self._entries]
         if fresh and not self._closing:
-            await self._mirror(fresh)
+            await self._mirror(fresh, restarting=restarting)
 
-    async def _mirror(self, job_ids: list[str]) -> None:
+    async def _mirror(self, job_ids: list[str], *, restarting: bool = False) -> None:
         """Line up new queued jobs in the database's order: those submitted here as they are, those of other
         processes (or put back by them) read and planned as at a restart; one that can't be read or planned any
         more is failed, by one process."""
@@ -1065,6 +1068,9 @@ class JobQueue:
             try:
                 job = await self._storage.get_job(job_id, load_init=True, load_references=True, load_inputs=True)
                 if job is None or job.state != JobState.QUEUED:
+                    continue
+                if restarting and (job.attempts >= MAX_ATTEMPTS or not job.resumable(self._clock())):
+                    await self._give_up(job, self._clock())
                     continue
                 plan = await asyncio.to_thread(self._backend.plan, job.request)
             except Exception as error:  # e.g. its pictures expired, or its style was removed from bot.yaml
