@@ -34,6 +34,12 @@
   10 min) are stored, and one loop (``_retry_deliveries``) tries again when it is due, after a restart too. A job
   still undelivered ``queue.undeliverable_after_h`` after it was made becomes 'undeliverable'.
 
+- Several processes on one queue (storage on PostgreSQL; ``bot.shared``): each process's lines mirror the queued
+  jobs of the database (a sync every ``queue.sync_ms``; a job submitted here joins them through it too, so every
+  process's turns come in the same order), each forms its next batch and claims it, and runs only what it got;
+  the limits are counted in the database; leases (``queue.lease_s``) hand a dead process's jobs to the others, and
+  cancel, /queue and forget-me reach jobs on any process. With SQLite one process holds the queue in memory.
+
 This module is the orchestrator around those two: storage, the backend, the worker and the callbacks. The worker is
 one loop (``_work``) that forms batches and starts a task per batch; the other callbacks are awaited inside
 ``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
