@@ -34,6 +34,12 @@
   10 min) are stored, and one loop (``_retry_deliveries``) tries again when it is due, after a restart too. A job
   still undelivered ``queue.undeliverable_after_h`` after it was made becomes 'undeliverable'.
 
+- Several processes on one queue (storage on PostgreSQL; ``bot.shared``): each process's lines mirror the queued
+  jobs of the database (a sync every ``queue.sync_ms``; a job submitted here joins them through it too, so every
+  process's turns come in the same order), each forms its next batch and claims it, and runs only what it got;
+  the limits are counted in the database; leases (``queue.lease_s``) hand a dead process's jobs to the others, and
+  cancel, /queue and forget-me reach jobs on any process. With SQLite one process holds the queue in memory.
+
 This module is the orchestrator around those two: storage, the backend, the worker and the callbacks. The worker is
 one loop (``_work``) that forms batches and starts a task per batch; the other callbacks are awaited inside
 ``_call``, which logs and swallows their exceptions so a bad message edit never stops the queue.
@@ -57,7 +63,7 @@ from bot.config import QueueConfig
 from bot.jobs import Job, JobState, StoredImage
 from bot.lines import FairLines
 from bot.messages import something_went_wrong
-from bot.shared import SharedJobs
+from bot.shared import SharedJobs, dead_here
 from bot.storage import JobGone, NotHeld, Storage
 from models.backend import BackendUnavailable, ModelUnavailable
 from models.text import Text, text_of
@@ -246,7 +252,10 @@ class JobQueue:
         """Several processes on one queue (PostgreSQL): the lines mirror the database's queued jobs, batches are
         claimed, the limits are stored (``bot.shared``). None: this process alone holds the queue (SQLite)."""
         self._elsewhere: dict[str, Job] = {}  # job id -> a job running in another process (shared)
-        self._loading: set[str] = set()  # ids of queued jobs the sync is reading and planning (shared)
+        self._submitted: dict[str, _Entry] = {}  # submitted here, not yet lined up by the sync (shared)
+        self._sync_soon = asyncio.Event()  # a submit waits for the next sync (shared)
+        self._syncs = (0, 0)  # sync rounds started, finished (shared)
+        self._synced_round = asyncio.Condition()
         self._lines: FairLines[_Entry] = FairLines()  # the queued jobs
         self._entries: dict[str, _Entry] = {}  # job id -> live (queued or running) job
         self._by_request: dict[str, _Entry] = {}  # plan.request_id -> running job, for the backend's callbacks
@@ -276,7 +285,7 @@ class JobQueue:
         if self._shared is None:
             await self._recover()
         else:
-            await self._sync()
+            await self._sync(starting=True)
             self._syncer = asyncio.create_task(self._sync_forever(), name="imagebot-queue-sync")
         self._worker = asyncio.create_task(self._work(), name="imagebot-queue")
         self._housekeeper = asyncio.create_task(self._housekeep_forever(), name="imagebot-housekeeping")
@@ -311,6 +320,8 @@ class JobQueue:
         if self._syncer is not None:  # it renewed the leases of the batches finishing above
             self._syncer.cancel()
             await asyncio.gather(self._syncer, return_exceptions=True)
+            async with self._synced_round:  # submits waiting for it go on
+                self._synced_round.notify_all()
         if self._shared is not None:
             await self._shared.let_go()
         for task in list(self._callbacks):
@@ -382,8 +393,12 @@ class JobQueue:
                 # yet queued), so it goes now, and nothing of it stays.
                 await self._storage.forget_user(job.user_id)
                 raise Refused(Text("You asked me to forget you while this request was on its way, so I dropped it."))
-        self._line_up([_Entry(job, plan, self._admission.person_class(role_ids),
-                               cost=self.image_cost(job.request))])
+        entry = _Entry(job, plan, self._admission.person_class(role_ids), cost=self.image_cost(job.request))
+        if self._syncer is None or self._syncer.done():  # one process, or not started: at once
+            self._line_up([entry])
+        else:  # it joins the lines with the others' jobs, in the database's order: every process's lines alike
+            self._submitted[job.id] = entry
+            await self._synced()
         return job
 
     @contextlib.asynccontextmanager
@@ -498,7 +513,8 @@ class JobQueue:
     def jobs_of(self, user_id: int) -> list[Job]:
         """A person's live jobs: running first, then queued in their order."""
         mine = [e.job for e in self._entries.values() if e.job.user_id == user_id]
-        mine += [job for job in self._elsewhere.values() if job.user_id == user_id]
+        mine += [job for job in [*self._elsewhere.values(), *(e.job for e in self._submitted.values())]
+                 if job.user_id == user_id]
         return sorted(mine, key=lambda job: (job.state != JobState.RUNNING, job.created_at))
 
     async def cancel(self, job_id: str, user_id: int, *, force: bool = False) -> bool:
@@ -963,25 +979,47 @@ class JobQueue:
     # --- several processes on one queue (shared) --------------------------------------------------------------------
 
     async def _sync_forever(self) -> None:
-        """Look at the shared queue every ``queue.sync_ms`` (``_sync``)."""
+        """Look at the shared queue every ``queue.sync_ms``, or at once when a submit asks (``_sync``)."""
         while True:
-            await asyncio.sleep(self.config.sync_ms / 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.sync_ms / 1000):
+                    await self._sync_soon.wait()
+            self._sync_soon.clear()
+            started = self._syncs[0] + 1
+            self._syncs = (started, self._syncs[1])
             try:
                 await self._sync()
             except Exception:
                 log.exception("syncing with the shared queue failed; trying again")
+            async with self._synced_round:
+                self._syncs = (self._syncs[0], started)
+                self._synced_round.notify_all()
 
-    async def _sync(self) -> None:
+    async def _synced(self) -> None:
+        """Wait for a sync round that starts from now (a job just stored is lined up by it)."""
+        wanted = self._syncs[0] + 1
+        self._sync_soon.set()
+        async with self._synced_round:
+            await self._synced_round.wait_for(
+                lambda: self._syncs[1] >= wanted or self._syncer is None or self._syncer.done())
+
+    async def _sync(self, *, starting: bool = False) -> None:
         """One look at the shared queue: renew this process's leases; take over what processes that are gone left
         (their running jobs go back in line, their stored results are delivered from here); then make the lines
         mirror the queued jobs, note the jobs running elsewhere (``jobs_of``, ``position``), and flag this
-        process's running jobs whose cancel was clicked on another process."""
+        process's running jobs whose cancel was clicked on another process. ``starting`` while no other process
+        runs: jobs too old to answer, or started too often, are given up as at a restart."""
         shared = self._shared
         assert shared is not None
         now = self._clock()
         if now >= self._renew_at:
+            for name in await shared.holders():
+                if dead_here(name):
+                    log.info("process %s of this machine is gone; taking over its jobs", name)
+                    await shared.gone(name)
             await shared.renew(now)
             self._renew_at = now + shared.lease_s / 3
+        restarting = starting and await shared.alone(now)
         if not self._closing:
             for job_id in await shared.requeue_expired(now, MAX_ATTEMPTS):
                 job = await self._storage.get_job(job_id)
@@ -991,6 +1029,7 @@ class JobQueue:
                 log.info("delivering job %s, stored by a process that has gone", job_id)
                 self._spawn(self._deliver_stored(job_id), "on_result")
         before = {job_id for job_id, entry in self._entries.items() if entry.job.state == JobState.QUEUED}
+        submitted = set(self._submitted)
         live = await shared.live()
         queued = {job.id for job in live if job.state == JobState.QUEUED}
         running = {job.id: job for job in live if job.state == JobState.RUNNING and job.claimed_by != shared.me}
@@ -1004,6 +1043,11 @@ class JobQueue:
                 self._elsewhere[entry.job.id] = entry.job
             else:  # cancelled or deleted
                 self._lines.remove(entry)
+        for job_id in submitted - queued:  # submitted here, and gone before it was lined up
+            entry = self._submitted.pop(job_id)
+            if job_id in running:
+                entry.job.state = JobState.RUNNING
+                self._elsewhere[job_id] = entry.job
         for job in live:
             entry = self._entries.get(job.id)
             if job.claimed_by == shared.me and job.cancel_requested and entry is not None and not entry.finishing:
@@ -1016,23 +1060,30 @@ class JobQueue:
                 self._elsewhere[job_id] = found
         fresh = [job.id for job in live if job.state == JobState.QUEUED and job.id not in self._entries]
         if fresh and not self._closing:
-            await self._mirror(fresh)
+            await self._mirror(fresh, restarting=restarting)
 
-    async def _mirror(self, job_ids: list[str]) -> None:
-        """Line up jobs queued by other processes (or put back by them), oldest first, planned here as at a
-        restart; one that can't be read or planned any more is failed, by one process."""
+    async def _mirror(self, job_ids: list[str], *, restarting: bool = False) -> None:
+        """Line up new queued jobs in the database's order: those submitted here as they are, those of other
+        processes (or put back by them) read and planned as at a restart; one that can't be read or planned any
+        more is failed, by one process."""
         entries = []
         for job_id in job_ids:
+            if job_id in self._submitted:
+                entries.append(self._submitted.pop(job_id))
+                continue
             try:
                 job = await self._storage.get_job(job_id, load_init=True, load_references=True, load_inputs=True)
                 if job is None or job.state != JobState.QUEUED:
+                    continue
+                if restarting and (job.attempts >= MAX_ATTEMPTS or not job.resumable(self._clock())):
+                    await self._give_up(job, self._clock())
                     continue
                 plan = await asyncio.to_thread(self._backend.plan, job.request)
             except Exception as error:  # e.g. its pictures expired, or its style was removed from bot.yaml
                 await self._fail_queued(job_id, error)
                 continue
             entries.append(_Entry(job, plan, RESUMED, cost=self.image_cost(job.request), here=False))
-        entries = [entry for entry in entries if entry.job.id not in self._entries]  # a submit raced the reads
+        entries = [entry for entry in entries if entry.job.id not in self._entries]  # put back meanwhile
         if entries:
             self._line_up(entries)
 

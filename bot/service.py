@@ -7,6 +7,7 @@ model); nothing looks a cog up by name. It knows no Discord widgets: what a job 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+
+BLOCKS_REFRESH_S = 5.0
+"""Several processes on one PostgreSQL database: how often each reads the blocked users again, so that a block made
+through one process holds on the others within this long."""
 
 
 class Delivery(JobEvents, Protocol):
@@ -72,6 +77,7 @@ class GenerationService:
         self.styles = styles
         self.delivery = delivery
         self.blocked = blocked
+        self._rereading: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, config: Config, storage: Storage, delivery: Delivery,
@@ -95,13 +101,26 @@ class GenerationService:
         )
         service = cls(storage, backend, queue, styles, delivery, await storage.blocked_users(), config.catalogue)
         await queue.start()
+        if storage.db.dialect == "postgresql":  # other processes may block people too
+            service._rereading = asyncio.create_task(service._reread_blocks(), name="imagebot-blocks")
         return service
+
+    async def _reread_blocks(self) -> None:
+        while True:
+            await asyncio.sleep(BLOCKS_REFRESH_S)
+            try:
+                self.blocked = await self.storage.blocked_users()
+            except Exception:
+                log.exception("could not read the blocked users again; trying again in %.0f s", BLOCKS_REFRESH_S)
 
     async def stop(self, grace_s: float) -> None:
         """Let the running batch finish (up to ``grace_s``), keep the rest queued in storage, release the model.
 
         After a hang the model is left as it is: closing the backend would wait for its stuck worker forever, and
         the process exits anyway."""
+        if self._rereading is not None:
+            self._rereading.cancel()
+            await asyncio.gather(self._rereading, return_exceptions=True)
         await self.queue.stop(timeout=grace_s)
         if self.queue.hung:
             log.warning("not waiting for the hung engine to finish its call; the process exit releases it")

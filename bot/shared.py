@@ -13,6 +13,9 @@ in memory:
   them (``take_over_results``): delivery is idempotent, a result already posted is not posted again.
 - Cancel: a queued job is cancelled in the database (``cancel_queued``: it loses to a claim made first); a job
   running elsewhere is flagged (``request_cancel``) and its holder stops it at the next step.
+- Restarts: a process of the same machine that no longer runs (``dead_here``) holds nothing, so a bot restarted
+  after a crash takes its jobs back at once; a process that starts while no other runs (``alone``, from the table
+  ``queue_processes`` the heartbeat writes) expires the jobs too old to answer, as a single process's restart does.
 - Admission: the token buckets live in the table ``rate_buckets``, taken in a transaction that locks the person's
   row; pending and queue caps are counted from the jobs (``admit``). The limits themselves stay in
   ``Admission.check``.
@@ -43,6 +46,23 @@ def process_name() -> str:
     """This process among the others on the queue, as ``claimed_by`` records it: host, pid and a random part (a pid
     is reused after a restart, the random part is not)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def dead_here(name: str) -> bool:
+    """Whether ``name`` (``process_name``) is a process of this machine that no longer runs: its jobs need not
+    wait for its leases (a bot restarted after a crash takes its own jobs back at once). A pid reused since only
+    makes it wait for the lease."""
+    host, _, rest = name.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it runs, as someone else
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -120,8 +140,27 @@ class SharedJobs:
 
     async def let_go(self) -> None:
         """This process stops: its results not yet delivered are left for another process to take over at once."""
+        await self.gone(self.me)
+
+    async def gone(self, name: str) -> None:
+        """The process ``name`` holds nothing any more: its leases end now (``requeue_expired`` and
+        ``take_over_results`` find its jobs), and it no longer counts as running."""
         await self.database.write(
-            "UPDATE jobs SET lease_until = 0 WHERE claimed_by = ? AND state = 'done' AND delivered = 0", (self.me,))
+            "UPDATE jobs SET lease_until = 0 WHERE claimed_by = ? AND (state = 'running' OR (state = 'done' AND"
+            " delivered = 0))", (name,))
+        await self.database.write("DELETE FROM queue_processes WHERE name = ?", (name,))
+
+    async def holders(self) -> set[str]:
+        """The processes that hold jobs, or said they run, other than this one."""
+        rows = await self.database.all(
+            "SELECT DISTINCT claimed_by FROM jobs WHERE claimed_by IS NOT NULL AND (state = 'running'"
+            " OR (state = 'done' AND delivered = 0)) UNION SELECT name FROM queue_processes")
+        return {row[0] for row in rows} - {self.me}
+
+    async def alone(self, now: float) -> bool:
+        """Whether no other process renewed its leases within ``lease_s``: this one starts the queue again."""
+        return await self.database.one("SELECT 1 FROM queue_processes WHERE name != ? AND seen_at > ?",
+                                       (self.me, now - self.lease_s)) is None
 
     # --- leases -----------------------------------------------------------------------------------------------------
 
@@ -131,6 +170,8 @@ class SharedJobs:
         await self.database.write(
             "UPDATE jobs SET lease_until = ? WHERE claimed_by = ?"
             " AND (state = 'running' OR (state = 'done' AND delivered = 0))", (now + self.lease_s, self.me))
+        await self.database.write("INSERT INTO queue_processes (name, seen_at) VALUES (?, ?)"
+                                  " ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at", (self.me, now))
         await self.database.write("DELETE FROM job_holds WHERE until < ?", (now,))
 
     async def requeue_expired(self, now: float, max_attempts: int) -> list[str]:

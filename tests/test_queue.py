@@ -114,7 +114,7 @@ class Recorder:
         self.done = asyncio.Event()
 
     def _check(self) -> None:
-        if len(self.results) + len(self.failures) + len(self.expired) >= self.expect:
+        if self.expect and len(self.results) + len(self.failures) + len(self.expired) >= self.expect:
             self.done.set()
 
     async def on_result(self, job: Job, images: list[StoredImage]) -> None:
@@ -495,7 +495,7 @@ async def test_failed_job_gets_a_message_and_others_still_deliver(storage: Stora
 
 async def test_results_that_cannot_be_saved_are_a_failure_the_person_hears_about(storage: Storage,
                                                                                     monkeypatch) -> None:
-    async def full(job: Job, images) -> list[StoredImage]:
+    async def full(job: Job, images, **held) -> list[StoredImage]:
         raise OSError(28, "No space left on device", "/srv/imagebot/data/images/ab/cd.png")
 
     recorder = Recorder()
@@ -607,10 +607,10 @@ async def test_cancel_forget_and_block_while_results_are_saved_and_delivered(sto
     saving, save = asyncio.Event(), asyncio.Event()
     real_save = storage.save_results
 
-    async def held_save(job: Job, images):
+    async def held_save(job: Job, images, **held):
         saving.set()
         await save.wait()
-        return await real_save(job, images)
+        return await real_save(job, images, **held)
 
     monkeypatch.setattr(storage, "save_results", held_save)
     forgotten = await queue.submit(job(2, "forgotten while saved"))

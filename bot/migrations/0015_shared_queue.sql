@@ -18,3 +18,9 @@ CREATE TABLE job_holds (
     held_by TEXT NOT NULL,
     until   REAL NOT NULL
 );
+-- The processes on the queue and when each last renewed its leases: a process starting alone treats what it finds
+-- as a restart does (jobs too old to answer are expired).
+CREATE TABLE queue_processes (
+    name    TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);

@@ -13,3 +13,7 @@ CREATE TABLE job_holds (
     held_by TEXT NOT NULL,
     until   DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE queue_processes (
+    name    TEXT PRIMARY KEY,
+    seen_at DOUBLE PRECISION NOT NULL
+);
