@@ -214,6 +214,32 @@ async def test_cancel_through_the_other_process(storages: tuple[Storage, Storage
     assert len(held.batches) == 1
 
 
+async def test_forget_me_through_the_other_process(storages: tuple[Storage, Storage]) -> None:
+    """/forget-me clicked on one process reaches the person's jobs queued everywhere and running on another."""
+    recorder = Recorder()
+    held = InstantBackend(max_batch=1)
+    held.hold = asyncio.Event()
+    first = make_queue(storages[0], held, recorder)
+    second = make_queue(storages[1], InstantBackend(), recorder)
+    running = await first.submit(job(1, "running"))
+    await first.submit(job(1, "waiting"))
+    kept = await first.submit(job(2, "someone else's"))
+    await first.start()
+    await held.started.wait()
+    await second.start()
+    second.pause()
+    await until(lambda: len(second.jobs_of(1)) == 2)
+    assert await second.forget_user(1) == 2
+    await until(lambda: [j.id for j in first.jobs_of(1)] == [running.id])  # stopped at its next step
+    held.hold.set()
+    await settled(recorder, 1)
+    await first.stop()
+    await second.stop()
+    assert [j.id for j, _ in recorder.results] == [kept.id]
+    assert await storages[0].get_job(running.id) is None and await storages[0].count_jobs_of(1) == 0
+    assert not list(storages[0].images_dir.glob(f"{running.id}-*"))
+
+
 async def test_a_result_made_elsewhere_waits_for_the_answer_that_says_queued(storages: tuple[Storage, Storage]) -> None:
     """Until the person was told their job is queued (in the message the result goes to), another process that ran
     it keeps the result: shown first, it would be overwritten by that answer."""
