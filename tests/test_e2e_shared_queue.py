@@ -16,11 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DiscordConfig
-
-if "shards" not in DiscordConfig.model_fields:  # the branch that splits the gateway is merged separately
-    pytest.skip("needs discord.shards: two processes split the gateway", allow_module_level=True)
-
 from bot.storage import Storage
 from fakediscord import FakeDiscord, Guild, shard_of
 from tests.harness import BotUnderTest, bot_config, button, is_grid, job_id_of, result_of
