@@ -19,6 +19,7 @@ from bot.jobs import Job, JobState, StoredImage
 from bot.queue import JobQueue, Refused
 from bot.storage import Storage
 from tests.postgres import Cluster
+from tests.s3 import stored_keys
 from tests.test_queue import Clock, InstantBackend, Recorder, job, make_queue
 
 
@@ -237,7 +238,7 @@ async def test_forget_me_through_the_other_process(storages: tuple[Storage, Stor
     await second.stop()
     assert [j.id for j, _ in recorder.results] == [kept.id]
     assert await storages[0].get_job(running.id) is None and await storages[0].count_jobs_of(1) == 0
-    assert not list(storages[0].images_dir.glob(f"{running.id}-*"))
+    assert not {key for key in await stored_keys(storages[0].files, "images/") if running.id in key}
 
 
 async def test_a_result_made_elsewhere_waits_for_the_answer_that_says_queued(storages: tuple[Storage, Storage]) -> None:
