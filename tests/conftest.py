@@ -120,6 +120,16 @@ async def emu():
         yield emulator
 
 
+@pytest.fixture(scope="module")
+async def database_emu(module_database_url):
+    """``emu`` for an end-to-end module that runs on each engine (its ``bot`` takes ``module_database_url``): a local
+    Discord of its own for each engine's run, so what one run leaves there is its own."""
+    from fakediscord import FakeDiscord
+
+    async with FakeDiscord() as emulator:
+        yield emulator
+
+
 @pytest.fixture
 def fresh(emu, bot) -> None:
     """Violations of earlier tests on a module's shared bot are theirs; each test asserts its own at the end.

@@ -45,9 +45,10 @@ def video_of(emu: FakeDiscord, message) -> tuple[str, bytes]:
     return attachment.filename, emu.file_bytes(attachment)
 
 
-async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, tmp_path: Path) -> None:
+async def test_animate_end_to_end(emulator: FakeDiscord, tiny_model_dir: Path, tmp_path: Path,
+                                  database_url: str | None) -> None:
     config = bot_config(
-        emulator, tiny_model_dir, tmp_path / "data",
+        emulator, tiny_model_dir, tmp_path / "data", database_url=database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 3, "default": True},
                 {"name": "wan", "id": "tiny-wan"}, {"name": "ltx", "id": "tiny-ltx"}],

@@ -28,9 +28,14 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-blend"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-blend"), database_url=module_database_url,
         model={"warmup": False, "max_batch": 4, "max_count": 2, "max_upload_pixels_per_person": 200_000},
         models=[
             {"name": "sd", "id": str(tiny_model_dir), "steps": 3, "ip_adapter": {"id": "tiny"}, "default": True},

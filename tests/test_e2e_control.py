@@ -34,9 +34,14 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-control"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-control"), database_url=module_database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},
                 {"name": "flux", "id": str(tiny_model("flux")), "steps": 2},

@@ -34,17 +34,19 @@ BANNED = ["gore", "moody", "black and white"]
 
 
 @pytest.fixture(scope="module")
-def emu(emu):
+def emu(database_emu):
+    emu = database_emu
     emu.denied = emu.add_channel("no-images")  # type: ignore[attr-defined]
     return emu
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
         emu,
         tiny_model_dir,
         tmp_path_factory.mktemp("e2e-describe"),
+        database_url=module_database_url,
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id],
                  "max_attachment_bytes": MAX_ATTACHMENT},
         model={"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4, "max_count": 2},

@@ -37,7 +37,8 @@ MANAGE_CHANNELS = 1 << 4
 
 
 @pytest.fixture(scope="module")
-def emu(emu):
+def emu(database_emu):
+    emu = database_emu
     emu.limited = emu.add_channel("limited", nsfw=True)  # type: ignore[attr-defined]
     emu.manager_role = emu.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
     return emu
@@ -50,14 +51,15 @@ def two_models(directory: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     sections = {
         "model": {"device": "cpu", "warmup": False, "max_batch": 4},
         "models": two_models(tiny_model_dir),
         "describe": {"model": str(tiny_model("blip"))},
         "styles": [*TEST_STYLES, {"name": "pinned", "prompt": "{prompt}, at night", "model": "night"}],
     }
-    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-desk"), **sections) as process:
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-desk"),
+                           database_url=module_database_url, **sections) as process:
         yield process
 
 

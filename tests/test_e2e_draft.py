@@ -18,9 +18,14 @@ STEPS, SIZE = 4, 64
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-draft"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-draft"), database_url=module_database_url,
         model={"id": str(tiny_model_dir), "device": "cpu", "warmup": False, "max_batch": 4, "steps": STEPS,
                "size": SIZE, "quantize": "int8"},
     ) as process:

@@ -29,10 +29,10 @@ def far_from_hole(size: int) -> np.ndarray:
 
 
 async def test_edit_repaints_the_marked_part_keeps_the_rest_and_refuses_clearly(
-    emulator: FakeDiscord, tiny_model_dir: Path, tiny_model, tmp_path: Path
+    emulator: FakeDiscord, tiny_model_dir: Path, tiny_model, tmp_path: Path, database_url: str | None
 ) -> None:
     config = bot_config(
-        emulator, tiny_model_dir, tmp_path / "data",
+        emulator, tiny_model_dir, tmp_path / "data", database_url=database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 3, "default": True},
                 {"name": "pixart", "id": str(tiny_model("pixart")), "steps": 3}],

@@ -36,9 +36,14 @@ EDIT_BUTTONS = ["Zoom out 1.5×", "Zoom out 2×", "Custom zoom", "Vary (Region)"
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-editing"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-editing"), database_url=module_database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},
                 {"name": "pixart", "id": str(tiny_model("pixart")), "steps": 2}],

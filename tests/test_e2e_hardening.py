@@ -15,8 +15,14 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
-    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-hardening")) as process:
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-hardening"),
+                           database_url=module_database_url) as process:
         yield process
 
 

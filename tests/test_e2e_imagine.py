@@ -1,8 +1,8 @@
 """/imagine and everything under its results, end to end: the real bot process against the local Discord emulator.
 
-One bot process serves the whole module (starting one takes seconds); each test uses its own users so limits and
-queues don't interfere. Every test ends with ``emu.assert_no_violations()``: no interaction left unanswered for 3 s,
-nothing sent that Discord would refuse.
+One bot process serves the whole module (starting one takes seconds), on SQLite and again on PostgreSQL; each test
+uses its own users so limits and queues don't interfere. Every test ends with ``emu.assert_no_violations()``: no
+interaction left unanswered for 3 s, nothing sent that Discord would refuse.
 """
 
 from __future__ import annotations
@@ -38,17 +38,18 @@ MAX_ATTACHMENT = 60_000
 
 
 @pytest.fixture(scope="module")
-def emu(emu):
-    emu.denied = emu.add_channel("no-images")  # type: ignore[attr-defined]
-    return emu
+def emu(database_emu):
+    database_emu.denied = database_emu.add_channel("no-images")  # type: ignore[attr-defined]
+    return database_emu
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
         emu,
         tiny_model_dir,
         tmp_path_factory.mktemp("e2e-imagine"),
+        database_url=module_database_url,
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": [emu.guild_id],
                  "max_attachment_bytes": MAX_ATTACHMENT},
         model={"id": str(tiny_model_dir), "steps": 4, "warmup": False, "max_batch": 4, "preview_every": 1},

@@ -41,9 +41,14 @@ SD_BUTTONS = [*KLEIN_BUTTONS[:5], "Zoom out 1.5×", "Zoom out 2×", "Custom zoom
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tiny_model, tmp_path_factory, module_database_url):
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-instruct"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-instruct"), database_url=module_database_url,
         discord={"api_base": emu.api_base, "attachment_hosts": ["127.0.0.1"], "guild_ids": []},
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sd", "id": str(tiny_model_dir), "steps": 2, "default": True},

@@ -24,7 +24,12 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
     made = {}
     for seed, name in enumerate(("ink", "film"), start=1):
         made[name] = tmp_path_factory.mktemp(f"lora-{name}")
@@ -37,8 +42,8 @@ async def bot(emu, tiny_model_dir, tmp_path_factory):
         {"name": "after-dark", "id": str(made["film"]), "families": ["sd"], "nsfw": True},
     ]
     styles = [*TEST_STYLES, {"name": "inked", "prompt": "{prompt}, ink drawing", "loras": "ink:0.5"}]
-    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-loras"), loras=loras,
-                           styles=styles) as process:
+    async with started_bot(emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-loras"),
+                           database_url=module_database_url, loras=loras, styles=styles) as process:
         yield process
 
 

@@ -13,12 +13,17 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
     workdir = tmp_path_factory.mktemp("e2e-optional")
     missing = workdir / "not-a-model"
     missing.mkdir()
     async with started_bot(
-        emu, tiny_model_dir, workdir,
+        emu, tiny_model_dir, workdir, database_url=module_database_url,
         model={"id": str(tiny_model_dir), "steps": 2, "warmup": False, "max_batch": 4,
                "ip_adapter": {"id": str(missing), "weight_name": "ip-adapter.safetensors"}},
         describe={"model": str(missing)},

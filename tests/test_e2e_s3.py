@@ -1,6 +1,7 @@
 """The bot with its pictures in an S3 bucket (``storage.images: s3://…``, on moto's S3 server: ``tests.s3``), end to
 end: /imagine is answered, its U1 and V1 buttons work, and after a restart a button on the old message still works,
-its picture read back from the bucket, where every file lies: nothing is written under ``storage.dir/images``."""
+its picture read back from the bucket, where every file lies: nothing is written under ``storage.dir/images``. On
+SQLite and on PostgreSQL: a bucket and PostgreSQL together is the layout of several bot processes."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ pytestmark = pytest.mark.timeout(240)
 
 
 async def test_the_buttons_of_pictures_kept_in_a_bucket_work_across_a_restart(emulator, tiny_model_dir, tmp_path,
-                                                                              s3_endpoint):
+                                                                              s3_endpoint, database_url):
     bucket = await new_bucket(s3_endpoint, "shared/images")
     data = tmp_path / "data"
     config = bot_config(emulator, tiny_model_dir, data,
                         storage={"dir": str(data), "images": str(bucket), "s3_endpoint": s3_endpoint,
-                                 "s3_region": REGION})
+                                 "s3_region": REGION, "url": database_url})
     bot = BotUnderTest(emulator, config, tmp_path)  # the bucket's dummy credentials are in its environment
     await bot.start()
     try:

@@ -24,10 +24,15 @@ SPICY_REFUSED = "The style 'spicy' can only be used in age-restricted channels."
 
 
 @pytest.fixture(scope="module")
-async def bot(emu, tiny_model_dir, tmp_path_factory):
+def emu(database_emu):
+    return database_emu
+
+
+@pytest.fixture(scope="module")
+async def bot(emu, tiny_model_dir, tmp_path_factory, module_database_url):
     emu.denied = emu.add_channel("no-images")  # denied below; known to the bot from its GUILD_CREATE
     async with started_bot(
-        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-threads"),
+        emu, tiny_model_dir, tmp_path_factory.mktemp("e2e-threads"), database_url=module_database_url,
         model={"device": "cpu", "warmup": False, "max_batch": 4},
         models=[{"name": "sketch", "id": str(tiny_model_dir), "steps": 2, "default": True},
                 {"name": "detail", "id": str(tiny_model_dir), "steps": 2}],

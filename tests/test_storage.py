@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from bot.storage import (
 from models.edits import Edit
 from models.images import read_metadata
 from models.plan import GeneratedImage, GenerationRequest, Recipe
+from models.safety import SafetyCheck
 from tests.postgres import Cluster
 from tests.s3 import image_store_of, stored_keys
 
@@ -666,3 +668,20 @@ async def test_an_image_whose_file_is_gone_has_expired(storage: Storage) -> None
         await storage.get_image(job.id, 0)
     assert [image.index for image in await storage.get_images(job.id)] == [1]
     assert (await storage.get_image(job.id, 1)).data == second.data
+
+
+async def test_flagged_images_are_listed_newest_first_with_their_score_and_action(storage: Storage) -> None:
+    """/admin safety's list reads the safety check's verdict out of each recipe's JSON (each engine its own way)."""
+    jobs = [Job(user_id=7, channel_id=70, request=GenerationRequest("a red fox"), created_at=T0) for _ in range(2)]
+    verdicts = [SafetyCheck("tiny", 0.9, True, "spoiler"), SafetyCheck("tiny", 0.1, False, "allow"),
+                SafetyCheck("tiny", 0.75, True, "block")]
+    for at, (job, checks) in enumerate(zip(jobs, (verdicts[:2], verdicts[2:]), strict=True)):
+        storage.clock.now = T0 + at  # type: ignore[attr-defined]
+        await storage.insert_job(job)
+        await storage.save_results(job, [GeneratedImage(Image.new("RGB", (8, 8)), replace(recipe(index),
+                                                                                          safety=check.to_dict()))
+                                         for index, check in enumerate(checks)])
+    listed = await storage.flagged_images()
+    assert [(image.job_id, image.index, image.score, image.action) for image in listed] == [
+        (jobs[1].id, 0, 0.75, "block"), (jobs[0].id, 0, 0.9, "spoiler")]
+    assert {(image.user_id, image.channel_id) for image in listed} == {(7, 70)}
