@@ -18,7 +18,6 @@ from PIL import Image, UnidentifiedImageError
 
 from bot.queue import MAX_ATTEMPTS
 from bot.storage import PROMPT_REMOVED
-from fakediscord import FakeDiscord
 from tests.harness import (
     button,
     command,
@@ -39,10 +38,8 @@ MANAGE_CHANNELS = 1 << 4
 
 
 @pytest.fixture(scope="module")
-async def emu(module_database_url):
-    """A local Discord for each engine's run of the module: what one run leaves there is its own."""
-    async with FakeDiscord() as emulator:
-        yield emulator
+def emu(database_emu):
+    return database_emu
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from fakediscord import FakeDiscord
 from tests.harness import button, command, embed_fields, is_grid, job_id_of, labels, person, started_bot
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("fresh")]
@@ -17,12 +16,10 @@ MANAGE_CHANNELS = 1 << 4
 
 
 @pytest.fixture(scope="module")
-async def emu(module_database_url):
-    """A local Discord for each engine's run of the module (what one run leaves there is its own), with a role that
-    may manage channels."""
-    async with FakeDiscord() as emulator:
-        emulator.manager_role = emulator.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
-        yield emulator
+def emu(database_emu):
+    """With a role that may manage channels."""
+    database_emu.manager_role = database_emu.add_role("channel managers", MANAGE_CHANNELS)  # type: ignore[attr-defined]
+    return database_emu
 
 
 @pytest.fixture(scope="module")
