@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from fakediscord import FakeDiscord, Role, User
+from fakediscord import FakeDiscord, Guild, Role, User, shard_of
 from models.images import read_metadata
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,6 +154,23 @@ class BotUnderTest:
                 await self.stop(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@asynccontextmanager
+async def two_shard_discord() -> AsyncIterator[FakeDiscord]:
+    """The emulator with a guild on gateway shard 0 and one on shard 1 of 2 (``on_shard`` finds them; its own guild
+    lands on either): what bots that split the gateway are tested against."""
+    async with FakeDiscord() as emulator:
+        emulator.add_guild("zero", shard=(0, 2))
+        emulator.add_guild("one", shard=(1, 2))
+        yield emulator
+
+
+def on_shard(emu: FakeDiscord, shard_id: int) -> Guild:
+    """The guild ``two_shard_discord`` added on shard ``shard_id``."""
+    guild = next(guild for guild in emu.guilds.values() if guild.name == ("zero", "one")[shard_id])
+    assert shard_of(guild.id, 2) == shard_id
+    return guild
 
 
 @asynccontextmanager

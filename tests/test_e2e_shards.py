@@ -14,24 +14,24 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.storage import Storage
-from fakediscord import FakeDiscord, Guild, shard_of
-from tests.harness import BotUnderTest, bot_config, button, imagine, job_id_of, person, result_of
+from fakediscord import FakeDiscord
+from tests.harness import (
+    BotUnderTest,
+    bot_config,
+    button,
+    imagine,
+    job_id_of,
+    on_shard,
+    person,
+    result_of,
+    two_shard_discord,
+)
 
 
 @pytest.fixture(scope="module")
 async def emu() -> AsyncIterator[FakeDiscord]:
-    """The emulator with a guild on shard 0 and one on shard 1 of 2 (its own guild lands on either)."""
-    async with FakeDiscord() as emulator:
-        emulator.add_guild("zero", shard=(0, 2))
-        emulator.add_guild("one", shard=(1, 2))
+    async with two_shard_discord() as emulator:
         yield emulator
-
-
-def on_shard(emu: FakeDiscord, shard_id: int) -> Guild:
-    """The guild added on shard ``shard_id``."""
-    guild = next(guild for guild in emu.guilds.values() if guild.name == ("zero", "one")[shard_id])
-    assert shard_of(guild.id, 2) == shard_id
-    return guild
 
 
 def sharded(emu: FakeDiscord, model_dir: Path, workdir: Path, ids: list[int], **overrides: Any) -> BotUnderTest:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.storage import Storage
-from fakediscord import FakeDiscord, Guild, shard_of
-from tests.harness import BotUnderTest, bot_config, button, is_grid, job_id_of, result_of
+from fakediscord import FakeDiscord
+from tests.harness import BotUnderTest, bot_config, button, is_grid, job_id_of, on_shard, result_of, two_shard_discord
 from tests.postgres import Cluster
 
 pytestmark = pytest.mark.timeout(600)
@@ -28,16 +28,8 @@ LEASE_S = 3.0
 
 @pytest.fixture
 async def emu() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as emulator:
-        emulator.add_guild("zero", shard=(0, 2))
-        emulator.add_guild("one", shard=(1, 2))
+    async with two_shard_discord() as emulator:
         yield emulator
-
-
-def guild(emu: FakeDiscord, shard_id: int) -> Guild:
-    found = next(g for g in emu.guilds.values() if g.name == ("zero", "one")[shard_id])
-    assert shard_of(found.id, 2) == shard_id
-    return found
 
 
 def process(emu: FakeDiscord, model_dir: Path, tmp_path: Path, url: str, shard_id: int) -> BotUnderTest:
@@ -61,7 +53,7 @@ async def test_two_processes_share_one_queue_and_one_survives_the_others_death(
         await bot.start()
     try:
         await emu.wait_until_ready(shards=[0, 1])
-        zero, one = guild(emu, 0).channel_id, guild(emu, 1).channel_id
+        zero, one = on_shard(emu, 0).channel_id, on_shard(emu, 1).channel_id
         heavy = [emu.add_user(f"heavy{n}") for n in range(5)]
         light = [emu.add_user(f"light{n}") for n in range(25)]
         # Each person asks in one guild: heavy 0-1 and light 0-12 on shard 0, the others on shard 1.
