@@ -28,7 +28,8 @@ async def test_sigterm_during_a_batch_then_restart_delivers_everything_once(
 ) -> None:
     async with FakeDiscord() as emu:
         config = bot_config(emu, tiny_model_dir, tmp_path / "data", database_url=database_url)
-        config["model"] = {**config["model"], "max_batch": 1, "steps": 24}
+        # Long enough that the stop surely comes while the first runs, however late its first progress edit shows.
+        config["model"] = {**config["model"], "max_batch": 1, "steps": 80}
         config["queue"] = {**config["queue"], "stop_grace_s": 60}
         bot = BotUnderTest(emu, config, tmp_path)
         await bot.start()
