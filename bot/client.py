@@ -245,6 +245,8 @@ async def _serve(config: Config, config_path: Path | None = None) -> int:
             runner.result()
             return ExitCode.OK
         log.info("Stopping: finishing the running batch, then saving the queue for the next start")
+        if bot.generation is not None:  # from now on no batch starts: closing the cogs first takes a while
+            bot.generation.queue.pause()
         await bot.close()
         # The queue is saved by now. If the stop came before discord.py got going (during login or setup_hook,
         # say while the model loads), its task may still be busy: don't let that keep the process alive.
