@@ -34,8 +34,9 @@ async def emu() -> AsyncIterator[FakeDiscord]:
 
 def process(emu: FakeDiscord, model_dir: Path, tmp_path: Path, url: str, shard_id: int) -> BotUnderTest:
     """The bot running ``shard_id``: the database and the image folder are everyone's, the config and log its own."""
+    # 8 steps: a batch lasts long enough that the kill, a moment after one is seen running, comes while it runs.
     config = bot_config(emu, model_dir, tmp_path / "data",
-                        model={"id": str(model_dir), "steps": 2, "warmup": False, "max_batch": 16},
+                        model={"id": str(model_dir), "steps": 8, "warmup": False, "max_batch": 16},
                         queue={"rate_per_minute": 6000, "burst": 100, "max_pending_per_user": 50, "max_queue": 500,
                                "lease_s": LEASE_S, "sync_ms": 100, "stop_grace_s": 5})
     config["storage"]["url"] = url
