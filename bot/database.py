@@ -236,7 +236,10 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class _PostgresTransaction:
+class _PostgresStatements:
+    """Statements on an asyncpg connection (a transaction's) or on the pool (each on a free connection): both
+    offer the same ``execute``/``fetch``/``fetchrow``/``executemany``."""
+
     def __init__(self, connection: Any) -> None:
         self._db = connection
 
@@ -254,13 +257,14 @@ class _PostgresTransaction:
             await self._db.executemany(numbered(sql), rows)
 
 
-class PostgresDatabase:
+class PostgresDatabase(_PostgresStatements):
     """A pool of asyncpg connections: statements from many coroutines run side by side on the server, and a
     transaction holds one connection for its length."""
 
     dialect: Dialect = "postgresql"
 
     def __init__(self, pool: Any, where: str) -> None:
+        super().__init__(pool)
         self._pool = pool
         self.where = where
 
@@ -275,18 +279,9 @@ class PostgresDatabase:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def write(self, sql: str, parameters: Parameters = ()) -> int:
-        return _rowcount(await self._pool.execute(numbered(sql), *parameters))
-
-    async def all(self, sql: str, parameters: Parameters = ()) -> list[Row]:
-        return await self._pool.fetch(numbered(sql), *parameters)
-
-    async def one(self, sql: str, parameters: Parameters = ()) -> Row | None:
-        return await self._pool.fetchrow(numbered(sql), *parameters)
-
     async def atomically(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         async with self._pool.acquire() as connection, connection.transaction():
-            return await work(_PostgresTransaction(connection))
+            return await work(_PostgresStatements(connection))
 
     async def script(self, sql: str) -> None:
         """With no arguments asyncpg sends the text as one simple query: PostgreSQL runs its statements in order."""
